@@ -1,0 +1,269 @@
+/*
+ * interp.c — the reference interpreter: runs bound index IR directly.
+ *
+ * It is the oracle every backend is tested against, so it is written to be obviously
+ * right rather than fast: each statement walks its whole iteration space with an
+ * odometer, evaluates the right-hand side as a tree at every point, and computes each
+ * access dimension by dimension, asserting it lands inside the tensor.  Floating-point
+ * work is done in double and integer work in 64-bit wrap-around arithmetic (uint64_t, so
+ * overflow wraps as numpy's does instead of being undefined); results are rounded to the
+ * output's dtype once, at the store.
+ */
+#include "ir.h"
+#include "alloc.h"
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+typedef union value {
+    double f;
+    uint64_t i;
+} value;
+
+typedef struct interp {
+    const ir_prog *p;
+    char *const *buf;           /* per tensor */
+    const int64_t *const *stride;
+    int64_t **shape;            /* per tensor, evaluated */
+    int64_t *at;                /* per axis: the current index */
+    bool fp;                    /* the statement computes in double */
+} interp;
+
+static int64_t offset(const interp *in, const ir_access *a)
+{
+    int64_t off = 0;
+    for (int d = 0; d < a->ndim; d++) {
+        const ir_dim *dim = &a->dim[d];
+        int64_t i = dim->off;
+        for (int t = 0; t < dim->n; t++)
+            i += ir_mono_eval(in->p, &dim->t[t].coef) * in->at[dim->t[t].axis];
+        assert(i >= 0 && i < in->shape[a->tensor][d]);
+        off += i * in->stride[a->tensor][d];
+    }
+    return off;
+}
+
+static value load(const interp *in, const ir_access *a)
+{
+    const char *base = in->buf[a->tensor];
+    einc_dtype t = in->p->tensor[a->tensor].dtype;
+    int64_t o = offset(in, a);
+    value v;
+    int64_t iv = 0;
+    double fv = 0;
+    bool isf = false;
+    switch (t) {
+    case EINC_F32: fv = ((const float *)base)[o]; isf = true; break;
+    case EINC_F64: fv = ((const double *)base)[o]; isf = true; break;
+    case EINC_I32: iv = ((const int32_t *)base)[o]; break;
+    case EINC_I64: iv = ((const int64_t *)base)[o]; break;
+    case EINC_BOOL: iv = ((const uint8_t *)base)[o] != 0; break;
+    default: break;
+    }
+    if (in->fp)
+        v.f = isf ? fv : (double)iv;
+    else
+        v.i = (uint64_t)iv;     /* an integer statement never reads a float */
+    return v;
+}
+
+static void store(const interp *in, const ir_access *a, value v)
+{
+    char *base = in->buf[a->tensor];
+    int64_t o = offset(in, a);
+    switch (in->p->tensor[a->tensor].dtype) {
+    case EINC_F32: ((float *)base)[o] = in->fp ? (float)v.f : (float)(int64_t)v.i; break;
+    case EINC_F64: ((double *)base)[o] = in->fp ? v.f : (double)(int64_t)v.i; break;
+    case EINC_I32: ((int32_t *)base)[o] = (int32_t)(uint32_t)v.i; break;
+    case EINC_I64: ((int64_t *)base)[o] = (int64_t)v.i; break;
+    case EINC_BOOL: ((uint8_t *)base)[o] = in->fp ? v.f != 0 : v.i != 0; break;
+    default: break;
+    }
+}
+
+static value eval(const interp *in, const ir_expr *x)
+{
+    value v = { 0 }, a, b;
+    switch (x->op) {
+    case IR_ACCESS:
+        return load(in, &x->acc);
+    case IR_CONST:
+        if (in->fp)
+            v.f = x->c;
+        else
+            v.i = (uint64_t)(int64_t)x->c;
+        return v;
+    case IR_SIZE: {
+        int64_t n = ir_mono_eval(in->p, &x->m);
+        if (in->fp)
+            v.f = (double)n;
+        else
+            v.i = (uint64_t)n;
+        return v;
+    }
+    default:
+        break;
+    }
+    a = eval(in, x->a);
+    b = eval(in, x->b);
+    switch (x->op) {
+    case IR_MUL: if (in->fp) v.f = a.f * b.f; else v.i = a.i * b.i; break;
+    case IR_ADD: if (in->fp) v.f = a.f + b.f; else v.i = a.i + b.i; break;
+    case IR_SUB: if (in->fp) v.f = a.f - b.f; else v.i = a.i - b.i; break;
+    case IR_DIV:
+        if (in->fp)
+            v.f = a.f / b.f;
+        else
+            v.i = b.i ? (uint64_t)((int64_t)a.i / (int64_t)b.i) : 0;
+        break;
+    default: break;
+    }
+    return v;
+}
+
+static value identity(ir_comb c, bool fp)
+{
+    value v;
+    switch (c) {
+    case IR_COMB_PROD: if (fp) v.f = 1; else v.i = 1; break;
+    case IR_COMB_MAX: if (fp) v.f = -INFINITY; else v.i = (uint64_t)INT64_MIN; break;
+    case IR_COMB_MIN: if (fp) v.f = INFINITY; else v.i = (uint64_t)INT64_MAX; break;
+    default: if (fp) v.f = 0; else v.i = 0; break;
+    }
+    return v;
+}
+
+/* max/min propagate NaN, as numpy's do: once the accumulator is NaN it stays NaN. */
+static value combine(ir_comb c, bool fp, value acc, value v)
+{
+    switch (c) {
+    case IR_COMB_SUM: case IR_COMB_MEAN:
+        if (fp) acc.f += v.f; else acc.i += v.i;
+        break;
+    case IR_COMB_PROD:
+        if (fp) acc.f *= v.f; else acc.i *= v.i;
+        break;
+    case IR_COMB_MAX:
+        if (fp) { if (v.f > acc.f || isnan(v.f)) { if (!isnan(acc.f)) acc.f = v.f; } }
+        else if ((int64_t)v.i > (int64_t)acc.i) acc.i = v.i;
+        break;
+    case IR_COMB_MIN:
+        if (fp) { if (v.f < acc.f || isnan(v.f)) { if (!isnan(acc.f)) acc.f = v.f; } }
+        else if ((int64_t)v.i < (int64_t)acc.i) acc.i = v.i;
+        break;
+    case IR_COMB_ASSIGN:
+        acc = v;
+        break;
+    default:
+        break;
+    }
+    return acc;
+}
+
+/* Advances the odometer over axes ax[0..n); false when it wraps around. */
+static bool step(const interp *in, const int *ax, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        if (++in->at[ax[i]] < in->p->axis[ax[i]].size)
+            return true;
+        in->at[ax[i]] = 0;
+    }
+    return false;
+}
+
+static bool empty(const interp *in, const int *ax, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (in->p->axis[ax[i]].size == 0)
+            return true;
+    return false;
+}
+
+static void run_stmt(interp *in, const ir_stmt *st)
+{
+    in->fp = dtype_is_float(in->p->tensor[st->out.tensor].dtype);
+    if (empty(in, st->free, st->nfree))
+        return;
+    for (int i = 0; i < st->nfree; i++)
+        in->at[st->free[i]] = 0;
+    do {
+        value acc = identity(st->comb, in->fp);
+        if (!empty(in, st->red, st->nred)) {
+            for (int i = 0; i < st->nred; i++)
+                in->at[st->red[i]] = 0;
+            do
+                acc = combine(st->comb, in->fp, acc, eval(in, st->rhs));
+            while (step(in, st->red, st->nred));
+        }
+        store(in, &st->out, acc);
+    } while (step(in, st->free, st->nfree));
+}
+
+int interp_run(cc *c, const ir_prog *p, void *const *buf, const int64_t *const *strides)
+{
+    if (!p->bound)
+        return cc_error(c, EINC_ERR_SHAPE, -1, -1, "the interpreter needs every size bound");
+    arena A = { 0 };
+    int rc = -1;
+    interp in = { .p = p };
+    char **b = ARENA_ARRAY(&A, char *, p->ntensor);
+    const int64_t **st = ARENA_ARRAY(&A, const int64_t *, p->ntensor);
+    in.shape = ARENA_ARRAY(&A, int64_t *, p->ntensor);
+    in.at = ARENA_ARRAY(&A, int64_t, p->naxis + 1);
+    void **owned = ARENA_ARRAY(&A, void *, p->ntensor);
+    if (!b || !st || !in.shape || !in.at || !owned) {
+        cc_nomem(c);
+        goto out;
+    }
+    for (int t = 0; t < p->ntensor; t++) {
+        const ir_tensor *T = &p->tensor[t];
+        int64_t *shp = ARENA_ARRAY(&A, int64_t, T->ndim + 1);
+        if (!shp) {
+            cc_nomem(c);
+            goto out;
+        }
+        for (int d = 0; d < T->ndim; d++)
+            shp[d] = ir_mono_eval(p, &T->shape[d]);
+        in.shape[t] = shp;
+        if (strides && strides[t]) {
+            st[t] = strides[t];
+        } else {
+            int64_t *s = ARENA_ARRAY(&A, int64_t, T->ndim + 1);
+            if (!s) {
+                cc_nomem(c);
+                goto out;
+            }
+            int64_t acc = 1;
+            for (int d = T->ndim - 1; d >= 0; d--) {
+                s[d] = acc;
+                acc *= shp[d];
+            }
+            st[t] = s;
+        }
+        b[t] = buf ? buf[t] : NULL;
+        if (!b[t]) {
+            int64_t n = ir_tensor_elems(p, T);
+            size_t bytes = (size_t)(n > 0 ? n : 1) * dtype_size(T->dtype);
+            if (T->role != IR_TEMP) {
+                cc_error(c, EINC_ERR_ARG, T->begin, T->end, "no buffer for %s", T->name);
+                goto out;
+            }
+            if (!(owned[t] = b[t] = einc_calloc(bytes, 1))) {
+                cc_nomem(c);
+                goto out;
+            }
+        }
+    }
+    in.buf = b;
+    in.stride = st;
+    for (int s = 0; s < p->nstmt; s++)
+        run_stmt(&in, &p->stmt[s]);
+    rc = 0;
+out:
+    if (owned)
+        for (int t = 0; t < p->ntensor; t++)
+            einc_free(owned[t]);
+    arena_free(&A);
+    return rc;
+}

@@ -1,0 +1,125 @@
+/* ir.c — small facts about the IR shared by every pass: sizes, dtypes, names, FLOPs. */
+#include "ir.h"
+
+#include <string.h>
+
+static const char *const op_names[] = {
+#define X(name, sym, arity) sym,
+    IR_OPS(X)
+#undef X
+};
+static const char *const comb_names[] = {
+#define X(name, sym) sym,
+    IR_COMBS(X)
+#undef X
+};
+
+const char *ir_op_name(ir_op op) { return (unsigned)op < IR_OP_COUNT ? op_names[op] : "?"; }
+const char *ir_comb_name(ir_comb c) { return (unsigned)c < IR_COMB_COUNT ? comb_names[c] : "?"; }
+
+const char *ir_kind_name(ir_kind k)
+{
+    static const char *const names[] = { "einsum", "rearrange", "reduce", "repeat" };
+    return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
+}
+
+int64_t ir_mono_eval(const ir_prog *p, const ir_mono *m)
+{
+    int64_t v = m->k;
+    for (int i = 0; i < m->n; i++) {
+        int64_t s = p->axis[m->v[i]].size;
+        if (s < 0 || __builtin_mul_overflow(v, s, &v))
+            return -1;
+    }
+    return v;
+}
+
+int64_t ir_tensor_elems(const ir_prog *p, const ir_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        int64_t s = ir_mono_eval(p, &t->shape[d]);
+        if (s < 0 || __builtin_mul_overflow(n, s, &n))
+            return -1;
+    }
+    return n;
+}
+
+/*
+ * numpy's einsum_path cost of one statement: the size of the whole iteration space times
+ * the multiplications per point (operands − 1, at least 1), doubled when there is an inner
+ * (reduced) axis for the additions.
+ */
+int64_t ir_flops(const ir_prog *p)
+{
+    int64_t total = 0;
+    for (int s = 0; s < p->nstmt; s++) {
+        const ir_stmt *st = &p->stmt[s];
+        int64_t n = 1;
+        for (int i = 0; i < st->nfree + st->nred; i++) {
+            int a = i < st->nfree ? st->free[i] : st->red[i - st->nfree];
+            if (p->axis[a].size < 0 || __builtin_mul_overflow(n, p->axis[a].size, &n))
+                return -1;
+        }
+        int nacc = 0;
+        const ir_expr *stack[64];
+        int sp = 0;
+        if (st->rhs)
+            stack[sp++] = st->rhs;
+        while (sp) {
+            const ir_expr *x = stack[--sp];
+            nacc += x->op == IR_ACCESS;
+            if (x->a && sp < 63)
+                stack[sp++] = x->a;
+            if (x->b && sp < 63)
+                stack[sp++] = x->b;
+        }
+        int64_t per = nacc > 1 ? nacc - 1 : 1;
+        if (st->nred)
+            per *= 2;
+        if (__builtin_mul_overflow(n, per, &n) || __builtin_add_overflow(total, n, &total))
+            return -1;
+    }
+    return total;
+}
+
+size_t dtype_size(einc_dtype t)
+{
+    switch (t) {
+    case EINC_F32: case EINC_I32: return 4;
+    case EINC_F64: case EINC_I64: return 8;
+    case EINC_BOOL: return 1;
+    default: return 0;
+    }
+}
+
+bool dtype_is_float(einc_dtype t) { return t == EINC_F32 || t == EINC_F64; }
+
+/* numpy's result_type over the five dtypes einc has. */
+einc_dtype dtype_promote(einc_dtype a, einc_dtype b)
+{
+    if (a == b)
+        return a;
+    if (a == EINC_BOOL)
+        return b;
+    if (b == EINC_BOOL)
+        return a;
+    bool fa = dtype_is_float(a), fb = dtype_is_float(b);
+    if (fa && fb)
+        return EINC_F64;                        /* f32 + f64 */
+    if (!fa && !fb)
+        return EINC_I64;                        /* i32 + i64 */
+    return EINC_F64;                            /* float + int: float64, even for f32 */
+}
+
+const char *einc_dtype_name(einc_dtype t)
+{
+    static const char *const names[] = { "float32", "float64", "int32", "int64", "bool" };
+    return (unsigned)t < EINC_DTYPE_COUNT ? names[t] : "?";
+}
+
+const char *einc_reduce_name(einc_reduce r)
+{
+    static const char *const names[] = { "sum", "mean", "max", "min", "prod" };
+    return (unsigned)r < EINC_REDUCE_COUNT ? names[r] : "?";
+}

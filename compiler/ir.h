@@ -1,0 +1,165 @@
+/*
+ * ir.h — the index IR.
+ *
+ * A program is a table of axes (named sizes that double as loop indices), a table of
+ * tensors (inputs, temporaries, the output; dtype and shape over the axes' sizes) and a
+ * list of statements, each a comprehension in the style of Tensor Comprehensions:
+ *
+ *     out[i, j] ⊕= in0[i, k] * in1[k, j]         ⊕ ∈ {=, +=, *=, max=, min=}
+ *
+ * Axes on the right that are not on the left are reduced with ⊕.  Every access dimension
+ * is affine in the axes — Σ coef·axis + off — where each coefficient is a product of
+ * sizes (a monomial), so a composition "(h w)" is the access h·W + w, a diagonal "ii" uses
+ * one axis twice, and a size-1 broadcast dimension is the constant 0.  Sizes may stay
+ * symbolic (value -1) until shapes are bound; the interpreter and the backends see only
+ * bound programs.
+ */
+#ifndef EINC_IR_H
+#define EINC_IR_H
+
+#include "cc.h"
+
+/* Expression operators: name, printed symbol, arity. */
+#define IR_OPS(X)                         \
+    X(ACCESS, "access", 0)                \
+    X(CONST, "const", 0)                  \
+    X(SIZE, "size", 0)                    \
+    X(MUL, "*", 2)                        \
+    X(ADD, "+", 2)                        \
+    X(SUB, "-", 2)                        \
+    X(DIV, "/", 2)
+
+typedef enum ir_op {
+#define X(name, sym, arity) IR_##name,
+    IR_OPS(X)
+#undef X
+    IR_OP_COUNT
+} ir_op;
+
+/* Combiners: name, printed form.  The order matches einc_reduce where the names agree. */
+#define IR_COMBS(X)   \
+    X(SUM, "+=")      \
+    X(MEAN, "+=")     \
+    X(MAX, "max=")    \
+    X(MIN, "min=")    \
+    X(PROD, "*=")     \
+    X(ASSIGN, "=")
+
+typedef enum ir_comb {
+#define X(name, sym) IR_COMB_##name,
+    IR_COMBS(X)
+#undef X
+    IR_COMB_COUNT
+} ir_comb;
+
+typedef enum ir_role { IR_INPUT, IR_TEMP, IR_OUTPUT } ir_role;
+
+typedef struct ir_mono {
+    int64_t k;              /* constant factor */
+    int n;
+    int *v;                 /* axes whose sizes multiply it */
+} ir_mono;
+
+typedef struct ir_axis {
+    const char *name;       /* "i", "batch", "...0" (ellipsis dims), "2" (anonymous) */
+    int64_t size;           /* -1: symbolic */
+    int begin, end;         /* first appearance in the source */
+    bool given;             /* size came from an AXIS=N word */
+    bool in_input, in_output;
+    bool anonymous;         /* a number or an ellipsis dimension, not a user's name */
+} ir_axis;
+
+typedef struct ir_term {
+    int axis;
+    ir_mono coef;
+} ir_term;
+
+typedef struct ir_dim {
+    int n;                  /* n == 0: the constant off (a broadcast dimension) */
+    ir_term *t;
+    int64_t off;
+} ir_dim;
+
+typedef struct ir_access {
+    int tensor;
+    int ndim;
+    ir_dim *dim;
+} ir_access;
+
+typedef struct ir_tensor {
+    const char *name;
+    ir_role role;
+    einc_dtype dtype;
+    int ndim;
+    ir_mono *shape;
+    int begin, end;         /* the operand's text */
+} ir_tensor;
+
+typedef struct ir_expr ir_expr;
+struct ir_expr {
+    ir_op op;
+    ir_expr *a, *b;         /* operands of binary ops */
+    ir_access acc;          /* IR_ACCESS */
+    double c;               /* IR_CONST */
+    ir_mono m;              /* IR_SIZE: the value of a product of sizes */
+};
+
+typedef struct ir_stmt {
+    ir_access out;
+    ir_comb comb;
+    ir_expr *rhs;
+    int nfree, nred;
+    int *free;              /* axes the output is indexed by, in loop order */
+    int *red;               /* axes reduced over */
+} ir_stmt;
+
+typedef enum ir_kind { IR_EINSUM, IR_REARRANGE, IR_REDUCE, IR_REPEAT } ir_kind;
+
+typedef struct ir_prog {
+    dialect dialect;
+    const char *why;        /* the dialect rule that applied */
+    ir_kind kind;
+    ir_comb reduce;         /* how dropped axes combine */
+    int naxis, ntensor, nstmt, ninput;
+    ir_axis *axis;
+    ir_tensor *tensor;      /* inputs first, in order; then temporaries; the output last */
+    ir_stmt *stmt;
+    int output;
+    bool bound;             /* every size is known */
+} ir_prog;
+
+/* Options the front end needs beyond the text. */
+typedef struct bind_opts {
+    einc_reduce reduce;
+    int nsizes;
+    const einc_size *sizes;
+} bind_opts;
+
+/*
+ * AST → IR with shape inference and every check (bind.c).  inputs may be NULL: sizes then
+ * stay symbolic and ellipses cover no dimensions.
+ */
+ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
+                   const einc_tensor *inputs);
+
+int64_t ir_mono_eval(const ir_prog *p, const ir_mono *m);   /* -1 if symbolic */
+int64_t ir_tensor_elems(const ir_prog *p, const ir_tensor *t);
+const char *ir_op_name(ir_op op);
+const char *ir_comb_name(ir_comb c);
+const char *ir_kind_name(ir_kind k);
+
+/* FLOPs as numpy's einsum_path counts them; -1 if symbolic. */
+int64_t ir_flops(const ir_prog *p);
+
+/* Printing (ir_print.c): a malloc'ed string, or NULL when out of memory. */
+char *ir_print(const ir_prog *p);
+
+/* The reference interpreter (interp.c): buffers in tensor order, NULL for temporaries. */
+int interp_run(cc *c, const ir_prog *p, void *const *buf, const int64_t *const *strides);
+
+/* einc_dtype helpers (ir.c). */
+size_t dtype_size(einc_dtype t);
+bool dtype_is_float(einc_dtype t);
+einc_dtype dtype_promote(einc_dtype a, einc_dtype b);
+
+#endif

@@ -1,0 +1,148 @@
+/*
+ * einc.h — the public interface of einc, a compiler for tensor index notation.
+ *
+ * einc compiles numpy einsum strings ("ik,kj->ij", "...ij,...jk", "ii->i") and einops
+ * patterns ("b c (h w) -> b h w c", reductions, repeats) into kernels, and runs them on
+ * caller-owned buffers.  This header is the only one an embedder includes.
+ *
+ * Conventions:
+ *   - every function that can fail returns an einc_status and, when given a non-NULL
+ *     einc_error, fills it with a message and the byte span of the culprit in the
+ *     expression; the library never prints, exits or aborts on user input;
+ *   - handles are opaque; a context and the kernels compiled in it may be used from
+ *     several threads at once;
+ *   - arrays are described by einc_tensor: dtype, rank, shape and optional strides
+ *     (in elements; NULL means C-contiguous).
+ */
+#ifndef EINC_H
+#define EINC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EINC_VERSION "0.1.0"
+#define EINC_MAX_RANK 64      /* numpy's NPY_MAXDIMS */
+#define EINC_MAX_OPERANDS 64
+
+#if defined(__GNUC__) && !defined(EINC_STATIC_BUILD)
+#define EINC_API __attribute__((visibility("default")))
+#else
+#define EINC_API
+#endif
+
+typedef enum einc_status {
+    EINC_OK = 0,
+    EINC_ERR_SYNTAX,       /* the expression does not parse */
+    EINC_ERR_SHAPE,        /* sizes, ranks or operand counts do not fit the expression */
+    EINC_ERR_DTYPE,        /* an element type the operation cannot take */
+    EINC_ERR_ARG,          /* a bad argument: NULL handle, wrong buffer count, bad option */
+    EINC_ERR_NOMEM,        /* out of memory, or a size too large to represent */
+    EINC_ERR_IO,           /* a file could not be read or written */
+    EINC_ERR_UNSUPPORTED   /* valid input that this build or target cannot run */
+} einc_status;
+
+typedef enum einc_dtype {
+    EINC_F32, EINC_F64, EINC_I32, EINC_I64, EINC_BOOL,
+    EINC_DTYPE_COUNT
+} einc_dtype;
+
+/* How axes that appear in an input but not in the output are combined. */
+typedef enum einc_reduce {
+    EINC_REDUCE_SUM, EINC_REDUCE_MEAN, EINC_REDUCE_MAX, EINC_REDUCE_MIN, EINC_REDUCE_PROD,
+    EINC_REDUCE_COUNT
+} einc_reduce;
+
+typedef enum einc_target {
+    EINC_TARGET_AUTO, EINC_TARGET_CPU, EINC_TARGET_CUDA, EINC_TARGET_INTERP
+} einc_target;
+
+typedef struct einc_error {
+    einc_status status;
+    int32_t begin, end;     /* byte span of the culprit in the expression; -1 when none */
+    char message[512];      /* one line, no trailing newline, no "error:" prefix */
+} einc_error;
+
+typedef struct einc_tensor {
+    einc_dtype dtype;
+    int ndim;
+    const int64_t *shape;   /* ndim entries */
+    const int64_t *strides; /* ndim entries in elements, or NULL for C-contiguous */
+    void *data;
+} einc_tensor;
+
+/* Sizes given by name, as the command line's AXIS=N words. */
+typedef struct einc_size {
+    const char *name;
+    int64_t value;
+} einc_size;
+
+typedef struct einc_options {
+    einc_reduce reduce;      /* EINC_REDUCE_SUM unless set */
+    einc_target target;      /* EINC_TARGET_AUTO unless set */
+    int nsizes;
+    const einc_size *sizes;
+} einc_options;
+
+typedef struct einc_ctx einc_ctx;
+typedef struct einc_kernel einc_kernel;
+
+EINC_API const char *einc_version(void);
+EINC_API const char *einc_dtype_name(einc_dtype t);     /* "float32", "int64", ... */
+EINC_API const char *einc_reduce_name(einc_reduce r);   /* "sum", "mean", ... */
+
+EINC_API einc_ctx *einc_ctx_new(void);                  /* NULL when out of memory */
+EINC_API void einc_ctx_free(einc_ctx *ctx);
+
+/*
+ * Parses and checks an expression.  Sizes the expression cannot learn from its inputs
+ * (repeats, decompositions) come in opt->sizes; opt may be NULL.  The kernel is shape-
+ * generic: shapes are checked and bound when it runs.
+ */
+EINC_API einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
+                                  einc_kernel **out, einc_error *err);
+EINC_API void einc_kernel_free(einc_kernel *k);
+
+/* Number of input operands the expression takes. */
+EINC_API int einc_kernel_ninputs(const einc_kernel *k);
+
+/*
+ * The output's dtype and shape for these inputs (only dtype, ndim and shape of each input
+ * are read).  shape must have room for EINC_MAX_RANK entries.
+ */
+EINC_API einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *inputs,
+                                        einc_dtype *dtype, int *ndim, int64_t *shape,
+                                        einc_error *err);
+
+/*
+ * Computes the expression.  out must have the dtype and shape einc_kernel_output gives;
+ * out->data is written, inputs are only read.
+ */
+EINC_API einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inputs,
+                                     const einc_tensor *out, einc_error *err);
+
+/*
+ * A human-readable account of how the expression was understood: the dialect rule that
+ * applied, axes and sizes, the index IR and its FLOP count.  inputs may be NULL (sizes
+ * stay symbolic).  Returns a malloc'ed string the caller frees, or NULL with err set.
+ */
+EINC_API char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs,
+                                   einc_error *err);
+
+/*
+ * Renders an error as einc's CLI shows it:
+ *     error: MESSAGE
+ *       EXPRESSION
+ *            ^
+ * source is the expression the error came from (may be NULL: no caret).  Returns the
+ * length the full text needs, as snprintf does.
+ */
+EINC_API int einc_error_format(const einc_error *err, const char *source, char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,253 @@
+/*
+ * einc.c — the public C API (include/einc.h) over the front end and the interpreter.
+ *
+ * A kernel keeps its parsed expression (an AST in its own arena, read-only after compile);
+ * each output/run/explain call binds shapes into a fresh IR in a call-local arena.  So a
+ * kernel can be used from many threads at once without locks: nothing shared is written.
+ */
+#include "einc.h"
+#include "alloc.h"
+#include "cc.h"
+#include "ir.h"
+
+#include <string.h>
+
+struct einc_ctx {
+    einc_target target;         /* default target for kernels compiled here */
+};
+
+struct einc_kernel {
+    einc_ctx *ctx;
+    arena A;                    /* the AST, the source, the copied options */
+    const char *src;
+    ast_expr *ast;
+    bind_opts opts;
+    einc_target target;
+};
+
+const char *einc_version(void) { return EINC_VERSION; }
+
+einc_ctx *einc_ctx_new(void)
+{
+    einc_ctx *c = einc_calloc(1, sizeof *c);
+    return c;
+}
+
+void einc_ctx_free(einc_ctx *ctx) { einc_free(ctx); }
+
+static einc_status fail(einc_error *err, einc_status st, const char *msg)
+{
+    if (err) {
+        err->status = st;
+        err->begin = err->end = -1;
+        strncpy(err->message, msg, sizeof err->message - 1);
+        err->message[sizeof err->message - 1] = 0;
+    }
+    return st;
+}
+
+static einc_status check_target(einc_target t, einc_error *err)
+{
+    switch (t) {
+    case EINC_TARGET_AUTO:
+    case EINC_TARGET_INTERP:
+        return EINC_OK;
+    case EINC_TARGET_CPU:
+        return fail(err, EINC_ERR_UNSUPPORTED,
+                    "the CPU JIT target is not in this build yet; use the interpreter "
+                    "(--target=interp or auto)");
+    case EINC_TARGET_CUDA:
+        return fail(err, EINC_ERR_UNSUPPORTED,
+                    "the CUDA target is not in this build yet; use --target=interp or auto");
+    default:
+        return fail(err, EINC_ERR_ARG, "unknown target");
+    }
+}
+
+einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
+                         einc_kernel **out, einc_error *err)
+{
+    einc_error scratch;
+    if (!err)
+        err = &scratch;
+    err->status = EINC_OK;
+    if (out)
+        *out = NULL;
+    if (!ctx || !expr || !out)
+        return fail(err, EINC_ERR_ARG, "einc_compile: NULL context, expression or result pointer");
+    einc_options o = opt ? *opt : (einc_options){ 0 };
+    if ((unsigned)o.reduce >= EINC_REDUCE_COUNT)
+        return fail(err, EINC_ERR_ARG, "unknown reduction");
+    if (o.nsizes < 0 || (o.nsizes > 0 && !o.sizes))
+        return fail(err, EINC_ERR_ARG, "einc_compile: bad size list");
+    einc_status st = check_target(o.target, err);
+    if (st)
+        return st;
+
+    einc_kernel *k = einc_calloc(1, sizeof *k);
+    if (!k)
+        return fail(err, EINC_ERR_NOMEM, "out of memory");
+    k->ctx = ctx;
+    k->target = o.target;
+    cc c = { .A = &k->A, .err = err };
+    size_t len = strlen(expr);
+    k->src = c.src = arena_strndup(&k->A, expr, len);
+    einc_size *sz = ARENA_ARRAY(&k->A, einc_size, o.nsizes + 1);
+    if (!c.src || !sz) {
+        cc_nomem(&c);
+        goto fail;
+    }
+    for (int i = 0; i < o.nsizes; i++) {
+        const char *nm = o.sizes[i].name ? o.sizes[i].name : "";
+        sz[i].name = arena_strndup(&k->A, nm, strlen(nm));
+        sz[i].value = o.sizes[i].value;
+        if (!sz[i].name) {
+            cc_nomem(&c);
+            goto fail;
+        }
+    }
+    k->opts = (bind_opts){ o.reduce, o.nsizes, sz };
+    if (!(k->ast = parse_expr(&c)))
+        goto fail;
+    /* Bind once without shapes: every check that needs no shape happens now. */
+    arena tmp = { 0 };
+    cc c2 = { .A = &tmp, .src = k->src, .err = err };
+    ir_prog *p = bind_expr(&c2, k->ast, &k->opts, 0, NULL);
+    arena_free(&tmp);
+    if (!p)
+        goto fail;
+    *out = k;
+    return EINC_OK;
+fail:
+    arena_free(&k->A);
+    einc_free(k);
+    return err->status ? err->status : EINC_ERR_NOMEM;
+}
+
+void einc_kernel_free(einc_kernel *k)
+{
+    if (!k)
+        return;
+    arena_free(&k->A);
+    einc_free(k);
+}
+
+int einc_kernel_ninputs(const einc_kernel *k) { return k ? k->ast->nin : -1; }
+
+static einc_status check_tensors(int n, const einc_tensor *t, bool need_data, einc_error *err)
+{
+    if (n > 0 && !t)
+        return fail(err, EINC_ERR_ARG, "NULL input array list");
+    for (int i = 0; i < n; i++) {
+        if ((unsigned)t[i].dtype >= EINC_DTYPE_COUNT || t[i].ndim < 0 || t[i].ndim > EINC_MAX_RANK ||
+            (t[i].ndim > 0 && !t[i].shape))
+            return fail(err, EINC_ERR_ARG, "an input has a bad dtype, rank or shape pointer");
+        int64_t elems = 1;
+        for (int d = 0; d < t[i].ndim; d++) {
+            if (t[i].shape[d] < 0)
+                return fail(err, EINC_ERR_ARG, "an input has a negative dimension");
+            if (__builtin_mul_overflow(elems, t[i].shape[d], &elems))
+                return fail(err, EINC_ERR_NOMEM, "an input has more elements than 64 bits count");
+        }
+        if (need_data && elems > 0 && !t[i].data)
+            return fail(err, EINC_ERR_ARG, "an input has no data pointer");
+    }
+    return EINC_OK;
+}
+
+/* Binds shapes into a fresh IR in A. */
+static ir_prog *bind(einc_kernel *k, arena *A, int n, const einc_tensor *in, einc_error *err)
+{
+    cc c = { .A = A, .src = k->src, .err = err };
+    return bind_expr(&c, k->ast, &k->opts, n, in);
+}
+
+einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *inputs,
+                               einc_dtype *dtype, int *ndim, int64_t *shape, einc_error *err)
+{
+    einc_error scratch;
+    if (!err)
+        err = &scratch;
+    err->status = EINC_OK;
+    if (!k || !dtype || !ndim || !shape)
+        return fail(err, EINC_ERR_ARG, "einc_kernel_output: NULL argument");
+    einc_status st = check_tensors(ninputs, inputs, false, err);
+    if (st)
+        return st;
+    arena A = { 0 };
+    ir_prog *p = bind(k, &A, ninputs, inputs, err);
+    if (p) {
+        const ir_tensor *O = &p->tensor[p->output];
+        *dtype = O->dtype;
+        *ndim = O->ndim;
+        for (int d = 0; d < O->ndim; d++)
+            shape[d] = ir_mono_eval(p, &O->shape[d]);
+    }
+    arena_free(&A);
+    return p ? EINC_OK : err->status;
+}
+
+einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inputs,
+                            const einc_tensor *out, einc_error *err)
+{
+    einc_error scratch;
+    if (!err)
+        err = &scratch;
+    err->status = EINC_OK;
+    if (!k || !out)
+        return fail(err, EINC_ERR_ARG, "einc_kernel_run: NULL kernel or output");
+    einc_status st = check_tensors(ninputs, inputs, true, err);
+    if (st || (st = check_tensors(1, out, true, err)))
+        return st;
+    arena A = { 0 };
+    cc c = { .A = &A, .src = k->src, .err = err };
+    ir_prog *p = bind_expr(&c, k->ast, &k->opts, ninputs, inputs);
+    if (!p)
+        goto done;
+    const ir_tensor *O = &p->tensor[p->output];
+    bool ok = out->dtype == O->dtype && out->ndim == O->ndim;
+    for (int d = 0; ok && d < O->ndim; d++)
+        ok = out->shape[d] == ir_mono_eval(p, &O->shape[d]);
+    if (!ok) {
+        fail(err, EINC_ERR_SHAPE, "the output array's dtype or shape is not the expression's "
+                                  "(ask einc_kernel_output)");
+        goto done;
+    }
+    void **buf = ARENA_ARRAY(&A, void *, p->ntensor);
+    const int64_t **strides = ARENA_ARRAY(&A, const int64_t *, p->ntensor);
+    if (!buf || !strides) {
+        cc_nomem(&c);
+        goto done;
+    }
+    for (int i = 0; i < ninputs; i++) {
+        buf[i] = inputs[i].data;
+        strides[i] = inputs[i].strides;
+    }
+    buf[p->output] = out->data;
+    strides[p->output] = out->strides;
+    interp_run(&c, p, buf, strides);
+done:
+    arena_free(&A);
+    return err->status;
+}
+
+char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err)
+{
+    einc_error scratch;
+    if (!err)
+        err = &scratch;
+    err->status = EINC_OK;
+    if (!k) {
+        fail(err, EINC_ERR_ARG, "einc_kernel_explain: NULL kernel");
+        return NULL;
+    }
+    if (inputs && check_tensors(ninputs, inputs, false, err))
+        return NULL;
+    arena A = { 0 };
+    ir_prog *p = bind(k, &A, inputs ? ninputs : 0, inputs, err);
+    char *s = p ? ir_print(p) : NULL;
+    if (p && !s)
+        fail(err, EINC_ERR_NOMEM, "out of memory");
+    arena_free(&A);
+    return s;
+}

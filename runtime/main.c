@@ -1,0 +1,360 @@
+/*
+ * main.c — the einc command line.  The only place in einc that prints or chooses an exit
+ * code: everything below it reports errors as values.
+ *
+ *     einc [--emit=...] [-o FILE] EXPR [AXIS=N ...]
+ *     einc run [--target=...] [--reduce=OP] EXPR [AXIS=N ...] IN.npy ... [-o OUT.npy]
+ *     einc explain EXPR [AXIS=N ...] [IN.npy ...]
+ *
+ * Options may stand anywhere (GNU style); "--" ends them.  Exit status: 0 success, 1 an
+ * error in the input, 2 a usage error.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "einc.h"
+#include "npy.h"
+#include "print.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
+
+static const char usage[] =
+    "usage: einc [--emit=c|cuda|llvm|asm|ptx|obj|header] [--name NAME] [-o FILE] EXPR [AXIS=N ...]\n"
+    "       einc run [--target=auto|cpu|cuda|interp] [--reduce=OP] EXPR [AXIS=N ...] IN.npy ... [-o OUT.npy]\n"
+    "       einc explain [--reduce=OP] EXPR [AXIS=N ...] [IN.npy ...]\n"
+    "       einc --help | --version\n"
+    "\n"
+    "EXPR is a numpy einsum string ('ik,kj->ij', '...ij,...jk', 'ii->i', implicit 'ij,jk')\n"
+    "or an einops pattern ('b c (h w) -> b h w c', 'b c h w -> b c', 'h w -> h w c').\n"
+    "An expression with whitespace inside an operand, parentheses or digits is einops style\n"
+    "(axes are names separated by spaces); otherwise numpy style (one letter per axis).\n"
+    "\n"
+    "  run        compute EXPR on .npy files; prints the result as numpy does, or writes -o\n"
+    "  explain    show the dialect, axes, sizes, the index IR and its FLOP count\n"
+    "\n"
+    "  AXIS=N            the size of an axis the inputs do not determine (h=4, c=3)\n"
+    "  --reduce=OP       sum (default), mean, max, min or prod, for axes absent from the output\n"
+    "                    of a one-operand expression\n"
+    "  --target=T        auto (default), interp, cpu, cuda\n"
+    "  -o FILE           write the result to FILE (atomically; an error leaves FILE as it was)\n"
+    "  --                end of options (for an expression starting with '-')\n";
+
+typedef struct args {
+    const char *cmd;            /* "run", "explain", or NULL: emit */
+    const char *expr;
+    const char *out;
+    const char *emit;
+    const char *name;
+    einc_options opt;
+    int nsizes, nfiles;
+    einc_size *sizes;
+    const char **files;
+} args;
+
+static int usage_error(const char *fmt, const char *what)
+{
+    fprintf(stderr, "einc: error: ");
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, "\n(einc --help shows the usage)\n");
+    return EXIT_USAGE;
+}
+
+static bool is_ident(const char *s, size_t n)
+{
+    if (n == 0 || !(s[0] == '_' || isalpha((unsigned char)s[0])))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!(s[i] == '_' || isalnum((unsigned char)s[i])))
+            return false;
+    return true;
+}
+
+/* NAME=INTEGER → a size.  Returns 1 if word is one, 0 if not, -1 on a malformed size. */
+static int size_word(const char *w, einc_size *z)
+{
+    const char *eq = strchr(w, '=');
+    if (!eq || !is_ident(w, (size_t)(eq - w)))
+        return 0;
+    const char *v = eq + 1;
+    if (!*v || strspn(v, "-+0123456789") != strlen(v))
+        return 0;
+    errno = 0;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (errno || *end || n < 0)
+        return -1;
+    z->name = strndup(w, (size_t)(eq - w));
+    z->value = n;
+    return z->name ? 1 : -1;
+}
+
+static bool opt_value(const char *a, const char *name, const char **val)
+{
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) == 0 && a[n] == '=') {
+        *val = a + n + 1;
+        return true;
+    }
+    return false;
+}
+
+static int parse_args(int argc, char **argv, args *A)
+{
+    const char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    A->sizes = calloc((size_t)argc + 1, sizeof *A->sizes);
+    A->files = calloc((size_t)argc + 1, sizeof *A->files);
+    if (!pos || !A->sizes || !A->files) {
+        free(pos);
+        return usage_error("%s", "out of memory");
+    }
+    int npos = 0, first_after_dashdash = -1;
+    bool dashdash = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (dashdash || a[0] != '-' || a[1] == 0) {
+            pos[npos++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            dashdash = true;
+            first_after_dashdash = npos;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--name") == 0) {
+            if (i + 1 >= argc) {
+                free(pos);
+                return usage_error("option '%s' needs a value", a);
+            }
+            if (a[1] == 'o')
+                A->out = argv[++i];
+            else
+                A->name = argv[++i];
+        } else if (opt_value(a, "--output", &v)) {
+            A->out = v;
+        } else if (opt_value(a, "--name", &v)) {
+            A->name = v;
+        } else if (opt_value(a, "--emit", &v)) {
+            A->emit = v;
+        } else if (opt_value(a, "--dtype", &v)) {
+            if (strcmp(v, "f32") && strcmp(v, "f64")) {
+                free(pos);
+                return usage_error("--dtype takes f32 or f64, not '%s'", v);
+            }
+        } else if (opt_value(a, "--reduce", &v)) {
+            int r = 0;
+            while (r < EINC_REDUCE_COUNT && strcmp(einc_reduce_name((einc_reduce)r), v))
+                r++;
+            if (r == EINC_REDUCE_COUNT) {
+                free(pos);
+                return usage_error("--reduce takes sum, mean, max, min or prod, not '%s'", v);
+            }
+            A->opt.reduce = (einc_reduce)r;
+        } else if (opt_value(a, "--target", &v)) {
+            static const char *const t[] = { "auto", "cpu", "cuda", "interp" };
+            int k = 0;
+            while (k < 4 && strcmp(t[k], v))
+                k++;
+            if (k == 4) {
+                free(pos);
+                return usage_error("--target takes auto, cpu, cuda or interp, not '%s'", v);
+            }
+            A->opt.target = (einc_target)k;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            free(pos);
+            return -1;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("einc %s\n", einc_version());
+            free(pos);
+            return -1;
+        } else {
+            free(pos);
+            return usage_error("unknown option '%s'", a);
+        }
+    }
+    int i = 0;
+    if (npos > 0 && first_after_dashdash != 0 &&
+        (strcmp(pos[0], "run") == 0 || strcmp(pos[0], "explain") == 0 || strcmp(pos[0], "bench") == 0))
+        A->cmd = pos[i++];
+    if (i >= npos) {
+        free(pos);
+        return usage_error("%s", "no expression given");
+    }
+    A->expr = pos[i++];
+    for (; i < npos; i++) {
+        int r = size_word(pos[i], &A->sizes[A->nsizes]);
+        if (r < 0) {
+            free(pos);
+            return usage_error("bad size '%s': a size is NAME=N with N >= 0", pos[i]);
+        }
+        if (r > 0)
+            A->nsizes++;
+        else
+            A->files[A->nfiles++] = pos[i];
+    }
+    A->opt.nsizes = A->nsizes;
+    A->opt.sizes = A->sizes;
+    free(pos);
+    return 0;
+}
+
+static void print_error(const einc_error *e, const char *src)
+{
+    char buf[4096];
+    einc_error_format(e, src, buf, sizeof buf);
+    fprintf(stderr, "einc: %s\n", buf);
+}
+
+static bool is_model(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 5 && strcmp(s + n - 5, ".einl") == 0;
+}
+
+static int load_inputs(const args *A, npy_array *arr, einc_tensor *t)
+{
+    for (int i = 0; i < A->nfiles; i++) {
+        const char *f = A->files[i];
+        char err[512];
+        if (strchr(f, '=')) {
+            fprintf(stderr, "einc: error: '%s': NAME=FILE binds a model's inputs; an expression "
+                            "takes its operands as plain file names\n", f);
+            return -1;
+        }
+        if (npy_read(f, &arr[i], err, sizeof err) < 0) {
+            fprintf(stderr, "einc: error: %s\n", err);
+            return -1;
+        }
+        t[i] = (einc_tensor){ arr[i].dtype, arr[i].ndim, arr[i].shape, NULL, arr[i].data };
+    }
+    return 0;
+}
+
+static int cmd_run(einc_ctx *ctx, const args *A, bool explain)
+{
+    int rc = EXIT_INPUT;
+    einc_error e = { 0 };
+    einc_kernel *k = NULL;
+    npy_array *arr = calloc((size_t)A->nfiles + 1, sizeof *arr);
+    einc_tensor *t = calloc((size_t)A->nfiles + 1, sizeof *t);
+    npy_array out = { 0 };
+    if (!arr || !t) {
+        fprintf(stderr, "einc: error: out of memory\n");
+        goto done;
+    }
+    if (einc_compile(ctx, A->expr, &A->opt, &k, &e)) {
+        print_error(&e, A->expr);
+        goto done;
+    }
+    if (load_inputs(A, arr, t) < 0)
+        goto done;
+    if (explain) {
+        char *s = einc_kernel_explain(k, A->nfiles, A->nfiles ? t : NULL, &e);
+        if (!s) {
+            print_error(&e, A->expr);
+            goto done;
+        }
+        printf("expression: %s\n%s", A->expr, s);
+        free(s);
+        rc = 0;
+        goto done;
+    }
+    if (A->nfiles != einc_kernel_ninputs(k)) {
+        int n = einc_kernel_ninputs(k);
+        fprintf(stderr, "einc: error: the expression takes %d operand%s but %d .npy file%s %s given\n  %s\n",
+                n, n == 1 ? "" : "s", A->nfiles, A->nfiles == 1 ? "" : "s",
+                A->nfiles == 1 ? "was" : "were", A->expr);
+        goto done;
+    }
+    if (einc_kernel_output(k, A->nfiles, t, &out.dtype, &out.ndim, out.shape, &e)) {
+        print_error(&e, A->expr);
+        goto done;
+    }
+    size_t n = npy_dtype_size(out.dtype);
+    for (int d = 0; d < out.ndim; d++)
+        n *= (size_t)out.shape[d];
+    out.nbytes = n;
+    out.data = malloc(n ? n : 1);
+    if (!out.data) {
+        fprintf(stderr, "einc: error: out of memory for a result of %zu bytes\n", n);
+        goto done;
+    }
+    einc_tensor ot = { out.dtype, out.ndim, out.shape, NULL, out.data };
+    if (einc_kernel_run(k, A->nfiles, t, &ot, &e)) {
+        print_error(&e, A->expr);
+        goto done;
+    }
+    if (A->out) {
+        char err[512];
+        if (npy_write(A->out, &out, err, sizeof err) < 0) {
+            fprintf(stderr, "einc: error: %s\n", err);
+            goto done;
+        }
+    } else {
+        npy_print(stdout, &out);
+        fputc('\n', stdout);
+    }
+    rc = 0;
+done:
+    for (int i = 0; arr && i < A->nfiles; i++)
+        npy_free(&arr[i]);
+    npy_free(&out);
+    free(arr);
+    free(t);
+    einc_kernel_free(k);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    args A = { 0 };
+    int rc = parse_args(argc, argv, &A);
+    if (rc != 0) {
+        rc = rc < 0 ? 0 : rc;
+        goto done;
+    }
+    if (is_model(A.expr)) {
+        fprintf(stderr, "einc: error: %s: layer-language models (.einl) are not in this build yet\n", A.expr);
+        rc = EXIT_INPUT;
+        goto done;
+    }
+    einc_ctx *ctx = einc_ctx_new();
+    if (!ctx) {
+        fprintf(stderr, "einc: error: out of memory\n");
+        rc = EXIT_INPUT;
+        goto done;
+    }
+    if (!A.cmd) {
+        /* Check the expression first, so a bad one gets its real error. */
+        einc_kernel *k = NULL;
+        einc_error e = { 0 };
+        if (einc_compile(ctx, A.expr, &A.opt, &k, &e)) {
+            print_error(&e, A.expr);
+        } else {
+            fprintf(stderr, "einc: error: emitting kernel source (--emit=%s) is not in this build "
+                            "yet; 'einc run' and 'einc explain' work\n", A.emit ? A.emit : "c");
+        }
+        einc_kernel_free(k);
+        rc = EXIT_INPUT;
+    } else if (strcmp(A.cmd, "bench") == 0) {
+        fprintf(stderr, "einc: error: 'einc bench' needs the CPU JIT, which is not in this build yet\n");
+        rc = EXIT_INPUT;
+    } else {
+        if (A.out && strcmp(A.cmd, "explain") == 0) {
+            fprintf(stderr, "einc: error: explain prints to standard output; -o is for run\n");
+            rc = EXIT_USAGE;
+        } else {
+            rc = cmd_run(ctx, &A, strcmp(A.cmd, "explain") == 0);
+        }
+    }
+    einc_ctx_free(ctx);
+done:
+    for (int i = 0; i < A.nsizes; i++)
+        free((void *)A.sizes[i].name);
+    free(A.sizes);
+    free(A.files);
+    return rc;
+}
