@@ -187,8 +187,9 @@ static int parse_args(int argc, char **argv, args *A)
     for (; i < npos; i++) {
         int r = size_word(pos[i], &A->sizes[A->nsizes]);
         if (r < 0) {
+            const char *word = pos[i];
             free(pos);
-            return usage_error("bad size '%s': a size is NAME=N with N >= 0", pos[i]);
+            return usage_error("bad size '%s': a size is NAME=N with N >= 0", word);
         }
         if (r > 0)
             A->nsizes++;
@@ -295,7 +296,6 @@ static int cmd_run(einc_ctx *ctx, const args *A, bool explain)
         }
     } else {
         npy_print(stdout, &out);
-        fputc('\n', stdout);
     }
     rc = 0;
 done:

@@ -184,6 +184,8 @@ static int parse_string(hparser *p, char *out, size_t cap, int *truncated)
         char c = p->s[p->pos];
         if (c == '\n')
             return malformed(p, "unterminated string");
+        if (c == '\0')
+            return malformed(p, "NUL byte in a string");
         if (c == '\\' && p->pos + 1 < p->n)
             c = p->s[++p->pos];
         if (k + 1 < cap)
@@ -199,7 +201,11 @@ static int parse_string(hparser *p, char *out, size_t cap, int *truncated)
     return 0;
 }
 
-/* Skips any Python literal: strings, names/numbers, and bracketed groups. */
+/*
+ * Skips any Python literal: strings, names/numbers, and bracketed groups.  Only a
+ * structured descr needs this; the depth limit keeps a hostile header from exhausting
+ * the stack.
+ */
 static int skip_value(hparser *p, int depth)
 {
     int c = peek(p);
@@ -322,6 +328,20 @@ static int parse_shape(hparser *p, hfields *f)
     return 0;
 }
 
+/*
+ * Header text quoted in a message must keep the message on one line: whitespace becomes
+ * a space and other control bytes become '?'.
+ */
+static void make_printable(char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\n' || *s == '\r' || *s == '\t')
+            *s = ' ';
+        else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+    }
+}
+
 /* The descr: a string for plain dtypes, a list for structured ones (kept as raw text). */
 static int parse_descr(hparser *p, hfields *f)
 {
@@ -329,7 +349,10 @@ static int parse_descr(hparser *p, hfields *f)
     if (c == '\'' || c == '"') {
         int trunc;
         f->descr_is_string = 1;
-        return parse_string(p, f->descr, sizeof f->descr, &trunc);
+        if (parse_string(p, f->descr, sizeof f->descr, &trunc) != 0)
+            return -1;
+        make_printable(f->descr);
+        return 0;
     } else {
         size_t start = p->pos, len;
         if (skip_value(p, 0) != 0)
@@ -342,6 +365,7 @@ static int parse_descr(hparser *p, hfields *f)
             memcpy(f->descr, p->s + start, len);
             f->descr[len] = '\0';
         }
+        make_printable(f->descr);
         f->descr_is_string = 0;
         return 0;
     }
@@ -367,6 +391,7 @@ static int parse_entry(hparser *p, hfields *f)
         f->shape_seen = 1;
         return parse_shape(p, f);
     }
+    make_printable(key);
     set_err(p->err, p->errlen, "%s: malformed header: unexpected key '%s%s'", p->name, key,
             trunc ? "..." : "");
     return -1;

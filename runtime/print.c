@@ -547,7 +547,8 @@ static void format_float_elem(strbuf *b, const elemfmt *f, double x, int is_f32)
         sb_putn(b, d.digits, 1);
         sb_puts(b, ".");
         sb_puts(b, d.digits + 1);
-        sb_repeat(b, '0', (size_t)(f->precision - (d.ndigits - 1)));
+        if (f->precision > d.ndigits - 1)
+            sb_repeat(b, '0', (size_t)(f->precision - (d.ndigits - 1)));
         put_exponent(b, d.exp, f->exp_size);
     } else {
         char ip[WORD_MAX], fp[WORD_MAX];
