@@ -1,0 +1,62 @@
+/*
+ * loop.h — the loop IR: the schedule of an index-IR program, decided once and shared by
+ * every code generator (C, LLVM, CUDA).
+ *
+ * A program lowers to a list of nests.  Each nest is a tree:
+ *
+ *     LOOP axis [parallel] [vector] { ... }     for (axis = 0; axis < size(axis); axis++)
+ *     ACC comb -> dst [final] { ... }            acc = identity(comb); ...; dst = final(acc)
+ *     UPDATE value                               acc = acc ⊕ value        (innermost ACC)
+ *     STORE dst [comb] value                     dst = value   or   dst = dst ⊕ value
+ *
+ * Two strategies for a reduction, chosen by lower.c from the access strides:
+ *   - register: the reduced loops are innermost and the sum lives in an ACC;
+ *   - memory:   the output's unit-stride axis stays innermost (so it vectorizes), the
+ *     output is first filled with the identity and updated in place (STORE with comb).
+ * A "final" expression applies after the reduction (a mean's division): inside it, an
+ * access to the statement's accumulator tensor means the accumulated value.
+ */
+#ifndef EINC_LOOP_H
+#define EINC_LOOP_H
+
+#include "ir.h"
+
+typedef enum lp_op { LP_LOOP, LP_ACC, LP_UPDATE, LP_STORE } lp_op;
+
+typedef struct lp_node lp_node;
+struct lp_node {
+    lp_op op;
+    int axis;                   /* LP_LOOP */
+    bool parallel;              /* LP_LOOP: iterations write disjoint outputs */
+    bool vector;                /* LP_LOOP: innermost, worth vectorizing */
+    int n;                      /* LP_LOOP, LP_ACC: children */
+    lp_node **body;
+    ir_comb comb;               /* LP_ACC: the combiner; LP_STORE: ASSIGN or a combiner */
+    const ir_expr *value;       /* LP_UPDATE, LP_STORE */
+    const ir_access *dst;       /* LP_ACC, LP_STORE */
+    const ir_expr *final;       /* LP_ACC, optional: the stored value, given the acc */
+    int acc_tensor;             /* LP_ACC with final: the tensor that stands for the acc */
+};
+
+typedef struct lp_nest {
+    lp_node *root;
+    einc_dtype compute;         /* the type arithmetic happens in (see lower.c) */
+    int acc_tensor;             /* the tensor an access to means "the accumulator", or -1 */
+} lp_nest;
+
+typedef struct lp_prog {
+    const ir_prog *ir;
+    int nnest;
+    lp_nest *nest;
+} lp_prog;
+
+/* Lowers a (bound or symbolic) program; NULL with c->err set on failure. */
+lp_prog *lower(cc *c, const ir_prog *p);
+
+/* Text form for `einc explain` and tests. */
+char *lp_print(const lp_prog *lp);
+
+/* Row-major strides of a tensor as monomials: stride[d] = Π shape[d+1..]. */
+ir_mono *lp_strides(arena *A, const ir_tensor *t);
+
+#endif
