@@ -740,7 +740,7 @@ static int side_access(binder *b, const ast_side *s, int op, int tensor, ir_tens
 
 static einc_dtype result_dtype(binder *b, ir_kind kind)
 {
-    einc_dtype t = b->inputs ? b->inputs[0].dtype : EINC_F32;
+    einc_dtype t = b->inputs ? b->inputs[0].dtype : b->o->dtype;
     for (int i = 1; b->inputs && i < b->nin; i++)
         t = dtype_promote(t, b->inputs[i].dtype);
     /*
@@ -792,7 +792,7 @@ static int emit(binder *b, const ast_side *out)
         snprintf(nm, sizeof nm, "in%d", i);
         T->name = arena_strndup(A, nm, strlen(nm));
         T->role = IR_INPUT;
-        T->dtype = b->inputs ? b->inputs[i].dtype : EINC_F32;
+        T->dtype = b->inputs ? b->inputs[i].dtype : b->o->dtype;
         T->begin = b->e->in[i]->begin;
         T->end = b->e->in[i]->end;
         if (!T->name || side_access(b, b->e->in[i], i, i, T, &acc[i]) < 0)
@@ -964,7 +964,7 @@ static int check_output(binder *b, const ast_side *out)
 ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
                    const einc_tensor *inputs)
 {
-    static const bind_opts defaults = { EINC_REDUCE_SUM, 0, NULL };
+    static const bind_opts defaults = { EINC_REDUCE_SUM, EINC_F32, 0, NULL };
     binder b = { .c = c, .e = e, .o = o ? o : &defaults, .nin = e->nin, .inputs = inputs };
     ir_prog *p = ARENA_NEW(c->A, ir_prog);
     if (!p)

@@ -131,6 +131,7 @@ typedef struct ir_prog {
 /* Options the front end needs beyond the text. */
 typedef struct bind_opts {
     einc_reduce reduce;
+    einc_dtype dtype;           /* the operands' dtype when no input arrays are given */
     int nsizes;
     const einc_size *sizes;
 } bind_opts;

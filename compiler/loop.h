@@ -8,13 +8,15 @@
  *     ACC comb -> dst [final] { ... }            acc = identity(comb); ...; dst = final(acc)
  *     UPDATE value                               acc = acc ⊕ value        (innermost ACC)
  *     STORE dst [comb] value                     dst = value   or   dst = dst ⊕ value
+ *                                                (no value: dst = identity(comb))
  *
  * Two strategies for a reduction, chosen by lower.c from the access strides:
  *   - register: the reduced loops are innermost and the sum lives in an ACC;
  *   - memory:   the output's unit-stride axis stays innermost (so it vectorizes), the
  *     output is first filled with the identity and updated in place (STORE with comb).
  * A "final" expression applies after the reduction (a mean's division): inside it, an
- * access to the statement's accumulator tensor means the accumulated value.
+ * access to the statement's accumulator tensor (lp_nest.acc_tensor) means the accumulated
+ * value: the ACC's register inside an ACC, and the STORE's own dst in a memory-mode nest.
  */
 #ifndef EINC_LOOP_H
 #define EINC_LOOP_H
@@ -31,7 +33,7 @@ struct lp_node {
     bool vector;                /* LP_LOOP: innermost, worth vectorizing */
     int n;                      /* LP_LOOP, LP_ACC: children */
     lp_node **body;
-    ir_comb comb;               /* LP_ACC: the combiner; LP_STORE: ASSIGN or a combiner */
+    ir_comb comb;               /* LP_ACC, LP_UPDATE: the combiner; LP_STORE: ASSIGN or one */
     const ir_expr *value;       /* LP_UPDATE, LP_STORE */
     const ir_access *dst;       /* LP_ACC, LP_STORE */
     const ir_expr *final;       /* LP_ACC, optional: the stored value, given the acc */

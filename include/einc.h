@@ -132,6 +132,24 @@ EINC_API einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_ten
 EINC_API char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs,
                                    einc_error *err);
 
+typedef enum einc_emit_kind {
+    EINC_EMIT_C,            /* one self-contained C99 file */
+    EINC_EMIT_HEADER,       /* the C prototype alone */
+    EINC_EMIT_CUDA,         /* a .cu file: kernels and an extern "C" launcher */
+    EINC_EMIT_LLVM,         /* LLVM IR text (the CPU JIT's module) */
+    EINC_EMIT_ASM,          /* host assembly */
+    EINC_EMIT_PTX           /* PTX from NVRTC */
+} einc_emit_kind;
+
+/*
+ * Kernel source for the expression: sizes given at compile time are constants, the others
+ * become int64_t parameters after the arrays, in order of first appearance.  name NULL
+ * means "einc_kernel"; dtype is EINC_F32 or EINC_F64 (every array has it).  Returns text
+ * the caller releases with free(), or NULL with err set.
+ */
+EINC_API char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name,
+                                einc_dtype dtype, einc_error *err);
+
 /*
  * Renders an error as einc's CLI shows it:
  *     error: MESSAGE

@@ -9,6 +9,9 @@
 #include "alloc.h"
 #include "cc.h"
 #include "ir.h"
+#include "codegen.h"
+#include "loop.h"
+#include "strbuf.h"
 
 #include <string.h>
 
@@ -106,7 +109,7 @@ einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *op
             goto fail;
         }
     }
-    k->opts = (bind_opts){ o.reduce, o.nsizes, sz };
+    k->opts = (bind_opts){ o.reduce, EINC_F32, o.nsizes, sz };
     if (!(k->ast = parse_expr(&c)))
         goto fail;
     /* Bind once without shapes: every check that needs no shape happens now. */
@@ -244,10 +247,95 @@ char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs
     if (inputs && check_tensors(ninputs, inputs, false, err))
         return NULL;
     arena A = { 0 };
+    cc c = { .A = &A, .src = k->src, .err = err };
     ir_prog *p = bind(k, &A, inputs ? ninputs : 0, inputs, err);
-    char *s = p ? ir_print(p) : NULL;
-    if (p && !s)
+    lp_prog *lp = p ? lower(&c, p) : NULL;
+    char *ir = p ? ir_print(p) : NULL, *sched = lp ? lp_print(lp) : NULL, *s = NULL;
+    if (ir && sched) {
+        strbuf b = { 0 };
+        sb_printf(&b, "%sschedule:\n%s", ir, sched);
+        s = sb_finish(&b);
+    }
+    if (p && lp && !s)
         fail(err, EINC_ERR_NOMEM, "out of memory");
+    einc_free(ir);
+    einc_free(sched);
+    arena_free(&A);
+    return s;
+}
+
+static bool c_identifier(const char *s)
+{
+    if (!s || !(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+        return false;
+    for (s++; *s; s++)
+        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9')))
+            return false;
+    return true;
+}
+
+/* The first '...' in the expression, or NULL: emitted kernels need fixed ranks. */
+static const ast_axis *find_ellipsis(const ast_expr *e)
+{
+    for (int i = 0; i <= e->nin; i++) {
+        const ast_side *s = i < e->nin ? e->in[i] : e->out;
+        for (int j = 0; s && j < s->n; j++) {
+            const ast_axis *a = s->ax[j];
+            if (a->kind == AST_ELLIPSIS)
+                return a;
+            for (int m = 0; a->kind == AST_GROUP && m < a->n; m++)
+                if (a->member[m]->kind == AST_ELLIPSIS)
+                    return a->member[m];
+        }
+    }
+    return NULL;
+}
+
+char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, einc_dtype dtype,
+                       einc_error *err)
+{
+    einc_error scratch;
+    if (!err)
+        err = &scratch;
+    err->status = EINC_OK;
+    if (!k) {
+        fail(err, EINC_ERR_ARG, "einc_kernel_emit: NULL kernel");
+        return NULL;
+    }
+    if (!name)
+        name = "einc_kernel";
+    if (!c_identifier(name)) {
+        fail(err, EINC_ERR_ARG, "a kernel name must be a C identifier");
+        return NULL;
+    }
+    if (dtype != EINC_F32 && dtype != EINC_F64) {
+        fail(err, EINC_ERR_DTYPE, "emitted kernels are float32 or float64");
+        return NULL;
+    }
+    if (what != EINC_EMIT_C && what != EINC_EMIT_HEADER) {
+        fail(err, EINC_ERR_UNSUPPORTED, "this kind of output is not in this build yet");
+        return NULL;
+    }
+    arena A = { 0 };
+    cc c = { .A = &A, .src = k->src, .err = err };
+    char *s = NULL;
+    const ast_axis *ell = find_ellipsis(k->ast);
+    if (ell) {
+        cc_error(&c, EINC_ERR_UNSUPPORTED, ell->begin, ell->end,
+                 "kernel source needs fixed ranks: '...' works with einc run and the C API, "
+                 "not in emitted kernels yet");
+        goto done;
+    }
+    bind_opts o = k->opts;
+    o.dtype = dtype;
+    ir_prog *p = bind_expr(&c, k->ast, &o, 0, NULL);
+    lp_prog *lp = p ? lower(&c, p) : NULL;
+    if (lp) {
+        cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
+        s = cg_c(&c, lp, &co);
+    }
+done:
     arena_free(&A);
     return s;
 }

@@ -13,6 +13,7 @@
 #include "einc.h"
 #include "npy.h"
 #include "print.h"
+#include "file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -50,6 +51,7 @@ typedef struct args {
     const char *out;
     const char *emit;
     const char *name;
+    einc_dtype dtype;           /* --dtype for emitted kernels */
     einc_options opt;
     int nsizes, nfiles;
     einc_size *sizes;
@@ -137,12 +139,21 @@ static int parse_args(int argc, char **argv, args *A)
         } else if (opt_value(a, "--name", &v)) {
             A->name = v;
         } else if (opt_value(a, "--emit", &v)) {
+            static const char *const kinds[] = { "c", "header", "cuda", "llvm", "asm", "ptx", "obj" };
+            size_t k = 0;
+            while (k < sizeof kinds / sizeof *kinds && strcmp(kinds[k], v))
+                k++;
+            if (k == sizeof kinds / sizeof *kinds) {
+                free(pos);
+                return usage_error("--emit takes c, header, cuda, llvm, asm, ptx or obj, not '%s'", v);
+            }
             A->emit = v;
         } else if (opt_value(a, "--dtype", &v)) {
             if (strcmp(v, "f32") && strcmp(v, "f64")) {
                 free(pos);
                 return usage_error("--dtype takes f32 or f64, not '%s'", v);
             }
+            A->dtype = v[1] == '3' ? EINC_F32 : EINC_F64;
         } else if (opt_value(a, "--reduce", &v)) {
             int r = 0;
             while (r < EINC_REDUCE_COUNT && strcmp(einc_reduce_name((einc_reduce)r), v))
@@ -308,6 +319,49 @@ done:
     return rc;
 }
 
+static int cmd_emit(einc_ctx *ctx, const args *A)
+{
+    static const char *const names[] = { "c", "header", "cuda", "llvm", "asm", "ptx" };
+    einc_emit_kind kind = EINC_EMIT_C;
+    for (int i = 0; A->emit && i < 6; i++)
+        if (strcmp(A->emit, names[i]) == 0)
+            kind = (einc_emit_kind)i;
+    if (A->emit && strcmp(A->emit, "obj") == 0) {
+        fprintf(stderr, "einc: error: --emit=obj needs the LLVM backend, which is not in this build yet\n");
+        return EXIT_INPUT;
+    }
+    if (A->nfiles) {
+        fprintf(stderr, "einc: error: '%s': emitting a kernel takes sizes (AXIS=N), not files; "
+                        "did you mean 'einc run'?\n", A->files[0]);
+        return EXIT_USAGE;
+    }
+    einc_kernel *k = NULL;
+    einc_error e = { 0 };
+    int rc = EXIT_INPUT;
+    char *text = NULL;
+    if (einc_compile(ctx, A->expr, &A->opt, &k, &e) ||
+        !(text = einc_kernel_emit(k, kind, A->name, A->dtype, &e))) {
+        print_error(&e, A->expr);
+        goto done;
+    }
+    if (A->out) {
+        char err[512];
+        const void *parts[1] = { text };
+        size_t lens[1] = { strlen(text) };
+        if (file_write_atomic(A->out, parts, lens, 1, err, sizeof err) < 0) {
+            fprintf(stderr, "einc: error: %s\n", err);
+            goto done;
+        }
+    } else {
+        fputs(text, stdout);
+    }
+    rc = 0;
+done:
+    free(text);
+    einc_kernel_free(k);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     args A = { 0 };
@@ -328,17 +382,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (!A.cmd) {
-        /* Check the expression first, so a bad one gets its real error. */
-        einc_kernel *k = NULL;
-        einc_error e = { 0 };
-        if (einc_compile(ctx, A.expr, &A.opt, &k, &e)) {
-            print_error(&e, A.expr);
-        } else {
-            fprintf(stderr, "einc: error: emitting kernel source (--emit=%s) is not in this build "
-                            "yet; 'einc run' and 'einc explain' work\n", A.emit ? A.emit : "c");
-        }
-        einc_kernel_free(k);
-        rc = EXIT_INPUT;
+        rc = cmd_emit(ctx, &A);
     } else if (strcmp(A.cmd, "bench") == 0) {
         fprintf(stderr, "einc: error: 'einc bench' needs the CPU JIT, which is not in this build yet\n");
         rc = EXIT_INPUT;

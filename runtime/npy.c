@@ -13,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "npy.h"
+#include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -770,21 +771,6 @@ static unsigned char *build_header(const npy_array *a, size_t *outlen)
     return hdr;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const unsigned char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int check_array(const char *path, const npy_array *a, char *err, size_t errlen)
 {
     size_t nbytes;
@@ -817,28 +803,8 @@ static int check_array(const char *path, const npy_array *a, char *err, size_t e
     return 0;
 }
 
-/*
- * Permissions for the new file: mkstemp creates it 0600.  An existing file keeps its
- * mode; a new one gets 0644 (reading the umask would mean changing it, which is
- * process-wide state).
- */
-static mode_t target_mode(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-        return st.st_mode & 07777;
-    return 0644;
-}
-
 int npy_write(const char *path, const npy_array *a, char *err, size_t errlen)
 {
-    unsigned char *hdr = NULL;
-    size_t hdrlen = 0;
-    char *tmp = NULL;
-    char ebuf[128];
-    const char *stage;
-    int fd = -1, created = 0;
-
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (path == NULL || a == NULL) {
@@ -847,48 +813,15 @@ int npy_write(const char *path, const npy_array *a, char *err, size_t errlen)
     }
     if (check_array(path, a, err, errlen) != 0)
         return -1;
-
-    stage = "out of memory";
-    hdr = build_header(a, &hdrlen);
-    tmp = malloc(strlen(path) + 8);
-    if (hdr == NULL || tmp == NULL) {
-        errno = ENOMEM;
-        goto fail;
+    size_t hdrlen = 0;
+    unsigned char *hdr = build_header(a, &hdrlen);
+    if (hdr == NULL) {
+        set_err(err, errlen, "%s: out of memory", path);
+        return -1;
     }
-    strcpy(tmp, path);
-    strcat(tmp, ".XXXXXX");
-
-    stage = "cannot create a temporary file";
-    fd = mkstemp(tmp);
-    if (fd < 0)
-        goto fail;
-    created = 1;
-    stage = "cannot write";
-    if (fchmod(fd, target_mode(path)) != 0 || write_all(fd, hdr, hdrlen) != 0 ||
-        write_all(fd, a->data, a->nbytes) != 0)
-        goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    stage = "cannot replace the file";
-    if (rename(tmp, path) != 0)
-        goto fail;
-    free(tmp);
+    const void *parts[2] = { hdr, a->data };
+    size_t lens[2] = { hdrlen, a->nbytes };
+    int rc = file_write_atomic(path, parts, lens, 2, err, errlen);
     free(hdr);
-    return 0;
-
-fail:
-    {
-        int e = errno;
-        set_err(err, errlen, "%s: %s: %s", path, stage, errno_text(e, ebuf, sizeof ebuf));
-    }
-    if (fd >= 0)
-        close(fd);
-    if (created)
-        unlink(tmp);
-    free(tmp);
-    free(hdr);
-    return -1;
+    return rc;
 }

@@ -255,7 +255,17 @@ static void test_explain(void **s)
                         "  out  output float32[i, j]\n"
                         "statements:\n"
                         "  out[i, j] += in0[i, k] * in1[k, j]    (reduce k)\n"
-                        "flops: 24\n");
+                        "flops: 24\n"
+                        "schedule:\n"
+                        "nest 0 (float32 arithmetic):\n"
+                        "  for i parallel\n"
+                        "    for j vector\n"
+                        "      out[i, j] = identity of +=\n"
+                        "nest 1 (float32 arithmetic):\n"
+                        "  for i parallel\n"
+                        "    for k\n"
+                        "      for j vector\n"
+                        "        out[i, j] += ...\n");
 }
 
 int main(int argc, char **argv)

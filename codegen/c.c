@@ -1,0 +1,473 @@
+/*
+ * c.c — loop IR → one self-contained C99 translation unit (DESIGN §4, "Emitted C").
+ *
+ *     void NAME(const float *restrict in0, const float *restrict in1, float *restrict out,
+ *               int64_t i, int64_t k, int64_t j);
+ *
+ * Inputs first, then the output, contiguous row-major; every size that was not given
+ * becomes an int64_t parameter named after its axis, in order of first appearance.  The
+ * kernel follows the schedule of lower.c exactly (the JIT runs the same one).  Integer
+ * arithmetic is done in unsigned types so that overflow wraps as numpy's does instead of
+ * being undefined; an OpenMP pragma on the parallel loop sits inside #ifdef _OPENMP, so the
+ * file compiles cleanly with -Wall -Wextra -Werror and without -fopenmp.
+ */
+#include "codegen.h"
+#include "strbuf.h"
+#include "alloc.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct cgc {
+    strbuf *b;
+    const lp_prog *lp;
+    const ir_prog *p;
+    const char **loopvar;       /* per axis */
+    const char **size;          /* per axis: a parameter name or a literal */
+    const lp_nest *nest;
+    bool in_acc;                /* inside an ACC: the accumulator is the variable acc */
+    const ir_access *store_dst; /* the STORE being emitted (memory-mode finals read it) */
+} cgc;
+
+static const char *ctype(einc_dtype t)
+{
+    switch (t) {
+    case EINC_F32: return "float";
+    case EINC_F64: return "double";
+    case EINC_I32: return "int32_t";
+    case EINC_I64: return "int64_t";
+    default: return "uint8_t";
+    }
+}
+
+/* The type arithmetic is done in: unsigned for integers, so that it wraps. */
+static const char *arith_type(einc_dtype t)
+{
+    switch (t) {
+    case EINC_F32: return "float";
+    case EINC_F64: return "double";
+    case EINC_I32: return "uint32_t";
+    default: return "uint64_t";
+    }
+}
+
+static bool is_c_keyword(const char *s)
+{
+    static const char *const kw[] = {
+        "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
+        "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+        "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
+        "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool", "_Complex",
+        "_Imaginary", "acc", "out", "int64_t", "int32_t", "uint8_t", "uint32_t", "uint64_t",
+        "size_t", "NULL", "INFINITY", "main", "stream",
+    };
+    for (size_t i = 0; i < sizeof kw / sizeof *kw; i++)
+        if (strcmp(s, kw[i]) == 0)
+            return true;
+    return strncmp(s, "in", 2) == 0 && s[2] >= '0' && s[2] <= '9';
+}
+
+/* Names for loops and sizes.  Anonymous axes ("_3", "...0") get names of their own. */
+static int name_axes(cc *c, cgc *g)
+{
+    const ir_prog *p = g->p;
+    g->loopvar = ARENA_ARRAY(c->A, const char *, p->naxis + 1);
+    g->size = ARENA_ARRAY(c->A, const char *, p->naxis + 1);
+    if (!g->loopvar || !g->size)
+        return cc_nomem(c);
+    for (int a = 0; a < p->naxis; a++) {
+        const ir_axis *x = &p->axis[a];
+        char buf[160];
+        if (x->anonymous)
+            snprintf(buf, sizeof buf, "i_%d_", a);
+        else
+            snprintf(buf, sizeof buf, "i_%s", x->name);
+        g->loopvar[a] = arena_strndup(c->A, buf, strlen(buf));
+        if (x->size >= 0)
+            snprintf(buf, sizeof buf, "%lld", (long long)x->size);
+        else
+            snprintf(buf, sizeof buf, "%s%s", x->name, is_c_keyword(x->name) ? "_" : "");
+        g->size[a] = arena_strndup(c->A, buf, strlen(buf));
+        if (!g->loopvar[a] || !g->size[a])
+            return cc_nomem(c);
+    }
+    return 0;
+}
+
+static void mono(cgc *g, const ir_mono *m)
+{
+    bool any = false;
+    if (m->k != 1 || m->n == 0) {
+        sb_printf(g->b, "%lld", (long long)m->k);
+        any = true;
+    }
+    for (int i = 0; i < m->n; i++) {
+        sb_printf(g->b, "%s%s", any ? "*" : "", g->size[m->v[i]]);
+        any = true;
+    }
+}
+
+static bool mono_is_one(const ir_mono *m) { return m->n == 0 && m->k == 1; }
+
+static void dim_index(cgc *g, const ir_dim *d)
+{
+    if (d->n == 0) {
+        sb_printf(g->b, "%lld", (long long)d->off);
+        return;
+    }
+    for (int t = 0; t < d->n; t++) {
+        sb_printf(g->b, "%s%s", t ? " + " : "", g->loopvar[d->t[t].axis]);
+        if (!mono_is_one(&d->t[t].coef)) {
+            sb_printf(g->b, "*");
+            mono(g, &d->t[t].coef);
+        }
+    }
+    if (d->off)
+        sb_printf(g->b, " + %lld", (long long)d->off);
+}
+
+/* The flat offset of an access, by Horner's rule over the tensor's shape. */
+static void offset(cgc *g, const ir_access *a)
+{
+    const ir_tensor *t = &g->p->tensor[a->tensor];
+    if (a->ndim == 0) {
+        sb_printf(g->b, "0");
+        return;
+    }
+    for (int d = 1; d < a->ndim; d++)
+        if (!mono_is_one(&t->shape[d]))
+            sb_printf(g->b, "(");
+    for (int d = 0; d < a->ndim; d++) {
+        bool zero = a->dim[d].n == 0 && a->dim[d].off == 0;
+        if (d == 0) {
+            dim_index(g, &a->dim[d]);
+            continue;
+        }
+        if (!mono_is_one(&t->shape[d])) {
+            sb_printf(g->b, ")*");
+            mono(g, &t->shape[d]);
+        }
+        if (!zero) {
+            sb_printf(g->b, " + ");
+            dim_index(g, &a->dim[d]);
+        }
+    }
+}
+
+static void access(cgc *g, const ir_access *a)
+{
+    sb_printf(g->b, "%s[", g->p->tensor[a->tensor].name);
+    offset(g, a);
+    sb_printf(g->b, "]");
+}
+
+/* A literal of the compute type that C reads back exactly: "0.0f", "0.5", "INFINITY". */
+static void float_lit(cgc *g, double v)
+{
+    bool f32 = g->nest->compute == EINC_F32;
+    if (isnan(v)) {
+        sb_printf(g->b, "NAN");
+        return;
+    }
+    if (isinf(v)) {
+        sb_printf(g->b, v < 0 ? "-INFINITY" : "INFINITY");
+        return;
+    }
+    char buf[40];
+    snprintf(buf, sizeof buf, f32 ? "%.9g" : "%.17g", v);
+    sb_printf(g->b, "%s%s%s", buf, strpbrk(buf, ".e") ? "" : ".0", f32 ? "f" : "");
+}
+
+static void expr(cgc *g, const ir_expr *x)
+{
+    const char *at = arith_type(g->nest->compute);
+    switch (x->op) {
+    case IR_ACCESS:
+        if (x->acc.tensor == g->nest->acc_tensor) {
+            if (g->in_acc) {
+                sb_printf(g->b, "acc");
+            } else {
+                if (!dtype_is_float(g->nest->compute))
+                    sb_printf(g->b, "(%s)", at);
+                access(g, g->store_dst);
+            }
+            return;
+        }
+        if (g->p->tensor[x->acc.tensor].dtype != g->nest->compute ||
+            !dtype_is_float(g->nest->compute))
+            sb_printf(g->b, "(%s)", at);
+        access(g, &x->acc);
+        return;
+    case IR_CONST:
+        if (dtype_is_float(g->nest->compute))
+            float_lit(g, x->c);
+        else
+            sb_printf(g->b, "(%s)%.17g", at, x->c);
+        return;
+    case IR_SIZE:
+        sb_printf(g->b, "(%s)(", at);
+        mono(g, &x->m);
+        sb_printf(g->b, ")");
+        return;
+    default:
+        break;
+    }
+    sb_printf(g->b, "(");
+    expr(g, x->a);
+    sb_printf(g->b, " %s ", ir_op_name(x->op));
+    expr(g, x->b);
+    sb_printf(g->b, ")");
+}
+
+static void indent(cgc *g, int depth)
+{
+    sb_printf(g->b, "%*s", 4 * depth, "");
+}
+
+static void identity(cgc *g, ir_comb comb)
+{
+    einc_dtype t = g->nest->compute;
+    bool fp = dtype_is_float(t);
+    const char *at = arith_type(t);
+    switch (comb) {
+    case IR_COMB_PROD:
+        if (fp) float_lit(g, 1); else sb_printf(g->b, "(%s)1", at);
+        break;
+    case IR_COMB_MAX:
+        if (fp) sb_printf(g->b, "-INFINITY");
+        else sb_printf(g->b, "(%s)%s", at, t == EINC_I32 ? "INT32_MIN" : "INT64_MIN");
+        break;
+    case IR_COMB_MIN:
+        if (fp) sb_printf(g->b, "INFINITY");
+        else sb_printf(g->b, "(%s)%s", at, t == EINC_I32 ? "INT32_MAX" : "INT64_MAX");
+        break;
+    default:
+        if (fp) float_lit(g, 0); else sb_printf(g->b, "(%s)0", at);
+        break;
+    }
+}
+
+/* lhs = lhs ⊕ v, where lhs is printed by the callback's text. */
+static void combine(cgc *g, ir_comb comb, const char *lhs, const ir_expr *v)
+{
+    einc_dtype t = g->nest->compute;
+    bool fp = dtype_is_float(t);
+    const char *st = t == EINC_I32 ? "int32_t" : "int64_t";
+    switch (comb) {
+    case IR_COMB_SUM: case IR_COMB_MEAN:
+        sb_printf(g->b, "%s += ", lhs);
+        expr(g, v);
+        break;
+    case IR_COMB_PROD:
+        sb_printf(g->b, "%s *= ", lhs);
+        expr(g, v);
+        break;
+    case IR_COMB_MAX: case IR_COMB_MIN: {
+        const char *op = comb == IR_COMB_MAX ? ">" : "<";
+        sb_printf(g->b, "{ %s v = ", arith_type(t));
+        expr(g, v);
+        if (fp)   /* NaN wins and then stays: numpy's maximum/minimum */
+            sb_printf(g->b, "; if (v %s %s || v != v) %s = %s != %s ? %s : v; }", op, lhs, lhs,
+                      lhs, lhs, lhs);
+        else
+            sb_printf(g->b, "; if ((%s)v %s (%s)%s) %s = v; }", st, op, st, lhs, lhs);
+        break;
+    }
+    default:
+        sb_printf(g->b, "%s = ", lhs);
+        expr(g, v);
+        break;
+    }
+}
+
+/* The conversion of an arithmetic value to the stored type. */
+static void store_value(cgc *g, const ir_access *dst, const char *text)
+{
+    einc_dtype t = g->p->tensor[dst->tensor].dtype;
+    if (t == EINC_BOOL)
+        sb_printf(g->b, "(uint8_t)((%s) != 0)", text);
+    else if (t == g->nest->compute && dtype_is_float(t))
+        sb_printf(g->b, "%s", text);
+    else
+        sb_printf(g->b, "(%s)(%s)", ctype(t), text);
+}
+
+static void node(cgc *g, const lp_node *n, int depth)
+{
+    switch (n->op) {
+    case LP_LOOP: {
+        const char *v = g->loopvar[n->axis];
+        if (n->parallel) {
+            indent(g, 0);
+            sb_printf(g->b, "#ifdef _OPENMP\n#pragma omp parallel for\n#endif\n");
+        }
+        indent(g, depth);
+        sb_printf(g->b, "for (int64_t %s = 0; %s < %s; %s++) {\n", v, v, g->size[n->axis], v);
+        for (int i = 0; i < n->n; i++)
+            node(g, n->body[i], depth + 1);
+        indent(g, depth);
+        sb_printf(g->b, "}\n");
+        return;
+    }
+    case LP_ACC: {
+        indent(g, depth);
+        sb_printf(g->b, "{\n");
+        indent(g, depth + 1);
+        sb_printf(g->b, "%s acc = ", arith_type(g->nest->compute));
+        identity(g, n->comb);
+        sb_printf(g->b, ";\n");
+        for (int i = 0; i < n->n; i++) {
+            g->in_acc = true;
+            node(g, n->body[i], depth + 1);
+        }
+        indent(g, depth + 1);
+        access(g, n->dst);
+        sb_printf(g->b, " = ");
+        if (n->final) {
+            strbuf tmp = { 0 };
+            strbuf *outer = g->b;
+            g->b = &tmp;
+            expr(g, n->final);
+            g->b = outer;
+            char *s = sb_finish(&tmp);
+            store_value(g, n->dst, s ? s : "0");
+            einc_free(s);
+        } else {
+            store_value(g, n->dst, "acc");
+        }
+        g->in_acc = false;
+        sb_printf(g->b, ";\n");
+        indent(g, depth);
+        sb_printf(g->b, "}\n");
+        return;
+    }
+    case LP_UPDATE: {
+        indent(g, depth);
+        combine(g, n->comb, "acc", n->value);
+        sb_printf(g->b, ";\n");
+        return;
+    }
+    case LP_STORE: {
+        g->store_dst = n->dst;
+        indent(g, depth);
+        if (!n->value || n->comb == IR_COMB_ASSIGN) {
+            access(g, n->dst);
+            sb_printf(g->b, " = ");
+            strbuf tmp = { 0 };
+            strbuf *outer = g->b;
+            g->b = &tmp;
+            if (n->value)
+                expr(g, n->value);
+            else
+                identity(g, n->comb);
+            g->b = outer;
+            char *s = sb_finish(&tmp);
+            store_value(g, n->dst, s ? s : "0");
+            einc_free(s);
+            sb_printf(g->b, ";\n");
+            return;
+        }
+        einc_dtype dt = g->p->tensor[n->dst->tensor].dtype;
+        if (dt == g->nest->compute && dtype_is_float(dt) &&
+            (n->comb == IR_COMB_SUM || n->comb == IR_COMB_PROD)) {
+            access(g, n->dst);
+            sb_printf(g->b, " %s ", n->comb == IR_COMB_SUM ? "+=" : "*=");
+            expr(g, n->value);
+            sb_printf(g->b, ";\n");
+            return;
+        }
+        /* dst ⊕= value, through a local in the arithmetic type */
+        sb_printf(g->b, "{ %s m = (%s)", arith_type(g->nest->compute), arith_type(g->nest->compute));
+        access(g, n->dst);
+        sb_printf(g->b, "; ");
+        combine(g, n->comb, "m", n->value);
+        sb_printf(g->b, "; ");
+        access(g, n->dst);
+        sb_printf(g->b, " = ");
+        store_value(g, n->dst, "m");
+        sb_printf(g->b, "; }\n");
+        return;
+    }
+    }
+}
+
+static void params(cgc *g, const char *name)
+{
+    const ir_prog *p = g->p;
+    sb_printf(g->b, "void %s(", name);
+    for (int t = 0; t < p->ntensor; t++) {
+        const ir_tensor *T = &p->tensor[t];
+        if (T->role == IR_TEMP)
+            continue;
+        sb_printf(g->b, "%s%s%s *restrict %s", t ? ", " : "", T->role == IR_INPUT ? "const " : "",
+                  ctype(T->dtype), T->name);
+    }
+    for (int a = 0; a < p->naxis; a++)
+        if (p->axis[a].size < 0)
+            sb_printf(g->b, ", int64_t %s", g->size[a]);
+    sb_printf(g->b, ")");
+}
+
+static void shape_comment(cgc *g, const ir_tensor *T)
+{
+    sb_printf(g->b, " *   %-4s %s[", T->name, einc_dtype_name(T->dtype));
+    for (int d = 0; d < T->ndim; d++) {
+        const ir_mono *m = &T->shape[d];
+        sb_printf(g->b, d ? ", " : "");
+        if (m->n == 0 || m->k != 1)
+            sb_printf(g->b, "%lld%s", (long long)m->k, m->n ? "*" : "");
+        for (int i = 0; i < m->n; i++) {
+            const ir_axis *x = &g->p->axis[m->v[i]];
+            sb_printf(g->b, "%s", i ? "*" : "");
+            if (x->anonymous)
+                sb_printf(g->b, "%lld", (long long)x->size);
+            else if (x->size >= 0)
+                sb_printf(g->b, "%s=%lld", x->name, (long long)x->size);
+            else
+                sb_printf(g->b, "%s", x->name);
+        }
+    }
+    sb_printf(g->b, "]%s\n", T->role == IR_INPUT ? "" : "  (written)");
+}
+
+char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
+{
+    strbuf b = { 0 };
+    cgc g = { .b = &b, .lp = lp, .p = lp->ir };
+    const ir_prog *p = lp->ir;
+    if (name_axes(c, &g) < 0)
+        return NULL;
+    if (cg_check(c, lp) < 0)
+        return NULL;
+    if (o->header_only) {
+        params(&g, o->name);
+        sb_printf(&b, ";\n");
+        char *s = sb_finish(&b);
+        if (!s)
+            cc_nomem(c);
+        return s;
+    }
+    sb_printf(&b, "/*\n * Generated by einc %s.\n *\n * %s\n *\n", EINC_VERSION, o->source);
+    for (int t = 0; t < p->ntensor; t++)
+        if (p->tensor[t].role != IR_TEMP)
+            shape_comment(&g, &p->tensor[t]);
+    sb_printf(&b, " *\n * Arrays are contiguous and row-major (C order).");
+    bool any = false;
+    for (int a = 0; a < p->naxis; a++)
+        any |= p->axis[a].size < 0;
+    if (any)
+        sb_printf(&b, " Sizes not fixed at generation\n * time are the int64_t parameters.");
+    sb_printf(&b, "\n */\n#include <math.h>\n#include <stdint.h>\n\n");
+    params(&g, o->name);
+    sb_printf(&b, "\n{\n");
+    for (int i = 0; i < lp->nnest; i++) {
+        g.nest = &lp->nest[i];
+        node(&g, g.nest->root, 1);
+    }
+    sb_printf(&b, "}\n");
+    char *s = sb_finish(&b);
+    if (!s)
+        cc_nomem(c);
+    return s;
+}

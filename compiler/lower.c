@@ -1,0 +1,255 @@
+/*
+ * lower.c — index IR → loop IR: the schedule, decided once for every code generator.
+ *
+ * For each statement we pick the innermost loop by stride: an axis scores 2 for every
+ * input it walks with unit stride and 1 if it walks the output with unit stride (reads
+ * outnumber writes).  If the winner is reduced, the reduction runs in a register with the
+ * reduced loops innermost (a dot product: 'ij->i', 'bhid,bhjd->bhij').  If the winner is
+ * an output axis, the output is filled with the identity and updated in place with that
+ * axis innermost ('ik,kj->ij' becomes the i-k-j loop order, whose inner loop is a
+ * vectorizable saxpy).  Always keeping reductions innermost is the obvious alternative and
+ * it fails exactly on matmul, where the inner loop would stride down a column of B.
+ *
+ * A statement followed by an elementwise statement that reads its result at the same
+ * access (a mean's division) is fused: the second becomes the ACC's "final" expression, so
+ * no temporary is materialised.  The outermost loop is marked parallel when it is an
+ * output axis (iterations then write disjoint elements).
+ */
+#include "loop.h"
+#include "strbuf.h"
+
+#include <string.h>
+
+typedef struct lowerer {
+    cc *c;
+    const ir_prog *p;
+} lowerer;
+
+static lp_node *node(lowerer *L, lp_op op)
+{
+    lp_node *n = ARENA_NEW(L->c->A, lp_node);
+    if (!n)
+        cc_nomem(L->c);
+    else
+        n->op = op;
+    return n;
+}
+
+static int add_child(lowerer *L, lp_node *parent, lp_node *child)
+{
+    lp_node **b = ARENA_ARRAY(L->c->A, lp_node *, parent->n + 1);
+    if (!b || !child)
+        return cc_nomem(L->c);
+    if (parent->n)
+        memcpy(b, parent->body, sizeof *b * (size_t)parent->n);
+    b[parent->n++] = child;
+    parent->body = b;
+    return 0;
+}
+
+/* Wraps body in loops over ax[0..n) (ax[0] outermost); returns the outermost node. */
+static lp_node *wrap(lowerer *L, const int *ax, int n, lp_node *body, bool parallel_ok)
+{
+    lp_node *inner = body;
+    for (int i = n - 1; i >= 0; i--) {
+        lp_node *l = node(L, LP_LOOP);
+        if (!l || add_child(L, l, inner) < 0)
+            return NULL;
+        l->axis = ax[i];
+        l->vector = i == n - 1;
+        l->parallel = parallel_ok && i == 0;
+        inner = l;
+    }
+    return inner;
+}
+
+/* Does access a walk axis x with unit stride (only in its last dimension, coefficient 1)? */
+static bool unit_stride(const ir_access *a, int x)
+{
+    for (int d = 0; d < a->ndim; d++)
+        for (int t = 0; t < a->dim[d].n; t++)
+            if (a->dim[d].t[t].axis == x) {
+                const ir_mono *m = &a->dim[d].t[t].coef;
+                if (d != a->ndim - 1 || m->n != 0 || m->k != 1)
+                    return false;
+            }
+    for (int t = 0; a->ndim && t < a->dim[a->ndim - 1].n; t++)
+        if (a->dim[a->ndim - 1].t[t].axis == x)
+            return true;
+    return false;
+}
+
+static int score_expr(const ir_expr *x, int axis)
+{
+    if (!x)
+        return 0;
+    if (x->op == IR_ACCESS)
+        return unit_stride(&x->acc, axis) ? 2 : 0;
+    return score_expr(x->a, axis) + score_expr(x->b, axis);
+}
+
+static bool reads_tensor(const ir_expr *x, int t)
+{
+    if (!x)
+        return false;
+    if (x->op == IR_ACCESS)
+        return x->acc.tensor == t;
+    return reads_tensor(x->a, t) || reads_tensor(x->b, t);
+}
+
+/* Can s2 (out = f(T[same access])) be folded into s1 (T ⊕= ...)? */
+static bool fusable(const ir_stmt *s1, const ir_stmt *s2)
+{
+    if (!s1->nred || s2->comb != IR_COMB_ASSIGN || s2->nred || s2->nfree != s1->nfree ||
+        !reads_tensor(s2->rhs, s1->out.tensor))
+        return false;
+    for (int i = 0; i < s1->nfree; i++)
+        if (s1->free[i] != s2->free[i])
+            return false;
+    return true;
+}
+
+static einc_dtype compute_type(const ir_prog *p, const ir_access *dst)
+{
+    einc_dtype t = p->tensor[dst->tensor].dtype;
+    return t == EINC_BOOL ? EINC_I64 : t;
+}
+
+static int push_nest(lowerer *L, lp_prog *lp, lp_node *root, const ir_access *dst, int acc_tensor)
+{
+    lp_nest *n = ARENA_ARRAY(L->c->A, lp_nest, lp->nnest + 1);
+    if (!n || !root)
+        return cc_nomem(L->c);
+    if (lp->nnest)
+        memcpy(n, lp->nest, sizeof *n * (size_t)lp->nnest);
+    n[lp->nnest] = (lp_nest){ root, compute_type(L->p, dst), acc_tensor };
+    lp->nest = n;
+    lp->nnest++;
+    return 0;
+}
+
+static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *fin)
+{
+    arena *A = L->c->A;
+    const ir_access *dst = fin ? &fin->out : &s->out;
+    int nax = s->nfree + s->nred;
+    int *order = ARENA_ARRAY(A, int, nax + 1);
+    if (!order)
+        return cc_nomem(L->c);
+
+    if (!s->nred) {                             /* elementwise: write in output order */
+        lp_node *st = node(L, LP_STORE);
+        if (!st)
+            return -1;
+        st->comb = IR_COMB_ASSIGN;
+        st->dst = &s->out;
+        st->value = s->rhs;
+        return push_nest(L, lp, wrap(L, s->free, s->nfree, st, true), &s->out, -1);
+    }
+
+    int best = -1, best_score = 0;
+    bool best_red = false;
+    for (int i = 0; i < nax; i++) {
+        int a = i < s->nfree ? s->free[i] : s->red[i - s->nfree];
+        int sc = score_expr(s->rhs, a) + (unit_stride(&s->out, a) ? 1 : 0);
+        if (sc > best_score || (sc == best_score && sc > 0 && i >= s->nfree && !best_red)) {
+            best = a;
+            best_score = sc;
+            best_red = i >= s->nfree;
+        }
+    }
+
+    if (best < 0 || best_red) {
+        /* register: for free { acc = id; for red { acc ⊕= rhs }; dst = final(acc) } */
+        int n = 0;
+        for (int i = 0; i < s->nred; i++)
+            if (s->red[i] != best)
+                order[n++] = s->red[i];
+        if (best >= 0)
+            order[n++] = best;
+        lp_node *up = node(L, LP_UPDATE), *acc = node(L, LP_ACC);
+        if (!up || !acc)
+            return -1;
+        up->value = s->rhs;
+        up->comb = s->comb;
+        acc->comb = s->comb;
+        acc->dst = dst;
+        acc->final = fin ? fin->rhs : NULL;
+        acc->acc_tensor = fin ? s->out.tensor : -1;
+        if (add_child(L, acc, wrap(L, order, n, up, false)) < 0)
+            return -1;
+        return push_nest(L, lp, wrap(L, s->free, s->nfree, acc, true), dst, acc->acc_tensor);
+    }
+
+    /* memory: fill dst with the identity, then update it in place with best innermost. */
+    lp_node *fill = node(L, LP_STORE), *up = node(L, LP_STORE);
+    if (!fill || !up)
+        return cc_nomem(L->c);
+    fill->comb = s->comb;                       /* value NULL: dst = identity(comb) */
+    fill->dst = dst;
+    if (push_nest(L, lp, wrap(L, s->free, s->nfree, fill, true), dst, -1) < 0)
+        return -1;
+    int n = 0;
+    for (int i = 0; i < s->nfree; i++)
+        if (s->free[i] != best)
+            order[n++] = s->free[i];
+    bool par = n > 0;
+    for (int i = 0; i < s->nred; i++)
+        order[n++] = s->red[i];
+    order[n++] = best;
+    up->comb = s->comb;
+    up->dst = dst;
+    up->value = s->rhs;
+    if (push_nest(L, lp, wrap(L, order, n, up, par), dst, -1) < 0)
+        return -1;
+    if (!fin)
+        return 0;
+    /* the final expression in place: dst = final(dst) */
+    lp_node *f = node(L, LP_STORE);
+    if (!f)
+        return -1;
+    f->comb = IR_COMB_ASSIGN;
+    f->dst = dst;
+    f->value = fin->rhs;
+    return push_nest(L, lp, wrap(L, s->free, s->nfree, f, true), dst, s->out.tensor);
+}
+
+lp_prog *lower(cc *c, const ir_prog *p)
+{
+    lowerer L = { c, p };
+    lp_prog *lp = ARENA_NEW(c->A, lp_prog);
+    if (!lp)
+        return cc_nomem(c), NULL;
+    lp->ir = p;
+    for (int i = 0; i < p->nstmt; i++) {
+        const ir_stmt *s = &p->stmt[i], *fin = NULL;
+        if (i + 1 < p->nstmt && fusable(s, &p->stmt[i + 1]))
+            fin = &p->stmt[++i];
+        if (lower_stmt(&L, lp, s, fin) < 0)
+            return NULL;
+    }
+    return lp;
+}
+
+ir_mono *lp_strides(arena *A, const ir_tensor *t)
+{
+    ir_mono *s = ARENA_ARRAY(A, ir_mono, t->ndim + 1);
+    if (!s)
+        return NULL;
+    int total = 0;
+    for (int d = 0; d < t->ndim; d++)
+        total += t->shape[d].n;
+    for (int d = 0; d < t->ndim; d++) {
+        int *v = ARENA_ARRAY(A, int, total + 1), n = 0;
+        int64_t k = 1;
+        if (!v)
+            return NULL;
+        for (int e = d + 1; e < t->ndim; e++) {
+            k *= t->shape[e].k;
+            for (int i = 0; i < t->shape[e].n; i++)
+                v[n++] = t->shape[e].v[i];
+        }
+        s[d] = (ir_mono){ k, n, v };
+    }
+    return s;
+}
