@@ -145,8 +145,11 @@ static int collect_side(binder *b, const ast_side *s, bool output, int opnum)
                                 "an ellipsis inside parentheses is only allowed in the output");
             if (a->kind != AST_NAME)
                 continue;
-            /* Duplicates inside one side: numpy takes a diagonal, einops refuses. */
-            if (b->e->dialect == DIALECT_EINOPS || output) {
+            /*
+             * Duplicates inside one side: numpy and einops.einsum take a diagonal; einops'
+             * rearrange/reduce/repeat (one operand) refuse, and so does every output.
+             */
+            if ((b->e->dialect == DIALECT_EINOPS && b->e->nin == 1) || output) {
                 for (int i2 = 0; i2 <= i; i2++) {
                     const ast_axis *t2 = s->ax[i2];
                     int n2 = t2->kind == AST_GROUP ? t2->n : 1;
@@ -157,8 +160,8 @@ static int collect_side(binder *b, const ast_side *s, bool output, int opnum)
                         if (a2->kind == AST_NAME && strcmp(a2->name, a->name) == 0)
                             return cc_error(c, EINC_ERR_SYNTAX, a->begin, a->end,
                                             output ? "index '%s' appears more than once in the output"
-                                                   : "axis '%s' appears more than once in one operand "
-                                                     "(einops style has no diagonals)",
+                                                   : "axis '%s' appears twice in the pattern's input "
+                                                     "(a one-operand einops pattern has no diagonals)",
                                             a->name);
                     }
                 }
@@ -605,6 +608,7 @@ static int output_numbers(binder *b, const ast_side *out)
             if (id < 0)
                 return -1;
             b->p->axis[id].size = a->number;
+            b->p->axis[id].literal = true;
             b->p->axis[id].in_output = true;
             if (anon_add(b, a, id) < 0)
                 return -1;
@@ -630,6 +634,7 @@ static int input_numbers(binder *b)
                 if (id < 0)
                     return -1;
                 b->p->axis[id].size = a->number;
+                b->p->axis[id].literal = true;
                 b->p->axis[id].in_input = true;
                 if (anon_add(b, a, id) < 0)
                     return -1;

@@ -242,7 +242,7 @@ int interp_run(cc *c, const ir_prog *p, void *const *buf, const int64_t *const *
             st[t] = s;
         }
         b[t] = buf ? buf[t] : NULL;
-        if (!b[t]) {
+        if (!b[t] && ir_tensor_elems(p, T) > 0) {
             int64_t n = ir_tensor_elems(p, T);
             size_t bytes = (size_t)(n > 0 ? n : 1) * dtype_size(T->dtype);
             if (T->role != IR_TEMP) {

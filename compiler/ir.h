@@ -67,6 +67,7 @@ typedef struct ir_axis {
     bool given;             /* size came from an AXIS=N word */
     bool in_input, in_output;
     bool anonymous;         /* a number or an ellipsis dimension, not a user's name */
+    bool literal;           /* an anonymous number: its size is part of the expression */
 } ir_axis;
 
 typedef struct ir_term {

@@ -52,8 +52,13 @@ typedef struct lp_prog {
     lp_nest *nest;
 } lp_prog;
 
-/* Lowers a (bound or symbolic) program; NULL with c->err set on failure. */
-lp_prog *lower(cc *c, const ir_prog *p);
+/*
+ * Lowers a (bound or symbolic) program; NULL with c->err set on failure.  For a GPU every
+ * reduction runs in registers (one thread per output element), so the memory strategy,
+ * whose loop order serializes output elements, is never chosen.
+ */
+typedef enum lp_target { LP_CPU, LP_GPU } lp_target;
+lp_prog *lower(cc *c, const ir_prog *p, lp_target target);
 
 /* Text form for `einc explain` and tests. */
 char *lp_print(const lp_prog *lp);

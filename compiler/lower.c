@@ -23,6 +23,7 @@
 typedef struct lowerer {
     cc *c;
     const ir_prog *p;
+    lp_target target;
 } lowerer;
 
 static lp_node *node(lowerer *L, lp_op op)
@@ -159,13 +160,13 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
         }
     }
 
-    if (best < 0 || best_red) {
+    if (best < 0 || best_red || L->target == LP_GPU) {
         /* register: for free { acc = id; for red { acc ⊕= rhs }; dst = final(acc) } */
         int n = 0;
         for (int i = 0; i < s->nred; i++)
-            if (s->red[i] != best)
+            if (s->red[i] != best || !best_red)
                 order[n++] = s->red[i];
-        if (best >= 0)
+        if (best >= 0 && best_red)
             order[n++] = best;
         lp_node *up = node(L, LP_UPDATE), *acc = node(L, LP_ACC);
         if (!up || !acc)
@@ -214,9 +215,9 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
     return push_nest(L, lp, wrap(L, s->free, s->nfree, f, true), dst, s->out.tensor);
 }
 
-lp_prog *lower(cc *c, const ir_prog *p)
+lp_prog *lower(cc *c, const ir_prog *p, lp_target target)
 {
-    lowerer L = { c, p };
+    lowerer L = { c, p, target };
     lp_prog *lp = ARENA_NEW(c->A, lp_prog);
     if (!lp)
         return cc_nomem(c), NULL;

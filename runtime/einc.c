@@ -249,7 +249,7 @@ char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     ir_prog *p = bind(k, &A, inputs ? ninputs : 0, inputs, err);
-    lp_prog *lp = p ? lower(&c, p) : NULL;
+    lp_prog *lp = p ? lower(&c, p, LP_CPU) : NULL;
     char *ir = p ? ir_print(p) : NULL, *sched = lp ? lp_print(lp) : NULL, *s = NULL;
     if (ir && sched) {
         strbuf b = { 0 };
@@ -330,7 +330,7 @@ char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, ei
     bind_opts o = k->opts;
     o.dtype = dtype;
     ir_prog *p = bind_expr(&c, k->ast, &o, 0, NULL);
-    lp_prog *lp = p ? lower(&c, p) : NULL;
+    lp_prog *lp = p ? lower(&c, p, LP_CPU) : NULL;
     if (lp) {
         cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
         s = cg_c(&c, lp, &co);

@@ -15,7 +15,7 @@ otherwise, 77 (meson's "skipped") when numpy or einops is not importable.
 """
 
 import os
-import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -39,7 +39,7 @@ def _default_einc():
     return "/work/main/build/runtime/einc"
 
 
-EINC = sys.argv[1] if len(sys.argv) > 1 else _default_einc()
+EINC = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else _default_einc())
 
 F32, F64, I32, I64, BOOL = (np.dtype(t) for t in ("float32", "float64", "int32", "int64", "bool"))
 ALL5 = (F64, F32, I32, I64, BOOL)
@@ -89,28 +89,24 @@ class Case:
         self.error = False        # True: einc must reject
         self.ref_error = None     # for error cases: message when the reference did NOT raise
 
-    def argv(self, out):
-        a = [EINC, "run"]
-        if self.reduce:
-            a.append("--reduce=" + self.reduce)
+    def argv(self, out, files, variant=0):
+        """The command line; `variant` moves the options around (GNU style: options may come
+        before or after the expression)."""
+        opts = ["--reduce=" + self.reduce] if self.reduce else []
+        pos = [self.expr] + ["%s=%d" % kv for kv in self.sizes.items()] + list(files)
         if self.expr.startswith("-"):
-            a += ["-o", out, "--", self.expr]
-        else:
-            a.append(self.expr)
-        a += ["%s=%d" % kv for kv in self.sizes.items()]
-        a += ["@IN%d" % i for i in range(len(self.inputs))]
-        if not self.expr.startswith("-"):
-            a += ["-o", out]
-        return a
+            return ["run"] + opts + ["-o", out, "--"] + pos
+        if variant == 1:
+            return ["run"] + pos + opts + ["-o", out]
+        if variant == 2:
+            return ["run", "-o", out] + opts + pos
+        return ["run"] + opts + pos + ["-o", out]
 
-    def label(self):
-        s = "einc run"
-        if self.reduce:
-            s += " --reduce=" + self.reduce
-        s += " '%s'" % self.expr
-        s += "".join(" %s=%d" % kv for kv in self.sizes.items())
-        s += " " + " ".join("%s%s" % (a.dtype, list(a.shape)) for a in self.inputs)
-        return s
+    def label(self, argv):
+        words = [shlex.quote(w) for w in ["einc"] + argv]
+        ins = ", ".join("IN%d.npy: %s%s" % (i, a.dtype, list(a.shape))
+                        for i, a in enumerate(self.inputs))
+        return " ".join(words) + "   [" + ins + "]"
 
 
 CASES = []
@@ -340,6 +336,10 @@ def build_numpy_cases():
     add_np("i->", [(1000,)], dtypes=NUM4)
     add_np("ij->ji", [(37, 53)], dtypes=(F32, I32, BOOL))
     add_np("ij->i", [(37, 53)], dtypes=(F32, I64))
+    add_np("ij,jk", [(256, 256), (256, 256)], dtypes=FLOATS)
+    add_np("ij->i", [(1000, 1000)], dtypes=(F32,))
+    add_np("ij->j", [(1000, 999)], dtypes=(F64, I32))
+    add_np("bhqd,bhkd->bhqk", [(2, 4, 33, 16), (2, 4, 65, 16)], dtypes=(F32, I32))
     # ellipsis: on every operand, on some only, right-aligned broadcasting
     add_np("...,...", [(2, 3), (2, 3)])
     add_np("..., ...", [(3, 1), (1, 4)], dtypes=NUM4)
@@ -455,6 +455,71 @@ def build_numpy_cases():
         add_np("ij->i", [(3, 0)], reduce=op, dtypes=NUM4)
 
 
+def build_numpy_fuzz(n=300):
+    """Random numpy-dialect expressions (seeded): 1-3 operands, repeated labels, upper- and
+    lowercase, '...' on some operands with right-aligned broadcasting, size-1 label
+    broadcasting, implicit and explicit outputs, mixed dtypes.  Whatever numpy rejects becomes
+    an error case."""
+    rng = np.random.default_rng(7)
+    pool = "abAB" + "cdC"
+    made = rejected = 0
+    while made < n:
+        nops = int(rng.integers(1, 4))
+        sizes = {c: int(rng.integers(1, 5)) for c in pool}
+        ell = [int(x) for x in rng.integers(1, 4, size=3)]
+        use_ell = rng.random() < 0.4
+        ops, shapes = [], []
+        for _ in range(nops):
+            rank = int(rng.integers(0, 4))
+            labs = "".join(rng.choice(list(pool), size=rank)) if rank else ""
+            shp = [sizes[c] for c in labs]
+            # a label may be 1 in one operand and n in another (numpy broadcasts it),
+            # but repeated labels inside one operand stay equal
+            for c in set(labs):
+                if labs.count(c) == 1 and rng.random() < 0.15:
+                    shp[labs.index(c)] = 1
+            if use_ell and rng.random() < 0.7:
+                k = int(rng.integers(0, 3))
+                eshape = [e if rng.random() < 0.8 else 1 for e in ell[3 - k:]] if k else []
+                pos = int(rng.integers(0, len(labs) + 1))
+                labs = labs[:pos] + "..." + labs[pos:]
+                shp = shp[:pos] + eshape + shp[pos:]
+            if shp and rng.random() < 0.08:      # now and then a size that cannot match
+                shp[int(rng.integers(0, len(shp)))] += 1
+            ops.append(labs)
+            shapes.append(tuple(shp))
+        expr = ",".join(ops)
+        if rng.random() < 0.5:
+            inl = sorted(set("".join(ops).replace(".", "")))
+            out = [c for c in inl if rng.random() < 0.5]
+            rng.shuffle(out)
+            out = "".join(out)
+            if "..." in expr and rng.random() < 0.85:
+                pos = int(rng.integers(0, len(out) + 1))
+                out = out[:pos] + "..." + out[pos:]
+            expr += "->" + out
+        dts = tuple(ALL5[int(rng.integers(0, 5))] for _ in range(nops))
+        if rng.random() < 0.6:
+            dts = (dts[0],) * nops
+        ins = [make_input(sh, d) for sh, d in zip(shapes, dts)]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                np.einsum(expr, *ins)
+        except ValueError:
+            if rejected < n // 6:      # keep the rejected ones as error cases
+                rejected += 1
+                add_err(expr, shapes, dtype=dts[0], ref=lambda x, e=expr: np.einsum(e, *x),
+                        why="numpy rejects (fuzz)")
+                CASES[-1].inputs = ins
+                made += 1
+            continue
+        c = Case("numpy fuzz", expr, ins)
+        finish_linear(c, lambda xs, e=expr: np.einsum(e, *xs))
+        CASES.append(c)
+        made += 1
+
+
 # ---- einops dialect ------------------------------------------------------------------
 
 def build_einops_cases():
@@ -500,6 +565,8 @@ def build_einops_cases():
     add_eo("rearrange", "b c h w -> b (c h w)", (2, 3, 4, 5), dtypes=(F64, I32))
     add_eo("rearrange", "batch seq dim -> seq batch dim", (2, 3, 4), dtypes=(F32, I64))
     add_eo("rearrange", "a b -> b a", (37, 53), dtypes=(F64, I32))
+    add_eo("rearrange", "(a b c) -> a b c", (24,), dict(a=2, b=3), dtypes=(F64, I32))
+    add_eo("rearrange", "b c h w -> b (h w c)", (4, 16, 32, 32), dtypes=(F32, I64))
     # unit axes
     add_eo("rearrange", "b 1 c -> b c", (2, 1, 3))
     add_eo("rearrange", "b () c -> b c", (2, 1, 3), dtypes=(F64, I32))
@@ -542,6 +609,9 @@ def build_einops_cases():
          ("a (c1 c2) -> a", (3, 4), dict(c1=2)),
          ("b h w -> b", (3, 17, 19), {}),
          ("a 2 -> a", (3, 2), {}),
+         ("b c h w -> b c", (2, 3, 4, 5), dict(h=4, b=2)),
+         ("b c h w -> b c", (4, 32, 32, 32), {}),
+         ("b c h w -> c", (4, 32, 32, 32), {}),
          ]
     for p, shp, sz in R:
         add_eo("reduce", p, shp, sz, dtypes=(F64, F32, I32, I64, BOOL))
@@ -572,6 +642,8 @@ def build_einops_cases():
          ("1 b c d -> (1 1) (1 b) 2 c 3 d (1 1)", (1, 2, 4, 6), {}),
          ("...  -> b (...)", (2, 3), dict(b=3)),
          ("h w -> h w c", (0, 3), dict(c=2)),
+         ("h w -> h w c", (2, 3), dict(c=0)),
+         ("h w -> (h c) w", (2, 3), dict(c=0)),
          ]
     for p, shp, sz in P:
         add_eo("repeat", p, shp, sz, dtypes=(F64, F32, I32, I64, BOOL))
@@ -592,6 +664,8 @@ def build_einops_cases():
          ("b h w, b w c -> b h c", [(2, 3, 4), (2, 4, 5)]),
          ("i i, i -> i", [(3, 3), (3,)]),
          ("x y, y z -> x z", [(40, 70), (70, 30)]),
+         ("... i, ... i -> ...", [(2, 1, 3), (4, 3)]),
+         ("i ..., i ... -> ...", [(3, 2, 1), (3, 1, 4)]),
          ]
     for p, shapes in E:
         add_eo_einsum(p, shapes, dtypes=(F64, F32, I32, I64, BOOL))
@@ -605,6 +679,8 @@ def build_einops_cases():
     add_eo_einsum("b (h d), d e -> b h e", [(2, 6), (3, 4)], {}, dtypes=(F64, I32),
                   pre=[(0, "b (h d) -> b h d")], ref_pattern="b h d, d e -> b h e",
                   ref_sizes=dict(d=3))
+    add_eo_einsum("... (h d), d e -> ... h e", [(2, 3, 6), (3, 4)], dict(h=2), dtypes=(F64, I32),
+                  pre=[(0, "... (h d) -> ... h d")], ref_pattern="... h d, d e -> ... h e")
     # composition on the output side
     add_eo_einsum("b i, i j -> (b j)", [(2, 3), (3, 4)], dtypes=(F64, I64),
                   ref_pattern="b i, i j -> b j", post="b j -> (b j)")
@@ -718,6 +794,10 @@ def build_error_cases():
             why="rank mismatch (too many dims)")
     add_err("a b -> a b c", [(2, 3)], ref=lambda x: P(x[0], "a b -> a b c"),
             why="repeat without a size")
+    add_err("h w -> h w c", [(2, 3)], dict(h=5, c=2),
+            ref=lambda x: P(x[0], "h w -> h w c", h=5, c=2), why="size word contradicts the input")
+    add_err("h w -> h w c", [(2, 3)], dict(c=-1), ref=lambda x: P(x[0], "h w -> h w c", c=-1),
+            why="negative repeat size")
     add_err("a a -> a", [(2, 2)], ref=lambda x: R(x[0], "a a -> a"), why="duplicate axis (left)")
     add_err("a b -> a a", [(2, 3)], ref=lambda x: D(x[0], "a b -> a a", "sum"),
             why="duplicate axis (right)")
@@ -738,16 +818,16 @@ def run_case(idx, case, workdir):
     os.mkdir(d)
     files = []
     for i, a in enumerate(case.inputs):
-        f = os.path.join(d, "in%d.npy" % i)
-        np.save(f, a)
-        files.append(f)
-    out = os.path.join(d, "out.npy")
-    argv = [files[int(a[3:])] if a.startswith("@IN") else a for a in case.argv(out)]
-    label = case.label()
+        np.save(os.path.join(d, "IN%d.npy" % i), a)
+        files.append("IN%d.npy" % i)
+    out = "OUT.npy"
+    argv = case.argv(out, files, idx % 3)
+    label = case.label(argv)
+    out = os.path.join(d, out)
 
     def invoke():
         try:
-            return subprocess.run(argv, capture_output=True, timeout=60)
+            return subprocess.run([EINC] + argv, capture_output=True, timeout=60, cwd=d)
         except subprocess.TimeoutExpired:
             return None
 
@@ -776,7 +856,7 @@ def run_case(idx, case, workdir):
         p = invoke()
         if p is None or p.returncode == 0:
             return "%s: second run did not fail" % label
-        if os.path.exists(out) or any(n.startswith("out") for n in os.listdir(d)):
+        if sorted(os.listdir(d)) != sorted(files):
             return "%s: -o file (or a temporary) left behind on error" % label
         return None
 
@@ -822,6 +902,7 @@ def main():
         print("crosscheck: einc binary not found: %s" % EINC)
         return 1
     build_numpy_cases()
+    build_numpy_fuzz()
     build_einops_cases()
     build_error_cases()
     workdir = tempfile.mkdtemp(prefix="einc-crosscheck-")
