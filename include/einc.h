@@ -94,8 +94,15 @@ EINC_API const char *einc_version(void);
 EINC_API const char *einc_dtype_name(einc_dtype t);     /* "float32", "int64", ... */
 EINC_API const char *einc_reduce_name(einc_reduce r);   /* "sum", "mean", ... */
 
-EINC_API einc_ctx *einc_ctx_new(void);                  /* NULL when out of memory */
+/*
+ * A context holds the CPU JIT, its kernel cache and a thread pool of EINC_NUM_THREADS
+ * threads (default: every online core).  NULL when out of memory.
+ */
+EINC_API einc_ctx *einc_ctx_new(void);
 EINC_API void einc_ctx_free(einc_ctx *ctx);
+EINC_API int einc_ctx_threads(const einc_ctx *ctx);
+/* How many times this context has invoked LLVM (a cache hit does not). */
+EINC_API long einc_ctx_jit_compiles(const einc_ctx *ctx);
 
 /*
  * Parses and checks an expression.  Sizes the expression cannot learn from its inputs
@@ -138,17 +145,19 @@ typedef enum einc_emit_kind {
     EINC_EMIT_CUDA,         /* a .cu file: kernels and an extern "C" launcher */
     EINC_EMIT_LLVM,         /* LLVM IR text (the CPU JIT's module) */
     EINC_EMIT_ASM,          /* host assembly */
-    EINC_EMIT_PTX           /* PTX from NVRTC */
+    EINC_EMIT_PTX,          /* PTX from NVRTC */
+    EINC_EMIT_OBJ           /* a host object file with the C function (binary: use *len) */
 } einc_emit_kind;
 
 /*
  * Kernel source for the expression: sizes given at compile time are constants, the others
  * become int64_t parameters after the arrays, in order of first appearance.  name NULL
- * means "einc_kernel"; dtype is EINC_F32 or EINC_F64 (every array has it).  Returns text
- * the caller releases with free(), or NULL with err set.
+ * means "einc_kernel"; dtype is EINC_F32 or EINC_F64 (every array has it).  Returns the
+ * bytes (NUL-terminated; *len, if len is not NULL, gets their length, which an object file
+ * needs) for the caller to release with free(), or NULL with err set.
  */
 EINC_API char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name,
-                                einc_dtype dtype, einc_error *err);
+                                einc_dtype dtype, size_t *len, einc_error *err);
 
 /*
  * Renders an error as einc's CLI shows it:

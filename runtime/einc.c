@@ -1,9 +1,12 @@
 /*
- * einc.c — the public C API (include/einc.h) over the front end and the interpreter.
+ * einc.c — the public C API (include/einc.h) over the front end and the backends.
  *
  * A kernel keeps its parsed expression (an AST in its own arena, read-only after compile);
  * each output/run/explain call binds shapes into a fresh IR in a call-local arena.  So a
- * kernel can be used from many threads at once without locks: nothing shared is written.
+ * kernel can be used from many threads at once without locks: nothing shared is written
+ * but the CPU backend's cache, which guards itself.  Running binds the shapes, then hands
+ * the bound program to the interpreter or to the CPU backend with a key naming everything
+ * the compiled code depends on.
  */
 #include "einc.h"
 #include "alloc.h"
@@ -12,11 +15,15 @@
 #include "codegen.h"
 #include "loop.h"
 #include "strbuf.h"
+#include "cpu.h"
+#include "jit.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct einc_ctx {
-    einc_target target;         /* default target for kernels compiled here */
+    cpu_backend *cpu;           /* the JIT's cache and the thread pool */
 };
 
 struct einc_kernel {
@@ -30,13 +37,40 @@ struct einc_kernel {
 
 const char *einc_version(void) { return EINC_VERSION; }
 
+/* EINC_NUM_THREADS, or every online core. */
+static int default_threads(void)
+{
+    const char *env = getenv("EINC_NUM_THREADS");
+    if (env && *env) {
+        long n = strtol(env, NULL, 10);
+        if (n >= 1 && n <= 1024)
+            return (int)n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 && n <= 1024 ? (int)n : 1;
+}
+
 einc_ctx *einc_ctx_new(void)
 {
     einc_ctx *c = einc_calloc(1, sizeof *c);
+    if (c && !(c->cpu = cpu_new(default_threads()))) {
+        einc_free(c);
+        c = NULL;
+    }
     return c;
 }
 
-void einc_ctx_free(einc_ctx *ctx) { einc_free(ctx); }
+void einc_ctx_free(einc_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    cpu_free(ctx->cpu);
+    einc_free(ctx);
+}
+
+int einc_ctx_threads(const einc_ctx *ctx) { return ctx ? cpu_threads(ctx->cpu) : 0; }
+
+long einc_ctx_jit_compiles(const einc_ctx *ctx) { return ctx ? cpu_compiles(ctx->cpu) : 0; }
 
 static einc_status fail(einc_error *err, einc_status st, const char *msg)
 {
@@ -56,12 +90,16 @@ static einc_status check_target(einc_target t, einc_error *err)
     case EINC_TARGET_INTERP:
         return EINC_OK;
     case EINC_TARGET_CPU:
+#ifdef EINC_HAVE_LLVM
+        return EINC_OK;
+#else
         return fail(err, EINC_ERR_UNSUPPORTED,
-                    "the CPU JIT target is not in this build yet; use the interpreter "
-                    "(--target=interp or auto)");
+                    "this einc was built without LLVM, so it has no CPU JIT; use "
+                    "--target=interp or auto");
+#endif
     case EINC_TARGET_CUDA:
         return fail(err, EINC_ERR_UNSUPPORTED,
-                    "the CUDA target is not in this build yet; use --target=interp or auto");
+                    "the CUDA target is not in this build yet; use --target=cpu or auto");
     default:
         return fail(err, EINC_ERR_ARG, "unknown target");
     }
@@ -158,6 +196,50 @@ static einc_status check_tensors(int n, const einc_tensor *t, bool need_data, ei
     return EINC_OK;
 }
 
+/* Strides that are not the C-contiguous ones (NULL strides are contiguous). */
+static bool strided(const einc_tensor *t)
+{
+    if (!t->strides)
+        return false;
+    int64_t s = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->shape[d] != 1 && t->strides[d] != s)
+            return true;
+        s *= t->shape[d];
+    }
+    return false;
+}
+
+static bool use_jit(einc_target t)
+{
+#ifdef EINC_HAVE_LLVM
+    return t == EINC_TARGET_AUTO || t == EINC_TARGET_CPU;
+#else
+    return t == EINC_TARGET_CPU;    /* and jit_none.c says why it cannot */
+#endif
+}
+
+/*
+ * Everything a compiled kernel depends on: the expression and its options, and per array
+ * its dtype, rank, which dimensions are 1 (numpy broadcasting turns those into constant
+ * accesses) and whether it is strided.  Sizes themselves are run-time arguments.
+ */
+static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, const einc_tensor *out)
+{
+    strbuf b = { 0 };
+    sb_printf(&b, "%s\x1f%d\x1f", k->src, (int)k->opts.reduce);
+    for (int i = 0; i < k->opts.nsizes; i++)
+        sb_printf(&b, "%s=%lld,", k->opts.sizes[i].name, (long long)k->opts.sizes[i].value);
+    for (int i = 0; i <= n; i++) {
+        const einc_tensor *t = i < n ? &in[i] : out;
+        sb_printf(&b, "\x1f%d:%d:", (int)t->dtype, t->ndim);
+        for (int d = 0; d < t->ndim; d++)
+            sb_printf(&b, "%c", t->shape[d] == 1 ? '1' : 'n');
+        sb_printf(&b, "%s", strided(t) ? ":s" : "");
+    }
+    return sb_finish(&b);
+}
+
 /* Binds shapes into a fresh IR in A. */
 static ir_prog *bind(einc_kernel *k, arena *A, int n, const einc_tensor *in, einc_error *err)
 {
@@ -224,11 +306,21 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     }
     for (int i = 0; i < ninputs; i++) {
         buf[i] = inputs[i].data;
-        strides[i] = inputs[i].strides;
+        strides[i] = strided(&inputs[i]) ? inputs[i].strides : NULL;
     }
     buf[p->output] = out->data;
-    strides[p->output] = out->strides;
-    interp_run(&c, p, buf, strides);
+    strides[p->output] = strided(out) ? out->strides : NULL;
+    if (!use_jit(k->target)) {
+        interp_run(&c, p, buf, strides);
+        goto done;
+    }
+    char *key = cache_key(k, ninputs, inputs, out);
+    if (!key) {
+        cc_nomem(&c);
+        goto done;
+    }
+    cpu_run(k->ctx->cpu, &c, key, p, buf, strides);
+    einc_free(key);
 done:
     arena_free(&A);
     return err->status;
@@ -293,8 +385,12 @@ static const ast_axis *find_ellipsis(const ast_expr *e)
 }
 
 char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, einc_dtype dtype,
-                       einc_error *err)
+                       size_t *len, einc_error *err)
 {
+    size_t scratch_len;
+    if (!len)
+        len = &scratch_len;
+    *len = 0;
     einc_error scratch;
     if (!err)
         err = &scratch;
@@ -313,7 +409,7 @@ char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, ei
         fail(err, EINC_ERR_DTYPE, "emitted kernels are float32 or float64");
         return NULL;
     }
-    if (what != EINC_EMIT_C && what != EINC_EMIT_HEADER) {
+    if (what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX) {
         fail(err, EINC_ERR_UNSUPPORTED, "this kind of output is not in this build yet");
         return NULL;
     }
@@ -331,9 +427,12 @@ char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, ei
     o.dtype = dtype;
     ir_prog *p = bind_expr(&c, k->ast, &o, 0, NULL);
     lp_prog *lp = p ? lower(&c, p, LP_CPU) : NULL;
-    if (lp) {
+    if (lp && (what == EINC_EMIT_C || what == EINC_EMIT_HEADER)) {
         cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
-        s = cg_c(&c, lp, &co);
+        if ((s = cg_c(&c, lp, &co)))
+            *len = strlen(s);
+    } else if (lp) {
+        s = jit_emit(&c, lp, name, what, len);
     }
 done:
     arena_free(&A);

@@ -25,7 +25,7 @@
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
 static const char usage[] =
-    "usage: einc [--emit=c|cuda|llvm|asm|ptx|obj|header] [--name NAME] [-o FILE] EXPR [AXIS=N ...]\n"
+    "usage: einc [--emit=c|header|llvm|asm|obj] [--name NAME] [--dtype=f32|f64] [-o FILE] EXPR [AXIS=N ...]\n"
     "       einc run [--target=auto|cpu|cuda|interp] [--reduce=OP] EXPR [AXIS=N ...] IN.npy ... [-o OUT.npy]\n"
     "       einc explain [--reduce=OP] EXPR [AXIS=N ...] [IN.npy ...]\n"
     "       einc --help | --version\n"
@@ -35,13 +35,15 @@ static const char usage[] =
     "An expression with whitespace inside an operand, parentheses or digits is einops style\n"
     "(axes are names separated by spaces); otherwise numpy style (one letter per axis).\n"
     "\n"
+    "  (none)     print a kernel for EXPR: C99 (default), its prototype, LLVM IR, host\n"
+    "             assembly, or an object file with the same C function (-o needed)\n"
     "  run        compute EXPR on .npy files; prints the result as numpy does, or writes -o\n"
     "  explain    show the dialect, axes, sizes, the index IR and its FLOP count\n"
     "\n"
     "  AXIS=N            the size of an axis the inputs do not determine (h=4, c=3)\n"
     "  --reduce=OP       sum (default), mean, max, min or prod, for axes absent from the output\n"
     "                    of a one-operand expression\n"
-    "  --target=T        auto (default), interp, cpu, cuda\n"
+    "  --target=T        auto (default: the CPU JIT), cpu, interp (the reference interpreter)\n"
     "  -o FILE           write the result to FILE (atomically; an error leaves FILE as it was)\n"
     "  --                end of options (for an expression starting with '-')\n";
 
@@ -321,14 +323,14 @@ done:
 
 static int cmd_emit(einc_ctx *ctx, const args *A)
 {
-    static const char *const names[] = { "c", "header", "cuda", "llvm", "asm", "ptx" };
+    static const char *const names[] = { "c", "header", "cuda", "llvm", "asm", "ptx", "obj" };
     einc_emit_kind kind = EINC_EMIT_C;
-    for (int i = 0; A->emit && i < 6; i++)
+    for (int i = 0; A->emit && i < 7; i++)
         if (strcmp(A->emit, names[i]) == 0)
             kind = (einc_emit_kind)i;
-    if (A->emit && strcmp(A->emit, "obj") == 0) {
-        fprintf(stderr, "einc: error: --emit=obj needs the LLVM backend, which is not in this build yet\n");
-        return EXIT_INPUT;
+    if (kind == EINC_EMIT_OBJ && !A->out) {
+        fprintf(stderr, "einc: error: --emit=obj writes an object file: give it a name with -o\n");
+        return EXIT_USAGE;
     }
     if (A->nfiles) {
         fprintf(stderr, "einc: error: '%s': emitting a kernel takes sizes (AXIS=N), not files; "
@@ -339,21 +341,22 @@ static int cmd_emit(einc_ctx *ctx, const args *A)
     einc_error e = { 0 };
     int rc = EXIT_INPUT;
     char *text = NULL;
+    size_t len = 0;
     if (einc_compile(ctx, A->expr, &A->opt, &k, &e) ||
-        !(text = einc_kernel_emit(k, kind, A->name, A->dtype, &e))) {
+        !(text = einc_kernel_emit(k, kind, A->name, A->dtype, &len, &e))) {
         print_error(&e, A->expr);
         goto done;
     }
     if (A->out) {
         char err[512];
         const void *parts[1] = { text };
-        size_t lens[1] = { strlen(text) };
+        size_t lens[1] = { len };
         if (file_write_atomic(A->out, parts, lens, 1, err, sizeof err) < 0) {
             fprintf(stderr, "einc: error: %s\n", err);
             goto done;
         }
     } else {
-        fputs(text, stdout);
+        fwrite(text, 1, len, stdout);
     }
     rc = 0;
 done:

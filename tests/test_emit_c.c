@@ -103,12 +103,12 @@ static void run_case(const ecase *c, int idx, einc_dtype dt)
     for (int i = 0; i < np; i++)
         at += snprintf(want + at, sizeof want - (size_t)at, ", int64_t %s", params[i].name);
     snprintf(want + at, sizeof want - (size_t)at, ");\n");
-    char *hdr = einc_kernel_emit(k, EINC_EMIT_HEADER, name, dt, &err);
+    char *hdr = einc_kernel_emit(k, EINC_EMIT_HEADER, name, dt, NULL, &err);
     assert_non_null(hdr);
     assert_string_equal(hdr, want);
     free(hdr);
 
-    char *src = einc_kernel_emit(k, EINC_EMIT_C, name, dt, &err);
+    char *src = einc_kernel_emit(k, EINC_EMIT_C, name, dt, NULL, &err);
     if (!src)
         fail_msg("%s: %s", c->expr, err.message);
     char path[512], so[512], cmd[2048];
@@ -219,12 +219,12 @@ static void test_emit_errors(void **state)
     einc_kernel *k = NULL;
     einc_error err = { 0 };
     assert_int_equal(einc_compile(ctx, "...ij,...jk", NULL, &k, &err), EINC_OK);
-    assert_null(einc_kernel_emit(k, EINC_EMIT_C, NULL, EINC_F32, &err));
+    assert_null(einc_kernel_emit(k, EINC_EMIT_C, NULL, EINC_F32, NULL, &err));
     assert_int_equal(err.status, EINC_ERR_UNSUPPORTED);
     assert_int_equal(err.begin, 0);
-    assert_null(einc_kernel_emit(k, EINC_EMIT_C, "not a name", EINC_F32, &err));
+    assert_null(einc_kernel_emit(k, EINC_EMIT_C, "not a name", EINC_F32, NULL, &err));
     assert_string_equal(err.message, "a kernel name must be a C identifier");
-    assert_null(einc_kernel_emit(k, EINC_EMIT_C, NULL, EINC_I32, &err));
+    assert_null(einc_kernel_emit(k, EINC_EMIT_C, NULL, EINC_I32, NULL, &err));
     assert_string_equal(err.message, "emitted kernels are float32 or float64");
     einc_kernel_free(k);
     einc_ctx_free(ctx);

@@ -1,0 +1,459 @@
+/*
+ * llvm.c — loop IR → LLVM IR through the LLVM C API.
+ *
+ * Every nest becomes one function
+ *
+ *     void PREFIX_nestN(ptr bufs, ptr sizes, ptr strides, i64 lo, i64 hi)
+ *
+ * bufs holds one pointer per tensor, sizes one i64 per axis (read only for axes whose size
+ * is not part of the expression), strides one pointer per tensor (NULL entries, or the
+ * whole table NULL, mean contiguous).  A parallel outermost loop runs over [lo, hi), so the
+ * thread pool can hand out chunks; other nests ignore lo and hi.  For --emit=llvm/asm/obj a
+ * wrapper with the C ABI of DESIGN §4 calls the nests in order on one thread.
+ *
+ * Sizes and strides are loaded or computed once at entry, so every address in a loop is an
+ * affine function of induction variables and loop invariants, which is what LLVM's
+ * vectorizer and LICM want.  Float adds and multiplies carry the reassoc and contract
+ * flags, so reductions vectorize and fuse into FMAs, as numpy's own SIMD loops reassociate;
+ * max and min use llvm.maximum/llvm.minimum, which propagate NaN as numpy does.  Integer
+ * arithmetic wraps (no nsw), as numpy's does.  Version-specific LLVM code lives here only.
+ */
+#include "codegen.h"
+#include "llvm_cg.h"
+
+#include <llvm-c/Core.h>
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct cgl {
+    cc *c;
+    const lp_prog *lp;
+    const ir_prog *p;
+    const cgl_opts *o;
+    LLVMContextRef ctx;
+    LLVMModuleRef m;
+    LLVMBuilderRef b;
+    LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, vt;
+    LLVMValueRef fn;
+    LLVMBasicBlockRef entry;
+    LLVMValueRef *size;         /* per axis */
+    LLVMValueRef *iv;           /* per axis: the current induction variable */
+    LLVMValueRef **stride;      /* per tensor, per dimension */
+    LLVMValueRef *base;         /* per tensor */
+    LLVMValueRef lo, hi;
+    LLVMValueRef acc;           /* the innermost ACC's alloca */
+    const lp_nest *nest;
+    const ir_access *store_dst;
+} cgl;
+
+static bool is_runtime_size(const ir_axis *a) { return !(a->given || a->literal); }
+
+static LLVMTypeRef elem_type(cgl *g, einc_dtype t)
+{
+    switch (t) {
+    case EINC_F32: return g->f32;
+    case EINC_F64: return g->f64;
+    case EINC_I32: return g->i32;
+    case EINC_I64: return g->i64;
+    default: return g->i8;
+    }
+}
+
+static LLVMTypeRef ctype(cgl *g) { return elem_type(g, g->nest->compute); }
+static bool fp(cgl *g) { return dtype_is_float(g->nest->compute); }
+
+static void fast(LLVMValueRef v)
+{
+#if LLVM_VERSION_MAJOR >= 18
+    if (LLVMIsAInstruction(v) && LLVMCanValueUseFastMathFlags(v))
+        LLVMSetFastMathFlags(v, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
+#else
+    (void)v;
+#endif
+}
+
+static LLVMValueRef ci64(cgl *g, int64_t v) { return LLVMConstInt(g->i64, (unsigned long long)v, 1); }
+
+static LLVMValueRef mono(cgl *g, const ir_mono *m)
+{
+    LLVMValueRef v = ci64(g, m->k);
+    for (int i = 0; i < m->n; i++)
+        v = LLVMBuildMul(g->b, v, g->size[m->v[i]], "");
+    return v;
+}
+
+static LLVMValueRef call_intrinsic(cgl *g, const char *name, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b)
+{
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, id, &t, 1);
+    LLVMTypeRef ft = LLVMIntrinsicGetType(g->ctx, id, &t, 1);
+    LLVMValueRef args[2] = { a, b };
+    return LLVMBuildCall2(g->b, ft, f, args, 2, "");
+}
+
+/* ---- values of the compute type --------------------------------------------------------- */
+
+static LLVMValueRef to_compute(cgl *g, LLVMValueRef v, einc_dtype from)
+{
+    einc_dtype to = g->nest->compute;
+    if (from == to)
+        return v;
+    if (dtype_is_float(to)) {
+        if (dtype_is_float(from))
+            return to == EINC_F64 ? LLVMBuildFPExt(g->b, v, g->f64, "") : LLVMBuildFPTrunc(g->b, v, g->f32, "");
+        return from == EINC_BOOL ? LLVMBuildUIToFP(g->b, v, ctype(g), "") : LLVMBuildSIToFP(g->b, v, ctype(g), "");
+    }
+    if (from == EINC_BOOL)
+        return LLVMBuildZExt(g->b, v, ctype(g), "");
+    return LLVMBuildIntCast2(g->b, v, ctype(g), 1, "");
+}
+
+static LLVMValueRef from_compute(cgl *g, LLVMValueRef v, einc_dtype to)
+{
+    einc_dtype from = g->nest->compute;
+    if (from == to)
+        return v;
+    if (to == EINC_BOOL) {
+        LLVMValueRef nz = dtype_is_float(from) ? LLVMBuildFCmp(g->b, LLVMRealUNE, v, LLVMConstReal(ctype(g), 0), "")
+                                               : LLVMBuildICmp(g->b, LLVMIntNE, v, LLVMConstInt(ctype(g), 0, 0), "");
+        return LLVMBuildZExt(g->b, nz, g->i8, "");
+    }
+    if (dtype_is_float(to))
+        return dtype_is_float(from) ? LLVMBuildFPCast(g->b, v, elem_type(g, to), "")
+                                    : LLVMBuildSIToFP(g->b, v, elem_type(g, to), "");
+    return LLVMBuildIntCast2(g->b, v, elem_type(g, to), 1, "");
+}
+
+static LLVMValueRef identity(cgl *g, ir_comb comb)
+{
+    LLVMTypeRef t = ctype(g);
+    bool i32 = g->nest->compute == EINC_I32;
+    switch (comb) {
+    case IR_COMB_PROD: return fp(g) ? LLVMConstReal(t, 1) : LLVMConstInt(t, 1, 0);
+    case IR_COMB_MAX:
+        return fp(g) ? LLVMConstReal(t, -__builtin_inf())
+                     : LLVMConstInt(t, i32 ? (unsigned long long)(uint32_t)INT32_MIN : (unsigned long long)INT64_MIN, 0);
+    case IR_COMB_MIN:
+        return fp(g) ? LLVMConstReal(t, __builtin_inf())
+                     : LLVMConstInt(t, i32 ? (unsigned long long)INT32_MAX : (unsigned long long)INT64_MAX, 0);
+    default: return fp(g) ? LLVMConstReal(t, 0) : LLVMConstInt(t, 0, 0);
+    }
+}
+
+static LLVMValueRef combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef v)
+{
+    LLVMValueRef r;
+    switch (comb) {
+    case IR_COMB_SUM: case IR_COMB_MEAN:
+        r = fp(g) ? LLVMBuildFAdd(g->b, acc, v, "") : LLVMBuildAdd(g->b, acc, v, "");
+        fast(r);
+        return r;
+    case IR_COMB_PROD:
+        r = fp(g) ? LLVMBuildFMul(g->b, acc, v, "") : LLVMBuildMul(g->b, acc, v, "");
+        fast(r);
+        return r;
+    case IR_COMB_MAX:
+        return call_intrinsic(g, fp(g) ? "llvm.maximum" : "llvm.smax", ctype(g), acc, v);
+    case IR_COMB_MIN:
+        return call_intrinsic(g, fp(g) ? "llvm.minimum" : "llvm.smin", ctype(g), acc, v);
+    default:
+        return v;
+    }
+}
+
+/* ---- addresses --------------------------------------------------------------------------- */
+
+static LLVMValueRef address(cgl *g, const ir_access *a)
+{
+    LLVMValueRef off = ci64(g, 0);
+    for (int d = 0; d < a->ndim; d++) {
+        const ir_dim *dim = &a->dim[d];
+        LLVMValueRef idx = ci64(g, dim->off);
+        for (int t = 0; t < dim->n; t++) {
+            LLVMValueRef term = g->iv[dim->t[t].axis];
+            const ir_mono *c = &dim->t[t].coef;
+            if (c->n || c->k != 1)
+                term = LLVMBuildMul(g->b, term, mono(g, c), "");
+            idx = LLVMBuildAdd(g->b, idx, term, "");
+        }
+        off = LLVMBuildAdd(g->b, off, LLVMBuildMul(g->b, idx, g->stride[a->tensor][d], ""), "");
+    }
+    LLVMTypeRef et = elem_type(g, g->p->tensor[a->tensor].dtype);
+    return LLVMBuildInBoundsGEP2(g->b, et, g->base[a->tensor], &off, 1, "");
+}
+
+static LLVMValueRef load(cgl *g, const ir_access *a)
+{
+    einc_dtype t = g->p->tensor[a->tensor].dtype;
+    LLVMValueRef v = LLVMBuildLoad2(g->b, elem_type(g, t), address(g, a), "");
+    if (t == EINC_BOOL)   /* any nonzero byte is true */
+        v = LLVMBuildZExt(g->b, LLVMBuildICmp(g->b, LLVMIntNE, v, LLVMConstInt(g->i8, 0, 0), ""), g->i8, "");
+    return to_compute(g, v, t);
+}
+
+static LLVMValueRef expr(cgl *g, const ir_expr *x)
+{
+    switch (x->op) {
+    case IR_ACCESS:
+        if (x->acc.tensor == g->nest->acc_tensor)
+            return g->acc ? LLVMBuildLoad2(g->b, ctype(g), g->acc, "") : load(g, g->store_dst);
+        return load(g, &x->acc);
+    case IR_CONST:
+        return fp(g) ? LLVMConstReal(ctype(g), x->c) : LLVMConstInt(ctype(g), (unsigned long long)(int64_t)x->c, 1);
+    case IR_SIZE: {
+        LLVMValueRef n = mono(g, &x->m);
+        return fp(g) ? LLVMBuildSIToFP(g->b, n, ctype(g), "") : LLVMBuildIntCast2(g->b, n, ctype(g), 1, "");
+    }
+    default:
+        break;
+    }
+    LLVMValueRef a = expr(g, x->a), b = expr(g, x->b), r = NULL;
+    switch (x->op) {
+    case IR_MUL: r = fp(g) ? LLVMBuildFMul(g->b, a, b, "") : LLVMBuildMul(g->b, a, b, ""); break;
+    case IR_ADD: r = fp(g) ? LLVMBuildFAdd(g->b, a, b, "") : LLVMBuildAdd(g->b, a, b, ""); break;
+    case IR_SUB: r = fp(g) ? LLVMBuildFSub(g->b, a, b, "") : LLVMBuildSub(g->b, a, b, ""); break;
+    case IR_DIV:
+        if (fp(g)) {
+            r = LLVMBuildFDiv(g->b, a, b, "");
+        } else {  /* x / 0 is 0 (numpy warns and gives 0); never undefined behaviour */
+            LLVMValueRef zero = LLVMConstInt(ctype(g), 0, 0);
+            LLVMValueRef bad = LLVMBuildICmp(g->b, LLVMIntEQ, b, zero, "");
+            LLVMValueRef safe = LLVMBuildSelect(g->b, bad, LLVMConstInt(ctype(g), 1, 0), b, "");
+            r = LLVMBuildSelect(g->b, bad, zero, LLVMBuildSDiv(g->b, a, safe, ""), "");
+        }
+        break;
+    default:
+        r = a;
+        break;
+    }
+    fast(r);
+    return r;
+}
+
+/* ---- statements ---------------------------------------------------------------------------- */
+
+static void node(cgl *g, const lp_node *n, bool outermost);
+
+static void loop(cgl *g, const lp_node *n, bool outermost)
+{
+    LLVMValueRef start = ci64(g, 0), end = g->size[n->axis];
+    if (outermost && n->parallel) {
+        start = g->lo;
+        end = g->hi;
+    }
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "loop");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "body");
+    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "exit");
+    LLVMBuildBr(g->b, head);
+    LLVMPositionBuilderAtEnd(g->b, head);
+    LLVMValueRef iv = LLVMBuildPhi(g->b, g->i64, g->p->axis[n->axis].name);
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, iv, end, ""), body, exit);
+    LLVMPositionBuilderAtEnd(g->b, body);
+    g->iv[n->axis] = iv;
+    for (int i = 0; i < n->n; i++)
+        node(g, n->body[i], false);
+    LLVMValueRef next = LLVMBuildAdd(g->b, iv, ci64(g, 1), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
+    LLVMBuildBr(g->b, head);
+    LLVMValueRef in_v[2] = { start, next };
+    LLVMBasicBlockRef in_b[2] = { pre, latch };
+    LLVMAddIncoming(iv, in_v, in_b, 2);
+    LLVMPositionBuilderAtEnd(g->b, exit);
+}
+
+static void store(cgl *g, const ir_access *dst, LLVMValueRef v)
+{
+    LLVMBuildStore(g->b, from_compute(g, v, g->p->tensor[dst->tensor].dtype), address(g, dst));
+}
+
+static void node(cgl *g, const lp_node *n, bool outermost)
+{
+    switch (n->op) {
+    case LP_LOOP:
+        loop(g, n, outermost);
+        return;
+    case LP_ACC: {
+        /* the accumulator: an alloca in the entry block, promoted to a register by mem2reg */
+        LLVMBuilderRef eb = LLVMCreateBuilderInContext(g->ctx);
+        LLVMValueRef first = LLVMGetFirstInstruction(g->entry);
+        if (first)
+            LLVMPositionBuilderBefore(eb, first);
+        else
+            LLVMPositionBuilderAtEnd(eb, g->entry);
+        LLVMValueRef slot = LLVMBuildAlloca(eb, ctype(g), "acc");
+        LLVMDisposeBuilder(eb);
+        LLVMValueRef saved = g->acc;
+        LLVMBuildStore(g->b, identity(g, n->comb), slot);
+        g->acc = slot;
+        for (int i = 0; i < n->n; i++)
+            node(g, n->body[i], false);
+        LLVMValueRef v = n->final ? expr(g, n->final) : LLVMBuildLoad2(g->b, ctype(g), slot, "");
+        g->acc = saved;
+        store(g, n->dst, v);
+        return;
+    }
+    case LP_UPDATE: {
+        LLVMValueRef v = expr(g, n->value);
+        LLVMValueRef a = LLVMBuildLoad2(g->b, ctype(g), g->acc, "");
+        LLVMBuildStore(g->b, combine(g, n->comb, a, v), g->acc);
+        return;
+    }
+    case LP_STORE: {
+        g->store_dst = n->dst;
+        LLVMValueRef v;
+        if (!n->value)
+            v = identity(g, n->comb);
+        else if (n->comb == IR_COMB_ASSIGN)
+            v = expr(g, n->value);
+        else
+            v = combine(g, n->comb, load(g, n->dst), expr(g, n->value));
+        store(g, n->dst, v);
+        return;
+    }
+    }
+}
+
+/* Sizes, strides and base pointers, computed once in the entry block. */
+static int prologue(cgl *g, LLVMValueRef bufs, LLVMValueRef sizes, LLVMValueRef strides)
+{
+    const ir_prog *p = g->p;
+    arena *A = g->c->A;
+    g->size = ARENA_ARRAY(A, LLVMValueRef, p->naxis + 1);
+    g->iv = ARENA_ARRAY(A, LLVMValueRef, p->naxis + 1);
+    g->stride = ARENA_ARRAY(A, LLVMValueRef *, p->ntensor);
+    g->base = ARENA_ARRAY(A, LLVMValueRef, p->ntensor);
+    if (!g->size || !g->iv || !g->stride || !g->base)
+        return cc_nomem(g->c);
+    for (int a = 0; a < p->naxis; a++) {
+        if (!is_runtime_size(&p->axis[a])) {
+            g->size[a] = ci64(g, p->axis[a].size);
+            continue;
+        }
+        LLVMValueRef at = LLVMBuildInBoundsGEP2(g->b, g->i64, sizes, (LLVMValueRef[]){ ci64(g, a) }, 1, "");
+        g->size[a] = LLVMBuildLoad2(g->b, g->i64, at, p->axis[a].name);
+    }
+    for (int t = 0; t < p->ntensor; t++) {
+        const ir_tensor *T = &p->tensor[t];
+        LLVMValueRef at = LLVMBuildInBoundsGEP2(g->b, g->ptr, bufs, (LLVMValueRef[]){ ci64(g, t) }, 1, "");
+        g->base[t] = LLVMBuildLoad2(g->b, g->ptr, at, T->name);
+        g->stride[t] = ARENA_ARRAY(A, LLVMValueRef, T->ndim + 1);
+        if (!g->stride[t])
+            return cc_nomem(g->c);
+        if (g->o->strided && g->o->strided[t]) {
+            LLVMValueRef sp = LLVMBuildLoad2(g->b, g->ptr,
+                                             LLVMBuildInBoundsGEP2(g->b, g->ptr, strides, (LLVMValueRef[]){ ci64(g, t) }, 1, ""), "");
+            for (int d = 0; d < T->ndim; d++)
+                g->stride[t][d] = LLVMBuildLoad2(g->b, g->i64,
+                                                 LLVMBuildInBoundsGEP2(g->b, g->i64, sp, (LLVMValueRef[]){ ci64(g, d) }, 1, ""), "");
+        } else {
+            LLVMValueRef s = ci64(g, 1);
+            for (int d = T->ndim - 1; d >= 0; d--) {
+                g->stride[t][d] = s;
+                s = LLVMBuildMul(g->b, s, mono(g, &T->shape[d]), "");
+            }
+        }
+    }
+    return 0;
+}
+
+static LLVMValueRef nest_fn(cgl *g, int i)
+{
+    char name[160];
+    snprintf(name, sizeof name, "%s_nest%d", g->o->prefix, i);
+    LLVMTypeRef params[5] = { g->ptr, g->ptr, g->ptr, g->i64, g->i64 };
+    LLVMTypeRef ft = LLVMFunctionType(g->vt, params, 5, 0);
+    LLVMValueRef fn = LLVMAddFunction(g->m, name, ft);
+    g->fn = fn;
+    g->nest = &g->lp->nest[i];
+    g->acc = NULL;
+    g->entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(g->b, g->entry);
+    g->lo = LLVMGetParam(fn, 3);
+    g->hi = LLVMGetParam(fn, 4);
+    if (prologue(g, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)) < 0)
+        return NULL;
+    node(g, g->nest->root, true);
+    LLVMBuildRetVoid(g->b);
+    return fn;
+}
+
+/* void NAME(in0, ..., out, sizes...): the C ABI of DESIGN §4, one thread. */
+static void c_abi_wrapper(cgl *g, LLVMValueRef *nests)
+{
+    const ir_prog *p = g->p;
+    int nparam = 0, nsz = 0;
+    LLVMTypeRef params[EINC_MAX_OPERANDS + 2 + 256];
+    for (int t = 0; t < p->ntensor; t++)
+        if (p->tensor[t].role != IR_TEMP)
+            params[nparam++] = g->ptr;
+    for (int a = 0; a < p->naxis && nsz < 256; a++)
+        if (is_runtime_size(&p->axis[a]))
+            params[nparam + nsz++] = g->i64;
+    LLVMTypeRef ft = LLVMFunctionType(g->vt, params, (unsigned)(nparam + nsz), 0);
+    LLVMValueRef fn = LLVMAddFunction(g->m, g->o->name, ft);
+    LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(g->b, bb);
+    LLVMValueRef bufs = LLVMBuildArrayAlloca(g->b, g->ptr, ci64(g, p->ntensor), "bufs");
+    LLVMValueRef sizes = LLVMBuildArrayAlloca(g->b, g->i64, ci64(g, p->naxis + 1), "sizes");
+    int k = 0;
+    for (int t = 0; t < p->ntensor; t++) {
+        LLVMValueRef v = p->tensor[t].role == IR_TEMP ? LLVMConstNull(g->ptr) : LLVMGetParam(fn, (unsigned)k++);
+        LLVMBuildStore(g->b, v, LLVMBuildInBoundsGEP2(g->b, g->ptr, bufs, (LLVMValueRef[]){ ci64(g, t) }, 1, ""));
+    }
+    for (int a = 0; a < p->naxis; a++) {
+        LLVMValueRef v = is_runtime_size(&p->axis[a]) ? LLVMGetParam(fn, (unsigned)k++) : ci64(g, p->axis[a].size);
+        LLVMBuildStore(g->b, v, LLVMBuildInBoundsGEP2(g->b, g->i64, sizes, (LLVMValueRef[]){ ci64(g, a) }, 1, ""));
+    }
+    for (int i = 0; i < g->lp->nnest; i++) {
+        const lp_node *r = g->lp->nest[i].root;
+        LLVMValueRef hi = ci64(g, 0);
+        if (r->op == LP_LOOP && r->parallel)
+            hi = is_runtime_size(&p->axis[r->axis]) ? LLVMBuildLoad2(g->b, g->i64,
+                     LLVMBuildInBoundsGEP2(g->b, g->i64, sizes, (LLVMValueRef[]){ ci64(g, r->axis) }, 1, ""), "")
+                                                     : ci64(g, p->axis[r->axis].size);
+        LLVMValueRef args[5] = { bufs, sizes, LLVMConstNull(g->ptr), ci64(g, 0), hi };
+        LLVMBuildCall2(g->b, LLVMGlobalGetValueType(nests[i]), nests[i], args, 5, "");
+    }
+    LLVMBuildRetVoid(g->b);
+}
+
+LLVMModuleRef cg_llvm(cc *c, const lp_prog *lp, const cgl_opts *o, LLVMContextRef ctx)
+{
+    if (cg_check(c, lp) < 0)
+        return NULL;
+    cgl g = { .c = c, .lp = lp, .p = lp->ir, .o = o, .ctx = ctx };
+    g.m = LLVMModuleCreateWithNameInContext("einc", ctx);
+    g.b = LLVMCreateBuilderInContext(ctx);
+    g.i1 = LLVMInt1TypeInContext(ctx);
+    g.i8 = LLVMInt8TypeInContext(ctx);
+    g.i32 = LLVMInt32TypeInContext(ctx);
+    g.i64 = LLVMInt64TypeInContext(ctx);
+    g.f32 = LLVMFloatTypeInContext(ctx);
+    g.f64 = LLVMDoubleTypeInContext(ctx);
+    g.ptr = LLVMPointerTypeInContext(ctx, 0);
+    g.vt = LLVMVoidTypeInContext(ctx);
+    LLVMValueRef *nests = ARENA_ARRAY(c->A, LLVMValueRef, lp->nnest + 1);
+    if (!nests) {
+        cc_nomem(c);
+        goto fail;
+    }
+    for (int i = 0; i < lp->nnest; i++)
+        if (!(nests[i] = nest_fn(&g, i)))
+            goto fail;
+    if (o->name) {
+        for (int i = 0; i < lp->nnest; i++) {   /* inlined into the wrapper, not exported */
+            LLVMSetLinkage(nests[i], LLVMInternalLinkage);
+            unsigned kind = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
+            LLVMAddAttributeAtIndex(nests[i], LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, kind, 0));
+        }
+        c_abi_wrapper(&g, nests);
+    }
+    LLVMDisposeBuilder(g.b);
+    return g.m;
+fail:
+    LLVMDisposeBuilder(g.b);
+    LLVMDisposeModule(g.m);
+    return NULL;
+}

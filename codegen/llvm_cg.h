@@ -1,0 +1,21 @@
+/*
+ * llvm_cg.h — the LLVM code generator's interface (codegen/llvm.c).  Only the CPU backend
+ * (runtime/jit.c) includes it, so nothing else sees LLVM's headers.
+ */
+#ifndef EINC_LLVM_CG_H
+#define EINC_LLVM_CG_H
+
+#include "codegen.h"
+
+#include <llvm-c/Core.h>
+
+typedef struct cgl_opts {
+    const char *prefix;         /* nest functions are PREFIX_nestN */
+    const char *name;           /* non-NULL: also a C-ABI function NAME (DESIGN §4) */
+    const bool *strided;        /* per tensor: strides come from the strides table */
+} cgl_opts;
+
+/* A module in ctx, or NULL with c->err set. */
+LLVMModuleRef cg_llvm(cc *c, const lp_prog *lp, const cgl_opts *o, LLVMContextRef ctx);
+
+#endif

@@ -1,0 +1,172 @@
+/* cpu.c — see cpu.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "cpu.h"
+#include "alloc.h"
+#include "jit.h"
+#include "loop.h"
+#include "pool.h"
+
+#include <pthread.h>
+#include <string.h>
+
+typedef struct centry centry;
+struct centry {
+    centry *next;
+    uint64_t hash;
+    char *key;
+    int nnest;
+    jit_nest_fn *fn;
+    int *par_axis;              /* per nest: the axis its parallel loop runs over, or -1 */
+};
+
+struct cpu_backend {
+    pthread_mutex_t mu;         /* guards the cache and the JIT's creation */
+    jit *jit;
+    centry *cache;
+    pool *pool;
+    long compiles;
+};
+
+cpu_backend *cpu_new(int nthreads)
+{
+    cpu_backend *b = einc_calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    pthread_mutex_init(&b->mu, NULL);
+    b->pool = pool_new(nthreads);
+    if (!b->pool) {
+        pthread_mutex_destroy(&b->mu);
+        einc_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void cpu_free(cpu_backend *b)
+{
+    if (!b)
+        return;
+    for (centry *e = b->cache, *n; e; e = n) {
+        n = e->next;
+        einc_free(e->key);
+        einc_free(e->fn);
+        einc_free(e->par_axis);
+        einc_free(e);
+    }
+    jit_free(b->jit);
+    pool_free(b->pool);
+    pthread_mutex_destroy(&b->mu);
+    einc_free(b);
+}
+
+int cpu_threads(const cpu_backend *b) { return pool_threads(b->pool); }
+
+long cpu_compiles(const cpu_backend *b) { return b->compiles; }
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static centry *find(cpu_backend *b, const char *key, uint64_t h)
+{
+    for (centry *e = b->cache; e; e = e->next)
+        if (e->hash == h && strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+/* Compiles p into a new cache entry; called with b->mu held. */
+static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const ir_prog *p,
+                       const int64_t *const *strides)
+{
+    if (!b->jit && !(b->jit = jit_new(c)))
+        return NULL;
+    lp_prog *lp = lower(c, p, LP_CPU);
+    if (!lp)
+        return NULL;
+    bool *strided = ARENA_ARRAY(c->A, bool, p->ntensor);
+    centry *e = einc_calloc(1, sizeof *e);
+    if (!strided || !e) {
+        einc_free(e);
+        cc_nomem(c);
+        return NULL;
+    }
+    for (int t = 0; t < p->ntensor; t++)
+        strided[t] = strides && strides[t];
+    e->hash = h;
+    e->nnest = lp->nnest;
+    e->key = einc_malloc(strlen(key) + 1);
+    e->fn = einc_calloc((size_t)lp->nnest + 1, sizeof *e->fn);
+    e->par_axis = einc_calloc((size_t)lp->nnest + 1, sizeof *e->par_axis);
+    if (!e->key || !e->fn || !e->par_axis) {
+        cc_nomem(c);
+        goto fail;
+    }
+    strcpy(e->key, key);
+    for (int i = 0; i < lp->nnest; i++) {
+        const lp_node *r = lp->nest[i].root;
+        e->par_axis[i] = r->op == LP_LOOP && r->parallel ? r->axis : -1;
+    }
+    if (jit_add(b->jit, c, lp, strided, e->fn) < 0)
+        goto fail;
+    b->compiles++;
+    e->next = b->cache;
+    b->cache = e;
+    return e;
+fail:
+    einc_free(e->key);
+    einc_free(e->fn);
+    einc_free(e->par_axis);
+    einc_free(e);
+    return NULL;
+}
+
+typedef struct nest_call {
+    jit_nest_fn fn;
+    void *const *buf;
+    const int64_t *sizes;
+    const int64_t *const *strides;
+} nest_call;
+
+static void run_chunk(void *arg, int64_t lo, int64_t hi)
+{
+    nest_call *n = arg;
+    n->fn(n->buf, n->sizes, n->strides, lo, hi);
+}
+
+int cpu_run(cpu_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf,
+            const int64_t *const *strides)
+{
+    uint64_t h = fnv1a(key);
+    pthread_mutex_lock(&b->mu);
+    centry *e = find(b, key, h);
+    if (!e)
+        e = compile(b, c, key, h, p, strides);
+    pthread_mutex_unlock(&b->mu);
+    if (!e)
+        return -1;
+    int64_t *sizes = ARENA_ARRAY(c->A, int64_t, p->naxis + 1);
+    if (!sizes)
+        return cc_nomem(c);
+    int64_t work = 1;
+    for (int a = 0; a < p->naxis; a++) {
+        sizes[a] = p->axis[a].size;
+        if (__builtin_mul_overflow(work, sizes[a] > 0 ? sizes[a] : 1, &work))
+            work = INT64_MAX;
+    }
+    for (int i = 0; i < e->nnest; i++) {
+        nest_call n = { e->fn[i], buf, sizes, strides };
+        int ax = e->par_axis[i];
+        if (ax < 0) {
+            n.fn(buf, sizes, strides, 0, 0);
+            continue;
+        }
+        int64_t extent = sizes[ax];
+        pool_for(b->pool, extent, extent > 0 ? work / extent : 0, run_chunk, &n);
+    }
+    return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * cpu.h — the CPU target: JIT-compiled kernels, a cache of them, and the thread pool.
+ *
+ * One cpu_backend per context.  cpu_run compiles a bound program on first sight of its key
+ * (LLVM runs once per key, whatever the number of threads asking), then runs its nests in
+ * order, each parallel nest split across the pool.
+ */
+#ifndef EINC_CPU_H
+#define EINC_CPU_H
+
+#include "ir.h"
+
+typedef struct cpu_backend cpu_backend;
+
+cpu_backend *cpu_new(int nthreads);        /* NULL when out of memory */
+void cpu_free(cpu_backend *b);
+int cpu_threads(const cpu_backend *b);
+long cpu_compiles(const cpu_backend *b);   /* how many times LLVM ran, for tests */
+
+/*
+ * key identifies everything the compiled code depends on (see einc.c: expression,
+ * options, dtypes, ranks, length-1 dimensions, strided arrays).  buf and strides are per
+ * tensor; strides[t] NULL means contiguous.
+ */
+int cpu_run(cpu_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf,
+            const int64_t *const *strides);
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * jit.c — the CPU backend: LLVM ORC LLJIT for the host, and the same pipeline for
+ * --emit=llvm|asm|obj.
+ *
+ * A module from codegen/llvm.c is optimised with the new pass manager ("default<O3>",
+ * loop and SLP vectorization on) for the host CPU and its features, then handed to one
+ * LLJIT per context.  Each compilation gets its own thread-safe LLVM context and a unique
+ * symbol prefix, so many threads may compile at once; LLJIT itself is thread-safe for adding
+ * modules and looking up symbols.  LLVM errors become messages; nothing here prints.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "jit.h"
+#include "llvm_cg.h"
+#include "alloc.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+struct jit {
+    LLVMOrcLLJITRef lljit;
+    atomic_long next_id;        /* symbol prefixes k1_, k2_, ... */
+};
+
+static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
+static int llvm_ready;
+
+static void init_llvm(void)
+{
+    llvm_ready = !LLVMInitializeNativeTarget() && !LLVMInitializeNativeAsmPrinter();
+}
+
+static int llvm_error(cc *c, LLVMErrorRef e, const char *what)
+{
+    char *msg = LLVMGetErrorMessage(e);
+    cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "%s: %s", what, msg);
+    LLVMDisposeErrorMessage(msg);
+    return -1;
+}
+
+jit *jit_new(cc *c)
+{
+    pthread_once(&llvm_once, init_llvm);
+    if (!llvm_ready) {
+        cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "LLVM has no native target for this machine");
+        return NULL;
+    }
+    jit *j = einc_calloc(1, sizeof *j);
+    if (!j) {
+        cc_nomem(c);
+        return NULL;
+    }
+    LLVMOrcJITTargetMachineBuilderRef jtmb;
+    LLVMErrorRef e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
+    if (e) {
+        llvm_error(c, e, "cannot describe the host to LLVM");
+        einc_free(j);
+        return NULL;
+    }
+    LLVMOrcLLJITBuilderRef b = LLVMOrcCreateLLJITBuilder();
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(b, jtmb);
+    if ((e = LLVMOrcCreateLLJIT(&j->lljit, b))) {
+        llvm_error(c, e, "cannot start the LLVM JIT");
+        einc_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+void jit_free(jit *j)
+{
+    if (!j)
+        return;
+    LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->lljit);
+    if (e)
+        LLVMConsumeError(e);
+    einc_free(j);
+}
+
+static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc)
+{
+    char *triple = LLVMGetDefaultTargetTriple();
+    char *cpu = LLVMGetHostCPUName();
+    char *features = LLVMGetHostCPUFeatures();
+    LLVMTargetRef target;
+    char *msg = NULL;
+    LLVMTargetMachineRef tm = NULL;
+    if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
+        cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "LLVM has no target for %s: %s", triple, msg);
+        LLVMDisposeMessage(msg);
+    } else {
+        tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
+                                     reloc, LLVMCodeModelDefault);
+        if (!tm)
+            cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "LLVM cannot target the host CPU %s", cpu);
+    }
+    LLVMDisposeMessage(triple);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    return tm;
+}
+
+/* Verifies and optimises m for tm: O3 with both vectorizers. */
+static int optimize(cc *c, LLVMModuleRef m, LLVMTargetMachineRef tm)
+{
+    char *msg = NULL;
+    if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
+        cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "internal error: invalid LLVM IR: %.300s", msg);
+        LLVMDisposeMessage(msg);
+        return -1;
+    }
+    LLVMDisposeMessage(msg);
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMSetTarget(m, triple);
+    LLVMDisposeMessage(triple);
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(m, td);
+    LLVMDisposeTargetData(td);
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMPassBuilderOptionsSetLoopVectorization(po, 1);
+    LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
+    LLVMPassBuilderOptionsSetLoopUnrolling(po, 1);
+    LLVMPassBuilderOptionsSetLoopInterleaving(po, 1);
+    LLVMErrorRef e = LLVMRunPasses(m, "default<O3>", tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    return e ? llvm_error(c, e, "LLVM optimisation failed") : 0;
+}
+
+int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, jit_nest_fn *fns)
+{
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "einc_k%ld", (long)atomic_fetch_add(&j->next_id, 1) + 1);
+    cgl_opts o = { prefix, NULL, strided };
+    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+    LLVMModuleRef m = cg_llvm(c, lp, &o, LLVMOrcThreadSafeContextGetContext(tsc));
+    LLVMTargetMachineRef tm = m ? host_machine(c, LLVMRelocDefault) : NULL;
+    int rc = -1;
+    if (!m || !tm || optimize(c, m, tm) < 0) {
+        if (m)
+            LLVMDisposeModule(m);
+        goto done;
+    }
+    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, tsc);
+    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), tsm);
+    if (e) {
+        LLVMOrcDisposeThreadSafeModule(tsm);
+        llvm_error(c, e, "the JIT refused the module");
+        goto done;
+    }
+    for (int i = 0; i < lp->nnest; i++) {
+        char sym[64];
+        snprintf(sym, sizeof sym, "%s_nest%d", prefix, i);
+        LLVMOrcExecutorAddress addr = 0;
+        if ((e = LLVMOrcLLJITLookup(j->lljit, &addr, sym))) {
+            llvm_error(c, e, "JIT compilation failed");
+            goto done;
+        }
+        *(void **)&fns[i] = (void *)(uintptr_t)addr;
+    }
+    rc = 0;
+done:
+    if (tm)
+        LLVMDisposeTargetMachine(tm);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    return rc;
+}
+
+char *jit_emit(cc *c, const lp_prog *lp, const char *name, einc_emit_kind kind, size_t *len)
+{
+    pthread_once(&llvm_once, init_llvm);
+    if (!llvm_ready) {
+        cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "LLVM has no native target for this machine");
+        return NULL;
+    }
+    LLVMContextRef ctx = LLVMContextCreate();
+    cgl_opts o = { "einc", name, NULL };
+    LLVMModuleRef m = cg_llvm(c, lp, &o, ctx);
+    LLVMTargetMachineRef tm = m ? host_machine(c, LLVMRelocPIC) : NULL;
+    char *out = NULL;
+    if (!m || !tm || optimize(c, m, tm) < 0)
+        goto done;
+    if (kind == EINC_EMIT_LLVM) {
+        char *s = LLVMPrintModuleToString(m);
+        *len = strlen(s);
+        out = einc_malloc(*len + 1);
+        if (out)
+            memcpy(out, s, *len + 1);
+        else
+            cc_nomem(c);
+        LLVMDisposeMessage(s);
+    } else {
+        LLVMMemoryBufferRef buf;
+        char *msg = NULL;
+        LLVMCodeGenFileType ft = kind == EINC_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile;
+        if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, ft, &msg, &buf)) {
+            cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "LLVM code generation failed: %s", msg);
+            LLVMDisposeMessage(msg);
+            goto done;
+        }
+        *len = LLVMGetBufferSize(buf);
+        out = einc_malloc(*len + 1);
+        if (out) {
+            memcpy(out, LLVMGetBufferStart(buf), *len);
+            out[*len] = 0;
+        } else {
+            cc_nomem(c);
+        }
+        LLVMDisposeMemoryBuffer(buf);
+    }
+done:
+    if (tm)
+        LLVMDisposeTargetMachine(tm);
+    if (m)
+        LLVMDisposeModule(m);
+    LLVMContextDispose(ctx);
+    return out;
+}
