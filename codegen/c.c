@@ -60,7 +60,7 @@ static bool is_c_keyword(const char *s)
         "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
         "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool", "_Complex",
         "_Imaginary", "acc", "out", "int64_t", "int32_t", "uint8_t", "uint32_t", "uint64_t",
-        "size_t", "NULL", "INFINITY", "main", "stream",
+        "size_t", "NULL", "INFINITY", "NAN", "main", "stream", "m", "v",
     };
     for (size_t i = 0; i < sizeof kw / sizeof *kw; i++)
         if (strcmp(s, kw[i]) == 0)
@@ -346,6 +346,29 @@ static void node(cgc *g, const lp_node *n, int depth)
         indent(g, depth);
         combine(g, n->comb, "acc", n->value);
         sb_printf(g->b, ";\n");
+        return;
+    }
+    case LP_GEMM: {
+        /* the plain i-k-j nest; cc vectorizes its inner loop */
+        const int ax[3] = { n->m, n->k, n->nn };
+        if (n->parallel)
+            sb_printf(g->b, "#ifdef _OPENMP\n#pragma omp parallel for\n#endif\n");
+        for (int i = 0; i < 3; i++) {
+            const char *v = g->loopvar[ax[i]];
+            indent(g, depth + i);
+            sb_printf(g->b, "for (int64_t %s = 0; %s < %s; %s++) {\n", v, v, g->size[ax[i]], v);
+        }
+        indent(g, depth + 3);
+        access(g, n->dst);
+        sb_printf(g->b, " += ");
+        access(g, n->a);
+        sb_printf(g->b, " * ");
+        access(g, n->b);
+        sb_printf(g->b, ";\n");
+        for (int i = 2; i >= 0; i--) {
+            indent(g, depth + i);
+            sb_printf(g->b, "}\n");
+        }
         return;
     }
     case LP_STORE: {

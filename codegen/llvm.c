@@ -234,6 +234,39 @@ static LLVMValueRef expr(cgl *g, const ir_expr *x)
 /* ---- statements ---------------------------------------------------------------------------- */
 
 static void node(cgl *g, const lp_node *n, bool outermost);
+static void store(cgl *g, const ir_access *dst, LLVMValueRef v);
+
+/* A counted loop: loop_begin positions the builder in the body and returns the IV. */
+typedef struct cloop {
+    LLVMBasicBlockRef pre, head, exit;
+    LLVMValueRef iv, start;
+} cloop;
+
+static LLVMValueRef loop_begin(cgl *g, cloop *L, LLVMValueRef start, LLVMValueRef end, const char *name)
+{
+    L->pre = LLVMGetInsertBlock(g->b);
+    L->start = start;
+    L->head = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "loop");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "body");
+    L->exit = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "exit");
+    LLVMBuildBr(g->b, L->head);
+    LLVMPositionBuilderAtEnd(g->b, L->head);
+    L->iv = LLVMBuildPhi(g->b, g->i64, name);
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, L->iv, end, ""), body, L->exit);
+    LLVMPositionBuilderAtEnd(g->b, body);
+    return L->iv;
+}
+
+static void loop_end(cgl *g, cloop *L, int64_t step)
+{
+    LLVMValueRef next = LLVMBuildAdd(g->b, L->iv, ci64(g, step), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
+    LLVMBuildBr(g->b, L->head);
+    LLVMValueRef in_v[2] = { L->start, next };
+    LLVMBasicBlockRef in_b[2] = { L->pre, latch };
+    LLVMAddIncoming(L->iv, in_v, in_b, 2);
+    LLVMPositionBuilderAtEnd(g->b, L->exit);
+}
 
 static void loop(cgl *g, const lp_node *n, bool outermost)
 {
@@ -242,25 +275,134 @@ static void loop(cgl *g, const lp_node *n, bool outermost)
         start = g->lo;
         end = g->hi;
     }
-    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
-    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "loop");
-    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "body");
-    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "exit");
-    LLVMBuildBr(g->b, head);
-    LLVMPositionBuilderAtEnd(g->b, head);
-    LLVMValueRef iv = LLVMBuildPhi(g->b, g->i64, g->p->axis[n->axis].name);
-    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, iv, end, ""), body, exit);
-    LLVMPositionBuilderAtEnd(g->b, body);
-    g->iv[n->axis] = iv;
+    cloop L;
+    g->iv[n->axis] = loop_begin(g, &L, start, end, g->p->axis[n->axis].name);
     for (int i = 0; i < n->n; i++)
         node(g, n->body[i], false);
-    LLVMValueRef next = LLVMBuildAdd(g->b, iv, ci64(g, 1), "");
-    LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
-    LLVMBuildBr(g->b, head);
-    LLVMValueRef in_v[2] = { start, next };
-    LLVMBasicBlockRef in_b[2] = { pre, latch };
-    LLVMAddIncoming(iv, in_v, in_b, 2);
-    LLVMPositionBuilderAtEnd(g->b, exit);
+    loop_end(g, &L, 1);
+}
+
+static LLVMValueRef smin(cgl *g, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+static LLVMValueRef entry_alloca(cgl *g, LLVMTypeRef t, const char *name)
+{
+    LLVMBuilderRef eb = LLVMCreateBuilderInContext(g->ctx);
+    LLVMValueRef first = LLVMGetFirstInstruction(g->entry);
+    if (first)
+        LLVMPositionBuilderBefore(eb, first);
+    else
+        LLVMPositionBuilderAtEnd(eb, g->entry);
+    LLVMValueRef slot = LLVMBuildAlloca(eb, t, name);
+    LLVMDisposeBuilder(eb);
+    return slot;
+}
+
+enum { GEMM_MR = 6, GEMM_NV = 2, GEMM_KC = 256, GEMM_MAX_ACC = GEMM_MR * GEMM_NV };
+
+/*
+ * dst[m, n] += a[m, k] * b[k, n], register-blocked: an MR x (NV vectors) tile of dst lives
+ * in vector registers while k runs over a block of KC, so each loaded vector of b feeds MR
+ * fused multiply-adds and each element of a is broadcast once.  The k blocks keep the b
+ * panel (KC x NR) in L1 across the m tiles.  Edge tiles take a scalar path.  No packing:
+ * a and b are read in place through their affine accesses, whatever their strides.
+ */
+static void gemm(cgl *g, const lp_node *n, bool outermost)
+{
+    LLVMTypeRef et = ctype(g);
+    int esize = g->nest->compute == EINC_F64 ? 8 : 4;
+    int vl = (g->o->vector_bytes > 0 ? g->o->vector_bytes : 32) / esize;
+    int nr = GEMM_NV * vl;
+    LLVMTypeRef vt = LLVMVectorType(et, (unsigned)vl);
+    LLVMValueRef M0 = ci64(g, 0), M1 = g->size[n->m], N = g->size[n->nn], K = g->size[n->k];
+    if (outermost && n->parallel) {
+        M0 = g->lo;
+        M1 = g->hi;
+    }
+    LLVMValueRef acc[GEMM_MAX_ACC], sacc = entry_alloca(g, et, "s");
+    for (int i = 0; i < GEMM_MAX_ACC; i++)
+        acc[i] = entry_alloca(g, vt, "c");
+    LLVMValueRef zero = LLVMConstNull(vt);
+    LLVMValueRef mask = LLVMConstNull(LLVMVectorType(g->i32, (unsigned)vl));
+    LLVMTypeRef fmt = vt;
+    unsigned fma_id = LLVMLookupIntrinsicID("llvm.fmuladd", 12);
+    LLVMValueRef fma = LLVMGetIntrinsicDeclaration(g->m, fma_id, &fmt, 1);
+    LLVMTypeRef fma_t = LLVMIntrinsicGetType(g->ctx, fma_id, &fmt, 1);
+
+    cloop Lk0, Ln0, Lm0, Lk, Le_m, Le_n, Le_k;
+    LLVMValueRef k0 = loop_begin(g, &Lk0, ci64(g, 0), K, "k0");
+    LLVMValueRef k1 = smin(g, LLVMBuildAdd(g->b, k0, ci64(g, GEMM_KC), ""), K);
+    LLVMValueRef n0 = loop_begin(g, &Ln0, ci64(g, 0), N, "n0");
+    LLVMValueRef nfull = LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, n0, ci64(g, nr), ""), N, "");
+    LLVMValueRef m0 = loop_begin(g, &Lm0, M0, M1, "m0");
+    LLVMValueRef mfull = LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, m0, ci64(g, GEMM_MR), ""), M1, "");
+    LLVMBasicBlockRef tile = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tile");
+    LLVMBasicBlockRef edge = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "edge");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "join");
+    LLVMBuildCondBr(g->b, LLVMBuildAnd(g->b, nfull, mfull, ""), tile, edge);
+
+    /* the full tile */
+    LLVMPositionBuilderAtEnd(g->b, tile);
+    for (int i = 0; i < GEMM_MAX_ACC; i++)
+        LLVMBuildStore(g->b, zero, acc[i]);
+    g->iv[n->k] = loop_begin(g, &Lk, k0, k1, "k");
+    LLVMValueRef bv[GEMM_NV];
+    for (int v = 0; v < GEMM_NV; v++) {
+        g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * vl), "");
+        bv[v] = LLVMBuildLoad2(g->b, vt, address(g, n->b), "");
+        LLVMSetAlignment(bv[v], (unsigned)esize);
+    }
+    for (int r = 0; r < GEMM_MR; r++) {
+        g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
+        LLVMValueRef a = LLVMBuildLoad2(g->b, et, address(g, n->a), "");
+        LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), a, LLVMConstInt(g->i32, 0, 0), "");
+        LLVMValueRef splat = LLVMBuildShuffleVector(g->b, one, LLVMGetPoison(vt), mask, "");
+        for (int v = 0; v < GEMM_NV; v++) {
+            LLVMValueRef c = LLVMBuildLoad2(g->b, vt, acc[r * GEMM_NV + v], "");
+            LLVMValueRef args[3] = { splat, bv[v], c };
+            LLVMBuildStore(g->b, LLVMBuildCall2(g->b, fma_t, fma, args, 3, ""), acc[r * GEMM_NV + v]);
+        }
+    }
+    loop_end(g, &Lk, 1);
+    for (int r = 0; r < GEMM_MR; r++)
+        for (int v = 0; v < GEMM_NV; v++) {
+            g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
+            g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * vl), "");
+            LLVMValueRef p = address(g, n->dst);
+            LLVMValueRef old = LLVMBuildLoad2(g->b, vt, p, "");
+            LLVMSetAlignment(old, (unsigned)esize);
+            LLVMValueRef sum = LLVMBuildFAdd(g->b, old, LLVMBuildLoad2(g->b, vt, acc[r * GEMM_NV + v], ""), "");
+            LLVMValueRef st = LLVMBuildStore(g->b, sum, p);
+            LLVMSetAlignment(st, (unsigned)esize);
+        }
+    LLVMBuildBr(g->b, join);
+
+    /* an edge tile, one element at a time */
+    LLVMPositionBuilderAtEnd(g->b, edge);
+    LLVMValueRef m1 = smin(g, LLVMBuildAdd(g->b, m0, ci64(g, GEMM_MR), ""), M1);
+    LLVMValueRef n1 = smin(g, LLVMBuildAdd(g->b, n0, ci64(g, nr), ""), N);
+    g->iv[n->m] = loop_begin(g, &Le_m, m0, m1, "me");
+    g->iv[n->nn] = loop_begin(g, &Le_n, n0, n1, "ne");
+    LLVMBuildStore(g->b, LLVMConstReal(et, 0), sacc);
+    g->iv[n->k] = loop_begin(g, &Le_k, k0, k1, "ke");
+    LLVMValueRef prod = LLVMBuildFMul(g->b, load(g, n->a), load(g, n->b), "");
+    fast(prod);
+    LLVMValueRef s = LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, et, sacc, ""), prod, "");
+    fast(s);
+    LLVMBuildStore(g->b, s, sacc);
+    loop_end(g, &Le_k, 1);
+    LLVMValueRef tot = LLVMBuildFAdd(g->b, load(g, n->dst), LLVMBuildLoad2(g->b, et, sacc, ""), "");
+    store(g, n->dst, tot);
+    loop_end(g, &Le_n, 1);
+    loop_end(g, &Le_m, 1);
+    LLVMBuildBr(g->b, join);
+
+    LLVMPositionBuilderAtEnd(g->b, join);
+    loop_end(g, &Lm0, GEMM_MR);
+    loop_end(g, &Ln0, nr);
+    loop_end(g, &Lk0, GEMM_KC);
 }
 
 static void store(cgl *g, const ir_access *dst, LLVMValueRef v)
@@ -268,22 +410,19 @@ static void store(cgl *g, const ir_access *dst, LLVMValueRef v)
     LLVMBuildStore(g->b, from_compute(g, v, g->p->tensor[dst->tensor].dtype), address(g, dst));
 }
 
+
 static void node(cgl *g, const lp_node *n, bool outermost)
 {
     switch (n->op) {
     case LP_LOOP:
         loop(g, n, outermost);
         return;
+    case LP_GEMM:
+        gemm(g, n, outermost);
+        return;
     case LP_ACC: {
         /* the accumulator: an alloca in the entry block, promoted to a register by mem2reg */
-        LLVMBuilderRef eb = LLVMCreateBuilderInContext(g->ctx);
-        LLVMValueRef first = LLVMGetFirstInstruction(g->entry);
-        if (first)
-            LLVMPositionBuilderBefore(eb, first);
-        else
-            LLVMPositionBuilderAtEnd(eb, g->entry);
-        LLVMValueRef slot = LLVMBuildAlloca(eb, ctype(g), "acc");
-        LLVMDisposeBuilder(eb);
+        LLVMValueRef slot = entry_alloca(g, ctype(g), "acc");
         LLVMValueRef saved = g->acc;
         LLVMBuildStore(g->b, identity(g, n->comb), slot);
         g->acc = slot;
@@ -409,10 +548,11 @@ static void c_abi_wrapper(cgl *g, LLVMValueRef *nests)
     for (int i = 0; i < g->lp->nnest; i++) {
         const lp_node *r = g->lp->nest[i].root;
         LLVMValueRef hi = ci64(g, 0);
-        if (r->op == LP_LOOP && r->parallel)
-            hi = is_runtime_size(&p->axis[r->axis]) ? LLVMBuildLoad2(g->b, g->i64,
-                     LLVMBuildInBoundsGEP2(g->b, g->i64, sizes, (LLVMValueRef[]){ ci64(g, r->axis) }, 1, ""), "")
-                                                     : ci64(g, p->axis[r->axis].size);
+        int ax = lp_parallel_axis(r);
+        if (ax >= 0)
+            hi = is_runtime_size(&p->axis[ax]) ? LLVMBuildLoad2(g->b, g->i64,
+                     LLVMBuildInBoundsGEP2(g->b, g->i64, sizes, (LLVMValueRef[]){ ci64(g, ax) }, 1, ""), "")
+                                               : ci64(g, p->axis[ax].size);
         LLVMValueRef args[5] = { bufs, sizes, LLVMConstNull(g->ptr), ci64(g, 0), hi };
         LLVMBuildCall2(g->b, LLVMGlobalGetValueType(nests[i]), nests[i], args, 5, "");
     }

@@ -9,6 +9,10 @@
  *     UPDATE value                               acc = acc ⊕ value        (innermost ACC)
  *     STORE dst [comb] value                     dst = value   or   dst = dst ⊕ value
  *                                                (no value: dst = identity(comb))
+ *     GEMM m n k: dst += a * b                   for m { for k { for n { dst += a*b } } }
+ *                                                a register-blocked, cache-blocked product
+ *                                                where a backend can (n is unit-stride in
+ *                                                dst and b, absent from a)
  *
  * Two strategies for a reduction, chosen by lower.c from the access strides:
  *   - register: the reduced loops are innermost and the sum lives in an ACC;
@@ -23,7 +27,7 @@
 
 #include "ir.h"
 
-typedef enum lp_op { LP_LOOP, LP_ACC, LP_UPDATE, LP_STORE } lp_op;
+typedef enum lp_op { LP_LOOP, LP_ACC, LP_UPDATE, LP_STORE, LP_GEMM } lp_op;
 
 typedef struct lp_node lp_node;
 struct lp_node {
@@ -37,6 +41,8 @@ struct lp_node {
     const ir_expr *value;       /* LP_UPDATE, LP_STORE */
     const ir_access *dst;       /* LP_ACC, LP_STORE */
     const ir_expr *final;       /* LP_ACC, optional: the stored value, given the acc */
+    int m, nn, k;               /* LP_GEMM: the row, unit-stride column and reduced axes */
+    const ir_access *a, *b;     /* LP_GEMM: the operands (b walks nn with unit stride) */
     int acc_tensor;             /* LP_ACC with final: the tensor that stands for the acc */
 };
 
@@ -55,10 +61,15 @@ typedef struct lp_prog {
 /*
  * Lowers a (bound or symbolic) program; NULL with c->err set on failure.  For a GPU every
  * reduction runs in registers (one thread per output element), so the memory strategy,
- * whose loop order serializes output elements, is never chosen.
+ * whose loop order serializes output elements, is never chosen.  strided (per tensor, may
+ * be NULL) marks arrays whose strides come at run time: none of their axes counts as unit
+ * stride, so no vector loop or GEMM tile assumes contiguity there.
  */
 typedef enum lp_target { LP_CPU, LP_GPU } lp_target;
-lp_prog *lower(cc *c, const ir_prog *p, lp_target target);
+lp_prog *lower(cc *c, const ir_prog *p, lp_target target, const bool *strided);
+
+/* The axis a nest's parallel root runs over (a loop's, or a GEMM's rows), or -1. */
+int lp_parallel_axis(const lp_node *root);
 
 /* Text form for `einc explain` and tests. */
 char *lp_print(const lp_prog *lp);

@@ -31,6 +31,16 @@ static void node(strbuf *b, const ir_prog *p, const lp_node *n, int depth)
     case LP_UPDATE:
         sb_printf(b, "acc %s ...\n", ir_comb_name(n->comb));
         break;
+    case LP_GEMM:
+        sb_printf(b, "gemm m=%s n=%s k=%s%s: ", p->axis[n->m].name, p->axis[n->nn].name,
+                  p->axis[n->k].name, n->parallel ? " parallel over m" : "");
+        acc_text(b, p, n->dst);
+        sb_printf(b, " += ");
+        acc_text(b, p, n->a);
+        sb_printf(b, " * ");
+        acc_text(b, p, n->b);
+        sb_printf(b, "\n");
+        break;
     case LP_STORE:
         acc_text(b, p, n->dst);
         if (!n->value)

@@ -24,6 +24,7 @@ typedef struct lowerer {
     cc *c;
     const ir_prog *p;
     lp_target target;
+    const bool *strided;        /* per tensor, or NULL: strides known only at run time */
 } lowerer;
 
 static lp_node *node(lowerer *L, lp_op op)
@@ -64,9 +65,14 @@ static lp_node *wrap(lowerer *L, const int *ax, int n, lp_node *body, bool paral
     return inner;
 }
 
-/* Does access a walk axis x with unit stride (only in its last dimension, coefficient 1)? */
-static bool unit_stride(const ir_access *a, int x)
+/*
+ * Does access a walk axis x with unit stride (only in its last dimension, coefficient 1,
+ * in a contiguous tensor)?
+ */
+static bool unit_stride_in(const lowerer *L, const ir_access *a, int x)
 {
+    if (L->strided && L->strided[a->tensor])
+        return false;
     for (int d = 0; d < a->ndim; d++)
         for (int t = 0; t < a->dim[d].n; t++)
             if (a->dim[d].t[t].axis == x) {
@@ -80,13 +86,15 @@ static bool unit_stride(const ir_access *a, int x)
     return false;
 }
 
-static int score_expr(const ir_expr *x, int axis)
+#define unit_stride(a, x) unit_stride_in(L, (a), (x))
+
+static int score_expr(const lowerer *L, const ir_expr *x, int axis)
 {
     if (!x)
         return 0;
     if (x->op == IR_ACCESS)
         return unit_stride(&x->acc, axis) ? 2 : 0;
-    return score_expr(x->a, axis) + score_expr(x->b, axis);
+    return score_expr(L, x->a, axis) + score_expr(L, x->b, axis);
 }
 
 static bool reads_tensor(const ir_expr *x, int t)
@@ -129,6 +137,70 @@ static int push_nest(lowerer *L, lp_prog *lp, lp_node *root, const ir_access *ds
     return 0;
 }
 
+static bool uses_axis(const ir_access *a, int x)
+{
+    for (int d = 0; d < a->ndim; d++)
+        for (int t = 0; t < a->dim[d].n; t++)
+            if (a->dim[d].t[t].axis == x)
+                return true;
+    return false;
+}
+
+/*
+ * A contraction out[.., m, .., n] += a[.., m, .., k, ..] * b[.., k, .., n] with n the
+ * unit-stride axis of out and b: the shape every BLAS-class kernel wants.  Other axes (batch
+ * axes, further reduced axes) stay loops around it; out accumulates in memory, so that is
+ * exact.  Returns the GEMM node and the outer loop order, or NULL when the shape differs.
+ */
+static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access *dst,
+                           int *outer, int *nouter)
+{
+    const ir_prog *p = L->p;
+    const ir_expr *x = s->rhs;
+    if (L->target != LP_CPU || s->comb != IR_COMB_SUM || x->op != IR_MUL ||
+        x->a->op != IR_ACCESS || x->b->op != IR_ACCESS)
+        return NULL;
+    einc_dtype t = p->tensor[dst->tensor].dtype;
+    if (!dtype_is_float(t) || p->tensor[x->a->acc.tensor].dtype != t ||
+        p->tensor[x->b->acc.tensor].dtype != t || !unit_stride(dst, n))
+        return NULL;
+    const ir_access *a = &x->a->acc, *b = &x->b->acc;
+    if (!unit_stride(b, n)) {
+        const ir_access *tmp = a;
+        a = b;
+        b = tmp;
+    }
+    if (!unit_stride(b, n) || uses_axis(a, n))
+        return NULL;
+    int m = -1, k = -1;
+    for (int i = 0; i < s->nfree; i++)     /* the innermost output axis a has and b lacks */
+        if (s->free[i] != n && uses_axis(a, s->free[i]) && !uses_axis(b, s->free[i]))
+            m = s->free[i];
+    for (int i = 0; i < s->nred; i++)      /* a reduced axis both walk, unit-stride in a first */
+        if (uses_axis(a, s->red[i]) && uses_axis(b, s->red[i]) && (k < 0 || unit_stride(a, s->red[i])))
+            k = s->red[i];
+    if (m < 0 || k < 0)
+        return NULL;
+    *nouter = 0;
+    for (int i = 0; i < s->nfree; i++)
+        if (s->free[i] != m && s->free[i] != n)
+            outer[(*nouter)++] = s->free[i];
+    for (int i = 0; i < s->nred; i++)
+        if (s->red[i] != k)
+            outer[(*nouter)++] = s->red[i];
+    lp_node *g = node(L, LP_GEMM);
+    if (!g)
+        return NULL;
+    g->m = m;
+    g->nn = n;
+    g->k = k;
+    g->a = a;
+    g->b = b;
+    g->dst = dst;
+    g->comb = IR_COMB_SUM;
+    return g;
+}
+
 static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *fin)
 {
     arena *A = L->c->A;
@@ -152,7 +224,7 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
     bool best_red = false;
     for (int i = 0; i < nax; i++) {
         int a = i < s->nfree ? s->free[i] : s->red[i - s->nfree];
-        int sc = score_expr(s->rhs, a) + (unit_stride(&s->out, a) ? 1 : 0);
+        int sc = score_expr(L, s->rhs, a) + (unit_stride(&s->out, a) ? 1 : 0);
         if (sc > best_score || (sc == best_score && sc > 0 && i >= s->nfree && !best_red)) {
             best = a;
             best_score = sc;
@@ -191,6 +263,16 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
     if (push_nest(L, lp, wrap(L, s->free, s->nfree, fill, true), dst, -1) < 0)
         return -1;
     int n = 0;
+    lp_node *gemm = fin ? NULL : match_gemm(L, s, best, dst, order, &n);
+    if (gemm) {
+        /* parallel: the outermost batch loop, or the GEMM's rows when it is the root */
+        bool batch = n > 0 && uses_axis(&s->out, order[0]);
+        gemm->parallel = n == 0;
+        lp_node *root = n ? wrap(L, order, n, gemm, batch) : gemm;
+        for (lp_node *l = root; l && l->op == LP_LOOP; l = l->body[0])
+            l->vector = false;      /* the GEMM vectorizes itself */
+        return push_nest(L, lp, root, dst, -1);
+    }
     for (int i = 0; i < s->nfree; i++)
         if (s->free[i] != best)
             order[n++] = s->free[i];
@@ -215,9 +297,9 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
     return push_nest(L, lp, wrap(L, s->free, s->nfree, f, true), dst, s->out.tensor);
 }
 
-lp_prog *lower(cc *c, const ir_prog *p, lp_target target)
+lp_prog *lower(cc *c, const ir_prog *p, lp_target target, const bool *strided)
 {
-    lowerer L = { c, p, target };
+    lowerer L = { c, p, target, strided };
     lp_prog *lp = ARENA_NEW(c->A, lp_prog);
     if (!lp)
         return cc_nomem(c), NULL;
@@ -253,4 +335,13 @@ ir_mono *lp_strides(arena *A, const ir_tensor *t)
         s[d] = (ir_mono){ k, n, v };
     }
     return s;
+}
+
+int lp_parallel_axis(const lp_node *r)
+{
+    if (r->op == LP_LOOP && r->parallel)
+        return r->axis;
+    if (r->op == LP_GEMM && r->parallel)
+        return r->m;
+    return -1;
 }

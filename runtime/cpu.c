@@ -85,9 +85,7 @@ static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const
 {
     if (!b->jit && !(b->jit = jit_new(c)))
         return NULL;
-    lp_prog *lp = lower(c, p, LP_CPU);
-    if (!lp)
-        return NULL;
+    lp_prog *lp = NULL;
     bool *strided = ARENA_ARRAY(c->A, bool, p->ntensor);
     centry *e = einc_calloc(1, sizeof *e);
     if (!strided || !e) {
@@ -97,6 +95,10 @@ static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const
     }
     for (int t = 0; t < p->ntensor; t++)
         strided[t] = strides && strides[t];
+    if (!(lp = lower(c, p, LP_CPU, strided))) {
+        einc_free(e);
+        return NULL;
+    }
     e->hash = h;
     e->nnest = lp->nnest;
     e->key = einc_malloc(strlen(key) + 1);
@@ -108,8 +110,7 @@ static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const
     }
     strcpy(e->key, key);
     for (int i = 0; i < lp->nnest; i++) {
-        const lp_node *r = lp->nest[i].root;
-        e->par_axis[i] = r->op == LP_LOOP && r->parallel ? r->axis : -1;
+        e->par_axis[i] = lp_parallel_axis(lp->nest[i].root);
     }
     if (jit_add(b->jit, c, lp, strided, e->fn) < 0)
         goto fail;

@@ -17,6 +17,7 @@
 #include "strbuf.h"
 #include "cpu.h"
 #include "jit.h"
+#include "nvrtc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -341,7 +342,7 @@ char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     ir_prog *p = bind(k, &A, inputs ? ninputs : 0, inputs, err);
-    lp_prog *lp = p ? lower(&c, p, LP_CPU) : NULL;
+    lp_prog *lp = p ? lower(&c, p, LP_CPU, NULL) : NULL;
     char *ir = p ? ir_print(p) : NULL, *sched = lp ? lp_print(lp) : NULL, *s = NULL;
     if (ir && sched) {
         strbuf b = { 0 };
@@ -409,10 +410,6 @@ char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, ei
         fail(err, EINC_ERR_DTYPE, "emitted kernels are float32 or float64");
         return NULL;
     }
-    if (what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX) {
-        fail(err, EINC_ERR_UNSUPPORTED, "this kind of output is not in this build yet");
-        return NULL;
-    }
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     char *s = NULL;
@@ -426,14 +423,27 @@ char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, ei
     bind_opts o = k->opts;
     o.dtype = dtype;
     ir_prog *p = bind_expr(&c, k->ast, &o, 0, NULL);
-    lp_prog *lp = p ? lower(&c, p, LP_CPU) : NULL;
-    if (lp && (what == EINC_EMIT_C || what == EINC_EMIT_HEADER)) {
-        cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
-        if ((s = cg_c(&c, lp, &co)))
-            *len = strlen(s);
-    } else if (lp) {
+    bool gpu = what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX;
+    lp_prog *lp = p ? lower(&c, p, gpu ? LP_GPU : LP_CPU, NULL) : NULL;
+    cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
+    if (!lp) {
+        goto done;
+    } else if (what == EINC_EMIT_C || what == EINC_EMIT_HEADER) {
+        s = cg_c(&c, lp, &co);
+    } else if (what == EINC_EMIT_CUDA) {
+        s = cg_cuda(&c, lp, &co);
+    } else if (what == EINC_EMIT_PTX) {
+        /* the kernels alone (NVRTC has no CUDA headers), for the H100/H200 generation */
+        char *cu = cg_cuda_kernels(&c, lp, &co), msg[sizeof err->message];
+        if (cu && nvrtc_ptx(cu, name, "compute_90", &s, msg, sizeof msg) < 0)
+            cc_error(&c, EINC_ERR_UNSUPPORTED, -1, -1, "%s", msg);
+        einc_free(cu);
+    } else {
         s = jit_emit(&c, lp, name, what, len);
+        goto done;
     }
+    if (s)
+        *len = strlen(s);
 done:
     arena_free(&A);
     return s;

@@ -86,6 +86,15 @@ void jit_free(jit *j)
     einc_free(j);
 }
 
+/* 64 with AVX-512, 32 with AVX or anything else LLVM splits well. */
+static int host_vector_bytes(void)
+{
+    char *f = LLVMGetHostCPUFeatures();
+    int bytes = f && strstr(f, "+avx512f") ? 64 : 32;
+    LLVMDisposeMessage(f);
+    return bytes;
+}
+
 static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc)
 {
     char *triple = LLVMGetDefaultTargetTriple();
@@ -139,7 +148,7 @@ int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, jit_nest_fn *
 {
     char prefix[32];
     snprintf(prefix, sizeof prefix, "einc_k%ld", (long)atomic_fetch_add(&j->next_id, 1) + 1);
-    cgl_opts o = { prefix, NULL, strided };
+    cgl_opts o = { prefix, NULL, strided, host_vector_bytes() };
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
     LLVMModuleRef m = cg_llvm(c, lp, &o, LLVMOrcThreadSafeContextGetContext(tsc));
     LLVMTargetMachineRef tm = m ? host_machine(c, LLVMRelocDefault) : NULL;
@@ -182,7 +191,7 @@ char *jit_emit(cc *c, const lp_prog *lp, const char *name, einc_emit_kind kind, 
         return NULL;
     }
     LLVMContextRef ctx = LLVMContextCreate();
-    cgl_opts o = { "einc", name, NULL };
+    cgl_opts o = { "einc", name, NULL, host_vector_bytes() };
     LLVMModuleRef m = cg_llvm(c, lp, &o, ctx);
     LLVMTargetMachineRef tm = m ? host_machine(c, LLVMRelocPIC) : NULL;
     char *out = NULL;

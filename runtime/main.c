@@ -25,7 +25,7 @@
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
 static const char usage[] =
-    "usage: einc [--emit=c|header|llvm|asm|obj] [--name NAME] [--dtype=f32|f64] [-o FILE] EXPR [AXIS=N ...]\n"
+    "usage: einc [--emit=c|header|cuda|ptx|llvm|asm|obj] [--name NAME] [--dtype=f32|f64] [-o FILE] EXPR [AXIS=N ...]\n"
     "       einc run [--target=auto|cpu|cuda|interp] [--reduce=OP] EXPR [AXIS=N ...] IN.npy ... [-o OUT.npy]\n"
     "       einc explain [--reduce=OP] EXPR [AXIS=N ...] [IN.npy ...]\n"
     "       einc --help | --version\n"
@@ -35,8 +35,9 @@ static const char usage[] =
     "An expression with whitespace inside an operand, parentheses or digits is einops style\n"
     "(axes are names separated by spaces); otherwise numpy style (one letter per axis).\n"
     "\n"
-    "  (none)     print a kernel for EXPR: C99 (default), its prototype, LLVM IR, host\n"
-    "             assembly, or an object file with the same C function (-o needed)\n"
+    "  (none)     print a kernel for EXPR: C99 (default), its prototype, a CUDA .cu file,\n"
+    "             PTX (through NVRTC, no GPU needed), LLVM IR, host assembly, or an object\n"
+    "             file with the same C function (-o needed)\n"
     "  run        compute EXPR on .npy files; prints the result as numpy does, or writes -o\n"
     "  explain    show the dialect, axes, sizes, the index IR and its FLOP count\n"
     "\n"

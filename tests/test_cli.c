@@ -262,10 +262,7 @@ static void test_explain(void **s)
                         "    for j vector\n"
                         "      out[i, j] = identity of +=\n"
                         "nest 1 (float32 arithmetic):\n"
-                        "  for i parallel\n"
-                        "    for k\n"
-                        "      for j vector\n"
-                        "        out[i, j] += ...\n");
+                        "  gemm m=i n=j k=k parallel over m: out[i, j] += in0[i, k] * in1[k, j]\n");
 }
 
 int main(int argc, char **argv)

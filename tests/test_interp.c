@@ -1,6 +1,7 @@
 /*
- * test_interp.c — differential tests: the interpreter (through the public API) against
- * direct loops written here, on random data with odd sizes, 0 and 1 included.
+ * test_interp.c — differential tests: the interpreter and then the CPU JIT (through the
+ * public API) against direct loops written here, on random data with odd sizes, 0 and 1
+ * included.
  *
  * Outputs are poisoned before each run, so a kernel that skips an element cannot pass by
  * luck; floating-point results are compared within a tolerance scaled by the reduction
@@ -19,6 +20,7 @@
 #include <cmocka.h>
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static einc_target target = EINC_TARGET_INTERP;     /* the backend under test */
 
 static uint64_t next(void)
 {
@@ -98,7 +100,7 @@ static arr run(const char *expr, const char *sizes, einc_reduce red, int n, cons
             nsz++;
         }
     }
-    einc_options o = { .reduce = red, .target = EINC_TARGET_INTERP, .nsizes = nsz, .sizes = sz };
+    einc_options o = { .reduce = red, .target = target, .nsizes = nsz, .sizes = sz };
     einc_ctx *ctx = einc_ctx_new();
     einc_kernel *k = NULL;
     einc_error err = { 0 };
@@ -483,7 +485,8 @@ static void test_strided_input(void **s)
     einc_tensor t = { EINC_F64, 2, shape, strides, x.data };
     einc_ctx *ctx = einc_ctx_new();
     einc_kernel *k = NULL;
-    assert_int_equal(einc_compile(ctx, "ij->j", NULL, &k, NULL), EINC_OK);
+    einc_options opt = { .target = target };
+    assert_int_equal(einc_compile(ctx, "ij->j", &opt, &k, NULL), EINC_OK);
     double out[3];
     int64_t three = 3;
     einc_tensor o = { EINC_F64, 1, &three, NULL, out };
@@ -516,5 +519,16 @@ int main(void)
         cmocka_unit_test(test_einsum_composition),
         cmocka_unit_test(test_strided_input),
     };
-    return cmocka_run_group_tests_name("interp", tests, NULL, NULL);
+    int rc = cmocka_run_group_tests_name("interp", tests, NULL, NULL);
+    /* the same tests on the CPU JIT, when this build has one */
+    einc_ctx *ctx = einc_ctx_new();
+    einc_kernel *k = NULL;
+    einc_options o = { .target = EINC_TARGET_CPU };
+    if (einc_compile(ctx, "i->i", &o, &k, NULL) == EINC_OK) {
+        target = EINC_TARGET_CPU;
+        rc |= cmocka_run_group_tests_name("cpu-jit", tests, NULL, NULL);
+    }
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+    return rc;
 }

@@ -1,0 +1,430 @@
+/*
+ * test_jit.c — the CPU JIT against the interpreter, and the C API's contracts.
+ *
+ *   - a table of expressions on random shapes (0, 1, sizes that are not multiples of the
+ *     vector width, large enough to take the GEMM path), every dtype, C-contiguous and
+ *     strided (a transposed view through strides) inputs;
+ *   - the kernel cache: the same expression and signature invokes LLVM once;
+ *   - 8 threads compiling and running identical and different expressions at once (CI
+ *     also runs this under ThreadSanitizer);
+ *   - API misuse: NULL handles, wrong buffer counts, mismatched shapes give errors.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "einc.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+typedef struct jcase {
+    const char *expr;
+    const char *sizes;
+    einc_reduce reduce;
+} jcase;
+
+/* Shapes are drawn per axis letter; sizes words give the rest. */
+static const jcase cases[] = {
+    { "ik,kj->ij", NULL, EINC_REDUCE_SUM },
+    { "ki,kj->ij", NULL, EINC_REDUCE_SUM },
+    { "ik,jk->ij", NULL, EINC_REDUCE_SUM },
+    { "bij,bjk->bik", NULL, EINC_REDUCE_SUM },
+    { "bhid,bhjd->bhij", NULL, EINC_REDUCE_SUM },
+    { "ijk,jl,kl->il", NULL, EINC_REDUCE_SUM },
+    { "ij->", NULL, EINC_REDUCE_SUM },
+    { "ij->j", NULL, EINC_REDUCE_SUM },
+    { "ii->i", NULL, EINC_REDUCE_SUM },
+    { "abcd->dcba", NULL, EINC_REDUCE_SUM },
+    { "i,j->ij", NULL, EINC_REDUCE_SUM },
+    { "b c h w -> b h w c", NULL, EINC_REDUCE_SUM },
+    { "b c h w -> b c", NULL, EINC_REDUCE_MEAN },
+    { "b c h w -> b c", NULL, EINC_REDUCE_MAX },
+    { "b c h w -> c", NULL, EINC_REDUCE_MIN },
+    { "i j -> j", NULL, EINC_REDUCE_PROD },
+    { "i j -> i", NULL, EINC_REDUCE_MEAN },
+    { "h w -> h (w r)", "r=3", EINC_REDUCE_SUM },
+};
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static size_t esize(einc_dtype t) { return t == EINC_F64 || t == EINC_I64 ? 8 : t == EINC_BOOL ? 1 : 4; }
+
+static double get(einc_dtype t, const void *p, int64_t i)
+{
+    switch (t) {
+    case EINC_F32: return ((const float *)p)[i];
+    case EINC_F64: return ((const double *)p)[i];
+    case EINC_I32: return ((const int32_t *)p)[i];
+    case EINC_I64: return (double)((const int64_t *)p)[i];
+    default: return ((const uint8_t *)p)[i];
+    }
+}
+
+static void set(einc_dtype t, void *p, int64_t i, int v)
+{
+    switch (t) {
+    case EINC_F32: ((float *)p)[i] = (float)v / 8; break;
+    case EINC_F64: ((double *)p)[i] = (double)v / 8; break;
+    case EINC_I32: ((int32_t *)p)[i] = v; break;
+    case EINC_I64: ((int64_t *)p)[i] = v; break;
+    default: ((uint8_t *)p)[i] = (uint8_t)(v & 1); break;
+    }
+}
+
+/* Operand i's axis letters: the text between commas (numpy) or its space-separated names. */
+static int operand_axes(const char *expr, int i, char ax[][16])
+{
+    const char *arrow = strstr(expr, "->");
+    const char *p = expr;
+    for (int k = 0; k < i; k++)
+        p = strchr(p, ',') + 1;
+    const char *end = strchr(p, ',');
+    if (!end || end > arrow)
+        end = arrow;
+    int n = 0;
+    bool spaced = strchr(expr, ' ') != NULL;
+    while (p < end) {
+        while (p < end && *p == ' ')
+            p++;
+        if (p >= end)
+            break;
+        int len = spaced ? (int)strcspn(p, " ,-") : 1;
+        if (p + len > end)
+            len = (int)(end - p);
+        snprintf(ax[n++], 16, "%.*s", len, p);
+        p += len;
+    }
+    return n;
+}
+
+static int noperands(const char *expr)
+{
+    int n = 1;
+    for (const char *p = expr; *p && p < strstr(expr, "->"); p++)
+        n += *p == ',';
+    return n;
+}
+
+typedef struct sized {
+    char name[128];
+    int64_t size;
+} sized;
+
+static int64_t size_of(sized *s, int *ns, const char *name, int big)
+{
+    for (int i = 0; i < *ns; i++)
+        if (strcmp(s[i].name, name) == 0)
+            return s[i].size;
+    static const int64_t small[] = { 0, 1, 2, 3, 5, 7, 13, 17, 31, 33 };
+    int64_t v = big ? 40 + (int64_t)(next() % 30) : small[next() % 10];
+    snprintf(s[*ns].name, sizeof s[*ns].name, "%s", name);
+    s[(*ns)++].size = v;
+    return v;
+}
+
+static void run_case(const jcase *c, einc_dtype dt, bool big, bool strided)
+{
+    sized sz[16];
+    int nsz = 0;
+    int nin = noperands(c->expr);
+    int64_t shape[4][8], tshape[4][8], tstr[4][8];
+    int ndim[4];
+    void *data[4];
+    einc_tensor in[4], in_t[4];
+    for (int i = 0; i < nin; i++) {
+        char ax[8][16];
+        ndim[i] = operand_axes(c->expr, i, ax);
+        int64_t n = 1;
+        for (int d = 0; d < ndim[i]; d++) {
+            shape[i][d] = size_of(sz, &nsz, ax[d], big);
+            n *= shape[i][d];
+        }
+        data[i] = malloc((size_t)(n ? n : 1) * esize(dt));
+        for (int64_t e = 0; e < n; e++)
+            set(dt, data[i], e, (int)(next() % 17) - 8);
+        in[i] = (einc_tensor){ dt, ndim[i], shape[i], NULL, data[i] };
+        /* The strided variant reads the same logical array through reversed dimensions:
+         * a buffer laid out in reverse axis order, viewed with strides. */
+        in_t[i] = in[i];
+        if (strided && ndim[i] >= 2) {
+            void *rev = malloc((size_t)(n ? n : 1) * esize(dt));
+            int64_t rs = 1;
+            for (int d = 0; d < ndim[i]; d++) {   /* dimension d has stride Π shape[0..d) */
+                tstr[i][d] = rs;
+                rs *= shape[i][d];
+                tshape[i][d] = shape[i][d];
+            }
+            int64_t idx[8] = { 0 };
+            for (int64_t e = 0; e < n; e++) {
+                int64_t off = 0;
+                for (int d = 0; d < ndim[i]; d++)
+                    off += idx[d] * tstr[i][d];
+                memcpy((char *)rev + off * (int64_t)esize(dt), (char *)data[i] + e * (int64_t)esize(dt), esize(dt));
+                for (int d = ndim[i] - 1; d >= 0 && ++idx[d] == shape[i][d]; d--)
+                    idx[d] = 0;
+            }
+            in_t[i] = (einc_tensor){ dt, ndim[i], tshape[i], tstr[i], rev };
+        }
+    }
+    char names[8][16];
+    einc_size given[8];
+    int ng = 0;
+    if (c->sizes) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", c->sizes);
+        for (char *t = strtok(buf, " "); t; t = strtok(NULL, " ")) {
+            char *eq = strchr(t, '=');
+            snprintf(names[ng], sizeof names[ng], "%.*s", (int)(eq - t), t);
+            given[ng] = (einc_size){ names[ng], atoll(eq + 1) };
+            ng++;
+        }
+    }
+    einc_ctx *ctx = einc_ctx_new();
+    einc_kernel *ki = NULL, *kj = NULL;
+    einc_error err;
+    einc_options oi = { c->reduce, EINC_TARGET_INTERP, ng, given }, oj = oi;
+    oj.target = EINC_TARGET_CPU;
+    if (einc_compile(ctx, c->expr, &oi, &ki, &err) || einc_compile(ctx, c->expr, &oj, &kj, &err))
+        fail_msg("%s: %s", c->expr, err.message);
+    einc_dtype odt;
+    int ondim;
+    int64_t oshape[EINC_MAX_RANK];
+    if (einc_kernel_output(ki, nin, in, &odt, &ondim, oshape, &err)) {
+        /* max/min over an empty axis: both targets must refuse it the same way */
+        assert_int_equal(einc_kernel_output(kj, nin, in, &odt, &ondim, oshape, &err), EINC_ERR_SHAPE);
+        goto done;
+    }
+    int64_t on = 1;
+    for (int d = 0; d < ondim; d++)
+        on *= oshape[d];
+    size_t ob = (size_t)(on ? on : 1) * esize(odt);
+    void *want = malloc(ob), *got = malloc(ob);
+    memset(got, 0x5A, ob);
+    einc_tensor wo = { odt, ondim, oshape, NULL, want }, go = { odt, ondim, oshape, NULL, got };
+    if (einc_kernel_run(ki, nin, in, &wo, &err))
+        fail_msg("interp %s: %s", c->expr, err.message);
+    if (einc_kernel_run(kj, nin, in_t, &go, &err))
+        fail_msg("jit %s: %s", c->expr, err.message);
+    int64_t red = 1;
+    for (int i = 0; i < nsz; i++)
+        red *= sz[i].size > 0 ? sz[i].size : 1;
+    double tol = (odt == EINC_F32 ? 1e-6 : 1e-13) * sqrt((double)red) * 4;
+    for (int64_t e = 0; e < on; e++) {
+        double w = get(odt, want, e), g = get(odt, got, e);
+        if (isnan(w) && isnan(g))
+            continue;
+        if (!(fabs(w - g) <= tol * (1 + fabs(w))))
+            fail_msg("%s (%s%s%s): element %lld of %lld: jit %.9g, interp %.9g", c->expr,
+                     einc_dtype_name(dt), big ? ", big" : "", strided ? ", strided" : "",
+                     (long long)e, (long long)on, g, w);
+    }
+    free(want);
+    free(got);
+done:
+    for (int i = 0; i < nin; i++) {
+        if (in_t[i].data != data[i])
+            free(in_t[i].data);
+        free(data[i]);
+    }
+    einc_kernel_free(ki);
+    einc_kernel_free(kj);
+    einc_ctx_free(ctx);
+}
+
+static void test_table(void **state)
+{
+    (void)state;
+    static const einc_dtype dts[] = { EINC_F32, EINC_F64, EINC_I32, EINC_I64, EINC_BOOL };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int rep = 0; rep < 6; rep++) {
+            einc_dtype dt = dts[rep % 5];
+            if (dt == EINC_BOOL && cases[c].reduce != EINC_REDUCE_SUM)
+                dt = EINC_I32;
+            run_case(&cases[c], dt, rep == 5, rep % 2 == 1);
+        }
+}
+
+static void test_cache(void **state)
+{
+    (void)state;
+    einc_ctx *ctx = einc_ctx_new();
+    einc_kernel *k1 = NULL, *k2 = NULL;
+    einc_options o = { .target = EINC_TARGET_CPU };
+    assert_int_equal(einc_compile(ctx, "ij,jk->ik", &o, &k1, NULL), EINC_OK);
+    assert_int_equal(einc_compile(ctx, "ij,jk->ik", &o, &k2, NULL), EINC_OK);
+    float a[6] = { 1, 2, 3, 4, 5, 6 }, b[6] = { 1, 0, 0, 1, 1, 1 }, c[4];
+    int64_t sa[2] = { 2, 3 }, sb[2] = { 3, 2 }, sc[2] = { 2, 2 };
+    einc_tensor in[2] = { { EINC_F32, 2, sa, NULL, a }, { EINC_F32, 2, sb, NULL, b } };
+    einc_tensor out = { EINC_F32, 2, sc, NULL, c };
+    assert_int_equal(einc_ctx_jit_compiles(ctx), 0);
+    assert_int_equal(einc_kernel_run(k1, 2, in, &out, NULL), EINC_OK);
+    assert_int_equal(einc_ctx_jit_compiles(ctx), 1);
+    assert_int_equal(einc_kernel_run(k2, 2, in, &out, NULL), EINC_OK);
+    assert_int_equal(einc_kernel_run(k1, 2, in, &out, NULL), EINC_OK);
+    assert_int_equal(einc_ctx_jit_compiles(ctx), 1);   /* two kernels, one compilation */
+    assert_true(c[0] == 4 && c[1] == 5 && c[2] == 10 && c[3] == 11);
+    /* other sizes of the same ranks reuse the code: sizes are run-time arguments */
+    float a2[3] = { 1, 2, 3 }, b2[3] = { 1, 1, 1 }, c2[1];
+    int64_t sa2[2] = { 1, 3 }, sb2[2] = { 3, 1 }, sc2[2] = { 1, 1 };
+    einc_tensor in2[2] = { { EINC_F32, 2, sa2, NULL, a2 }, { EINC_F32, 2, sb2, NULL, b2 } };
+    einc_tensor out2 = { EINC_F32, 2, sc2, NULL, c2 };
+    assert_int_equal(einc_kernel_run(k1, 2, in2, &out2, NULL), EINC_OK);
+    assert_true(c2[0] == 6);
+    assert_int_equal(einc_ctx_jit_compiles(ctx), 2);   /* length-1 dims are another kernel */
+    einc_kernel_free(k1);
+    einc_kernel_free(k2);
+    einc_ctx_free(ctx);
+}
+
+typedef struct tjob {
+    einc_ctx *ctx;
+    int id;
+    int ok;
+} tjob;
+
+static void *worker(void *v)
+{
+    tjob *j = v;
+    static const char *const exprs[] = { "ij,jk->ik", "ij->ji", "i j -> j", "ij,jk->ik" };
+    const char *e = exprs[j->id % 4];
+    j->ok = 1;
+    for (int rep = 0; rep < 20; rep++) {
+        einc_kernel *k = NULL;
+        if (einc_compile(j->ctx, e, NULL, &k, NULL)) {
+            j->ok = 0;
+            return NULL;
+        }
+        int64_t n = 3 + (j->id + rep) % 5;
+        int64_t s[2] = { n, n };
+        double a[64], b[64], c[64], w[64];
+        for (int i = 0; i < n * n; i++) {
+            a[i] = i % 7 - 3;
+            b[i] = (i * 5) % 11 - 5;
+        }
+        einc_tensor in[2] = { { EINC_F64, 2, s, NULL, a }, { EINC_F64, 2, s, NULL, b } };
+        int nin = einc_kernel_ninputs(k);
+        einc_dtype odt;
+        int ond;
+        int64_t os[EINC_MAX_RANK];
+        einc_kernel_output(k, nin, in, &odt, &ond, os, NULL);
+        einc_tensor out = { odt, ond, os, NULL, c };
+        if (einc_kernel_run(k, nin, in, &out, NULL))
+            j->ok = 0;
+        /* the reference, by hand */
+        for (int i = 0; i < n; i++)
+            for (int jj = 0; jj < n; jj++) {
+                double v = 0;
+                if (j->id % 4 == 1)
+                    v = a[jj * n + i];
+                else if (j->id % 4 == 2)
+                    v = 0;
+                else
+                    for (int q = 0; q < n; q++)
+                        v += a[i * n + q] * b[q * n + jj];
+                w[i * n + jj] = v;
+            }
+        if (j->id % 4 == 2)
+            for (int jj = 0; jj < n; jj++) {
+                double v = 0;
+                for (int i = 0; i < n; i++)
+                    v += a[i * n + jj];
+                if (c[jj] != v)
+                    j->ok = 0;
+            }
+        else
+            for (int i = 0; i < n * n; i++)
+                if (c[i] != w[i])
+                    j->ok = 0;
+        einc_kernel_free(k);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    einc_ctx *ctx = einc_ctx_new();
+    pthread_t t[8];
+    tjob jobs[8];
+    for (int i = 0; i < 8; i++) {
+        jobs[i] = (tjob){ ctx, i, 0 };
+        assert_int_equal(pthread_create(&t[i], NULL, worker, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(jobs[i].ok, 1);
+    }
+    einc_ctx_free(ctx);
+}
+
+static void test_misuse(void **state)
+{
+    (void)state;
+    einc_error err;
+    einc_kernel *k = NULL;
+    assert_int_equal(einc_compile(NULL, "ij->ji", NULL, &k, &err), EINC_ERR_ARG);
+    einc_ctx *ctx = einc_ctx_new();
+    assert_int_equal(einc_compile(ctx, NULL, NULL, &k, &err), EINC_ERR_ARG);
+    assert_int_equal(einc_compile(ctx, "ij->ji", NULL, NULL, &err), EINC_ERR_ARG);
+    einc_options bad = { .reduce = (einc_reduce)99 };
+    assert_int_equal(einc_compile(ctx, "ij->ji", &bad, &k, &err), EINC_ERR_ARG);
+    assert_null(k);
+    assert_int_equal(einc_compile(ctx, "ij,jk->ik", NULL, &k, &err), EINC_OK);
+    float a[6] = { 0 }, c[4];
+    int64_t s23[2] = { 2, 3 }, s22[2] = { 2, 2 }, s33[2] = { 3, 3 };
+    einc_tensor in[2] = { { EINC_F32, 2, s23, NULL, a }, { EINC_F32, 2, s23, NULL, a } };
+    einc_tensor out = { EINC_F32, 2, s22, NULL, c };
+    /* wrong buffer count */
+    assert_int_equal(einc_kernel_run(k, 1, in, &out, &err), EINC_ERR_ARG);
+    assert_string_equal(err.message, "the expression takes 2 operands but 1 was given");
+    /* mismatched shapes: j is 3 in in0 and 2 in in1 */
+    assert_int_equal(einc_kernel_run(k, 2, in, &out, &err), EINC_ERR_SHAPE);
+    /* an output of the wrong shape */
+    in[1].shape = (int64_t[]){ 3, 2 };
+    out.shape = s33;
+    assert_int_equal(einc_kernel_run(k, 2, in, &out, &err), EINC_ERR_SHAPE);
+    /* NULL handles and pointers */
+    assert_int_equal(einc_kernel_run(NULL, 2, in, &out, &err), EINC_ERR_ARG);
+    assert_int_equal(einc_kernel_run(k, 2, NULL, &out, &err), EINC_ERR_ARG);
+    assert_int_equal(einc_kernel_run(k, 2, in, NULL, &err), EINC_ERR_ARG);
+    in[0].data = NULL;
+    out.shape = s22;
+    assert_int_equal(einc_kernel_run(k, 2, in, &out, &err), EINC_ERR_ARG);
+    assert_int_equal(einc_kernel_output(NULL, 2, in, NULL, NULL, NULL, &err), EINC_ERR_ARG);
+    assert_null(einc_kernel_explain(NULL, 0, NULL, &err));
+    assert_int_equal(einc_kernel_ninputs(NULL), -1);
+    einc_kernel_free(NULL);
+    einc_ctx_free(NULL);
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+}
+
+int main(void)
+{
+    einc_ctx *ctx = einc_ctx_new();
+    einc_kernel *k = NULL;
+    einc_options o = { .target = EINC_TARGET_CPU };
+    bool have_jit = einc_compile(ctx, "i->i", &o, &k, NULL) == EINC_OK;
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+    const struct CMUnitTest all[] = {
+        cmocka_unit_test(test_misuse),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_threads),
+    };
+    return cmocka_run_group_tests_name("jit", all, NULL, NULL) | (have_jit ? 0 : 0);
+}
