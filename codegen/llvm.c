@@ -300,29 +300,36 @@ static LLVMValueRef entry_alloca(cgl *g, LLVMTypeRef t, const char *name)
     return slot;
 }
 
-enum { GEMM_MR = 6, GEMM_NV = 2, GEMM_KC = 256, GEMM_MAX_ACC = GEMM_MR * GEMM_NV };
+enum { GEMM_MR = 6, GEMM_NV = 4, GEMM_KC = 256, MAXACC = GEMM_MR * GEMM_NV };
 
 /*
  * dst[m, n] += a[m, k] * b[k, n], register-blocked: an MR x (NV vectors) tile of dst lives
  * in vector registers while k runs over a block of KC, so each loaded vector of b feeds MR
- * fused multiply-adds and each element of a is broadcast once.  The k blocks keep the b
- * panel (KC x NR) in L1 across the m tiles.  Edge tiles take a scalar path.  No packing:
- * a and b are read in place through their affine accesses, whatever their strides.
+ * fused multiply-adds and each element of a is broadcast once.  For each (k block, column
+ * block) the KC x NR panel of b is first packed into a contiguous buffer on the stack: then
+ * the tile reads it with unit stride whatever b's layout (a transposed b is the same code),
+ * and rows of b that sit a power of two apart no longer fight over the same L1 sets.  The
+ * panel stays in L1 across all the m tiles.  Edge tiles take a scalar path.
  */
 static void gemm(cgl *g, const lp_node *n, bool outermost)
 {
     LLVMTypeRef et = ctype(g);
     int esize = g->nest->compute == EINC_F64 ? 8 : 4;
-    int vl = (g->o->vector_bytes > 0 ? g->o->vector_bytes : 32) / esize;
-    int nr = GEMM_NV * vl;
+    int vbytes = g->o->vector_bytes > 0 ? g->o->vector_bytes : 32;
+    int vl = vbytes / esize;
+    /* 6 x 4 vectors: 24 accumulators of AVX-512's 32 registers; 6 x 2 of AVX2's 16 */
+    const int mr = GEMM_MR, nv = vbytes >= 64 ? GEMM_NV : 2;
+    int nr = nv * vl;
     LLVMTypeRef vt = LLVMVectorType(et, (unsigned)vl);
     LLVMValueRef M0 = ci64(g, 0), M1 = g->size[n->m], N = g->size[n->nn], K = g->size[n->k];
     if (outermost && n->parallel) {
         M0 = g->lo;
         M1 = g->hi;
     }
-    LLVMValueRef acc[GEMM_MAX_ACC], sacc = entry_alloca(g, et, "s");
-    for (int i = 0; i < GEMM_MAX_ACC; i++)
+    LLVMValueRef acc[MAXACC], sacc = entry_alloca(g, et, "s");
+    LLVMValueRef panel = entry_alloca(g, LLVMArrayType2(et, (uint64_t)GEMM_KC * (uint64_t)nr), "panel");
+    LLVMSetAlignment(panel, 64);
+    for (int i = 0; i < MAXACC; i++)
         acc[i] = entry_alloca(g, vt, "c");
     LLVMValueRef zero = LLVMConstNull(vt);
     LLVMValueRef mask = LLVMConstNull(LLVMVectorType(g->i32, (unsigned)vl));
@@ -336,8 +343,26 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     LLVMValueRef k1 = smin(g, LLVMBuildAdd(g->b, k0, ci64(g, GEMM_KC), ""), K);
     LLVMValueRef n0 = loop_begin(g, &Ln0, ci64(g, 0), N, "n0");
     LLVMValueRef nfull = LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, n0, ci64(g, nr), ""), N, "");
+    /* pack b[k0:k1, n0:n0+NR] (full column blocks only; edges read b directly) */
+    LLVMBasicBlockRef pack = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pack");
+    LLVMBasicBlockRef packed = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "packed");
+    LLVMBuildCondBr(g->b, nfull, pack, packed);
+    LLVMPositionBuilderAtEnd(g->b, pack);
+    cloop Lpk, Lpn;
+    g->iv[n->k] = loop_begin(g, &Lpk, k0, k1, "pk");
+    LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, nr), "");
+    LLVMValueRef c = loop_begin(g, &Lpn, ci64(g, 0), ci64(g, nr), "pn");
+    g->iv[n->nn] = LLVMBuildAdd(g->b, n0, c, "");
+    LLVMValueRef bval = LLVMBuildLoad2(g->b, et, address(g, n->b), "");
+    LLVMValueRef slot = LLVMBuildInBoundsGEP2(g->b, et, panel, (LLVMValueRef[]){ LLVMBuildAdd(g->b, row, c, "") }, 1, "");
+    LLVMBuildStore(g->b, bval, slot);
+    loop_end(g, &Lpn, 1);
+    loop_end(g, &Lpk, 1);
+    LLVMBuildBr(g->b, packed);
+    LLVMPositionBuilderAtEnd(g->b, packed);
+
     LLVMValueRef m0 = loop_begin(g, &Lm0, M0, M1, "m0");
-    LLVMValueRef mfull = LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, m0, ci64(g, GEMM_MR), ""), M1, "");
+    LLVMValueRef mfull = LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, m0, ci64(g, mr), ""), M1, "");
     LLVMBasicBlockRef tile = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tile");
     LLVMBasicBlockRef edge = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "edge");
     LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "join");
@@ -345,43 +370,80 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
 
     /* the full tile */
     LLVMPositionBuilderAtEnd(g->b, tile);
-    for (int i = 0; i < GEMM_MAX_ACC; i++)
+    for (int i = 0; i < MAXACC; i++)
         LLVMBuildStore(g->b, zero, acc[i]);
     g->iv[n->k] = loop_begin(g, &Lk, k0, k1, "k");
-    LLVMValueRef bv[GEMM_NV];
-    for (int v = 0; v < GEMM_NV; v++) {
-        g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * vl), "");
-        bv[v] = LLVMBuildLoad2(g->b, vt, address(g, n->b), "");
-        LLVMSetAlignment(bv[v], (unsigned)esize);
+    LLVMValueRef bv[nv];
+    LLVMValueRef prow = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, nr), "");
+    for (int v = 0; v < nv; v++) {
+        LLVMValueRef at = LLVMBuildAdd(g->b, prow, ci64(g, v * vl), "");
+        bv[v] = LLVMBuildLoad2(g->b, vt, LLVMBuildInBoundsGEP2(g->b, et, panel, &at, 1, ""), "");
+        LLVMSetAlignment(bv[v], (unsigned)(vl * esize));
     }
-    for (int r = 0; r < GEMM_MR; r++) {
+    for (int r = 0; r < mr; r++) {
         g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
         LLVMValueRef a = LLVMBuildLoad2(g->b, et, address(g, n->a), "");
         LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), a, LLVMConstInt(g->i32, 0, 0), "");
         LLVMValueRef splat = LLVMBuildShuffleVector(g->b, one, LLVMGetPoison(vt), mask, "");
-        for (int v = 0; v < GEMM_NV; v++) {
-            LLVMValueRef c = LLVMBuildLoad2(g->b, vt, acc[r * GEMM_NV + v], "");
+        for (int v = 0; v < nv; v++) {
+            LLVMValueRef c = LLVMBuildLoad2(g->b, vt, acc[r * nv + v], "");
             LLVMValueRef args[3] = { splat, bv[v], c };
-            LLVMBuildStore(g->b, LLVMBuildCall2(g->b, fma_t, fma, args, 3, ""), acc[r * GEMM_NV + v]);
+            LLVMBuildStore(g->b, LLVMBuildCall2(g->b, fma_t, fma, args, 3, ""), acc[r * nv + v]);
         }
     }
     loop_end(g, &Lk, 1);
-    for (int r = 0; r < GEMM_MR; r++)
-        for (int v = 0; v < GEMM_NV; v++) {
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++) {
             g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
             g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * vl), "");
             LLVMValueRef p = address(g, n->dst);
             LLVMValueRef old = LLVMBuildLoad2(g->b, vt, p, "");
             LLVMSetAlignment(old, (unsigned)esize);
-            LLVMValueRef sum = LLVMBuildFAdd(g->b, old, LLVMBuildLoad2(g->b, vt, acc[r * GEMM_NV + v], ""), "");
+            LLVMValueRef sum = LLVMBuildFAdd(g->b, old, LLVMBuildLoad2(g->b, vt, acc[r * nv + v], ""), "");
             LLVMValueRef st = LLVMBuildStore(g->b, sum, p);
             LLVMSetAlignment(st, (unsigned)esize);
         }
     LLVMBuildBr(g->b, join);
 
-    /* an edge tile, one element at a time */
+    /* the last rows of a full column block: one row of NV vectors at a time */
     LLVMPositionBuilderAtEnd(g->b, edge);
-    LLVMValueRef m1 = smin(g, LLVMBuildAdd(g->b, m0, ci64(g, GEMM_MR), ""), M1);
+    LLVMValueRef m1 = smin(g, LLVMBuildAdd(g->b, m0, ci64(g, mr), ""), M1);
+    LLVMBasicBlockRef rows = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "rows");
+    LLVMBasicBlockRef scalar = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "scalar");
+    LLVMBuildCondBr(g->b, nfull, rows, scalar);
+    LLVMPositionBuilderAtEnd(g->b, rows);
+    cloop Lr, Lrk;
+    LLVMValueRef row_iv = loop_begin(g, &Lr, m0, m1, "mr");
+    for (int v = 0; v < nv; v++)
+        LLVMBuildStore(g->b, zero, acc[v]);
+    g->iv[n->k] = loop_begin(g, &Lrk, k0, k1, "kr");
+    g->iv[n->m] = row_iv;
+    LLVMValueRef ra = LLVMBuildLoad2(g->b, et, address(g, n->a), "");
+    LLVMValueRef rone = LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), ra, LLVMConstInt(g->i32, 0, 0), "");
+    LLVMValueRef rsplat = LLVMBuildShuffleVector(g->b, rone, LLVMGetPoison(vt), mask, "");
+    LLVMValueRef rrow = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, nr), "");
+    for (int v = 0; v < nv; v++) {
+        LLVMValueRef at = LLVMBuildAdd(g->b, rrow, ci64(g, v * vl), "");
+        LLVMValueRef b1 = LLVMBuildLoad2(g->b, vt, LLVMBuildInBoundsGEP2(g->b, et, panel, &at, 1, ""), "");
+        LLVMSetAlignment(b1, (unsigned)(vl * esize));
+        LLVMValueRef args[3] = { rsplat, b1, LLVMBuildLoad2(g->b, vt, acc[v], "") };
+        LLVMBuildStore(g->b, LLVMBuildCall2(g->b, fma_t, fma, args, 3, ""), acc[v]);
+    }
+    loop_end(g, &Lrk, 1);
+    for (int v = 0; v < nv; v++) {
+        g->iv[n->m] = row_iv;
+        g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * vl), "");
+        LLVMValueRef p = address(g, n->dst);
+        LLVMValueRef old = LLVMBuildLoad2(g->b, vt, p, "");
+        LLVMSetAlignment(old, (unsigned)esize);
+        LLVMValueRef st = LLVMBuildStore(g->b, LLVMBuildFAdd(g->b, old, LLVMBuildLoad2(g->b, vt, acc[v], ""), ""), p);
+        LLVMSetAlignment(st, (unsigned)esize);
+    }
+    loop_end(g, &Lr, 1);
+    LLVMBuildBr(g->b, join);
+
+    /* a partial column block, one element at a time */
+    LLVMPositionBuilderAtEnd(g->b, scalar);
     LLVMValueRef n1 = smin(g, LLVMBuildAdd(g->b, n0, ci64(g, nr), ""), N);
     g->iv[n->m] = loop_begin(g, &Le_m, m0, m1, "me");
     g->iv[n->nn] = loop_begin(g, &Le_n, n0, n1, "ne");
@@ -400,7 +462,7 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     LLVMBuildBr(g->b, join);
 
     LLVMPositionBuilderAtEnd(g->b, join);
-    loop_end(g, &Lm0, GEMM_MR);
+    loop_end(g, &Lm0, mr);
     loop_end(g, &Ln0, nr);
     loop_end(g, &Lk0, GEMM_KC);
 }

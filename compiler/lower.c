@@ -148,7 +148,8 @@ static bool uses_axis(const ir_access *a, int x)
 
 /*
  * A contraction out[.., m, .., n] += a[.., m, .., k, ..] * b[.., k, .., n] with n the
- * unit-stride axis of out and b: the shape every BLAS-class kernel wants.  Other axes (batch
+ * unit-stride axis of out: the shape every BLAS-class kernel wants (b is packed, so it may
+ * be transposed, as in 'bhid,bhjd->bhij').  Other axes (batch
  * axes, further reduced axes) stay loops around it; out accumulates in memory, so that is
  * exact.  Returns the GEMM node and the outer loop order, or NULL when the shape differs.
  */
@@ -164,13 +165,14 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
     if (!dtype_is_float(t) || p->tensor[x->a->acc.tensor].dtype != t ||
         p->tensor[x->b->acc.tensor].dtype != t || !unit_stride(dst, n))
         return NULL;
+    /* b walks the columns n; a must not (b is packed, so its own strides do not matter) */
     const ir_access *a = &x->a->acc, *b = &x->b->acc;
-    if (!unit_stride(b, n)) {
+    if (uses_axis(a, n)) {
         const ir_access *tmp = a;
         a = b;
         b = tmp;
     }
-    if (!unit_stride(b, n) || uses_axis(a, n))
+    if (!uses_axis(b, n) || uses_axis(a, n))
         return NULL;
     int m = -1, k = -1;
     for (int i = 0; i < s->nfree; i++)     /* the innermost output axis a has and b lacks */
@@ -201,6 +203,26 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
     return g;
 }
 
+/* Fills dst with zeros, then runs the GEMM inside its outer (batch, extra reduced) loops. */
+static int push_gemm(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access *dst, lp_node *gemm,
+                     const int *order, int n)
+{
+    lp_node *fill = node(L, LP_STORE);
+    if (!fill)
+        return -1;
+    fill->comb = s->comb;
+    fill->dst = dst;
+    if (push_nest(L, lp, wrap(L, s->free, s->nfree, fill, true), dst, -1) < 0)
+        return -1;
+    /* parallel: the outermost batch loop, or the GEMM's rows when it is the root */
+    bool batch = n > 0 && uses_axis(&s->out, order[0]);
+    gemm->parallel = n == 0;
+    lp_node *root = n ? wrap(L, order, n, gemm, batch) : gemm;
+    for (lp_node *l = root; l && l->op == LP_LOOP; l = l->body[0])
+        l->vector = false;      /* the GEMM vectorizes itself */
+    return push_nest(L, lp, root, dst, -1);
+}
+
 static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *fin)
 {
     arena *A = L->c->A;
@@ -218,6 +240,16 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
         st->dst = &s->out;
         st->value = s->rhs;
         return push_nest(L, lp, wrap(L, s->free, s->nfree, st, true), &s->out, -1);
+    }
+
+    /* a contraction into a unit-stride output axis: the GEMM tile, whatever the scores say */
+    for (int i = 0; i < s->nfree && L->target == LP_CPU && !fin; i++) {
+        int n = 0;
+        if (!unit_stride(&s->out, s->free[i]))
+            continue;
+        lp_node *gemm = match_gemm(L, s, s->free[i], dst, order, &n);
+        if (gemm)
+            return push_gemm(L, lp, s, dst, gemm, order, n);
     }
 
     int best = -1, best_score = 0;
@@ -263,16 +295,6 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
     if (push_nest(L, lp, wrap(L, s->free, s->nfree, fill, true), dst, -1) < 0)
         return -1;
     int n = 0;
-    lp_node *gemm = fin ? NULL : match_gemm(L, s, best, dst, order, &n);
-    if (gemm) {
-        /* parallel: the outermost batch loop, or the GEMM's rows when it is the root */
-        bool batch = n > 0 && uses_axis(&s->out, order[0]);
-        gemm->parallel = n == 0;
-        lp_node *root = n ? wrap(L, order, n, gemm, batch) : gemm;
-        for (lp_node *l = root; l && l->op == LP_LOOP; l = l->body[0])
-            l->vector = false;      /* the GEMM vectorizes itself */
-        return push_nest(L, lp, root, dst, -1);
-    }
     for (int i = 0; i < s->nfree; i++)
         if (s->free[i] != best)
             order[n++] = s->free[i];

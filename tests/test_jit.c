@@ -257,6 +257,69 @@ static void test_table(void **state)
         }
 }
 
+/*
+ * The GEMM tile's paths: full 6-row tiles, leftover rows, partial column blocks, several
+ * k blocks of 256, a transposed b (packed), batches, float32 and float64.
+ */
+static void run_gemm(const char *expr, einc_dtype dt, int nin, const int64_t *sa, int na,
+                     const int64_t *sb, int nb)
+{
+    size_t es = esize(dt);
+    int64_t ea = 1, eb = 1;
+    for (int d = 0; d < na; d++)
+        ea *= sa[d];
+    for (int d = 0; d < nb; d++)
+        eb *= sb[d];
+    void *a = malloc((size_t)ea * es), *b = malloc((size_t)eb * es);
+    for (int64_t i = 0; i < ea; i++)
+        set(dt, a, i, (int)(next() % 17) - 8);
+    for (int64_t i = 0; i < eb; i++)
+        set(dt, b, i, (int)(next() % 17) - 8);
+    einc_tensor in[2] = { { dt, na, sa, NULL, a }, { dt, nb, sb, NULL, b } };
+    einc_ctx *ctx = einc_ctx_new();
+    einc_kernel *ki = NULL, *kj = NULL;
+    einc_options oi = { .target = EINC_TARGET_INTERP }, oj = { .target = EINC_TARGET_CPU };
+    assert_int_equal(einc_compile(ctx, expr, &oi, &ki, NULL), EINC_OK);
+    assert_int_equal(einc_compile(ctx, expr, &oj, &kj, NULL), EINC_OK);
+    einc_dtype odt;
+    int ond;
+    int64_t os[EINC_MAX_RANK], on = 1;
+    assert_int_equal(einc_kernel_output(ki, nin, in, &odt, &ond, os, NULL), EINC_OK);
+    for (int d = 0; d < ond; d++)
+        on *= os[d];
+    void *w = malloc((size_t)on * es), *g = malloc((size_t)on * es);
+    memset(g, 0x77, (size_t)on * es);
+    einc_tensor wo = { odt, ond, os, NULL, w }, go = { odt, ond, os, NULL, g };
+    assert_int_equal(einc_kernel_run(ki, nin, in, &wo, NULL), EINC_OK);
+    assert_int_equal(einc_kernel_run(kj, nin, in, &go, NULL), EINC_OK);
+    for (int64_t i = 0; i < on; i++)   /* small integers in, so the sums are exact */
+        if (get(odt, w, i) != get(odt, g, i))
+            fail_msg("%s (%s): element %lld: jit %.9g, interp %.9g", expr, einc_dtype_name(dt),
+                     (long long)i, get(odt, g, i), get(odt, w, i));
+    free(w);
+    free(g);
+    free(a);
+    free(b);
+    einc_kernel_free(ki);
+    einc_kernel_free(kj);
+    einc_ctx_free(ctx);
+}
+
+static void test_gemm_paths(void **state)
+{
+    (void)state;
+    static const einc_dtype dts[] = { EINC_F32, EINC_F64 };
+    for (int i = 0; i < 2; i++) {
+        einc_dtype dt = dts[i];
+        run_gemm("ik,kj->ij", dt, 2, (int64_t[]){ 67, 300 }, 2, (int64_t[]){ 300, 130 }, 2);
+        run_gemm("ik,kj->ij", dt, 2, (int64_t[]){ 12, 513 }, 2, (int64_t[]){ 513, 64 }, 2);
+        run_gemm("ik,jk->ij", dt, 2, (int64_t[]){ 25, 70 }, 2, (int64_t[]){ 129, 70 }, 2);
+        run_gemm("bij,bjk->bik", dt, 2, (int64_t[]){ 3, 13, 40 }, 3, (int64_t[]){ 3, 40, 70 }, 3);
+        run_gemm("bhid,bhjd->bhij", dt, 2, (int64_t[]){ 2, 2, 9, 16 }, 4, (int64_t[]){ 2, 2, 66, 16 }, 4);
+        run_gemm("bik,kj->bij", dt, 2, (int64_t[]){ 2, 7, 33 }, 3, (int64_t[]){ 33, 65 }, 2);
+    }
+}
+
 static void test_cache(void **state)
 {
     (void)state;
@@ -423,6 +486,7 @@ int main(void)
     const struct CMUnitTest all[] = {
         cmocka_unit_test(test_misuse),
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_gemm_paths),
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_threads),
     };

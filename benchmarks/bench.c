@@ -1,0 +1,338 @@
+/*
+ * bench.c — einc next to its anchors, in one run, at one thread count.
+ *
+ *     einc-bench [--threads N] [--reps R] [--quick]
+ *
+ * Every row times einc's CPU JIT (through the public API, as an embedder uses it) and one
+ * peer on the same data: OpenBLAS cblas_sgemm for contractions, a copy loop (STREAM copy)
+ * for rearranges, a read loop (STREAM read) for reductions, naive C and the reference
+ * interpreter where they finish in reasonable time.  Each figure is the median of R runs
+ * after one warm-up run; ratios are einc / peer (higher is better for einc).  Speed is
+ * only ever measured here, never asserted by a test.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "einc.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+
+static int reps = 7;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef void (*bench_fn)(void *arg);
+
+/* Median seconds of reps runs after a warm-up. */
+static double median_time(bench_fn fn, void *arg, int n)
+{
+    double t[64];
+    if (n > 64)
+        n = 64;
+    fn(arg);
+    for (int i = 0; i < n; i++) {
+        double t0 = now();
+        fn(arg);
+        t[i] = now() - t0;
+    }
+    qsort(t, (size_t)n, sizeof *t, cmp);
+    return t[n / 2];
+}
+
+static float *randf(size_t n)
+{
+    float *p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    return p;
+}
+
+/* ---- einc through the API ---------------------------------------------------------------- */
+
+typedef struct erun {
+    einc_kernel *k;
+    int n;
+    einc_tensor in[3];
+    einc_tensor out;
+} erun;
+
+static void run_einc(void *arg)
+{
+    erun *r = arg;
+    einc_error e;
+    if (einc_kernel_run(r->k, r->n, r->in, &r->out, &e)) {
+        fprintf(stderr, "einc-bench: %s\n", e.message);
+        exit(1);
+    }
+}
+
+static einc_kernel *compile(einc_ctx *ctx, const char *expr, einc_target t)
+{
+    einc_kernel *k = NULL;
+    einc_error e;
+    einc_options o = { .target = t };
+    if (einc_compile(ctx, expr, &o, &k, &e)) {
+        fprintf(stderr, "einc-bench: %s: %s\n", expr, e.message);
+        exit(1);
+    }
+    return k;
+}
+
+/* ---- peers ------------------------------------------------------------------------------------- */
+
+typedef struct gemm_args {
+    int batch, m, n, k, transb;
+    const float *a, *b;
+    float *c;
+} gemm_args;
+
+static void run_sgemm(void *arg)
+{
+    gemm_args *g = arg;
+    for (int i = 0; i < g->batch; i++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, g->transb ? CblasTrans : CblasNoTrans, g->m, g->n,
+                    g->k, 1.0f, g->a + (size_t)i * g->m * g->k, g->k,
+                    g->b + (size_t)i * g->k * g->n, g->transb ? g->k : g->n, 0.0f,
+                    g->c + (size_t)i * g->m * g->n, g->n);
+}
+
+static void run_naive_ikj(void *arg)
+{
+    gemm_args *g = arg;
+    memset(g->c, 0, sizeof(float) * (size_t)g->m * g->n);
+    for (int i = 0; i < g->m; i++)
+        for (int k = 0; k < g->k; k++) {
+            float a = g->a[(size_t)i * g->k + k];
+            for (int j = 0; j < g->n; j++)
+                g->c[(size_t)i * g->n + j] += a * g->b[(size_t)k * g->n + j];
+        }
+}
+
+typedef struct mem_args {
+    const float *src;
+    float *dst;
+    size_t n;
+    double sum;
+} mem_args;
+
+static void run_copy(void *arg)
+{
+    mem_args *m = arg;
+    for (size_t i = 0; i < m->n; i++)
+        m->dst[i] = m->src[i];
+}
+
+static void run_read(void *arg)
+{
+    mem_args *m = arg;
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= m->n; i += 4) {
+        s0 += m->src[i];
+        s1 += m->src[i + 1];
+        s2 += m->src[i + 2];
+        s3 += m->src[i + 3];
+    }
+    for (; i < m->n; i++)
+        s0 += m->src[i];
+    m->sum = s0 + s1 + s2 + s3;
+}
+
+/* ---- the table ------------------------------------------------------------------------------- */
+
+static void row(const char *what, const char *unit, double einc, const char *peer, double other)
+{
+    printf("| %-44s | %9.1f %-6s | %-22s | %9.1f | %6.2f |\n", what, einc, unit, peer, other,
+           other > 0 ? einc / other : 0);
+}
+
+static void bench_matmul(einc_ctx *ctx, int n, int naive)
+{
+    char what[96];
+    float *a = randf((size_t)n * n), *b = randf((size_t)n * n), *c = malloc(sizeof(float) * (size_t)n * n);
+    int64_t s[2] = { n, n };
+    erun r = { compile(ctx, "ik,kj->ij", EINC_TARGET_CPU), 2,
+               { { EINC_F32, 2, s, NULL, a }, { EINC_F32, 2, s, NULL, b } }, { EINC_F32, 2, s, NULL, c } };
+    gemm_args g = { 1, n, n, n, 0, a, b, c };
+    double flop = 2.0 * n * (double)n * n;
+    double te = median_time(run_einc, &r, reps), tb = median_time(run_sgemm, &g, reps);
+    snprintf(what, sizeof what, "'ik,kj->ij' %d^3 f32", n);
+    row(what, "GFLOP/s", flop / te / 1e9, "OpenBLAS sgemm", flop / tb / 1e9);
+    if (naive) {
+        double tn = median_time(run_naive_ikj, &g, 1);
+        row(what, "GFLOP/s", flop / te / 1e9, "naive C (i-k-j, -O2)", flop / tn / 1e9);
+    }
+    einc_kernel_free(r.k);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void bench_batched(einc_ctx *ctx)
+{
+    int B = 32, n = 256;
+    float *a = randf((size_t)B * n * n), *b = randf((size_t)B * n * n), *c = malloc(sizeof(float) * (size_t)B * n * n);
+    int64_t s[3] = { B, n, n };
+    erun r = { compile(ctx, "bij,bjk->bik", EINC_TARGET_CPU), 2,
+               { { EINC_F32, 3, s, NULL, a }, { EINC_F32, 3, s, NULL, b } }, { EINC_F32, 3, s, NULL, c } };
+    gemm_args g = { B, n, n, n, 0, a, b, c };
+    double flop = 2.0 * B * n * (double)n * n;
+    double te = median_time(run_einc, &r, reps), tb = median_time(run_sgemm, &g, reps);
+    row("'bij,bjk->bik' 32x256^3 f32", "GFLOP/s", flop / te / 1e9, "OpenBLAS sgemm x32", flop / tb / 1e9);
+    einc_kernel_free(r.k);
+    free(a);
+    free(b);
+    free(c);
+
+    /* attention scores: q k^T per (batch, head) */
+    int Bb = 8, H = 12, Ni = 512, D = 64;
+    float *q = randf((size_t)Bb * H * Ni * D), *kk = randf((size_t)Bb * H * Ni * D);
+    float *o = malloc(sizeof(float) * (size_t)Bb * H * Ni * Ni);
+    int64_t sq[4] = { Bb, H, Ni, D }, so[4] = { Bb, H, Ni, Ni };
+    erun r2 = { compile(ctx, "bhid,bhjd->bhij", EINC_TARGET_CPU), 2,
+                { { EINC_F32, 4, sq, NULL, q }, { EINC_F32, 4, sq, NULL, kk } }, { EINC_F32, 4, so, NULL, o } };
+    gemm_args g2 = { Bb * H, Ni, Ni, D, 1, q, kk, o };
+    flop = 2.0 * Bb * H * Ni * (double)Ni * D;
+    te = median_time(run_einc, &r2, reps);
+    tb = median_time(run_sgemm, &g2, reps);
+    row("'bhid,bhjd->bhij' (8,12,512,64) f32", "GFLOP/s", flop / te / 1e9, "OpenBLAS sgemm^T x96", flop / tb / 1e9);
+    einc_kernel_free(r2.k);
+    free(q);
+    free(kk);
+    free(o);
+}
+
+static void bench_memory(einc_ctx *ctx)
+{
+    /* 'abcd->dcba' and 'b c h w -> b h w c' over 64 MiB, against a copy of the same bytes */
+    int64_t s4[4] = { 64, 64, 64, 64 }, r4[4] = { 64, 64, 64, 64 };
+    size_t n = 64 * 64 * 64 * 64;
+    float *x = randf(n), *y = malloc(n * sizeof *y);
+    mem_args m = { x, y, n, 0 };
+    double tc = median_time(run_copy, &m, reps);
+    double bytes = 2.0 * (double)n * sizeof(float);
+    erun r = { compile(ctx, "abcd->dcba", EINC_TARGET_CPU), 1, { { EINC_F32, 4, s4, NULL, x } }, { EINC_F32, 4, r4, NULL, y } };
+    double te = median_time(run_einc, &r, reps);
+    row("'abcd->dcba' 64^4 f32 (64 MiB)", "GB/s", bytes / te / 1e9, "copy loop (STREAM copy)", bytes / tc / 1e9);
+    einc_kernel_free(r.k);
+    int64_t sc[4] = { 32, 128, 64, 64 }, sd[4] = { 32, 64, 64, 128 };
+    erun r2 = { compile(ctx, "b c h w -> b h w c", EINC_TARGET_CPU), 1, { { EINC_F32, 4, sc, NULL, x } }, { EINC_F32, 4, sd, NULL, y } };
+    te = median_time(run_einc, &r2, reps);
+    row("'b c h w -> b h w c' 32x128x64x64 f32", "GB/s", bytes / te / 1e9, "copy loop (STREAM copy)", bytes / tc / 1e9);
+    einc_kernel_free(r2.k);
+
+    int64_t s2[2] = { 4096, 4096 };
+    float out;
+    int64_t none[1] = { 0 };
+    (void)none;
+    erun r3 = { compile(ctx, "ij->", EINC_TARGET_CPU), 1, { { EINC_F32, 2, s2, NULL, x } }, { EINC_F32, 0, NULL, NULL, &out } };
+    mem_args m2 = { x, NULL, 4096 * 4096, 0 };
+    double tr = median_time(run_read, &m2, reps);
+    te = median_time(run_einc, &r3, reps);
+    double rb = 4096.0 * 4096 * sizeof(float);
+    row("'ij->' 4096^2 f32 (64 MiB)", "GB/s", rb / te / 1e9, "read loop (STREAM read)", rb / tr / 1e9);
+    einc_kernel_free(r3.k);
+    free(x);
+    free(y);
+}
+
+static void bench_interp(einc_ctx *ctx)
+{
+    int n = 256;
+    float *a = randf((size_t)n * n), *b = randf((size_t)n * n), *c = malloc(sizeof(float) * (size_t)n * n);
+    int64_t s[2] = { n, n };
+    erun rj = { compile(ctx, "ik,kj->ij", EINC_TARGET_CPU), 2,
+                { { EINC_F32, 2, s, NULL, a }, { EINC_F32, 2, s, NULL, b } }, { EINC_F32, 2, s, NULL, c } };
+    erun ri = rj;
+    ri.k = compile(ctx, "ik,kj->ij", EINC_TARGET_INTERP);
+    double flop = 2.0 * n * (double)n * n;
+    double tj = median_time(run_einc, &rj, reps), ti = median_time(run_einc, &ri, 1);
+    row("'ik,kj->ij' 256^3 f32", "GFLOP/s", flop / tj / 1e9, "einc interpreter", flop / ti / 1e9);
+    einc_kernel_free(rj.k);
+    einc_kernel_free(ri.k);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void bench_compile(void)
+{
+    /* a cold compile (fresh context: LLVM runs) and a cache hit (same signature again) */
+    float a[4] = { 1, 2, 3, 4 }, c[4];
+    int64_t s[2] = { 2, 2 };
+    double cold[16], hit[16];
+    int n = reps < 16 ? reps : 16;
+    for (int i = 0; i < n; i++) {
+        einc_ctx *ctx = einc_ctx_new();
+        erun r = { compile(ctx, "ik,kj->ij", EINC_TARGET_CPU), 2,
+                   { { EINC_F32, 2, s, NULL, a }, { EINC_F32, 2, s, NULL, a } }, { EINC_F32, 2, s, NULL, c } };
+        double t0 = now();
+        run_einc(&r);
+        cold[i] = now() - t0;
+        einc_kernel *k2 = compile(ctx, "ik,kj->ij", EINC_TARGET_CPU);
+        erun r2 = r;
+        r2.k = k2;
+        t0 = now();
+        for (int j = 0; j < 100; j++)
+            run_einc(&r2);
+        hit[i] = (now() - t0) / 100;
+        einc_kernel_free(k2);
+        einc_kernel_free(r.k);
+        einc_ctx_free(ctx);
+    }
+    qsort(cold, (size_t)n, sizeof *cold, cmp);
+    qsort(hit, (size_t)n, sizeof *hit, cmp);
+    printf("\ncold JIT compile of 'ik,kj->ij' (first run, 2x2): median %.1f ms\n", cold[n / 2] * 1e3);
+    printf("cache hit (compile + bind + run, 2x2): median %.2f us\n", hit[n / 2] * 1e6);
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 1;
+    int quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else {
+            fprintf(stderr, "usage: einc-bench [--threads N] [--reps R] [--quick]\n");
+            return 2;
+        }
+    }
+    char env[32];
+    snprintf(env, sizeof env, "%d", threads);
+    setenv("EINC_NUM_THREADS", env, 1);
+    openblas_set_num_threads(threads);
+    einc_ctx *ctx = einc_ctx_new();
+    printf("einc %s, %d thread%s, median of %d runs\n\n", einc_version(), threads, threads == 1 ? "" : "s", reps);
+    printf("| %-44s | %-16s | %-22s | %9s | %6s |\n", "case", "einc", "peer", "peer", "ratio");
+    printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "------------------",
+           "------------------------", "-----------", "--------");
+    bench_matmul(ctx, 1024, !quick);
+    if (!quick)
+        bench_matmul(ctx, 2048, 0);
+    bench_batched(ctx);
+    bench_memory(ctx);
+    bench_interp(ctx);
+    einc_ctx_free(ctx);
+    bench_compile();
+    return 0;
+}
