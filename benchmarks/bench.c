@@ -10,10 +10,11 @@
  * after one warm-up run; ratios are einc / peer (higher is better for einc).  Speed is
  * only ever measured here, never asserted by a test.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "einc.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,14 @@
 
 
 static int reps = 7;
+
+/* OMP_NUM_THREADS for the emitted kernel, read by libgomp when it first starts. */
+static void omp_threads(int n)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%d", n);
+    setenv("OMP_NUM_THREADS", v, 0);
+}
 
 static double now(void)
 {
@@ -251,20 +260,110 @@ static void bench_memory(einc_ctx *ctx)
     free(y);
 }
 
+/* Every benchmark expression again, smaller, against the reference interpreter. */
+typedef struct icase {
+    const char *expr;
+    int nin;
+    int ndim[2];
+    int64_t shape[2][4];
+    int ondim;
+    int64_t oshape[4];
+} icase;
+
 static void bench_interp(einc_ctx *ctx)
 {
-    int n = 256;
+    static const icase cases[] = {
+        { "ik,kj->ij", 2, { 2, 2 }, { { 256, 256 }, { 256, 256 } }, 2, { 256, 256 } },
+        { "bij,bjk->bik", 2, { 3, 3 }, { { 4, 256, 256 }, { 4, 256, 256 } }, 3, { 4, 256, 256 } },
+        { "bhid,bhjd->bhij", 2, { 4, 4 }, { { 1, 2, 256, 64 }, { 1, 2, 256, 64 } }, 4, { 1, 2, 256, 256 } },
+        { "abcd->dcba", 1, { 4 }, { { 256, 16, 16, 256 } }, 4, { 256, 16, 16, 256 } },
+        { "b c h w -> b h w c", 1, { 4 }, { { 4, 256, 32, 32 } }, 4, { 4, 32, 32, 256 } },
+        { "ij->", 1, { 2 }, { { 2048, 2048 } }, 0, { 0 } },
+    };
+    printf("\nJIT against the reference interpreter (one interpreter run each):\n\n");
+    printf("| %-44s | %12s | %12s | %8s |\n", "case", "JIT ms", "interp ms", "speedup");
+    printf("|----------------------------------------------|--------------|--------------|----------|\n");
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const icase *ic = &cases[c];
+        erun rj = { compile(ctx, ic->expr, EINC_TARGET_CPU), ic->nin, { { 0 } }, { 0 } };
+        void *bufs[3];
+        for (int i = 0; i < ic->nin; i++) {
+            size_t n = 1;
+            for (int d = 0; d < ic->ndim[i]; d++)
+                n *= (size_t)ic->shape[i][d];
+            bufs[i] = randf(n);
+            rj.in[i] = (einc_tensor){ EINC_F32, ic->ndim[i], ic->shape[i], NULL, bufs[i] };
+        }
+        size_t on = 1;
+        for (int d = 0; d < ic->ondim; d++)
+            on *= (size_t)ic->oshape[d];
+        bufs[2] = malloc(on * sizeof(float));
+        rj.out = (einc_tensor){ EINC_F32, ic->ondim, ic->oshape, NULL, bufs[2] };
+        erun ri = rj;
+        ri.k = compile(ctx, ic->expr, EINC_TARGET_INTERP);
+        double tj = median_time(run_einc, &rj, reps), ti = median_time(run_einc, &ri, 1);
+        char what[96];
+        snprintf(what, sizeof what, "'%s'", ic->expr);
+        printf("| %-44s | %12.3f | %12.1f | %7.0fx |\n", what, tj * 1e3, ti * 1e3, ti / tj);
+        einc_kernel_free(rj.k);
+        einc_kernel_free(ri.k);
+        for (int i = 0; i < ic->nin; i++)
+            free(bufs[i]);
+        free(bufs[2]);
+    }
+}
+
+/* The emitted C of the same matmul, compiled as a user would: cc -O3 -march=native -fopenmp. */
+static void bench_emitted(einc_ctx *ctx, int n, int threads)
+{
+    einc_kernel *k = compile(ctx, "ik,kj->ij", EINC_TARGET_CPU);
+    char *src = einc_kernel_emit(k, EINC_EMIT_C, "mm", EINC_F32, NULL, NULL);
+    char dir[] = "/tmp/einc-bench-XXXXXX", path[128], so[128], cmd[512];
+    if (!src || !mkdtemp(dir)) {
+        fprintf(stderr, "einc-bench: cannot emit C\n");
+        exit(1);
+    }
+    snprintf(path, sizeof path, "%s/mm.c", dir);
+    snprintf(so, sizeof so, "%s/mm.so", dir);
+    FILE *f = fopen(path, "w");
+    fputs(src, f);
+    fclose(f);
+    free(src);
+    snprintf(cmd, sizeof cmd, "cc -O3 -march=native -fopenmp -fPIC -shared -o %s %s", so, path);
+    if (system(cmd) != 0) {
+        printf("(no C compiler: the emitted-C row is skipped)\n");
+        einc_kernel_free(k);
+        return;
+    }
+    void *h = dlopen(so, RTLD_NOW | RTLD_NODELETE);
+    void (*mm)(const float *, const float *, float *, int64_t, int64_t, int64_t);
+    *(void **)&mm = h ? dlsym(h, "mm") : NULL;
+    if (!mm) {
+        fprintf(stderr, "einc-bench: cannot load the emitted kernel\n");
+        exit(1);
+    }
     float *a = randf((size_t)n * n), *b = randf((size_t)n * n), *c = malloc(sizeof(float) * (size_t)n * n);
     int64_t s[2] = { n, n };
-    erun rj = { compile(ctx, "ik,kj->ij", EINC_TARGET_CPU), 2,
-                { { EINC_F32, 2, s, NULL, a }, { EINC_F32, 2, s, NULL, b } }, { EINC_F32, 2, s, NULL, c } };
-    erun ri = rj;
-    ri.k = compile(ctx, "ik,kj->ij", EINC_TARGET_INTERP);
+    erun r = { k, 2, { { EINC_F32, 2, s, NULL, a }, { EINC_F32, 2, s, NULL, b } }, { EINC_F32, 2, s, NULL, c } };
+    omp_threads(threads);
+    double te = median_time(run_einc, &r, reps);
+    double t[64];
+    int nr = reps < 64 ? reps : 64;
+    mm(a, b, c, n, n, n);
+    for (int i = 0; i < nr; i++) {
+        double t0 = now();
+        mm(a, b, c, n, n, n);
+        t[i] = now() - t0;
+    }
+    qsort(t, (size_t)nr, sizeof *t, cmp);
     double flop = 2.0 * n * (double)n * n;
-    double tj = median_time(run_einc, &rj, reps), ti = median_time(run_einc, &ri, 1);
-    row("'ik,kj->ij' 256^3 f32", "GFLOP/s", flop / tj / 1e9, "einc interpreter", flop / ti / 1e9);
-    einc_kernel_free(rj.k);
-    einc_kernel_free(ri.k);
+    char what[96];
+    snprintf(what, sizeof what, "'ik,kj->ij' %d^3 f32", n);
+    row(what, "GFLOP/s", flop / te / 1e9, "emitted C, cc -O3 -fopenmp", flop / t[nr / 2] / 1e9);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "einc-bench: could not remove %s\n", dir);
+    einc_kernel_free(k);
     free(a);
     free(b);
     free(c);
@@ -327,11 +426,13 @@ int main(int argc, char **argv)
     printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "------------------",
            "------------------------", "-----------", "--------");
     bench_matmul(ctx, 1024, !quick);
+    bench_emitted(ctx, 1024, threads);
     if (!quick)
         bench_matmul(ctx, 2048, 0);
     bench_batched(ctx);
     bench_memory(ctx);
-    bench_interp(ctx);
+    if (!quick)
+        bench_interp(ctx);
     einc_ctx_free(ctx);
     bench_compile();
     return 0;

@@ -60,7 +60,9 @@ static bool is_c_keyword(const char *s)
         "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
         "typedef", "union", "unsigned", "void", "volatile", "while", "_Bool", "_Complex",
         "_Imaginary", "acc", "out", "int64_t", "int32_t", "uint8_t", "uint32_t", "uint64_t",
-        "size_t", "NULL", "INFINITY", "NAN", "main", "stream", "m", "v",
+        "size_t", "NULL", "INFINITY", "NAN", "main", "stream", "m", "v", "memcpy", "a_",
+        "s_", "c_", "r_", "t_", "bk_", "bp_", "mb_", "me_", "k0_", "k1_", "n0_", "nw_", "m0_",
+        "b0_", "b1_", "b2_", "b3_", "einc_vec",
     };
     for (size_t i = 0; i < sizeof kw / sizeof *kw; i++)
         if (strcmp(s, kw[i]) == 0)
@@ -293,6 +295,184 @@ static void store_value(cgc *g, const ir_access *dst, const char *text)
         sb_printf(g->b, "(%s)(%s)", ctype(t), text);
 }
 
+static void line(cgc *g, int depth, const char *text)
+{
+    indent(g, depth);
+    sb_printf(g->b, "%s\n", text);
+}
+
+/*
+ * The same tile as the JIT's (codegen/llvm.c): rows in bands of 96 (one per thread), b
+ * packed into KC x NR panels, 6 x 4-vector register tiles.  With GCC or Clang the tile is
+ * written with vector extensions and named accumulators, which both keep in registers
+ * (a plain array of accumulators they keep in memory, at a third of the speed); other
+ * compilers get the same loops in plain C.  EINC_VL, the vector length, follows -march.
+ */
+static void gemm(cgc *g, const lp_node *n, int depth)
+{
+    const char *T = ctype(g->nest->compute);
+    const char *M = g->size[n->m], *N = g->size[n->nn], *K = g->size[n->k];
+    const char *im = g->loopvar[n->m], *in = g->loopvar[n->nn], *ik = g->loopvar[n->k];
+    int d = depth;
+    if (n->parallel)
+        sb_printf(g->b, "#ifdef _OPENMP\n#pragma omp parallel for\n#endif\n");
+    indent(g, d);
+    sb_printf(g->b, "for (int64_t mb_ = 0; mb_ < %s; mb_ += 96) {\n", M);
+    indent(g, d + 1);
+    sb_printf(g->b, "const int64_t me_ = mb_ + 96 < %s ? mb_ + 96 : %s;\n", M, M);
+    indent(g, d + 1);
+    sb_printf(g->b, "%s bp_[256 * EINC_NR];\n", T);
+    indent(g, d + 1);
+    sb_printf(g->b, "for (int64_t k0_ = 0; k0_ < %s; k0_ += 256) {\n", K);
+    indent(g, d + 2);
+    sb_printf(g->b, "const int64_t k1_ = k0_ + 256 < %s ? k0_ + 256 : %s;\n", K, K);
+    indent(g, d + 2);
+    sb_printf(g->b, "for (int64_t n0_ = 0; n0_ < %s; n0_ += EINC_NR) {\n", N);
+    indent(g, d + 3);
+    sb_printf(g->b, "const int64_t nw_ = n0_ + EINC_NR <= %s ? EINC_NR : %s - n0_;\n", N, N);
+    /* pack */
+    indent(g, d + 3);
+    sb_printf(g->b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
+    indent(g, d + 4);
+    sb_printf(g->b, "for (int64_t c_ = 0; c_ < nw_; c_++) {\n");
+    indent(g, d + 5);
+    sb_printf(g->b, "const int64_t %s = n0_ + c_;\n", in);
+    indent(g, d + 5);
+    sb_printf(g->b, "bp_[(%s - k0_) * EINC_NR + c_] = ", ik);
+    access(g, n->b);
+    sb_printf(g->b, ";\n");
+    line(g, d + 4, "}");
+    indent(g, d + 3);
+    sb_printf(g->b, "for (int64_t m0_ = mb_; m0_ < me_; m0_ += 6) {\n");
+    line(g, d + 4, "if (nw_ == EINC_NR && m0_ + 6 <= me_) {");
+    /* the vector tile */
+    sb_printf(g->b, "#if EINC_VECTOR\n");
+    indent(g, d + 5);
+    for (int r = 0; r < 6; r++)
+        for (int v = 0; v < 4; v++)
+            sb_printf(g->b, "einc_vec t%d%d_ = { 0 };%s", r, v, v == 3 ? "\n" : " ");
+    if (true)
+        indent(g, d + 5);
+    sb_printf(g->b, "for (int64_t %s = k0_; %s < k1_; %s++) {\n", ik, ik, ik);
+    indent(g, d + 6);
+    sb_printf(g->b, "const %s *bk_ = bp_ + (%s - k0_) * EINC_NR;\n", T, ik);
+    indent(g, d + 6);
+    sb_printf(g->b, "einc_vec b0_, b1_, b2_, b3_;\n");
+    for (int v = 0; v < 4; v++) {
+        indent(g, d + 6);
+        sb_printf(g->b, "memcpy(&b%d_, bk_ + %d * EINC_VL, sizeof b%d_);\n", v, v, v);
+    }
+    for (int r = 0; r < 6; r++) {
+        indent(g, d + 6);
+        sb_printf(g->b, "{ const int64_t %s = m0_ + %d; const %s a_ = ", im, r, T);
+        access(g, n->a);
+        sb_printf(g->b, "; t%d0_ += a_ * b0_; t%d1_ += a_ * b1_; t%d2_ += a_ * b2_; t%d3_ += a_ * b3_; }\n",
+                  r, r, r, r);
+    }
+    line(g, d + 5, "}");
+    for (int r = 0; r < 6; r++)
+        for (int v = 0; v < 4; v++) {
+            indent(g, d + 5);
+            sb_printf(g->b, "for (int c_ = 0; c_ < EINC_VL; c_++) { const int64_t %s = m0_ + %d, %s = n0_ + %d * EINC_VL + c_; ",
+                      im, r, in, v);
+            access(g, n->dst);
+            sb_printf(g->b, " += t%d%d_[c_]; }\n", r, v);
+        }
+    sb_printf(g->b, "#else\n");
+    /* the same tile in plain C */
+    indent(g, d + 5);
+    sb_printf(g->b, "%s t_[6][EINC_NR] = { { 0 } };\n", T);
+    indent(g, d + 5);
+    sb_printf(g->b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
+    line(g, d + 6, "for (int r_ = 0; r_ < 6; r_++) {");
+    indent(g, d + 7);
+    sb_printf(g->b, "const int64_t %s = m0_ + r_;\n", im);
+    indent(g, d + 7);
+    sb_printf(g->b, "const %s a_ = ", T);
+    access(g, n->a);
+    sb_printf(g->b, ";\n");
+    indent(g, d + 7);
+    sb_printf(g->b, "for (int c_ = 0; c_ < EINC_NR; c_++)\n");
+    indent(g, d + 8);
+    sb_printf(g->b, "t_[r_][c_] += a_ * bp_[(%s - k0_) * EINC_NR + c_];\n", ik);
+    line(g, d + 6, "}");
+    line(g, d + 5, "for (int r_ = 0; r_ < 6; r_++)");
+    indent(g, d + 6);
+    sb_printf(g->b, "for (int c_ = 0; c_ < EINC_NR; c_++) { const int64_t %s = m0_ + r_, %s = n0_ + c_; ", im, in);
+    access(g, n->dst);
+    sb_printf(g->b, " += t_[r_][c_]; }\n");
+    sb_printf(g->b, "#endif\n");
+    line(g, d + 4, "} else {");
+    /* edges, one element at a time */
+    indent(g, d + 5);
+    sb_printf(g->b, "for (int64_t %s = m0_; %s < (m0_ + 6 < me_ ? m0_ + 6 : me_); %s++)\n", im, im, im);
+    line(g, d + 6, "for (int64_t c_ = 0; c_ < nw_; c_++) {");
+    indent(g, d + 7);
+    sb_printf(g->b, "const int64_t %s = n0_ + c_;\n", in);
+    indent(g, d + 7);
+    sb_printf(g->b, "%s s_ = 0;\n", T);
+    indent(g, d + 7);
+    sb_printf(g->b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
+    indent(g, d + 8);
+    sb_printf(g->b, "s_ += ");
+    access(g, n->a);
+    sb_printf(g->b, " * bp_[(%s - k0_) * EINC_NR + c_];\n", ik);
+    indent(g, d + 7);
+    access(g, n->dst);
+    sb_printf(g->b, " += s_;\n");
+    line(g, d + 6, "}");
+    line(g, d + 4, "}");
+    line(g, d + 3, "}");
+    line(g, d + 2, "}");
+    line(g, d + 1, "}");
+    line(g, d, "}");
+}
+
+/* The vector type and tile width the GEMM tile uses, chosen by the compiler's target. */
+static void gemm_prelude(cgc *g, einc_dtype t)
+{
+    const char *T = ctype(t);
+    int es = t == EINC_F64 ? 8 : 4;
+    sb_printf(g->b,
+              "#include <string.h>\n\n"
+              "#if defined(__GNUC__) && defined(__AVX512F__)\n"
+              "#define EINC_VL %d\n"
+              "#else\n"
+              "#define EINC_VL %d\n"
+              "#endif\n"
+              "#define EINC_NR (4 * EINC_VL)\n"
+              "/* fused multiply-adds in the tile even under -std=c99, which turns contraction off */\n"
+              "#if defined(__clang__)\n"
+              "#pragma STDC FP_CONTRACT ON\n"
+              "#define EINC_CONTRACT\n"
+              "#elif defined(__GNUC__)\n"
+              "#define EINC_CONTRACT __attribute__((optimize(\"fp-contract=fast\")))\n"
+              "#else\n"
+              "#define EINC_CONTRACT\n"
+              "#endif\n"
+              "#ifndef EINC_VECTOR   /* -DEINC_VECTOR=0 selects the plain-C tile */\n"
+              "#if defined(__GNUC__)\n"
+              "#define EINC_VECTOR 1\n"
+              "#else\n"
+              "#define EINC_VECTOR 0\n"
+              "#endif\n"
+              "#endif\n"
+              "#if EINC_VECTOR\n"
+              "typedef %s einc_vec __attribute__((vector_size(EINC_VL * %d)));\n"
+              "#endif\n\n",
+              64 / es, 32 / es, T, es);
+}
+
+static bool has_gemm(const lp_node *n)
+{
+    if (n->op == LP_GEMM)
+        return true;
+    for (int i = 0; i < n->n; i++)
+        if (has_gemm(n->body[i]))
+            return true;
+    return false;
+}
+
 static void node(cgc *g, const lp_node *n, int depth)
 {
     switch (n->op) {
@@ -348,29 +528,9 @@ static void node(cgc *g, const lp_node *n, int depth)
         sb_printf(g->b, ";\n");
         return;
     }
-    case LP_GEMM: {
-        /* the plain i-k-j nest; cc vectorizes its inner loop */
-        const int ax[3] = { n->m, n->k, n->nn };
-        if (n->parallel)
-            sb_printf(g->b, "#ifdef _OPENMP\n#pragma omp parallel for\n#endif\n");
-        for (int i = 0; i < 3; i++) {
-            const char *v = g->loopvar[ax[i]];
-            indent(g, depth + i);
-            sb_printf(g->b, "for (int64_t %s = 0; %s < %s; %s++) {\n", v, v, g->size[ax[i]], v);
-        }
-        indent(g, depth + 3);
-        access(g, n->dst);
-        sb_printf(g->b, " += ");
-        access(g, n->a);
-        sb_printf(g->b, " * ");
-        access(g, n->b);
-        sb_printf(g->b, ";\n");
-        for (int i = 2; i >= 0; i--) {
-            indent(g, depth + i);
-            sb_printf(g->b, "}\n");
-        }
+    case LP_GEMM:
+        gemm(g, n, depth);
         return;
-    }
     case LP_STORE: {
         g->store_dst = n->dst;
         indent(g, depth);
@@ -481,7 +641,15 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
         any |= p->axis[a].size < 0;
     if (any)
         sb_printf(&b, " Sizes not fixed at generation\n * time are the int64_t parameters.");
-    sb_printf(&b, "\n */\n#include <math.h>\n#include <stdint.h>\n\n");
+    sb_printf(&b, "\n */\n#include <math.h>\n#include <stdint.h>\n");
+    bool gemm_used = false;
+    for (int i = 0; i < lp->nnest && !gemm_used; i++)
+        if (has_gemm(lp->nest[i].root)) {
+            g.nest = &lp->nest[i];
+            gemm_prelude(&g, lp->nest[i].compute);
+            gemm_used = true;
+        }
+    sb_printf(&b, "\n%s", gemm_used ? "EINC_CONTRACT " : "");
     params(&g, o->name);
     sb_printf(&b, "\n{\n");
     for (int i = 0; i < lp->nnest; i++) {
