@@ -25,6 +25,7 @@ typedef struct cgc {
     const ir_prog *p;
     const char **loopvar;       /* per axis */
     const char **size;          /* per axis: a parameter name or a literal */
+    int64_t *tile;              /* per axis: the block size of the enclosing tile loop */
     const lp_nest *nest;
     bool in_acc;                /* inside an ACC: the accumulator is the variable acc */
     const ir_access *store_dst; /* the STORE being emitted (memory-mode finals read it) */
@@ -76,7 +77,8 @@ static int name_axes(cc *c, cgc *g)
     const ir_prog *p = g->p;
     g->loopvar = ARENA_ARRAY(c->A, const char *, p->naxis + 1);
     g->size = ARENA_ARRAY(c->A, const char *, p->naxis + 1);
-    if (!g->loopvar || !g->size)
+    g->tile = ARENA_ARRAY(c->A, int64_t, p->naxis + 1);
+    if (!g->loopvar || !g->size || !g->tile)
         return cc_nomem(c);
     for (int a = 0; a < p->naxis; a++) {
         const ir_axis *x = &p->axis[a];
@@ -483,7 +485,17 @@ static void node(cgc *g, const lp_node *n, int depth)
             sb_printf(g->b, "#ifdef _OPENMP\n#pragma omp parallel for\n#endif\n");
         }
         indent(g, depth);
-        sb_printf(g->b, "for (int64_t %s = 0; %s < %s; %s++) {\n", v, v, g->size[n->axis], v);
+        if (n->tile) {
+            g->tile[n->axis] = n->tile;
+            sb_printf(g->b, "for (int64_t blk%d_ = 0; blk%d_ < %s; blk%d_ += %lld) {\n", n->axis,
+                      n->axis, g->size[n->axis], n->axis, (long long)n->tile);
+        } else if (n->blocked) {
+            sb_printf(g->b, "for (int64_t %s = blk%d_; %s < (blk%d_ + %lld < %s ? blk%d_ + %lld : %s); %s++) {\n",
+                      v, n->axis, v, n->axis, (long long)g->tile[n->axis], g->size[n->axis], n->axis,
+                      (long long)g->tile[n->axis], g->size[n->axis], v);
+        } else {
+            sb_printf(g->b, "for (int64_t %s = 0; %s < %s; %s++) {\n", v, v, g->size[n->axis], v);
+        }
         for (int i = 0; i < n->n; i++)
             node(g, n->body[i], depth + 1);
         indent(g, depth);

@@ -22,6 +22,7 @@
 #include "llvm_cg.h"
 
 #include <llvm-c/Core.h>
+#include <llvm/Config/llvm-config.h>    /* LLVM_VERSION_MAJOR; plain C */
 
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,8 @@ typedef struct cgl {
     LLVMBasicBlockRef entry;
     LLVMValueRef *size;         /* per axis */
     LLVMValueRef *iv;           /* per axis: the current induction variable */
+    LLVMValueRef *blk, *blk_end; /* per axis: the enclosing tile loop's block and its end */
+    int64_t *tile;              /* per axis: that tile loop's block size */
     LLVMValueRef **stride;      /* per tensor, per dimension */
     LLVMValueRef *base;         /* per tensor */
     LLVMValueRef lo, hi;
@@ -268,6 +271,8 @@ static void loop_end(cgl *g, cloop *L, int64_t step)
     LLVMPositionBuilderAtEnd(g->b, L->exit);
 }
 
+static LLVMValueRef smin(cgl *g, LLVMValueRef a, LLVMValueRef b);
+
 static void loop(cgl *g, const lp_node *n, bool outermost)
 {
     LLVMValueRef start = ci64(g, 0), end = g->size[n->axis];
@@ -275,11 +280,22 @@ static void loop(cgl *g, const lp_node *n, bool outermost)
         start = g->lo;
         end = g->hi;
     }
+    if (n->blocked) {   /* inside the block loop of the same axis */
+        start = g->blk[n->axis];
+        end = smin(g, LLVMBuildAdd(g->b, start, ci64(g, g->tile[n->axis]), ""), g->blk_end[n->axis]);
+    }
     cloop L;
-    g->iv[n->axis] = loop_begin(g, &L, start, end, g->p->axis[n->axis].name);
+    LLVMValueRef iv = loop_begin(g, &L, start, end, g->p->axis[n->axis].name);
+    if (n->tile) {
+        g->blk[n->axis] = iv;
+        g->blk_end[n->axis] = end;
+        g->tile[n->axis] = n->tile;
+    } else {
+        g->iv[n->axis] = iv;
+    }
     for (int i = 0; i < n->n; i++)
         node(g, n->body[i], false);
-    loop_end(g, &L, 1);
+    loop_end(g, &L, n->tile ? n->tile : 1);
 }
 
 static LLVMValueRef smin(cgl *g, LLVMValueRef a, LLVMValueRef b)
@@ -523,6 +539,11 @@ static int prologue(cgl *g, LLVMValueRef bufs, LLVMValueRef sizes, LLVMValueRef 
     arena *A = g->c->A;
     g->size = ARENA_ARRAY(A, LLVMValueRef, p->naxis + 1);
     g->iv = ARENA_ARRAY(A, LLVMValueRef, p->naxis + 1);
+    g->blk = ARENA_ARRAY(A, LLVMValueRef, p->naxis + 1);
+    g->blk_end = ARENA_ARRAY(A, LLVMValueRef, p->naxis + 1);
+    g->tile = ARENA_ARRAY(A, int64_t, p->naxis + 1);
+    if (!g->blk || !g->blk_end || !g->tile)
+        return cc_nomem(g->c);
     g->stride = ARENA_ARRAY(A, LLVMValueRef *, p->ntensor);
     g->base = ARENA_ARRAY(A, LLVMValueRef, p->ntensor);
     if (!g->size || !g->iv || !g->stride || !g->base)

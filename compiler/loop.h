@@ -5,6 +5,8 @@
  * A program lowers to a list of nests.  Each nest is a tree:
  *
  *     LOOP axis [parallel] [vector] { ... }     for (axis = 0; axis < size(axis); axis++)
+ *     LOOP axis tile T { ... }                   for (blk = 0; blk < size; blk += T)
+ *     LOOP axis blocked { ... }                  for (axis = blk; axis < min(blk + T, end); ...)
  *     ACC comb -> dst [final] { ... }            acc = identity(comb); ...; dst = final(acc)
  *     UPDATE value                               acc = acc ⊕ value        (innermost ACC)
  *     STORE dst [comb] value                     dst = value   or   dst = dst ⊕ value
@@ -35,6 +37,8 @@ struct lp_node {
     int axis;                   /* LP_LOOP */
     bool parallel;              /* LP_LOOP: iterations write disjoint outputs */
     bool vector;                /* LP_LOOP: innermost, worth vectorizing */
+    int64_t tile;               /* LP_LOOP: > 0: steps over blocks of tile elements */
+    bool blocked;               /* LP_LOOP: runs inside the enclosing block of its axis */
     int n;                      /* LP_LOOP, LP_ACC: children */
     lp_node **body;
     ir_comb comb;               /* LP_ACC, LP_UPDATE: the combiner; LP_STORE: ASSIGN or one */

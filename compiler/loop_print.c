@@ -20,8 +20,12 @@ static void node(strbuf *b, const ir_prog *p, const lp_node *n, int depth)
     sb_printf(b, "%*s", 2 * depth + 2, "");
     switch (n->op) {
     case LP_LOOP:
-        sb_printf(b, "for %s%s%s\n", p->axis[n->axis].name, n->parallel ? " parallel" : "",
-                  n->vector ? " vector" : "");
+        if (n->tile)
+            sb_printf(b, "for %s blocks of %lld%s\n", p->axis[n->axis].name, (long long)n->tile,
+                      n->parallel ? " parallel" : "");
+        else
+            sb_printf(b, "for %s%s%s%s\n", p->axis[n->axis].name, n->blocked ? " in its block" : "",
+                      n->parallel ? " parallel" : "", n->vector ? " vector" : "");
         break;
     case LP_ACC:
         sb_printf(b, "acc %s -> ", ir_comb_name(n->comb));

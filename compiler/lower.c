@@ -223,6 +223,71 @@ static int push_gemm(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access 
     return push_nest(L, lp, root, dst, -1);
 }
 
+/* An axis some input of x reads with unit stride, other than skip, or -1. */
+static int input_unit_axis(const lowerer *L, const ir_expr *x, const ir_stmt *s, int skip)
+{
+    if (!x)
+        return -1;
+    if (x->op == IR_ACCESS) {
+        for (int i = 0; i < s->nfree; i++)
+            if (s->free[i] != skip && unit_stride(&x->acc, s->free[i]))
+                return s->free[i];
+        return -1;
+    }
+    int a = input_unit_axis(L, x->a, s, skip);
+    return a >= 0 ? a : input_unit_axis(L, x->b, s, skip);
+}
+
+enum { TRANSPOSE_TILE = 32 };
+
+/*
+ * A copy whose output and input are contiguous along different axes ('ij->ji',
+ * 'b c h w -> b h w c') walks one of them with a large stride, a cache line per element.
+ * Tiling both axes by 32 keeps a 32 x 32 tile's lines in L1, so each line is read and
+ * written once: the loops are [other axes] [o-block] [r-block] r o, with o the output's
+ * unit-stride axis innermost (contiguous, vectorizable stores).
+ */
+static lp_node *transpose_tiles(lowerer *L, const ir_stmt *s, lp_node *body)
+{
+    if (s->nfree < 2)
+        return NULL;
+    int o = s->free[s->nfree - 1];
+    if (!unit_stride(&s->out, o))
+        return NULL;
+    int r = input_unit_axis(L, s->rhs, s, o);
+    if (r < 0)
+        return NULL;
+    int *order = ARENA_ARRAY(L->c->A, int, s->nfree + 1), n = 0;
+    if (!order)
+        return cc_nomem(L->c), NULL;
+    for (int i = 0; i < s->nfree; i++)
+        if (s->free[i] != o && s->free[i] != r)
+            order[n++] = s->free[i];
+    /* inner: for r (blocked) { for o (blocked, vector) { body } } */
+    lp_node *inner_o = node(L, LP_LOOP), *inner_r = node(L, LP_LOOP);
+    lp_node *blk_r = node(L, LP_LOOP), *blk_o = node(L, LP_LOOP);
+    if (!inner_o || !inner_r || !blk_r || !blk_o || add_child(L, inner_o, body) < 0 ||
+        add_child(L, inner_r, inner_o) < 0 || add_child(L, blk_r, inner_r) < 0 ||
+        add_child(L, blk_o, blk_r) < 0)
+        return NULL;
+    inner_o->axis = o;
+    inner_o->blocked = inner_o->vector = true;
+    inner_r->axis = r;
+    inner_r->blocked = true;
+    blk_r->axis = r;
+    blk_r->tile = TRANSPOSE_TILE;
+    blk_o->axis = o;
+    blk_o->tile = TRANSPOSE_TILE;
+    if (n == 0) {
+        blk_o->parallel = true;
+        return blk_o;
+    }
+    lp_node *root = wrap(L, order, n, blk_o, true);
+    for (lp_node *l = root; l != blk_o; l = l->body[0])
+        l->vector = false;
+    return root;
+}
+
 static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *fin)
 {
     arena *A = L->c->A;
@@ -239,7 +304,10 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
         st->comb = IR_COMB_ASSIGN;
         st->dst = &s->out;
         st->value = s->rhs;
-        return push_nest(L, lp, wrap(L, s->free, s->nfree, st, true), &s->out, -1);
+        lp_node *tiled = L->target == LP_CPU ? transpose_tiles(L, s, st) : NULL;
+        if (L->c->failed)
+            return -1;
+        return push_nest(L, lp, tiled ? tiled : wrap(L, s->free, s->nfree, st, true), &s->out, -1);
     }
 
     /* a contraction into a unit-stride output axis: the GEMM tile, whatever the scores say */
