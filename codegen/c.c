@@ -633,7 +633,7 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
     const ir_prog *p = lp->ir;
     if (name_axes(c, &g) < 0)
         return NULL;
-    if (cg_check(c, lp) < 0)
+    if (cg_check(c, lp, false) < 0)
         return NULL;
     if (o->header_only) {
         params(&g, o->name);

@@ -22,9 +22,9 @@ static bool node_ok(const ir_prog *p, const lp_node *n, int acc_tensor)
     return true;
 }
 
-int cg_check(cc *c, const lp_prog *lp)
+int cg_check(cc *c, const lp_prog *lp, bool temps)
 {
-    for (int i = 0; i < lp->nnest; i++)
+    for (int i = 0; i < lp->nnest && !temps; i++)
         if (!node_ok(lp->ir, lp->nest[i].root, lp->nest[i].acc_tensor))
             return cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1,
                             "this program needs a temporary array, which kernel source "

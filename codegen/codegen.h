@@ -16,8 +16,11 @@ typedef struct cg_opts {
     bool header_only;           /* --emit=header: the prototype alone */
 } cg_opts;
 
-/* Refuses programs a generator cannot express (a temporary the schedule did not fuse). */
-int cg_check(cc *c, const lp_prog *lp);
+/*
+ * Refuses programs a generator cannot express: a temporary the schedule did not fuse
+ * (unless temps: the JIT's runtime allocates them), or symbolic ranks.
+ */
+int cg_check(cc *c, const lp_prog *lp, bool temps);
 
 char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o);       /* C99 source */
 

@@ -683,7 +683,7 @@ static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
 {
     strbuf b = { 0 };
     cgu g = { .b = &b, .p = lp->ir, .name = o->name };
-    if (name_axes(c, &g) < 0 || cg_check(c, lp) < 0)
+    if (name_axes(c, &g) < 0 || cg_check(c, lp, false) < 0)
         return NULL;
     if (host && o->header_only) {
         launcher_proto(&g);

@@ -644,7 +644,7 @@ static void c_abi_wrapper(cgl *g, LLVMValueRef *nests)
 
 LLVMModuleRef cg_llvm(cc *c, const lp_prog *lp, const cgl_opts *o, LLVMContextRef ctx)
 {
-    if (cg_check(c, lp) < 0)
+    if (cg_check(c, lp, true) < 0)
         return NULL;
     cgl g = { .c = c, .lp = lp, .p = lp->ir, .o = o, .ctx = ctx };
     g.m = LLVMModuleCreateWithNameInContext("einc", ctx);

@@ -150,6 +150,15 @@ const char *ir_op_name(ir_op op);
 const char *ir_comb_name(ir_comb c);
 const char *ir_kind_name(ir_kind k);
 
+/*
+ * Rewrites a bound einsum of three or more operands into pairwise steps through
+ * temporaries when that is cheaper (path.c).  Returns the order as text ("((in0 in1) in2)")
+ * and the naive and optimised FLOP counts and the largest intermediate (elements), or NULL
+ * when the program stays as it was.  max_elems (0: no limit) bounds every intermediate.
+ */
+char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double *opt,
+                    double *largest);
+
 /* FLOPs as numpy's einsum_path counts them; -1 if symbolic. */
 int64_t ir_flops(const ir_prog *p);
 

@@ -85,6 +85,7 @@ typedef struct einc_options {
     einc_target target;      /* EINC_TARGET_AUTO unless set */
     int nsizes;
     const einc_size *sizes;
+    int64_t max_memory;      /* bytes any one intermediate of a contraction path may take; 0: no limit */
 } einc_options;
 
 typedef struct einc_ctx einc_ctx;

@@ -94,7 +94,7 @@ static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const
         return NULL;
     }
     for (int t = 0; t < p->ntensor; t++)
-        strided[t] = strides && strides[t];
+        strided[t] = strides && t < p->ntensor && strides[t] && p->tensor[t].role != IR_TEMP;
     if (!(lp = lower(c, p, LP_CPU, strided))) {
         einc_free(e);
         return NULL;
@@ -159,15 +159,31 @@ int cpu_run(cpu_backend *b, cc *c, const char *key, const ir_prog *p, void *cons
         if (__builtin_mul_overflow(work, sizes[a] > 0 ? sizes[a] : 1, &work))
             work = INT64_MAX;
     }
-    for (int i = 0; i < e->nnest; i++) {
-        nest_call n = { e->fn[i], buf, sizes, strides };
+    /* temporaries (the steps of a contraction path) live for this run only */
+    void **all = ARENA_ARRAY(c->A, void *, p->ntensor);
+    if (!all)
+        return cc_nomem(c);
+    int rc = 0;
+    for (int t = 0; t < p->ntensor; t++) {
+        all[t] = buf[t];
+        if (p->tensor[t].role == IR_TEMP) {
+            int64_t n = ir_tensor_elems(p, &p->tensor[t]);
+            if (!(all[t] = einc_calloc((size_t)(n > 0 ? n : 1), dtype_size(p->tensor[t].dtype))))
+                rc = cc_nomem(c);
+        }
+    }
+    for (int i = 0; i < e->nnest && rc == 0; i++) {
+        nest_call n = { e->fn[i], all, sizes, strides };
         int ax = e->par_axis[i];
         if (ax < 0) {
-            n.fn(buf, sizes, strides, 0, 0);
+            n.fn(all, sizes, strides, 0, 0);
             continue;
         }
         int64_t extent = sizes[ax];
         pool_for(b->pool, extent, extent > 0 ? work / extent : 0, run_chunk, &n);
     }
-    return 0;
+    for (int t = 0; t < p->ntensor; t++)
+        if (p->tensor[t].role == IR_TEMP)
+            einc_free(all[t]);
+    return rc;
 }

@@ -34,6 +34,7 @@ struct einc_kernel {
     ast_expr *ast;
     bind_opts opts;
     einc_target target;
+    int64_t max_memory;         /* bytes per intermediate of a contraction path; 0: no limit */
 };
 
 const char *einc_version(void) { return EINC_VERSION; }
@@ -131,6 +132,9 @@ einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *op
         return fail(err, EINC_ERR_NOMEM, "out of memory");
     k->ctx = ctx;
     k->target = o.target;
+    if (o.max_memory < 0)
+        return einc_free(k), fail(err, EINC_ERR_ARG, "max_memory must not be negative");
+    k->max_memory = o.max_memory;
     cc c = { .A = &k->A, .err = err };
     size_t len = strlen(expr);
     k->src = c.src = arena_strndup(&k->A, expr, len);
@@ -225,10 +229,11 @@ static bool use_jit(einc_target t)
  * its dtype, rank, which dimensions are 1 (numpy broadcasting turns those into constant
  * accesses) and whether it is strided.  Sizes themselves are run-time arguments.
  */
-static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, const einc_tensor *out)
+static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, const einc_tensor *out,
+                       const char *path)
 {
     strbuf b = { 0 };
-    sb_printf(&b, "%s\x1f%d\x1f", k->src, (int)k->opts.reduce);
+    sb_printf(&b, "%s\x1f%d\x1f%s\x1f", k->src, (int)k->opts.reduce, path ? path : "");
     for (int i = 0; i < k->opts.nsizes; i++)
         sb_printf(&b, "%s=%lld,", k->opts.sizes[i].name, (long long)k->opts.sizes[i].value);
     for (int i = 0; i <= n; i++) {
@@ -239,6 +244,15 @@ static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, const
         sb_printf(&b, "%s", strided(t) ? ":s" : "");
     }
     return sb_finish(&b);
+}
+
+/* max_memory in elements of the program's result type (0: no limit). */
+static int64_t max_elems(const einc_kernel *k, const ir_prog *p)
+{
+    if (k->max_memory <= 0)
+        return 0;
+    int64_t e = k->max_memory / (int64_t)dtype_size(p->tensor[p->output].dtype);
+    return e > 0 ? e : 1;
 }
 
 /* Binds shapes into a fresh IR in A. */
@@ -315,7 +329,28 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
         interp_run(&c, p, buf, strides);
         goto done;
     }
-    char *key = cache_key(k, ninputs, inputs, out);
+    /* the contraction path depends on the sizes, so it is part of the key */
+    double naive, opt, largest;
+    const char *path = path_optimize(&c, p, max_elems(k, p), &naive, &opt, &largest);
+    if (c.failed)
+        goto done;
+    if (path) {   /* the temporaries sit between the inputs and the output */
+        void **b2 = ARENA_ARRAY(&A, void *, p->ntensor);
+        const int64_t **s2 = ARENA_ARRAY(&A, const int64_t *, p->ntensor);
+        if (!b2 || !s2) {
+            cc_nomem(&c);
+            goto done;
+        }
+        for (int i = 0; i < ninputs; i++) {
+            b2[i] = buf[i];
+            s2[i] = strides[i];
+        }
+        b2[p->output] = out->data;
+        s2[p->output] = strided(out) ? out->strides : NULL;
+        buf = b2;
+        strides = s2;
+    }
+    char *key = cache_key(k, ninputs, inputs, out, path);
     if (!key) {
         cc_nomem(&c);
         goto done;
@@ -342,13 +377,26 @@ char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     ir_prog *p = bind(k, &A, inputs ? ninputs : 0, inputs, err);
-    lp_prog *lp = p ? lower(&c, p, LP_CPU, NULL) : NULL;
-    char *ir = p ? ir_print(p) : NULL, *sched = lp ? lp_print(lp) : NULL, *s = NULL;
-    if (ir && sched) {
+    char *ir = p ? ir_print(p) : NULL;
+    double naive = 0, opt = 0, largest = 0;
+    const char *path = p ? path_optimize(&c, p, max_elems(k, p), &naive, &opt, &largest) : NULL;
+    char *steps = path ? ir_print(p) : NULL;
+    lp_prog *lp = p && !c.failed ? lower(&c, p, LP_CPU, NULL) : NULL;
+    char *sched = lp ? lp_print(lp) : NULL, *s = NULL;
+    if (ir && sched && (!path || steps)) {
         strbuf b = { 0 };
-        sb_printf(&b, "%sschedule:\n%s", ir, sched);
+        sb_printf(&b, "%s", ir);
+        if (path) {
+            const char *st = strstr(steps, "statements:\n");
+            sb_printf(&b, "contraction path: %s\n  naive FLOPs %.4g, optimized %.4g (%.1fx fewer), "
+                          "largest intermediate %.4g elements\n",
+                      path, naive, opt, naive / opt, largest);
+            sb_printf(&b, "  steps:\n%s", st ? st + strlen("statements:\n") : "");
+        }
+        sb_printf(&b, "schedule:\n%s", sched);
         s = sb_finish(&b);
     }
+    einc_free(steps);
     if (p && lp && !s)
         fail(err, EINC_ERR_NOMEM, "out of memory");
     einc_free(ir);

@@ -45,6 +45,7 @@ static const char usage[] =
     "  --reduce=OP       sum (default), mean, max, min or prod, for axes absent from the output\n"
     "                    of a one-operand expression\n"
     "  --target=T        auto (default: the CPU JIT), cpu, interp (the reference interpreter)\n"
+    "  --max-memory=N    bytes any one intermediate of a contraction path may take (64K, 1G)\n"
     "  -o FILE           write the result to FILE (atomically; an error leaves FILE as it was)\n"
     "  --                end of options (for an expression starting with '-')\n";
 
@@ -157,6 +158,18 @@ static int parse_args(int argc, char **argv, args *A)
                 return usage_error("--dtype takes f32 or f64, not '%s'", v);
             }
             A->dtype = v[1] == '3' ? EINC_F32 : EINC_F64;
+        } else if (opt_value(a, "--max-memory", &v)) {
+            char *end;
+            errno = 0;
+            long long n = strtoll(v, &end, 10);
+            long long mul = *end == 'K' || *end == 'k' ? 1LL << 10 : *end == 'M' ? 1LL << 20
+                          : *end == 'G' ? 1LL << 30 : 1;
+            if (errno || end == v || n < 0 || (mul > 1 && end[1]) || (mul == 1 && *end) ||
+                __builtin_mul_overflow(n, mul, &n)) {
+                free(pos);
+                return usage_error("--max-memory takes a byte count such as 1000000, 64K, 512M or 2G, not '%s'", v);
+            }
+            A->opt.max_memory = n;
         } else if (opt_value(a, "--reduce", &v)) {
             int r = 0;
             while (r < EINC_REDUCE_COUNT && strcmp(einc_reduce_name((einc_reduce)r), v))

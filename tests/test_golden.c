@@ -7,6 +7,7 @@
  *     sizes: h=4                     (optional)
  *     reduce: mean                   (optional)
  *     input: float32 2 12 3          (optional, one line per operand: dtype and shape)
+ *     max_memory: 4096               (optional: bytes per intermediate of a contraction path)
  *
  * Beside it, NAME.ir holds the expected `einc explain` text, or NAME.err the exact error
  * (message and caret) as einc_error_format renders it.  Run with EINC_GOLDEN_UPDATE=1 to
@@ -72,6 +73,8 @@ static void parse_case(const char *text, gcase *g)
                 g->sizes[k] = (einc_size){ g->names[k], atoll(eq + 1) };
             }
             g->opt.sizes = g->sizes;
+        } else if (strncmp(line, "max_memory: ", 12) == 0) {
+            g->opt.max_memory = atoll(line + 12);
         } else if (strncmp(line, "reduce: ", 8) == 0) {
             for (int r = 0; r < EINC_REDUCE_COUNT; r++)
                 if (strcmp(einc_reduce_name((einc_reduce)r), line + 8) == 0)

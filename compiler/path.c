@@ -1,0 +1,409 @@
+/*
+ * path.c — n-ary contraction order: einsum with three or more operands as a sequence of
+ * pairwise contractions through temporaries, when that is cheaper than one loop nest.
+ *
+ * The cost model is numpy's einsum_path: a pairwise step costs the product of the sizes of
+ * every axis either operand has (times 2 when something is summed), and a step's result
+ * keeps the axes that a later operand or the output still needs.  Up to 6 operands the
+ * order is optimal: dynamic programming over subsets of operands (best[S] = the cheapest
+ * split of S into two contracted halves), which is exact for this cost because the cost of
+ * contracting two sets depends only on the sets.  Beyond 6 operands it is greedy (always
+ * the cheapest pair), as opt_einsum's 'greedy'.  Intermediates larger than max_elems are
+ * not allowed; when no order fits, or when the single nest is no more expensive, the
+ * statement stays as it was.  The obvious alternative, contracting left to right, is what
+ * makes numpy's optimize=False 'ijk,jl,kl->il' cost I*J*K*L per output element.
+ */
+#include "ir.h"
+#include "strbuf.h"
+#include "alloc.h"
+
+#include <stdio.h>
+
+#include <string.h>
+
+enum { PATH_OPTIMAL_MAX = 6, PATH_MAX_OPS = 24 };
+
+typedef uint64_t axset;             /* one bit per axis; programs with > 64 axes are left alone */
+
+typedef struct pathctx {
+    const ir_prog *p;
+    int nop;
+    axset op[PATH_MAX_OPS];         /* each operand's axes */
+    axset out;                      /* the output's axes */
+    int64_t max_elems;
+} pathctx;
+
+static bool plain_access(const ir_access *a, axset *s)
+{
+    *s = 0;
+    for (int d = 0; d < a->ndim; d++) {
+        const ir_dim *dim = &a->dim[d];
+        if (dim->n == 0)
+            continue;               /* a broadcast or unit dimension */
+        if (dim->n != 1 || dim->t[0].coef.n || dim->t[0].coef.k != 1 || dim->off || dim->t[0].axis >= 64)
+            return false;
+        *s |= (axset)1 << dim->t[0].axis;
+    }
+    return true;
+}
+
+static double set_size(const pathctx *P, axset s)
+{
+    double n = 1;
+    for (int a = 0; a < P->p->naxis; a++)
+        if (s >> a & 1)
+            n *= (double)P->p->axis[a].size;
+    return n;
+}
+
+/* The axes a contraction of the operand set `ops` keeps: those the rest or the output need. */
+static axset kept(const pathctx *P, unsigned ops, axset have)
+{
+    axset need = P->out;
+    for (int i = 0; i < P->nop; i++)
+        if (!(ops >> i & 1))
+            need |= P->op[i];
+    return have & need;
+}
+
+static axset axes_of(const pathctx *P, unsigned ops)
+{
+    axset s = 0;
+    for (int i = 0; i < P->nop; i++)
+        if (ops >> i & 1)
+            s |= P->op[i];
+    return s;
+}
+
+static double step_cost(const pathctx *P, axset l, axset r, axset keep)
+{
+    axset all = l | r;
+    return set_size(P, all) * (all != keep ? 2 : 1);
+}
+
+/* A contraction tree: leaves are operands, inner nodes pairwise steps. */
+typedef struct pnode {
+    int leaf;                       /* operand index, or -1 */
+    struct pnode *l, *r;
+    axset keep;                     /* the axes of this node's result */
+    unsigned ops;
+} pnode;
+
+static pnode *leaf(arena *A, const pathctx *P, int i)
+{
+    pnode *n = ARENA_NEW(A, pnode);
+    if (n) {
+        n->leaf = i;
+        n->ops = 1u << i;
+        n->keep = P->op[i];
+    }
+    return n;
+}
+
+static pnode *join(arena *A, const pathctx *P, pnode *l, pnode *r)
+{
+    pnode *n = ARENA_NEW(A, pnode);
+    if (n) {
+        n->leaf = -1;
+        n->l = l;
+        n->r = r;
+        n->ops = l->ops | r->ops;
+        n->keep = kept(P, n->ops, l->keep | r->keep);
+    }
+    return n;
+}
+
+/* Optimal: DP over subsets.  Returns the total cost, or -1 when nothing fits max_elems. */
+static double optimal(arena *A, const pathctx *P, pnode **tree)
+{
+    unsigned full = (1u << P->nop) - 1;
+    double *best = ARENA_ARRAY(A, double, full + 1);
+    unsigned *split = ARENA_ARRAY(A, unsigned, full + 1);
+    if (!best || !split)
+        return -1;
+    for (unsigned s = 1; s <= full; s++) {
+        best[s] = -1;
+        if (!(s & (s - 1))) {       /* one operand */
+            best[s] = 0;
+            continue;
+        }
+        for (unsigned l = (s - 1) & s; l; l = (l - 1) & s) {
+            unsigned r = s ^ l;
+            if (l < r || best[l] < 0 || best[r] < 0)
+                continue;           /* each split once */
+            axset kl = kept(P, l, axes_of(P, l)), kr = kept(P, r, axes_of(P, r));
+            axset k = kept(P, s, kl | kr);
+            if (s != full && set_size(P, k) > (double)P->max_elems)
+                continue;
+            double c = best[l] + best[r] + step_cost(P, kl, kr, k);
+            if (best[s] < 0 || c < best[s]) {
+                best[s] = c;
+                split[s] = l;
+            }
+        }
+    }
+    if (best[full] < 0)
+        return -1;
+    /* rebuild the tree */
+    typedef struct todo {
+        unsigned s;
+        pnode **slot;
+    } todo;
+    todo work[4 * PATH_MAX_OPS];
+    int nw = 0;
+    work[nw++] = (todo){ full, tree };
+    while (nw) {
+        unsigned s = work[--nw].s;
+        pnode **slot = work[nw].slot;
+        if (!(s & (s - 1))) {
+            int i = __builtin_ctz(s);
+            *slot = leaf(A, P, i);
+            if (!*slot)
+                return -1;
+            continue;
+        }
+        pnode *n = ARENA_NEW(A, pnode);
+        if (!n)
+            return -1;
+        n->leaf = -1;
+        n->ops = s;
+        *slot = n;
+        work[nw++] = (todo){ split[s], &n->l };
+        work[nw++] = (todo){ s ^ split[s], &n->r };
+    }
+    return best[full];
+}
+
+static void fix_keeps(const pathctx *P, pnode *n)
+{
+    if (n->leaf >= 0)
+        return;
+    fix_keeps(P, n->l);
+    fix_keeps(P, n->r);
+    n->keep = kept(P, n->ops, n->l->keep | n->r->keep);
+}
+
+/* Greedy: always contract the cheapest pair next. */
+static double greedy(arena *A, const pathctx *P, pnode **tree)
+{
+    pnode *live[PATH_MAX_OPS];
+    int n = P->nop;
+    for (int i = 0; i < n; i++)
+        if (!(live[i] = leaf(A, P, i)))
+            return -1;
+    double total = 0;
+    while (n > 1) {
+        int bi = -1, bj = -1;
+        double bc = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = i + 1; j < n; j++) {
+                unsigned s = live[i]->ops | live[j]->ops;
+                axset k = kept(P, s, live[i]->keep | live[j]->keep);
+                if (n > 2 && set_size(P, k) > (double)P->max_elems)
+                    continue;
+                double c = step_cost(P, live[i]->keep, live[j]->keep, k);
+                if (bi < 0 || c < bc) {
+                    bi = i;
+                    bj = j;
+                    bc = c;
+                }
+            }
+        if (bi < 0)
+            return -1;
+        pnode *m = join(A, P, live[bi], live[bj]);
+        if (!m)
+            return -1;
+        total += bc;
+        live[bi] = m;
+        live[bj] = live[--n];
+    }
+    *tree = live[0];
+    return total;
+}
+
+/* ---- rewriting the program ----------------------------------------------------------- */
+
+typedef struct rewriter {
+    cc *c;
+    ir_prog *p;
+    const ir_stmt *orig;
+    const ir_access *opacc;         /* the original operands' accesses */
+    ir_tensor *tensors;             /* the new tensor table */
+    int ntensor;
+    ir_stmt *stmts;
+    int nstmt;
+} rewriter;
+
+static int *axis_list(arena *A, const ir_prog *p, axset s, int *n)
+{
+    int *v = ARENA_ARRAY(A, int, p->naxis + 1);
+    *n = 0;
+    for (int a = 0; v && a < p->naxis; a++)
+        if (s >> a & 1)
+            v[(*n)++] = a;
+    return v;
+}
+
+/* Emits the statements for node n; returns the access that reads its result. */
+static ir_access *emit_node(rewriter *R, const pathctx *P, pnode *n, bool root)
+{
+    arena *A = R->c->A;
+    if (n->leaf >= 0) {
+        ir_access *a = ARENA_NEW(A, ir_access);
+        if (a)
+            *a = R->opacc[n->leaf];
+        return a;
+    }
+    ir_access *la = emit_node(R, P, n->l, false), *ra = emit_node(R, P, n->r, false);
+    if (!la || !ra)
+        return NULL;
+    ir_stmt *st = &R->stmts[R->nstmt++];
+    ir_expr *x = ARENA_NEW(A, ir_expr), *xl = ARENA_NEW(A, ir_expr), *xr = ARENA_NEW(A, ir_expr);
+    if (!x || !xl || !xr)
+        return NULL;
+    xl->op = xr->op = IR_ACCESS;
+    xl->acc = *la;
+    xr->acc = *ra;
+    x->op = IR_MUL;
+    x->a = xl;
+    x->b = xr;
+    st->rhs = x;
+    axset all = n->l->keep | n->r->keep;
+    int nred;
+    st->red = axis_list(A, R->p, all & ~n->keep, &nred);
+    st->nred = nred;
+    st->comb = nred ? IR_COMB_SUM : IR_COMB_ASSIGN;
+    if (root) {
+        st->out = R->orig->out;
+        st->out.tensor = -1;        /* the output: its index is known once the temporaries are */
+        st->free = R->orig->free;
+        st->nfree = R->orig->nfree;
+        return &st->out;
+    }
+    /* a temporary over the kept axes, in the order the operands name them */
+    int nk = 0, *ka = ARENA_ARRAY(A, int, R->p->naxis + 1);
+    if (!ka)
+        return NULL;
+    for (int side = 0; side < 2; side++) {
+        const ir_access *a = side ? ra : la;
+        for (int d = 0; d < a->ndim; d++)
+            if (a->dim[d].n == 1) {
+                int ax = a->dim[d].t[0].axis;
+                bool seen = false;
+                for (int i = 0; i < nk; i++)
+                    seen |= ka[i] == ax;
+                if (!seen && (n->keep >> ax & 1))
+                    ka[nk++] = ax;
+            }
+    }
+    ir_tensor *T = &R->tensors[R->ntensor];
+    char name[16];
+    snprintf(name, sizeof name, "t%d", R->nstmt - 1);
+    T->name = arena_strndup(A, name, strlen(name));
+    T->role = IR_TEMP;
+    T->dtype = R->p->tensor[R->p->output].dtype;
+    T->ndim = nk;
+    T->shape = ARENA_ARRAY(A, ir_mono, nk + 1);
+    ir_access *ta = ARENA_NEW(A, ir_access);
+    ir_dim *dims = ARENA_ARRAY(A, ir_dim, nk + 1);
+    ir_term *terms = ARENA_ARRAY(A, ir_term, nk + 1);
+    int *vs = ARENA_ARRAY(A, int, nk + 1);
+    if (!T->name || !T->shape || !ta || !dims || !terms || !vs)
+        return NULL;
+    for (int i = 0; i < nk; i++) {
+        vs[i] = ka[i];
+        T->shape[i] = (ir_mono){ 1, 1, &vs[i] };
+        terms[i] = (ir_term){ ka[i], { 1, 0, NULL } };
+        dims[i] = (ir_dim){ 1, &terms[i], 0 };
+    }
+    *ta = (ir_access){ R->ntensor, nk, dims };
+    R->ntensor++;
+    st->out = *ta;
+    st->free = ka;
+    st->nfree = nk;
+    return ta;
+}
+
+static void describe(strbuf *b, const pathctx *P, const pnode *n)
+{
+    if (n->leaf >= 0) {
+        sb_printf(b, "in%d", n->leaf);
+        return;
+    }
+    sb_printf(b, "(");
+    describe(b, P, n->l);
+    sb_printf(b, " ");
+    describe(b, P, n->r);
+    sb_printf(b, ")");
+}
+
+char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double *opt, double *largest)
+{
+    *naive = *opt = *largest = 0;
+    if (!p->bound || p->nstmt != 1 || p->ninput < 3 || p->ninput > PATH_MAX_OPS || p->naxis > 64)
+        return NULL;
+    const ir_stmt *s = &p->stmt[0];
+    if (s->comb != IR_COMB_SUM && s->comb != IR_COMB_ASSIGN)
+        return NULL;
+    pathctx P = { .p = p, .nop = p->ninput, .max_elems = max_elems > 0 ? max_elems : INT64_MAX };
+    ir_access *opacc = ARENA_ARRAY(c->A, ir_access, p->ninput);
+    if (!opacc)
+        return NULL;
+    /* the right-hand side must be a left-folded product of the operands, in order */
+    const ir_expr *x = s->rhs;
+    for (int i = p->ninput - 1; i >= 0; i--) {
+        const ir_expr *leafx = i ? x->b : x;
+        if ((i && x->op != IR_MUL) || leafx->op != IR_ACCESS || leafx->acc.tensor != i ||
+            !plain_access(&leafx->acc, &P.op[i]))
+            return NULL;
+        opacc[i] = leafx->acc;
+        if (i)
+            x = x->a;
+    }
+    if (!plain_access(&s->out, &P.out))
+        return NULL;
+    axset all = P.out;
+    for (int i = 0; i < P.nop; i++)
+        all |= P.op[i];
+    *naive = set_size(&P, all) * (P.nop - 1) * (all != P.out ? 2 : 1);   /* as ir_flops */
+    pnode *tree = NULL;
+    double cost = P.nop <= PATH_OPTIMAL_MAX ? optimal(c->A, &P, &tree) : greedy(c->A, &P, &tree);
+    if (cost < 0 || !tree || cost >= *naive)
+        return NULL;
+    fix_keeps(&P, tree);
+    *opt = cost;
+
+    rewriter R = { .c = c, .p = p, .orig = s, .opacc = opacc };
+    R.tensors = ARENA_ARRAY(c->A, ir_tensor, p->ntensor + P.nop);
+    R.stmts = ARENA_ARRAY(c->A, ir_stmt, P.nop);
+    if (!R.tensors || !R.stmts)
+        return NULL;
+    memcpy(R.tensors, p->tensor, sizeof *R.tensors * (size_t)p->ninput);
+    R.ntensor = p->ninput;
+    int out_slot = p->ninput + P.nop - 2;   /* temporaries come before the output */
+    ir_tensor out = p->tensor[p->output];
+    if (!emit_node(&R, &P, tree, true))
+        return NULL;
+    if (R.ntensor != out_slot) {
+        cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "internal error: contraction path bookkeeping");
+        return NULL;
+    }
+    R.tensors[R.ntensor] = out;
+    R.stmts[R.nstmt - 1].out.tensor = R.ntensor;
+    for (int t = p->ninput; t < R.ntensor; t++) {
+        double e = (double)ir_tensor_elems(p, &R.tensors[t]);
+        if (e > *largest)
+            *largest = e;
+    }
+    p->tensor = R.tensors;
+    p->ntensor = R.ntensor + 1;
+    p->output = R.ntensor;
+    p->stmt = R.stmts;
+    p->nstmt = R.nstmt;
+    strbuf b = { 0 };
+    describe(&b, &P, tree);
+    char *d = sb_finish(&b);
+    char *copy = d ? arena_strndup(c->A, d, strlen(d)) : NULL;
+    einc_free(d);
+    return copy;
+}
