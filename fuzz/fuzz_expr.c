@@ -74,8 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!p || !p->bound)
         goto done;
     int64_t space = 1;
-    for (int a = 0; a < p->naxis; a++)
-        space *= p->axis[a].size > 0 ? p->axis[a].size : 1;
+    for (int a = 0; a < p->naxis && space <= 20000; a++)
+        space *= p->axis[a].size > 0 ? p->axis[a].size : 1;   /* stops before it can overflow */
     if (space > 20000)
         goto done;
     void *buf[8] = { 0 };

@@ -18,6 +18,7 @@ for f in tests/golden/*.expr; do
     i=$((i + 1))
 done
 cp examples/*.npy build-fuzz/corpus/npy/
+cp fuzz/regressions/expr-* build-fuzz/corpus/expr/ 2>/dev/null || true   # past findings stay seeds
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1
 status=0
 build-fuzz/fuzz/fuzz_expr -dict=fuzz/expr.dict -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 \
