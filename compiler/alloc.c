@@ -4,9 +4,13 @@
 #include <stdlib.h>
 
 static _Thread_local long fail_countdown;   /* 0: off; otherwise allocations left + 1 */
+static _Thread_local long allocations;
+
+long einc_alloc_count(void) { return allocations; }
 
 static int should_fail(void)
 {
+    allocations++;
     if (fail_countdown == 0)
         return 0;
     if (--fail_countdown == 0)

@@ -15,7 +15,8 @@ void *einc_calloc(size_t n, size_t size);
 void *einc_realloc(void *p, size_t n);
 void einc_free(void *p);
 
-/* Test hook: fail the Nth allocation from now on this thread (0 = never). */
+/* Test hooks: fail the Nth allocation from now on this thread (0 = never); count them. */
 void einc_alloc_fail_after(long n);
+long einc_alloc_count(void);            /* allocations on this thread so far */
 
 #endif

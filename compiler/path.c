@@ -26,6 +26,7 @@ enum { PATH_OPTIMAL_MAX = 6, PATH_MAX_OPS = 24 };
 typedef uint64_t axset;             /* one bit per axis; programs with > 64 axes are left alone */
 
 typedef struct pathctx {
+    cc *c;
     const ir_prog *p;
     int nop;
     axset op[PATH_MAX_OPS];         /* each operand's axes */
@@ -120,7 +121,7 @@ static double optimal(arena *A, const pathctx *P, pnode **tree)
     double *best = ARENA_ARRAY(A, double, full + 1);
     unsigned *split = ARENA_ARRAY(A, unsigned, full + 1);
     if (!best || !split)
-        return -1;
+        return cc_nomem(P->c), -1;
     for (unsigned s = 1; s <= full; s++) {
         best[s] = -1;
         if (!(s & (s - 1))) {       /* one operand */
@@ -159,12 +160,12 @@ static double optimal(arena *A, const pathctx *P, pnode **tree)
             int i = __builtin_ctz(s);
             *slot = leaf(A, P, i);
             if (!*slot)
-                return -1;
+                return cc_nomem(P->c), -1;
             continue;
         }
         pnode *n = ARENA_NEW(A, pnode);
         if (!n)
-            return -1;
+            return cc_nomem(P->c), -1;
         n->leaf = -1;
         n->ops = s;
         *slot = n;
@@ -190,7 +191,7 @@ static double greedy(arena *A, const pathctx *P, pnode **tree)
     int n = P->nop;
     for (int i = 0; i < n; i++)
         if (!(live[i] = leaf(A, P, i)))
-            return -1;
+            return cc_nomem(P->c), -1;
     double total = 0;
     while (n > 1) {
         int bi = -1, bj = -1;
@@ -212,7 +213,7 @@ static double greedy(arena *A, const pathctx *P, pnode **tree)
             return -1;
         pnode *m = join(A, P, live[bi], live[bj]);
         if (!m)
-            return -1;
+            return cc_nomem(P->c), -1;
         total += bc;
         live[bi] = m;
         live[bj] = live[--n];
@@ -345,10 +346,10 @@ char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double 
     const ir_stmt *s = &p->stmt[0];
     if (s->comb != IR_COMB_SUM && s->comb != IR_COMB_ASSIGN)
         return NULL;
-    pathctx P = { .p = p, .nop = p->ninput, .max_elems = max_elems > 0 ? max_elems : INT64_MAX };
+    pathctx P = { .c = c, .p = p, .nop = p->ninput, .max_elems = max_elems > 0 ? max_elems : INT64_MAX };
     ir_access *opacc = ARENA_ARRAY(c->A, ir_access, p->ninput);
     if (!opacc)
-        return NULL;
+        return cc_nomem(c), NULL;
     /* the right-hand side must be a left-folded product of the operands, in order */
     const ir_expr *x = s->rhs;
     for (int i = p->ninput - 1; i >= 0; i--) {
@@ -368,6 +369,8 @@ char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double 
     *naive = set_size(&P, all) * (P.nop - 1) * (all != P.out ? 2 : 1);   /* as ir_flops */
     pnode *tree = NULL;
     double cost = P.nop <= PATH_OPTIMAL_MAX ? optimal(c->A, &P, &tree) : greedy(c->A, &P, &tree);
+    if (cost < 0 && c->failed)
+        return NULL;
     if (cost < 0 || !tree || cost >= *naive)
         return NULL;
     fix_keeps(&P, tree);
@@ -377,13 +380,13 @@ char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double 
     R.tensors = ARENA_ARRAY(c->A, ir_tensor, p->ntensor + P.nop);
     R.stmts = ARENA_ARRAY(c->A, ir_stmt, P.nop);
     if (!R.tensors || !R.stmts)
-        return NULL;
+        return cc_nomem(c), NULL;
     memcpy(R.tensors, p->tensor, sizeof *R.tensors * (size_t)p->ninput);
     R.ntensor = p->ninput;
     int out_slot = p->ninput + P.nop - 2;   /* temporaries come before the output */
     ir_tensor out = p->tensor[p->output];
     if (!emit_node(&R, &P, tree, true))
-        return NULL;
+        return cc_nomem(c), NULL;
     if (R.ntensor != out_slot) {
         cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "internal error: contraction path bookkeeping");
         return NULL;
@@ -395,15 +398,20 @@ char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double 
         if (e > *largest)
             *largest = e;
     }
-    p->tensor = R.tensors;
-    p->ntensor = R.ntensor + 1;
-    p->output = R.ntensor;
-    p->stmt = R.stmts;
-    p->nstmt = R.nstmt;
+    /* the description first: once the program is rewritten, nothing may fail */
     strbuf b = { 0 };
     describe(&b, &P, tree);
     char *d = sb_finish(&b);
     char *copy = d ? arena_strndup(c->A, d, strlen(d)) : NULL;
     einc_free(d);
+    if (!copy) {
+        cc_nomem(c);
+        return NULL;
+    }
+    p->tensor = R.tensors;
+    p->ntensor = R.ntensor + 1;
+    p->output = R.ntensor;
+    p->stmt = R.stmts;
+    p->nstmt = R.nstmt;
     return copy;
 }

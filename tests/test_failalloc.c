@@ -1,0 +1,205 @@
+/*
+ * test_failalloc.c — failure injection: every public entry point, with its Nth allocation
+ * failing for N = 1, 2, ... until the call no longer allocates that often.  Each call must
+ * return an error (EINC_ERR_NOMEM, or the error the shortage caused) or succeed, and leak
+ * nothing: the sanitizer build runs this under LeakSanitizer.  LLVM's own allocations are
+ * not ours to fail; the ones around it are.
+ */
+#include "einc.h"
+#include "alloc.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+typedef einc_status (*step_fn)(void *arg);
+
+/*
+ * Runs fn once cleanly to count its allocations, then with each of them failing in turn.
+ * A failure may be absorbed (the thread pool runs with fewer threads) or reported; it may
+ * never crash or leak.
+ */
+static void each_failure(step_fn fn, void *arg, const char *what)
+{
+    long before = einc_alloc_count();
+    assert_int_equal(fn(arg), EINC_OK);
+    long total = einc_alloc_count() - before;
+    assert_true(total > 0);
+    int reported = 0;
+    for (long n = 1; n <= total; n++) {
+        einc_alloc_fail_after(n);
+        einc_status st = fn(arg);
+        einc_alloc_fail_after(0);
+        reported += st != EINC_OK;
+        if (st != EINC_OK && st != EINC_ERR_NOMEM && st != EINC_ERR_UNSUPPORTED)
+            fail_msg("%s: allocation %ld failing gave status %d", what, n, (int)st);
+    }
+    assert_true(reported > 0);
+    if (getenv("EINC_TEST_VERBOSE"))
+        printf("%s: %ld allocations, each failed once; %d failures reported, the rest absorbed\n",
+               what, total, reported);
+}
+
+typedef struct fixture {
+    const char *expr;
+    einc_target target;
+    int nin;
+    einc_tensor in[3];
+    int64_t shape[3][3];
+    float data[3][64];
+    float out[64];
+} fixture;
+
+static einc_status compile_only(void *arg)
+{
+    fixture *f = arg;
+    einc_ctx *ctx = einc_ctx_new();
+    if (!ctx)
+        return EINC_ERR_NOMEM;
+    einc_kernel *k = NULL;
+    einc_options o = { .target = f->target };
+    einc_status st = einc_compile(ctx, f->expr, &o, &k, NULL);
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+    return st;
+}
+
+static einc_status full_run(void *arg)
+{
+    fixture *f = arg;
+    einc_ctx *ctx = einc_ctx_new();
+    if (!ctx)
+        return EINC_ERR_NOMEM;
+    einc_kernel *k = NULL;
+    einc_options o = { .target = f->target };
+    einc_error err;
+    einc_status st = einc_compile(ctx, f->expr, &o, &k, &err);
+    einc_dtype dt;
+    int nd;
+    int64_t os[EINC_MAX_RANK];
+    if (!st)
+        st = einc_kernel_output(k, f->nin, f->in, &dt, &nd, os, &err);
+    if (!st) {
+        einc_tensor out = { dt, nd, os, NULL, f->out };
+        st = einc_kernel_run(k, f->nin, f->in, &out, &err);
+        if (!st)   /* and a second time: the cache hit path */
+            st = einc_kernel_run(k, f->nin, f->in, &out, &err);
+    }
+    if (!st) {
+        char *s = einc_kernel_explain(k, f->nin, f->in, &err);
+        st = s ? EINC_OK : err.status;
+        free(s);
+    }
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+    return st;
+}
+
+static einc_status emit_all(void *arg)
+{
+    fixture *f = arg;
+    einc_ctx *ctx = einc_ctx_new();
+    if (!ctx)
+        return EINC_ERR_NOMEM;
+    einc_kernel *k = NULL;
+    einc_error err;
+    einc_status st = einc_compile(ctx, f->expr, NULL, &k, &err);
+    static const einc_emit_kind kinds[] = { EINC_EMIT_C, EINC_EMIT_HEADER, EINC_EMIT_CUDA };
+    for (size_t i = 0; !st && i < sizeof kinds / sizeof *kinds; i++) {
+        char *s = einc_kernel_emit(k, kinds[i], NULL, EINC_F32, NULL, &err);
+        st = s ? EINC_OK : err.status;
+        free(s);
+    }
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+    return st;
+}
+
+static void setup_fixture(fixture *f, const char *expr, einc_target t)
+{
+    memset(f, 0, sizeof *f);
+    f->expr = expr;
+    f->target = t;
+    f->nin = 1;
+    for (const char *p = expr; *p && !(p[0] == '-' && p[1] == '>'); p++)
+        f->nin += *p == ',';
+    for (int i = 0; i < f->nin; i++) {
+        /* every operand is a 3 x 3 matrix */
+        f->shape[i][0] = f->shape[i][1] = f->shape[i][2] = 3;
+        f->in[i] = (einc_tensor){ EINC_F32, 2, f->shape[i], NULL, f->data[i] };
+        for (int e = 0; e < 64; e++)
+            f->data[i][e] = (float)(e % 5);
+    }
+}
+
+static void test_interp_paths(void **s)
+{
+    (void)s;
+    static const char *const exprs[] = { "ik,kj->ij", "i j -> j", "ij->ji", "ii", "(a b) c -> a b c" };
+    for (size_t i = 0; i < sizeof exprs / sizeof *exprs; i++) {
+        fixture f;
+        setup_fixture(&f, exprs[i], EINC_TARGET_INTERP);
+        if (i == 4) {   /* needs a size: compile only */
+            each_failure(compile_only, &f, exprs[i]);
+            continue;
+        }
+        each_failure(compile_only, &f, exprs[i]);
+        each_failure(full_run, &f, exprs[i]);
+    }
+}
+
+static void test_jit_paths(void **s)
+{
+    (void)s;
+    static const char *const exprs[] = { "ik,kj->ij", "ij->ji", "i j -> i", "ij,jk,kl->il" };
+    for (size_t i = 0; i < sizeof exprs / sizeof *exprs; i++) {
+        fixture f;
+        setup_fixture(&f, exprs[i], EINC_TARGET_CPU);
+        each_failure(full_run, &f, exprs[i]);
+    }
+}
+
+static void test_emit_paths(void **s)
+{
+    (void)s;
+    static const char *const exprs[] = { "ik,kj->ij", "b c h w -> b c", "ij->" };
+    for (size_t i = 0; i < sizeof exprs / sizeof *exprs; i++) {
+        fixture f;
+        setup_fixture(&f, exprs[i], EINC_TARGET_AUTO);
+        each_failure(emit_all, &f, exprs[i]);
+    }
+}
+
+static void test_bad_expressions(void **s)
+{
+    (void)s;
+    /* the error paths allocate too: a failure there must not turn into a crash or a leak */
+    static const char *const exprs[] = { "ik,kj->ijl", "a (b (c d)) -> a", "i->j->k", "a a -> a" };
+    for (size_t i = 0; i < sizeof exprs / sizeof *exprs; i++)
+        for (long n = 1; n < 200; n++) {
+            einc_ctx *ctx = einc_ctx_new();
+            einc_kernel *k = NULL;
+            einc_alloc_fail_after(n);
+            einc_status st = ctx ? einc_compile(ctx, exprs[i], NULL, &k, NULL) : EINC_ERR_NOMEM;
+            einc_alloc_fail_after(0);
+            assert_int_not_equal(st, EINC_OK);
+            assert_null(k);
+            einc_ctx_free(ctx);
+        }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_interp_paths),
+        cmocka_unit_test(test_jit_paths),
+        cmocka_unit_test(test_emit_paths),
+        cmocka_unit_test(test_bad_expressions),
+    };
+    return cmocka_run_group_tests_name("failalloc", tests, NULL, NULL);
+}

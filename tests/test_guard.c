@@ -1,0 +1,268 @@
+/*
+ * test_guard.c — kernels stay inside their arrays.  Every input and output is placed flush
+ * against a PROT_NONE guard page, once after its end and once before its start, and the JIT
+ * and the emitted C (compiled with cc, when present) run on it: one byte out of bounds,
+ * read or written, is a SIGSEGV and fails the suite.  Shapes include 0, 1 and sizes that
+ * are not multiples of any vector width or tile; results are checked against the
+ * interpreter too.
+ */
+#define _GNU_SOURCE
+#include "einc.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+typedef struct guarded {
+    void *map;
+    size_t maplen;
+    void *data;
+} guarded;
+
+/* bytes of memory with a guard page right after them (tail) or right before them. */
+static guarded galloc(size_t bytes, bool tail)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t body = (bytes + pg - 1) / pg * pg;
+    guarded g;
+    g.maplen = body + 2 * pg;
+    g.map = mmap(NULL, g.maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(g.map != MAP_FAILED);
+    char *base = g.map;
+    assert_int_equal(mprotect(base, pg, PROT_NONE), 0);
+    assert_int_equal(mprotect(base + pg + body, pg, PROT_NONE), 0);
+    g.data = tail ? base + pg + body - bytes : base + pg;
+    return g;
+}
+
+static void gfree(guarded *g) { munmap(g->map, g->maplen); }
+
+typedef struct gcase {
+    const char *expr;
+    const char *sizes;          /* given when compiling, or NULL */
+    int nin;
+    int ndim[3];
+    int64_t shape[3][4];
+} gcase;
+
+static const gcase cases[] = {
+    { "ik,kj->ij", NULL, 2, { 2, 2 }, { { 7, 5 }, { 5, 3 } } },
+    { "ik,kj->ij", NULL, 2, { 2, 2 }, { { 13, 300 }, { 300, 67 } } },     /* GEMM tiles and edges */
+    { "ik,jk->ij", NULL, 2, { 2, 2 }, { { 7, 33 }, { 65, 33 } } },
+    { "ik,kj->ij", NULL, 2, { 2, 2 }, { { 0, 3 }, { 3, 4 } } },
+    { "ik,kj->ij", NULL, 2, { 2, 2 }, { { 1, 1 }, { 1, 1 } } },
+    { "bij,bjk->bik", NULL, 2, { 3, 3 }, { { 2, 5, 3 }, { 2, 3, 7 } } },
+    { "ij->ji", NULL, 1, { 2 }, { { 37, 65 } } },                           /* transpose tiles */
+    { "abcd->dcba", NULL, 1, { 4 }, { { 3, 1, 5, 33 } } },
+    { "b c h w -> b h w c", NULL, 1, { 4 }, { { 2, 3, 5, 7 } } },
+    { "ij->", NULL, 1, { 2 }, { { 31, 17 } } },
+    { "ij->j", NULL, 1, { 2 }, { { 9, 33 } } },
+    { "ii->i", NULL, 1, { 2 }, { { 9, 9 } } },
+    { "b (h w) c -> b h w c", "h=3", 1, { 3 }, { { 2, 9, 5 } } },
+    { "h w -> h (w r)", "r=3", 1, { 2 }, { { 3, 5 } } },
+    { "ijk,jl,kl->il", NULL, 3, { 3, 2, 2 }, { { 6, 5, 4 }, { 5, 3 }, { 4, 3 } } },  /* a path */
+    { "i,j->ij", NULL, 2, { 1, 1 }, { { 0 }, { 5 } } },
+};
+
+static bool have_cc;
+static char dir[64];
+
+static void run(const gcase *c, int idx, einc_dtype dt, bool tail)
+{
+    size_t es = dt == EINC_F32 ? 4 : 8;
+    char names[4][16];
+    einc_size sz[4];
+    int nsz = 0;
+    if (c->sizes) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", c->sizes);
+        for (char *t = strtok(buf, " "); t; t = strtok(NULL, " ")) {
+            char *eq = strchr(t, '=');
+            snprintf(names[nsz], sizeof names[nsz], "%.*s", (int)(eq - t), t);
+            sz[nsz] = (einc_size){ names[nsz], atoll(eq + 1) };
+            nsz++;
+        }
+    }
+    einc_ctx *ctx = einc_ctx_new();
+    einc_kernel *kj = NULL, *ki = NULL;
+    einc_options oj = { .target = EINC_TARGET_CPU, .nsizes = nsz, .sizes = sz }, oi = oj;
+    oi.target = EINC_TARGET_INTERP;
+    assert_int_equal(einc_compile(ctx, c->expr, &oj, &kj, NULL), EINC_OK);
+    assert_int_equal(einc_compile(ctx, c->expr, &oi, &ki, NULL), EINC_OK);
+    guarded g[4];
+    einc_tensor in[3];
+    for (int i = 0; i < c->nin; i++) {
+        size_t n = 1;
+        for (int d = 0; d < c->ndim[i]; d++)
+            n *= (size_t)c->shape[i][d];
+        g[i] = galloc(n * es, tail);
+        for (size_t e = 0; e < n; e++)
+            if (dt == EINC_F32)
+                ((float *)g[i].data)[e] = (float)((e * 7) % 11) - 5;
+            else
+                ((double *)g[i].data)[e] = (double)((e * 7) % 11) - 5;
+        in[i] = (einc_tensor){ dt, c->ndim[i], c->shape[i], NULL, g[i].data };
+    }
+    einc_dtype odt;
+    int ond;
+    int64_t os[EINC_MAX_RANK];
+    assert_int_equal(einc_kernel_output(kj, c->nin, in, &odt, &ond, os, NULL), EINC_OK);
+    size_t on = 1;
+    for (int d = 0; d < ond; d++)
+        on *= (size_t)os[d];
+    g[3] = galloc(on * es, tail);
+    void *want = malloc(on * es + 1);
+    einc_tensor out = { odt, ond, os, NULL, g[3].data }, wo = { odt, ond, os, NULL, want };
+    assert_int_equal(einc_kernel_run(kj, c->nin, in, &out, NULL), EINC_OK);
+    assert_int_equal(einc_kernel_run(ki, c->nin, in, &wo, NULL), EINC_OK);
+    for (size_t e = 0; e < on; e++) {   /* small integers: exact in any order */
+        double w = es == 4 ? ((float *)want)[e] : ((double *)want)[e];
+        double got = es == 4 ? ((float *)g[3].data)[e] : ((double *)g[3].data)[e];
+        if (w != got)
+            fail_msg("%s: element %zu: jit %g, interp %g", c->expr, e, got, w);
+    }
+
+    /* the emitted C, on the same guarded buffers (sizes as parameters when not given) */
+    if (have_cc && !strstr(c->expr, "...")) {
+        char path[128], so[128], cmd[512], fn[32];
+        snprintf(fn, sizeof fn, "k%d_%d", idx, (int)dt);
+        snprintf(path, sizeof path, "%s/%s.c", dir, fn);
+        snprintf(so, sizeof so, "%s/%s.so", dir, fn);
+        char *src = einc_kernel_emit(kj, EINC_EMIT_C, fn, dt, NULL, NULL);
+        assert_non_null(src);
+        FILE *f = fopen(path, "w");
+        fputs(src, f);
+        free(src);
+        /* a trampoline taking every size of the bound program, in order */
+        char *hdr = einc_kernel_emit(kj, EINC_EMIT_HEADER, fn, dt, NULL, NULL);
+        int nparams = 0;
+        for (char *p = hdr; (p = strstr(p, "int64_t ")); p += 8)
+            nparams++;
+        free(hdr);
+        fprintf(f, "\nvoid call(void **b, const int64_t *s)\n{\n    (void)s;\n    %s(", fn);
+        const char *T = dt == EINC_F32 ? "float" : "double";
+        for (int i = 0; i < c->nin; i++)
+            fprintf(f, "(const %s *)b[%d], ", T, i);
+        fprintf(f, "(%s *)b[%d]", T, c->nin);
+        for (int i = 0; i < nparams; i++)
+            fprintf(f, ", s[%d]", i);
+        fprintf(f, ");\n}\n");
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "cc -std=c99 -O2 -march=native -fPIC -shared -o %s %s -lm", so, path);
+        assert_int_equal(system(cmd), 0);
+        void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+        assert_non_null(h);
+        void (*call)(void **, const int64_t *);
+        *(void **)&call = dlsym(h, "call");
+        /* the open sizes, in order of first appearance: explain's axes line, minus the
+         * sizes given at compile time and the anonymous axes (which are constants) */
+        char *ex = einc_kernel_explain(kj, c->nin, in, NULL);
+        assert_non_null(ex);
+        int64_t p[16];
+        int np = 0;
+        char *line = strstr(ex, "axes:");
+        char *end = strchr(line, '\n');
+        *end = 0;
+        for (char *t = strtok(line + 5, " "); t && np < 16; t = strtok(NULL, " ")) {
+            char *eq = strchr(t, '=');
+            bool given = false;
+            for (int i = 0; i < nsz; i++)
+                given |= (size_t)(eq - t) == strlen(sz[i].name) && !strncmp(t, sz[i].name, (size_t)(eq - t));
+            if (!given && t[0] != '_' && t[0] != '.')
+                p[np++] = atoll(eq + 1);
+        }
+        free(ex);
+        assert_int_equal(np, nparams);
+        void *bufs[4] = { g[0].data, g[1].data, g[2].data, g[3].data };
+        bufs[c->nin] = g[3].data;
+        memset(g[3].data, 0, on * es);
+        call(bufs, p);
+        for (size_t e = 0; e < on; e++) {
+            double w = es == 4 ? ((float *)want)[e] : ((double *)want)[e];
+            double got = es == 4 ? ((float *)g[3].data)[e] : ((double *)g[3].data)[e];
+            if (w != got)
+                fail_msg("%s (emitted C): element %zu: %g, interp %g", c->expr, e, got, w);
+        }
+        dlclose(h);
+    }
+    for (int i = 0; i < c->nin; i++)
+        gfree(&g[i]);
+    gfree(&g[3]);
+    free(want);
+    einc_kernel_free(kj);
+    einc_kernel_free(ki);
+    einc_ctx_free(ctx);
+}
+
+static void test_guarded(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        for (int tail = 0; tail < 2; tail++) {
+            run(&cases[i], (int)i, EINC_F32, tail);
+            run(&cases[i], (int)i, EINC_F64, tail);
+        }
+}
+
+static void test_strided_guarded(void **state)
+{
+    (void)state;
+    /* a transposed view of a (5, 7) buffer, flush against the guard page */
+    guarded g = galloc(35 * sizeof(double), true), o = galloc(7 * sizeof(double), true);
+    for (int i = 0; i < 35; i++)
+        ((double *)g.data)[i] = i;
+    int64_t shape[2] = { 7, 5 }, strides[2] = { 1, 7 }, os = 7;
+    einc_tensor in = { EINC_F64, 2, shape, strides, g.data }, out = { EINC_F64, 1, &os, NULL, o.data };
+    einc_ctx *ctx = einc_ctx_new();
+    einc_kernel *k = NULL;
+    einc_options opt = { .target = EINC_TARGET_CPU };
+    assert_int_equal(einc_compile(ctx, "ij->i", &opt, &k, NULL), EINC_OK);
+    assert_int_equal(einc_kernel_run(k, 1, &in, &out, NULL), EINC_OK);
+    for (int i = 0; i < 7; i++) {
+        double w = 0;
+        for (int j = 0; j < 5; j++)
+            w += i + 7 * j;
+        assert_true(((double *)o.data)[i] == w);
+    }
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+    gfree(&g);
+    gfree(&o);
+}
+
+int main(void)
+{
+    einc_ctx *ctx = einc_ctx_new();
+    einc_kernel *k = NULL;
+    einc_options o = { .target = EINC_TARGET_CPU };
+    bool jit = einc_compile(ctx, "i->i", &o, &k, NULL) == EINC_OK;
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+    if (!jit) {
+        printf("no CPU JIT in this build: nothing to guard\n");
+        return 77;
+    }
+    have_cc = system("cc --version >/dev/null 2>&1") == 0;
+    snprintf(dir, sizeof dir, "/tmp/einc-guard-XXXXXX");
+    if (!mkdtemp(dir))
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_guarded),
+        cmocka_unit_test(test_strided_guarded),
+    };
+    int rc = cmocka_run_group_tests_name("guard", tests, NULL, NULL);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return rc;
+}
