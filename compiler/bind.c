@@ -1013,6 +1013,14 @@ ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
         return NULL;
     if (check_output(&b, out) < 0 || emit(&b, out) < 0)
         return NULL;
+    for (int t = 0; t < p->ntensor; t++)
+        if (p->tensor[t].ndim > EINC_MAX_RANK) {
+            cc_error(c, EINC_ERR_SHAPE, p->tensor[t].begin, p->tensor[t].end,
+                     "%s would have %d dimensions; einc (like numpy) allows at most %d",
+                     p->tensor[t].role == IR_OUTPUT ? "the output" : "an operand",
+                     p->tensor[t].ndim, EINC_MAX_RANK);
+            return NULL;
+        }
     p->bound = true;
     for (int a = 0; a < p->naxis; a++)
         p->bound &= p->axis[a].size >= 0;

@@ -86,6 +86,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (p->ntensor <= 8)
         interp_run(&c3, p, buf, NULL);
+    /* the contraction path rewrite, and the schedule of its result */
+    double naive, opt, largest;
+    if (path_optimize(&c3, p, data[16] % 3 == 0 ? 64 : 0, &naive, &opt, &largest)) {
+        lp_prog *lp = lower(&c3, p, LP_CPU, NULL);
+        if (lp)
+            einc_free(lp_print(lp));
+    }
     for (int i = 0; i < 8; i++)
         free(buf[i]);
 done:
