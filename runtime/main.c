@@ -44,7 +44,8 @@ static const char usage[] =
     "  AXIS=N            the size of an axis the inputs do not determine (h=4, c=3)\n"
     "  --reduce=OP       sum (default), mean, max, min or prod, for axes absent from the output\n"
     "                    of a one-operand expression\n"
-    "  --target=T        auto (default: the CPU JIT), cpu, interp (the reference interpreter)\n"
+    "  --target=T        auto (default: CUDA when a GPU and its driver are there, else the\n"
+    "                    CPU JIT), cpu, cuda, interp (the reference interpreter)\n"
     "  --max-memory=N    bytes any one intermediate of a contraction path may take (64K, 1G)\n"
     "  -o FILE           write the result to FILE (atomically; an error leaves FILE as it was)\n"
     "  --                end of options (for an expression starting with '-')\n";

@@ -6,6 +6,7 @@
 #include "einc.h"
 #include "npy.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -240,6 +241,23 @@ static void test_double_dash(void **s)
     assert_string_equal(out_text, "2.5\n");
 }
 
+static void test_cuda_without_driver(void **s)
+{
+    (void)s;
+    void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (h) {        /* a machine with a driver: the GPU check covers it */
+        dlclose(h);
+        skip();
+    }
+    write_text("keep.npy", "precious");
+    assert_int_equal(einc("run", "--target=cuda", "ik,kj->ij", "a.npy", "b.npy", "-o", "keep.npy", NULL), 1);
+    assert_string_equal(err_text, "einc: error: no CUDA driver found (libcuda.so.1); use --target=cpu\n");
+    assert_file("keep.npy", "precious");
+    /* auto falls back to the CPU */
+    assert_int_equal(einc("run", "--target=auto", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
+}
+
 static void test_explain(void **s)
 {
     (void)s;
@@ -283,6 +301,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_double_dash),
         cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_cuda_without_driver),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }
