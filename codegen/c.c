@@ -12,6 +12,7 @@
  * file compiles cleanly with -Wall -Wextra -Werror and without -fopenmp.
  */
 #include "codegen.h"
+#include "cspell.h"
 #include "strbuf.h"
 #include "alloc.h"
 
@@ -20,11 +21,8 @@
 #include <string.h>
 
 typedef struct cgc {
-    strbuf *b;
+    cspell sp;                  /* the text, the program, names of loops and sizes */
     const lp_prog *lp;
-    const ir_prog *p;
-    const char **loopvar;       /* per axis */
-    const char **size;          /* per axis: a parameter name or a literal */
     int64_t *tile;              /* per axis: the block size of the enclosing tile loop */
     const lp_nest *nest;
     bool in_acc;                /* inside an ACC: the accumulator is the variable acc */
@@ -71,116 +69,21 @@ static bool is_c_keyword(const char *s)
     return strncmp(s, "in", 2) == 0 && s[2] >= '0' && s[2] <= '9';
 }
 
-/* Names for loops and sizes.  Anonymous axes ("_3", "...0") get names of their own. */
-static int name_axes(cc *c, cgc *g)
-{
-    const ir_prog *p = g->p;
-    g->loopvar = ARENA_ARRAY(c->A, const char *, p->naxis + 1);
-    g->size = ARENA_ARRAY(c->A, const char *, p->naxis + 1);
-    g->tile = ARENA_ARRAY(c->A, int64_t, p->naxis + 1);
-    if (!g->loopvar || !g->size || !g->tile)
-        return cc_nomem(c);
-    for (int a = 0; a < p->naxis; a++) {
-        const ir_axis *x = &p->axis[a];
-        char buf[160];
-        if (x->anonymous)
-            snprintf(buf, sizeof buf, "i_%d_", a);
-        else
-            snprintf(buf, sizeof buf, "i_%s", x->name);
-        g->loopvar[a] = arena_strndup(c->A, buf, strlen(buf));
-        if (x->size >= 0)
-            snprintf(buf, sizeof buf, "%lld", (long long)x->size);
-        else
-            snprintf(buf, sizeof buf, "%s%s", x->name, is_c_keyword(x->name) ? "_" : "");
-        g->size[a] = arena_strndup(c->A, buf, strlen(buf));
-        if (!g->loopvar[a] || !g->size[a])
-            return cc_nomem(c);
-    }
-    return 0;
-}
-
-static void mono(cgc *g, const ir_mono *m)
-{
-    bool any = false;
-    if (m->k != 1 || m->n == 0) {
-        sb_printf(g->b, "%lld", (long long)m->k);
-        any = true;
-    }
-    for (int i = 0; i < m->n; i++) {
-        sb_printf(g->b, "%s%s", any ? "*" : "", g->size[m->v[i]]);
-        any = true;
-    }
-}
-
-static bool mono_is_one(const ir_mono *m) { return m->n == 0 && m->k == 1; }
-
-static void dim_index(cgc *g, const ir_dim *d)
-{
-    if (d->n == 0) {
-        sb_printf(g->b, "%lld", (long long)d->off);
-        return;
-    }
-    for (int t = 0; t < d->n; t++) {
-        sb_printf(g->b, "%s%s", t ? " + " : "", g->loopvar[d->t[t].axis]);
-        if (!mono_is_one(&d->t[t].coef)) {
-            sb_printf(g->b, "*");
-            mono(g, &d->t[t].coef);
-        }
-    }
-    if (d->off)
-        sb_printf(g->b, " + %lld", (long long)d->off);
-}
-
-/* The flat offset of an access, by Horner's rule over the tensor's shape. */
-static void offset(cgc *g, const ir_access *a)
-{
-    const ir_tensor *t = &g->p->tensor[a->tensor];
-    if (a->ndim == 0) {
-        sb_printf(g->b, "0");
-        return;
-    }
-    for (int d = 1; d < a->ndim; d++)
-        if (!mono_is_one(&t->shape[d]))
-            sb_printf(g->b, "(");
-    for (int d = 0; d < a->ndim; d++) {
-        bool zero = a->dim[d].n == 0 && a->dim[d].off == 0;
-        if (d == 0) {
-            dim_index(g, &a->dim[d]);
-            continue;
-        }
-        if (!mono_is_one(&t->shape[d])) {
-            sb_printf(g->b, ")*");
-            mono(g, &t->shape[d]);
-        }
-        if (!zero) {
-            sb_printf(g->b, " + ");
-            dim_index(g, &a->dim[d]);
-        }
-    }
-}
-
-static void access(cgc *g, const ir_access *a)
-{
-    sb_printf(g->b, "%s[", g->p->tensor[a->tensor].name);
-    offset(g, a);
-    sb_printf(g->b, "]");
-}
-
 /* A literal of the compute type that C reads back exactly: "0.0f", "0.5", "INFINITY". */
 static void float_lit(cgc *g, double v)
 {
     bool f32 = g->nest->compute == EINC_F32;
     if (isnan(v)) {
-        sb_printf(g->b, "NAN");
+        sb_printf(g->sp.b, "NAN");
         return;
     }
     if (isinf(v)) {
-        sb_printf(g->b, v < 0 ? "-INFINITY" : "INFINITY");
+        sb_printf(g->sp.b, v < 0 ? "-INFINITY" : "INFINITY");
         return;
     }
     char buf[40];
     snprintf(buf, sizeof buf, f32 ? "%.9g" : "%.17g", v);
-    sb_printf(g->b, "%s%s%s", buf, strpbrk(buf, ".e") ? "" : ".0", f32 ? "f" : "");
+    sb_printf(g->sp.b, "%s%s%s", buf, strpbrk(buf, ".e") ? "" : ".0", f32 ? "f" : "");
 }
 
 static void expr(cgc *g, const ir_expr *x)
@@ -190,43 +93,43 @@ static void expr(cgc *g, const ir_expr *x)
     case IR_ACCESS:
         if (x->acc.tensor == g->nest->acc_tensor) {
             if (g->in_acc) {
-                sb_printf(g->b, "acc");
+                sb_printf(g->sp.b, "acc");
             } else {
                 if (!dtype_is_float(g->nest->compute))
-                    sb_printf(g->b, "(%s)", at);
-                access(g, g->store_dst);
+                    sb_printf(g->sp.b, "(%s)", at);
+                cs_access(&g->sp, g->store_dst);
             }
             return;
         }
-        if (g->p->tensor[x->acc.tensor].dtype != g->nest->compute ||
+        if (g->sp.p->tensor[x->acc.tensor].dtype != g->nest->compute ||
             !dtype_is_float(g->nest->compute))
-            sb_printf(g->b, "(%s)", at);
-        access(g, &x->acc);
+            sb_printf(g->sp.b, "(%s)", at);
+        cs_access(&g->sp, &x->acc);
         return;
     case IR_CONST:
         if (dtype_is_float(g->nest->compute))
             float_lit(g, x->c);
         else
-            sb_printf(g->b, "(%s)%.17g", at, x->c);
+            sb_printf(g->sp.b, "(%s)%.17g", at, x->c);
         return;
     case IR_SIZE:
-        sb_printf(g->b, "(%s)(", at);
-        mono(g, &x->m);
-        sb_printf(g->b, ")");
+        sb_printf(g->sp.b, "(%s)(", at);
+        cs_mono(&g->sp, &x->m);
+        sb_printf(g->sp.b, ")");
         return;
     default:
         break;
     }
-    sb_printf(g->b, "(");
+    sb_printf(g->sp.b, "(");
     expr(g, x->a);
-    sb_printf(g->b, " %s ", ir_op_name(x->op));
+    sb_printf(g->sp.b, " %s ", ir_op_name(x->op));
     expr(g, x->b);
-    sb_printf(g->b, ")");
+    sb_printf(g->sp.b, ")");
 }
 
 static void indent(cgc *g, int depth)
 {
-    sb_printf(g->b, "%*s", 4 * depth, "");
+    sb_printf(g->sp.b, "%*s", 4 * depth, "");
 }
 
 static void identity(cgc *g, ir_comb comb)
@@ -236,18 +139,18 @@ static void identity(cgc *g, ir_comb comb)
     const char *at = arith_type(t);
     switch (comb) {
     case IR_COMB_PROD:
-        if (fp) float_lit(g, 1); else sb_printf(g->b, "(%s)1", at);
+        if (fp) float_lit(g, 1); else sb_printf(g->sp.b, "(%s)1", at);
         break;
     case IR_COMB_MAX:
-        if (fp) sb_printf(g->b, "-INFINITY");
-        else sb_printf(g->b, "(%s)%s", at, t == EINC_I32 ? "INT32_MIN" : "INT64_MIN");
+        if (fp) sb_printf(g->sp.b, "-INFINITY");
+        else sb_printf(g->sp.b, "(%s)%s", at, t == EINC_I32 ? "INT32_MIN" : "INT64_MIN");
         break;
     case IR_COMB_MIN:
-        if (fp) sb_printf(g->b, "INFINITY");
-        else sb_printf(g->b, "(%s)%s", at, t == EINC_I32 ? "INT32_MAX" : "INT64_MAX");
+        if (fp) sb_printf(g->sp.b, "INFINITY");
+        else sb_printf(g->sp.b, "(%s)%s", at, t == EINC_I32 ? "INT32_MAX" : "INT64_MAX");
         break;
     default:
-        if (fp) float_lit(g, 0); else sb_printf(g->b, "(%s)0", at);
+        if (fp) float_lit(g, 0); else sb_printf(g->sp.b, "(%s)0", at);
         break;
     }
 }
@@ -260,26 +163,26 @@ static void combine(cgc *g, ir_comb comb, const char *lhs, const ir_expr *v)
     const char *st = t == EINC_I32 ? "int32_t" : "int64_t";
     switch (comb) {
     case IR_COMB_SUM: case IR_COMB_MEAN:
-        sb_printf(g->b, "%s += ", lhs);
+        sb_printf(g->sp.b, "%s += ", lhs);
         expr(g, v);
         break;
     case IR_COMB_PROD:
-        sb_printf(g->b, "%s *= ", lhs);
+        sb_printf(g->sp.b, "%s *= ", lhs);
         expr(g, v);
         break;
     case IR_COMB_MAX: case IR_COMB_MIN: {
         const char *op = comb == IR_COMB_MAX ? ">" : "<";
-        sb_printf(g->b, "{ %s v = ", arith_type(t));
+        sb_printf(g->sp.b, "{ %s v = ", arith_type(t));
         expr(g, v);
         if (fp)   /* NaN wins and then stays: numpy's maximum/minimum */
-            sb_printf(g->b, "; if (v %s %s || v != v) %s = %s != %s ? %s : v; }", op, lhs, lhs,
+            sb_printf(g->sp.b, "; if (v %s %s || v != v) %s = %s != %s ? %s : v; }", op, lhs, lhs,
                       lhs, lhs, lhs);
         else
-            sb_printf(g->b, "; if ((%s)v %s (%s)%s) %s = v; }", st, op, st, lhs, lhs);
+            sb_printf(g->sp.b, "; if ((%s)v %s (%s)%s) %s = v; }", st, op, st, lhs, lhs);
         break;
     }
     default:
-        sb_printf(g->b, "%s = ", lhs);
+        sb_printf(g->sp.b, "%s = ", lhs);
         expr(g, v);
         break;
     }
@@ -288,19 +191,19 @@ static void combine(cgc *g, ir_comb comb, const char *lhs, const ir_expr *v)
 /* The conversion of an arithmetic value to the stored type. */
 static void store_value(cgc *g, const ir_access *dst, const char *text)
 {
-    einc_dtype t = g->p->tensor[dst->tensor].dtype;
+    einc_dtype t = g->sp.p->tensor[dst->tensor].dtype;
     if (t == EINC_BOOL)
-        sb_printf(g->b, "(uint8_t)((%s) != 0)", text);
+        sb_printf(g->sp.b, "(uint8_t)((%s) != 0)", text);
     else if (t == g->nest->compute && dtype_is_float(t))
-        sb_printf(g->b, "%s", text);
+        sb_printf(g->sp.b, "%s", text);
     else
-        sb_printf(g->b, "(%s)(%s)", ctype(t), text);
+        sb_printf(g->sp.b, "(%s)(%s)", ctype(t), text);
 }
 
 static void line(cgc *g, int depth, const char *text)
 {
     indent(g, depth);
-    sb_printf(g->b, "%s\n", text);
+    sb_printf(g->sp.b, "%s\n", text);
 }
 
 /*
@@ -313,115 +216,115 @@ static void line(cgc *g, int depth, const char *text)
 static void gemm(cgc *g, const lp_node *n, int depth)
 {
     const char *T = ctype(g->nest->compute);
-    const char *M = g->size[n->m], *N = g->size[n->nn], *K = g->size[n->k];
-    const char *im = g->loopvar[n->m], *in = g->loopvar[n->nn], *ik = g->loopvar[n->k];
+    const char *M = g->sp.size[n->m], *N = g->sp.size[n->nn], *K = g->sp.size[n->k];
+    const char *im = g->sp.loopvar[n->m], *in = g->sp.loopvar[n->nn], *ik = g->sp.loopvar[n->k];
     int d = depth;
     if (n->parallel)
-        sb_printf(g->b, "#ifdef _OPENMP\n#pragma omp parallel for\n#endif\n");
+        sb_printf(g->sp.b, "#ifdef _OPENMP\n#pragma omp parallel for\n#endif\n");
     indent(g, d);
-    sb_printf(g->b, "for (int64_t mb_ = 0; mb_ < %s; mb_ += 96) {\n", M);
+    sb_printf(g->sp.b, "for (int64_t mb_ = 0; mb_ < %s; mb_ += 96) {\n", M);
     indent(g, d + 1);
-    sb_printf(g->b, "const int64_t me_ = mb_ + 96 < %s ? mb_ + 96 : %s;\n", M, M);
+    sb_printf(g->sp.b, "const int64_t me_ = mb_ + 96 < %s ? mb_ + 96 : %s;\n", M, M);
     indent(g, d + 1);
-    sb_printf(g->b, "%s bp_[256 * EINC_NR];\n", T);
+    sb_printf(g->sp.b, "%s bp_[256 * EINC_NR];\n", T);
     indent(g, d + 1);
-    sb_printf(g->b, "for (int64_t k0_ = 0; k0_ < %s; k0_ += 256) {\n", K);
+    sb_printf(g->sp.b, "for (int64_t k0_ = 0; k0_ < %s; k0_ += 256) {\n", K);
     indent(g, d + 2);
-    sb_printf(g->b, "const int64_t k1_ = k0_ + 256 < %s ? k0_ + 256 : %s;\n", K, K);
+    sb_printf(g->sp.b, "const int64_t k1_ = k0_ + 256 < %s ? k0_ + 256 : %s;\n", K, K);
     indent(g, d + 2);
-    sb_printf(g->b, "for (int64_t n0_ = 0; n0_ < %s; n0_ += EINC_NR) {\n", N);
+    sb_printf(g->sp.b, "for (int64_t n0_ = 0; n0_ < %s; n0_ += EINC_NR) {\n", N);
     indent(g, d + 3);
-    sb_printf(g->b, "const int64_t nw_ = n0_ + EINC_NR <= %s ? EINC_NR : %s - n0_;\n", N, N);
+    sb_printf(g->sp.b, "const int64_t nw_ = n0_ + EINC_NR <= %s ? EINC_NR : %s - n0_;\n", N, N);
     /* pack */
     indent(g, d + 3);
-    sb_printf(g->b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
+    sb_printf(g->sp.b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
     indent(g, d + 4);
-    sb_printf(g->b, "for (int64_t c_ = 0; c_ < nw_; c_++) {\n");
+    sb_printf(g->sp.b, "for (int64_t c_ = 0; c_ < nw_; c_++) {\n");
     indent(g, d + 5);
-    sb_printf(g->b, "const int64_t %s = n0_ + c_;\n", in);
+    sb_printf(g->sp.b, "const int64_t %s = n0_ + c_;\n", in);
     indent(g, d + 5);
-    sb_printf(g->b, "bp_[(%s - k0_) * EINC_NR + c_] = ", ik);
-    access(g, n->b);
-    sb_printf(g->b, ";\n");
+    sb_printf(g->sp.b, "bp_[(%s - k0_) * EINC_NR + c_] = ", ik);
+    cs_access(&g->sp, n->b);
+    sb_printf(g->sp.b, ";\n");
     line(g, d + 4, "}");
     indent(g, d + 3);
-    sb_printf(g->b, "for (int64_t m0_ = mb_; m0_ < me_; m0_ += 6) {\n");
+    sb_printf(g->sp.b, "for (int64_t m0_ = mb_; m0_ < me_; m0_ += 6) {\n");
     line(g, d + 4, "if (nw_ == EINC_NR && m0_ + 6 <= me_) {");
     /* the vector tile */
-    sb_printf(g->b, "#if EINC_VECTOR\n");
+    sb_printf(g->sp.b, "#if EINC_VECTOR\n");
     indent(g, d + 5);
     for (int r = 0; r < 6; r++)
         for (int v = 0; v < 4; v++)
-            sb_printf(g->b, "einc_vec t%d%d_ = { 0 };%s", r, v, v == 3 ? "\n" : " ");
+            sb_printf(g->sp.b, "einc_vec t%d%d_ = { 0 };%s", r, v, v == 3 ? "\n" : " ");
     if (true)
         indent(g, d + 5);
-    sb_printf(g->b, "for (int64_t %s = k0_; %s < k1_; %s++) {\n", ik, ik, ik);
+    sb_printf(g->sp.b, "for (int64_t %s = k0_; %s < k1_; %s++) {\n", ik, ik, ik);
     indent(g, d + 6);
-    sb_printf(g->b, "const %s *bk_ = bp_ + (%s - k0_) * EINC_NR;\n", T, ik);
+    sb_printf(g->sp.b, "const %s *bk_ = bp_ + (%s - k0_) * EINC_NR;\n", T, ik);
     indent(g, d + 6);
-    sb_printf(g->b, "einc_vec b0_, b1_, b2_, b3_;\n");
+    sb_printf(g->sp.b, "einc_vec b0_, b1_, b2_, b3_;\n");
     for (int v = 0; v < 4; v++) {
         indent(g, d + 6);
-        sb_printf(g->b, "memcpy(&b%d_, bk_ + %d * EINC_VL, sizeof b%d_);\n", v, v, v);
+        sb_printf(g->sp.b, "memcpy(&b%d_, bk_ + %d * EINC_VL, sizeof b%d_);\n", v, v, v);
     }
     for (int r = 0; r < 6; r++) {
         indent(g, d + 6);
-        sb_printf(g->b, "{ const int64_t %s = m0_ + %d; const %s a_ = ", im, r, T);
-        access(g, n->a);
-        sb_printf(g->b, "; t%d0_ += a_ * b0_; t%d1_ += a_ * b1_; t%d2_ += a_ * b2_; t%d3_ += a_ * b3_; }\n",
+        sb_printf(g->sp.b, "{ const int64_t %s = m0_ + %d; const %s a_ = ", im, r, T);
+        cs_access(&g->sp, n->a);
+        sb_printf(g->sp.b, "; t%d0_ += a_ * b0_; t%d1_ += a_ * b1_; t%d2_ += a_ * b2_; t%d3_ += a_ * b3_; }\n",
                   r, r, r, r);
     }
     line(g, d + 5, "}");
     for (int r = 0; r < 6; r++)
         for (int v = 0; v < 4; v++) {
             indent(g, d + 5);
-            sb_printf(g->b, "for (int c_ = 0; c_ < EINC_VL; c_++) { const int64_t %s = m0_ + %d, %s = n0_ + %d * EINC_VL + c_; ",
+            sb_printf(g->sp.b, "for (int c_ = 0; c_ < EINC_VL; c_++) { const int64_t %s = m0_ + %d, %s = n0_ + %d * EINC_VL + c_; ",
                       im, r, in, v);
-            access(g, n->dst);
-            sb_printf(g->b, " += t%d%d_[c_]; }\n", r, v);
+            cs_access(&g->sp, n->dst);
+            sb_printf(g->sp.b, " += t%d%d_[c_]; }\n", r, v);
         }
-    sb_printf(g->b, "#else\n");
+    sb_printf(g->sp.b, "#else\n");
     /* the same tile in plain C */
     indent(g, d + 5);
-    sb_printf(g->b, "%s t_[6][EINC_NR] = { { 0 } };\n", T);
+    sb_printf(g->sp.b, "%s t_[6][EINC_NR] = { { 0 } };\n", T);
     indent(g, d + 5);
-    sb_printf(g->b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
+    sb_printf(g->sp.b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
     line(g, d + 6, "for (int r_ = 0; r_ < 6; r_++) {");
     indent(g, d + 7);
-    sb_printf(g->b, "const int64_t %s = m0_ + r_;\n", im);
+    sb_printf(g->sp.b, "const int64_t %s = m0_ + r_;\n", im);
     indent(g, d + 7);
-    sb_printf(g->b, "const %s a_ = ", T);
-    access(g, n->a);
-    sb_printf(g->b, ";\n");
+    sb_printf(g->sp.b, "const %s a_ = ", T);
+    cs_access(&g->sp, n->a);
+    sb_printf(g->sp.b, ";\n");
     indent(g, d + 7);
-    sb_printf(g->b, "for (int c_ = 0; c_ < EINC_NR; c_++)\n");
+    sb_printf(g->sp.b, "for (int c_ = 0; c_ < EINC_NR; c_++)\n");
     indent(g, d + 8);
-    sb_printf(g->b, "t_[r_][c_] += a_ * bp_[(%s - k0_) * EINC_NR + c_];\n", ik);
+    sb_printf(g->sp.b, "t_[r_][c_] += a_ * bp_[(%s - k0_) * EINC_NR + c_];\n", ik);
     line(g, d + 6, "}");
     line(g, d + 5, "for (int r_ = 0; r_ < 6; r_++)");
     indent(g, d + 6);
-    sb_printf(g->b, "for (int c_ = 0; c_ < EINC_NR; c_++) { const int64_t %s = m0_ + r_, %s = n0_ + c_; ", im, in);
-    access(g, n->dst);
-    sb_printf(g->b, " += t_[r_][c_]; }\n");
-    sb_printf(g->b, "#endif\n");
+    sb_printf(g->sp.b, "for (int c_ = 0; c_ < EINC_NR; c_++) { const int64_t %s = m0_ + r_, %s = n0_ + c_; ", im, in);
+    cs_access(&g->sp, n->dst);
+    sb_printf(g->sp.b, " += t_[r_][c_]; }\n");
+    sb_printf(g->sp.b, "#endif\n");
     line(g, d + 4, "} else {");
     /* edges, one element at a time */
     indent(g, d + 5);
-    sb_printf(g->b, "for (int64_t %s = m0_; %s < (m0_ + 6 < me_ ? m0_ + 6 : me_); %s++)\n", im, im, im);
+    sb_printf(g->sp.b, "for (int64_t %s = m0_; %s < (m0_ + 6 < me_ ? m0_ + 6 : me_); %s++)\n", im, im, im);
     line(g, d + 6, "for (int64_t c_ = 0; c_ < nw_; c_++) {");
     indent(g, d + 7);
-    sb_printf(g->b, "const int64_t %s = n0_ + c_;\n", in);
+    sb_printf(g->sp.b, "const int64_t %s = n0_ + c_;\n", in);
     indent(g, d + 7);
-    sb_printf(g->b, "%s s_ = 0;\n", T);
+    sb_printf(g->sp.b, "%s s_ = 0;\n", T);
     indent(g, d + 7);
-    sb_printf(g->b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
+    sb_printf(g->sp.b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
     indent(g, d + 8);
-    sb_printf(g->b, "s_ += ");
-    access(g, n->a);
-    sb_printf(g->b, " * bp_[(%s - k0_) * EINC_NR + c_];\n", ik);
+    sb_printf(g->sp.b, "s_ += ");
+    cs_access(&g->sp, n->a);
+    sb_printf(g->sp.b, " * bp_[(%s - k0_) * EINC_NR + c_];\n", ik);
     indent(g, d + 7);
-    access(g, n->dst);
-    sb_printf(g->b, " += s_;\n");
+    cs_access(&g->sp, n->dst);
+    sb_printf(g->sp.b, " += s_;\n");
     line(g, d + 6, "}");
     line(g, d + 4, "}");
     line(g, d + 3, "}");
@@ -435,7 +338,7 @@ static void gemm_prelude(cgc *g, einc_dtype t)
 {
     const char *T = ctype(t);
     int es = t == EINC_F64 ? 8 : 4;
-    sb_printf(g->b,
+    sb_printf(g->sp.b,
               "#include <string.h>\n\n"
               "#if defined(__GNUC__) && defined(__AVX512F__)\n"
               "#define EINC_VL %d\n"
@@ -479,49 +382,49 @@ static void node(cgc *g, const lp_node *n, int depth)
 {
     switch (n->op) {
     case LP_LOOP: {
-        const char *v = g->loopvar[n->axis];
+        const char *v = g->sp.loopvar[n->axis];
         if (n->parallel) {
             indent(g, 0);
-            sb_printf(g->b, "#ifdef _OPENMP\n#pragma omp parallel for\n#endif\n");
+            sb_printf(g->sp.b, "#ifdef _OPENMP\n#pragma omp parallel for\n#endif\n");
         }
         indent(g, depth);
         if (n->tile) {
             g->tile[n->axis] = n->tile;
-            sb_printf(g->b, "for (int64_t blk%d_ = 0; blk%d_ < %s; blk%d_ += %lld) {\n", n->axis,
-                      n->axis, g->size[n->axis], n->axis, (long long)n->tile);
+            sb_printf(g->sp.b, "for (int64_t blk%d_ = 0; blk%d_ < %s; blk%d_ += %lld) {\n", n->axis,
+                      n->axis, g->sp.size[n->axis], n->axis, (long long)n->tile);
         } else if (n->blocked) {
-            sb_printf(g->b, "for (int64_t %s = blk%d_; %s < (blk%d_ + %lld < %s ? blk%d_ + %lld : %s); %s++) {\n",
-                      v, n->axis, v, n->axis, (long long)g->tile[n->axis], g->size[n->axis], n->axis,
-                      (long long)g->tile[n->axis], g->size[n->axis], v);
+            sb_printf(g->sp.b, "for (int64_t %s = blk%d_; %s < (blk%d_ + %lld < %s ? blk%d_ + %lld : %s); %s++) {\n",
+                      v, n->axis, v, n->axis, (long long)g->tile[n->axis], g->sp.size[n->axis], n->axis,
+                      (long long)g->tile[n->axis], g->sp.size[n->axis], v);
         } else {
-            sb_printf(g->b, "for (int64_t %s = 0; %s < %s; %s++) {\n", v, v, g->size[n->axis], v);
+            sb_printf(g->sp.b, "for (int64_t %s = 0; %s < %s; %s++) {\n", v, v, g->sp.size[n->axis], v);
         }
         for (int i = 0; i < n->n; i++)
             node(g, n->body[i], depth + 1);
         indent(g, depth);
-        sb_printf(g->b, "}\n");
+        sb_printf(g->sp.b, "}\n");
         return;
     }
     case LP_ACC: {
         indent(g, depth);
-        sb_printf(g->b, "{\n");
+        sb_printf(g->sp.b, "{\n");
         indent(g, depth + 1);
-        sb_printf(g->b, "%s acc = ", arith_type(g->nest->compute));
+        sb_printf(g->sp.b, "%s acc = ", arith_type(g->nest->compute));
         identity(g, n->comb);
-        sb_printf(g->b, ";\n");
+        sb_printf(g->sp.b, ";\n");
         for (int i = 0; i < n->n; i++) {
             g->in_acc = true;
             node(g, n->body[i], depth + 1);
         }
         indent(g, depth + 1);
-        access(g, n->dst);
-        sb_printf(g->b, " = ");
+        cs_access(&g->sp, n->dst);
+        sb_printf(g->sp.b, " = ");
         if (n->final) {
             strbuf tmp = { 0 };
-            strbuf *outer = g->b;
-            g->b = &tmp;
+            strbuf *outer = g->sp.b;
+            g->sp.b = &tmp;
             expr(g, n->final);
-            g->b = outer;
+            g->sp.b = outer;
             char *s = sb_finish(&tmp);
             store_value(g, n->dst, s ? s : "0");
             einc_free(s);
@@ -529,15 +432,15 @@ static void node(cgc *g, const lp_node *n, int depth)
             store_value(g, n->dst, "acc");
         }
         g->in_acc = false;
-        sb_printf(g->b, ";\n");
+        sb_printf(g->sp.b, ";\n");
         indent(g, depth);
-        sb_printf(g->b, "}\n");
+        sb_printf(g->sp.b, "}\n");
         return;
     }
     case LP_UPDATE: {
         indent(g, depth);
         combine(g, n->comb, "acc", n->value);
-        sb_printf(g->b, ";\n");
+        sb_printf(g->sp.b, ";\n");
         return;
     }
     case LP_GEMM:
@@ -547,41 +450,41 @@ static void node(cgc *g, const lp_node *n, int depth)
         g->store_dst = n->dst;
         indent(g, depth);
         if (!n->value || n->comb == IR_COMB_ASSIGN) {
-            access(g, n->dst);
-            sb_printf(g->b, " = ");
+            cs_access(&g->sp, n->dst);
+            sb_printf(g->sp.b, " = ");
             strbuf tmp = { 0 };
-            strbuf *outer = g->b;
-            g->b = &tmp;
+            strbuf *outer = g->sp.b;
+            g->sp.b = &tmp;
             if (n->value)
                 expr(g, n->value);
             else
                 identity(g, n->comb);
-            g->b = outer;
+            g->sp.b = outer;
             char *s = sb_finish(&tmp);
             store_value(g, n->dst, s ? s : "0");
             einc_free(s);
-            sb_printf(g->b, ";\n");
+            sb_printf(g->sp.b, ";\n");
             return;
         }
-        einc_dtype dt = g->p->tensor[n->dst->tensor].dtype;
+        einc_dtype dt = g->sp.p->tensor[n->dst->tensor].dtype;
         if (dt == g->nest->compute && dtype_is_float(dt) &&
             (n->comb == IR_COMB_SUM || n->comb == IR_COMB_PROD)) {
-            access(g, n->dst);
-            sb_printf(g->b, " %s ", n->comb == IR_COMB_SUM ? "+=" : "*=");
+            cs_access(&g->sp, n->dst);
+            sb_printf(g->sp.b, " %s ", n->comb == IR_COMB_SUM ? "+=" : "*=");
             expr(g, n->value);
-            sb_printf(g->b, ";\n");
+            sb_printf(g->sp.b, ";\n");
             return;
         }
         /* dst ⊕= value, through a local in the arithmetic type */
-        sb_printf(g->b, "{ %s m = (%s)", arith_type(g->nest->compute), arith_type(g->nest->compute));
-        access(g, n->dst);
-        sb_printf(g->b, "; ");
+        sb_printf(g->sp.b, "{ %s m = (%s)", arith_type(g->nest->compute), arith_type(g->nest->compute));
+        cs_access(&g->sp, n->dst);
+        sb_printf(g->sp.b, "; ");
         combine(g, n->comb, "m", n->value);
-        sb_printf(g->b, "; ");
-        access(g, n->dst);
-        sb_printf(g->b, " = ");
+        sb_printf(g->sp.b, "; ");
+        cs_access(&g->sp, n->dst);
+        sb_printf(g->sp.b, " = ");
         store_value(g, n->dst, "m");
-        sb_printf(g->b, "; }\n");
+        sb_printf(g->sp.b, "; }\n");
         return;
     }
     }
@@ -589,50 +492,52 @@ static void node(cgc *g, const lp_node *n, int depth)
 
 static void params(cgc *g, const char *name)
 {
-    const ir_prog *p = g->p;
-    sb_printf(g->b, "void %s(", name);
+    const ir_prog *p = g->sp.p;
+    sb_printf(g->sp.b, "void %s(", name);
     for (int t = 0; t < p->ntensor; t++) {
         const ir_tensor *T = &p->tensor[t];
         if (T->role == IR_TEMP)
             continue;
-        sb_printf(g->b, "%s%s%s *restrict %s", t ? ", " : "", T->role == IR_INPUT ? "const " : "",
+        sb_printf(g->sp.b, "%s%s%s *restrict %s", t ? ", " : "", T->role == IR_INPUT ? "const " : "",
                   ctype(T->dtype), T->name);
     }
     for (int a = 0; a < p->naxis; a++)
         if (p->axis[a].size < 0)
-            sb_printf(g->b, ", int64_t %s", g->size[a]);
-    sb_printf(g->b, ")");
+            sb_printf(g->sp.b, ", int64_t %s", g->sp.size[a]);
+    sb_printf(g->sp.b, ")");
 }
 
 static void shape_comment(cgc *g, const ir_tensor *T)
 {
-    sb_printf(g->b, " *   %-4s %s[", T->name, einc_dtype_name(T->dtype));
+    sb_printf(g->sp.b, " *   %-4s %s[", T->name, einc_dtype_name(T->dtype));
     for (int d = 0; d < T->ndim; d++) {
         const ir_mono *m = &T->shape[d];
-        sb_printf(g->b, d ? ", " : "");
+        sb_printf(g->sp.b, d ? ", " : "");
         if (m->n == 0 || m->k != 1)
-            sb_printf(g->b, "%lld%s", (long long)m->k, m->n ? "*" : "");
+            sb_printf(g->sp.b, "%lld%s", (long long)m->k, m->n ? "*" : "");
         for (int i = 0; i < m->n; i++) {
-            const ir_axis *x = &g->p->axis[m->v[i]];
-            sb_printf(g->b, "%s", i ? "*" : "");
+            const ir_axis *x = &g->sp.p->axis[m->v[i]];
+            sb_printf(g->sp.b, "%s", i ? "*" : "");
             if (x->anonymous)
-                sb_printf(g->b, "%lld", (long long)x->size);
+                sb_printf(g->sp.b, "%lld", (long long)x->size);
             else if (x->size >= 0)
-                sb_printf(g->b, "%s=%lld", x->name, (long long)x->size);
+                sb_printf(g->sp.b, "%s=%lld", x->name, (long long)x->size);
             else
-                sb_printf(g->b, "%s", x->name);
+                sb_printf(g->sp.b, "%s", x->name);
         }
     }
-    sb_printf(g->b, "]%s\n", T->role == IR_INPUT ? "" : "  (written)");
+    sb_printf(g->sp.b, "]%s\n", T->role == IR_INPUT ? "" : "  (written)");
 }
 
 char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
 {
     strbuf b = { 0 };
-    cgc g = { .b = &b, .lp = lp, .p = lp->ir };
+    cgc g = { .sp = { .b = &b, .p = lp->ir, .int_suffix = "" }, .lp = lp };
     const ir_prog *p = lp->ir;
-    if (name_axes(c, &g) < 0)
+    if (cs_name_axes(c, &g.sp, is_c_keyword) < 0)
         return NULL;
+    if (!(g.tile = ARENA_ARRAY(c->A, int64_t, p->naxis + 1)))
+        return cc_nomem(c), NULL;
     if (cg_check(c, lp, false) < 0)
         return NULL;
     if (o->header_only) {

@@ -25,6 +25,7 @@
  * NaN-propagating max/min, a nest's acc_tensor read as the register.
  */
 #include "codegen.h"
+#include "cspell.h"
 #include "strbuf.h"
 #include "alloc.h"
 
@@ -35,11 +36,8 @@
 enum { CU_BLOCK = 256, CU_MAX_GRID = 4096 };
 
 typedef struct cgu {
-    strbuf *b;
-    const ir_prog *p;
+    cspell sp;                  /* the text, the program, names of loops and sizes */
     const char *name;           /* the kernel's name; kernels are NAME_k0, NAME_k1, ... */
-    const char **loopvar;       /* per axis */
-    const char **size;          /* per axis: a parameter name or a literal */
     const lp_nest *nest;
     bool in_acc;                /* inside an ACC: the accumulator is the variable acc */
     const ir_access *store_dst; /* the STORE being emitted (memory-mode finals read it) */
@@ -118,116 +116,22 @@ static bool is_reserved(const char *s)
     return strncmp(s, "in", 2) == 0 && s[2] >= '0' && s[2] <= '9';
 }
 
-/* Names for loops and sizes.  Anonymous axes ("_3", "...0") get names of their own. */
-static int name_axes(cc *c, cgu *g)
-{
-    const ir_prog *p = g->p;
-    g->loopvar = ARENA_ARRAY(c->A, const char *, p->naxis + 1);
-    g->size = ARENA_ARRAY(c->A, const char *, p->naxis + 1);
-    if (!g->loopvar || !g->size)
-        return cc_nomem(c);
-    for (int a = 0; a < p->naxis; a++) {
-        const ir_axis *x = &p->axis[a];
-        char buf[160];
-        if (x->anonymous)
-            snprintf(buf, sizeof buf, "i_%d_", a);
-        else
-            snprintf(buf, sizeof buf, "i_%s", x->name);
-        g->loopvar[a] = arena_strndup(c->A, buf, strlen(buf));
-        if (x->size >= 0)
-            snprintf(buf, sizeof buf, "%lld", (long long)x->size);
-        else
-            snprintf(buf, sizeof buf, "%s%s", x->name, is_reserved(x->name) ? "_" : "");
-        g->size[a] = arena_strndup(c->A, buf, strlen(buf));
-        if (!g->loopvar[a] || !g->size[a])
-            return cc_nomem(c);
-    }
-    return 0;
-}
-
-static void mono(cgu *g, const ir_mono *m)
-{
-    bool any = false;
-    if (m->k != 1 || m->n == 0) {
-        sb_printf(g->b, "%lldLL", (long long)m->k);
-        any = true;
-    }
-    for (int i = 0; i < m->n; i++) {
-        sb_printf(g->b, "%s%s", any ? "*" : "", g->size[m->v[i]]);
-        any = true;
-    }
-}
-
-static bool mono_is_one(const ir_mono *m) { return m->n == 0 && m->k == 1; }
-
-static void dim_index(cgu *g, const ir_dim *d)
-{
-    if (d->n == 0) {
-        sb_printf(g->b, "%lld", (long long)d->off);
-        return;
-    }
-    for (int t = 0; t < d->n; t++) {
-        sb_printf(g->b, "%s%s", t ? " + " : "", g->loopvar[d->t[t].axis]);
-        if (!mono_is_one(&d->t[t].coef)) {
-            sb_printf(g->b, "*");
-            mono(g, &d->t[t].coef);
-        }
-    }
-    if (d->off)
-        sb_printf(g->b, " + %lld", (long long)d->off);
-}
-
-/* The flat offset of an access, by Horner's rule over the tensor's shape. */
-static void offset(cgu *g, const ir_access *a)
-{
-    const ir_tensor *t = &g->p->tensor[a->tensor];
-    if (a->ndim == 0) {
-        sb_printf(g->b, "0");
-        return;
-    }
-    for (int d = 1; d < a->ndim; d++)
-        if (!mono_is_one(&t->shape[d]))
-            sb_printf(g->b, "(");
-    for (int d = 0; d < a->ndim; d++) {
-        bool zero = a->dim[d].n == 0 && a->dim[d].off == 0;
-        if (d == 0) {
-            dim_index(g, &a->dim[d]);
-            continue;
-        }
-        if (!mono_is_one(&t->shape[d])) {
-            sb_printf(g->b, ")*");
-            mono(g, &t->shape[d]);
-        }
-        if (!zero) {
-            sb_printf(g->b, " + ");
-            dim_index(g, &a->dim[d]);
-        }
-    }
-}
-
-static void access(cgu *g, const ir_access *a)
-{
-    sb_printf(g->b, "%s[", g->p->tensor[a->tensor].name);
-    offset(g, a);
-    sb_printf(g->b, "]");
-}
-
 /* A literal of the compute type that reads back exactly: "0.0f", "0.5", "EINC_INF_F". */
 static void float_lit(cgu *g, double v)
 {
     bool f32 = g->nest->compute == EINC_F32;
     if (isnan(v)) {
-        sb_printf(g->b, "%s", f32 ? "EINC_NAN_F" : "EINC_NAN_D");
+        sb_printf(g->sp.b, "%s", f32 ? "EINC_NAN_F" : "EINC_NAN_D");
         return;
     }
     if (isinf(v)) {
-        sb_printf(g->b, "%s%s%s", v < 0 ? "(-" : "", f32 ? "EINC_INF_F" : "EINC_INF_D",
+        sb_printf(g->sp.b, "%s%s%s", v < 0 ? "(-" : "", f32 ? "EINC_INF_F" : "EINC_INF_D",
                   v < 0 ? ")" : "");
         return;
     }
     char buf[40];
     snprintf(buf, sizeof buf, f32 ? "%.9g" : "%.17g", v);
-    sb_printf(g->b, "%s%s%s", buf, strpbrk(buf, ".e") ? "" : ".0", f32 ? "f" : "");
+    sb_printf(g->sp.b, "%s%s%s", buf, strpbrk(buf, ".e") ? "" : ".0", f32 ? "f" : "");
 }
 
 static void expr(cgu *g, const ir_expr *x)
@@ -237,43 +141,43 @@ static void expr(cgu *g, const ir_expr *x)
     case IR_ACCESS:
         if (x->acc.tensor == g->nest->acc_tensor) {
             if (g->in_acc) {
-                sb_printf(g->b, "acc");
+                sb_printf(g->sp.b, "acc");
             } else {
                 if (!dtype_is_float(g->nest->compute))
-                    sb_printf(g->b, "(%s)", at);
-                access(g, g->store_dst);
+                    sb_printf(g->sp.b, "(%s)", at);
+                cs_access(&g->sp, g->store_dst);
             }
             return;
         }
-        if (g->p->tensor[x->acc.tensor].dtype != g->nest->compute ||
+        if (g->sp.p->tensor[x->acc.tensor].dtype != g->nest->compute ||
             !dtype_is_float(g->nest->compute))
-            sb_printf(g->b, "(%s)", at);
-        access(g, &x->acc);
+            sb_printf(g->sp.b, "(%s)", at);
+        cs_access(&g->sp, &x->acc);
         return;
     case IR_CONST:
         if (dtype_is_float(g->nest->compute))
             float_lit(g, x->c);
         else
-            sb_printf(g->b, "(%s)%.17g", at, x->c);
+            sb_printf(g->sp.b, "(%s)%.17g", at, x->c);
         return;
     case IR_SIZE:
-        sb_printf(g->b, "(%s)(", at);
-        mono(g, &x->m);
-        sb_printf(g->b, ")");
+        sb_printf(g->sp.b, "(%s)(", at);
+        cs_mono(&g->sp, &x->m);
+        sb_printf(g->sp.b, ")");
         return;
     default:
         break;
     }
-    sb_printf(g->b, "(");
+    sb_printf(g->sp.b, "(");
     expr(g, x->a);
-    sb_printf(g->b, " %s ", ir_op_name(x->op));
+    sb_printf(g->sp.b, " %s ", ir_op_name(x->op));
     expr(g, x->b);
-    sb_printf(g->b, ")");
+    sb_printf(g->sp.b, ")");
 }
 
 static void indent(cgu *g, int depth)
 {
-    sb_printf(g->b, "%*s", 4 * depth, "");
+    sb_printf(g->sp.b, "%*s", 4 * depth, "");
 }
 
 static void identity(cgu *g, ir_comb comb)
@@ -283,18 +187,18 @@ static void identity(cgu *g, ir_comb comb)
     const char *at = arith_type(t);
     switch (comb) {
     case IR_COMB_PROD:
-        if (fp) float_lit(g, 1); else sb_printf(g->b, "(%s)1", at);
+        if (fp) float_lit(g, 1); else sb_printf(g->sp.b, "(%s)1", at);
         break;
     case IR_COMB_MAX:
         if (fp) float_lit(g, -INFINITY);
-        else sb_printf(g->b, "(%s)(%s - 1)", at, i32 ? "-2147483647" : "-9223372036854775807LL");
+        else sb_printf(g->sp.b, "(%s)(%s - 1)", at, i32 ? "-2147483647" : "-9223372036854775807LL");
         break;
     case IR_COMB_MIN:
         if (fp) float_lit(g, INFINITY);
-        else sb_printf(g->b, "(%s)%s", at, i32 ? "2147483647" : "9223372036854775807LL");
+        else sb_printf(g->sp.b, "(%s)%s", at, i32 ? "2147483647" : "9223372036854775807LL");
         break;
     default:
-        if (fp) float_lit(g, 0); else sb_printf(g->b, "(%s)0", at);
+        if (fp) float_lit(g, 0); else sb_printf(g->sp.b, "(%s)0", at);
         break;
     }
 }
@@ -307,61 +211,61 @@ static void combine(cgu *g, ir_comb comb, const char *lhs, const ir_expr *x, con
     const char *st = t == EINC_I32 ? "einc_i32" : "einc_i64";
     switch (comb) {
     case IR_COMB_SUM: case IR_COMB_MEAN: case IR_COMB_PROD:
-        sb_printf(g->b, "%s %s= ", lhs, comb == IR_COMB_PROD ? "*" : "+");
+        sb_printf(g->sp.b, "%s %s= ", lhs, comb == IR_COMB_PROD ? "*" : "+");
         break;
     case IR_COMB_MAX: case IR_COMB_MIN:
-        sb_printf(g->b, "{ %s v_ = ", arith_type(t));
+        sb_printf(g->sp.b, "{ %s v_ = ", arith_type(t));
         break;
     default:
-        sb_printf(g->b, "%s = ", lhs);
+        sb_printf(g->sp.b, "%s = ", lhs);
         break;
     }
     if (x)
         expr(g, x);
     else
-        sb_printf(g->b, "%s", vtext);
+        sb_printf(g->sp.b, "%s", vtext);
     if (comb == IR_COMB_MAX || comb == IR_COMB_MIN) {
         const char *op = comb == IR_COMB_MAX ? ">" : "<";
         /* v_, not v: an axis named v is in scope in the initializer */
         if (fp)   /* NaN wins and then stays: numpy's maximum/minimum */
-            sb_printf(g->b, "; if (v_ %s %s || v_ != v_) %s = %s != %s ? %s : v_; }", op, lhs,
+            sb_printf(g->sp.b, "; if (v_ %s %s || v_ != v_) %s = %s != %s ? %s : v_; }", op, lhs,
                       lhs, lhs, lhs, lhs);
         else
-            sb_printf(g->b, "; if ((%s)v_ %s (%s)%s) %s = v_; }", st, op, st, lhs, lhs);
+            sb_printf(g->sp.b, "; if ((%s)v_ %s (%s)%s) %s = v_; }", st, op, st, lhs, lhs);
     }
 }
 
 /* The conversion of an arithmetic value to the stored type. */
 static void store_value(cgu *g, const ir_access *dst, const char *text)
 {
-    einc_dtype t = g->p->tensor[dst->tensor].dtype;
+    einc_dtype t = g->sp.p->tensor[dst->tensor].dtype;
     if (t == EINC_BOOL)
-        sb_printf(g->b, "(einc_u8)((%s) != 0)", text);
+        sb_printf(g->sp.b, "(einc_u8)((%s) != 0)", text);
     else if (t == g->nest->compute && dtype_is_float(t))
-        sb_printf(g->b, "%s", text);
+        sb_printf(g->sp.b, "%s", text);
     else
-        sb_printf(g->b, "(%s)(%s)", ctype(t), text);
+        sb_printf(g->sp.b, "(%s)(%s)", ctype(t), text);
 }
 
 /* dst = (stored) value, where value is x, or the identity of comb when x is NULL. */
 static void store(cgu *g, const ir_access *dst, const ir_expr *x, ir_comb comb)
 {
-    access(g, dst);
-    sb_printf(g->b, " = ");
+    cs_access(&g->sp, dst);
+    sb_printf(g->sp.b, " = ");
     strbuf tmp = { 0 };
-    strbuf *outer = g->b;
-    g->b = &tmp;
+    strbuf *outer = g->sp.b;
+    g->sp.b = &tmp;
     if (x)
         expr(g, x);
     else
         identity(g, comb);
-    g->b = outer;
+    g->sp.b = outer;
     char *s = sb_finish(&tmp);
     if (!s)
         outer->failed = true;
     store_value(g, dst, s ? s : "0");
     einc_free(s);
-    sb_printf(g->b, ";\n");
+    sb_printf(g->sp.b, ";\n");
 }
 
 /* The end of an ACC: dst = final(acc), or dst = acc. */
@@ -372,10 +276,10 @@ static void acc_store(cgu *g, const lp_node *n, int depth)
     if (n->final) {
         store(g, n->dst, n->final, n->comb);
     } else {
-        access(g, n->dst);
-        sb_printf(g->b, " = ");
+        cs_access(&g->sp, n->dst);
+        sb_printf(g->sp.b, " = ");
         store_value(g, n->dst, "acc");
-        sb_printf(g->b, ";\n");
+        sb_printf(g->sp.b, ";\n");
     }
     g->in_acc = false;
 }
@@ -385,35 +289,35 @@ static void node(cgu *g, const lp_node *n, int depth)
 {
     switch (n->op) {
     case LP_LOOP: {
-        const char *v = g->loopvar[n->axis];
+        const char *v = g->sp.loopvar[n->axis];
         indent(g, depth);
-        sb_printf(g->b, "for (einc_i64 %s = 0; %s < %s; %s++) {\n", v, v, g->size[n->axis], v);
+        sb_printf(g->sp.b, "for (einc_i64 %s = 0; %s < %s; %s++) {\n", v, v, g->sp.size[n->axis], v);
         for (int i = 0; i < n->n; i++)
             node(g, n->body[i], depth + 1);
         indent(g, depth);
-        sb_printf(g->b, "}\n");
+        sb_printf(g->sp.b, "}\n");
         return;
     }
     case LP_ACC: {
         indent(g, depth);
-        sb_printf(g->b, "{\n");
+        sb_printf(g->sp.b, "{\n");
         indent(g, depth + 1);
-        sb_printf(g->b, "%s acc = ", arith_type(g->nest->compute));
+        sb_printf(g->sp.b, "%s acc = ", arith_type(g->nest->compute));
         identity(g, n->comb);
-        sb_printf(g->b, ";\n");
+        sb_printf(g->sp.b, ";\n");
         for (int i = 0; i < n->n; i++) {
             g->in_acc = true;
             node(g, n->body[i], depth + 1);
         }
         acc_store(g, n, depth + 1);
         indent(g, depth);
-        sb_printf(g->b, "}\n");
+        sb_printf(g->sp.b, "}\n");
         return;
     }
     case LP_UPDATE:
         indent(g, depth);
         combine(g, n->comb, "acc", n->value, NULL);
-        sb_printf(g->b, ";\n");
+        sb_printf(g->sp.b, ";\n");
         return;
     case LP_STORE:
         /* cu_shape admits only plain stores: dst = value, or dst = identity */
@@ -479,9 +383,9 @@ static int cu_shape(cc *c, const lp_nest *nest, cu_kernel *k)
 /* The product of the sizes of axes ax[0..n) as a 64-bit expression ("1" for none). */
 static void count(cgu *g, const int *ax, int n, const char *type)
 {
-    sb_printf(g->b, "(%s)%s", type, n ? g->size[ax[0]] : "1");
+    sb_printf(g->sp.b, "(%s)%s", type, n ? g->sp.size[ax[0]] : "1");
     for (int i = 1; i < n; i++)
-        sb_printf(g->b, " * %s", g->size[ax[i]]);
+        sb_printf(g->sp.b, " * %s", g->sp.size[ax[i]]);
 }
 
 /* const einc_i64 i_a = ..., from the linear index var over loops ax[0..n). */
@@ -489,185 +393,185 @@ static void unflatten(cgu *g, const int *ax, int n, const char *var, int depth)
 {
     if (n == 1) {
         indent(g, depth);
-        sb_printf(g->b, "const einc_i64 %s = %s;\n", g->loopvar[ax[0]], var);
+        sb_printf(g->sp.b, "const einc_i64 %s = %s;\n", g->sp.loopvar[ax[0]], var);
         return;
     }
     if (n == 0)
         return;
     indent(g, depth);
-    sb_printf(g->b, "einc_i64 rest_ = %s;\n", var);
+    sb_printf(g->sp.b, "einc_i64 rest_ = %s;\n", var);
     for (int i = n - 1; i > 0; i--) {
         indent(g, depth);
-        sb_printf(g->b, "const einc_i64 %s = rest_ %% %s;\n", g->loopvar[ax[i]], g->size[ax[i]]);
+        sb_printf(g->sp.b, "const einc_i64 %s = rest_ %% %s;\n", g->sp.loopvar[ax[i]], g->sp.size[ax[i]]);
         indent(g, depth);
-        sb_printf(g->b, "rest_ /= %s;\n", g->size[ax[i]]);
+        sb_printf(g->sp.b, "rest_ /= %s;\n", g->sp.size[ax[i]]);
     }
     indent(g, depth);
-    sb_printf(g->b, "const einc_i64 %s = rest_;\n", g->loopvar[ax[0]]);
+    sb_printf(g->sp.b, "const einc_i64 %s = rest_;\n", g->sp.loopvar[ax[0]]);
 }
 
 /* The arrays, then the sizes left open; device (kernel) or host (launcher) spelling. */
 static void params(cgu *g, bool host)
 {
-    const ir_prog *p = g->p;
+    const ir_prog *p = g->sp.p;
     bool first = true;
     for (int t = 0; t < p->ntensor; t++) {
         const ir_tensor *T = &p->tensor[t];
         if (T->role == IR_TEMP)
             continue;
-        sb_printf(g->b, "%s%s%s *%s%s", first ? "" : ", ", T->role == IR_INPUT ? "const " : "",
+        sb_printf(g->sp.b, "%s%s%s *%s%s", first ? "" : ", ", T->role == IR_INPUT ? "const " : "",
                   host ? host_type(T->dtype) : ctype(T->dtype), host ? "" : "__restrict__ ",
                   T->name);
         first = false;
     }
     for (int a = 0; a < p->naxis; a++)
         if (p->axis[a].size < 0)
-            sb_printf(g->b, ", %s %s", host ? "int64_t" : "einc_i64", g->size[a]);
+            sb_printf(g->sp.b, ", %s %s", host ? "int64_t" : "einc_i64", g->sp.size[a]);
 }
 
 static void kernel(cgu *g, const cu_kernel *k, int idx)
 {
-    sb_printf(g->b, "extern \"C\" __global__ void __launch_bounds__(%d) %s_k%d(", CU_BLOCK,
+    sb_printf(g->sp.b, "extern \"C\" __global__ void __launch_bounds__(%d) %s_k%d(", CU_BLOCK,
               g->name, idx);
     params(g, false);
-    sb_printf(g->b, ")\n{\n");
+    sb_printf(g->sp.b, ")\n{\n");
     if (!k->block) {
         indent(g, 1);
-        sb_printf(g->b, "const einc_i64 count_ = ");
+        sb_printf(g->sp.b, "const einc_i64 count_ = ");
         count(g, k->flat, k->nflat, "einc_i64");
-        sb_printf(g->b, ";\n");
+        sb_printf(g->sp.b, ";\n");
         indent(g, 1);
-        sb_printf(g->b, "for (einc_i64 tid_ = (einc_i64)blockIdx.x * blockDim.x + threadIdx.x; "
+        sb_printf(g->sp.b, "for (einc_i64 tid_ = (einc_i64)blockIdx.x * blockDim.x + threadIdx.x; "
                         "tid_ < count_;\n");
         indent(g, 1);
-        sb_printf(g->b, "     tid_ += (einc_i64)blockDim.x * gridDim.x) {\n");
+        sb_printf(g->sp.b, "     tid_ += (einc_i64)blockDim.x * gridDim.x) {\n");
         unflatten(g, k->flat, k->nflat, "tid_", 2);
         node(g, k->body, 2);
         indent(g, 1);
-        sb_printf(g->b, "}\n}\n\n");
+        sb_printf(g->sp.b, "}\n}\n\n");
         return;
     }
     /* block form: strided partial reductions, then a tree over shared memory */
     const char *at = arith_type(g->nest->compute);
     const lp_node *acc = k->body;
-    sb_printf(g->b, "    __shared__ %s part_[%d];\n", at, CU_BLOCK);
-    sb_printf(g->b, "    if (blockIdx.x != 0)\n        return;\n");
-    sb_printf(g->b, "    const einc_i64 count_ = ");
+    sb_printf(g->sp.b, "    __shared__ %s part_[%d];\n", at, CU_BLOCK);
+    sb_printf(g->sp.b, "    if (blockIdx.x != 0)\n        return;\n");
+    sb_printf(g->sp.b, "    const einc_i64 count_ = ");
     count(g, k->red, k->nred, "einc_i64");
-    sb_printf(g->b, ";\n    %s acc = ", at);
+    sb_printf(g->sp.b, ";\n    %s acc = ", at);
     identity(g, acc->comb);
-    sb_printf(g->b, ";\n");
-    sb_printf(g->b, "    for (einc_i64 tid_ = threadIdx.x; tid_ < count_; tid_ += blockDim.x) {\n");
+    sb_printf(g->sp.b, ";\n");
+    sb_printf(g->sp.b, "    for (einc_i64 tid_ = threadIdx.x; tid_ < count_; tid_ += blockDim.x) {\n");
     unflatten(g, k->red, k->nred, "tid_", 2);
     g->in_acc = true;
     node(g, k->update, 2);
     g->in_acc = false;
-    sb_printf(g->b, "    }\n    part_[threadIdx.x] = acc;\n    __syncthreads();\n");
-    sb_printf(g->b, "    for (unsigned half_ = %d; half_ > 0; half_ >>= 1) {\n", CU_BLOCK / 2);
-    sb_printf(g->b, "        if (threadIdx.x < half_ && threadIdx.x + half_ < blockDim.x) {\n");
-    sb_printf(g->b, "            ");
+    sb_printf(g->sp.b, "    }\n    part_[threadIdx.x] = acc;\n    __syncthreads();\n");
+    sb_printf(g->sp.b, "    for (unsigned half_ = %d; half_ > 0; half_ >>= 1) {\n", CU_BLOCK / 2);
+    sb_printf(g->sp.b, "        if (threadIdx.x < half_ && threadIdx.x + half_ < blockDim.x) {\n");
+    sb_printf(g->sp.b, "            ");
     combine(g, acc->comb, "acc", NULL, "part_[threadIdx.x + half_]");
-    sb_printf(g->b, ";\n            part_[threadIdx.x] = acc;\n        }\n");
-    sb_printf(g->b, "        __syncthreads();\n    }\n");
-    sb_printf(g->b, "    if (threadIdx.x == 0) {\n        acc = part_[0];\n");
+    sb_printf(g->sp.b, ";\n            part_[threadIdx.x] = acc;\n        }\n");
+    sb_printf(g->sp.b, "        __syncthreads();\n    }\n");
+    sb_printf(g->sp.b, "    if (threadIdx.x == 0) {\n        acc = part_[0];\n");
     acc_store(g, acc, 2);
-    sb_printf(g->b, "    }\n}\n\n");
+    sb_printf(g->sp.b, "    }\n}\n\n");
 }
 
 static void launcher_proto(cgu *g)
 {
-    sb_printf(g->b, "extern \"C\" void %s(", g->name);
+    sb_printf(g->sp.b, "extern \"C\" void %s(", g->name);
     params(g, true);
-    sb_printf(g->b, ", cudaStream_t stream)");
+    sb_printf(g->sp.b, ", cudaStream_t stream)");
 }
 
 static void launcher(cgu *g, const cu_kernel *ks, int nk)
 {
-    const ir_prog *p = g->p;
+    const ir_prog *p = g->sp.p;
     bool any = false;
     for (int i = 0; i < nk; i++)
         any |= ks[i].nflat > 0;
     if (any)        /* only then: an unused static function is a host-compiler warning */
-        sb_printf(g->b, "#ifndef EINC_CUDA_GRID\n#define EINC_CUDA_GRID\n"
+        sb_printf(g->sp.b, "#ifndef EINC_CUDA_GRID\n#define EINC_CUDA_GRID\n"
                     "static unsigned einc_grid(int64_t n)\n{\n"
                     "    int64_t blocks = n / %d + (n %% %d != 0);\n"
                     "    return (unsigned)(blocks < %d ? blocks : %d);\n}\n#endif\n\n",
               CU_BLOCK, CU_BLOCK, CU_MAX_GRID, CU_MAX_GRID);
     launcher_proto(g);
-    sb_printf(g->b, "\n{\n");
+    sb_printf(g->sp.b, "\n{\n");
     for (int i = 0; i < nk; i++) {
         if (ks[i].nflat) {
-            sb_printf(g->b, "    if (");
+            sb_printf(g->sp.b, "    if (");
             count(g, ks[i].flat, ks[i].nflat, "int64_t");
-            sb_printf(g->b, " > 0)\n        %s_k%d<<<einc_grid(", g->name, i);
+            sb_printf(g->sp.b, " > 0)\n        %s_k%d<<<einc_grid(", g->name, i);
             count(g, ks[i].flat, ks[i].nflat, "int64_t");
-            sb_printf(g->b, "), %d, 0, stream>>>(", CU_BLOCK);
+            sb_printf(g->sp.b, "), %d, 0, stream>>>(", CU_BLOCK);
         } else {
-            sb_printf(g->b, "    %s_k%d<<<1, %d, 0, stream>>>(", g->name, i, CU_BLOCK);
+            sb_printf(g->sp.b, "    %s_k%d<<<1, %d, 0, stream>>>(", g->name, i, CU_BLOCK);
         }
         bool first = true;
         for (int t = 0; t < p->ntensor; t++) {
             const ir_tensor *T = &p->tensor[t];
             if (T->role == IR_TEMP)
                 continue;
-            sb_printf(g->b, "%s", first ? "" : ", ");
+            sb_printf(g->sp.b, "%s", first ? "" : ", ");
             if (!dtype_is_float(T->dtype))      /* int64_t and einc_i64 differ in C++ */
-                sb_printf(g->b, "(%s%s *)", T->role == IR_INPUT ? "const " : "", ctype(T->dtype));
-            sb_printf(g->b, "%s", T->name);
+                sb_printf(g->sp.b, "(%s%s *)", T->role == IR_INPUT ? "const " : "", ctype(T->dtype));
+            sb_printf(g->sp.b, "%s", T->name);
             first = false;
         }
         for (int a = 0; a < p->naxis; a++)
             if (p->axis[a].size < 0)
-                sb_printf(g->b, ", %s", g->size[a]);
-        sb_printf(g->b, ");\n");
+                sb_printf(g->sp.b, ", %s", g->sp.size[a]);
+        sb_printf(g->sp.b, ");\n");
     }
-    sb_printf(g->b, "}\n");
+    sb_printf(g->sp.b, "}\n");
 }
 
 static void shape_comment(cgu *g, const ir_tensor *T)
 {
-    sb_printf(g->b, " *   %-4s %s[", T->name, einc_dtype_name(T->dtype));
+    sb_printf(g->sp.b, " *   %-4s %s[", T->name, einc_dtype_name(T->dtype));
     for (int d = 0; d < T->ndim; d++) {
         const ir_mono *m = &T->shape[d];
-        sb_printf(g->b, d ? ", " : "");
+        sb_printf(g->sp.b, d ? ", " : "");
         if (m->n == 0 || m->k != 1)
-            sb_printf(g->b, "%lld%s", (long long)m->k, m->n ? "*" : "");
+            sb_printf(g->sp.b, "%lld%s", (long long)m->k, m->n ? "*" : "");
         for (int i = 0; i < m->n; i++) {
-            const ir_axis *x = &g->p->axis[m->v[i]];
-            sb_printf(g->b, "%s", i ? "*" : "");
+            const ir_axis *x = &g->sp.p->axis[m->v[i]];
+            sb_printf(g->sp.b, "%s", i ? "*" : "");
             if (x->anonymous)
-                sb_printf(g->b, "%lld", (long long)x->size);
+                sb_printf(g->sp.b, "%lld", (long long)x->size);
             else if (x->size >= 0)
-                sb_printf(g->b, "%s=%lld", x->name, (long long)x->size);
+                sb_printf(g->sp.b, "%s=%lld", x->name, (long long)x->size);
             else
-                sb_printf(g->b, "%s", x->name);
+                sb_printf(g->sp.b, "%s", x->name);
         }
     }
-    sb_printf(g->b, "]%s\n", T->role == IR_INPUT ? "" : "  (written)");
+    sb_printf(g->sp.b, "]%s\n", T->role == IR_INPUT ? "" : "  (written)");
 }
 
 static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, int nk)
 {
-    const ir_prog *p = g->p;
-    sb_printf(g->b, "/*\n * Generated by einc %s.\n *\n * %s\n *\n", EINC_VERSION, o->source);
+    const ir_prog *p = g->sp.p;
+    sb_printf(g->sp.b, "/*\n * Generated by einc %s.\n *\n * %s\n *\n", EINC_VERSION, o->source);
     for (int t = 0; t < p->ntensor; t++)
         if (p->tensor[t].role != IR_TEMP)
             shape_comment(g, &p->tensor[t]);
-    sb_printf(g->b, " *\n * Arrays are device pointers, contiguous and row-major (C order).\n");
-    sb_printf(g->b, " * Each kernel runs %d threads a block on min(ceil(N/%d), %d) blocks, not "
+    sb_printf(g->sp.b, " *\n * Arrays are device pointers, contiguous and row-major (C order).\n");
+    sb_printf(g->sp.b, " * Each kernel runs %d threads a block on min(ceil(N/%d), %d) blocks, not "
                     "at all\n * when N is 0:\n", CU_BLOCK, CU_BLOCK, CU_MAX_GRID);
     for (int i = 0; i < nk; i++) {
-        sb_printf(g->b, " *   %s_k%d  N = ", g->name, i);
+        sb_printf(g->sp.b, " *   %s_k%d  N = ", g->name, i);
         if (!ks[i].nflat)
-            sb_printf(g->b, "1%s", ks[i].block ? " (one block shares the reduction)" : "");
+            sb_printf(g->sp.b, "1%s", ks[i].block ? " (one block shares the reduction)" : "");
         for (int j = 0; j < ks[i].nflat; j++)
-            sb_printf(g->b, "%s%s", j ? "*" : "", g->size[ks[i].flat[j]]);
-        sb_printf(g->b, "\n");
+            sb_printf(g->sp.b, "%s%s", j ? "*" : "", g->sp.size[ks[i].flat[j]]);
+        sb_printf(g->sp.b, "\n");
     }
-    sb_printf(g->b, " */\n");
+    sb_printf(g->sp.b, " */\n");
     if (host)
-        sb_printf(g->b, "#include <cuda_runtime.h>\n#include <stdint.h>\n\n");
-    sb_printf(g->b,
+        sb_printf(g->sp.b, "#include <cuda_runtime.h>\n#include <stdint.h>\n\n");
+    sb_printf(g->sp.b,
               "#ifndef EINC_CUDA_TYPES\n#define EINC_CUDA_TYPES\n"
               "typedef long long einc_i64;\ntypedef unsigned long long einc_u64;\n"
               "typedef int einc_i32;\ntypedef unsigned int einc_u32;\n"
@@ -682,8 +586,8 @@ static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, i
 static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
 {
     strbuf b = { 0 };
-    cgu g = { .b = &b, .p = lp->ir, .name = o->name };
-    if (name_axes(c, &g) < 0 || cg_check(c, lp, false) < 0)
+    cgu g = { .sp = { .b = &b, .p = lp->ir, .int_suffix = "LL" }, .name = o->name };
+    if (cs_name_axes(c, &g.sp, is_reserved) < 0 || cg_check(c, lp, false) < 0)
         return NULL;
     if (host && o->header_only) {
         launcher_proto(&g);
