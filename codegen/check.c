@@ -29,10 +29,5 @@ int cg_check(cc *c, const lp_prog *lp, bool temps)
             return cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1,
                             "this program needs a temporary array, which kernel source "
                             "cannot allocate yet");
-    for (int a = 0; a < lp->ir->naxis; a++)
-        if (lp->ir->axis[a].size < 0 && lp->ir->axis[a].anonymous)
-            return cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1,
-                            "an expression with '...' needs its input shapes to generate a "
-                            "kernel");
     return 0;
 }

@@ -18,7 +18,7 @@ typedef struct cg_opts {
 
 /*
  * Refuses programs a generator cannot express: a temporary the schedule did not fuse
- * (unless temps: the JIT's runtime allocates them), or symbolic ranks.
+ * (unless temps: the JIT's runtime allocates them).
  */
 int cg_check(cc *c, const lp_prog *lp, bool temps);
 

@@ -22,6 +22,8 @@ int cs_name_axes(cc *c, cspell *g, bool (*reserved)(const char *))
         g->loopvar[a] = arena_strndup(c->A, buf, strlen(buf));
         if (x->size >= 0)
             snprintf(buf, sizeof buf, "%lld", (long long)x->size);
+        else if (x->anonymous)      /* the k-th dimension of '...': "ellipsis0", ... */
+            snprintf(buf, sizeof buf, "ellipsis%s", x->name + 3);
         else
             snprintf(buf, sizeof buf, "%s%s", x->name, reserved(x->name) ? "_" : "");
         g->size[a] = arena_strndup(c->A, buf, strlen(buf));

@@ -969,7 +969,7 @@ static int check_output(binder *b, const ast_side *out)
 ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
                    const einc_tensor *inputs)
 {
-    static const bind_opts defaults = { EINC_REDUCE_SUM, EINC_F32, 0, NULL };
+    static const bind_opts defaults = { EINC_REDUCE_SUM, EINC_F32, 0, 0, NULL };
     binder b = { .c = c, .e = e, .o = o ? o : &defaults, .nin = e->nin, .inputs = inputs };
     ir_prog *p = ARENA_NEW(c->A, ir_prog);
     if (!p)
@@ -996,7 +996,10 @@ ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
     if (!b.erank)
         return cc_nomem(c), NULL;
     for (int i = 0; i < e->nin; i++) {
-        b.erank[i] = has_ellipsis(e->in[i]) ? 0 : -1;
+        /* without arrays, each '...' covers the rank the caller gave (emitted kernels) */
+        b.erank[i] = has_ellipsis(e->in[i]) ? (inputs ? 0 : b.o->ellipsis_rank) : -1;
+        if (b.erank[i] > b.nell)
+            b.nell = b.erank[i];
         if (collect_side(&b, e->in[i], false, i) < 0)
             return NULL;
     }

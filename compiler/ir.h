@@ -133,6 +133,7 @@ typedef struct ir_prog {
 typedef struct bind_opts {
     einc_reduce reduce;
     einc_dtype dtype;           /* the operands' dtype when no input arrays are given */
+    int ellipsis_rank;          /* dims '...' covers when no input arrays are given */
     int nsizes;
     const einc_size *sizes;
 } bind_opts;

@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     src[size - 17] = 0;
     cc c = { .A = &A, .src = src, .err = &err };
     static const einc_size sizes[2] = { { "h", 2 }, { "r", 3 } };
-    bind_opts bo = { (einc_reduce)(data[0] % EINC_REDUCE_COUNT), EINC_F32, data[0] & 0x80 ? 2 : 0, sizes };
+    bind_opts bo = { .reduce = (einc_reduce)(data[0] % EINC_REDUCE_COUNT), .dtype = EINC_F32,
+                     .ellipsis_rank = data[0] & 0x40 ? 1 : 0, .nsizes = data[0] & 0x80 ? 2 : 0, .sizes = sizes };
     ast_expr *e = parse_expr(&c);
     if (!e)
         goto done;

@@ -37,6 +37,7 @@ struct einc_kernel {
     bind_opts opts;
     einc_target target;
     int64_t max_memory;         /* bytes per intermediate of a contraction path; 0: no limit */
+    int ellipsis_rank;          /* "...=N": the rank '...' covers in emitted kernels; -1: unset */
 };
 
 const char *einc_version(void) { return EINC_VERSION; }
@@ -146,16 +147,27 @@ einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *op
         cc_nomem(&c);
         goto fail;
     }
+    int nsz = 0, ell_rank = -1;
     for (int i = 0; i < o.nsizes; i++) {
         const char *nm = o.sizes[i].name ? o.sizes[i].name : "";
-        sz[i].name = arena_strndup(&k->A, nm, strlen(nm));
-        sz[i].value = o.sizes[i].value;
-        if (!sz[i].name) {
+        if (strcmp(nm, "...") == 0) {   /* "...=N": the rank '...' covers in emitted kernels */
+            if (o.sizes[i].value < 0 || o.sizes[i].value > EINC_MAX_RANK) {
+                cc_error(&c, EINC_ERR_ARG, -1, -1, "...=%lld: the rank of '...' must be 0 to %d",
+                         (long long)o.sizes[i].value, EINC_MAX_RANK);
+                goto fail;
+            }
+            ell_rank = (int)o.sizes[i].value;
+            continue;
+        }
+        sz[nsz].name = arena_strndup(&k->A, nm, strlen(nm));
+        sz[nsz].value = o.sizes[i].value;
+        if (!sz[nsz++].name) {
             cc_nomem(&c);
             goto fail;
         }
     }
-    k->opts = (bind_opts){ o.reduce, EINC_F32, o.nsizes, sz };
+    k->opts = (bind_opts){ o.reduce, EINC_F32, 0, nsz, sz };
+    k->ellipsis_rank = ell_rank;
     if (!(k->ast = parse_expr(&c)))
         goto fail;
     /* Bind once without shapes: every check that needs no shape happens now. */
@@ -489,14 +501,15 @@ char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, ei
     cc c = { .A = &A, .src = k->src, .err = err };
     char *s = NULL;
     const ast_axis *ell = find_ellipsis(k->ast);
-    if (ell) {
-        cc_error(&c, EINC_ERR_UNSUPPORTED, ell->begin, ell->end,
-                 "kernel source needs fixed ranks: '...' works with einc run and the C API, "
-                 "not in emitted kernels yet");
+    if (ell && k->ellipsis_rank < 0) {
+        cc_error(&c, EINC_ERR_ARG, ell->begin, ell->end,
+                 "a kernel's source needs the number of dimensions '...' stands for: give "
+                 "...=N (e.g. ...=2)");
         goto done;
     }
     bind_opts o = k->opts;
     o.dtype = dtype;
+    o.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
     ir_prog *p = bind_expr(&c, k->ast, &o, 0, NULL);
     bool gpu = what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX;
     lp_prog *lp = p ? lower(&c, p, gpu ? LP_GPU : LP_CPU, NULL) : NULL;

@@ -42,6 +42,7 @@ static const char usage[] =
     "  explain    show the dialect, axes, sizes, the index IR and its FLOP count\n"
     "\n"
     "  AXIS=N            the size of an axis the inputs do not determine (h=4, c=3)\n"
+    "  ...=N             for an emitted kernel: the number of dimensions '...' stands for\n"
     "  --reduce=OP       sum (default), mean, max, min or prod, for axes absent from the output\n"
     "                    of a one-operand expression\n"
     "  --target=T        auto (default: CUDA when a GPU and its driver are there, else the\n"
@@ -85,7 +86,7 @@ static bool is_ident(const char *s, size_t n)
 static int size_word(const char *w, einc_size *z)
 {
     const char *eq = strchr(w, '=');
-    if (!eq || !is_ident(w, (size_t)(eq - w)))
+    if (!eq || !(is_ident(w, (size_t)(eq - w)) || (eq - w == 3 && strncmp(w, "...", 3) == 0)))
         return 0;
     const char *v = eq + 1;
     if (!*v || strspn(v, "-+0123456789") != strlen(v))

@@ -53,6 +53,10 @@ static const ecase cases[] = {
     { ",ij->ij", "", "i=2 j=3", EINC_REDUCE_SUM, 2, { 0, 2 }, { { 0 }, { 2, 3 } } },
     { "ik,kj->ij", "", "i=0 k=3 j=2", EINC_REDUCE_SUM, 2, { 2, 2 }, { { 0, 3 }, { 3, 2 } } },
     { "ik,kj->ij", "", "i=2 k=0 j=2", EINC_REDUCE_SUM, 2, { 2, 2 }, { { 2, 0 }, { 0, 2 } } },
+    /* '...' with its rank given: its dimensions are parameters after the named sizes */
+    { "...ij,...jk->...ik", "...=1", "i=3 j=4 k=5 ellipsis0=2", EINC_REDUCE_SUM, 2, { 3, 3 }, { { 2, 3, 4 }, { 2, 4, 5 } } },
+    { "b ... c -> b c ...", "...=2", "b=2 c=3 ellipsis0=4 ellipsis1=5", EINC_REDUCE_SUM, 1, { 4 }, { { 2, 4, 5, 3 } } },
+    { "...i->...", "...=1", "i=7 ellipsis0=3", EINC_REDUCE_MAX, 1, { 2 }, { { 3, 7 } } },
     /* big enough for the GEMM tile's full tiles, leftover rows and columns, two k blocks */
     { "ik,kj->ij", "", "i=13 k=300 j=70", EINC_REDUCE_SUM, 2, { 2, 2 }, { { 13, 300 }, { 300, 70 } } },
     { "ik,jk->ij", "j=67", "i=14 k=40", EINC_REDUCE_SUM, 2, { 2, 2 }, { { 14, 40 }, { 67, 40 } } },
@@ -227,8 +231,11 @@ static void test_emit_errors(void **state)
     einc_error err = { 0 };
     assert_int_equal(einc_compile(ctx, "...ij,...jk", NULL, &k, &err), EINC_OK);
     assert_null(einc_kernel_emit(k, EINC_EMIT_C, NULL, EINC_F32, NULL, &err));
-    assert_int_equal(err.status, EINC_ERR_UNSUPPORTED);
+    assert_int_equal(err.status, EINC_ERR_ARG);
+    assert_string_equal(err.message, "a kernel's source needs the number of dimensions '...' "
+                                     "stands for: give ...=N (e.g. ...=2)");
     assert_int_equal(err.begin, 0);
+    assert_int_equal(err.end, 3);
     assert_null(einc_kernel_emit(k, EINC_EMIT_C, "not a name", EINC_F32, NULL, &err));
     assert_string_equal(err.message, "a kernel name must be a C identifier");
     assert_null(einc_kernel_emit(k, EINC_EMIT_C, NULL, EINC_I32, NULL, &err));

@@ -97,7 +97,7 @@ static char *emit(const char *expr, const char *fixed_text, einc_reduce reduce, 
     err->status = EINC_OK;
     char *s = NULL;
     ast_expr *e = parse_expr(&c);
-    bind_opts o = { reduce, dt, nf, fixed };
+    bind_opts o = { .reduce = reduce, .dtype = dt, .nsizes = nf, .sizes = fixed };
     ir_prog *p = e ? bind_expr(&c, e, &o, 0, NULL) : NULL;
     lp_prog *lp = p ? lower(&c, p, LP_GPU, NULL) : NULL;
     if (lp) {
@@ -215,7 +215,7 @@ static void test_errors(void **state)
     arena A = { 0 };
     cc c = { .A = &A, .src = "ik,kj->ij", .err = &err };
     ast_expr *e = parse_expr(&c);
-    bind_opts o = { EINC_REDUCE_SUM, EINC_F32, 0, NULL };
+    bind_opts o = { .reduce = EINC_REDUCE_SUM, .dtype = EINC_F32 };
     ir_prog *p = e ? bind_expr(&c, e, &o, 0, NULL) : NULL;
     lp_prog *lp = p ? lower(&c, p, LP_CPU, NULL) : NULL;
     assert_non_null(lp);
