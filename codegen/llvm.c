@@ -327,159 +327,174 @@ enum { GEMM_MR = 6, GEMM_NV = 4, GEMM_KC = 256, MAXACC = GEMM_MR * GEMM_NV };
  * and rows of b that sit a power of two apart no longer fight over the same L1 sets.  The
  * panel stays in L1 across all the m tiles.  Edge tiles take a scalar path.
  */
+/* Shared by gemm's tile and row paths. */
+typedef struct gemm_ctx {
+    LLVMTypeRef et, vt, fma_t;
+    LLVMValueRef fma, mask, panel, spill;
+    int esize, vl, nv, nr;
+} gemm_ctx;
+
+/* acc[r][v] += a[m0 + r, k] * panel[k - k0][v] for k in [k0, k1), rows r < nrows. */
+static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef *acc, int nrows,
+                       LLVMValueRef m0, LLVMValueRef k0, LLVMValueRef k1)
+{
+    cloop Lk;
+    g->iv[n->k] = loop_begin(g, &Lk, k0, k1, "k");
+    LLVMValueRef bv[MAXACC];
+    LLVMValueRef prow = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, G->nr), "");
+    for (int v = 0; v < G->nv; v++) {
+        LLVMValueRef at = LLVMBuildAdd(g->b, prow, ci64(g, v * G->vl), "");
+        bv[v] = LLVMBuildLoad2(g->b, G->vt, LLVMBuildInBoundsGEP2(g->b, G->et, G->panel, &at, 1, ""), "");
+        LLVMSetAlignment(bv[v], (unsigned)(G->vl * G->esize));
+    }
+    for (int r = 0; r < nrows; r++) {
+        g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
+        LLVMValueRef a = LLVMBuildLoad2(g->b, G->et, address(g, n->a), "");
+        LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetPoison(G->vt), a, LLVMConstInt(g->i32, 0, 0), "");
+        LLVMValueRef splat = LLVMBuildShuffleVector(g->b, one, LLVMGetPoison(G->vt), G->mask, "");
+        for (int v = 0; v < G->nv; v++) {
+            LLVMValueRef c = LLVMBuildLoad2(g->b, G->vt, acc[r * G->nv + v], "");
+            LLVMValueRef args[3] = { splat, bv[v], c };
+            LLVMBuildStore(g->b, LLVMBuildCall2(g->b, G->fma_t, G->fma, args, 3, ""), acc[r * G->nv + v]);
+        }
+    }
+    loop_end(g, &Lk, 1);
+}
+
+/*
+ * dst[m0 + r, n0 + c] += acc[r][c]: whole vectors when the column block is full, otherwise
+ * through a spill buffer, only the nw columns that exist.
+ */
+static void gemm_store(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef *acc, int nrows,
+                       LLVMValueRef m0, LLVMValueRef n0, LLVMValueRef nfull, LLVMValueRef nw)
+{
+    LLVMBasicBlockRef vec = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "vstore");
+    LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pstore");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "stored");
+    LLVMBuildCondBr(g->b, nfull, vec, part);
+    LLVMPositionBuilderAtEnd(g->b, vec);
+    for (int r = 0; r < nrows; r++)
+        for (int v = 0; v < G->nv; v++) {
+            g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
+            g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * G->vl), "");
+            LLVMValueRef p = address(g, n->dst);
+            LLVMValueRef old = LLVMBuildLoad2(g->b, G->vt, p, "");
+            LLVMSetAlignment(old, (unsigned)G->esize);
+            LLVMValueRef sum = LLVMBuildFAdd(g->b, old, LLVMBuildLoad2(g->b, G->vt, acc[r * G->nv + v], ""), "");
+            LLVMValueRef st = LLVMBuildStore(g->b, sum, p);
+            LLVMSetAlignment(st, (unsigned)G->esize);
+        }
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, part);
+    for (int r = 0; r < nrows; r++) {
+        for (int v = 0; v < G->nv; v++) {
+            LLVMValueRef at = ci64(g, v * G->vl);
+            LLVMValueRef st = LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, G->vt, acc[r * G->nv + v], ""),
+                                             LLVMBuildInBoundsGEP2(g->b, G->et, G->spill, &at, 1, ""));
+            LLVMSetAlignment(st, (unsigned)G->esize);
+        }
+        cloop Lc;
+        LLVMValueRef c = loop_begin(g, &Lc, ci64(g, 0), nw, "pc");
+        g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
+        g->iv[n->nn] = LLVMBuildAdd(g->b, n0, c, "");
+        LLVMValueRef x = LLVMBuildLoad2(g->b, G->et, LLVMBuildInBoundsGEP2(g->b, G->et, G->spill, &c, 1, ""), "");
+        store(g, n->dst, LLVMBuildFAdd(g->b, load(g, n->dst), x, ""));
+        loop_end(g, &Lc, 1);
+    }
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, done);
+}
+
+/*
+ * dst[m, n] += a[m, k] * b[k, n], register-blocked: an MR x (NV vectors) tile of dst lives
+ * in vector registers while k runs over a block of KC, so each loaded vector of b feeds MR
+ * fused multiply-adds and each element of a is broadcast once.  For each (k block, column
+ * block) the KC x NR panel of b is first packed into a contiguous buffer on the stack: then
+ * the tile reads it with unit stride whatever b's layout (a transposed b is the same code),
+ * and rows of b that sit a power of two apart no longer fight over the same L1 sets.  A
+ * partial column block is packed with zeros beyond its end, so it runs the same vector
+ * code and only its store is partial; leftover rows run one row of NV vectors at a time.
+ * The panel stays in L1 across all the m tiles.
+ */
 static void gemm(cgl *g, const lp_node *n, bool outermost)
 {
-    LLVMTypeRef et = ctype(g);
-    int esize = g->nest->compute == EINC_F64 ? 8 : 4;
+    gemm_ctx G;
+    G.et = ctype(g);
+    G.esize = g->nest->compute == EINC_F64 ? 8 : 4;
     int vbytes = g->o->vector_bytes > 0 ? g->o->vector_bytes : 32;
-    int vl = vbytes / esize;
+    G.vl = vbytes / G.esize;
     /* 6 x 4 vectors: 24 accumulators of AVX-512's 32 registers; 6 x 2 of AVX2's 16 */
-    const int mr = GEMM_MR, nv = vbytes >= 64 ? GEMM_NV : 2;
-    int nr = nv * vl;
-    LLVMTypeRef vt = LLVMVectorType(et, (unsigned)vl);
+    const int mr = GEMM_MR;
+    G.nv = vbytes >= 64 ? GEMM_NV : 2;
+    G.nr = G.nv * G.vl;
+    G.vt = LLVMVectorType(G.et, (unsigned)G.vl);
     LLVMValueRef M0 = ci64(g, 0), M1 = g->size[n->m], N = g->size[n->nn], K = g->size[n->k];
     if (outermost && n->parallel) {
         M0 = g->lo;
         M1 = g->hi;
     }
-    LLVMValueRef acc[MAXACC], sacc = entry_alloca(g, et, "s");
-    LLVMValueRef panel = entry_alloca(g, LLVMArrayType2(et, (uint64_t)GEMM_KC * (uint64_t)nr), "panel");
-    LLVMSetAlignment(panel, 64);
+    LLVMValueRef acc[MAXACC];
+    G.panel = entry_alloca(g, LLVMArrayType2(G.et, (uint64_t)GEMM_KC * (uint64_t)G.nr), "panel");
+    LLVMSetAlignment(G.panel, 64);
+    G.spill = entry_alloca(g, LLVMArrayType2(G.et, (uint64_t)G.nr), "spill");
     for (int i = 0; i < MAXACC; i++)
-        acc[i] = entry_alloca(g, vt, "c");
-    LLVMValueRef zero = LLVMConstNull(vt);
-    LLVMValueRef mask = LLVMConstNull(LLVMVectorType(g->i32, (unsigned)vl));
-    LLVMTypeRef fmt = vt;
+        acc[i] = entry_alloca(g, G.vt, "c");
+    LLVMValueRef zero = LLVMConstNull(G.vt);
+    G.mask = LLVMConstNull(LLVMVectorType(g->i32, (unsigned)G.vl));
+    LLVMTypeRef fmt = G.vt;
     unsigned fma_id = LLVMLookupIntrinsicID("llvm.fmuladd", 12);
-    LLVMValueRef fma = LLVMGetIntrinsicDeclaration(g->m, fma_id, &fmt, 1);
-    LLVMTypeRef fma_t = LLVMIntrinsicGetType(g->ctx, fma_id, &fmt, 1);
+    G.fma = LLVMGetIntrinsicDeclaration(g->m, fma_id, &fmt, 1);
+    G.fma_t = LLVMIntrinsicGetType(g->ctx, fma_id, &fmt, 1);
 
-    cloop Lk0, Ln0, Lm0, Lk, Le_m, Le_n, Le_k;
+    cloop Lk0, Ln0, Lm0, Lpk, Lpn, Lpz, Lr;
     LLVMValueRef k0 = loop_begin(g, &Lk0, ci64(g, 0), K, "k0");
     LLVMValueRef k1 = smin(g, LLVMBuildAdd(g->b, k0, ci64(g, GEMM_KC), ""), K);
     LLVMValueRef n0 = loop_begin(g, &Ln0, ci64(g, 0), N, "n0");
-    LLVMValueRef nfull = LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, n0, ci64(g, nr), ""), N, "");
-    /* pack b[k0:k1, n0:n0+NR] (full column blocks only; edges read b directly) */
-    LLVMBasicBlockRef pack = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pack");
-    LLVMBasicBlockRef packed = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "packed");
-    LLVMBuildCondBr(g->b, nfull, pack, packed);
-    LLVMPositionBuilderAtEnd(g->b, pack);
-    cloop Lpk, Lpn;
+    LLVMValueRef nw = smin(g, ci64(g, G.nr), LLVMBuildSub(g->b, N, n0, ""));
+    LLVMValueRef nfull = LLVMBuildICmp(g->b, LLVMIntEQ, nw, ci64(g, G.nr), "");
+
+    /* pack b[k0:k1, n0:n0+nw], zeros up to NR */
     g->iv[n->k] = loop_begin(g, &Lpk, k0, k1, "pk");
-    LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, nr), "");
-    LLVMValueRef c = loop_begin(g, &Lpn, ci64(g, 0), ci64(g, nr), "pn");
+    LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, G.nr), "");
+    LLVMValueRef c = loop_begin(g, &Lpn, ci64(g, 0), nw, "pn");
     g->iv[n->nn] = LLVMBuildAdd(g->b, n0, c, "");
-    LLVMValueRef bval = LLVMBuildLoad2(g->b, et, address(g, n->b), "");
-    LLVMValueRef slot = LLVMBuildInBoundsGEP2(g->b, et, panel, (LLVMValueRef[]){ LLVMBuildAdd(g->b, row, c, "") }, 1, "");
-    LLVMBuildStore(g->b, bval, slot);
+    LLVMValueRef bval = LLVMBuildLoad2(g->b, G.et, address(g, n->b), "");
+    LLVMBuildStore(g->b, bval, LLVMBuildInBoundsGEP2(g->b, G.et, G.panel, (LLVMValueRef[]){ LLVMBuildAdd(g->b, row, c, "") }, 1, ""));
     loop_end(g, &Lpn, 1);
+    LLVMValueRef z = loop_begin(g, &Lpz, nw, ci64(g, G.nr), "pz");
+    LLVMBuildStore(g->b, LLVMConstReal(G.et, 0), LLVMBuildInBoundsGEP2(g->b, G.et, G.panel, (LLVMValueRef[]){ LLVMBuildAdd(g->b, row, z, "") }, 1, ""));
+    loop_end(g, &Lpz, 1);
     loop_end(g, &Lpk, 1);
-    LLVMBuildBr(g->b, packed);
-    LLVMPositionBuilderAtEnd(g->b, packed);
 
     LLVMValueRef m0 = loop_begin(g, &Lm0, M0, M1, "m0");
     LLVMValueRef mfull = LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, m0, ci64(g, mr), ""), M1, "");
     LLVMBasicBlockRef tile = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tile");
-    LLVMBasicBlockRef edge = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "edge");
-    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "join");
-    LLVMBuildCondBr(g->b, LLVMBuildAnd(g->b, nfull, mfull, ""), tile, edge);
-
-    /* the full tile */
-    LLVMPositionBuilderAtEnd(g->b, tile);
-    for (int i = 0; i < MAXACC; i++)
-        LLVMBuildStore(g->b, zero, acc[i]);
-    g->iv[n->k] = loop_begin(g, &Lk, k0, k1, "k");
-    LLVMValueRef bv[nv];
-    LLVMValueRef prow = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, nr), "");
-    for (int v = 0; v < nv; v++) {
-        LLVMValueRef at = LLVMBuildAdd(g->b, prow, ci64(g, v * vl), "");
-        bv[v] = LLVMBuildLoad2(g->b, vt, LLVMBuildInBoundsGEP2(g->b, et, panel, &at, 1, ""), "");
-        LLVMSetAlignment(bv[v], (unsigned)(vl * esize));
-    }
-    for (int r = 0; r < mr; r++) {
-        g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
-        LLVMValueRef a = LLVMBuildLoad2(g->b, et, address(g, n->a), "");
-        LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), a, LLVMConstInt(g->i32, 0, 0), "");
-        LLVMValueRef splat = LLVMBuildShuffleVector(g->b, one, LLVMGetPoison(vt), mask, "");
-        for (int v = 0; v < nv; v++) {
-            LLVMValueRef c = LLVMBuildLoad2(g->b, vt, acc[r * nv + v], "");
-            LLVMValueRef args[3] = { splat, bv[v], c };
-            LLVMBuildStore(g->b, LLVMBuildCall2(g->b, fma_t, fma, args, 3, ""), acc[r * nv + v]);
-        }
-    }
-    loop_end(g, &Lk, 1);
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < nv; v++) {
-            g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
-            g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * vl), "");
-            LLVMValueRef p = address(g, n->dst);
-            LLVMValueRef old = LLVMBuildLoad2(g->b, vt, p, "");
-            LLVMSetAlignment(old, (unsigned)esize);
-            LLVMValueRef sum = LLVMBuildFAdd(g->b, old, LLVMBuildLoad2(g->b, vt, acc[r * nv + v], ""), "");
-            LLVMValueRef st = LLVMBuildStore(g->b, sum, p);
-            LLVMSetAlignment(st, (unsigned)esize);
-        }
-    LLVMBuildBr(g->b, join);
-
-    /* the last rows of a full column block: one row of NV vectors at a time */
-    LLVMPositionBuilderAtEnd(g->b, edge);
-    LLVMValueRef m1 = smin(g, LLVMBuildAdd(g->b, m0, ci64(g, mr), ""), M1);
     LLVMBasicBlockRef rows = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "rows");
-    LLVMBasicBlockRef scalar = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "scalar");
-    LLVMBuildCondBr(g->b, nfull, rows, scalar);
-    LLVMPositionBuilderAtEnd(g->b, rows);
-    cloop Lr, Lrk;
-    LLVMValueRef row_iv = loop_begin(g, &Lr, m0, m1, "mr");
-    for (int v = 0; v < nv; v++)
-        LLVMBuildStore(g->b, zero, acc[v]);
-    g->iv[n->k] = loop_begin(g, &Lrk, k0, k1, "kr");
-    g->iv[n->m] = row_iv;
-    LLVMValueRef ra = LLVMBuildLoad2(g->b, et, address(g, n->a), "");
-    LLVMValueRef rone = LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), ra, LLVMConstInt(g->i32, 0, 0), "");
-    LLVMValueRef rsplat = LLVMBuildShuffleVector(g->b, rone, LLVMGetPoison(vt), mask, "");
-    LLVMValueRef rrow = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, nr), "");
-    for (int v = 0; v < nv; v++) {
-        LLVMValueRef at = LLVMBuildAdd(g->b, rrow, ci64(g, v * vl), "");
-        LLVMValueRef b1 = LLVMBuildLoad2(g->b, vt, LLVMBuildInBoundsGEP2(g->b, et, panel, &at, 1, ""), "");
-        LLVMSetAlignment(b1, (unsigned)(vl * esize));
-        LLVMValueRef args[3] = { rsplat, b1, LLVMBuildLoad2(g->b, vt, acc[v], "") };
-        LLVMBuildStore(g->b, LLVMBuildCall2(g->b, fma_t, fma, args, 3, ""), acc[v]);
-    }
-    loop_end(g, &Lrk, 1);
-    for (int v = 0; v < nv; v++) {
-        g->iv[n->m] = row_iv;
-        g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * vl), "");
-        LLVMValueRef p = address(g, n->dst);
-        LLVMValueRef old = LLVMBuildLoad2(g->b, vt, p, "");
-        LLVMSetAlignment(old, (unsigned)esize);
-        LLVMValueRef st = LLVMBuildStore(g->b, LLVMBuildFAdd(g->b, old, LLVMBuildLoad2(g->b, vt, acc[v], ""), ""), p);
-        LLVMSetAlignment(st, (unsigned)esize);
-    }
-    loop_end(g, &Lr, 1);
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "join");
+    LLVMBuildCondBr(g->b, mfull, tile, rows);
+
+    /* MR rows at once */
+    LLVMPositionBuilderAtEnd(g->b, tile);
+    for (int i = 0; i < mr * G.nv; i++)
+        LLVMBuildStore(g->b, zero, acc[i]);
+    gemm_kloop(g, n, &G, acc, mr, m0, k0, k1);
+    gemm_store(g, n, &G, acc, mr, m0, n0, nfull, nw);
     LLVMBuildBr(g->b, join);
 
-    /* a partial column block, one element at a time */
-    LLVMPositionBuilderAtEnd(g->b, scalar);
-    LLVMValueRef n1 = smin(g, LLVMBuildAdd(g->b, n0, ci64(g, nr), ""), N);
-    g->iv[n->m] = loop_begin(g, &Le_m, m0, m1, "me");
-    g->iv[n->nn] = loop_begin(g, &Le_n, n0, n1, "ne");
-    LLVMBuildStore(g->b, LLVMConstReal(et, 0), sacc);
-    g->iv[n->k] = loop_begin(g, &Le_k, k0, k1, "ke");
-    LLVMValueRef prod = LLVMBuildFMul(g->b, load(g, n->a), load(g, n->b), "");
-    fast(prod);
-    LLVMValueRef s = LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, et, sacc, ""), prod, "");
-    fast(s);
-    LLVMBuildStore(g->b, s, sacc);
-    loop_end(g, &Le_k, 1);
-    LLVMValueRef tot = LLVMBuildFAdd(g->b, load(g, n->dst), LLVMBuildLoad2(g->b, et, sacc, ""), "");
-    store(g, n->dst, tot);
-    loop_end(g, &Le_n, 1);
-    loop_end(g, &Le_m, 1);
+    /* the last rows, one at a time */
+    LLVMPositionBuilderAtEnd(g->b, rows);
+    LLVMValueRef m1 = smin(g, LLVMBuildAdd(g->b, m0, ci64(g, mr), ""), M1);
+    LLVMValueRef row_iv = loop_begin(g, &Lr, m0, m1, "mr");
+    for (int v = 0; v < G.nv; v++)
+        LLVMBuildStore(g->b, zero, acc[v]);
+    gemm_kloop(g, n, &G, acc, 1, row_iv, k0, k1);
+    gemm_store(g, n, &G, acc, 1, row_iv, n0, nfull, nw);
+    loop_end(g, &Lr, 1);
     LLVMBuildBr(g->b, join);
 
     LLVMPositionBuilderAtEnd(g->b, join);
     loop_end(g, &Lm0, mr);
-    loop_end(g, &Ln0, nr);
+    loop_end(g, &Ln0, G.nr);
     loop_end(g, &Lk0, GEMM_KC);
 }
 

@@ -699,7 +699,12 @@ static int side_access(binder *b, const ast_side *s, int op, int tensor, ir_tens
     acc->tensor = tensor;
     acc->ndim = ndim;
     acc->dim = ARENA_ARRAY(A, ir_dim, ndim + 1);
-    int *tmp = ARENA_ARRAY(A, int, b->p->naxis + 1);
+    /* room for the largest group: a member repeated ("(k k)") counts each time */
+    int most = 1;
+    for (int i = 0; i < s->n; i++)
+        if (s->ax[i]->kind == AST_GROUP)
+            most = s->ax[i]->n * (b->nell + 1) > most ? s->ax[i]->n * (b->nell + 1) : most;
+    int *tmp = ARENA_ARRAY(A, int, most + 1);
     if (!T->shape || !acc->dim || !tmp)
         return cc_nomem(b->c);
     int d = 0;

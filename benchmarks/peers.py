@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""einc next to numpy (einsum with optimize=False and True, transpose+copy, sum) and PyTorch
+(when installed), in one process and one run: einc is called through its C API with ctypes,
+so no process start-up or file I/O is timed.  Prints a table of medians and ratios and,
+when matplotlib is there, writes a PNG bar chart of the ratios.
+
+    python3 benchmarks/peers.py [--lib build/runtime/libeinc.so] [--threads 1] [--png peers.png]
+
+Threads: EINC_NUM_THREADS, OMP_NUM_THREADS and OPENBLAS_NUM_THREADS are set from --threads
+before anything loads, and torch.set_num_threads as well, so every peer runs with the same
+count.  Not part of the test suite: speed is measured here, never asserted.
+"""
+import argparse
+import ctypes as C
+import os
+import statistics
+import sys
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--lib", default=os.path.join(os.path.dirname(__file__), "..", "build", "runtime", "libeinc.so"))
+ap.add_argument("--threads", type=int, default=1)
+ap.add_argument("--reps", type=int, default=7)
+ap.add_argument("--png", default=None)
+args = ap.parse_args()
+for v in ("EINC_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[v] = str(args.threads)
+
+import numpy as np  # noqa: E402  (after the thread variables)
+
+try:
+    import torch
+    torch.set_num_threads(args.threads)
+except ImportError:
+    torch = None
+
+F32 = 0
+
+
+class Tensor(C.Structure):
+    _fields_ = [("dtype", C.c_int), ("ndim", C.c_int), ("shape", C.POINTER(C.c_int64)),
+                ("strides", C.POINTER(C.c_int64)), ("data", C.c_void_p)]
+
+
+class Error(C.Structure):
+    _fields_ = [("status", C.c_int), ("begin", C.c_int32), ("end", C.c_int32), ("message", C.c_char * 512)]
+
+
+lib = C.CDLL(os.path.abspath(args.lib))
+lib.einc_ctx_new.restype = C.c_void_p
+lib.einc_compile.argtypes = [C.c_void_p, C.c_char_p, C.c_void_p, C.POINTER(C.c_void_p), C.POINTER(Error)]
+lib.einc_kernel_run.argtypes = [C.c_void_p, C.c_int, C.POINTER(Tensor), C.POINTER(Tensor), C.POINTER(Error)]
+ctx = lib.einc_ctx_new()
+
+
+def tensor(a):
+    shape = (C.c_int64 * max(a.ndim, 1))(*a.shape)
+    t = Tensor(F32, a.ndim, shape, None, a.ctypes.data)
+    t._keep = (a, shape)
+    return t
+
+
+def einc(expr, *arrays, out_shape):
+    k = C.c_void_p()
+    err = Error()
+    if lib.einc_compile(ctx, expr.encode(), None, C.byref(k), C.byref(err)):
+        sys.exit(f"einc: {err.message.decode()}")
+    out = np.empty(out_shape, np.float32)
+    ins = (Tensor * len(arrays))(*[tensor(a) for a in arrays])
+    o = tensor(out)
+
+    def run():
+        if lib.einc_kernel_run(k, len(arrays), ins, C.byref(o), C.byref(err)):
+            sys.exit(f"einc: {err.message.decode()}")
+        return out
+    return run
+
+
+def median(f, reps=args.reps):
+    f()
+    t = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f()
+        t.append(time.perf_counter() - t0)
+    return statistics.median(t)
+
+
+rng = np.random.default_rng(0)
+rows = []   # (case, einc seconds, {peer: seconds})
+
+
+def case(name, expr, arrays, numpy_fns, torch_fn=None):
+    ref = numpy_fns[list(numpy_fns)[0]]()
+    run = einc(expr, *arrays, out_shape=np.shape(ref))
+    got = run()
+    if not np.allclose(got, ref, rtol=1e-3, atol=1e-3 * (1 + np.abs(ref).max())):
+        sys.exit(f"{name}: einc's result differs from numpy's")
+    te = median(run)
+    peers = {p: median(f, max(1, args.reps // 2)) for p, f in numpy_fns.items()}
+    if torch is not None and torch_fn is not None:
+        peers["torch"] = median(torch_fn)
+    rows.append((name, te, peers))
+
+
+def arr(*shape):
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+a, b = arr(1024, 1024), arr(1024, 1024)
+case("ik,kj->ij 1024^3", "ik,kj->ij", [a, b],
+     {"numpy opt=False": lambda: np.einsum("ik,kj->ij", a, b, optimize=False),
+      "numpy opt=True": lambda: np.einsum("ik,kj->ij", a, b, optimize=True)},
+     torch and (lambda ta=torch.from_numpy(a), tb=torch.from_numpy(b): torch.einsum("ik,kj->ij", ta, tb)))
+x, y = arr(32, 256, 256), arr(32, 256, 256)
+case("bij,bjk->bik 32x256^3", "bij,bjk->bik", [x, y],
+     {"numpy opt=True": lambda: np.einsum("bij,bjk->bik", x, y, optimize=True),
+      "numpy matmul": lambda: x @ y},
+     torch and (lambda tx=torch.from_numpy(x), ty=torch.from_numpy(y): torch.einsum("bij,bjk->bik", tx, ty)))
+q, kk = arr(8, 12, 512, 64), arr(8, 12, 512, 64)
+case("bhid,bhjd->bhij (8,12,512,64)", "bhid,bhjd->bhij", [q, kk],
+     {"numpy opt=True": lambda: np.einsum("bhid,bhjd->bhij", q, kk, optimize=True)},
+     torch and (lambda tq=torch.from_numpy(q), tk=torch.from_numpy(kk): torch.einsum("bhid,bhjd->bhij", tq, tk)))
+t3, m1, m2 = arr(96, 96, 96), arr(96, 96), arr(96, 96)
+case("ijk,jl,kl->il 96^4", "ijk,jl,kl->il", [t3, m1, m2],
+     {"numpy opt=True": lambda: np.einsum("ijk,jl,kl->il", t3, m1, m2, optimize=True),
+      "numpy opt=False": lambda: np.einsum("ijk,jl,kl->il", t3, m1, m2, optimize=False)},
+     torch and (lambda a3=torch.from_numpy(t3), a1=torch.from_numpy(m1), a2=torch.from_numpy(m2):
+                torch.einsum("ijk,jl,kl->il", a3, a1, a2)))
+r = arr(64, 64, 64, 64)
+case("abcd->dcba 64 MiB", "abcd->dcba", [r],
+     {"numpy transpose+copy": lambda: np.ascontiguousarray(r.transpose(3, 2, 1, 0))},
+     torch and (lambda tr=torch.from_numpy(r): tr.permute(3, 2, 1, 0).contiguous()))
+im = arr(32, 128, 64, 64)
+case("b c h w -> b h w c 128 MiB", "b c h w -> b h w c", [im],
+     {"numpy transpose+copy": lambda: np.ascontiguousarray(im.transpose(0, 2, 3, 1))},
+     torch and (lambda ti=torch.from_numpy(im): ti.permute(0, 2, 3, 1).contiguous()))
+s = arr(4096, 4096)
+case("ij-> 64 MiB", "ij->", [s], {"numpy sum": lambda: np.sum(s)},
+     torch and (lambda ts=torch.from_numpy(s): ts.sum()))
+
+print(f"einc vs numpy {np.__version__}" + (f" and torch {torch.__version__}" if torch else " (no torch installed)")
+      + f", {args.threads} thread(s), medians of {args.reps}; ratio = peer time / einc time (>1: einc faster)\n")
+print(f"| {'case':34} | {'einc ms':>9} | {'peer':24} | {'peer ms':>9} | {'ratio':>7} |")
+print(f"|{'-'*36}|{'-'*11}|{'-'*26}|{'-'*11}|{'-'*9}|")
+for name, te, peers in rows:
+    for p, tp in peers.items():
+        print(f"| {name:34} | {te*1e3:9.2f} | {p:24} | {tp*1e3:9.2f} | {tp/te:7.2f} |")
+
+if args.png:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("\n(matplotlib is not installed: no plot)")
+        sys.exit(0)
+    labels, ratios = [], []
+    for name, te, peers in rows:
+        for p, tp in peers.items():
+            labels.append(f"{name}\nvs {p}")
+            ratios.append(tp / te)
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(labels) + 1))
+    ax.barh(range(len(labels)), ratios, color=["#2a7" if r >= 1 else "#c53" for r in ratios])
+    ax.axvline(1, color="k", lw=0.8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("speed-up of einc over the peer (log scale; >1 is faster)")
+    ax.set_title(f"einc vs numpy/torch, {args.threads} thread(s), medians")
+    fig.tight_layout()
+    fig.savefig(args.png, dpi=110)
+    print(f"\nplot: {args.png}")
