@@ -133,6 +133,16 @@ EINC_API einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_ten
                                      const einc_tensor *out, einc_error *err);
 
 /*
+ * The input shapes the expression implies when every size is given at compile time (as
+ * einc bench needs): for input i, ndim[i] and shape[i][0..ndim[i]); ninputs gets their
+ * count (at most EINC_MAX_OPERANDS), flops the expression's FLOP count (numpy's
+ * einsum_path convention).  An error names the first size that is missing.
+ */
+EINC_API einc_status einc_kernel_input_shapes(einc_kernel *k, int *ninputs, int *ndim,
+                                              int64_t (*shape)[EINC_MAX_RANK], int64_t *flops,
+                                              einc_error *err);
+
+/*
  * A human-readable account of how the expression was understood: the dialect rule that
  * applied, axes and sizes, the index IR and its FLOP count.  inputs may be NULL (sizes
  * stay symbolic).  Returns a malloc'ed string the caller frees, or NULL with err set.

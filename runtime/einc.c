@@ -444,6 +444,42 @@ char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs
     return s;
 }
 
+einc_status einc_kernel_input_shapes(einc_kernel *k, int *ninputs, int *ndim,
+                                     int64_t (*shape)[EINC_MAX_RANK], int64_t *flops,
+                                     einc_error *err)
+{
+    einc_error scratch;
+    if (!err)
+        err = &scratch;
+    err->status = EINC_OK;
+    if (!k || !ninputs || !ndim || !shape || !flops)
+        return fail(err, EINC_ERR_ARG, "einc_kernel_input_shapes: NULL argument");
+    arena A = { 0 };
+    cc c = { .A = &A, .src = k->src, .err = err };
+    bind_opts o = k->opts;
+    o.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
+    ir_prog *p = bind_expr(&c, k->ast, &o, 0, NULL);
+    if (p && !p->bound) {
+        for (int a = 0; a < p->naxis; a++)
+            if (p->axis[a].size < 0) {
+                cc_error(&c, EINC_ERR_ARG, p->axis[a].begin, p->axis[a].end,
+                         "axis '%s' has no size: give every size (%s=N)", p->axis[a].name,
+                         p->axis[a].name);
+                break;
+            }
+    } else if (p) {
+        *ninputs = p->ninput;
+        *flops = ir_flops(p);
+        for (int i = 0; i < p->ninput; i++) {
+            ndim[i] = p->tensor[i].ndim;
+            for (int d = 0; d < ndim[i]; d++)
+                shape[i][d] = ir_mono_eval(p, &p->tensor[i].shape[d]);
+        }
+    }
+    arena_free(&A);
+    return err->status;
+}
+
 static bool c_identifier(const char *s)
 {
     if (!s || !(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))

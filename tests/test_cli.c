@@ -258,6 +258,19 @@ static void test_cuda_without_driver(void **s)
     assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
 }
 
+static void test_bench(void **s)
+{
+    (void)s;
+    assert_int_equal(einc("bench", "ik,kj->ij", "i=40", "k=30", "j=20", NULL), 0);
+    assert_non_null(strstr(out_text, "ik,kj->ij: median of 7 runs "));
+    assert_non_null(strstr(out_text, "GFLOP/s"));
+    assert_non_null(strstr(out_text, "reference interpreter"));
+    assert_int_equal(einc("bench", "ik,kj->ij", "i=4", NULL), 1);
+    assert_string_equal(err_text, "einc: error: axis 'k' has no size: give every size (k=N)\n"
+                                  "  ik,kj->ij\n"
+                                  "   ^\n");
+}
+
 static void test_explain(void **s)
 {
     (void)s;
@@ -301,6 +314,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_double_dash),
         cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_bench),
         cmocka_unit_test(test_cuda_without_driver),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
