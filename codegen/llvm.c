@@ -167,32 +167,203 @@ static LLVMValueRef combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef
 
 /* ---- addresses --------------------------------------------------------------------------- */
 
+static LLVMValueRef dim_index(cgl *g, const ir_dim *dim)
+{
+    LLVMValueRef idx = ci64(g, dim->off);
+    for (int t = 0; t < dim->n; t++) {
+        LLVMValueRef term = g->iv[dim->t[t].axis];
+        const ir_mono *c = &dim->t[t].coef;
+        if (c->n || c->k != 1)
+            term = LLVMBuildMul(g->b, term, mono(g, c), "");
+        idx = LLVMBuildAdd(g->b, idx, term, "");
+    }
+    return idx;
+}
+
 static LLVMValueRef address(cgl *g, const ir_access *a)
 {
     LLVMValueRef off = ci64(g, 0);
-    for (int d = 0; d < a->ndim; d++) {
-        const ir_dim *dim = &a->dim[d];
-        LLVMValueRef idx = ci64(g, dim->off);
-        for (int t = 0; t < dim->n; t++) {
-            LLVMValueRef term = g->iv[dim->t[t].axis];
-            const ir_mono *c = &dim->t[t].coef;
-            if (c->n || c->k != 1)
-                term = LLVMBuildMul(g->b, term, mono(g, c), "");
-            idx = LLVMBuildAdd(g->b, idx, term, "");
-        }
-        off = LLVMBuildAdd(g->b, off, LLVMBuildMul(g->b, idx, g->stride[a->tensor][d], ""), "");
-    }
+    for (int d = 0; d < a->ndim; d++)
+        off = LLVMBuildAdd(g->b, off, LLVMBuildMul(g->b, dim_index(g, &a->dim[d]), g->stride[a->tensor][d], ""), "");
     LLVMTypeRef et = elem_type(g, g->p->tensor[a->tensor].dtype);
     return LLVMBuildInBoundsGEP2(g->b, et, g->base[a->tensor], &off, 1, "");
 }
 
-static LLVMValueRef load(cgl *g, const ir_access *a)
+static LLVMValueRef load_plain(cgl *g, const ir_access *a)
 {
     einc_dtype t = g->p->tensor[a->tensor].dtype;
     LLVMValueRef v = LLVMBuildLoad2(g->b, elem_type(g, t), address(g, a), "");
     if (t == EINC_BOOL)   /* any nonzero byte is true */
         v = LLVMBuildZExt(g->b, LLVMBuildICmp(g->b, LLVMIntNE, v, LLVMConstInt(g->i8, 0, 0), ""), g->i8, "");
     return to_compute(g, v, t);
+}
+
+/*
+ * A guarded access (zero padding) loads only when every index is inside the tensor (one
+ * unsigned compare per dimension also catches negative ones) and is 0 otherwise.  The
+ * branch is what the loop vectorizer if-converts into a masked load.
+ */
+static LLVMValueRef load(cgl *g, const ir_access *a)
+{
+    if (!a->guard)
+        return load_plain(g, a);
+    const ir_tensor *T = &g->p->tensor[a->tensor];
+    LLVMValueRef inb = LLVMConstInt(g->i1, 1, 0);
+    for (int d = 0; d < a->ndim; d++)
+        inb = LLVMBuildAnd(g->b, inb, LLVMBuildICmp(g->b, LLVMIntULT, dim_index(g, &a->dim[d]),
+                                                    mono(g, &T->shape[d]), ""), "");
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef in = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "inside");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "join");
+    LLVMBuildCondBr(g->b, inb, in, join);
+    LLVMPositionBuilderAtEnd(g->b, in);
+    LLVMValueRef v = load_plain(g, a);
+    LLVMBasicBlockRef in_end = LLVMGetInsertBlock(g->b);
+    LLVMBuildBr(g->b, join);
+    LLVMPositionBuilderAtEnd(g->b, join);
+    LLVMValueRef phi = LLVMBuildPhi(g->b, ctype(g), "");
+    LLVMValueRef vals[2] = { v, fp(g) ? LLVMConstReal(ctype(g), 0) : LLVMConstInt(ctype(g), 0, 0) };
+    LLVMBasicBlockRef bbs[2] = { in_end, pre };
+    LLVMAddIncoming(phi, vals, bbs, 2);
+    return phi;
+}
+
+/* ---- math functions ------------------------------------------------------------------------ */
+
+static LLVMValueRef fc(cgl *g, double v) { return LLVMConstReal(ctype(g), v); }
+
+static LLVMValueRef fmul(cgl *g, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMValueRef r = LLVMBuildFMul(g->b, a, b, "");
+    fast(r);
+    return r;
+}
+
+static LLVMValueRef fadd(cgl *g, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMValueRef r = LLVMBuildFAdd(g->b, a, b, "");
+    fast(r);
+    return r;
+}
+
+static LLVMValueRef call1(cgl *g, const char *intrinsic, LLVMValueRef a)
+{
+    unsigned id = LLVMLookupIntrinsicID(intrinsic, strlen(intrinsic));
+    LLVMTypeRef t = ctype(g);
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, id, &t, 1);
+    return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, &t, 1), f, &a, 1, "");
+}
+
+/* double NAME(double), from the C library (float64 only; jit.c lets these through). */
+static LLVMValueRef libcall(cgl *g, const char *name, LLVMValueRef a)
+{
+    LLVMTypeRef ft = LLVMFunctionType(g->f64, &g->f64, 1, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(g->m, name);
+    if (!f)
+        f = LLVMAddFunction(g->m, name, ft);
+    return LLVMBuildCall2(g->b, ft, f, &a, 1, "");
+}
+
+/* Horner: c[0] x^(n-1) + ... + c[n-1]. */
+static LLVMValueRef poly(cgl *g, LLVMValueRef x, const double *c, int n)
+{
+    LLVMValueRef r = fc(g, c[0]);
+    for (int i = 1; i < n; i++)
+        r = fadd(g, fmul(g, r, x), fc(g, c[i]));
+    return r;
+}
+
+static LLVMValueRef fselect(cgl *g, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b,
+                            LLVMValueRef t, LLVMValueRef f)
+{
+    return LLVMBuildSelect(g->b, LLVMBuildFCmp(g->b, p, a, b, ""), t, f, "");
+}
+
+/*
+ * exp for float32 inline, so loops that call it vectorize (a call to expf would keep them
+ * scalar): Cephes' expf.  n = round(x·log2 e), r = x − n·ln 2 in two parts, exp(r) by a
+ * degree-6 polynomial, then scaled by 2^n as two halves so that denormal results and
+ * n = 128 stay exact.  Within 2 ulp of expf; NaN stays NaN.
+ */
+static LLVMValueRef exp_f32(cgl *g, LLVMValueRef x)
+{
+    static const double c[] = { 1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+                                4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1 };
+    LLVMValueRef xc = fselect(g, LLVMRealOGT, x, fc(g, 88.7228), fc(g, 88.7228), x);
+    xc = fselect(g, LLVMRealOLT, xc, fc(g, -104.0), fc(g, -104.0), xc);
+    LLVMValueRef n = call1(g, "llvm.rint", fmul(g, xc, fc(g, 1.44269504088896341)));
+    LLVMValueRef r = LLVMBuildFSub(g->b, xc, LLVMBuildFMul(g->b, n, fc(g, 0.693359375), ""), "");
+    r = LLVMBuildFSub(g->b, r, LLVMBuildFMul(g->b, n, fc(g, -2.12194440e-4), ""), "");
+    LLVMValueRef z = fmul(g, r, r);
+    LLVMValueRef y = fadd(g, fadd(g, fmul(g, poly(g, r, c, 6), z), r), fc(g, 1));
+    LLVMValueRef ni = LLVMBuildFPToSI(g->b, n, g->i32, "");
+    LLVMValueRef n1 = LLVMBuildAShr(g->b, ni, LLVMConstInt(g->i32, 1, 0), "");
+    LLVMValueRef n2 = LLVMBuildSub(g->b, ni, n1, "");
+    for (int h = 0; h < 2; h++) {
+        LLVMValueRef e = LLVMBuildAdd(g->b, h ? n2 : n1, LLVMConstInt(g->i32, 127, 0), "");
+        LLVMValueRef bits = LLVMBuildShl(g->b, e, LLVMConstInt(g->i32, 23, 0), "");
+        y = LLVMBuildFMul(g->b, y, LLVMBuildBitCast(g->b, bits, g->f32, ""), "");
+    }
+    return fselect(g, LLVMRealUNO, x, x, x, y);
+}
+
+static LLVMValueRef m_exp(cgl *g, LLVMValueRef x)
+{
+    return g->nest->compute == EINC_F32 ? exp_f32(g, x) : libcall(g, "exp", x);
+}
+
+/* tanh: Cephes' odd polynomial near 0, (1 − e^−2|x|)/(1 + e^−2|x|) with x's sign beyond. */
+static LLVMValueRef m_tanh(cgl *g, LLVMValueRef x)
+{
+    if (g->nest->compute != EINC_F32)
+        return libcall(g, "tanh", x);
+    static const double c[] = { -5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2,
+                                1.33314422036e-1, -3.33332819422e-1 };
+    LLVMValueRef ax = call1(g, "llvm.fabs", x), z = fmul(g, x, x);
+    LLVMValueRef small = fadd(g, fmul(g, fmul(g, poly(g, z, c, 5), z), x), x);
+    LLVMValueRef t = m_exp(g, fmul(g, ax, fc(g, -2)));
+    LLVMValueRef big = LLVMBuildFDiv(g->b, LLVMBuildFSub(g->b, fc(g, 1), t, ""), fadd(g, fc(g, 1), t), "");
+    unsigned id = LLVMLookupIntrinsicID("llvm.copysign", 13);
+    LLVMTypeRef ty = ctype(g);
+    LLVMValueRef args[2] = { big, x };
+    big = LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, &ty, 1),
+                         LLVMGetIntrinsicDeclaration(g->m, id, &ty, 1), args, 2, "");
+    return fselect(g, LLVMRealOLT, ax, fc(g, 0.625), small, big);
+}
+
+/* erf: Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7), odd. */
+static LLVMValueRef m_erf(cgl *g, LLVMValueRef x)
+{
+    if (g->nest->compute != EINC_F32)
+        return libcall(g, "erf", x);
+    static const double c[] = { 1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592 };
+    LLVMValueRef ax = call1(g, "llvm.fabs", x);
+    LLVMValueRef t = LLVMBuildFDiv(g->b, fc(g, 1), fadd(g, fc(g, 1), fmul(g, ax, fc(g, 0.3275911))), "");
+    LLVMValueRef e = m_exp(g, LLVMBuildFNeg(g->b, fmul(g, ax, ax), ""));
+    LLVMValueRef y = LLVMBuildFSub(g->b, fc(g, 1), fmul(g, fmul(g, poly(g, t, c, 5), t), e), "");
+    unsigned id = LLVMLookupIntrinsicID("llvm.copysign", 13);
+    LLVMTypeRef ty = ctype(g);
+    LLVMValueRef args[2] = { y, x };
+    return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, &ty, 1),
+                          LLVMGetIntrinsicDeclaration(g->m, id, &ty, 1), args, 2, "");
+}
+
+static LLVMValueRef unary(cgl *g, ir_op op, LLVMValueRef a)
+{
+    if (!fp(g))     /* integers: only negation is integral (lower.c keeps the rest float) */
+        return op == IR_NEG ? LLVMBuildSub(g->b, LLVMConstInt(ctype(g), 0, 0), a, "") : a;
+    switch (op) {
+    case IR_NEG: return LLVMBuildFNeg(g->b, a, "");
+    case IR_EXP: return m_exp(g, a);
+    case IR_LOG: return call1(g, "llvm.log", a);
+    case IR_SQRT: return call1(g, "llvm.sqrt", a);
+    case IR_RSQRT: return LLVMBuildFDiv(g->b, fc(g, 1), call1(g, "llvm.sqrt", a), "");
+    case IR_TANH: return m_tanh(g, a);
+    case IR_ERF: return m_erf(g, a);
+    case IR_SIGMOID:
+        return LLVMBuildFDiv(g->b, fc(g, 1), fadd(g, fc(g, 1), m_exp(g, LLVMBuildFNeg(g->b, a, ""))), "");
+    default: return a;
+    }
 }
 
 static LLVMValueRef expr(cgl *g, const ir_expr *x)
@@ -208,9 +379,15 @@ static LLVMValueRef expr(cgl *g, const ir_expr *x)
         LLVMValueRef n = mono(g, &x->m);
         return fp(g) ? LLVMBuildSIToFP(g->b, n, ctype(g), "") : LLVMBuildIntCast2(g->b, n, ctype(g), 1, "");
     }
+    case IR_AXIS: {
+        LLVMValueRef n = g->iv[x->axis];
+        return fp(g) ? LLVMBuildSIToFP(g->b, n, ctype(g), "") : LLVMBuildIntCast2(g->b, n, ctype(g), 1, "");
+    }
     default:
         break;
     }
+    if (ir_op_arity(x->op) == 1)
+        return unary(g, x->op, expr(g, x->a));
     LLVMValueRef a = expr(g, x->a), b = expr(g, x->b), r = NULL;
     switch (x->op) {
     case IR_MUL: r = fp(g) ? LLVMBuildFMul(g->b, a, b, "") : LLVMBuildMul(g->b, a, b, ""); break;
@@ -226,6 +403,24 @@ static LLVMValueRef expr(cgl *g, const ir_expr *x)
             r = LLVMBuildSelect(g->b, bad, zero, LLVMBuildSDiv(g->b, a, safe, ""), "");
         }
         break;
+    case IR_DIVZ: {
+        LLVMValueRef zero = fp(g) ? fc(g, 0) : LLVMConstInt(ctype(g), 0, 0);
+        LLVMValueRef bad = fp(g) ? LLVMBuildFCmp(g->b, LLVMRealOEQ, b, zero, "")
+                                 : LLVMBuildICmp(g->b, LLVMIntEQ, b, zero, "");
+        LLVMValueRef one = fp(g) ? fc(g, 1) : LLVMConstInt(ctype(g), 1, 0);
+        LLVMValueRef safe = LLVMBuildSelect(g->b, bad, one, b, "");
+        LLVMValueRef q = fp(g) ? LLVMBuildFDiv(g->b, a, safe, "") : LLVMBuildSDiv(g->b, a, safe, "");
+        r = LLVMBuildSelect(g->b, bad, zero, q, "");
+        break;
+    }
+    case IR_MAX: case IR_MIN:
+        r = combine(g, x->op == IR_MAX ? IR_COMB_MAX : IR_COMB_MIN, a, b);
+        break;
+    case IR_EQ: {
+        LLVMValueRef e = fp(g) ? LLVMBuildFCmp(g->b, LLVMRealOEQ, a, b, "") : LLVMBuildICmp(g->b, LLVMIntEQ, a, b, "");
+        r = fp(g) ? LLVMBuildUIToFP(g->b, e, ctype(g), "") : LLVMBuildZExt(g->b, e, ctype(g), "");
+        break;
+    }
     default:
         r = a;
         break;
@@ -458,7 +653,7 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, G.nr), "");
     LLVMValueRef c = loop_begin(g, &Lpn, ci64(g, 0), nw, "pn");
     g->iv[n->nn] = LLVMBuildAdd(g->b, n0, c, "");
-    LLVMValueRef bval = LLVMBuildLoad2(g->b, G.et, address(g, n->b), "");
+    LLVMValueRef bval = load(g, n->b);     /* zero where a guarded b (padding) is outside */
     LLVMBuildStore(g->b, bval, LLVMBuildInBoundsGEP2(g->b, G.et, G.panel, (LLVMValueRef[]){ LLVMBuildAdd(g->b, row, c, "") }, 1, ""));
     loop_end(g, &Lpn, 1);
     LLVMValueRef z = loop_begin(g, &Lpz, nw, ci64(g, G.nr), "pz");
@@ -517,7 +712,7 @@ static void node(cgl *g, const lp_node *n, bool outermost)
         /* the accumulator: an alloca in the entry block, promoted to a register by mem2reg */
         LLVMValueRef slot = entry_alloca(g, ctype(g), "acc");
         LLVMValueRef saved = g->acc;
-        LLVMBuildStore(g->b, identity(g, n->comb), slot);
+        LLVMBuildStore(g->b, n->accumulate ? load(g, n->dst) : identity(g, n->comb), slot);
         g->acc = slot;
         for (int i = 0; i < n->n; i++)
             node(g, n->body[i], false);
@@ -616,18 +811,27 @@ static LLVMValueRef nest_fn(cgl *g, int i)
     return fn;
 }
 
-/* void NAME(in0, ..., out, sizes...): the C ABI of DESIGN §4, one thread. */
+/*
+ * void NAME(in0, ..., out, sizes... [, void *workspace]): the C ABI of DESIGN §4, one
+ * thread.  A program with temporaries takes a workspace, as emitted C does: each
+ * temporary at a 64-byte-aligned offset, in tensor order.
+ */
 static void c_abi_wrapper(cgl *g, LLVMValueRef *nests)
 {
     const ir_prog *p = g->p;
     int nparam = 0, nsz = 0;
-    LLVMTypeRef params[EINC_MAX_OPERANDS + 2 + 256];
+    bool temps = false;
+    LLVMTypeRef params[EINC_MAX_OPERANDS + 3 + 256];
     for (int t = 0; t < p->ntensor; t++)
         if (p->tensor[t].role != IR_TEMP)
             params[nparam++] = g->ptr;
+        else
+            temps = true;
     for (int a = 0; a < p->naxis && nsz < 256; a++)
         if (is_runtime_size(&p->axis[a]))
             params[nparam + nsz++] = g->i64;
+    if (temps)
+        params[nparam + nsz++] = g->ptr;
     LLVMTypeRef ft = LLVMFunctionType(g->vt, params, (unsigned)(nparam + nsz), 0);
     LLVMValueRef fn = LLVMAddFunction(g->m, g->o->name, ft);
     LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
@@ -636,12 +840,39 @@ static void c_abi_wrapper(cgl *g, LLVMValueRef *nests)
     LLVMValueRef sizes = LLVMBuildArrayAlloca(g->b, g->i64, ci64(g, p->naxis + 1), "sizes");
     int k = 0;
     for (int t = 0; t < p->ntensor; t++) {
-        LLVMValueRef v = p->tensor[t].role == IR_TEMP ? LLVMConstNull(g->ptr) : LLVMGetParam(fn, (unsigned)k++);
+        if (p->tensor[t].role == IR_TEMP)
+            continue;
+        LLVMValueRef v = LLVMGetParam(fn, (unsigned)k++);
         LLVMBuildStore(g->b, v, LLVMBuildInBoundsGEP2(g->b, g->ptr, bufs, (LLVMValueRef[]){ ci64(g, t) }, 1, ""));
+    }
+    LLVMValueRef *sz = ARENA_ARRAY(g->c->A, LLVMValueRef, p->naxis + 1);
+    if (!sz) {
+        cc_nomem(g->c);
+        return;
     }
     for (int a = 0; a < p->naxis; a++) {
         LLVMValueRef v = is_runtime_size(&p->axis[a]) ? LLVMGetParam(fn, (unsigned)k++) : ci64(g, p->axis[a].size);
         LLVMBuildStore(g->b, v, LLVMBuildInBoundsGEP2(g->b, g->i64, sizes, (LLVMValueRef[]){ ci64(g, a) }, 1, ""));
+        sz[a] = v;
+    }
+    if (temps) {
+        LLVMValueRef ws = LLVMGetParam(fn, (unsigned)k++), off = ci64(g, 0);
+        for (int t = 0; t < p->ntensor; t++) {
+            const ir_tensor *T = &p->tensor[t];
+            if (T->role != IR_TEMP)
+                continue;
+            LLVMValueRef bytes = ci64(g, (int64_t)dtype_size(T->dtype));
+            for (int d = 0; d < T->ndim; d++) {
+                LLVMValueRef m = ci64(g, T->shape[d].k);
+                for (int i = 0; i < T->shape[d].n; i++)
+                    m = LLVMBuildMul(g->b, m, sz[T->shape[d].v[i]], "");
+                bytes = LLVMBuildMul(g->b, bytes, m, "");
+            }
+            LLVMValueRef at = LLVMBuildInBoundsGEP2(g->b, g->i8, ws, &off, 1, "");
+            LLVMBuildStore(g->b, at, LLVMBuildInBoundsGEP2(g->b, g->ptr, bufs, (LLVMValueRef[]){ ci64(g, t) }, 1, ""));
+            off = LLVMBuildAnd(g->b, LLVMBuildAdd(g->b, LLVMBuildAdd(g->b, off, bytes, ""), ci64(g, 63), ""),
+                               ci64(g, ~(int64_t)63), "");
+        }
     }
     for (int i = 0; i < g->lp->nnest; i++) {
         const lp_node *r = g->lp->nest[i].root;

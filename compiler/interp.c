@@ -30,6 +30,7 @@ typedef struct interp {
     bool fp;                    /* the statement computes in double */
 } interp;
 
+/* The element's offset, or -1 when a guarded access falls outside the tensor. */
 static int64_t offset(const interp *in, const ir_access *a)
 {
     int64_t off = 0;
@@ -38,6 +39,8 @@ static int64_t offset(const interp *in, const ir_access *a)
         int64_t i = dim->off;
         for (int t = 0; t < dim->n; t++)
             i += ir_mono_eval(in->p, &dim->t[t].coef) * in->at[dim->t[t].axis];
+        if (a->guard && (i < 0 || i >= in->shape[a->tensor][d]))
+            return -1;
         assert(i >= 0 && i < in->shape[a->tensor][d]);
         off += i * in->stride[a->tensor][d];
     }
@@ -53,6 +56,8 @@ static value load(const interp *in, const ir_access *a)
     int64_t iv = 0;
     double fv = 0;
     bool isf = false;
+    if (o < 0)
+        t = EINC_DTYPE_COUNT;   /* outside: the padding's 0 */
     switch (t) {
     case EINC_F32: fv = ((const float *)base)[o]; isf = true; break;
     case EINC_F64: fv = ((const double *)base)[o]; isf = true; break;
@@ -102,10 +107,34 @@ static value eval(const interp *in, const ir_expr *x)
             v.i = (uint64_t)n;
         return v;
     }
+    case IR_AXIS:
+        if (in->fp)
+            v.f = (double)in->at[x->axis];
+        else
+            v.i = (uint64_t)in->at[x->axis];
+        return v;
     default:
         break;
     }
     a = eval(in, x->a);
+    if (ir_op_arity(x->op) == 1) {
+        if (!in->fp) {          /* integers: only negation is integral */
+            v.i = x->op == IR_NEG ? 0 - a.i : a.i;
+            return v;
+        }
+        switch (x->op) {
+        case IR_NEG: v.f = -a.f; break;
+        case IR_EXP: v.f = exp(a.f); break;
+        case IR_LOG: v.f = log(a.f); break;
+        case IR_SQRT: v.f = sqrt(a.f); break;
+        case IR_RSQRT: v.f = 1 / sqrt(a.f); break;
+        case IR_TANH: v.f = tanh(a.f); break;
+        case IR_ERF: v.f = erf(a.f); break;
+        case IR_SIGMOID: v.f = 1 / (1 + exp(-a.f)); break;
+        default: break;
+        }
+        return v;
+    }
     b = eval(in, x->b);
     switch (x->op) {
     case IR_MUL: if (in->fp) v.f = a.f * b.f; else v.i = a.i * b.i; break;
@@ -116,6 +145,30 @@ static value eval(const interp *in, const ir_expr *x)
             v.f = a.f / b.f;
         else
             v.i = b.i ? (uint64_t)((int64_t)a.i / (int64_t)b.i) : 0;
+        break;
+    case IR_DIVZ:
+        if (in->fp)
+            v.f = b.f == 0 ? 0 : a.f / b.f;
+        else
+            v.i = b.i ? (uint64_t)((int64_t)a.i / (int64_t)b.i) : 0;
+        break;
+    case IR_MAX:
+        if (in->fp)
+            v.f = isnan(a.f) || isnan(b.f) ? NAN : a.f > b.f ? a.f : b.f;
+        else
+            v.i = (int64_t)a.i > (int64_t)b.i ? a.i : b.i;
+        break;
+    case IR_MIN:
+        if (in->fp)
+            v.f = isnan(a.f) || isnan(b.f) ? NAN : a.f < b.f ? a.f : b.f;
+        else
+            v.i = (int64_t)a.i < (int64_t)b.i ? a.i : b.i;
+        break;
+    case IR_EQ:
+        if (in->fp)
+            v.f = a.f == b.f;
+        else
+            v.i = a.i == b.i;
         break;
     default: break;
     }
@@ -188,7 +241,7 @@ static void run_stmt(interp *in, const ir_stmt *st)
     for (int i = 0; i < st->nfree; i++)
         in->at[st->free[i]] = 0;
     do {
-        value acc = identity(st->comb, in->fp);
+        value acc = st->accumulate ? load(in, &st->out) : identity(st->comb, in->fp);
         if (!empty(in, st->red, st->nred)) {
             for (int i = 0; i < st->nred; i++)
                 in->at[st->red[i]] = 0;

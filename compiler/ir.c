@@ -8,6 +8,11 @@ static const char *const op_names[] = {
     IR_OPS(X)
 #undef X
 };
+static const signed char op_arity[] = {
+#define X(name, sym, arity) arity,
+    IR_OPS(X)
+#undef X
+};
 static const char *const comb_names[] = {
 #define X(name, sym) sym,
     IR_COMBS(X)
@@ -15,11 +20,12 @@ static const char *const comb_names[] = {
 };
 
 const char *ir_op_name(ir_op op) { return (unsigned)op < IR_OP_COUNT ? op_names[op] : "?"; }
+int ir_op_arity(ir_op op) { return (unsigned)op < IR_OP_COUNT ? op_arity[op] : 0; }
 const char *ir_comb_name(ir_comb c) { return (unsigned)c < IR_COMB_COUNT ? comb_names[c] : "?"; }
 
 const char *ir_kind_name(ir_kind k)
 {
-    static const char *const names[] = { "einsum", "rearrange", "reduce", "repeat" };
+    static const char *const names[] = { "einsum", "rearrange", "reduce", "repeat", "model" };
     return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
 }
 

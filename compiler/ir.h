@@ -19,15 +19,36 @@
 
 #include "cc.h"
 
-/* Expression operators: name, printed symbol, arity. */
+/*
+ * Expression operators: name, printed symbol, arity.  Binary operators with a symbol that
+ * is not a word print infix; the others print as calls.  Every operator computes in the
+ * statement's compute type (lower.c): an integer statement never sees a float function.
+ *   divz(a, b)   a / b, but 0 where b is 0 (a metric's 0/0)
+ *   eq(a, b)     1 where a == b, else 0
+ *   max, min     NaN-propagating, as numpy's maximum/minimum
+ *   axis         the current index of an axis (x->axis), as a value
+ */
 #define IR_OPS(X)                         \
     X(ACCESS, "access", 0)                \
     X(CONST, "const", 0)                  \
     X(SIZE, "size", 0)                    \
+    X(AXIS, "axis", 0)                    \
     X(MUL, "*", 2)                        \
     X(ADD, "+", 2)                        \
     X(SUB, "-", 2)                        \
-    X(DIV, "/", 2)
+    X(DIV, "/", 2)                        \
+    X(DIVZ, "divz", 2)                    \
+    X(MAX, "max", 2)                      \
+    X(MIN, "min", 2)                      \
+    X(EQ, "eq", 2)                        \
+    X(NEG, "neg", 1)                      \
+    X(EXP, "exp", 1)                      \
+    X(LOG, "log", 1)                      \
+    X(SQRT, "sqrt", 1)                    \
+    X(RSQRT, "rsqrt", 1)                  \
+    X(TANH, "tanh", 1)                    \
+    X(ERF, "erf", 1)                      \
+    X(SIGMOID, "sigmoid", 1)
 
 typedef enum ir_op {
 #define X(name, sym, arity) IR_##name,
@@ -85,6 +106,8 @@ typedef struct ir_access {
     int tensor;
     int ndim;
     ir_dim *dim;
+    bool guard;             /* an index may fall outside the tensor: such a read gives 0
+                               (a convolution's zero padding); never set on a store */
 } ir_access;
 
 typedef struct ir_tensor {
@@ -99,9 +122,10 @@ typedef struct ir_tensor {
 typedef struct ir_expr ir_expr;
 struct ir_expr {
     ir_op op;
-    ir_expr *a, *b;         /* operands of binary ops */
+    ir_expr *a, *b;         /* operands (a alone for unary ops) */
     ir_access acc;          /* IR_ACCESS */
     double c;               /* IR_CONST */
+    int axis;               /* IR_AXIS */
     ir_mono m;              /* IR_SIZE: the value of a product of sizes */
 };
 
@@ -112,9 +136,18 @@ typedef struct ir_stmt {
     int nfree, nred;
     int *free;              /* axes the output is indexed by, in loop order */
     int *red;               /* axes reduced over */
+    bool accumulate;        /* out already holds a value (an earlier statement stored it):
+                               combine into it instead of starting from the identity */
 } ir_stmt;
 
-typedef enum ir_kind { IR_EINSUM, IR_REARRANGE, IR_REDUCE, IR_REPEAT } ir_kind;
+typedef enum ir_kind { IR_EINSUM, IR_REARRANGE, IR_REDUCE, IR_REPEAT, IR_MODEL } ir_kind;
+
+/* An input of integer class labels that must lie in [0, classes) (a model's confusion). */
+typedef struct ir_label {
+    int tensor;
+    int64_t classes;
+    int begin, end;         /* the argument's text */
+} ir_label;
 
 typedef struct ir_prog {
     dialect dialect;
@@ -127,6 +160,8 @@ typedef struct ir_prog {
     ir_stmt *stmt;
     int output;
     bool bound;             /* every size is known */
+    int nlabel;             /* checks the runtime makes on the inputs before running */
+    ir_label *label;
 } ir_prog;
 
 /* Options the front end needs beyond the text. */
@@ -148,6 +183,7 @@ ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
 int64_t ir_mono_eval(const ir_prog *p, const ir_mono *m);   /* -1 if symbolic */
 int64_t ir_tensor_elems(const ir_prog *p, const ir_tensor *t);
 const char *ir_op_name(ir_op op);
+int ir_op_arity(ir_op op);
 const char *ir_comb_name(ir_comb c);
 const char *ir_kind_name(ir_kind k);
 

@@ -32,7 +32,7 @@ static void print_access(strbuf *b, const ir_prog *p, const ir_access *a)
         if (dim->n == 0 || dim->off)
             sb_printf(b, dim->n ? " + %lld" : "%lld", (long long)dim->off);
     }
-    sb_printf(b, "]");
+    sb_printf(b, a->guard ? "]?" : "]");   /* ? : may read outside, as 0 */
 }
 
 static void print_expr(strbuf *b, const ir_prog *p, const ir_expr *x, int prec)
@@ -45,7 +45,18 @@ static void print_expr(strbuf *b, const ir_prog *p, const ir_expr *x, int prec)
         print_mono(b, p, &x->m, true);
         sb_printf(b, ")");
         return;
+    case IR_AXIS: sb_printf(b, "%s", p->axis[x->axis].name); return;
     default: break;
+    }
+    if (ir_op_arity(x->op) == 1 || x->op >= IR_DIVZ) {   /* a call: exp(a), max(a, b) */
+        sb_printf(b, "%s(", ir_op_name(x->op));
+        print_expr(b, p, x->a, 0);
+        if (x->b) {
+            sb_printf(b, ", ");
+            print_expr(b, p, x->b, 0);
+        }
+        sb_printf(b, ")");
+        return;
     }
     int my = x->op == IR_ADD || x->op == IR_SUB ? 1 : 2;
     if (my < prec)
@@ -90,6 +101,8 @@ char *ir_print(const ir_prog *p)
         print_access(&b, p, &st->out);
         sb_printf(&b, " %s ", ir_comb_name(st->comb));
         print_expr(&b, p, st->rhs, 0);
+        if (st->accumulate)
+            sb_printf(&b, "    (into its value)");
         if (st->nred) {
             sb_printf(&b, "    (reduce");
             for (int i = 0; i < st->nred; i++)

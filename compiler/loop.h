@@ -8,6 +8,7 @@
  *     LOOP axis tile T { ... }                   for (blk = 0; blk < size; blk += T)
  *     LOOP axis blocked { ... }                  for (axis = blk; axis < min(blk + T, end); ...)
  *     ACC comb -> dst [final] { ... }            acc = identity(comb); ...; dst = final(acc)
+ *                                                (accumulate: acc = dst to begin with)
  *     UPDATE value                               acc = acc ⊕ value        (innermost ACC)
  *     STORE dst [comb] value                     dst = value   or   dst = dst ⊕ value
  *                                                (no value: dst = identity(comb))
@@ -48,6 +49,7 @@ struct lp_node {
     int m, nn, k;               /* LP_GEMM: the row, unit-stride column and reduced axes */
     const ir_access *a, *b;     /* LP_GEMM: the operands (b walks nn with unit stride) */
     int acc_tensor;             /* LP_ACC with final: the tensor that stands for the acc */
+    bool accumulate;            /* LP_ACC: the acc starts from dst's value, not the identity */
 };
 
 typedef struct lp_nest {

@@ -106,16 +106,88 @@ static bool reads_tensor(const ir_expr *x, int t)
     return reads_tensor(x->a, t) || reads_tensor(x->b, t);
 }
 
-/* Can s2 (out = f(T[same access])) be folded into s1 (T ⊕= ...)? */
-static bool fusable(const ir_stmt *s1, const ir_stmt *s2)
+static bool same_access(const ir_access *a, const ir_access *b)
 {
-    if (!s1->nred || s2->comb != IR_COMB_ASSIGN || s2->nred || s2->nfree != s1->nfree ||
-        !reads_tensor(s2->rhs, s1->out.tensor))
+    if (a->tensor != b->tensor || a->ndim != b->ndim || a->guard != b->guard)
         return false;
-    for (int i = 0; i < s1->nfree; i++)
-        if (s1->free[i] != s2->free[i])
+    for (int d = 0; d < a->ndim; d++) {
+        const ir_dim *x = &a->dim[d], *y = &b->dim[d];
+        if (x->n != y->n || x->off != y->off)
+            return false;
+        for (int t = 0; t < x->n; t++) {
+            const ir_mono *m = &x->t[t].coef, *n = &y->t[t].coef;
+            if (x->t[t].axis != y->t[t].axis || m->k != n->k || m->n != n->n ||
+                (m->n && memcmp(m->v, n->v, sizeof *m->v * (size_t)m->n)))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Does x read tensor t anywhere other than at exactly access a? */
+static bool reads_elsewhere(const ir_expr *x, int t, const ir_access *a)
+{
+    if (!x)
+        return false;
+    if (x->op == IR_ACCESS)
+        return x->acc.tensor == t && !same_access(&x->acc, a);
+    return reads_elsewhere(x->a, t, a) || reads_elsewhere(x->b, t, a);
+}
+
+/*
+ * Can s2 (out = f(T[same access])) be folded into s1 (T ⊕= ...) as its epilogue?  T must
+ * be a temporary nobody else reads or writes (it is never materialised), and s2 must read
+ * it only at the element s1 produces (a mean's division; conv2d → batchnorm → relu).
+ */
+static bool fusable(const ir_prog *p, int i, int j)
+{
+    const ir_stmt *s1 = &p->stmt[i], *s2 = &p->stmt[j];
+    int T = s1->out.tensor;
+    if (!s1->nred || s1->accumulate || s2->comb != IR_COMB_ASSIGN || s2->nred ||
+        s2->nfree != s1->nfree || !reads_tensor(s2->rhs, T) || reads_elsewhere(s2->rhs, T, &s1->out))
+        return false;
+    for (int k = 0; k < s1->nfree; k++)
+        if (s1->free[k] != s2->free[k])
+            return false;
+    if (s2->out.tensor == T ? !same_access(&s2->out, &s1->out) : p->tensor[T].role != IR_TEMP)
+        return false;           /* in place (out = out / n), or a temporary that vanishes */
+    for (int k = 0; k < p->nstmt; k++)
+        if (k != i && k != j && (p->stmt[k].out.tensor == T || reads_tensor(p->stmt[k].rhs, T)))
             return false;
     return true;
+}
+
+/*
+ * The statement order to lower in: a reduction whose epilogue comes a few statements later
+ * (a batch norm's per-channel scale and shift are computed in between) moves down to just
+ * before it, when the statements it passes neither touch its output nor write what it
+ * reads, so that the two become adjacent and fold.
+ */
+static int *stmt_order(arena *A, const ir_prog *p)
+{
+    int *o = ARENA_ARRAY(A, int, p->nstmt + 1);
+    if (!o)
+        return NULL;
+    for (int i = 0; i < p->nstmt; i++)
+        o[i] = i;
+    for (int i = 0; i + 2 < p->nstmt; i++) {
+        const ir_stmt *s = &p->stmt[o[i]];
+        int T = s->out.tensor, j = i + 1;
+        if (!s->nred)
+            continue;
+        while (j < p->nstmt && !reads_tensor(p->stmt[o[j]].rhs, T) && p->stmt[o[j]].out.tensor != T) {
+            const ir_stmt *k = &p->stmt[o[j]];
+            if (reads_tensor(s->rhs, k->out.tensor) || reads_tensor(k->rhs, T))
+                break;
+            j++;
+        }
+        if (j == i + 1 || j >= p->nstmt || !fusable(p, o[i], o[j]))
+            continue;
+        int moved = o[i];
+        memmove(&o[i], &o[i + 1], sizeof *o * (size_t)(j - 1 - i));
+        o[j - 1] = moved;
+    }
+    return o;
 }
 
 static einc_dtype compute_type(const ir_prog *p, const ir_access *dst)
@@ -172,15 +244,25 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
         a = b;
         b = tmp;
     }
-    if (!uses_axis(b, n) || uses_axis(a, n))
+    /* b may be guarded (a convolution's padded input): packing reads it, zeros and all */
+    if (!uses_axis(b, n) || uses_axis(a, n) || a->guard)
         return NULL;
     int m = -1, k = -1;
     for (int i = 0; i < s->nfree; i++)     /* the innermost output axis a has and b lacks */
         if (s->free[i] != n && uses_axis(a, s->free[i]) && !uses_axis(b, s->free[i]))
             m = s->free[i];
-    for (int i = 0; i < s->nred; i++)      /* a reduced axis both walk, unit-stride in a first */
-        if (uses_axis(a, s->red[i]) && uses_axis(b, s->red[i]) && (k < 0 || unit_stride(a, s->red[i])))
-            k = s->red[i];
+    /*
+     * k: a reduced axis both walk; the longest (a convolution's channels, not its 3-tap
+     * kernel width), then unit stride in a.
+     */
+    for (int i = 0; i < s->nred; i++) {
+        int r = s->red[i];
+        if (!uses_axis(a, r) || !uses_axis(b, r))
+            continue;
+        int64_t sr = p->axis[r].size, sk = k >= 0 ? p->axis[k].size : -2;
+        if (k < 0 || sr > sk || (sr == sk && unit_stride(a, r)))
+            k = r;
+    }
     if (m < 0 || k < 0)
         return NULL;
     *nouter = 0;
@@ -203,16 +285,24 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
     return g;
 }
 
+/* Pushes the nest that fills dst with the identity, unless the statement accumulates. */
+static int push_fill(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access *dst)
+{
+    if (s->accumulate)
+        return 0;
+    lp_node *fill = node(L, LP_STORE);
+    if (!fill)
+        return -1;
+    fill->comb = s->comb;                       /* value NULL: dst = identity(comb) */
+    fill->dst = dst;
+    return push_nest(L, lp, wrap(L, s->free, s->nfree, fill, true), dst, -1);
+}
+
 /* Fills dst with zeros, then runs the GEMM inside its outer (batch, extra reduced) loops. */
 static int push_gemm(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access *dst, lp_node *gemm,
                      const int *order, int n)
 {
-    lp_node *fill = node(L, LP_STORE);
-    if (!fill)
-        return -1;
-    fill->comb = s->comb;
-    fill->dst = dst;
-    if (push_nest(L, lp, wrap(L, s->free, s->nfree, fill, true), dst, -1) < 0)
+    if (push_fill(L, lp, s, dst) < 0)
         return -1;
     /* parallel: the outermost batch loop, or the GEMM's rows when it is the root */
     bool batch = n > 0 && uses_axis(&s->out, order[0]);
@@ -288,6 +378,20 @@ static lp_node *transpose_tiles(lowerer *L, const ir_stmt *s, lp_node *body)
     return root;
 }
 
+static einc_dtype p_dtype(const lowerer *L, const ir_access *a) { return L->p->tensor[a->tensor].dtype; }
+
+/* The final expression in place, after a reduction accumulated in memory: dst = final(dst). */
+static int push_final(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *fin, const ir_access *dst)
+{
+    lp_node *f = node(L, LP_STORE);
+    if (!f)
+        return -1;
+    f->comb = IR_COMB_ASSIGN;
+    f->dst = dst;
+    f->value = fin->rhs;
+    return push_nest(L, lp, wrap(L, s->free, s->nfree, f, true), dst, s->out.tensor);
+}
+
 static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *fin)
 {
     arena *A = L->c->A;
@@ -301,7 +405,7 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
         lp_node *st = node(L, LP_STORE);
         if (!st)
             return -1;
-        st->comb = IR_COMB_ASSIGN;
+        st->comb = s->accumulate ? s->comb : IR_COMB_ASSIGN;
         st->dst = &s->out;
         st->value = s->rhs;
         lp_node *tiled = L->target == LP_CPU ? transpose_tiles(L, s, st) : NULL;
@@ -310,14 +414,21 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
         return push_nest(L, lp, tiled ? tiled : wrap(L, s->free, s->nfree, st, true), &s->out, -1);
     }
 
-    /* a contraction into a unit-stride output axis: the GEMM tile, whatever the scores say */
-    for (int i = 0; i < s->nfree && L->target == LP_CPU && !fin; i++) {
+    /*
+     * A contraction into a unit-stride output axis: the GEMM tile, whatever the scores say.
+     * An epilogue (a bias, a batch norm, a relu) then runs as one pass over the output.
+     */
+    for (int i = 0; i < s->nfree && L->target == LP_CPU; i++) {
         int n = 0;
-        if (!unit_stride(&s->out, s->free[i]))
+        if (!unit_stride(dst, s->free[i]) ||
+            (fin && p_dtype(L, dst) != p_dtype(L, &s->out)))
             continue;
         lp_node *gemm = match_gemm(L, s, s->free[i], dst, order, &n);
-        if (gemm)
-            return push_gemm(L, lp, s, dst, gemm, order, n);
+        if (!gemm)
+            continue;
+        if (push_gemm(L, lp, s, dst, gemm, order, n) < 0)
+            return -1;
+        return fin ? push_final(L, lp, s, fin, dst) : 0;
     }
 
     int best = -1, best_score = 0;
@@ -346,6 +457,7 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
         up->value = s->rhs;
         up->comb = s->comb;
         acc->comb = s->comb;
+        acc->accumulate = s->accumulate;
         acc->dst = dst;
         acc->final = fin ? fin->rhs : NULL;
         acc->acc_tensor = fin ? s->out.tensor : -1;
@@ -355,12 +467,8 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
     }
 
     /* memory: fill dst with the identity, then update it in place with best innermost. */
-    lp_node *fill = node(L, LP_STORE), *up = node(L, LP_STORE);
-    if (!fill || !up)
-        return cc_nomem(L->c);
-    fill->comb = s->comb;                       /* value NULL: dst = identity(comb) */
-    fill->dst = dst;
-    if (push_nest(L, lp, wrap(L, s->free, s->nfree, fill, true), dst, -1) < 0)
+    lp_node *up = node(L, LP_STORE);
+    if (!up || push_fill(L, lp, s, dst) < 0)
         return -1;
     int n = 0;
     for (int i = 0; i < s->nfree; i++)
@@ -375,16 +483,194 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
     up->value = s->rhs;
     if (push_nest(L, lp, wrap(L, order, n, up, par), dst, -1) < 0)
         return -1;
-    if (!fin)
-        return 0;
-    /* the final expression in place: dst = final(dst) */
-    lp_node *f = node(L, LP_STORE);
-    if (!f)
-        return -1;
-    f->comb = IR_COMB_ASSIGN;
-    f->dst = dst;
-    f->value = fin->rhs;
-    return push_nest(L, lp, wrap(L, s->free, s->nfree, f, true), dst, s->out.tensor);
+    return fin ? push_final(L, lp, s, fin, dst) : 0;
+}
+
+/* ---- loop fusion --------------------------------------------------------------------------
+ *
+ * Adjacent nests whose roots loop over the same axis merge into one loop when each
+ * iteration touches only its own slice of what they share: then a softmax's max, exp-sum
+ * and division (or a layernorm's mean, variance and normalisation) run row by row while
+ * the row is in L1, instead of as passes over the whole array.  The test is simple and
+ * sufficient: every tensor that one of the two writes and the other touches must be
+ * indexed, in every access of both, by the fused axis alone in one and the same dimension
+ * (m[r], e[r, c]), so iteration r of the second reads only what iteration r of the first
+ * wrote.  Merged loops then merge their children the same way, level by level.
+ */
+
+typedef struct touch {
+    const ir_access *a;
+    bool write;
+} touch;
+
+typedef struct touches {
+    touch *t;
+    int n, cap;
+    arena *A;
+    bool nomem;
+} touches;
+
+static void add_touch(touches *T, const ir_access *a, bool write)
+{
+    if (T->n == T->cap) {
+        int cap = T->cap ? 2 * T->cap : 16;
+        touch *t = ARENA_ARRAY(T->A, touch, cap);
+        if (!t) {
+            T->nomem = true;
+            return;
+        }
+        if (T->n)
+            memcpy(t, T->t, sizeof *t * (size_t)T->n);
+        T->t = t;
+        T->cap = cap;
+    }
+    T->t[T->n++] = (touch){ a, write };
+}
+
+static void expr_touches(touches *T, const ir_expr *x, int acc_tensor)
+{
+    if (!x)
+        return;
+    if (x->op == IR_ACCESS) {
+        if (x->acc.tensor != acc_tensor)
+            add_touch(T, &x->acc, false);
+        return;
+    }
+    expr_touches(T, x->a, acc_tensor);
+    expr_touches(T, x->b, acc_tensor);
+}
+
+static void node_touches(touches *T, const lp_node *n, int acc_tensor)
+{
+    if (n->op == LP_ACC && n->final)
+        acc_tensor = n->acc_tensor;
+    expr_touches(T, n->value, acc_tensor);
+    expr_touches(T, n->final, acc_tensor);
+    if (n->dst)
+        add_touch(T, n->dst, true);
+    if (n->a)
+        add_touch(T, n->a, false);
+    if (n->b)
+        add_touch(T, n->b, false);
+    if (n->op == LP_STORE && n->value && n->comb != IR_COMB_ASSIGN)
+        add_touch(T, n->dst, false);
+    for (int i = 0; i < n->n; i++)
+        node_touches(T, n->body[i], acc_tensor);
+}
+
+/* The dimension access a indexes by axis x alone (and x nowhere else), or -1. */
+static int slice_dim(const ir_access *a, int x)
+{
+    int found = -1;
+    for (int d = 0; d < a->ndim; d++) {
+        const ir_dim *dim = &a->dim[d];
+        for (int t = 0; t < dim->n; t++)
+            if (dim->t[t].axis == x) {
+                if (found >= 0 || dim->n != 1 || dim->off || dim->t[t].coef.n || dim->t[t].coef.k != 1)
+                    return -1;
+                found = d;
+            }
+    }
+    return a->guard ? -1 : found;
+}
+
+static bool writes(const touches *T, int tensor)
+{
+    for (int i = 0; i < T->n; i++)
+        if (T->t[i].write && T->t[i].a->tensor == tensor)
+            return true;
+    return false;
+}
+
+/* May loops x and y (same axis, x first) become one loop with x's body, then y's? */
+static bool fusable_loops(lowerer *L, const lp_node *x, const lp_node *y, int acc_x, int acc_y)
+{
+    if (x->op != LP_LOOP || y->op != LP_LOOP || x->axis != y->axis || x->tile || y->tile ||
+        x->blocked || y->blocked || x->parallel != y->parallel)
+        return false;
+    touches tx = { .A = L->c->A }, ty = { .A = L->c->A };
+    node_touches(&tx, x, acc_x);
+    node_touches(&ty, y, acc_y);
+    if (tx.nomem || ty.nomem)
+        return false;
+    const touches *both[2] = { &tx, &ty };
+    for (int side = 0; side < 2; side++)
+        for (int i = 0; i < both[side]->n; i++) {
+            int t = both[side]->t[i].a->tensor;
+            const touches *other = both[1 - side];
+            bool shared = false;
+            for (int j = 0; j < other->n && !shared; j++)
+                shared = other->t[j].a->tensor == t;
+            if (!shared || !(writes(&tx, t) || writes(&ty, t)))
+                continue;
+            int d = slice_dim(both[side]->t[i].a, x->axis);
+            if (d < 0)
+                return false;
+            for (int s2 = 0; s2 < 2; s2++)
+                for (int j = 0; j < both[s2]->n; j++)
+                    if (both[s2]->t[j].a->tensor == t && slice_dim(both[s2]->t[j].a, x->axis) != d)
+                        return false;
+        }
+    return true;
+}
+
+static lp_node *merge_loops(lowerer *L, const lp_node *x, const lp_node *y, int acc);
+
+/* Merges adjacent fusable loops among n's children, in place. */
+static int merge_children(lowerer *L, lp_node *n, int acc)
+{
+    for (int i = 0; i + 1 < n->n;) {
+        if (!fusable_loops(L, n->body[i], n->body[i + 1], acc, acc)) {
+            i++;
+            continue;
+        }
+        lp_node *m = merge_loops(L, n->body[i], n->body[i + 1], acc);
+        if (!m)
+            return -1;
+        n->body[i] = m;
+        memmove(&n->body[i + 1], &n->body[i + 2], sizeof *n->body * (size_t)(n->n - i - 2));
+        n->n--;
+    }
+    return 0;
+}
+
+static lp_node *merge_loops(lowerer *L, const lp_node *x, const lp_node *y, int acc)
+{
+    lp_node *m = node(L, LP_LOOP);
+    lp_node **body = ARENA_ARRAY(L->c->A, lp_node *, x->n + y->n);
+    if (!m || !body)
+        return cc_nomem(L->c), NULL;
+    *m = *x;
+    memcpy(body, x->body, sizeof *body * (size_t)x->n);
+    memcpy(body + x->n, y->body, sizeof *body * (size_t)y->n);
+    m->body = body;
+    m->n = x->n + y->n;
+    for (int i = 0; i < m->n; i++)      /* still innermost only if every child is a store */
+        m->vector = m->vector && (m->body[i]->op == LP_STORE || m->body[i]->op == LP_UPDATE);
+    return merge_children(L, m, acc) < 0 ? NULL : m;
+}
+
+static int fuse_nests(lowerer *L, lp_prog *lp)
+{
+    int out = 0;
+    for (int i = 0; i < lp->nnest; i++) {
+        if (out > 0) {
+            lp_nest *a = &lp->nest[out - 1], *b = &lp->nest[i];
+            if (a->compute == b->compute && (a->acc_tensor < 0 || b->acc_tensor < 0) &&
+                fusable_loops(L, a->root, b->root, a->acc_tensor, b->acc_tensor)) {
+                int acc = a->acc_tensor >= 0 ? a->acc_tensor : b->acc_tensor;
+                lp_node *m = merge_loops(L, a->root, b->root, acc);
+                if (!m)
+                    return -1;
+                a->root = m;
+                a->acc_tensor = acc;
+                continue;
+            }
+        }
+        lp->nest[out++] = lp->nest[i];
+    }
+    lp->nnest = out;
+    return 0;
 }
 
 lp_prog *lower(cc *c, const ir_prog *p, lp_target target, const bool *strided)
@@ -394,13 +680,18 @@ lp_prog *lower(cc *c, const ir_prog *p, lp_target target, const bool *strided)
     if (!lp)
         return cc_nomem(c), NULL;
     lp->ir = p;
+    int *order = stmt_order(c->A, p);
+    if (!order)
+        return cc_nomem(c), NULL;
     for (int i = 0; i < p->nstmt; i++) {
-        const ir_stmt *s = &p->stmt[i], *fin = NULL;
-        if (i + 1 < p->nstmt && fusable(s, &p->stmt[i + 1]))
-            fin = &p->stmt[++i];
+        const ir_stmt *s = &p->stmt[order[i]], *fin = NULL;
+        if (i + 1 < p->nstmt && fusable(p, order[i], order[i + 1]))
+            fin = &p->stmt[order[++i]];
         if (lower_stmt(&L, lp, s, fin) < 0)
             return NULL;
     }
+    if (target == LP_CPU && fuse_nests(&L, lp) < 0)
+        return NULL;
     return lp;
 }
 

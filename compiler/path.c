@@ -317,7 +317,7 @@ static ir_access *emit_node(rewriter *R, const pathctx *P, pnode *n, bool root)
         terms[i] = (ir_term){ ka[i], { 1, 0, NULL } };
         dims[i] = (ir_dim){ 1, &terms[i], 0 };
     }
-    *ta = (ir_access){ R->ntensor, nk, dims };
+    *ta = (ir_access){ .tensor = R->ntensor, .ndim = nk, .dim = dims };
     R->ntensor++;
     st->out = *ta;
     st->free = ka;

@@ -47,6 +47,19 @@ static int llvm_error(cc *c, LLVMErrorRef e, const char *what)
     return -1;
 }
 
+/* Generated code may call these C library functions and no others. */
+static int libm_only(void *ctx, LLVMOrcSymbolStringPoolEntryRef sym)
+{
+    static const char *const allowed[] = { "exp", "log", "tanh", "erf", "logf", "expf", "tanhf",
+                                           "erff", "sqrt", "sqrtf" };
+    const char *s = LLVMOrcSymbolStringPoolEntryStr(sym);
+    (void)ctx;
+    for (size_t i = 0; s && i < sizeof allowed / sizeof *allowed; i++)
+        if (strcmp(s, allowed[i]) == 0)
+            return 1;
+    return 0;
+}
+
 jit *jit_new(cc *c)
 {
     pthread_once(&llvm_once, init_llvm);
@@ -73,6 +86,16 @@ jit *jit_new(cc *c)
         einc_free(j);
         return NULL;
     }
+    /* The math functions float64 code calls (libm is linked into this process). */
+    LLVMOrcDefinitionGeneratorRef gen;
+    e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(j->lljit),
+                                                             libm_only, NULL);
+    if (e) {
+        llvm_error(c, e, "cannot let the LLVM JIT see the math library");
+        jit_free(j);
+        return NULL;
+    }
+    LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->lljit), gen);
     return j;
 }
 
