@@ -5,7 +5,9 @@
  *               int64_t i, int64_t k, int64_t j);
  *
  * Inputs first, then the output, contiguous row-major; every size that was not given
- * becomes an int64_t parameter named after its axis, in order of first appearance.  The
+ * becomes an int64_t parameter named after its axis, in order of first appearance.  A
+ * program with temporaries kept in memory takes one more parameter, void *workspace, and
+ * the file defines size_t NAME_workspace(sizes) with the bytes it needs (codegen.h).  The
  * kernel follows the schedule of lower.c exactly (the JIT runs the same one).  Integer
  * arithmetic is done in unsigned types so that overflow wraps as numpy's does instead of
  * being undefined; an OpenMP pragma on the parallel loop sits inside #ifdef _OPENMP, so the
@@ -16,7 +18,6 @@
 #include "strbuf.h"
 #include "alloc.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,28 +29,6 @@ typedef struct cgc {
     bool in_acc;                /* inside an ACC: the accumulator is the variable acc */
     const ir_access *store_dst; /* the STORE being emitted (memory-mode finals read it) */
 } cgc;
-
-static const char *ctype(einc_dtype t)
-{
-    switch (t) {
-    case EINC_F32: return "float";
-    case EINC_F64: return "double";
-    case EINC_I32: return "int32_t";
-    case EINC_I64: return "int64_t";
-    default: return "uint8_t";
-    }
-}
-
-/* The type arithmetic is done in: unsigned for integers, so that it wraps. */
-static const char *arith_type(einc_dtype t)
-{
-    switch (t) {
-    case EINC_F32: return "float";
-    case EINC_F64: return "double";
-    case EINC_I32: return "uint32_t";
-    default: return "uint64_t";
-    }
-}
 
 static bool is_c_keyword(const char *s)
 {
@@ -69,62 +48,9 @@ static bool is_c_keyword(const char *s)
     return strncmp(s, "in", 2) == 0 && s[2] >= '0' && s[2] <= '9';
 }
 
-/* A literal of the compute type that C reads back exactly: "0.0f", "0.5", "INFINITY". */
-static void float_lit(cgc *g, double v)
-{
-    bool f32 = g->nest->compute == EINC_F32;
-    if (isnan(v)) {
-        sb_printf(g->sp.b, "NAN");
-        return;
-    }
-    if (isinf(v)) {
-        sb_printf(g->sp.b, v < 0 ? "-INFINITY" : "INFINITY");
-        return;
-    }
-    char buf[40];
-    snprintf(buf, sizeof buf, f32 ? "%.9g" : "%.17g", v);
-    sb_printf(g->sp.b, "%s%s%s", buf, strpbrk(buf, ".e") ? "" : ".0", f32 ? "f" : "");
-}
-
 static void expr(cgc *g, const ir_expr *x)
 {
-    const char *at = arith_type(g->nest->compute);
-    switch (x->op) {
-    case IR_ACCESS:
-        if (x->acc.tensor == g->nest->acc_tensor) {
-            if (g->in_acc) {
-                sb_printf(g->sp.b, "acc");
-            } else {
-                if (!dtype_is_float(g->nest->compute))
-                    sb_printf(g->sp.b, "(%s)", at);
-                cs_access(&g->sp, g->store_dst);
-            }
-            return;
-        }
-        if (g->sp.p->tensor[x->acc.tensor].dtype != g->nest->compute ||
-            !dtype_is_float(g->nest->compute))
-            sb_printf(g->sp.b, "(%s)", at);
-        cs_access(&g->sp, &x->acc);
-        return;
-    case IR_CONST:
-        if (dtype_is_float(g->nest->compute))
-            float_lit(g, x->c);
-        else
-            sb_printf(g->sp.b, "(%s)%.17g", at, x->c);
-        return;
-    case IR_SIZE:
-        sb_printf(g->sp.b, "(%s)(", at);
-        cs_mono(&g->sp, &x->m);
-        sb_printf(g->sp.b, ")");
-        return;
-    default:
-        break;
-    }
-    sb_printf(g->sp.b, "(");
-    expr(g, x->a);
-    sb_printf(g->sp.b, " %s ", ir_op_name(x->op));
-    expr(g, x->b);
-    sb_printf(g->sp.b, ")");
+    cs_expr(&g->sp, g->nest, g->in_acc, g->store_dst, x);
 }
 
 static void indent(cgc *g, int depth)
@@ -134,58 +60,13 @@ static void indent(cgc *g, int depth)
 
 static void identity(cgc *g, ir_comb comb)
 {
-    einc_dtype t = g->nest->compute;
-    bool fp = dtype_is_float(t);
-    const char *at = arith_type(t);
-    switch (comb) {
-    case IR_COMB_PROD:
-        if (fp) float_lit(g, 1); else sb_printf(g->sp.b, "(%s)1", at);
-        break;
-    case IR_COMB_MAX:
-        if (fp) sb_printf(g->sp.b, "-INFINITY");
-        else sb_printf(g->sp.b, "(%s)%s", at, t == EINC_I32 ? "INT32_MIN" : "INT64_MIN");
-        break;
-    case IR_COMB_MIN:
-        if (fp) sb_printf(g->sp.b, "INFINITY");
-        else sb_printf(g->sp.b, "(%s)%s", at, t == EINC_I32 ? "INT32_MAX" : "INT64_MAX");
-        break;
-    default:
-        if (fp) float_lit(g, 0); else sb_printf(g->sp.b, "(%s)0", at);
-        break;
-    }
+    cs_identity(&g->sp, g->nest, comb);
 }
 
-/* lhs = lhs ⊕ v, where lhs is printed by the callback's text. */
+/* lhs = lhs ⊕ v. */
 static void combine(cgc *g, ir_comb comb, const char *lhs, const ir_expr *v)
 {
-    einc_dtype t = g->nest->compute;
-    bool fp = dtype_is_float(t);
-    const char *st = t == EINC_I32 ? "int32_t" : "int64_t";
-    switch (comb) {
-    case IR_COMB_SUM: case IR_COMB_MEAN:
-        sb_printf(g->sp.b, "%s += ", lhs);
-        expr(g, v);
-        break;
-    case IR_COMB_PROD:
-        sb_printf(g->sp.b, "%s *= ", lhs);
-        expr(g, v);
-        break;
-    case IR_COMB_MAX: case IR_COMB_MIN: {
-        const char *op = comb == IR_COMB_MAX ? ">" : "<";
-        sb_printf(g->sp.b, "{ %s v = ", arith_type(t));
-        expr(g, v);
-        if (fp)   /* NaN wins and then stays: numpy's maximum/minimum */
-            sb_printf(g->sp.b, "; if (v %s %s || v != v) %s = %s != %s ? %s : v; }", op, lhs, lhs,
-                      lhs, lhs, lhs);
-        else
-            sb_printf(g->sp.b, "; if ((%s)v %s (%s)%s) %s = v; }", st, op, st, lhs, lhs);
-        break;
-    }
-    default:
-        sb_printf(g->sp.b, "%s = ", lhs);
-        expr(g, v);
-        break;
-    }
+    cs_combine(&g->sp, g->nest, g->in_acc, g->store_dst, comb, lhs, v, NULL);
 }
 
 /* The conversion of an arithmetic value to the stored type. */
@@ -197,7 +78,7 @@ static void store_value(cgc *g, const ir_access *dst, const char *text)
     else if (t == g->nest->compute && dtype_is_float(t))
         sb_printf(g->sp.b, "%s", text);
     else
-        sb_printf(g->sp.b, "(%s)(%s)", ctype(t), text);
+        sb_printf(g->sp.b, "(%s)(%s)", cs_host_type(t), text);
 }
 
 static void line(cgc *g, int depth, const char *text)
@@ -215,7 +96,7 @@ static void line(cgc *g, int depth, const char *text)
  */
 static void gemm(cgc *g, const lp_node *n, int depth)
 {
-    const char *T = ctype(g->nest->compute);
+    const char *T = cs_host_type(g->nest->compute);
     const char *M = g->sp.size[n->m], *N = g->sp.size[n->nn], *K = g->sp.size[n->k];
     const char *im = g->sp.loopvar[n->m], *in = g->sp.loopvar[n->nn], *ik = g->sp.loopvar[n->k];
     int d = depth;
@@ -336,7 +217,7 @@ static void gemm(cgc *g, const lp_node *n, int depth)
 /* The vector type and tile width the GEMM tile uses, chosen by the compiler's target. */
 static void gemm_prelude(cgc *g, einc_dtype t)
 {
-    const char *T = ctype(t);
+    const char *T = cs_host_type(t);
     int es = t == EINC_F64 ? 8 : 4;
     sb_printf(g->sp.b,
               "#include <string.h>\n\n"
@@ -409,8 +290,11 @@ static void node(cgc *g, const lp_node *n, int depth)
         indent(g, depth);
         sb_printf(g->sp.b, "{\n");
         indent(g, depth + 1);
-        sb_printf(g->sp.b, "%s acc = ", arith_type(g->nest->compute));
-        identity(g, n->comb);
+        sb_printf(g->sp.b, "%s acc = ", cs_arith_type(&g->sp, g->nest->compute));
+        if (n->accumulate)      /* dst holds an earlier statement's value: go on from it */
+            cs_load(&g->sp, g->nest, n->dst);
+        else
+            identity(g, n->comb);
         sb_printf(g->sp.b, ";\n");
         for (int i = 0; i < n->n; i++) {
             g->in_acc = true;
@@ -476,7 +360,7 @@ static void node(cgc *g, const lp_node *n, int depth)
             return;
         }
         /* dst ⊕= value, through a local in the arithmetic type */
-        sb_printf(g->sp.b, "{ %s m = (%s)", arith_type(g->nest->compute), arith_type(g->nest->compute));
+        sb_printf(g->sp.b, "{ %s m = (%s)", cs_arith_type(&g->sp, g->nest->compute), cs_arith_type(&g->sp, g->nest->compute));
         cs_access(&g->sp, n->dst);
         sb_printf(g->sp.b, "; ");
         combine(g, n->comb, "m", n->value);
@@ -499,17 +383,20 @@ static void params(cgc *g, const char *name)
         if (T->role == IR_TEMP)
             continue;
         sb_printf(g->sp.b, "%s%s%s *restrict %s", t ? ", " : "", T->role == IR_INPUT ? "const " : "",
-                  ctype(T->dtype), T->name);
+                  cs_host_type(T->dtype), T->name);
     }
     for (int a = 0; a < p->naxis; a++)
         if (p->axis[a].size < 0)
             sb_printf(g->sp.b, ", int64_t %s", g->sp.size[a]);
+    if (g->sp.nstored)
+        sb_printf(g->sp.b, ", void *workspace");
     sb_printf(g->sp.b, ")");
 }
 
-static void shape_comment(cgc *g, const ir_tensor *T)
+static void shape_comment(cgc *g, int t)
 {
-    sb_printf(g->sp.b, " *   %-4s %s[", T->name, einc_dtype_name(T->dtype));
+    const ir_tensor *T = &g->sp.p->tensor[t];
+    sb_printf(g->sp.b, " *   %-4s %s[", g->sp.tensor[t], einc_dtype_name(T->dtype));
     for (int d = 0; d < T->ndim; d++) {
         const ir_mono *m = &T->shape[d];
         sb_printf(g->sp.b, d ? ", " : "");
@@ -526,23 +413,30 @@ static void shape_comment(cgc *g, const ir_tensor *T)
                 sb_printf(g->sp.b, "%s", x->name);
         }
     }
-    sb_printf(g->sp.b, "]%s\n", T->role == IR_INPUT ? "" : "  (written)");
+    sb_printf(g->sp.b, "]%s\n", T->role == IR_INPUT ? "" : T->role == IR_TEMP ? "  (in the workspace)"
+                                                                            : "  (written)");
 }
 
 char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
 {
     strbuf b = { 0 };
-    cgc g = { .sp = { .b = &b, .p = lp->ir, .int_suffix = "" }, .lp = lp };
+    cgc g = { .sp = { .b = &b, .p = lp->ir, .lp = lp, .int_suffix = "", .u32 = "uint32_t",
+                      .u64 = "uint64_t", .i32 = "int32_t", .i64 = "int64_t", .inf_f = "INFINITY",
+                      .inf_d = "INFINITY", .nan_f = "NAN", .nan_d = "NAN", .fn = "static inline",
+                      .tmp = "v" },
+              .lp = lp };
     const ir_prog *p = lp->ir;
     if (cs_name_axes(c, &g.sp, is_c_keyword) < 0)
         return NULL;
     if (!(g.tile = ARENA_ARRAY(c->A, int64_t, p->naxis + 1)))
         return cc_nomem(c), NULL;
-    if (cg_check(c, lp, false) < 0)
+    if (cg_check(c, lp, true) < 0)
         return NULL;
     if (o->header_only) {
         params(&g, o->name);
         sb_printf(&b, ";\n");
+        if (g.sp.nstored)
+            cs_workspace_fn(&g.sp, "", o->name, true);
         char *s = sb_finish(&b);
         if (!s)
             cc_nomem(c);
@@ -550,15 +444,18 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
     }
     sb_printf(&b, "/*\n * Generated by einc %s.\n *\n * %s\n *\n", EINC_VERSION, o->source);
     for (int t = 0; t < p->ntensor; t++)
-        if (p->tensor[t].role != IR_TEMP)
-            shape_comment(&g, &p->tensor[t]);
+        if (p->tensor[t].role != IR_TEMP || g.sp.stored[t])
+            shape_comment(&g, t);
     sb_printf(&b, " *\n * Arrays are contiguous and row-major (C order).");
     bool any = false;
     for (int a = 0; a < p->naxis; a++)
         any |= p->axis[a].size < 0;
     if (any)
         sb_printf(&b, " Sizes not fixed at generation\n * time are the int64_t parameters.");
-    sb_printf(&b, "\n */\n#include <math.h>\n#include <stdint.h>\n");
+    if (g.sp.nstored)
+        sb_printf(&b, "\n * Temporaries live in the caller's workspace, %s_workspace() bytes (each\n"
+                      " * at a multiple of 64 bytes from its start).", o->name);
+    sb_printf(&b, "\n */\n#include <math.h>\n%s#include <stdint.h>\n", g.sp.nstored ? "#include <stddef.h>\n" : "");
     bool gemm_used = false;
     for (int i = 0; i < lp->nnest && !gemm_used; i++)
         if (has_gemm(lp->nest[i].root)) {
@@ -566,9 +463,19 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
             gemm_prelude(&g, lp->nest[i].compute);
             gemm_used = true;
         }
+    if (g.sp.helpers) {
+        sb_printf(&b, "\n");
+        cs_helpers(&g.sp);
+    }
+    if (g.sp.nstored) {
+        sb_printf(&b, "\n");
+        cs_workspace_fn(&g.sp, "", o->name, false);
+    }
     sb_printf(&b, "\n%s", gemm_used ? "EINC_CONTRACT " : "");
     params(&g, o->name);
     sb_printf(&b, "\n{\n");
+    if (g.sp.nstored)
+        cs_workspace_locals(&g.sp, 1, "restrict ");
     for (int i = 0; i < lp->nnest; i++) {
         g.nest = &lp->nest[i];
         node(&g, g.nest->root, 1);

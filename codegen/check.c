@@ -1,33 +1,42 @@
-/* check.c — what every source generator requires of a lowered program. */
+/* check.c — what every code generator asks of a lowered program. */
 #include "codegen.h"
 
-static bool reads_temp(const ir_prog *p, const ir_expr *x, int acc_tensor)
+static bool reads(const ir_expr *x, int t, int acc_tensor)
 {
     if (!x)
         return false;
     if (x->op == IR_ACCESS)
-        return p->tensor[x->acc.tensor].role == IR_TEMP && x->acc.tensor != acc_tensor;
-    return reads_temp(p, x->a, acc_tensor) || reads_temp(p, x->b, acc_tensor);
+        return x->acc.tensor == t && t != acc_tensor;
+    return reads(x->a, t, acc_tensor) || reads(x->b, t, acc_tensor);
 }
 
-static bool node_ok(const ir_prog *p, const lp_node *n, int acc_tensor)
+static bool touches(const lp_node *n, int t, int acc_tensor)
 {
-    if (reads_temp(p, n->value, acc_tensor) || reads_temp(p, n->final, acc_tensor))
-        return false;
-    if (n->dst && p->tensor[n->dst->tensor].role == IR_TEMP)
-        return false;
+    if (reads(n->value, t, acc_tensor) || reads(n->final, t, acc_tensor) ||
+        (n->dst && n->dst->tensor == t) || (n->a && n->a->tensor == t) || (n->b && n->b->tensor == t))
+        return true;
     for (int i = 0; i < n->n; i++)
-        if (!node_ok(p, n->body[i], acc_tensor))
-            return false;
-    return true;
+        if (touches(n->body[i], t, acc_tensor))
+            return true;
+    return false;
+}
+
+bool cg_temp_stored(const lp_prog *lp, int t)
+{
+    if (lp->ir->tensor[t].role != IR_TEMP)
+        return false;
+    for (int i = 0; i < lp->nnest; i++)
+        if (touches(lp->nest[i].root, t, lp->nest[i].acc_tensor))
+            return true;
+    return false;
 }
 
 int cg_check(cc *c, const lp_prog *lp, bool temps)
 {
-    for (int i = 0; i < lp->nnest && !temps; i++)
-        if (!node_ok(lp->ir, lp->nest[i].root, lp->nest[i].acc_tensor))
+    for (int t = 0; t < lp->ir->ntensor && !temps; t++)
+        if (cg_temp_stored(lp, t))
             return cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1,
-                            "this program needs a temporary array, which kernel source "
-                            "cannot allocate yet");
+                            "this program needs a temporary array, which this code "
+                            "generator cannot allocate");
     return 0;
 }

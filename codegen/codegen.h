@@ -17,23 +17,51 @@ typedef struct cg_opts {
 } cg_opts;
 
 /*
- * Refuses programs a generator cannot express: a temporary the schedule did not fuse
- * (unless temps: the JIT's runtime allocates them).
+ * Refuses programs a generator cannot express: a temporary kept in memory, unless temps
+ * (every generator now can: the JIT's runtime allocates them, emitted source takes a
+ * workspace).
  */
 int cg_check(cc *c, const lp_prog *lp, bool temps);
 
-char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o);       /* C99 source */
+/*
+ * Does the code keep temporary t in memory?  One that a nest reads back only as its
+ * accumulator (lp_nest.acc_tensor: a mean's sum) lives in a register and never is.
+ */
+bool cg_temp_stored(const lp_prog *lp, int t);
+
+/*
+ * C99 source (codegen/c.c):
+ *     void NAME(const float *restrict in0, ..., float *restrict out, int64_t SIZE, ...);
+ * When temporaries are kept in memory (cg_temp_stored), one more parameter follows the
+ * sizes, void *workspace, and the file also defines
+ *     size_t NAME_workspace(int64_t SIZE, ...);     (the same sizes, or void)
+ * which returns the bytes the workspace needs: the temporaries in tensor order, each at an
+ * offset that is a multiple of 64 bytes.  header_only prints both prototypes.
+ */
+char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o);
 
 /*
  * CUDA C for a program lowered with LP_GPU (codegen/cuda.c): one extern "C" kernel NAME_kI
  * per nest, each launched with 256 threads a block on min(ceil(N/256), 4096) blocks (N: the
  * nest's output elements, 1 for a scalar; no launch when N is 0), in nest order.
  *   cg_cuda:         a .cu file for nvcc: <cuda_runtime.h>, the kernels and an extern "C"
- *                    host function NAME taking the C emitter's arguments as device pointers,
- *                    then a cudaStream_t, that launches them (header_only: its prototype);
+ *                    host function NAME taking the C emitter's arguments as device pointers
+ *                    (void *workspace, a device pointer, when there is one), then a
+ *                    cudaStream_t, that launches them, and the host function NAME_workspace
+ *                    when there are temporaries (header_only: their prototypes);
  *   cg_cuda_kernels: the kernels alone, with no #include, for NVRTC.
+ * A kernel's parameters are the arrays in tensor order, temporaries kept in memory
+ * included (inputs, temporaries, output), then the sizes left open.
  */
 char *cg_cuda(cc *c, const lp_prog *lp, const cg_opts *o);
 char *cg_cuda_kernels(cc *c, const lp_prog *lp, const cg_opts *o);
+
+/*
+ * The loops a nest's kernel flattens over its grid: from the root down, while the node is
+ * a loop (a loop with several children is the last; each thread runs them in order).
+ * Returns their count and, when ax is not NULL, their axes, outermost first.  N, the
+ * product of their sizes, sets the launch (1 when there are none).
+ */
+int cg_cuda_flat(const lp_node *root, int *ax);
 
 #endif

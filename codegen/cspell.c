@@ -1,8 +1,110 @@
 /* cspell.c — see cspell.h. */
 #include "cspell.h"
+#include "codegen.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+/* ---- what the program uses ------------------------------------------------------------- */
+
+/* Helper functions: one bit per (function, compute type). */
+enum { H_MAX, H_MIN, H_DIVZ, H_COUNT };
+static const char *const helper_name[H_COUNT] = { "einc_max_", "einc_min_", "einc_divz_" };
+static const char *const type_suffix[4] = { "f", "d", "i32", "i64" };
+
+static int type_index(einc_dtype t)
+{
+    switch (t) {
+    case EINC_F32: return 0;
+    case EINC_F64: return 1;
+    case EINC_I32: return 2;
+    default: return 3;
+    }
+}
+
+static unsigned helper_bit(int h, einc_dtype t) { return 1u << (h * 4 + type_index(t)); }
+
+/* The helper op x calls, or -1. */
+static int helper_of(const ir_expr *x, einc_dtype t)
+{
+    switch (x->op) {
+    case IR_MAX: return H_MAX;
+    case IR_MIN: return H_MIN;
+    case IR_DIVZ: return H_DIVZ;
+    case IR_DIV: return dtype_is_float(t) ? -1 : H_DIVZ;     /* x / 0 is 0, as the JIT's */
+    default: return -1;
+    }
+}
+
+static void expr_uses(cspell *s, const ir_expr *x, einc_dtype t)
+{
+    if (!x)
+        return;
+    int h = helper_of(x, t);
+    if (h >= 0)
+        s->helpers |= helper_bit(h, t);
+    if (ir_op_arity(x->op) == 1 && x->op != IR_NEG && dtype_is_float(t))
+        s->math = true;
+    expr_uses(s, x->a, t);
+    expr_uses(s, x->b, t);
+}
+
+static void node_uses(cspell *s, const lp_node *n, einc_dtype t)
+{
+    expr_uses(s, n->value, t);
+    expr_uses(s, n->final, t);
+    for (int i = 0; i < n->n; i++)
+        node_uses(s, n->body[i], t);
+}
+
+/* Names the code itself uses, given what the program calls: no size may take them. */
+static bool taken(const cspell *s, const char *name)
+{
+    static const char *const math[] = { "exp", "expf", "log", "logf", "sqrt", "sqrtf", "tanh",
+                                        "tanhf", "erf", "erff" };
+    for (size_t i = 0; s->math && i < sizeof math / sizeof *math; i++)
+        if (strcmp(name, math[i]) == 0)
+            return true;
+    for (int h = 0; h < H_COUNT; h++)
+        for (int t = 0; t < 4; t++) {
+            size_t n = strlen(helper_name[h]);
+            if ((s->helpers & 1u << (h * 4 + t)) && strncmp(name, helper_name[h], n) == 0 &&
+                strcmp(name + n, type_suffix[t]) == 0)
+                return true;
+        }
+    return s->nstored && (strcmp(name, "workspace") == 0 || strcmp(name, "ws_") == 0);
+}
+
+static bool clashes(const cspell *s, bool (*reserved)(const char *), const char *name, int upto)
+{
+    if (reserved(name) || taken(s, name))
+        return true;
+    for (int a = 0; a < s->p->naxis; a++)
+        if (strcmp(name, s->size[a]) == 0 || strcmp(name, s->loopvar[a]) == 0)
+            return true;
+    for (int t = 0; t < s->p->ntensor; t++)
+        if (t != upto && (t < upto || s->p->tensor[t].role != IR_TEMP) &&
+            strcmp(name, t < upto ? s->tensor[t] : s->p->tensor[t].name) == 0)
+            return true;
+    return false;
+}
+
+/* A stored temporary's name: its own, or with "_"s appended until nothing else has it. */
+static const char *temp_name(cc *c, const cspell *s, bool (*reserved)(const char *), int t)
+{
+    const char *name = s->p->tensor[t].name;
+    size_t len = strlen(name);
+    char *buf = arena_alloc(c->A, len + 64);
+    if (!buf)
+        return NULL;
+    memcpy(buf, name, len + 1);
+    for (size_t k = 0; k < 63 && clashes(s, reserved, buf, t); k++) {
+        buf[len + k] = '_';
+        buf[len + k + 1] = 0;
+    }
+    return buf;
+}
 
 /* Names for loops and sizes.  Anonymous axes ("_3", "...0") get names of their own. */
 int cs_name_axes(cc *c, cspell *g, bool (*reserved)(const char *))
@@ -10,8 +112,17 @@ int cs_name_axes(cc *c, cspell *g, bool (*reserved)(const char *))
     const ir_prog *p = g->p;
     g->loopvar = ARENA_ARRAY(c->A, const char *, p->naxis + 1);
     g->size = ARENA_ARRAY(c->A, const char *, p->naxis + 1);
-    if (!g->loopvar || !g->size)
+    g->tensor = ARENA_ARRAY(c->A, const char *, p->ntensor + 1);
+    g->stored = ARENA_ARRAY(c->A, bool, p->ntensor + 1);
+    if (!g->loopvar || !g->size || !g->tensor || !g->stored)
         return cc_nomem(c);
+    g->helpers = 0;
+    g->math = false;
+    g->nstored = 0;
+    for (int i = 0; i < g->lp->nnest; i++)
+        node_uses(g, g->lp->nest[i].root, g->lp->nest[i].compute);
+    for (int t = 0; t < p->ntensor; t++)
+        g->nstored += g->stored[t] = cg_temp_stored(g->lp, t);
     for (int a = 0; a < p->naxis; a++) {
         const ir_axis *x = &p->axis[a];
         char buf[160];
@@ -25,9 +136,15 @@ int cs_name_axes(cc *c, cspell *g, bool (*reserved)(const char *))
         else if (x->anonymous)      /* the k-th dimension of '...': "ellipsis0", ... */
             snprintf(buf, sizeof buf, "ellipsis%s", x->name + 3);
         else
-            snprintf(buf, sizeof buf, "%s%s", x->name, reserved(x->name) ? "_" : "");
+            snprintf(buf, sizeof buf, "%s%s", x->name,
+                     reserved(x->name) || taken(g, x->name) ? "_" : "");
         g->size[a] = arena_strndup(c->A, buf, strlen(buf));
         if (!g->loopvar[a] || !g->size[a])
+            return cc_nomem(c);
+    }
+    for (int t = 0; t < p->ntensor; t++) {
+        g->tensor[t] = g->stored[t] ? temp_name(c, g, reserved, t) : p->tensor[t].name;
+        if (!g->tensor[t])
             return cc_nomem(c);
     }
     return 0;
@@ -61,8 +178,9 @@ void cs_dim_index(const cspell *g, const ir_dim *d)
             cs_mono(g, &d->t[t].coef);
         }
     }
-    if (d->off)
-        sb_printf(g->b, " + %lld", (long long)d->off);
+    if (d->off)     /* a negative one is a convolution's padding: "i_h + i_kh - 1" */
+        sb_printf(g->b, " %c %llu", d->off < 0 ? '-' : '+',
+                  d->off < 0 ? 0ull - (unsigned long long)d->off : (unsigned long long)d->off);
 }
 
 /* The flat offset of an access, by Horner's rule over the tensor's shape. */
@@ -95,8 +213,361 @@ void cs_offset(const cspell *g, const ir_access *a)
 
 void cs_access(const cspell *g, const ir_access *a)
 {
-    sb_printf(g->b, "%s[", g->p->tensor[a->tensor].name);
+    sb_printf(g->b, "%s[", g->tensor[a->tensor]);
     cs_offset(g, a);
     sb_printf(g->b, "]");
 }
 
+
+/* ---- values ------------------------------------------------------------------------------- */
+
+const char *cs_arith_type(const cspell *s, einc_dtype t)
+{
+    switch (t) {
+    case EINC_F32: return "float";
+    case EINC_F64: return "double";
+    case EINC_I32: return s->u32;
+    default: return s->u64;
+    }
+}
+
+const char *cs_host_type(einc_dtype t)
+{
+    switch (t) {
+    case EINC_F32: return "float";
+    case EINC_F64: return "double";
+    case EINC_I32: return "int32_t";
+    case EINC_I64: return "int64_t";
+    default: return "uint8_t";
+    }
+}
+
+void cs_float_lit(const cspell *s, einc_dtype t, double v)
+{
+    bool f32 = t == EINC_F32;
+    if (isnan(v)) {
+        sb_printf(s->b, "%s", f32 ? s->nan_f : s->nan_d);
+        return;
+    }
+    if (isinf(v)) {
+        sb_printf(s->b, "%s%s%s", v < 0 ? "(-" : "", f32 ? s->inf_f : s->inf_d, v < 0 ? ")" : "");
+        return;
+    }
+    char buf[40];
+    snprintf(buf, sizeof buf, f32 ? "%.9g" : "%.17g", v);
+    sb_printf(s->b, "%s%s%s", buf, strpbrk(buf, ".e") ? "" : ".0", f32 ? "f" : "");
+}
+
+/* 0 in compute type t. */
+static void zero(const cspell *s, einc_dtype t)
+{
+    if (dtype_is_float(t))
+        cs_float_lit(s, t, 0);
+    else
+        sb_printf(s->b, "(%s)0", cs_arith_type(s, t));
+}
+
+void cs_identity(const cspell *s, const lp_nest *nest, ir_comb comb)
+{
+    einc_dtype t = nest->compute;
+    bool fp = dtype_is_float(t), i32 = t == EINC_I32;
+    const char *at = cs_arith_type(s, t);
+    switch (comb) {
+    case IR_COMB_PROD:
+        if (fp) cs_float_lit(s, t, 1); else sb_printf(s->b, "(%s)1", at);
+        break;
+    case IR_COMB_MAX:
+        if (fp) cs_float_lit(s, t, -INFINITY);
+        else sb_printf(s->b, "(%s)(%s - 1)", at, i32 ? "-2147483647" : "-9223372036854775807LL");
+        break;
+    case IR_COMB_MIN:
+        if (fp) cs_float_lit(s, t, INFINITY);
+        else sb_printf(s->b, "(%s)%s", at, i32 ? "2147483647" : "9223372036854775807LL");
+        break;
+    default:
+        zero(s, t);
+        break;
+    }
+}
+
+void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
+                ir_comb comb, const char *lhs, const ir_expr *x, const char *vtext)
+{
+    einc_dtype t = nest->compute;
+    bool fp = dtype_is_float(t);
+    const char *st = t == EINC_I32 ? s->i32 : s->i64, *v = s->tmp;
+    switch (comb) {
+    case IR_COMB_SUM: case IR_COMB_MEAN: case IR_COMB_PROD:
+        sb_printf(s->b, "%s %s= ", lhs, comb == IR_COMB_PROD ? "*" : "+");
+        break;
+    case IR_COMB_MAX: case IR_COMB_MIN:
+        sb_printf(s->b, "{ %s %s = ", cs_arith_type(s, t), v);
+        break;
+    default:
+        sb_printf(s->b, "%s = ", lhs);
+        break;
+    }
+    if (x)
+        cs_expr(s, nest, in_acc, store_dst, x);
+    else
+        sb_printf(s->b, "%s", vtext);
+    if (comb == IR_COMB_MAX || comb == IR_COMB_MIN) {
+        const char *op = comb == IR_COMB_MAX ? ">" : "<";
+        if (fp)   /* NaN wins and then stays: numpy's maximum/minimum */
+            sb_printf(s->b, "; if (%s %s %s || %s != %s) %s = %s != %s ? %s : %s; }", v, op, lhs,
+                      v, v, lhs, lhs, lhs, lhs, v);
+        else
+            sb_printf(s->b, "; if ((%s)%s %s (%s)%s) %s = %s; }", st, v, op, st, lhs, lhs, v);
+    }
+}
+
+/* ---- expressions -------------------------------------------------------------------------- */
+
+/* Is index d of an access always inside dimension `shape` (the bare loop of its axis)? */
+static bool always_inside(const ir_dim *d, const ir_mono *shape)
+{
+    return d->n == 1 && d->off == 0 && cs_mono_is_one(&d->t[0].coef) && shape->k == 1 &&
+           shape->n == 1 && shape->v[0] == d->t[0].axis;
+}
+
+void cs_load(const cspell *s, const lp_nest *nest, const ir_access *a)
+{
+    einc_dtype t = nest->compute;
+    const ir_tensor *T = &s->p->tensor[a->tensor];
+    bool guard = false;
+    for (int d = 0; a->guard && d < a->ndim; d++) {
+        if (always_inside(&a->dim[d], &T->shape[d]))
+            continue;
+        /* one unsigned compare also catches a negative index */
+        sb_printf(s->b, "%s(%s)(", guard ? " && " : "(", s->u64);
+        cs_dim_index(s, &a->dim[d]);
+        sb_printf(s->b, ") < (%s)(", s->u64);
+        cs_mono(s, &T->shape[d]);
+        sb_printf(s->b, ")");
+        guard = true;
+    }
+    if (guard)
+        sb_printf(s->b, " ? ");
+    if (T->dtype != t || !dtype_is_float(t))
+        sb_printf(s->b, "(%s)", cs_arith_type(s, t));
+    cs_access(s, a);
+    if (guard) {
+        sb_printf(s->b, " : ");
+        zero(s, t);
+        sb_printf(s->b, ")");
+    }
+}
+
+static void call1(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
+                  const char *fn, const ir_expr *x)
+{
+    sb_printf(s->b, "%s%s(", fn, nest->compute == EINC_F32 ? "f" : "");
+    cs_expr(s, nest, in_acc, store_dst, x);
+    sb_printf(s->b, ")");
+}
+
+static void unary(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
+                  const ir_expr *x)
+{
+    einc_dtype t = nest->compute;
+    if (!dtype_is_float(t)) {   /* integers: only negation is integral (lower.c keeps the rest float) */
+        if (x->op == IR_NEG)
+            sb_printf(s->b, "((%s)0 - ", cs_arith_type(s, t));
+        cs_expr(s, nest, in_acc, store_dst, x->a);
+        if (x->op == IR_NEG)
+            sb_printf(s->b, ")");
+        return;
+    }
+    switch (x->op) {
+    case IR_NEG:
+        sb_printf(s->b, "(-(");
+        cs_expr(s, nest, in_acc, store_dst, x->a);
+        sb_printf(s->b, "))");
+        return;
+    case IR_EXP: call1(s, nest, in_acc, store_dst, "exp", x->a); return;
+    case IR_LOG: call1(s, nest, in_acc, store_dst, "log", x->a); return;
+    case IR_SQRT: call1(s, nest, in_acc, store_dst, "sqrt", x->a); return;
+    case IR_TANH: call1(s, nest, in_acc, store_dst, "tanh", x->a); return;
+    case IR_ERF: call1(s, nest, in_acc, store_dst, "erf", x->a); return;
+    case IR_RSQRT:
+        sb_printf(s->b, "(");
+        cs_float_lit(s, t, 1);
+        sb_printf(s->b, " / ");
+        call1(s, nest, in_acc, store_dst, "sqrt", x->a);
+        sb_printf(s->b, ")");
+        return;
+    case IR_SIGMOID:
+        sb_printf(s->b, "(");
+        cs_float_lit(s, t, 1);
+        sb_printf(s->b, " / (");
+        cs_float_lit(s, t, 1);
+        sb_printf(s->b, " + exp%s(-(", t == EINC_F32 ? "f" : "");
+        cs_expr(s, nest, in_acc, store_dst, x->a);
+        sb_printf(s->b, "))))");
+        return;
+    default:
+        cs_expr(s, nest, in_acc, store_dst, x->a);
+        return;
+    }
+}
+
+void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
+             const ir_expr *x)
+{
+    einc_dtype t = nest->compute;
+    const char *at = cs_arith_type(s, t);
+    switch (x->op) {
+    case IR_ACCESS:
+        if (x->acc.tensor == nest->acc_tensor) {
+            if (in_acc) {
+                sb_printf(s->b, "acc");
+            } else {
+                if (!dtype_is_float(t))
+                    sb_printf(s->b, "(%s)", at);
+                cs_access(s, store_dst);
+            }
+            return;
+        }
+        cs_load(s, nest, &x->acc);
+        return;
+    case IR_CONST:
+        if (dtype_is_float(t))
+            cs_float_lit(s, t, x->c);
+        else
+            sb_printf(s->b, "(%s)%.17g", at, x->c);
+        return;
+    case IR_SIZE:
+        sb_printf(s->b, "(%s)(", at);
+        cs_mono(s, &x->m);
+        sb_printf(s->b, ")");
+        return;
+    case IR_AXIS:
+        sb_printf(s->b, "(%s)%s", at, s->loopvar[x->axis]);
+        return;
+    default:
+        break;
+    }
+    if (ir_op_arity(x->op) == 1) {
+        unary(s, nest, in_acc, store_dst, x);
+        return;
+    }
+    int h = helper_of(x, t);
+    if (h >= 0) {               /* a function, so each operand is evaluated once */
+        sb_printf(s->b, "%s%s(", helper_name[h], type_suffix[type_index(t)]);
+        cs_expr(s, nest, in_acc, store_dst, x->a);
+        sb_printf(s->b, ", ");
+        cs_expr(s, nest, in_acc, store_dst, x->b);
+        sb_printf(s->b, ")");
+        return;
+    }
+    if (x->op == IR_EQ)
+        sb_printf(s->b, "(%s)", at);
+    sb_printf(s->b, "(");
+    cs_expr(s, nest, in_acc, store_dst, x->a);
+    sb_printf(s->b, " %s ", x->op == IR_EQ ? "==" : ir_op_name(x->op));
+    cs_expr(s, nest, in_acc, store_dst, x->b);
+    sb_printf(s->b, ")");
+}
+
+/* ---- helper functions ----------------------------------------------------------------------- */
+
+void cs_helpers(const cspell *s)
+{
+    static const einc_dtype types[4] = { EINC_F32, EINC_F64, EINC_I32, EINC_I64 };
+    for (int h = 0; h < H_COUNT; h++)
+        for (int i = 0; i < 4; i++) {
+            einc_dtype t = types[i];
+            if (!(s->helpers & helper_bit(h, t)))
+                continue;
+            const char *T = cs_arith_type(s, t), *S = t == EINC_I32 ? s->i32 : s->i64;
+            const char *name = helper_name[h], *sfx = type_suffix[i];
+            sb_printf(s->b, "#ifndef EINC_H_%s%s\n#define EINC_H_%s%s\n%s %s %s%s(%s a, %s b)\n{\n    return ",
+                      name + 5, sfx, name + 5, sfx, s->fn, T, name, sfx, T, T);
+            if (h == H_DIVZ && dtype_is_float(t)) {
+                sb_printf(s->b, "b == 0 ? ");
+                cs_float_lit(s, t, 0);
+                sb_printf(s->b, " : a / b;\n");
+            } else if (h == H_DIVZ) {   /* 0 where b is 0; INT_MIN / -1 wraps, as numpy's */
+                sb_printf(s->b, "b == 0 ? (%s)0 : b == (%s)-1 ? (%s)0 - a : (%s)((%s)a / (%s)b);\n", T, T,
+                          T, T, S, S);
+            } else if (dtype_is_float(t)) {     /* NaN propagates, as numpy's maximum */
+                sb_printf(s->b, "a != a || a %s b ? a : b;\n", h == H_MAX ? ">" : "<");
+            } else {
+                sb_printf(s->b, "(%s)a %s (%s)b ? a : b;\n", S, h == H_MAX ? ">" : "<", S);
+            }
+            sb_printf(s->b, "}\n#endif\n");
+        }
+}
+
+/* ---- the workspace -------------------------------------------------------------------------- */
+
+/* Temporary t's bytes, rounded up to a multiple of 64. */
+static void temp_bytes(const cspell *s, int t)
+{
+    const ir_tensor *T = &s->p->tensor[t];
+    sb_printf(s->b, "((");
+    for (int d = 0; d < T->ndim; d++) {
+        sb_printf(s->b, "(size_t)(");
+        cs_mono(s, &T->shape[d]);
+        sb_printf(s->b, ") * ");
+    }
+    sb_printf(s->b, "%zu + 63) / 64 * 64)", dtype_size(T->dtype));
+}
+
+static bool mono_uses(const ir_mono *m, int a)
+{
+    for (int i = 0; i < m->n; i++)
+        if (m->v[i] == a)
+            return true;
+    return false;
+}
+
+void cs_workspace_fn(const cspell *s, const char *prefix, const char *name, bool proto_only)
+{
+    const ir_prog *p = s->p;
+    int nsize = 0;
+    sb_printf(s->b, "%s%ssize_t %s_workspace(", prefix, *prefix ? " " : "", name);
+    for (int a = 0; a < p->naxis; a++)
+        if (p->axis[a].size < 0)
+            sb_printf(s->b, "%sint64_t %s", nsize++ ? ", " : "", s->size[a]);
+    sb_printf(s->b, "%s)%s", nsize ? "" : "void", proto_only ? ";\n" : "\n{\n");
+    if (proto_only)
+        return;
+    for (int a = 0; a < p->naxis; a++) {
+        bool used = false;
+        for (int t = 0; t < p->ntensor && !used; t++)
+            for (int d = 0; s->stored[t] && d < p->tensor[t].ndim; d++)
+                used |= mono_uses(&p->tensor[t].shape[d], a);
+        if (p->axis[a].size < 0 && !used)
+            sb_printf(s->b, "    (void)%s;\n", s->size[a]);
+    }
+    sb_printf(s->b, "    return ");
+    bool first = true;
+    for (int t = 0; t < p->ntensor; t++)
+        if (s->stored[t]) {
+            sb_printf(s->b, "%s", first ? "" : "\n         + ");
+            temp_bytes(s, t);
+            sb_printf(s->b, "%s%s", " /* ", s->tensor[t]);
+            sb_printf(s->b, " */");
+            first = false;
+        }
+    sb_printf(s->b, ";\n}\n");
+}
+
+void cs_workspace_locals(const cspell *s, int depth, const char *restrict_kw)
+{
+    const ir_prog *p = s->p;
+    int left = s->nstored;
+    sb_printf(s->b, "%*schar *ws_ = (char *)workspace;\n", 4 * depth, "");
+    for (int t = 0; t < p->ntensor; t++) {
+        if (!s->stored[t])
+            continue;
+        const char *T = cs_host_type(p->tensor[t].dtype);
+        sb_printf(s->b, "%*s%s *%s%s = (%s *)ws_;\n", 4 * depth, "", T, restrict_kw, s->tensor[t], T);
+        if (--left) {
+            sb_printf(s->b, "%*sws_ += ", 4 * depth, "");
+            temp_bytes(s, t);
+            sb_printf(s->b, ";\n");
+        }
+    }
+}

@@ -1,7 +1,9 @@
 /*
  * cspell.h — what the C and CUDA generators spell alike: loop and size names for the
- * axes, products of sizes, and the flat offset of an access (Horner's rule over the
- * tensor's shape).  Each generator embeds a cspell as its first member.
+ * axes, names for the arrays, products of sizes, the flat offset of an access (Horner's
+ * rule over the tensor's shape), expressions, and the workspace that holds temporaries.
+ * Each generator embeds a cspell as its first member and fills in the few words that
+ * differ (type names, infinities, how a helper function is declared).
  */
 #ifndef EINC_CSPELL_H
 #define EINC_CSPELL_H
@@ -12,15 +14,30 @@
 typedef struct cspell {
     strbuf *b;                  /* where the text goes */
     const ir_prog *p;
+    const lp_prog *lp;          /* what the code uses: helpers, math functions, temporaries */
     const char **loopvar;       /* per axis: "i_k", "i_3_" for anonymous axes */
     const char **size;          /* per axis: a parameter name or a literal */
+    const char **tensor;        /* per tensor: its name in the code (temporaries may differ) */
+    bool *stored;               /* per tensor: a temporary that lives in the workspace */
+    int nstored;                /* how many do */
+    unsigned helpers;           /* which helper functions the code calls (see cspell.c) */
+    bool math;                  /* the code calls <math.h> functions */
+    /* the spellings that differ between C and CUDA */
     const char *int_suffix;     /* after integer literals in sizes: "" or "LL" */
+    const char *u32, *u64;      /* the unsigned arithmetic types */
+    const char *i32, *i64;      /* their signed twins */
+    const char *inf_f, *inf_d;  /* +infinity, float and double */
+    const char *nan_f, *nan_d;
+    const char *fn;             /* how a helper function is declared: "static inline" */
+    const char *tmp;            /* a local name no axis or array can take: "v", "v_" */
 } cspell;
 
 /*
- * Names every axis: loops "i_NAME" (anonymous axes "i_ID_"), sizes the axis's own name
- * (with a trailing "_" when reserved(name) says the language or einc uses it) or, when
- * fixed, its value.
+ * Names every axis and array: loops "i_NAME" (anonymous axes "i_ID_"), sizes the axis's
+ * own name (with a trailing "_" when reserved(name) says the language or einc uses it, or
+ * when the program's code calls a function of that name) or, when fixed, its value.
+ * Inputs and the output keep their names (they are the ABI); a temporary kept in memory
+ * keeps its name unless something else has it, then gets trailing "_"s.  s->lp must be set.
  */
 int cs_name_axes(cc *c, cspell *s, bool (*reserved)(const char *));
 bool cs_mono_is_one(const ir_mono *m);
@@ -28,5 +45,46 @@ void cs_mono(const cspell *s, const ir_mono *m);
 void cs_dim_index(const cspell *s, const ir_dim *d);
 void cs_offset(const cspell *s, const ir_access *a);
 void cs_access(const cspell *s, const ir_access *a);   /* NAME[offset] */
+
+/* The type arithmetic of compute type t is done in: unsigned for integers, so it wraps. */
+const char *cs_arith_type(const cspell *s, einc_dtype t);
+
+/* A literal of compute type t that reads back exactly: "0.0f", "0.5", "INFINITY". */
+void cs_float_lit(const cspell *s, einc_dtype t, double v);
+
+/* The identity of comb in nest's compute type. */
+void cs_identity(const cspell *s, const lp_nest *nest, ir_comb comb);
+
+/*
+ * lhs = lhs ⊕ value, where value is the expression x (printed as cs_expr does) or, when x
+ * is NULL, the text vtext.  max and min go through a local named s->tmp.
+ */
+void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
+                ir_comb comb, const char *lhs, const ir_expr *x, const char *vtext);
+
+/*
+ * An expression in nest's compute type.  An access to nest->acc_tensor is the variable
+ * acc inside an ACC (in_acc), else store_dst (a memory-mode final reads its own output).
+ */
+void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
+             const ir_expr *x);
+
+/* A read of a converted to nest's compute type; 0 where a guarded index falls outside. */
+void cs_load(const cspell *s, const lp_nest *nest, const ir_access *a);
+
+/* The helper functions (max, min, divz) the program calls, each behind its own guard. */
+void cs_helpers(const cspell *s);
+
+/*
+ * The workspace: temporaries kept in memory, in tensor order, each at an offset that is a
+ * multiple of 64 bytes.  cs_workspace_fn prints "PREFIX size_t NAME_workspace(sizes)
+ * { return bytes; }" (proto_only: the prototype and ";"); cs_workspace_locals declares,
+ * at depth, one pointer per temporary into the void *workspace (restrict_kw after '*').
+ */
+void cs_workspace_fn(const cspell *s, const char *prefix, const char *name, bool proto_only);
+void cs_workspace_locals(const cspell *s, int depth, const char *restrict_kw);
+
+/* The element type of a stored dtype in host (stdint) spelling. */
+const char *cs_host_type(einc_dtype t);
 
 #endif

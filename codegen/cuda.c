@@ -17,19 +17,25 @@
  * the product of the sizes of the flattened loops (1 for a scalar output), no launch when
  * N == 0.  Kernels stay correct for any grid >= 1 and any block of at most 256 threads.
  *
+ * A root loop with several children (lower.c merged nests over the same axis: a softmax's
+ * max, sum and division per row) is flattened too, and each thread runs the children in
+ * order for its element: lower.c merges only when iteration r of a later child reads
+ * nothing but what iteration r of an earlier one wrote.
+ *
  * cg_cuda writes a .cu file for nvcc (the kernels and an extern "C" host launcher);
  * cg_cuda_kernels only the kernels, with no #include at all (NVRTC ships no cuda_runtime.h
  * or stdint.h): integer types are typedefs of our own behind a guard, and infinities are
  * bit patterns.  Kernels are extern "C", so their PTX .entry names are exactly NAME_kI.
- * Arithmetic follows c.c: integers in unsigned types so overflow wraps as numpy's does, the
- * NaN-propagating max/min, a nest's acc_tensor read as the register.
+ * Arithmetic follows c.c (expressions are printed by cspell.c for both): integers in
+ * unsigned types so overflow wraps as numpy's does, the NaN-propagating max/min, a nest's
+ * acc_tensor read as the register.  Temporaries kept in memory are kernel parameters like
+ * any array; the launcher carves them out of the caller's workspace.
  */
 #include "codegen.h"
 #include "cspell.h"
 #include "strbuf.h"
 #include "alloc.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,7 +53,8 @@ typedef struct cgu {
 typedef struct cu_kernel {
     int nflat;
     int *flat;                  /* axes of the loops flattened over the grid, outermost first */
-    const lp_node *body;        /* the first node that is not a flattened loop */
+    int nbody;
+    lp_node *const *body;       /* what each thread runs in order, below the flattened loops */
     bool block;                 /* block form: a scalar ACC whose reduction the block shares */
     int nred;
     int *red;                   /* block form: the reduction loops, outermost first */
@@ -62,29 +69,6 @@ static const char *ctype(einc_dtype t)
     case EINC_I32: return "einc_i32";
     case EINC_I64: return "einc_i64";
     default: return "einc_u8";
-    }
-}
-
-/* The host launcher's spelling, from <stdint.h>. */
-static const char *host_type(einc_dtype t)
-{
-    switch (t) {
-    case EINC_F32: return "float";
-    case EINC_F64: return "double";
-    case EINC_I32: return "int32_t";
-    case EINC_I64: return "int64_t";
-    default: return "uint8_t";
-    }
-}
-
-/* The type arithmetic is done in: unsigned for integers, so that it wraps. */
-static const char *arith_type(einc_dtype t)
-{
-    switch (t) {
-    case EINC_F32: return "float";
-    case EINC_F64: return "double";
-    case EINC_I32: return "einc_u32";
-    default: return "einc_u64";
     }
 }
 
@@ -116,63 +100,9 @@ static bool is_reserved(const char *s)
     return strncmp(s, "in", 2) == 0 && s[2] >= '0' && s[2] <= '9';
 }
 
-/* A literal of the compute type that reads back exactly: "0.0f", "0.5", "EINC_INF_F". */
-static void float_lit(cgu *g, double v)
-{
-    bool f32 = g->nest->compute == EINC_F32;
-    if (isnan(v)) {
-        sb_printf(g->sp.b, "%s", f32 ? "EINC_NAN_F" : "EINC_NAN_D");
-        return;
-    }
-    if (isinf(v)) {
-        sb_printf(g->sp.b, "%s%s%s", v < 0 ? "(-" : "", f32 ? "EINC_INF_F" : "EINC_INF_D",
-                  v < 0 ? ")" : "");
-        return;
-    }
-    char buf[40];
-    snprintf(buf, sizeof buf, f32 ? "%.9g" : "%.17g", v);
-    sb_printf(g->sp.b, "%s%s%s", buf, strpbrk(buf, ".e") ? "" : ".0", f32 ? "f" : "");
-}
-
 static void expr(cgu *g, const ir_expr *x)
 {
-    const char *at = arith_type(g->nest->compute);
-    switch (x->op) {
-    case IR_ACCESS:
-        if (x->acc.tensor == g->nest->acc_tensor) {
-            if (g->in_acc) {
-                sb_printf(g->sp.b, "acc");
-            } else {
-                if (!dtype_is_float(g->nest->compute))
-                    sb_printf(g->sp.b, "(%s)", at);
-                cs_access(&g->sp, g->store_dst);
-            }
-            return;
-        }
-        if (g->sp.p->tensor[x->acc.tensor].dtype != g->nest->compute ||
-            !dtype_is_float(g->nest->compute))
-            sb_printf(g->sp.b, "(%s)", at);
-        cs_access(&g->sp, &x->acc);
-        return;
-    case IR_CONST:
-        if (dtype_is_float(g->nest->compute))
-            float_lit(g, x->c);
-        else
-            sb_printf(g->sp.b, "(%s)%.17g", at, x->c);
-        return;
-    case IR_SIZE:
-        sb_printf(g->sp.b, "(%s)(", at);
-        cs_mono(&g->sp, &x->m);
-        sb_printf(g->sp.b, ")");
-        return;
-    default:
-        break;
-    }
-    sb_printf(g->sp.b, "(");
-    expr(g, x->a);
-    sb_printf(g->sp.b, " %s ", ir_op_name(x->op));
-    expr(g, x->b);
-    sb_printf(g->sp.b, ")");
+    cs_expr(&g->sp, g->nest, g->in_acc, g->store_dst, x);
 }
 
 static void indent(cgu *g, int depth)
@@ -182,57 +112,13 @@ static void indent(cgu *g, int depth)
 
 static void identity(cgu *g, ir_comb comb)
 {
-    einc_dtype t = g->nest->compute;
-    bool fp = dtype_is_float(t), i32 = t == EINC_I32;
-    const char *at = arith_type(t);
-    switch (comb) {
-    case IR_COMB_PROD:
-        if (fp) float_lit(g, 1); else sb_printf(g->sp.b, "(%s)1", at);
-        break;
-    case IR_COMB_MAX:
-        if (fp) float_lit(g, -INFINITY);
-        else sb_printf(g->sp.b, "(%s)(%s - 1)", at, i32 ? "-2147483647" : "-9223372036854775807LL");
-        break;
-    case IR_COMB_MIN:
-        if (fp) float_lit(g, INFINITY);
-        else sb_printf(g->sp.b, "(%s)%s", at, i32 ? "2147483647" : "9223372036854775807LL");
-        break;
-    default:
-        if (fp) float_lit(g, 0); else sb_printf(g->sp.b, "(%s)0", at);
-        break;
-    }
+    cs_identity(&g->sp, g->nest, comb);
 }
 
 /* lhs = lhs ⊕ v, where v is an expression or, when x is NULL, the text vtext. */
 static void combine(cgu *g, ir_comb comb, const char *lhs, const ir_expr *x, const char *vtext)
 {
-    einc_dtype t = g->nest->compute;
-    bool fp = dtype_is_float(t);
-    const char *st = t == EINC_I32 ? "einc_i32" : "einc_i64";
-    switch (comb) {
-    case IR_COMB_SUM: case IR_COMB_MEAN: case IR_COMB_PROD:
-        sb_printf(g->sp.b, "%s %s= ", lhs, comb == IR_COMB_PROD ? "*" : "+");
-        break;
-    case IR_COMB_MAX: case IR_COMB_MIN:
-        sb_printf(g->sp.b, "{ %s v_ = ", arith_type(t));
-        break;
-    default:
-        sb_printf(g->sp.b, "%s = ", lhs);
-        break;
-    }
-    if (x)
-        expr(g, x);
-    else
-        sb_printf(g->sp.b, "%s", vtext);
-    if (comb == IR_COMB_MAX || comb == IR_COMB_MIN) {
-        const char *op = comb == IR_COMB_MAX ? ">" : "<";
-        /* v_, not v: an axis named v is in scope in the initializer */
-        if (fp)   /* NaN wins and then stays: numpy's maximum/minimum */
-            sb_printf(g->sp.b, "; if (v_ %s %s || v_ != v_) %s = %s != %s ? %s : v_; }", op, lhs,
-                      lhs, lhs, lhs, lhs);
-        else
-            sb_printf(g->sp.b, "; if ((%s)v_ %s (%s)%s) %s = v_; }", st, op, st, lhs, lhs);
-    }
+    cs_combine(&g->sp, g->nest, g->in_acc, g->store_dst, comb, lhs, x, vtext);
 }
 
 /* The conversion of an arithmetic value to the stored type. */
@@ -302,8 +188,11 @@ static void node(cgu *g, const lp_node *n, int depth)
         indent(g, depth);
         sb_printf(g->sp.b, "{\n");
         indent(g, depth + 1);
-        sb_printf(g->sp.b, "%s acc = ", arith_type(g->nest->compute));
-        identity(g, n->comb);
+        sb_printf(g->sp.b, "%s acc = ", cs_arith_type(&g->sp, g->nest->compute));
+        if (n->accumulate)      /* dst holds an earlier statement's value: go on from it */
+            cs_load(&g->sp, g->nest, n->dst);
+        else
+            identity(g, n->comb);
         sb_printf(g->sp.b, ";\n");
         for (int i = 0; i < n->n; i++) {
             g->in_acc = true;
@@ -320,48 +209,89 @@ static void node(cgu *g, const lp_node *n, int depth)
         sb_printf(g->sp.b, ";\n");
         return;
     case LP_STORE:
-        /* cu_shape admits only plain stores: dst = value, or dst = identity */
         g->store_dst = n->dst;
         indent(g, depth);
-        store(g, n->dst, n->value, n->comb);
+        if (!n->value || n->comb == IR_COMB_ASSIGN) {   /* dst = value, or dst = identity */
+            store(g, n->dst, n->value, n->comb);
+            return;
+        }
+        /* dst ⊕= value (an accumulating statement; cu_shape saw that no two threads share
+           dst), through a local in the arithmetic type */
+        sb_printf(g->sp.b, "{ %s acc = ", cs_arith_type(&g->sp, g->nest->compute));
+        cs_load(&g->sp, g->nest, n->dst);
+        sb_printf(g->sp.b, "; ");
+        combine(g, n->comb, "acc", n->value, NULL);
+        sb_printf(g->sp.b, "; ");
+        cs_access(&g->sp, n->dst);
+        sb_printf(g->sp.b, " = ");
+        store_value(g, n->dst, "acc");
+        sb_printf(g->sp.b, "; }\n");
         return;
     case LP_GEMM:       /* refused by cu_shape: LP_GPU never lowers to one */
         return;
     }
 }
 
-/*
- * Is the subtree scheduled for a CPU: a reduction updating its output in place (memory
- * mode) or a GEMM?  Flattened over threads, its loops would race on the output.
- */
-static bool cpu_schedule(const lp_node *n)
+static bool uses_axis(const ir_access *a, int x)
 {
-    if (n->op == LP_GEMM || (n->op == LP_STORE && n->value && n->comb != IR_COMB_ASSIGN))
+    for (int d = 0; d < a->ndim; d++)
+        for (int t = 0; t < a->dim[d].n; t++)
+            if (a->dim[d].t[t].axis == x)
+                return true;
+    return false;
+}
+
+/*
+ * Is the subtree scheduled for a CPU: a GEMM, a tiled loop, or an output updated in place
+ * (dst ⊕= value) or accumulated where dst misses a flattened loop's axis, so that two
+ * threads would update one element (a memory-mode reduction)?
+ */
+static bool cpu_schedule(const lp_node *n, const int *flat, int nflat)
+{
+    if (n->op == LP_GEMM || (n->op == LP_LOOP && (n->tile || n->blocked)))
         return true;
+    if (n->op == LP_ACC || (n->op == LP_STORE && n->value && n->comb != IR_COMB_ASSIGN))
+        for (int i = 0; i < nflat; i++)
+            if (!uses_axis(n->dst, flat[i]))
+                return true;
     for (int i = 0; i < n->n; i++)
-        if (cpu_schedule(n->body[i]))
+        if (cpu_schedule(n->body[i], flat, nflat))
             return true;
     return false;
+}
+
+int cg_cuda_flat(const lp_node *n, int *ax)
+{
+    int k = 0;
+    for (; n->op == LP_LOOP; n = n->body[0]) {
+        if (ax)
+            ax[k] = n->axis;
+        k++;
+        if (n->n != 1)
+            break;
+    }
+    return k;
 }
 
 /* Splits a nest into the loops flattened over the grid and what each thread runs. */
 static int cu_shape(cc *c, const lp_nest *nest, cu_kernel *k)
 {
-    int depth = 0;
-    for (const lp_node *n = nest->root; n->op == LP_LOOP && n->n == 1; n = n->body[0])
-        depth++;
     *k = (cu_kernel){ 0 };
-    k->flat = ARENA_ARRAY(c->A, int, depth + 1);
+    k->flat = ARENA_ARRAY(c->A, int, cg_cuda_flat(nest->root, NULL) + 1);
     if (!k->flat)
         return cc_nomem(c);
-    const lp_node *n = nest->root;
-    for (; n->op == LP_LOOP && n->n == 1; n = n->body[0])
-        k->flat[k->nflat++] = n->axis;
-    k->body = n;
-    if (cpu_schedule(nest->root))
+    k->nflat = cg_cuda_flat(nest->root, k->flat);
+    k->nbody = 1;
+    k->body = &nest->root;
+    for (int i = 0; i < k->nflat; i++) {
+        k->nbody = k->body[0]->n;
+        k->body = k->body[0]->body;
+    }
+    if (cpu_schedule(nest->root, k->flat, k->nflat))
         return cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1,
                         "a GPU kernel needs the register schedule (lower with LP_GPU)");
-    if (k->nflat || n->op != LP_ACC || n->n != 1)
+    const lp_node *n = k->body[0];
+    if (k->nflat || k->nbody != 1 || n->op != LP_ACC || n->n != 1)
         return 0;
     /* block form: a scalar ACC over a plain chain of loops ending in its UPDATE */
     int nred = 0;
@@ -410,23 +340,28 @@ static void unflatten(cgu *g, const int *ax, int n, const char *var, int depth)
     sb_printf(g->sp.b, "const einc_i64 %s = rest_;\n", g->sp.loopvar[ax[0]]);
 }
 
-/* The arrays, then the sizes left open; device (kernel) or host (launcher) spelling. */
+/*
+ * The arrays, then the sizes left open; device (kernel: temporaries kept in memory are
+ * arrays too) or host (launcher: they come out of the workspace, its last parameter).
+ */
 static void params(cgu *g, bool host)
 {
     const ir_prog *p = g->sp.p;
     bool first = true;
     for (int t = 0; t < p->ntensor; t++) {
         const ir_tensor *T = &p->tensor[t];
-        if (T->role == IR_TEMP)
+        if (T->role == IR_TEMP && (host || !g->sp.stored[t]))
             continue;
         sb_printf(g->sp.b, "%s%s%s *%s%s", first ? "" : ", ", T->role == IR_INPUT ? "const " : "",
-                  host ? host_type(T->dtype) : ctype(T->dtype), host ? "" : "__restrict__ ",
-                  T->name);
+                  host ? cs_host_type(T->dtype) : ctype(T->dtype), host ? "" : "__restrict__ ",
+                  g->sp.tensor[t]);
         first = false;
     }
     for (int a = 0; a < p->naxis; a++)
         if (p->axis[a].size < 0)
             sb_printf(g->sp.b, ", %s %s", host ? "int64_t" : "einc_i64", g->sp.size[a]);
+    if (host && g->sp.nstored)
+        sb_printf(g->sp.b, ", void *workspace");
 }
 
 static void kernel(cgu *g, const cu_kernel *k, int idx)
@@ -446,14 +381,15 @@ static void kernel(cgu *g, const cu_kernel *k, int idx)
         indent(g, 1);
         sb_printf(g->sp.b, "     tid_ += (einc_i64)blockDim.x * gridDim.x) {\n");
         unflatten(g, k->flat, k->nflat, "tid_", 2);
-        node(g, k->body, 2);
+        for (int i = 0; i < k->nbody; i++)
+            node(g, k->body[i], 2);
         indent(g, 1);
         sb_printf(g->sp.b, "}\n}\n\n");
         return;
     }
     /* block form: strided partial reductions, then a tree over shared memory */
-    const char *at = arith_type(g->nest->compute);
-    const lp_node *acc = k->body;
+    const char *at = cs_arith_type(&g->sp, g->nest->compute);
+    const lp_node *acc = k->body[0];
     sb_printf(g->sp.b, "    __shared__ %s part_[%d];\n", at, CU_BLOCK);
     sb_printf(g->sp.b, "    if (blockIdx.x != 0)\n        return;\n");
     sb_printf(g->sp.b, "    const einc_i64 count_ = ");
@@ -473,7 +409,15 @@ static void kernel(cgu *g, const cu_kernel *k, int idx)
     combine(g, acc->comb, "acc", NULL, "part_[threadIdx.x + half_]");
     sb_printf(g->sp.b, ";\n            part_[threadIdx.x] = acc;\n        }\n");
     sb_printf(g->sp.b, "        __syncthreads();\n    }\n");
-    sb_printf(g->sp.b, "    if (threadIdx.x == 0) {\n        acc = part_[0];\n");
+    sb_printf(g->sp.b, "    if (threadIdx.x == 0) {\n        acc = ");
+    if (acc->accumulate) {      /* dst holds an earlier statement's value: fold it in last */
+        cs_load(&g->sp, g->nest, acc->dst);
+        sb_printf(g->sp.b, ";\n        ");
+        combine(g, acc->comb, "acc", NULL, "part_[0]");
+        sb_printf(g->sp.b, ";\n");
+    } else {
+        sb_printf(g->sp.b, "part_[0];\n");
+    }
     acc_store(g, acc, 2);
     sb_printf(g->sp.b, "    }\n}\n\n");
 }
@@ -497,8 +441,14 @@ static void launcher(cgu *g, const cu_kernel *ks, int nk)
                     "    int64_t blocks = n / %d + (n %% %d != 0);\n"
                     "    return (unsigned)(blocks < %d ? blocks : %d);\n}\n#endif\n\n",
               CU_BLOCK, CU_BLOCK, CU_MAX_GRID, CU_MAX_GRID);
+    if (g->sp.nstored) {
+        cs_workspace_fn(&g->sp, "extern \"C\"", g->name, false);
+        sb_printf(g->sp.b, "\n");
+    }
     launcher_proto(g);
     sb_printf(g->sp.b, "\n{\n");
+    if (g->sp.nstored)
+        cs_workspace_locals(&g->sp, 1, "");
     for (int i = 0; i < nk; i++) {
         if (ks[i].nflat) {
             sb_printf(g->sp.b, "    if (");
@@ -512,12 +462,12 @@ static void launcher(cgu *g, const cu_kernel *ks, int nk)
         bool first = true;
         for (int t = 0; t < p->ntensor; t++) {
             const ir_tensor *T = &p->tensor[t];
-            if (T->role == IR_TEMP)
+            if (T->role == IR_TEMP && !g->sp.stored[t])
                 continue;
             sb_printf(g->sp.b, "%s", first ? "" : ", ");
             if (!dtype_is_float(T->dtype))      /* int64_t and einc_i64 differ in C++ */
                 sb_printf(g->sp.b, "(%s%s *)", T->role == IR_INPUT ? "const " : "", ctype(T->dtype));
-            sb_printf(g->sp.b, "%s", T->name);
+            sb_printf(g->sp.b, "%s", g->sp.tensor[t]);
             first = false;
         }
         for (int a = 0; a < p->naxis; a++)
@@ -528,9 +478,10 @@ static void launcher(cgu *g, const cu_kernel *ks, int nk)
     sb_printf(g->sp.b, "}\n");
 }
 
-static void shape_comment(cgu *g, const ir_tensor *T)
+static void shape_comment(cgu *g, int t)
 {
-    sb_printf(g->sp.b, " *   %-4s %s[", T->name, einc_dtype_name(T->dtype));
+    const ir_tensor *T = &g->sp.p->tensor[t];
+    sb_printf(g->sp.b, " *   %-4s %s[", g->sp.tensor[t], einc_dtype_name(T->dtype));
     for (int d = 0; d < T->ndim; d++) {
         const ir_mono *m = &T->shape[d];
         sb_printf(g->sp.b, d ? ", " : "");
@@ -547,7 +498,8 @@ static void shape_comment(cgu *g, const ir_tensor *T)
                 sb_printf(g->sp.b, "%s", x->name);
         }
     }
-    sb_printf(g->sp.b, "]%s\n", T->role == IR_INPUT ? "" : "  (written)");
+    sb_printf(g->sp.b, "]%s\n", T->role == IR_INPUT ? "" : T->role == IR_TEMP ? "  (in the workspace)"
+                                                                            : "  (written)");
 }
 
 static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, int nk)
@@ -555,9 +507,12 @@ static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, i
     const ir_prog *p = g->sp.p;
     sb_printf(g->sp.b, "/*\n * Generated by einc %s.\n *\n * %s\n *\n", EINC_VERSION, o->source);
     for (int t = 0; t < p->ntensor; t++)
-        if (p->tensor[t].role != IR_TEMP)
-            shape_comment(g, &p->tensor[t]);
+        if (p->tensor[t].role != IR_TEMP || g->sp.stored[t])
+            shape_comment(g, t);
     sb_printf(g->sp.b, " *\n * Arrays are device pointers, contiguous and row-major (C order).\n");
+    if (g->sp.nstored && host)
+        sb_printf(g->sp.b, " * Temporaries live in the caller's workspace (device memory), %s_workspace()\n"
+                           " * bytes, each at a multiple of 64 bytes from its start.\n", g->name);
     sb_printf(g->sp.b, " * Each kernel runs %d threads a block on min(ceil(N/%d), %d) blocks, not "
                     "at all\n * when N is 0:\n", CU_BLOCK, CU_BLOCK, CU_MAX_GRID);
     for (int i = 0; i < nk; i++) {
@@ -581,17 +536,27 @@ static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, i
               "#define EINC_INF_D __longlong_as_double(0x7ff0000000000000LL)\n"
               "#define EINC_NAN_D __longlong_as_double(0x7ff8000000000000LL)\n"
               "#endif\n\n");
+    if (g->sp.helpers) {
+        cs_helpers(&g->sp);
+        sb_printf(g->sp.b, "\n");
+    }
 }
 
 static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
 {
     strbuf b = { 0 };
-    cgu g = { .sp = { .b = &b, .p = lp->ir, .int_suffix = "LL" }, .name = o->name };
-    if (cs_name_axes(c, &g.sp, is_reserved) < 0 || cg_check(c, lp, false) < 0)
+    cgu g = { .sp = { .b = &b, .p = lp->ir, .lp = lp, .int_suffix = "LL", .u32 = "einc_u32",
+                      .u64 = "einc_u64", .i32 = "einc_i32", .i64 = "einc_i64", .inf_f = "EINC_INF_F",
+                      .inf_d = "EINC_INF_D", .nan_f = "EINC_NAN_F", .nan_d = "EINC_NAN_D",
+                      .fn = "static __device__ inline", .tmp = "v_" },
+              .name = o->name };
+    if (cs_name_axes(c, &g.sp, is_reserved) < 0 || cg_check(c, lp, true) < 0)
         return NULL;
     if (host && o->header_only) {
         launcher_proto(&g);
         sb_printf(&b, ";\n");
+        if (g.sp.nstored)
+            cs_workspace_fn(&g.sp, "extern \"C\"", o->name, true);
     } else {
         cu_kernel *ks = ARENA_ARRAY(c->A, cu_kernel, lp->nnest + 1);
         if (!ks)

@@ -165,15 +165,14 @@ bool cuda_ready(cuda_backend *b, cc *c)
     return ok;
 }
 
-/* The loops a kernel flattens over its grid: the single-child loop chain from the root. */
-static int64_t grid_elems(const ir_prog *p, const lp_node *n, bool *flat)
+/* N, the product of the sizes of the loops a kernel flattens over its grid (cg_cuda_flat). */
+static int64_t grid_elems(const ir_prog *p, const lp_node *root, int *ax, bool *flat)
 {
+    int n = cg_cuda_flat(root, ax);
     int64_t e = 1;
-    *flat = false;
-    for (; n->op == LP_LOOP && n->n == 1; n = n->body[0]) {
-        e *= p->axis[n->axis].size;
-        *flat = true;
-    }
+    for (int i = 0; i < n; i++)
+        e *= p->axis[ax[i]].size;
+    *flat = n > 0;
     return e;
 }
 
@@ -244,7 +243,13 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
         e = compile(b, c, key, p, &lp);
     cu_ptr *dev = ARENA_ARRAY(c->A, cu_ptr, p->ntensor);
     void **args = ARENA_ARRAY(c->A, void *, p->ntensor);
-    if (!e || !lp || !dev || !args) {
+    int depth = 0;
+    for (int i = 0; lp && i < lp->nnest; i++) {
+        int d = cg_cuda_flat(lp->nest[i].root, NULL);
+        depth = d > depth ? d : depth;
+    }
+    int *ax = ARENA_ARRAY(c->A, int, depth + 1);
+    if (!e || !lp || !dev || !args || !ax) {
         if (!c->failed)
             cc_nomem(c);
         goto out;
@@ -257,12 +262,12 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
         r = b->lib.mem_alloc(&dev[t], bytes ? bytes : 1);
         if (!r && p->tensor[t].role == IR_INPUT && bytes)
             r = b->lib.htod(dev[t], buf[t], bytes);
-        if (p->tensor[t].role != IR_TEMP)
-            args[na++] = &dev[t];
+        if (p->tensor[t].role != IR_TEMP || cg_temp_stored(lp, t))
+            args[na++] = &dev[t];       /* the kernels' parameters: cg_cuda_kernels */
     }
     for (int i = 0; i < e->nk && !r; i++) {
         bool flat;
-        int64_t n = grid_elems(p, lp->nest[i].root, &flat);
+        int64_t n = grid_elems(p, lp->nest[i].root, ax, &flat);
         if (flat && n == 0)
             continue;
         int64_t blocks = flat ? n / CU_BLOCK + (n % CU_BLOCK != 0) : 1;

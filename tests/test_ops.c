@@ -1,0 +1,981 @@
+/*
+ * test_ops.c — the index IR's operators, guards, accumulating statements and temporaries
+ * on every backend that can run here, against the interpreter.
+ *
+ * Each case is a program built by hand (the front ends that produce these forms come
+ * later): every unary function, max/min with NaN, divz by zero, eq and axis values (a
+ * confusion matrix), zero-padded convolutions, statements that go on from an earlier
+ * statement's value, and a softmax through three temporaries.  On random data with odd
+ * sizes (specials included: 0, ±100, NaN), with outputs poisoned first:
+ *   - the interpreter gives the answer;
+ *   - the CPU JIT (runtime/cpu.c) must agree;
+ *   - the emitted C, with every size a parameter, compiled with cc -std=c99 -Wall -Wextra
+ *     -Werror and run through dlopen (temporaries through the workspace ABI), must agree;
+ *   - the CUDA kernels (lowered for the GPU, and for the CPU where the generator takes that
+ *     schedule: merged loops) are run on the CPU by compiling them as C++ over a shim with
+ *     one block of one thread (their grid-stride loops then cover every element), and must
+ *     agree; the kernels-only text must compile through NVRTC and the .cu file with nvcc
+ *     (each part skipped when the tool or library is absent).
+ * Tolerances are relative plus absolute, sized for float32 math functions (the JIT's exp,
+ * tanh and erf are polynomials within about 2 ulp or 1.5e-7 absolute).
+ */
+#define _GNU_SOURCE
+#include "cc.h"
+#include "ir.h"
+#include "loop.h"
+#include "codegen.h"
+#include "cpu.h"
+#include "nvrtc.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+/* ---- programs by hand -------------------------------------------------------------------- */
+
+enum { MAXAX = 8, MAXT = 8, MAXS = 8 };
+
+/* How an input is filled. */
+typedef enum fill {
+    F_ANY,          /* uniform in [-2, 2] */
+    F_SPECIAL,      /* 0, -0, ±1, ±100, NaN, ... then uniform in [-3, 3] */
+    F_POS,          /* positive, 1e-3 to 100 */
+    F_NAN,          /* uniform, every fifth NaN */
+    F_ZEROS,        /* small values, a third of them 0 (integers: -3..3) */
+    F_LABELS,       /* integers in [0, labels) */
+    F_INT           /* integers in [-50, 50], and the extremes of int32 */
+} fill;
+
+typedef struct pb {
+    arena *A;
+    ir_prog *p;
+    bool bound;                 /* sizes given (the interpreter, the JIT) or left open */
+    fill fill[MAXT];
+    int labels;
+} pb;
+
+static void pb_init(pb *b, arena *A, bool bound)
+{
+    *b = (pb){ .A = A, .bound = bound };
+    b->p = ARENA_NEW(A, ir_prog);
+    b->p->axis = ARENA_ARRAY(A, ir_axis, MAXAX);
+    b->p->tensor = ARENA_ARRAY(A, ir_tensor, MAXT);
+    b->p->stmt = ARENA_ARRAY(A, ir_stmt, MAXS);
+    b->p->bound = bound;
+    b->p->kind = IR_EINSUM;
+    b->p->reduce = IR_COMB_SUM;
+}
+
+static int axis(pb *b, const char *name, int64_t size)
+{
+    ir_prog *p = b->p;
+    assert_true(p->naxis < MAXAX);
+    p->axis[p->naxis] = (ir_axis){ .name = name, .size = b->bound ? size : -1, .given = b->bound,
+                                   .in_input = true, .in_output = true };
+    return p->naxis++;
+}
+
+/* A tensor whose dimension d is the size of axis shape[d]; add inputs, temps, output in order. */
+static int tensor(pb *b, const char *name, ir_role role, einc_dtype dt, fill f, int ndim, ...)
+{
+    ir_prog *p = b->p;
+    assert_true(p->ntensor < MAXT);
+    ir_tensor *T = &p->tensor[p->ntensor];
+    *T = (ir_tensor){ .name = name, .role = role, .dtype = dt, .ndim = ndim };
+    T->shape = ARENA_ARRAY(b->A, ir_mono, ndim + 1);
+    va_list ap;
+    va_start(ap, ndim);
+    for (int d = 0; d < ndim; d++) {
+        int *v = ARENA_NEW(b->A, int);
+        *v = va_arg(ap, int);
+        T->shape[d] = (ir_mono){ 1, 1, v };
+    }
+    va_end(ap);
+    b->fill[p->ntensor] = f;
+    if (role == IR_INPUT)
+        p->ninput++;
+    if (role == IR_OUTPUT)
+        p->output = p->ntensor;
+    return p->ntensor++;
+}
+
+/* One dimension's index: c1*a1 + a2 + off (a2 < 0: none). */
+static ir_dim dim(pb *b, int a1, int64_t c1, int a2, int64_t off)
+{
+    int n = a2 >= 0 ? 2 : 1;
+    ir_term *t = ARENA_ARRAY(b->A, ir_term, n);
+    t[0] = (ir_term){ a1, { c1, 0, NULL } };
+    if (a2 >= 0)
+        t[1] = (ir_term){ a2, { 1, 0, NULL } };
+    return (ir_dim){ n, t, off };
+}
+
+/* tensor[ax0, ax1, ...]: each index one axis. */
+static ir_access at(pb *b, int t, ...)
+{
+    int ndim = b->p->tensor[t].ndim;
+    ir_access a = { .tensor = t, .ndim = ndim, .dim = ARENA_ARRAY(b->A, ir_dim, ndim + 1) };
+    va_list ap;
+    va_start(ap, t);
+    for (int d = 0; d < ndim; d++)
+        a.dim[d] = dim(b, va_arg(ap, int), 1, -1, 0);
+    va_end(ap);
+    return a;
+}
+
+static ir_expr *ex(pb *b, ir_op op)
+{
+    ir_expr *x = ARENA_NEW(b->A, ir_expr);
+    x->op = op;
+    return x;
+}
+
+static ir_expr *rd(pb *b, ir_access a)
+{
+    ir_expr *x = ex(b, IR_ACCESS);
+    x->acc = a;
+    return x;
+}
+
+static ir_expr *cst(pb *b, double v)
+{
+    ir_expr *x = ex(b, IR_CONST);
+    x->c = v;
+    return x;
+}
+
+static ir_expr *ax(pb *b, int a)
+{
+    ir_expr *x = ex(b, IR_AXIS);
+    x->axis = a;
+    return x;
+}
+
+static ir_expr *op1(pb *b, ir_op op, ir_expr *a)
+{
+    ir_expr *x = ex(b, op);
+    x->a = a;
+    return x;
+}
+
+static ir_expr *op2(pb *b, ir_op op, ir_expr *a, ir_expr *c)
+{
+    ir_expr *x = ex(b, op);
+    x->a = a;
+    x->b = c;
+    return x;
+}
+
+static void add_axis(int *v, int *n, int a)
+{
+    for (int i = 0; i < *n; i++)
+        if (v[i] == a)
+            return;
+    v[(*n)++] = a;
+}
+
+static void expr_axes(const ir_expr *x, int *v, int *n)
+{
+    if (!x)
+        return;
+    if (x->op == IR_AXIS)
+        add_axis(v, n, x->axis);
+    if (x->op == IR_ACCESS)
+        for (int d = 0; d < x->acc.ndim; d++)
+            for (int t = 0; t < x->acc.dim[d].n; t++)
+                add_axis(v, n, x->acc.dim[d].t[t].axis);
+    expr_axes(x->a, v, n);
+    expr_axes(x->b, v, n);
+}
+
+/* out comb rhs: free axes are out's, in order; the others rhs uses are reduced. */
+static ir_stmt *stmt(pb *b, ir_access out, ir_comb comb, ir_expr *rhs)
+{
+    ir_prog *p = b->p;
+    assert_true(p->nstmt < MAXS);
+    ir_stmt *s = &p->stmt[p->nstmt++];
+    *s = (ir_stmt){ .out = out, .comb = comb, .rhs = rhs };
+    s->free = ARENA_ARRAY(b->A, int, MAXAX);
+    s->red = ARENA_ARRAY(b->A, int, MAXAX);
+    for (int d = 0; d < out.ndim; d++)
+        add_axis(s->free, &s->nfree, out.dim[d].t[0].axis);
+    int all[MAXAX], n = 0;
+    expr_axes(rhs, all, &n);
+    for (int i = 0; i < n; i++) {
+        bool is_free = false;
+        for (int k = 0; k < s->nfree; k++)
+            is_free |= s->free[k] == all[i];
+        if (!is_free)
+            s->red[s->nred++] = all[i];
+    }
+    return s;
+}
+
+/* ---- the cases --------------------------------------------------------------------------- */
+
+typedef struct ocase {
+    const char *name;           /* also the kernel's name */
+    void (*build)(pb *b, int arg);
+    int arg;
+    einc_dtype dt;
+    double rtol, atol;
+} ocase;
+
+/* out[i] = op(x[i]) */
+static void b_unary(pb *b, int op)
+{
+    int i = axis(b, "i", 37);
+    fill f = op == IR_LOG || op == IR_SQRT || op == IR_RSQRT ? F_POS : F_SPECIAL;
+    int x = tensor(b, "x", IR_INPUT, EINC_F32, f, 1, i);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, i);
+    stmt(b, at(b, o, i), IR_COMB_ASSIGN, op1(b, (ir_op)op, rd(b, at(b, x, i))));
+}
+
+/* the same in float64 */
+static void b_unary64(pb *b, int op)
+{
+    int i = axis(b, "i", 29);
+    fill f = op == IR_LOG || op == IR_SQRT || op == IR_RSQRT ? F_POS : F_SPECIAL;
+    int x = tensor(b, "x", IR_INPUT, EINC_F64, f, 1, i);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 1, i);
+    stmt(b, at(b, o, i), IR_COMB_ASSIGN, op1(b, (ir_op)op, rd(b, at(b, x, i))));
+}
+
+/* out[i] = -a[i] in int32: wraps at INT32_MIN */
+static void b_neg_int(pb *b, int arg)
+{
+    (void)arg;
+    int i = axis(b, "i", 23);
+    int a = tensor(b, "a", IR_INPUT, EINC_I32, F_INT, 1, i);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_I32, F_ANY, 1, i);
+    stmt(b, at(b, o, i), IR_COMB_ASSIGN, op1(b, IR_NEG, rd(b, at(b, a, i))));
+}
+
+/* out[i, j] = op(a[i, j], b[i, j]) for max, min, divz, eq */
+static void b_binary(pb *b, int op)
+{
+    int i = axis(b, "i", 5), j = axis(b, "j", 11);
+    int a = tensor(b, "a", IR_INPUT, EINC_F32, op == IR_EQ ? F_ZEROS : F_NAN, 2, i, j);
+    int c = tensor(b, "b", IR_INPUT, EINC_F32, op == IR_DIVZ || op == IR_EQ ? F_ZEROS : F_NAN, 2, i, j);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, i, j);
+    stmt(b, at(b, o, i, j), IR_COMB_ASSIGN, op2(b, (ir_op)op, rd(b, at(b, a, i, j)), rd(b, at(b, c, i, j))));
+}
+
+/* int64 out[i] = max(a[i], b[i]) - min(a[i], b[i]) + divz(a[i], b[i]) from int32 */
+static void b_binary_int(pb *b, int arg)
+{
+    (void)arg;
+    int i = axis(b, "i", 41);
+    int a = tensor(b, "a", IR_INPUT, EINC_I32, F_INT, 1, i);
+    int c = tensor(b, "b", IR_INPUT, EINC_I32, F_ZEROS, 1, i);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_I64, F_ANY, 1, i);
+    ir_expr *mx = op2(b, IR_MAX, rd(b, at(b, a, i)), rd(b, at(b, c, i)));
+    ir_expr *mn = op2(b, IR_MIN, rd(b, at(b, a, i)), rd(b, at(b, c, i)));
+    ir_expr *dz = op2(b, IR_DIVZ, rd(b, at(b, a, i)), rd(b, at(b, c, i)));
+    stmt(b, at(b, o, i), IR_COMB_ASSIGN, op2(b, IR_ADD, op2(b, IR_SUB, mx, mn), dz));
+}
+
+/* cm[t, p] += eq(target[n], t) * eq(pred[n], p): int64 counts from int32 labels */
+static void b_confusion(pb *b, int arg)
+{
+    (void)arg;
+    b->labels = 4;
+    int n = axis(b, "n", 53), t = axis(b, "t", 4), p = axis(b, "p", 4);
+    int tg = tensor(b, "target", IR_INPUT, EINC_I32, F_LABELS, 1, n);
+    int pr = tensor(b, "pred", IR_INPUT, EINC_I32, F_LABELS, 1, n);
+    int cm = tensor(b, "cm", IR_OUTPUT, EINC_I64, F_ANY, 2, t, p);
+    ir_expr *et = op2(b, IR_EQ, rd(b, at(b, tg, n)), ax(b, t));
+    ir_expr *ep = op2(b, IR_EQ, rd(b, at(b, pr, n)), ax(b, p));
+    stmt(b, at(b, cm, t, p), IR_COMB_SUM, op2(b, IR_MUL, et, ep));
+}
+
+/* out[i, j] = x[i, j] * (i + 1) - j, the axes as float64 values */
+static void b_axis_f64(pb *b, int arg)
+{
+    (void)arg;
+    int i = axis(b, "i", 6), j = axis(b, "j", 7);
+    int x = tensor(b, "x", IR_INPUT, EINC_F64, F_ANY, 2, i, j);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 2, i, j);
+    ir_expr *v = op2(b, IR_MUL, rd(b, at(b, x, i, j)), op2(b, IR_ADD, ax(b, i), cst(b, 1)));
+    stmt(b, at(b, o, i, j), IR_COMB_ASSIGN, op2(b, IR_SUB, v, ax(b, j)));
+}
+
+/* out[i] += x[i + k - 1]? * w[k]: a 1-D convolution with padding 1 (stride s: x[s*i + k - 1]) */
+static void b_conv(pb *b, int stride)
+{
+    int nx = 17, no = stride == 1 ? 17 : (17 + 2 - 3) / stride + 1;
+    int i = axis(b, "i", no), k = axis(b, "k", 3), n = axis(b, "n", nx);
+    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 1, n);
+    int w = tensor(b, "w", IR_INPUT, EINC_F32, F_ANY, 1, k);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, i);
+    ir_access xa = { .tensor = x, .ndim = 1, .dim = ARENA_NEW(b->A, ir_dim), .guard = true };
+    xa.dim[0] = dim(b, i, stride, k, -1);
+    stmt(b, at(b, o, i), IR_COMB_SUM, op2(b, IR_MUL, rd(b, xa), rd(b, at(b, w, k))));
+}
+
+/* a 2-D one, NCHW-like with the channel reduced: out[h, w] += x[c, h + kh - 1, w + kw - 1]? * f[c, kh, kw] */
+static void b_conv2d(pb *b, int arg)
+{
+    (void)arg;
+    int h = axis(b, "h", 9), w = axis(b, "w", 7), c = axis(b, "c", 3);
+    int kh = axis(b, "kh", 3), kw = axis(b, "kw", 3);
+    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 3, c, h, w);
+    int f = tensor(b, "f", IR_INPUT, EINC_F32, F_ANY, 3, c, kh, kw);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, h, w);
+    ir_access xa = { .tensor = x, .ndim = 3, .dim = ARENA_ARRAY(b->A, ir_dim, 3), .guard = true };
+    xa.dim[0] = dim(b, c, 1, -1, 0);
+    xa.dim[1] = dim(b, h, 1, kh, -1);
+    xa.dim[2] = dim(b, w, 1, kw, -1);
+    stmt(b, at(b, o, h, w), IR_COMB_SUM, op2(b, IR_MUL, rd(b, xa), rd(b, at(b, f, c, kh, kw))));
+}
+
+/* out[i] = b[i]; out[i] += x[i, k] (accumulating) */
+static void b_accumulate(pb *b, int arg)
+{
+    (void)arg;
+    int i = axis(b, "i", 13), k = axis(b, "k", 9);
+    int bi = tensor(b, "b", IR_INPUT, EINC_F32, F_ANY, 1, i);
+    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, i, k);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, i);
+    stmt(b, at(b, o, i), IR_COMB_ASSIGN, rd(b, at(b, bi, i)));
+    stmt(b, at(b, o, i), IR_COMB_SUM, rd(b, at(b, x, i, k)))->accumulate = true;
+}
+
+/* out[i, j] = c[i, j]; out[i, j] += x[i, k] * y[k, j] (the GEMM tile, accumulating) */
+static void b_accumulate_gemm(pb *b, int arg)
+{
+    (void)arg;
+    int i = axis(b, "i", 7), j = axis(b, "j", 19), k = axis(b, "k", 5);
+    int c = tensor(b, "c", IR_INPUT, EINC_F32, F_ANY, 2, i, j);
+    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, i, k);
+    int y = tensor(b, "y", IR_INPUT, EINC_F32, F_ANY, 2, k, j);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, i, j);
+    stmt(b, at(b, o, i, j), IR_COMB_ASSIGN, rd(b, at(b, c, i, j)));
+    stmt(b, at(b, o, i, j), IR_COMB_SUM, op2(b, IR_MUL, rd(b, at(b, x, i, k)), rd(b, at(b, y, k, j))))->accumulate = true;
+}
+
+/*
+ * out[i, j] = c[i, j]; out[i, j] max= x[k, j] (accumulating; on the CPU in memory, as j is
+ * the unit-stride axis); out[i, j] += d[i, j] (accumulating, elementwise)
+ */
+static void b_accumulate_max(pb *b, int arg)
+{
+    (void)arg;
+    int i = axis(b, "i", 3), j = axis(b, "j", 17), k = axis(b, "k", 6);
+    int c = tensor(b, "c", IR_INPUT, EINC_F32, F_ANY, 2, i, j);
+    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, k, j);
+    int d = tensor(b, "d", IR_INPUT, EINC_F32, F_ANY, 2, i, j);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, i, j);
+    stmt(b, at(b, o, i, j), IR_COMB_ASSIGN, rd(b, at(b, c, i, j)));
+    stmt(b, at(b, o, i, j), IR_COMB_MAX, rd(b, at(b, x, k, j)))->accumulate = true;
+    stmt(b, at(b, o, i, j), IR_COMB_SUM, rd(b, at(b, d, i, j)))->accumulate = true;
+}
+
+/* a scalar: out = c[0] * 2; out += x[i, j] (the GPU's block form, accumulating) */
+static void b_accumulate_scalar(pb *b, int arg)
+{
+    (void)arg;
+    int i = axis(b, "i", 31), j = axis(b, "j", 19);
+    int x = tensor(b, "x", IR_INPUT, EINC_F64, F_ANY, 2, i, j);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 0);
+    ir_access oa = { .tensor = o, .ndim = 0 };
+    stmt(b, oa, IR_COMB_ASSIGN, cst(b, 2.5));
+    stmt(b, oa, arg ? IR_COMB_MAX : IR_COMB_SUM, rd(b, at(b, x, i, j)))->accumulate = true;
+}
+
+/* softmax over c: m[r] max= x[r, c]; e = exp(x - m); s[r] += e[r, c]; out = e / s */
+static void b_softmax(pb *b, int arg)
+{
+    (void)arg;
+    int r = axis(b, "r", 7), c = axis(b, "c", 13);
+    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, r, c);
+    int m = tensor(b, "m", IR_TEMP, EINC_F32, F_ANY, 1, r);
+    int e = tensor(b, "e", IR_TEMP, EINC_F32, F_ANY, 2, r, c);
+    int s = tensor(b, "s", IR_TEMP, EINC_F32, F_ANY, 1, r);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, r, c);
+    stmt(b, at(b, m, r), IR_COMB_MAX, rd(b, at(b, x, r, c)));
+    stmt(b, at(b, e, r, c), IR_COMB_ASSIGN,
+         op1(b, IR_EXP, op2(b, IR_SUB, rd(b, at(b, x, r, c)), rd(b, at(b, m, r)))));
+    stmt(b, at(b, s, r), IR_COMB_SUM, rd(b, at(b, e, r, c)));
+    stmt(b, at(b, o, r, c), IR_COMB_ASSIGN, op2(b, IR_DIV, rd(b, at(b, e, r, c)), rd(b, at(b, s, r))));
+}
+
+/*
+ * log-sum-exp over c, which lower.c merges into one loop over r on the CPU:
+ *   stable (arg 1): m[r] max= x[r, c]; s[r] += exp(x[r, c] - m[r]); out[r] = log(s[r]) + m[r]
+ *   naive (arg 0):  e[r, c] = exp(x[r, c]); s[r] += e[r, c]; out[r] = log(s[r])
+ * s is the reduction's own temporary (read back as the accumulator, never stored); m and e
+ * are kept in the workspace.
+ */
+static void b_logsumexp(pb *b, int stable)
+{
+    int r = axis(b, "r", 9), c = axis(b, "c", 21);
+    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, r, c);
+    int m = stable ? tensor(b, "m", IR_TEMP, EINC_F32, F_ANY, 1, r) : tensor(b, "e", IR_TEMP, EINC_F32, F_ANY, 2, r, c);
+    int s = tensor(b, "s", IR_TEMP, EINC_F32, F_ANY, 1, r);
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, r);
+    ir_expr *ls = op1(b, IR_LOG, rd(b, at(b, s, r)));
+    if (stable) {
+        stmt(b, at(b, m, r), IR_COMB_MAX, rd(b, at(b, x, r, c)));
+        stmt(b, at(b, s, r), IR_COMB_SUM, op1(b, IR_EXP, op2(b, IR_SUB, rd(b, at(b, x, r, c)), rd(b, at(b, m, r)))));
+        stmt(b, at(b, o, r), IR_COMB_ASSIGN, op2(b, IR_ADD, ls, rd(b, at(b, m, r))));
+    } else {
+        stmt(b, at(b, m, r, c), IR_COMB_ASSIGN, op1(b, IR_EXP, rd(b, at(b, x, r, c))));
+        stmt(b, at(b, s, r), IR_COMB_SUM, rd(b, at(b, m, r, c)));
+        stmt(b, at(b, o, r), IR_COMB_ASSIGN, ls);
+    }
+}
+
+/* an int32 temporary next to float ones: q[i] = x[i] * 3 (int); out[i] = sqrt(q[i]) ... in f64 */
+static void b_temp_int(pb *b, int arg)
+{
+    (void)arg;
+    int i = axis(b, "i", 11), k = axis(b, "k", 5);
+    int x = tensor(b, "x", IR_INPUT, EINC_I32, F_LABELS, 2, i, k);
+    int q = tensor(b, "exp", IR_TEMP, EINC_I32, F_ANY, 1, i);   /* a name the code also calls */
+    int o = tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 1, i);
+    b->labels = 50;
+    stmt(b, at(b, q, i), IR_COMB_SUM, op2(b, IR_MUL, rd(b, at(b, x, i, k)), cst(b, 3)));
+    stmt(b, at(b, o, i), IR_COMB_ASSIGN, op1(b, IR_SQRT, rd(b, at(b, q, i))));
+}
+
+#define UN(op) { "un_" #op, b_unary, IR_##op, EINC_F32, 4e-6, 4e-7 }
+#define UN64(op) { "un64_" #op, b_unary64, IR_##op, EINC_F64, 1e-12, 1e-14 }
+static const ocase cases[] = {
+    UN(NEG), UN(EXP), UN(LOG), UN(SQRT), UN(RSQRT), UN(TANH), UN(ERF), UN(SIGMOID),
+    UN64(NEG), UN64(EXP), UN64(LOG), UN64(SQRT), UN64(RSQRT), UN64(TANH), UN64(ERF), UN64(SIGMOID),
+    { "neg_i32", b_neg_int, 0, EINC_I32, 0, 0 },
+    { "max_nan", b_binary, IR_MAX, EINC_F32, 0, 0 },
+    { "min_nan", b_binary, IR_MIN, EINC_F32, 0, 0 },
+    { "divz", b_binary, IR_DIVZ, EINC_F32, 2e-7, 0 },
+    { "eq", b_binary, IR_EQ, EINC_F32, 0, 0 },
+    { "binary_i64", b_binary_int, 0, EINC_I64, 0, 0 },
+    { "confusion", b_confusion, 0, EINC_I64, 0, 0 },
+    { "axis_f64", b_axis_f64, 0, EINC_F64, 1e-15, 0 },
+    { "conv1d", b_conv, 1, EINC_F32, 1e-5, 1e-6 },
+    { "conv1d_s2", b_conv, 2, EINC_F32, 1e-5, 1e-6 },
+    { "conv2d", b_conv2d, 0, EINC_F32, 1e-5, 1e-5 },
+    { "accumulate", b_accumulate, 0, EINC_F32, 1e-5, 1e-5 },
+    { "accumulate_gemm", b_accumulate_gemm, 0, EINC_F32, 1e-5, 1e-5 },
+    { "accumulate_max", b_accumulate_max, 0, EINC_F32, 1e-6, 1e-6 },
+    { "accumulate_sum0", b_accumulate_scalar, 0, EINC_F64, 1e-12, 1e-12 },
+    { "accumulate_max0", b_accumulate_scalar, 1, EINC_F64, 0, 0 },
+    { "softmax", b_softmax, 0, EINC_F32, 1e-5, 1e-7 },
+    { "logsumexp", b_logsumexp, 1, EINC_F32, 1e-5, 1e-6 },
+    { "logsumexp_naive", b_logsumexp, 0, EINC_F32, 1e-5, 1e-6 },
+    { "temp_int", b_temp_int, 0, EINC_F64, 1e-14, 0 },
+};
+enum { NCASE = sizeof cases / sizeof *cases };
+
+/* ---- data -------------------------------------------------------------------------------- */
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static uint64_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+static double frand(double lo, double hi) { return lo + (hi - lo) * (double)(next() >> 11) / 9007199254740992.0; }
+
+static double value(fill f, int64_t e, int labels)
+{
+    static const double special[] = { 0.0, -0.0, 1, -1, 100, -100, NAN, 0.5, -3, 20, -20, 1e-3, -1e-4, 9 };
+    switch (f) {
+    case F_SPECIAL:
+        return e < (int64_t)(sizeof special / sizeof *special) ? special[e] : frand(-3, 3);
+    case F_POS: return e == 0 ? 100 : e == 1 ? 1e-3 : e == 2 ? 1 : frand(0.01, 10);
+    case F_NAN: return e % 5 == 2 ? NAN : frand(-2, 2);
+    case F_ZEROS: return e % 3 == 0 ? 0 : (double)((int64_t)(next() % 7) - 3);
+    case F_LABELS: return (double)(next() % (uint64_t)labels);
+    case F_INT: return e == 0 ? INT32_MIN : e == 1 ? INT32_MAX : (double)((int64_t)(next() % 101) - 50);
+    default: return frand(-2, 2);
+    }
+}
+
+static void put(einc_dtype t, void *p, int64_t i, double v)
+{
+    switch (t) {
+    case EINC_F32: ((float *)p)[i] = (float)v; break;
+    case EINC_F64: ((double *)p)[i] = v; break;
+    case EINC_I32: ((int32_t *)p)[i] = (int32_t)v; break;
+    case EINC_I64: ((int64_t *)p)[i] = (int64_t)v; break;
+    default: ((uint8_t *)p)[i] = v != 0; break;
+    }
+}
+
+static double get(einc_dtype t, const void *p, int64_t i)
+{
+    switch (t) {
+    case EINC_F32: return ((const float *)p)[i];
+    case EINC_F64: return ((const double *)p)[i];
+    case EINC_I32: return ((const int32_t *)p)[i];
+    case EINC_I64: return (double)((const int64_t *)p)[i];
+    default: return ((const uint8_t *)p)[i];
+    }
+}
+
+static int64_t elems(const ir_prog *p, int t) { return ir_tensor_elems(p, &p->tensor[t]); }
+
+static void *alloc_poisoned(const ir_prog *p, int t)
+{
+    size_t n = (size_t)(elems(p, t) > 0 ? elems(p, t) : 1) * dtype_size(p->tensor[t].dtype);
+    void *d = malloc(n);
+    memset(d, 0xA5, n);
+    return d;
+}
+
+/* got agrees with want: equal, both NaN, or within atol + rtol |want|. */
+static void compare(const ocase *oc, const char *who, const ir_prog *p, const void *got, const void *want)
+{
+    einc_dtype t = p->tensor[p->output].dtype;
+    for (int64_t e = 0; e < elems(p, p->output); e++) {
+        double g = get(t, got, e), w = get(t, want, e);
+        if (isnan(w) && isnan(g))
+            continue;
+        if (g == w || fabs(g - w) <= oc->atol + oc->rtol * fabs(w))
+            continue;
+        fail_msg("%s: %s gives %.9g at element %lld, the interpreter %.9g", oc->name, who, g,
+                 (long long)e, w);
+    }
+}
+
+/* ---- the backends ------------------------------------------------------------------------ */
+
+static char dir[256];
+static bool have_cc, have_cxx, have_nvcc;
+static cpu_backend *cpu;
+
+/* Everything for NVRTC and nvcc, compiled once at the end. */
+static char *nvrtc_src, *cu_src;
+static size_t nvrtc_len, cu_len;
+static char entries[4096];
+
+static void append(char **dst, size_t *len, const char *s)
+{
+    size_t n = strlen(s);
+    *dst = realloc(*dst, *len + n + 1);
+    memcpy(*dst + *len, s, n + 1);
+    *len += n;
+}
+
+static int sh(const char *cmd) { return system(cmd); }
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The C spelling of a stored dtype, and the CUDA kernels' one. */
+static const char *c_type(einc_dtype t)
+{
+    switch (t) {
+    case EINC_F32: return "float";
+    case EINC_F64: return "double";
+    case EINC_I32: return "int32_t";
+    case EINC_I64: return "int64_t";
+    default: return "uint8_t";
+    }
+}
+
+static const char *cu_type(einc_dtype t)
+{
+    switch (t) {
+    case EINC_F32: return "float";
+    case EINC_F64: return "double";
+    case EINC_I32: return "einc_i32";
+    case EINC_I64: return "einc_i64";
+    default: return "einc_u8";
+    }
+}
+
+static void *load(const char *so, const char *sym)
+{
+    void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        fail_msg("dlopen: %s", dlerror());
+    void *f = dlsym(h, sym);
+    assert_non_null(f);
+    return f;
+}
+
+/*
+ * The emitted C for the program with every size open: prototypes, then a run through a
+ * trampoline call_NAME(arrays, sizes, workspace) and, with temporaries, ws_NAME(sizes).
+ */
+static void run_c(const ocase *oc, const ir_prog *pb_bound, void *const *in, const void *want)
+{
+    arena A = { 0 };
+    einc_error err = { 0 };
+    cc c = { .A = &A, .src = oc->name, .err = &err };
+    pb b;
+    pb_init(&b, &A, false);
+    oc->build(&b, oc->arg);
+    const ir_prog *p = b.p;
+    lp_prog *lp = lower(&c, p, LP_CPU, NULL);
+    if (!lp)
+        fail_msg("%s: %s", oc->name, err.message);
+    cg_opts o = { oc->name, oc->name, false };
+    char *src = cg_c(&c, lp, &o);
+    if (!src)
+        fail_msg("%s: %s", oc->name, err.message);
+    o.header_only = true;
+    char *hdr = cg_c(&c, lp, &o);
+    assert_non_null(hdr);
+    bool temps = false;
+    for (int t = 0; t < p->ntensor; t++)
+        temps |= cg_temp_stored(lp, t);
+
+    /* the prototypes: arrays, the sizes in axis order, the workspace */
+    char want_hdr[2048], sizes[512] = "";
+    int at = 0;
+    for (int a = 0; a < p->naxis; a++)
+        at += snprintf(sizes + at, sizeof sizes - (size_t)at, "%sint64_t %s", a ? ", " : "", p->axis[a].name);
+    at = snprintf(want_hdr, sizeof want_hdr, "void %s(", oc->name);
+    for (int t = 0, k = 0; t < p->ntensor; t++)
+        if (p->tensor[t].role != IR_TEMP)
+            at += snprintf(want_hdr + at, sizeof want_hdr - (size_t)at, "%s%s%s *restrict %s", k++ ? ", " : "",
+                           p->tensor[t].role == IR_INPUT ? "const " : "", c_type(p->tensor[t].dtype),
+                           p->tensor[t].name);
+    at += snprintf(want_hdr + at, sizeof want_hdr - (size_t)at, ", %s%s);\n", sizes, temps ? ", void *workspace" : "");
+    if (temps)
+        snprintf(want_hdr + at, sizeof want_hdr - (size_t)at, "size_t %s_workspace(%s);\n", oc->name, sizes);
+    assert_string_equal(hdr, want_hdr);
+    free(hdr);
+
+    char path[512], so[512], cmd[2048];
+    snprintf(path, sizeof path, "%s/%s.c", dir, oc->name);
+    write_file(path, src);
+    free(src);
+    snprintf(cmd, sizeof cmd, "cc -std=c99 -Wall -Wextra -Werror -O2 -c -o %s/%s.o %s", dir, oc->name, path);
+    if (sh(cmd) != 0)
+        fail_msg("%s: emitted C does not compile cleanly: %s", oc->name, path);
+    FILE *f = fopen(path, "a");
+    fprintf(f, "\nvoid call_%s(void **b, const int64_t *s, void *ws)\n{\n    (void)s, (void)ws;\n    %s(",
+            oc->name, oc->name);
+    for (int t = 0, k = 0; t < p->ntensor; t++)
+        if (p->tensor[t].role != IR_TEMP)
+            fprintf(f, "%s(%s%s *)b[%d]", k++ ? ", " : "", p->tensor[t].role == IR_INPUT ? "const " : "",
+                    c_type(p->tensor[t].dtype), t);
+    for (int a = 0; a < p->naxis; a++)
+        fprintf(f, ", s[%d]", a);
+    fprintf(f, "%s);\n}\n", temps ? ", ws" : "");
+    if (temps) {
+        fprintf(f, "\nsize_t ws_%s(const int64_t *s)\n{\n    return %s_workspace(", oc->name, oc->name);
+        for (int a = 0; a < p->naxis; a++)
+            fprintf(f, "%ss[%d]", a ? ", " : "", a);
+        fprintf(f, ");\n}\n");
+    }
+    fclose(f);
+    snprintf(so, sizeof so, "%s/%s.so", dir, oc->name);
+    snprintf(cmd, sizeof cmd, "cc -std=c99 -O2 -fopenmp -fPIC -shared -o %s %s -lm", so, path);
+    assert_int_equal(sh(cmd), 0);
+
+    /* run it with the bound program's sizes and buffers */
+    const ir_prog *q = pb_bound;
+    int64_t sz[MAXAX];
+    for (int a = 0; a < q->naxis; a++)
+        sz[a] = q->axis[a].size;
+    void *bufs[MAXT] = { 0 }, *ws = NULL;
+    for (int t = 0; t < q->ntensor; t++)
+        bufs[t] = q->tensor[t].role == IR_INPUT ? in[t] : NULL;
+    bufs[q->output] = alloc_poisoned(q, q->output);
+    if (temps) {
+        char sym[96];
+        snprintf(sym, sizeof sym, "ws_%s", oc->name);
+        size_t (*wsf)(const int64_t *);
+        *(void **)&wsf = load(so, sym);
+        size_t bytes = wsf(sz), need = 0;
+        for (int t = 0; t < q->ntensor; t++)
+            if (cg_temp_stored(lp, t))
+                need += ((size_t)elems(q, t) * dtype_size(q->tensor[t].dtype) + 63) / 64 * 64;
+        assert_int_equal(bytes, need);
+        ws = aligned_alloc(64, bytes ? bytes : 64);
+        memset(ws, 0xA5, bytes);
+    }
+    char sym[96];
+    snprintf(sym, sizeof sym, "call_%s", oc->name);
+    void (*call)(void **, const int64_t *, void *);
+    *(void **)&call = load(so, sym);
+    call(bufs, sz, ws);
+    compare(oc, "the emitted C", q, bufs[q->output], want);
+    free(bufs[q->output]);
+    free(ws);
+    arena_free(&A);
+}
+
+/* C++ over the kernels: one block of one thread, whose grid-stride loops cover everything. */
+static const char shim[] =
+    "#include <math.h>\n#include <string.h>\n#include <stdint.h>\n"
+    "#define __global__\n#define __device__\n#define __launch_bounds__(n)\n#define __shared__ static\n"
+    "struct einc_dim3_ { unsigned x; };\n"
+    "static const einc_dim3_ blockIdx = { 0 }, threadIdx = { 0 }, blockDim = { 1 }, gridDim = { 1 };\n"
+    "static inline void __syncthreads(void) {}\n"
+    "static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }\n"
+    "static inline double __longlong_as_double(long long i) { double d; memcpy(&d, &i, 8); return d; }\n";
+
+/*
+ * The CUDA kernels for the program lowered for target, run on the CPU (have_cxx), and
+ * collected for NVRTC and nvcc.  A CPU schedule the generator refuses is skipped.
+ */
+static void run_cuda(const ocase *oc, lp_target target, const ir_prog *q, void *const *in, const void *want)
+{
+    arena A = { 0 };
+    einc_error err = { 0 };
+    cc c = { .A = &A, .src = oc->name, .err = &err };
+    pb b;
+    pb_init(&b, &A, false);
+    oc->build(&b, oc->arg);
+    const ir_prog *p = b.p;
+    lp_prog *lp = lower(&c, p, target, NULL);
+    if (!lp)
+        fail_msg("%s: %s", oc->name, err.message);
+    char name[96];
+    snprintf(name, sizeof name, "%s%s", oc->name, target == LP_CPU ? "_cpu" : "");
+    cg_opts o = { name, oc->name, false };
+    char *k = cg_cuda_kernels(&c, lp, &o);
+    if (!k && target == LP_CPU && err.status == EINC_ERR_UNSUPPORTED) {
+        arena_free(&A);
+        return;
+    }
+    if (!k)
+        fail_msg("%s: %s", name, err.message);
+    if (target == LP_GPU) {
+        append(&nvrtc_src, &nvrtc_len, k);
+        char *cu = cg_cuda(&c, lp, &o);
+        if (!cu)
+            fail_msg("%s: %s", name, err.message);
+        append(&cu_src, &cu_len, cu);
+        free(cu);
+        for (int i = 0; i < lp->nnest; i++) {
+            size_t l = strlen(entries);
+            snprintf(entries + l, sizeof entries - l, "%s_k%d ", name, i);
+        }
+    }
+    if (!have_cxx) {
+        free(k);
+        arena_free(&A);
+        return;
+    }
+    char path[512], so[512], cmd[2048];
+    snprintf(path, sizeof path, "%s/%s.cpp", dir, name);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "%s\n%s\nextern \"C\" void call_%s(void **b, const int64_t *s)\n{\n    (void)s;\n", shim, k, name);
+    free(k);
+    for (int i = 0; i < lp->nnest; i++) {
+        fprintf(f, "    %s_k%d(", name, i);
+        int n = 0;
+        for (int t = 0; t < p->ntensor; t++)
+            if (p->tensor[t].role != IR_TEMP || cg_temp_stored(lp, t))
+                fprintf(f, "%s(%s%s *)b[%d]", n++ ? ", " : "", p->tensor[t].role == IR_INPUT ? "const " : "",
+                        cu_type(p->tensor[t].dtype), t);
+        for (int a = 0; a < p->naxis; a++)
+            fprintf(f, ", (einc_i64)s[%d]", a);
+        fprintf(f, ");\n");
+    }
+    fprintf(f, "}\n");
+    fclose(f);
+    snprintf(so, sizeof so, "%s/%s.cpp.so", dir, name);
+    snprintf(cmd, sizeof cmd, "c++ -O1 -w -fPIC -shared -o %s %s -lm", so, path);
+    if (sh(cmd) != 0)
+        fail_msg("%s: the CUDA kernels do not compile as C++ over the shim: %s", name, path);
+    int64_t sz[MAXAX];
+    for (int a = 0; a < q->naxis; a++)
+        sz[a] = q->axis[a].size;
+    void *bufs[MAXT] = { 0 };
+    for (int t = 0; t < q->ntensor; t++)
+        bufs[t] = q->tensor[t].role == IR_INPUT ? in[t] : alloc_poisoned(q, t);
+    char sym[128];
+    snprintf(sym, sizeof sym, "call_%s", name);
+    void (*call)(void **, const int64_t *);
+    *(void **)&call = load(so, sym);
+    call(bufs, sz);
+    char who[160];
+    snprintf(who, sizeof who, "the CUDA kernels (lowered for the %s, run on the CPU)", target == LP_CPU ? "CPU" : "GPU");
+    compare(oc, who, q, bufs[q->output], want);
+    for (int t = 0; t < q->ntensor; t++)
+        if (q->tensor[t].role != IR_INPUT)
+            free(bufs[t]);
+    arena_free(&A);
+}
+
+static void test_case(void **state)
+{
+    const ocase *oc = &cases[(intptr_t)*state];
+    arena A = { 0 };
+    einc_error err = { 0 };
+    cc c = { .A = &A, .src = oc->name, .err = &err };
+    pb b;
+    pb_init(&b, &A, true);
+    oc->build(&b, oc->arg);
+    const ir_prog *p = b.p;
+    assert_int_equal(p->tensor[p->output].dtype, oc->dt);
+
+    void *bufs[MAXT] = { 0 };
+    for (int t = 0; t < p->ntensor; t++) {
+        if (p->tensor[t].role != IR_INPUT)
+            continue;
+        bufs[t] = alloc_poisoned(p, t);
+        for (int64_t e = 0; e < elems(p, t); e++)
+            put(p->tensor[t].dtype, bufs[t], e, value(b.fill[t], e, b.labels));
+    }
+    /* the interpreter */
+    void *want = alloc_poisoned(p, p->output);
+    bufs[p->output] = want;
+    if (interp_run(&c, p, bufs, NULL) < 0)
+        fail_msg("%s: the interpreter: %s", oc->name, err.message);
+    /* the JIT */
+    void *got = alloc_poisoned(p, p->output);
+    bufs[p->output] = got;
+    char key[128];
+    snprintf(key, sizeof key, "test_ops %s", oc->name);
+    if (cpu_run(cpu, &c, key, p, bufs, NULL) == 0)
+        compare(oc, "the JIT", p, got, want);
+    else if (!strstr(err.message, "without LLVM"))
+        fail_msg("%s: the JIT: %s", oc->name, err.message);
+    free(got);
+    bufs[p->output] = NULL;
+    if (have_cc)
+        run_c(oc, p, bufs, want);
+    run_cuda(oc, LP_GPU, p, bufs, want);
+    run_cuda(oc, LP_CPU, p, bufs, want);
+    for (int t = 0; t < p->ntensor; t++)
+        free(bufs[t]);
+    free(want);
+    arena_free(&A);
+}
+
+/* The exact workspace ABI, for a softmax with every size open and with every size given. */
+static void test_workspace_abi(void **state)
+{
+    (void)state;
+    for (int bound = 0; bound < 2; bound++) {
+        arena A = { 0 };
+        einc_error err = { 0 };
+        cc c = { .A = &A, .src = "softmax", .err = &err };
+        pb b;
+        pb_init(&b, &A, bound);
+        b_softmax(&b, 0);
+        lp_prog *lp = lower(&c, b.p, LP_CPU, NULL);
+        assert_non_null(lp);
+        cg_opts o = { "sm", "softmax", true };
+        char *hdr = cg_c(&c, lp, &o);
+        assert_non_null(hdr);
+        assert_string_equal(hdr, bound ? "void sm(const float *restrict x, float *restrict out, void *workspace);\n"
+                                         "size_t sm_workspace(void);\n"
+                                       : "void sm(const float *restrict x, float *restrict out, int64_t r, "
+                                         "int64_t c, void *workspace);\n"
+                                         "size_t sm_workspace(int64_t r, int64_t c);\n");
+        free(hdr);
+        lp = lower(&c, b.p, LP_GPU, NULL);
+        assert_non_null(lp);
+        hdr = cg_cuda(&c, lp, &o);
+        assert_non_null(hdr);
+        assert_string_equal(hdr, bound ? "extern \"C\" void sm(const float *x, float *out, void *workspace, "
+                                         "cudaStream_t stream);\n"
+                                         "extern \"C\" size_t sm_workspace(void);\n"
+                                       : "extern \"C\" void sm(const float *x, float *out, int64_t r, int64_t c, "
+                                         "void *workspace, cudaStream_t stream);\n"
+                                         "extern \"C\" size_t sm_workspace(int64_t r, int64_t c);\n");
+        free(hdr);
+        /* NVRTC's kernels take the temporaries as arrays, in tensor order */
+        o.header_only = false;
+        char *k = cg_cuda_kernels(&c, lp, &o);
+        assert_non_null(k);
+        assert_non_null(strstr(k, bound ? "sm_k0(const float *__restrict__ x, float *__restrict__ m, "
+                                          "float *__restrict__ e, float *__restrict__ s, float *__restrict__ out)"
+                                        : "sm_k0(const float *__restrict__ x, float *__restrict__ m, "
+                                          "float *__restrict__ e, float *__restrict__ s, float *__restrict__ out, "
+                                          "einc_i64 r, einc_i64 c)"));
+        free(k);
+        arena_free(&A);
+    }
+}
+
+static bool have_nvrtc(void)
+{
+    nvrtc_lib L;
+    char err[256];
+    if (nvrtc_open(&L, err, sizeof err) < 0)
+        return false;
+    nvrtc_close(&L);
+    return true;
+}
+
+/* Every case's kernels in one NVRTC program (after the cases ran): one .entry per nest. */
+static void test_nvrtc(void **state)
+{
+    (void)state;
+    if (!have_nvrtc() || !nvrtc_src)
+        skip();
+    char *ptx = NULL, err[4096];
+    if (nvrtc_ptx(nvrtc_src, "test_ops.cu", "compute_90", &ptx, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    char list[sizeof entries];
+    snprintf(list, sizeof list, "%s", entries);
+    char *save;
+    for (char *e = strtok_r(list, " ", &save); e; e = strtok_r(NULL, " ", &save)) {
+        char want[160];
+        snprintf(want, sizeof want, ".entry %s(", e);
+        if (!strstr(ptx, want))
+            fail_msg("no '%s' in the PTX", want);
+    }
+    free(ptx);
+}
+
+/* Every case's .cu file, one nvcc run. */
+static void test_nvcc(void **state)
+{
+    (void)state;
+    if (!have_nvcc || !cu_src)
+        skip();
+    char path[512], cmd[2048];
+    snprintf(path, sizeof path, "%s/all.cu", dir);
+    write_file(path, cu_src);
+    snprintf(cmd, sizeof cmd, "nvcc -arch=sm_90 -Werror all-warnings -Xcompiler -Wall,-Wextra "
+                              "-c -o %s/all.o %s", dir, path);
+    if (sh(cmd) != 0)
+        fail_msg("emitted CUDA does not compile cleanly with nvcc: %s", path);
+}
+
+int main(void)
+{
+    have_cc = system("cc --version >/dev/null 2>&1") == 0;
+    have_cxx = system("c++ --version >/dev/null 2>&1") == 0;
+    have_nvcc = system("nvcc --version >/dev/null 2>&1") == 0;
+    snprintf(dir, sizeof dir, "/tmp/einc-ops-XXXXXX");
+    if (!mkdtemp(dir) || !(cpu = cpu_new(2)))
+        return 1;
+    struct CMUnitTest tests[NCASE + 3];
+    char names[NCASE][96];
+    for (int i = 0; i < NCASE; i++) {
+        snprintf(names[i], sizeof names[i], "ops: %s", cases[i].name);
+        tests[i] = (struct CMUnitTest){ names[i], test_case, NULL, NULL, (void *)(intptr_t)i };
+    }
+    tests[NCASE] = (struct CMUnitTest){ "workspace_abi", test_workspace_abi, NULL, NULL, NULL };
+    tests[NCASE + 1] = (struct CMUnitTest){ "nvrtc", test_nvrtc, NULL, NULL, NULL };
+    tests[NCASE + 2] = (struct CMUnitTest){ "nvcc", test_nvcc, NULL, NULL, NULL };
+    int rc = _cmocka_run_group_tests("ops", tests, NCASE + 3, NULL, NULL);
+    cpu_free(cpu);
+    free(nvrtc_src);
+    free(cu_src);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (getenv("EINC_TEST_KEEP"))       /* to read the generated files */
+        fprintf(stderr, "test_ops: the files are in %s\n", dir);
+    else if (system(cmd) != 0)
+        return 1;
+    return rc;
+}
