@@ -112,10 +112,22 @@ EINC_API long einc_ctx_jit_compiles(const einc_ctx *ctx);
  */
 EINC_API einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
                                   einc_kernel **out, einc_error *err);
+/*
+ * Parses a model in the layer language (.einl, DESIGN §4): the whole file's text.  Its
+ * inputs are its input and param declarations, in order (einc_kernel_input_name names
+ * them); sizes come from the arrays when it runs, or from opt->sizes (SIZE=N), which the
+ * arrays must agree with.  A model is compiled for the sizes it meets: each new set of
+ * shapes elaborates and compiles again (and is cached).  Errors carry a byte span in the
+ * source.
+ */
+EINC_API einc_status einc_compile_model(einc_ctx *ctx, const char *source, const einc_options *opt,
+                                        einc_kernel **out, einc_error *err);
 EINC_API void einc_kernel_free(einc_kernel *k);
 
 /* Number of input operands the expression takes. */
 EINC_API int einc_kernel_ninputs(const einc_kernel *k);
+/* A model's name for input i ("x", "w"), or NULL for an expression's operands. */
+EINC_API const char *einc_kernel_input_name(const einc_kernel *k, int i);
 
 /*
  * The output's dtype and shape for these inputs (only dtype, ndim and shape of each input
@@ -149,6 +161,13 @@ EINC_API einc_status einc_kernel_input_shapes(einc_kernel *k, int *ninputs, int 
  */
 EINC_API char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs,
                                    einc_error *err);
+
+/* The same account as a Graphviz digraph: arrays and the fused loop nests between them. */
+EINC_API char *einc_kernel_explain_dot(einc_kernel *k, int ninputs, const einc_tensor *inputs,
+                                       einc_error *err);
+
+/* The dtype each input must have: a model's declared ones; float32 for an expression. */
+EINC_API einc_status einc_kernel_input_dtypes(einc_kernel *k, einc_dtype *dtype, einc_error *err);
 
 typedef enum einc_emit_kind {
     EINC_EMIT_C,            /* one self-contained C99 file */

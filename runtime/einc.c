@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "cc.h"
 #include "ir.h"
+#include "einl.h"
 #include "codegen.h"
 #include "loop.h"
 #include "strbuf.h"
@@ -33,7 +34,8 @@ struct einc_kernel {
     einc_ctx *ctx;
     arena A;                    /* the AST, the source, the copied options */
     const char *src;
-    ast_expr *ast;
+    ast_expr *ast;              /* an expression's, or NULL for a model */
+    el_model *model;            /* a model's (.einl) */
     bind_opts opts;
     einc_target target;
     int64_t max_memory;         /* bytes per intermediate of a contraction path; 0: no limit */
@@ -185,6 +187,55 @@ fail:
     return err->status ? err->status : EINC_ERR_NOMEM;
 }
 
+einc_status einc_compile_model(einc_ctx *ctx, const char *source, const einc_options *opt,
+                               einc_kernel **out, einc_error *err)
+{
+    einc_error scratch;
+    if (!err)
+        err = &scratch;
+    err->status = EINC_OK;
+    if (out)
+        *out = NULL;
+    if (!ctx || !source || !out)
+        return fail(err, EINC_ERR_ARG, "einc_compile_model: NULL context, source or result pointer");
+    einc_options o = opt ? *opt : (einc_options){ 0 };
+    if (o.nsizes < 0 || (o.nsizes > 0 && !o.sizes))
+        return fail(err, EINC_ERR_ARG, "einc_compile_model: bad size list");
+    einc_status st = check_target(o.target, err);
+    if (st)
+        return st;
+    einc_kernel *k = einc_calloc(1, sizeof *k);
+    if (!k)
+        return fail(err, EINC_ERR_NOMEM, "out of memory");
+    k->ctx = ctx;
+    k->target = o.target;
+    k->ellipsis_rank = -1;
+    cc c = { .A = &k->A, .err = err };
+    k->src = c.src = arena_strndup(&k->A, source, strlen(source));
+    einc_size *sz = ARENA_ARRAY(&k->A, einc_size, o.nsizes + 1);
+    if (!c.src || !sz) {
+        cc_nomem(&c);
+        goto fail;
+    }
+    for (int i = 0; i < o.nsizes; i++) {
+        const char *nm = o.sizes[i].name ? o.sizes[i].name : "";
+        sz[i] = (einc_size){ arena_strndup(&k->A, nm, strlen(nm)), o.sizes[i].value };
+        if (!sz[i].name) {
+            cc_nomem(&c);
+            goto fail;
+        }
+    }
+    k->opts = (bind_opts){ EINC_REDUCE_SUM, EINC_F32, 0, o.nsizes, sz };
+    if (!(k->model = einl_parse(&c)))
+        goto fail;
+    *out = k;
+    return EINC_OK;
+fail:
+    arena_free(&k->A);
+    einc_free(k);
+    return err->status ? err->status : EINC_ERR_NOMEM;
+}
+
 void einc_kernel_free(einc_kernel *k)
 {
     if (!k)
@@ -193,7 +244,56 @@ void einc_kernel_free(einc_kernel *k)
     einc_free(k);
 }
 
-int einc_kernel_ninputs(const einc_kernel *k) { return k ? k->ast->nin : -1; }
+int einc_kernel_ninputs(const einc_kernel *k)
+{
+    return !k ? -1 : k->model ? einl_ninputs(k->model) : k->ast->nin;
+}
+
+const char *einc_kernel_input_name(const einc_kernel *k, int i)
+{
+    if (!k || i < 0 || i >= einc_kernel_ninputs(k))
+        return NULL;
+    return k->model ? einl_input(k->model, i)->name : NULL;
+}
+
+/*
+ * Labels a model's confusion() counts must lie in [0, classes): checked on the arrays
+ * before anything runs, so a bad label is an error naming the input and the value rather
+ * than a count that silently goes missing.
+ */
+static int check_labels(cc *c, const ir_prog *p, const einc_tensor *in)
+{
+    for (int l = 0; l < p->nlabel; l++) {
+        const ir_label *L = &p->label[l];
+        const einc_tensor *t = &in[L->tensor];
+        int64_t n = ir_tensor_elems(p, &p->tensor[L->tensor]), idx[EINC_MAX_RANK] = { 0 };
+        for (int64_t e = 0; e < n; e++) {
+            int64_t off = 0, rest = e, stride = 1;
+            for (int d = t->ndim - 1; d >= 0; d--) {
+                idx[d] = rest % t->shape[d];
+                rest /= t->shape[d];
+                off += idx[d] * (t->strides ? t->strides[d] : stride);
+                stride *= t->shape[d];
+            }
+            int64_t v = t->dtype == EINC_I32 ? ((const int32_t *)t->data)[off]
+                      : t->dtype == EINC_I64 ? ((const int64_t *)t->data)[off]
+                                             : ((const uint8_t *)t->data)[off];
+            if (v < 0 || v >= L->classes) {
+                strbuf b = { 0 };
+                for (int d = 0; d < t->ndim; d++)
+                    sb_printf(&b, "%s%lld", d ? ", " : "", (long long)idx[d]);
+                char *at = sb_finish(&b);
+                cc_error(c, EINC_ERR_ARG, L->begin, L->end,
+                         "confusion: %s holds the label %lld at [%s], outside [0, %lld) (classes=%lld)",
+                         p->tensor[L->tensor].name, (long long)v, at ? at : "?",
+                         (long long)L->classes, (long long)L->classes);
+                einc_free(at);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
 
 static einc_status check_tensors(int n, const einc_tensor *t, bool need_data, einc_error *err)
 {
@@ -270,11 +370,19 @@ static int64_t max_elems(const einc_kernel *k, const ir_prog *p)
     return e > 0 ? e : 1;
 }
 
+/* An expression's or a model's bound IR (in->data is not read). */
+static ir_prog *bind_any(einc_kernel *k, cc *c, const bind_opts *o, int n, const einc_tensor *in)
+{
+    if (k->model)
+        return einl_elaborate(c, k->model, o->nsizes, o->sizes, n, in);
+    return bind_expr(c, k->ast, o, n, in);
+}
+
 /* Binds shapes into a fresh IR in A. */
 static ir_prog *bind(einc_kernel *k, arena *A, int n, const einc_tensor *in, einc_error *err)
 {
     cc c = { .A = A, .src = k->src, .err = err };
-    return bind_expr(&c, k->ast, &k->opts, n, in);
+    return bind_any(k, &c, &k->opts, n, in);
 }
 
 einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *inputs,
@@ -316,8 +424,8 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
         return st;
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
-    ir_prog *p = bind_expr(&c, k->ast, &k->opts, ninputs, inputs);
-    if (!p)
+    ir_prog *p = bind_any(k, &c, &k->opts, ninputs, inputs);
+    if (!p || check_labels(&c, p, inputs) < 0)
         goto done;
     const ir_tensor *O = &p->tensor[p->output];
     bool ok = out->dtype == O->dtype && out->ndim == O->ndim;
@@ -370,7 +478,7 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     }
     /* the contraction path depends on the sizes, so it is part of the key */
     double naive, opt, largest;
-    const char *path = path_optimize(&c, p, max_elems(k, p), &naive, &opt, &largest);
+    const char *path = k->model ? NULL : path_optimize(&c, p, max_elems(k, p), &naive, &opt, &largest);
     if (c.failed)
         goto done;
     if (path) {   /* the temporaries sit between the inputs and the output */
@@ -390,6 +498,15 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
         strides = s2;
     }
     char *key = cache_key(k, ninputs, inputs, out, path);
+    if (key && k->model) {      /* a model is compiled for its sizes */
+        strbuf kb = { 0 };
+        sb_printf(&kb, "%s", key);
+        for (int i = 0; i < ninputs; i++)
+            for (int d = 0; d < inputs[i].ndim; d++)
+                sb_printf(&kb, ",%lld", (long long)inputs[i].shape[d]);
+        einc_free(key);
+        key = sb_finish(&kb);
+    }
     if (!key) {
         cc_nomem(&c);
         goto done;
@@ -399,6 +516,139 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
 done:
     arena_free(&A);
     return err->status;
+}
+
+/* ---- fused groups: what each loop nest of a model reads and writes ------------------------- */
+
+static void mark_expr(const ir_expr *x, int acc, char *rw)
+{
+    if (!x)
+        return;
+    if (x->op == IR_ACCESS && x->acc.tensor != acc)
+        rw[x->acc.tensor] |= 1;
+    mark_expr(x->a, acc, rw);
+    mark_expr(x->b, acc, rw);
+}
+
+/* rw[t]: 1 read, 2 written (temporaries folded into an ACC are neither). */
+static void mark_node(const lp_node *n, int acc, char *rw)
+{
+    if (n->op == LP_ACC && n->final)
+        acc = n->acc_tensor;
+    mark_expr(n->value, acc, rw);
+    mark_expr(n->final, acc, rw);
+    if (n->dst)
+        rw[n->dst->tensor] |= 2;
+    if (n->a)
+        rw[n->a->tensor] |= 1;
+    if (n->b)
+        rw[n->b->tensor] |= 1;
+    for (int i = 0; i < n->n; i++)
+        mark_node(n->body[i], acc, rw);
+}
+
+static int count_stmts(const lp_node *n)
+{
+    int c = n->op == LP_ACC || n->op == LP_GEMM || (n->op == LP_STORE && n->value);
+    for (int i = 0; i < n->n; i++)
+        c += count_stmts(n->body[i]);
+    return c;
+}
+
+/* "fused groups" for explain, or a Graphviz digraph when dot. */
+static void explain_groups(strbuf *b, const ir_prog *p, const lp_prog *lp, bool dot)
+{
+    char *rw = einc_calloc((size_t)p->ntensor + 1, 1);
+    if (!rw) {
+        b->failed = true;
+        return;
+    }
+    if (dot) {
+        sb_printf(b, "digraph einc {\n  rankdir=LR;\n  node [fontname=\"monospace\"];\n");
+        for (int t = 0; t < p->ntensor; t++) {
+            const ir_tensor *T = &p->tensor[t];
+            sb_printf(b, "  t%d [label=\"%s\\n%s[", t, T->name, einc_dtype_name(T->dtype));
+            for (int d = 0; d < T->ndim; d++)
+                sb_printf(b, "%s%lld", d ? ", " : "", (long long)ir_mono_eval(p, &T->shape[d]));
+            sb_printf(b, "]\", shape=%s];\n", T->role == IR_TEMP ? "box" : T->role == IR_INPUT ? "ellipse" : "doubleoctagon");
+        }
+    } else {
+        sb_printf(b, "fused groups: %d loop nest%s for %d statement%s\n", lp->nnest,
+                  lp->nnest == 1 ? "" : "s", p->nstmt, p->nstmt == 1 ? "" : "s");
+    }
+    for (int i = 0; i < lp->nnest; i++) {
+        memset(rw, 0, (size_t)p->ntensor);
+        mark_node(lp->nest[i].root, lp->nest[i].acc_tensor, rw);
+        if (dot)
+            sb_printf(b, "  n%d [label=\"nest %d\\n%d step%s\", shape=component, style=filled, "
+                         "fillcolor=\"#dde8ff\"];\n", i, i, count_stmts(lp->nest[i].root),
+                      count_stmts(lp->nest[i].root) == 1 ? "" : "s");
+        else
+            sb_printf(b, "  nest %d (%d step%s): reads", i, count_stmts(lp->nest[i].root),
+                      count_stmts(lp->nest[i].root) == 1 ? "" : "s");
+        for (int t = 0; t < p->ntensor; t++) {
+            if (!(rw[t] & 1))
+                continue;
+            if (dot)
+                sb_printf(b, "  t%d -> n%d;\n", t, i);
+            else
+                sb_printf(b, " %s", p->tensor[t].name);
+        }
+        if (!dot)
+            sb_printf(b, "; writes");
+        for (int t = 0; t < p->ntensor; t++)
+            if (rw[t] & 2) {
+                if (dot)
+                    sb_printf(b, "  n%d -> t%d;\n", i, t);
+                else
+                    sb_printf(b, " %s", p->tensor[t].name);
+            }
+        if (!dot)
+            sb_printf(b, "\n");
+    }
+    if (dot)
+        sb_printf(b, "}\n");
+    einc_free(rw);
+}
+
+char *einc_kernel_explain_dot(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err)
+{
+    einc_error scratch;
+    if (!err)
+        err = &scratch;
+    err->status = EINC_OK;
+    if (!k) {
+        fail(err, EINC_ERR_ARG, "einc_kernel_explain_dot: NULL kernel");
+        return NULL;
+    }
+    if (inputs && check_tensors(ninputs, inputs, false, err))
+        return NULL;
+    arena A = { 0 };
+    cc c = { .A = &A, .src = k->src, .err = err };
+    ir_prog *p = bind(k, &A, inputs ? ninputs : 0, inputs, err);
+    lp_prog *lp = p ? lower(&c, p, LP_CPU, NULL) : NULL;
+    char *s = NULL;
+    if (lp) {
+        strbuf b = { 0 };
+        explain_groups(&b, p, lp, true);
+        if (!(s = sb_finish(&b)))
+            fail(err, EINC_ERR_NOMEM, "out of memory");
+    }
+    arena_free(&A);
+    return s;
+}
+
+einc_status einc_kernel_input_dtypes(einc_kernel *k, einc_dtype *dtype, einc_error *err)
+{
+    einc_error scratch;
+    if (!err)
+        err = &scratch;
+    err->status = EINC_OK;
+    if (!k || !dtype)
+        return fail(err, EINC_ERR_ARG, "einc_kernel_input_dtypes: NULL argument");
+    for (int i = 0; i < einc_kernel_ninputs(k); i++)
+        dtype[i] = k->model ? einl_input(k->model, i)->dtype : EINC_F32;
+    return EINC_OK;
 }
 
 char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err)
@@ -418,7 +668,7 @@ char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs
     ir_prog *p = bind(k, &A, inputs ? ninputs : 0, inputs, err);
     char *ir = p ? ir_print(p) : NULL;
     double naive = 0, opt = 0, largest = 0;
-    const char *path = p ? path_optimize(&c, p, max_elems(k, p), &naive, &opt, &largest) : NULL;
+    const char *path = p && !k->model ? path_optimize(&c, p, max_elems(k, p), &naive, &opt, &largest) : NULL;
     char *steps = path ? ir_print(p) : NULL;
     lp_prog *lp = p && !c.failed ? lower(&c, p, LP_CPU, NULL) : NULL;
     char *sched = lp ? lp_print(lp) : NULL, *s = NULL;
@@ -433,6 +683,8 @@ char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs
             sb_printf(&b, "  steps:\n%s", st ? st + strlen("statements:\n") : "");
         }
         sb_printf(&b, "schedule:\n%s", sched);
+        if (k->model)
+            explain_groups(&b, p, lp, false);
         s = sb_finish(&b);
     }
     einc_free(steps);
@@ -458,7 +710,7 @@ einc_status einc_kernel_input_shapes(einc_kernel *k, int *ninputs, int *ndim,
     cc c = { .A = &A, .src = k->src, .err = err };
     bind_opts o = k->opts;
     o.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
-    ir_prog *p = bind_expr(&c, k->ast, &o, 0, NULL);
+    ir_prog *p = bind_any(k, &c, &o, 0, NULL);
     if (p && !p->bound) {
         for (int a = 0; a < p->naxis; a++)
             if (p->axis[a].size < 0) {
@@ -536,7 +788,7 @@ char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, ei
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     char *s = NULL;
-    const ast_axis *ell = find_ellipsis(k->ast);
+    const ast_axis *ell = k->ast ? find_ellipsis(k->ast) : NULL;
     if (ell && k->ellipsis_rank < 0) {
         cc_error(&c, EINC_ERR_ARG, ell->begin, ell->end,
                  "a kernel's source needs the number of dimensions '...' stands for: give "
@@ -546,7 +798,7 @@ char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, ei
     bind_opts o = k->opts;
     o.dtype = dtype;
     o.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
-    ir_prog *p = bind_expr(&c, k->ast, &o, 0, NULL);
+    ir_prog *p = bind_any(k, &c, &o, 0, NULL);
     bool gpu = what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX;
     lp_prog *lp = p ? lower(&c, p, gpu ? LP_GPU : LP_CPU, NULL) : NULL;
     cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };

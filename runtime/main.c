@@ -57,7 +57,9 @@ static const char usage[] =
 
 typedef struct args {
     const char *cmd;            /* "run", "explain", or NULL: emit */
-    const char *expr;
+    const char *expr;           /* the expression, or a model's source text */
+    const char *model;          /* the .einl file's path, or NULL */
+    bool dot;                   /* explain --dot */
     const char *out;
     const char *emit;
     const char *name;
@@ -195,6 +197,8 @@ static int parse_args(int argc, char **argv, args *A)
                 return usage_error("--target takes auto, cpu, cuda or interp, not '%s'", v);
             }
             A->opt.target = (einc_target)k;
+        } else if (strcmp(a, "--dot") == 0) {
+            A->dot = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage, stdout);
             free(pos);
@@ -235,17 +239,126 @@ static int parse_args(int argc, char **argv, args *A)
     return 0;
 }
 
+static const char *model_path;  /* set while the source is a model: errors say file:line:col */
+
 static void print_error(const einc_error *e, const char *src)
 {
     char buf[4096];
     einc_error_format(e, src, buf, sizeof buf);
-    fprintf(stderr, "einc: %s\n", buf);
+    if (model_path && e->begin >= 0 && (size_t)e->begin <= strlen(src)) {
+        int line = 1, col = 1;
+        for (int i = 0; i < e->begin; i++, col++)
+            if (src[i] == '\n') {
+                line++;
+                col = 0;
+            }
+        fprintf(stderr, "einc: %s:%d:%d: %s\n", model_path, line, col, buf);
+    } else if (model_path) {
+        fprintf(stderr, "einc: %s: %s\n", model_path, buf);
+    } else {
+        fprintf(stderr, "einc: %s\n", buf);
+    }
+}
+
+/* The whole of a model file, NUL-terminated; NULL (printed) on failure. */
+static char *read_model(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "einc: error: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (ferror(f) || n < cap - 1)
+            break;
+        char *b = realloc(buf, cap * 2);
+        if (!b) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = b;
+        cap *= 2;
+    }
+    bool bad = !buf || ferror(f);
+    fclose(f);
+    if (bad) {
+        fprintf(stderr, "einc: error: cannot read %s\n", path);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    if (strlen(buf) != n) {
+        fprintf(stderr, "einc: error: %s: a model is text, but this file holds a NUL byte\n", path);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static einc_status compile(einc_ctx *ctx, const args *A, const einc_options *o, einc_kernel **k,
+                           einc_error *e)
+{
+    if (A->model)
+        return einc_compile_model(ctx, A->expr, o, k, e);
+    return einc_compile(ctx, A->expr, o, k, e);
 }
 
 static bool is_model(const char *s)
 {
     size_t n = strlen(s);
     return n > 5 && strcmp(s + n - 5, ".einl") == 0;
+}
+
+/* A model's NAME=FILE.npy words, each to its input's position. */
+static int load_model_inputs(const args *A, einc_kernel *k, npy_array *arr, einc_tensor *t)
+{
+    int n = einc_kernel_ninputs(k);
+    const char **file = calloc((size_t)n + 1, sizeof *file);
+    int rc = -1;
+    if (!file)
+        return fprintf(stderr, "einc: error: out of memory\n"), -1;
+    for (int i = 0; i < A->nfiles; i++) {
+        const char *w = A->files[i], *eq = strchr(w, '=');
+        if (!eq) {
+            fprintf(stderr, "einc: error: '%s': a model's arrays are bound by name, as NAME=FILE.npy\n", w);
+            goto out;
+        }
+        int j = 0;
+        while (j < n && (strlen(einc_kernel_input_name(k, j)) != (size_t)(eq - w) ||
+                         strncmp(einc_kernel_input_name(k, j), w, (size_t)(eq - w))))
+            j++;
+        if (j == n) {
+            fprintf(stderr, "einc: error: '%s': %s declares no input or param named '%.*s'\n", w,
+                    A->model, (int)(eq - w), w);
+            goto out;
+        }
+        if (file[j]) {
+            fprintf(stderr, "einc: error: '%s': %s is bound twice\n", w, einc_kernel_input_name(k, j));
+            goto out;
+        }
+        file[j] = eq + 1;
+    }
+    for (int j = 0; j < n; j++) {
+        char err[512];
+        if (!file[j]) {
+            fprintf(stderr, "einc: error: %s needs an array for '%s': give %s=FILE.npy\n", A->model,
+                    einc_kernel_input_name(k, j), einc_kernel_input_name(k, j));
+            goto out;
+        }
+        if (npy_read(file[j], &arr[j], err, sizeof err) < 0) {
+            fprintf(stderr, "einc: error: %s\n", err);
+            goto out;
+        }
+        t[j] = (einc_tensor){ arr[j].dtype, arr[j].ndim, arr[j].shape, NULL, arr[j].data };
+    }
+    rc = 0;
+out:
+    free(file);
+    return rc;
 }
 
 static int load_inputs(const args *A, npy_array *arr, einc_tensor *t)
@@ -272,38 +385,45 @@ static int cmd_run(einc_ctx *ctx, const args *A, bool explain)
     int rc = EXIT_INPUT;
     einc_error e = { 0 };
     einc_kernel *k = NULL;
-    npy_array *arr = calloc((size_t)A->nfiles + 1, sizeof *arr);
-    einc_tensor *t = calloc((size_t)A->nfiles + 1, sizeof *t);
     npy_array out = { 0 };
+    if (compile(ctx, A, &A->opt, &k, &e)) {
+        print_error(&e, A->expr);
+        return rc;
+    }
+    int nin = A->model ? einc_kernel_ninputs(k) : A->nfiles;
+    npy_array *arr = calloc((size_t)nin + 1, sizeof *arr);
+    einc_tensor *t = calloc((size_t)nin + 1, sizeof *t);
     if (!arr || !t) {
         fprintf(stderr, "einc: error: out of memory\n");
         goto done;
     }
-    if (einc_compile(ctx, A->expr, &A->opt, &k, &e)) {
-        print_error(&e, A->expr);
-        goto done;
-    }
-    if (load_inputs(A, arr, t) < 0)
+    if (A->model && (A->nfiles || !explain) ? load_model_inputs(A, k, arr, t) < 0 : load_inputs(A, arr, t) < 0)
         goto done;
     if (explain) {
-        char *s = einc_kernel_explain(k, A->nfiles, A->nfiles ? t : NULL, &e);
+        char *s = A->dot ? einc_kernel_explain_dot(k, nin, A->nfiles ? t : NULL, &e)
+                         : einc_kernel_explain(k, nin, A->nfiles ? t : NULL, &e);
         if (!s) {
             print_error(&e, A->expr);
             goto done;
         }
-        printf("expression: %s\n%s", A->expr, s);
+        if (A->dot)
+            printf("%s", s);
+        else if (A->model)
+            printf("model: %s\n%s", A->model, s);
+        else
+            printf("expression: %s\n%s", A->expr, s);
         free(s);
         rc = 0;
         goto done;
     }
-    if (A->nfiles != einc_kernel_ninputs(k)) {
+    if (!A->model && A->nfiles != einc_kernel_ninputs(k)) {
         int n = einc_kernel_ninputs(k);
         fprintf(stderr, "einc: error: the expression takes %d operand%s but %d .npy file%s %s given\n  %s\n",
                 n, n == 1 ? "" : "s", A->nfiles, A->nfiles == 1 ? "" : "s",
                 A->nfiles == 1 ? "was" : "were", A->expr);
         goto done;
     }
-    if (einc_kernel_output(k, A->nfiles, t, &out.dtype, &out.ndim, out.shape, &e)) {
+    if (einc_kernel_output(k, nin, t, &out.dtype, &out.ndim, out.shape, &e)) {
         print_error(&e, A->expr);
         goto done;
     }
@@ -317,7 +437,7 @@ static int cmd_run(einc_ctx *ctx, const args *A, bool explain)
         goto done;
     }
     einc_tensor ot = { out.dtype, out.ndim, out.shape, NULL, out.data };
-    if (einc_kernel_run(k, A->nfiles, t, &ot, &e)) {
+    if (einc_kernel_run(k, nin, t, &ot, &e)) {
         print_error(&e, A->expr);
         goto done;
     }
@@ -332,7 +452,7 @@ static int cmd_run(einc_ctx *ctx, const args *A, bool explain)
     }
     rc = 0;
 done:
-    for (int i = 0; arr && i < A->nfiles; i++)
+    for (int i = 0; arr && i < nin; i++)
         npy_free(&arr[i]);
     npy_free(&out);
     free(arr);
@@ -382,12 +502,15 @@ static int cmd_bench(einc_ctx *ctx, const args *A)
     int ndim[EINC_MAX_OPERANDS];
     static int64_t shape[EINC_MAX_OPERANDS][EINC_MAX_RANK];
     int64_t flops = 0, oshape[EINC_MAX_RANK];
-    float *data[EINC_MAX_OPERANDS] = { 0 }, *out = NULL;
+    void *data[EINC_MAX_OPERANDS] = { 0 };
+    float *out = NULL;
     einc_tensor in[EINC_MAX_OPERANDS];
     einc_options io = A->opt;
     io.target = EINC_TARGET_INTERP;
-    if (einc_compile(ctx, A->expr, &A->opt, &k, &e) || einc_compile(ctx, A->expr, &io, &ki, &e) ||
-        einc_kernel_input_shapes(k, &nin, ndim, shape, &flops, &e)) {
+    einc_dtype dt[EINC_MAX_OPERANDS];
+    if (compile(ctx, A, &A->opt, &k, &e) || compile(ctx, A, &io, &ki, &e) ||
+        einc_kernel_input_shapes(k, &nin, ndim, shape, &flops, &e) ||
+        einc_kernel_input_dtypes(k, dt, &e)) {
         print_error(&e, A->expr);
         goto done;
     }
@@ -397,16 +520,23 @@ static int cmd_bench(einc_ctx *ctx, const args *A)
         size_t n = 1;
         for (int d = 0; d < ndim[i]; d++)
             n *= (size_t)shape[i][d];
-        if (!(data[i] = malloc((n ? n : 1) * sizeof(float)))) {
+        if (!(data[i] = malloc((n ? n : 1) * 8))) {
             fprintf(stderr, "einc: error: out of memory for operand %d (%zu elements)\n", i, n);
             goto done;
         }
-        for (size_t j = 0; j < n; j++) {
+        for (size_t j = 0; j < n; j++) {   /* floats in [-1, 1]; integers (labels) 0 or 1 */
             seed = seed * 1103515245u + 12345u;
-            data[i][j] = (float)((seed >> 16) % 2001) / 1000.0f - 1.0f;
+            float f = (float)((seed >> 16) % 2001) / 1000.0f - 1.0f;
+            switch (dt[i]) {
+            case EINC_F64: ((double *)data[i])[j] = f; break;
+            case EINC_I32: ((int32_t *)data[i])[j] = (seed >> 16) & 1; break;
+            case EINC_I64: ((int64_t *)data[i])[j] = (seed >> 16) & 1; break;
+            case EINC_BOOL: ((uint8_t *)data[i])[j] = (seed >> 16) & 1; break;
+            default: ((float *)data[i])[j] = f; break;
+            }
         }
-        in[i] = (einc_tensor){ EINC_F32, ndim[i], shape[i], NULL, data[i] };
-        bytes += (double)n * sizeof(float);
+        in[i] = (einc_tensor){ dt[i], ndim[i], shape[i], NULL, data[i] };
+        bytes += (double)n * (double)(dt[i] == EINC_F64 || dt[i] == EINC_I64 ? 8 : dt[i] == EINC_BOOL ? 1 : 4);
     }
     einc_dtype odt;
     int ond;
@@ -432,7 +562,7 @@ static int cmd_bench(einc_ctx *ctx, const args *A)
     double t = time_runs(k, A->expr, nin, in, &ot, 7);
     if (t < 0)
         goto done;
-    printf("%s: median of 7 runs %.3f ms (first run, with compilation, %.1f ms)\n", A->expr,
+    printf("%s: median of 7 runs %.3f ms (first run, with compilation, %.1f ms)\n", A->model ? A->model : A->expr,
            t * 1e3, first * 1e3);
     printf("  %.2f GFLOP/s, %.2f GB/s (inputs read and output written once)\n",
            (double)flops / t / 1e9, bytes / t / 1e9);
@@ -475,7 +605,7 @@ static int cmd_emit(einc_ctx *ctx, const args *A)
     int rc = EXIT_INPUT;
     char *text = NULL;
     size_t len = 0;
-    if (einc_compile(ctx, A->expr, &A->opt, &k, &e) ||
+    if (compile(ctx, A, &A->opt, &k, &e) ||
         !(text = einc_kernel_emit(k, kind, A->name, A->dtype, &len, &e))) {
         print_error(&e, A->expr);
         goto done;
@@ -501,15 +631,19 @@ done:
 int main(int argc, char **argv)
 {
     args A = { 0 };
+    char *model_src = NULL;
     int rc = parse_args(argc, argv, &A);
     if (rc != 0) {
         rc = rc < 0 ? 0 : rc;
         goto done;
     }
     if (is_model(A.expr)) {
-        fprintf(stderr, "einc: error: %s: layer-language models (.einl) are not in this build yet\n", A.expr);
-        rc = EXIT_INPUT;
-        goto done;
+        if (!(model_src = read_model(A.expr))) {
+            rc = EXIT_INPUT;
+            goto done;
+        }
+        model_path = A.model = A.expr;
+        A.expr = model_src;
     }
     einc_ctx *ctx = einc_ctx_new();
     if (!ctx) {
@@ -531,6 +665,7 @@ int main(int argc, char **argv)
     }
     einc_ctx_free(ctx);
 done:
+    free(model_src);
     for (int i = 0; i < A.nsizes; i++)
         free((void *)A.sizes[i].name);
     free(A.sizes);

@@ -1,0 +1,1536 @@
+/*
+ * test_model.c — the layer language (.einl, DESIGN §4) end to end: every built-in, the
+ * arithmetic, pattern calls, def blocks, the metrics and the four example models in
+ * examples/, each against a reference written here with direct loops in double precision (never the
+ * interpreter), on random data with odd sizes, on the interpreter and on the CPU JIT
+ * (skipped where this build has no JIT).  Then the exact text, span and status of the
+ * model errors, the resblock's fusion into one loop nest, and the JIT's determinism.
+ *
+ * Output buffers are poisoned (NaN, or a sentinel for integers) before every run, so a
+ * value the kernel never wrote cannot pass for a right one.  The tolerance is float32's,
+ * scaled by the length of the longest reduction behind an element.
+ *
+ *   test_model EXAMPLES_DIR
+ */
+#include "einc.h"
+
+#include <float.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+static const char *examples_dir = "examples";
+static einc_ctx *ctx;
+static int jit_runs, jit_skips;
+
+/* ---- arrays -------------------------------------------------------------------------------- */
+
+typedef struct arr {
+    einc_dtype dtype;
+    int ndim;
+    int64_t shape[8];
+    void *data;
+} arr;
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint64_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+static double uniform(double lo, double hi) { return lo + (hi - lo) * (double)(next() >> 11) / 9007199254740992.0; }
+
+static size_t esize(einc_dtype t) { return t == EINC_F64 || t == EINC_I64 ? 8 : t == EINC_BOOL ? 1 : 4; }
+
+static int64_t elems(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++)
+        n *= shape[d];
+    return n;
+}
+static int64_t count(const arr *a) { return elems(a->ndim, a->shape); }
+
+static arr mk(einc_dtype t, int ndim, const int64_t *shape)
+{
+    arr a = { .dtype = t, .ndim = ndim };
+    if (ndim)
+        memcpy(a.shape, shape, sizeof *shape * (size_t)ndim);
+    a.data = calloc((size_t)(count(&a) ? count(&a) : 1), esize(t));
+    assert_non_null(a.data);
+    return a;
+}
+
+/* float32, uniform in [lo, hi) */
+static arr rnd(int ndim, const int64_t *shape, double lo, double hi)
+{
+    arr a = mk(EINC_F32, ndim, shape);
+    for (int64_t i = 0; i < count(&a); i++)
+        ((float *)a.data)[i] = (float)uniform(lo, hi);
+    return a;
+}
+
+/* integer labels in [lo, hi] */
+static arr labels(einc_dtype t, int ndim, const int64_t *shape, int lo, int hi)
+{
+    arr a = mk(t, ndim, shape);
+    for (int64_t i = 0; i < count(&a); i++) {
+        int64_t v = lo + (int64_t)(next() % (uint64_t)(hi - lo + 1));
+        if (t == EINC_I32)
+            ((int32_t *)a.data)[i] = (int32_t)v;
+        else
+            ((int64_t *)a.data)[i] = v;
+    }
+    return a;
+}
+
+static double get(const arr *a, int64_t i)
+{
+    switch (a->dtype) {
+    case EINC_F32: return ((const float *)a->data)[i];
+    case EINC_F64: return ((const double *)a->data)[i];
+    case EINC_I32: return ((const int32_t *)a->data)[i];
+    case EINC_I64: return (double)((const int64_t *)a->data)[i];
+    default: return ((const uint8_t *)a->data)[i];
+    }
+}
+
+static void set(arr *a, int64_t i, double v)
+{
+    switch (a->dtype) {
+    case EINC_F32: ((float *)a->data)[i] = (float)v; break;
+    case EINC_F64: ((double *)a->data)[i] = v; break;
+    case EINC_I32: ((int32_t *)a->data)[i] = (int32_t)v; break;
+    case EINC_I64: ((int64_t *)a->data)[i] = (int64_t)v; break;
+    default: ((uint8_t *)a->data)[i] = (uint8_t)v; break;
+    }
+}
+
+static void free_arrs(int n, arr *a)
+{
+    for (int i = 0; i < n; i++) {
+        free(a[i].data);
+        a[i].data = NULL;
+    }
+}
+
+static void poison(arr *a)
+{
+    for (int64_t i = 0; i < count(a); i++)
+        set(a, i, a->dtype == EINC_F32 || a->dtype == EINC_F64 ? NAN : -777777);
+}
+
+static einc_tensor tensor_of(const arr *a)
+{
+    return (einc_tensor){ .dtype = a->dtype, .ndim = a->ndim, .shape = a->shape, .data = a->data };
+}
+
+/* ---- the expected result ------------------------------------------------------------------- */
+
+typedef struct ref {
+    einc_dtype dtype;
+    int ndim;
+    int64_t shape[8];
+    double *v;              /* row-major, count(shape) values */
+    double K;               /* the longest reduction behind an element (1 for elementwise) */
+} ref;
+
+static ref mkref(einc_dtype t, int ndim, const int64_t *shape, double K)
+{
+    ref r = { .dtype = t, .ndim = ndim, .K = K };
+    if (ndim)
+        memcpy(r.shape, shape, sizeof *shape * (size_t)ndim);
+    r.v = calloc((size_t)(elems(ndim, shape) ? elems(ndim, shape) : 1), sizeof *r.v);
+    assert_non_null(r.v);
+    return r;
+}
+
+/* A reference's values seen as a float64 array (shared, not copied), to feed another reference. */
+static arr view_of(const ref *r)
+{
+    arr a = { .dtype = EINC_F64, .ndim = r->ndim, .data = r->v };
+    memcpy(a.shape, r->shape, sizeof a.shape);
+    return a;
+}
+
+/* float32 rounding, reduction length K: a few ulps per term, relative to the larger of 1, |ref| */
+static double tolerance(double K) { return 8.0 * FLT_EPSILON * (K + 4.0); }
+
+/* ---- running a model ------------------------------------------------------------------------ */
+
+static const einc_target targets[] = { EINC_TARGET_INTERP, EINC_TARGET_CPU };
+static const char *target_name(einc_target t) { return t == EINC_TARGET_CPU ? "cpu" : "interp"; }
+
+/*
+ * Compiles src for target and runs it on in[0..n) into a fresh poisoned output *out.
+ * Returns false (and leaves *out empty) when the target is the JIT and this build has none.
+ */
+static bool run_model(einc_target t, const char *src, int n, const arr *in, const einc_size *sizes,
+                      int nsizes, arr *out)
+{
+    einc_options opt = { .target = t, .nsizes = nsizes, .sizes = sizes };
+    einc_kernel *k = NULL;
+    einc_error err = { 0 };
+    einc_status st = einc_compile_model(ctx, src, &opt, &k, &err);
+    if (t == EINC_TARGET_CPU && st == EINC_ERR_UNSUPPORTED) {
+        jit_skips++;
+        return false;
+    }
+    if (st != EINC_OK)
+        fail_msg("%s: compile failed: %s [%d, %d)\n%s", target_name(t), err.message, err.begin, err.end, src);
+    assert_int_equal(einc_kernel_ninputs(k), n);
+    einc_tensor ti[16];
+    for (int i = 0; i < n; i++)
+        ti[i] = tensor_of(&in[i]);
+    einc_dtype dt;
+    int nd;
+    int64_t sh[EINC_MAX_RANK];
+    st = einc_kernel_output(k, n, ti, &dt, &nd, sh, &err);
+    if (st != EINC_OK)
+        fail_msg("%s: einc_kernel_output failed: %s [%d, %d)\n%s", target_name(t), err.message, err.begin,
+                 err.end, src);
+    *out = mk(dt, nd, sh);
+    poison(out);
+    einc_tensor to = tensor_of(out);
+    st = einc_kernel_run(k, n, ti, &to, &err);
+    if (st != EINC_OK)
+        fail_msg("%s: run failed: %s [%d, %d)\n%s", target_name(t), err.message, err.begin, err.end, src);
+    einc_kernel_free(k);
+    if (t == EINC_TARGET_CPU)
+        jit_runs++;
+    return true;
+}
+
+static void compare(einc_target t, const char *src, const arr *got, const ref *r)
+{
+    if (got->dtype != r->dtype)
+        fail_msg("%s: dtype %s, expected %s\n%s", target_name(t), einc_dtype_name(got->dtype),
+                 einc_dtype_name(r->dtype), src);
+    assert_int_equal(got->ndim, r->ndim);
+    for (int d = 0; d < r->ndim; d++)
+        if (got->shape[d] != r->shape[d])
+            fail_msg("%s: output dimension %d is %lld, expected %lld\n%s", target_name(t), d,
+                     (long long)got->shape[d], (long long)r->shape[d], src);
+    bool exact = got->dtype != EINC_F32 && got->dtype != EINC_F64;
+    double tol = tolerance(r->K);
+#ifdef MODEL_DEBUG
+    double worst = 0;
+    for (int64_t i = 0; i < count(got); i++)
+        worst = fmax(worst, fabs(get(got, i) - r->v[i]) / (tol * fmax(1.0, fabs(r->v[i]))));
+    fprintf(stderr, "DEBUG %s worst %.3f K %g n %lld: %s\n", target_name(t), worst, r->K, (long long)count(got), strrchr(src, '\n') ? src : src);
+#endif
+    for (int64_t i = 0; i < count(got); i++) {
+        double g = get(got, i), e = r->v[i];
+        bool ok = exact ? g == e : fabs(g - e) <= tol * fmax(1.0, fabs(e));
+        if (!ok)
+            fail_msg("%s: element %lld is %.9g, expected %.9g (tolerance %.3g)\n%s", target_name(t),
+                     (long long)i, g, e, exact ? 0.0 : tol * fmax(1.0, fabs(e)), src);
+    }
+}
+
+/* src on every target against r; frees nothing of the caller's. */
+static void check_sized(const char *src, int n, const arr *in, const einc_size *sizes, int nsizes, const ref *r)
+{
+    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
+        arr out = { 0 };
+        if (!run_model(targets[i], src, n, in, sizes, nsizes, &out))
+            continue;
+        compare(targets[i], src, &out, r);
+        free(out.data);
+    }
+}
+
+static void check(const char *src, int n, const arr *in, const ref *r) { check_sized(src, n, in, NULL, 0, r); }
+
+/* ---- references ------------------------------------------------------------------------------- */
+
+/* y[..., o] = Σ_i x[..., i] w[o, i] (+ b[o]) */
+static ref ref_linear(const arr *x, const arr *w, const arr *b)
+{
+    int64_t in = x->shape[x->ndim - 1], out = w->shape[0], rows = count(x) / in;
+    int64_t sh[8];
+    memcpy(sh, x->shape, sizeof sh);
+    sh[x->ndim - 1] = out;
+    ref r = mkref(EINC_F32, x->ndim, sh, (double)in);
+    for (int64_t m = 0; m < rows; m++)
+        for (int64_t o = 0; o < out; o++) {
+            double s = b ? get(b, o) : 0;
+            for (int64_t i = 0; i < in; i++)
+                s += get(x, m * in + i) * get(w, o * in + i);
+            r.v[m * out + o] = s;
+        }
+    return r;
+}
+
+typedef struct convp {
+    int64_t stride[2], pad_lo[2], pad_hi[2], dil[2], groups;
+} convp;
+
+/* torch.nn.functional.conv2d with explicit (possibly asymmetric) padding */
+static ref ref_conv(const arr *x, const arr *w, const arr *b, convp p)
+{
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t O = w->shape[0], Cg = w->shape[1], KH = w->shape[2], KW = w->shape[3];
+    int64_t Og = O / p.groups;
+    assert_int_equal(Cg * p.groups, C);
+    int64_t OH = (H + p.pad_lo[0] + p.pad_hi[0] - p.dil[0] * (KH - 1) - 1) / p.stride[0] + 1;
+    int64_t OW = (W + p.pad_lo[1] + p.pad_hi[1] - p.dil[1] * (KW - 1) - 1) / p.stride[1] + 1;
+    ref r = mkref(EINC_F32, 4, (int64_t[]){ N, O, OH, OW }, (double)(Cg * KH * KW));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    int64_t g = o / Og;
+                    double s = b ? get(b, o) : 0;
+                    for (int64_t c = 0; c < Cg; c++)
+                        for (int64_t kh = 0; kh < KH; kh++)
+                            for (int64_t kw = 0; kw < KW; kw++) {
+                                int64_t ih = oh * p.stride[0] + kh * p.dil[0] - p.pad_lo[0];
+                                int64_t iw = ow * p.stride[1] + kw * p.dil[1] - p.pad_lo[1];
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                    continue;
+                                s += get(x, ((n * C + g * Cg + c) * H + ih) * W + iw) *
+                                     get(w, ((o * Cg + c) * KH + kh) * KW + kw);
+                            }
+                    r.v[((n * O + o) * OH + oh) * OW + ow] = s;
+                }
+    return r;
+}
+
+/* batchnorm2d: running statistics (training 0) or the batch's, biased variance (training 1) */
+static ref ref_bn(const arr *x, const arr *mean, const arr *var, const arr *w, const arr *b, bool training,
+                  double eps)
+{
+    int64_t N = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
+    ref r = mkref(EINC_F32, 4, x->shape, training ? (double)(N * HW) : 1.0);
+    for (int64_t c = 0; c < C; c++) {
+        double m = 0, v = 0;
+        if (training) {
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t i = 0; i < HW; i++)
+                    m += get(x, (n * C + c) * HW + i);
+            m /= (double)(N * HW);
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t i = 0; i < HW; i++) {
+                    double d = get(x, (n * C + c) * HW + i) - m;
+                    v += d * d;
+                }
+            v /= (double)(N * HW);
+        } else {
+            m = get(mean, c);
+            v = get(var, c);
+        }
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < HW; i++) {
+                int64_t e = (n * C + c) * HW + i;
+                double y = (get(x, e) - m) / sqrt(v + eps);
+                if (w)
+                    y *= get(w, c);
+                if (b)
+                    y += get(b, c);
+                r.v[e] = y;
+            }
+    }
+    return r;
+}
+
+/* layernorm over the trailing dims dimensions */
+static ref ref_ln(const arr *x, int dims, const arr *w, const arr *b, double eps)
+{
+    int64_t M = 1;
+    for (int d = x->ndim - dims; d < x->ndim; d++)
+        M *= x->shape[d];
+    int64_t rows = count(x) / M;
+    ref r = mkref(EINC_F32, x->ndim, x->shape, (double)M);
+    for (int64_t i = 0; i < rows; i++) {
+        double m = 0, v = 0;
+        for (int64_t j = 0; j < M; j++)
+            m += get(x, i * M + j);
+        m /= (double)M;
+        for (int64_t j = 0; j < M; j++)
+            v += (get(x, i * M + j) - m) * (get(x, i * M + j) - m);
+        v /= (double)M;
+        for (int64_t j = 0; j < M; j++) {
+            double y = (get(x, i * M + j) - m) / sqrt(v + eps);
+            if (w)
+                y *= get(w, j);
+            if (b)
+                y += get(b, j);
+            r.v[i * M + j] = y;
+        }
+    }
+    return r;
+}
+
+/* softmax or log_softmax along dim (already wrapped to [0, ndim)) */
+static ref ref_softmax(const arr *x, int dim, bool logsm)
+{
+    int64_t outer = elems(dim, x->shape), len = x->shape[dim];
+    int64_t inner = elems(x->ndim - dim - 1, x->shape + dim + 1);
+    ref r = mkref(EINC_F32, x->ndim, x->shape, (double)len);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            double mx = -INFINITY, s = 0;
+            for (int64_t j = 0; j < len; j++)
+                mx = fmax(mx, get(x, (o * len + j) * inner + i));
+            for (int64_t j = 0; j < len; j++)
+                s += exp(get(x, (o * len + j) * inner + i) - mx);
+            for (int64_t j = 0; j < len; j++) {
+                double d = get(x, (o * len + j) * inner + i) - mx;
+                r.v[(o * len + j) * inner + i] = logsm ? d - log(s) : exp(d) / s;
+            }
+        }
+    return r;
+}
+
+/* ---- linear ---------------------------------------------------------------------------------- */
+
+static void test_linear(void **state)
+{
+    (void)state;
+    int64_t B = 3, T = 5, D = 7, O = 6;
+    arr in[3] = { rnd(3, (int64_t[]){ B, T, D }, -1, 1), rnd(2, (int64_t[]){ O, D }, -1, 1),
+                  rnd(1, (int64_t[]){ O }, -1, 1) };
+    ref with = ref_linear(&in[0], &in[1], &in[2]), without = ref_linear(&in[0], &in[1], NULL);
+    check("input x: f32[B, T, D]\nparam w: f32[O, D]\nparam b: f32[O]\nreturn linear(x, w, b)\n", 3, in, &with);
+    check("input x: f32[B, T, D]\nparam w: f32[O, D]\nparam b: f32[O]\n"
+          "return linear(x=x, weight=w, bias=b)\n", 3, in, &with);
+    check("input x: f32[B, T, D]\nparam w: f32[O, D]\nparam b: f32[O]\nreturn linear(x, w, bias=none)\n",
+          3, in, &without);
+    check("input x: f32[B, T, D]\nparam w: f32[O, D]\nreturn linear(x, w)\n", 2, in, &without);
+    /* 2-d input, and an output of one feature */
+    arr in2[3] = { rnd(2, (int64_t[]){ 5, 7 }, -1, 1), rnd(2, (int64_t[]){ 1, 7 }, -1, 1),
+                   rnd(1, (int64_t[]){ 1 }, -1, 1) };
+    ref one = ref_linear(&in2[0], &in2[1], &in2[2]);
+    check("input x: f32[M, 7]\nparam w: f32[1, 7]\nparam b: f32[1]\nreturn linear(x, w, b)\n", 3, in2, &one);
+    free(with.v);
+    free(without.v);
+    free(one.v);
+    free_arrs(3, in);
+    free_arrs(3, in2);
+}
+
+/* ---- conv2d ------------------------------------------------------------------------------------ */
+
+typedef struct conv_case {
+    const char *call;       /* the return expression */
+    int64_t C, O, Cg, KH, KW;
+    bool bias;
+    convp p;
+} conv_case;
+
+static void test_conv2d(void **state)
+{
+    (void)state;
+    const int64_t N = 3, H = 7, W = 6;
+    static const conv_case cases[] = {
+        { "conv2d(x, w, b)", 5, 4, 5, 3, 3, true, { { 1, 1 }, { 0, 0 }, { 0, 0 }, { 1, 1 }, 1 } },
+        { "conv2d(x, w, b, stride=(2, 1), padding=(1, 2))", 5, 4, 5, 3, 3, true,
+          { { 2, 1 }, { 1, 2 }, { 1, 2 }, { 1, 1 }, 1 } },
+        { "conv2d(x, w, stride=2, padding=1)", 5, 4, 5, 3, 2, false, { { 2, 2 }, { 1, 1 }, { 1, 1 }, { 1, 1 }, 1 } },
+        { "conv2d(x, w, b, stride=(1, 3))", 5, 4, 5, 2, 3, true, { { 1, 3 }, { 0, 0 }, { 0, 0 }, { 1, 1 }, 1 } },
+        /* 'same' with an odd and an even kernel side: torch puts the extra pad after */
+        { "conv2d(x, w, b, padding='same')", 5, 4, 5, 3, 4, true, { { 1, 1 }, { 1, 1 }, { 1, 2 }, { 1, 1 }, 1 } },
+        { "conv2d(x, w, padding='same', dilation=2)", 5, 4, 5, 3, 2, false,
+          { { 1, 1 }, { 2, 1 }, { 2, 1 }, { 2, 2 }, 1 } },
+        { "conv2d(x, w, b, padding='valid')", 5, 4, 5, 3, 3, true, { { 1, 1 }, { 0, 0 }, { 0, 0 }, { 1, 1 }, 1 } },
+        { "conv2d(x, w, b, padding=1, dilation=(2, 1))", 5, 4, 5, 3, 3, true,
+          { { 1, 1 }, { 1, 1 }, { 1, 1 }, { 2, 1 }, 1 } },
+        { "conv2d(x, w, b, groups=2)", 6, 4, 3, 3, 3, true, { { 1, 1 }, { 0, 0 }, { 0, 0 }, { 1, 1 }, 2 } },
+        { "conv2d(x, w, b, padding=1, groups=2, stride=2)", 6, 6, 3, 3, 3, true,
+          { { 2, 2 }, { 1, 1 }, { 1, 1 }, { 1, 1 }, 2 } },
+        /* depthwise: groups = C, and a channel multiplier of 2 */
+        { "conv2d(x, w, b, padding=1, groups=5)", 5, 5, 1, 3, 3, true, { { 1, 1 }, { 1, 1 }, { 1, 1 }, { 1, 1 }, 5 } },
+        { "conv2d(x, w, groups=5, padding=(0, 1))", 5, 10, 1, 3, 3, false,
+          { { 1, 1 }, { 0, 1 }, { 0, 1 }, { 1, 1 }, 5 } },
+        { "conv2d(x=x, weight=w, bias=b, stride=1, padding=0, dilation=1, groups=1)", 5, 4, 5, 1, 1, true,
+          { { 1, 1 }, { 0, 0 }, { 0, 0 }, { 1, 1 }, 1 } },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const conv_case *c = &cases[i];
+        arr in[3] = { rnd(4, (int64_t[]){ N, c->C, H, W }, -1, 1), rnd(4, (int64_t[]){ c->O, c->Cg, c->KH, c->KW }, -1, 1),
+                      rnd(1, (int64_t[]){ c->O }, -1, 1) };
+        ref r = ref_conv(&in[0], &in[1], c->bias ? &in[2] : NULL, c->p);
+        char src[512];
+        snprintf(src, sizeof src, "input x: f32[N, C, H, W]\nparam w: f32[O, G, KH, KW]\n%sreturn %s\n",
+                 c->bias ? "param b: f32[O]\n" : "", c->call);
+        check(src, c->bias ? 3 : 2, in, &r);
+        free(r.v);
+        free_arrs(3, in);
+    }
+}
+
+/* ---- batchnorm2d, layernorm ---------------------------------------------------------------------- */
+
+static void test_batchnorm2d(void **state)
+{
+    (void)state;
+    int64_t N = 3, C = 5, H = 7, W = 6;
+    arr in[5] = { rnd(4, (int64_t[]){ N, C, H, W }, -2, 3), rnd(1, (int64_t[]){ C }, -1, 1),
+                  rnd(1, (int64_t[]){ C }, 0.25, 2), rnd(1, (int64_t[]){ C }, -2, 2), rnd(1, (int64_t[]){ C }, -1, 1) };
+    const char *decl = "input x: f32[N, C, H, W]\nparam mean: f32[C]\nparam var: f32[C]\n"
+                       "param gamma: f32[C]\nparam beta: f32[C]\n";
+    char src[512];
+    struct {
+        const char *call;
+        bool training, w, b;
+        double eps;
+    } cases[] = {
+        { "batchnorm2d(x, mean, var, gamma, beta)", false, true, true, 1e-5 },
+        { "batchnorm2d(x, mean, var, gamma, beta, eps=0.1)", false, true, true, 0.1 },
+        { "batchnorm2d(x, mean, var)", false, false, false, 1e-5 },
+        { "batchnorm2d(x, mean, var, bias=beta)", false, false, true, 1e-5 },
+        { "batchnorm2d(x, running_mean=mean, running_var=var, weight=gamma, training=0)", false, true, false, 1e-5 },
+        { "batchnorm2d(x, none, none, gamma, beta, training=1)", true, true, true, 1e-5 },
+        { "batchnorm2d(x, none, none, training=1, eps=0.01)", true, false, false, 0.01 },
+        /* training=1 ignores the running statistics */
+        { "batchnorm2d(x, mean, var, gamma, beta, training=1)", true, true, true, 1e-5 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(src, sizeof src, "%sreturn %s\n", decl, cases[i].call);
+        ref r = ref_bn(&in[0], &in[1], &in[2], cases[i].w ? &in[3] : NULL, cases[i].b ? &in[4] : NULL,
+                       cases[i].training, cases[i].eps);
+        check(src, 5, in, &r);
+        free(r.v);
+    }
+    free_arrs(5, in);
+}
+
+static void test_layernorm(void **state)
+{
+    (void)state;
+    int64_t B = 3, T = 5, D = 7;
+    arr in1[3] = { rnd(3, (int64_t[]){ B, T, D }, -2, 3), rnd(1, (int64_t[]){ D }, -2, 2), rnd(1, (int64_t[]){ D }, -1, 1) };
+    arr in2[3] = { rnd(3, (int64_t[]){ B, T, D }, -2, 3), rnd(2, (int64_t[]){ T, D }, -2, 2),
+                   rnd(2, (int64_t[]){ T, D }, -1, 1) };
+    char src[512];
+    struct {
+        const char *call;
+        int dims;
+        bool w, b;
+        double eps;
+    } cases[] = {
+        { "layernorm(x)", 1, false, false, 1e-5 },
+        { "layernorm(x, w, b)", 1, true, true, 1e-5 },
+        { "layernorm(x, w, b, dims=1, eps=0.5)", 1, true, true, 0.5 },
+        { "layernorm(x, w)", 1, true, false, 1e-5 },
+        { "layernorm(x, bias=b)", 1, false, true, 1e-5 },
+        { "layernorm(x, none, b, eps=1e-3)", 1, false, true, 1e-3 },
+        { "layernorm(x, dims=2)", 2, false, false, 1e-5 },
+        { "layernorm(x, w, b, dims=2)", 2, true, true, 1e-5 },
+        { "layernorm(x, weight=w, dims=2, eps=0.25)", 2, true, false, 0.25 },
+        { "layernorm(x, dims=3)", 3, false, false, 1e-5 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        arr *in = cases[i].dims == 2 ? in2 : in1;
+        if (cases[i].dims != 2)
+            snprintf(src, sizeof src, "input x: f32[B, T, D]\nparam w: f32[D]\nparam b: f32[D]\nreturn %s\n",
+                     cases[i].call);
+        else
+            snprintf(src, sizeof src, "input x: f32[B, T, D]\nparam w: f32[T, D]\nparam b: f32[T, D]\nreturn %s\n",
+                     cases[i].call);
+        ref r = ref_ln(&in[0], cases[i].dims, cases[i].w ? &in[1] : NULL, cases[i].b ? &in[2] : NULL, cases[i].eps);
+        check(src, 3, in, &r);
+        free(r.v);
+    }
+    free_arrs(3, in1);
+    free_arrs(3, in2);
+}
+
+/* ---- elementwise functions ---------------------------------------------------------------------- */
+
+static double f_relu(double x) { return x > 0 ? x : 0; }
+static double f_gelu(double x) { return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
+static double f_sigmoid(double x) { return 1 / (1 + exp(-x)); }
+
+static void test_elementwise(void **state)
+{
+    (void)state;
+    int64_t sh[3] = { 3, 5, 7 };
+    arr x = rnd(3, sh, -4, 4), pos = rnd(3, sh, 0.05, 9);
+    struct {
+        const char *src;
+        double (*f)(double);
+        bool positive;
+    } cases[] = {
+        { "input x: f32[N, C, H]\nreturn relu(x)\n", f_relu, false },
+        { "input x: f32[N, C, H]\nreturn relu(x=x)\n", f_relu, false },
+        { "input x: f32[N, C, H]\nreturn gelu(x)\n", f_gelu, false },
+        { "input x: f32[N, C, H]\nreturn sigmoid(x)\n", f_sigmoid, false },
+        { "input x: f32[N, C, H]\nreturn tanh(x)\n", tanh, false },
+        { "input x: f32[N, C, H]\nreturn exp(x)\n", exp, false },
+        { "input x: f32[N, C, H]\nreturn log(x)\n", log, true },
+        { "input x: f32[N, C, H]\nreturn sqrt(x)\n", sqrt, true },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        arr *in = cases[i].positive ? &pos : &x;
+        ref r = mkref(EINC_F32, 3, sh, 1);
+        for (int64_t e = 0; e < count(in); e++)
+            r.v[e] = cases[i].f(get(in, e));
+        check(cases[i].src, 1, in, &r);
+        free(r.v);
+    }
+    /* gelu is the erf form, not the tanh approximation: they differ by ~1e-3 near |x| = 2 */
+    arr g = mk(EINC_F32, 1, (int64_t[]){ 4 });
+    set(&g, 0, 2.0);
+    set(&g, 1, -2.0);
+    set(&g, 2, 1.5);
+    set(&g, 3, -0.75);
+    ref rg = mkref(EINC_F32, 1, (int64_t[]){ 4 }, 1);
+    for (int e = 0; e < 4; e++)
+        rg.v[e] = f_gelu(get(&g, e));
+    check("input x: f32[4]\nreturn gelu(x)\n", 1, &g, &rg);
+    free(rg.v);
+    free(g.data);
+    free_arrs(1, &x);
+    free_arrs(1, &pos);
+}
+
+/* ---- softmax, log_softmax -------------------------------------------------------------------------- */
+
+static void test_softmax(void **state)
+{
+    (void)state;
+    int64_t sh[3] = { 3, 5, 7 };
+    /* values around 80 (exp(80) alone is near float32's limit, exp(100) past it): only a
+       max-subtracted softmax survives them */
+    arr big = rnd(3, sh, 60, 100), small = rnd(3, sh, -3, 3);
+    set(&big, 0, 80);
+    set(&big, 1, 80);
+    struct {
+        const char *call;
+        int dim;
+        bool logsm;
+    } cases[] = {
+        { "softmax(x)", 2, false },
+        { "softmax(x, dim=-1)", 2, false },
+        { "softmax(x, dim=0)", 0, false },
+        { "softmax(x, dim=1)", 1, false },
+        { "softmax(x, -2)", 1, false },
+        { "softmax(x=x, dim=2)", 2, false },
+        { "log_softmax(x)", 2, true },
+        { "log_softmax(x, dim=-1)", 2, true },
+        { "log_softmax(x, dim=0)", 0, true },
+        { "log_softmax(x, dim=1)", 1, true },
+        { "log_softmax(x, dim=-3)", 0, true },
+    };
+    char src[256];
+    for (int which = 0; which < 2; which++) {
+        arr *x = which ? &small : &big;
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            snprintf(src, sizeof src, "input x: f32[N, C, H]\nreturn %s\n", cases[i].call);
+            ref r = ref_softmax(x, cases[i].dim, cases[i].logsm);
+            check(src, 1, x, &r);
+            free(r.v);
+        }
+    }
+    /* a 2-d softmax over the rows and the columns */
+    arr m = rnd(2, (int64_t[]){ 5, 7 }, -3, 3);
+    ref r0 = ref_softmax(&m, 0, false), r1 = ref_softmax(&m, 1, true);
+    check("input x: f32[R, K]\nreturn softmax(x, dim=0)\n", 1, &m, &r0);
+    check("input x: f32[R, K]\nreturn log_softmax(x, dim=1)\n", 1, &m, &r1);
+    free(r0.v);
+    free(r1.v);
+    free_arrs(1, &m);
+    free_arrs(1, &big);
+    free_arrs(1, &small);
+}
+
+/* ---- squeeze, unsqueeze -------------------------------------------------------------------------- */
+
+static void test_squeeze(void **state)
+{
+    (void)state;
+    arr x = rnd(3, (int64_t[]){ 3, 1, 5 }, -1, 1), y = rnd(2, (int64_t[]){ 3, 5 }, -1, 1);
+    struct {
+        const char *call;
+        int ndim;
+        int64_t shape[4];
+    } cases[] = {
+        { "squeeze(x, 1)", 2, { 3, 5 } },
+        { "squeeze(x, dim=-2)", 2, { 3, 5 } },
+        { "unsqueeze(x, 0)", 4, { 1, 3, 1, 5 } },
+        { "unsqueeze(x, 3)", 4, { 3, 1, 5, 1 } },
+        { "unsqueeze(x, -1)", 4, { 3, 1, 5, 1 } },
+        { "unsqueeze(x, dim=2)", 4, { 3, 1, 1, 5 } },
+        { "squeeze(unsqueeze(x, 0), 0)", 3, { 3, 1, 5 } },
+        { "unsqueeze(squeeze(x, 1), 1)", 3, { 3, 1, 5 } },
+    };
+    char src[256];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(src, sizeof src, "input x: f32[N, 1, C]\nreturn %s\n", cases[i].call);
+        ref r = mkref(EINC_F32, cases[i].ndim, cases[i].shape, 1);
+        for (int64_t e = 0; e < 15; e++)
+            r.v[e] = get(&x, e);
+        check(src, 1, &x, &r);
+        free(r.v);
+    }
+    /* an unsqueezed vector broadcasts as a column: out[i, j] = y[i, j] * v[i] */
+    arr in[2] = { y, rnd(1, (int64_t[]){ 3 }, -1, 1) };
+    ref r = mkref(EINC_F32, 2, (int64_t[]){ 3, 5 }, 1);
+    for (int64_t i = 0; i < 3; i++)
+        for (int64_t j = 0; j < 5; j++)
+            r.v[i * 5 + j] = get(&y, i * 5 + j) * get(&in[1], i);
+    check("input y: f32[N, C]\ninput v: f32[N]\nreturn y * unsqueeze(v, 1)\n", 2, in, &r);
+    /* and the relu of a squeezed value, so the view is read through an expression */
+    ref r2 = mkref(EINC_F32, 2, (int64_t[]){ 3, 5 }, 1);
+    for (int64_t e = 0; e < 15; e++)
+        r2.v[e] = f_relu(get(&x, e)) + 1;
+    check("input x: f32[N, 1, C]\nreturn relu(squeeze(x, 1)) + 1\n", 1, &x, &r2);
+    free(r.v);
+    free(r2.v);
+    free_arrs(2, in);
+    free_arrs(1, &x);
+}
+
+/* ---- arithmetic -------------------------------------------------------------------------------------- */
+
+static void test_arith(void **state)
+{
+    (void)state;
+    /* a [N, 1, C], b [H, 1], c [C]: every pair broadcasts to [N, H, C] */
+    int64_t N = 3, H = 7, C = 5;
+    arr in[3] = { rnd(3, (int64_t[]){ N, 1, C }, -2, 2), rnd(2, (int64_t[]){ H, 1 }, 0.5, 1.5),
+                  rnd(1, (int64_t[]){ C }, -2, 2) };
+    const char *decl = "input a: f32[N, 1, C]\ninput b: f32[H, 1]\ninput c: f32[C]\n";
+    struct {
+        const char *expr;
+        int which;
+    } cases[] = {
+        { "a + b", 0 },
+        { "a - b", 1 },
+        { "a * b", 2 },
+        { "a / b", 3 },
+        { "a + b * c", 4 },             /* * before + */
+        { "(a + b) * c", 5 },
+        { "a - b - c", 6 },             /* left-associative */
+        { "a / b / b", 7 },
+        { "-a * b + c", 8 },
+        { "a - -b", 9 },
+        { "2 - 3 - a * b", 10 },
+        { "a * 2.5 + 1 / b", 11 },
+        { "(1 + 2) * c - a / (b * b + 1) + 7 / 2", 12 },
+        { "-(a + b) * -c", 13 },
+        { "c * b + a", 14 },
+        { "a - b * c / 4 + 0.5", 15 },
+    };
+    char src[512];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(src, sizeof src, "%sreturn %s\n", decl, cases[i].expr);
+        ref r = mkref(EINC_F32, 3, (int64_t[]){ N, H, C }, 4);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t k = 0; k < C; k++) {
+                    double a = get(&in[0], n * C + k), b = get(&in[1], h), c = get(&in[2], k), v = 0;
+                    switch (cases[i].which) {
+                    case 0: v = a + b; break;
+                    case 1: v = a - b; break;
+                    case 2: v = a * b; break;
+                    case 3: v = a / b; break;
+                    case 4: v = a + b * c; break;
+                    case 5: v = (a + b) * c; break;
+                    case 6: v = a - b - c; break;
+                    case 7: v = a / b / b; break;
+                    case 8: v = -a * b + c; break;
+                    case 9: v = a + b; break;
+                    case 10: v = -1 - a * b; break;
+                    case 11: v = a * 2.5 + 1 / b; break;
+                    case 12: v = 3 * c - a / (b * b + 1) + 3.5; break;
+                    case 13: v = (a + b) * c; break;
+                    case 14: v = c * b + a; break;
+                    case 15: v = a - b * c / 4 + 0.5; break;
+                    }
+                    r.v[(n * H + h) * C + k] = v;
+                }
+        /* a [N, 1, C] and b [H, 1] alone already broadcast to [N, H, C] */
+        check(src, 3, in, &r);
+        free(r.v);
+    }
+    /* integer tensors keep their dtype with integer literals; / is true division to float32 */
+    arr i64 = labels(EINC_I64, 1, (int64_t[]){ 9 }, -20, 20);
+    ref ri = mkref(EINC_I64, 1, (int64_t[]){ 9 }, 1), rf = mkref(EINC_F32, 1, (int64_t[]){ 9 }, 1);
+    for (int64_t e = 0; e < 9; e++) {
+        ri.v[e] = get(&i64, e) * 3 - 7;
+        rf.v[e] = get(&i64, e) / 2;
+    }
+    check("input i: i64[N]\nreturn i * 3 - 7\n", 1, &i64, &ri);
+    check("input i: i64[N]\nreturn i / 2\n", 1, &i64, &rf);
+    free(ri.v);
+    free(rf.v);
+    free(i64.data);
+    /* a model may return a number; float64 arrays stay float64 */
+    arr d = mk(EINC_F64, 2, (int64_t[]){ 3, 5 });
+    for (int64_t e = 0; e < 15; e++)
+        set(&d, e, uniform(-1, 1));
+    ref rd = mkref(EINC_F64, 2, (int64_t[]){ 3, 5 }, 1);
+    for (int64_t e = 0; e < 15; e++)
+        rd.v[e] = get(&d, e) * get(&d, e) - 0.25;
+    check("input d: f64[N, C]\nreturn d * d - 0.25\n", 1, &d, &rd);
+    free(rd.v);
+    free(d.data);
+    free_arrs(3, in);
+}
+
+/* ---- pattern calls ------------------------------------------------------------------------------------- */
+
+static void test_patterns(void **state)
+{
+    (void)state;
+    int64_t B = 3, I = 5, J = 7, D = 6;
+    arr q[2] = { rnd(3, (int64_t[]){ B, I, D }, -1, 1), rnd(3, (int64_t[]){ B, J, D }, -1, 1) };
+    ref r = mkref(EINC_F32, 3, (int64_t[]){ B, I, J }, (double)D);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < I; i++)
+            for (int64_t j = 0; j < J; j++) {
+                double s = 0;
+                for (int64_t d = 0; d < D; d++)
+                    s += get(&q[0], (b * I + i) * D + d) * get(&q[1], (b * J + j) * D + d);
+                r.v[(b * I + i) * J + j] = s;
+            }
+    check("input q: f32[B, I, D]\ninput k: f32[B, J, D]\nreturn einsum('b i d, b j d -> b i j', q, k)\n", 2, q, &r);
+    /* numpy's dialect inside a model, scaled afterwards */
+    for (int64_t e = 0; e < B * I * J; e++)
+        r.v[e] *= 0.5;
+    check("input q: f32[B, I, D]\ninput k: f32[B, J, D]\nreturn einsum('bid,bjd->bij', q, k) * 0.5\n", 2, q, &r);
+    free(r.v);
+
+    /* three operands */
+    arr t[3] = { rnd(2, (int64_t[]){ 5, 7 }, -1, 1), rnd(2, (int64_t[]){ 7, 6 }, -1, 1), rnd(1, (int64_t[]){ 6 }, -1, 1) };
+    ref r3 = mkref(EINC_F32, 1, (int64_t[]){ 5 }, 42);
+    for (int64_t i = 0; i < 5; i++) {
+        double s = 0;
+        for (int64_t j = 0; j < 7; j++)
+            for (int64_t k = 0; k < 6; k++)
+                s += get(&t[0], i * 7 + j) * get(&t[1], j * 6 + k) * get(&t[2], k);
+        r3.v[i] = s;
+    }
+    check("input a: f32[I, J]\ninput b: f32[J, K]\ninput c: f32[K]\nreturn einsum('i j, j k, k -> i', a, b, c)\n",
+          3, t, &r3);
+    free(r3.v);
+
+    /* rearrange with a decomposition: x [N, C, (H W)] → [N, H, W, C], H = 7 given */
+    int64_t N = 3, C = 5, H = 7, W = 6;
+    arr x = rnd(3, (int64_t[]){ N, C, H * W }, -1, 1);
+    ref rr = mkref(EINC_F32, 4, (int64_t[]){ N, H, W, C }, 1);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t w = 0; w < W; w++)
+                for (int64_t c = 0; c < C; c++)
+                    rr.v[((n * H + h) * W + w) * C + c] = get(&x, (n * C + c) * H * W + h * W + w);
+    check("input x: f32[N, C, S]\nreturn rearrange(x, 'b c (h w) -> b h w c', h=7)\n", 1, &x, &rr);
+    free(rr.v);
+    free(x.data);
+
+    /* reduce: mean (positional and keyword), max, and one with a composition on the output */
+    arr y = rnd(4, (int64_t[]){ N, C, H, W }, -1, 1);
+    ref rm = mkref(EINC_F32, 2, (int64_t[]){ N, C }, (double)(H * W)), rx = mkref(EINC_F32, 2, (int64_t[]){ N, C }, 1);
+    ref rs = mkref(EINC_F32, 2, (int64_t[]){ C, W }, (double)(N * H));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            double s = 0, mx = -INFINITY;
+            for (int64_t e = 0; e < H * W; e++) {
+                s += get(&y, (n * C + c) * H * W + e);
+                mx = fmax(mx, get(&y, (n * C + c) * H * W + e));
+            }
+            rm.v[n * C + c] = s / (double)(H * W);
+            rx.v[n * C + c] = mx;
+        }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t w = 0; w < W; w++)
+                    rs.v[c * W + w] += get(&y, ((n * C + c) * H + h) * W + w);
+    check("input y: f32[N, C, H, W]\nreturn reduce(y, 'b c h w -> b c', 'mean')\n", 1, &y, &rm);
+    check("input y: f32[N, C, H, W]\nreturn reduce(y, 'b c h w -> b c', reduction='mean')\n", 1, &y, &rm);
+    check("input y: f32[N, C, H, W]\nreturn reduce(y, 'b c h w -> b c', 'max')\n", 1, &y, &rx);
+    check("input y: f32[N, C, H, W]\nreturn reduce(y, 'b c h w -> c w', 'sum')\n", 1, &y, &rs);
+    free(rm.v);
+    free(rx.v);
+    free(rs.v);
+    free(y.data);
+
+    /* repeat: a new axis of 3, and a repeated axis inside a composition */
+    arr z = rnd(2, (int64_t[]){ H, W }, -1, 1);
+    ref rp = mkref(EINC_F32, 3, (int64_t[]){ H, W, 3 }, 1), rp2 = mkref(EINC_F32, 2, (int64_t[]){ H, W * 2 }, 1);
+    for (int64_t h = 0; h < H; h++)
+        for (int64_t w = 0; w < W; w++) {
+            for (int64_t c = 0; c < 3; c++)
+                rp.v[(h * W + w) * 3 + c] = get(&z, h * W + w);
+            for (int64_t c = 0; c < 2; c++)
+                rp2.v[h * W * 2 + w * 2 + c] = get(&z, h * W + w);
+        }
+    check("input y: f32[H, W]\nreturn repeat(y, 'h w -> h w c', c=3)\n", 1, &z, &rp);
+    check("input y: f32[H, W]\nreturn repeat(y, 'h w -> h (w r)', r=2)\n", 1, &z, &rp2);
+    free(rp.v);
+    free(rp2.v);
+    free(z.data);
+
+    /* a pattern call on a lazily built value: rearrange(relu(a) + 1) */
+    arr a = rnd(2, (int64_t[]){ 5, 7 }, -1, 1);
+    ref ra = mkref(EINC_F32, 2, (int64_t[]){ 7, 5 }, 1);
+    for (int64_t i = 0; i < 5; i++)
+        for (int64_t j = 0; j < 7; j++)
+            ra.v[j * 5 + i] = f_relu(get(&a, i * 7 + j)) + 1;
+    check("input a: f32[I, J]\nreturn rearrange(relu(a) + 1, 'i j -> j i')\n", 1, &a, &ra);
+    free(ra.v);
+    free(a.data);
+    free_arrs(2, q);
+    free_arrs(3, t);
+}
+
+/* ---- def blocks ------------------------------------------------------------------------------------------ */
+
+static void test_def(void **state)
+{
+    (void)state;
+    int64_t N = 3, D = 5, H = 7;
+    arr in[4] = { rnd(2, (int64_t[]){ N, D }, -1, 1), rnd(2, (int64_t[]){ H, D }, -1, 1),
+                  rnd(2, (int64_t[]){ D, H }, -1, 1), rnd(1, (int64_t[]){ D }, -1, 1) };
+    const char *src =
+        "input x: f32[N, D]\n"
+        "param w1: f32[H, D]\n"
+        "param w2: f32[D, H]\n"
+        "param s: f32[D]\n"
+        "\n"
+        "def mlp(x, w1, w2) {\n"
+        "    h = relu(linear(x, w1))   # a local\n"
+        "    return linear(h, w2)\n"
+        "}\n"
+        "def res(v, a, b) {\n"
+        "    return v + mlp(v, a, b)\n"
+        "}\n"
+        "def twice(x, w1, w2, s) {\n"
+        "    y = res(x, w1, w2)\n"
+        "    y = y * s\n"
+        "    return res(y, b=w2, a=w1)\n"
+        "}\n"
+        "h = twice(x, w1, w2, s)\n"
+        "return h * 0.5\n";
+    /* reference: res(v) = v + relu(v w1ᵀ) w2ᵀ; out = 0.5 res(res(x) * s) */
+    double v[3][5], y[3][5];
+    for (int pass = 0; pass < 2; pass++)
+        for (int64_t n = 0; n < N; n++) {
+            double hid[7];
+            for (int64_t d = 0; d < D; d++)
+                v[n][d] = pass == 0 ? get(&in[0], n * D + d) : y[n][d] * get(&in[3], d);
+            for (int64_t h = 0; h < H; h++) {
+                double s = 0;
+                for (int64_t d = 0; d < D; d++)
+                    s += v[n][d] * get(&in[1], h * D + d);
+                hid[h] = f_relu(s);
+            }
+            for (int64_t d = 0; d < D; d++) {
+                double s = 0;
+                for (int64_t h = 0; h < H; h++)
+                    s += hid[h] * get(&in[2], d * H + h);
+                y[n][d] = v[n][d] + s;
+            }
+        }
+    ref r = mkref(EINC_F32, 2, (int64_t[]){ N, D }, (double)(D * H * 2));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t d = 0; d < D; d++)
+            r.v[n * D + d] = 0.5 * y[n][d];
+    check(src, 4, in, &r);
+
+    /* the inputs are named by their declarations, in order */
+    einc_kernel *k = NULL;
+    einc_error err = { 0 };
+    assert_int_equal(einc_compile_model(ctx, src, &(einc_options){ .target = EINC_TARGET_INTERP }, &k, &err), EINC_OK);
+    assert_int_equal(einc_kernel_ninputs(k), 4);
+    assert_string_equal(einc_kernel_input_name(k, 0), "x");
+    assert_string_equal(einc_kernel_input_name(k, 1), "w1");
+    assert_string_equal(einc_kernel_input_name(k, 2), "w2");
+    assert_string_equal(einc_kernel_input_name(k, 3), "s");
+    assert_null(einc_kernel_input_name(k, 4));
+    einc_kernel_free(k);
+    free(r.v);
+    free_arrs(4, in);
+}
+
+/* ---- metrics ----------------------------------------------------------------------------------------------- */
+
+typedef struct metrics {
+    int64_t cm[4][4];
+    double precision[4], recall[4], specificity[4], f1[4], accuracy;
+} metrics;
+
+static double divz(double a, double b) { return b == 0 ? 0 : a / b; }
+
+static metrics ref_metrics(const arr *pred, const arr *target, int K)
+{
+    metrics m = { { { 0 } }, { 0 }, { 0 }, { 0 }, { 0 }, 0 };
+    int64_t n = count(pred), diag = 0;
+    for (int64_t i = 0; i < n; i++)
+        m.cm[(int)get(target, i)][(int)get(pred, i)]++;     /* rows: true class */
+    for (int k = 0; k < K; k++) {
+        int64_t tp = m.cm[k][k], row = 0, col = 0;
+        for (int j = 0; j < K; j++) {
+            row += m.cm[k][j];
+            col += m.cm[j][k];
+        }
+        int64_t fp = col - tp, tn = n - row - col + tp;
+        m.precision[k] = divz((double)tp, (double)col);
+        m.recall[k] = divz((double)tp, (double)row);
+        m.specificity[k] = divz((double)tn, (double)(tn + fp));
+        m.f1[k] = divz(2 * m.precision[k] * m.recall[k], m.precision[k] + m.recall[k]);
+        diag += tp;
+    }
+    m.accuracy = (double)diag / (double)n;
+    return m;
+}
+
+static void test_metrics(void **state)
+{
+    (void)state;
+    const int K = 4;
+    for (int pass = 0; pass < 2; pass++) {
+        einc_dtype t = pass ? EINC_I64 : EINC_I32;
+        const char *tn = pass ? "i64" : "i32";
+        int64_t N = 37;
+        /* targets in {0, 1, 2}, predictions in {0, 1}: class 3 never occurs (0/0 everywhere),
+           class 2 is never predicted (precision 0/0) */
+        arr in[2] = { labels(t, 1, &N, 0, 1), labels(t, 1, &N, 0, 2) };
+        set(&in[1], 0, 2);
+        metrics m = ref_metrics(&in[0], &in[1], K);
+        assert_true(m.cm[2][0] + m.cm[2][1] > 0);
+        char src[512];
+        const char *what[] = { "cm", "precision(cm)", "recall(cm)", "specificity(cm)", "f1(cm)", "accuracy(cm)" };
+        for (int w = 0; w < 6; w++) {
+            snprintf(src, sizeof src, "input pred: %s[N]\ninput target: %s[N]\ncm = confusion(pred, target, "
+                     "classes=4)\nreturn %s\n", tn, tn, what[w]);
+            ref r = w == 0 ? mkref(EINC_I64, 2, (int64_t[]){ K, K }, 1)
+                  : w == 5 ? mkref(EINC_F32, 0, NULL, 1) : mkref(EINC_F32, 1, (int64_t[]){ K }, 1);
+            for (int k = 0; k < K; k++) {
+                const double *v = w == 1 ? m.precision : w == 2 ? m.recall : w == 3 ? m.specificity : m.f1;
+                if (w == 0)
+                    for (int j = 0; j < K; j++)
+                        r.v[k * K + j] = (double)m.cm[k][j];
+                else if (w < 5)
+                    r.v[k] = v[k];
+            }
+            if (w == 5)
+                r.v[0] = m.accuracy;
+            check(src, 2, in, &r);
+            free(r.v);
+        }
+        free_arrs(2, in);
+    }
+
+    /* an asymmetric case by hand: rows are the true class, columns the predicted one */
+    arr in[2] = { mk(EINC_I64, 1, (int64_t[]){ 3 }), mk(EINC_I64, 1, (int64_t[]){ 3 }) };
+    int64_t p[3] = { 1, 1, 0 }, g[3] = { 0, 0, 0 };
+    memcpy(in[0].data, p, sizeof p);
+    memcpy(in[1].data, g, sizeof g);
+    ref r = mkref(EINC_I64, 2, (int64_t[]){ 2, 2 }, 1);
+    r.v[0] = 1;     /* true 0, predicted 0 */
+    r.v[1] = 2;     /* true 0, predicted 1 */
+    check("input pred: i64[N]\ninput target: i64[N]\nreturn confusion(pred, target, classes=2)\n", 2, in, &r);
+    check("input pred: i64[N]\ninput target: i64[N]\nreturn confusion(target=target, pred=pred, classes=2)\n", 2, in, &r);
+    free(r.v);
+    free_arrs(2, in);
+
+    /* labels of any shape: a [3, 5] batch */
+    arr in2[2] = { labels(EINC_I32, 2, (int64_t[]){ 3, 5 }, 0, 2), labels(EINC_I32, 2, (int64_t[]){ 3, 5 }, 0, 2) };
+    metrics m2 = ref_metrics(&in2[0], &in2[1], 3);
+    ref r2 = mkref(EINC_F32, 1, (int64_t[]){ 3 }, 1);
+    for (int k = 0; k < 3; k++)
+        r2.v[k] = m2.f1[k];
+    check("input pred: i32[B, T]\ninput target: i32[B, T]\nreturn f1(confusion(pred, target, classes=3))\n", 2, in2, &r2);
+    free(r2.v);
+    free_arrs(2, in2);
+}
+
+/* ---- the examples ------------------------------------------------------------------------------------------- */
+
+static char *read_example(const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", examples_dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s (pass the examples directory as the argument)", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    assert_non_null(s);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+static void test_example_attention(void **state)
+{
+    (void)state;
+    char *src = read_example("attention.einl");
+    int64_t B = 2, H = 3, T = 5, D = 7, sh[4] = { B, H, T, D };
+    arr in[3] = { rnd(4, sh, -2, 2), rnd(4, sh, -2, 2), rnd(4, sh, -1, 1) };
+    ref r = mkref(EINC_F32, 4, sh, (double)(T * D));
+    for (int64_t bh = 0; bh < B * H; bh++)
+        for (int64_t i = 0; i < T; i++) {
+            double s[5], mx = -INFINITY, z = 0;
+            for (int64_t j = 0; j < T; j++) {
+                s[j] = 0;
+                for (int64_t d = 0; d < D; d++)
+                    s[j] += get(&in[0], (bh * T + i) * D + d) * get(&in[1], (bh * T + j) * D + d);
+                s[j] /= 8;
+                mx = fmax(mx, s[j]);
+            }
+            for (int64_t j = 0; j < T; j++)
+                z += exp(s[j] - mx);
+            for (int64_t d = 0; d < D; d++) {
+                double o = 0;
+                for (int64_t j = 0; j < T; j++)
+                    o += exp(s[j] - mx) / z * get(&in[2], (bh * T + j) * D + d);
+                r.v[(bh * T + i) * D + d] = o;
+            }
+        }
+    check(src, 3, in, &r);
+    free(r.v);
+    free_arrs(3, in);
+    free(src);
+}
+
+static void test_example_metrics(void **state)
+{
+    (void)state;
+    char *src = read_example("metrics.einl");
+    int64_t N = 41;
+    arr in[2] = { labels(EINC_I64, 1, &N, 0, 2), labels(EINC_I64, 1, &N, 0, 2) };
+    metrics m = ref_metrics(&in[0], &in[1], 3);
+    ref r = mkref(EINC_F32, 1, (int64_t[]){ 3 }, 1);
+    for (int k = 0; k < 3; k++)
+        r.v[k] = m.f1[k];
+    check(src, 2, in, &r);
+    free(r.v);
+    free_arrs(2, in);
+    free(src);
+}
+
+static void test_example_mlp(void **state)
+{
+    (void)state;
+    char *src = read_example("mlp.einl");
+    int64_t B = 3, D = 7, H = 5, K = 4;
+    arr in[5] = { rnd(2, (int64_t[]){ B, D }, -1, 1), rnd(2, (int64_t[]){ H, D }, -1, 1), rnd(1, &H, -1, 1),
+                  rnd(2, (int64_t[]){ K, H }, -1, 1), rnd(1, &K, -1, 1) };
+    ref h = ref_linear(&in[0], &in[1], &in[2]);
+    for (int64_t e = 0; e < B * H; e++)
+        h.v[e] = f_relu(h.v[e]);
+    arr ha = view_of(&h);
+    ref logits = ref_linear(&ha, &in[3], &in[4]);
+    arr la = view_of(&logits);
+    ref r = ref_softmax(&la, 1, false);
+    r.K = (double)(D + H + K);
+    check(src, 5, in, &r);
+    const char *names[] = { "x", "w1", "b1", "w2", "b2" };
+    einc_kernel *k = NULL;
+    assert_int_equal(einc_compile_model(ctx, src, &(einc_options){ .target = EINC_TARGET_INTERP }, &k, NULL), EINC_OK);
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(einc_kernel_input_name(k, i), names[i]);
+    einc_kernel_free(k);
+    free(r.v);
+    free(h.v);
+    free(logits.v);
+    free_arrs(5, in);
+    free(src);
+}
+
+/* conv2d(padding=1) → batchnorm2d → relu → + x, with C channels */
+static ref ref_resblock(const arr *in, double eps)
+{
+    ref c = ref_conv(&in[0], &in[1], NULL, (convp){ { 1, 1 }, { 1, 1 }, { 1, 1 }, { 1, 1 }, 1 });
+    arr ca = view_of(&c);
+    ref b = ref_bn(&ca, &in[2], &in[3], &in[4], &in[5], false, eps);
+    for (int64_t e = 0; e < count(&ca); e++)
+        b.v[e] = get(&in[0], e) + f_relu(b.v[e]);
+    b.K = c.K;
+    free(c.v);
+    return b;
+}
+
+static void resblock_inputs(arr *in, int64_t N, int64_t C, int64_t H, int64_t W)
+{
+    in[0] = rnd(4, (int64_t[]){ N, C, H, W }, -1, 1);
+    in[1] = rnd(4, (int64_t[]){ C, C, 3, 3 }, -0.5, 0.5);
+    in[2] = rnd(1, &C, -0.5, 0.5);
+    in[3] = rnd(1, &C, 0.5, 2);
+    in[4] = rnd(1, &C, -1.5, 1.5);
+    in[5] = rnd(1, &C, -1, 1);
+}
+
+static void test_example_resblock(void **state)
+{
+    (void)state;
+    char *src = read_example("resblock.einl");
+    arr in[6];
+    resblock_inputs(in, 2, 64, 5, 6);
+    ref r = ref_resblock(in, 1e-5);
+    check(src, 6, in, &r);
+    free(r.v);
+    free_arrs(6, in);
+    free(src);
+}
+
+/* ---- errors ------------------------------------------------------------------------------------------------- */
+
+enum { AT_COMPILE, AT_OUTPUT, AT_RUN };
+
+typedef struct err_case {
+    const char *src;
+    int n;                  /* arrays, made by the test from shapes[] and dtypes[] */
+    einc_dtype dtype[6];
+    int ndim[6];
+    int64_t shape[6][4];
+    int phase;              /* where the error comes: compile, einc_kernel_output, run */
+    einc_status status;
+    const char *message;
+    const char *span;       /* the culprit's text, its nth occurrence in src; NULL: the end */
+    int nth;
+    int span_len;           /* 0: strlen(span) */
+    const char *sizes;      /* "N=4": one SIZE=N word, or NULL */
+} err_case;
+
+static int offset_of(const char *text, const char *needle, int nth)
+{
+    const char *p = text;
+    for (;;) {
+        const char *q = strstr(p, needle);
+        if (!q)
+            fail_msg("'%s' is not in the model:\n%s", needle, text);
+        if (nth-- == 0)
+            return (int)(q - text);
+        p = q + 1;
+    }
+}
+
+#define F32 EINC_F32
+#define I64 EINC_I64
+
+static const err_case err_cases[] = {
+    /* 0: conv2d channel mismatch, at the weight */
+    { "input x: f32[N, C, H, W]\nparam w: f32[4, 3, 3, 3]\nreturn conv2d(x, w)\n", 2, { F32, F32 }, { 4, 4 },
+      { { 3, 5, 7, 6 }, { 4, 3, 3, 3 } }, AT_OUTPUT, EINC_ERR_SHAPE,
+      "conv2d: weight [4, 3, 3, 3] expects 3 input channels (3 per group x groups=1), but x [3, 5, 7, 6] has 5 channels",
+      "w)", 0, 1, NULL },
+    /* 1: groups not dividing the channels, at the groups value */
+    { "input x: f32[N, C, H, W]\nparam w: f32[4, 1, 3, 3]\nreturn conv2d(x, w, groups=2)\n", 2, { F32, F32 }, { 4, 4 },
+      { { 3, 5, 7, 6 }, { 4, 1, 3, 3 } }, AT_OUTPUT, EINC_ERR_SHAPE,
+      "conv2d: groups=2 must divide both the input's 5 channels and the weight's 4 output channels",
+      "2)", 0, 1, NULL },
+    /* 2: the output size formula with its numbers */
+    { "input x: f32[N, C, H, W]\nparam w: f32[4, 5, 5, 3]\ny = conv2d(x, w, padding=1)\nreturn y\n", 2, { F32, F32 }, { 4, 4 },
+      { { 3, 5, 2, 6 }, { 4, 5, 5, 3 } }, AT_OUTPUT, EINC_ERR_SHAPE,
+      "conv2d: the output height is (2 + 2*1 - 1*(5 - 1) - 1)/1 + 1 = 0: the kernel is larger than the padded input",
+      "conv2d(x, w, padding=1)", 0, 0, NULL },
+    /* 3: broadcasting, at the whole binary expression */
+    { "input a: f32[N, C]\ninput b: f32[K]\nreturn relu(a) + b * 2\n", 2, { F32, F32 }, { 2, 1 },
+      { { 3, 5 }, { 4 } }, AT_OUTPUT, EINC_ERR_SHAPE,
+      "shapes [3, 5] and [4] do not broadcast: dimension -1 is 5 in one and 4 in the other",
+      "relu(a) + b * 2", 0, 0, NULL },
+    /* 4: an unknown function, at its name */
+    { "input x: f32[N]\nreturn 1 + frobnicate(x, 2)\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT, EINC_ERR_SYNTAX,
+      "unknown function 'frobnicate'", "frobnicate", 0, 0, NULL },
+    /* 5: an unknown keyword argument, at the keyword */
+    { "input x: f32[N, C]\nreturn softmax(x, axis=1)\n", 1, { F32 }, { 2 }, { { 3, 5 } }, AT_OUTPUT, EINC_ERR_ARG,
+      "softmax() got an unexpected keyword argument 'axis'", "axis", 0, 0, NULL },
+    /* 6: a missing required argument, at the call */
+    { "input x: f32[N, D]\nreturn linear(x)\n", 1, { F32 }, { 2 }, { { 3, 5 } }, AT_OUTPUT, EINC_ERR_ARG,
+      "linear() missing required argument 'weight'", "linear(x)", 0, 0, NULL },
+    /* 7: a name not defined */
+    { "input x: f32[N]\ny = x * 2\nreturn x + z\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT, EINC_ERR_SYNTAX,
+      "name 'z' is not defined", "z", 0, 0, NULL },
+    /* 8: a block sees only its parameters, not the model's names */
+    { "input x: f32[N]\ndef f(a) {\n    return a + x\n}\nreturn f(x)\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT,
+      EINC_ERR_SYNTAX, "name 'x' is not defined", "x\n}", 0, 1, NULL },
+    /* 9: a block used before its definition */
+    { "input x: f32[N]\ny = f(x)\ndef f(a) {\n    return a\n}\nreturn y\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT,
+      EINC_ERR_SHAPE, "block 'f' is used before its definition", "f(x)", 0, 1, NULL },
+    /* 10: a block calling a later block */
+    { "input x: f32[N]\ndef f(a) {\n    return g(a)\n}\ndef g(a) {\n    return a\n}\nreturn f(x)\n", 1, { F32 }, { 1 },
+      { { 3 } }, AT_OUTPUT, EINC_ERR_SHAPE, "block 'g' is used before its definition", "g(a)", 0, 1, NULL },
+    /* 11: a block without return, at its name */
+    { "input x: f32[N]\ndef f(a) {\n    b = a * 2\n}\nreturn f(x)\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT,
+      EINC_ERR_SHAPE, "block 'f' has no return", "f(a)", 0, 1, NULL },
+    /* 12: a bound array's dtype contradicting its declaration */
+    { "input x: f32[N, C]\nparam w: f32[C]\nreturn x * w\n", 2, { F32, I64 }, { 2, 1 }, { { 3, 5 }, { 5 } }, AT_OUTPUT,
+      EINC_ERR_DTYPE, "param 'w' is declared float32[C], but the array is int64[5]", "param w: f32[C]", 0, 0, NULL },
+    /* 13: a bound array's rank contradicting its declaration */
+    { "input x: f32[N, C]\nparam w: f32[C]\nreturn x * w\n", 2, { F32, F32 }, { 2, 2 }, { { 3, 5 }, { 1, 5 } }, AT_OUTPUT,
+      EINC_ERR_SHAPE, "param 'w' is declared float32[C], but the array is float32[1, 5]", "param w: f32[C]", 0, 0, NULL },
+    /* 14: a fixed dimension contradicted */
+    { "input x: f32[N, 5]\nreturn x\n", 1, { F32 }, { 2 }, { { 3, 4 } }, AT_OUTPUT, EINC_ERR_SHAPE,
+      "input 'x': dimension 1 is declared 5, but the array's is 4", "5", 0, 0, NULL },
+    /* 15: one size name, two sizes */
+    { "input x: f32[N, C]\ninput y: f32[C, N]\nreturn x + 1\n", 2, { F32, F32 }, { 2, 2 }, { { 3, 5 }, { 5, 4 } },
+      AT_OUTPUT, EINC_ERR_SHAPE, "size N is 3 in 'x' but 4 in 'y'", "N]\nreturn", 0, 1, NULL },
+    /* 16: a SIZE=N word the arrays contradict */
+    { "input x: f32[N, C]\nreturn x\n", 1, { F32 }, { 2 }, { { 3, 5 } }, AT_OUTPUT, EINC_ERR_SHAPE,
+      "size N is 4 on the command line, but input 'x' has N=3", "N", 0, 0, "N=4" },
+    /* 17: a label outside [0, classes), found when the model runs */
+    { "input pred: i64[N]\ninput target: i64[N]\nreturn confusion(pred, target, classes=3)\n", 2, { I64, I64 }, { 1, 1 },
+      { { 5 }, { 5 } }, AT_RUN, EINC_ERR_ARG,
+      "confusion: target holds the label 7 at [3], outside [0, 3) (classes=3)", "target, classes", 0, 6, NULL },
+    /* 18: a negative prediction */
+    { "input pred: i64[N]\ninput target: i64[N]\nreturn f1(confusion(pred, target, classes=3))\n", 2, { I64, I64 },
+      { 1, 1 }, { { 5 }, { 5 } }, AT_RUN, EINC_ERR_ARG,
+      "confusion: pred holds the label -1 at [1], outside [0, 3) (classes=3)", "pred, target, classes", 0, 4, NULL },
+    /* 19: squeeze of a dimension that is not 1, at the dim */
+    { "input x: f32[N, C]\nreturn squeeze(x, 1)\n", 1, { F32 }, { 2 }, { { 3, 5 } }, AT_OUTPUT, EINC_ERR_SHAPE,
+      "squeeze: dimension 1 of [3, 5] has size 5, not 1", "1)", 0, 1, NULL },
+    /* 20: layernorm's weight against the normalized shape */
+    { "input x: f32[B, T, D]\nparam w: f32[T]\nreturn layernorm(x, w)\n", 2, { F32, F32 }, { 3, 1 },
+      { { 3, 5, 7 }, { 5 } }, AT_OUTPUT, EINC_ERR_SHAPE,
+      "layernorm: weight has shape [5], but the normalized shape of input [3, 5, 7] is [7]", "w)", 0, 1, NULL },
+    /* 21: no top-level return: the span is the end of the text */
+    { "input x: f32[N]\ny = relu(x)\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT, EINC_ERR_SYNTAX,
+      "the model has no top-level return", NULL, 0, 0, NULL },
+    /* 22: linear's weight against the features */
+    { "input x: f32[N, D]\nparam w: f32[4, 6]\nreturn linear(x, w)\n", 2, { F32, F32 }, { 2, 2 }, { { 3, 5 }, { 4, 6 } },
+      AT_OUTPUT, EINC_ERR_SHAPE,
+      "linear: weight has shape [4, 6], but the input [3, 5] has 5 features (weight must be [out, 5])", "w)", 0, 1, NULL },
+    /* 23: batchnorm in inference needs the running statistics */
+    { "input x: f32[N, C, H, W]\nreturn batchnorm2d(x, none, none)\n", 1, { F32 }, { 4 }, { { 3, 5, 7, 6 } }, AT_OUTPUT,
+      EINC_ERR_SHAPE, "batchnorm2d: running_mean is none, which needs training=1 (normalise with the batch's statistics)",
+      "batchnorm2d(x, none, none)", 0, 0, NULL },
+    /* 24: softmax's dim out of range */
+    { "input x: f32[N, C]\nreturn softmax(x, dim=2)\n", 1, { F32 }, { 2 }, { { 3, 5 } }, AT_OUTPUT, EINC_ERR_ARG,
+      "softmax: dim 2 is out of range for a 2-d tensor (expected -2 to 1)", "2)", 0, 1, NULL },
+    /* 25: an error inside a pattern string points into the string */
+    { "input x: f32[N, C]\nreturn rearrange(x, 'b c -> b k')\n", 1, { F32 }, { 2 }, { { 3, 5 } }, AT_OUTPUT, EINC_ERR_SHAPE,
+      "rearrange: index 'k' appears in the output but in no input; give its size (k=N) to repeat along it",
+      "k'", 0, 1, NULL },
+    /* 26: a metric of a float matrix */
+    { "input m: f32[K, K]\nreturn precision(m)\n", 1, { F32 }, { 2 }, { { 3, 3 } }, AT_OUTPUT, EINC_ERR_SHAPE,
+      "precision: expected an integer confusion matrix (from confusion()), got float32", "m)", 0, 1, NULL },
+    /* 27: conv2d with an unknown padding word */
+    { "input x: f32[N, C, H, W]\nparam w: f32[4, 5, 3, 3]\nreturn conv2d(x, w, padding='full')\n", 2, { F32, F32 },
+      { 4, 4 }, { { 3, 5, 7, 6 }, { 4, 5, 3, 3 } }, AT_OUTPUT, EINC_ERR_SHAPE,
+      "conv2d: padding 'full' is not 'same', 'valid' or an integer", "'full'", 0, 0, NULL },
+    /* 28: a second top-level return */
+    { "input x: f32[N]\nreturn x\nreturn x * 2\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT, EINC_ERR_SYNTAX,
+      "a second top-level return", "return x * 2", 0, 0, NULL },
+    /* 29: the same argument twice */
+    { "input x: f32[N, C]\nreturn softmax(x, 1, dim=0)\n", 1, { F32 }, { 2 }, { { 3, 5 } }, AT_OUTPUT, EINC_ERR_ARG,
+      "softmax() got multiple values for argument 'dim'", "dim", 0, 0, NULL },
+};
+
+/* Bad labels for the run-time cases: target[3] = 7, pred[1] = -1. */
+static void fill_labels(int which, arr *in)
+{
+    for (int i = 0; i < 2; i++)
+        for (int64_t e = 0; e < count(&in[i]); e++)
+            set(&in[i], e, (double)(e % 3));
+    if (which == 17)
+        set(&in[1], 3, 7);
+    if (which == 18)
+        set(&in[0], 1, -1);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    for (size_t c = 0; c < sizeof err_cases / sizeof *err_cases; c++) {
+        const err_case *e = &err_cases[c];
+        arr in[6];
+        for (int i = 0; i < e->n; i++)
+            in[i] = e->dtype[i] == EINC_F32 ? rnd(e->ndim[i], e->shape[i], -1, 1) : mk(e->dtype[i], e->ndim[i], e->shape[i]);
+        if (e->phase == AT_RUN)
+            fill_labels((int)c, in);
+        einc_size size = { "N", 0 };
+        if (e->sizes)
+            size.value = atoll(strchr(e->sizes, '=') + 1);
+        int begin = e->span ? offset_of(e->src, e->span, e->nth) : (int)strlen(e->src);
+        int end = e->span ? begin + (e->span_len ? e->span_len : (int)strlen(e->span)) : begin;
+        for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
+            einc_options opt = { .target = targets[t], .nsizes = e->sizes ? 1 : 0, .sizes = &size };
+            einc_kernel *k = NULL;
+            einc_error err = { 0 };
+            einc_status st = einc_compile_model(ctx, e->src, &opt, &k, &err);
+            if (targets[t] == EINC_TARGET_CPU && st == EINC_ERR_UNSUPPORTED)
+                continue;
+            int phase = AT_COMPILE;
+            arr out = { 0 };
+            if (st == EINC_OK) {
+                einc_tensor ti[6];
+                for (int i = 0; i < e->n; i++)
+                    ti[i] = tensor_of(&in[i]);
+                einc_dtype dt;
+                int nd;
+                int64_t sh[EINC_MAX_RANK];
+                phase = AT_OUTPUT;
+                st = einc_kernel_output(k, e->n, ti, &dt, &nd, sh, &err);
+                if (st == EINC_OK) {
+                    phase = AT_RUN;
+                    out = mk(dt, nd, sh);
+                    poison(&out);
+                    einc_tensor to = tensor_of(&out);
+                    st = einc_kernel_run(k, e->n, ti, &to, &err);
+                }
+            }
+            einc_kernel_free(k);
+            free(out.data);
+            if (st == EINC_OK)
+                fail_msg("case %zu (%s): no error, expected '%s'\n%s", c, target_name(targets[t]), e->message,
+                         e->src);
+            if (phase != e->phase || err.status != e->status || err.status != st ||
+                strcmp(err.message, e->message) != 0 ||
+                err.begin != begin || err.end != end)
+                fail_msg("case %zu (%s):\n  got      phase %d status %d [%d, %d) '%s'\n"
+                         "  expected phase %d status %d [%d, %d) '%s'\n%s",
+                         c, target_name(targets[t]), phase, (int)err.status, err.begin, err.end, err.message,
+                         e->phase, (int)e->status, begin, end, e->message, e->src);
+        }
+        free_arrs(e->n, in);
+    }
+}
+
+/* ---- fusion, determinism ------------------------------------------------------------------------------------ */
+
+static const char *resblock5 =
+    "input x: f32[N, 5, H, W]\n"
+    "param w: f32[5, 5, 3, 3]\n"
+    "param mean: f32[5]\n"
+    "param var: f32[5]\n"
+    "param gamma: f32[5]\n"
+    "param beta: f32[5]\n"
+    "\n"
+    "def block(x, w, mean, var, gamma, beta) {\n"
+    "    y = conv2d(x, w, stride=1, padding=1)\n"
+    "    y = batchnorm2d(y, mean, var, gamma, beta, eps=1e-5)\n"
+    "    return relu(y)\n"
+    "}\n"
+    "\n"
+    "return x + block(x, w, mean, var, gamma, beta)\n";
+
+static void test_fused(void **state)
+{
+    (void)state;
+    arr in[6];
+    resblock_inputs(in, 3, 5, 7, 6);
+    ref r = ref_resblock(in, 1e-5);
+    check(resblock5, 6, in, &r);        /* the fused nest computes the right thing */
+    einc_tensor ti[6];
+    for (int i = 0; i < 6; i++)
+        ti[i] = tensor_of(&in[i]);
+    for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
+        einc_kernel *k = NULL;
+        einc_error err = { 0 };
+        einc_status st = einc_compile_model(ctx, resblock5, &(einc_options){ .target = targets[t] }, &k, &err);
+        if (targets[t] == EINC_TARGET_CPU && st == EINC_ERR_UNSUPPORTED)
+            continue;
+        assert_int_equal(st, EINC_OK);
+        char *text = einc_kernel_explain(k, 6, ti, &err);
+        if (!text)
+            fail_msg("explain failed: %s", err.message);
+        if (!strstr(text, "fused groups: 1 loop nest"))
+            fail_msg("explain does not say 'fused groups: 1 loop nest':\n%s", text);
+        free(text);
+        einc_kernel_free(k);
+    }
+    free(r.v);
+    free_arrs(6, in);
+}
+
+/* The JIT gives the same bits on every run of the same kernel (no race, no reordering). */
+static void test_determinism(void **state)
+{
+    (void)state;
+    const char *src =
+        "input x: f32[B, D]\nparam w1: f32[H, D]\nparam b1: f32[H]\nparam w2: f32[K, H]\n"
+        "h = layernorm(gelu(linear(x, w1, b1)))\n"
+        "return log_softmax(linear(h, w2), dim=-1) + reduce(x, 'b d -> b ()', 'mean')\n";
+    arr in[4] = { rnd(2, (int64_t[]){ 67, 301 }, -1, 1), rnd(2, (int64_t[]){ 129, 301 }, -1, 1),
+                  rnd(1, (int64_t[]){ 129 }, -1, 1), rnd(2, (int64_t[]){ 33, 129 }, -1, 1) };
+    einc_kernel *k = NULL;
+    einc_error err = { 0 };
+    einc_status st = einc_compile_model(ctx, src, &(einc_options){ .target = EINC_TARGET_CPU }, &k, &err);
+    if (st == EINC_ERR_UNSUPPORTED) {
+        free_arrs(4, in);
+        skip();
+    }
+    assert_int_equal(st, EINC_OK);
+    einc_tensor ti[4];
+    for (int i = 0; i < 4; i++)
+        ti[i] = tensor_of(&in[i]);
+    arr out[2];
+    for (int run = 0; run < 2; run++) {
+        out[run] = mk(EINC_F32, 2, (int64_t[]){ 67, 33 });
+        poison(&out[run]);
+        einc_tensor to = tensor_of(&out[run]);
+        if (einc_kernel_run(k, 4, ti, &to, &err) != EINC_OK)
+            fail_msg("run %d: %s", run, err.message);
+    }
+    for (int64_t e = 0; e < count(&out[0]); e++)
+        assert_false(isnan(get(&out[0], e)));
+    assert_memory_equal(out[0].data, out[1].data, (size_t)count(&out[0]) * sizeof(float));
+    einc_kernel_free(k);
+    free_arrs(2, out);
+    free_arrs(4, in);
+}
+
+static void test_jit_ran(void **state)
+{
+    (void)state;
+    /* every differential test above also ran on the JIT, unless this build has none */
+    einc_kernel *k = NULL;
+    einc_status st = einc_compile_model(ctx, "input x: f32[N]\nreturn x\n", &(einc_options){ .target = EINC_TARGET_CPU },
+                                        &k, NULL);
+    einc_kernel_free(k);
+    if (st == EINC_ERR_UNSUPPORTED)
+        skip();
+    assert_int_equal(st, EINC_OK);
+    assert_int_equal(jit_skips, 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    ctx = einc_ctx_new();
+    return ctx ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    einc_ctx_free(ctx);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        examples_dir = argv[1];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_conv2d),
+        cmocka_unit_test(test_batchnorm2d),
+        cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_softmax),
+        cmocka_unit_test(test_squeeze),
+        cmocka_unit_test(test_arith),
+        cmocka_unit_test(test_patterns),
+        cmocka_unit_test(test_def),
+        cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_example_attention),
+        cmocka_unit_test(test_example_metrics),
+        cmocka_unit_test(test_example_mlp),
+        cmocka_unit_test(test_example_resblock),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_fused),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_jit_ran),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
