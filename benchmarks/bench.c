@@ -261,6 +261,98 @@ static void bench_memory(einc_ctx *ctx)
     free(y);
 }
 
+/* ---- models (.einl) ------------------------------------------------------------------------- */
+
+typedef struct mrun {
+    einc_kernel *k;
+    int n;
+    einc_tensor in[8];
+    einc_tensor out;
+} mrun;
+
+static void run_model(void *arg)
+{
+    mrun *r = arg;
+    einc_error e;
+    if (einc_kernel_run(r->k, r->n, r->in, &r->out, &e)) {
+        fprintf(stderr, "einc-bench: %s\n", e.message);
+        exit(1);
+    }
+}
+
+static einc_kernel *compile_model(einc_ctx *ctx, const char *src)
+{
+    einc_kernel *k = NULL;
+    einc_error e;
+    einc_options o = { .target = EINC_TARGET_CPU };
+    if (einc_compile_model(ctx, src, &o, &k, &e)) {
+        fprintf(stderr, "einc-bench: model: %s\n", e.message);
+        exit(1);
+    }
+    return k;
+}
+
+static const char resblock[] =
+    "input x: f32[N, 64, H, W]\nparam w: f32[64, 64, 3, 3]\nparam mean: f32[64]\n"
+    "param var: f32[64]\nparam gamma: f32[64]\nparam beta: f32[64]\n"
+    "y = batchnorm2d(conv2d(x, w, padding=1), mean, var, gamma, beta)\n"
+    "return x + relu(y)\n";
+static const char conv_only[] =
+    "input x: f32[N, 64, H, W]\nparam w: f32[64, 64, 3, 3]\nreturn conv2d(x, w, padding=1)\n";
+
+static void bench_models(einc_ctx *ctx)
+{
+    int64_t xs[4] = { 8, 64, 56, 56 }, ws[4] = { 64, 64, 3, 3 }, cs[1] = { 64 };
+    size_t nx = 8 * 64 * 56 * 56;
+    float *x = randf(nx), *w = randf(64 * 64 * 9), *y = malloc(nx * sizeof *y), *v[4];
+    for (int i = 0; i < 4; i++) {
+        v[i] = randf(64);
+        for (int j = 0; j < 64 && i == 1; j++)
+            v[i][j] = v[i][j] * v[i][j] + 0.5f;      /* a variance */
+    }
+    mrun r = { compile_model(ctx, resblock), 6, { { EINC_F32, 4, xs, NULL, x }, { EINC_F32, 4, ws, NULL, w } },
+               { EINC_F32, 4, xs, NULL, y } };
+    for (int i = 0; i < 4; i++)
+        r.in[2 + i] = (einc_tensor){ EINC_F32, 1, cs, NULL, v[i] };
+    mrun c = { compile_model(ctx, conv_only), 2, { r.in[0], r.in[1] }, { EINC_F32, 4, xs, NULL, y } };
+    double flops = 2.0 * 8 * 64 * 56 * 56 * 64 * 9;
+    double tb = median_time(run_model, &r, reps), tc = median_time(run_model, &c, reps);
+    row("resblock.einl (8,64,56,56): conv-bn-relu-add", "GFLOP/s", flops / tb / 1e9, "its conv2d alone", flops / tc / 1e9);
+    printf("|   (time: block %.2f ms, conv2d alone %.2f ms: the block takes %.2fx the conv's time)\n",
+           tb * 1e3, tc * 1e3, tb / tc);
+    einc_kernel_free(r.k);
+    einc_kernel_free(c.k);
+
+    /* row-wise softmax and layernorm over (4096, 1024): read once, written once */
+    int64_t rs[2] = { 4096, 1024 }, ls[1] = { 1024 };
+    size_t n = 4096 * 1024;
+    float *a = randf(n), *b = malloc(n * sizeof *b), *g = randf(1024), *be = randf(1024);
+    mem_args m = { a, b, n, 0 };
+    double tcp = median_time(run_copy, &m, reps), bytes = 2.0 * (double)n * sizeof(float);
+    static const char *const src[2] = {
+        "input x: f32[R, C]\nreturn softmax(x, dim=-1)\n",
+        "input x: f32[R, C]\nparam g: f32[C]\nparam b: f32[C]\nreturn layernorm(x, g, b)\n",
+    };
+    static const char *const what[2] = { "softmax (4096, 1024) f32, dim=-1", "layernorm (4096, 1024) f32, affine" };
+    for (int i = 0; i < 2; i++) {
+        mrun s = { compile_model(ctx, src[i]), i ? 3 : 1,
+                   { { EINC_F32, 2, rs, NULL, a }, { EINC_F32, 1, ls, NULL, g }, { EINC_F32, 1, ls, NULL, be } },
+                   { EINC_F32, 2, rs, NULL, b } };
+        double t = median_time(run_model, &s, reps);
+        row(what[i], "GB/s", bytes / t / 1e9, "copy loop (STREAM copy)", bytes / tcp / 1e9);
+        einc_kernel_free(s.k);
+    }
+    free(a);
+    free(b);
+    free(g);
+    free(be);
+    free(x);
+    free(w);
+    free(y);
+    for (int i = 0; i < 4; i++)
+        free(v[i]);
+}
+
 /* Every benchmark expression again, smaller, against the reference interpreter. */
 typedef struct icase {
     const char *expr;
@@ -432,6 +524,7 @@ int main(int argc, char **argv)
         bench_matmul(ctx, 2048, 0);
     bench_batched(ctx);
     bench_memory(ctx);
+    bench_models(ctx);
     if (!quick)
         bench_interp(ctx);
     einc_ctx_free(ctx);
