@@ -76,6 +76,26 @@ def einc(expr, *arrays, out_shape):
     return run
 
 
+lib.einc_compile_model.argtypes = lib.einc_compile.argtypes
+
+
+def einc_model(src, *arrays, out_shape):
+    """A .einl model's kernel, inputs in declaration order."""
+    k = C.c_void_p()
+    err = Error()
+    if lib.einc_compile_model(ctx, src.encode(), None, C.byref(k), C.byref(err)):
+        sys.exit(f"einc: {err.message.decode()}")
+    out = np.empty(out_shape, np.float32)
+    ins = (Tensor * len(arrays))(*[tensor(a) for a in arrays])
+    o = tensor(out)
+
+    def run():
+        if lib.einc_kernel_run(k, len(arrays), ins, C.byref(o), C.byref(err)):
+            sys.exit(f"einc: {err.message.decode()}")
+        return out
+    return run
+
+
 def median(f, reps=args.reps):
     f()
     t = []
@@ -138,6 +158,37 @@ case("b c h w -> b h w c 128 MiB", "b c h w -> b h w c", [im],
 s = arr(4096, 4096)
 case("ij-> 64 MiB", "ij->", [s], {"numpy sum": lambda: np.sum(s)},
      torch and (lambda ts=torch.from_numpy(s): ts.sum()))
+
+# ---- models: the layer language against PyTorch eager (needs torch) ----
+def model_case(name, src, arrays, ref_fn, torch_fn):
+    ref = ref_fn()
+    run = einc_model(src, *arrays, out_shape=np.shape(ref))
+    got = run()
+    if not np.allclose(got, ref, rtol=1e-3, atol=1e-3 * (1 + np.abs(ref).max())):
+        sys.exit(f"{name}: einc's result differs from torch's")
+    rows.append((name, median(run), {"torch eager": median(torch_fn)}))
+
+
+if torch is not None:
+    F = torch.nn.functional
+    xb, wb = arr(8, 64, 56, 56), arr(64, 64, 3, 3) * 0.1
+    mb, vb, gb, bb = arr(64), np.abs(arr(64)) + 0.5, arr(64), arr(64)
+    T = [torch.from_numpy(a) for a in (xb, wb, mb, vb, gb, bb)]
+    block = lambda: T[0] + F.relu(F.batch_norm(F.conv2d(T[0], T[1], padding=1), T[2], T[3], T[4], T[5], eps=1e-5))
+    with torch.no_grad():
+        model_case("resblock.einl (8,64,56,56)", open(os.path.join(os.path.dirname(__file__), "..", "examples",
+                   "resblock.einl")).read(), (xb, wb, mb, vb, gb, bb), lambda: block().numpy(), block)
+        conv = lambda: F.conv2d(T[0], T[1], padding=1)
+        model_case("conv2d alone (8,64,56,56)", "input x: f32[N, 64, H, W]\nparam w: f32[64, 64, 3, 3]\n"
+                   "return conv2d(x, w, padding=1)\n", (xb, wb), lambda: conv().numpy(), conv)
+        xs, gs, bs = arr(4096, 1024), arr(1024), arr(1024)
+        ts, tg, tb = torch.from_numpy(xs), torch.from_numpy(gs), torch.from_numpy(bs)
+        sm = lambda: F.softmax(ts, dim=-1)
+        model_case("softmax (4096,1024)", "input x: f32[R, C]\nreturn softmax(x, dim=-1)\n", (xs,),
+                   lambda: sm().numpy(), sm)
+        ln = lambda: F.layer_norm(ts, (1024,), tg, tb)
+        model_case("layernorm (4096,1024)", "input x: f32[R, C]\nparam g: f32[C]\nparam b: f32[C]\n"
+                   "return layernorm(x, g, b)\n", (xs, gs, bs), lambda: ln().numpy(), ln)
 
 print(f"einc vs numpy {np.__version__}" + (f" and torch {torch.__version__}" if torch else " (no torch installed)")
       + f", {args.threads} thread(s), medians of {args.reps}; ratio = peer time / einc time (>1: einc faster)\n")

@@ -601,12 +601,13 @@ static const char *cu_type(einc_dtype t)
     }
 }
 
-static void *load(const char *so, const char *sym)
+/* sym in library so, opened into *h (which the caller closes; OpenMP threads may outlive
+   it, so it stays mapped). */
+static void *load(void **h, const char *so, const char *sym)
 {
-    void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-    if (!h)
+    if (!*h && !(*h = dlopen(so, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)))
         fail_msg("dlopen: %s", dlerror());
-    void *f = dlsym(h, sym);
+    void *f = dlsym(*h, sym);
     assert_non_null(f);
     return f;
 }
@@ -688,7 +689,7 @@ static void run_c(const ocase *oc, const ir_prog *pb_bound, void *const *in, con
     int64_t sz[MAXAX];
     for (int a = 0; a < q->naxis; a++)
         sz[a] = q->axis[a].size;
-    void *bufs[MAXT] = { 0 }, *ws = NULL;
+    void *bufs[MAXT] = { 0 }, *ws = NULL, *h = NULL;
     for (int t = 0; t < q->ntensor; t++)
         bufs[t] = q->tensor[t].role == IR_INPUT ? in[t] : NULL;
     bufs[q->output] = alloc_poisoned(q, q->output);
@@ -696,7 +697,7 @@ static void run_c(const ocase *oc, const ir_prog *pb_bound, void *const *in, con
         char sym[96];
         snprintf(sym, sizeof sym, "ws_%s", oc->name);
         size_t (*wsf)(const int64_t *);
-        *(void **)&wsf = load(so, sym);
+        *(void **)&wsf = load(&h, so, sym);
         size_t bytes = wsf(sz), need = 0;
         for (int t = 0; t < q->ntensor; t++)
             if (cg_temp_stored(lp, t))
@@ -708,9 +709,10 @@ static void run_c(const ocase *oc, const ir_prog *pb_bound, void *const *in, con
     char sym[96];
     snprintf(sym, sizeof sym, "call_%s", oc->name);
     void (*call)(void **, const int64_t *, void *);
-    *(void **)&call = load(so, sym);
+    *(void **)&call = load(&h, so, sym);
     call(bufs, sz, ws);
     compare(oc, "the emitted C", q, bufs[q->output], want);
+    dlclose(h);
     free(bufs[q->output]);
     free(ws);
     arena_free(&A);
@@ -800,8 +802,10 @@ static void run_cuda(const ocase *oc, lp_target target, const ir_prog *q, void *
     char sym[128];
     snprintf(sym, sizeof sym, "call_%s", name);
     void (*call)(void **, const int64_t *);
-    *(void **)&call = load(so, sym);
+    void *h = NULL;
+    *(void **)&call = load(&h, so, sym);
     call(bufs, sz);
+    dlclose(h);
     char who[160];
     snprintf(who, sizeof who, "the CUDA kernels (lowered for the %s, run on the CPU)", target == LP_CPU ? "CPU" : "GPU");
     compare(oc, who, q, bufs[q->output], want);
