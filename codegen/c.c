@@ -125,7 +125,7 @@ static void gemm(cgc *g, const lp_node *n, int depth)
     sb_printf(g->sp.b, "const int64_t %s = n0_ + c_;\n", in);
     indent(g, d + 5);
     sb_printf(g->sp.b, "bp_[(%s - k0_) * EINC_NR + c_] = ", ik);
-    cs_access(&g->sp, n->b);
+    cs_load(&g->sp, g->nest, n->b);   /* zero where a guarded b (padding) is outside */
     sb_printf(g->sp.b, ";\n");
     line(g, d + 4, "}");
     indent(g, d + 3);
@@ -151,7 +151,7 @@ static void gemm(cgc *g, const lp_node *n, int depth)
     for (int r = 0; r < 6; r++) {
         indent(g, d + 6);
         sb_printf(g->sp.b, "{ const int64_t %s = m0_ + %d; const %s a_ = ", im, r, T);
-        cs_access(&g->sp, n->a);
+        cs_load(&g->sp, g->nest, n->a);
         sb_printf(g->sp.b, "; t%d0_ += a_ * b0_; t%d1_ += a_ * b1_; t%d2_ += a_ * b2_; t%d3_ += a_ * b3_; }\n",
                   r, r, r, r);
     }
@@ -175,7 +175,7 @@ static void gemm(cgc *g, const lp_node *n, int depth)
     sb_printf(g->sp.b, "const int64_t %s = m0_ + r_;\n", im);
     indent(g, d + 7);
     sb_printf(g->sp.b, "const %s a_ = ", T);
-    cs_access(&g->sp, n->a);
+    cs_load(&g->sp, g->nest, n->a);
     sb_printf(g->sp.b, ";\n");
     indent(g, d + 7);
     sb_printf(g->sp.b, "for (int c_ = 0; c_ < EINC_NR; c_++)\n");
@@ -201,7 +201,7 @@ static void gemm(cgc *g, const lp_node *n, int depth)
     sb_printf(g->sp.b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
     indent(g, d + 8);
     sb_printf(g->sp.b, "s_ += ");
-    cs_access(&g->sp, n->a);
+    cs_load(&g->sp, g->nest, n->a);
     sb_printf(g->sp.b, " * bp_[(%s - k0_) * EINC_NR + c_];\n", ik);
     indent(g, d + 7);
     cs_access(&g->sp, n->dst);

@@ -751,6 +751,8 @@ static val *softmax(elab *E, const el_node *call, val **arg, bool logsm)
                           call->begin, call->end);
     if (!dtype_is_float(x->dtype)) {
         x = lz_binary(E, IR_MUL, x, lz_const(E, 1, EINC_F32), call->begin, call->end);
+        if (x)
+            x->dtype = EINC_F32;    /* integers normalise in float32, as torch's default dtype */
         if (!x)
             return NULL;
     }
@@ -802,8 +804,11 @@ static val *softmax(elab *E, const el_node *call, val **arg, bool logsm)
 /* (x − mean) · rsqrt(var + eps) over the dims where keep[d] is false. */
 static lz *normalize(elab *E, lz *x, const bool *keep, double eps, const el_node *call)
 {
-    if (!dtype_is_float(x->dtype))
+    if (!dtype_is_float(x->dtype)) {
         x = lz_binary(E, IR_MUL, x, lz_const(E, 1, EINC_F32), call->begin, call->end);
+        if (x)
+            x->dtype = EINC_F32;    /* integers normalise in float32, as torch's default dtype */
+    }
     int t = x ? materialize(E, x) : -1;
     lz *X = t >= 0 ? lz_tensor(E, t) : NULL;
     int *ax = X ? axes_for(E, X) : NULL;
@@ -1575,7 +1580,10 @@ static val *arith(elab *E, char op, val *a, val *b, const el_node *x)
     einc_dtype like = a->kind == V_TENSOR ? a->t->dtype : b->kind == V_TENSOR ? b->t->dtype : EINC_F32;
     lz *p = as_tensor(E, a, "operator", "an operand", like), *q = as_tensor(E, b, "operator", "an operand", like);
     ir_op o = op == '+' ? IR_ADD : op == '-' ? IR_SUB : op == '*' ? IR_MUL : IR_DIV;
-    return tensor_val(E, lz_binary(E, o, p, q, x->begin, x->end), x->begin, x->end);
+    lz *z = lz_binary(E, o, p, q, x->begin, x->end);
+    if (z && !dtype_is_float(like) && ((a->kind == V_NUMBER && !a->is_int) || (b->kind == V_NUMBER && !b->is_int)))
+        z->dtype = EINC_F32;    /* an integer tensor and a fraction: float32, as torch */
+    return tensor_val(E, z, x->begin, x->end);
 }
 
 static val *eval(elab *E, binding *env, const el_node *x, int scope_end)

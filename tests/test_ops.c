@@ -337,6 +337,25 @@ static void b_conv2d(pb *b, int arg)
     stmt(b, at(b, o, h, w), IR_COMB_SUM, op2(b, IR_MUL, rd(b, xa), rd(b, at(b, f, c, kh, kw))));
 }
 
+/*
+ * with output channels, which the CPU schedule runs as the GEMM tile (packing the guarded
+ * input, zeros and all): out[o, h, w] += x[c, h + kh - 1, w + kw - 1]? * f[o, c, kh, kw]
+ */
+static void b_conv2d_gemm(pb *b, int arg)
+{
+    (void)arg;
+    int o = axis(b, "o", 10), h = axis(b, "h", 5), w = axis(b, "w", 23), c = axis(b, "c", 7);
+    int kh = axis(b, "kh", 3), kw = axis(b, "kw", 3);
+    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 3, c, h, w);
+    int f = tensor(b, "f", IR_INPUT, EINC_F32, F_ANY, 4, o, c, kh, kw);
+    int y = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 3, o, h, w);
+    ir_access xa = { .tensor = x, .ndim = 3, .dim = ARENA_ARRAY(b->A, ir_dim, 3), .guard = true };
+    xa.dim[0] = dim(b, c, 1, -1, 0);
+    xa.dim[1] = dim(b, h, 1, kh, -1);
+    xa.dim[2] = dim(b, w, 1, kw, -1);
+    stmt(b, at(b, y, o, h, w), IR_COMB_SUM, op2(b, IR_MUL, rd(b, at(b, f, o, c, kh, kw)), rd(b, xa)));
+}
+
 /* out[i] = b[i]; out[i] += x[i, k] (accumulating) */
 static void b_accumulate(pb *b, int arg)
 {
@@ -463,6 +482,7 @@ static const ocase cases[] = {
     { "conv1d", b_conv, 1, EINC_F32, 1e-5, 1e-6 },
     { "conv1d_s2", b_conv, 2, EINC_F32, 1e-5, 1e-6 },
     { "conv2d", b_conv2d, 0, EINC_F32, 1e-5, 1e-5 },
+    { "conv2d_gemm", b_conv2d_gemm, 0, EINC_F32, 1e-5, 1e-5 },
     { "accumulate", b_accumulate, 0, EINC_F32, 1e-5, 1e-5 },
     { "accumulate_gemm", b_accumulate_gemm, 0, EINC_F32, 1e-5, 1e-5 },
     { "accumulate_max", b_accumulate_max, 0, EINC_F32, 1e-6, 1e-6 },
