@@ -60,10 +60,11 @@ def tensor(a):
     return t
 
 
-def einc(expr, *arrays, out_shape):
+def einc(expr, *arrays, out_shape, compile=lib.einc_compile):
+    """einc's kernel for expr (or, with compile=lib.einc_compile_model, a model's source)."""
     k = C.c_void_p()
     err = Error()
-    if lib.einc_compile(ctx, expr.encode(), None, C.byref(k), C.byref(err)):
+    if compile(ctx, expr.encode(), None, C.byref(k), C.byref(err)):
         sys.exit(f"einc: {err.message.decode()}")
     out = np.empty(out_shape, np.float32)
     ins = (Tensor * len(arrays))(*[tensor(a) for a in arrays])
@@ -77,23 +78,6 @@ def einc(expr, *arrays, out_shape):
 
 
 lib.einc_compile_model.argtypes = lib.einc_compile.argtypes
-
-
-def einc_model(src, *arrays, out_shape):
-    """A .einl model's kernel, inputs in declaration order."""
-    k = C.c_void_p()
-    err = Error()
-    if lib.einc_compile_model(ctx, src.encode(), None, C.byref(k), C.byref(err)):
-        sys.exit(f"einc: {err.message.decode()}")
-    out = np.empty(out_shape, np.float32)
-    ins = (Tensor * len(arrays))(*[tensor(a) for a in arrays])
-    o = tensor(out)
-
-    def run():
-        if lib.einc_kernel_run(k, len(arrays), ins, C.byref(o), C.byref(err)):
-            sys.exit(f"einc: {err.message.decode()}")
-        return out
-    return run
 
 
 def median(f, reps=args.reps):
@@ -162,7 +146,7 @@ case("ij-> 64 MiB", "ij->", [s], {"numpy sum": lambda: np.sum(s)},
 # ---- models: the layer language against PyTorch eager (needs torch) ----
 def model_case(name, src, arrays, ref_fn, torch_fn):
     ref = ref_fn()
-    run = einc_model(src, *arrays, out_shape=np.shape(ref))
+    run = einc(src, *arrays, out_shape=np.shape(ref), compile=lib.einc_compile_model)
     got = run()
     if not np.allclose(got, ref, rtol=1e-3, atol=1e-3 * (1 + np.abs(ref).max())):
         sys.exit(f"{name}: einc's result differs from torch's")

@@ -571,3 +571,28 @@ void cs_workspace_locals(const cspell *s, int depth, const char *restrict_kw)
         }
     }
 }
+
+/* One line of a generated file's header comment: an array, its dtype and shape. */
+void cs_shape_comment(const cspell *s, int t)
+{
+    const ir_tensor *T = &s->p->tensor[t];
+    sb_printf(s->b, " *   %-4s %s[", s->tensor[t], einc_dtype_name(T->dtype));
+    for (int d = 0; d < T->ndim; d++) {
+        const ir_mono *m = &T->shape[d];
+        sb_printf(s->b, d ? ", " : "");
+        if (m->n == 0 || m->k != 1)
+            sb_printf(s->b, "%lld%s", (long long)m->k, m->n ? "*" : "");
+        for (int i = 0; i < m->n; i++) {
+            const ir_axis *x = &s->p->axis[m->v[i]];
+            sb_printf(s->b, "%s", i ? "*" : "");
+            if (x->anonymous)
+                sb_printf(s->b, "%lld", (long long)x->size);
+            else if (x->size >= 0)
+                sb_printf(s->b, "%s=%lld", x->name, (long long)x->size);
+            else
+                sb_printf(s->b, "%s", x->name);
+        }
+    }
+    sb_printf(s->b, "]%s\n", T->role == IR_INPUT ? "" : T->role == IR_TEMP ? "  (in the workspace)"
+                                                                            : "  (written)");
+}

@@ -87,4 +87,6 @@ void cs_workspace_locals(const cspell *s, int depth, const char *restrict_kw);
 /* The element type of a stored dtype in host (stdint) spelling. */
 const char *cs_host_type(einc_dtype t);
 
+void cs_shape_comment(const cspell *s, int t);
+
 #endif

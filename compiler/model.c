@@ -631,7 +631,7 @@ static bool get_dim(elab *E, const val *v, const char *fn, int ndim, int *out)
 typedef struct sig {
     const char *name;
     int nparam;
-    const char *param[8];
+    const char *const *param;
     int required;           /* the first `required` parameters have no default */
 } sig;
 
@@ -970,10 +970,8 @@ static val *linear(elab *E, const el_node *call, val **arg)
                                ex_load(E, access_axes(E, tb, (int[]){ ax[x->ndim - 1] })), false) < 0)
             return NULL;
     }
-    if (in == 1)
-        xa[x->ndim - 1] = -1;
-    if (in == 1)
-        wa[1] = -1;
+    if (in == 1)        /* nor does a size-1 reduced axis */
+        xa[x->ndim - 1] = wa[1] = -1;
     ir_expr *prod = ex(E, IR_MUL, ex_load(E, access_axes(E, tx, xa)), ex_load(E, access_axes(E, tw, wa)));
     if (add_stmt(E, access_axes(E, y, ax), IR_COMB_SUM, prod, b != NULL) < 0)
         return NULL;
@@ -1438,20 +1436,20 @@ static val *eval(elab *E, binding *env, const el_node *x, int scope_end);
 static val *run_block(elab *E, const el_item *def, val **args, const el_node *call);
 
 static const sig sigs[] = {
-    { "linear", 3, { "x", "weight", "bias" }, 2 },
-    { "conv2d", 7, { "x", "weight", "bias", "stride", "padding", "dilation", "groups" }, 2 },
-    { "batchnorm2d", 7, { "x", "running_mean", "running_var", "weight", "bias", "training", "eps" }, 3 },
-    { "layernorm", 5, { "x", "weight", "bias", "dims", "eps" }, 1 },
-    { "softmax", 2, { "x", "dim" }, 1 },
-    { "log_softmax", 2, { "x", "dim" }, 1 },
-    { "squeeze", 2, { "x", "dim" }, 2 },
-    { "unsqueeze", 2, { "x", "dim" }, 2 },
-    { "confusion", 3, { "pred", "target", "classes" }, 2 },
-    { "relu", 1, { "x" }, 1 }, { "gelu", 1, { "x" }, 1 }, { "sigmoid", 1, { "x" }, 1 },
-    { "tanh", 1, { "x" }, 1 }, { "exp", 1, { "x" }, 1 }, { "log", 1, { "x" }, 1 },
-    { "sqrt", 1, { "x" }, 1 },
-    { "precision", 1, { "cm" }, 1 }, { "recall", 1, { "cm" }, 1 }, { "specificity", 1, { "cm" }, 1 },
-    { "f1", 1, { "cm" }, 1 }, { "accuracy", 1, { "cm" }, 1 },
+    { "linear", 3, (const char *const[]){ "x", "weight", "bias" }, 2 },
+    { "conv2d", 7, (const char *const[]){ "x", "weight", "bias", "stride", "padding", "dilation", "groups" }, 2 },
+    { "batchnorm2d", 7, (const char *const[]){ "x", "running_mean", "running_var", "weight", "bias", "training", "eps" }, 3 },
+    { "layernorm", 5, (const char *const[]){ "x", "weight", "bias", "dims", "eps" }, 1 },
+    { "softmax", 2, (const char *const[]){ "x", "dim" }, 1 },
+    { "log_softmax", 2, (const char *const[]){ "x", "dim" }, 1 },
+    { "squeeze", 2, (const char *const[]){ "x", "dim" }, 2 },
+    { "unsqueeze", 2, (const char *const[]){ "x", "dim" }, 2 },
+    { "confusion", 3, (const char *const[]){ "pred", "target", "classes" }, 2 },
+    { "relu", 1, (const char *const[]){ "x" }, 1 }, { "gelu", 1, (const char *const[]){ "x" }, 1 }, { "sigmoid", 1, (const char *const[]){ "x" }, 1 },
+    { "tanh", 1, (const char *const[]){ "x" }, 1 }, { "exp", 1, (const char *const[]){ "x" }, 1 }, { "log", 1, (const char *const[]){ "x" }, 1 },
+    { "sqrt", 1, (const char *const[]){ "x" }, 1 },
+    { "precision", 1, (const char *const[]){ "cm" }, 1 }, { "recall", 1, (const char *const[]){ "cm" }, 1 }, { "specificity", 1, (const char *const[]){ "cm" }, 1 },
+    { "f1", 1, (const char *const[]){ "cm" }, 1 }, { "accuracy", 1, (const char *const[]){ "cm" }, 1 },
 };
 
 static val *builtin(elab *E, const el_node *call, const sig *s, val **arg)
@@ -1524,29 +1522,12 @@ static val *call(elab *E, binding *env, const el_node *x, int scope_end)
         if (!(pos[i] = eval(E, env, x->args[i].value, scope_end)))
             return NULL;
     const el_item *def = find_def(E, x->name, scope_end);
-    if (def) {
-        sig s = { .name = def->name, .nparam = def->nparams, .required = def->nparams };
-        if (def->nparams > 8) {   /* a block's parameters bind positionally or by name */
-            val **arg = ARENA_ARRAY(E->A, val *, def->nparams + 1);
-            if (!arg)
-                return cc_nomem(E->c), NULL;
-            if (x->nargs != def->nparams)
-                return shape_err(E, x->begin, x->end, "%s() takes %d arguments, %d given", def->name,
-                            def->nparams, x->nargs);
-            for (int i = 0; i < x->nargs; i++) {
-                if (x->args[i].key)
-                    return shape_err(E, x->args[i].key_begin, x->args[i].key_end, "%s(): pass its %d "
-                                "arguments by position", def->name, def->nparams);
-                arg[i] = pos[i];
-            }
-            return run_block(E, def, arg, x);
-        }
-        for (int i = 0; i < def->nparams; i++)
-            s.param[i] = def->params[i];
-        val *arg[8];
-        if (!bind_args(E, x, &s, pos, arg))
-            return NULL;
-        return run_block(E, def, arg, x);
+    if (def) {      /* a block: every parameter required, by position or by name */
+        sig s = { .name = def->name, .nparam = def->nparams, .param = def->params, .required = def->nparams };
+        val **arg = ARENA_ARRAY(E->A, val *, def->nparams + 1);
+        if (!arg)
+            return cc_nomem(E->c), NULL;
+        return bind_args(E, x, &s, pos, arg) ? run_block(E, def, arg, x) : NULL;
     }
     if (strcmp(x->name, "einsum") == 0 || strcmp(x->name, "rearrange") == 0 ||
         strcmp(x->name, "reduce") == 0 || strcmp(x->name, "repeat") == 0)
@@ -1554,7 +1535,7 @@ static val *call(elab *E, binding *env, const el_node *x, int scope_end)
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
         if (strcmp(sigs[i].name, x->name) != 0)
             continue;
-        val *arg[8];
+        val *arg[8];    /* no built-in takes more */
         if (!bind_args(E, x, &sigs[i], pos, arg))
             return NULL;
         return builtin(E, x, &sigs[i], arg);

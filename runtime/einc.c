@@ -113,8 +113,9 @@ static einc_status check_target(einc_target t, einc_error *err)
     }
 }
 
-einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
-                         einc_kernel **out, einc_error *err)
+/* An expression's kernel, or (model) a .einl model's: the source text is expr. */
+static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
+                           einc_kernel **out, einc_error *err, bool model)
 {
     einc_error scratch;
     if (!err)
@@ -123,7 +124,8 @@ einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *op
     if (out)
         *out = NULL;
     if (!ctx || !expr || !out)
-        return fail(err, EINC_ERR_ARG, "einc_compile: NULL context, expression or result pointer");
+        return fail(err, EINC_ERR_ARG, model ? "einc_compile_model: NULL context, source or result pointer"
+                                             : "einc_compile: NULL context, expression or result pointer");
     einc_options o = opt ? *opt : (einc_options){ 0 };
     if ((unsigned)o.reduce >= EINC_REDUCE_COUNT)
         return fail(err, EINC_ERR_ARG, "unknown reduction");
@@ -153,6 +155,10 @@ einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *op
     for (int i = 0; i < o.nsizes; i++) {
         const char *nm = o.sizes[i].name ? o.sizes[i].name : "";
         if (strcmp(nm, "...") == 0) {   /* "...=N": the rank '...' covers in emitted kernels */
+            if (model) {
+                cc_error(&c, EINC_ERR_ARG, -1, -1, "...=N is for expressions; a model's sizes have names");
+                goto fail;
+            }
             if (o.sizes[i].value < 0 || o.sizes[i].value > EINC_MAX_RANK) {
                 cc_error(&c, EINC_ERR_ARG, -1, -1, "...=%lld: the rank of '...' must be 0 to %d",
                          (long long)o.sizes[i].value, EINC_MAX_RANK);
@@ -170,6 +176,12 @@ einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *op
     }
     k->opts = (bind_opts){ o.reduce, EINC_F32, 0, nsz, sz };
     k->ellipsis_rank = ell_rank;
+    if (model) {                /* shapes come when it runs: elaborating needs them */
+        if (!(k->model = einl_parse(&c)))
+            goto fail;
+        *out = k;
+        return EINC_OK;
+    }
     if (!(k->ast = parse_expr(&c)))
         goto fail;
     /* Bind once without shapes: every check that needs no shape happens now. */
@@ -187,53 +199,16 @@ fail:
     return err->status ? err->status : EINC_ERR_NOMEM;
 }
 
+einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
+                         einc_kernel **out, einc_error *err)
+{
+    return compile(ctx, expr, opt, out, err, false);
+}
+
 einc_status einc_compile_model(einc_ctx *ctx, const char *source, const einc_options *opt,
                                einc_kernel **out, einc_error *err)
 {
-    einc_error scratch;
-    if (!err)
-        err = &scratch;
-    err->status = EINC_OK;
-    if (out)
-        *out = NULL;
-    if (!ctx || !source || !out)
-        return fail(err, EINC_ERR_ARG, "einc_compile_model: NULL context, source or result pointer");
-    einc_options o = opt ? *opt : (einc_options){ 0 };
-    if (o.nsizes < 0 || (o.nsizes > 0 && !o.sizes))
-        return fail(err, EINC_ERR_ARG, "einc_compile_model: bad size list");
-    einc_status st = check_target(o.target, err);
-    if (st)
-        return st;
-    einc_kernel *k = einc_calloc(1, sizeof *k);
-    if (!k)
-        return fail(err, EINC_ERR_NOMEM, "out of memory");
-    k->ctx = ctx;
-    k->target = o.target;
-    k->ellipsis_rank = -1;
-    cc c = { .A = &k->A, .err = err };
-    k->src = c.src = arena_strndup(&k->A, source, strlen(source));
-    einc_size *sz = ARENA_ARRAY(&k->A, einc_size, o.nsizes + 1);
-    if (!c.src || !sz) {
-        cc_nomem(&c);
-        goto fail;
-    }
-    for (int i = 0; i < o.nsizes; i++) {
-        const char *nm = o.sizes[i].name ? o.sizes[i].name : "";
-        sz[i] = (einc_size){ arena_strndup(&k->A, nm, strlen(nm)), o.sizes[i].value };
-        if (!sz[i].name) {
-            cc_nomem(&c);
-            goto fail;
-        }
-    }
-    k->opts = (bind_opts){ EINC_REDUCE_SUM, EINC_F32, 0, o.nsizes, sz };
-    if (!(k->model = einl_parse(&c)))
-        goto fail;
-    *out = k;
-    return EINC_OK;
-fail:
-    arena_free(&k->A);
-    einc_free(k);
-    return err->status ? err->status : EINC_ERR_NOMEM;
+    return compile(ctx, source, opt, out, err, true);
 }
 
 void einc_kernel_free(einc_kernel *k)
@@ -611,33 +586,6 @@ static void explain_groups(strbuf *b, const ir_prog *p, const lp_prog *lp, bool 
     einc_free(rw);
 }
 
-char *einc_kernel_explain_dot(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err)
-{
-    einc_error scratch;
-    if (!err)
-        err = &scratch;
-    err->status = EINC_OK;
-    if (!k) {
-        fail(err, EINC_ERR_ARG, "einc_kernel_explain_dot: NULL kernel");
-        return NULL;
-    }
-    if (inputs && check_tensors(ninputs, inputs, false, err))
-        return NULL;
-    arena A = { 0 };
-    cc c = { .A = &A, .src = k->src, .err = err };
-    ir_prog *p = bind(k, &A, inputs ? ninputs : 0, inputs, err);
-    lp_prog *lp = p ? lower(&c, p, LP_CPU, NULL) : NULL;
-    char *s = NULL;
-    if (lp) {
-        strbuf b = { 0 };
-        explain_groups(&b, p, lp, true);
-        if (!(s = sb_finish(&b)))
-            fail(err, EINC_ERR_NOMEM, "out of memory");
-    }
-    arena_free(&A);
-    return s;
-}
-
 einc_status einc_kernel_input_dtypes(einc_kernel *k, einc_dtype *dtype, einc_error *err)
 {
     einc_error scratch;
@@ -651,14 +599,15 @@ einc_status einc_kernel_input_dtypes(einc_kernel *k, einc_dtype *dtype, einc_err
     return EINC_OK;
 }
 
-char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err)
+/* explain's text, or (dot) only its fused groups as a Graphviz digraph. */
+static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err, bool dot)
 {
     einc_error scratch;
     if (!err)
         err = &scratch;
     err->status = EINC_OK;
     if (!k) {
-        fail(err, EINC_ERR_ARG, "einc_kernel_explain: NULL kernel");
+        fail(err, EINC_ERR_ARG, dot ? "einc_kernel_explain_dot: NULL kernel" : "einc_kernel_explain: NULL kernel");
         return NULL;
     }
     if (inputs && check_tensors(ninputs, inputs, false, err))
@@ -666,6 +615,18 @@ char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     ir_prog *p = bind(k, &A, inputs ? ninputs : 0, inputs, err);
+    if (dot) {
+        lp_prog *lp = p ? lower(&c, p, LP_CPU, NULL) : NULL;
+        char *g = NULL;
+        if (lp) {
+            strbuf b = { 0 };
+            explain_groups(&b, p, lp, true);
+            if (!(g = sb_finish(&b)))
+                fail(err, EINC_ERR_NOMEM, "out of memory");
+        }
+        arena_free(&A);
+        return g;
+    }
     char *ir = p ? ir_print(p) : NULL;
     double naive = 0, opt = 0, largest = 0;
     const char *path = p && !k->model ? path_optimize(&c, p, max_elems(k, p), &naive, &opt, &largest) : NULL;
@@ -694,6 +655,16 @@ char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs
     einc_free(sched);
     arena_free(&A);
     return s;
+}
+
+char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err)
+{
+    return explain(k, ninputs, inputs, err, false);
+}
+
+char *einc_kernel_explain_dot(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err)
+{
+    return explain(k, ninputs, inputs, err, true);
 }
 
 einc_status einc_kernel_input_shapes(einc_kernel *k, int *ninputs, int *ndim,
