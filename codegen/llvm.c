@@ -348,6 +348,22 @@ static LLVMValueRef m_erf(cgl *g, LLVMValueRef x)
                           LLVMGetIntrinsicDeclaration(g->m, id, &ty, 1), args, 2, "");
 }
 
+/*
+ * Integer a / b as emitted C computes it: 0 where b is 0 (numpy warns and gives 0), and
+ * MIN / -1 wraps to MIN; never the undefined behaviour (a trap on x86) of a bare sdiv.
+ */
+static LLVMValueRef sdiv0(cgl *g, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMTypeRef t = ctype(g);
+    LLVMValueRef zero = LLVMConstInt(t, 0, 0), one = LLVMConstInt(t, 1, 0);
+    LLVMValueRef by0 = LLVMBuildICmp(g->b, LLVMIntEQ, b, zero, "");
+    LLVMValueRef bym1 = LLVMBuildICmp(g->b, LLVMIntEQ, b, LLVMConstAllOnes(t), "");
+    LLVMValueRef safe = LLVMBuildSelect(g->b, LLVMBuildOr(g->b, by0, bym1, ""), one, b, "");
+    LLVMValueRef q = LLVMBuildSDiv(g->b, a, safe, "");
+    q = LLVMBuildSelect(g->b, bym1, LLVMBuildSub(g->b, zero, a, ""), q, "");
+    return LLVMBuildSelect(g->b, by0, zero, q, "");
+}
+
 static LLVMValueRef unary(cgl *g, ir_op op, LLVMValueRef a)
 {
     if (!fp(g))     /* integers: only negation is integral (lower.c keeps the rest float) */
@@ -393,26 +409,16 @@ static LLVMValueRef expr(cgl *g, const ir_expr *x)
     case IR_MUL: r = fp(g) ? LLVMBuildFMul(g->b, a, b, "") : LLVMBuildMul(g->b, a, b, ""); break;
     case IR_ADD: r = fp(g) ? LLVMBuildFAdd(g->b, a, b, "") : LLVMBuildAdd(g->b, a, b, ""); break;
     case IR_SUB: r = fp(g) ? LLVMBuildFSub(g->b, a, b, "") : LLVMBuildSub(g->b, a, b, ""); break;
-    case IR_DIV:
-        if (fp(g)) {
+    case IR_DIV: case IR_DIVZ:
+        if (!fp(g)) {
+            r = sdiv0(g, a, b);
+        } else if (x->op == IR_DIV) {
             r = LLVMBuildFDiv(g->b, a, b, "");
-        } else {  /* x / 0 is 0 (numpy warns and gives 0); never undefined behaviour */
-            LLVMValueRef zero = LLVMConstInt(ctype(g), 0, 0);
-            LLVMValueRef bad = LLVMBuildICmp(g->b, LLVMIntEQ, b, zero, "");
-            LLVMValueRef safe = LLVMBuildSelect(g->b, bad, LLVMConstInt(ctype(g), 1, 0), b, "");
-            r = LLVMBuildSelect(g->b, bad, zero, LLVMBuildSDiv(g->b, a, safe, ""), "");
+        } else {
+            LLVMValueRef zero = fc(g, 0), bad = LLVMBuildFCmp(g->b, LLVMRealOEQ, b, zero, "");
+            r = LLVMBuildSelect(g->b, bad, zero, LLVMBuildFDiv(g->b, a, b, ""), "");
         }
         break;
-    case IR_DIVZ: {
-        LLVMValueRef zero = fp(g) ? fc(g, 0) : LLVMConstInt(ctype(g), 0, 0);
-        LLVMValueRef bad = fp(g) ? LLVMBuildFCmp(g->b, LLVMRealOEQ, b, zero, "")
-                                 : LLVMBuildICmp(g->b, LLVMIntEQ, b, zero, "");
-        LLVMValueRef one = fp(g) ? fc(g, 1) : LLVMConstInt(ctype(g), 1, 0);
-        LLVMValueRef safe = LLVMBuildSelect(g->b, bad, one, b, "");
-        LLVMValueRef q = fp(g) ? LLVMBuildFDiv(g->b, a, safe, "") : LLVMBuildSDiv(g->b, a, safe, "");
-        r = LLVMBuildSelect(g->b, bad, zero, q, "");
-        break;
-    }
     case IR_MAX: case IR_MIN:
         r = combine(g, x->op == IR_MAX ? IR_COMB_MAX : IR_COMB_MIN, a, b);
         break;
