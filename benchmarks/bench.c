@@ -428,6 +428,7 @@ static void bench_emitted(einc_ctx *ctx, int n, int threads)
         einc_kernel_free(k);
         return;
     }
+    omp_threads(threads);       /* before dlopen: libgomp reads OMP_NUM_THREADS when it loads */
     void *h = dlopen(so, RTLD_NOW | RTLD_NODELETE);
     void (*mm)(const float *, const float *, float *, int64_t, int64_t, int64_t);
     *(void **)&mm = h ? dlsym(h, "mm") : NULL;
@@ -438,7 +439,6 @@ static void bench_emitted(einc_ctx *ctx, int n, int threads)
     float *a = randf((size_t)n * n), *b = randf((size_t)n * n), *c = malloc(sizeof(float) * (size_t)n * n);
     int64_t s[2] = { n, n };
     erun r = { k, 2, { { EINC_F32, 2, s, NULL, a }, { EINC_F32, 2, s, NULL, b } }, { EINC_F32, 2, s, NULL, c } };
-    omp_threads(threads);
     double te = median_time(run_einc, &r, reps);
     double t[64];
     int nr = reps < 64 ? reps : 64;
