@@ -285,8 +285,11 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
     return g;
 }
 
-/* Pushes the nest that fills dst with the identity, unless the statement accumulates. */
-static int push_fill(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access *dst)
+/*
+ * Pushes the nest that fills dst with the identity (in loop order ax[0..n)), unless the
+ * statement accumulates.
+ */
+static int push_fill(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access *dst, const int *ax, int n)
 {
     if (s->accumulate)
         return 0;
@@ -295,14 +298,34 @@ static int push_fill(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access 
         return -1;
     fill->comb = s->comb;                       /* value NULL: dst = identity(comb) */
     fill->dst = dst;
-    return push_nest(L, lp, wrap(L, s->free, s->nfree, fill, true), dst, -1);
+    return push_nest(L, lp, wrap(L, ax, n, fill, true), dst, -1);
+}
+
+/*
+ * The output axes in the GEMM nest's order: its outer free axes, then m, then n.  The fill
+ * before it and the epilogue after it loop in this order, so that loop fusion can merge all
+ * three down to the deepest outer free axis: a convolution then zeroes, accumulates and
+ * finishes one output row while that row is in L1.
+ */
+static int *gemm_free_order(lowerer *L, const ir_stmt *s, const lp_node *gemm, const int *order, int n)
+{
+    int *ax = ARENA_ARRAY(L->c->A, int, s->nfree + 1), k = 0;
+    if (!ax)
+        return cc_nomem(L->c), NULL;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < s->nfree; j++)
+            if (s->free[j] == order[i])
+                ax[k++] = order[i];
+    ax[k++] = gemm->m;
+    ax[k++] = gemm->nn;
+    return ax;
 }
 
 /* Fills dst with zeros, then runs the GEMM inside its outer (batch, extra reduced) loops. */
 static int push_gemm(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access *dst, lp_node *gemm,
-                     const int *order, int n)
+                     const int *order, int n, const int *free_order)
 {
-    if (push_fill(L, lp, s, dst) < 0)
+    if (push_fill(L, lp, s, dst, free_order, s->nfree) < 0)
         return -1;
     /* parallel: the outermost batch loop, or the GEMM's rows when it is the root */
     bool batch = n > 0 && uses_axis(&s->out, order[0]);
@@ -380,8 +403,12 @@ static lp_node *transpose_tiles(lowerer *L, const ir_stmt *s, lp_node *body)
 
 static einc_dtype p_dtype(const lowerer *L, const ir_access *a) { return L->p->tensor[a->tensor].dtype; }
 
-/* The final expression in place, after a reduction accumulated in memory: dst = final(dst). */
-static int push_final(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *fin, const ir_access *dst)
+/*
+ * The final expression in place, after a reduction accumulated in memory: dst = final(dst),
+ * looping over the output axes in the order ax[0..nfree).
+ */
+static int push_final(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *fin, const ir_access *dst,
+                      const int *ax)
 {
     lp_node *f = node(L, LP_STORE);
     if (!f)
@@ -389,7 +416,7 @@ static int push_final(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
     f->comb = IR_COMB_ASSIGN;
     f->dst = dst;
     f->value = fin->rhs;
-    return push_nest(L, lp, wrap(L, s->free, s->nfree, f, true), dst, s->out.tensor);
+    return push_nest(L, lp, wrap(L, ax, s->nfree, f, true), dst, s->out.tensor);
 }
 
 static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *fin)
@@ -426,9 +453,10 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
         lp_node *gemm = match_gemm(L, s, s->free[i], dst, order, &n);
         if (!gemm)
             continue;
-        if (push_gemm(L, lp, s, dst, gemm, order, n) < 0)
+        int *ax = gemm_free_order(L, s, gemm, order, n);
+        if (!ax || push_gemm(L, lp, s, dst, gemm, order, n, ax) < 0)
             return -1;
-        return fin ? push_final(L, lp, s, fin, dst) : 0;
+        return fin ? push_final(L, lp, s, fin, dst, ax) : 0;
     }
 
     int best = -1, best_score = 0;
@@ -468,7 +496,7 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
 
     /* memory: fill dst with the identity, then update it in place with best innermost. */
     lp_node *up = node(L, LP_STORE);
-    if (!up || push_fill(L, lp, s, dst) < 0)
+    if (!up || push_fill(L, lp, s, dst, s->free, s->nfree) < 0)
         return -1;
     int n = 0;
     for (int i = 0; i < s->nfree; i++)
@@ -483,7 +511,7 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
     up->value = s->rhs;
     if (push_nest(L, lp, wrap(L, order, n, up, par), dst, -1) < 0)
         return -1;
-    return fin ? push_final(L, lp, s, fin, dst) : 0;
+    return fin ? push_final(L, lp, s, fin, dst, s->free) : 0;
 }
 
 /* ---- loop fusion --------------------------------------------------------------------------
