@@ -902,21 +902,17 @@ static val *batchnorm2d(elab *E, const el_node *call, val **arg)
                             "(normalise with the batch's statistics)", fn, what[k]);
         /*
          * Folded, as inference engines do: per channel, scale = weight·rsqrt(var + eps) and
-         * shift = bias − mean·scale (two tiny statements), so each element costs one
-         * multiply-add instead of a square root and a division.
+         * shift = bias − mean·scale, so y = x·scale + shift.  They stay expressions in the
+         * element's formula (the code generators compute them once per channel, outside the
+         * innermost loop), so the block remains one loop nest.
          */
         int b = call->begin, e = call->end;
         einc_dtype t = float_of(x->dtype);
         lz *scale = lz_unary(E, IR_RSQRT, lz_binary(E, IR_ADD, v[2], lz_const(E, eps, t), b, e));
         if (v[3])
             scale = lz_binary(E, IR_MUL, scale, v[3], b, e);
-        int ts = materialize(E, scale);
-        lz *S = ts >= 0 ? lz_tensor(E, ts) : NULL;
-        lz *shift = lz_binary(E, IR_SUB, v[4] ? v[4] : lz_const(E, 0, t), lz_binary(E, IR_MUL, v[1], S, b, e), b, e);
-        int tf = materialize(E, shift);
-        if (tf < 0)
-            return NULL;
-        y = lz_binary(E, IR_ADD, lz_binary(E, IR_MUL, x, S, b, e), lz_tensor(E, tf), b, e);
+        lz *shift = lz_binary(E, IR_SUB, v[4] ? v[4] : lz_const(E, 0, t), lz_binary(E, IR_MUL, v[1], scale, b, e), b, e);
+        y = lz_binary(E, IR_ADD, lz_binary(E, IR_MUL, x, scale, b, e), shift, b, e);
         return tensor_val(E, y, b, e);
     }
     if (y && v[3])

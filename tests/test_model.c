@@ -1787,7 +1787,6 @@ static void test_fused(void **state)
     einc_tensor ti[6];
     for (int i = 0; i < 6; i++)
         ti[i] = tensor_of(&in[i]);
-    bool known_regression = false;
     for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
         einc_kernel *k = NULL;
         einc_error err = { 0 };
@@ -1799,30 +1798,18 @@ static void test_fused(void **state)
         einc_kernel_free(k);
         if (!text)
             fail_msg("explain failed: %s", err.message);
-        bool one = strstr(text, "fused groups: 1 loop nest") != NULL;
-        /*
-         * KNOWN REGRESSION, reported: batchnorm2d in inference now folds its per-channel
-         * scale and shift into two temporaries (compiler/model.c, "Folded, as inference
-         * engines do"), which lower.c puts in a nest of their own, so the block is
-         * "fused groups: 2 loop nests for 4 statements" although examples/resblock.einl
-         * promises one.  Only that shape is let through (skipped below): the convolution's
-         * nest must still carry the whole epilogue and write out itself.  Delete this
-         * allowance once the block is one nest again.
-         */
-        bool two = !one && strstr(text, "fused groups: 2 loop nests") && conv_nest_writes_out(text);
-        if (!one && !two) {
+        /* one nest, and it is the convolution's: it reads x and w and writes out, nothing else */
+        if (!strstr(text, "fused groups: 1 loop nest for") || !conv_nest_writes_out(text)) {
             const char *g = strstr(text, "fused groups:");
             char shown[1024];
             snprintf(shown, sizeof shown, "%s", g ? g : text);
             free(text);
-            fail_msg("%s: explain does not say 'fused groups: 1 loop nest':\n%s", target_name(targets[t]), shown);
+            fail_msg("%s: explain does not say 'fused groups: 1 loop nest' writing out:\n%s",
+                     target_name(targets[t]), shown);
         }
-        known_regression |= two;
         free(text);
     }
     free_arrs(6, in);
-    if (known_regression)
-        skip();
 }
 
 /* The JIT gives the same bits on every run of the same kernel (no race, no reordering). */
