@@ -48,6 +48,9 @@ typedef struct cgl {
     LLVMValueRef acc;           /* the innermost ACC's alloca */
     const lp_nest *nest;
     const ir_access *store_dst;
+    const ir_expr **hoisted;    /* subexpressions computed before the innermost loop ... */
+    LLVMValueRef *hoisted_v;    /* ... and their values */
+    int nhoisted;
 } cgl;
 
 static bool is_runtime_size(const ir_axis *a) { return !(a->given || a->literal); }
@@ -384,6 +387,9 @@ static LLVMValueRef unary(cgl *g, ir_op op, LLVMValueRef a)
 
 static LLVMValueRef expr(cgl *g, const ir_expr *x)
 {
+    for (int i = 0; i < g->nhoisted; i++)
+        if (g->hoisted[i] == x)
+            return g->hoisted_v[i];
     switch (x->op) {
     case IR_ACCESS:
         if (x->acc.tensor == g->nest->acc_tensor)
@@ -474,6 +480,69 @@ static void loop_end(cgl *g, cloop *L, int64_t step)
 
 static LLVMValueRef smin(cgl *g, LLVMValueRef a, LLVMValueRef b);
 
+/* Does x use axis ax, or read a tensor the loop body bd[0..nb) writes (or the accumulator)? */
+static bool variant(const cgl *g, const ir_expr *x, int ax, lp_node *const *bd, int nb)
+{
+    if (!x)
+        return false;
+    if (x->op == IR_AXIS)
+        return x->axis == ax;
+    if (x->op != IR_ACCESS)
+        return variant(g, x->a, ax, bd, nb) || variant(g, x->b, ax, bd, nb);
+    if (x->acc.tensor == g->nest->acc_tensor)
+        return true;
+    for (int i = 0; i < nb; i++)
+        if (bd[i]->dst->tensor == x->acc.tensor)
+            return true;
+    for (int d = 0; d < x->acc.ndim; d++)
+        for (int t = 0; t < x->acc.dim[d].n; t++)
+            if (x->acc.dim[d].t[t].axis == ax)
+                return true;
+    return false;
+}
+
+/* Collects the largest invariant subexpressions of x that do some arithmetic. */
+static void find_invariants(cgl *g, const ir_expr *x, int ax, lp_node *const *bd, int nb, int cap)
+{
+    if (!x || x->op == IR_ACCESS || x->op == IR_CONST || x->op == IR_SIZE || x->op == IR_AXIS)
+        return;
+    if (!variant(g, x, ax, bd, nb)) {
+        if (g->nhoisted < cap)
+            g->hoisted[g->nhoisted++] = x;
+        return;
+    }
+    find_invariants(g, x->a, ax, bd, nb, cap);
+    find_invariants(g, x->b, ax, bd, nb, cap);
+}
+
+/*
+ * Loop-invariant code motion on the IR: in an innermost loop of stores, each subexpression
+ * that neither uses the loop's axis nor reads what the loop writes (a batch norm's scale
+ * rsqrt(var + eps)·gamma and shift, in a convolution's epilogue) is computed once before
+ * the loop.  LLVM cannot hoist it itself: it does not know that the tensors do not alias.
+ * Inner loops only, so every axis such an expression uses is bound and in range.
+ */
+static void hoist(cgl *g, const lp_node *n)
+{
+    enum { MAX_HOISTED = 16 };
+    g->nhoisted = 0;
+    for (int i = 0; i < n->n; i++)
+        if (n->body[i]->op != LP_STORE || n->tile || n->blocked)
+            return;
+    g->hoisted = ARENA_ARRAY(g->c->A, const ir_expr *, MAX_HOISTED);
+    g->hoisted_v = ARENA_ARRAY(g->c->A, LLVMValueRef, MAX_HOISTED);
+    if (!g->hoisted || !g->hoisted_v)
+        return;
+    for (int i = 0; i < n->n; i++)
+        find_invariants(g, n->body[i]->value, n->axis, n->body, n->n, MAX_HOISTED);
+    int k = g->nhoisted;
+    g->nhoisted = 0;            /* expr() must compute them, not look them up */
+    for (int i = 0; i < k; i++) {
+        g->hoisted_v[i] = expr(g, g->hoisted[i]);
+        g->nhoisted = i + 1;
+    }
+}
+
 static void loop(cgl *g, const lp_node *n, bool outermost)
 {
     LLVMValueRef start = ci64(g, 0), end = g->size[n->axis];
@@ -485,6 +554,7 @@ static void loop(cgl *g, const lp_node *n, bool outermost)
         start = g->blk[n->axis];
         end = smin(g, LLVMBuildAdd(g->b, start, ci64(g, g->tile[n->axis]), ""), g->blk_end[n->axis]);
     }
+    hoist(g, n);
     cloop L;
     LLVMValueRef iv = loop_begin(g, &L, start, end, g->p->axis[n->axis].name);
     if (n->tile) {
@@ -496,6 +566,7 @@ static void loop(cgl *g, const lp_node *n, bool outermost)
     }
     for (int i = 0; i < n->n; i++)
         node(g, n->body[i], false);
+    g->nhoisted = 0;
     loop_end(g, &L, n->tile ? n->tile : 1);
 }
 
@@ -517,7 +588,7 @@ static LLVMValueRef entry_alloca(cgl *g, LLVMTypeRef t, const char *name)
     return slot;
 }
 
-enum { GEMM_MR = 6, GEMM_NV = 4, GEMM_KC = 256, MAXACC = GEMM_MR * GEMM_NV };
+enum { GEMM_MR = 6, GEMM_NV = 4, GEMM_KC = 128, GEMM_MB = 100000, MAXACC = GEMM_MR * GEMM_NV };
 
 /*
  * dst[m, n] += a[m, k] * b[k, n], register-blocked: an MR x (NV vectors) tile of dst lives
@@ -531,7 +602,7 @@ enum { GEMM_MR = 6, GEMM_NV = 4, GEMM_KC = 256, MAXACC = GEMM_MR * GEMM_NV };
 /* Shared by gemm's tile and row paths. */
 typedef struct gemm_ctx {
     LLVMTypeRef et, vt, fma_t;
-    LLVMValueRef fma, mask, panel, spill;
+    LLVMValueRef fma, mask, panel;
     int esize, vl, nv, nr;
 } gemm_ctx;
 
@@ -562,9 +633,27 @@ static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
     loop_end(g, &Lk, 1);
 }
 
+/* llvm.masked.load / llvm.masked.store of the vector type vt at p, lanes where mask is set. */
+static LLVMValueRef masked(cgl *g, const gemm_ctx *G, LLVMValueRef p, LLVMValueRef mask, LLVMValueRef store)
+{
+    const char *name = store ? "llvm.masked.store" : "llvm.masked.load";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef tys[2] = { G->vt, g->ptr };
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, id, tys, 2);
+    LLVMTypeRef ft = LLVMIntrinsicGetType(g->ctx, id, tys, 2);
+    LLVMValueRef align = LLVMConstInt(g->i32, (unsigned long long)G->esize, 0);
+    if (store) {
+        LLVMValueRef args[4] = { store, p, align, mask };
+        return LLVMBuildCall2(g->b, ft, f, args, 4, "");
+    }
+    LLVMValueRef args[4] = { p, align, mask, LLVMConstNull(G->vt) };
+    return LLVMBuildCall2(g->b, ft, f, args, 4, "");
+}
+
 /*
  * dst[m0 + r, n0 + c] += acc[r][c]: whole vectors when the column block is full, otherwise
- * through a spill buffer, only the nw columns that exist.
+ * masked vectors over the nw columns that exist (a convolution's 56-wide rows end every
+ * block this way, so this path is as hot as the other).
  */
 static void gemm_store(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef *acc, int nrows,
                        LLVMValueRef m0, LLVMValueRef n0, LLVMValueRef nfull, LLVMValueRef nw)
@@ -587,20 +676,31 @@ static void gemm_store(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
         }
     LLVMBuildBr(g->b, done);
     LLVMPositionBuilderAtEnd(g->b, part);
-    for (int r = 0; r < nrows; r++) {
-        for (int v = 0; v < G->nv; v++) {
-            LLVMValueRef at = ci64(g, v * G->vl);
-            LLVMValueRef st = LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, G->vt, acc[r * G->nv + v], ""),
-                                             LLVMBuildInBoundsGEP2(g->b, G->et, G->spill, &at, 1, ""));
-            LLVMSetAlignment(st, (unsigned)G->esize);
+    /* lane c of vector v exists when v·VL + c < nw */
+    LLVMValueRef lanes[64];
+    for (int c = 0; c < G->vl; c++)
+        lanes[c] = LLVMConstInt(g->i64, (unsigned long long)c, 0);
+    LLVMValueRef lane = LLVMConstVector(lanes, (unsigned)G->vl);
+    LLVMTypeRef iv_t = LLVMVectorType(g->i64, (unsigned)G->vl);
+    for (int v = 0; v < G->nv; v++) {
+        LLVMValueRef left = LLVMBuildSub(g->b, nw, ci64(g, v * G->vl), "");
+        LLVMBasicBlockRef some = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "some");
+        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "next");
+        LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, left, ci64(g, 0), ""), some, next);
+        LLVMPositionBuilderAtEnd(g->b, some);
+        LLVMValueRef splat = LLVMBuildInsertElement(g->b, LLVMGetPoison(iv_t), left, LLVMConstInt(g->i32, 0, 0), "");
+        splat = LLVMBuildShuffleVector(g->b, splat, LLVMGetPoison(iv_t), G->mask, "");
+        LLVMValueRef mask = LLVMBuildICmp(g->b, LLVMIntSLT, lane, splat, "");
+        for (int r = 0; r < nrows; r++) {
+            g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
+            g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * G->vl), "");
+            LLVMValueRef p = address(g, n->dst);
+            LLVMValueRef sum = LLVMBuildFAdd(g->b, masked(g, G, p, mask, NULL),
+                                             LLVMBuildLoad2(g->b, G->vt, acc[r * G->nv + v], ""), "");
+            masked(g, G, p, mask, sum);
         }
-        cloop Lc;
-        LLVMValueRef c = loop_begin(g, &Lc, ci64(g, 0), nw, "pc");
-        g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
-        g->iv[n->nn] = LLVMBuildAdd(g->b, n0, c, "");
-        LLVMValueRef x = LLVMBuildLoad2(g->b, G->et, LLVMBuildInBoundsGEP2(g->b, G->et, G->spill, &c, 1, ""), "");
-        store(g, n->dst, LLVMBuildFAdd(g->b, load(g, n->dst), x, ""));
-        loop_end(g, &Lc, 1);
+        LLVMBuildBr(g->b, next);
+        LLVMPositionBuilderAtEnd(g->b, next);
     }
     LLVMBuildBr(g->b, done);
     LLVMPositionBuilderAtEnd(g->b, done);
@@ -637,7 +737,6 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     LLVMValueRef acc[MAXACC];
     G.panel = entry_alloca(g, LLVMArrayType2(G.et, (uint64_t)GEMM_KC * (uint64_t)G.nr), "panel");
     LLVMSetAlignment(G.panel, 64);
-    G.spill = entry_alloca(g, LLVMArrayType2(G.et, (uint64_t)G.nr), "spill");
     for (int i = 0; i < MAXACC; i++)
         acc[i] = entry_alloca(g, G.vt, "c");
     LLVMValueRef zero = LLVMConstNull(G.vt);
@@ -647,7 +746,10 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     G.fma = LLVMGetIntrinsicDeclaration(g->m, fma_id, &fmt, 1);
     G.fma_t = LLVMIntrinsicGetType(g->ctx, fma_id, &fmt, 1);
 
-    cloop Lk0, Ln0, Lm0, Lpk, Lpn, Lpz, Lr;
+    cloop Lmb, Lk0, Ln0, Lm0, Lpk, Lpn, Lpz, Lr;
+    LLVMValueRef mb = loop_begin(g, &Lmb, M0, M1, "mb");
+    M1 = smin(g, LLVMBuildAdd(g->b, mb, ci64(g, GEMM_MB), ""), M1);
+    M0 = mb;
     LLVMValueRef k0 = loop_begin(g, &Lk0, ci64(g, 0), K, "k0");
     LLVMValueRef k1 = smin(g, LLVMBuildAdd(g->b, k0, ci64(g, GEMM_KC), ""), K);
     LLVMValueRef n0 = loop_begin(g, &Ln0, ci64(g, 0), N, "n0");
@@ -697,6 +799,7 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     loop_end(g, &Lm0, mr);
     loop_end(g, &Ln0, G.nr);
     loop_end(g, &Lk0, GEMM_KC);
+    loop_end(g, &Lmb, GEMM_MB);
 }
 
 static void store(cgl *g, const ir_access *dst, LLVMValueRef v)
