@@ -418,7 +418,7 @@ void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access 
     const char *at = cs_arith_type(s, t);
     switch (x->op) {
     case IR_ACCESS:
-        if (x->acc.tensor == nest->acc_tensor) {
+        if (s->lp->acc[x->acc.tensor]) {
             if (in_acc) {
                 sb_printf(s->b, "acc");
             } else {

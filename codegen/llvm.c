@@ -282,6 +282,16 @@ static LLVMValueRef fselect(cgl *g, LLVMRealPredicate p, LLVMValueRef a, LLVMVal
     return LLVMBuildSelect(g->b, LLVMBuildFCmp(g->b, p, a, b, ""), t, f, "");
 }
 
+/* a·b + c rounded once (llvm.fma: exact, unlike a multiply-add under "contract") */
+static LLVMValueRef fma3(cgl *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
+{
+    LLVMTypeRef t = LLVMTypeOf(a);
+    unsigned id = LLVMLookupIntrinsicID("llvm.fma", 8);
+    LLVMValueRef args[3] = { a, b, c };
+    return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, &t, 1), LLVMGetIntrinsicDeclaration(g->m, id, &t, 1),
+                          args, 3, "");
+}
+
 /*
  * exp for float32 inline, so loops that call it vectorize (a call to expf would keep them
  * scalar): Cephes' expf.  n = round(x·log2 e), r = x − n·ln 2 in two parts, exp(r) by a
@@ -295,8 +305,8 @@ static LLVMValueRef exp_f32(cgl *g, LLVMValueRef x)
     LLVMValueRef xc = fselect(g, LLVMRealOGT, x, fc(g, 88.7228), fc(g, 88.7228), x);
     xc = fselect(g, LLVMRealOLT, xc, fc(g, -104.0), fc(g, -104.0), xc);
     LLVMValueRef n = call1(g, "llvm.rint", fmul(g, xc, fc(g, 1.44269504088896341)));
-    LLVMValueRef r = LLVMBuildFSub(g->b, xc, LLVMBuildFMul(g->b, n, fc(g, 0.693359375), ""), "");
-    r = LLVMBuildFSub(g->b, r, LLVMBuildFMul(g->b, n, fc(g, -2.12194440e-4), ""), "");
+    LLVMValueRef r = fma3(g, n, fc(g, -0.693359375), xc);
+    r = fma3(g, n, fc(g, 2.12194440e-4), r);
     LLVMValueRef z = fmul(g, r, r);
     LLVMValueRef y = fadd(g, fadd(g, fmul(g, poly(g, r, c, 6), z), r), fc(g, 1));
     LLVMValueRef ni = LLVMBuildFPToSI(g->b, n, g->i32, "");
@@ -307,7 +317,7 @@ static LLVMValueRef exp_f32(cgl *g, LLVMValueRef x)
         LLVMValueRef bits = LLVMBuildShl(g->b, e, LLVMConstInt(g->i32, 23, 0), "");
         y = LLVMBuildFMul(g->b, y, LLVMBuildBitCast(g->b, bits, g->f32, ""), "");
     }
-    return fselect(g, LLVMRealUNO, x, x, x, y);
+    return y;       /* a NaN x passed the clamps (unordered compares are false) and stayed NaN */
 }
 
 static LLVMValueRef m_exp(cgl *g, LLVMValueRef x)
@@ -392,7 +402,7 @@ static LLVMValueRef expr(cgl *g, const ir_expr *x)
             return g->hoisted_v[i];
     switch (x->op) {
     case IR_ACCESS:
-        if (x->acc.tensor == g->nest->acc_tensor)
+        if (g->lp->acc[x->acc.tensor])
             return g->acc ? LLVMBuildLoad2(g->b, ctype(g), g->acc, "") : load(g, g->store_dst);
         return load(g, &x->acc);
     case IR_CONST:
@@ -489,7 +499,7 @@ static bool variant(const cgl *g, const ir_expr *x, int ax, lp_node *const *bd, 
         return x->axis == ax;
     if (x->op != IR_ACCESS)
         return variant(g, x->a, ax, bd, nb) || variant(g, x->b, ax, bd, nb);
-    if (x->acc.tensor == g->nest->acc_tensor)
+    if (g->lp->acc[x->acc.tensor])
         return true;
     for (int i = 0; i < nb; i++)
         if (bd[i]->dst->tensor == x->acc.tensor)
@@ -906,6 +916,15 @@ static LLVMValueRef nest_fn(cgl *g, int i)
     LLVMTypeRef params[5] = { g->ptr, g->ptr, g->ptr, g->i64, g->i64 };
     LLVMTypeRef ft = LLVMFunctionType(g->vt, params, 5, 0);
     LLVMValueRef fn = LLVMAddFunction(g->m, name, ft);
+    if (g->o->vector_bytes >= 64) {
+        /*
+         * LLVM's x86 tuning vectorizes at 256 bits even with AVX-512; the elementwise work
+         * here (exp, tanh, erf polynomials) is throughput-bound, so use the whole register.
+         */
+        static const char k[] = "prefer-vector-width", v[] = "512";
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                                   LLVMCreateStringAttribute(g->ctx, k, sizeof k - 1, v, sizeof v - 1));
+    }
     g->fn = fn;
     g->nest = &g->lp->nest[i];
     g->acc = NULL;

@@ -22,7 +22,7 @@
  *   - memory:   the output's unit-stride axis stays innermost (so it vectorizes), the
  *     output is first filled with the identity and updated in place (STORE with comb).
  * A "final" expression applies after the reduction (a mean's division): inside it, an
- * access to the statement's accumulator tensor (lp_nest.acc_tensor) means the accumulated
+ * access to the statement's accumulator tensor (lp_prog.acc) means the accumulated
  * value: the ACC's register inside an ACC, and the STORE's own dst in a memory-mode nest.
  */
 #ifndef EINC_LOOP_H
@@ -55,13 +55,19 @@ struct lp_node {
 typedef struct lp_nest {
     lp_node *root;
     einc_dtype compute;         /* the type arithmetic happens in (see lower.c) */
-    int acc_tensor;             /* the tensor an access to means "the accumulator", or -1 */
 } lp_nest;
 
 typedef struct lp_prog {
     const ir_prog *ir;
     int nnest;
     lp_nest *nest;
+    /*
+     * Per tensor: a temporary that stands for an accumulator and is never stored.  It is
+     * read only in the final expression of the reduction that produces it (a mean's sum),
+     * where an access to it means that reduction's accumulator: the ACC's register, or
+     * after a GEMM or a reduction in memory, dst's accumulated value.
+     */
+    bool *acc;
 } lp_prog;
 
 /*

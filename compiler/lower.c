@@ -25,6 +25,7 @@ typedef struct lowerer {
     const ir_prog *p;
     lp_target target;
     const bool *strided;        /* per tensor, or NULL: strides known only at run time */
+    bool *acc;                  /* per tensor: lp_prog.acc */
 } lowerer;
 
 static lp_node *node(lowerer *L, lp_op op)
@@ -198,12 +199,14 @@ static einc_dtype compute_type(const ir_prog *p, const ir_access *dst)
 
 static int push_nest(lowerer *L, lp_prog *lp, lp_node *root, const ir_access *dst, int acc_tensor)
 {
+    if (acc_tensor >= 0)
+        L->acc[acc_tensor] = true;
     lp_nest *n = ARENA_ARRAY(L->c->A, lp_nest, lp->nnest + 1);
     if (!n || !root)
         return cc_nomem(L->c);
     if (lp->nnest)
         memcpy(n, lp->nest, sizeof *n * (size_t)lp->nnest);
-    n[lp->nnest] = (lp_nest){ root, compute_type(L->p, dst), acc_tensor };
+    n[lp->nnest] = (lp_nest){ root, compute_type(L->p, dst) };
     lp->nest = n;
     lp->nnest++;
     return 0;
@@ -416,6 +419,7 @@ static int push_final(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
     f->comb = IR_COMB_ASSIGN;
     f->dst = dst;
     f->value = fin->rhs;
+    f->acc_tensor = s->out.tensor;
     return push_nest(L, lp, wrap(L, ax, s->nfree, f, true), dst, s->out.tensor);
 }
 
@@ -535,6 +539,7 @@ typedef struct touches {
     touch *t;
     int n, cap;
     arena *A;
+    const bool *acc;            /* accumulators are registers: no memory touched */
     bool nomem;
 } touches;
 
@@ -555,25 +560,23 @@ static void add_touch(touches *T, const ir_access *a, bool write)
     T->t[T->n++] = (touch){ a, write };
 }
 
-static void expr_touches(touches *T, const ir_expr *x, int acc_tensor)
+static void expr_touches(touches *T, const ir_expr *x)
 {
     if (!x)
         return;
     if (x->op == IR_ACCESS) {
-        if (x->acc.tensor != acc_tensor)
+        if (!T->acc[x->acc.tensor])
             add_touch(T, &x->acc, false);
         return;
     }
-    expr_touches(T, x->a, acc_tensor);
-    expr_touches(T, x->b, acc_tensor);
+    expr_touches(T, x->a);
+    expr_touches(T, x->b);
 }
 
-static void node_touches(touches *T, const lp_node *n, int acc_tensor)
+static void node_touches(touches *T, const lp_node *n)
 {
-    if (n->op == LP_ACC && n->final)
-        acc_tensor = n->acc_tensor;
-    expr_touches(T, n->value, acc_tensor);
-    expr_touches(T, n->final, acc_tensor);
+    expr_touches(T, n->value);
+    expr_touches(T, n->final);
     if (n->dst)
         add_touch(T, n->dst, true);
     if (n->a)
@@ -583,7 +586,7 @@ static void node_touches(touches *T, const lp_node *n, int acc_tensor)
     if (n->op == LP_STORE && n->value && n->comb != IR_COMB_ASSIGN)
         add_touch(T, n->dst, false);
     for (int i = 0; i < n->n; i++)
-        node_touches(T, n->body[i], acc_tensor);
+        node_touches(T, n->body[i]);
 }
 
 /* The dimension access a indexes by axis x alone (and x nowhere else), or -1. */
@@ -611,14 +614,14 @@ static bool writes(const touches *T, int tensor)
 }
 
 /* May loops x and y (same axis, x first) become one loop with x's body, then y's? */
-static bool fusable_loops(lowerer *L, const lp_node *x, const lp_node *y, int acc_x, int acc_y)
+static bool fusable_loops(lowerer *L, const lp_node *x, const lp_node *y)
 {
     if (x->op != LP_LOOP || y->op != LP_LOOP || x->axis != y->axis || x->tile || y->tile ||
         x->blocked || y->blocked || x->parallel != y->parallel)
         return false;
-    touches tx = { .A = L->c->A }, ty = { .A = L->c->A };
-    node_touches(&tx, x, acc_x);
-    node_touches(&ty, y, acc_y);
+    touches tx = { .A = L->c->A, .acc = L->acc }, ty = { .A = L->c->A, .acc = L->acc };
+    node_touches(&tx, x);
+    node_touches(&ty, y);
     if (tx.nomem || ty.nomem)
         return false;
     const touches *both[2] = { &tx, &ty };
@@ -642,17 +645,69 @@ static bool fusable_loops(lowerer *L, const lp_node *x, const lp_node *y, int ac
     return true;
 }
 
-static lp_node *merge_loops(lowerer *L, const lp_node *x, const lp_node *y, int acc);
+static lp_node *merge_loops(lowerer *L, const lp_node *x, const lp_node *y);
+
+/* Does x read an accumulator (is it a reduction's final expression)? */
+static bool reads_acc(const lowerer *L, const ir_expr *x)
+{
+    if (!x)
+        return false;
+    if (x->op == IR_ACCESS)
+        return L->acc[x->acc.tensor];
+    return reads_acc(L, x->a) || reads_acc(L, x->b);
+}
+
+static bool touches_tensor(const lp_node *n, int t)
+{
+    if ((n->dst && n->dst->tensor == t) || reads_tensor(n->value, t) || reads_tensor(n->final, t))
+        return true;
+    for (int i = 0; i < n->n; i++)
+        if (touches_tensor(n->body[i], t))
+            return true;
+    return false;
+}
+
+/*
+ * A loop of stores followed by a reduction over the same axis that reads what they stored
+ * (softmax's e = exp(x - max), then Σ e): the stores move into the reduction's loop, so the
+ * row is walked once for both.  Only the accumulator's start value moves before the stores,
+ * so the stores must not touch the reduction's destination; nor may they be finals of
+ * their own (after a GEMM, t = acc / 8 reads dst), whose accumulator would become the
+ * ACC's register.  Returns the new ACC or NULL.
+ */
+static lp_node *merge_into_acc(lowerer *L, const lp_node *x, const lp_node *y)
+{
+    if (x->op != LP_LOOP || y->op != LP_ACC || y->n != 1 || y->body[0]->op != LP_LOOP ||
+        y->body[0]->n != 1 || y->body[0]->body[0]->op != LP_UPDATE)
+        return NULL;
+    for (int i = 0; i < x->n; i++)
+        if (x->body[i]->op != LP_STORE || reads_acc(L, x->body[i]->value) ||
+            touches_tensor(x->body[i], y->dst->tensor) ||
+            (y->final && touches_tensor(x->body[i], y->acc_tensor)))
+            return NULL;
+    if (!fusable_loops(L, x, y->body[0]))
+        return NULL;
+    lp_node *a = node(L, LP_ACC), *m = merge_loops(L, x, y->body[0]);
+    lp_node **b = ARENA_ARRAY(L->c->A, lp_node *, 1);
+    if (!a || !m || !b)
+        return cc_nomem(L->c), NULL;
+    *a = *y;
+    b[0] = m;
+    a->body = b;
+    return a;
+}
 
 /* Merges adjacent fusable loops among n's children, in place. */
-static int merge_children(lowerer *L, lp_node *n, int acc)
+static int merge_children(lowerer *L, lp_node *n)
 {
     for (int i = 0; i + 1 < n->n;) {
-        if (!fusable_loops(L, n->body[i], n->body[i + 1], acc, acc)) {
+        lp_node *m = NULL;
+        if (fusable_loops(L, n->body[i], n->body[i + 1]))
+            m = merge_loops(L, n->body[i], n->body[i + 1]);
+        else if (!(m = merge_into_acc(L, n->body[i], n->body[i + 1])) && !L->c->failed) {
             i++;
             continue;
         }
-        lp_node *m = merge_loops(L, n->body[i], n->body[i + 1], acc);
         if (!m)
             return -1;
         n->body[i] = m;
@@ -662,7 +717,7 @@ static int merge_children(lowerer *L, lp_node *n, int acc)
     return 0;
 }
 
-static lp_node *merge_loops(lowerer *L, const lp_node *x, const lp_node *y, int acc)
+static lp_node *merge_loops(lowerer *L, const lp_node *x, const lp_node *y)
 {
     lp_node *m = node(L, LP_LOOP);
     lp_node **body = ARENA_ARRAY(L->c->A, lp_node *, x->n + y->n);
@@ -675,7 +730,7 @@ static lp_node *merge_loops(lowerer *L, const lp_node *x, const lp_node *y, int 
     m->n = x->n + y->n;
     for (int i = 0; i < m->n; i++)      /* still innermost only if every child is a store */
         m->vector = m->vector && (m->body[i]->op == LP_STORE || m->body[i]->op == LP_UPDATE);
-    return merge_children(L, m, acc) < 0 ? NULL : m;
+    return merge_children(L, m) < 0 ? NULL : m;
 }
 
 static int fuse_nests(lowerer *L, lp_prog *lp)
@@ -684,14 +739,11 @@ static int fuse_nests(lowerer *L, lp_prog *lp)
     for (int i = 0; i < lp->nnest; i++) {
         if (out > 0) {
             lp_nest *a = &lp->nest[out - 1], *b = &lp->nest[i];
-            if (a->compute == b->compute && (a->acc_tensor < 0 || b->acc_tensor < 0) &&
-                fusable_loops(L, a->root, b->root, a->acc_tensor, b->acc_tensor)) {
-                int acc = a->acc_tensor >= 0 ? a->acc_tensor : b->acc_tensor;
-                lp_node *m = merge_loops(L, a->root, b->root, acc);
+            if (a->compute == b->compute && fusable_loops(L, a->root, b->root)) {
+                lp_node *m = merge_loops(L, a->root, b->root);
                 if (!m)
                     return -1;
                 a->root = m;
-                a->acc_tensor = acc;
                 continue;
             }
         }
@@ -703,11 +755,12 @@ static int fuse_nests(lowerer *L, lp_prog *lp)
 
 lp_prog *lower(cc *c, const ir_prog *p, lp_target target, const bool *strided)
 {
-    lowerer L = { c, p, target, strided };
+    lowerer L = { c, p, target, strided, ARENA_ARRAY(c->A, bool, p->ntensor + 1) };
     lp_prog *lp = ARENA_NEW(c->A, lp_prog);
-    if (!lp)
+    if (!lp || !L.acc)
         return cc_nomem(c), NULL;
     lp->ir = p;
+    lp->acc = L.acc;
     int *order = stmt_order(c->A, p);
     if (!order)
         return cc_nomem(c), NULL;

@@ -483,6 +483,51 @@ static int *fresh_axes(elab *E, int ndim, const int64_t *shape)
     return ax;
 }
 
+/*
+ * For the dimensions of root that a produced temporary among z's leaves is written over,
+ * that statement's loop axis (a layernorm's row axis, from its mean and variance), where
+ * the sizes agree and the axis is not taken yet; ax[d] stays -2 elsewhere.  Statements
+ * that share their outer axis can then fuse row by row in lower.c.
+ */
+static void shared_axes(const elab *E, const lz *z, const lz *root, int *ax)
+{
+    if (!z)
+        return;
+    if (z->op != IR_ACCESS) {
+        shared_axes(E, z->a, root, ax);
+        shared_axes(E, z->b, root, ax);
+        return;
+    }
+    const int *dx = E->defax[z->tensor];
+    const ir_tensor *T = &E->p->tensor[z->tensor];
+    for (int td = 0; dx && td < T->ndim; td++) {
+        int vd = z->tdim[td], rd = vd + root->ndim - z->ndim;
+        if (vd < 0 || dx[td] < 0 || rd < 0 || ax[rd] != -2 || root->shape[rd] == 1 ||
+            z->shape[vd] != root->shape[rd] || E->p->axis[dx[td]].size != root->shape[rd])
+            continue;
+        bool taken = false;
+        for (int d = 0; d < root->ndim; d++)
+            taken |= ax[d] == dx[td];
+        if (!taken)
+            ax[rd] = dx[td];
+    }
+}
+
+/* The loop axes to write z over: shared with its producers where possible, else fresh. */
+static int *value_axes(elab *E, const lz *z)
+{
+    int *ax = ARENA_ARRAY(E->A, int, z->ndim + 1);
+    if (!ax)
+        return cc_nomem(E->c), NULL;
+    for (int d = 0; d < z->ndim; d++)
+        ax[d] = -2;
+    shared_axes(E, z, z, ax);
+    for (int d = 0; d < z->ndim; d++)
+        if (ax[d] == -2 && (ax[d] = z->shape[d] == 1 ? -1 : new_axis(E, z->shape[d])) < 0 && z->shape[d] != 1)
+            return NULL;
+    return ax;
+}
+
 static bool is_whole(const elab *E, const lz *z)
 {
     if (z->op != IR_ACCESS || E->p->tensor[z->tensor].ndim != z->ndim)
@@ -502,7 +547,7 @@ static int materialize_as(elab *E, lz *z, const char *name, ir_role role)
     if (t < 0)
         return -1;
     const int *reuse = reusable_axes(E, z, z);
-    int *ax = reuse ? (int *)reuse : fresh_axes(E, z->ndim, z->shape);
+    int *ax = reuse ? (int *)reuse : value_axes(E, z);
     if (!ax)
         return -1;
     if (add_stmt(E, access_axes(E, t, ax), IR_COMB_ASSIGN, inst(E, z, ax), false) < 0)

@@ -495,21 +495,19 @@ done:
 
 /* ---- fused groups: what each loop nest of a model reads and writes ------------------------- */
 
-static void mark_expr(const ir_expr *x, int acc, char *rw)
+static void mark_expr(const ir_expr *x, const bool *acc, char *rw)
 {
     if (!x)
         return;
-    if (x->op == IR_ACCESS && x->acc.tensor != acc)
+    if (x->op == IR_ACCESS && !acc[x->acc.tensor])
         rw[x->acc.tensor] |= 1;
     mark_expr(x->a, acc, rw);
     mark_expr(x->b, acc, rw);
 }
 
 /* rw[t]: 1 read, 2 written (temporaries folded into an ACC are neither). */
-static void mark_node(const lp_node *n, int acc, char *rw)
+static void mark_node(const lp_node *n, const bool *acc, char *rw)
 {
-    if (n->op == LP_ACC && n->final)
-        acc = n->acc_tensor;
     mark_expr(n->value, acc, rw);
     mark_expr(n->final, acc, rw);
     if (n->dst)
@@ -553,7 +551,7 @@ static void explain_groups(strbuf *b, const ir_prog *p, const lp_prog *lp, bool 
     }
     for (int i = 0; i < lp->nnest; i++) {
         memset(rw, 0, (size_t)p->ntensor);
-        mark_node(lp->nest[i].root, lp->nest[i].acc_tensor, rw);
+        mark_node(lp->nest[i].root, lp->acc, rw);
         if (dot)
             sb_printf(b, "  n%d [label=\"nest %d\\n%d step%s\", shape=component, style=filled, "
                          "fillcolor=\"#dde8ff\"];\n", i, i, count_stmts(lp->nest[i].root),

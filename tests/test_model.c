@@ -1812,6 +1812,42 @@ static void test_fused(void **state)
     free_arrs(6, in);
 }
 
+/* softmax, log_softmax and layernorm run row by row: one loop nest each, on the CPU. */
+static void test_fused_rows(void **state)
+{
+    (void)state;
+    static const char *const src[] = {
+        "input x: f32[R, C]\nreturn softmax(x, dim=-1)\n",
+        "input x: f32[R, C]\nreturn log_softmax(x, dim=1)\n",
+        "input x: f32[R, C]\nparam g: f32[C]\nparam b: f32[C]\nreturn layernorm(x, g, b)\n",
+    };
+    int64_t sh[2] = { 6, 37 }, c[1] = { 37 };
+    arr in[3] = { rnd(2, sh, -3, 3), rnd(1, c, -1, 1), rnd(1, c, -1, 1) };
+    einc_tensor ti[3];
+    for (int i = 0; i < 3; i++)
+        ti[i] = tensor_of(&in[i]);
+    for (size_t i = 0; i < sizeof src / sizeof *src; i++) {
+        einc_kernel *k = NULL;
+        einc_error err = { 0 };
+        einc_status st = einc_compile_model(ctx, src[i], &(einc_options){ .target = EINC_TARGET_CPU }, &k, &err);
+        if (st == EINC_ERR_UNSUPPORTED)
+            skip();             /* built without LLVM */
+        assert_int_equal(st, EINC_OK);
+        char *text = einc_kernel_explain(k, i == 2 ? 3 : 1, ti, &err);
+        einc_kernel_free(k);
+        if (!text)
+            fail_msg("explain failed: %s", err.message);
+        const char *g = strstr(text, "fused groups:");
+        bool one = g && strncmp(g, "fused groups: 1 loop nest for", 29) == 0;
+        char shown[512];
+        snprintf(shown, sizeof shown, "%s", g ? g : text);
+        free(text);
+        if (!one)
+            fail_msg("not one loop nest:\n%s\n%s", src[i], shown);
+    }
+    free_arrs(3, in);
+}
+
 /* The JIT gives the same bits on every run of the same kernel (no race, no reordering). */
 static void test_determinism(void **state)
 {
@@ -1906,6 +1942,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_large),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_fused),
+        cmocka_unit_test(test_fused_rows),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_jit_ran),
     };
