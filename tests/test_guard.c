@@ -63,6 +63,8 @@ static const gcase cases[] = {
     { "bij,bjk->bik", NULL, 2, { 3, 3 }, { { 2, 5, 3 }, { 2, 3, 7 } } },
     { "ij->ji", NULL, 1, { 2 }, { { 37, 65 } } },                           /* transpose tiles */
     { "abcd->dcba", NULL, 1, { 4 }, { { 3, 1, 5, 33 } } },
+    { "abcd->dcba", NULL, 1, { 4 }, { { 33, 2, 3, 64 } } },                  /* whole 32 x 32 blocks */
+    { "b c h w -> b h w c", NULL, 1, { 4 }, { { 2, 40, 3, 64 } } },
     { "b c h w -> b h w c", NULL, 1, { 4 }, { { 2, 3, 5, 7 } } },
     { "ij->", NULL, 1, { 2 }, { { 31, 17 } } },
     { "ij->j", NULL, 1, { 2 }, { { 9, 33 } } },
