@@ -858,7 +858,7 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     G.fma = LLVMGetIntrinsicDeclaration(g->m, fma_id, &fmt, 1);
     G.fma_t = LLVMIntrinsicGetType(g->ctx, fma_id, &fmt, 1);
 
-    cloop Lmb, Lk0, Ln0, Lm0, Lpk, Lpn, Lpz, Lr;
+    cloop Lmb, Lk0, Ln0, Lm0, Lpk, Lpn, Lpz;
     LLVMValueRef mb = loop_begin(g, &Lmb, M0, M1, "mb");
     M1 = smin(g, LLVMBuildAdd(g->b, mb, ci64(g, GEMM_MB), ""), M1);
     M0 = mb;
@@ -896,15 +896,32 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     gemm_store(g, n, &G, acc, mr, m0, n0, nfull, nw);
     LLVMBuildBr(g->b, join);
 
-    /* the last rows, one at a time */
+    /*
+     * The last M mod MR rows: a tile of 4 rows, then of 2, then of 1, as many as fit (a
+     * row at a time would load a vector of the panel for each multiply-add).
+     */
     LLVMPositionBuilderAtEnd(g->b, rows);
-    LLVMValueRef m1 = smin(g, LLVMBuildAdd(g->b, m0, ci64(g, mr), ""), M1);
-    LLVMValueRef row_iv = loop_begin(g, &Lr, m0, m1, "mr");
-    for (int v = 0; v < G.nv; v++)
-        LLVMBuildStore(g->b, zero, acc[v]);
-    gemm_kloop(g, n, &G, acc, 1, row_iv, k0, k1);
-    gemm_store(g, n, &G, acc, 1, row_iv, n0, nfull, nw);
-    loop_end(g, &Lr, 1);
+    LLVMValueRef at = m0;
+    for (int h = 4; h >= 1; h /= 2) {
+        LLVMBasicBlockRef fits = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "fits");
+        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "next");
+        LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+        LLVMValueRef end = LLVMBuildAdd(g->b, at, ci64(g, h), "");
+        LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLE, end, M1, ""), fits, next);
+        LLVMPositionBuilderAtEnd(g->b, fits);
+        for (int i = 0; i < h * G.nv; i++)
+            LLVMBuildStore(g->b, zero, acc[i]);
+        gemm_kloop(g, n, &G, acc, h, at, k0, k1);
+        gemm_store(g, n, &G, acc, h, at, n0, nfull, nw);
+        LLVMBasicBlockRef fits_end = LLVMGetInsertBlock(g->b);
+        LLVMBuildBr(g->b, next);
+        LLVMPositionBuilderAtEnd(g->b, next);
+        LLVMValueRef phi = LLVMBuildPhi(g->b, g->i64, "");
+        LLVMValueRef vals[2] = { end, at };
+        LLVMBasicBlockRef bbs[2] = { fits_end, pre };
+        LLVMAddIncoming(phi, vals, bbs, 2);
+        at = phi;
+    }
     LLVMBuildBr(g->b, join);
 
     LLVMPositionBuilderAtEnd(g->b, join);
