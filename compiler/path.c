@@ -297,6 +297,21 @@ static ir_access *emit_node(rewriter *R, const pathctx *P, pnode *n, bool root)
                     ka[nk++] = ax;
             }
     }
+    /*
+     * The result's unit-stride axis, when the temporary keeps it, goes last: then the next
+     * step reads it with unit stride (a GEMM's columns, or an outer product's vector loop)
+     * instead of transposing ('ijk,jl,kl->il': t0[k, j, l], not t0[k, l, j]).
+     */
+    const ir_access *ro = &R->orig->out;
+    if (nk > 1 && ro->ndim > 0 && ro->dim[ro->ndim - 1].n == 1) {
+        int u = ro->dim[ro->ndim - 1].t[0].axis;
+        for (int i = 0; i + 1 < nk; i++)
+            if (ka[i] == u) {
+                memmove(&ka[i], &ka[i + 1], sizeof *ka * (size_t)(nk - 1 - i));
+                ka[nk - 1] = u;
+                break;
+            }
+    }
     ir_tensor *T = &R->tensors[R->ntensor];
     char name[16];
     snprintf(name, sizeof name, "t%d", R->nstmt - 1);
