@@ -57,6 +57,7 @@ typedef struct gcase {
 static const gcase cases[] = {
     { "ik,kj->ij", NULL, 2, { 2, 2 }, { { 7, 5 }, { 5, 3 } } },
     { "ik,kj->ij", NULL, 2, { 2, 2 }, { { 13, 300 }, { 300, 67 } } },     /* GEMM tiles and edges */
+    { "ik,kj->ij", NULL, 2, { 2, 2 }, { { 11, 1100 }, { 1100, 19 } } },   /* several k blocks */
     { "ik,jk->ij", NULL, 2, { 2, 2 }, { { 7, 33 }, { 65, 33 } } },
     { "ik,kj->ij", NULL, 2, { 2, 2 }, { { 0, 3 }, { 3, 4 } } },
     { "ik,kj->ij", NULL, 2, { 2, 2 }, { { 1, 1 }, { 1, 1 } } },
