@@ -175,6 +175,72 @@ static void test_emit_paths(void **s)
     }
 }
 
+/* A layer-language model: compile, bind, run twice, explain (text and dot), emit C. */
+static const char model_src[] =
+    "input x: f32[R, C]\nparam w: f32[C, C]\n"
+    "def block(x, w) {\n    h = layernorm(linear(x, w))\n    return softmax(h, dim=-1) + x\n}\n"
+    "return block(x, w)\n";
+
+static einc_status model_run(void *arg)
+{
+    fixture *f = arg;
+    einc_ctx *ctx = einc_ctx_new();
+    if (!ctx)
+        return EINC_ERR_NOMEM;
+    einc_kernel *k = NULL;
+    einc_options o = { .target = f->target };
+    einc_error err;
+    einc_status st = einc_compile_model(ctx, f->expr, &o, &k, &err);
+    einc_dtype dt;
+    int nd;
+    int64_t os[EINC_MAX_RANK];
+    if (!st)
+        st = einc_kernel_output(k, f->nin, f->in, &dt, &nd, os, &err);
+    for (int i = 0; i < 2 && !st; i++) {
+        einc_tensor out = { dt, nd, os, NULL, f->out };
+        st = einc_kernel_run(k, f->nin, f->in, &out, &err);
+    }
+    for (int dot = 0; dot < 2 && !st; dot++) {
+        char *s = dot ? einc_kernel_explain_dot(k, f->nin, f->in, &err) : einc_kernel_explain(k, f->nin, f->in, &err);
+        st = s ? EINC_OK : err.status;
+        free(s);
+    }
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+    return st;
+}
+
+static void test_model_paths(void **s)
+{
+    (void)s;
+    static const einc_target targets[] = { EINC_TARGET_INTERP, EINC_TARGET_CPU };
+    for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
+        fixture f;
+        setup_fixture(&f, "ij,jk", targets[t]);     /* two 3 x 3 operands: x and w */
+        f.expr = model_src;
+        each_failure(model_run, &f, targets[t] == EINC_TARGET_CPU ? "model, cpu" : "model, interp");
+    }
+    /* a model with an error: the error path under a shortage must not crash or leak */
+    static const char bad[] = "input x: f32[N, C]\nparam w: f32[4, 5]\nreturn linear(x, w)\n";
+    for (long n = 1; n < 120; n++) {
+        einc_ctx *ctx = einc_ctx_new();
+        einc_kernel *k = NULL;
+        einc_alloc_fail_after(n);
+        einc_status st = ctx ? einc_compile_model(ctx, bad, NULL, &k, NULL) : EINC_ERR_NOMEM;
+        einc_tensor in[2] = { { EINC_F32, 2, (int64_t[]){ 3, 3 }, NULL, (float[9]){ 0 } },
+                              { EINC_F32, 2, (int64_t[]){ 4, 5 }, NULL, (float[20]){ 0 } } };
+        einc_dtype dt;
+        int nd;
+        int64_t os[EINC_MAX_RANK];
+        if (!st)    /* the shapes are known only now: binding must fail */
+            st = einc_kernel_output(k, 2, in, &dt, &nd, os, NULL);
+        einc_alloc_fail_after(0);
+        assert_int_not_equal(st, EINC_OK);
+        einc_kernel_free(k);
+        einc_ctx_free(ctx);
+    }
+}
+
 static void test_bad_expressions(void **s)
 {
     (void)s;
@@ -200,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_jit_paths),
         cmocka_unit_test(test_emit_paths),
         cmocka_unit_test(test_bad_expressions),
+        cmocka_unit_test(test_model_paths),
     };
     return cmocka_run_group_tests_name("failalloc", tests, NULL, NULL);
 }
