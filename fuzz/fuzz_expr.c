@@ -75,8 +75,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!p || !p->bound)
         goto done;
     int64_t space = 1;
-    for (int a = 0; a < p->naxis && space <= 20000; a++)
-        space *= p->axis[a].size > 0 ? p->axis[a].size : 1;   /* stops before it can overflow */
+    for (int a = 0; a < p->naxis && space <= 20000; a++) {
+        int64_t s = p->axis[a].size > 0 ? p->axis[a].size : 1;
+        space = s > 20000 ? 20001 : space * s;   /* both at most 20000: no overflow */
+    }
     if (space > 20000)
         goto done;
     void *buf[8] = { 0 };
