@@ -232,15 +232,6 @@ static void node(cgu *g, const lp_node *n, int depth)
     }
 }
 
-static bool uses_axis(const ir_access *a, int x)
-{
-    for (int d = 0; d < a->ndim; d++)
-        for (int t = 0; t < a->dim[d].n; t++)
-            if (a->dim[d].t[t].axis == x)
-                return true;
-    return false;
-}
-
 /*
  * Is the subtree scheduled for a CPU: a GEMM, a tiled loop, or an output updated in place
  * (dst ⊕= value) or accumulated where dst misses a flattened loop's axis, so that two
@@ -252,7 +243,7 @@ static bool cpu_schedule(const lp_node *n, const int *flat, int nflat)
         return true;
     if (n->op == LP_ACC || (n->op == LP_STORE && n->value && n->comb != IR_COMB_ASSIGN))
         for (int i = 0; i < nflat; i++)
-            if (!uses_axis(n->dst, flat[i]))
+            if (!ir_access_uses(n->dst, flat[i]))
                 return true;
     for (int i = 0; i < n->n; i++)
         if (cpu_schedule(n->body[i], flat, nflat))

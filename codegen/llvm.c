@@ -504,11 +504,7 @@ static bool variant(const cgl *g, const ir_expr *x, int ax, lp_node *const *bd, 
     for (int i = 0; i < nb; i++)
         if (bd[i]->dst->tensor == x->acc.tensor)
             return true;
-    for (int d = 0; d < x->acc.ndim; d++)
-        for (int t = 0; t < x->acc.dim[d].n; t++)
-            if (x->acc.dim[d].t[t].axis == ax)
-                return true;
-    return false;
+    return ir_access_uses(&x->acc, ax);
 }
 
 /* Collects the largest invariant subexpressions of x that do some arithmetic. */

@@ -181,6 +181,7 @@ ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
                    const einc_tensor *inputs);
 
 int64_t ir_mono_eval(const ir_prog *p, const ir_mono *m);   /* -1 if symbolic */
+bool ir_access_uses(const ir_access *a, int axis);         /* does any index use axis? */
 int64_t ir_tensor_elems(const ir_prog *p, const ir_tensor *t);
 const char *ir_op_name(ir_op op);
 int ir_op_arity(ir_op op);

@@ -212,15 +212,6 @@ static int push_nest(lowerer *L, lp_prog *lp, lp_node *root, const ir_access *ds
     return 0;
 }
 
-static bool uses_axis(const ir_access *a, int x)
-{
-    for (int d = 0; d < a->ndim; d++)
-        for (int t = 0; t < a->dim[d].n; t++)
-            if (a->dim[d].t[t].axis == x)
-                return true;
-    return false;
-}
-
 /*
  * A contraction out[.., m, .., n] += a[.., m, .., k, ..] * b[.., k, .., n] with n the
  * unit-stride axis of out: the shape every BLAS-class kernel wants (b is packed, so it may
@@ -242,17 +233,17 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
         return NULL;
     /* b walks the columns n; a must not (b is packed, so its own strides do not matter) */
     const ir_access *a = &x->a->acc, *b = &x->b->acc;
-    if (uses_axis(a, n)) {
+    if (ir_access_uses(a, n)) {
         const ir_access *tmp = a;
         a = b;
         b = tmp;
     }
     /* b may be guarded (a convolution's padded input): packing reads it, zeros and all */
-    if (!uses_axis(b, n) || uses_axis(a, n) || a->guard)
+    if (!ir_access_uses(b, n) || ir_access_uses(a, n) || a->guard)
         return NULL;
     int m = -1, k = -1;
     for (int i = 0; i < s->nfree; i++)     /* the innermost output axis a has and b lacks */
-        if (s->free[i] != n && uses_axis(a, s->free[i]) && !uses_axis(b, s->free[i]))
+        if (s->free[i] != n && ir_access_uses(a, s->free[i]) && !ir_access_uses(b, s->free[i]))
             m = s->free[i];
     /*
      * k: a reduced axis both walk; the longest (a convolution's channels, not its 3-tap
@@ -260,7 +251,7 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
      */
     for (int i = 0; i < s->nred; i++) {
         int r = s->red[i];
-        if (!uses_axis(a, r) || !uses_axis(b, r))
+        if (!ir_access_uses(a, r) || !ir_access_uses(b, r))
             continue;
         int64_t sr = p->axis[r].size, sk = k >= 0 ? p->axis[k].size : -2;
         if (k < 0 || sr > sk || (sr == sk && unit_stride(a, r)))
@@ -331,7 +322,7 @@ static int push_gemm(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access 
     if (push_fill(L, lp, s, dst, free_order, s->nfree) < 0)
         return -1;
     /* parallel: the outermost batch loop, or the GEMM's rows when it is the root */
-    bool batch = n > 0 && uses_axis(&s->out, order[0]);
+    bool batch = n > 0 && ir_access_uses(&s->out, order[0]);
     gemm->parallel = n == 0;
     lp_node *root = n ? wrap(L, order, n, gemm, batch) : gemm;
     for (lp_node *l = root; l && l->op == LP_LOOP; l = l->body[0])
