@@ -290,6 +290,16 @@ void cs_identity(const cspell *s, const lp_nest *nest, ir_comb comb)
     }
 }
 
+void cs_acc_start(const cspell *s, const lp_nest *nest, const lp_node *acc)
+{
+    sb_printf(s->b, "%s acc = ", cs_arith_type(s, nest->compute));
+    if (acc->accumulate)        /* dst holds an earlier statement's value: go on from it */
+        cs_load(s, nest, acc->dst);
+    else
+        cs_identity(s, nest, acc->comb);
+    sb_printf(s->b, ";\n");
+}
+
 void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
                 ir_comb comb, const char *lhs, const ir_expr *x, const char *vtext)
 {

@@ -56,6 +56,12 @@ void cs_float_lit(const cspell *s, einc_dtype t, double v);
 void cs_identity(const cspell *s, const lp_nest *nest, ir_comb comb);
 
 /*
+ * The start of an ACC: "T acc = start;\n", start being the identity of its combiner, or
+ * dst's value when the statement accumulates onto an earlier one.
+ */
+void cs_acc_start(const cspell *s, const lp_nest *nest, const lp_node *acc);
+
+/*
  * lhs = lhs ⊕ value, where value is the expression x (printed as cs_expr does) or, when x
  * is NULL, the text vtext.  max and min go through a local named s->tmp.
  */

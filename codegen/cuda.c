@@ -188,12 +188,7 @@ static void node(cgu *g, const lp_node *n, int depth)
         indent(g, depth);
         sb_printf(g->sp.b, "{\n");
         indent(g, depth + 1);
-        sb_printf(g->sp.b, "%s acc = ", cs_arith_type(&g->sp, g->nest->compute));
-        if (n->accumulate)      /* dst holds an earlier statement's value: go on from it */
-            cs_load(&g->sp, g->nest, n->dst);
-        else
-            identity(g, n->comb);
-        sb_printf(g->sp.b, ";\n");
+        cs_acc_start(&g->sp, g->nest, n);
         for (int i = 0; i < n->n; i++) {
             g->in_acc = true;
             node(g, n->body[i], depth + 1);
