@@ -46,7 +46,8 @@ static void each_failure(step_fn fn, void *arg, const char *what)
 }
 
 typedef struct fixture {
-    const char *expr;
+    const char *expr;           /* an expression, or a model's source when model is set */
+    bool model;
     einc_target target;
     int nin;
     einc_tensor in[3];
@@ -69,6 +70,7 @@ static einc_status compile_only(void *arg)
     return st;
 }
 
+/* compile, bind, run twice (the second a cache hit), explain as text and as a graph */
 static einc_status full_run(void *arg)
 {
     fixture *f = arg;
@@ -78,20 +80,18 @@ static einc_status full_run(void *arg)
     einc_kernel *k = NULL;
     einc_options o = { .target = f->target };
     einc_error err;
-    einc_status st = einc_compile(ctx, f->expr, &o, &k, &err);
+    einc_status st = (f->model ? einc_compile_model : einc_compile)(ctx, f->expr, &o, &k, &err);
     einc_dtype dt;
     int nd;
     int64_t os[EINC_MAX_RANK];
     if (!st)
         st = einc_kernel_output(k, f->nin, f->in, &dt, &nd, os, &err);
-    if (!st) {
+    for (int i = 0; i < 2 && !st; i++) {
         einc_tensor out = { dt, nd, os, NULL, f->out };
         st = einc_kernel_run(k, f->nin, f->in, &out, &err);
-        if (!st)   /* and a second time: the cache hit path */
-            st = einc_kernel_run(k, f->nin, f->in, &out, &err);
     }
-    if (!st) {
-        char *s = einc_kernel_explain(k, f->nin, f->in, &err);
+    for (int dot = 0; dot < 2 && !st; dot++) {
+        char *s = dot ? einc_kernel_explain_dot(k, f->nin, f->in, &err) : einc_kernel_explain(k, f->nin, f->in, &err);
         st = s ? EINC_OK : err.status;
         free(s);
     }
@@ -175,40 +175,11 @@ static void test_emit_paths(void **s)
     }
 }
 
-/* A layer-language model: compile, bind, run twice, explain (text and dot), emit C. */
+/* A layer-language model, through the same steps as an expression. */
 static const char model_src[] =
     "input x: f32[R, C]\nparam w: f32[C, C]\n"
     "def block(x, w) {\n    h = layernorm(linear(x, w))\n    return softmax(h, dim=-1) + x\n}\n"
     "return block(x, w)\n";
-
-static einc_status model_run(void *arg)
-{
-    fixture *f = arg;
-    einc_ctx *ctx = einc_ctx_new();
-    if (!ctx)
-        return EINC_ERR_NOMEM;
-    einc_kernel *k = NULL;
-    einc_options o = { .target = f->target };
-    einc_error err;
-    einc_status st = einc_compile_model(ctx, f->expr, &o, &k, &err);
-    einc_dtype dt;
-    int nd;
-    int64_t os[EINC_MAX_RANK];
-    if (!st)
-        st = einc_kernel_output(k, f->nin, f->in, &dt, &nd, os, &err);
-    for (int i = 0; i < 2 && !st; i++) {
-        einc_tensor out = { dt, nd, os, NULL, f->out };
-        st = einc_kernel_run(k, f->nin, f->in, &out, &err);
-    }
-    for (int dot = 0; dot < 2 && !st; dot++) {
-        char *s = dot ? einc_kernel_explain_dot(k, f->nin, f->in, &err) : einc_kernel_explain(k, f->nin, f->in, &err);
-        st = s ? EINC_OK : err.status;
-        free(s);
-    }
-    einc_kernel_free(k);
-    einc_ctx_free(ctx);
-    return st;
-}
 
 static void test_model_paths(void **s)
 {
@@ -218,7 +189,8 @@ static void test_model_paths(void **s)
         fixture f;
         setup_fixture(&f, "ij,jk", targets[t]);     /* two 3 x 3 operands: x and w */
         f.expr = model_src;
-        each_failure(model_run, &f, targets[t] == EINC_TARGET_CPU ? "model, cpu" : "model, interp");
+        f.model = true;
+        each_failure(full_run, &f, targets[t] == EINC_TARGET_CPU ? "model, cpu" : "model, interp");
     }
     /* a model with an error: the error path under a shortage must not crash or leak */
     static const char bad[] = "input x: f32[N, C]\nparam w: f32[4, 5]\nreturn linear(x, w)\n";
