@@ -513,9 +513,16 @@ static void shared_axes(const elab *E, const lz *z, const lz *root, int *ax)
     }
 }
 
-/* The loop axes to write z over: shared with its producers where possible, else fresh. */
+/*
+ * The loop axes to write z over: those of a produced-whole temporary of z's shape among its
+ * leaves (so lower.c can fold z into that producer as its epilogue), else per dimension
+ * those its producers share, else fresh.
+ */
 static int *value_axes(elab *E, const lz *z)
 {
+    const int *whole = reusable_axes(E, z, z);
+    if (whole)
+        return (int *)whole;
     int *ax = ARENA_ARRAY(E->A, int, z->ndim + 1);
     if (!ax)
         return cc_nomem(E->c), NULL;
@@ -546,8 +553,7 @@ static int materialize_as(elab *E, lz *z, const char *name, ir_role role)
     int t = new_tensor(E, name, role, z->dtype, z->ndim, z->shape, -1, -1);
     if (t < 0)
         return -1;
-    const int *reuse = reusable_axes(E, z, z);
-    int *ax = reuse ? (int *)reuse : value_axes(E, z);
+    int *ax = value_axes(E, z);
     if (!ax)
         return -1;
     if (add_stmt(E, access_axes(E, t, ax), IR_COMB_ASSIGN, inst(E, z, ax), false) < 0)
