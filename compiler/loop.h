@@ -83,6 +83,9 @@ lp_prog *lower(cc *c, const ir_prog *p, lp_target target, const bool *strided);
 /* The axis a nest's parallel root runs over (a loop's, or a GEMM's rows), or -1. */
 int lp_parallel_axis(const lp_node *root);
 
+/* Does the subtree n read or write tensor t anywhere (accumulators included)? */
+bool lp_touches(const lp_node *n, int t);
+
 /* Text form for `einc explain` and tests. */
 char *lp_print(const lp_prog *lp);
 

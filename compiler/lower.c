@@ -648,12 +648,13 @@ static bool reads_acc(const lowerer *L, const ir_expr *x)
     return reads_acc(L, x->a) || reads_acc(L, x->b);
 }
 
-static bool touches_tensor(const lp_node *n, int t)
+bool lp_touches(const lp_node *n, int t)
 {
-    if ((n->dst && n->dst->tensor == t) || reads_tensor(n->value, t) || reads_tensor(n->final, t))
+    if (reads_tensor(n->value, t) || reads_tensor(n->final, t) || (n->dst && n->dst->tensor == t) ||
+        (n->a && n->a->tensor == t) || (n->b && n->b->tensor == t))
         return true;
     for (int i = 0; i < n->n; i++)
-        if (touches_tensor(n->body[i], t))
+        if (lp_touches(n->body[i], t))
             return true;
     return false;
 }
@@ -673,8 +674,8 @@ static lp_node *merge_into_acc(lowerer *L, const lp_node *x, const lp_node *y)
         return NULL;
     for (int i = 0; i < x->n; i++)
         if (x->body[i]->op != LP_STORE || reads_acc(L, x->body[i]->value) ||
-            touches_tensor(x->body[i], y->dst->tensor) ||
-            (y->final && touches_tensor(x->body[i], y->acc_tensor)))
+            lp_touches(x->body[i], y->dst->tensor) ||
+            (y->final && lp_touches(x->body[i], y->acc_tensor)))
             return NULL;
     if (!fusable_loops(L, x, y->body[0]))
         return NULL;
