@@ -89,13 +89,19 @@ static LLVMValueRef mono(cgl *g, const ir_mono *m)
     return v;
 }
 
-static LLVMValueRef call_intrinsic(cgl *g, const char *name, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b)
+/* A call of the LLVM intrinsic name, overloaded on types tys[0..ntys). */
+static LLVMValueRef intrinsic(cgl *g, const char *name, LLVMTypeRef *tys, size_t ntys, LLVMValueRef *args,
+                              unsigned nargs)
 {
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, id, &t, 1);
-    LLVMTypeRef ft = LLVMIntrinsicGetType(g->ctx, id, &t, 1);
+    return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, tys, ntys),
+                          LLVMGetIntrinsicDeclaration(g->m, id, tys, ntys), args, nargs, "");
+}
+
+static LLVMValueRef call_intrinsic(cgl *g, const char *name, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b)
+{
     LLVMValueRef args[2] = { a, b };
-    return LLVMBuildCall2(g->b, ft, f, args, 2, "");
+    return intrinsic(g, name, &t, 1, args, 2);
 }
 
 /* ---- values of the compute type --------------------------------------------------------- */
@@ -249,12 +255,10 @@ static LLVMValueRef fadd(cgl *g, LLVMValueRef a, LLVMValueRef b)
     return r;
 }
 
-static LLVMValueRef call1(cgl *g, const char *intrinsic, LLVMValueRef a)
+static LLVMValueRef call1(cgl *g, const char *name, LLVMValueRef a)
 {
-    unsigned id = LLVMLookupIntrinsicID(intrinsic, strlen(intrinsic));
     LLVMTypeRef t = ctype(g);
-    LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, id, &t, 1);
-    return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, &t, 1), f, &a, 1, "");
+    return intrinsic(g, name, &t, 1, &a, 1);
 }
 
 /* double NAME(double), from the C library (float64 only; jit.c lets these through). */
@@ -286,10 +290,8 @@ static LLVMValueRef fselect(cgl *g, LLVMRealPredicate p, LLVMValueRef a, LLVMVal
 static LLVMValueRef fma3(cgl *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 {
     LLVMTypeRef t = LLVMTypeOf(a);
-    unsigned id = LLVMLookupIntrinsicID("llvm.fma", 8);
     LLVMValueRef args[3] = { a, b, c };
-    return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, &t, 1), LLVMGetIntrinsicDeclaration(g->m, id, &t, 1),
-                          args, 3, "");
+    return intrinsic(g, "llvm.fma", &t, 1, args, 3);
 }
 
 /*
@@ -336,11 +338,7 @@ static LLVMValueRef m_tanh(cgl *g, LLVMValueRef x)
     LLVMValueRef small = fadd(g, fmul(g, fmul(g, poly(g, z, c, 5), z), x), x);
     LLVMValueRef t = m_exp(g, fmul(g, ax, fc(g, -2)));
     LLVMValueRef big = LLVMBuildFDiv(g->b, LLVMBuildFSub(g->b, fc(g, 1), t, ""), fadd(g, fc(g, 1), t), "");
-    unsigned id = LLVMLookupIntrinsicID("llvm.copysign", 13);
-    LLVMTypeRef ty = ctype(g);
-    LLVMValueRef args[2] = { big, x };
-    big = LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, &ty, 1),
-                         LLVMGetIntrinsicDeclaration(g->m, id, &ty, 1), args, 2, "");
+    big = call_intrinsic(g, "llvm.copysign", ctype(g), big, x);
     return fselect(g, LLVMRealOLT, ax, fc(g, 0.625), small, big);
 }
 
@@ -354,11 +352,7 @@ static LLVMValueRef m_erf(cgl *g, LLVMValueRef x)
     LLVMValueRef t = LLVMBuildFDiv(g->b, fc(g, 1), fadd(g, fc(g, 1), fmul(g, ax, fc(g, 0.3275911))), "");
     LLVMValueRef e = m_exp(g, LLVMBuildFNeg(g->b, fmul(g, ax, ax), ""));
     LLVMValueRef y = LLVMBuildFSub(g->b, fc(g, 1), fmul(g, fmul(g, poly(g, t, c, 5), t), e), "");
-    unsigned id = LLVMLookupIntrinsicID("llvm.copysign", 13);
-    LLVMTypeRef ty = ctype(g);
-    LLVMValueRef args[2] = { y, x };
-    return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, &ty, 1),
-                          LLVMGetIntrinsicDeclaration(g->m, id, &ty, 1), args, 2, "");
+    return call_intrinsic(g, "llvm.copysign", ctype(g), y, x);
 }
 
 /*
@@ -555,11 +549,9 @@ static void loop_plain(cgl *g, const lp_node *n, bool outermost);
 static void prefetch(cgl *g, LLVMValueRef p, bool write)
 {
     LLVMTypeRef pt = g->ptr;
-    unsigned id = LLVMLookupIntrinsicID("llvm.prefetch", 13);
     LLVMValueRef args[4] = { p, LLVMConstInt(g->i32, write, 0), LLVMConstInt(g->i32, 3, 0),
                              LLVMConstInt(g->i32, 1, 0) };
-    LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, &pt, 1), LLVMGetIntrinsicDeclaration(g->m, id, &pt, 1),
-                   args, 4, "");
+    intrinsic(g, "llvm.prefetch", &pt, 1, args, 4);
 }
 
 /*
@@ -741,18 +733,14 @@ static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
 /* llvm.masked.load / llvm.masked.store of the vector type vt at p, lanes where mask is set. */
 static LLVMValueRef masked(cgl *g, const gemm_ctx *G, LLVMValueRef p, LLVMValueRef mask, LLVMValueRef store)
 {
-    const char *name = store ? "llvm.masked.store" : "llvm.masked.load";
-    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMTypeRef tys[2] = { G->vt, g->ptr };
-    LLVMValueRef f = LLVMGetIntrinsicDeclaration(g->m, id, tys, 2);
-    LLVMTypeRef ft = LLVMIntrinsicGetType(g->ctx, id, tys, 2);
     LLVMValueRef align = LLVMConstInt(g->i32, (unsigned long long)G->esize, 0);
     if (store) {
         LLVMValueRef args[4] = { store, p, align, mask };
-        return LLVMBuildCall2(g->b, ft, f, args, 4, "");
+        return intrinsic(g, "llvm.masked.store", tys, 2, args, 4);
     }
     LLVMValueRef args[4] = { p, align, mask, LLVMConstNull(G->vt) };
-    return LLVMBuildCall2(g->b, ft, f, args, 4, "");
+    return intrinsic(g, "llvm.masked.load", tys, 2, args, 4);
 }
 
 /*
