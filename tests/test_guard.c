@@ -65,6 +65,7 @@ static const gcase cases[] = {
     { "ij->ji", NULL, 1, { 2 }, { { 37, 65 } } },                           /* transpose tiles */
     { "abcd->dcba", NULL, 1, { 4 }, { { 3, 1, 5, 33 } } },
     { "abcd->dcba", NULL, 1, { 4 }, { { 33, 2, 3, 64 } } },                  /* whole 32 x 32 blocks */
+    { "abcd->dcba", NULL, 1, { 4 }, { { 96, 7, 45, 70 } } },                 /* 8 MiB out: streamed */
     { "b c h w -> b h w c", NULL, 1, { 4 }, { { 2, 40, 3, 64 } } },
     { "b c h w -> b h w c", NULL, 1, { 4 }, { { 2, 3, 5, 7 } } },
     { "ij->", NULL, 1, { 2 }, { { 31, 17 } } },
