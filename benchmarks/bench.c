@@ -63,9 +63,15 @@ static double median_time(bench_fn fn, void *arg, int n)
     return t[n / 2];
 }
 
+/* 64-byte aligned, as PyTorch's tensors are (a large transposed output is streamed whole lines) */
+static float *buf(size_t n)
+{
+    return aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+}
+
 static float *randf(size_t n)
 {
-    float *p = malloc(n * sizeof *p);
+    float *p = buf(n);
     for (size_t i = 0; i < n; i++)
         p[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
     return p;
@@ -174,7 +180,7 @@ static void row(const char *what, const char *unit, double einc, const char *pee
 static void bench_matmul(einc_ctx *ctx, int n, int naive)
 {
     char what[96];
-    float *a = randf((size_t)n * n), *b = randf((size_t)n * n), *c = malloc(sizeof(float) * (size_t)n * n);
+    float *a = randf((size_t)n * n), *b = randf((size_t)n * n), *c = buf((size_t)n * n);
     int64_t s[2] = { n, n };
     erun r = { compile(ctx, "ik,kj->ij", EINC_TARGET_CPU), 2,
                { { EINC_F32, 2, s, NULL, a }, { EINC_F32, 2, s, NULL, b } }, { EINC_F32, 2, s, NULL, c } };
@@ -196,7 +202,7 @@ static void bench_matmul(einc_ctx *ctx, int n, int naive)
 static void bench_batched(einc_ctx *ctx)
 {
     int B = 32, n = 256;
-    float *a = randf((size_t)B * n * n), *b = randf((size_t)B * n * n), *c = malloc(sizeof(float) * (size_t)B * n * n);
+    float *a = randf((size_t)B * n * n), *b = randf((size_t)B * n * n), *c = buf((size_t)B * n * n);
     int64_t s[3] = { B, n, n };
     erun r = { compile(ctx, "bij,bjk->bik", EINC_TARGET_CPU), 2,
                { { EINC_F32, 3, s, NULL, a }, { EINC_F32, 3, s, NULL, b } }, { EINC_F32, 3, s, NULL, c } };
@@ -212,7 +218,7 @@ static void bench_batched(einc_ctx *ctx)
     /* attention scores: q k^T per (batch, head) */
     int Bb = 8, H = 12, Ni = 512, D = 64;
     float *q = randf((size_t)Bb * H * Ni * D), *kk = randf((size_t)Bb * H * Ni * D);
-    float *o = malloc(sizeof(float) * (size_t)Bb * H * Ni * Ni);
+    float *o = buf((size_t)Bb * H * Ni * Ni);
     int64_t sq[4] = { Bb, H, Ni, D }, so[4] = { Bb, H, Ni, Ni };
     erun r2 = { compile(ctx, "bhid,bhjd->bhij", EINC_TARGET_CPU), 2,
                 { { EINC_F32, 4, sq, NULL, q }, { EINC_F32, 4, sq, NULL, kk } }, { EINC_F32, 4, so, NULL, o } };
@@ -232,7 +238,7 @@ static void bench_memory(einc_ctx *ctx)
     /* 'abcd->dcba' and 'b c h w -> b h w c' over 64 MiB, against a copy of the same bytes */
     int64_t s4[4] = { 64, 64, 64, 64 }, r4[4] = { 64, 64, 64, 64 };
     size_t n = 64 * 64 * 64 * 64;
-    float *x = randf(n), *y = malloc(n * sizeof *y);
+    float *x = randf(n), *y = buf(n);
     mem_args m = { x, y, n, 0 };
     double tc = median_time(run_copy, &m, reps);
     double bytes = 2.0 * (double)n * sizeof(float);
@@ -304,7 +310,7 @@ static void bench_models(einc_ctx *ctx)
 {
     int64_t xs[4] = { 8, 64, 56, 56 }, ws[4] = { 64, 64, 3, 3 }, cs[1] = { 64 };
     size_t nx = 8 * 64 * 56 * 56;
-    float *x = randf(nx), *w = randf(64 * 64 * 9), *y = malloc(nx * sizeof *y), *v[4];
+    float *x = randf(nx), *w = randf(64 * 64 * 9), *y = buf(nx), *v[4];
     for (int i = 0; i < 4; i++) {
         v[i] = randf(64);
         for (int j = 0; j < 64 && i == 1; j++)
@@ -326,7 +332,7 @@ static void bench_models(einc_ctx *ctx)
     /* row-wise softmax and layernorm over (4096, 1024): read once, written once */
     int64_t rs[2] = { 4096, 1024 }, ls[1] = { 1024 };
     size_t n = 4096 * 1024;
-    float *a = randf(n), *b = malloc(n * sizeof *b), *g = randf(1024), *be = randf(1024);
+    float *a = randf(n), *b = buf(n), *g = randf(1024), *be = randf(1024);
     mem_args m = { a, b, n, 0 };
     double tcp = median_time(run_copy, &m, reps), bytes = 2.0 * (double)n * sizeof(float);
     static const char *const src[2] = {
@@ -390,7 +396,7 @@ static void bench_interp(einc_ctx *ctx)
         size_t on = 1;
         for (int d = 0; d < ic->ondim; d++)
             on *= (size_t)ic->oshape[d];
-        bufs[2] = malloc(on * sizeof(float));
+        bufs[2] = buf(on);
         rj.out = (einc_tensor){ EINC_F32, ic->ondim, ic->oshape, NULL, bufs[2] };
         erun ri = rj;
         ri.k = compile(ctx, ic->expr, EINC_TARGET_INTERP);
@@ -436,7 +442,7 @@ static void bench_emitted(einc_ctx *ctx, int n, int threads)
         fprintf(stderr, "einc-bench: cannot load the emitted kernel\n");
         exit(1);
     }
-    float *a = randf((size_t)n * n), *b = randf((size_t)n * n), *c = malloc(sizeof(float) * (size_t)n * n);
+    float *a = randf((size_t)n * n), *b = randf((size_t)n * n), *c = buf((size_t)n * n);
     int64_t s[2] = { n, n };
     erun r = { k, 2, { { EINC_F32, 2, s, NULL, a }, { EINC_F32, 2, s, NULL, b } }, { EINC_F32, 2, s, NULL, c } };
     double te = median_time(run_einc, &r, reps);

@@ -244,6 +244,16 @@ static int parse_args(int argc, char **argv, args *A)
     return 0;
 }
 
+/*
+ * A result or benchmark buffer: 64-byte aligned, as PyTorch aligns its tensors, so that a
+ * large transposed result can be streamed to memory whole lines at a time.  free() frees it.
+ */
+static void *buffer(size_t bytes)
+{
+    size_t n = bytes ? (bytes + 63) / 64 * 64 : 64;
+    return n < bytes ? NULL : aligned_alloc(64, n);
+}
+
 static const char *model_path;  /* set while the source is a model: errors say file:line:col */
 
 static void print_error(const einc_error *e, const char *src)
@@ -436,7 +446,7 @@ static int cmd_run(einc_ctx *ctx, const args *A, bool explain)
     for (int d = 0; d < out.ndim; d++)
         n *= (size_t)out.shape[d];
     out.nbytes = n;
-    out.data = malloc(n ? n : 1);
+    out.data = buffer(n);
     if (!out.data) {
         fprintf(stderr, "einc: error: out of memory for a result of %zu bytes\n", n);
         goto done;
@@ -525,7 +535,7 @@ static int cmd_bench(einc_ctx *ctx, const args *A)
         size_t n = 1;
         for (int d = 0; d < ndim[i]; d++)
             n *= (size_t)shape[i][d];
-        if (!(data[i] = malloc((n ? n : 1) * 8))) {
+        if (!(data[i] = buffer(n * 8))) {
             fprintf(stderr, "einc: error: out of memory for operand %d (%zu elements)\n", i, n);
             goto done;
         }
@@ -551,7 +561,7 @@ static int cmd_bench(einc_ctx *ctx, const args *A)
     }
     for (int d = 0; d < ond; d++)
         elems *= (double)oshape[d];
-    out = malloc((size_t)(elems > 0 ? elems : 1) * 8);
+    out = buffer((size_t)(elems > 0 ? elems : 1) * 8);
     if (!out) {
         fprintf(stderr, "einc: error: out of memory for the result\n");
         goto done;
