@@ -42,6 +42,7 @@ typedef struct cgl {
     LLVMValueRef *iv;           /* per axis: the current induction variable */
     LLVMValueRef *blk, *blk_end; /* per axis: the enclosing tile loop's block and its end */
     int64_t *tile;              /* per axis: that tile loop's block size */
+    bool *shifted;              /* per axis: that tile loop's first block may start below 0 */
     LLVMValueRef **stride;      /* per tensor, per dimension */
     LLVMValueRef *base;         /* per tensor */
     LLVMValueRef lo, hi;
@@ -574,27 +575,82 @@ typedef struct square {
     const ir_access *in, *out;
     int r, o, vl, esize;
     LLVMTypeRef vt;
-    LLVMValueRef r0, o0, last_o;
+    LLVMValueRef r0, r1, o0, o1;    /* the tile: [r0, r1) x [o0, o1) */
+    LLVMValueRef last_o;
 } square;
 
 /*
- * One whole tile of a transpose, as VL x VL squares through registers.  VL vectors are
- * loaded along r, transposed by log2(VL) rounds of two-vector shuffles (round b swaps the
- * b x b sub-blocks off the diagonal), and stored along o.  Each row's line in the next o
- * block is prefetched on the input side, and, when the stores go through the cache, on the
- * output side too: rows lie a page or more apart, too many short streams for the hardware
- * prefetchers.  Streamed (non-temporal) stores need no prefetch: they fetch nothing.
+ * The address of q's output at r = rv, o = ov, as an integer, and (*step) the distance to
+ * the next r: streamed stores need both on a vector boundary.
  */
-static void square_tile(cgl *g, const square *q, bool stream)
+static LLVMValueRef out_row(cgl *g, const square *q, LLVMValueRef rv, LLVMValueRef ov, LLVMValueRef *step)
+{
+    g->iv[q->r] = rv;
+    g->iv[q->o] = ov;
+    LLVMValueRef a0 = LLVMBuildPtrToInt(g->b, address(g, q->out), g->i64, "");
+    g->iv[q->r] = LLVMBuildAdd(g->b, rv, ci64(g, 1), "");
+    *step = LLVMBuildSub(g->b, LLVMBuildPtrToInt(g->b, address(g, q->out), g->i64, ""), a0, "");
+    return a0;
+}
+
+enum { SQ_CACHED, SQ_STREAMED, SQ_EDGE };
+
+/* A masked vector load (store == NULL) or store at p: lanes off are neither read nor written. */
+static LLVMValueRef masked_op(cgl *g, LLVMTypeRef vt, int esize, LLVMValueRef p, LLVMValueRef mask,
+                              LLVMValueRef store)
+{
+    LLVMTypeRef tys[2] = { vt, g->ptr };
+    LLVMValueRef align = LLVMConstInt(g->i32, (unsigned long long)esize, 0);
+    if (store) {
+        LLVMValueRef args[4] = { store, p, align, mask };
+        return intrinsic(g, "llvm.masked.store", tys, 2, args, 4);
+    }
+    LLVMValueRef args[4] = { p, align, mask, LLVMConstNull(vt) };
+    return intrinsic(g, "llvm.masked.load", tys, 2, args, 4);
+}
+
+/* The mask of the lanes k < vl with from + k < end, and'ed with the scalar also (or NULL). */
+static LLVMValueRef lanes_below(cgl *g, int vl, LLVMValueRef from, LLVMValueRef end, LLVMValueRef also)
+{
+    LLVMValueRef lanes[16], zero[16];
+    for (int k = 0; k < vl; k++) {
+        lanes[k] = ci64(g, k);
+        zero[k] = LLVMConstInt(g->i32, 0, 0);
+    }
+    LLVMTypeRef vt = LLVMVectorType(g->i64, (unsigned)vl);
+    LLVMValueRef left = LLVMBuildSub(g->b, end, from, "");
+    if (also)   /* no lane when also is false */
+        left = LLVMBuildSelect(g->b, also, left, ci64(g, 0), "");
+    LLVMValueRef splat = LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), left, LLVMConstInt(g->i32, 0, 0), "");
+    splat = LLVMBuildShuffleVector(g->b, splat, LLVMGetPoison(vt), LLVMConstVector(zero, (unsigned)vl), "");
+    return LLVMBuildICmp(g->b, LLVMIntSLT, LLVMConstVector(lanes, (unsigned)vl), splat, "");
+}
+
+/*
+ * One VL x VL square of a transpose, at [ri, ri + VL) x [oi, oi + VL), through registers.  VL vectors are loaded
+ * along r, transposed by log2(VL) rounds of two-vector shuffles (round b swaps the b x b
+ * sub-blocks off the diagonal), and stored along o.  Each row's line in the next o block is
+ * prefetched on the input side, and, when the stores go through the cache, on the output
+ * side too: rows lie a page or more apart, too many short streams for the hardware
+ * prefetchers.  Streamed (non-temporal) stores need no prefetch: they fetch nothing.  A
+ * partial tile (SQ_EDGE: a size that is no multiple of 32) loads and stores masked
+ * vectors, addressing rows past the end at the last row, whose lanes are all off.
+ */
+static void sub_square(cgl *g, const square *q, LLVMValueRef ri, LLVMValueRef oi, int mode)
 {
     int r = q->r, o = q->o, vl = q->vl;
-    cloop Lr, Lo;
-    LLVMValueRef ri = loop_begin(g, &Lr, q->r0, LLVMBuildAdd(g->b, q->r0, ci64(g, g->tile[r]), ""), "tr");
-    LLVMValueRef oi = loop_begin(g, &Lo, q->o0, LLVMBuildAdd(g->b, q->o0, ci64(g, g->tile[o]), ""), "to");
+    bool edge = mode == SQ_EDGE;
     LLVMValueRef v[16], w[16];
+    LLVMValueRef last_r = LLVMBuildSub(g->b, q->r1, ci64(g, 1), ""), o_end = LLVMBuildSub(g->b, q->o1, ci64(g, 1), "");
     for (int i = 0; i < vl; i++) {        /* v[i][k] = in[o = oi + i, r = ri + k] */
         g->iv[o] = LLVMBuildAdd(g->b, oi, ci64(g, i), "");
         g->iv[r] = ri;
+        if (edge) {
+            LLVMValueRef row = LLVMBuildICmp(g->b, LLVMIntSLT, g->iv[o], q->o1, "");
+            g->iv[o] = smin(g, g->iv[o], o_end);
+            v[i] = masked_op(g, q->vt, q->esize, address(g, q->in), lanes_below(g, vl, ri, q->r1, row), NULL);
+            continue;
+        }
         v[i] = LLVMBuildLoad2(g->b, q->vt, address(g, q->in), "");
         LLVMSetAlignment(v[i], (unsigned)q->esize);
         /* the same row of the next o block, read once this block's r blocks are done */
@@ -619,8 +675,14 @@ static void square_tile(cgl *g, const square *q, bool stream)
     for (int j = 0; j < vl; j++) {        /* now v[j][i] = in[o = oi + i, r = ri + j] */
         g->iv[r] = LLVMBuildAdd(g->b, ri, ci64(g, j), "");
         g->iv[o] = oi;
+        if (edge) {
+            LLVMValueRef row = LLVMBuildICmp(g->b, LLVMIntSLT, g->iv[r], q->r1, "");
+            g->iv[r] = smin(g, g->iv[r], last_r);
+            masked_op(g, q->vt, q->esize, address(g, q->out), lanes_below(g, vl, oi, q->o1, row), v[j]);
+            continue;
+        }
         LLVMValueRef st = LLVMBuildStore(g->b, v[j], address(g, q->out));
-        if (stream) {
+        if (mode == SQ_STREAMED) {
             LLVMSetAlignment(st, (unsigned)(vl * q->esize));
             nontemporal(g, st);
             continue;
@@ -629,77 +691,162 @@ static void square_tile(cgl *g, const square *q, bool stream)
         g->iv[o] = smin(g, LLVMBuildAdd(g->b, oi, ci64(g, g->tile[o]), ""), q->last_o);
         prefetch(g, address(g, q->out), true);
     }
-    loop_end(g, &Lo, vl);
-    loop_end(g, &Lr, vl);
+}
+
+/* The squares of the tile [r0, r1) x [o0, o1) of a transpose, all made one way. */
+static void squares(cgl *g, const square *q, int mode)
+{
+    cloop Lr, Lo;
+    LLVMValueRef ri = loop_begin(g, &Lr, q->r0, q->r1, "tr");
+    LLVMValueRef oi = loop_begin(g, &Lo, q->o0, q->o1, "to");
+    sub_square(g, q, ri, oi, mode);
+    loop_end(g, &Lo, q->vl);
+    loop_end(g, &Lr, q->vl);
 }
 
 /*
- * The copy at the heart of a tiled transpose (lower.c's transpose_tiles: r blocked, then o
- * blocked and innermost, out[.. o] = in[.. r], both unit stride): a whole tile goes through
- * registers (square_tile), a partial one takes the plain loops.  A large output whose rows
- * in this tile all start on a vector boundary is streamed: a store through the cache first
- * reads the line it writes, and that read, at a row a page or more from the last, is half
- * of what a transpose waits for ('abcd->dcba' over 64 MiB ran 1.8x faster streamed).
- * Returns false when n is not such a loop.
+ * The tile [r0, r1) x [o0, o1) of a transpose (n: its r loop).  A whole one streams its rows
+ * when each starts on a vector boundary and the output is large (stream), and goes through
+ * the cache otherwise.  A partial one of a large output decides square by square, whole
+ * squares as before and the rest masked, so that a grid shifted to the output's alignment
+ * (block_shift) streams all but a row's ends; a partial one of a small output takes the
+ * plain loops, which measured faster there than masked squares.
  */
-static bool transpose_block(cgl *g, const lp_node *n)
+static void square_tile(cgl *g, const lp_node *n, const square *q, LLVMValueRef stream, LLVMValueRef whole)
+{
+    int vl = q->vl;
+    LLVMBasicBlockRef tile = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tile");
+    LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "part");
+    LLVMBasicBlockRef edge = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "edge");
+    LLVMBasicBlockRef plain = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "plain");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "transposed");
+    LLVMBuildCondBr(g->b, whole, tile, part);
+    LLVMPositionBuilderAtEnd(g->b, part);
+    LLVMBuildCondBr(g->b, stream, edge, plain);
+    LLVMPositionBuilderAtEnd(g->b, plain);
+    loop_plain(g, n, false);
+    LLVMBuildBr(g->b, done);
+    for (int part = 0; part < 2; part++) {
+        LLVMPositionBuilderAtEnd(g->b, part ? edge : tile);
+        cloop Lr, Lo;
+        LLVMValueRef ri = q->r0, oi = q->o0, full = NULL;
+        if (part) {
+            ri = loop_begin(g, &Lr, q->r0, q->r1, "tr");
+            oi = loop_begin(g, &Lo, q->o0, q->o1, "to");
+            full = LLVMBuildAnd(g->b,
+                LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, ri, ci64(g, vl), ""), q->r1, ""),
+                LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, oi, ci64(g, vl), ""), q->o1, ""), "");
+        }
+        LLVMValueRef step, a0 = out_row(g, q, ri, oi, &step);
+        LLVMValueRef mis = LLVMBuildAnd(g->b, LLVMBuildOr(g->b, a0, step, ""), ci64(g, vl * q->esize - 1), "");
+        LLVMValueRef st = LLVMBuildAnd(g->b, stream, LLVMBuildICmp(g->b, LLVMIntEQ, mis, ci64(g, 0), ""), "");
+        LLVMBasicBlockRef sq = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "square");
+        LLVMBasicBlockRef cached = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "cached");
+        LLVMBasicBlockRef streamed = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "streamed");
+        LLVMBasicBlockRef masked = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "masked");
+        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "next");
+        LLVMBuildCondBr(g->b, full ? full : LLVMConstInt(g->i1, 1, 0), sq, masked);
+        LLVMPositionBuilderAtEnd(g->b, sq);
+        LLVMBuildCondBr(g->b, st, streamed, cached);
+        for (int mode = SQ_CACHED; mode <= SQ_EDGE; mode++) {
+            LLVMPositionBuilderAtEnd(g->b, mode == SQ_CACHED ? cached : mode == SQ_STREAMED ? streamed : masked);
+            if (part)
+                sub_square(g, q, ri, oi, mode);
+            else if (mode != SQ_EDGE)
+                squares(g, q, mode);
+            LLVMBuildBr(g->b, next);
+        }
+        g->streamed = true;
+        LLVMPositionBuilderAtEnd(g->b, next);
+        if (part) {
+            loop_end(g, &Lo, vl);
+            loop_end(g, &Lr, vl);
+        }
+        LLVMBuildBr(g->b, done);
+    }
+    LLVMPositionBuilderAtEnd(g->b, done);
+}
+
+/*
+ * Whether n is the r loop of a tiled transpose (lower.c's transpose_tiles: r blocked, then
+ * o blocked, vector and innermost, out[.. o] = in[.. r]) whose whole tiles can go through
+ * registers; fills in q's accesses, axes and widths.
+ */
+static bool square_match(const cgl *g, const lp_node *n, square *q)
 {
     const lp_node *c = n->n == 1 ? n->body[0] : NULL, *s = c && c->n == 1 ? c->body[0] : NULL;
     if (!n->blocked || !c || c->op != LP_LOOP || !c->blocked || !c->vector || !s || s->op != LP_STORE ||
         s->comb != IR_COMB_ASSIGN || !s->value || s->value->op != IR_ACCESS || s->value->acc.guard)
         return false;
-    square q = { .in = &s->value->acc, .out = s->dst, .r = n->axis, .o = c->axis };
-    einc_dtype t = g->p->tensor[q.in->tensor].dtype;
-    q.esize = t == EINC_F32 || t == EINC_I32 ? 4 : t == EINC_F64 || t == EINC_I64 ? 8 : 0;
+    *q = (square){ .in = &s->value->acc, .out = s->dst, .r = n->axis, .o = c->axis };
+    einc_dtype t = g->p->tensor[q->in->tensor].dtype;
+    q->esize = t == EINC_F32 || t == EINC_I32 ? 4 : t == EINC_F64 || t == EINC_I64 ? 8 : 0;
     int vbytes = g->o->vector_bytes > 0 ? g->o->vector_bytes : 32;
-    q.vl = q.esize ? vbytes / q.esize : 0;
-    int r = q.r, o = q.o;
-    if (!q.esize || g->p->tensor[q.out->tensor].dtype != t || q.vl < 2 || q.vl > 16 ||
-        g->tile[r] % q.vl || g->tile[o] % q.vl)
-        return false;
-    q.vt = LLVMVectorType(elem_type(g, t), (unsigned)q.vl);
-    q.r0 = g->blk[r];
-    q.o0 = g->blk[o];
-    q.last_o = LLVMBuildSub(g->b, g->size[o], ci64(g, 1), "");
-    LLVMValueRef whole = LLVMBuildAnd(g->b,
-        LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, q.r0, ci64(g, g->tile[r]), ""), g->blk_end[r], ""),
-        LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, q.o0, ci64(g, g->tile[o]), ""), g->blk_end[o], ""), "");
+    q->vl = q->esize ? vbytes / q->esize : 0;
+    return q->esize && g->p->tensor[q->out->tensor].dtype == t && q->vl >= 2 && q->vl <= 16;
+}
 
-    /* streamed: the output is large, and its first row here and its row stride are aligned */
-    const ir_tensor *T = &g->p->tensor[q.out->tensor];
-    LLVMValueRef bytes = ci64(g, q.esize);
+/* Whether q's output is large enough to stream (STREAM_BYTES). */
+static LLVMValueRef stream_size(cgl *g, const square *q)
+{
+    const ir_tensor *T = &g->p->tensor[q->out->tensor];
+    LLVMValueRef bytes = ci64(g, q->esize);
     for (int d = 0; d < T->ndim; d++)
         bytes = LLVMBuildMul(g->b, bytes, mono(g, &T->shape[d]), "");
-    g->iv[r] = q.r0;
-    g->iv[o] = q.o0;
-    LLVMValueRef a0 = LLVMBuildPtrToInt(g->b, address(g, q.out), g->i64, "");
-    g->iv[r] = LLVMBuildAdd(g->b, q.r0, ci64(g, 1), "");
-    LLVMValueRef a1 = LLVMBuildPtrToInt(g->b, address(g, q.out), g->i64, "");
-    LLVMValueRef mis = LLVMBuildAnd(g->b, LLVMBuildOr(g->b, a0, LLVMBuildSub(g->b, a1, a0, ""), ""),
-                                    ci64(g, q.vl * q.esize - 1), "");
-    LLVMValueRef stream = LLVMBuildAnd(g->b,
-        LLVMBuildICmp(g->b, LLVMIntEQ, mis, ci64(g, 0), ""),
-        LLVMBuildICmp(g->b, LLVMIntSGE, bytes, ci64(g, STREAM_BYTES), ""), "");
+    return LLVMBuildICmp(g->b, LLVMIntSGE, bytes, ci64(g, STREAM_BYTES), "");
+}
 
-    LLVMBasicBlockRef fast = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "square");
-    LLVMBasicBlockRef cached = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "cached");
-    LLVMBasicBlockRef streamed = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "streamed");
-    LLVMBasicBlockRef slow = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "edge");
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "transposed");
-    LLVMBuildCondBr(g->b, whole, fast, slow);
-    LLVMPositionBuilderAtEnd(g->b, slow);
-    loop_plain(g, n, false);
-    LLVMBuildBr(g->b, done);
-    LLVMPositionBuilderAtEnd(g->b, fast);
-    LLVMBuildCondBr(g->b, stream, streamed, cached);
-    LLVMPositionBuilderAtEnd(g->b, cached);
-    square_tile(g, &q, false);
-    LLVMBuildBr(g->b, done);
-    LLVMPositionBuilderAtEnd(g->b, streamed);
-    square_tile(g, &q, true);
-    g->streamed = true;
-    LLVMBuildBr(g->b, done);
-    LLVMPositionBuilderAtEnd(g->b, done);
+
+/*
+ * Where the o blocks of a transpose start: at 0, or, when the output is large and its rows
+ * start off a vector boundary (numpy's large arrays start 16 bytes into a page), at the
+ * first aligned column less one tile, so that every whole tile can be streamed.  n is the
+ * o block loop; the result is 0 when n is not one.
+ */
+static LLVMValueRef block_shift(cgl *g, const lp_node *n)
+{
+    square q;
+    const lp_node *br = n->n == 1 ? n->body[0] : NULL;
+    if (!n->tile || !br || br->op != LP_LOOP || !br->tile || br->n != 1 ||
+        !square_match(g, br->body[0], &q) || q.o != n->axis || br->axis != q.r)
+        return NULL;
+    LLVMValueRef step, a0 = out_row(g, &q, ci64(g, 0), ci64(g, 0), &step);
+    int64_t vb = (int64_t)q.vl * q.esize;
+    LLVMValueRef mis = LLVMBuildURem(g->b, a0, ci64(g, vb), "");
+    LLVMValueRef ok = LLVMBuildAnd(g->b, stream_size(g, &q),
+        LLVMBuildAnd(g->b,
+            LLVMBuildICmp(g->b, LLVMIntEQ, LLVMBuildURem(g->b, a0, ci64(g, q.esize), ""), ci64(g, 0), ""),
+            LLVMBuildICmp(g->b, LLVMIntEQ, LLVMBuildURem(g->b, step, ci64(g, vb), ""), ci64(g, 0), ""), ""),
+        "");
+    ok = LLVMBuildAnd(g->b, ok, LLVMBuildICmp(g->b, LLVMIntNE, mis, ci64(g, 0), ""), "");
+    /* first aligned column (vb - mis) / esize, one tile back */
+    LLVMValueRef first = LLVMBuildSub(g->b,
+        LLVMBuildUDiv(g->b, LLVMBuildSub(g->b, ci64(g, vb), mis, ""), ci64(g, q.esize), ""),
+        ci64(g, n->tile), "");
+    return LLVMBuildSelect(g->b, ok, first, ci64(g, 0), "");
+}
+
+static bool transpose_block(cgl *g, const lp_node *n)
+{
+    square q;
+    if (!square_match(g, n, &q) || g->tile[q.r] % q.vl || g->tile[q.o] % q.vl)
+        return false;
+    int r = q.r, o = q.o;
+    q.vt = LLVMVectorType(elem_type(g, g->p->tensor[q.in->tensor].dtype), (unsigned)q.vl);
+    q.last_o = LLVMBuildSub(g->b, g->size[o], ci64(g, 1), "");
+    q.r0 = g->blk[r];
+    q.o0 = g->blk[o];
+    if (g->shifted[o])
+        q.o0 = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, q.o0, ci64(g, 0), ""), ci64(g, 0), q.o0, "");
+    LLVMValueRef r1 = LLVMBuildAdd(g->b, g->blk[r], ci64(g, g->tile[r]), "");
+    LLVMValueRef o1 = LLVMBuildAdd(g->b, g->blk[o], ci64(g, g->tile[o]), "");
+    LLVMValueRef whole = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLE, r1, g->blk_end[r], ""),
+                                      LLVMBuildICmp(g->b, LLVMIntSLE, o1, g->blk_end[o], ""), "");
+    if (g->shifted[o])
+        whole = LLVMBuildAnd(g->b, whole, LLVMBuildICmp(g->b, LLVMIntSGE, g->blk[o], ci64(g, 0), ""), "");
+    q.r1 = smin(g, r1, g->blk_end[r]);
+    q.o1 = smin(g, o1, g->blk_end[o]);
+    square_tile(g, n, &q, stream_size(g, &q), whole);
     return true;
 }
 
@@ -719,7 +866,13 @@ static void loop_plain(cgl *g, const lp_node *n, bool outermost)
     if (n->blocked) {   /* inside the block loop of the same axis */
         start = g->blk[n->axis];
         end = smin(g, LLVMBuildAdd(g->b, start, ci64(g, g->tile[n->axis]), ""), g->blk_end[n->axis]);
+        if (g->shifted[n->axis])
+            start = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, start, ci64(g, 0), ""),
+                                    ci64(g, 0), start, "");
     }
+    LLVMValueRef shift = n->tile && !(outermost && n->parallel) ? block_shift(g, n) : NULL;
+    if (shift)
+        start = shift;
     hoist(g, n);
     cloop L;
     LLVMValueRef iv = loop_begin(g, &L, start, end, g->p->axis[n->axis].name);
@@ -727,6 +880,7 @@ static void loop_plain(cgl *g, const lp_node *n, bool outermost)
         g->blk[n->axis] = iv;
         g->blk_end[n->axis] = end;
         g->tile[n->axis] = n->tile;
+        g->shifted[n->axis] = shift != NULL;
     } else {
         g->iv[n->axis] = iv;
     }
@@ -799,14 +953,7 @@ static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
 /* llvm.masked.load / llvm.masked.store of the vector type vt at p, lanes where mask is set. */
 static LLVMValueRef masked(cgl *g, const gemm_ctx *G, LLVMValueRef p, LLVMValueRef mask, LLVMValueRef store)
 {
-    LLVMTypeRef tys[2] = { G->vt, g->ptr };
-    LLVMValueRef align = LLVMConstInt(g->i32, (unsigned long long)G->esize, 0);
-    if (store) {
-        LLVMValueRef args[4] = { store, p, align, mask };
-        return intrinsic(g, "llvm.masked.store", tys, 2, args, 4);
-    }
-    LLVMValueRef args[4] = { p, align, mask, LLVMConstNull(G->vt) };
-    return intrinsic(g, "llvm.masked.load", tys, 2, args, 4);
+    return masked_op(g, G->vt, G->esize, p, mask, store);
 }
 
 /*
@@ -1033,7 +1180,8 @@ static int prologue(cgl *g, LLVMValueRef bufs, LLVMValueRef sizes, LLVMValueRef 
     g->blk = ARENA_ARRAY(A, LLVMValueRef, p->naxis + 1);
     g->blk_end = ARENA_ARRAY(A, LLVMValueRef, p->naxis + 1);
     g->tile = ARENA_ARRAY(A, int64_t, p->naxis + 1);
-    if (!g->blk || !g->blk_end || !g->tile)
+    g->shifted = ARENA_ARRAY(A, bool, p->naxis + 1);
+    if (!g->blk || !g->blk_end || !g->tile || !g->shifted)
         return cc_nomem(g->c);
     g->stride = ARENA_ARRAY(A, LLVMValueRef *, p->ntensor);
     g->base = ARENA_ARRAY(A, LLVMValueRef, p->ntensor);
