@@ -565,11 +565,17 @@ static void nontemporal(cgl *g, LLVMValueRef st)
 }
 
 /*
- * Outputs of at least this many bytes are written around the caches by a transpose.  Twice
- * this machine kind's L2: smaller outputs are likely still cached when the next kernel
- * reads them, and a line the store would have to fetch first is then no cost.
+ * The host's L2 per core (cgl_opts.l2_bytes; 1 MiB when unknown), which sizes the GEMM's
+ * panel and decides when a transpose streams.
  */
-enum { STREAM_BYTES = 8 << 20 };
+static int64_t l2_bytes(const cgl *g) { return g->o->l2_bytes > 0 ? g->o->l2_bytes : 1 << 20; }
+
+/*
+ * Outputs of at least 4 L2s (8 MiB with this machine kind's 2 MiB) are written around the
+ * caches by a transpose: smaller ones are likely still cached when the next kernel reads
+ * them, and a line the store would have to fetch first is then no cost.
+ */
+static int64_t stream_bytes(const cgl *g) { return 4 * l2_bytes(g); }
 
 typedef struct square {
     const ir_access *in, *out;
@@ -786,14 +792,14 @@ static bool square_match(const cgl *g, const lp_node *n, square *q)
     return q->esize && g->p->tensor[q->out->tensor].dtype == t && q->vl >= 2 && q->vl <= 16;
 }
 
-/* Whether q's output is large enough to stream (STREAM_BYTES). */
+/* Whether q's output is large enough to stream (stream_bytes). */
 static LLVMValueRef stream_size(cgl *g, const square *q)
 {
     const ir_tensor *T = &g->p->tensor[q->out->tensor];
     LLVMValueRef bytes = ci64(g, q->esize);
     for (int d = 0; d < T->ndim; d++)
         bytes = LLVMBuildMul(g->b, bytes, mono(g, &T->shape[d]), "");
-    return LLVMBuildICmp(g->b, LLVMIntSGE, bytes, ci64(g, STREAM_BYTES), "");
+    return LLVMBuildICmp(g->b, LLVMIntSGE, bytes, ci64(g, stream_bytes(g)), "");
 }
 
 
@@ -909,12 +915,19 @@ static LLVMValueRef entry_alloca(cgl *g, LLVMTypeRef t, const char *name)
 }
 
 /*
- * KC: the k block.  Larger blocks add into dst less often; the panel (KC x NR, 128 KiB at
- * 512 for float32 with AVX-512) then lives in L2, which streams it fast enough: 512 ran
- * 'ik,kj->ij' 1024^3 11% faster than 256 here, and 1024 faster still, but the panel is on
- * the stack of whatever thread runs the kernel, so it stays at 128 KiB.
+ * KC: the k block, sized so that the panel (KC x NR) takes a sixteenth of L2: 512 for
+ * float32 with AVX-512 and this machine kind's 2 MiB (a 128 KiB panel), between 64 and
+ * GEMM_KC.  Larger blocks add into dst less often, and L2 streams the panel fast enough:
+ * 512 ran 'ik,kj->ij' 1024^3 11% faster than 256 here, and 1024 faster still, but the
+ * panel is on the stack of whatever thread runs the kernel, so it stays at most 128 KiB.
  */
 enum { GEMM_MR = 6, GEMM_NV = 4, GEMM_KC = 512, MAXACC = GEMM_MR * GEMM_NV };
+
+static int gemm_kc(const cgl *g, int nr, int esize)
+{
+    int64_t kc = l2_bytes(g) / 16 / ((int64_t)nr * esize) / 8 * 8;
+    return kc < 64 ? 64 : kc > GEMM_KC ? GEMM_KC : (int)kc;
+}
 
 /* Shared by gemm's tile and row paths. */
 typedef struct gemm_ctx {
@@ -1041,7 +1054,8 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
         M1 = g->hi;
     }
     LLVMValueRef acc[MAXACC];
-    G.panel = entry_alloca(g, LLVMArrayType2(G.et, (uint64_t)GEMM_KC * (uint64_t)G.nr), "panel");
+    const int kc = gemm_kc(g, G.nr, G.esize);
+    G.panel = entry_alloca(g, LLVMArrayType2(G.et, (uint64_t)kc * (uint64_t)G.nr), "panel");
     LLVMSetAlignment(G.panel, 64);
     for (int i = 0; i < MAXACC; i++)
         acc[i] = entry_alloca(g, G.vt, "c");
@@ -1054,7 +1068,7 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
 
     cloop Lk0, Ln0, Lm0, Lpk, Lpn, Lpz;
     LLVMValueRef k0 = loop_begin(g, &Lk0, ci64(g, 0), K, "k0");
-    LLVMValueRef k1 = smin(g, LLVMBuildAdd(g->b, k0, ci64(g, GEMM_KC), ""), K);
+    LLVMValueRef k1 = smin(g, LLVMBuildAdd(g->b, k0, ci64(g, kc), ""), K);
     LLVMValueRef n0 = loop_begin(g, &Ln0, ci64(g, 0), N, "n0");
     LLVMValueRef nw = smin(g, ci64(g, G.nr), LLVMBuildSub(g->b, N, n0, ""));
     LLVMValueRef nfull = LLVMBuildICmp(g->b, LLVMIntEQ, nw, ci64(g, G.nr), "");
@@ -1118,7 +1132,7 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     LLVMPositionBuilderAtEnd(g->b, join);
     loop_end(g, &Lm0, mr);
     loop_end(g, &Ln0, G.nr);
-    loop_end(g, &Lk0, GEMM_KC);
+    loop_end(g, &Lk0, kc);
 }
 
 static void store(cgl *g, const ir_access *dst, LLVMValueRef v)

@@ -118,6 +118,17 @@ static int host_vector_bytes(void)
     return bytes;
 }
 
+/* The L2 cache of one core, as the C library reads it from the CPU; 0 when it cannot. */
+static long host_l2_bytes(void)
+{
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return v > 0 ? v : 0;
+#else
+    return 0;
+#endif
+}
+
 static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc)
 {
     char *triple = LLVMGetDefaultTargetTriple();
@@ -171,7 +182,7 @@ int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, jit_nest_fn *
 {
     char prefix[32];
     snprintf(prefix, sizeof prefix, "einc_k%ld", (long)atomic_fetch_add(&j->next_id, 1) + 1);
-    cgl_opts o = { prefix, NULL, strided, host_vector_bytes() };
+    cgl_opts o = { prefix, NULL, strided, host_vector_bytes(), host_l2_bytes() };
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
     LLVMModuleRef m = cg_llvm(c, lp, &o, LLVMOrcThreadSafeContextGetContext(tsc));
     LLVMTargetMachineRef tm = m ? host_machine(c, LLVMRelocDefault) : NULL;
@@ -214,7 +225,7 @@ char *jit_emit(cc *c, const lp_prog *lp, const char *name, einc_emit_kind kind, 
         return NULL;
     }
     LLVMContextRef ctx = LLVMContextCreate();
-    cgl_opts o = { "einc", name, NULL, host_vector_bytes() };
+    cgl_opts o = { "einc", name, NULL, host_vector_bytes(), host_l2_bytes() };
     LLVMModuleRef m = cg_llvm(c, lp, &o, ctx);
     LLVMTargetMachineRef tm = m ? host_machine(c, LLVMRelocPIC) : NULL;
     char *out = NULL;
