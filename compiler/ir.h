@@ -197,6 +197,15 @@ const char *ir_kind_name(ir_kind k);
 char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double *opt,
                     double *largest);
 
+/*
+ * Splits each full reduction of floats over two or more axes ('ij->') in two, through a
+ * temporary over its outermost reduced axis: part[i] ⊕= x[i, j], then out ⊕= part[i].
+ * The first step runs in parallel over i (the CPU backend runs a reduction into a scalar
+ * on one thread), and the result does not depend on the number of threads.  Returns 1 when
+ * it rewrote p, 0 when nothing applies, -1 out of memory (path.c).
+ */
+int split_reductions(cc *c, ir_prog *p);
+
 /* FLOPs as numpy's einsum_path counts them; -1 if symbolic. */
 int64_t ir_flops(const ir_prog *p);
 

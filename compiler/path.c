@@ -430,3 +430,109 @@ char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double 
     p->nstmt = R.nstmt;
     return copy;
 }
+
+/* Every access to tensor from in x names tensor to instead. */
+static void rename_tensor(ir_expr *x, int from, int to)
+{
+    if (!x)
+        return;
+    if (x->op == IR_ACCESS && x->acc.tensor == from)
+        x->acc.tensor = to;
+    rename_tensor(x->a, from, to);
+    rename_tensor(x->b, from, to);
+}
+
+/* The reduced axis of s that indexes the outermost dimension of an operand, or -1. */
+static int outer_reduced(const ir_stmt *s, const ir_expr *x)
+{
+    if (!x)
+        return -1;
+    if (x->op != IR_ACCESS) {
+        int a = outer_reduced(s, x->a);
+        return a >= 0 ? a : outer_reduced(s, x->b);
+    }
+    for (int d = 0; d < x->acc.ndim; d++)
+        for (int t = 0; t < x->acc.dim[d].n; t++)
+            for (int r = 0; r < s->nred; r++)
+                if (x->acc.dim[d].t[t].axis == s->red[r])
+                    return s->red[r];
+    return -1;
+}
+
+/* The axis a full reduction s splits at (split_reductions), or -1 when it stays whole. */
+static int split_axis(const ir_prog *p, const ir_stmt *s)
+{
+    if (s->nfree || s->nred < 2 || !dtype_is_float(p->tensor[s->out.tensor].dtype) ||
+        (s->comb != IR_COMB_SUM && s->comb != IR_COMB_MAX && s->comb != IR_COMB_MIN && s->comb != IR_COMB_PROD))
+        return -1;
+    return outer_reduced(s, s->rhs);
+}
+
+int split_reductions(cc *c, ir_prog *p)
+{
+    arena *A = c->A;
+    int n = 0;
+    for (int i = 0; i < p->nstmt; i++)
+        n += split_axis(p, &p->stmt[i]) >= 0;
+    if (!n)
+        return 0;
+    ir_tensor *tensors = ARENA_ARRAY(A, ir_tensor, p->ntensor + n);
+    ir_stmt *stmts = ARENA_ARRAY(A, ir_stmt, p->nstmt + n);
+    if (!tensors || !stmts)
+        return cc_nomem(c);
+    /* the partials go just before the output, which stays last */
+    int out = p->output, ns = 0, nt = out;
+    memcpy(tensors, p->tensor, sizeof *tensors * (size_t)out);
+    tensors[out + n] = p->tensor[out];
+    for (int i = 0; i < p->nstmt; i++) {
+        ir_stmt s = p->stmt[i];
+        int r0 = split_axis(p, &s);
+        if (s.out.tensor == out)
+            s.out.tensor = out + n;
+        rename_tensor(s.rhs, out, out + n);
+        if (r0 < 0) {
+            stmts[ns++] = s;
+            continue;
+        }
+        /* part[r0] ⊕= rhs over the other reduced axes; then out ⊕= part[r0] */
+        ir_tensor *T = &tensors[nt];
+        int *v = ARENA_ARRAY(A, int, 1), *red = ARENA_ARRAY(A, int, s.nred);
+        ir_term *term = ARENA_NEW(A, ir_term);
+        ir_dim *dim = ARENA_NEW(A, ir_dim);
+        ir_expr *x = ARENA_NEW(A, ir_expr);
+        char name[16];
+        snprintf(name, sizeof name, "part%d", nt - out);
+        T->name = arena_strndup(A, name, strlen(name));
+        T->shape = ARENA_NEW(A, ir_mono);
+        if (!v || !red || !term || !dim || !x || !T->name || !T->shape)
+            return cc_nomem(c);
+        T->role = IR_TEMP;
+        T->dtype = p->tensor[p->stmt[i].out.tensor].dtype;
+        T->ndim = 1;
+        T->begin = T->end = -1;
+        *v = r0;
+        *T->shape = (ir_mono){ 1, 1, v };
+        *term = (ir_term){ r0, { 1, 0, NULL } };
+        *dim = (ir_dim){ 1, term, 0 };
+        ir_access pa = { .tensor = nt, .ndim = 1, .dim = dim };
+        int k = 0;
+        for (int j = 0; j < s.nred; j++)
+            if (s.red[j] != r0)
+                red[k++] = s.red[j];
+        stmts[ns++] = (ir_stmt){ .out = pa, .comb = s.comb, .rhs = s.rhs, .nfree = 1, .free = v,
+                                 .nred = k, .red = red };
+        x->op = IR_ACCESS;
+        x->acc = pa;
+        s.rhs = x;
+        s.nred = 1;
+        s.red = v;
+        stmts[ns++] = s;
+        nt++;
+    }
+    p->tensor = tensors;
+    p->ntensor = out + n + 1;
+    p->output = out + n;
+    p->stmt = stmts;
+    p->nstmt = ns;
+    return 1;
+}

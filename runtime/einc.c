@@ -472,6 +472,26 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
         buf = b2;
         strides = s2;
     }
+    /* a full reduction runs in two steps, the first in parallel (split_reductions) */
+    int split = split_reductions(&c, p);
+    if (split < 0)
+        goto done;
+    if (split) {
+        void **b3 = ARENA_ARRAY(&A, void *, p->ntensor);
+        const int64_t **s3 = ARENA_ARRAY(&A, const int64_t *, p->ntensor);
+        if (!b3 || !s3) {
+            cc_nomem(&c);
+            goto done;
+        }
+        for (int i = 0; i < ninputs; i++) {
+            b3[i] = buf[i];
+            s3[i] = strides[i];
+        }
+        b3[p->output] = out->data;
+        s3[p->output] = strided(out) ? out->strides : NULL;
+        buf = b3;
+        strides = s3;
+    }
     char *key = cache_key(k, ninputs, inputs, out, path);
     if (key && k->model) {      /* a model is compiled for its sizes */
         strbuf kb = { 0 };
@@ -614,7 +634,7 @@ static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, ein
     cc c = { .A = &A, .src = k->src, .err = err };
     ir_prog *p = bind(k, &A, inputs ? ninputs : 0, inputs, err);
     if (dot) {
-        lp_prog *lp = p ? lower(&c, p, LP_CPU, NULL) : NULL;
+        lp_prog *lp = p && split_reductions(&c, p) >= 0 ? lower(&c, p, LP_CPU, NULL) : NULL;
         char *g = NULL;
         if (lp) {
             strbuf b = { 0 };
@@ -629,9 +649,11 @@ static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, ein
     double naive = 0, opt = 0, largest = 0;
     const char *path = p && !k->model ? path_optimize(&c, p, max_elems(k, p), &naive, &opt, &largest) : NULL;
     char *steps = path ? ir_print(p) : NULL;
-    lp_prog *lp = p && !c.failed ? lower(&c, p, LP_CPU, NULL) : NULL;
+    int split = p && !c.failed ? split_reductions(&c, p) : -1;
+    char *halves = split > 0 ? ir_print(p) : NULL;
+    lp_prog *lp = split >= 0 ? lower(&c, p, LP_CPU, NULL) : NULL;
     char *sched = lp ? lp_print(lp) : NULL, *s = NULL;
-    if (ir && sched && (!path || steps)) {
+    if (ir && sched && (!path || steps) && (split <= 0 || halves)) {
         strbuf b = { 0 };
         sb_printf(&b, "%s", ir);
         if (path) {
@@ -641,12 +663,19 @@ static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, ein
                       path, naive, opt, naive / opt, largest);
             sb_printf(&b, "  steps:\n%s", st ? st + strlen("statements:\n") : "");
         }
+        if (split > 0) {
+            const char *st = strstr(halves, "statements:\n"), *end = strstr(halves, "flops:");
+            st = st ? st + strlen("statements:\n") : halves;
+            sb_printf(&b, "full reduction in two steps (the first runs in parallel):\n%.*s",
+                      (int)(end && end > st ? end - st : (ptrdiff_t)strlen(st)), st);
+        }
         sb_printf(&b, "schedule:\n%s", sched);
         if (k->model)
             explain_groups(&b, p, lp, false);
         s = sb_finish(&b);
     }
     einc_free(steps);
+    einc_free(halves);
     if (p && lp && !s)
         fail(err, EINC_ERR_NOMEM, "out of memory");
     einc_free(ir);

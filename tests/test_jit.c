@@ -442,6 +442,107 @@ static void test_threads(void **state)
     einc_ctx_free(ctx);
 }
 
+/* x reduced whole by kernel k into one value of type dt (float32 or float64). */
+static double reduce_all(einc_kernel *k, einc_dtype dt, int nd, const int64_t *shape, const void *x)
+{
+    double r = 0;
+    float rf = 0;
+    einc_tensor in = { dt, nd, shape, NULL, (void *)x }, out = { dt, 0, NULL, NULL, dt == EINC_F32 ? (void *)&rf : (void *)&r };
+    einc_error e;
+    if (einc_kernel_run(k, 1, &in, &out, &e))
+        fail_msg("%s", e.message);
+    return dt == EINC_F32 ? rf : r;
+}
+
+/*
+ * A full reduction over several axes runs in two steps, the first in parallel
+ * (split_reductions): sum, max, min and prod over 2 and 3 axes, sizes 0, 1 and odd,
+ * against a direct loop (small integers: the sums are exact in any order), and a sum of
+ * arbitrary floats that is the same to the bit on 1 and on 2 threads.
+ */
+static void test_split_reduction(void **state)
+{
+    (void)state;
+    static const struct { const char *expr; einc_reduce op; } rc[] = {
+        { "ij->", EINC_REDUCE_SUM }, { "i j k ->", EINC_REDUCE_SUM }, { "i j -> ", EINC_REDUCE_MAX },
+        { "i j k -> ", EINC_REDUCE_MIN }, { "i j -> ", EINC_REDUCE_PROD },
+    };
+    static const int64_t shapes[][3] = { { 0, 5, 3 }, { 1, 1, 1 }, { 37, 1, 5 }, { 1000, 3, 7 }, { 300, 301, 2 } };
+    einc_ctx *ctx = einc_ctx_new();
+    for (size_t c = 0; c < sizeof rc / sizeof *rc; c++)
+        for (size_t sh = 0; sh < sizeof shapes / sizeof *shapes; sh++)
+            for (int f = 0; f < 2; f++) {
+                einc_dtype dt = f ? EINC_F64 : EINC_F32;
+                int nd = strchr(rc[c].expr, 'k') ? 3 : 2;
+                int64_t n = 1;
+                for (int d = 0; d < nd; d++)
+                    n *= shapes[sh][d];
+                void *x = malloc((size_t)(n ? n : 1) * esize(dt));
+                double want = rc[c].op == EINC_REDUCE_SUM ? 0 : rc[c].op == EINC_REDUCE_PROD ? 1
+                            : rc[c].op == EINC_REDUCE_MAX ? -INFINITY : INFINITY;
+                for (int64_t i = 0; i < n; i++) {
+                    /* prod: mostly 1, a few 2 and -1, so the product stays exact */
+                    int v = rc[c].op == EINC_REDUCE_PROD ? (next() % 9973 == 0 ? 2 : next() % 4001 == 0 ? -1 : 1)
+                                                         : (int)(next() % 33) - 16;
+                    if (dt == EINC_F32)
+                        ((float *)x)[i] = (float)v;
+                    else
+                        ((double *)x)[i] = v;
+                    want = rc[c].op == EINC_REDUCE_SUM ? want + v : rc[c].op == EINC_REDUCE_PROD ? want * v
+                         : rc[c].op == EINC_REDUCE_MAX ? fmax(want, v) : fmin(want, v);
+                }
+                einc_kernel *k = NULL;
+                einc_options o = { .target = EINC_TARGET_CPU, .reduce = rc[c].op };
+                assert_int_equal(einc_compile(ctx, rc[c].expr, &o, &k, NULL), EINC_OK);
+                if (n == 0 && (rc[c].op == EINC_REDUCE_MAX || rc[c].op == EINC_REDUCE_MIN)) {
+                    float r0;   /* as numpy: a maximum of nothing is an error */
+                    einc_tensor in = { dt, nd, shapes[sh], NULL, x }, out = { dt, 0, NULL, NULL, &r0 };
+                    assert_int_equal(einc_kernel_run(k, 1, &in, &out, NULL), EINC_ERR_SHAPE);
+                    einc_kernel_free(k);
+                    free(x);
+                    continue;
+                }
+                double got = reduce_all(k, dt, nd, shapes[sh], x);
+                if (got != want)
+                    fail_msg("%s (%s) over %lld x %lld x %lld: %.17g, want %.17g", rc[c].expr,
+                             einc_dtype_name(dt), (long long)shapes[sh][0], (long long)shapes[sh][1],
+                             (long long)shapes[sh][2], got, want);
+                einc_kernel_free(k);
+                free(x);
+            }
+    einc_ctx_free(ctx);
+
+    /* the same bits on 1 and on 2 threads */
+    int64_t shape[2] = { 2048, 1031 };
+    float *x = malloc(sizeof *x * 2048 * 1031);
+    for (int64_t i = 0; i < 2048 * 1031; i++)
+        x[i] = (float)(next() % 1000003) / 1000003.0f - 0.3f;
+    const char *old = getenv("EINC_NUM_THREADS");
+    char *saved = old ? strdup(old) : NULL;
+    double r[2];
+    for (int t = 0; t < 2; t++) {
+        setenv("EINC_NUM_THREADS", t ? "2" : "1", 1);
+        einc_ctx *cx = einc_ctx_new();
+        einc_kernel *k = NULL;
+        einc_options o = { .target = EINC_TARGET_CPU };
+        assert_int_equal(einc_compile(cx, "ij->", &o, &k, NULL), EINC_OK);
+        r[t] = reduce_all(k, EINC_F32, 2, shape, x);
+        einc_kernel_free(k);
+        einc_ctx_free(cx);
+    }
+    if (saved)
+        setenv("EINC_NUM_THREADS", saved, 1);
+    else
+        unsetenv("EINC_NUM_THREADS");
+    free(saved);
+    double ref = 0;
+    for (int64_t i = 0; i < 2048 * 1031; i++)
+        ref += x[i];
+    assert_true(r[0] == r[1]);
+    assert_true(fabs(r[0] - ref) <= 1e-5 * fabs(ref) + 1e-2);
+    free(x);
+}
+
 static void test_misuse(void **state)
 {
     (void)state;
@@ -498,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_gemm_paths),
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_split_reduction),
     };
     (void)have_jit;
     /* CI runs the concurrency test alone under ThreadSanitizer: EINC_TEST_FILTER=test_threads */
