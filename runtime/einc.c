@@ -456,7 +456,11 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     const char *path = k->model ? NULL : path_optimize(&c, p, max_elems(k, p), &naive, &opt, &largest);
     if (c.failed)
         goto done;
-    if (path) {   /* the temporaries sit between the inputs and the output */
+    /* a full reduction runs in two steps, the first in parallel (split_reductions) */
+    int split = split_reductions(&c, p);
+    if (split < 0)
+        goto done;
+    if (path || split) {   /* the temporaries sit between the inputs and the output */
         void **b2 = ARENA_ARRAY(&A, void *, p->ntensor);
         const int64_t **s2 = ARENA_ARRAY(&A, const int64_t *, p->ntensor);
         if (!b2 || !s2) {
@@ -471,26 +475,6 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
         s2[p->output] = strided(out) ? out->strides : NULL;
         buf = b2;
         strides = s2;
-    }
-    /* a full reduction runs in two steps, the first in parallel (split_reductions) */
-    int split = split_reductions(&c, p);
-    if (split < 0)
-        goto done;
-    if (split) {
-        void **b3 = ARENA_ARRAY(&A, void *, p->ntensor);
-        const int64_t **s3 = ARENA_ARRAY(&A, const int64_t *, p->ntensor);
-        if (!b3 || !s3) {
-            cc_nomem(&c);
-            goto done;
-        }
-        for (int i = 0; i < ninputs; i++) {
-            b3[i] = buf[i];
-            s3[i] = strides[i];
-        }
-        b3[p->output] = out->data;
-        s3[p->output] = strided(out) ? out->strides : NULL;
-        buf = b3;
-        strides = s3;
     }
     char *key = cache_key(k, ninputs, inputs, out, path);
     if (key && k->model) {      /* a model is compiled for its sizes */
