@@ -52,7 +52,7 @@ typedef struct cgl {
     const ir_expr **hoisted;    /* subexpressions computed before the innermost loop ... */
     LLVMValueRef *hoisted_v;    /* ... and their values */
     int nhoisted;
-    bool streamed;              /* the nest made non-temporal stores: fence before returning */
+    bool streamed;              /* the nest may make non-temporal stores: fence before returning */
 } cgl;
 
 static bool is_runtime_size(const ir_axis *a) { return !(a->given || a->literal); }
@@ -633,9 +633,9 @@ static LLVMValueRef lanes_below(cgl *g, int vl, LLVMValueRef from, LLVMValueRef 
 }
 
 /*
- * One VL x VL square of a transpose, at [ri, ri + VL) x [oi, oi + VL), through registers.  VL vectors are loaded
- * along r, transposed by log2(VL) rounds of two-vector shuffles (round b swaps the b x b
- * sub-blocks off the diagonal), and stored along o.  Each row's line in the next o block is
+ * One VL x VL square of a transpose, [ri, ri + VL) x [oi, oi + VL), through registers.  VL
+ * vectors are loaded along r, transposed by log2(VL) rounds of two-vector shuffles (round b
+ * swaps the b x b sub-blocks off the diagonal), and stored along o.  Each row's line in the next o block is
  * prefetched on the input side, and, when the stores go through the cache, on the output
  * side too: rows lie a page or more apart, too many short streams for the hardware
  * prefetchers.  Streamed (non-temporal) stores need no prefetch: they fetch nothing.  A
@@ -732,11 +732,11 @@ static void square_tile(cgl *g, const lp_node *n, const square *q, LLVMValueRef 
     LLVMPositionBuilderAtEnd(g->b, plain);
     loop_plain(g, n, false);
     LLVMBuildBr(g->b, done);
-    for (int part = 0; part < 2; part++) {
-        LLVMPositionBuilderAtEnd(g->b, part ? edge : tile);
+    for (int pass = 0; pass < 2; pass++) {    /* the whole tile, then a partial one */
+        LLVMPositionBuilderAtEnd(g->b, pass ? edge : tile);
         cloop Lr, Lo;
         LLVMValueRef ri = q->r0, oi = q->o0, full = NULL;
-        if (part) {
+        if (pass) {
             ri = loop_begin(g, &Lr, q->r0, q->r1, "tr");
             oi = loop_begin(g, &Lo, q->o0, q->o1, "to");
             full = LLVMBuildAnd(g->b,
@@ -756,7 +756,7 @@ static void square_tile(cgl *g, const lp_node *n, const square *q, LLVMValueRef 
         LLVMBuildCondBr(g->b, st, streamed, cached);
         for (int mode = SQ_CACHED; mode <= SQ_EDGE; mode++) {
             LLVMPositionBuilderAtEnd(g->b, mode == SQ_CACHED ? cached : mode == SQ_STREAMED ? streamed : masked);
-            if (part)
+            if (pass)
                 sub_square(g, q, ri, oi, mode);
             else if (mode != SQ_EDGE)
                 squares(g, q, mode);
@@ -764,7 +764,7 @@ static void square_tile(cgl *g, const lp_node *n, const square *q, LLVMValueRef 
         }
         g->streamed = true;
         LLVMPositionBuilderAtEnd(g->b, next);
-        if (part) {
+        if (pass) {
             loop_end(g, &Lo, vl);
             loop_end(g, &Lr, vl);
         }
@@ -801,7 +801,6 @@ static LLVMValueRef stream_size(cgl *g, const square *q)
         bytes = LLVMBuildMul(g->b, bytes, mono(g, &T->shape[d]), "");
     return LLVMBuildICmp(g->b, LLVMIntSGE, bytes, ci64(g, stream_bytes(g)), "");
 }
-
 
 /*
  * Where the o blocks of a transpose start: at 0, or, when the output is large and its rows
