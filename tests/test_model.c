@@ -469,6 +469,42 @@ static void test_conv2d(void **state)
     }
 }
 
+/*
+ * Convolutions wide enough for the JIT's direct convolution (codegen/llvm.c, conv_emit):
+ * tiles of 14 columns by 32 channels, whole and partial (W = 28, 31; O = 40, and 20 per
+ * group), taps that pad one column at a tile's end (padding 1) or more (padding 2, 'same'
+ * with an even kernel), dilation.  Against the same direct-loop reference.
+ */
+static void test_conv2d_tiles(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *call;
+        int64_t W, O, C, Cg, KH, KW;
+        convp p;
+    } cases[] = {
+        { "conv2d(x, w, b, padding=1)", 28, 40, 5, 5, 3, 3, { { 1, 1 }, { 1, 1 }, { 1, 1 }, { 1, 1 }, 1 } },
+        { "conv2d(x, w, b, padding=1)", 31, 40, 5, 5, 3, 3, { { 1, 1 }, { 1, 1 }, { 1, 1 }, { 1, 1 }, 1 } },
+        { "conv2d(x, w, b, padding=2, dilation=(1, 2))", 30, 33, 3, 3, 3, 3,
+          { { 1, 1 }, { 2, 2 }, { 2, 2 }, { 1, 2 }, 1 } },
+        { "conv2d(x, w, b, padding='same')", 29, 16, 4, 4, 3, 4, { { 1, 1 }, { 1, 1 }, { 1, 2 }, { 1, 1 }, 1 } },
+        { "conv2d(x, w, b, padding=1, groups=2)", 28, 40, 6, 3, 3, 3, { { 1, 1 }, { 1, 1 }, { 1, 1 }, { 1, 1 }, 2 } },
+        { "conv2d(x, w, b)", 16, 64, 7, 7, 1, 3, { { 1, 1 }, { 0, 0 }, { 0, 0 }, { 1, 1 }, 1 } },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        arr in[3] = { rnd(4, (int64_t[]){ 2, cases[i].C, 4, cases[i].W }, -1, 1),
+                      rnd(4, (int64_t[]){ cases[i].O, cases[i].Cg, cases[i].KH, cases[i].KW }, -1, 1),
+                      rnd(1, (int64_t[]){ cases[i].O }, -1, 1) };
+        ref r = ref_conv(&in[0], &in[1], &in[2], cases[i].p);
+        char src[512];
+        snprintf(src, sizeof src, "input x: f32[N, C, H, W]\nparam w: f32[O, G, KH, KW]\nparam b: f32[O]\nreturn %s\n",
+                 cases[i].call);
+        check(src, 3, in, &r);
+        free(r.v);
+        free_arrs(3, in);
+    }
+}
+
 /* ---- batchnorm2d, layernorm ---------------------------------------------------------------------- */
 
 static void test_batchnorm2d(void **state)
@@ -1926,6 +1962,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_conv2d),
+        cmocka_unit_test(test_conv2d_tiles),
         cmocka_unit_test(test_batchnorm2d),
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_elementwise),
