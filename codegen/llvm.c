@@ -1446,9 +1446,9 @@ static void conv_emit(cgl *g, const dconv *d)
     LLVMValueRef lo, hi;
     conv_span(g, d, n0, rows, &lo, &hi);
     /*
-     * Dispatch on the span: a tap that pads a column or two at the tile's ends (lo < EDGE,
-     * hi > R - EDGE) runs a k loop without those columns; an empty span runs nothing; any
-     * other the masked loop.
+     * Dispatch on the span: the whole tile, or a tap that pads a column at either end
+     * (lo < EDGE, hi > R - EDGE), runs a k loop over exactly those columns; an empty span
+     * runs nothing; any other goes a column at a time (conv_columns).
      */
     enum { EDGE = 2 };
     LLVMBasicBlockRef bp = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "dc_part");
