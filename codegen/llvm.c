@@ -570,6 +570,8 @@ static void nontemporal(cgl *g, LLVMValueRef st)
  * The host's L2 per core (cgl_opts.l2_bytes; 1 MiB when unknown), which sizes the GEMM's
  * panel and decides when a transpose streams.
  */
+static int vector_bytes(const cgl *g) { return g->o->vector_bytes > 0 ? g->o->vector_bytes : 32; }
+
 static int64_t l2_bytes(const cgl *g) { return g->o->l2_bytes > 0 ? g->o->l2_bytes : 1 << 20; }
 
 /*
@@ -617,21 +619,24 @@ static LLVMValueRef masked_op(cgl *g, LLVMTypeRef vt, int esize, LLVMValueRef p,
     return intrinsic(g, "llvm.masked.load", tys, 2, args, 4);
 }
 
+/* The scalar x in every lane of a vl-lane vector. */
+static LLVMValueRef splat(cgl *g, LLVMValueRef x, int vl)
+{
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)vl);
+    LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), x, LLVMConstInt(g->i32, 0, 0), "");
+    return LLVMBuildShuffleVector(g->b, one, LLVMGetPoison(vt), LLVMConstNull(LLVMVectorType(g->i32, (unsigned)vl)), "");
+}
+
 /* The mask of the lanes k < vl with from + k < end, and'ed with the scalar also (or NULL). */
 static LLVMValueRef lanes_below(cgl *g, int vl, LLVMValueRef from, LLVMValueRef end, LLVMValueRef also)
 {
-    LLVMValueRef lanes[16], zero[16];
-    for (int k = 0; k < vl; k++) {
+    LLVMValueRef lanes[64];
+    for (int k = 0; k < vl; k++)
         lanes[k] = ci64(g, k);
-        zero[k] = LLVMConstInt(g->i32, 0, 0);
-    }
-    LLVMTypeRef vt = LLVMVectorType(g->i64, (unsigned)vl);
     LLVMValueRef left = LLVMBuildSub(g->b, end, from, "");
     if (also)   /* no lane when also is false */
         left = LLVMBuildSelect(g->b, also, left, ci64(g, 0), "");
-    LLVMValueRef splat = LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), left, LLVMConstInt(g->i32, 0, 0), "");
-    splat = LLVMBuildShuffleVector(g->b, splat, LLVMGetPoison(vt), LLVMConstVector(zero, (unsigned)vl), "");
-    return LLVMBuildICmp(g->b, LLVMIntSLT, LLVMConstVector(lanes, (unsigned)vl), splat, "");
+    return LLVMBuildICmp(g->b, LLVMIntSLT, LLVMConstVector(lanes, (unsigned)vl), splat(g, left, vl), "");
 }
 
 /*
@@ -798,7 +803,7 @@ static bool square_match(const cgl *g, const lp_node *n, square *q)
     *q = (square){ .in = &s->value->acc, .out = s->dst, .r = n->axis, .o = c->axis };
     einc_dtype t = g->p->tensor[q->in->tensor].dtype;
     q->esize = t == EINC_F32 || t == EINC_I32 ? 4 : t == EINC_F64 || t == EINC_I64 ? 8 : 0;
-    int vbytes = g->o->vector_bytes > 0 ? g->o->vector_bytes : 32;
+    int vbytes = vector_bytes(g);
     q->vl = q->esize ? vbytes / q->esize : 0;
     return q->esize && g->p->tensor[q->out->tensor].dtype == t && q->vl >= 2 && q->vl <= 16;
 }
@@ -949,7 +954,7 @@ static int gemm_kc(const cgl *g, int nr, int esize)
 /* Shared by gemm's tile and row paths. */
 typedef struct gemm_ctx {
     LLVMTypeRef et, vt, fma_t;
-    LLVMValueRef fma, mask, panel;
+    LLVMValueRef fma, panel;
     int esize, vl, nv, nr;
 } gemm_ctx;
 
@@ -968,22 +973,14 @@ static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
     }
     for (int r = 0; r < nrows; r++) {
         g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
-        LLVMValueRef a = LLVMBuildLoad2(g->b, G->et, address(g, n->a), "");
-        LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetPoison(G->vt), a, LLVMConstInt(g->i32, 0, 0), "");
-        LLVMValueRef splat = LLVMBuildShuffleVector(g->b, one, LLVMGetPoison(G->vt), G->mask, "");
+        LLVMValueRef a = splat(g, LLVMBuildLoad2(g->b, G->et, address(g, n->a), ""), G->vl);
         for (int v = 0; v < G->nv; v++) {
             LLVMValueRef c = LLVMBuildLoad2(g->b, G->vt, acc[r * G->nv + v], "");
-            LLVMValueRef args[3] = { splat, bv[v], c };
+            LLVMValueRef args[3] = { a, bv[v], c };
             LLVMBuildStore(g->b, LLVMBuildCall2(g->b, G->fma_t, G->fma, args, 3, ""), acc[r * G->nv + v]);
         }
     }
     loop_end(g, &Lk, 1);
-}
-
-/* llvm.masked.load / llvm.masked.store of the vector type vt at p, lanes where mask is set. */
-static LLVMValueRef masked(cgl *g, const gemm_ctx *G, LLVMValueRef p, LLVMValueRef mask, LLVMValueRef store)
-{
-    return masked_op(g, G->vt, G->esize, p, mask, store);
 }
 
 /*
@@ -1013,27 +1010,20 @@ static void gemm_store(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
     LLVMBuildBr(g->b, done);
     LLVMPositionBuilderAtEnd(g->b, part);
     /* lane c of vector v exists when v·VL + c < nw */
-    LLVMValueRef lanes[64];
-    for (int c = 0; c < G->vl; c++)
-        lanes[c] = LLVMConstInt(g->i64, (unsigned long long)c, 0);
-    LLVMValueRef lane = LLVMConstVector(lanes, (unsigned)G->vl);
-    LLVMTypeRef iv_t = LLVMVectorType(g->i64, (unsigned)G->vl);
     for (int v = 0; v < G->nv; v++) {
         LLVMValueRef left = LLVMBuildSub(g->b, nw, ci64(g, v * G->vl), "");
         LLVMBasicBlockRef some = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "some");
         LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "next");
         LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, left, ci64(g, 0), ""), some, next);
         LLVMPositionBuilderAtEnd(g->b, some);
-        LLVMValueRef splat = LLVMBuildInsertElement(g->b, LLVMGetPoison(iv_t), left, LLVMConstInt(g->i32, 0, 0), "");
-        splat = LLVMBuildShuffleVector(g->b, splat, LLVMGetPoison(iv_t), G->mask, "");
-        LLVMValueRef mask = LLVMBuildICmp(g->b, LLVMIntSLT, lane, splat, "");
+        LLVMValueRef mask = lanes_below(g, G->vl, ci64(g, v * G->vl), nw, NULL);
         for (int r = 0; r < nrows; r++) {
             g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
             g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * G->vl), "");
             LLVMValueRef p = address(g, n->dst);
-            LLVMValueRef sum = LLVMBuildFAdd(g->b, masked(g, G, p, mask, NULL),
+            LLVMValueRef sum = LLVMBuildFAdd(g->b, masked_op(g, G->vt, G->esize, p, mask, NULL),
                                              LLVMBuildLoad2(g->b, G->vt, acc[r * G->nv + v], ""), "");
-            masked(g, G, p, mask, sum);
+            masked_op(g, G->vt, G->esize, p, mask, sum);
         }
         LLVMBuildBr(g->b, next);
         LLVMPositionBuilderAtEnd(g->b, next);
@@ -1058,7 +1048,7 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     gemm_ctx G;
     G.et = ctype(g);
     G.esize = g->nest->compute == EINC_F64 ? 8 : 4;
-    int vbytes = g->o->vector_bytes > 0 ? g->o->vector_bytes : 32;
+    int vbytes = vector_bytes(g);
     G.vl = vbytes / G.esize;
     /* 6 x 4 vectors: 24 accumulators of AVX-512's 32 registers; 6 x 2 of AVX2's 16 */
     const int mr = GEMM_MR;
@@ -1077,7 +1067,6 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     for (int i = 0; i < MAXACC; i++)
         acc[i] = entry_alloca(g, G.vt, "c");
     LLVMValueRef zero = LLVMConstNull(G.vt);
-    G.mask = LLVMConstNull(LLVMVectorType(g->i32, (unsigned)G.vl));
     LLVMTypeRef fmt = G.vt;
     unsigned fma_id = LLVMLookupIntrinsicID("llvm.fmuladd", 12);
     G.fma = LLVMGetIntrinsicDeclaration(g->m, fma_id, &fmt, 1);
@@ -1179,7 +1168,7 @@ static int64_t cval(LLVMValueRef v) { return LLVMConstIntGetSExtValue(v); }
 
 static bool conv_match(const cgl *g, const lp_node *n, dconv *d)
 {
-    if (g->o->vector_bytes < 64 || g->nest->compute != EINC_F32 || n->op != LP_LOOP)
+    if (vector_bytes(g) < 64 || g->nest->compute != EINC_F32 || n->op != LP_LOOP)
         return false;
     const lp_node *x = n;
     d->ntap = 0;
@@ -1322,37 +1311,35 @@ static void conv_span(cgl *g, const dconv *d, LLVMValueRef n0, LLVMValueRef rows
     *hi = smax(g, h, *lo);
 }
 
+/* pack[tap f][k][m0 + 16 v ..], k the current value of the GEMM's k axis. */
+static LLVMValueRef conv_weights(cgl *g, const dconv *d, LLVMValueRef f, LLVMValueRef m0, int v)
+{
+    LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildAdd(g->b, LLVMBuildMul(g->b, f, ci64(g, d->K), ""),
+                                                        g->iv[d->gm->k], ""), ci64(g, d->Mp), "");
+    LLVMValueRef at = LLVMBuildAdd(g->b, row, LLVMBuildAdd(g->b, m0, ci64(g, 16 * v), ""), "");
+    LLVMValueRef w = LLVMBuildLoad2(g->b, LLVMVectorType(g->f32, 16),
+                                    LLVMBuildInBoundsGEP2(g->b, g->f32, d->pack, &at, 1, ""), "");
+    LLVMSetAlignment(w, 64);
+    return w;
+}
+
 /* acc[r][v] += b[k, n0 + r] * pack[tap][k][m0 + 16 v ..] over k, for the columns r in [from, to). */
 static void conv_kloop(cgl *g, const dconv *d, LLVMValueRef *acc, LLVMValueRef f, LLVMValueRef n0,
                        LLVMValueRef m0, int from, int to)
 {
     const lp_node *gm = d->gm;
     LLVMTypeRef vt = LLVMVectorType(g->f32, 16);
-    LLVMValueRef zero16[16];
-    for (int i = 0; i < 16; i++)
-        zero16[i] = LLVMConstInt(g->i32, 0, 0);
-    LLVMValueRef splat_mask = LLVMConstVector(zero16, 16);
-    LLVMTypeRef fmt = vt;
     cloop Lk;
     g->iv[gm->k] = loop_begin(g, &Lk, ci64(g, 0), ci64(g, d->K), "k");
-    LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildAdd(g->b, LLVMBuildMul(g->b, f, ci64(g, d->K), ""), g->iv[gm->k], ""),
-                                    ci64(g, d->Mp), "");
     LLVMValueRef wv[DC_NV];
-    for (int v = 0; v < DC_NV; v++) {
-        LLVMValueRef at = LLVMBuildAdd(g->b, row, LLVMBuildAdd(g->b, m0, ci64(g, 16 * v), ""), "");
-        wv[v] = LLVMBuildLoad2(g->b, vt, LLVMBuildInBoundsGEP2(g->b, g->f32, d->pack, &at, 1, ""), "");
-        LLVMSetAlignment(wv[v], 64);
-    }
+    for (int v = 0; v < DC_NV; v++)
+        wv[v] = conv_weights(g, d, f, m0, v);
     for (int r = from; r < to; r++) {
         g->iv[gm->nn] = LLVMBuildAdd(g->b, n0, ci64(g, r), "");
-        LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), load_plain(g, gm->b),
-                                                  LLVMConstInt(g->i32, 0, 0), "");
-        LLVMValueRef sp = LLVMBuildShuffleVector(g->b, one, LLVMGetPoison(vt), splat_mask, "");
-        for (int v = 0; v < DC_NV; v++) {
-            LLVMValueRef c = LLVMBuildLoad2(g->b, vt, acc[r * DC_NV + v], "");
-            LLVMValueRef args[3] = { sp, wv[v], c };
-            LLVMBuildStore(g->b, intrinsic(g, "llvm.fma", &fmt, 1, args, 3), acc[r * DC_NV + v]);
-        }
+        LLVMValueRef sp = splat(g, load_plain(g, gm->b), 16);
+        for (int v = 0; v < DC_NV; v++)
+            LLVMBuildStore(g->b, fma3(g, sp, wv[v], LLVMBuildLoad2(g->b, vt, acc[r * DC_NV + v], "")),
+                           acc[r * DC_NV + v]);
     }
     loop_end(g, &Lk, 1);
 }
@@ -1371,28 +1358,15 @@ static void conv_columns(cgl *g, const dconv *d, LLVMValueRef *acc, LLVMValueRef
         LLVMValueRef at = ci64(g, i);
         LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, vt, acc[i], ""), LLVMBuildInBoundsGEP2(g->b, vt, tile, &at, 1, ""));
     }
-    LLVMValueRef zero16[16];
-    for (int i = 0; i < 16; i++)
-        zero16[i] = LLVMConstInt(g->i32, 0, 0);
-    LLVMTypeRef fmt = vt;
     cloop Lr, Lk;
     LLVMValueRef r = loop_begin(g, &Lr, lo, hi, "dc_r");
     g->iv[gm->nn] = LLVMBuildAdd(g->b, n0, r, "");
     g->iv[gm->k] = loop_begin(g, &Lk, ci64(g, 0), ci64(g, d->K), "k");
-    LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildAdd(g->b, LLVMBuildMul(g->b, f, ci64(g, d->K), ""), g->iv[gm->k], ""),
-                                    ci64(g, d->Mp), "");
-    LLVMValueRef x = load_plain(g, gm->b);
-    LLVMValueRef sp = LLVMBuildShuffleVector(g->b,
-        LLVMBuildInsertElement(g->b, LLVMGetPoison(vt), x, LLVMConstInt(g->i32, 0, 0), ""), LLVMGetPoison(vt),
-        LLVMConstVector(zero16, 16), "");
+    LLVMValueRef sp = splat(g, load_plain(g, gm->b), 16);
     for (int v = 0; v < DC_NV; v++) {
-        LLVMValueRef at = LLVMBuildAdd(g->b, row, LLVMBuildAdd(g->b, m0, ci64(g, 16 * v), ""), "");
-        LLVMValueRef w = LLVMBuildLoad2(g->b, vt, LLVMBuildInBoundsGEP2(g->b, g->f32, d->pack, &at, 1, ""), "");
-        LLVMSetAlignment(w, 64);
         LLVMValueRef ti = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, r, ci64(g, DC_NV), ""), ci64(g, v), "");
         LLVMValueRef p = LLVMBuildInBoundsGEP2(g->b, vt, tile, &ti, 1, "");
-        LLVMValueRef args[3] = { sp, w, LLVMBuildLoad2(g->b, vt, p, "") };
-        LLVMBuildStore(g->b, intrinsic(g, "llvm.fma", &fmt, 1, args, 3), p);
+        LLVMBuildStore(g->b, fma3(g, sp, conv_weights(g, d, f, m0, v), LLVMBuildLoad2(g->b, vt, p, "")), p);
     }
     loop_end(g, &Lk, 1);
     loop_end(g, &Lr, 1);
