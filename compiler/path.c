@@ -245,6 +245,36 @@ static int *axis_list(arena *A, const ir_prog *p, axset s, int *n)
     return v;
 }
 
+/*
+ * T becomes a temporary named "<prefix><number>" of dtype dt over the axes ax[0..n), one
+ * dimension each, tensor index; *acc is its access in that order.  Returns -1 out of memory.
+ */
+static int new_temp(arena *A, ir_tensor *T, ir_access *acc, int index, const char *prefix, int number,
+                    einc_dtype dt, const int *ax, int n)
+{
+    char name[24];
+    snprintf(name, sizeof name, "%s%d", prefix, number);
+    T->name = arena_strndup(A, name, strlen(name));
+    T->role = IR_TEMP;
+    T->dtype = dt;
+    T->ndim = n;
+    T->begin = T->end = -1;
+    T->shape = ARENA_ARRAY(A, ir_mono, n + 1);
+    ir_dim *dims = ARENA_ARRAY(A, ir_dim, n + 1);
+    ir_term *terms = ARENA_ARRAY(A, ir_term, n + 1);
+    int *vs = ARENA_ARRAY(A, int, n + 1);
+    if (!T->name || !T->shape || !dims || !terms || !vs)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        vs[i] = ax[i];
+        T->shape[i] = (ir_mono){ 1, 1, &vs[i] };
+        terms[i] = (ir_term){ ax[i], { 1, 0, NULL } };
+        dims[i] = (ir_dim){ 1, &terms[i], 0 };
+    }
+    *acc = (ir_access){ .tensor = index, .ndim = n, .dim = dims };
+    return 0;
+}
+
 /* Emits the statements for node n; returns the access that reads its result. */
 static ir_access *emit_node(rewriter *R, const pathctx *P, pnode *n, bool root)
 {
@@ -312,27 +342,10 @@ static ir_access *emit_node(rewriter *R, const pathctx *P, pnode *n, bool root)
                 break;
             }
     }
-    ir_tensor *T = &R->tensors[R->ntensor];
-    char name[16];
-    snprintf(name, sizeof name, "t%d", R->nstmt - 1);
-    T->name = arena_strndup(A, name, strlen(name));
-    T->role = IR_TEMP;
-    T->dtype = R->p->tensor[R->p->output].dtype;
-    T->ndim = nk;
-    T->shape = ARENA_ARRAY(A, ir_mono, nk + 1);
     ir_access *ta = ARENA_NEW(A, ir_access);
-    ir_dim *dims = ARENA_ARRAY(A, ir_dim, nk + 1);
-    ir_term *terms = ARENA_ARRAY(A, ir_term, nk + 1);
-    int *vs = ARENA_ARRAY(A, int, nk + 1);
-    if (!T->name || !T->shape || !ta || !dims || !terms || !vs)
+    if (!ta || new_temp(A, &R->tensors[R->ntensor], ta, R->ntensor, "t", R->nstmt - 1,
+                        R->p->tensor[R->p->output].dtype, ka, nk) < 0)
         return NULL;
-    for (int i = 0; i < nk; i++) {
-        vs[i] = ka[i];
-        T->shape[i] = (ir_mono){ 1, 1, &vs[i] };
-        terms[i] = (ir_term){ ka[i], { 1, 0, NULL } };
-        dims[i] = (ir_dim){ 1, &terms[i], 0 };
-    }
-    *ta = (ir_access){ .tensor = R->ntensor, .ndim = nk, .dim = dims };
     R->ntensor++;
     st->out = *ta;
     st->free = ka;
@@ -495,26 +508,13 @@ int split_reductions(cc *c, ir_prog *p)
             continue;
         }
         /* part[r0] ⊕= rhs over the other reduced axes; then out ⊕= part[r0] */
-        ir_tensor *T = &tensors[nt];
         int *v = ARENA_ARRAY(A, int, 1), *red = ARENA_ARRAY(A, int, s.nred);
-        ir_term *term = ARENA_NEW(A, ir_term);
-        ir_dim *dim = ARENA_NEW(A, ir_dim);
         ir_expr *x = ARENA_NEW(A, ir_expr);
-        char name[16];
-        snprintf(name, sizeof name, "part%d", nt - out);
-        T->name = arena_strndup(A, name, strlen(name));
-        T->shape = ARENA_NEW(A, ir_mono);
-        if (!v || !red || !term || !dim || !x || !T->name || !T->shape)
+        ir_access pa;
+        if (!v || !red || !x ||
+            new_temp(A, &tensors[nt], &pa, nt, "part", nt - out, p->tensor[p->stmt[i].out.tensor].dtype, &r0, 1) < 0)
             return cc_nomem(c);
-        T->role = IR_TEMP;
-        T->dtype = p->tensor[p->stmt[i].out.tensor].dtype;
-        T->ndim = 1;
-        T->begin = T->end = -1;
         *v = r0;
-        *T->shape = (ir_mono){ 1, 1, v };
-        *term = (ir_term){ r0, { 1, 0, NULL } };
-        *dim = (ir_dim){ 1, term, 0 };
-        ir_access pa = { .tensor = nt, .ndim = 1, .dim = dim };
         int k = 0;
         for (int j = 0; j < s.nred; j++)
             if (s.red[j] != r0)
