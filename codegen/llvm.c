@@ -952,16 +952,29 @@ static int gemm_kc(const cgl *g, int nr, int esize)
 }
 
 /*
- * MC: the rows of a that one pass over b's panels walks, a multiple of MR sized so that
- * their KC-wide block takes a quarter of L2 (252 rows here).  The block then stays in L2
- * from one panel to the next, where without it a 2048-row a came from L3 for every panel:
- * 'ik,kj->ij' 2048^3 went from 0.81 to 0.92 of OpenBLAS (with the prefetch of dst in
- * gemm_tile), at the price of packing each panel once per block.
+ * MC: how many rows of a one pass over b's panels walks.  Their block of a (MC x KC, or
+ * x K when K is shorter) takes at most a quarter of L2, and the rows of [m0, m1) are
+ * shared evenly between the fewest such blocks, each a multiple of MR rows (256 rows of
+ * float32 with K >= 512 and 2 MiB of L2 are two blocks of 132 and 124; 600 are three of
+ * 204, 204 and 192).  The block then stays in L2 from one panel to the next, where before
+ * a 2048-row a came from L3 for every panel: 'ik,kj->ij' 2048^3 went from 0.81 to 0.92 of
+ * OpenBLAS (with the prefetch of dst in gemm_kloop), at the price of packing each panel
+ * once per block.  Computed at run time, where K is known.
  */
-static int gemm_mc(const cgl *g, int kc, int esize)
+static LLVMValueRef gemm_mc(cgl *g, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef K, int kc, int esize,
+                            LLVMValueRef *nblocks)
 {
-    int64_t mc = l2_bytes(g) / 4 / ((int64_t)kc * esize) / GEMM_MR * GEMM_MR;
-    return mc < GEMM_MR ? GEMM_MR : (int)mc;
+    LLVMValueRef mr = ci64(g, GEMM_MR);
+    LLVMValueRef kw = smax(g, smin(g, K, ci64(g, kc)), ci64(g, 1));
+    LLVMValueRef most = LLVMBuildSDiv(g->b, ci64(g, l2_bytes(g) / 4 / esize), kw, "");
+    most = smax(g, LLVMBuildMul(g->b, LLVMBuildSDiv(g->b, most, mr, ""), mr, ""), mr);
+    LLVMValueRef rows = smax(g, LLVMBuildSub(g->b, m1, m0, ""), ci64(g, 0));
+    LLVMValueRef nb = LLVMBuildSDiv(g->b, LLVMBuildAdd(g->b, rows, LLVMBuildSub(g->b, most, ci64(g, 1), ""), ""), most, "");
+    *nblocks = nb;
+    nb = smax(g, nb, ci64(g, 1));
+    LLVMValueRef each = LLVMBuildSDiv(g->b, LLVMBuildAdd(g->b, rows, LLVMBuildSub(g->b, nb, ci64(g, 1), ""), ""), nb, "");
+    each = LLVMBuildAdd(g->b, each, ci64(g, GEMM_MR - 1), "");
+    return LLVMBuildMul(g->b, LLVMBuildSDiv(g->b, each, mr, ""), mr, "");
 }
 
 /* Shared by gemm's tile and row paths. */
@@ -1163,11 +1176,12 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     G.fma_t = LLVMIntrinsicGetType(g->ctx, fma_id, &fmt, 1);
 
     cloop Lk0, Lmc, Ln0, Lm0;
+    LLVMValueRef nmc, mc = gemm_mc(g, M0, M1, K, kc, G.esize, &nmc);
     LLVMValueRef k0 = loop_begin(g, &Lk0, ci64(g, 0), K, "k0");
     LLVMValueRef k1 = smin(g, LLVMBuildAdd(g->b, k0, ci64(g, kc), ""), K);
-    const int mc = gemm_mc(g, kc, G.esize);
-    LLVMValueRef mc0 = loop_begin(g, &Lmc, M0, M1, "mc");
-    LLVMValueRef mc1 = smin(g, LLVMBuildAdd(g->b, mc0, ci64(g, mc), ""), M1);
+    LLVMValueRef bi = loop_begin(g, &Lmc, ci64(g, 0), nmc, "mc");
+    LLVMValueRef mc0 = LLVMBuildAdd(g->b, M0, LLVMBuildMul(g->b, bi, mc, ""), "");
+    LLVMValueRef mc1 = smin(g, LLVMBuildAdd(g->b, mc0, mc, ""), M1);
     LLVMValueRef n0 = loop_begin(g, &Ln0, ci64(g, 0), N, "n0");
     LLVMValueRef nw = smin(g, ci64(g, G.nr), LLVMBuildSub(g->b, N, n0, ""));
     LLVMValueRef nfull = LLVMBuildICmp(g->b, LLVMIntEQ, nw, ci64(g, G.nr), "");
@@ -1220,7 +1234,7 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     LLVMPositionBuilderAtEnd(g->b, join);
     loop_end(g, &Lm0, mr);
     loop_end(g, &Ln0, G.nr);
-    loop_end(g, &Lmc, mc);
+    loop_end(g, &Lmc, 1);
     loop_end(g, &Lk0, kc);
 }
 
