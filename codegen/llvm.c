@@ -1085,11 +1085,13 @@ static LLVMValueRef axis_stride(cgl *g, const ir_access *a, int ax)
 }
 
 /*
- * panel[k - k0][c] = b[k, n0 + c] for k in [k0, k1), c < nw, and 0 for nw <= c < NR.  A
- * whole block of a b that is contiguous along n and needs no conversion or guard is
- * copied a vector at a time (the panel is packed again for every MC block of rows, so a
- * copy an element at a time cost some 8% of a 2048^3 GEMM); anything else an element at a
- * time.
+ * panel[k - k0][c] = b[k, n0 + c] for k in [k0, k1), c < nw, and 0 for nw <= c < NR.  A b
+ * that is contiguous along n and needs no conversion or guard is copied a vector at a time
+ * (the panel is packed again for every MC block of rows, so a copy an element at a time
+ * cost some 8% of a 2048^3 GEMM), through masked loads, which give the zeros past nw (a
+ * vector with no lane left is addressed without inbounds, and touches nothing).  A whole
+ * block of a b contiguous along k goes through 16 x 16 register transposes; anything
+ * else an element at a time.
  */
 static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef k0, LLVMValueRef k1,
                       LLVMValueRef n0, LLVMValueRef nw, LLVMValueRef nfull)
@@ -1101,16 +1103,18 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef 
         LLVMBasicBlockRef vec = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "vpack");
         LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pack");
         LLVMValueRef unit = LLVMBuildICmp(g->b, LLVMIntEQ, axis_stride(g, n->b, n->nn), ci64(g, 1), "");
-        LLVMBuildCondBr(g->b, LLVMBuildAnd(g->b, nfull, unit, ""), vec, one);
+        LLVMBuildCondBr(g->b, unit, vec, one);
         LLVMPositionBuilderAtEnd(g->b, vec);
+        LLVMValueRef mask[MAXACC];
+        for (int v = 0; v < G->nv; v++)
+            mask[v] = lanes_below(g, G->vl, ci64(g, v * G->vl), nw, NULL);
         g->iv[n->k] = loop_begin(g, &Lk, k0, k1, "pk");
         g->iv[n->nn] = n0;
         LLVMValueRef src = address(g, n->b);
         LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, G->nr), "");
         for (int v = 0; v < G->nv; v++) {
             LLVMValueRef at = ci64(g, v * G->vl);
-            LLVMValueRef x = LLVMBuildLoad2(g->b, G->vt, LLVMBuildInBoundsGEP2(g->b, G->et, src, &at, 1, ""), "");
-            LLVMSetAlignment(x, (unsigned)G->esize);
+            LLVMValueRef x = masked_op(g, G->vt, G->esize, LLVMBuildGEP2(g->b, G->et, src, &at, 1, ""), mask[v], NULL);
             at = LLVMBuildAdd(g->b, row, at, "");
             LLVMValueRef st = LLVMBuildStore(g->b, x, LLVMBuildInBoundsGEP2(g->b, G->et, G->panel, &at, 1, ""));
             LLVMSetAlignment(st, (unsigned)(G->vl * G->esize));
@@ -1179,7 +1183,7 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef 
  * The loops run k blocks, then blocks of MC rows (gemm_mc), then column blocks, then the
  * MR-row tiles: the panel and the KC x MC block of a both stay in L2 while the tiles run.
  */
-static void gemm(cgl *g, const lp_node *n, bool outermost)
+static void gemm(cgl *g, const lp_node *n)
 {
     gemm_ctx G;
     G.et = ctype(g);
@@ -1192,7 +1196,7 @@ static void gemm(cgl *g, const lp_node *n, bool outermost)
     G.nr = G.nv * G.vl;
     G.vt = LLVMVectorType(G.et, (unsigned)G.vl);
     LLVMValueRef M0 = ci64(g, 0), M1 = g->size[n->m], N = g->size[n->nn], K = g->size[n->k];
-    if (outermost && n->parallel) {
+    if (n->parallel) {     /* the nest's parallel rows, perhaps inside loops over reduced axes */
         M0 = g->lo;
         M1 = g->hi;
     }
@@ -1308,7 +1312,7 @@ static bool conv_match(const cgl *g, const lp_node *n, dconv *d)
         x = x->body[0];
     }
     const lp_node *gm = x;
-    if (gm->op != LP_GEMM || !d->ntap || !is_const(g->size[gm->m]) || !is_const(g->size[gm->nn]) ||
+    if (gm->op != LP_GEMM || gm->parallel || !d->ntap || !is_const(g->size[gm->m]) || !is_const(g->size[gm->nn]) ||
         !is_const(g->size[gm->k]) || g->p->tensor[gm->a->tensor].dtype != EINC_F32 ||
         g->p->tensor[gm->b->tensor].dtype != EINC_F32 || g->p->tensor[gm->dst->tensor].dtype != EINC_F32)
         return false;
@@ -1604,7 +1608,7 @@ static void node(cgl *g, const lp_node *n, bool outermost)
         loop(g, n, outermost);
         return;
     case LP_GEMM:
-        gemm(g, n, outermost);
+        gemm(g, n);
         return;
     case LP_ACC: {
         /* the accumulator: an alloca in the entry block, promoted to a register by mem2reg */

@@ -80,7 +80,10 @@ typedef struct lp_prog {
 typedef enum lp_target { LP_CPU, LP_GPU } lp_target;
 lp_prog *lower(cc *c, const ir_prog *p, lp_target target, const bool *strided);
 
-/* The axis a nest's parallel root runs over (a loop's, or a GEMM's rows), or -1. */
+/*
+ * The axis a nest runs in parallel over (its root loop's, or a GEMM's rows, perhaps inside
+ * loops over reduced axes), or -1.
+ */
 int lp_parallel_axis(const lp_node *root);
 
 /* Does the subtree n read or write tensor t anywhere (accumulators included)? */

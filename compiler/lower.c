@@ -321,9 +321,13 @@ static int push_gemm(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access 
 {
     if (push_fill(L, lp, s, dst, free_order, s->nfree) < 0)
         return -1;
-    /* parallel: the outermost batch loop, or the GEMM's rows when it is the root */
+    /*
+     * parallel: the outermost batch loop, or else the GEMM's rows, also inside loops over
+     * further reduced axes ('ijk,jl,kl->il' runs 'for j { gemm m=i k=k }'): each thread
+     * then runs every j for its own rows.
+     */
     bool batch = n > 0 && ir_access_uses(&s->out, order[0]);
-    gemm->parallel = n == 0;
+    gemm->parallel = !batch;
     lp_node *root = n ? wrap(L, order, n, gemm, batch) : gemm;
     for (lp_node *l = root; l && l->op == LP_LOOP; l = l->body[0])
         l->vector = false;      /* the GEMM vectorizes itself */
@@ -818,6 +822,8 @@ int lp_parallel_axis(const lp_node *r)
 {
     if (r->op == LP_LOOP && r->parallel)
         return r->axis;
+    while (r->op == LP_LOOP && r->n == 1)   /* a GEMM's reduced loops (push_gemm) */
+        r = r->body[0];
     if (r->op == LP_GEMM && r->parallel)
         return r->m;
     return -1;
