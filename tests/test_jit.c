@@ -269,8 +269,8 @@ static void test_table(void **state)
 /*
  * The GEMM tile's paths: full 6-row tiles, leftover rows, partial column blocks, several
  * k blocks, several blocks of MC rows (252 float32 rows with a 2 MiB L2, 126 float64 ones;
- * 600 rows are 300 a thread on two), a transposed b (packed an element at a time), batches,
- * float32 and float64.
+ * 600 rows are 300 a thread on two), a transposed b (packed through register transposes),
+ * batches, a second reduced axis, float32 and float64.
  */
 static void run_gemm(const char *expr, einc_dtype dt, int nin, const int64_t *sa, int na,
                      const int64_t *sb, int nb)
@@ -329,6 +329,8 @@ static void test_gemm_paths(void **state)
         run_gemm("bij,bjk->bik", dt, 2, (int64_t[]){ 3, 13, 40 }, 3, (int64_t[]){ 3, 40, 70 }, 3);
         run_gemm("bhid,bhjd->bhij", dt, 2, (int64_t[]){ 2, 2, 9, 16 }, 4, (int64_t[]){ 2, 2, 66, 16 }, 4);
         run_gemm("bik,kj->bij", dt, 2, (int64_t[]){ 2, 7, 33 }, 3, (int64_t[]){ 33, 65 }, 2);
+        /* a GEMM inside a loop over a second reduced axis, parallel over its rows */
+        run_gemm("ijk,kjl->il", dt, 2, (int64_t[]){ 40, 5, 33 }, 3, (int64_t[]){ 33, 5, 70 }, 3);
     }
 }
 
