@@ -984,9 +984,15 @@ typedef struct gemm_ctx {
     int esize, vl, nv, nr;
 } gemm_ctx;
 
-/* acc[r][v] += a[m0 + r, k] * panel[k - k0][v] for one k, rows r < nrows. */
-static void gemm_kstep(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef *acc, int nrows,
-                       LLVMValueRef m0, LLVMValueRef k0)
+/* Row m0 + r of a tile, or for a row past m1 (the last tile of a block) the last row m1 - 1. */
+static LLVMValueRef gemm_row(cgl *g, LLVMValueRef m0, int r, LLVMValueRef m1)
+{
+    return r ? smin(g, LLVMBuildAdd(g->b, m0, ci64(g, r), ""), LLVMBuildSub(g->b, m1, ci64(g, 1), "")) : m0;
+}
+
+/* acc[r][v] += a[m0 + r, k] * panel[k - k0][v] for one k. */
+static void gemm_kstep(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef *acc, LLVMValueRef m0,
+                       LLVMValueRef m1, LLVMValueRef k0)
 {
     LLVMValueRef bv[MAXACC];
     LLVMValueRef prow = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, G->nr), "");
@@ -995,8 +1001,8 @@ static void gemm_kstep(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
         bv[v] = LLVMBuildLoad2(g->b, G->vt, LLVMBuildInBoundsGEP2(g->b, G->et, G->panel, &at, 1, ""), "");
         LLVMSetAlignment(bv[v], (unsigned)(G->vl * G->esize));
     }
-    for (int r = 0; r < nrows; r++) {
-        g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
+    for (int r = 0; r < GEMM_MR; r++) {
+        g->iv[n->m] = gemm_row(g, m0, r, m1);
         LLVMValueRef a = splat(g, LLVMBuildLoad2(g->b, G->et, address(g, n->a), ""), G->vl);
         for (int v = 0; v < G->nv; v++) {
             LLVMValueRef c = LLVMBuildLoad2(g->b, G->vt, acc[r * G->nv + v], "");
@@ -1007,39 +1013,37 @@ static void gemm_kstep(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
 }
 
 /*
- * acc[r][v] += a[m0 + r, k] * panel[k - k0][v] for k in [k0, k1), rows r < nrows.  The
- * tile of dst that gemm_store adds acc into is prefetched first: a large dst comes from
- * L3 or memory, and its rows lie far apart, so the hardware prefetcher does not fetch
- * them while the loop runs (this took 'ik,kj->ij' 2048^3 from 0.84 to 0.89 of OpenBLAS).
- * The lines past a partial column block are prefetched too, harmlessly: a prefetch never
- * faults, and its address is computed without inbounds.  A whole tile's k loop is
- * unrolled KU = 4 times, which ran 'bij,bjk->bik' 32x256^3 9% faster and 'ik,kj->ij' 1024^3 4% (less
- * loop overhead between the multiply-adds).
+ * acc[r][v] += a[m0 + r, k] * panel[k - k0][v] for k in [k0, k1).  The tile of dst that
+ * gemm_store adds acc into is prefetched first: a large dst comes from L3 or memory, and
+ * its rows lie far apart, so the hardware prefetcher does not fetch them while the loop
+ * runs (this took 'ik,kj->ij' 2048^3 from 0.84 to 0.89 of OpenBLAS).  A full-width tile's
+ * k loop is unrolled KU = 4 times, which ran 'bij,bjk->bik' 32x256^3 9% faster and
+ * 'ik,kj->ij' 1024^3 4% (less loop overhead between the multiply-adds); the narrower
+ * tiles' are not, which would cost a fifth more compile time.
  */
-static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef *acc, int nrows,
-                       LLVMValueRef m0, LLVMValueRef n0, LLVMValueRef k0, LLVMValueRef k1)
+static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef *acc, LLVMValueRef m0,
+                       LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef k0, LLVMValueRef k1)
 {
     g->iv[n->nn] = n0;
-    for (int r = 0; r < nrows; r++) {
-        g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
+    for (int r = 0; r < GEMM_MR; r++) {
+        g->iv[n->m] = gemm_row(g, m0, r, m1);
         LLVMValueRef p = address(g, n->dst);
-        for (int v = 0; v < G->nr * G->esize; v += 64) {
+        for (int v = 0; v < G->nv * G->vl * G->esize; v += 64) {
             LLVMValueRef at = ci64(g, v);
             prefetch(g, LLVMBuildGEP2(g->b, g->i8, p, &at, 1, ""), true);
         }
     }
-    /* unrolled for whole tiles only: the leftover rows' tiles are rarer, and not worth the code */
-    int ku = nrows == GEMM_MR ? GEMM_KU : 1;
     cloop Lu, Lk;
+    int ku = G->nv >= 4 ? GEMM_KU : 1;
     LLVMValueRef kf = loop_begin(g, &Lu, k0, LLVMBuildSub(g->b, k1, ci64(g, ku - 1), ""), "ku");
     for (int u = 0; u < ku; u++) {
         g->iv[n->k] = LLVMBuildAdd(g->b, kf, ci64(g, u), "");
-        gemm_kstep(g, n, G, acc, nrows, m0, k0);
+        gemm_kstep(g, n, G, acc, m0, m1, k0);
     }
     loop_end(g, &Lu, ku);
     if (ku > 1) {
         g->iv[n->k] = loop_begin(g, &Lk, Lu.iv, k1, "k");     /* the last (k1 - k0) mod KU */
-        gemm_kstep(g, n, G, acc, nrows, m0, k0);
+        gemm_kstep(g, n, G, acc, m0, m1, k0);
         loop_end(g, &Lk, 1);
     }
 }
@@ -1053,22 +1057,24 @@ static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
  * is addressed from the block's first column without inbounds: past dst's end when no
  * lane of it exists, where the masked load and store touch nothing.
  */
-static void gemm_store(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef *acc, int nrows,
-                       LLVMValueRef m0, LLVMValueRef n0, LLVMValueRef nw)
+static void gemm_store(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef *acc, LLVMValueRef m0,
+                       LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef nw)
 {
     LLVMValueRef mask[MAXACC];
     for (int v = 0; v < G->nv; v++)
         mask[v] = lanes_below(g, G->vl, ci64(g, v * G->vl), nw, NULL);
     g->iv[n->nn] = n0;
-    for (int r = 0; r < nrows; r++) {
-        g->iv[n->m] = LLVMBuildAdd(g->b, m0, ci64(g, r), "");
+    for (int r = 0; r < GEMM_MR; r++) {
+        g->iv[n->m] = gemm_row(g, m0, r, m1);
         LLVMValueRef p0 = address(g, n->dst);
+        LLVMValueRef here = r ? LLVMBuildICmp(g->b, LLVMIntSLT, LLVMBuildAdd(g->b, m0, ci64(g, r), ""), m1, "") : NULL;
         for (int v = 0; v < G->nv; v++) {
             LLVMValueRef at = ci64(g, v * G->vl);
             LLVMValueRef p = LLVMBuildGEP2(g->b, G->et, p0, &at, 1, "");
-            LLVMValueRef sum = LLVMBuildFAdd(g->b, masked_op(g, G->vt, G->esize, p, mask[v], NULL),
+            LLVMValueRef mk = here ? LLVMBuildAnd(g->b, mask[v], splat(g, here, G->vl), "") : mask[v];
+            LLVMValueRef sum = LLVMBuildFAdd(g->b, masked_op(g, G->vt, G->esize, p, mk, NULL),
                                              LLVMBuildLoad2(g->b, G->vt, acc[r * G->nv + v], ""), "");
-            masked_op(g, G->vt, G->esize, p, mask[v], sum);
+            masked_op(g, G->vt, G->esize, p, mk, sum);
         }
     }
 }
@@ -1171,6 +1177,19 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef 
     LLVMPositionBuilderAtEnd(g->b, done);
 }
 
+/* The MR-row tiles of rows [mc0, mc1) against the packed panel at column n0, G->nv vectors wide. */
+static void gemm_rows(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef *acc, LLVMValueRef mc0,
+                      LLVMValueRef mc1, LLVMValueRef n0, LLVMValueRef nw, LLVMValueRef k0, LLVMValueRef k1)
+{
+    cloop Lm;
+    LLVMValueRef m0 = loop_begin(g, &Lm, mc0, mc1, "m0");
+    for (int i = 0; i < GEMM_MR * G->nv; i++)
+        LLVMBuildStore(g->b, LLVMConstNull(G->vt), acc[i]);
+    gemm_kloop(g, n, G, acc, m0, mc1, n0, k0, k1);
+    gemm_store(g, n, G, acc, m0, mc1, n0, nw);
+    loop_end(g, &Lm, GEMM_MR);
+}
+
 /*
  * dst[m, n] += a[m, k] * b[k, n], register-blocked: an MR x (NV vectors) tile of dst lives
  * in vector registers while k runs over a block of KC, so each loaded vector of b feeds MR
@@ -1178,9 +1197,11 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef 
  * block) the KC x NR panel of b is first packed into a contiguous buffer on the stack: then
  * the tile reads it with unit stride whatever b's layout (a transposed b is the same code),
  * and rows of b that sit a power of two apart no longer fight over the same L1 sets.  A
- * partial column block is packed with zeros beyond its end, so it runs the same vector
- * code and only its store is masked; the M mod MR leftover rows run tiles of 4, 2, 1 rows.
- * The loops run k blocks, then blocks of MC rows (gemm_mc), then column blocks, then the
+ * partial column block is packed with zeros beyond its end; its tile is the narrowest of
+ * 4, 2 or 1 vectors that covers it, and only its store is masked.  The last tile of a
+ * block of rows is a whole one too: rows past the end read a's last row, and are not
+ * stored (one tile's code, where tiles of 4, 2 and 1 rows cost a third of the compile
+ * time).  The loops run k blocks, then blocks of MC rows (gemm_mc), then column blocks, then the
  * MR-row tiles: the panel and the KC x MC block of a both stay in L2 while the tiles run.
  */
 static void gemm(cgl *g, const lp_node *n)
@@ -1191,7 +1212,6 @@ static void gemm(cgl *g, const lp_node *n)
     int vbytes = vector_bytes(g);
     G.vl = vbytes / G.esize;
     /* 6 x 4 vectors: 24 accumulators of AVX-512's 32 registers; 6 x 2 of AVX2's 16 */
-    const int mr = GEMM_MR;
     G.nv = vbytes >= 64 ? GEMM_NV : 2;
     G.nr = G.nv * G.vl;
     G.vt = LLVMVectorType(G.et, (unsigned)G.vl);
@@ -1206,13 +1226,12 @@ static void gemm(cgl *g, const lp_node *n)
     LLVMSetAlignment(G.panel, 64);
     for (int i = 0; i < MAXACC; i++)
         acc[i] = entry_alloca(g, G.vt, "c");
-    LLVMValueRef zero = LLVMConstNull(G.vt);
     LLVMTypeRef fmt = G.vt;
     unsigned fma_id = LLVMLookupIntrinsicID("llvm.fmuladd", 12);
     G.fma = LLVMGetIntrinsicDeclaration(g->m, fma_id, &fmt, 1);
     G.fma_t = LLVMIntrinsicGetType(g->ctx, fma_id, &fmt, 1);
 
-    cloop Lk0, Lmc, Ln0, Lm0;
+    cloop Lk0, Lmc, Ln0;
     LLVMValueRef nmc, mc = gemm_mc(g, M0, M1, K, kc, G.esize, &nmc);
     LLVMValueRef k0 = loop_begin(g, &Lk0, ci64(g, 0), K, "k0");
     LLVMValueRef k1 = smin(g, LLVMBuildAdd(g->b, k0, ci64(g, kc), ""), K);
@@ -1225,51 +1244,28 @@ static void gemm(cgl *g, const lp_node *n)
 
     gemm_pack(g, n, &G, k0, k1, n0, nw, nfull);
 
-    LLVMValueRef m0 = loop_begin(g, &Lm0, mc0, mc1, "m0");
-    LLVMValueRef mfull = LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, m0, ci64(g, mr), ""), mc1, "");
-    LLVMBasicBlockRef tile = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tile");
-    LLVMBasicBlockRef rows = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "rows");
-    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "join");
-    LLVMBuildCondBr(g->b, mfull, tile, rows);
-
-    /* MR rows at once */
-    LLVMPositionBuilderAtEnd(g->b, tile);
-    for (int i = 0; i < mr * G.nv; i++)
-        LLVMBuildStore(g->b, zero, acc[i]);
-    gemm_kloop(g, n, &G, acc, mr, m0, n0, k0, k1);
-    gemm_store(g, n, &G, acc, mr, m0, n0, nw);
-    LLVMBuildBr(g->b, join);
-
     /*
-     * The last M mod MR rows: a tile of 4 rows, then of 2, then of 1, as many as fit (a
-     * row at a time would load a vector of the panel for each multiply-add).
+     * The tile as wide as the columns left need: 4 vectors, or 2 or 1 for the last block
+     * of an N that is not a multiple of NR (N = 96 would otherwise spend a quarter of its
+     * multiply-adds on the zeros past its end, N = 16 three quarters).
      */
-    LLVMPositionBuilderAtEnd(g->b, rows);
-    LLVMValueRef at = m0;
-    for (int h = 4; h >= 1; h /= 2) {
-        LLVMBasicBlockRef fits = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "fits");
-        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "next");
-        LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
-        LLVMValueRef end = LLVMBuildAdd(g->b, at, ci64(g, h), "");
-        LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLE, end, mc1, ""), fits, next);
-        LLVMPositionBuilderAtEnd(g->b, fits);
-        for (int i = 0; i < h * G.nv; i++)
-            LLVMBuildStore(g->b, zero, acc[i]);
-        gemm_kloop(g, n, &G, acc, h, at, n0, k0, k1);
-        gemm_store(g, n, &G, acc, h, at, n0, nw);
-        LLVMBasicBlockRef fits_end = LLVMGetInsertBlock(g->b);
-        LLVMBuildBr(g->b, next);
-        LLVMPositionBuilderAtEnd(g->b, next);
-        LLVMValueRef phi = LLVMBuildPhi(g->b, g->i64, "");
-        LLVMValueRef vals[2] = { end, at };
-        LLVMBasicBlockRef bbs[2] = { fits_end, pre };
-        LLVMAddIncoming(phi, vals, bbs, 2);
-        at = phi;
+    LLVMBasicBlockRef next_n = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "next_n");
+    for (int nv = G.nv; nv >= 1; nv /= 2) {
+        LLVMBasicBlockRef here = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "width");
+        LLVMBasicBlockRef other = nv > 1 ? LLVMAppendBasicBlockInContext(g->ctx, g->fn, "narrower") : NULL;
+        if (nv > 1)
+            LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGT, nw, ci64(g, nv / 2 * G.vl), ""), here, other);
+        else
+            LLVMBuildBr(g->b, here);
+        LLVMPositionBuilderAtEnd(g->b, here);
+        gemm_ctx W = G;
+        W.nv = nv;
+        gemm_rows(g, n, &W, acc, mc0, mc1, n0, nw, k0, k1);
+        LLVMBuildBr(g->b, next_n);
+        if (other)
+            LLVMPositionBuilderAtEnd(g->b, other);
     }
-    LLVMBuildBr(g->b, join);
-
-    LLVMPositionBuilderAtEnd(g->b, join);
-    loop_end(g, &Lm0, mr);
+    LLVMPositionBuilderAtEnd(g->b, next_n);
     loop_end(g, &Ln0, G.nr);
     loop_end(g, &Lmc, 1);
     loop_end(g, &Lk0, kc);

@@ -267,10 +267,11 @@ static void test_table(void **state)
 }
 
 /*
- * The GEMM tile's paths: full 6-row tiles, leftover rows, partial column blocks, several
- * k blocks, several blocks of MC rows (252 float32 rows with a 2 MiB L2, 126 float64 ones;
- * 600 rows are 300 a thread on two), a transposed b (packed through register transposes),
- * batches, a second reduced axis, float32 and float64.
+ * The GEMM tile's paths: full 6-row tiles and a last partial one, partial column blocks
+ * (tiles of 4, 2 and 1 vectors: float64's are 8 lanes, float32's 16), several k blocks,
+ * several blocks of MC rows (252 float32 rows with a 2 MiB L2, 126 float64 ones; 600 rows
+ * are 300 a thread on two), a transposed b (packed through register transposes), batches,
+ * a second reduced axis, float32 and float64.
  */
 static void run_gemm(const char *expr, einc_dtype dt, int nin, const int64_t *sa, int na,
                      const int64_t *sb, int nb)
@@ -325,6 +326,10 @@ static void test_gemm_paths(void **state)
         run_gemm("ik,kj->ij", dt, 2, (int64_t[]){ 67, 300 }, 2, (int64_t[]){ 300, 130 }, 2);
         run_gemm("ik,kj->ij", dt, 2, (int64_t[]){ 12, 513 }, 2, (int64_t[]){ 513, 64 }, 2);
         run_gemm("ik,kj->ij", dt, 2, (int64_t[]){ 600, 530 }, 2, (int64_t[]){ 530, 70 }, 2);
+        /* narrower tiles for the last column block: 96 = 64 + 32, 20, 40 */
+        run_gemm("ik,kj->ij", dt, 2, (int64_t[]){ 13, 40 }, 2, (int64_t[]){ 40, 96 }, 2);
+        run_gemm("ik,kj->ij", dt, 2, (int64_t[]){ 13, 40 }, 2, (int64_t[]){ 40, 20 }, 2);
+        run_gemm("ik,kj->ij", dt, 2, (int64_t[]){ 13, 40 }, 2, (int64_t[]){ 40, 40 }, 2);
         run_gemm("ik,jk->ij", dt, 2, (int64_t[]){ 25, 70 }, 2, (int64_t[]){ 129, 70 }, 2);
         run_gemm("bij,bjk->bik", dt, 2, (int64_t[]){ 3, 13, 40 }, 3, (int64_t[]){ 3, 40, 70 }, 3);
         run_gemm("bhid,bhjd->bhij", dt, 2, (int64_t[]){ 2, 2, 9, 16 }, 4, (int64_t[]){ 2, 2, 66, 16 }, 4);
