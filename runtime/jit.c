@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct jit {
@@ -61,6 +62,8 @@ static int libm_only(void *ctx, LLVMOrcSymbolStringPoolEntryRef sym)
     return 0;
 }
 
+static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc);
+
 jit *jit_new(cc *c)
 {
     pthread_once(&llvm_once, init_llvm);
@@ -73,13 +76,14 @@ jit *jit_new(cc *c)
         cc_nomem(c);
         return NULL;
     }
-    LLVMOrcJITTargetMachineBuilderRef jtmb;
-    LLVMErrorRef e = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
-    if (e) {
-        llvm_error(c, e, "cannot describe the host to LLVM");
+    /* the JIT generates code for the machine the optimiser targets (host_features) */
+    LLVMTargetMachineRef tm = host_machine(c, LLVMRelocDefault);
+    if (!tm) {
         einc_free(j);
         return NULL;
     }
+    LLVMOrcJITTargetMachineBuilderRef jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm);
+    LLVMErrorRef e;
     LLVMOrcLLJITBuilderRef b = LLVMOrcCreateLLJITBuilder();
     LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(b, jtmb);
     if ((e = LLVMOrcCreateLLJIT(&j->lljit, b))) {
@@ -110,10 +114,28 @@ void jit_free(jit *j)
     einc_free(j);
 }
 
+/*
+ * The host CPU's features for LLVM ("+sse2,+avx2,+avx512f,..."), less every AVX-512 (and
+ * AVX10, AMX) feature when EINC_MAX_ISA=avx2 asks for it, as oneDNN's ONEDNN_MAX_CPU_ISA
+ * does: kernels for AVX2 machines, run and tested on an AVX-512 one.  The CPU name stays
+ * the host's; a feature turned off here overrides what the name implies.
+ */
+static char *host_features(void)
+{
+    char *f = LLVMGetHostCPUFeatures();
+    const char *cap = getenv("EINC_MAX_ISA");
+    if (f && cap && strcmp(cap, "avx2") == 0)
+        for (char *p = f; *p; p++)
+            if (*p == '+' && (!strncmp(p + 1, "avx512", 6) || !strncmp(p + 1, "avx10", 5) ||
+                              !strncmp(p + 1, "amx", 3) || !strncmp(p + 1, "evex512", 7)))
+                *p = '-';
+    return f;
+}
+
 /* 64 with AVX-512, 32 with AVX or anything else LLVM splits well. */
 static int host_vector_bytes(void)
 {
-    char *f = LLVMGetHostCPUFeatures();
+    char *f = host_features();
     int bytes = f && strstr(f, "+avx512f") ? 64 : 32;
     LLVMDisposeMessage(f);
     return bytes;
@@ -134,7 +156,7 @@ static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc)
 {
     char *triple = LLVMGetDefaultTargetTriple();
     char *cpu = LLVMGetHostCPUName();
-    char *features = LLVMGetHostCPUFeatures();
+    char *features = host_features();
     LLVMTargetRef target;
     char *msg = NULL;
     LLVMTargetMachineRef tm = NULL;

@@ -271,6 +271,20 @@ static void test_bench(void **s)
                                   "   ^\n");
 }
 
+/* EINC_MAX_ISA=avx2 leaves no AVX-512 register in the code of a host that has AVX-512 */
+static void test_max_isa(void **s)
+{
+    (void)s;
+    if (einc("--emit=asm", "ik,kj->ij", NULL) != 0 || !strstr(out_text, "zmm"))
+        skip();     /* no JIT, or no AVX-512 to turn off */
+    setenv("EINC_MAX_ISA", "avx2", 1);
+    int rc = einc("--emit=asm", "ik,kj->ij", NULL);
+    unsetenv("EINC_MAX_ISA");
+    assert_int_equal(rc, 0);
+    assert_null(strstr(out_text, "zmm"));
+    assert_non_null(strstr(out_text, "vfmadd231ps\t%ymm"));
+}
+
 static void test_explain(void **s)
 {
     (void)s;
@@ -315,6 +329,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_double_dash),
         cmocka_unit_test(test_explain),
         cmocka_unit_test(test_bench),
+        cmocka_unit_test(test_max_isa),
         cmocka_unit_test(test_cuda_without_driver),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
