@@ -94,6 +94,22 @@ static void line(cgc *g, int depth, const char *text)
  * (a plain array of accumulators they keep in memory, at a third of the speed); other
  * compilers get the same loops in plain C.  EINC_VL, the vector length, follows -march.
  */
+/*
+ * "dst += x;", or for a GEMM that writes dst (no fill before it) "dst = (k0_ ? dst : 0) +
+ * x;": its first k block stores.
+ */
+static void gemm_add(cgc *g, const lp_node *n, const char *x)
+{
+    cs_access(&g->sp, n->dst);
+    if (n->accumulate) {
+        sb_printf(g->sp.b, " += %s;", x);
+        return;
+    }
+    sb_printf(g->sp.b, " = (k0_ ? ");
+    cs_access(&g->sp, n->dst);
+    sb_printf(g->sp.b, " : 0) + %s;", x);
+}
+
 static void gemm(cgc *g, const lp_node *n, int depth)
 {
     const char *T = cs_host_type(g->nest->compute);
@@ -108,6 +124,16 @@ static void gemm(cgc *g, const lp_node *n, int depth)
     sb_printf(g->sp.b, "const int64_t me_ = mb_ + 96 < %s ? mb_ + 96 : %s;\n", M, M);
     indent(g, d + 1);
     sb_printf(g->sp.b, "%s bp_[256 * EINC_NR];\n", T);
+    if (!n->accumulate) {   /* no k block to store the rows: zero them */
+        indent(g, d + 1);
+        sb_printf(g->sp.b, "if (%s <= 0)\n", K);
+        indent(g, d + 2);
+        sb_printf(g->sp.b, "for (int64_t %s = mb_; %s < me_; %s++)\n", im, im, im);
+        indent(g, d + 3);
+        sb_printf(g->sp.b, "for (int64_t %s = 0; %s < %s; %s++) ", in, in, N, in);
+        cs_access(&g->sp, n->dst);
+        sb_printf(g->sp.b, " = 0;\n");
+    }
     indent(g, d + 1);
     sb_printf(g->sp.b, "for (int64_t k0_ = 0; k0_ < %s; k0_ += 256) {\n", K);
     indent(g, d + 2);
@@ -161,8 +187,10 @@ static void gemm(cgc *g, const lp_node *n, int depth)
             indent(g, d + 5);
             sb_printf(g->sp.b, "for (int c_ = 0; c_ < EINC_VL; c_++) { const int64_t %s = m0_ + %d, %s = n0_ + %d * EINC_VL + c_; ",
                       im, r, in, v);
-            cs_access(&g->sp, n->dst);
-            sb_printf(g->sp.b, " += t%d%d_[c_]; }\n", r, v);
+            char x[32];
+            snprintf(x, sizeof x, "t%d%d_[c_]", r, v);
+            gemm_add(g, n, x);
+            sb_printf(g->sp.b, " }\n");
         }
     sb_printf(g->sp.b, "#else\n");
     /* the same tile in plain C */
@@ -185,8 +213,8 @@ static void gemm(cgc *g, const lp_node *n, int depth)
     line(g, d + 5, "for (int r_ = 0; r_ < 6; r_++)");
     indent(g, d + 6);
     sb_printf(g->sp.b, "for (int c_ = 0; c_ < EINC_NR; c_++) { const int64_t %s = m0_ + r_, %s = n0_ + c_; ", im, in);
-    cs_access(&g->sp, n->dst);
-    sb_printf(g->sp.b, " += t_[r_][c_]; }\n");
+    gemm_add(g, n, "t_[r_][c_]");
+    sb_printf(g->sp.b, " }\n");
     sb_printf(g->sp.b, "#endif\n");
     line(g, d + 4, "} else {");
     /* edges, one element at a time */
@@ -204,8 +232,8 @@ static void gemm(cgc *g, const lp_node *n, int depth)
     cs_load(&g->sp, g->nest, n->a);
     sb_printf(g->sp.b, " * bp_[(%s - k0_) * EINC_NR + c_];\n", ik);
     indent(g, d + 7);
-    cs_access(&g->sp, n->dst);
-    sb_printf(g->sp.b, " += s_;\n");
+    gemm_add(g, n, "s_");
+    sb_printf(g->sp.b, "\n");
     line(g, d + 6, "}");
     line(g, d + 4, "}");
     line(g, d + 3, "}");

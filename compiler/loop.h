@@ -49,7 +49,8 @@ struct lp_node {
     int m, nn, k;               /* LP_GEMM: the row, unit-stride column and reduced axes */
     const ir_access *a, *b;     /* LP_GEMM: the operands (b walks nn with unit stride) */
     int acc_tensor;             /* LP_ACC with final: the tensor that stands for the acc */
-    bool accumulate;            /* LP_ACC: the acc starts from dst's value, not the identity */
+    bool accumulate;            /* LP_ACC: the acc starts from dst's value, not the identity;
+                                   LP_GEMM: adds into dst (else its first k block stores) */
 };
 
 typedef struct lp_nest {

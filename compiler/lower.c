@@ -315,11 +315,20 @@ static int *gemm_free_order(lowerer *L, const ir_stmt *s, const lp_node *gemm, c
     return ax;
 }
 
-/* Fills dst with zeros, then runs the GEMM inside its outer (batch, extra reduced) loops. */
+/*
+ * Runs the GEMM inside its outer (batch, extra reduced) loops.  With no loop over a
+ * further reduced axis around it, the GEMM writes dst itself (its first k block stores,
+ * accumulate false), and no nest fills dst with zeros first: that fill wrote a whole
+ * output the GEMM then read back ('bhid,bhjd->bhij', 100 MB of it).  Otherwise dst is
+ * filled with zeros first and the GEMM adds into it.
+ */
 static int push_gemm(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access *dst, lp_node *gemm,
                      const int *order, int n, const int *free_order)
 {
-    if (push_fill(L, lp, s, dst, free_order, s->nfree) < 0)
+    gemm->accumulate = s->accumulate;
+    for (int i = 0; i < n; i++)
+        gemm->accumulate |= !ir_access_uses(&s->out, order[i]);
+    if (gemm->accumulate && push_fill(L, lp, s, dst, free_order, s->nfree) < 0)
         return -1;
     /*
      * parallel: the outermost batch loop, or else the GEMM's rows, also inside loops over

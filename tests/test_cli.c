@@ -303,11 +303,7 @@ static void test_explain(void **s)
                         "flops: 24\n"
                         "schedule:\n"
                         "nest 0 (float32 arithmetic):\n"
-                        "  for i parallel\n"
-                        "    for j vector\n"
-                        "      out[i, j] = identity of +=\n"
-                        "nest 1 (float32 arithmetic):\n"
-                        "  gemm m=i n=j k=k parallel over m: out[i, j] += in0[i, k] * in1[k, j]\n");
+                        "  gemm m=i n=j k=k parallel over m, first k block stores: out[i, j] += in0[i, k] * in1[k, j]\n");
 }
 
 int main(int argc, char **argv)

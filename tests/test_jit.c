@@ -334,6 +334,8 @@ static void test_gemm_paths(void **state)
         run_gemm("bij,bjk->bik", dt, 2, (int64_t[]){ 3, 13, 40 }, 3, (int64_t[]){ 3, 40, 70 }, 3);
         run_gemm("bhid,bhjd->bhij", dt, 2, (int64_t[]){ 2, 2, 9, 16 }, 4, (int64_t[]){ 2, 2, 66, 16 }, 4);
         run_gemm("bik,kj->bij", dt, 2, (int64_t[]){ 2, 7, 33 }, 3, (int64_t[]){ 33, 65 }, 2);
+        /* an empty k: the GEMM, which writes its output itself, writes zeros */
+        run_gemm("ik,kj->ij", dt, 2, (int64_t[]){ 13, 0 }, 2, (int64_t[]){ 0, 70 }, 2);
         /* a GEMM inside a loop over a second reduced axis, parallel over its rows */
         run_gemm("ijk,kjl->il", dt, 2, (int64_t[]){ 40, 5, 33 }, 3, (int64_t[]){ 33, 5, 70 }, 3);
     }
