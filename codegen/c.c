@@ -105,12 +105,15 @@ static void gemm_add(cgc *g, const lp_node *n, const char *x)
         sb_printf(g->sp.b, " += %s;", x);
         return;
     }
-    sb_printf(g->sp.b, " = (k0_ ? ");
+    if (n->k2 >= 0)
+        sb_printf(g->sp.b, " = (k0_ || %s ? ", g->sp.loopvar[n->k2]);
+    else
+        sb_printf(g->sp.b, " = (k0_ ? ");
     cs_access(&g->sp, n->dst);
     sb_printf(g->sp.b, " : 0) + %s;", x);
 }
 
-static void gemm(cgc *g, const lp_node *n, int depth)
+static void gemm_body(cgc *g, const lp_node *n, int depth)
 {
     const char *T = cs_host_type(g->nest->compute);
     const char *M = g->sp.size[n->m], *N = g->sp.size[n->nn], *K = g->sp.size[n->k];
@@ -124,16 +127,6 @@ static void gemm(cgc *g, const lp_node *n, int depth)
     sb_printf(g->sp.b, "const int64_t me_ = mb_ + 96 < %s ? mb_ + 96 : %s;\n", M, M);
     indent(g, d + 1);
     sb_printf(g->sp.b, "%s bp_[256 * EINC_NR];\n", T);
-    if (!n->accumulate) {   /* no k block to store the rows: zero them */
-        indent(g, d + 1);
-        sb_printf(g->sp.b, "if (%s <= 0)\n", K);
-        indent(g, d + 2);
-        sb_printf(g->sp.b, "for (int64_t %s = mb_; %s < me_; %s++)\n", im, im, im);
-        indent(g, d + 3);
-        sb_printf(g->sp.b, "for (int64_t %s = 0; %s < %s; %s++) ", in, in, N, in);
-        cs_access(&g->sp, n->dst);
-        sb_printf(g->sp.b, " = 0;\n");
-    }
     indent(g, d + 1);
     sb_printf(g->sp.b, "for (int64_t k0_ = 0; k0_ < %s; k0_ += 256) {\n", K);
     indent(g, d + 2);
@@ -240,6 +233,39 @@ static void gemm(cgc *g, const lp_node *n, int depth)
     line(g, d + 2, "}");
     line(g, d + 1, "}");
     line(g, d, "}");
+}
+
+/*
+ * The GEMM; one that writes dst zeroes it when k is empty (it has no k block to store),
+ * and one whose k runs over k2 and k together (lp_node k2) loops over k2 here, its first
+ * k block storing at k2 = 0.
+ */
+static void gemm(cgc *g, const lp_node *n, int depth)
+{
+    const char *M = g->sp.size[n->m], *N = g->sp.size[n->nn], *K = g->sp.size[n->k];
+    const char *im = g->sp.loopvar[n->m], *in = g->sp.loopvar[n->nn];
+    if (!n->accumulate) {
+        indent(g, depth);
+        if (n->k2 >= 0)
+            sb_printf(g->sp.b, "if (%s <= 0 || %s <= 0)\n", K, g->sp.size[n->k2]);
+        else
+            sb_printf(g->sp.b, "if (%s <= 0)\n", K);
+        indent(g, depth + 1);
+        sb_printf(g->sp.b, "for (int64_t %s = 0; %s < %s; %s++)\n", im, im, M, im);
+        indent(g, depth + 2);
+        sb_printf(g->sp.b, "for (int64_t %s = 0; %s < %s; %s++) ", in, in, N, in);
+        cs_access(&g->sp, n->dst);
+        sb_printf(g->sp.b, " = 0;\n");
+    }
+    if (n->k2 < 0) {
+        gemm_body(g, n, depth);
+        return;
+    }
+    const char *ik2 = g->sp.loopvar[n->k2];
+    indent(g, depth);
+    sb_printf(g->sp.b, "for (int64_t %s = 0; %s < %s; %s++) {\n", ik2, ik2, g->sp.size[n->k2], ik2);
+    gemm_body(g, n, depth + 1);
+    line(g, depth, "}");
 }
 
 /* The vector type and tile width the GEMM tile uses, chosen by the compiler's target. */

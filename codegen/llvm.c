@@ -985,6 +985,21 @@ typedef struct gemm_ctx {
     int esize, vl, nv, nr;
 } gemm_ctx;
 
+/*
+ * The k index c of a GEMM: k itself, or with a second axis k2 run together with k (lp_node
+ * k2), k2 = c / size(k) and k = c mod size(k), for b; a walks (k2, k) as one stretch, so its
+ * address takes c as k and 0 as k2 (gemm_kstep).
+ */
+static void gemm_kset(cgl *g, const lp_node *n, LLVMValueRef c)
+{
+    if (n->k2 < 0) {
+        g->iv[n->k] = c;
+        return;
+    }
+    g->iv[n->k2] = LLVMBuildSDiv(g->b, c, g->size[n->k], "");
+    g->iv[n->k] = LLVMBuildSRem(g->b, c, g->size[n->k], "");
+}
+
 /* Row m0 + r of a tile, or for a row past m1 (the last tile of a block) the last row m1 - 1. */
 static LLVMValueRef gemm_row(cgl *g, LLVMValueRef m0, int r, LLVMValueRef m1)
 {
@@ -1002,6 +1017,8 @@ static void gemm_kstep(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
         bv[v] = LLVMBuildLoad2(g->b, G->vt, LLVMBuildInBoundsGEP2(g->b, G->et, G->panel, &at, 1, ""), "");
         LLVMSetAlignment(bv[v], (unsigned)(G->vl * G->esize));
     }
+    if (n->k2 >= 0)
+        g->iv[n->k2] = ci64(g, 0);
     for (int r = 0; r < GEMM_MR; r++) {
         g->iv[n->m] = gemm_row(g, m0, r, m1);
         LLVMValueRef a = splat(g, LLVMBuildLoad2(g->b, G->et, address(g, n->a), ""), G->vl);
@@ -1105,7 +1122,7 @@ static LLVMValueRef axis_stride(cgl *g, const ir_access *a, int ax)
  * block of a b contiguous along k goes through 16 x 16 register transposes; anything
  * else an element at a time.
  */
-static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef k0, LLVMValueRef k1,
+static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, int kc, LLVMValueRef k0, LLVMValueRef k1,
                       LLVMValueRef n0, LLVMValueRef nw, LLVMValueRef nfull)
 {
     cloop Lk, Ln, Lz;
@@ -1120,10 +1137,11 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef 
         LLVMValueRef mask[MAXACC];
         for (int v = 0; v < G->nv; v++)
             mask[v] = lanes_below(g, G->vl, ci64(g, v * G->vl), nw, NULL);
-        g->iv[n->k] = loop_begin(g, &Lk, k0, k1, "pk");
+        LLVMValueRef c = loop_begin(g, &Lk, k0, k1, "pk");
+        gemm_kset(g, n, c);
         g->iv[n->nn] = n0;
         LLVMValueRef src = address(g, n->b);
-        LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, G->nr), "");
+        LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildSub(g->b, c, k0, ""), ci64(g, G->nr), "");
         for (int v = 0; v < G->nv; v++) {
             LLVMValueRef at = ci64(g, v * G->vl);
             LLVMValueRef x = masked_op(g, G->vt, G->esize, LLVMBuildGEP2(g->b, G->et, src, &at, 1, ""), mask[v], NULL);
@@ -1138,12 +1156,15 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef 
         LLVMBasicBlockRef sq = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tpack");
         LLVMBasicBlockRef rest = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pack");
         LLVMValueRef kunit = LLVMBuildICmp(g->b, LLVMIntEQ, axis_stride(g, n->b, n->k), ci64(g, 1), "");
+        if (n->k2 >= 0)     /* VL values of c in one k2 row: VL | size(k), and blocks start at VL multiples */
+            kunit = kc % G->vl ? LLVMConstInt(g->i1, 0, 0)
+                               : LLVMBuildAnd(g->b, kunit, LLVMBuildICmp(g->b, LLVMIntEQ, LLVMBuildSRem(g->b, g->size[n->k], ci64(g, G->vl), ""), ci64(g, 0), ""), "");
         LLVMValueRef kfrom = k0;
         LLVMBuildCondBr(g->b, LLVMBuildAnd(g->b, nfull, kunit, ""), sq, rest);
         LLVMPositionBuilderAtEnd(g->b, sq);
         LLVMValueRef kb = loop_begin(g, &Lk, k0, LLVMBuildSub(g->b, k1, ci64(g, G->vl - 1), ""), "tk");
         LLVMValueRef trow = LLVMBuildMul(g->b, LLVMBuildSub(g->b, kb, k0, ""), ci64(g, G->nr), "");
-        g->iv[n->k] = kb;
+        gemm_kset(g, n, kb);
         for (int v = 0; v < G->nv; v++) {
             LLVMValueRef x[16];
             for (int i = 0; i < G->vl; i++) {
@@ -1168,8 +1189,9 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef 
         LLVMAddIncoming(kfrom, vals, bbs, 2);
         k0from = kfrom;
     }
-    g->iv[n->k] = loop_begin(g, &Lk, k0from, k1, "pk");
-    LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildSub(g->b, g->iv[n->k], k0, ""), ci64(g, G->nr), "");
+    LLVMValueRef kr = loop_begin(g, &Lk, k0from, k1, "pk");
+    gemm_kset(g, n, kr);
+    LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildSub(g->b, kr, k0, ""), ci64(g, G->nr), "");
     LLVMValueRef c = loop_begin(g, &Ln, ci64(g, 0), nw, "pn");
     g->iv[n->nn] = LLVMBuildAdd(g->b, n0, c, "");
     LLVMValueRef bval = load(g, n->b);     /* zero where a guarded b (padding) is outside */
@@ -1239,6 +1261,8 @@ static void gemm(cgl *g, const lp_node *n)
     G.nr = G.nv * G.vl;
     G.vt = LLVMVectorType(G.et, (unsigned)G.vl);
     LLVMValueRef M0 = ci64(g, 0), M1 = g->size[n->m], N = g->size[n->nn], K = g->size[n->k];
+    if (n->k2 >= 0)
+        K = LLVMBuildMul(g->b, K, g->size[n->k2], "");
     if (n->parallel) {     /* the nest's parallel rows, perhaps inside loops over reduced axes */
         M0 = g->lo;
         M1 = g->hi;
@@ -1268,7 +1292,7 @@ static void gemm(cgl *g, const lp_node *n)
     LLVMValueRef nw = smin(g, ci64(g, G.nr), LLVMBuildSub(g->b, N, n0, ""));
     LLVMValueRef nfull = LLVMBuildICmp(g->b, LLVMIntEQ, nw, ci64(g, G.nr), "");
 
-    gemm_pack(g, n, &G, k0, k1, n0, nw, nfull);
+    gemm_pack(g, n, &G, kc, k0, k1, n0, nw, nfull);
 
     /*
      * The tile as wide as the columns left need: 4 vectors, or 2 or 1 for the last block
@@ -1334,7 +1358,7 @@ static bool conv_match(const cgl *g, const lp_node *n, dconv *d)
         x = x->body[0];
     }
     const lp_node *gm = x;
-    if (gm->op != LP_GEMM || gm->parallel || !gm->accumulate || !d->ntap || !is_const(g->size[gm->m]) || !is_const(g->size[gm->nn]) ||
+    if (gm->op != LP_GEMM || gm->parallel || !gm->accumulate || gm->k2 >= 0 || !d->ntap || !is_const(g->size[gm->m]) || !is_const(g->size[gm->nn]) ||
         !is_const(g->size[gm->k]) || g->p->tensor[gm->a->tensor].dtype != EINC_F32 ||
         g->p->tensor[gm->b->tensor].dtype != EINC_F32 || g->p->tensor[gm->dst->tensor].dtype != EINC_F32)
         return false;

@@ -47,6 +47,8 @@ struct lp_node {
     const ir_access *dst;       /* LP_ACC, LP_STORE */
     const ir_expr *final;       /* LP_ACC, optional: the stored value, given the acc */
     int m, nn, k;               /* LP_GEMM: the row, unit-stride column and reduced axes */
+    int k2;                     /* LP_GEMM: a reduced axis run together with k as one, k2
+                                   outer (a's dimension before k's), or -1 */
     const ir_access *a, *b;     /* LP_GEMM: the operands (b walks nn with unit stride) */
     int acc_tensor;             /* LP_ACC with final: the tensor that stands for the acc */
     bool accumulate;            /* LP_ACC: the acc starts from dst's value, not the identity;

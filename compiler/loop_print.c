@@ -36,8 +36,9 @@ static void node(strbuf *b, const ir_prog *p, const lp_node *n, int depth)
         sb_printf(b, "acc %s ...\n", ir_comb_name(n->comb));
         break;
     case LP_GEMM:
-        sb_printf(b, "gemm m=%s n=%s k=%s%s%s: ", p->axis[n->m].name, p->axis[n->nn].name,
-                  p->axis[n->k].name, n->parallel ? " parallel over m" : "",
+        sb_printf(b, "gemm m=%s n=%s k=%s%s%s%s%s: ", p->axis[n->m].name, p->axis[n->nn].name,
+                  n->k2 >= 0 ? p->axis[n->k2].name : "", n->k2 >= 0 ? "*" : "", p->axis[n->k].name,
+                  n->parallel ? " parallel over m" : "",
                   n->accumulate ? "" : ", first k block stores");
         acc_text(b, p, n->dst);
         sb_printf(b, " += ");

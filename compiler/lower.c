@@ -213,6 +213,24 @@ static int push_nest(lowerer *L, lp_prog *lp, lp_node *root, const ir_access *ds
 }
 
 /*
+ * The dimension of a that axis x indexes alone (one term, coefficient 1, no offset) when x
+ * appears nowhere else in a; -1 otherwise.
+ */
+static int sole_dim(const ir_access *a, int x)
+{
+    int found = -1;
+    for (int d = 0; d < a->ndim; d++)
+        for (int t = 0; t < a->dim[d].n; t++)
+            if (a->dim[d].t[t].axis == x) {
+                const ir_mono *c = &a->dim[d].t[t].coef;
+                if (found >= 0 || a->dim[d].n != 1 || a->dim[d].off != 0 || c->n != 0 || c->k != 1)
+                    return -1;
+                found = d;
+            }
+    return found;
+}
+
+/*
  * A contraction out[.., m, .., n] += a[.., m, .., k, ..] * b[.., k, .., n] with n the
  * unit-stride axis of out: the shape every BLAS-class kernel wants (b is packed, so it may
  * be transposed, as in 'bhid,bhjd->bhij').  Other axes (batch
@@ -259,12 +277,29 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
     }
     if (m < 0 || k < 0)
         return NULL;
+    /*
+     * k2: a further reduced axis that alone indexes the dimension of a just before k's
+     * (which k alone indexes), in a C-contiguous a: then (k2, k) is one stretch of a's
+     * memory, and the GEMM runs over both as one k of size(k2) x size(k), where a loop over
+     * k2 around it ran short GEMMs that added into dst ('ijk,jl,kl->il': 96 GEMMs with k of
+     * 96 became one with k of 9216).  b is packed, so its layout does not matter.
+     */
+    int k2 = -1, dk = sole_dim(a, k);
+    for (int i = 0; i < s->nred && dk >= 0 && k2 < 0 && !(L->strided && L->strided[a->tensor]); i++) {
+        int r = s->red[i], dr = r != k ? sole_dim(a, r) : -1;
+        if (dr >= 0 && dr == dk - 1)
+            k2 = r;
+        else if (dr >= 0 && dr == dk + 1) {     /* k is the outer of the two */
+            k2 = k;
+            k = r;
+        }
+    }
     *nouter = 0;
     for (int i = 0; i < s->nfree; i++)
         if (s->free[i] != m && s->free[i] != n)
             outer[(*nouter)++] = s->free[i];
     for (int i = 0; i < s->nred; i++)
-        if (s->red[i] != k)
+        if (s->red[i] != k && s->red[i] != k2)
             outer[(*nouter)++] = s->red[i];
     lp_node *g = node(L, LP_GEMM);
     if (!g)
@@ -272,6 +307,7 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
     g->m = m;
     g->nn = n;
     g->k = k;
+    g->k2 = k2;
     g->a = a;
     g->b = b;
     g->dst = dst;

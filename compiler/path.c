@@ -275,8 +275,20 @@ static int new_temp(arena *A, ir_tensor *T, ir_access *acc, int index, const cha
     return 0;
 }
 
-/* Emits the statements for node n; returns the access that reads its result. */
-static ir_access *emit_node(rewriter *R, const pathctx *P, pnode *n, bool root)
+/* The first dimension of a that axis x indexes alone, or a->ndim when none does. */
+static int dim_of(const ir_access *a, int x)
+{
+    for (int d = 0; a && d < a->ndim; d++)
+        if (a->dim[d].n == 1 && a->dim[d].t[0].axis == x)
+            return d;
+    return a ? a->ndim : 0;
+}
+
+/*
+ * Emits the statements for node n; returns the access that reads its result.  sib: the
+ * operand n's result is contracted with next, when that is an input, or NULL.
+ */
+static ir_access *emit_node(rewriter *R, const pathctx *P, pnode *n, bool root, const ir_access *sib)
 {
     arena *A = R->c->A;
     if (n->leaf >= 0) {
@@ -285,7 +297,8 @@ static ir_access *emit_node(rewriter *R, const pathctx *P, pnode *n, bool root)
             *a = R->opacc[n->leaf];
         return a;
     }
-    ir_access *la = emit_node(R, P, n->l, false), *ra = emit_node(R, P, n->r, false);
+    ir_access *la = emit_node(R, P, n->l, false, n->r->leaf >= 0 ? &R->opacc[n->r->leaf] : NULL);
+    ir_access *ra = emit_node(R, P, n->r, false, n->l->leaf >= 0 ? &R->opacc[n->l->leaf] : NULL);
     if (!la || !ra)
         return NULL;
     ir_stmt *st = &R->stmts[R->nstmt++];
@@ -326,6 +339,18 @@ static ir_access *emit_node(rewriter *R, const pathctx *P, pnode *n, bool root)
                 if (!seen && (n->keep >> ax & 1))
                     ka[nk++] = ax;
             }
+    }
+    /*
+     * The axes the next step shares with its other operand come in that operand's order
+     * (insertion sort, the rest after them): the next step's GEMM then runs over them as
+     * one k and packs the temporary's rows in memory order ('ijk,jl,kl->il' with in0[i, j,
+     * k]: t0[j, k, l], not t0[k, j, l]).
+     */
+    for (int i = 1; sib && i < nk; i++) {
+        int ax = ka[i], j = i;
+        for (; j > 0 && dim_of(sib, ka[j - 1]) > dim_of(sib, ax); j--)
+            ka[j] = ka[j - 1];
+        ka[j] = ax;
     }
     /*
      * The result's unit-stride axis, when the temporary keeps it, goes last: then the next
@@ -413,7 +438,7 @@ char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double 
     R.ntensor = p->ninput;
     int out_slot = p->ninput + P.nop - 2;   /* temporaries come before the output */
     ir_tensor out = p->tensor[p->output];
-    if (!emit_node(&R, &P, tree, true))
+    if (!emit_node(&R, &P, tree, true, NULL))
         return cc_nomem(c), NULL;
     if (R.ntensor != out_slot) {
         cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "internal error: contraction path bookkeeping");

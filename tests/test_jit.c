@@ -271,7 +271,8 @@ static void test_table(void **state)
  * (tiles of 4, 2 and 1 vectors: float64's are 8 lanes, float32's 16), several k blocks,
  * several blocks of MC rows (252 float32 rows with a 2 MiB L2, 126 float64 ones; 600 rows
  * are 300 a thread on two), a transposed b (packed through register transposes), batches,
- * a second reduced axis, float32 and float64.
+ * a second reduced axis (a loop around the GEMM, or run together with k), float32 and
+ * float64.
  */
 static void run_gemm(const char *expr, einc_dtype dt, int nin, const int64_t *sa, int na,
                      const int64_t *sb, int nb)
@@ -337,7 +338,11 @@ static void test_gemm_paths(void **state)
         /* an empty k: the GEMM, which writes its output itself, writes zeros */
         run_gemm("ik,kj->ij", dt, 2, (int64_t[]){ 13, 0 }, 2, (int64_t[]){ 0, 70 }, 2);
         /* a GEMM inside a loop over a second reduced axis, parallel over its rows */
+        run_gemm("jik,kjl->il", dt, 2, (int64_t[]){ 5, 40, 33 }, 3, (int64_t[]){ 33, 5, 70 }, 3);
+        /* two reduced axes adjacent in a run as one k (j*k), the longer one outer or inner */
         run_gemm("ijk,kjl->il", dt, 2, (int64_t[]){ 40, 5, 33 }, 3, (int64_t[]){ 33, 5, 70 }, 3);
+        run_gemm("ijk,jkl->il", dt, 2, (int64_t[]){ 40, 33, 5 }, 3, (int64_t[]){ 33, 5, 70 }, 3);
+        run_gemm("ijk,jkl->il", dt, 2, (int64_t[]){ 40, 3, 37 }, 3, (int64_t[]){ 3, 37, 20 }, 3);
     }
 }
 
