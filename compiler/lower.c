@@ -282,11 +282,13 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
      * (which k alone indexes), in a C-contiguous a: then (k2, k) is one stretch of a's
      * memory, and the GEMM runs over both as one k of size(k2) x size(k), where a loop over
      * k2 around it ran short GEMMs that added into dst ('ijk,jl,kl->il': 96 GEMMs with k of
-     * 96 became one with k of 9216).  b is packed, so its layout does not matter.
+     * 96 became one with k of 9216).  b is packed, so its layout does not matter, but both
+     * must index a dimension of b alone too: a convolution's taps (x[.., oh + kh, ..]) stay
+     * loops, which the direct convolution (codegen/llvm.c) runs.
      */
     int k2 = -1, dk = sole_dim(a, k);
     for (int i = 0; i < s->nred && dk >= 0 && k2 < 0 && !(L->strided && L->strided[a->tensor]); i++) {
-        int r = s->red[i], dr = r != k ? sole_dim(a, r) : -1;
+        int r = s->red[i], dr = r != k && sole_dim(b, r) >= 0 && sole_dim(b, k) >= 0 ? sole_dim(a, r) : -1;
         if (dr >= 0 && dr == dk - 1)
             k2 = r;
         else if (dr >= 0 && dr == dk + 1) {     /* k is the outer of the two */
