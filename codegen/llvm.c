@@ -985,6 +985,17 @@ typedef struct gemm_ctx {
     int esize, vl, nv, nr;
 } gemm_ctx;
 
+/* How far a's element offset moves when axis ax grows by one. */
+static LLVMValueRef axis_stride(cgl *g, const ir_access *a, int ax)
+{
+    LLVMValueRef s = ci64(g, 0);
+    for (int d = 0; d < a->ndim; d++)
+        for (int t = 0; t < a->dim[d].n; t++)
+            if (a->dim[d].t[t].axis == ax)
+                s = LLVMBuildAdd(g->b, s, LLVMBuildMul(g->b, mono(g, &a->dim[d].t[t].coef), g->stride[a->tensor][d], ""), "");
+    return s;
+}
+
 /*
  * The k index c of a GEMM: k itself, or with a second axis k2 run together with k (lp_node
  * k2), k2 = c / size(k) and k = c mod size(k), for b; a walks (k2, k) as one stretch, so its
@@ -1045,10 +1056,13 @@ static void gemm_kstep(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
 static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef *acc, LLVMValueRef m0,
                        LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef k0, LLVMValueRef k1)
 {
+    /* rows m0 + 2 MR + r, from row m0's address (past dst's end harmlessly: see above) */
     g->iv[n->nn] = n0;
+    g->iv[n->m] = m0;
+    LLVMValueRef p0 = address(g, n->dst), step = axis_stride(g, n->dst, n->m);
     for (int r = 0; r < GEMM_MR; r++) {
-        g->iv[n->m] = gemm_row(g, m0, r + 2 * GEMM_MR, m1);     /* past m1: m1 - 1's, again */
-        LLVMValueRef p = address(g, n->dst);
+        LLVMValueRef rows = LLVMBuildMul(g->b, step, ci64(g, 2 * GEMM_MR + r), "");
+        LLVMValueRef p = LLVMBuildGEP2(g->b, G->et, p0, &rows, 1, "");
         for (int v = 0; v < G->nv * G->vl * G->esize; v += 64) {
             LLVMValueRef at = ci64(g, v);
             prefetch(g, LLVMBuildGEP2(g->b, g->i8, p, &at, 1, ""), true);
@@ -1100,17 +1114,6 @@ static void gemm_store(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
             masked_op(g, G->vt, G->esize, p, mk, sum);
         }
     }
-}
-
-/* How far a's element offset moves when axis ax grows by one. */
-static LLVMValueRef axis_stride(cgl *g, const ir_access *a, int ax)
-{
-    LLVMValueRef s = ci64(g, 0);
-    for (int d = 0; d < a->ndim; d++)
-        for (int t = 0; t < a->dim[d].n; t++)
-            if (a->dim[d].t[t].axis == ax)
-                s = LLVMBuildAdd(g->b, s, LLVMBuildMul(g->b, mono(g, &a->dim[d].t[t].coef), g->stride[a->tensor][d], ""), "");
-    return s;
 }
 
 /*
