@@ -1047,16 +1047,17 @@ static void gemm_kstep(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
  * rows lie far apart, so the hardware prefetcher does not fetch them while the loop runs.
  * Prefetching the tile's own lines took 'ik,kj->ij' 2048^3 from 0.84 to 0.89 of OpenBLAS;
  * two tiles ahead, 'bhid,bhjd->bhij' (k = 64: short tiles, whose lines came too late, and
- * a dst of 100 MB no fill has brought into the cache) went from 117 to 150 GFLOP/s.  A
- * full-width tile's
- * k loop is unrolled KU = 4 times, which ran 'bij,bjk->bik' 32x256^3 9% faster and
- * 'ik,kj->ij' 1024^3 4% (less loop overhead between the multiply-adds); the narrower
- * tiles' are not, which would cost a fifth more compile time.
+ * a dst of 100 MB no fill has brought into the cache) went from 117 to 150 GFLOP/s.  Rows
+ * and lines past dst's end are prefetched too, harmlessly: a prefetch never faults, and
+ * its address is computed without inbounds.  A full-width tile's k loop is unrolled KU = 4
+ * times, which ran 'bij,bjk->bik' 32x256^3 9% faster and 'ik,kj->ij' 1024^3 4% (less loop
+ * overhead between the multiply-adds); the narrower tiles' are not, which would cost a
+ * fifth more compile time.
  */
 static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef *acc, LLVMValueRef m0,
                        LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef k0, LLVMValueRef k1)
 {
-    /* rows m0 + 2 MR + r, from row m0's address (past dst's end harmlessly: see above) */
+    /* rows m0 + 2 MR + r, from row m0's address and dst's row stride */
     g->iv[n->nn] = n0;
     g->iv[n->m] = m0;
     LLVMValueRef p0 = address(g, n->dst), step = axis_stride(g, n->dst, n->m);
