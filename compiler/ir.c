@@ -60,6 +60,42 @@ int64_t ir_tensor_elems(const ir_prog *p, const ir_tensor *t)
     return n;
 }
 
+static bool expr_reads(const ir_expr *x, int t)
+{
+    if (!x)
+        return false;
+    if (x->op == IR_ACCESS)
+        return x->acc.tensor == t;
+    return expr_reads(x->a, t) || expr_reads(x->b, t);
+}
+
+bool ir_temp_written_whole(const ir_prog *p, int t)
+{
+    const ir_tensor *T = &p->tensor[t];
+    for (int i = 0; i < p->nstmt; i++) {
+        const ir_stmt *s = &p->stmt[i];
+        if (expr_reads(s->rhs, t))
+            return false;           /* read before anything wrote it */
+        if (s->out.tensor != t)
+            continue;
+        if (s->accumulate || s->out.ndim != T->ndim)
+            return false;
+        uint64_t used = 0;
+        for (int d = 0; d < T->ndim; d++) {
+            const ir_dim *dm = &s->out.dim[d];
+            if (dm->n != 1 || dm->off != 0 || dm->t[0].coef.k != 1 || dm->t[0].coef.n != 0)
+                return false;
+            int ax = dm->t[0].axis;
+            if (ax >= 64 || (used >> ax & 1) || p->axis[ax].size != ir_mono_eval(p, &T->shape[d]) ||
+                p->axis[ax].size < 0)
+                return false;
+            used |= 1ull << ax;
+        }
+        return true;
+    }
+    return false;
+}
+
 /*
  * numpy's einsum_path cost of one statement: the size of the whole iteration space times
  * the multiplications per point (operands − 1, at least 1), doubled when there is an inner

@@ -183,6 +183,13 @@ ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
 int64_t ir_mono_eval(const ir_prog *p, const ir_mono *m);   /* -1 if symbolic */
 bool ir_access_uses(const ir_access *a, int axis);         /* does any index use axis? */
 int64_t ir_tensor_elems(const ir_prog *p, const ir_tensor *t);
+/*
+ * Whether the first statement that writes temporary t writes every element of it before
+ * any statement reads it: it does not accumulate, and each dimension of its output is one
+ * axis alone (no two the same), as long as the dimension.  Such a temporary needs no
+ * zeroing before a run.
+ */
+bool ir_temp_written_whole(const ir_prog *p, int t);
 const char *ir_op_name(ir_op op);
 int ir_op_arity(ir_op op);
 const char *ir_comb_name(ir_comb c);
