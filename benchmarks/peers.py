@@ -81,6 +81,10 @@ lib.einc_compile_model.argtypes = lib.einc_compile.argtypes
 
 
 def median(f, reps=args.reps):
+    # OpenBLAS's and OpenMP's worker threads spin for up to a few hundred ms after their
+    # last call; with as many threads as cores, whatever is timed next would share the
+    # cores with them.  Every series starts once they have gone to sleep.
+    time.sleep(0.3)
     f()
     t = []
     for _ in range(reps):
