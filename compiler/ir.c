@@ -60,13 +60,13 @@ int64_t ir_tensor_elems(const ir_prog *p, const ir_tensor *t)
     return n;
 }
 
-static bool expr_reads(const ir_expr *x, int t)
+bool ir_expr_reads(const ir_expr *x, int t)
 {
     if (!x)
         return false;
     if (x->op == IR_ACCESS)
         return x->acc.tensor == t;
-    return expr_reads(x->a, t) || expr_reads(x->b, t);
+    return ir_expr_reads(x->a, t) || ir_expr_reads(x->b, t);
 }
 
 bool ir_temp_written_whole(const ir_prog *p, int t)
@@ -74,7 +74,7 @@ bool ir_temp_written_whole(const ir_prog *p, int t)
     const ir_tensor *T = &p->tensor[t];
     for (int i = 0; i < p->nstmt; i++) {
         const ir_stmt *s = &p->stmt[i];
-        if (expr_reads(s->rhs, t))
+        if (ir_expr_reads(s->rhs, t))
             return false;           /* read before anything wrote it */
         if (s->out.tensor != t)
             continue;

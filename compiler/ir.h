@@ -183,6 +183,7 @@ ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
 int64_t ir_mono_eval(const ir_prog *p, const ir_mono *m);   /* -1 if symbolic */
 bool ir_access_uses(const ir_access *a, int axis);         /* does any index use axis? */
 int64_t ir_tensor_elems(const ir_prog *p, const ir_tensor *t);
+bool ir_expr_reads(const ir_expr *x, int t);   /* whether x reads tensor t anywhere */
 /*
  * Whether the first statement that writes temporary t writes every element of it before
  * any statement reads it: it does not accumulate, and each dimension of its output is one

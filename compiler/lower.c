@@ -98,15 +98,6 @@ static int score_expr(const lowerer *L, const ir_expr *x, int axis)
     return score_expr(L, x->a, axis) + score_expr(L, x->b, axis);
 }
 
-static bool reads_tensor(const ir_expr *x, int t)
-{
-    if (!x)
-        return false;
-    if (x->op == IR_ACCESS)
-        return x->acc.tensor == t;
-    return reads_tensor(x->a, t) || reads_tensor(x->b, t);
-}
-
 static bool same_access(const ir_access *a, const ir_access *b)
 {
     if (a->tensor != b->tensor || a->ndim != b->ndim || a->guard != b->guard)
@@ -145,7 +136,7 @@ static bool fusable(const ir_prog *p, int i, int j)
     const ir_stmt *s1 = &p->stmt[i], *s2 = &p->stmt[j];
     int T = s1->out.tensor;
     if (!s1->nred || s1->accumulate || s2->comb != IR_COMB_ASSIGN || s2->nred ||
-        s2->nfree != s1->nfree || !reads_tensor(s2->rhs, T) || reads_elsewhere(s2->rhs, T, &s1->out))
+        s2->nfree != s1->nfree || !ir_expr_reads(s2->rhs, T) || reads_elsewhere(s2->rhs, T, &s1->out))
         return false;
     for (int k = 0; k < s1->nfree; k++)
         if (s1->free[k] != s2->free[k])
@@ -153,7 +144,7 @@ static bool fusable(const ir_prog *p, int i, int j)
     if (s2->out.tensor == T ? !same_access(&s2->out, &s1->out) : p->tensor[T].role != IR_TEMP)
         return false;           /* in place (out = out / n), or a temporary that vanishes */
     for (int k = 0; k < p->nstmt; k++)
-        if (k != i && k != j && (p->stmt[k].out.tensor == T || reads_tensor(p->stmt[k].rhs, T)))
+        if (k != i && k != j && (p->stmt[k].out.tensor == T || ir_expr_reads(p->stmt[k].rhs, T)))
             return false;
     return true;
 }
@@ -176,9 +167,9 @@ static int *stmt_order(arena *A, const ir_prog *p)
         int T = s->out.tensor, j = i + 1;
         if (!s->nred)
             continue;
-        while (j < p->nstmt && !reads_tensor(p->stmt[o[j]].rhs, T) && p->stmt[o[j]].out.tensor != T) {
+        while (j < p->nstmt && !ir_expr_reads(p->stmt[o[j]].rhs, T) && p->stmt[o[j]].out.tensor != T) {
             const ir_stmt *k = &p->stmt[o[j]];
-            if (reads_tensor(s->rhs, k->out.tensor) || reads_tensor(k->rhs, T))
+            if (ir_expr_reads(s->rhs, k->out.tensor) || ir_expr_reads(k->rhs, T))
                 break;
             j++;
         }
@@ -724,7 +715,7 @@ static bool reads_acc(const lowerer *L, const ir_expr *x)
 
 bool lp_touches(const lp_node *n, int t)
 {
-    if (reads_tensor(n->value, t) || reads_tensor(n->final, t) || (n->dst && n->dst->tensor == t) ||
+    if (ir_expr_reads(n->value, t) || ir_expr_reads(n->final, t) || (n->dst && n->dst->tensor == t) ||
         (n->a && n->a->tensor == t) || (n->b && n->b->tensor == t))
         return true;
     for (int i = 0; i < n->n; i++)
