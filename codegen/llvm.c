@@ -1163,7 +1163,6 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, int kc, LLVMV
         if (n->k2 >= 0)     /* VL values of c in one k2 row: VL | size(k), and blocks start at VL multiples */
             kunit = kc % G->vl ? LLVMConstInt(g->i1, 0, 0)
                                : LLVMBuildAnd(g->b, kunit, LLVMBuildICmp(g->b, LLVMIntEQ, LLVMBuildSRem(g->b, g->size[n->k], ci64(g, G->vl), ""), ci64(g, 0), ""), "");
-        LLVMValueRef kfrom = k0;
         LLVMBuildCondBr(g->b, LLVMBuildAnd(g->b, nfull, kunit, ""), sq, rest);
         LLVMPositionBuilderAtEnd(g->b, sq);
         LLVMValueRef kb = loop_begin(g, &Lk, k0, LLVMBuildSub(g->b, k1, ci64(g, G->vl - 1), ""), "tk");
@@ -1187,11 +1186,10 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, int kc, LLVMV
         LLVMBasicBlockRef sq_end = LLVMGetInsertBlock(g->b);
         LLVMBuildBr(g->b, rest);
         LLVMPositionBuilderAtEnd(g->b, rest);
-        kfrom = LLVMBuildPhi(g->b, g->i64, "");     /* the last (k1 - k0) mod VL rows */
+        k0from = LLVMBuildPhi(g->b, g->i64, "");    /* the last (k1 - k0) mod VL rows */
         LLVMValueRef vals[2] = { k0, Lk.iv };
         LLVMBasicBlockRef bbs[2] = { one, sq_end };
-        LLVMAddIncoming(kfrom, vals, bbs, 2);
-        k0from = kfrom;
+        LLVMAddIncoming(k0from, vals, bbs, 2);
     }
     LLVMValueRef kr = loop_begin(g, &Lk, k0from, k1, "pk");
     gemm_kset(g, n, kr);
@@ -1566,7 +1564,6 @@ static void conv_store(cgl *g, const dconv *d, LLVMValueRef *acc, LLVMValueRef n
 {
     const lp_node *gm = d->gm;
     LLVMTypeRef vt = LLVMVectorType(g->f32, 16);
-    LLVMValueRef colmask = lanes_below(g, 16, ci64(g, 0), rows, NULL);
     for (int v = 0; v < DC_NV; v++) {
         LLVMValueRef t[16];
         for (int r = 0; r < 16; r++)
@@ -1574,10 +1571,7 @@ static void conv_store(cgl *g, const dconv *d, LLVMValueRef *acc, LLVMValueRef n
         transpose_regs(g, t, 16);         /* t[i][r] = acc[r][v][i] */
         for (int i = 0; i < 16; i++) {
             LLVMValueRef m = LLVMBuildAdd(g->b, m0, ci64(g, 16 * v + i), "");
-            LLVMValueRef ok = LLVMBuildICmp(g->b, LLVMIntSLT, m, ci64(g, d->M), "");
-            LLVMValueRef splat = LLVMBuildSelect(g->b, ok, LLVMConstAllOnes(LLVMTypeOf(colmask)),
-                                                 LLVMConstNull(LLVMTypeOf(colmask)), "");
-            LLVMValueRef mask = LLVMBuildAnd(g->b, colmask, splat, "");
+            LLVMValueRef mask = lanes_below(g, 16, ci64(g, 0), rows, LLVMBuildICmp(g->b, LLVMIntSLT, m, ci64(g, d->M), ""));
             g->iv[gm->m] = smin(g, m, ci64(g, d->M - 1));
             g->iv[gm->nn] = n0;
             LLVMValueRef p = address(g, gm->dst);
