@@ -29,14 +29,16 @@ const char *ir_kind_name(ir_kind k)
     return (unsigned)k < sizeof names / sizeof *names ? names[k] : "?";
 }
 
-bool ir_access_uses(const ir_access *a, int axis)
+int ir_access_dim(const ir_access *a, int axis)
 {
     for (int d = 0; d < a->ndim; d++)
         for (int t = 0; t < a->dim[d].n; t++)
             if (a->dim[d].t[t].axis == axis)
-                return true;
-    return false;
+                return d;
+    return -1;
 }
+
+bool ir_access_uses(const ir_access *a, int axis) { return ir_access_dim(a, axis) >= 0; }
 
 int64_t ir_mono_eval(const ir_prog *p, const ir_mono *m)
 {

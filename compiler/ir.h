@@ -182,6 +182,7 @@ ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
 
 int64_t ir_mono_eval(const ir_prog *p, const ir_mono *m);   /* -1 if symbolic */
 bool ir_access_uses(const ir_access *a, int axis);         /* does any index use axis? */
+int ir_access_dim(const ir_access *a, int axis);           /* the first dimension using it, or -1 */
 int64_t ir_tensor_elems(const ir_prog *p, const ir_tensor *t);
 bool ir_expr_reads(const ir_expr *x, int t);   /* whether x reads tensor t anywhere */
 /*

@@ -389,16 +389,6 @@ static int input_unit_axis(const lowerer *L, const ir_expr *x, const ir_stmt *s,
     return a >= 0 ? a : input_unit_axis(L, x->b, s, skip, by);
 }
 
-/* The first dimension of a that axis indexes, or -1. */
-static int access_dim(const ir_access *a, int axis)
-{
-    for (int d = 0; d < a->ndim; d++)
-        for (int t = 0; t < a->dim[d].n; t++)
-            if (a->dim[d].t[t].axis == axis)
-                return d;
-    return -1;
-}
-
 enum { TRANSPOSE_TILE = 32 };
 
 /*
@@ -430,7 +420,7 @@ static lp_node *transpose_tiles(lowerer *L, const ir_stmt *s, lp_node *body)
         int a = s->free[i], j = n;
         if (a == o || a == r)
             continue;
-        for (; j > 0 && access_dim(in, order[j - 1]) > access_dim(in, a); j--)
+        for (; j > 0 && ir_access_dim(in, order[j - 1]) > ir_access_dim(in, a); j--)
             order[j] = order[j - 1];
         order[j] = a;
         n++;

@@ -275,13 +275,11 @@ static int new_temp(arena *A, ir_tensor *T, ir_access *acc, int index, const cha
     return 0;
 }
 
-/* The first dimension of a that axis x indexes alone, or a->ndim when none does. */
+/* The first dimension of a that uses axis x, or a->ndim when none does (it sorts last). */
 static int dim_of(const ir_access *a, int x)
 {
-    for (int d = 0; a && d < a->ndim; d++)
-        if (a->dim[d].n == 1 && a->dim[d].t[0].axis == x)
-            return d;
-    return a ? a->ndim : 0;
+    int d = ir_access_dim(a, x);
+    return d < 0 ? a->ndim : d;
 }
 
 /*
