@@ -277,9 +277,9 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
      * must index a dimension of b alone too: a convolution's taps (x[.., oh + kh, ..]) stay
      * loops, which the direct convolution (codegen/llvm.c) runs.
      */
-    int k2 = -1, dk = sole_dim(a, k);
-    for (int i = 0; i < s->nred && dk >= 0 && k2 < 0 && !(L->strided && L->strided[a->tensor]); i++) {
-        int r = s->red[i], dr = r != k && sole_dim(b, r) >= 0 && sole_dim(b, k) >= 0 ? sole_dim(a, r) : -1;
+    int k2 = -1, dk = sole_dim(b, k) >= 0 && !(L->strided && L->strided[a->tensor]) ? sole_dim(a, k) : -1;
+    for (int i = 0; i < s->nred && dk >= 0 && k2 < 0; i++) {
+        int r = s->red[i], dr = r != k && sole_dim(b, r) >= 0 ? sole_dim(a, r) : -1;
         if (dr >= 0 && dr == dk - 1)
             k2 = r;
         else if (dr >= 0 && dr == dk + 1) {     /* k is the outer of the two */
@@ -361,8 +361,8 @@ static int push_gemm(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access 
         return -1;
     /*
      * parallel: the outermost batch loop, or else the GEMM's rows, also inside loops over
-     * further reduced axes ('ijk,jl,kl->il' runs 'for j { gemm m=i k=k }'): each thread
-     * then runs every j for its own rows.
+     * further reduced axes ('jik,kjl->il' runs 'for j { gemm m=i k=k }'): each thread then
+     * runs every j for its own rows.
      */
     bool batch = n > 0 && ir_access_uses(&s->out, order[0]);
     gemm->parallel = !batch;

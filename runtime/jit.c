@@ -4,10 +4,10 @@
  *
  * A module from codegen/llvm.c is optimised with the new pass manager ("default<O3>",
  * loop and SLP vectorization on, LLVM's own loop unrolling off) for the host CPU and its
- * features, then handed to one
- * LLJIT per context.  Each compilation gets its own thread-safe LLVM context and a unique
- * symbol prefix, so many threads may compile at once; LLJIT itself is thread-safe for adding
- * modules and looking up symbols.  LLVM errors become messages; nothing here prints.
+ * features (host_features), then handed to one LLJIT per context.  Each compilation gets
+ * its own thread-safe LLVM context and a unique symbol prefix, so many threads may compile
+ * at once; LLJIT itself is thread-safe for adding modules and looking up symbols.  LLVM
+ * errors become messages; nothing here prints.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "jit.h"
