@@ -58,15 +58,28 @@ static void relax(void)
 #endif
 }
 
-/* Spins while *v is old, for at most SPIN_NS. */
-static void spin_while(const _Atomic uint64_t *v, uint64_t old)
+/* No region after generation seen has started yet. */
+static bool idle(const pool *p, uint64_t seen)
+{
+    return atomic_load_explicit(&p->generation, memory_order_acquire) == seen;
+}
+
+/* Some worker still runs the current region. */
+static bool busy(const pool *p, uint64_t unused)
+{
+    (void)unused;
+    return atomic_load_explicit(&p->pending, memory_order_acquire) > 0;
+}
+
+/* Spins while waiting(p, x) holds, for at most SPIN_NS (the clock read every 256 turns). */
+static void spin(const pool *p, bool (*waiting)(const pool *, uint64_t), uint64_t x)
 {
     int64_t t0 = now_ns();
-    for (int i = 0; atomic_load_explicit(v, memory_order_acquire) == old; i++)
-        if ((i & 255) == 255 && now_ns() - t0 > SPIN_NS)
+    for (int i = 1; waiting(p, x); i++) {
+        if (i % 256 == 0 && now_ns() - t0 > SPIN_NS)
             return;
-        else
-            relax();
+        relax();
+    }
 }
 
 static void *worker(void *v)
@@ -80,7 +93,7 @@ static void *worker(void *v)
     for (;;) {
         if (!p->quit && p->generation == seen) {
             pthread_mutex_unlock(&p->mu);
-            spin_while(&p->generation, seen);
+            spin(p, idle, seen);
             pthread_mutex_lock(&p->mu);
         }
         while (!p->quit && p->generation == seen)
@@ -174,9 +187,7 @@ void pool_for(pool *p, int64_t n, int64_t grain, pool_fn fn, void *arg)
     chunk(n, p->nthreads, 0, &lo, &hi);
     if (lo < hi)
         fn(arg, lo, hi);
-    int64_t t0 = now_ns();
-    for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0 && now_ns() - t0 < SPIN_NS; i++)
-        relax();
+    spin(p, busy, 0);
     pthread_mutex_lock(&p->mu);
     while (p->pending > 0)
         pthread_cond_wait(&p->done, &p->mu);
