@@ -270,13 +270,28 @@ static void bench_memory(einc_ctx *ctx)
     /* 'abcd->dcba' and 'b c h w -> b h w c' over 64 MiB, against a copy of the same bytes */
     int64_t s4[4] = { 64, 64, 64, 64 }, r4[4] = { 64, 64, 64, 64 };
     size_t n = 64 * 64 * 64 * 64;
-    float *x = randf(n), *y = buf(n);
+    float *x = randf(n), *y = buf(n + 16);
     mem_args m = { x, y, n, 0 };
     double tc = median_time(run_copy, &m, reps);
     double bytes = 2.0 * (double)n * sizeof(float);
     erun r = { compile(ctx, "abcd->dcba", EINC_TARGET_CPU), 1, { { EINC_F32, 4, s4, NULL, x } }, { EINC_F32, 4, r4, NULL, y } };
     double te = median_time(run_einc, &r, reps);
     row("'abcd->dcba' 64^4 f32 (64 MiB)", "GB/s", bytes / te / 1e9, "copy loop (STREAM copy)", bytes / tc / 1e9);
+    /*
+     * The same with the output 16 bytes past a line, where numpy's large arrays start: each
+     * 256-byte row then has two partial lines, which cannot be streamed.  And 60^4, whose
+     * 240-byte rows cannot be streamed at all.  The weak spots, shown next to the strong one.
+     */
+    r.out.data = y + 4;
+    te = median_time(run_einc, &r, reps);
+    row("  the same, output 16 B past a line", "GB/s", bytes / te / 1e9, "copy loop (STREAM copy)", bytes / tc / 1e9);
+    int64_t s60[4] = { 60, 60, 60, 60 };
+    double b60 = 2.0 * 60 * 60 * 60 * 60 * sizeof(float);
+    r.in[0].shape = s60;
+    r.out.shape = s60;
+    r.out.data = y;
+    te = median_time(run_einc, &r, reps);
+    row("'abcd->dcba' 60^4 f32 (rows of 240 B)", "GB/s", b60 / te / 1e9, "copy loop (STREAM copy)", bytes / tc / 1e9);
     einc_kernel_free(r.k);
     int64_t sc[4] = { 32, 128, 64, 64 }, sd[4] = { 32, 64, 64, 128 };
     erun r2 = { compile(ctx, "b c h w -> b h w c", EINC_TARGET_CPU), 1, { { EINC_F32, 4, sc, NULL, x } }, { EINC_F32, 4, sd, NULL, y } };
