@@ -280,7 +280,8 @@ static void bench_memory(einc_ctx *ctx)
     /*
      * The same with the output 16 bytes past a line, where numpy's large arrays start: each
      * 256-byte row then has two partial lines, which cannot be streamed.  And 60^4, whose
-     * 240-byte rows cannot be streamed at all.  The weak spots, shown next to the strong one.
+     * 240-byte rows start at every offset: two partial lines in each too.  The weak spots,
+     * shown next to the strong one.
      */
     r.out.data = y + 4;
     te = median_time(run_einc, &r, reps);
