@@ -40,6 +40,24 @@ int ir_access_dim(const ir_access *a, int axis)
 
 bool ir_access_uses(const ir_access *a, int axis) { return ir_access_dim(a, axis) >= 0; }
 
+int ir_dim_axis(const ir_dim *d)
+{
+    return d->n == 1 && d->off == 0 && d->t[0].coef.k == 1 && d->t[0].coef.n == 0 ? d->t[0].axis : -1;
+}
+
+int ir_sole_dim(const ir_access *a, int axis)
+{
+    int found = -1;
+    for (int d = 0; d < a->ndim; d++)
+        for (int t = 0; t < a->dim[d].n; t++)
+            if (a->dim[d].t[t].axis == axis) {
+                if (found >= 0 || ir_dim_axis(&a->dim[d]) != axis)
+                    return -1;
+                found = d;
+            }
+    return found;
+}
+
 int64_t ir_mono_eval(const ir_prog *p, const ir_mono *m)
 {
     int64_t v = m->k;
@@ -84,11 +102,8 @@ bool ir_temp_written_whole(const ir_prog *p, int t)
             return false;
         uint64_t used = 0;
         for (int d = 0; d < T->ndim; d++) {
-            const ir_dim *dm = &s->out.dim[d];
-            if (dm->n != 1 || dm->off != 0 || dm->t[0].coef.k != 1 || dm->t[0].coef.n != 0)
-                return false;
-            int ax = dm->t[0].axis;
-            if (ax >= 64 || (used >> ax & 1) || p->axis[ax].size != ir_mono_eval(p, &T->shape[d]) ||
+            int ax = ir_dim_axis(&s->out.dim[d]);
+            if (ax < 0 || ax >= 64 || (used >> ax & 1) || p->axis[ax].size != ir_mono_eval(p, &T->shape[d]) ||
                 p->axis[ax].size < 0)
                 return false;
             used |= 1ull << ax;

@@ -183,6 +183,8 @@ ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
 int64_t ir_mono_eval(const ir_prog *p, const ir_mono *m);   /* -1 if symbolic */
 bool ir_access_uses(const ir_access *a, int axis);         /* does any index use axis? */
 int ir_access_dim(const ir_access *a, int axis);           /* the first dimension using it, or -1 */
+int ir_dim_axis(const ir_dim *d);   /* the axis d is exactly (one term, coefficient 1, no offset), or -1 */
+int ir_sole_dim(const ir_access *a, int axis);   /* the dimension that is exactly axis, used nowhere else in a, or -1 */
 int64_t ir_tensor_elems(const ir_prog *p, const ir_tensor *t);
 bool ir_expr_reads(const ir_expr *x, int t);   /* whether x reads tensor t anywhere */
 /*

@@ -204,24 +204,6 @@ static int push_nest(lowerer *L, lp_prog *lp, lp_node *root, const ir_access *ds
 }
 
 /*
- * The dimension of a that axis x indexes alone (one term, coefficient 1, no offset) when x
- * appears nowhere else in a; -1 otherwise.
- */
-static int sole_dim(const ir_access *a, int x)
-{
-    int found = -1;
-    for (int d = 0; d < a->ndim; d++)
-        for (int t = 0; t < a->dim[d].n; t++)
-            if (a->dim[d].t[t].axis == x) {
-                const ir_mono *c = &a->dim[d].t[t].coef;
-                if (found >= 0 || a->dim[d].n != 1 || a->dim[d].off != 0 || c->n != 0 || c->k != 1)
-                    return -1;
-                found = d;
-            }
-    return found;
-}
-
-/*
  * A contraction out[.., m, .., n] += a[.., m, .., k, ..] * b[.., k, .., n] with n the
  * unit-stride axis of out: the shape every BLAS-class kernel wants (b is packed, so it may
  * be transposed, as in 'bhid,bhjd->bhij').  Other axes (batch
@@ -277,9 +259,9 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
      * must index a dimension of b alone too: a convolution's taps (x[.., oh + kh, ..]) stay
      * loops, which the direct convolution (codegen/llvm.c) runs.
      */
-    int k2 = -1, dk = sole_dim(b, k) >= 0 && !(L->strided && L->strided[a->tensor]) ? sole_dim(a, k) : -1;
+    int k2 = -1, dk = ir_sole_dim(b, k) >= 0 && !(L->strided && L->strided[a->tensor]) ? ir_sole_dim(a, k) : -1;
     for (int i = 0; i < s->nred && dk >= 0 && k2 < 0; i++) {
-        int r = s->red[i], dr = r != k && sole_dim(b, r) >= 0 ? sole_dim(a, r) : -1;
+        int r = s->red[i], dr = r != k && ir_sole_dim(b, r) >= 0 ? ir_sole_dim(a, r) : -1;
         if (dr >= 0 && dr == dk - 1)
             k2 = r;
         else if (dr >= 0 && dr == dk + 1) {     /* k is the outer of the two */
@@ -636,20 +618,7 @@ static void node_touches(touches *T, const lp_node *n)
 }
 
 /* The dimension access a indexes by axis x alone (and x nowhere else), or -1. */
-static int slice_dim(const ir_access *a, int x)
-{
-    int found = -1;
-    for (int d = 0; d < a->ndim; d++) {
-        const ir_dim *dim = &a->dim[d];
-        for (int t = 0; t < dim->n; t++)
-            if (dim->t[t].axis == x) {
-                if (found >= 0 || dim->n != 1 || dim->off || dim->t[t].coef.n || dim->t[t].coef.k != 1)
-                    return -1;
-                found = d;
-            }
-    }
-    return a->guard ? -1 : found;
-}
+static int slice_dim(const ir_access *a, int x) { return a->guard ? -1 : ir_sole_dim(a, x); }
 
 static bool writes(const touches *T, int tensor)
 {

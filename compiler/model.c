@@ -304,8 +304,7 @@ static int add_stmt(elab *E, ir_access out, ir_comb comb, ir_expr *rhs, bool acc
         const ir_dim *dm = &out.dim[d];
         if (dm->n == 0 && dm->off == 0 && tdim(E, out.tensor, d) == 1)
             dx[d] = -1;
-        else if (dm->n == 1 && dm->off == 0 && dm->t[0].coef.k == 1 && dm->t[0].coef.n == 0 &&
-                 p->axis[dm->t[0].axis].size == tdim(E, out.tensor, d))
+        else if (ir_dim_axis(dm) >= 0 && p->axis[dm->t[0].axis].size == tdim(E, out.tensor, d))
             dx[d] = dm->t[0].axis;
         else
             return 0;

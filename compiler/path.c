@@ -41,9 +41,10 @@ static bool plain_access(const ir_access *a, axset *s)
         const ir_dim *dim = &a->dim[d];
         if (dim->n == 0)
             continue;               /* a broadcast or unit dimension */
-        if (dim->n != 1 || dim->t[0].coef.n || dim->t[0].coef.k != 1 || dim->off || dim->t[0].axis >= 64)
+        int ax = ir_dim_axis(dim);
+        if (ax < 0 || ax >= 64)
             return false;
-        *s |= (axset)1 << dim->t[0].axis;
+        *s |= (axset)1 << ax;
     }
     return true;
 }
