@@ -1049,7 +1049,7 @@ static void gemm_kstep(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
  * two tiles ahead, 'bhid,bhjd->bhij' (k = 64: short tiles, whose lines came too late, and
  * a dst of 100 MB no fill has brought into the cache) went from 117 to 150 GFLOP/s.  Rows
  * and lines past dst's end are prefetched too, harmlessly: a prefetch never faults, and
- * its address is computed without inbounds.  A full-width tile's k loop is unrolled KU = 4
+ * its address is computed without inbounds.  The 4-vector tile's k loop is unrolled KU = 4
  * times, which ran 'bij,bjk->bik' 32x256^3 9% faster and 'ik,kj->ij' 1024^3 4% (less loop
  * overhead between the multiply-adds); the narrower tiles' are not, which would cost a
  * fifth more compile time.
@@ -1070,7 +1070,7 @@ static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
         }
     }
     cloop Lu, Lk;
-    int ku = G->nv >= 4 ? GEMM_KU : 1;
+    int ku = G->nv == GEMM_NV ? GEMM_KU : 1;  /* AVX-512's 4-vector tile (AVX2's widest is 2) */
     LLVMValueRef kf = loop_begin(g, &Lu, k0, LLVMBuildSub(g->b, k1, ci64(g, ku - 1), ""), "ku");
     for (int u = 0; u < ku; u++) {
         g->iv[n->k] = LLVMBuildAdd(g->b, kf, ci64(g, u), "");
