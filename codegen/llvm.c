@@ -581,12 +581,25 @@ static int64_t l2_bytes(const cgl *g) { return g->o->l2_bytes > 0 ? g->o->l2_byt
  */
 static int64_t stream_bytes(const cgl *g) { return 4 * l2_bytes(g); }
 
+/* How far a's element offset moves when axis ax grows by one. */
+static LLVMValueRef axis_stride(cgl *g, const ir_access *a, int ax)
+{
+    LLVMValueRef s = ci64(g, 0);
+    for (int d = 0; d < a->ndim; d++)
+        for (int t = 0; t < a->dim[d].n; t++)
+            if (a->dim[d].t[t].axis == ax)
+                s = LLVMBuildAdd(g->b, s, LLVMBuildMul(g->b, mono(g, &a->dim[d].t[t].coef), g->stride[a->tensor][d], ""), "");
+    return s;
+}
+
 typedef struct square {
     const ir_access *in, *out;
     int r, o, vl, esize;
     LLVMTypeRef vt;
     LLVMValueRef r0, r1, o0, o1;    /* the tile: [r0, r1) x [o0, o1) */
     LLVMValueRef last_o;
+    int p, dp, d_o;     /* the output's axis p before o (dimensions dp, d_o), or p = -1 */
+    LLVMValueRef join, skip;    /* i1: the tile's first square joins row p - 1's last line; its last is skipped */
 } square;
 
 /*
@@ -663,6 +676,12 @@ static void transpose_regs(cgl *g, LLVMValueRef *v, int vl)
     }
 }
 
+/* The element off elements past p. */
+static LLVMValueRef elem_at(cgl *g, LLVMTypeRef et, LLVMValueRef p, LLVMValueRef off)
+{
+    return LLVMBuildInBoundsGEP2(g->b, et, p, &off, 1, "");
+}
+
 /*
  * One VL x VL square of a transpose, [ri, ri + VL) x [oi, oi + VL), through registers: VL
  * vectors are loaded along r, transposed (transpose_regs), and stored along o.  Each row's
@@ -671,47 +690,98 @@ static void transpose_regs(cgl *g, LLVMValueRef *v, int vl)
  * streams for the hardware prefetchers.  Streamed (non-temporal) stores need no prefetch:
  * they fetch nothing.  A partial square (SQ_EDGE) loads and stores masked vectors,
  * addressing rows past the end at the last row, whose lanes are all off.
+ *
+ * In a partial tile (ragged) the other squares are whole in o but may end past r1: rows
+ * from r1 on are neither read nor written, and their stores can still stream.  There a
+ * square may also start before column 0 (the tile's join, square_tile): column o < 0 of
+ * row p is column o + O of row p - 1, the line the two rows share, written whole.
  */
-static void sub_square(cgl *g, const square *q, LLVMValueRef ri, LLVMValueRef oi, int mode)
+static void sub_square(cgl *g, const square *q, LLVMValueRef ri, LLVMValueRef oi, int mode, bool ragged)
 {
     int r = q->r, o = q->o, vl = q->vl;
     bool edge = mode == SQ_EDGE;
+    LLVMTypeRef et = LLVMGetElementType(q->vt);
     LLVMValueRef v[16];
-    LLVMValueRef last_r = LLVMBuildSub(g->b, q->r1, ci64(g, 1), ""), o_end = LLVMBuildSub(g->b, q->o1, ci64(g, 1), "");
+    /* the corner's addresses, and the element strides from row to row */
+    g->iv[r] = ri;
+    g->iv[o] = oi;
+    LLVMValueRef in0 = address(g, q->in), out0 = address(g, q->out);
+    LLVMValueRef s_in = axis_stride(g, q->in, o), s_out = axis_stride(g, q->out, r);
+    LLVMValueRef o_ahead = smin(g, ci64(g, g->tile[o]), LLVMBuildSub(g->b, q->last_o, oi, ""));
+    LLVMValueRef o_last = LLVMBuildSub(g->b, LLVMBuildSub(g->b, q->o1, oi, ""), ci64(g, 1), "");
+    LLVMValueRef r_last = LLVMBuildSub(g->b, LLVMBuildSub(g->b, q->r1, ri, ""), ci64(g, 1), "");
+    LLVMValueRef rows = ragged && !edge ? lanes_below(g, vl, ri, q->r1, NULL) : NULL;
+    /* from column o of row p to column o + O of row p - 1 */
+    LLVMValueRef back = rows && q->join ? LLVMBuildSub(g->b, LLVMBuildMul(g->b, g->size[o], s_in, ""),
+                                                       axis_stride(g, q->in, q->p), "") : NULL;
+    /* when p is r, lane k of such a row is row ri + k - 1: none before row 0 */
+    LLVMValueRef back_rows = back && q->p == r ?
+        LLVMBuildAnd(g->b, rows, LLVMBuildNot(g->b, lanes_below(g, vl, ri, ci64(g, 1), NULL), ""), "") : NULL;
     for (int i = 0; i < vl; i++) {        /* v[i][k] = in[o = oi + i, r = ri + k] */
-        g->iv[o] = LLVMBuildAdd(g->b, oi, ci64(g, i), "");
-        g->iv[r] = ri;
+        LLVMValueRef at = ci64(g, i);
         if (edge) {
-            LLVMValueRef row = LLVMBuildICmp(g->b, LLVMIntSLT, g->iv[o], q->o1, "");
-            g->iv[o] = smin(g, g->iv[o], o_end);
-            v[i] = masked_op(g, q->vt, q->esize, address(g, q->in), lanes_below(g, vl, ri, q->r1, row), NULL);
+            LLVMValueRef row = LLVMBuildICmp(g->b, LLVMIntSLT, LLVMBuildAdd(g->b, oi, at, ""), q->o1, "");
+            LLVMValueRef p = elem_at(g, et, in0, LLVMBuildMul(g->b, smin(g, at, o_last), s_in, ""));
+            v[i] = masked_op(g, q->vt, q->esize, p, lanes_below(g, vl, ri, q->r1, row), NULL);
             continue;
         }
-        v[i] = LLVMBuildLoad2(g->b, q->vt, address(g, q->in), "");
-        LLVMSetAlignment(v[i], (unsigned)q->esize);
+        LLVMValueRef off = LLVMBuildMul(g->b, at, s_in, ""), mask = rows;
+        if (back) {
+            LLVMValueRef before = LLVMBuildICmp(g->b, LLVMIntSLT, LLVMBuildAdd(g->b, oi, at, ""), ci64(g, 0), "");
+            off = LLVMBuildAdd(g->b, off, LLVMBuildSelect(g->b, before, back, ci64(g, 0), ""), "");
+            if (back_rows)
+                mask = LLVMBuildSelect(g->b, before, back_rows, rows, "");
+        }
+        if (rows) {
+            v[i] = masked_op(g, q->vt, q->esize, elem_at(g, et, in0, off), mask, NULL);
+        } else {
+            v[i] = LLVMBuildLoad2(g->b, q->vt, elem_at(g, et, in0, off), "");
+            LLVMSetAlignment(v[i], (unsigned)q->esize);
+        }
         /* the same row of the next o block, read once this block's r blocks are done */
-        g->iv[o] = smin(g, LLVMBuildAdd(g->b, oi, ci64(g, i + g->tile[o]), ""), q->last_o);
-        prefetch(g, address(g, q->in), false);
+        LLVMValueRef ahead = smin(g, ci64(g, i + g->tile[o]), LLVMBuildSub(g->b, q->last_o, oi, ""));
+        prefetch(g, elem_at(g, et, in0, LLVMBuildMul(g->b, ahead, s_in, "")), false);
     }
     transpose_regs(g, v, vl);
+    LLVMValueRef s_ahead = LLVMBuildMul(g->b, o_ahead, axis_stride(g, q->out, o), "");
     for (int j = 0; j < vl; j++) {        /* now v[j][i] = in[o = oi + i, r = ri + j] */
-        g->iv[r] = LLVMBuildAdd(g->b, ri, ci64(g, j), "");
-        g->iv[o] = oi;
+        LLVMValueRef at = ci64(g, j);
         if (edge) {
-            LLVMValueRef row = LLVMBuildICmp(g->b, LLVMIntSLT, g->iv[r], q->r1, "");
-            g->iv[r] = smin(g, g->iv[r], last_r);
-            masked_op(g, q->vt, q->esize, address(g, q->out), lanes_below(g, vl, oi, q->o1, row), v[j]);
+            LLVMValueRef row = LLVMBuildICmp(g->b, LLVMIntSLT, LLVMBuildAdd(g->b, ri, at, ""), q->r1, "");
+            LLVMValueRef p = elem_at(g, et, out0, LLVMBuildMul(g->b, smin(g, at, r_last), s_out, ""));
+            masked_op(g, q->vt, q->esize, p, lanes_below(g, vl, oi, q->o1, row), v[j]);
             continue;
         }
-        LLVMValueRef st = LLVMBuildStore(g->b, v[j], address(g, q->out));
+        LLVMBasicBlockRef done = NULL;
+        if (rows) {     /* row j only when ri + j < r1 */
+            LLVMBasicBlockRef row = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "row");
+            done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "row_done");
+            LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLE, at, r_last, ""), row, done);
+            LLVMPositionBuilderAtEnd(g->b, row);
+        }
+        LLVMValueRef off = LLVMBuildMul(g->b, at, s_out, "");
+        if (back && q->p == r && j == 0) {  /* row 0 has no row before it: its own columns */
+            LLVMBasicBlockRef first = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "first_row");
+            LLVMBasicBlockRef joined = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "joined_row");
+            LLVMBuildCondBr(g->b, LLVMBuildAnd(g->b, q->join, LLVMBuildICmp(g->b, LLVMIntEQ, ri, ci64(g, 0), ""), ""),
+                            first, joined);
+            LLVMPositionBuilderAtEnd(g->b, first);
+            masked_op(g, q->vt, q->esize, out0, LLVMBuildNot(g->b, lanes_below(g, vl, oi, ci64(g, 0), NULL), ""), v[j]);
+            LLVMBuildBr(g->b, done);    /* back implies rows: done is there */
+            LLVMPositionBuilderAtEnd(g->b, joined);
+        }
+        LLVMValueRef st = LLVMBuildStore(g->b, v[j], elem_at(g, et, out0, off));
         if (mode == SQ_STREAMED) {
             LLVMSetAlignment(st, (unsigned)(vl * q->esize));
             nontemporal(g, st);
-            continue;
+        } else {
+            LLVMSetAlignment(st, (unsigned)q->esize);
+            prefetch(g, elem_at(g, et, out0, LLVMBuildAdd(g->b, off, s_ahead, "")), true);
         }
-        LLVMSetAlignment(st, (unsigned)q->esize);
-        g->iv[o] = smin(g, LLVMBuildAdd(g->b, oi, ci64(g, g->tile[o]), ""), q->last_o);
-        prefetch(g, address(g, q->out), true);
+        if (done) {
+            LLVMBuildBr(g->b, done);
+            LLVMPositionBuilderAtEnd(g->b, done);
+        }
     }
 }
 
@@ -721,7 +791,7 @@ static void squares(cgl *g, const square *q, int mode)
     cloop Lr, Lo;
     LLVMValueRef ri = loop_begin(g, &Lr, q->r0, q->r1, "tr");
     LLVMValueRef oi = loop_begin(g, &Lo, q->o0, q->o1, "to");
-    sub_square(g, q, ri, oi, mode);
+    sub_square(g, q, ri, oi, mode, false);
     loop_end(g, &Lo, q->vl);
     loop_end(g, &Lr, q->vl);
 }
@@ -729,10 +799,13 @@ static void squares(cgl *g, const square *q, int mode)
 /*
  * The tile [r0, r1) x [o0, o1) of a transpose (n: its r loop).  A whole one streams its rows
  * when each starts on a vector boundary and the output is large (stream), and goes through
- * the cache otherwise.  A partial one of a large output decides square by square, whole
- * squares as before and the rest masked, so that a grid shifted to the output's alignment
- * (block_shift) streams all but a row's ends; a partial one of a small output takes the
- * plain loops, which measured faster there than masked squares.
+ * the cache otherwise.  A partial one of a large output decides square by square, squares
+ * whole in o as before (rows past r1 left out) and the rest masked, so that a grid shifted
+ * to the output's alignment (block_shift) streams all but a row's ends.  Where the output
+ * is contiguous across the axis p before o, the ends go too: the first tile of row p
+ * (q->join) takes its one square back to the line's start, into row p - 1, and row p - 1's
+ * last tile leaves that partial square out (q->skip).  A partial tile of a small output
+ * takes the plain loops, which measured faster there than masked squares.
  */
 static void square_tile(cgl *g, const lp_node *n, const square *q, LLVMValueRef stream, LLVMValueRef whole)
 {
@@ -751,31 +824,58 @@ static void square_tile(cgl *g, const lp_node *n, const square *q, LLVMValueRef 
     for (int pass = 0; pass < 2; pass++) {    /* the whole tile, then a partial one */
         LLVMPositionBuilderAtEnd(g->b, pass ? edge : tile);
         cloop Lr, Lo;
-        LLVMValueRef ri = q->r0, oi = q->o0, full = NULL;
+        LLVMValueRef ri = q->r0, oi = q->o0, so = oi, full = NULL;
         if (pass) {
             ri = loop_begin(g, &Lr, q->r0, q->r1, "tr");
-            oi = loop_begin(g, &Lo, q->o0, q->o1, "to");
-            full = LLVMBuildAnd(g->b,
-                LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, ri, ci64(g, vl), ""), q->r1, ""),
-                LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, oi, ci64(g, vl), ""), q->o1, ""), "");
+            so = oi = loop_begin(g, &Lo, q->o0, q->o1, "to");
+            if (q->join)    /* then [o0, o1) is one square, from o1 - vl */
+                so = LLVMBuildSelect(g->b, q->join, LLVMBuildSub(g->b, q->o1, ci64(g, vl), ""), oi, "");
+            full = LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, so, ci64(g, vl), ""), q->o1, "");
         }
-        LLVMValueRef step, a0 = out_row(g, q, ri, oi, &step);
+        LLVMValueRef step, a0 = out_row(g, q, ri, so, &step);
         LLVMValueRef mis = LLVMBuildAnd(g->b, LLVMBuildOr(g->b, a0, step, ""), ci64(g, vl * q->esize - 1), "");
         LLVMValueRef st = LLVMBuildAnd(g->b, stream, LLVMBuildICmp(g->b, LLVMIntEQ, mis, ci64(g, 0), ""), "");
+        /* in a partial tile, the squares whole in r and not joined as in a whole one */
+        LLVMValueRef plain = pass ? LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, ri, ci64(g, vl), ""), q->r1, "") : NULL;
+        if (plain && q->join)
+            plain = LLVMBuildAnd(g->b, plain, LLVMBuildNot(g->b, q->join, ""), "");
         LLVMBasicBlockRef sq = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "square");
         LLVMBasicBlockRef cached = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "cached");
         LLVMBasicBlockRef streamed = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "streamed");
         LLVMBasicBlockRef masked = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "masked");
         LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "next");
-        LLVMBuildCondBr(g->b, full ? full : LLVMConstInt(g->i1, 1, 0), sq, masked);
+        LLVMBasicBlockRef ends = q->skip && pass ? LLVMAppendBasicBlockInContext(g->ctx, g->fn, "row_end") : masked;
+        LLVMBuildCondBr(g->b, full ? full : LLVMConstInt(g->i1, 1, 0), sq, ends);
+        if (ends != masked) {   /* row p + 1's first square writes it */
+            LLVMPositionBuilderAtEnd(g->b, ends);
+            LLVMBasicBlockRef skipped = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "skipped");
+            LLVMValueRef skip = q->skip;
+            if (q->p == q->r)   /* the last row's end has no next row: masked */
+                skip = LLVMBuildAnd(g->b, skip, LLVMBuildICmp(g->b, LLVMIntSLT, LLVMBuildAdd(g->b, ri, ci64(g, vl), ""),
+                                                              g->size[q->r], ""), "");
+            LLVMBuildCondBr(g->b, skip, skipped, masked);
+            LLVMPositionBuilderAtEnd(g->b, skipped);
+            LLVMBuildBr(g->b, next);
+        }
         LLVMPositionBuilderAtEnd(g->b, sq);
         LLVMBuildCondBr(g->b, st, streamed, cached);
         for (int mode = SQ_CACHED; mode <= SQ_EDGE; mode++) {
             LLVMPositionBuilderAtEnd(g->b, mode == SQ_CACHED ? cached : mode == SQ_STREAMED ? streamed : masked);
-            if (pass)
-                sub_square(g, q, ri, oi, mode);
-            else if (mode != SQ_EDGE)
-                squares(g, q, mode);
+            if (!pass) {
+                if (mode != SQ_EDGE)
+                    squares(g, q, mode);
+            } else if (mode == SQ_EDGE) {
+                sub_square(g, q, ri, oi, mode, true);
+            } else {
+                LLVMBasicBlockRef whole_sq = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "whole_square");
+                LLVMBasicBlockRef ragged_sq = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "ragged_square");
+                LLVMBuildCondBr(g->b, plain, whole_sq, ragged_sq);
+                LLVMPositionBuilderAtEnd(g->b, whole_sq);
+                sub_square(g, q, ri, so, mode, false);
+                LLVMBuildBr(g->b, next);
+                LLVMPositionBuilderAtEnd(g->b, ragged_sq);
+                sub_square(g, q, ri, so, mode, true);
+            }
             LLVMBuildBr(g->b, next);
         }
         g->streamed = true;
@@ -819,6 +919,25 @@ static LLVMValueRef stream_size(cgl *g, const square *q)
 }
 
 /*
+ * Whether q's output row (the other axes as they are bound) starts off a vector boundary
+ * and can be shifted to it: the output is large (stream_size), element aligned, and its
+ * rows along r a whole number of vectors apart.  *mis: the start's distance past the
+ * boundary, in bytes.
+ */
+static LLVMValueRef shift_ok(cgl *g, const square *q, LLVMValueRef *mis)
+{
+    LLVMValueRef step, a0 = out_row(g, q, ci64(g, 0), ci64(g, 0), &step);
+    int64_t vb = (int64_t)q->vl * q->esize;
+    *mis = LLVMBuildURem(g->b, a0, ci64(g, vb), "");
+    LLVMValueRef ok = LLVMBuildAnd(g->b, stream_size(g, q),
+        LLVMBuildAnd(g->b,
+            LLVMBuildICmp(g->b, LLVMIntEQ, LLVMBuildURem(g->b, a0, ci64(g, q->esize), ""), ci64(g, 0), ""),
+            LLVMBuildICmp(g->b, LLVMIntEQ, LLVMBuildURem(g->b, step, ci64(g, vb), ""), ci64(g, 0), ""), ""),
+        "");
+    return LLVMBuildAnd(g->b, ok, LLVMBuildICmp(g->b, LLVMIntNE, *mis, ci64(g, 0), ""), "");
+}
+
+/*
  * Where the o blocks of a transpose start: at 0, or, when the output is large and its rows
  * start off a vector boundary (numpy's large arrays start 16 bytes into a page), at the
  * first aligned column less one tile, so that every whole tile can be streamed.  n is the
@@ -831,20 +950,38 @@ static LLVMValueRef block_shift(cgl *g, const lp_node *n)
     if (!n->tile || !br || br->op != LP_LOOP || !br->tile || br->n != 1 ||
         !square_match(g, br->body[0], &q) || q.o != n->axis || br->axis != q.r)
         return NULL;
-    LLVMValueRef step, a0 = out_row(g, &q, ci64(g, 0), ci64(g, 0), &step);
-    int64_t vb = (int64_t)q.vl * q.esize;
-    LLVMValueRef mis = LLVMBuildURem(g->b, a0, ci64(g, vb), "");
-    LLVMValueRef ok = LLVMBuildAnd(g->b, stream_size(g, &q),
-        LLVMBuildAnd(g->b,
-            LLVMBuildICmp(g->b, LLVMIntEQ, LLVMBuildURem(g->b, a0, ci64(g, q.esize), ""), ci64(g, 0), ""),
-            LLVMBuildICmp(g->b, LLVMIntEQ, LLVMBuildURem(g->b, step, ci64(g, vb), ""), ci64(g, 0), ""), ""),
-        "");
-    ok = LLVMBuildAnd(g->b, ok, LLVMBuildICmp(g->b, LLVMIntNE, mis, ci64(g, 0), ""), "");
+    LLVMValueRef mis, ok = shift_ok(g, &q, &mis);
     /* first aligned column (vb - mis) / esize, one tile back */
     LLVMValueRef first = LLVMBuildSub(g->b,
-        LLVMBuildUDiv(g->b, LLVMBuildSub(g->b, ci64(g, vb), mis, ""), ci64(g, q.esize), ""),
+        LLVMBuildUDiv(g->b, LLVMBuildSub(g->b, ci64(g, (int64_t)q.vl * q.esize), mis, ""), ci64(g, q.esize), ""),
         ci64(g, n->tile), "");
     return LLVMBuildSelect(g->b, ok, first, ci64(g, 0), "");
+}
+
+/*
+ * Whether row pv of q's output begins with the line it shares with row pv - 1, written
+ * whole by its first square (square_tile's join): the row's start is shifted (shift_ok),
+ * a row spans a square's columns at least, and the output is contiguous across p and o,
+ * so that column o < 0 of row pv is column o + O of row pv - 1.  Row pv - 1 asks the
+ * same question to leave that line out.  When p is r (pv NULL), every row of the tile
+ * has the same answer but the first and last, which sub_square and square_tile handle.
+ */
+static LLVMValueRef joins(cgl *g, const square *q, LLVMValueRef pv)
+{
+    LLVMValueRef bound = pv ? g->iv[q->p] : NULL, mis;
+    if (pv)
+        g->iv[q->p] = pv;
+    LLVMValueRef ok = shift_ok(g, q, &mis);
+    if (pv)
+        g->iv[q->p] = bound;
+    LLVMValueRef *st = g->stride[q->out->tensor], o_n = g->size[q->o];
+    LLVMValueRef joined = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, o_n, ci64(g, q->vl), ""),
+        LLVMBuildICmp(g->b, LLVMIntEQ, st[q->dp], LLVMBuildMul(g->b, o_n, st[q->d_o], ""), ""), "");
+    if (pv)
+        joined = LLVMBuildAnd(g->b, joined, LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, pv, ci64(g, 1), ""),
+                                             LLVMBuildICmp(g->b, LLVMIntSLT, pv, g->size[q->p], ""), ""), "");
+    /* a select, not an and: past the last row the address, and so ok, may be poison */
+    return LLVMBuildSelect(g->b, joined, ok, LLVMConstInt(g->i1, 0, 0), "");
 }
 
 static bool transpose_block(cgl *g, const lp_node *n)
@@ -867,6 +1004,16 @@ static bool transpose_block(cgl *g, const lp_node *n)
         whole = LLVMBuildAnd(g->b, whole, LLVMBuildICmp(g->b, LLVMIntSGE, g->blk[o], ci64(g, 0), ""), "");
     q.r1 = smin(g, r1, g->blk_end[r]);
     q.o1 = smin(g, o1, g->blk_end[o]);
+    /* p: the output's axis before o: a loop around this one, or r */
+    q.d_o = ir_sole_dim(q.out, o);
+    q.p = q.d_o > 0 ? ir_dim_axis(&q.out->dim[q.d_o - 1]) : -1;
+    q.dp = q.d_o - 1;
+    if (q.p >= 0 && ir_sole_dim(q.out, q.p) == q.dp && g->shifted[o]) {
+        LLVMValueRef pv = q.p == r ? NULL : g->iv[q.p];
+        q.join = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, g->blk[o], ci64(g, 0), ""), joins(g, &q, pv), "");
+        q.skip = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, q.o1, g->size[o], ""),
+                              joins(g, &q, pv ? LLVMBuildAdd(g->b, pv, ci64(g, 1), "") : NULL), "");
+    }
     square_tile(g, n, &q, stream_size(g, &q), whole);
     return true;
 }
@@ -984,17 +1131,6 @@ typedef struct gemm_ctx {
     LLVMValueRef fresh;         /* a GEMM that writes dst: true in its first k block */
     int esize, vl, nv, nr;
 } gemm_ctx;
-
-/* How far a's element offset moves when axis ax grows by one. */
-static LLVMValueRef axis_stride(cgl *g, const ir_access *a, int ax)
-{
-    LLVMValueRef s = ci64(g, 0);
-    for (int d = 0; d < a->ndim; d++)
-        for (int t = 0; t < a->dim[d].n; t++)
-            if (a->dim[d].t[t].axis == ax)
-                s = LLVMBuildAdd(g->b, s, LLVMBuildMul(g->b, mono(g, &a->dim[d].t[t].coef), g->stride[a->tensor][d], ""), "");
-    return s;
-}
 
 /*
  * The k index c of a GEMM: k itself, or with a second axis k2 run together with k (lp_node

@@ -244,47 +244,78 @@ static void test_strided_guarded(void **state)
 }
 
 /*
- * A large transpose whose output starts m bytes past a 64-byte boundary (numpy's large
+ * Large transposes whose output starts m bytes past a 64-byte boundary (numpy's large
  * arrays start 16 bytes into a page): the JIT shifts its o blocks to the first aligned
- * column, streams the whole squares and masks the rest.  Every offset an f32 output can
- * have, the element after the output untouched.
+ * column and streams whole lines; the line two rows share is written whole by the first
+ * square of the second row, from both rows' inputs.  Every offset an f32 output can have,
+ * with the elements just before and after the output untouched.  The cases: rows of 13
+ * lines, each row past the next output axis (p, a loop around the tile); rows of 203
+ * floats, whose alignment changes from row to row; and p the tile's own r axis.
  */
+typedef struct tcase {
+    const char *expr;
+    int64_t s[4];
+    int perm[4];    /* output dimension i is input dimension perm[i] */
+} tcase;
+
+static const tcase tcases[] = {
+    { "abcd->dcba", { 208, 3, 5, 701 }, { 3, 2, 1, 0 } },
+    { "abcd->dcba", { 203, 3, 16, 300 }, { 3, 2, 1, 0 } },
+    { "b c h w -> b h w c", { 3, 208, 5, 701 }, { 0, 2, 3, 1 } },
+};
+
 static void test_streamed_offsets(void **state)
 {
     (void)state;
-    int64_t s[4] = { 208, 3, 5, 701 }, os[4] = { 701, 5, 3, 208 };     /* rows of 208: 13 lines */
-    size_t n = 208 * 3 * 5 * 701;
-    guarded gi = galloc(n * sizeof(float), true), go = galloc(n * sizeof(float) + 128, true);
-    float *x = gi.data;
-    for (size_t e = 0; e < n; e++)
-        x[e] = (float)(e % 8191);
-    einc_ctx *ctx = einc_ctx_new();
-    einc_kernel *k = NULL;
-    einc_options opt = { .target = EINC_TARGET_CPU };
-    assert_int_equal(einc_compile(ctx, "abcd->dcba", &opt, &k, NULL), EINC_OK);
-    char *base = (char *)go.data + 64 - (uintptr_t)go.data % 64;      /* 64-byte aligned */
-    for (int m = 0; m < 64; m += 4) {
-        float *y = (float *)(base + m);
-        y[n] = -1;
-        einc_tensor in = { EINC_F32, 4, s, NULL, x }, out = { EINC_F32, 4, os, NULL, y };
-        assert_int_equal(einc_kernel_run(k, 1, &in, &out, NULL), EINC_OK);
-        for (int64_t a = 0; a < s[0]; a++)
-            for (int64_t b = 0; b < s[1]; b++)
-                for (int64_t c = 0; c < s[2]; c++)
-                    for (int64_t d = 0; d < s[3]; d++) {
-                        float w = x[((a * s[1] + b) * s[2] + c) * s[3] + d];
-                        float got = y[((d * s[2] + c) * s[1] + b) * s[0] + a];
-                        if (got != w)
-                            fail_msg("offset %d: out[%ld, %ld, %ld, %ld] = %g, want %g", m, (long)d, (long)c,
-                                     (long)b, (long)a, got, w);
-                    }
-        assert_true(y[n] == -1);
-        memset(y, 0, n * sizeof *y);
+    for (size_t t = 0; t < sizeof tcases / sizeof *tcases; t++) {
+        const tcase *c = &tcases[t];
+        int64_t os[4], ost[4], ist[4];
+        size_t n = 1;
+        for (int d = 3; d >= 0; d--) {
+            os[d] = c->s[c->perm[d]];
+            ist[d] = (int64_t)n;
+            n *= (size_t)c->s[d];
+        }
+        for (int d = 3, m = 1; d >= 0; d--) {
+            ost[d] = m;
+            m *= (int)os[d];
+        }
+        guarded gi = galloc(n * sizeof(float), true), go = galloc(n * sizeof(float) + 128, true);
+        float *x = gi.data;
+        for (size_t e = 0; e < n; e++)
+            x[e] = (float)(e % 8191);
+        einc_ctx *ctx = einc_ctx_new();
+        einc_kernel *k = NULL;
+        einc_options opt = { .target = EINC_TARGET_CPU };
+        assert_int_equal(einc_compile(ctx, c->expr, &opt, &k, NULL), EINC_OK);
+        char *base = (char *)go.data + 64 - (uintptr_t)go.data % 64;      /* 64-byte aligned */
+        for (int m = 0; m < 64; m += 4) {
+            float *y = (float *)(base + m);
+            y[-1] = y[n] = -1;
+            einc_tensor in = { EINC_F32, 4, c->s, NULL, x }, out = { EINC_F32, 4, os, NULL, y };
+            assert_int_equal(einc_kernel_run(k, 1, &in, &out, NULL), EINC_OK);
+            int64_t i[4];
+            for (i[0] = 0; i[0] < c->s[0]; i[0]++)
+                for (i[1] = 0; i[1] < c->s[1]; i[1]++)
+                    for (i[2] = 0; i[2] < c->s[2]; i[2]++)
+                        for (i[3] = 0; i[3] < c->s[3]; i[3]++) {
+                            int64_t at = 0, from = 0;
+                            for (int d = 0; d < 4; d++) {
+                                at += i[c->perm[d]] * ost[d];
+                                from += i[d] * ist[d];
+                            }
+                            if (y[at] != x[from])
+                                fail_msg("%s, offset %d: in[%ld, %ld, %ld, %ld] = %g went out as %g", c->expr, m,
+                                         (long)i[0], (long)i[1], (long)i[2], (long)i[3], x[from], y[at]);
+                        }
+            assert_true(y[-1] == -1 && y[n] == -1);
+            memset(y, 0, n * sizeof *y);
+        }
+        einc_kernel_free(k);
+        einc_ctx_free(ctx);
+        gfree(&gi);
+        gfree(&go);
     }
-    einc_kernel_free(k);
-    einc_ctx_free(ctx);
-    gfree(&gi);
-    gfree(&go);
 }
 
 int main(void)
