@@ -53,6 +53,7 @@ typedef struct cgl {
     LLVMValueRef *hoisted_v;    /* ... and their values */
     int nhoisted;
     bool streamed;              /* the nest may make non-temporal stores: fence before returning */
+    int inner;                  /* the axis of the innermost plain loop open, or -1 */
     struct dconv *dc;           /* the nest's direct convolutions (conv_find), ndc of them */
     int ndc;
 } cgl;
@@ -600,6 +601,7 @@ typedef struct square {
     LLVMValueRef last_o;
     int p, dp, d_o;     /* the output's axis p before o (dimensions dp, d_o), or p = -1 */
     LLVMValueRef join, skip;    /* i1: the tile's first square joins row p - 1's last line; its last is skipped */
+    int next;   /* the loop around the tiles (g->inner), whose next turn a join square prefetches, or -1 */
 } square;
 
 /*
@@ -737,6 +739,18 @@ static void sub_square(cgl *g, const square *q, LLVMValueRef ri, LLVMValueRef oi
         } else {
             v[i] = LLVMBuildLoad2(g->b, q->vt, elem_at(g, et, in0, off), "");
             LLVMSetAlignment(v[i], (unsigned)q->esize);
+        }
+        if (back && q->next >= 0) {
+            /*
+             * A join square's rows are the first of their row p: nothing prefetches them.
+             * It prefetches the same rows for the loop's next turn (by then likely the
+             * next join square's, past the array's end harmlessly after the last turn).
+             */
+            LLVMValueRef ahead = smin(g, ci64(g, i + g->tile[o]), LLVMBuildSub(g->b, q->last_o, oi, ""));
+            LLVMValueRef a = LLVMBuildSelect(g->b, q->join, LLVMBuildAdd(g->b, off, axis_stride(g, q->in, q->next), ""),
+                                             LLVMBuildMul(g->b, ahead, s_in, ""), "");
+            prefetch(g, LLVMBuildGEP2(g->b, et, in0, &a, 1, ""), false);
+            continue;
         }
         /* the same row of the next o block, read once this block's r blocks are done */
         LLVMValueRef ahead = smin(g, ci64(g, i + g->tile[o]), LLVMBuildSub(g->b, q->last_o, oi, ""));
@@ -1008,6 +1022,7 @@ static bool transpose_block(cgl *g, const lp_node *n)
     q.d_o = ir_sole_dim(q.out, o);
     q.p = q.d_o > 0 ? ir_dim_axis(&q.out->dim[q.d_o - 1]) : -1;
     q.dp = q.d_o - 1;
+    q.next = g->inner;
     if (q.p >= 0 && ir_sole_dim(q.out, q.p) == q.dp && g->shifted[o]) {
         LLVMValueRef pv = q.p == r ? NULL : g->iv[q.p];
         q.join = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, g->blk[o], ci64(g, 0), ""), joins(g, &q, pv), "");
@@ -1054,8 +1069,12 @@ static void loop_plain(cgl *g, const lp_node *n, bool outermost)
     } else {
         g->iv[n->axis] = iv;
     }
+    int inner = g->inner;
+    if (!n->tile)
+        g->inner = n->axis;
     for (int i = 0; i < n->n; i++)
         node(g, n->body[i], false);
+    g->inner = inner;
     g->nhoisted = 0;
     loop_end(g, &L, n->tile ? n->tile : 1);
 }
@@ -1899,6 +1918,7 @@ static LLVMValueRef nest_fn(cgl *g, int i)
     if (prologue(g, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)) < 0)
         return NULL;
     g->streamed = false;
+    g->inner = -1;
     g->ndc = 0;
     g->dc = ARENA_ARRAY(g->c->A, dconv, DC_MAXSITES);
     if (!g->dc)
