@@ -279,9 +279,9 @@ static void bench_memory(einc_ctx *ctx)
     row("'abcd->dcba' 64^4 f32 (64 MiB)", "GB/s", bytes / te / 1e9, "copy loop (STREAM copy)", bytes / tc / 1e9);
     /*
      * The same with the output 16 bytes past a line, where numpy's large arrays start: each
-     * 256-byte row then has two partial lines, which cannot be streamed.  And 60^4, whose
-     * 240-byte rows start at every offset: two partial lines in each too.  The weak spots,
-     * shown next to the strong one.
+     * 256-byte row then shares a line with the next, written whole by the next row's first
+     * square.  And 60^4, whose 240-byte rows start at every offset.  Both are 4 KiB pages
+     * here (aligned_alloc); numpy's arrays get huge pages (madvise), which helps these.
      */
     r.out.data = y + 4;
     te = median_time(run_einc, &r, reps);

@@ -135,13 +135,16 @@ case("ijk,jl,kl->il 96^4", "ijk,jl,kl->il", [t3, m1, m2],
       "numpy opt=False": lambda: np.einsum("ijk,jl,kl->il", t3, m1, m2, optimize=False)},
      torch and (lambda a3=torch.from_numpy(t3), a1=torch.from_numpy(m1), a2=torch.from_numpy(m2):
                 torch.einsum("ijk,jl,kl->il", a3, a1, a2)))
-r = arr(64, 64, 64, 64)
+# "copy": np.copyto of the same bytes, the bandwidth a rearrange can reach (ratio: its share)
+r, rc = arr(64, 64, 64, 64), np.empty((64, 64, 64, 64), np.float32)
 case("abcd->dcba 64 MiB", "abcd->dcba", [r],
-     {"numpy transpose+copy": lambda: np.ascontiguousarray(r.transpose(3, 2, 1, 0))},
+     {"numpy transpose+copy": lambda: np.ascontiguousarray(r.transpose(3, 2, 1, 0)),
+      "numpy copy (same bytes)": lambda: np.copyto(rc, r)},
      torch and (lambda tr=torch.from_numpy(r): tr.permute(3, 2, 1, 0).contiguous()))
-im = arr(32, 128, 64, 64)
+im, imc = arr(32, 128, 64, 64), np.empty((32, 128, 64, 64), np.float32)
 case("b c h w -> b h w c 128 MiB", "b c h w -> b h w c", [im],
-     {"numpy transpose+copy": lambda: np.ascontiguousarray(im.transpose(0, 2, 3, 1))},
+     {"numpy transpose+copy": lambda: np.ascontiguousarray(im.transpose(0, 2, 3, 1)),
+      "numpy copy (same bytes)": lambda: np.copyto(imc, im)},
      torch and (lambda ti=torch.from_numpy(im): ti.permute(0, 2, 3, 1).contiguous()))
 s = arr(4096, 4096)
 case("ij-> 64 MiB", "ij->", [s], {"numpy sum": lambda: np.sum(s)},
