@@ -600,7 +600,8 @@ typedef struct square {
     LLVMValueRef r0, r1, o0, o1;    /* the tile: [r0, r1) x [o0, o1) */
     LLVMValueRef last_o;
     int p, dp, d_o;     /* the output's axis p before o (dimensions dp, d_o), or p = -1 */
-    LLVMValueRef join, skip;    /* i1: the tile's first square joins row p - 1's last line; its last is skipped */
+    bool joinable;              /* p is there and the o blocks are shifted: the tile may join */
+    LLVMValueRef join, skip;    /* i1, in a partial tile: its first square joins row p - 1's last line; its last is left out */
     int next;   /* the loop around the tiles (g->inner), whose next turn a join square prefetches, or -1 */
 } square;
 
@@ -710,6 +711,8 @@ static void sub_square(cgl *g, const square *q, LLVMValueRef ri, LLVMValueRef oi
     LLVMValueRef in0 = address(g, q->in), out0 = address(g, q->out);
     LLVMValueRef s_in = axis_stride(g, q->in, o), s_out = axis_stride(g, q->out, r);
     LLVMValueRef o_ahead = smin(g, ci64(g, g->tile[o]), LLVMBuildSub(g->b, q->last_o, oi, ""));
+    /* row 0 of the input (o = 0), from which prefetches count their rows */
+    LLVMValueRef in_o0 = elem_at(g, et, in0, LLVMBuildNeg(g->b, LLVMBuildMul(g->b, oi, s_in, ""), ""));
     LLVMValueRef o_last = LLVMBuildSub(g->b, LLVMBuildSub(g->b, q->o1, oi, ""), ci64(g, 1), "");
     LLVMValueRef r_last = LLVMBuildSub(g->b, LLVMBuildSub(g->b, q->r1, ri, ""), ci64(g, 1), "");
     LLVMValueRef rows = ragged && !edge ? lanes_below(g, vl, ri, q->r1, NULL) : NULL;
@@ -746,15 +749,15 @@ static void sub_square(cgl *g, const square *q, LLVMValueRef ri, LLVMValueRef oi
              * It prefetches the same rows for the loop's next turn (by then likely the
              * next join square's, past the array's end harmlessly after the last turn).
              */
-            LLVMValueRef ahead = smin(g, ci64(g, i + g->tile[o]), LLVMBuildSub(g->b, q->last_o, oi, ""));
+            LLVMValueRef ahead = LLVMBuildSub(g->b, smin(g, LLVMBuildAdd(g->b, oi, ci64(g, i + g->tile[o]), ""), q->last_o), oi, "");
             LLVMValueRef a = LLVMBuildSelect(g->b, q->join, LLVMBuildAdd(g->b, off, axis_stride(g, q->in, q->next), ""),
                                              LLVMBuildMul(g->b, ahead, s_in, ""), "");
             prefetch(g, LLVMBuildGEP2(g->b, et, in0, &a, 1, ""), false);
             continue;
         }
         /* the same row of the next o block, read once this block's r blocks are done */
-        LLVMValueRef ahead = smin(g, ci64(g, i + g->tile[o]), LLVMBuildSub(g->b, q->last_o, oi, ""));
-        prefetch(g, elem_at(g, et, in0, LLVMBuildMul(g->b, ahead, s_in, "")), false);
+        prefetch(g, elem_at(g, et, in_o0, LLVMBuildMul(g->b, smin(g, LLVMBuildAdd(g->b, oi, ci64(g, i + g->tile[o]), ""),
+                                                                   q->last_o), s_in, "")), false);
     }
     transpose_regs(g, v, vl);
     LLVMValueRef s_ahead = LLVMBuildMul(g->b, o_ahead, axis_stride(g, q->out, o), "");
@@ -810,6 +813,8 @@ static void squares(cgl *g, const square *q, int mode)
     loop_end(g, &Lr, q->vl);
 }
 
+static LLVMValueRef joins(cgl *g, const square *q, LLVMValueRef pv);
+
 /*
  * The tile [r0, r1) x [o0, o1) of a transpose (n: its r loop).  A whole one streams its rows
  * when each starts on a vector boundary and the output is large (stream), and goes through
@@ -835,8 +840,17 @@ static void square_tile(cgl *g, const lp_node *n, const square *q, LLVMValueRef 
     LLVMPositionBuilderAtEnd(g->b, plain);
     loop_plain(g, n, false);
     LLVMBuildBr(g->b, done);
+    square e;
     for (int pass = 0; pass < 2; pass++) {    /* the whole tile, then a partial one */
         LLVMPositionBuilderAtEnd(g->b, pass ? edge : tile);
+        if (pass && q->joinable) {  /* a partial tile's joins: where the output's rows begin or end */
+            e = *q;
+            LLVMValueRef pv = q->p == q->r ? NULL : g->iv[q->p];
+            e.join = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, g->blk[q->o], ci64(g, 0), ""), joins(g, q, pv), "");
+            e.skip = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, q->o1, g->size[q->o], ""),
+                                  joins(g, q, pv ? LLVMBuildAdd(g->b, pv, ci64(g, 1), "") : NULL), "");
+            q = &e;
+        }
         cloop Lr, Lo;
         LLVMValueRef ri = q->r0, oi = q->o0, so = oi, full = NULL;
         if (pass) {
@@ -1023,12 +1037,7 @@ static bool transpose_block(cgl *g, const lp_node *n)
     q.p = q.d_o > 0 ? ir_dim_axis(&q.out->dim[q.d_o - 1]) : -1;
     q.dp = q.d_o - 1;
     q.next = g->inner;
-    if (q.p >= 0 && ir_sole_dim(q.out, q.p) == q.dp && g->shifted[o]) {
-        LLVMValueRef pv = q.p == r ? NULL : g->iv[q.p];
-        q.join = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, g->blk[o], ci64(g, 0), ""), joins(g, &q, pv), "");
-        q.skip = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, q.o1, g->size[o], ""),
-                              joins(g, &q, pv ? LLVMBuildAdd(g->b, pv, ci64(g, 1), "") : NULL), "");
-    }
+    q.joinable = q.p >= 0 && ir_sole_dim(q.out, q.p) == q.dp && g->shifted[o];
     square_tile(g, n, &q, stream_size(g, &q), whole);
     return true;
 }
