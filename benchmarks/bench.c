@@ -298,7 +298,19 @@ static void bench_memory(einc_ctx *ctx)
     erun r2 = { compile(ctx, "b c h w -> b h w c", EINC_TARGET_CPU), 1, { { EINC_F32, 4, sc, NULL, x } }, { EINC_F32, 4, sd, NULL, y } };
     te = median_time(run_einc, &r2, reps);
     row("'b c h w -> b h w c' 32x128x64x64 f32", "GB/s", bytes / te / 1e9, "copy loop (STREAM copy)", bytes / tc / 1e9);
+    /* images of 3 channels (18 MiB), to pixels of 3 and back, against a copy of as many bytes */
+    int64_t si[4] = { 32, 3, 224, 224 }, sp[4] = { 32, 224, 224, 3 };
+    mem_args mi = { x, y, 32 * 3 * 224 * 224, 0 };
+    double bi = 2.0 * (double)mi.n * sizeof(float), ti = median_time(run_copy, &mi, reps);
+    r2.out.shape = sp;
+    r2.in[0].shape = si;
+    te = median_time(run_einc, &r2, reps);
+    row("  32x3x224x224: 3 channels, woven", "GB/s", bi / te / 1e9, "copy loop (STREAM copy)", bi / ti / 1e9);
     einc_kernel_free(r2.k);
+    erun r5 = { compile(ctx, "b h w c -> b c h w", EINC_TARGET_CPU), 1, { { EINC_F32, 4, sp, NULL, x } }, { EINC_F32, 4, si, NULL, y } };
+    te = median_time(run_einc, &r5, reps);
+    row("'b h w c -> b c h w' 32x224x224x3 f32", "GB/s", bi / te / 1e9, "copy loop (STREAM copy)", bi / ti / 1e9);
+    einc_kernel_free(r5.k);
 
     int64_t s2[2] = { 4096, 4096 };
     float out;

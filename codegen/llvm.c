@@ -1012,6 +1012,147 @@ static LLVMValueRef joins(cgl *g, const square *q, LLVMValueRef pv)
     return LLVMBuildSelect(g->b, joined, ok, LLVMConstInt(g->i1, 0, 0), "");
 }
 
+/*
+ * Lane l of vector m of a K-way weave of v[0..K), VL lanes each: interleaving (inter), the
+ * K vectors are K rows whose elements go out alternating, row after row (flat index
+ * m * VL + l is lane f / K of row f % K); deinterleaving, the mirror (lane l of row m is
+ * flat index l * K + m of the K vectors run together).  Built from two-vector shuffles,
+ * one per further source, which LLVM turns into permutes.
+ */
+static LLVMValueRef weave(cgl *g, LLVMValueRef *v, int K, int vl, int m, bool inter)
+{
+    int src[16], lane[16];
+    for (int l = 0; l < vl; l++) {
+        int f = inter ? m * vl + l : l * K + m;
+        src[l] = inter ? f % K : f / vl;
+        lane[l] = inter ? f / K : f % vl;
+    }
+    LLVMValueRef res = NULL, mask[16];
+    bool have[4] = { false, false, false, false };
+    for (int s = 0; s < K; s++) {
+        bool used = false;
+        for (int l = 0; l < vl; l++)
+            used |= src[l] == s;
+        if (!used)
+            continue;
+        for (int l = 0; l < vl; l++)
+            mask[l] = src[l] == s ? LLVMConstInt(g->i32, (unsigned long long)(lane[l] + (res ? vl : 0)), 0)
+                    : res && have[src[l]] ? LLVMConstInt(g->i32, (unsigned long long)l, 0) : LLVMGetUndef(g->i32);
+        res = LLVMBuildShuffleVector(g->b, res ? res : v[s], v[s], LLVMConstVector(mask, (unsigned)vl), "");
+        have[s] = true;
+    }
+    return res;
+}
+
+enum { NARROW_MAX = 4 };
+
+/*
+ * The tile of a transpose whose output rows are K < VL columns long and follow each other
+ * along r (out[.., r, o]: 'b c h w -> b h w c' with 3 channels), or whose input rows are
+ * (in[.., o, r]: 'b h w c -> b c h w'), out_narrow telling which.  A square would use K of
+ * its VL lanes; this reads K rows VL elements at a time and weaves them into K vectors
+ * of the run of contiguous output (or the mirror), streamed where that is aligned.
+ */
+static void narrow_tile(cgl *g, const square *q, int K, bool out_narrow, LLVMValueRef stream)
+{
+    int vl = q->vl, r = q->r, o = q->o;
+    LLVMTypeRef et = LLVMGetElementType(q->vt);
+    LLVMValueRef c0 = out_narrow ? q->r0 : q->o0, c1 = out_narrow ? q->r1 : q->o1;
+    /*
+     * Output rows along o that follow each other along p, from an input contiguous across
+     * p and o as well: the row ends join as in square_tile, the first chunk of row p
+     * reading back into row p - 1 (contiguous in the input too), row p - 1 leaving its
+     * last, partial chunk out.
+     */
+    LLVMValueRef join = NULL, skip = NULL;
+    if (!out_narrow && q->joinable && q->p != r) {
+        LLVMValueRef pv = g->iv[q->p];
+        LLVMValueRef in_cont = LLVMBuildICmp(g->b, LLVMIntEQ, axis_stride(g, q->in, q->p),
+                                             LLVMBuildMul(g->b, g->size[o], axis_stride(g, q->in, o), ""), "");
+        join = LLVMBuildAnd(g->b, LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, g->blk[o], ci64(g, 0), ""),
+                                               joins(g, q, pv), ""), in_cont, "");
+        skip = LLVMBuildAnd(g->b, LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, c1, g->size[o], ""),
+                                               joins(g, q, LLVMBuildAdd(g->b, pv, ci64(g, 1), "")), ""), in_cont, "");
+    }
+    cloop L;
+    LLVMValueRef ci = loop_begin(g, &L, c0, c1, "chunk");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "woven");
+    if (join)   /* then [c0, c1) is one chunk, from c1 - vl */
+        ci = LLVMBuildSelect(g->b, join, LLVMBuildSub(g->b, c1, ci64(g, vl), ""), ci, "");
+    LLVMValueRef left = LLVMBuildSub(g->b, c1, ci, "");     /* at least 1 */
+    if (skip) {     /* row p + 1's first chunk writes it */
+        LLVMBasicBlockRef work = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "weave");
+        LLVMBuildCondBr(g->b, LLVMBuildAnd(g->b, skip, LLVMBuildICmp(g->b, LLVMIntSLT, left, ci64(g, vl), ""), ""),
+                        next, work);
+        LLVMPositionBuilderAtEnd(g->b, work);
+    }
+    g->iv[r] = out_narrow ? ci : ci64(g, 0);
+    g->iv[o] = out_narrow ? ci64(g, 0) : ci;
+    LLVMValueRef in0 = address(g, q->in), out0 = address(g, q->out);
+    /* the K rows' stride: of the input (out_narrow), of the output otherwise */
+    LLVMValueRef rs = out_narrow ? axis_stride(g, q->in, o) : axis_stride(g, q->out, r);
+    LLVMValueRef v[NARROW_MAX], w[NARROW_MAX], run = LLVMBuildMul(g->b, left, ci64(g, K), "");
+    for (int k = 0; k < K; k++) {
+        LLVMValueRef p = out_narrow ? elem_at(g, et, in0, LLVMBuildMul(g->b, ci64(g, k), rs, ""))
+                                    : elem_at(g, et, in0, ci64(g, k * vl));
+        LLVMValueRef m = out_narrow ? lanes_below(g, vl, ci64(g, 0), left, NULL) : lanes_below(g, vl, ci64(g, k * vl), run, NULL);
+        v[k] = masked_op(g, q->vt, q->esize, p, m, NULL);
+    }
+    for (int k = 0; k < K; k++)
+        w[k] = weave(g, v, K, vl, k, out_narrow);
+    /* whole: VL of the chunk axis; streamed when large and every vector starts on a line */
+    LLVMValueRef whole = LLVMBuildICmp(g->b, LLVMIntSGE, left, ci64(g, vl), "");
+    LLVMValueRef mis = LLVMBuildPtrToInt(g->b, out0, g->i64, "");
+    if (!out_narrow)
+        mis = LLVMBuildOr(g->b, mis, LLVMBuildMul(g->b, rs, ci64(g, q->esize), ""), "");
+    mis = LLVMBuildAnd(g->b, mis, ci64(g, vl * q->esize - 1), "");
+    LLVMValueRef nt = LLVMBuildAnd(g->b, stream, LLVMBuildICmp(g->b, LLVMIntEQ, mis, ci64(g, 0), ""), "");
+    LLVMBasicBlockRef bb[3];
+    static const char *const name[3] = { "weave_streamed", "weave_cached", "weave_masked" };
+    for (int i = 0; i < 3; i++)
+        bb[i] = LLVMAppendBasicBlockInContext(g->ctx, g->fn, name[i]);
+    LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "weave_whole");
+    LLVMBuildCondBr(g->b, whole, full, bb[2]);
+    LLVMPositionBuilderAtEnd(g->b, full);
+    LLVMBuildCondBr(g->b, nt, bb[0], bb[1]);
+    for (int i = 0; i < 3; i++) {
+        LLVMPositionBuilderAtEnd(g->b, bb[i]);
+        for (int k = 0; k < K; k++) {
+            LLVMValueRef p = out_narrow ? elem_at(g, et, out0, ci64(g, k * vl))
+                                        : elem_at(g, et, out0, LLVMBuildMul(g->b, ci64(g, k), rs, ""));
+            if (i == 2) {
+                LLVMValueRef m = out_narrow ? lanes_below(g, vl, ci64(g, k * vl), run, NULL)
+                                            : lanes_below(g, vl, ci64(g, 0), left, NULL);
+                masked_op(g, q->vt, q->esize, p, m, w[k]);
+                continue;
+            }
+            LLVMValueRef st = LLVMBuildStore(g->b, w[k], p);
+            LLVMSetAlignment(st, (unsigned)(i == 0 ? vl * q->esize : q->esize));
+            if (i == 0)
+                nontemporal(g, st);
+        }
+        LLVMBuildBr(g->b, next);
+    }
+    g->streamed = true;
+    LLVMPositionBuilderAtEnd(g->b, next);
+    loop_end(g, &L, vl);
+}
+
+/*
+ * Whether acc is contiguous across its axes a (outer) and b (inner, unit stride): its
+ * dimension of b is the last but... the sizes as they run: stride(a) = size(b) and
+ * stride(b) = 1, checked when the kernel runs.  NULL when the access has no such pair.
+ */
+static LLVMValueRef contiguous_pair(cgl *g, const ir_access *acc, int a, int b)
+{
+    int db = ir_sole_dim(acc, b);
+    if (db <= 0 || ir_dim_axis(&acc->dim[db - 1]) != a || ir_sole_dim(acc, a) != db - 1)
+        return NULL;
+    LLVMValueRef *st = g->stride[acc->tensor];
+    return LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, st[db], ci64(g, 1), ""),
+                        LLVMBuildICmp(g->b, LLVMIntEQ, st[db - 1], g->size[b], ""), "");
+}
+
 static bool transpose_block(cgl *g, const lp_node *n)
 {
     square q;
@@ -1038,7 +1179,31 @@ static bool transpose_block(cgl *g, const lp_node *n)
     q.dp = q.d_o - 1;
     q.next = g->inner;
     q.joinable = q.p >= 0 && ir_sole_dim(q.out, q.p) == q.dp && g->shifted[o];
-    square_tile(g, n, &q, stream_size(g, &q), whole);
+    /*
+     * Rows of K < VL elements (a few channels), out[.., r, o] or in[.., o, r] contiguous:
+     * narrow_tile for K up to NARROW_MAX, squares otherwise.
+     */
+    LLVMValueRef stream = stream_size(g, &q);
+    LLVMValueRef cont[2] = { contiguous_pair(g, q.out, r, o), contiguous_pair(g, q.in, o, r) };
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "transposed_tile");
+    for (int side = 0; side < 2 && q.vl > NARROW_MAX; side++) {
+        if (!cont[side])
+            continue;
+        for (int K = 2; K <= NARROW_MAX; K++) {
+            LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "narrow");
+            LLVMBasicBlockRef no = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "not_narrow");
+            LLVMValueRef is = LLVMBuildAnd(g->b, cont[side],
+                LLVMBuildICmp(g->b, LLVMIntEQ, g->size[side ? r : o], ci64(g, K), ""), "");
+            LLVMBuildCondBr(g->b, is, yes, no);
+            LLVMPositionBuilderAtEnd(g->b, yes);
+            narrow_tile(g, &q, K, side == 0, stream);
+            LLVMBuildBr(g->b, done);
+            LLVMPositionBuilderAtEnd(g->b, no);
+        }
+    }
+    square_tile(g, n, &q, stream, whole);
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, done);
     return true;
 }
 

@@ -68,6 +68,12 @@ static const gcase cases[] = {
     { "abcd->dcba", NULL, 1, { 4 }, { { 96, 7, 45, 70 } } },                 /* 8 MiB out: streamed */
     { "b c h w -> b h w c", NULL, 1, { 4 }, { { 2, 40, 3, 64 } } },
     { "b c h w -> b h w c", NULL, 1, { 4 }, { { 2, 3, 5, 7 } } },
+    { "b c h w -> b h w c", NULL, 1, { 4 }, { { 2, 3, 5, 37 } } },       /* 3 channels: woven */
+    { "b c h w -> b h w c", NULL, 1, { 4 }, { { 3, 2, 2, 19 } } },
+    { "b c h w -> b h w c", NULL, 1, { 4 }, { { 2, 4, 3, 33 } } },
+    { "b h w c -> b c h w", NULL, 1, { 4 }, { { 2, 5, 37, 3 } } },       /* and unwoven */
+    { "b h w c -> b c h w", NULL, 1, { 4 }, { { 3, 2, 19, 2 } } },
+    { "b h w c -> b c h w", NULL, 1, { 4 }, { { 2, 3, 33, 4 } } },
     { "ij->", NULL, 1, { 2 }, { { 31, 17 } } },
     { "ij->j", NULL, 1, { 2 }, { { 9, 33 } } },
     { "ii->i", NULL, 1, { 2 }, { { 9, 9 } } },
@@ -250,7 +256,8 @@ static void test_strided_guarded(void **state)
  * square of the second row, from both rows' inputs.  Every offset an f32 output can have,
  * with the elements just before and after the output untouched.  The cases: rows of 13
  * lines, each row past the next output axis (p, a loop around the tile); rows of 203
- * floats, whose alignment changes from row to row; and p the tile's own r axis.
+ * floats, whose alignment changes from row to row; p the tile's own r axis; and three
+ * channels, woven into rows of pixels and back (narrow_tile).
  */
 typedef struct tcase {
     const char *expr;
@@ -262,6 +269,8 @@ static const tcase tcases[] = {
     { "abcd->dcba", { 208, 3, 5, 701 }, { 3, 2, 1, 0 } },
     { "abcd->dcba", { 203, 3, 16, 300 }, { 3, 2, 1, 0 } },
     { "b c h w -> b h w c", { 3, 208, 5, 701 }, { 0, 2, 3, 1 } },
+    { "b h w c -> b c h w", { 45, 16, 1001, 3 }, { 0, 3, 1, 2 } },     /* 3 channels, rows of 1001 */
+    { "b c h w -> b h w c", { 45, 3, 16, 1001 }, { 0, 2, 3, 1 } },
 };
 
 static void test_streamed_offsets(void **state)
