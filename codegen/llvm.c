@@ -1139,9 +1139,9 @@ static void narrow_tile(cgl *g, const square *q, int K, bool out_narrow, LLVMVal
 }
 
 /*
- * Whether acc is contiguous across its axes a (outer) and b (inner, unit stride): its
- * dimension of b is the last but... the sizes as they run: stride(a) = size(b) and
- * stride(b) = 1, checked when the kernel runs.  NULL when the access has no such pair.
+ * Whether acc is contiguous across its axes a and b: b alone indexes a dimension of unit
+ * stride, and a alone the one before it, whose stride is b's size (as the kernel runs).
+ * NULL when acc has no such pair of dimensions.
  */
 static LLVMValueRef contiguous_pair(cgl *g, const ir_access *acc, int a, int b)
 {
