@@ -42,7 +42,8 @@ typedef struct cgl {
     LLVMValueRef *iv;           /* per axis: the current induction variable */
     LLVMValueRef *blk, *blk_end; /* per axis: the enclosing tile loop's block and its end */
     int64_t *tile;              /* per axis: that tile loop's block size */
-    bool *shifted;              /* per axis: that tile loop's first block may start below 0 */
+    bool *shifted;              /* per axis: that tile loop's first block may start below its range */
+    LLVMValueRef *blk_lo;       /* per axis: where that tile loop's range starts (0, or lo when parallel) */
     LLVMValueRef **stride;      /* per tensor, per dimension */
     LLVMValueRef *base;         /* per tensor */
     LLVMValueRef lo, hi;
@@ -488,6 +489,7 @@ static void loop_end(cgl *g, cloop *L, int64_t step)
 }
 
 static LLVMValueRef smin(cgl *g, LLVMValueRef a, LLVMValueRef b);
+static LLVMValueRef smax(cgl *g, LLVMValueRef a, LLVMValueRef b);
 
 /* Does x use axis ax, or read a tensor the loop body bd[0..nb) writes (or the accumulator)? */
 static bool variant(const cgl *g, const ir_expr *x, int ax, lp_node *const *bd, int nb)
@@ -815,6 +817,13 @@ static void squares(cgl *g, const square *q, int mode)
 
 static LLVMValueRef joins(cgl *g, const square *q, LLVMValueRef pv);
 
+/* Whether the block of o's shifted tile loop is the first of a row: before 0 (a range from 0) */
+static LLVMValueRef first_block(cgl *g, int o)
+{
+    return LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, g->blk[o], ci64(g, 0), ""),
+                        LLVMBuildICmp(g->b, LLVMIntEQ, g->blk_lo[o], ci64(g, 0), ""), "");
+}
+
 /*
  * The tile [r0, r1) x [o0, o1) of a transpose (n: its r loop).  A whole one streams its rows
  * when each starts on a vector boundary and the output is large (stream), and goes through
@@ -846,7 +855,7 @@ static void square_tile(cgl *g, const lp_node *n, const square *q, LLVMValueRef 
         if (pass && q->joinable) {  /* a partial tile's joins: where the output's rows begin or end */
             e = *q;
             LLVMValueRef pv = q->p == q->r ? NULL : g->iv[q->p];
-            e.join = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, g->blk[q->o], ci64(g, 0), ""), joins(g, q, pv), "");
+            e.join = LLVMBuildAnd(g->b, first_block(g, q->o), joins(g, q, pv), "");
             e.skip = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, q->o1, g->size[q->o], ""),
                                   joins(g, q, pv ? LLVMBuildAdd(g->b, pv, ci64(g, 1), "") : NULL), "");
             q = &e;
@@ -966,12 +975,13 @@ static LLVMValueRef shift_ok(cgl *g, const square *q, LLVMValueRef *mis)
 }
 
 /*
- * Where the o blocks of a transpose start: at 0, or, when the output is large and its rows
- * start off a vector boundary (numpy's large arrays start 16 bytes into a page), at the
- * first aligned column less one tile, so that every whole tile can be streamed.  n is the
- * o block loop; the result is 0 when n is not one.
+ * Where the o blocks of a transpose start: at lo (0, or a thread's share of a parallel
+ * loop), or, when the output is large and its rows start off a vector boundary (numpy's
+ * large arrays start 16 bytes into a page), at the first aligned column from lo on, less
+ * one tile, so that every whole tile can be streamed.  n is the o block loop; NULL when n
+ * is not one.
  */
-static LLVMValueRef block_shift(cgl *g, const lp_node *n)
+static LLVMValueRef block_shift(cgl *g, const lp_node *n, LLVMValueRef lo)
 {
     square q;
     const lp_node *br = n->n == 1 ? n->body[0] : NULL;
@@ -979,11 +989,13 @@ static LLVMValueRef block_shift(cgl *g, const lp_node *n)
         !square_match(g, br->body[0], &q) || q.o != n->axis || br->axis != q.r)
         return NULL;
     LLVMValueRef mis, ok = shift_ok(g, &q, &mis);
-    /* first aligned column (vb - mis) / esize, one tile back */
-    LLVMValueRef first = LLVMBuildSub(g->b,
-        LLVMBuildUDiv(g->b, LLVMBuildSub(g->b, ci64(g, (int64_t)q.vl * q.esize), mis, ""), ci64(g, q.esize), ""),
-        ci64(g, n->tile), "");
-    return LLVMBuildSelect(g->b, ok, first, ci64(g, 0), "");
+    /* the first aligned column, (vb - mis) / esize, and the first from lo on */
+    LLVMValueRef first = LLVMBuildUDiv(g->b, LLVMBuildSub(g->b, ci64(g, (int64_t)q.vl * q.esize), mis, ""),
+                                       ci64(g, q.esize), "");
+    LLVMValueRef ahead = LLVMBuildSRem(g->b, LLVMBuildSub(g->b, first, lo, ""), ci64(g, q.vl), "");
+    ahead = LLVMBuildSRem(g->b, LLVMBuildAdd(g->b, ahead, ci64(g, q.vl), ""), ci64(g, q.vl), "");
+    first = LLVMBuildSub(g->b, LLVMBuildAdd(g->b, lo, ahead, ""), ci64(g, n->tile), "");
+    return LLVMBuildSelect(g->b, ok, first, lo, "");
 }
 
 /*
@@ -1069,8 +1081,7 @@ static void narrow_tile(cgl *g, const square *q, int K, bool out_narrow, LLVMVal
         LLVMValueRef pv = g->iv[q->p];
         LLVMValueRef in_cont = LLVMBuildICmp(g->b, LLVMIntEQ, axis_stride(g, q->in, q->p),
                                              LLVMBuildMul(g->b, g->size[o], axis_stride(g, q->in, o), ""), "");
-        join = LLVMBuildAnd(g->b, LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, g->blk[o], ci64(g, 0), ""),
-                                               joins(g, q, pv), ""), in_cont, "");
+        join = LLVMBuildAnd(g->b, LLVMBuildAnd(g->b, first_block(g, o), joins(g, q, pv), ""), in_cont, "");
         skip = LLVMBuildAnd(g->b, LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, c1, g->size[o], ""),
                                                joins(g, q, LLVMBuildAdd(g->b, pv, ci64(g, 1), "")), ""), in_cont, "");
     }
@@ -1164,13 +1175,13 @@ static bool transpose_block(cgl *g, const lp_node *n)
     q.r0 = g->blk[r];
     q.o0 = g->blk[o];
     if (g->shifted[o])
-        q.o0 = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, q.o0, ci64(g, 0), ""), ci64(g, 0), q.o0, "");
+        q.o0 = smax(g, q.o0, g->blk_lo[o]);
     LLVMValueRef r1 = LLVMBuildAdd(g->b, g->blk[r], ci64(g, g->tile[r]), "");
     LLVMValueRef o1 = LLVMBuildAdd(g->b, g->blk[o], ci64(g, g->tile[o]), "");
     LLVMValueRef whole = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLE, r1, g->blk_end[r], ""),
                                       LLVMBuildICmp(g->b, LLVMIntSLE, o1, g->blk_end[o], ""), "");
     if (g->shifted[o])
-        whole = LLVMBuildAnd(g->b, whole, LLVMBuildICmp(g->b, LLVMIntSGE, g->blk[o], ci64(g, 0), ""), "");
+        whole = LLVMBuildAnd(g->b, whole, LLVMBuildICmp(g->b, LLVMIntSGE, g->blk[o], g->blk_lo[o], ""), "");
     q.r1 = smin(g, r1, g->blk_end[r]);
     q.o1 = smin(g, o1, g->blk_end[o]);
     /* p: the output's axis before o: a loop around this one, or r */
@@ -1226,10 +1237,9 @@ static void loop_plain(cgl *g, const lp_node *n, bool outermost)
         start = g->blk[n->axis];
         end = smin(g, LLVMBuildAdd(g->b, start, ci64(g, g->tile[n->axis]), ""), g->blk_end[n->axis]);
         if (g->shifted[n->axis])
-            start = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, start, ci64(g, 0), ""),
-                                    ci64(g, 0), start, "");
+            start = smax(g, start, g->blk_lo[n->axis]);
     }
-    LLVMValueRef shift = n->tile && !(outermost && n->parallel) ? block_shift(g, n) : NULL;
+    LLVMValueRef lo = start, shift = n->tile ? block_shift(g, n, start) : NULL;
     if (shift)
         start = shift;
     hoist(g, n);
@@ -1240,6 +1250,7 @@ static void loop_plain(cgl *g, const lp_node *n, bool outermost)
         g->blk_end[n->axis] = end;
         g->tile[n->axis] = n->tile;
         g->shifted[n->axis] = shift != NULL;
+        g->blk_lo[n->axis] = lo;
     } else {
         g->iv[n->axis] = iv;
     }
@@ -2028,7 +2039,8 @@ static int prologue(cgl *g, LLVMValueRef bufs, LLVMValueRef sizes, LLVMValueRef 
     g->blk_end = ARENA_ARRAY(A, LLVMValueRef, p->naxis + 1);
     g->tile = ARENA_ARRAY(A, int64_t, p->naxis + 1);
     g->shifted = ARENA_ARRAY(A, bool, p->naxis + 1);
-    if (!g->blk || !g->blk_end || !g->tile || !g->shifted)
+    g->blk_lo = ARENA_ARRAY(A, LLVMValueRef, p->naxis + 1);
+    if (!g->blk || !g->blk_end || !g->tile || !g->shifted || !g->blk_lo)
         return cc_nomem(g->c);
     g->stride = ARENA_ARRAY(A, LLVMValueRef *, p->ntensor);
     g->base = ARENA_ARRAY(A, LLVMValueRef, p->ntensor);

@@ -256,21 +256,25 @@ static void test_strided_guarded(void **state)
  * square of the second row, from both rows' inputs.  Every offset an f32 output can have,
  * with the elements just before and after the output untouched.  The cases: rows of 13
  * lines, each row past the next output axis (p, a loop around the tile); rows of 203
- * floats, whose alignment changes from row to row; p the tile's own r axis; and three
- * channels, woven into rows of pixels and back (narrow_tile).
+ * floats, whose alignment changes from row to row; p the tile's own r axis; three
+ * channels, woven into rows of pixels and back (narrow_tile); and 2-d transposes, whose
+ * o blocks are the loop the threads share.
  */
 typedef struct tcase {
     const char *expr;
+    int nd;
     int64_t s[4];
     int perm[4];    /* output dimension i is input dimension perm[i] */
 } tcase;
 
 static const tcase tcases[] = {
-    { "abcd->dcba", { 208, 3, 5, 701 }, { 3, 2, 1, 0 } },
-    { "abcd->dcba", { 203, 3, 16, 300 }, { 3, 2, 1, 0 } },
-    { "b c h w -> b h w c", { 3, 208, 5, 701 }, { 0, 2, 3, 1 } },
-    { "b h w c -> b c h w", { 45, 16, 1001, 3 }, { 0, 3, 1, 2 } },     /* 3 channels, rows of 1001 */
-    { "b c h w -> b h w c", { 45, 3, 16, 1001 }, { 0, 2, 3, 1 } },
+    { "abcd->dcba", 4, { 208, 3, 5, 701 }, { 3, 2, 1, 0 } },
+    { "abcd->dcba", 4, { 203, 3, 16, 300 }, { 3, 2, 1, 0 } },
+    { "b c h w -> b h w c", 4, { 3, 208, 5, 701 }, { 0, 2, 3, 1 } },
+    { "b h w c -> b c h w", 4, { 45, 16, 1001, 3 }, { 0, 3, 1, 2 } },  /* 3 channels, rows of 1001 */
+    { "b c h w -> b h w c", 4, { 45, 3, 16, 1001 }, { 0, 2, 3, 1 } },
+    { "ij->ji", 2, { 1504, 1400 }, { 1, 0 } },      /* the o blocks are the threads' loop */
+    { "ij->ji", 2, { 1400000, 3 }, { 1, 0 } },      /* and unwoven */
 };
 
 static void test_streamed_offsets(void **state)
@@ -278,12 +282,16 @@ static void test_streamed_offsets(void **state)
     (void)state;
     for (size_t t = 0; t < sizeof tcases / sizeof *tcases; t++) {
         const tcase *c = &tcases[t];
-        int64_t os[4], ost[4], ist[4];
+        int64_t os[4], ost[4], ist[4], s[4] = { 1, 1, 1, 1 }, pm[4] = { 0, 1, 2, 3 };
         size_t n = 1;
+        for (int d = 0; d < c->nd; d++) {   /* 2-d cases run as 4-d with two leading 1s */
+            s[4 - c->nd + d] = c->s[d];
+            pm[4 - c->nd + d] = 4 - c->nd + c->perm[d];
+        }
         for (int d = 3; d >= 0; d--) {
-            os[d] = c->s[c->perm[d]];
+            os[d] = s[pm[d]];
             ist[d] = (int64_t)n;
-            n *= (size_t)c->s[d];
+            n *= (size_t)s[d];
         }
         for (int d = 3, m = 1; d >= 0; d--) {
             ost[d] = m;
@@ -301,16 +309,16 @@ static void test_streamed_offsets(void **state)
         for (int m = 0; m < 64; m += 4) {
             float *y = (float *)(base + m);
             y[-1] = y[n] = -1;
-            einc_tensor in = { EINC_F32, 4, c->s, NULL, x }, out = { EINC_F32, 4, os, NULL, y };
+            einc_tensor in = { EINC_F32, c->nd, s + 4 - c->nd, NULL, x }, out = { EINC_F32, c->nd, os + 4 - c->nd, NULL, y };
             assert_int_equal(einc_kernel_run(k, 1, &in, &out, NULL), EINC_OK);
             int64_t i[4];
-            for (i[0] = 0; i[0] < c->s[0]; i[0]++)
-                for (i[1] = 0; i[1] < c->s[1]; i[1]++)
-                    for (i[2] = 0; i[2] < c->s[2]; i[2]++)
-                        for (i[3] = 0; i[3] < c->s[3]; i[3]++) {
+            for (i[0] = 0; i[0] < s[0]; i[0]++)
+                for (i[1] = 0; i[1] < s[1]; i[1]++)
+                    for (i[2] = 0; i[2] < s[2]; i[2]++)
+                        for (i[3] = 0; i[3] < s[3]; i[3]++) {
                             int64_t at = 0, from = 0;
                             for (int d = 0; d < 4; d++) {
-                                at += i[c->perm[d]] * ost[d];
+                                at += i[pm[d]] * ost[d];
                                 from += i[d] * ist[d];
                             }
                             if (y[at] != x[from])
