@@ -604,7 +604,6 @@ typedef struct square {
     int p, dp, d_o;     /* the output's axis p before o (dimensions dp, d_o), or p = -1 */
     bool joinable;              /* p is there and the o blocks are shifted: the tile may join */
     LLVMValueRef join, skip;    /* i1, in a partial tile: its first square joins row p - 1's last line; its last is left out */
-    int next;   /* the loop around the tiles (g->inner), whose next turn a join square prefetches, or -1 */
 } square;
 
 /*
@@ -745,21 +744,20 @@ static void sub_square(cgl *g, const square *q, LLVMValueRef ri, LLVMValueRef oi
             v[i] = LLVMBuildLoad2(g->b, q->vt, elem_at(g, et, in0, off), "");
             LLVMSetAlignment(v[i], (unsigned)q->esize);
         }
-        if (back && q->next >= 0) {
+        /* the same row of the next o block, read once this block's r blocks are done */
+        LLVMValueRef pf = elem_at(g, et, in_o0, LLVMBuildMul(g->b, smin(g, LLVMBuildAdd(g->b, oi, ci64(g, i + g->tile[o]), ""),
+                                                                      q->last_o), s_in, ""));
+        if (back && g->inner >= 0) {
             /*
              * A join square's rows are the first of their row p: nothing prefetches them.
-             * It prefetches the same rows for the loop's next turn (by then likely the
-             * next join square's, past the array's end harmlessly after the last turn).
+             * It prefetches the same rows for the next turn of the loop around the tiles
+             * (by then likely the next join square's; past the array's end after the last
+             * turn, harmlessly: this address is not inbounds).
              */
-            LLVMValueRef ahead = LLVMBuildSub(g->b, smin(g, LLVMBuildAdd(g->b, oi, ci64(g, i + g->tile[o]), ""), q->last_o), oi, "");
-            LLVMValueRef a = LLVMBuildSelect(g->b, q->join, LLVMBuildAdd(g->b, off, axis_stride(g, q->in, q->next), ""),
-                                             LLVMBuildMul(g->b, ahead, s_in, ""), "");
-            prefetch(g, LLVMBuildGEP2(g->b, et, in0, &a, 1, ""), false);
-            continue;
+            LLVMValueRef a = LLVMBuildAdd(g->b, off, axis_stride(g, q->in, g->inner), "");
+            pf = LLVMBuildSelect(g->b, q->join, LLVMBuildGEP2(g->b, et, in0, &a, 1, ""), pf, "");
         }
-        /* the same row of the next o block, read once this block's r blocks are done */
-        prefetch(g, elem_at(g, et, in_o0, LLVMBuildMul(g->b, smin(g, LLVMBuildAdd(g->b, oi, ci64(g, i + g->tile[o]), ""),
-                                                                   q->last_o), s_in, "")), false);
+        prefetch(g, pf, false);
     }
     transpose_regs(g, v, vl);
     LLVMValueRef s_ahead = LLVMBuildMul(g->b, o_ahead, axis_stride(g, q->out, o), "");
@@ -825,6 +823,19 @@ static LLVMValueRef first_block(cgl *g, int o)
 }
 
 /*
+ * A partial tile's joins (square_tile, narrow_tile): whether its block is the first of a
+ * row p that takes in the line it shares with row p - 1 (*join), and whether it ends row
+ * p, whose last line row p + 1 takes in (*skip).
+ */
+static void tile_joins(cgl *g, const square *q, LLVMValueRef *join, LLVMValueRef *skip)
+{
+    LLVMValueRef pv = q->p == q->r ? NULL : g->iv[q->p];
+    *join = LLVMBuildAnd(g->b, first_block(g, q->o), joins(g, q, pv), "");
+    *skip = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, q->o1, g->size[q->o], ""),
+                         joins(g, q, pv ? LLVMBuildAdd(g->b, pv, ci64(g, 1), "") : NULL), "");
+}
+
+/*
  * The tile [r0, r1) x [o0, o1) of a transpose (n: its r loop).  A whole one streams its rows
  * when each starts on a vector boundary and the output is large (stream), and goes through
  * the cache otherwise.  A partial one of a large output decides square by square, squares
@@ -854,10 +865,7 @@ static void square_tile(cgl *g, const lp_node *n, const square *q, LLVMValueRef 
         LLVMPositionBuilderAtEnd(g->b, pass ? edge : tile);
         if (pass && q->joinable) {  /* a partial tile's joins: where the output's rows begin or end */
             e = *q;
-            LLVMValueRef pv = q->p == q->r ? NULL : g->iv[q->p];
-            e.join = LLVMBuildAnd(g->b, first_block(g, q->o), joins(g, q, pv), "");
-            e.skip = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, q->o1, g->size[q->o], ""),
-                                  joins(g, q, pv ? LLVMBuildAdd(g->b, pv, ci64(g, 1), "") : NULL), "");
+            tile_joins(g, q, &e.join, &e.skip);
             q = &e;
         }
         cloop Lr, Lo;
@@ -1024,6 +1032,8 @@ static LLVMValueRef joins(cgl *g, const square *q, LLVMValueRef pv)
     return LLVMBuildSelect(g->b, joined, ok, LLVMConstInt(g->i1, 0, 0), "");
 }
 
+enum { NARROW_MAX = 4 };     /* the longest rows narrow_tile weaves */
+
 /*
  * Lane l of vector m of a K-way weave of v[0..K), VL lanes each: interleaving (inter), the
  * K vectors are K rows whose elements go out alternating, row after row (flat index
@@ -1040,7 +1050,7 @@ static LLVMValueRef weave(cgl *g, LLVMValueRef *v, int K, int vl, int m, bool in
         lane[l] = inter ? f / K : f % vl;
     }
     LLVMValueRef res = NULL, mask[16];
-    bool have[4] = { false, false, false, false };
+    bool have[NARROW_MAX] = { false };
     for (int s = 0; s < K; s++) {
         bool used = false;
         for (int l = 0; l < vl; l++)
@@ -1055,8 +1065,6 @@ static LLVMValueRef weave(cgl *g, LLVMValueRef *v, int K, int vl, int m, bool in
     }
     return res;
 }
-
-enum { NARROW_MAX = 4 };
 
 /*
  * The tile of a transpose whose output rows are K < VL columns long and follow each other
@@ -1078,12 +1086,11 @@ static void narrow_tile(cgl *g, const square *q, int K, bool out_narrow, LLVMVal
      */
     LLVMValueRef join = NULL, skip = NULL;
     if (!out_narrow && q->joinable && q->p != r) {
-        LLVMValueRef pv = g->iv[q->p];
         LLVMValueRef in_cont = LLVMBuildICmp(g->b, LLVMIntEQ, axis_stride(g, q->in, q->p),
                                              LLVMBuildMul(g->b, g->size[o], axis_stride(g, q->in, o), ""), "");
-        join = LLVMBuildAnd(g->b, LLVMBuildAnd(g->b, first_block(g, o), joins(g, q, pv), ""), in_cont, "");
-        skip = LLVMBuildAnd(g->b, LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, c1, g->size[o], ""),
-                                               joins(g, q, LLVMBuildAdd(g->b, pv, ci64(g, 1), "")), ""), in_cont, "");
+        tile_joins(g, q, &join, &skip);
+        join = LLVMBuildAnd(g->b, join, in_cont, "");
+        skip = LLVMBuildAnd(g->b, skip, in_cont, "");
     }
     cloop L;
     LLVMValueRef ci = loop_begin(g, &L, c0, c1, "chunk");
@@ -1188,7 +1195,6 @@ static bool transpose_block(cgl *g, const lp_node *n)
     q.d_o = ir_sole_dim(q.out, o);
     q.p = q.d_o > 0 ? ir_dim_axis(&q.out->dim[q.d_o - 1]) : -1;
     q.dp = q.d_o - 1;
-    q.next = g->inner;
     q.joinable = q.p >= 0 && ir_sole_dim(q.out, q.p) == q.dp && g->shifted[o];
     /*
      * Rows of K < VL elements (a few channels), out[.., r, o] or in[.., o, r] contiguous:
