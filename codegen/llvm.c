@@ -1628,19 +1628,24 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, int kc, LLVMV
         LLVMValueRef kb = loop_begin(g, &Lk, k0, LLVMBuildSub(g->b, k1, ci64(g, G->vl - 1), ""), "tk");
         LLVMValueRef trow = LLVMBuildMul(g->b, LLVMBuildSub(g->b, kb, k0, ""), ci64(g, G->nr), "");
         gemm_kset(g, n, kb);
+        /*
+         * VL rows of b (n0 + v VL + i, contiguous along k) into VL rows of the panel: a
+         * transpose's square (square_body), each row's next VL values prefetched
+         */
+        square q = { .vt = G->vt, .vl = G->vl, .esize = G->esize };
+        LLVMValueRef a[SQ_NARG], VL = ci64(g, G->vl), zero = ci64(g, 0);
+        a[SQ_S_IN] = axis_stride(g, n->b, n->nn);
+        a[SQ_NLOAD] = a[SQ_L_HI] = a[SQ_NSTORE] = a[SQ_S_HI] = a[SQ_PF_ADD] = a[SQ_PF_LAST] = VL;
+        a[SQ_NBACK] = a[SQ_BACK] = a[SQ_B_LO] = a[SQ_F_LO] = a[SQ_PF_ROW] = zero;
+        a[SQ_S_OUT] = ci64(g, G->nr);
+        a[SQ_STREAM] = LLVMConstInt(g->i1, 0, 0);
+        a[SQ_AHEAD] = ci64(g, G->vl * G->nr);
         for (int v = 0; v < G->nv; v++) {
-            LLVMValueRef x[16];
-            for (int i = 0; i < G->vl; i++) {
-                g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * G->vl + i), "");
-                x[i] = LLVMBuildLoad2(g->b, G->vt, address(g, n->b), "");
-                LLVMSetAlignment(x[i], (unsigned)G->esize);
-            }
-            transpose_regs(g, x, G->vl);
-            for (int j = 0; j < G->vl; j++) {
-                LLVMValueRef at = LLVMBuildAdd(g->b, trow, ci64(g, j * G->nr + v * G->vl), "");
-                LLVMValueRef st = LLVMBuildStore(g->b, x[j], LLVMBuildInBoundsGEP2(g->b, G->et, G->panel, &at, 1, ""));
-                LLVMSetAlignment(st, (unsigned)(G->vl * G->esize));
-            }
+            g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * G->vl), "");
+            a[SQ_IN] = address(g, n->b);
+            LLVMValueRef at = LLVMBuildAdd(g->b, trow, ci64(g, v * G->vl), "");
+            a[SQ_OUT] = LLVMBuildInBoundsGEP2(g->b, G->et, G->panel, &at, 1, "");
+            call_helper(g, &q, 0, a, SQ_NARG, square_body);
         }
         loop_end(g, &Lk, G->vl);
         LLVMBasicBlockRef sq_end = LLVMGetInsertBlock(g->b);
