@@ -176,12 +176,15 @@ static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc)
 }
 
 /*
- * Verifies and optimises m for tm: O3 with both vectorizers.  LLVM's loop unroller is off:
+ * Verifies and optimises m for tm: O2 with both vectorizers.  LLVM's loop unroller is off:
  * codegen/llvm.c unrolls the loops where it pays (the GEMM's k loop, the convolution's
  * columns, the transposes' squares) and the loop vectorizer still interleaves the rest,
  * while the unroller took a third of the optimiser's time, mostly on loops it then left
  * alone.  A cold compile of 'ik,kj->ij' went from 96 to 68 ms, and no row of einc-bench
- * moved beyond its noise.
+ * moved beyond its noise.  O3 adds mainly non-trivial loop unswitching, which copied the
+ * GEMM's loops once per run-time condition: a quarter of the optimiser's time for
+ * 'bhid,bhjd->bhij' (cold compile 145 ms at O3, 104 ms at O2), and again no row of
+ * einc-bench moved.
  */
 static int optimize(cc *c, LLVMModuleRef m, LLVMTargetMachineRef tm)
 {
@@ -203,7 +206,7 @@ static int optimize(cc *c, LLVMModuleRef m, LLVMTargetMachineRef tm)
     LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
     LLVMPassBuilderOptionsSetLoopUnrolling(po, 0);
     LLVMPassBuilderOptionsSetLoopInterleaving(po, 1);
-    LLVMErrorRef e = LLVMRunPasses(m, "default<O3>", tm, po);
+    LLVMErrorRef e = LLVMRunPasses(m, "default<O2>", tm, po);
     LLVMDisposePassBuilderOptions(po);
     return e ? llvm_error(c, e, "LLVM optimisation failed") : 0;
 }
