@@ -528,35 +528,88 @@ static void bench_emitted(einc_ctx *ctx, int n, int threads)
     free(c);
 }
 
+/* One kernel of the cold-compile table: an expression or a model, run once on tiny arrays. */
+typedef struct ccase {
+    const char *what, *src;     /* src: an expression, or a model when what names one */
+    int model, nin;
+    int ndim[6];
+    int64_t shape[6][4];
+    int ondim;
+    int64_t oshape[4];
+} ccase;
+
+/* Seconds to compile c in a fresh context and run it once (LLVM runs then). */
+static double cold_once(const ccase *c, float *data, float *out)
+{
+    einc_ctx *ctx = einc_ctx_new();
+    einc_tensor in[6], o = { EINC_F32, c->ondim, c->oshape, NULL, out };
+    for (int i = 0; i < c->nin; i++)
+        in[i] = (einc_tensor){ EINC_F32, c->ndim[i], c->shape[i], NULL, data };
+    double t0 = now();
+    einc_kernel *k = c->model ? compile_model(ctx, c->src) : compile(ctx, c->src, EINC_TARGET_CPU);
+    einc_error e;
+    if (einc_kernel_run(k, c->nin, in, &o, &e)) {
+        fprintf(stderr, "einc-bench: %s: %s\n", c->what, e.message);
+        exit(1);
+    }
+    double t = now() - t0;
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+    return t;
+}
+
 static void bench_compile(void)
 {
-    /* a cold compile (fresh context: LLVM runs) and a cache hit (same signature again) */
-    float a[4] = { 1, 2, 3, 4 }, c[4];
-    int64_t s[2] = { 2, 2 };
-    double cold[16], hit[16];
+    /* each benchmark's kernel: a cold compile (fresh context: LLVM runs) on tiny arrays */
+    static const ccase cases[] = {
+        { "'ik,kj->ij'", "ik,kj->ij", 0, 2, { 2, 2 }, { { 2, 2 }, { 2, 2 } }, 2, { 2, 2 } },
+        { "'bij,bjk->bik'", "bij,bjk->bik", 0, 2, { 3, 3 }, { { 2, 2, 2 }, { 2, 2, 2 } }, 3, { 2, 2, 2 } },
+        { "'bhid,bhjd->bhij'", "bhid,bhjd->bhij", 0, 2, { 4, 4 }, { { 2, 2, 2, 2 }, { 2, 2, 2, 2 } }, 4, { 2, 2, 2, 2 } },
+        { "'abcd->dcba'", "abcd->dcba", 0, 1, { 4 }, { { 2, 2, 2, 2 } }, 4, { 2, 2, 2, 2 } },
+        { "'b c h w -> b h w c'", "b c h w -> b h w c", 0, 1, { 4 }, { { 2, 2, 2, 2 } }, 4, { 2, 2, 2, 2 } },
+        { "'b h w c -> b c h w'", "b h w c -> b c h w", 0, 1, { 4 }, { { 2, 2, 2, 2 } }, 4, { 2, 2, 2, 2 } },
+        { "'ij->'", "ij->", 0, 1, { 2 }, { { 2, 2 } }, 0, { 0 } },
+        { "resblock.einl", resblock, 1, 6, { 4, 4, 1, 1, 1, 1 },
+          { { 1, 64, 2, 2 }, { 64, 64, 3, 3 }, { 64 }, { 64 }, { 64 }, { 64 } }, 4, { 1, 64, 2, 2 } },
+        { "softmax", "input x: f32[R, C]\nreturn softmax(x, dim=-1)\n", 1, 1, { 2 }, { { 2, 2 } }, 2, { 2, 2 } },
+        { "layernorm", "input x: f32[R, C]\nparam g: f32[C]\nparam b: f32[C]\nreturn layernorm(x, g, b)\n", 1, 3,
+          { 2, 1, 1 }, { { 2, 2 }, { 2 }, { 2 } }, 2, { 2, 2 } },
+    };
     int n = reps < 16 ? reps : 16;
-    for (int i = 0; i < n; i++) {
-        einc_ctx *ctx = einc_ctx_new();
-        erun r = { compile(ctx, "ik,kj->ij", EINC_TARGET_CPU), 2,
-                   { { EINC_F32, 2, s, NULL, a }, { EINC_F32, 2, s, NULL, a } }, { EINC_F32, 2, s, NULL, c } };
-        double t0 = now();
-        run_einc(&r);
-        cold[i] = now() - t0;
-        einc_kernel *k2 = compile(ctx, "ik,kj->ij", EINC_TARGET_CPU);
-        erun r2 = r;
-        r2.k = k2;
-        t0 = now();
-        for (int j = 0; j < 100; j++)
-            run_einc(&r2);
-        hit[i] = (now() - t0) / 100;
-        einc_kernel_free(k2);
-        einc_kernel_free(r.k);
-        einc_ctx_free(ctx);
+    float *data = randf(64 * 64 * 9), *out = buf(64 * 64 * 9);
+    printf("\ncold JIT compile of each kernel (fresh context, first run on tiny arrays), median of %d:\n\n", n);
+    printf("| %-24s | %8s | %8s |\n", "kernel", "ms", "min ms");
+    printf("|--------------------------|----------|----------|\n");
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        double t[16];
+        for (int i = 0; i < n; i++)
+            t[i] = cold_once(&cases[c], data, out);
+        qsort(t, (size_t)n, sizeof *t, cmp);
+        printf("| %-24s | %8.1f | %8.1f |\n", cases[c].what, t[n / 2] * 1e3, t[0] * 1e3);
     }
-    qsort(cold, (size_t)n, sizeof *cold, cmp);
+    /* a cache hit: the same signature again in a warm context */
+    einc_ctx *ctx = einc_ctx_new();
+    int64_t s[2] = { 2, 2 };
+    erun r = { compile(ctx, "ik,kj->ij", EINC_TARGET_CPU), 2,
+               { { EINC_F32, 2, s, NULL, data }, { EINC_F32, 2, s, NULL, data } }, { EINC_F32, 2, s, NULL, out } };
+    run_einc(&r);
+    double hit[16];
+    for (int i = 0; i < n; i++) {
+        double t0 = now();
+        for (int j = 0; j < 100; j++) {
+            erun r2 = r;
+            r2.k = compile(ctx, "ik,kj->ij", EINC_TARGET_CPU);
+            run_einc(&r2);
+            einc_kernel_free(r2.k);
+        }
+        hit[i] = (now() - t0) / 100;
+    }
     qsort(hit, (size_t)n, sizeof *hit, cmp);
-    printf("\ncold JIT compile of 'ik,kj->ij' (first run, 2x2): median %.1f ms\n", cold[n / 2] * 1e3);
-    printf("cache hit (compile + bind + run, 2x2): median %.2f us\n", hit[n / 2] * 1e6);
+    printf("\ncache hit (compile + bind + run of 'ik,kj->ij', 2x2): median %.2f us\n", hit[n / 2] * 1e6);
+    einc_kernel_free(r.k);
+    einc_ctx_free(ctx);
+    free(data);
+    free(out);
 }
 
 int main(int argc, char **argv)
