@@ -59,6 +59,7 @@ typedef struct cgl {
     int ndc;
     struct helper *helper;      /* the module's functions that kernels call (helper_fn), ... */
     int nhelper;                /* ... HELPERS_MAX at most */
+    bool plain;                 /* a statement in a plain loop: LLVM's vectorizers have work */
 } cgl;
 
 static bool is_runtime_size(const ir_axis *a) { return !(a->given || a->literal); }
@@ -2133,12 +2134,14 @@ static void node(cgl *g, const lp_node *n, bool outermost)
         return;
     }
     case LP_UPDATE: {
+        g->plain |= g->inner >= 0;
         LLVMValueRef v = expr(g, n->value);
         LLVMValueRef a = LLVMBuildLoad2(g->b, ctype(g), g->acc, "");
         LLVMBuildStore(g->b, combine(g, n->comb, a, v), g->acc);
         return;
     }
     case LP_STORE: {
+        g->plain |= g->inner >= 0;
         g->store_dst = n->dst;
         LLVMValueRef v;
         if (!n->value)
@@ -2319,7 +2322,7 @@ static void c_abi_wrapper(cgl *g, LLVMValueRef *nests)
     LLVMBuildRetVoid(g->b);
 }
 
-LLVMModuleRef cg_llvm(cc *c, const lp_prog *lp, const cgl_opts *o, LLVMContextRef ctx)
+LLVMModuleRef cg_llvm(cc *c, const lp_prog *lp, const cgl_opts *o, LLVMContextRef ctx, bool *plain)
 {
     if (cg_check(c, lp, true) < 0)
         return NULL;
@@ -2352,6 +2355,7 @@ LLVMModuleRef cg_llvm(cc *c, const lp_prog *lp, const cgl_opts *o, LLVMContextRe
         c_abi_wrapper(&g, nests);
     }
     LLVMDisposeBuilder(g.b);
+    *plain = g.plain;
     return g.m;
 fail:
     LLVMDisposeBuilder(g.b);

@@ -17,7 +17,11 @@ typedef struct cgl_opts {
     long l2_bytes;              /* the host's L2 cache per core; 0: unknown (1 MiB assumed) */
 } cgl_opts;
 
-/* A module in ctx, or NULL with c->err set. */
-LLVMModuleRef cg_llvm(cc *c, const lp_prog *lp, const cgl_opts *o, LLVMContextRef ctx);
+/*
+ * A module in ctx, or NULL with c->err set.  *plain: whether it left loops of arithmetic to
+ * LLVM's loop and SLP vectorizers (elementwise work, reductions), not only the vector code
+ * of its GEMMs, convolutions and transposes.
+ */
+LLVMModuleRef cg_llvm(cc *c, const lp_prog *lp, const cgl_opts *o, LLVMContextRef ctx, bool *plain);
 
 #endif

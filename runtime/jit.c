@@ -176,17 +176,18 @@ static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc)
 }
 
 /*
- * Verifies and optimises m for tm: O2 with both vectorizers.  LLVM's loop unroller is off:
- * codegen/llvm.c unrolls the loops where it pays (the GEMM's k loop, the convolution's
- * columns, the transposes' squares) and the loop vectorizer still interleaves the rest,
- * while the unroller took a third of the optimiser's time, mostly on loops it then left
- * alone.  A cold compile of 'ik,kj->ij' went from 96 to 68 ms, and no row of einc-bench
- * moved beyond its noise.  O3 adds mainly non-trivial loop unswitching, which copied the
- * GEMM's loops once per run-time condition: a quarter of the optimiser's time for
- * 'bhid,bhjd->bhij' (cold compile 145 ms at O3, 104 ms at O2), and again no row of
- * einc-bench moved.
+ * Verifies and optimises m for tm.  A module that left plain loops to LLVM's vectorizers
+ * (cg_llvm's *plain: elementwise work, reductions) gets O2 with both; one whose vector
+ * work is all written out (GEMMs, convolutions, transposes) gets O1, where they do not
+ * run: 'bhid,bhjd->bhij' compiles in 90 ms, not 104, 'ik,kj->ij' in 63, not 71, and
+ * einc-bench's GEMMs and transposes run as fast.  Not O3: its non-trivial loop
+ * unswitching copied the GEMM's loops once per run-time condition (145 ms for that
+ * kernel) and made nothing faster.  LLVM's loop unroller is off: codegen/llvm.c unrolls
+ * the loops where it pays (the GEMM's k loop, the convolution's columns, the squares) and
+ * the loop vectorizer still interleaves the rest, while the unroller took a third of the
+ * optimiser's time, mostly on loops it then left alone.
  */
-static int optimize(cc *c, LLVMModuleRef m, LLVMTargetMachineRef tm)
+static int optimize(cc *c, LLVMModuleRef m, LLVMTargetMachineRef tm, bool plain)
 {
     char *msg = NULL;
     if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
@@ -206,7 +207,7 @@ static int optimize(cc *c, LLVMModuleRef m, LLVMTargetMachineRef tm)
     LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
     LLVMPassBuilderOptionsSetLoopUnrolling(po, 0);
     LLVMPassBuilderOptionsSetLoopInterleaving(po, 1);
-    LLVMErrorRef e = LLVMRunPasses(m, "default<O2>", tm, po);
+    LLVMErrorRef e = LLVMRunPasses(m, plain ? "default<O2>" : "default<O1>", tm, po);
     LLVMDisposePassBuilderOptions(po);
     return e ? llvm_error(c, e, "LLVM optimisation failed") : 0;
 }
@@ -217,10 +218,11 @@ int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, jit_nest_fn *
     snprintf(prefix, sizeof prefix, "einc_k%ld", (long)atomic_fetch_add(&j->next_id, 1) + 1);
     cgl_opts o = { prefix, NULL, strided, host_vector_bytes(), host_l2_bytes() };
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-    LLVMModuleRef m = cg_llvm(c, lp, &o, LLVMOrcThreadSafeContextGetContext(tsc));
+    bool plain = true;
+    LLVMModuleRef m = cg_llvm(c, lp, &o, LLVMOrcThreadSafeContextGetContext(tsc), &plain);
     LLVMTargetMachineRef tm = m ? host_machine(c, LLVMRelocDefault) : NULL;
     int rc = -1;
-    if (!m || !tm || optimize(c, m, tm) < 0) {
+    if (!m || !tm || optimize(c, m, tm, plain) < 0) {
         if (m)
             LLVMDisposeModule(m);
         goto done;
@@ -259,10 +261,11 @@ char *jit_emit(cc *c, const lp_prog *lp, const char *name, einc_emit_kind kind, 
     }
     LLVMContextRef ctx = LLVMContextCreate();
     cgl_opts o = { "einc", name, NULL, host_vector_bytes(), host_l2_bytes() };
-    LLVMModuleRef m = cg_llvm(c, lp, &o, ctx);
+    bool plain = true;
+    LLVMModuleRef m = cg_llvm(c, lp, &o, ctx, &plain);
     LLVMTargetMachineRef tm = m ? host_machine(c, LLVMRelocPIC) : NULL;
     char *out = NULL;
-    if (!m || !tm || optimize(c, m, tm) < 0)
+    if (!m || !tm || optimize(c, m, tm, plain) < 0)
         goto done;
     if (kind == EINC_EMIT_LLVM) {
         char *s = LLVMPrintModuleToString(m);
