@@ -1347,8 +1347,65 @@ static void loop(cgl *g, const lp_node *n, bool outermost)
         loop_plain(g, n, outermost);
 }
 
+/*
+ * The axis w that loop n's axis h runs together with (as numpy's nditer coalesces), or -1:
+ * n's nest is a chain of loops around one copy, out[..] = in[..] (a rearrange), with a
+ * loop over w inside n, and in both arrays h and w index two dimensions one after the
+ * other, alone.  Where they are contiguous across the two (coalesce_ok), h = 0 and w
+ * over [0, H W) address every element that h, w did.
+ */
+static int coalesce_axis(const lp_node *n)
+{
+    const lp_node *s = n;
+    int h = n->axis, w = -1;
+    while (s->op == LP_LOOP && s->n == 1)
+        s = s->body[0];
+    if (s->op != LP_STORE || s->comb != IR_COMB_ASSIGN || !s->value || s->value->op != IR_ACCESS || s->value->acc.guard)
+        return -1;
+    const ir_access *acc[2] = { s->dst, &s->value->acc };
+    for (int i = 0; i < 2; i++) {
+        int dh = ir_sole_dim(acc[i], h);
+        int a = dh >= 0 && dh + 1 < acc[i]->ndim ? ir_dim_axis(&acc[i]->dim[dh + 1]) : -1;
+        if (a < 0 || (w >= 0 && a != w) || ir_sole_dim(acc[i], a) != dh + 1)
+            return -1;
+        w = a;
+    }
+    for (s = n->body[0]; s->op == LP_LOOP; s = s->body[0])
+        if (s->axis == w)
+            return w;
+    return -1;
+}
+
+/* Whether both arrays of coalesce_axis's copy are contiguous across h and w, as the kernel runs. */
+static LLVMValueRef coalesce_ok(cgl *g, const lp_node *n, int h, int w)
+{
+    while (n->op == LP_LOOP)
+        n = n->body[0];
+    const ir_access *acc[2] = { n->dst, &n->value->acc };
+    LLVMValueRef ok = LLVMConstInt(g->i1, 1, 0);
+    for (int i = 0; i < 2; i++) {
+        LLVMValueRef *st = g->stride[acc[i]->tensor];
+        int dh = ir_sole_dim(acc[i], h);
+        ok = LLVMBuildAnd(g->b, ok, LLVMBuildICmp(g->b, LLVMIntEQ, st[dh],
+                                                  LLVMBuildMul(g->b, g->size[w], st[dh + 1], ""), ""), "");
+    }
+    return ok;
+}
+
 static void loop_plain(cgl *g, const lp_node *n, bool outermost)
 {
+    /*
+     * A rearrange's h that runs together with w (coalesce_axis): one turn of h, and w over
+     * H W, so that a transpose's tiles along w are H W long, not W ('b c h w -> b h w c'
+     * with 7 x 7 images: squares 49 rows long, not 7).  size(h) size(w) stays the same.
+     */
+    int w = !n->tile && !n->blocked && !(outermost && n->parallel) ? coalesce_axis(n) : -1;
+    LLVMValueRef size_h = g->size[n->axis], size_w = w >= 0 ? g->size[w] : NULL;
+    if (w >= 0) {
+        LLVMValueRef ok = coalesce_ok(g, n, n->axis, w);
+        g->size[w] = LLVMBuildSelect(g->b, ok, LLVMBuildMul(g->b, size_h, size_w, ""), size_w, "");
+        g->size[n->axis] = LLVMBuildSelect(g->b, ok, ci64(g, 1), size_h, "");
+    }
     LLVMValueRef start = ci64(g, 0), end = g->size[n->axis];
     if (outermost && n->parallel) {
         start = g->lo;
@@ -1383,6 +1440,9 @@ static void loop_plain(cgl *g, const lp_node *n, bool outermost)
     g->inner = inner;
     g->nhoisted = 0;
     loop_end(g, &L, n->tile ? n->tile : 1);
+    g->size[n->axis] = size_h;
+    if (w >= 0)
+        g->size[w] = size_w;
 }
 
 static LLVMValueRef smin(cgl *g, LLVMValueRef a, LLVMValueRef b)

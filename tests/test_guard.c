@@ -335,6 +335,82 @@ static void test_streamed_offsets(void **state)
     }
 }
 
+/*
+ * Rearranges whose h and w run together as one axis (llvm.c's coalesce_axis) when both
+ * arrays are contiguous across them, and stay apart when a view is not: a channel slice
+ * (still contiguous across h, w), a w slice and an h slice (not), an output with gaps
+ * between its rows.  Each view lies in a guarded buffer whose other elements are -1 and
+ * must stay so.
+ */
+typedef struct vcase {
+    const char *expr;
+    int64_t s[4];           /* the input's shape */
+    int perm[4];            /* output dimension i is input dimension perm[i] */
+    int64_t ibuf[4], obuf[4];   /* the buffers' shapes; the views start at their origin */
+} vcase;
+
+static const vcase vcases[] = {
+    { "b c h w -> b h w c", { 2, 40, 7, 9 }, { 0, 2, 3, 1 }, { 2, 40, 7, 9 }, { 2, 7, 9, 40 } },
+    { "b c h w -> b h w c", { 2, 40, 7, 9 }, { 0, 2, 3, 1 }, { 2, 80, 7, 9 }, { 2, 7, 9, 40 } },
+    { "b c h w -> b h w c", { 2, 40, 7, 9 }, { 0, 2, 3, 1 }, { 2, 40, 7, 12 }, { 2, 7, 9, 40 } },
+    { "b c h w -> b h w c", { 2, 40, 7, 9 }, { 0, 2, 3, 1 }, { 2, 40, 7, 9 }, { 2, 7, 12, 40 } },
+    { "b c h w -> b h w c", { 2, 33, 5, 7 }, { 0, 2, 3, 1 }, { 2, 33, 10, 7 }, { 2, 5, 7, 33 } },
+    { "b h w c -> b c h w", { 2, 7, 9, 40 }, { 0, 3, 1, 2 }, { 2, 7, 9, 40 }, { 2, 40, 7, 9 } },
+    { "b h w c -> b c h w", { 2, 7, 9, 40 }, { 0, 3, 1, 2 }, { 2, 14, 9, 40 }, { 2, 40, 7, 9 } },
+    { "b h w c -> b c h w", { 2, 7, 9, 40 }, { 0, 3, 1, 2 }, { 2, 7, 9, 40 }, { 2, 40, 7, 11 } },
+};
+
+static void test_coalesced_views(void **state)
+{
+    (void)state;
+    for (size_t t = 0; t < sizeof vcases / sizeof *vcases; t++) {
+        const vcase *c = &vcases[t];
+        int64_t os[4], ist[4], ost[4], in_n = 1, out_n = 1;
+        /* a dimension whose buffer is twice the view's takes every other element */
+        for (int d = 3; d >= 0; d--) {
+            ist[d] = in_n * (c->ibuf[d] == 2 * c->s[d] && d != 3 ? 2 : 1);
+            in_n *= c->ibuf[d];
+            os[d] = c->s[c->perm[d]];
+            ost[d] = out_n;
+            out_n *= c->obuf[d];
+        }
+        guarded gi = galloc((size_t)in_n * sizeof(float), true), go = galloc((size_t)out_n * sizeof(float), true);
+        float *x = gi.data, *y = go.data;
+        for (int64_t e = 0; e < in_n; e++)
+            x[e] = (float)e;
+        for (int64_t e = 0; e < out_n; e++)
+            y[e] = -1;
+        einc_ctx *ctx = einc_ctx_new();
+        einc_kernel *k = NULL;
+        einc_options opt = { .target = EINC_TARGET_CPU };
+        assert_int_equal(einc_compile(ctx, c->expr, &opt, &k, NULL), EINC_OK);
+        einc_tensor in = { EINC_F32, 4, c->s, ist, x }, out = { EINC_F32, 4, os, ost, y };
+        assert_int_equal(einc_kernel_run(k, 1, &in, &out, NULL), EINC_OK);
+        int64_t seen = 0, i[4];
+        for (i[0] = 0; i[0] < c->s[0]; i[0]++)
+            for (i[1] = 0; i[1] < c->s[1]; i[1]++)
+                for (i[2] = 0; i[2] < c->s[2]; i[2]++)
+                    for (i[3] = 0; i[3] < c->s[3]; i[3]++) {
+                        int64_t at = 0, from = 0;
+                        for (int d = 0; d < 4; d++) {
+                            at += i[c->perm[d]] * ost[d];
+                            from += i[d] * ist[d];
+                        }
+                        if (y[at] != x[from])
+                            fail_msg("case %zu (%s): in[%ld, %ld, %ld, %ld] = %g went out as %g", t, c->expr,
+                                     (long)i[0], (long)i[1], (long)i[2], (long)i[3], x[from], y[at]);
+                        seen++;
+                    }
+        for (int64_t e = 0; e < out_n; e++)     /* the rest of the output buffer untouched */
+            seen -= y[e] != -1;
+        assert_int_equal(seen, 0);
+        einc_kernel_free(k);
+        einc_ctx_free(ctx);
+        gfree(&gi);
+        gfree(&go);
+    }
+}
+
 int main(void)
 {
     einc_ctx *ctx = einc_ctx_new();
@@ -355,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_guarded),
         cmocka_unit_test(test_strided_guarded),
         cmocka_unit_test(test_streamed_offsets),
+        cmocka_unit_test(test_coalesced_views),
     };
     int rc = cmocka_run_group_tests_name("guard", tests, NULL, NULL);
     char cmd[128];
