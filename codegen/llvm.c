@@ -645,16 +645,24 @@ static LLVMValueRef splat(cgl *g, LLVMValueRef x, int vl)
     return LLVMBuildShuffleVector(g->b, one, LLVMGetPoison(vt), LLVMConstNull(LLVMVectorType(g->i32, (unsigned)vl)), "");
 }
 
+/* The i1 lanes k of a vl-lane mask with lo <= k < hi (lo NULL: 0 <= k). */
+static LLVMValueRef lane_range(cgl *g, int vl, LLVMValueRef lo, LLVMValueRef hi)
+{
+    LLVMValueRef lanes[16];
+    for (int k = 0; k < vl; k++)
+        lanes[k] = ci64(g, k);
+    LLVMValueRef kv = LLVMConstVector(lanes, (unsigned)vl);
+    LLVMValueRef m = LLVMBuildICmp(g->b, LLVMIntSLT, kv, splat(g, hi, vl), "");
+    return lo ? LLVMBuildAnd(g->b, m, LLVMBuildICmp(g->b, LLVMIntSGE, kv, splat(g, lo, vl), ""), "") : m;
+}
+
 /* The mask of the lanes k < vl with from + k < end, and'ed with the scalar also (or NULL). */
 static LLVMValueRef lanes_below(cgl *g, int vl, LLVMValueRef from, LLVMValueRef end, LLVMValueRef also)
 {
-    LLVMValueRef lanes[64];
-    for (int k = 0; k < vl; k++)
-        lanes[k] = ci64(g, k);
     LLVMValueRef left = LLVMBuildSub(g->b, end, from, "");
     if (also)   /* no lane when also is false */
         left = LLVMBuildSelect(g->b, also, left, ci64(g, 0), "");
-    return LLVMBuildICmp(g->b, LLVMIntSLT, LLVMConstVector(lanes, (unsigned)vl), splat(g, left, vl), "");
+    return lane_range(g, vl, NULL, left);
 }
 
 /*
@@ -715,17 +723,6 @@ static LLVMValueRef elem_at(cgl *g, LLVMTypeRef et, LLVMValueRef p, LLVMValueRef
  */
 enum { SQ_IN, SQ_S_IN, SQ_NLOAD, SQ_NBACK, SQ_BACK, SQ_B_LO, SQ_L_HI, SQ_PF_ADD, SQ_PF_ROW, SQ_PF_LAST,
        SQ_OUT, SQ_S_OUT, SQ_NSTORE, SQ_S_HI, SQ_F_LO, SQ_STREAM, SQ_AHEAD, SQ_NARG };
-
-/* The i1 lanes k of a vl-lane mask with lo <= k < hi (lo NULL: 0 <= k). */
-static LLVMValueRef lane_range(cgl *g, int vl, LLVMValueRef lo, LLVMValueRef hi)
-{
-    LLVMValueRef lanes[16];
-    for (int k = 0; k < vl; k++)
-        lanes[k] = ci64(g, k);
-    LLVMValueRef kv = LLVMConstVector(lanes, (unsigned)vl);
-    LLVMValueRef m = LLVMBuildICmp(g->b, LLVMIntSLT, kv, splat(g, hi, vl), "");
-    return lo ? LLVMBuildAnd(g->b, m, LLVMBuildICmp(g->b, LLVMIntSGE, kv, splat(g, lo, vl), ""), "") : m;
-}
 
 /* A new block of g->fn, and the builder at its end once cond sent the code to it or to next. */
 static void cond_block(cgl *g, LLVMValueRef cond, const char *name, LLVMBasicBlockRef next)
@@ -1164,12 +1161,15 @@ static LLVMValueRef weave(cgl *g, LLVMValueRef *v, int K, int vl, int m, bool in
 }
 
 /*
- * A chunk of a weave (narrow_tile) as a helper (kind 1 + (K - 2) * 2 + out_narrow): its
+ * A chunk of a weave (narrow_tile) as a helper (kind weave_kind(K, out_narrow)): its
  * parameters are the chunk's first input and output elements, the K rows' stride (of the
  * input when out_narrow, of the output otherwise), the chunk's length along its axis (at
  * least 1: VL or more is a whole chunk) and whether a large output streams (i1).
  */
 enum { WV_IN, WV_OUT, WV_RS, WV_LEFT, WV_STREAM, WV_NARG };
+
+/* The helper kinds of weaves: 1 to 6 (0 is the square), which weave_body reads back. */
+static int weave_kind(int K, bool out_narrow) { return 1 + (K - 2) * 2 + out_narrow; }
 
 static void weave_body(cgl *g, const square *q, int kind, LLVMValueRef fn)
 {
@@ -1264,7 +1264,7 @@ static void narrow_tile(cgl *g, const square *q, int K, bool out_narrow, LLVMVal
     /* the K rows' stride: of the input (out_narrow), of the output otherwise */
     LLVMValueRef args[WV_NARG] = { address(g, q->in), address(g, q->out),
                                    out_narrow ? axis_stride(g, q->in, o) : axis_stride(g, q->out, r), left, stream };
-    call_helper(g, q, 1 + (K - 2) * 2 + out_narrow, args, WV_NARG, weave_body);
+    call_helper(g, q, weave_kind(K, out_narrow), args, WV_NARG, weave_body);
     LLVMBuildBr(g->b, next);
     g->streamed = true;
     LLVMPositionBuilderAtEnd(g->b, next);
@@ -1351,45 +1351,36 @@ static void loop(cgl *g, const lp_node *n, bool outermost)
  * The axis w that loop n's axis h runs together with (as numpy's nditer coalesces), or -1:
  * n's nest is a chain of loops around one copy, out[..] = in[..] (a rearrange), with a
  * loop over w inside n, and in both arrays h and w index two dimensions one after the
- * other, alone.  Where they are contiguous across the two (coalesce_ok), h = 0 and w
- * over [0, H W) address every element that h, w did.
+ * other, alone.  *ok: whether both are contiguous across the two, as the kernel runs;
+ * where they are, h = 0 and w over [0, H W) address every element that h, w did.
  */
-static int coalesce_axis(const lp_node *n)
+static int coalesce_axis(cgl *g, const lp_node *n, LLVMValueRef *ok)
 {
     const lp_node *s = n;
-    int h = n->axis, w = -1;
+    int h = n->axis, w = -1, dh[2];
     while (s->op == LP_LOOP && s->n == 1)
         s = s->body[0];
     if (s->op != LP_STORE || s->comb != IR_COMB_ASSIGN || !s->value || s->value->op != IR_ACCESS || s->value->acc.guard)
         return -1;
     const ir_access *acc[2] = { s->dst, &s->value->acc };
     for (int i = 0; i < 2; i++) {
-        int dh = ir_sole_dim(acc[i], h);
-        int a = dh >= 0 && dh + 1 < acc[i]->ndim ? ir_dim_axis(&acc[i]->dim[dh + 1]) : -1;
-        if (a < 0 || (w >= 0 && a != w) || ir_sole_dim(acc[i], a) != dh + 1)
+        dh[i] = ir_sole_dim(acc[i], h);
+        int a = dh[i] >= 0 && dh[i] + 1 < acc[i]->ndim ? ir_dim_axis(&acc[i]->dim[dh[i] + 1]) : -1;
+        if (a < 0 || (w >= 0 && a != w) || ir_sole_dim(acc[i], a) != dh[i] + 1)
             return -1;
         w = a;
     }
-    for (s = n->body[0]; s->op == LP_LOOP; s = s->body[0])
-        if (s->axis == w)
-            return w;
-    return -1;
-}
-
-/* Whether both arrays of coalesce_axis's copy are contiguous across h and w, as the kernel runs. */
-static LLVMValueRef coalesce_ok(cgl *g, const lp_node *n, int h, int w)
-{
-    while (n->op == LP_LOOP)
-        n = n->body[0];
-    const ir_access *acc[2] = { n->dst, &n->value->acc };
-    LLVMValueRef ok = LLVMConstInt(g->i1, 1, 0);
+    for (s = n->body[0]; s->op == LP_LOOP && s->axis != w; s = s->body[0])
+        ;
+    if (s->op != LP_LOOP)
+        return -1;
+    *ok = LLVMConstInt(g->i1, 1, 0);
     for (int i = 0; i < 2; i++) {
         LLVMValueRef *st = g->stride[acc[i]->tensor];
-        int dh = ir_sole_dim(acc[i], h);
-        ok = LLVMBuildAnd(g->b, ok, LLVMBuildICmp(g->b, LLVMIntEQ, st[dh],
-                                                  LLVMBuildMul(g->b, g->size[w], st[dh + 1], ""), ""), "");
+        *ok = LLVMBuildAnd(g->b, *ok, LLVMBuildICmp(g->b, LLVMIntEQ, st[dh[i]],
+                                                    LLVMBuildMul(g->b, g->size[w], st[dh[i] + 1], ""), ""), "");
     }
-    return ok;
+    return w;
 }
 
 static void loop_plain(cgl *g, const lp_node *n, bool outermost)
@@ -1399,10 +1390,10 @@ static void loop_plain(cgl *g, const lp_node *n, bool outermost)
      * H W, so that a transpose's tiles along w are H W long, not W ('b c h w -> b h w c'
      * with 7 x 7 images: squares 49 rows long, not 7).  size(h) size(w) stays the same.
      */
-    int w = !n->tile && !n->blocked && !(outermost && n->parallel) ? coalesce_axis(n) : -1;
+    LLVMValueRef ok = NULL;
+    int w = !n->tile && !n->blocked && !(outermost && n->parallel) ? coalesce_axis(g, n, &ok) : -1;
     LLVMValueRef size_h = g->size[n->axis], size_w = w >= 0 ? g->size[w] : NULL;
     if (w >= 0) {
-        LLVMValueRef ok = coalesce_ok(g, n, n->axis, w);
         g->size[w] = LLVMBuildSelect(g->b, ok, LLVMBuildMul(g->b, size_h, size_w, ""), size_w, "");
         g->size[n->axis] = LLVMBuildSelect(g->b, ok, ci64(g, 1), size_h, "");
     }
