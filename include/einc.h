@@ -56,6 +56,16 @@ typedef enum einc_reduce {
     EINC_REDUCE_COUNT
 } einc_reduce;
 
+/*
+ * How an expression's text is read.  AUTO is the rule of the README: an operand with
+ * whitespace inside it, a parenthesis or a digit selects einops style (axes are names
+ * separated by spaces), anything else is numpy style (one letter per axis).  NUMPY and
+ * EINOPS force a reading, as einops.einsum('index ->') or einops.reduce(x, '... ->') need.
+ */
+typedef enum einc_dialect {
+    EINC_DIALECT_AUTO, EINC_DIALECT_NUMPY, EINC_DIALECT_EINOPS
+} einc_dialect;
+
 typedef enum einc_target {
     EINC_TARGET_AUTO, EINC_TARGET_CPU, EINC_TARGET_CUDA, EINC_TARGET_INTERP
 } einc_target;
@@ -86,6 +96,7 @@ typedef struct einc_options {
     int nsizes;
     const einc_size *sizes;
     int64_t max_memory;      /* bytes any one intermediate of a contraction path may take; 0: no limit */
+    einc_dialect dialect;    /* EINC_DIALECT_AUTO unless set */
 } einc_options;
 
 typedef struct einc_ctx einc_ctx;

@@ -202,7 +202,7 @@ static void run_case(const jcase *c, einc_dtype dt, bool big, bool strided)
     einc_ctx *ctx = einc_ctx_new();
     einc_kernel *ki = NULL, *kj = NULL;
     einc_error err;
-    einc_options oi = { c->reduce, EINC_TARGET_INTERP, ng, given, 0 }, oj = oi;
+    einc_options oi = { .reduce = c->reduce, .target = EINC_TARGET_INTERP, .nsizes = ng, .sizes = given }, oj = oi;
     oj.target = EINC_TARGET_CPU;
     if (einc_compile(ctx, c->expr, &oi, &ki, &err) || einc_compile(ctx, c->expr, &oj, &kj, &err))
         fail_msg("%s: %s", c->expr, err.message);
