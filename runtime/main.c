@@ -2,12 +2,15 @@
  * main.c — the einc command line.  The only place in einc that prints or chooses an exit
  * code: everything below it reports errors as values.
  *
- *     einc [--emit=...] [-o FILE] EXPR [AXIS=N ...]
- *     einc run [--target=...] [--reduce=OP] EXPR [AXIS=N ...] IN.npy ... [-o OUT.npy]
- *     einc explain EXPR [AXIS=N ...] [IN.npy ...]
+ *     einc [--emit=KIND] [-o FILE] EXPR|MODEL.einl [AXIS=N ...]
+ *     einc run [--target=T] [--reduce=OP] EXPR [AXIS=N ...] IN.npy ... [-o OUT.npy]
+ *     einc explain [--dot] EXPR [AXIS=N ...] [IN.npy ...]
+ *     einc bench EXPR AXIS=N ... | EXPR IN.npy ...
  *
- * Options may stand anywhere (GNU style); "--" ends them.  Exit status: 0 success, 1 an
- * error in the input, 2 a usage error.
+ * Options may stand anywhere and take their value as GNU getopt_long reads it: --opt=VALUE
+ * or --opt VALUE, -o FILE or -oFILE; "--" ends them.  An option that does not apply to the
+ * command is refused, never ignored.  Exit status: 0 success, 1 an error in the input,
+ * 2 a usage error.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "einc.h"
@@ -17,6 +20,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,13 +30,12 @@
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
 static const char usage[] =
-    "usage: einc [--emit=c|header|cuda|ptx|llvm|asm|obj] [--name NAME] [--dtype=f32|f64] [-o FILE] EXPR [AXIS=N ...]\n"
-    "       einc run [--target=auto|cpu|cuda|interp] [--reduce=OP] EXPR [AXIS=N ...] IN.npy ... [-o OUT.npy]\n"
-    "       einc explain [--reduce=OP] EXPR [AXIS=N ...] [IN.npy ...]\n"
-    "       einc bench   [--target=...] EXPR AXIS=N ...\n"
-    "       einc run [--target=...] MODEL.einl NAME=FILE.npy ... [SIZE=N ...] [-o OUT.npy]\n"
-    "       einc [explain [--dot] | bench] MODEL.einl [SIZE=N ...] [NAME=FILE.npy ...]\n"
-    "       einc --help | --version\n"
+    "usage: einc [OPTIONS] EXPR [AXIS=N ...]                  print a kernel's source\n"
+    "       einc run [OPTIONS] EXPR [AXIS=N ...] IN.npy ...    compute EXPR on .npy files\n"
+    "       einc explain [OPTIONS] EXPR [AXIS=N ...] [IN.npy ...]\n"
+    "       einc bench [OPTIONS] EXPR AXIS=N ... | EXPR [AXIS=N ...] IN.npy ...\n"
+    "       einc [run | explain | bench] [OPTIONS] MODEL.einl [SIZE=N ...] [NAME=FILE.npy ...]\n"
+    "       einc help | --help | --version\n"
     "\n"
     "EXPR is a numpy einsum string ('ik,kj->ij', '...ij,...jk', 'ii->i', implicit 'ij,jk')\n"
     "or an einops pattern ('b c (h w) -> b h w c', 'b c h w -> b c', 'h w -> h w c').\n"
@@ -46,41 +49,205 @@ static const char usage[] =
     "             file with the same C function (-o needed)\n"
     "  run        compute EXPR on .npy files; prints the result as numpy does, or writes -o\n"
     "  explain    show the dialect, axes, sizes, the index IR and its FLOP count; for a\n"
-    "             model also the fused groups (--dot: as a Graphviz graph)\n"
-    "  bench      time EXPR on random float32 inputs of the given sizes: GFLOP/s, GB/s,\n"
-    "             and the speed-up over the reference interpreter\n"
+    "             model also the fused groups\n"
+    "  bench      time EXPR on the .npy files given, else on random inputs of the given\n"
+    "             sizes: GFLOP/s, GB/s, and the speed-up over the reference interpreter\n"
+    "  help       this text\n"
     "\n"
-    "  AXIS=N            the size of an axis the inputs do not determine (h=4, c=3)\n"
-    "  ...=N             for an emitted kernel: the number of dimensions '...' stands for\n"
-    "  --reduce=OP       sum (default), mean, max, min or prod, for axes absent from the output\n"
-    "                    of a one-operand expression\n"
-    "  --target=T        auto (default: CUDA when a GPU and its driver are there, else the\n"
-    "                    CPU JIT), cpu, cuda, interp (the reference interpreter)\n"
-    "  --max-memory=N    bytes any one intermediate of a contraction path may take (64K, 1G)\n"
-    "  -o FILE           write the result to FILE (atomically; an error leaves FILE as it was)\n"
-    "  --                end of options (for an expression starting with '-')\n";
+    "  AXIS=N             the size of an axis the inputs do not determine (h=4, c=3)\n"
+    "  ...=N              for an emitted kernel: the number of dimensions '...' stands for\n"
+    "\n"
+    "Options (--opt=VALUE or --opt VALUE; -o FILE or -oFILE).  An option that does not\n"
+    "apply to the command is an error.\n"
+    "  --emit=KIND        (emitting) c (default), header, cuda, ptx, llvm, asm or obj\n"
+    "  --name=NAME        (emitting) the kernel's function name (default einc_kernel)\n"
+    "  --dtype=f32|f64    (emitting, bench) every array's dtype, for an expression (default\n"
+    "                     f32; run takes the inputs' dtypes, a model declares its own)\n"
+    "  --reduce=OP        sum (default), mean, max, min or prod, for axes absent from the\n"
+    "                     output of a one-operand expression\n"
+    "  --dialect=D        auto (default: the rule above), numpy or einops, for an expression\n"
+    "  --target=T         (run, bench) auto (default: CUDA when a GPU and its driver are\n"
+    "                     there, else the CPU JIT), cpu, cuda, interp (the reference\n"
+    "                     interpreter)\n"
+    "  --max-memory=BYTES (run, explain, bench) bytes any one intermediate of an expression's\n"
+    "                     contraction path may take (64K, 512M, 2G)\n"
+    "  --dot              (explain) the fused loop nests as a Graphviz graph\n"
+    "  -o, --output=FILE  write to FILE what would be printed (run: a .npy file), atomically:\n"
+    "                     an error leaves FILE as it was; '-o -' is standard output\n"
+    "  -h, --help         this text\n"
+    "  --version          einc's version\n"
+    "  --                 end of options (for an expression starting with '-')\n";
+
+enum command { CMD_EMIT, CMD_RUN, CMD_EXPLAIN, CMD_BENCH, CMD_HELP, CMD_COUNT };
+
+static const char *const command_names[CMD_COUNT] = {
+    [CMD_RUN] = "run", [CMD_EXPLAIN] = "explain", [CMD_BENCH] = "bench", [CMD_HELP] = "help",
+};
+
+enum option {
+    OPT_EMIT, OPT_NAME, OPT_DTYPE, OPT_REDUCE, OPT_DIALECT, OPT_TARGET, OPT_MAX_MEMORY,
+    OPT_DOT, OPT_OUTPUT, OPT_HELP, OPT_VERSION, OPT_COUNT
+};
+
+static const struct option_spec {
+    const char *name;           /* the long spelling */
+    const char *letter;         /* the short one, or NULL */
+    const char *value;          /* the value's name in messages, or NULL: a flag */
+} options[OPT_COUNT] = {
+    [OPT_EMIT] = { "--emit", NULL, "KIND" },
+    [OPT_NAME] = { "--name", NULL, "NAME" },
+    [OPT_DTYPE] = { "--dtype", NULL, "f32|f64" },
+    [OPT_REDUCE] = { "--reduce", NULL, "OP" },
+    [OPT_DIALECT] = { "--dialect", NULL, "auto|numpy|einops" },
+    [OPT_TARGET] = { "--target", NULL, "auto|cpu|cuda|interp" },
+    [OPT_MAX_MEMORY] = { "--max-memory", NULL, "BYTES" },
+    [OPT_DOT] = { "--dot", NULL, NULL },
+    [OPT_OUTPUT] = { "--output", "-o", "FILE" },
+    [OPT_HELP] = { "--help", "-h", NULL },
+    [OPT_VERSION] = { "--version", NULL, NULL },
+};
+
+/* einc_emit_kind's order */
+static const char *const emit_kinds[] = { "c", "header", "cuda", "llvm", "asm", "ptx", "obj" };
+/* einc_target's and einc_dialect's */
+static const char *const targets[] = { "auto", "cpu", "cuda", "interp" };
+static const char *const dialects[] = { "auto", "numpy", "einops" };
 
 typedef struct args {
-    const char *cmd;            /* "run", "explain", or NULL: emit */
+    enum command cmd;
     const char *expr;           /* the expression, or a model's source text */
     const char *model;          /* the .einl file's path, or NULL */
+    const char *given[OPT_COUNT]; /* each option given, as spelled ("-o", "--output"); else NULL */
     bool dot;                   /* explain --dot */
-    const char *out;
-    const char *emit;
+    const char *out;            /* -o FILE; "-" is standard output */
+    einc_emit_kind emit;
     const char *name;
-    einc_dtype dtype;           /* --dtype for emitted kernels */
+    einc_dtype dtype;           /* --dtype: emitted kernels', bench's random inputs' */
     einc_options opt;
     int nsizes, nfiles;
     einc_size *sizes;
-    const char **files;
+    const char **files;         /* .npy operands, or a model's NAME=FILE.npy words */
 } args;
 
-static int usage_error(const char *fmt, const char *what)
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "einc: error: ");
-    fprintf(stderr, fmt, what);
+    vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n(einc --help shows the usage)\n");
+    va_end(ap);
     return EXIT_USAGE;
+}
+
+static int lookup(const char *const *names, int n, const char *v)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], v) == 0)
+            return i;
+    return -1;
+}
+
+/* The value of a valued option, checked; 0 or a usage error's exit status (printed). */
+static int set_option(args *A, enum option id, const char *v)
+{
+    int k;
+    switch (id) {
+    case OPT_EMIT:
+        if ((k = lookup(emit_kinds, 7, v)) < 0)
+            return usage_error("--emit takes c, header, cuda, llvm, asm, ptx or obj, not '%s'", v);
+        A->emit = (einc_emit_kind)k;
+        return 0;
+    case OPT_NAME:
+        A->name = v;
+        return 0;
+    case OPT_DTYPE:
+        if (strcmp(v, "f32") && strcmp(v, "f64"))
+            return usage_error("--dtype takes f32 or f64, not '%s'", v);
+        A->dtype = v[1] == '3' ? EINC_F32 : EINC_F64;
+        return 0;
+    case OPT_REDUCE:
+        for (k = 0; k < EINC_REDUCE_COUNT && strcmp(einc_reduce_name((einc_reduce)k), v); k++)
+            ;
+        if (k == EINC_REDUCE_COUNT)
+            return usage_error("--reduce takes sum, mean, max, min or prod, not '%s'", v);
+        A->opt.reduce = (einc_reduce)k;
+        return 0;
+    case OPT_DIALECT:
+        if ((k = lookup(dialects, 3, v)) < 0)
+            return usage_error("--dialect takes auto, numpy or einops, not '%s'", v);
+        A->opt.dialect = (einc_dialect)k;
+        return 0;
+    case OPT_TARGET:
+        if ((k = lookup(targets, 4, v)) < 0)
+            return usage_error("--target takes auto, cpu, cuda or interp, not '%s'", v);
+        A->opt.target = (einc_target)k;
+        return 0;
+    case OPT_MAX_MEMORY: {
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        long long mul = *end == 'K' || *end == 'k' ? 1LL << 10 : *end == 'M' ? 1LL << 20
+                      : *end == 'G' ? 1LL << 30 : 1;
+        if (errno || end == v || n < 0 || (mul > 1 && end[1]) || (mul == 1 && *end) ||
+            __builtin_mul_overflow(n, mul, &n))
+            return usage_error("--max-memory takes a byte count such as 1000000, 64K, 512M or 2G, not '%s'", v);
+        A->opt.max_memory = n;
+        return 0;
+    }
+    case OPT_OUTPUT:
+        A->out = v;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Why option id does not apply to a model, or NULL.  These and command_refuses below are
+ * the table in the README's "The command line" section.
+ */
+static const char *model_refuses(enum option id)
+{
+    switch (id) {
+    case OPT_DTYPE: return "its arrays have the dtypes it declares";
+    case OPT_REDUCE: return "its layers say how they reduce";
+    case OPT_DIALECT: return "its pattern calls are einops style";
+    case OPT_MAX_MEMORY: return "it bounds an expression's contraction path, and a model has none";
+    default: return NULL;
+    }
+}
+
+/* Why option id does not apply to A's command, or NULL when it does. */
+static const char *command_refuses(const args *A, enum option id)
+{
+    bool emit = A->cmd == CMD_EMIT;
+    switch (id) {
+    case OPT_EMIT:
+        return emit ? NULL : "it chooses what a kernel is emitted as (einc --emit=KIND EXPR)";
+    case OPT_NAME:
+        return emit ? NULL : "it names an emitted kernel (einc --name=NAME EXPR)";
+    case OPT_DTYPE:
+        if (A->cmd == CMD_RUN)
+            return "the result's dtype follows the inputs' (numpy's rules)";
+        if (A->cmd == CMD_EXPLAIN)
+            return "an expression's dtypes come from its .npy inputs";
+        return A->cmd == CMD_BENCH && A->nfiles ? "the .npy files give the inputs' dtypes" : NULL;
+    case OPT_TARGET:
+        if (emit)
+            return "an emitted kernel's kind is chosen with --emit=c|header|cuda|ptx|llvm|asm|obj";
+        return A->cmd == CMD_EXPLAIN ? "explain runs nothing (its schedule is the CPU JIT's)" : NULL;
+    case OPT_MAX_MEMORY:
+        return emit ? "an emitted kernel computes the expression in one loop nest, without a "
+                      "contraction path" : NULL;
+    case OPT_DOT:
+        return A->cmd == CMD_EXPLAIN ? NULL : "it draws explain's loop nests (einc explain --dot)";
+    default:
+        return NULL;
+    }
 }
 
 static bool is_ident(const char *s, size_t n)
@@ -93,48 +260,83 @@ static bool is_ident(const char *s, size_t n)
     return true;
 }
 
-/* NAME=INTEGER → a size.  Returns 1 if word is one, 0 if not, -1 on a malformed size. */
-static int size_word(const char *w, einc_size *z)
+static bool is_model(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 5 && strcmp(s + n - 5, ".einl") == 0;
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), m = strlen(tail);
+    return n >= m && strcmp(s + n - m, tail) == 0;
+}
+
+/*
+ * NAME=VALUE → a size.  Returns 1 if w is one, 0 if w is a file (an operand, or a model's
+ * NAME=FILE.npy binding), -1 (printed) if it is a size with a bad value: c=3.5, c=abc,
+ * c=-1.  A model binds its arrays with NAME=FILE, so there a value that is not a number is
+ * a file's name; an expression's operands are plain file names, so NAME=FILE.npy is left
+ * for the loader to explain.
+ */
+static int size_word(const char *w, bool model, einc_size *z)
 {
     const char *eq = strchr(w, '=');
     if (!eq || !(is_ident(w, (size_t)(eq - w)) || (eq - w == 3 && strncmp(w, "...", 3) == 0)))
         return 0;
     const char *v = eq + 1;
-    if (!*v || strspn(v, "-+0123456789") != strlen(v))
-        return 0;
-    errno = 0;
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    if (errno || *end || n < 0)
-        return -1;
-    z->name = strndup(w, (size_t)(eq - w));
-    z->value = n;
-    return z->name ? 1 : -1;
-}
-
-static bool opt_value(const char *a, const char *name, const char **val)
-{
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return true;
+    if (*v && strspn(v, "0123456789") == strlen(v)) {
+        errno = 0;
+        long long n = strtoll(v, NULL, 10);
+        if (errno) {
+            usage_error("bad size '%s': it does not fit in 64 bits", w);
+            return -1;
+        }
+        z->name = strndup(w, (size_t)(eq - w));
+        z->value = n;
+        if (!z->name)
+            usage_error("%s", "out of memory");
+        return z->name ? 1 : -1;
     }
-    return false;
+    char *end = (char *)v;
+    if (*v)
+        strtod(v, &end);
+    bool number = *v && *end == 0;
+    if (*v && !number && (model || ends_with(v, ".npy")))
+        return 0;
+    usage_error("bad size '%s': a size is a non-negative integer", w);
+    return -1;
 }
 
+/* The option that the first n bytes of a spell ("--reduce" or "-o"), or OPT_COUNT. */
+static int find_option(const char *a, size_t n)
+{
+    int id = 0;
+    for (; id < OPT_COUNT; id++) {
+        const char *s = n == 2 && a[1] != '-' ? options[id].letter : options[id].name;
+        if (s && strlen(s) == n && strncmp(s, a, n) == 0)
+            break;
+    }
+    return id;
+}
+
+/*
+ * argv → A.  Returns 0, a usage error's exit status (printed), or -1 after --help or
+ * --version (printed: exit 0).
+ */
 static int parse_args(int argc, char **argv, args *A)
 {
     const char **pos = calloc((size_t)argc + 1, sizeof *pos);
     A->sizes = calloc((size_t)argc + 1, sizeof *A->sizes);
     A->files = calloc((size_t)argc + 1, sizeof *A->files);
+    int rc = 0, npos = 0, first_after_dashdash = -1;
     if (!pos || !A->sizes || !A->files) {
         free(pos);
         return usage_error("%s", "out of memory");
     }
-    int npos = 0, first_after_dashdash = -1;
     bool dashdash = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
+    for (int i = 1; i < argc && rc == 0; i++) {
+        const char *a = argv[i], *v = NULL, *spelled;
         if (dashdash || a[0] != '-' || a[1] == 0) {
             pos[npos++] = a;
             continue;
@@ -142,106 +344,83 @@ static int parse_args(int argc, char **argv, args *A)
         if (strcmp(a, "--") == 0) {
             dashdash = true;
             first_after_dashdash = npos;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--name") == 0) {
-            if (i + 1 >= argc) {
-                free(pos);
-                return usage_error("option '%s' needs a value", a);
-            }
-            if (a[1] == 'o')
-                A->out = argv[++i];
-            else
-                A->name = argv[++i];
-        } else if (opt_value(a, "--output", &v)) {
-            A->out = v;
-        } else if (opt_value(a, "--name", &v)) {
-            A->name = v;
-        } else if (opt_value(a, "--emit", &v)) {
-            static const char *const kinds[] = { "c", "header", "cuda", "llvm", "asm", "ptx", "obj" };
-            size_t k = 0;
-            while (k < sizeof kinds / sizeof *kinds && strcmp(kinds[k], v))
-                k++;
-            if (k == sizeof kinds / sizeof *kinds) {
-                free(pos);
-                return usage_error("--emit takes c, header, cuda, llvm, asm, ptx or obj, not '%s'", v);
-            }
-            A->emit = v;
-        } else if (opt_value(a, "--dtype", &v)) {
-            if (strcmp(v, "f32") && strcmp(v, "f64")) {
-                free(pos);
-                return usage_error("--dtype takes f32 or f64, not '%s'", v);
-            }
-            A->dtype = v[1] == '3' ? EINC_F32 : EINC_F64;
-        } else if (opt_value(a, "--max-memory", &v)) {
-            char *end;
-            errno = 0;
-            long long n = strtoll(v, &end, 10);
-            long long mul = *end == 'K' || *end == 'k' ? 1LL << 10 : *end == 'M' ? 1LL << 20
-                          : *end == 'G' ? 1LL << 30 : 1;
-            if (errno || end == v || n < 0 || (mul > 1 && end[1]) || (mul == 1 && *end) ||
-                __builtin_mul_overflow(n, mul, &n)) {
-                free(pos);
-                return usage_error("--max-memory takes a byte count such as 1000000, 64K, 512M or 2G, not '%s'", v);
-            }
-            A->opt.max_memory = n;
-        } else if (opt_value(a, "--reduce", &v)) {
-            int r = 0;
-            while (r < EINC_REDUCE_COUNT && strcmp(einc_reduce_name((einc_reduce)r), v))
-                r++;
-            if (r == EINC_REDUCE_COUNT) {
-                free(pos);
-                return usage_error("--reduce takes sum, mean, max, min or prod, not '%s'", v);
-            }
-            A->opt.reduce = (einc_reduce)r;
-        } else if (opt_value(a, "--target", &v)) {
-            static const char *const t[] = { "auto", "cpu", "cuda", "interp" };
-            int k = 0;
-            while (k < 4 && strcmp(t[k], v))
-                k++;
-            if (k == 4) {
-                free(pos);
-                return usage_error("--target takes auto, cpu, cuda or interp, not '%s'", v);
-            }
-            A->opt.target = (einc_target)k;
-        } else if (strcmp(a, "--dot") == 0) {
-            A->dot = true;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage, stdout);
-            free(pos);
-            return -1;
-        } else if (strcmp(a, "--version") == 0) {
-            printf("einc %s\n", einc_version());
-            free(pos);
-            return -1;
-        } else {
-            free(pos);
-            return usage_error("unknown option '%s'", a);
+            continue;
         }
+        bool attached = false, is_long = a[1] == '-';
+        size_t n = is_long ? strcspn(a, "=") : 2;
+        int id = find_option(a, n);
+        if (id == OPT_COUNT || (!is_long && a[2] && !options[id].value)) {
+            rc = usage_error("unknown option '%s'", a);
+            break;
+        }
+        spelled = is_long ? options[id].name : options[id].letter;
+        if (a[n]) {             /* --opt=VALUE, -oVALUE */
+            v = a + n + is_long;
+            attached = true;
+        }
+        if (!options[id].value && attached) {
+            rc = usage_error("option '%s' takes no value", spelled);
+        } else if (id == OPT_HELP) {
+            fputs(usage, stdout);
+            rc = -1;
+        } else if (id == OPT_VERSION) {
+            printf("einc %s\n", einc_version());
+            rc = -1;
+        } else if (id == OPT_DOT) {
+            A->dot = true;
+        } else {
+            if (!attached)
+                v = i + 1 < argc ? argv[++i] : NULL;
+            if (!v || !*v)
+                rc = usage_error("option '%s' needs a value (%s%s%s)", spelled, spelled,
+                                 is_long ? "=" : " ", options[id].value);
+            else
+                rc = set_option(A, (enum option)id, v);
+        }
+        A->given[id] = spelled;
     }
     int i = 0;
-    if (npos > 0 && first_after_dashdash != 0 &&
-        (strcmp(pos[0], "run") == 0 || strcmp(pos[0], "explain") == 0 || strcmp(pos[0], "bench") == 0))
-        A->cmd = pos[i++];
-    if (i >= npos) {
-        free(pos);
-        return usage_error("%s", "no expression given");
-    }
-    A->expr = pos[i++];
-    for (; i < npos; i++) {
-        int r = size_word(pos[i], &A->sizes[A->nsizes]);
-        if (r < 0) {
-            const char *word = pos[i];
-            free(pos);
-            return usage_error("bad size '%s': a size is NAME=N with N >= 0", word);
+    for (int c = CMD_RUN; rc == 0 && c < CMD_COUNT && npos > 0 && first_after_dashdash != 0; c++)
+        if (strcmp(pos[0], command_names[c]) == 0) {
+            A->cmd = (enum command)c;
+            i++;
         }
-        if (r > 0)
+    if (rc == 0 && A->cmd == CMD_HELP) {
+        fputs(usage, stdout);
+        rc = -1;
+    }
+    if (rc == 0 && i >= npos)
+        rc = usage_error("%s", "no expression given");
+    if (rc == 0) {
+        A->expr = pos[i++];
+        A->model = is_model(A->expr) ? A->expr : NULL;
+    }
+    for (; rc == 0 && i < npos; i++) {
+        int r = size_word(pos[i], A->model != NULL, &A->sizes[A->nsizes]);
+        if (r < 0)
+            rc = EXIT_USAGE;
+        else if (r > 0)
             A->nsizes++;
         else
             A->files[A->nfiles++] = pos[i];
     }
+    for (int id = 0; rc == 0 && id < OPT_COUNT; id++) {
+        const char *why = A->given[id] && A->model ? model_refuses((enum option)id) : NULL;
+        if (why) {
+            rc = usage_error("option '%s' does not apply to a model: %s", A->given[id], why);
+            break;
+        }
+        why = A->given[id] ? command_refuses(A, (enum option)id) : NULL;
+        if (why && A->cmd == CMD_EMIT)
+            rc = usage_error("option '%s' does not apply to emitting a kernel: %s", A->given[id], why);
+        else if (why)
+            rc = usage_error("option '%s' does not apply to 'einc %s': %s", A->given[id],
+                             command_names[A->cmd], why);
+    }
     A->opt.nsizes = A->nsizes;
     A->opt.sizes = A->sizes;
     free(pos);
-    return 0;
+    return rc;
 }
 
 /*
@@ -273,6 +452,34 @@ static void print_error(const einc_error *e, const char *src)
     } else {
         fprintf(stderr, "einc: %s\n", buf);
     }
+}
+
+/*
+ * A command's result: to FILE for -o FILE, atomically (an error leaves FILE as it was), or
+ * to standard output without -o and for -o -.  0, or -1 (printed).
+ */
+static int put_result(const char *out, int n, const void *const *parts, const size_t *lens)
+{
+    if (!out || strcmp(out, "-") == 0) {
+        for (int i = 0; i < n; i++)
+            if (lens[i] && fwrite(parts[i], 1, lens[i], stdout) != lens[i]) {
+                fprintf(stderr, "einc: error: cannot write to standard output: %s\n", strerror(errno));
+                return -1;
+            }
+        return 0;
+    }
+    char err[512];
+    if (file_write_atomic(out, parts, lens, n, err, sizeof err) < 0) {
+        fprintf(stderr, "einc: error: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int put_text(const char *out, const char *text, size_t len)
+{
+    const void *parts[1] = { text };
+    return put_result(out, 1, parts, &len);
 }
 
 /* The whole of a model file, NUL-terminated; NULL (printed) on failure. */
@@ -320,12 +527,6 @@ static einc_status compile(einc_ctx *ctx, const args *A, const einc_options *o, 
     if (A->model)
         return einc_compile_model(ctx, A->expr, o, k, e);
     return einc_compile(ctx, A->expr, o, k, e);
-}
-
-static bool is_model(const char *s)
-{
-    size_t n = strlen(s);
-    return n > 5 && strcmp(s + n - 5, ".einl") == 0;
 }
 
 /* A model's NAME=FILE.npy words, each to its input's position. */
@@ -395,49 +596,53 @@ static int load_inputs(const args *A, npy_array *arr, einc_tensor *t)
     return 0;
 }
 
-static int cmd_run(einc_ctx *ctx, const args *A, bool explain)
+/*
+ * The kernel's operands from the command line's files: *arr holds *n arrays (the caller
+ * frees them with free_operands), *t views them.  0, or -1 (printed).
+ */
+static int load_operands(const args *A, einc_kernel *k, int *n, npy_array **arr, einc_tensor **t)
 {
-    int rc = EXIT_INPUT;
+    *n = A->model ? einc_kernel_ninputs(k) : A->nfiles;
+    *arr = calloc((size_t)*n + 1, sizeof **arr);
+    *t = calloc((size_t)*n + 1, sizeof **t);
+    if (!*arr || !*t) {
+        fprintf(stderr, "einc: error: out of memory\n");
+        return -1;
+    }
+    if (A->model ? load_model_inputs(A, k, *arr, *t) < 0 : load_inputs(A, *arr, *t) < 0)
+        return -1;
+    if (!A->model && A->nfiles != einc_kernel_ninputs(k)) {
+        int want = einc_kernel_ninputs(k);
+        fprintf(stderr, "einc: error: the expression takes %d operand%s but %d .npy file%s %s given\n  %s\n",
+                want, want == 1 ? "" : "s", A->nfiles, A->nfiles == 1 ? "" : "s",
+                A->nfiles == 1 ? "was" : "were", A->expr);
+        return -1;
+    }
+    return 0;
+}
+
+static void free_operands(int n, npy_array *arr, einc_tensor *t)
+{
+    for (int i = 0; arr && i < n; i++)
+        npy_free(&arr[i]);
+    free(arr);
+    free(t);
+}
+
+static int cmd_run(einc_ctx *ctx, const args *A)
+{
+    int rc = EXIT_INPUT, nin = 0;
     einc_error e = { 0 };
     einc_kernel *k = NULL;
-    npy_array out = { 0 };
+    npy_array out = { 0 }, *arr = NULL;
+    einc_tensor *t = NULL;
+    unsigned char *hdr = NULL;
     if (compile(ctx, A, &A->opt, &k, &e)) {
         print_error(&e, A->expr);
         return rc;
     }
-    int nin = A->model ? einc_kernel_ninputs(k) : A->nfiles;
-    npy_array *arr = calloc((size_t)nin + 1, sizeof *arr);
-    einc_tensor *t = calloc((size_t)nin + 1, sizeof *t);
-    if (!arr || !t) {
-        fprintf(stderr, "einc: error: out of memory\n");
+    if (load_operands(A, k, &nin, &arr, &t) < 0)
         goto done;
-    }
-    if (A->model && (A->nfiles || !explain) ? load_model_inputs(A, k, arr, t) < 0 : load_inputs(A, arr, t) < 0)
-        goto done;
-    if (explain) {
-        char *s = A->dot ? einc_kernel_explain_dot(k, nin, A->nfiles ? t : NULL, &e)
-                         : einc_kernel_explain(k, nin, A->nfiles ? t : NULL, &e);
-        if (!s) {
-            print_error(&e, A->expr);
-            goto done;
-        }
-        if (A->dot)
-            printf("%s", s);
-        else if (A->model)
-            printf("model: %s\n%s", A->model, s);
-        else
-            printf("expression: %s\n%s", A->expr, s);
-        free(s);
-        rc = 0;
-        goto done;
-    }
-    if (!A->model && A->nfiles != einc_kernel_ninputs(k)) {
-        int n = einc_kernel_ninputs(k);
-        fprintf(stderr, "einc: error: the expression takes %d operand%s but %d .npy file%s %s given\n  %s\n",
-                n, n == 1 ? "" : "s", A->nfiles, A->nfiles == 1 ? "" : "s",
-                A->nfiles == 1 ? "was" : "were", A->expr);
-        goto done;
-    }
     if (einc_kernel_output(k, nin, t, &out.dtype, &out.ndim, out.shape, &e)) {
         print_error(&e, A->expr);
         goto done;
@@ -456,8 +661,18 @@ static int cmd_run(einc_ctx *ctx, const args *A, bool explain)
         print_error(&e, A->expr);
         goto done;
     }
-    if (A->out) {
-        char err[512];
+    char err[512];
+    if (A->out && strcmp(A->out, "-") == 0) {       /* the .npy file's bytes */
+        size_t hlen = 0;
+        if (!(hdr = npy_header(&out, "standard output", &hlen, err, sizeof err))) {
+            fprintf(stderr, "einc: error: %s\n", err);
+            goto done;
+        }
+        const void *parts[2] = { hdr, out.data };
+        size_t lens[2] = { hlen, out.nbytes };
+        if (put_result(NULL, 2, parts, lens) < 0)
+            goto done;
+    } else if (A->out) {
         if (npy_write(A->out, &out, err, sizeof err) < 0) {
             fprintf(stderr, "einc: error: %s\n", err);
             goto done;
@@ -467,11 +682,47 @@ static int cmd_run(einc_ctx *ctx, const args *A, bool explain)
     }
     rc = 0;
 done:
-    for (int i = 0; arr && i < nin; i++)
-        npy_free(&arr[i]);
+    free(hdr);
+    free_operands(nin, arr, t);
     npy_free(&out);
-    free(arr);
-    free(t);
+    einc_kernel_free(k);
+    return rc;
+}
+
+static int cmd_explain(einc_ctx *ctx, const args *A)
+{
+    int rc = EXIT_INPUT, nin = 0;
+    einc_error e = { 0 };
+    einc_kernel *k = NULL;
+    npy_array *arr = NULL;
+    einc_tensor *t = NULL;
+    char *s = NULL, *text = NULL;
+    if (compile(ctx, A, &A->opt, &k, &e)) {
+        print_error(&e, A->expr);
+        return rc;
+    }
+    /* without files, sizes stay symbolic */
+    if (A->nfiles && load_operands(A, k, &nin, &arr, &t) < 0)
+        goto done;
+    s = A->dot ? einc_kernel_explain_dot(k, nin, t, &e) : einc_kernel_explain(k, nin, t, &e);
+    if (!s) {
+        print_error(&e, A->expr);
+        goto done;
+    }
+    const char *what = A->dot ? "" : A->model ? "model: " : "expression: ";
+    const char *src = A->dot ? "" : A->model ? A->model : A->expr;
+    size_t len = strlen(what) + strlen(src) + strlen(s) + 2;
+    if (!(text = malloc(len))) {
+        fprintf(stderr, "einc: error: out of memory\n");
+        goto done;
+    }
+    snprintf(text, len, "%s%s%s%s", what, src, A->dot ? "" : "\n", s);
+    if (put_text(A->out, text, strlen(text)) == 0)
+        rc = 0;
+done:
+    free(s);
+    free(text);
+    free_operands(nin, arr, t);
     einc_kernel_free(k);
     return rc;
 }
@@ -508,51 +759,107 @@ static double time_runs(einc_kernel *k, const char *expr, int n, const einc_tens
     return t[reps / 2];
 }
 
-/* einc bench: random float32 inputs of the given sizes, the JIT (or --target) timed. */
+/*
+ * The FLOP count for these inputs: the first "flops: N" line of explain's text (the whole
+ * expression's, before any contraction path, as einc_kernel_input_shapes counts it), the
+ * one count the public API gives for shapes that arrays bind.  -1 (e set) on error.
+ */
+static int64_t bound_flops(einc_kernel *k, int n, const einc_tensor *t, einc_error *e)
+{
+    char *s = einc_kernel_explain(k, n, t, e);
+    if (!s)
+        return -1;
+    const char *f = strstr(s, "\nflops: ");
+    long long v = f ? strtoll(f + 8, NULL, 10) : 0;
+    free(s);
+    return v;
+}
+
+/* Random inputs of the shapes every size implies: floats in [-1, 1], integers 0 or 1. */
+static int random_operands(const args *A, einc_kernel *k, int *nin, npy_array **arr,
+                           einc_tensor **t, int64_t *flops)
+{
+    int ndim[EINC_MAX_OPERANDS];
+    static int64_t shape[EINC_MAX_OPERANDS][EINC_MAX_RANK];
+    einc_dtype dt[EINC_MAX_OPERANDS];
+    einc_error e = { 0 };
+    if (einc_kernel_input_shapes(k, nin, ndim, shape, flops, &e) || einc_kernel_input_dtypes(k, dt, &e)) {
+        print_error(&e, A->expr);
+        return -1;
+    }
+    *arr = calloc((size_t)*nin + 1, sizeof **arr);
+    *t = calloc((size_t)*nin + 1, sizeof **t);
+    if (!*arr || !*t) {
+        fprintf(stderr, "einc: error: out of memory\n");
+        return -1;
+    }
+    unsigned seed = 12345;
+    for (int i = 0; i < *nin; i++) {
+        npy_array *a = &(*arr)[i];
+        a->dtype = A->given[OPT_DTYPE] ? A->dtype : dt[i];
+        a->ndim = ndim[i];
+        size_t n = 1;
+        for (int d = 0; d < ndim[i]; d++)
+            n *= (size_t)(a->shape[d] = shape[i][d]);
+        a->nbytes = n * npy_dtype_size(a->dtype);
+        if (!(a->data = buffer(a->nbytes))) {
+            fprintf(stderr, "einc: error: out of memory for operand %d (%zu elements)\n", i, n);
+            return -1;
+        }
+        for (size_t j = 0; j < n; j++) {
+            seed = seed * 1103515245u + 12345u;
+            float f = (float)((seed >> 16) % 2001) / 1000.0f - 1.0f;
+            switch (a->dtype) {
+            case EINC_F64: ((double *)a->data)[j] = f; break;
+            case EINC_I32: ((int32_t *)a->data)[j] = (seed >> 16) & 1; break;
+            case EINC_I64: ((int64_t *)a->data)[j] = (seed >> 16) & 1; break;
+            case EINC_BOOL: ((uint8_t *)a->data)[j] = (seed >> 16) & 1; break;
+            default: ((float *)a->data)[j] = f; break;
+            }
+        }
+        (*t)[i] = (einc_tensor){ a->dtype, a->ndim, a->shape, NULL, a->data };
+    }
+    return 0;
+}
+
+/* "float32[2, 3]" */
+static void put_shape(FILE *f, const npy_array *a)
+{
+    fprintf(f, "%s[", einc_dtype_name(a->dtype));
+    for (int d = 0; d < a->ndim; d++)
+        fprintf(f, "%s%lld", d ? ", " : "", (long long)a->shape[d]);
+    fprintf(f, "]");
+}
+
+/* einc bench: the .npy files given, else random inputs of the given sizes; the JIT (or --target) timed. */
 static int cmd_bench(einc_ctx *ctx, const args *A)
 {
     einc_kernel *k = NULL, *ki = NULL;
     einc_error e = { 0 };
     int rc = EXIT_INPUT, nin = 0;
-    int ndim[EINC_MAX_OPERANDS];
-    static int64_t shape[EINC_MAX_OPERANDS][EINC_MAX_RANK];
     int64_t flops = 0, oshape[EINC_MAX_RANK];
-    void *data[EINC_MAX_OPERANDS] = { 0 };
-    float *out = NULL;
-    einc_tensor in[EINC_MAX_OPERANDS];
+    npy_array *arr = NULL;
+    einc_tensor *in = NULL;
+    void *out = NULL;
+    char *report = NULL;
+    size_t report_len = 0;
+    FILE *rep = NULL;
     einc_options io = A->opt;
     io.target = EINC_TARGET_INTERP;
-    einc_dtype dt[EINC_MAX_OPERANDS];
-    if (compile(ctx, A, &A->opt, &k, &e) || compile(ctx, A, &io, &ki, &e) ||
-        einc_kernel_input_shapes(k, &nin, ndim, shape, &flops, &e) ||
-        einc_kernel_input_dtypes(k, dt, &e)) {
+    if (compile(ctx, A, &A->opt, &k, &e) || compile(ctx, A, &io, &ki, &e)) {
+        print_error(&e, A->expr);
+        goto done;
+    }
+    if (A->nfiles ? load_operands(A, k, &nin, &arr, &in) < 0
+                  : random_operands(A, k, &nin, &arr, &in, &flops) < 0)
+        goto done;
+    if (A->nfiles && (flops = bound_flops(k, nin, in, &e)) < 0) {
         print_error(&e, A->expr);
         goto done;
     }
     double bytes = 0, elems = 1;
-    unsigned seed = 12345;
-    for (int i = 0; i < nin; i++) {
-        size_t n = 1;
-        for (int d = 0; d < ndim[i]; d++)
-            n *= (size_t)shape[i][d];
-        if (!(data[i] = buffer(n * 8))) {
-            fprintf(stderr, "einc: error: out of memory for operand %d (%zu elements)\n", i, n);
-            goto done;
-        }
-        for (size_t j = 0; j < n; j++) {   /* floats in [-1, 1]; integers (labels) 0 or 1 */
-            seed = seed * 1103515245u + 12345u;
-            float f = (float)((seed >> 16) % 2001) / 1000.0f - 1.0f;
-            switch (dt[i]) {
-            case EINC_F64: ((double *)data[i])[j] = f; break;
-            case EINC_I32: ((int32_t *)data[i])[j] = (seed >> 16) & 1; break;
-            case EINC_I64: ((int64_t *)data[i])[j] = (seed >> 16) & 1; break;
-            case EINC_BOOL: ((uint8_t *)data[i])[j] = (seed >> 16) & 1; break;
-            default: ((float *)data[i])[j] = f; break;
-            }
-        }
-        in[i] = (einc_tensor){ dt[i], ndim[i], shape[i], NULL, data[i] };
-        bytes += (double)n * (double)(dt[i] == EINC_F64 || dt[i] == EINC_I64 ? 8 : dt[i] == EINC_BOOL ? 1 : 4);
-    }
+    for (int i = 0; i < nin; i++)
+        bytes += (double)arr[i].nbytes;
     einc_dtype odt;
     int ond;
     if (einc_kernel_output(k, nin, in, &odt, &ond, oshape, &e)) {
@@ -566,7 +873,7 @@ static int cmd_bench(einc_ctx *ctx, const args *A)
         fprintf(stderr, "einc: error: out of memory for the result\n");
         goto done;
     }
-    bytes += elems * sizeof(float);
+    bytes += elems * (double)npy_dtype_size(odt);
     einc_tensor ot = { odt, ond, oshape, NULL, out };
     double t0 = now();
     if (einc_kernel_run(k, nin, in, &ot, &e)) {     /* the first run compiles */
@@ -575,24 +882,41 @@ static int cmd_bench(einc_ctx *ctx, const args *A)
     }
     double first = now() - t0;
     double t = time_runs(k, A->expr, nin, in, &ot, 7);
-    if (t < 0)
+    if (t < 0 || !(rep = open_memstream(&report, &report_len)))
         goto done;
-    printf("%s: median of 7 runs %.3f ms (first run, with compilation, %.1f ms)\n", A->model ? A->model : A->expr,
-           t * 1e3, first * 1e3);
-    printf("  %.2f GFLOP/s, %.2f GB/s (inputs read and output written once)\n",
-           (double)flops / t / 1e9, bytes / t / 1e9);
+    fprintf(rep, "%s: median of 7 runs %.3f ms (first run, with compilation, %.1f ms)\n",
+            A->model ? A->model : A->expr, t * 1e3, first * 1e3);
+    fprintf(rep, "  %s", A->nfiles ? "inputs" : "random inputs");
+    for (int i = 0; i < nin; i++) {
+        const char *name = A->model ? einc_kernel_input_name(k, i) : NULL;
+        fprintf(rep, "%s%s%s", i ? ", " : " ", name ? name : A->nfiles ? A->files[i] : "",
+                name || A->nfiles ? " " : "");
+        put_shape(rep, &arr[i]);
+    }
+    fprintf(rep, "; %lld FLOPs\n", (long long)flops);
+    fprintf(rep, "  %.2f GFLOP/s, %.2f GB/s (inputs read and output written once)\n",
+            (double)flops / t / 1e9, bytes / t / 1e9);
     /* the interpreter, when it finishes in a few seconds (about 10 M evaluations) */
     if (flops > 0 && flops < 20000000) {
         double ti = time_runs(ki, A->expr, nin, in, &ot, 1);
         if (ti > 0)
-            printf("  reference interpreter %.1f ms: %.0fx faster\n", ti * 1e3, ti / t);
+            fprintf(rep, "  reference interpreter %.1f ms: %.0fx faster\n", ti * 1e3, ti / t);
     } else {
-        printf("  (the reference interpreter is skipped at this size)\n");
+        fprintf(rep, "  (the reference interpreter is skipped at this size)\n");
     }
-    rc = 0;
+    if (fclose(rep) != 0) {
+        rep = NULL;
+        fprintf(stderr, "einc: error: out of memory\n");
+        goto done;
+    }
+    rep = NULL;
+    if (put_text(A->out, report, report_len) == 0)
+        rc = 0;
 done:
-    for (int i = 0; i < nin; i++)
-        free(data[i]);
+    if (rep)
+        fclose(rep);
+    free(report);
+    free_operands(nin, arr, in);
     free(out);
     einc_kernel_free(k);
     einc_kernel_free(ki);
@@ -601,13 +925,9 @@ done:
 
 static int cmd_emit(einc_ctx *ctx, const args *A)
 {
-    static const char *const names[] = { "c", "header", "cuda", "llvm", "asm", "ptx", "obj" };
-    einc_emit_kind kind = EINC_EMIT_C;
-    for (int i = 0; A->emit && i < 7; i++)
-        if (strcmp(A->emit, names[i]) == 0)
-            kind = (einc_emit_kind)i;
-    if (kind == EINC_EMIT_OBJ && !A->out) {
-        fprintf(stderr, "einc: error: --emit=obj writes an object file: give it a name with -o\n");
+    if (A->emit == EINC_EMIT_OBJ && !A->out) {
+        fprintf(stderr, "einc: error: --emit=obj writes an object file: give it a name with -o "
+                        "(-o - for standard output)\n");
         return EXIT_USAGE;
     }
     if (A->nfiles) {
@@ -621,22 +941,12 @@ static int cmd_emit(einc_ctx *ctx, const args *A)
     char *text = NULL;
     size_t len = 0;
     if (compile(ctx, A, &A->opt, &k, &e) ||
-        !(text = einc_kernel_emit(k, kind, A->name, A->dtype, &len, &e))) {
+        !(text = einc_kernel_emit(k, A->emit, A->name, A->dtype, &len, &e))) {
         print_error(&e, A->expr);
         goto done;
     }
-    if (A->out) {
-        char err[512];
-        const void *parts[1] = { text };
-        size_t lens[1] = { len };
-        if (file_write_atomic(A->out, parts, lens, 1, err, sizeof err) < 0) {
-            fprintf(stderr, "einc: error: %s\n", err);
-            goto done;
-        }
-    } else {
-        fwrite(text, 1, len, stdout);
-    }
-    rc = 0;
+    if (put_text(A->out, text, len) == 0)
+        rc = 0;
 done:
     free(text);
     einc_kernel_free(k);
@@ -652,12 +962,12 @@ int main(int argc, char **argv)
         rc = rc < 0 ? 0 : rc;
         goto done;
     }
-    if (is_model(A.expr)) {
-        if (!(model_src = read_model(A.expr))) {
+    if (A.model) {
+        if (!(model_src = read_model(A.model))) {
             rc = EXIT_INPUT;
             goto done;
         }
-        model_path = A.model = A.expr;
+        model_path = A.model;
         A.expr = model_src;
     }
     einc_ctx *ctx = einc_ctx_new();
@@ -666,20 +976,20 @@ int main(int argc, char **argv)
         rc = EXIT_INPUT;
         goto done;
     }
-    if (!A.cmd) {
-        rc = cmd_emit(ctx, &A);
-    } else if (strcmp(A.cmd, "bench") == 0) {
-        rc = cmd_bench(ctx, &A);
-    } else {
-        if (A.out && strcmp(A.cmd, "explain") == 0) {
-            fprintf(stderr, "einc: error: explain prints to standard output; -o is for run\n");
-            rc = EXIT_USAGE;
-        } else {
-            rc = cmd_run(ctx, &A, strcmp(A.cmd, "explain") == 0);
-        }
+    switch (A.cmd) {
+    case CMD_RUN: rc = cmd_run(ctx, &A); break;
+    case CMD_EXPLAIN: rc = cmd_explain(ctx, &A); break;
+    case CMD_BENCH: rc = cmd_bench(ctx, &A); break;
+    default: rc = cmd_emit(ctx, &A); break;
     }
     einc_ctx_free(ctx);
 done:
+    /* a full disk or a closed pipe shows only when standard output is flushed */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (rc == 0)
+            fprintf(stderr, "einc: error: cannot write to standard output: %s\n", strerror(errno));
+        rc = rc ? rc : EXIT_INPUT;
+    }
     free(model_src);
     for (int i = 0; i < A.nsizes; i++)
         free((void *)A.sizes[i].name);

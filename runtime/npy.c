@@ -803,22 +803,33 @@ static int check_array(const char *path, const npy_array *a, char *err, size_t e
     return 0;
 }
 
-int npy_write(const char *path, const npy_array *a, char *err, size_t errlen)
+unsigned char *npy_header(const npy_array *a, const char *name, size_t *len, char *err,
+                          size_t errlen)
 {
     if (err != NULL && errlen > 0)
         err[0] = '\0';
+    if (name == NULL || a == NULL || len == NULL) {
+        set_err(err, errlen, "npy_header: invalid arguments");
+        return NULL;
+    }
+    if (check_array(name, a, err, errlen) != 0)
+        return NULL;
+    unsigned char *hdr = build_header(a, len);
+    if (hdr == NULL)
+        set_err(err, errlen, "%s: out of memory", name);
+    return hdr;
+}
+
+int npy_write(const char *path, const npy_array *a, char *err, size_t errlen)
+{
     if (path == NULL || a == NULL) {
         set_err(err, errlen, "npy_write: invalid arguments");
         return -1;
     }
-    if (check_array(path, a, err, errlen) != 0)
-        return -1;
     size_t hdrlen = 0;
-    unsigned char *hdr = build_header(a, &hdrlen);
-    if (hdr == NULL) {
-        set_err(err, errlen, "%s: out of memory", path);
+    unsigned char *hdr = npy_header(a, path, &hdrlen, err, errlen);
+    if (hdr == NULL)
         return -1;
-    }
     const void *parts[2] = { hdr, a->data };
     size_t lens[2] = { hdrlen, a->nbytes };
     int rc = file_write_atomic(path, parts, lens, 2, err, errlen);

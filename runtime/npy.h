@@ -38,6 +38,14 @@ int npy_read(const char *path, npy_array *out, char *err, size_t errlen);
  */
 int npy_write(const char *path, const npy_array *a, char *err, size_t errlen);
 
+/*
+ * The bytes numpy.save writes before a's data (malloc'ed, *len long), for writing a .npy
+ * image somewhere npy_write cannot (standard output); name is used in messages.  NULL
+ * with err set when a is invalid or memory runs out.
+ */
+unsigned char *npy_header(const npy_array *a, const char *name, size_t *len, char *err,
+                          size_t errlen);
+
 /* Frees data and zeroes the struct; safe on a zeroed struct and on NULL. */
 void npy_free(npy_array *a);
 

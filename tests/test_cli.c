@@ -24,30 +24,31 @@
 static const char *einc_bin;
 static char dir[256];
 static char out_text[1 << 16], err_text[1 << 16];
+static size_t out_len;          /* bytes in out_text (a .npy on standard output has NULs) */
 
-static void slurp_into(const char *path, char *buf, size_t n)
+static size_t slurp_into(const char *path, char *buf, size_t n)
 {
     FILE *f = fopen(path, "rb");
     size_t got = f ? fread(buf, 1, n - 1, f) : 0;
     buf[got] = 0;
     if (f)
         fclose(f);
+    return got;
 }
 
-/* Runs einc with the NULL-terminated arguments; returns its exit status. */
-static int einc(const char *first, ...)
+/* Runs einc with the arguments, standard output going to stdout_path; its exit status. */
+static int einc_argv(const char *stdout_path, const char *const *args)
 {
-    const char *argv[32] = { einc_bin, first };
-    int n = 2;
-    va_list ap;
-    va_start(ap, first);
-    while (n < 31 && (argv[n] = va_arg(ap, const char *)))
+    const char *argv[40] = { einc_bin };
+    int n = 1;
+    while (n < 39 && (argv[n] = args[n - 1]))
         n++;
-    va_end(ap);
     argv[n] = NULL;
     char o[300], e[300];
     snprintf(o, sizeof o, "%s/stdout", dir);
     snprintf(e, sizeof e, "%s/stderr", dir);
+    if (stdout_path)
+        snprintf(o, sizeof o, "%s", stdout_path);
     pid_t pid = fork();
     if (pid == 0) {
         int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -60,9 +61,25 @@ static int einc(const char *first, ...)
     }
     int st = 0;
     waitpid(pid, &st, 0);
-    slurp_into(o, out_text, sizeof out_text);
+    out_len = stdout_path ? 0 : slurp_into(o, out_text, sizeof out_text);
+    if (stdout_path)
+        out_text[0] = 0;
     slurp_into(e, err_text, sizeof err_text);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* Runs einc with the NULL-terminated arguments; returns its exit status. */
+static int einc(const char *first, ...)
+{
+    const char *args[40] = { first };
+    int n = 1;
+    va_list ap;
+    va_start(ap, first);
+    while (n < 39 && (args[n] = va_arg(ap, const char *)))
+        n++;
+    va_end(ap);
+    args[n] = NULL;
+    return einc_argv(NULL, args);
 }
 
 static void save(const char *name, einc_dtype t, int ndim, const int64_t *shape, const void *data)
@@ -306,6 +323,448 @@ static void test_explain(void **s)
                         "  gemm m=i n=j k=k parallel over m, first k block stores: out[i, j] += in0[i, k] * in1[k, j]\n");
 }
 
+/* The usage error einc prints: its message, then where the usage is. */
+#define USAGE(msg) "einc: error: " msg "\n(einc --help shows the usage)\n"
+
+static void assert_no_file(const char *name)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
+static void assert_npy_rows_max(const char *name)
+{
+    /* max over j of a = [[1, 2, 3], [4, 5, 6]] */
+    char path[300], err[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    npy_array c = { 0 };
+    assert_int_equal(npy_read(path, &c, err, sizeof err), 0);
+    assert_int_equal(c.ndim, 1);
+    assert_int_equal(c.shape[0], 2);
+    assert_true(((float *)c.data)[0] == 3 && ((float *)c.data)[1] == 6);
+    npy_free(&c);
+    unlink(path);
+}
+
+/* GNU getopt_long's forms: --opt=VALUE and --opt VALUE; -o FILE and -oFILE. */
+static void test_option_spellings(void **s)
+{
+    (void)s;
+    assert_int_equal(einc("run", "--reduce", "max", "i j -> i", "a.npy", NULL), 0);
+    assert_string_equal(out_text, "[3. 6.]\n");
+    assert_int_equal(einc("run", "i j -> i", "a.npy", "--reduce=max", NULL), 0);
+    assert_string_equal(out_text, "[3. 6.]\n");
+    /* each spelling of -o writes the file */
+    assert_int_equal(einc("run", "--reduce=max", "i j -> i", "a.npy", "-o", "m1.npy", NULL), 0);
+    assert_npy_rows_max("m1.npy");
+    assert_int_equal(einc("run", "--reduce=max", "i j -> i", "a.npy", "-om2.npy", NULL), 0);
+    assert_npy_rows_max("m2.npy");
+    assert_int_equal(einc("run", "--reduce=max", "i j -> i", "a.npy", "--output=m3.npy", NULL), 0);
+    assert_npy_rows_max("m3.npy");
+    assert_int_equal(einc("run", "--reduce=max", "i j -> i", "a.npy", "--output", "m4.npy", NULL), 0);
+    assert_npy_rows_max("m4.npy");
+    /* the value is the next word even when it starts with '-', as getopt_long takes it */
+    assert_int_equal(einc("run", "--reduce", "--max", "i j -> i", "a.npy", NULL), 2);
+    assert_string_equal(err_text, USAGE("--reduce takes sum, mean, max, min or prod, not '--max'"));
+
+    /* --target: the interpreter computes; cuda without a driver says so */
+    assert_int_equal(einc("run", "--target", "interp", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
+    assert_int_equal(einc("run", "--target", "bogus", "ik,kj->ij", "a.npy", "b.npy", NULL), 2);
+    assert_string_equal(err_text, USAGE("--target takes auto, cpu, cuda or interp, not 'bogus'"));
+
+    /* --emit, --name, --dtype: both spellings give the same text, and it is what they ask */
+    assert_int_equal(einc("--emit=header", "--name=mm", "--dtype=f64", "ik,kj->ij", NULL), 0);
+    static char want[sizeof out_text];
+    strcpy(want, out_text);
+    assert_non_null(strstr(want, "void mm(const double *"));
+    assert_null(strstr(want, "const float *"));
+    assert_int_equal(einc("--emit", "header", "--name", "mm", "--dtype", "f64", "ik,kj->ij", NULL), 0);
+    assert_string_equal(out_text, want);
+    assert_int_equal(einc("--emit", "c", "ik,kj->ij", NULL), 0);
+    assert_string_not_equal(out_text, want);
+    assert_non_null(strstr(out_text, "void einc_kernel(const float *"));
+
+    /* --max-memory: one byte fits no intermediate, so the path falls back to one nest */
+    assert_int_equal(einc("explain", "ij,jk,kl->il", "i=10", "j=20", "k=30", "l=40", NULL), 0);
+    assert_non_null(strstr(out_text, "contraction path:"));
+    assert_int_equal(einc("explain", "--max-memory", "1", "ij,jk,kl->il", "i=10", "j=20", "k=30", "l=40", NULL), 0);
+    assert_null(strstr(out_text, "contraction path:"));
+    assert_int_equal(einc("explain", "--max-memory=1", "ij,jk,kl->il", "i=10", "j=20", "k=30", "l=40", NULL), 0);
+    assert_null(strstr(out_text, "contraction path:"));
+    assert_int_equal(einc("explain", "--max-memory", "lots", "ij->ij", NULL), 2);
+    assert_string_equal(err_text, USAGE("--max-memory takes a byte count such as 1000000, 64K, 512M or 2G, not 'lots'"));
+}
+
+/* --dialect forces a reading (einops.einsum(v, 'index ->') is the sum of v, 45 on arange(10)) */
+static void test_dialect_option(void **s)
+{
+    (void)s;
+    float v[10];
+    for (int i = 0; i < 10; i++)
+        v[i] = (float)i;
+    int64_t sv[1] = { 10 };
+    save("v.npy", EINC_F32, 1, sv, v);
+    assert_int_equal(einc("run", "--dialect", "einops", "index ->", "v.npy", NULL), 0);
+    assert_string_equal(out_text, "45.0\n");
+    assert_int_equal(einc("run", "--dialect=einops", "index ->", "v.npy", NULL), 0);
+    assert_string_equal(out_text, "45.0\n");
+    /* read as numpy's, 'index' is five axes of a one-axis array */
+    assert_int_equal(einc("run", "--dialect=numpy", "index ->", "v.npy", NULL), 1);
+    assert_int_equal(einc("run", "--dialect=auto", "ij->ji", "a.npy", NULL), 0);
+    assert_string_equal(out_text, "[[1. 4.]\n [2. 5.]\n [3. 6.]]\n");
+    assert_int_equal(einc("run", "--dialect=torch", "ij->ji", "a.npy", NULL), 2);
+    assert_string_equal(err_text, USAGE("--dialect takes auto, numpy or einops, not 'torch'"));
+}
+
+static void test_option_needs_value(void **s)
+{
+    (void)s;
+    assert_int_equal(einc("run", "b c -> b", "a.npy", "--reduce", NULL), 2);
+    assert_string_equal(err_text, USAGE("option '--reduce' needs a value (--reduce=OP)"));
+    assert_int_equal(einc("run", "b c -> b", "a.npy", "--reduce=", NULL), 2);
+    assert_string_equal(err_text, USAGE("option '--reduce' needs a value (--reduce=OP)"));
+    assert_int_equal(einc("run", "ij->ji", "a.npy", "-o", NULL), 2);
+    assert_string_equal(err_text, USAGE("option '-o' needs a value (-o FILE)"));
+    assert_int_equal(einc("run", "ij->ji", "a.npy", "--output", NULL), 2);
+    assert_string_equal(err_text, USAGE("option '--output' needs a value (--output=FILE)"));
+    assert_int_equal(einc("ij->ji", "--target", NULL), 2);
+    assert_string_equal(err_text, USAGE("option '--target' needs a value (--target=auto|cpu|cuda|interp)"));
+    assert_int_equal(einc("ij->ji", "--emit", NULL), 2);
+    assert_string_equal(err_text, USAGE("option '--emit' needs a value (--emit=KIND)"));
+    assert_int_equal(einc("ij->ji", "--name", NULL), 2);
+    assert_string_equal(err_text, USAGE("option '--name' needs a value (--name=NAME)"));
+    assert_int_equal(einc("ij->ji", "--dtype", NULL), 2);
+    assert_string_equal(err_text, USAGE("option '--dtype' needs a value (--dtype=f32|f64)"));
+    assert_int_equal(einc("ij->ji", "--dialect", NULL), 2);
+    assert_string_equal(err_text, USAGE("option '--dialect' needs a value (--dialect=auto|numpy|einops)"));
+    assert_int_equal(einc("ij->ji", "--max-memory", NULL), 2);
+    assert_string_equal(err_text, USAGE("option '--max-memory' needs a value (--max-memory=BYTES)"));
+    /* a flag takes none */
+    assert_int_equal(einc("explain", "--dot=yes", "ij->ji", NULL), 2);
+    assert_string_equal(err_text, USAGE("option '--dot' takes no value"));
+    assert_int_equal(einc("-x", "ij->ji", NULL), 2);
+    assert_string_equal(err_text, USAGE("unknown option '-x'"));
+    assert_int_equal(einc("-hx", NULL), 2);
+    assert_string_equal(err_text, USAGE("unknown option '-hx'"));
+}
+
+static void write_model(void)
+{
+    write_text("relu.einl", "input x: f32[N, D]\nreturn relu(x)\n");
+}
+
+/* Every option that does not apply to a command is refused (exit 2), naming both. */
+static void test_refused_options(void **s)
+{
+    (void)s;
+    write_model();
+    static const struct {
+        const char *args[8];
+        const char *err;
+    } cases[] = {
+        { { "run", "--emit=cuda", "ij->ji", "a.npy" },
+          USAGE("option '--emit' does not apply to 'einc run': it chooses what a kernel is emitted as (einc --emit=KIND EXPR)") },
+        { { "explain", "--emit=c", "ij->ji" },
+          USAGE("option '--emit' does not apply to 'einc explain': it chooses what a kernel is emitted as (einc --emit=KIND EXPR)") },
+        { { "bench", "--emit", "c", "ij->ji", "i=2", "j=2" },
+          USAGE("option '--emit' does not apply to 'einc bench': it chooses what a kernel is emitted as (einc --emit=KIND EXPR)") },
+        { { "run", "--name=k", "ij->ji", "a.npy" },
+          USAGE("option '--name' does not apply to 'einc run': it names an emitted kernel (einc --name=NAME EXPR)") },
+        { { "explain", "ij->ji", "--name", "k" },
+          USAGE("option '--name' does not apply to 'einc explain': it names an emitted kernel (einc --name=NAME EXPR)") },
+        { { "bench", "--name=k", "ij->ji", "i=2", "j=2" },
+          USAGE("option '--name' does not apply to 'einc bench': it names an emitted kernel (einc --name=NAME EXPR)") },
+        { { "run", "--dtype=f64", "ij->ji", "a.npy", "-o", "d.npy" },
+          USAGE("option '--dtype' does not apply to 'einc run': the result's dtype follows the inputs' (numpy's rules)") },
+        { { "explain", "--dtype", "f64", "ij->ji" },
+          USAGE("option '--dtype' does not apply to 'einc explain': an expression's dtypes come from its .npy inputs") },
+        { { "bench", "--dtype=f64", "ik,kj->ij", "a.npy", "b.npy" },
+          USAGE("option '--dtype' does not apply to 'einc bench': the .npy files give the inputs' dtypes") },
+        { { "--target=cuda", "ij->ji" },
+          USAGE("option '--target' does not apply to emitting a kernel: an emitted kernel's kind is chosen with --emit=c|header|cuda|ptx|llvm|asm|obj") },
+        { { "explain", "--target", "cpu", "ij->ji" },
+          USAGE("option '--target' does not apply to 'einc explain': explain runs nothing (its schedule is the CPU JIT's)") },
+        { { "--max-memory=64K", "ij,jk,kl->il" },
+          USAGE("option '--max-memory' does not apply to emitting a kernel: an emitted kernel computes the expression in one loop nest, without a contraction path") },
+        { { "--dot", "ij->ji" },
+          USAGE("option '--dot' does not apply to emitting a kernel: it draws explain's loop nests (einc explain --dot)") },
+        { { "run", "--dot", "ij->ji", "a.npy" },
+          USAGE("option '--dot' does not apply to 'einc run': it draws explain's loop nests (einc explain --dot)") },
+        { { "bench", "ij->ji", "i=2", "j=2", "--dot" },
+          USAGE("option '--dot' does not apply to 'einc bench': it draws explain's loop nests (einc explain --dot)") },
+        /* what a model has no use for */
+        { { "--dtype=f64", "relu.einl", "N=2", "D=3" },
+          USAGE("option '--dtype' does not apply to a model: its arrays have the dtypes it declares") },
+        { { "bench", "--dtype=f64", "relu.einl", "N=2", "D=3" },
+          USAGE("option '--dtype' does not apply to a model: its arrays have the dtypes it declares") },
+        { { "run", "--reduce=max", "relu.einl", "x=a.npy" },
+          USAGE("option '--reduce' does not apply to a model: its layers say how they reduce") },
+        { { "explain", "--dialect=numpy", "relu.einl" },
+          USAGE("option '--dialect' does not apply to a model: its pattern calls are einops style") },
+        { { "run", "--max-memory=1G", "relu.einl", "x=a.npy" },
+          USAGE("option '--max-memory' does not apply to a model: it bounds an expression's contraction path, and a model has none") },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        assert_int_equal(einc_argv(NULL, cases[i].args), 2);
+        assert_string_equal(err_text, cases[i].err);
+        assert_string_equal(out_text, "");
+    }
+    assert_no_file("d.npy");
+}
+
+/* What each option means where it applies, beyond the spellings above. */
+static void test_applied_options(void **s)
+{
+    (void)s;
+    write_model();
+    /* explain --dot, for an expression too; explain -o writes what it would print */
+    assert_int_equal(einc("explain", "--dot", "ik,kj->ij", NULL), 0);
+    assert_true(strncmp(out_text, "digraph einc {\n", 15) == 0);
+    assert_int_equal(einc("explain", "ik,kj->ij", "a.npy", "b.npy", "-o", "e.txt", NULL), 0);
+    assert_string_equal(out_text, "");
+    char path[300], text[4096];
+    snprintf(path, sizeof path, "%s/e.txt", dir);
+    slurp_into(path, text, sizeof text);
+    assert_int_equal(einc("explain", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    assert_string_equal(text, out_text);
+    assert_true(strncmp(text, "expression: ik,kj->ij\ndialect: numpy", 36) == 0);
+    /* a model runs with --target, and bench takes its arrays' files */
+    assert_int_equal(einc("run", "--target=interp", "relu.einl", "x=x.npy", NULL), 1);
+    assert_non_null(strstr(err_text, "float32[2, 4, 3]"));   /* x.npy's rank is 3, the model's x's 2 */
+    float m[6] = { -1, 2, -3, 4, 0, -0.5f };
+    int64_t sm[2] = { 2, 3 };
+    save("m.npy", EINC_F32, 2, sm, m);
+    assert_int_equal(einc("run", "--target", "interp", "relu.einl", "x=m.npy", NULL), 0);
+    assert_string_equal(out_text, "[[0. 2. 0.]\n [4. 0. 0.]]\n");
+    assert_int_equal(einc("bench", "relu.einl", "x=m.npy", NULL), 0);
+    assert_non_null(strstr(out_text, "relu.einl: median of 7 runs "));
+    assert_non_null(strstr(out_text, "\n  inputs x float32[2, 3]; "));
+}
+
+/* -o - is standard output: a .npy's bytes for run, the text for the others. */
+static void test_output_dash(void **s)
+{
+    (void)s;
+    assert_int_equal(einc("run", "ik,kj->ij", "a.npy", "b.npy", "-o", "-", NULL), 0);
+    npy_array c = { 0 };
+    char err[256];
+    assert_int_equal(npy_read_mem(out_text, out_len, "stdout", &c, err, sizeof err), 0);
+    assert_int_equal(c.dtype, EINC_F32);
+    assert_int_equal(c.ndim, 2);
+    const float want[4] = { 1 + 3, 2 + 3, 4 + 6, 5 + 6 };
+    for (int i = 0; i < 4; i++)
+        assert_true(((float *)c.data)[i] == want[i]);
+    npy_free(&c);
+    /* byte for byte what -o FILE writes */
+    assert_int_equal(einc("run", "ik,kj->ij", "a.npy", "b.npy", "-o", "c2.npy", NULL), 0);
+    char path[300], file[4096];
+    snprintf(path, sizeof path, "%s/c2.npy", dir);
+    size_t n = slurp_into(path, file, sizeof file);
+    assert_int_equal(einc("run", "ik,kj->ij", "a.npy", "b.npy", "--output=-", NULL), 0);
+    assert_int_equal(out_len, n);
+    assert_memory_equal(out_text, file, n);
+
+    static char text[sizeof out_text];
+    assert_int_equal(einc("ik,kj->ij", NULL), 0);
+    strcpy(text, out_text);
+    assert_int_equal(einc("ik,kj->ij", "-o", "-", NULL), 0);
+    assert_string_equal(out_text, text);
+    assert_int_equal(einc("explain", "ik,kj->ij", NULL), 0);
+    strcpy(text, out_text);
+    assert_int_equal(einc("explain", "-o-", "ik,kj->ij", NULL), 0);
+    assert_string_equal(out_text, text);
+    assert_int_equal(einc("bench", "-o", "-", "ik,kj->ij", "i=4", "k=3", "j=2", NULL), 0);
+    assert_non_null(strstr(out_text, "ik,kj->ij: median of 7 runs "));
+    assert_no_file("-");
+    /* an object file too, where there is a JIT to make it */
+    if (einc("--emit=obj", "-o", "-", "ik,kj->ij", NULL) == 0)
+        assert_memory_equal(out_text, "\177ELF", 4);
+    assert_int_equal(einc("--emit=obj", "ik,kj->ij", NULL), 2);
+    assert_string_equal(err_text, "einc: error: --emit=obj writes an object file: give it a name with -o "
+                                  "(-o - for standard output)\n");
+    assert_no_file("-");
+}
+
+/* A full standard output is an error, not a silent success. */
+static void test_stdout_full(void **s)
+{
+    (void)s;
+    if (access("/dev/full", W_OK) != 0)
+        skip();
+    const char *args[] = { "ik,kj->ij", NULL };
+    assert_int_equal(einc_argv("/dev/full", args), 1);
+    assert_string_equal(err_text, "einc: error: cannot write to standard output: No space left on device\n");
+}
+
+static void test_bad_sizes(void **s)
+{
+    (void)s;
+    assert_int_equal(einc("h w -> h w c", "c=3.5", NULL), 2);
+    assert_string_equal(err_text, USAGE("bad size 'c=3.5': a size is a non-negative integer"));
+    assert_int_equal(einc("run", "h w -> h w c", "c=abc", "a.npy", NULL), 2);
+    assert_string_equal(err_text, USAGE("bad size 'c=abc': a size is a non-negative integer"));
+    assert_int_equal(einc("run", "h w -> h w c", "c=-1", "a.npy", NULL), 2);
+    assert_string_equal(err_text, USAGE("bad size 'c=-1': a size is a non-negative integer"));
+    assert_int_equal(einc("run", "h w -> h w c", "c=", "a.npy", NULL), 2);
+    assert_string_equal(err_text, USAGE("bad size 'c=': a size is a non-negative integer"));
+    assert_int_equal(einc("h w -> h w c", "c=99999999999999999999", NULL), 2);
+    assert_string_equal(err_text, USAGE("bad size 'c=99999999999999999999': it does not fit in 64 bits"));
+    /* a model binds arrays as NAME=FILE: there a name that is not a number is a file */
+    write_model();
+    assert_int_equal(einc("run", "relu.einl", "x=2.5", NULL), 2);
+    assert_string_equal(err_text, USAGE("bad size 'x=2.5': a size is a non-negative integer"));
+    assert_int_equal(einc("run", "relu.einl", "x=nofile", NULL), 1);
+    assert_non_null(strstr(err_text, "nofile"));
+    /* and the good ones still work */
+    assert_int_equal(einc("run", "h w -> h w c", "c=2", "a.npy", "-o", "r.npy", NULL), 0);
+}
+
+/* Checks a rendered error's last two lines: shown text at most 76 columns (plus the
+   indent), "..." where it was cut, and the caret under `culprit` in it. */
+static void assert_window(const char *text, const char *culprit, bool left, bool right)
+{
+    const char *src = strchr(text, '\n'), *caret = src ? strchr(src + 1, '\n') : NULL;
+    assert_non_null(caret);
+    size_t srclen = (size_t)(caret - src - 1);
+    assert_true(srclen <= 2 + 76);
+    assert_true(strncmp(src + 1, left ? "  ..." : "  ", left ? 5 : 2) == 0);
+    assert_int_equal(left, strncmp(src + 3, "...", 3) == 0);
+    assert_int_equal(right, strncmp(caret - 3, "...", 3) == 0);
+    const char *hat = strchr(caret + 1, '^');
+    assert_non_null(hat);
+    size_t col = (size_t)(hat - caret - 1);
+    assert_true(col < srclen);
+    assert_true(strncmp(src + 1 + col, culprit, strlen(culprit)) == 0);
+}
+
+/* A long source line is shown as a window around the caret. */
+static void test_long_line_window(void **s)
+{
+    (void)s;
+    static char expr[200000];
+    /* x0 .. x9999 -> x0 .. x9999 BAD (: the culprit at the very end */
+    size_t n = 0;
+    for (int side = 0; side < 2; side++) {
+        for (int i = 0; i < 10000; i++)
+            n += (size_t)snprintf(expr + n, sizeof expr - n, "x%d ", i);
+        if (side == 0)
+            n += (size_t)snprintf(expr + n, sizeof expr - n, "-> ");
+    }
+    snprintf(expr + n, sizeof expr - n, "(");
+    assert_int_equal(einc(expr, NULL), 1);
+    assert_true(strlen(err_text) < 400);
+    assert_true(strncmp(err_text, "einc: error: '(' is never closed\n", 33) == 0);
+    assert_window(err_text, "(", true, false);
+    /* in the middle: both ends cut */
+    snprintf(expr, sizeof expr, "%s", "a b c ");
+    n = strlen(expr);
+    for (int i = 0; i < 5000; i++)
+        n += (size_t)snprintf(expr + n, sizeof expr - n, "y%d ", i);
+    snprintf(expr + n, sizeof expr - n, "-> a b c q");
+    for (size_t i = 2000; i < 2010; i++)      /* a stray ']' far from either end */
+        if (expr[i] == ' ') {
+            expr[i] = ']';
+            break;
+        }
+    assert_int_equal(einc(expr, NULL), 1);
+    assert_true(strlen(err_text) < 400);
+    assert_window(err_text, "]", true, true);
+    /* at the start: only the right end cut */
+    expr[0] = '[';
+    assert_int_equal(einc(expr, NULL), 1);
+    assert_window(err_text, "[", false, true);
+}
+
+/* Tabs before the caret stay tabs, and a character is one column however many bytes. */
+static void test_error_caret_alignment(void **s)
+{
+    (void)s;
+    assert_int_equal(einc("run", "a\tb -> a b c", "a.npy", NULL), 1);
+    assert_string_equal(err_text,
+                        "einc: error: index 'c' appears in the output but in no input; give its "
+                        "size (c=N) to repeat along it\n"
+                        "  a\tb -> a b c\n"
+                        "   \t         ^\n");
+    einc_error e = { .status = EINC_ERR_SYNTAX, .begin = 6, .end = 7 };
+    snprintf(e.message, sizeof e.message, "here");
+    char buf[256];
+    const char *src = "\xc3\xa9 \xc3\xa9 x y";     /* "é é x y": x is the 5th character */
+    int n = einc_error_format(&e, src, buf, sizeof buf);
+    assert_string_equal(buf, "error: here\n  \xc3\xa9 \xc3\xa9 x y\n      ^");
+    assert_int_equal(n, (int)strlen(buf));
+    /* a short buffer gets what fits, and the length of the whole */
+    char small[8];
+    assert_int_equal(einc_error_format(&e, src, small, sizeof small), n);
+    assert_string_equal(small, "error: ");
+}
+
+static void test_help_command(void **s)
+{
+    (void)s;
+    assert_int_equal(einc("--help", NULL), 0);
+    static char help[sizeof out_text];
+    strcpy(help, out_text);
+    assert_int_equal(einc("help", NULL), 0);
+    assert_string_equal(out_text, help);
+    assert_int_equal(einc("-h", NULL), 0);
+    assert_string_equal(out_text, help);
+    /* every option is in it */
+    static const char *const opts[] = { "--emit=KIND", "--name=NAME", "--dtype=f32|f64", "--reduce=OP",
+                                        "--dialect=D", "--target=T", "--max-memory=BYTES", "--dot",
+                                        "-o, --output=FILE", "-h, --help", "--version" };
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
+        assert_non_null(strstr(help, opts[i]));
+    /* after --, "help" is an expression: numpy's four axes e h l p */
+    assert_int_equal(einc("--", "help", NULL), 0);
+    assert_non_null(strstr(out_text, "void einc_kernel("));
+}
+
+static void test_bench_output_file(void **s)
+{
+    (void)s;
+    assert_int_equal(einc("bench", "ik,kj->ij", "i=4", "k=3", "j=2", "-o", "b.txt", NULL), 0);
+    assert_string_equal(out_text, "");
+    char path[300], text[4096];
+    snprintf(path, sizeof path, "%s/b.txt", dir);
+    slurp_into(path, text, sizeof text);
+    assert_true(strncmp(text, "ik,kj->ij: median of 7 runs ", 28) == 0);
+    /* numpy.einsum_path's naive FLOP count for (4, 3) x (3, 2) is 2*4*3*2 */
+    assert_non_null(strstr(text, "\n  random inputs float32[4, 3], float32[3, 2]; 48 FLOPs\n"));
+    assert_non_null(strstr(text, "GFLOP/s"));
+    /* an error leaves the report file as it was */
+    write_text("keep.txt", "precious");
+    assert_int_equal(einc("bench", "ik,kj->ij", "i=4", "-o", "keep.txt", NULL), 1);
+    assert_file("keep.txt", "precious");
+    /* --dtype chooses the random inputs' dtype */
+    assert_int_equal(einc("bench", "--dtype", "f64", "ik,kj->ij", "i=4", "k=3", "j=2", NULL), 0);
+    assert_non_null(strstr(out_text, "\n  random inputs float64[4, 3], float64[3, 2]; 48 FLOPs\n"));
+}
+
+static void test_bench_files(void **s)
+{
+    (void)s;
+    assert_int_equal(einc("bench", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    assert_true(strncmp(out_text, "ik,kj->ij: median of 7 runs ", 28) == 0);
+    /* numpy.einsum_path('ik,kj->ij', a, b): naive FLOP count 24 */
+    assert_non_null(strstr(out_text, "\n  inputs a.npy float32[2, 3], b.npy float32[3, 2]; 24 FLOPs\n"));
+    assert_non_null(strstr(out_text, "reference interpreter"));
+    /* the files' shapes are checked as run checks them */
+    assert_int_equal(einc("bench", "ij,jk->ik", "a.npy", "a.npy", NULL), 1);
+    assert_string_equal(err_text,
+                        "einc: error: axis 'j' has length 2 in operand 1 but 3 in operand 0\n"
+                        "  ij,jk->ik\n"
+                        "     ^\n");
+    assert_int_equal(einc("bench", "ik,kj->ij", "a.npy", NULL), 1);
+    assert_string_equal(err_text,
+                        "einc: error: the expression takes 2 operands but 1 .npy file was given\n"
+                        "  ik,kj->ij\n");
+    /* and sizes the files do not give still come as words: numpy counts (2*3*4) for a repeat */
+    assert_int_equal(einc("bench", "h w -> h w c", "c=4", "a.npy", NULL), 0);
+    assert_non_null(strstr(out_text, "\n  inputs a.npy float32[2, 3]; "));
+}
+
 int main(int argc, char **argv)
 {
     static char abs[4096];
@@ -327,6 +786,19 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bench),
         cmocka_unit_test(test_max_isa),
         cmocka_unit_test(test_cuda_without_driver),
+        cmocka_unit_test(test_option_spellings),
+        cmocka_unit_test(test_dialect_option),
+        cmocka_unit_test(test_option_needs_value),
+        cmocka_unit_test(test_refused_options),
+        cmocka_unit_test(test_applied_options),
+        cmocka_unit_test(test_output_dash),
+        cmocka_unit_test(test_stdout_full),
+        cmocka_unit_test(test_bad_sizes),
+        cmocka_unit_test(test_long_line_window),
+        cmocka_unit_test(test_error_caret_alignment),
+        cmocka_unit_test(test_help_command),
+        cmocka_unit_test(test_bench_output_file),
+        cmocka_unit_test(test_bench_files),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }
