@@ -5,6 +5,11 @@ so no process start-up or file I/O is timed.  Prints a table of medians and rati
 when matplotlib is there, writes a PNG bar chart of the ratios.
 
     python3 benchmarks/peers.py [--lib build/runtime/libeinc.so] [--threads 1] [--png peers.png]
+    PYTHONPATH=build/python python3 benchmarks/peers.py --module [--threads 1]
+
+--module calls einc through its Python package (import einc: einc.einsum, einc.Model), as
+a numpy user would, each call making its result array, instead of ctypes into a preallocated
+one; the package comes from PYTHONPATH (a meson build's python/) or from pip install .
 
 Threads: EINC_NUM_THREADS, OMP_NUM_THREADS and OPENBLAS_NUM_THREADS are set from --threads
 before anything loads, and torch.set_num_threads as well, so every peer runs with the same
@@ -22,6 +27,7 @@ ap.add_argument("--lib", default=os.path.join(os.path.dirname(__file__), "..", "
 ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--reps", type=int, default=7)
 ap.add_argument("--png", default=None)
+ap.add_argument("--module", action="store_true", help="call einc through the Python package")
 args = ap.parse_args()
 for v in ("EINC_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[v] = str(args.threads)
@@ -46,38 +52,55 @@ class Error(C.Structure):
     _fields_ = [("status", C.c_int), ("begin", C.c_int32), ("end", C.c_int32), ("message", C.c_char * 512)]
 
 
-lib = C.CDLL(os.path.abspath(args.lib))
-lib.einc_ctx_new.restype = C.c_void_p
-lib.einc_compile.argtypes = [C.c_void_p, C.c_char_p, C.c_void_p, C.POINTER(C.c_void_p), C.POINTER(Error)]
-lib.einc_kernel_run.argtypes = [C.c_void_p, C.c_int, C.POINTER(Tensor), C.POINTER(Tensor), C.POINTER(Error)]
-ctx = lib.einc_ctx_new()
+def einc_ctypes():
+    """einc's C API through ctypes: a kernel runs into an output array made once."""
+    lib = C.CDLL(os.path.abspath(args.lib))
+    lib.einc_ctx_new.restype = C.c_void_p
+    lib.einc_compile.argtypes = [C.c_void_p, C.c_char_p, C.c_void_p, C.POINTER(C.c_void_p), C.POINTER(Error)]
+    lib.einc_compile_model.argtypes = lib.einc_compile.argtypes
+    lib.einc_kernel_run.argtypes = [C.c_void_p, C.c_int, C.POINTER(Tensor), C.POINTER(Tensor), C.POINTER(Error)]
+    ctx = lib.einc_ctx_new()
 
+    def tensor(a):
+        shape = (C.c_int64 * max(a.ndim, 1))(*a.shape)
+        t = Tensor(F32, a.ndim, shape, None, a.ctypes.data)
+        t._keep = (a, shape)
+        return t
 
-def tensor(a):
-    shape = (C.c_int64 * max(a.ndim, 1))(*a.shape)
-    t = Tensor(F32, a.ndim, shape, None, a.ctypes.data)
-    t._keep = (a, shape)
-    return t
-
-
-def einc(expr, *arrays, out_shape, compile=lib.einc_compile):
-    """einc's kernel for expr (or, with compile=lib.einc_compile_model, a model's source)."""
-    k = C.c_void_p()
-    err = Error()
-    if compile(ctx, expr.encode(), None, C.byref(k), C.byref(err)):
-        sys.exit(f"einc: {err.message.decode()}")
-    out = np.empty(out_shape, np.float32)
-    ins = (Tensor * len(arrays))(*[tensor(a) for a in arrays])
-    o = tensor(out)
-
-    def run():
-        if lib.einc_kernel_run(k, len(arrays), ins, C.byref(o), C.byref(err)):
+    def einc(expr, *arrays, out_shape, model=False):
+        """einc's kernel for expr (or, with model=True, a model's source)."""
+        k = C.c_void_p()
+        err = Error()
+        compile = lib.einc_compile_model if model else lib.einc_compile
+        if compile(ctx, expr.encode(), None, C.byref(k), C.byref(err)):
             sys.exit(f"einc: {err.message.decode()}")
-        return out
-    return run
+        out = np.empty(out_shape, np.float32)
+        ins = (Tensor * len(arrays))(*[tensor(a) for a in arrays])
+        o = tensor(out)
+
+        def run():
+            if lib.einc_kernel_run(k, len(arrays), ins, C.byref(o), C.byref(err)):
+                sys.exit(f"einc: {err.message.decode()}")
+            return out
+        return run
+    return einc
 
 
-lib.einc_compile_model.argtypes = lib.einc_compile.argtypes
+def einc_package():
+    """einc through its Python package, as a numpy user calls it: each call makes its result."""
+    import einc as package
+
+    def einc(expr, *arrays, out_shape, model=False):
+        if model:
+            m = package.Model(expr)
+            return lambda: m(*arrays)
+        if any(" " in op.strip() or "(" in op for op in expr.split("->")[0].split(",")):
+            return lambda: package.einsum(*arrays, expr)        # einops' form
+        return lambda: package.einsum(expr, *arrays)
+    return einc
+
+
+einc = einc_package() if args.module else einc_ctypes()
 
 
 def median(f, reps=args.reps):
@@ -153,7 +176,7 @@ case("ij-> 64 MiB", "ij->", [s], {"numpy sum": lambda: np.sum(s)},
 # ---- models: the layer language against PyTorch eager (needs torch) ----
 def model_case(name, src, arrays, ref_fn, torch_fn):
     ref = ref_fn()
-    run = einc(src, *arrays, out_shape=np.shape(ref), compile=lib.einc_compile_model)
+    run = einc(src, *arrays, out_shape=np.shape(ref), model=True)
     got = run()
     if not np.allclose(got, ref, rtol=1e-3, atol=1e-3 * (1 + np.abs(ref).max())):
         sys.exit(f"{name}: einc's result differs from torch's")
@@ -181,7 +204,8 @@ if torch is not None:
         model_case("layernorm (4096,1024)", "input x: f32[R, C]\nparam g: f32[C]\nparam b: f32[C]\n"
                    "return layernorm(x, g, b)\n", (xs, gs, bs), lambda: ln().numpy(), ln)
 
-print(f"einc vs numpy {np.__version__}" + (f" and torch {torch.__version__}" if torch else " (no torch installed)")
+print(("einc (Python package)" if args.module else "einc (C API through ctypes)")
+      + f" vs numpy {np.__version__}" + (f" and torch {torch.__version__}" if torch else " (no torch installed)")
       + f", {args.threads} thread(s), medians of {args.reps}; ratio = peer time / einc time (>1: einc faster)\n")
 print(f"| {'case':34} | {'einc ms':>9} | {'peer':24} | {'peer ms':>9} | {'ratio':>7} |")
 print(f"|{'-'*36}|{'-'*11}|{'-'*26}|{'-'*11}|{'-'*9}|")
