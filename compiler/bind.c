@@ -125,6 +125,38 @@ static int count_ellipses(const ast_side *s, const ast_axis **second)
     return n;
 }
 
+/* Member j of top-level axis i, or the axis itself when it is not a group. */
+static const ast_axis *leaf_at(const ast_side *s, int i, int j)
+{
+    const ast_axis *t = s->ax[i];
+    return t->kind == AST_GROUP ? t->member[j] : t;
+}
+
+/* The second occurrence of the first name a side repeats ("i j i": the last i), or NULL. */
+static const ast_axis *repeated_name(const ast_side *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        int nm = s->ax[i]->kind == AST_GROUP ? s->ax[i]->n : 1;
+        for (int j = 0; j < nm; j++) {
+            const ast_axis *a = leaf_at(s, i, j);
+            if (a->kind != AST_NAME)
+                continue;
+            for (int i2 = 0; i2 <= i; i2++) {
+                int n2 = s->ax[i2]->kind == AST_GROUP ? s->ax[i2]->n : 1;
+                for (int j2 = 0; j2 < n2; j2++) {
+                    const ast_axis *a2 = leaf_at(s, i2, j2);
+                    if (a2 == a)
+                        goto next;
+                    if (a2->kind == AST_NAME && strcmp(a2->name, a->name) == 0)
+                        return a;
+                }
+            }
+        next:;
+        }
+    }
+    return NULL;
+}
+
 /* Checks one side's structure and registers its names. */
 static int collect_side(binder *b, const ast_side *s, bool output, int opnum)
 {
@@ -135,6 +167,15 @@ static int collect_side(binder *b, const ast_side *s, bool output, int opnum)
                                  "the output has more than one ellipsis '...'")
                       : cc_error(c, EINC_ERR_SYNTAX, second->begin, second->end,
                                  "operand %d has more than one ellipsis '...'", opnum);
+    /*
+     * A name repeated in an input is a diagonal (numpy, einops.einsum); in an output it
+     * means nothing.  A one-operand einops pattern's diagonal is checked with the output
+     * (check_output), which decides whether the pattern is an einsum.
+     */
+    const ast_axis *rep = output ? repeated_name(s) : NULL;
+    if (rep)
+        return cc_error(c, EINC_ERR_SYNTAX, rep->begin, rep->end,
+                        "index '%s' appears more than once in the output", rep->name);
     for (int i = 0; i < s->n; i++) {
         const ast_axis *top = s->ax[i];
         int nm = top->kind == AST_GROUP ? top->n : 1;
@@ -145,28 +186,6 @@ static int collect_side(binder *b, const ast_side *s, bool output, int opnum)
                                 "an ellipsis inside parentheses is only allowed in the output");
             if (a->kind != AST_NAME)
                 continue;
-            /*
-             * Duplicates inside one side: numpy and einops.einsum take a diagonal; einops'
-             * rearrange/reduce/repeat (one operand) refuse, and so does every output.
-             */
-            if ((b->e->dialect == DIALECT_EINOPS && b->e->nin == 1) || output) {
-                for (int i2 = 0; i2 <= i; i2++) {
-                    const ast_axis *t2 = s->ax[i2];
-                    int n2 = t2->kind == AST_GROUP ? t2->n : 1;
-                    for (int j2 = 0; j2 < n2; j2++) {
-                        const ast_axis *a2 = t2->kind == AST_GROUP ? t2->member[j2] : t2;
-                        if (a2 == a)
-                            goto unique;
-                        if (a2->kind == AST_NAME && strcmp(a2->name, a->name) == 0)
-                            return cc_error(c, EINC_ERR_SYNTAX, a->begin, a->end,
-                                            output ? "index '%s' appears more than once in the output"
-                                                   : "axis '%s' appears twice in the pattern's input "
-                                                     "(a one-operand einops pattern has no diagonals)",
-                                            a->name);
-                    }
-                }
-            }
-        unique:;
             int id = find_axis(b->p, a->name);
             if (id < 0 && (id = add_axis(b, a->name, a->begin, a->end, false)) < 0)
                 return -1;
@@ -913,14 +932,34 @@ static int check_output(binder *b, const ast_side *out)
     for (int k = 0; k < b->nell; k++)
         p->axis[b->ell0 + k].in_output = out_ell;
 
+    /*
+     * A one-operand einops pattern that names an axis twice is einops.einsum's diagonal or
+     * trace.  einops' rearrange, reduce and repeat refuse a repeated axis, and einsum only
+     * sums and adds no axis, so with another reduction or a repeat einops has no reading.
+     */
+    const ast_axis *diag = b->nin == 1 && b->e->dialect == DIALECT_EINOPS
+                               ? repeated_name(b->e->in[0]) : NULL;
+    if (diag && b->o->reduce != EINC_REDUCE_SUM)
+        return cc_error(c, EINC_ERR_SYNTAX, diag->begin, diag->end,
+                        "axis '%s' appears twice in the input: a diagonal is only summed, as "
+                        "einops.einsum does; einops.reduce refuses a repeated axis, and so does "
+                        "--reduce=%s",
+                        diag->name, einc_reduce_name(b->o->reduce));
+
     /* Output-only axes are repeats and need a size. */
     int nrep = 0, nred = 0, rep = -1, red = -1;
     for (int a = 0; a < p->naxis; a++) {
         ir_axis *x = &p->axis[a];
         if (x->in_output && !x->in_input) {
+            if (diag)
+                return cc_error(c, EINC_ERR_SYNTAX, diag->begin, diag->end,
+                                "axis '%s' appears twice in the input and '%s' is new in the "
+                                "output: einops.repeat refuses a repeated axis, and "
+                                "einops.einsum a new one",
+                                diag->name, x->name);
             nrep++;
             rep = a;
-            if (x->size < 0 && !x->given && !x->anonymous) {
+            if (x->size < 0 && !x->given && !x->anonymous && !(b->o->open_repeats && !b->inputs)) {
                 const ast_axis *occ = NULL;
                 for (int i = 0; i < out->n && !occ; i++) {
                     const ast_axis *top = out->ax[i];
@@ -958,7 +997,7 @@ static int check_output(binder *b, const ast_side *out)
     else if (b->e->dialect == DIALECT_NUMPY)
         p->kind = nred && b->o->reduce != EINC_REDUCE_SUM ? IR_REDUCE : IR_EINSUM;
     else
-        p->kind = nred ? IR_REDUCE : nrep ? IR_REPEAT : IR_REARRANGE;
+        p->kind = diag ? IR_EINSUM : nred ? IR_REDUCE : nrep ? IR_REPEAT : IR_REARRANGE;
 
     /* An empty reduction has no identity for max and min (numpy raises too). */
     if ((b->o->reduce == EINC_REDUCE_MAX || b->o->reduce == EINC_REDUCE_MIN) && b->inputs)
@@ -974,7 +1013,7 @@ static int check_output(binder *b, const ast_side *out)
 ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
                    const einc_tensor *inputs)
 {
-    static const bind_opts defaults = { EINC_REDUCE_SUM, EINC_F32, 0, 0, NULL };
+    static const bind_opts defaults = { EINC_REDUCE_SUM, EINC_F32, 0, 0, NULL, false };
     binder b = { .c = c, .e = e, .o = o ? o : &defaults, .nin = e->nin, .inputs = inputs };
     ir_prog *p = ARENA_NEW(c->A, ir_prog);
     if (!p)
@@ -1019,6 +1058,12 @@ ir_prog *bind_expr(cc *c, const ast_expr *e, const bind_opts *o, int ninputs,
         return NULL;
     if (inputs && infer_shapes(&b) < 0)
         return NULL;
+    if (p->naxis > IR_MAX_AXES) {
+        /* every axis is a loop, and the loop IR's walkers recurse once per loop */
+        cc_error(c, EINC_ERR_SHAPE, 0, (int)strlen(c->src),
+                 "the expression has %d axes; einc allows at most %d", p->naxis, IR_MAX_AXES);
+        return NULL;
+    }
     if (check_output(&b, out) < 0 || emit(&b, out) < 0)
         return NULL;
     for (int t = 0; t < p->ntensor; t++)

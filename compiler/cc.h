@@ -63,6 +63,7 @@ typedef struct ast_side {
 
 typedef struct ast_expr {
     dialect dialect;
+    bool forced;            /* the caller chose the dialect (einc_options.dialect) */
     const char *why;        /* the dialect rule that applied, for explain */
     int nin;
     ast_side **in;
@@ -72,5 +73,7 @@ typedef struct ast_expr {
 
 /* Parses src (grammar/ + the driver in parse.c).  NULL with c->err set on failure. */
 ast_expr *parse_expr(cc *c);
+/* The same, read in the dialect asked for (AUTO: the rule of parse.c). */
+ast_expr *parse_expr_as(cc *c, einc_dialect force);
 
 #endif

@@ -2,9 +2,11 @@
  * parse.c — the front end's driver: dialect choice, the token loop, the AST builders the
  * grammar's actions call.
  *
- * The dialect is decided on the raw text (DESIGN §1): if any operand has whitespace
- * inside it, or the text has parentheses or digits, it is einops style (names separated by
- * spaces); otherwise numpy style (one letter per axis).  The scanner for that dialect
+ * The dialect is decided on the raw text (README, "Which dialect?"): if any operand has
+ * whitespace inside it, or the text has parentheses or digits, it is einops style (names
+ * separated by spaces); otherwise numpy style (one letter per axis).  A caller may force
+ * either reading, since some einops patterns look like numpy ones ("... ->", "index ->")
+ * and numpy itself skips spaces inside subscripts ("i j->j i").  The scanner for that dialect
  * then feeds Lemon token by token.  Bracket structure is checked here, in the loop, rather
  * than in the grammar, because here we still know where a bracket was opened and can say
  * so; Lemon would only see an unexpected token.
@@ -187,9 +189,9 @@ static bool is_space(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || 
 
 /*
  * Splits the text at "," and "->" into operand segments (trimmed), and decides the
- * dialect.  Returns the number of segments.
+ * dialect unless the caller forced one.
  */
-static void prescan(ix_state *ps)
+static void prescan(ix_state *ps, einc_dialect force)
 {
     const char *s = ps->c->src;
     ast_expr *e = ps->e;
@@ -222,21 +224,33 @@ static void prescan(ix_state *ps)
             why = "einops (a digit is an einops anonymous axis)";
         }
     }
+    if (force == EINC_DIALECT_EINOPS) {
+        einops = true;
+        why = "einops (asked for: axes are names separated by spaces)";
+    } else if (force == EINC_DIALECT_NUMPY) {
+        einops = false;
+    }
     e->dialect = einops ? DIALECT_EINOPS : DIALECT_NUMPY;
-    e->why = einops ? why : "numpy (no operand has whitespace inside it: one letter is one axis)";
+    e->forced = force != EINC_DIALECT_AUTO;
+    e->why = einops ? why
+           : e->forced ? "numpy (asked for: one letter is one axis)"
+                       : "numpy (no operand has whitespace inside it: one letter is one axis)";
 }
 
-static void bad_char(cc *c, dialect d, int at)
+static void bad_char(cc *c, const ast_expr *e, int at)
 {
     unsigned char ch = (unsigned char)c->src[at];
+    dialect d = e->dialect;
     if (ch == '.')
         cc_error(c, EINC_ERR_SYNTAX, at, at + 1, "'.' that is not part of an ellipsis '...'");
     else if (ch == '-' || ch == '>')
         cc_error(c, EINC_ERR_SYNTAX, at, at + 1, "'%c' that is not part of an arrow '->'", ch);
-    else if (d == DIALECT_NUMPY && (ch == '_' || ch >= 0x80))
+    else if (d == DIALECT_NUMPY && (ch == '_' || ch >= 0x80 || (e->forced && isprint(ch))))
         cc_error(c, EINC_ERR_SYNTAX, at, at + 1,
-                 "invalid subscript '%c': numpy-style subscripts are the letters a-z and A-Z "
-                 "(use spaces between names for einops style)", ch >= 0x80 ? '?' : ch);
+                 "invalid subscript '%c': numpy-style subscripts are the letters a-z and A-Z %s",
+                 ch >= 0x80 ? '?' : ch,
+                 e->forced ? "(the numpy dialect was asked for)"
+                           : "(use spaces between names for einops style)");
     else if (isprint(ch))
         cc_error(c, EINC_ERR_SYNTAX, at, at + 1, "invalid character '%c' in %s", ch,
                  d == DIALECT_NUMPY ? "subscripts: numpy-style subscripts are the letters a-z and A-Z"
@@ -245,8 +259,14 @@ static void bad_char(cc *c, dialect d, int at)
         cc_error(c, EINC_ERR_SYNTAX, at, at + 1, "invalid byte 0x%02x in expression", ch);
 }
 
-ast_expr *parse_expr(cc *c)
+ast_expr *parse_expr(cc *c) { return parse_expr_as(c, EINC_DIALECT_AUTO); }
+
+ast_expr *parse_expr_as(cc *c, einc_dialect force)
 {
+    if ((unsigned)force > EINC_DIALECT_EINOPS) {
+        cc_error(c, EINC_ERR_ARG, -1, -1, "unknown dialect %d", (int)force);
+        return NULL;
+    }
     ix_state ps = { .c = c };
     ast_expr *e = ARENA_NEW(c->A, ast_expr);
     if (!e) {
@@ -265,7 +285,7 @@ ast_expr *parse_expr(cc *c)
         cc_nomem(c);
         return NULL;
     }
-    prescan(&ps);
+    prescan(&ps, force);
 
     void *parser = ixParseAlloc(einc_malloc, &ps);
     if (!parser) {
@@ -282,7 +302,7 @@ ast_expr *parse_expr(cc *c)
             continue;
         }
         if (k == LEX_BAD) {
-            bad_char(c, e->dialect, pos);
+            bad_char(c, e, pos);
             break;
         }
         if (k == TK_LPAREN) {

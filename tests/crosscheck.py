@@ -669,6 +669,11 @@ def build_einops_cases():
          ]
     for p, shapes in E:
         add_eo_einsum(p, shapes, dtypes=(F64, F32, I32, I64, BOOL))
+    # one operand with a repeated axis: einops.einsum's traces and diagonals
+    for p, shapes in [("i i ->", [(3, 3)]), ("i middle i -> middle", [(2, 3, 2)]),
+                      ("i ... i -> ...", [(2, 3, 4, 2)]), ("one one one -> one", [(3, 3, 3)]),
+                      ("a a -> a", [(4, 4)]), ("a b a -> b a", [(3, 2, 3)])]:
+        add_eo_einsum(p, shapes, dtypes=(F64, F32, I32, I64, BOOL))
     add_eo_einsum("b i, i j -> b j", [(2, 3), (3, 4)], dtypes=((F32, F64), (I32, F32), (BOOL, I64)))
     # composition inside einsum, which einops.einsum itself refuses: rearrange first, then einsum
     add_eo_einsum("b (h d), d e -> b h e", [(2, 6), (3, 4)], dict(h=2), dtypes=NUM4,
@@ -798,7 +803,11 @@ def build_error_cases():
             ref=lambda x: P(x[0], "h w -> h w c", h=5, c=2), why="size word contradicts the input")
     add_err("h w -> h w c", [(2, 3)], dict(c=-1), ref=lambda x: P(x[0], "h w -> h w c", c=-1),
             why="negative repeat size")
-    add_err("a a -> a", [(2, 2)], ref=lambda x: R(x[0], "a a -> a"), why="duplicate axis (left)")
+    # a repeated input axis is einops.einsum's diagonal (below); reduce and repeat refuse it
+    add_err("a a -> a", [(2, 2)], reduce="max", ref=lambda x: D(x[0], "a a -> a", "max"),
+            why="duplicate axis (left)")
+    add_err("a a -> a c", [(2, 2)], dict(c=2), ref=lambda x: P(x[0], "a a -> a c", c=2),
+            why="duplicate axis (left) in a repeat")
     add_err("a b -> a a", [(2, 3)], ref=lambda x: D(x[0], "a b -> a a", "sum"),
             why="duplicate axis (right)")
     add_err("a 1 -> a", [(3, 2)], ref=lambda x: R(x[0], "a 1 -> a"), why="unit axis of length 2")

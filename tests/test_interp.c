@@ -84,8 +84,9 @@ static einc_tensor view(const arr *a) { return (einc_tensor){ a->dtype, a->ndim,
  * Runs expr on the inputs; checks the output's dtype and shape against want_dtype and
  * want_shape (ndim entries), returns the result.
  */
-static arr run(const char *expr, const char *sizes, einc_reduce red, int n, const arr *in,
-               einc_dtype want_dtype, int want_ndim, const int64_t *want_shape)
+static arr run_as(einc_dialect dialect, const char *expr, const char *sizes, einc_reduce red,
+                  int n, const arr *in, einc_dtype want_dtype, int want_ndim,
+                  const int64_t *want_shape)
 {
     einc_size sz[8];
     char names[8][16];
@@ -100,7 +101,8 @@ static arr run(const char *expr, const char *sizes, einc_reduce red, int n, cons
             nsz++;
         }
     }
-    einc_options o = { .reduce = red, .target = target, .nsizes = nsz, .sizes = sz };
+    einc_options o = { .reduce = red, .target = target, .nsizes = nsz, .sizes = sz,
+                       .dialect = dialect };
     einc_ctx *ctx = einc_ctx_new();
     einc_kernel *k = NULL;
     einc_error err = { 0 };
@@ -127,6 +129,47 @@ static arr run(const char *expr, const char *sizes, einc_reduce red, int n, cons
     einc_kernel_free(k);
     einc_ctx_free(ctx);
     return out;
+}
+
+static arr run(const char *expr, const char *sizes, einc_reduce red, int n, const arr *in,
+               einc_dtype want_dtype, int want_ndim, const int64_t *want_shape)
+{
+    return run_as(EINC_DIALECT_AUTO, expr, sizes, red, n, in, want_dtype, want_ndim, want_shape);
+}
+
+/*
+ * expr must fail, when compiled or else when bound to the inputs, with exactly this
+ * message.
+ */
+static void expect_error(einc_dialect dialect, const char *expr, const char *sizes,
+                         einc_reduce red, int n, const arr *in, const char *want)
+{
+    einc_size sz[1];
+    char name[16] = "";
+    int nsz = 0;
+    if (sizes) {
+        const char *eq = strchr(sizes, '=');
+        snprintf(name, sizeof name, "%.*s", (int)(eq - sizes), sizes);
+        sz[nsz++] = (einc_size){ name, atoll(eq + 1) };
+    }
+    einc_options o = { .reduce = red, .target = target, .nsizes = nsz, .sizes = sz,
+                       .dialect = dialect };
+    einc_ctx *ctx = einc_ctx_new();
+    einc_kernel *k = NULL;
+    einc_error err = { 0 };
+    if (einc_compile(ctx, expr, &o, &k, &err) == EINC_OK) {
+        einc_tensor t[8];
+        for (int i = 0; i < n; i++)
+            t[i] = view(&in[i]);
+        einc_dtype dt;
+        int nd;
+        int64_t shape[EINC_MAX_RANK];
+        if (einc_kernel_output(k, n, t, &dt, &nd, shape, &err) == EINC_OK)
+            fail_msg("%s: accepted; want the error \"%s\"", expr, want);
+    }
+    assert_string_equal(err.message, want);
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
 }
 
 static void check(const arr *got, const double *want, double tol)
@@ -502,6 +545,275 @@ static void test_strided_input(void **s)
     free(x.data);
 }
 
+/* ---- the dialect asked for -------------------------------------------------------------- */
+
+static void test_dialect_forced(void **s)
+{
+    (void)s;
+    /* einops.einsum(v, 'index ->'): one axis named index, summed (45 on arange(10)) */
+    arr v = mk(EINC_F64, 1, 10);
+    double want = 0;
+    for (int i = 0; i < 10; i++) {
+        ((double *)v.data)[i] = i;
+        want += i;
+    }
+    arr out = run_as(EINC_DIALECT_EINOPS, "index ->", NULL, EINC_REDUCE_SUM, 1, &v, EINC_F64, 0,
+                     NULL);
+    assert_true(want == 45);
+    check(&out, &want, 0);
+    free(out.data);
+    /* read automatically, 'index' is numpy's five axes, which a vector does not have */
+    expect_error(EINC_DIALECT_AUTO, "index ->", NULL, EINC_REDUCE_SUM, 1, &v,
+                 "operand 0 ('index') has 5 axes but its array has 1 dimension, shape (10,)");
+    free(v.data);
+    arr x = mk(EINC_F32, 1, 7);
+    want = 0;
+    for (int i = 0; i < 7; i++)
+        want += get(&x, i);
+    out = run_as(EINC_DIALECT_EINOPS, "index ->", NULL, EINC_REDUCE_SUM, 1, &x, EINC_F32, 0, NULL);
+    check(&out, &want, 1e-6);
+    free(out.data);
+    free(x.data);
+
+    /* einops.reduce(x, ' ... -> ', 'min'): the minimum of everything, a 0-d array */
+    arr m = mk(EINC_I32, 2, 3, 4);
+    want = get(&m, 0);
+    for (int i = 1; i < 12; i++)
+        want = fmin(want, get(&m, i));
+    out = run_as(EINC_DIALECT_EINOPS, " ... -> ", NULL, EINC_REDUCE_MIN, 1, &m, EINC_I32, 0, NULL);
+    check(&out, &want, 0);
+    free(out.data);
+    /* numpy's reading ('...->' has nowhere to put the dimensions) is today's default */
+    expect_error(EINC_DIALECT_AUTO, " ... -> ", NULL, EINC_REDUCE_MIN, 1, &m,
+                 "the inputs' '...' covers 2 dimensions but the output has no '...' to "
+                 "broadcast them into");
+    free(m.data);
+    arr d = mk(EINC_F64, 1, 10);
+    want = get(&d, 0);
+    for (int i = 1; i < 10; i++)
+        want = fmin(want, get(&d, i));
+    out = run_as(EINC_DIALECT_EINOPS, " ... -> ", NULL, EINC_REDUCE_MIN, 1, &d, EINC_F64, 0, NULL);
+    check(&out, &want, 0);
+    free(out.data);
+    free(d.data);
+
+    /* numpy skips spaces inside subscripts: 'i j -> j i' is numpy's transpose */
+    arr t = mk(EINC_F32, 2, 3, 4);
+    int64_t shp[2] = { 4, 3 };
+    double w[12];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            w[j * 3 + i] = get(&t, i * 4 + j);
+    out = run_as(EINC_DIALECT_NUMPY, "i j -> j i", NULL, EINC_REDUCE_SUM, 1, &t, EINC_F32, 2, shp);
+    check(&out, w, 0);
+    free(out.data);
+    free(t.data);
+    /* and 'index' is five axes to it */
+    arr f = mk(EINC_F64, 5, 2, 1, 3, 1, 2);
+    want = 0;
+    for (int i = 0; i < 12; i++)
+        want += get(&f, i);
+    out = run_as(EINC_DIALECT_NUMPY, "index ->", NULL, EINC_REDUCE_SUM, 1, &f, EINC_F64, 0, NULL);
+    check(&out, &want, 1e-12);
+    free(out.data);
+    free(f.data);
+    /* what selects einops automatically is not a numpy subscript */
+    expect_error(EINC_DIALECT_NUMPY, "b (h w) -> b h w", NULL, EINC_REDUCE_SUM, 0, NULL,
+                 "invalid subscript '(': numpy-style subscripts are the letters a-z and A-Z "
+                 "(the numpy dialect was asked for)");
+    expect_error(EINC_DIALECT_NUMPY, "a1->a", NULL, EINC_REDUCE_SUM, 0, NULL,
+                 "invalid subscript '1': numpy-style subscripts are the letters a-z and A-Z "
+                 "(the numpy dialect was asked for)");
+    expect_error(EINC_DIALECT_NUMPY, "my_axis->", NULL, EINC_REDUCE_SUM, 0, NULL,
+                 "invalid subscript '_': numpy-style subscripts are the letters a-z and A-Z "
+                 "(the numpy dialect was asked for)");
+    /* einops has no implicit output */
+    expect_error(EINC_DIALECT_EINOPS, "ij,jk", NULL, EINC_REDUCE_SUM, 0, NULL,
+                 "an einops pattern needs '->' and an output (e.g. 'b c h w -> b h w c')");
+    expect_error((einc_dialect)7, "ij->", NULL, EINC_REDUCE_SUM, 0, NULL, "unknown dialect");
+}
+
+/* Two readings of one text in one context: each runs its own kernel. */
+static void test_dialect_one_context(void **s)
+{
+    (void)s;
+    arr x = mk(EINC_I32, 2, 4, 5);
+    einc_tensor in = view(&x);
+    einc_ctx *ctx = einc_ctx_new();
+    /* numpy: einsum, int32 that wraps as numpy's does; einops: numpy's sum, int64 */
+    const einc_dialect dl[2] = { EINC_DIALECT_NUMPY, EINC_DIALECT_EINOPS };
+    const einc_dtype dt[2] = { EINC_I32, EINC_I64 };
+    for (int r = 0; r < 4; r++) {
+        einc_options o = { .target = target, .dialect = dl[r % 2] };
+        einc_kernel *k = NULL;
+        einc_error err = { 0 };
+        if (einc_compile(ctx, "a b -> a", &o, &k, &err))
+            fail_msg("%s", err.message);
+        int64_t four = 4, buf[4];
+        einc_tensor out = { dt[r % 2], 1, &four, NULL, buf };
+        einc_dtype got;
+        int nd;
+        int64_t shape[EINC_MAX_RANK];
+        assert_int_equal(einc_kernel_output(k, 1, &in, &got, &nd, shape, &err), EINC_OK);
+        assert_int_equal(got, dt[r % 2]);
+        if (einc_kernel_run(k, 1, &in, &out, &err))
+            fail_msg("%s", err.message);
+        for (int a = 0; a < 4; a++) {
+            int64_t want = 0;
+            for (int b = 0; b < 5; b++)
+                want += (int64_t)get(&x, a * 5 + b);
+            assert_int_equal(dt[r % 2] == EINC_I32 ? ((int32_t *)buf)[a] : buf[a], want);
+        }
+        einc_kernel_free(k);
+    }
+    einc_ctx_free(ctx);
+    free(x.data);
+}
+
+/* ---- einops.einsum's repeated axes: traces and diagonals ---------------------------------- */
+
+static void test_einops_diagonals(void **s)
+{
+    (void)s;
+    const einc_dtype types[2] = { EINC_F64, EINC_I32 };
+    for (int ti = 0; ti < 2; ti++) {
+        einc_dtype dt = types[ti];
+        double tol = dt == EINC_F64 ? 1e-12 : 0;
+        /* 'i i ->': the trace; einsum keeps the type (int32 stays int32) */
+        const int ns[4] = { 0, 1, 3, 5 };
+        for (int q = 0; q < 4; q++) {
+            int n = ns[q];
+            arr m = mk(dt, 2, n, n);
+            double want = 0;
+            for (int i = 0; i < n; i++)
+                want += get(&m, i * n + i);
+            arr out = run("i i ->", NULL, EINC_REDUCE_SUM, 1, &m, dt, 0, NULL);
+            check(&out, &want, tol);
+            free(out.data);
+            /* 'i i -> i': the diagonal */
+            int64_t nn = n;
+            double d[5];
+            for (int i = 0; i < n; i++)
+                d[i] = get(&m, i * n + i);
+            out = run("i i -> i", NULL, EINC_REDUCE_SUM, 1, &m, dt, 1, &nn);
+            check(&out, d, 0);
+            free(out.data);
+            free(m.data);
+        }
+        /* 'i middle i -> middle' */
+        const int im[3][2] = { { 2, 3 }, { 1, 0 }, { 4, 1 } };
+        for (int q = 0; q < 3; q++) {
+            int I = im[q][0], M = im[q][1];
+            arr x = mk(dt, 3, I, M, I);
+            int64_t mm = M;
+            double w[3] = { 0 };
+            for (int mid = 0; mid < M; mid++)
+                for (int i = 0; i < I; i++)
+                    w[mid] += get(&x, (i * M + mid) * I + i);
+            arr out = run("i middle i -> middle", NULL, EINC_REDUCE_SUM, 1, &x, dt, 1, &mm);
+            check(&out, w, tol);
+            free(out.data);
+            free(x.data);
+        }
+        /* 'i ... i -> ...': the ellipsis covers 2, 1 and 0 dimensions */
+        arr y = mk(dt, 4, 2, 3, 4, 2);
+        int64_t shp[2] = { 3, 4 };
+        double w[12] = { 0 };
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 4; b++)
+                for (int i = 0; i < 2; i++)
+                    w[a * 4 + b] += get(&y, ((i * 3 + a) * 4 + b) * 2 + i);
+        arr out = run("i ... i -> ...", NULL, EINC_REDUCE_SUM, 1, &y, dt, 2, shp);
+        check(&out, w, tol);
+        free(out.data);
+        free(y.data);
+        arr y1 = mk(dt, 3, 3, 5, 3);
+        int64_t five = 5;
+        double w1[5] = { 0 };
+        for (int a = 0; a < 5; a++)
+            for (int i = 0; i < 3; i++)
+                w1[a] += get(&y1, (i * 5 + a) * 3 + i);
+        out = run("i ... i -> ...", NULL, EINC_REDUCE_SUM, 1, &y1, dt, 1, &five);
+        check(&out, w1, tol);
+        free(out.data);
+        free(y1.data);
+        arr y0 = mk(dt, 2, 4, 4);
+        double w0 = 0;
+        for (int i = 0; i < 4; i++)
+            w0 += get(&y0, i * 5);
+        out = run("i ... i -> ...", NULL, EINC_REDUCE_SUM, 1, &y0, dt, 0, NULL);
+        check(&out, &w0, tol);
+        free(out.data);
+        free(y0.data);
+        /* 'one one one -> one' */
+        const int cs[3] = { 3, 1, 0 };
+        for (int q = 0; q < 3; q++) {
+            int n = cs[q];
+            arr z = mk(dt, 3, n, n, n);
+            int64_t nn = n;
+            double d[3];
+            for (int i = 0; i < n; i++)
+                d[i] = get(&z, (i * n + i) * n + i);
+            out = run("one one one -> one", NULL, EINC_REDUCE_SUM, 1, &z, dt, 1, &nn);
+            check(&out, d, 0);
+            free(out.data);
+            free(z.data);
+        }
+        /* several operands, the diagonal in either */
+        arr in[2] = { mk(dt, 2, 3, 3), mk(dt, 2, 3, 4) };
+        int64_t four = 4;
+        double w2[4] = { 0 };
+        for (int j = 0; j < 4; j++)
+            for (int i = 0; i < 3; i++)
+                w2[j] += get(&in[0], i * 4) * get(&in[1], i * 4 + j);
+        out = run("i i, i j -> j", NULL, EINC_REDUCE_SUM, 2, in, dt, 1, &four);
+        check(&out, w2, tol);
+        free(out.data);
+        drop(in, 2);
+        arr in2[2] = { mk(dt, 1, 2), mk(dt, 3, 3, 2, 3) };
+        int64_t three = 3;
+        double w3[3] = { 0 };
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 2; b++)
+                w3[a] += get(&in2[0], b) * get(&in2[1], (a * 2 + b) * 3 + a);
+        out = run("b, a b a -> a", NULL, EINC_REDUCE_SUM, 2, in2, dt, 1, &three);
+        check(&out, w3, tol);
+        free(out.data);
+        drop(in2, 2);
+    }
+
+    /* Where einops refuses: rearrange/reduce/repeat take no repeated axis */
+    arr m = mk(EINC_F32, 2, 3, 3);
+    expect_error(EINC_DIALECT_AUTO, "i i -> i", NULL, EINC_REDUCE_MAX, 1, &m,
+                 "axis 'i' appears twice in the input: a diagonal is only summed, as "
+                 "einops.einsum does; einops.reduce refuses a repeated axis, and so does "
+                 "--reduce=max");
+    expect_error(EINC_DIALECT_AUTO, "i i -> i c", "c=2", EINC_REDUCE_SUM, 1, &m,
+                 "axis 'i' appears twice in the input and 'c' is new in the output: "
+                 "einops.repeat refuses a repeated axis, and einops.einsum a new one");
+    expect_error(EINC_DIALECT_AUTO, "i i -> i i", NULL, EINC_REDUCE_SUM, 1, &m,
+                 "index 'i' appears more than once in the output");
+    free(m.data);
+    /* The lengths a diagonal runs over must agree; einops broadcasts no length 1 */
+    arr r = mk(EINC_F32, 2, 2, 3), r1 = mk(EINC_F32, 2, 1, 3);
+    expect_error(EINC_DIALECT_AUTO, "i i ->", NULL, EINC_REDUCE_SUM, 1, &r,
+                 "operand 0 repeats axis 'i' (a diagonal) over dimensions of different "
+                 "lengths, 2 and 3");
+    expect_error(EINC_DIALECT_AUTO, "one one one -> one", NULL, EINC_REDUCE_SUM, 1, &r1,
+                 "operand 0 ('one one one') has 3 axes but its array has 2 dimensions, "
+                 "shape (1, 3)");
+    expect_error(EINC_DIALECT_EINOPS, "i i ->", NULL, EINC_REDUCE_SUM, 1, &r1,
+                 "operand 0 repeats axis 'i' (a diagonal) over dimensions of different "
+                 "lengths, 1 and 3");
+    arr two[2] = { mk(EINC_F32, 2, 2, 3), mk(EINC_F32, 2, 3, 4) };
+    expect_error(EINC_DIALECT_AUTO, "a b, b b -> a", NULL, EINC_REDUCE_SUM, 2, two,
+                 "operand 1 repeats axis 'b' (a diagonal) over dimensions of different "
+                 "lengths, 3 and 4");
+    drop(two, 2);
+    free(r.data);
+    free(r1.data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +830,9 @@ int main(void)
         cmocka_unit_test(test_repeat),
         cmocka_unit_test(test_einsum_composition),
         cmocka_unit_test(test_strided_input),
+        cmocka_unit_test(test_dialect_forced),
+        cmocka_unit_test(test_dialect_one_context),
+        cmocka_unit_test(test_einops_diagonals),
     };
     int rc = cmocka_run_group_tests_name("interp", tests, NULL, NULL);
     /* the same tests on the CPU JIT, when this build has one */
