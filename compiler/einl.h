@@ -85,6 +85,8 @@ struct el_item {
 typedef struct el_model {
     int nitems;
     el_item **items;        /* top level, in source order */
+    int ninputs;
+    el_item **inputs;       /* the input and param items among them, in order */
 } el_model;
 
 /*

@@ -26,8 +26,15 @@ typedef struct el_seq {
     bool has_kw;            /* arguments: a keyword argument has been seen */
 } el_seq;
 
-/* Brackets deeper than this are an error; the parser's stack is sized for it. */
+/*
+ * Brackets deeper than EL_MAX_DEPTH are an error, and so is a run of more than EL_MAX_UNARY
+ * unary minus signs: those are the only constructs that stack up in the parser (a sum or a
+ * statement list is left-recursive and reduces as it goes), so with both bounded the
+ * parser's stack (grammar/einl_gram.y: %stack_size) cannot overflow, whatever the input:
+ * at most about 80 entries per bracket level, 65 levels.
+ */
 #define EL_MAX_DEPTH 64
+#define EL_MAX_UNARY 64
 
 typedef enum el_role {
     EL_GROUP,               /* ( for grouping or a tuple */
@@ -52,6 +59,7 @@ typedef struct el_state {
     bool in_def;            /* inside a def body */
     int brace;              /* the byte offset of that body's '{' */
     int depth;              /* open brackets */
+    int unary;              /* unary minus signs in a row just before this token */
     el_open open[EL_MAX_DEPTH];
     el_token cur;           /* the token being fed */
 } el_state;

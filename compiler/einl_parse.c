@@ -429,7 +429,7 @@ void el_top(el_state *ps, el_item *it) { ps->top = el_push_item(ps, ps->top, it)
 
 static void line_col(const char *src, int at, int *line, int *col)
 {
-    int l = 1, start = 0;
+    int l = 1, start = strncmp(src, "\xEF\xBB\xBF", 3) == 0 && at >= 3 ? 3 : 0;   /* past a BOM */
     for (int i = 0; i < at && src[i]; i++)
         if (src[i] == '\n') {
             l++;
@@ -583,6 +583,14 @@ static bool precheck(el_state *ps, int k, el_token t)
                  EL_MAX_DEPTH);
         return false;
     }
+    bool unary = k == EL_TK_MINUS && (wants_operand(ps->prev) || (ps->depth &&
+                 (ps->prev == EL_TK_LPAREN || ps->prev == EL_TK_COMMA)));
+    ps->unary = unary ? ps->unary + 1 : 0;
+    if (ps->unary > EL_MAX_UNARY) {
+        cc_error(c, EINC_ERR_SYNTAX, t.begin, t.end, "more than %d unary minus signs in a row",
+                 EL_MAX_UNARY);
+        return false;
+    }
     return true;
 }
 
@@ -633,7 +641,8 @@ el_model *einl_parse(cc *c)
         cc_nomem(c);
         return NULL;
     }
-    int pos = 0;
+    /* a UTF-8 byte order mark, as some editors write one; spans stay offsets into src */
+    int pos = strncmp(c->src, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     for (;;) {
         int len, k = lex_einl(c->src + pos, &len);
         el_token t = { pos, pos + len };
@@ -664,6 +673,14 @@ el_model *einl_parse(cc *c)
     }
     m->nitems = seq_len(ps.top);
     m->items = flat_items(&ps, ps.top);
+    for (int i = 0; i < m->nitems; i++)
+        m->ninputs += m->items[i]->kind == EL_INPUT || m->items[i]->kind == EL_PARAM;
+    m->inputs = m->ninputs ? ARENA_ARRAY(c->A, el_item *, m->ninputs) : NULL;
+    if (m->ninputs && !m->inputs)
+        cc_nomem(c);
+    for (int i = 0, k = 0; m->inputs && i < m->nitems; i++)
+        if (m->items[i]->kind == EL_INPUT || m->items[i]->kind == EL_PARAM)
+            m->inputs[k++] = m->items[i];
     return c->failed ? NULL : m;
 }
 

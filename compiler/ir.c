@@ -89,6 +89,36 @@ bool ir_expr_reads(const ir_expr *x, int t)
     return ir_expr_reads(x->a, t) || ir_expr_reads(x->b, t);
 }
 
+typedef struct depth_item {
+    const ir_expr *x;
+    int d;                  /* its depth */
+} depth_item;
+
+int ir_expr_depth(const ir_expr *x)
+{
+    /*
+     * Depth first with the pending operands on a stack of its own: while the walk is at
+     * depth d, at most one operand per level above waits, so the stack never holds more
+     * than the bound plus two, and a deeper tree stops the walk, not the program.
+     */
+    depth_item st[IR_MAX_EXPR_DEPTH + 2];
+    int n = 0, deepest = 0;
+    if (x)
+        st[n++] = (depth_item){ x, 1 };
+    while (n) {
+        depth_item it = st[--n];
+        if (it.d > IR_MAX_EXPR_DEPTH)
+            return IR_MAX_EXPR_DEPTH + 1;
+        if (it.d > deepest)
+            deepest = it.d;
+        if (it.x->b)
+            st[n++] = (depth_item){ it.x->b, it.d + 1 };
+        if (it.x->a)
+            st[n++] = (depth_item){ it.x->a, it.d + 1 };
+    }
+    return deepest;
+}
+
 bool ir_temp_written_whole(const ir_prog *p, int t)
 {
     const ir_tensor *T = &p->tensor[t];

@@ -129,6 +129,25 @@ struct ir_expr {
     ir_mono m;              /* IR_SIZE: the value of a product of sizes */
 };
 
+/*
+ * No expression tree — a statement's rhs, or a final expression lower.c makes of one — is
+ * more than IR_MAX_EXPR_DEPTH nodes deep (a leaf is depth 1).  Every walker over ir_expr
+ * (ir_print.c, lower.c, interp.c, codegen/) recurses on the tree, so this bound, not the
+ * size of the user's input, is what their recursion can reach.  The front ends keep it by
+ * construction: bind.c's products have at most EINC_MAX_OPERANDS factors, and model.c
+ * writes a fused tree to a temporary before it grows past MODEL_FUSE_DEPTH levels (a
+ * generated model's 20,000-term sum becomes a chain of statements).  ir_expr_depth checks
+ * it, for a validator and for tests.
+ */
+/*
+ * The most axes one expression's statement may have (numpy's einsum allows 52 letters plus
+ * an ellipsis of at most 64 dimensions).  Each axis is a loop of the statement's nest, and
+ * the loop IR's walkers (lower.c, loop_print.c, the code generators) recurse once per loop,
+ * so this bound is what keeps their depth out of the user's hands.
+ */
+#define IR_MAX_AXES 256
+#define IR_MAX_EXPR_DEPTH 256
+
 typedef struct ir_stmt {
     ir_access out;
     ir_comb comb;
@@ -171,6 +190,8 @@ typedef struct bind_opts {
     int ellipsis_rank;          /* dims '...' covers when no input arrays are given */
     int nsizes;
     const einc_size *sizes;
+    bool open_repeats;          /* no input arrays: a repeat's size not given stays symbolic
+                                   (an emitted kernel's parameter) instead of an error */
 } bind_opts;
 
 /*
@@ -187,6 +208,8 @@ int ir_dim_axis(const ir_dim *d);   /* the axis d is exactly (one term, coeffici
 int ir_sole_dim(const ir_access *a, int axis);   /* the dimension that is exactly axis, used nowhere else in a, or -1 */
 int64_t ir_tensor_elems(const ir_prog *p, const ir_tensor *t);
 bool ir_expr_reads(const ir_expr *x, int t);   /* whether x reads tensor t anywhere */
+/* x's depth (a leaf is 1, NULL 0), or IR_MAX_EXPR_DEPTH + 1 when it is deeper; no recursion. */
+int ir_expr_depth(const ir_expr *x);
 /*
  * Whether the first statement that writes temporary t writes every element of it before
  * any statement reads it: it does not accumulate, and each dimension of its output is one
@@ -209,11 +232,12 @@ char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double 
                     double *largest);
 
 /*
- * Splits each full reduction of floats over two or more axes ('ij->') in two, through a
- * temporary over its outermost reduced axis: part[i] ⊕= x[i, j], then out ⊕= part[i].
- * The first step runs in parallel over i (the CPU backend runs a reduction into a scalar
- * on one thread), and the result does not depend on the number of threads.  Returns 1 when
- * it rewrote p, 0 when nothing applies, -1 out of memory (path.c).
+ * Splits each full sum, max or min of floats over two or more axes ('ij->') in two,
+ * through a temporary over its outermost reduced axis: part[i] ⊕= x[i, j], then out ⊕=
+ * part[i] (a prod stays whole, in numpy's order: path.c).  The first step runs in
+ * parallel over i (the CPU backend runs a reduction into a scalar on one thread), and the
+ * result does not depend on the number of threads.  Returns 1 when it rewrote p, 0 when
+ * nothing applies, -1 out of memory (path.c).
  */
 int split_reductions(cc *c, ir_prog *p);
 

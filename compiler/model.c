@@ -20,11 +20,19 @@
  * Shapes here are always concrete (the arrays' or the SIZE=N words'), so every check
  * PyTorch makes at run time — channel counts, groups, output sizes — is made here, with
  * the numbers, and every axis and tensor shape in the IR is a constant.
+ *
+ * Nothing here recurses as deep as the model is long.  The evaluator walks the AST with a
+ * stack of its own (a generated model's `x + x + ... + x` is a left-deep tree 20,000 nodes
+ * deep); a lazy tree is written to a temporary before it grows past MODEL_FUSE_DEPTH
+ * levels, which bounds the recursion of every IR walker after us (ir.h: IR_MAX_EXPR_DEPTH);
+ * only block calls recurse, at most 64 deep.  Names are found through hash tables, so a
+ * 30,000-line model elaborates in linear time.
  */
 #include "einl.h"
 #include "strbuf.h"
 #include "alloc.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,7 +51,30 @@ struct lz {
                                that indexes it, or -1 (the tensor's size there is 1) */
     double c;               /* IR_CONST */
     lz *a, *b;
+    int depth;              /* the tree's depth, each level weighted by nest_cost */
+    int nodes;              /* nodes of the tree inst() expands it to */
 };
+
+/*
+ * How far one lazy tree may grow before it is written to a temporary: MODEL_FUSE_DEPTH
+ * levels, MODEL_FUSE_NODES nodes.  The depth bound keeps the IR's expressions within
+ * IR_MAX_EXPR_DEPTH (the macros put at most a few levels around a tree), and the emitted
+ * C and CUDA within the 256 nested brackets clang accepts: a level counts as many as the
+ * brackets codegen/cspell.c opens for its operator (nest_cost).  The node bound stops a
+ * value used twice per step (y = y * y, gelu of gelu) from doubling its tree at every step.
+ * Both are far beyond a layer's own formula, so the fusion of a block (conv2d →
+ * batchnorm2d → relu → + x) is the same as without them; and they are not smaller, because
+ * the JIT pays for every loop nest (a 100,000-factor product: 8 s and 0.5 GB at this
+ * depth, 32 s and 2.9 GB at 48).
+ */
+enum { MODEL_FUSE_DEPTH = 160, MODEL_FUSE_NODES = 1024 };
+static_assert(MODEL_FUSE_DEPTH + 16 <= IR_MAX_EXPR_DEPTH, "a fused tree and a macro's levels fit the IR's bound");
+
+/* The brackets the C spelling of op nests its operand in: -(x) is "(-(x))", sigmoid four. */
+static int nest_cost(ir_op op)
+{
+    return op == IR_SIGMOID ? 4 : op == IR_NEG || op == IR_RSQRT ? 2 : 1;
+}
 
 typedef enum vkind { V_TENSOR, V_NUMBER, V_STRING, V_NONE, V_TUPLE } vkind;
 
@@ -60,12 +91,24 @@ struct val {
     val **item;
 };
 
-typedef struct binding binding;
-struct binding {
-    const char *name;
-    val *v;
-    binding *next;
-};
+/*
+ * A hash table from names to pointers (open addressing, cap a power of two): a scope's
+ * bindings, the blocks, the size names.  A generated model uses thousands of names, each
+ * looked up at every use, so a list would make elaboration quadratic.
+ */
+typedef struct strmap {
+    int cap, n;
+    const char **key;
+    void **val;
+} strmap;
+
+/* One AST node on the evaluator's stack (eval). */
+typedef struct evframe {
+    const el_node *x;
+    int done;               /* how many of its operands have values */
+    int base;               /* the value stack's height when x started: its operands' values
+                               lie from there up */
+} evframe;
 
 typedef struct elab {
     cc *c;
@@ -80,7 +123,16 @@ typedef struct elab {
     const char **size_name;
     int64_t *size_value;
     int ntemp;
-    int depth;
+    int depth;              /* block calls in progress */
+    strmap defs;            /* a block's name → its first definition */
+    strmap sizes;           /* a size name → its slot in size_value */
+    evframe *frame;         /* the evaluator's stacks, shared by the nested block calls */
+    int nframe, cap_frame;
+    val **vals;
+    int nvals, cap_vals;
+    int *mark;              /* per axis: the stamp of the last statement that listed it */
+    int *axbuf;             /* add_stmt's axes, before they are copied out */
+    int cap_mark, stamp, naxbuf;
 } elab;
 
 /* A shape error at [b, e); NULL for `return shape_err(...)`. */
@@ -108,6 +160,57 @@ static void *grow(elab *E, void *old, int n, int *cap, size_t size)
         memcpy(p, old, size * (size_t)n);
     *cap = nc;
     return p;
+}
+
+/* ---- name tables ------------------------------------------------------------------------- */
+
+static uint32_t hash_name(const char *s)
+{
+    uint32_t h = 2166136261u;                   /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The slot holding key, or the empty slot where it would go (m->cap > 0). */
+static int map_slot(const strmap *m, const char *key)
+{
+    int i = (int)(hash_name(key) & (uint32_t)(m->cap - 1));
+    while (m->key[i] && strcmp(m->key[i], key) != 0)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static void *map_get(const strmap *m, const char *key)
+{
+    return m->cap ? m->val[map_slot(m, key)] : NULL;
+}
+
+/* Binds key to v (replacing an earlier binding unless keep_first); false when out of memory. */
+static bool map_put(elab *E, strmap *m, const char *key, void *v, bool keep_first)
+{
+    if (2 * (m->n + 1) > m->cap) {              /* at most half full: probes stay short */
+        strmap g = { .cap = m->cap ? 2 * m->cap : 16 };
+        g.key = ARENA_ARRAY(E->A, const char *, g.cap);
+        g.val = ARENA_ARRAY(E->A, void *, g.cap);
+        if (!g.key || !g.val)
+            return cc_nomem(E->c), false;
+        for (int i = 0; i < m->cap; i++)
+            if (m->key[i]) {
+                int k = map_slot(&g, m->key[i]);
+                g.key[k] = m->key[i];
+                g.val[k] = m->val[i];
+            }
+        g.n = m->n;
+        *m = g;
+    }
+    int k = map_slot(m, key);
+    if (m->key[k] && keep_first)
+        return true;
+    m->n += !m->key[k];
+    m->key[k] = key;
+    m->val[k] = v;
+    return true;
 }
 
 static char *shape_text(elab *E, int ndim, const int64_t *shape)
@@ -253,25 +356,39 @@ static ir_expr *ex_axis(elab *E, int axis)
     return x;
 }
 
-static void collect_axes(const ir_expr *x, int *ax, int *n, int naxis, bool *seen)
+/* Lists axis a in E->axbuf unless this statement has listed it (E->mark[a] == E->stamp). */
+static void note_axis(elab *E, int a)
+{
+    if (E->mark[a] != E->stamp) {
+        E->mark[a] = E->stamp;
+        E->axbuf[E->naxbuf++] = a;
+    }
+}
+
+/* Recursion as deep as x, which is within IR_MAX_EXPR_DEPTH (MODEL_FUSE_DEPTH). */
+static void collect_axes(elab *E, const ir_expr *x)
 {
     if (!x)
         return;
-    if (x->op == IR_AXIS && !seen[x->axis]) {
-        seen[x->axis] = true;
-        ax[(*n)++] = x->axis;
-    }
+    if (x->op == IR_AXIS)
+        note_axis(E, x->axis);
     if (x->op == IR_ACCESS)
         for (int d = 0; d < x->acc.ndim; d++)
-            for (int t = 0; t < x->acc.dim[d].n; t++) {
-                int a = x->acc.dim[d].t[t].axis;
-                if (!seen[a]) {
-                    seen[a] = true;
-                    ax[(*n)++] = a;
-                }
-            }
-    collect_axes(x->a, ax, n, naxis, seen);
-    collect_axes(x->b, ax, n, naxis, seen);
+            for (int t = 0; t < x->acc.dim[d].n; t++)
+                note_axis(E, x->acc.dim[d].t[t].axis);
+    collect_axes(E, x->a);
+    collect_axes(E, x->b);
+}
+
+/* The axes E->axbuf[from..) as a fresh array of their own. */
+static int *listed_axes(elab *E, int from)
+{
+    int n = E->naxbuf - from, *a = ARENA_ARRAY(E->A, int, n + 1);
+    if (!a)
+        return cc_nomem(E->c), NULL;
+    if (n)
+        memcpy(a, E->axbuf + from, sizeof *a * (size_t)n);
+    return a;
 }
 
 /*
@@ -284,16 +401,35 @@ static int add_stmt(elab *E, ir_access out, ir_comb comb, ir_expr *rhs, bool acc
     ir_prog *p = E->p;
     if (!rhs || E->c->failed)
         return -1;
-    bool *seen = ARENA_ARRAY(E->A, bool, p->naxis + 1);
-    int *fr = ARENA_ARRAY(E->A, int, p->naxis + 1), *rd = ARENA_ARRAY(E->A, int, p->naxis + 1);
-    ir_stmt *st = grow(E, p->stmt, p->nstmt, &E->cap_stmt, sizeof *st);
-    if (!seen || !fr || !rd || !st)
-        return cc_nomem(E->c);
-    p->stmt = st;
-    int nf = 0, nr = 0;
+    /*
+     * The marks and the buffer are the program's, grown with its axes, not allocated per
+     * statement: a model of 30,000 layers has hundreds of thousands of axes.
+     */
+    if (E->cap_mark < p->naxis) {
+        int cap = E->cap_mark ? E->cap_mark : 16;
+        while (cap < p->naxis)
+            cap *= 2;
+        int *m = ARENA_ARRAY(E->A, int, cap), *b = ARENA_ARRAY(E->A, int, cap);
+        if (!m || !b)
+            return cc_nomem(E->c);
+        if (E->cap_mark)
+            memcpy(m, E->mark, sizeof *m * (size_t)E->cap_mark);
+        E->mark = m;
+        E->axbuf = b;
+        E->cap_mark = cap;
+    }
+    E->stamp++;
+    E->naxbuf = 0;
     ir_expr o = { .op = IR_ACCESS, .acc = out };
-    collect_axes(&o, fr, &nf, p->naxis, seen);
-    collect_axes(rhs, rd, &nr, p->naxis, seen);
+    collect_axes(E, &o);
+    int nf = E->naxbuf;
+    collect_axes(E, rhs);
+    int nr = E->naxbuf - nf;
+    int *fr = listed_axes(E, 0), *rd = listed_axes(E, nf);
+    ir_stmt *st = grow(E, p->stmt, p->nstmt, &E->cap_stmt, sizeof *st);
+    if (!fr || !rd || !st)
+        return -1;
+    p->stmt = st;
     st[p->nstmt++] = (ir_stmt){ .out = out, .comb = comb, .rhs = rhs, .nfree = nf, .nred = nr,
                                 .free = fr, .red = rd, .accumulate = accumulate };
     /* remember the axes when the statement writes its output whole, one axis a dimension */
@@ -324,6 +460,7 @@ static lz *lz_new(elab *E, ir_op op, einc_dtype t, int ndim, const int64_t *shap
     z->op = op;
     z->dtype = t;
     z->ndim = ndim;
+    z->depth = z->nodes = 1;
     if (ndim)
         memcpy(sh, shape, sizeof *sh * (size_t)ndim);
     z->shape = sh;
@@ -372,16 +509,49 @@ static lz *lz_const(elab *E, double v, einc_dtype t)
 /* The dtype a float function gives: integers become float32 (PyTorch's default dtype). */
 static einc_dtype float_of(einc_dtype t) { return dtype_is_float(t) ? t : EINC_F32; }
 
+static ir_expr *inst(elab *E, const lz *z, const int *ax);
+static int *fresh_axes(elab *E, int ndim, const int64_t *shape);
+
+/*
+ * Writes z to a new temporary and makes z itself a view of it, so every tree that shares z
+ * reads the temporary: its value, computed once.  The statement gets loop axes of its own,
+ * not its operands' (value_axes): lower.c merges adjacent loops over the same axes, and a
+ * 100,000-term product spilled in a chain of same-axis statements became one loop whose
+ * merging cost grew with the cube of its length.
+ */
+static bool spill(elab *E, lz *z)
+{
+    int t = new_tensor(E, NULL, IR_TEMP, z->dtype, z->ndim, z->shape, -1, -1);
+    int *ax = t >= 0 ? fresh_axes(E, z->ndim, z->shape) : NULL;
+    if (!ax || add_stmt(E, access_axes(E, t, ax), IR_COMB_ASSIGN, inst(E, z, ax), false) < 0)
+        return false;
+    int *td = ARENA_ARRAY(E->A, int, z->ndim + 1);
+    if (!td)
+        return cc_nomem(E->c), false;
+    for (int d = 0; d < z->ndim; d++)
+        td[d] = d;
+    z->op = IR_ACCESS;
+    z->tensor = t;
+    z->tdim = td;
+    z->a = z->b = NULL;
+    z->depth = z->nodes = 1;
+    return true;
+}
+
 static lz *lz_unary(elab *E, ir_op op, lz *a)
 {
-    if (!a)
+    if (!a || ((a->depth + nest_cost(op) > MODEL_FUSE_DEPTH || a->nodes >= MODEL_FUSE_NODES) &&
+               !spill(E, a)))
         return NULL;
     einc_dtype t = op == IR_NEG || op == IR_MAX ? a->dtype : float_of(a->dtype);
     if (t == EINC_BOOL)
         t = EINC_I64;
     lz *z = lz_new(E, op, t, a->ndim, a->shape);
-    if (z)
+    if (z) {
         z->a = a;
+        z->depth = a->depth + nest_cost(op);
+        z->nodes = a->nodes + 1;
+    }
     return z;
 }
 
@@ -405,6 +575,13 @@ static lz *lz_binary(elab *E, ir_op op, lz *a, lz *b, int begin, int end)
         }
         sh[d] = x == 1 ? y : x;
     }
+    /* the deeper (else larger) operand goes to a temporary first, until the tree fits */
+    while (nest_cost(op) + (a->depth > b->depth ? a->depth : b->depth) > MODEL_FUSE_DEPTH ||
+           1 + a->nodes + b->nodes > MODEL_FUSE_NODES) {
+        bool first = a->depth != b->depth ? a->depth > b->depth : a->nodes >= b->nodes;
+        if (!spill(E, first ? a : b))
+            return NULL;
+    }
     einc_dtype t = dtype_promote(a->dtype, b->dtype);
     if (op == IR_DIV && !dtype_is_float(t))
         t = EINC_F32;           /* true division, as torch's / */
@@ -414,6 +591,8 @@ static lz *lz_binary(elab *E, ir_op op, lz *a, lz *b, int begin, int end)
     if (z) {
         z->a = a;
         z->b = b;
+        z->depth = nest_cost(op) + (a->depth > b->depth ? a->depth : b->depth);
+        z->nodes = 1 + a->nodes + b->nodes;
     }
     return z;
 }
@@ -1431,17 +1610,26 @@ static val *pattern_call(elab *E, const el_node *call, val *const *pos, const ch
     }
     einc_error sub = { 0 };
     cc c2 = { .A = E->A, .src = pat->str, .err = &sub };
-    ast_expr *ast = parse_expr(&c2);
-    bind_opts o = { r, EINC_F32, 0, nsz, sz };
+    /* rearrange/reduce/repeat are einops' ('... ->', 'index ->'); einsum() also takes
+       numpy's strings ('bid,bjd->bij'), so it reads its pattern by the usual rule */
+    bool einsum = strcmp(fn, "einsum") == 0;
+    ast_expr *ast = parse_expr_as(&c2, einsum ? EINC_DIALECT_AUTO : EINC_DIALECT_EINOPS);
+    bind_opts o = { r, EINC_F32, 0, nsz, sz, false };
     ir_prog *q = ast ? bind_expr(&c2, ast, &o, nops, ti) : NULL;
     if (q && ast->nin != nops)
         cc_error(&c2, EINC_ERR_SHAPE, -1, -1, "the pattern has %d operand%s, but %d tensor%s given",
                  ast->nin, ast->nin == 1 ? "" : "s", nops, nops == 1 ? " is" : "s are");
     if (q && !c2.failed) {
-        bool bad = (strcmp(fn, "rearrange") == 0 && (q->kind == IR_REDUCE || q->kind == IR_REPEAT)) ||
+        /* a repeated input axis is a diagonal: einops.einsum takes it, its rearrange,
+           reduce and repeat do not */
+        bool bad = (!einsum && q->kind == IR_EINSUM) ||
+                   (strcmp(fn, "rearrange") == 0 && (q->kind == IR_REDUCE || q->kind == IR_REPEAT)) ||
                    (strcmp(fn, "reduce") == 0 && q->kind == IR_REPEAT) ||
                    (strcmp(fn, "repeat") == 0 && q->kind == IR_REDUCE);
-        if (bad)
+        if (bad && q->kind == IR_EINSUM)
+            cc_error(&c2, EINC_ERR_SHAPE, -1, -1, "an axis repeated in the input is a diagonal, "
+                     "which einsum() takes and %s() does not (as in einops)", fn);
+        else if (bad)
             cc_error(&c2, EINC_ERR_SHAPE, -1, -1, "the pattern is a %s, which %s() does not do",
                      ir_kind_name(q->kind), fn);
     }
@@ -1461,24 +1649,7 @@ static val *pattern_call(elab *E, const el_node *call, val *const *pos, const ch
 
 /* ---- expressions ------------------------------------------------------------------------------- */
 
-static binding *bind_name(elab *E, binding *env, const char *name, val *v)
-{
-    binding *b = ARENA_NEW(E->A, binding);
-    if (!b)
-        return cc_nomem(E->c), NULL;
-    *b = (binding){ name, v, env };
-    return b;
-}
-
-static val *lookup(binding *env, const char *name)
-{
-    for (; env; env = env->next)
-        if (strcmp(env->name, name) == 0)
-            return env->v;
-    return NULL;
-}
-
-static val *eval(elab *E, binding *env, const el_node *x, int scope_end);
+static val *eval(elab *E, strmap *env, const el_node *x, int scope_end);
 static val *run_block(elab *E, const el_item *def, val **args, const el_node *call);
 
 static const sig sigs[] = {
@@ -1549,24 +1720,21 @@ static val *builtin(elab *E, const el_node *call, const sig *s, val **arg)
     return tensor_val(E, r, call->begin, call->end);
 }
 
+/* The block a call at scope_end names: its first definition, when that comes before. */
 static const el_item *find_def(const elab *E, const char *name, int scope_end)
 {
-    for (int i = 0; i < E->m->nitems; i++) {
-        const el_item *it = E->m->items[i];
-        if (it->kind == EL_DEF && strcmp(it->name, name) == 0 && it->begin < scope_end)
-            return it;
-    }
-    return NULL;
+    const el_item *it = map_get(&E->defs, name);
+    return it && it->begin < scope_end ? it : NULL;
 }
 
-static val *call(elab *E, binding *env, const el_node *x, int scope_end)
+/* A call, its arguments' values arg[0..x->nargs) in order. */
+static val *call(elab *E, const el_node *x, val *const *arg, int scope_end)
 {
     val **pos = ARENA_ARRAY(E->A, val *, x->nargs + 1);
     if (!pos)
         return cc_nomem(E->c), NULL;
-    for (int i = 0; i < x->nargs; i++)
-        if (!(pos[i] = eval(E, env, x->args[i].value, scope_end)))
-            return NULL;
+    if (x->nargs)
+        memcpy(pos, arg, sizeof *pos * (size_t)x->nargs);
     const el_item *def = find_def(E, x->name, scope_end);
     if (def) {      /* a block: every parameter required, by position or by name */
         sig s = { .name = def->name, .nparam = def->nparams, .param = def->params, .required = def->nparams };
@@ -1613,10 +1781,9 @@ static val *arith(elab *E, char op, val *a, val *b, const el_node *x)
     return tensor_val(E, z, x->begin, x->end);
 }
 
-static val *eval(elab *E, binding *env, const el_node *x, int scope_end)
+/* x's value, given the values k[0..) of its operands (kid). */
+static val *apply(elab *E, strmap *env, const el_node *x, val *const *k, int scope_end)
 {
-    if (E->c->failed)
-        return NULL;
     switch (x->kind) {
     case EL_NUMBER: {
         val *v = new_val(E, V_NUMBER, x->begin, x->end);
@@ -1635,7 +1802,7 @@ static val *eval(elab *E, binding *env, const el_node *x, int scope_end)
         return v;
     }
     case EL_NAME: {
-        val *v = lookup(env, x->name);
+        const val *v = map_get(env, x->name);
         if (v) {    /* the value, with this use's span for the errors about it */
             val *u = new_val(E, v->kind, x->begin, x->end);
             if (u) {
@@ -1655,15 +1822,12 @@ static val *eval(elab *E, binding *env, const el_node *x, int scope_end)
         if (!v || !(v->item = ARENA_ARRAY(E->A, val *, x->nargs + 1)))
             return cc_nomem(E->c), NULL;
         v->n = x->nargs;
-        for (int i = 0; i < x->nargs; i++)
-            if (!(v->item[i] = eval(E, env, x->args[i].value, scope_end)))
-                return NULL;
+        if (x->nargs)
+            memcpy(v->item, k, sizeof *v->item * (size_t)x->nargs);
         return v;
     }
     case EL_NEG: {
-        val *a = eval(E, env, x->a, scope_end);
-        if (!a)
-            return NULL;
+        const val *a = k[0];
         if (a->kind == V_NUMBER) {
             val *v = new_val(E, V_NUMBER, x->begin, x->end);
             if (v) {
@@ -1675,14 +1839,80 @@ static val *eval(elab *E, binding *env, const el_node *x, int scope_end)
         lz *t = as_tensor(E, a, "unary -", "the operand", EINC_F32);
         return t ? tensor_val(E, lz_unary(E, IR_NEG, t), x->begin, x->end) : NULL;
     }
-    case EL_BINARY: {
-        val *a = eval(E, env, x->a, scope_end), *b = a ? eval(E, env, x->b, scope_end) : NULL;
-        return b ? arith(E, x->op, a, b, x) : NULL;
-    }
+    case EL_BINARY:
+        return arith(E, x->op, k[0], k[1], x);
     case EL_CALL:
-        return call(E, env, x, scope_end);
+        return call(E, x, k, scope_end);
     }
     return NULL;
+}
+
+/* How many operands x has: the values apply needs first. */
+static int nkids(const el_node *x)
+{
+    switch (x->kind) {
+    case EL_BINARY:
+        return 2;
+    case EL_NEG:
+        return 1;
+    case EL_CALL:
+    case EL_TUPLE:
+        return x->nargs;
+    default:
+        return 0;
+    }
+}
+
+static const el_node *kid(const el_node *x, int i)
+{
+    if (x->kind == EL_BINARY)
+        return i ? x->b : x->a;
+    return x->kind == EL_NEG ? x->a : x->args[i].value;
+}
+
+/* Puts x on the evaluator's stack, with room for its value; false when out of memory. */
+static bool push(elab *E, const el_node *x)
+{
+    evframe *f = grow(E, E->frame, E->nframe, &E->cap_frame, sizeof *f);
+    val **v = f ? grow(E, E->vals, E->nvals, &E->cap_vals, sizeof *v) : NULL;
+    if (!v)
+        return false;
+    E->frame = f;
+    E->vals = v;
+    f[E->nframe++] = (evframe){ x, 0, E->nvals };
+    return true;
+}
+
+/*
+ * The value of x: operands first, left to right, then x (apply).  A stack of frames, not
+ * recursion, because x's depth is the user's: `return x + x + ... + x` is a left-deep tree
+ * as deep as it is long.  A block call's body is evaluated by a nested eval, which uses
+ * the same stacks above this one's top and leaves them as it found them.
+ */
+static val *eval(elab *E, strmap *env, const el_node *x, int scope_end)
+{
+    int fbase = E->nframe, vbase = E->nvals;
+    if (!push(E, x))
+        return NULL;
+    while (E->nframe > fbase) {
+        evframe *f = &E->frame[E->nframe - 1];
+        if (f->done < nkids(f->x)) {
+            if (!push(E, kid(f->x, f->done++)))
+                break;
+            continue;
+        }
+        int base = f->base;
+        val *v = E->c->failed ? NULL : apply(E, env, f->x, E->vals + base, scope_end);
+        if (!v)
+            break;
+        E->nframe--;
+        E->nvals = base;
+        E->vals[E->nvals++] = v;    /* push made room for it */
+    }
+    val *v = E->nframe == fbase ? E->vals[vbase] : NULL;
+    E->nframe = fbase;
+    E->nvals = vbase;
+    return v;
 }
 
 /* Runs a block's body with its parameters bound; its return is the call's value. */
@@ -1690,20 +1920,20 @@ static val *run_block(elab *E, const el_item *def, val **args, const el_node *ca
 {
     if (++E->depth > 64)
         return shape_err(E, callsite->begin, callsite->end, "blocks nest more than 64 deep");
-    binding *env = NULL;
+    strmap env = { 0 };
     for (int i = 0; i < def->nparams; i++)
-        if (!(env = bind_name(E, env, def->params[i], args[i])))
+        if (!map_put(E, &env, def->params[i], args[i], false))
             return NULL;
     for (int i = 0; i < def->nbody; i++) {
         const el_item *it = def->body[i];
-        val *v = eval(E, env, it->value, def->begin);
+        val *v = eval(E, &env, it->value, def->begin);
         if (!v)
             return NULL;
         if (it->kind == EL_RETURN) {
             E->depth--;
             return v;
         }
-        if (!(env = bind_name(E, env, it->name, v)))
+        if (!map_put(E, &env, it->name, v, false))
             return NULL;
     }
     return shape_err(E, def->name_begin, def->name_end, "block '%s' has no return", def->name);
@@ -1711,29 +1941,14 @@ static val *run_block(elab *E, const el_item *def, val **args, const el_node *ca
 
 /* ---- the model ------------------------------------------------------------------------------- */
 
-int einl_ninputs(const el_model *m)
-{
-    int n = 0;
-    for (int i = 0; i < m->nitems; i++)
-        n += m->items[i]->kind == EL_INPUT || m->items[i]->kind == EL_PARAM;
-    return n;
-}
+int einl_ninputs(const el_model *m) { return m->ninputs; }
 
 const el_item *einl_input(const el_model *m, int k)
 {
-    for (int i = 0; i < m->nitems; i++)
-        if ((m->items[i]->kind == EL_INPUT || m->items[i]->kind == EL_PARAM) && k-- == 0)
-            return m->items[i];
-    return NULL;
+    return k >= 0 && k < m->ninputs ? m->inputs[k] : NULL;
 }
 
-static int64_t *size_slot(elab *E, const char *name)
-{
-    for (int i = 0; i < E->nsize; i++)
-        if (strcmp(E->size_name[i], name) == 0)
-            return &E->size_value[i];
-    return NULL;
-}
+static int64_t *size_slot(elab *E, const char *name) { return map_get(&E->sizes, name); }
 
 /* Learns every size name's value from the SIZE=N words and the arrays, checking agreement. */
 static int bind_sizes(elab *E, int nsizes, const einc_size *sizes, int ninputs, const einc_tensor *in)
@@ -1751,6 +1966,8 @@ static int bind_sizes(elab *E, int nsizes, const einc_size *sizes, int ninputs, 
         const el_item *it = einl_input(m, i);
         for (int d = 0; d < it->ndim; d++)
             if (it->dim[d].name && !size_slot(E, it->dim[d].name)) {
+                if (!map_put(E, &E->sizes, it->dim[d].name, &E->size_value[E->nsize], false))
+                    return -1;
                 E->size_name[E->nsize] = it->dim[d].name;
                 from[E->nsize] = -2;
                 E->size_value[E->nsize++] = -1;
@@ -1837,9 +2054,12 @@ ir_prog *einl_elaborate(cc *c, const el_model *m, int nsizes, const einc_size *s
     E.p->why = "layer language (.einl)";
     E.p->kind = IR_MODEL;
     E.p->reduce = IR_COMB_SUM;
+    for (int i = 0; i < m->nitems; i++)
+        if (m->items[i]->kind == EL_DEF && !map_put(&E, &E.defs, m->items[i]->name, m->items[i], true))
+            return NULL;
     if (bind_sizes(&E, nsizes, sizes, ninputs, inputs) < 0)
         return NULL;
-    binding *env = NULL;
+    strmap env = { 0 };
     int nin = einl_ninputs(m);
     for (int i = 0; i < nin; i++) {
         const el_item *it = einl_input(m, i);
@@ -1848,7 +2068,7 @@ ir_prog *einl_elaborate(cc *c, const el_model *m, int nsizes, const einc_size *s
             sh[d] = it->dim[d].name ? *size_slot(&E, it->dim[d].name) : it->dim[d].value;
         int t = new_tensor(&E, it->name, IR_INPUT, it->dtype, it->ndim, sh, it->name_begin, it->name_end);
         val *v = t >= 0 ? tensor_val(&E, lz_tensor(&E, t), it->name_begin, it->name_end) : NULL;
-        if (!v || !(env = bind_name(&E, env, it->name, v)))
+        if (!v || !map_put(&E, &env, it->name, v, false))
             return NULL;
     }
     E.p->ninput = nin;
@@ -1861,13 +2081,13 @@ ir_prog *einl_elaborate(cc *c, const el_model *m, int nsizes, const einc_size *s
                 cc_error(c, EINC_ERR_SYNTAX, it->begin, it->end, "a second top-level return");
                 return NULL;
             }
-            val *v = eval(&E, env, it->value, it->begin);
+            val *v = eval(&E, &env, it->value, it->begin);
             if (!v)
                 return NULL;
             if (it->kind == EL_RETURN) {
                 result = v;
                 ret = it;
-            } else if (!(env = bind_name(&E, env, it->name, v))) {
+            } else if (!map_put(&E, &env, it->name, v, false)) {
                 return NULL;
             }
         }

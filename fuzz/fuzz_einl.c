@@ -2,7 +2,10 @@
  * fuzz_einl.c — libFuzzer harness for the layer language: parse a model, elaborate it with
  * every size bound to a small number (byte 0 picks it), lower it for CPU and GPU, emit C
  * and CUDA, and interpret it on zeros when the work is small.  Any crash, leak, sanitizer
- * report or hang is a finding; errors are the expected outcome for most inputs.
+ * report or hang is a finding, and so is an expression deeper than the IR allows
+ * (IR_MAX_EXPR_DEPTH: every walker after elaboration recurses on it); errors are the
+ * expected outcome for most inputs.  Seeds: the example models and fuzz/regressions/einl-*
+ * (long sums and chains, nesting at and past the parser's limits, a byte order mark).
  */
 #include "alloc.h"
 #include "codegen.h"
@@ -41,6 +44,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ir_prog *p = sz ? einl_elaborate(&c, m, ns, sz, 0, NULL) : NULL;
     if (!p)
         goto done;
+    for (int s = 0; s < p->nstmt; s++)
+        if (ir_expr_depth(p->stmt[s].rhs) > IR_MAX_EXPR_DEPTH)
+            abort();
     einc_free(ir_print(p));
     lp_prog *lp = lower(&c, p, LP_CPU, NULL);
     if (lp) {

@@ -19,8 +19,9 @@ for f in tests/golden/*.expr; do
 done
 cp examples/*.npy build-fuzz/corpus/npy/
 for f in examples/*.einl; do { printf '\002'; cat "$f"; } > "build-fuzz/corpus/einl/$(basename "$f")"; done
+# past findings stay seeds, with hand-made edge cases (einl-long-sum: past the fusion depth)
 cp fuzz/regressions/einl-* build-fuzz/corpus/einl/ 2>/dev/null || true
-cp fuzz/regressions/expr-* build-fuzz/corpus/expr/ 2>/dev/null || true   # past findings stay seeds
+cp fuzz/regressions/expr-* build-fuzz/corpus/expr/ 2>/dev/null || true
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1
 status=0
 build-fuzz/fuzz/fuzz_expr -dict=fuzz/expr.dict -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 \

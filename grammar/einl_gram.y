@@ -31,7 +31,8 @@
 }
 %syntax_error { el_syntax_error(ps, TOKEN, yymajor); }
 %stack_overflow { el_overflow(ps); }
-%stack_size 1000
+/* enough for EL_MAX_DEPTH brackets with EL_MAX_UNARY minus signs at each (einl_impl.h) */
+%stack_size 6000
 
 %token NAME NUMBER STRING INPUT PARAM DEF RETURN
        COLON LBRACKET RBRACKET LPAREN RPAREN LBRACE RBRACE COMMA ASSIGN

@@ -594,21 +594,51 @@ static void test_limits(void **state)
     memmove(s + 8, s + 7, strlen(s + 7) + 1);
     parse_err(s, "brackets nested too deeply (at most 64)", 71, 72);
 
-    /* a long run of unary minus overflows the parser's stack */
+    /* 64 unary minus signs in a row parse (a chain of 64 negations), 65 do not */
+    k = sprintf(s, "return ");
+    for (int i = 0; i < 64; i++)
+        s[k++] = '-';
+    strcpy(s + k, "x");
+    x = ret_expr(&A, s);
+    for (int i = 0; i < 64; i++, x = x->a)
+        assert_int_equal(x->kind, EL_NEG);
+    is_name(x, "x");
+    arena_free(&A);
+    memmove(s + 8, s + 7, strlen(s + 7) + 1);
+    parse_err(s, "more than 64 unary minus signs in a row", 71, 72);
+    /* a binary minus does not count; a long run of them is a syntax error, not a crash */
+    strcpy(s, "return x - -------------------------------------------------------------y");
+    ret_expr(&A, s);
+    arena_free(&A);
     k = sprintf(s, "return ");
     for (size_t i = 0; i < n; i++)
         s[k++] = '-';
-    s[k++] = 'x';
-    s[k] = 0;
-    arena_free(&A);
-    {
-        einc_error err = { 0 };
-        cc c = { .A = &A, .src = s, .err = &err };
-        assert_null(einl_parse(&c));
-        assert_int_equal(err.status, EINC_ERR_SYNTAX);
-        assert_string_equal(err.message, "expression too deeply nested");
-        arena_free(&A);
+    strcpy(s + k, "x");
+    parse_err(s, "more than 64 unary minus signs in a row", 71, 72);
+
+    /*
+     * The deepest nesting the limits allow does not overflow the parser's stack: 64 brackets,
+     * each opened after the longest prefix the grammar stacks up (a keyword argument, a sum,
+     * a product, 64 minus signs), alternating calls and tuples, inside a def body.
+     */
+    char *deep = malloc(64 * 100 + 256);
+    assert_non_null(deep);
+    k = sprintf(deep, "def h(a) {\n    y = a + a * ");
+    for (int i = 0; i < 64; i++) {
+        for (int j = 0; j < 64; j++)
+            deep[k++] = '-';
+        k += sprintf(deep + k, i % 2 ? "(a, b + c * " : "g(a, k=b + c * ");
     }
+    for (int j = 0; j < 64; j++)
+        deep[k++] = '-';
+    deep[k++] = 'x';
+    for (int i = 0; i < 64; i++)
+        deep[k++] = ')';
+    strcpy(deep + k, "\n    return y\n}\n");
+    const el_model *m = parse_ok(&A, deep);
+    assert_int_equal(m->items[0]->nbody, 2);
+    arena_free(&A);
+    free(deep);
 
     /* many statements */
     char *big = malloc(20000 * 16);
@@ -616,11 +646,83 @@ static void test_limits(void **state)
     k = 0;
     for (int i = 0; i < 20000; i++)
         k += sprintf(big + k, "y = y + %d\n", i);
-    const el_model *m = parse_ok(&A, big);
+    m = parse_ok(&A, big);
     assert_int_equal(m->nitems, 20000);
     arena_free(&A);
     free(big);
     free(s);
+}
+
+/*
+ * What a generator writes: a sum of 20,000 terms, a product of 100,000 factors (left-deep
+ * trees as deep as they are long, which the parser reduces as it goes), 30,000 chained
+ * assignments, a call with 20,000 arguments.
+ */
+static void test_long(void **state)
+{
+    (void)state;
+    arena A = { 0 };
+    char *s = malloc(30000 * 32);
+    assert_non_null(s);
+    static const struct { const char *op; char c; int n; } runs[] = { { " + ", '+', 20000 }, { "*", '*', 100000 } };
+    for (int r = 0; r < 2; r++) {
+        int k = sprintf(s, "return x");
+        for (int i = 1; i < runs[r].n; i++)
+            k += sprintf(s + k, "%sx", runs[r].op);
+        const el_node *x = ret_expr(&A, s);
+        for (int i = 1; i < runs[r].n; i++, x = x->a) {
+            is_binary(x, runs[r].c);
+            is_name(x->b, "x");
+        }
+        is_name(x, "x");
+        arena_free(&A);
+    }
+
+    int k = sprintf(s, "input x: f32[N]\ny0 = x\n");
+    for (int i = 1; i <= 30000; i++)
+        k += sprintf(s + k, "y%d = y%d + x\n", i, i - 1);
+    sprintf(s + k, "return y30000\n");
+    const el_model *m = parse_ok(&A, s);
+    assert_int_equal(m->nitems, 30003);
+    assert_int_equal(einl_ninputs(m), 1);
+    assert_string_equal(m->items[30001]->name, "y30000");
+    arena_free(&A);
+
+    k = sprintf(s, "return f(x");
+    for (int i = 1; i < 20000; i++)
+        k += sprintf(s + k, ", x%d", i);
+    sprintf(s + k, ")");
+    const el_node *x = ret_expr(&A, s);
+    is_call(x, "f", 20000);
+    is_name(x->args[19999].value, "x19999");
+    arena_free(&A);
+    free(s);
+}
+
+/* A UTF-8 byte order mark at the start is skipped; spans stay offsets into the text. */
+static void test_bom(void **state)
+{
+    (void)state;
+    arena A = { 0 };
+    const char *s = "\xEF\xBB\xBFinput x: f32[N]\nreturn x * 2\n";
+    const el_model *m = parse_ok(&A, s);
+    assert_int_equal(m->nitems, 2);
+    is_decl(m->items[0], EL_INPUT, "x", EINC_F32, 1);
+    assert_int_equal(m->items[0]->begin, 3);
+    assert_int_equal(einl_input(m, 0), m->items[0]);
+    is_binary(m->items[1]->value, '*');
+    arena_free(&A);
+    m = parse_ok(&A, "\xEF\xBB\xBF");
+    assert_int_equal(m->nitems, 0);
+    arena_free(&A);
+
+    /* columns in messages count from after the mark */
+    parse_err("\xEF\xBB\xBFy = f(x,\n1 +)",
+              "unexpected ')': expected an expression (the '(' at line 1, column 6 is still open)", 15, 16);
+    parse_err("\xEF\xBB\xBFreturn $", "unexpected character '$'", 10, 11);
+    /* only at the start: elsewhere it is a stray byte */
+    parse_err("return x\xEF\xBB\xBF", "unexpected byte 0xef", 8, 9);
+    parse_err("\xEF\xBB", "unexpected byte 0xef", 0, 1);
 }
 
 /* Each allocation failing in turn gives EINC_ERR_NOMEM (or parses), never a crash or leak. */
@@ -657,6 +759,8 @@ int main(void)
         cmocka_unit_test(test_model_name),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_long),
+        cmocka_unit_test(test_bom),
         cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,9 @@
  * examples/, each against a reference written here with direct loops in double precision (never the
  * interpreter), on random data with odd sizes, on the interpreter and on the CPU JIT
  * (skipped where this build has no JIT).  Then the exact text, span and status of the
- * model errors, the resblock's fusion into one loop nest, and the JIT's determinism.
+ * model errors; long and deep models as a generator writes them (20,000-term sums, 30,000
+ * chained assignments), nesting past the parser's limits and a byte order mark; the
+ * resblock's fusion into one loop nest, and the JIT's determinism.
  *
  * Output buffers are poisoned (NaN, or a sentinel for integers) before every run, so a
  * value the kernel never wrote cannot pass for a right one.  The tolerance is float32's,
@@ -13,6 +15,8 @@
  *   test_model EXAMPLES_DIR
  */
 #include "einc.h"
+#include "alloc.h"
+#include "einl.h"
 
 #include <float.h>
 #include <math.h>
@@ -1681,6 +1685,10 @@ static const err_case err_cases[] = {
     { "input x: f32[N, C]\nreturn rearrange(x, 'b c -> b k')\n", 1, { F32 }, { 2 }, { { 3, 5 } }, AT_OUTPUT, EINC_ERR_SHAPE,
       "rearrange: index 'k' appears in the output but in no input; give its size (k=N) to repeat along it",
       "k'", 0, 1, NULL },
+    /* 25b: a diagonal is einsum()'s, as in einops; rearrange() refuses it */
+    { "input x: f32[N, N]\nreturn rearrange(x, 'i i -> i')\n", 1, { F32 }, { 2 }, { { 3, 3 } }, AT_OUTPUT, EINC_ERR_SHAPE,
+      "rearrange: an axis repeated in the input is a diagonal, which einsum() takes and rearrange() does not (as in einops)",
+      "'i i -> i'", 0, 0, NULL },
     /* 26: a metric of a float matrix */
     { "input m: f32[K, K]\nreturn precision(m)\n", 1, { F32 }, { 2 }, { { 3, 3 } }, AT_OUTPUT, EINC_ERR_SHAPE,
       "precision: expected an integer confusion matrix (from confusion()), got float32", "m)", 0, 1, NULL },
@@ -1778,6 +1786,261 @@ static void test_errors(void **state)
         }
         free_arrs(e->n, in);
     }
+}
+
+/* ---- long and deep models ------------------------------------------------------------------------------------ */
+
+/* A growing text for generated models. */
+typedef struct text {
+    char *s;
+    size_t n, cap;
+} text;
+
+static void put(text *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    while (t->n + (size_t)k + 1 > t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 4096;
+        t->s = realloc(t->s, t->cap);
+        assert_non_null(t->s);
+    }
+    va_start(ap, fmt);
+    vsnprintf(t->s + t->n, t->cap - t->n, fmt, ap);
+    va_end(ap);
+    t->n += (size_t)k;
+}
+
+/*
+ * Elaborates src (every size N = n) and checks the IR's invariant that every walker after
+ * elaboration relies on: no expression deeper than IR_MAX_EXPR_DEPTH.  Returns the number
+ * of statements.
+ */
+static int ir_statements(const char *src, int64_t n)
+{
+    arena A = { 0 };
+    einc_error err = { 0 };
+    cc c = { .A = &A, .src = src, .err = &err };
+    el_model *m = einl_parse(&c);
+    ir_prog *p = m ? einl_elaborate(&c, m, 1, &(einc_size){ "N", n }, 0, NULL) : NULL;
+    if (!p)
+        fail_msg("elaboration failed: %s", err.message);
+    for (int s = 0; s < p->nstmt; s++) {
+        int d = ir_expr_depth(p->stmt[s].rhs);
+        if (d > IR_MAX_EXPR_DEPTH)
+            fail_msg("statement %d of %d is deeper than %d", s, p->nstmt, IR_MAX_EXPR_DEPTH);
+    }
+    int k = p->nstmt;
+    arena_free(&A);
+    return k;
+}
+
+/*
+ * What a generator writes: a sum of 20,000 terms, a product of 100,001 factors, 30,000
+ * chained assignments (each once a stack overflow in elaboration), a value squared 40
+ * times and gelu applied 30 times in turn (trees that double at each step), brackets and
+ * calls nested to the limit.  Values are chosen so float32 computes them exactly (or, for
+ * gelu, within a few ulps a step): a term lost or counted twice changes the result.
+ */
+static void test_long_models(void **state)
+{
+    (void)state;
+    int64_t N = 7;
+    arr in[2] = { mk(EINC_F32, 1, &N), mk(EINC_F32, 1, &N) };
+    static const float xs[] = { 2, 4, -2, 0.25f, -1, 1, 0.5f };
+    for (int64_t i = 0; i < N; i++) {
+        set(&in[0], i, xs[i]);
+        set(&in[1], i, 1 / xs[i]);
+    }
+    ref r = mkref(EINC_F32, 1, &N, 1);
+    text t = { 0 };
+
+    put(&t, "input x: f32[N]\ninput y: f32[N]\nreturn x");
+    for (int i = 1; i < 20000; i++)
+        put(&t, i % 2 ? " + y" : " + x");
+    for (int64_t i = 0; i < N; i++)
+        r.v[i] = 10000 * (xs[i] + 1 / (double)xs[i]);
+    check(t.s, 2, in, &r);
+    assert_true(ir_statements(t.s, N) <= 20000 / 128);
+
+    /*
+     * x · y = 1 exactly, so every partial product is x or 1.  The JIT's share is 20,001
+     * factors: LLVM takes seconds over 100,001 (about 8 s of CPU), and what it would add
+     * is more of the same nests.
+     */
+    for (int n = 20001; n <= 100001; n += 80000) {
+        t.n = 0;
+        put(&t, "input x: f32[N]\ninput y: f32[N]\nreturn x");
+        for (int i = 1; i < n; i++)
+            put(&t, i % 2 ? " * y" : " * x");
+        for (int64_t i = 0; i < N; i++)
+            r.v[i] = xs[i];
+        for (size_t k = 0; k < sizeof targets / sizeof *targets; k++) {
+            arr out = { 0 };
+            if ((n < 100001 || targets[k] == EINC_TARGET_INTERP) && run_model(targets[k], t.s, 2, in, NULL, 0, &out))
+                compare(targets[k], t.s, &out, &r);
+            free(out.data);
+        }
+        assert_true(ir_statements(t.s, N) <= n / 128);
+    }
+
+    t.n = 0;
+    put(&t, "input x: f32[N]\ninput y: f32[N]\ny0 = x\n");
+    for (int i = 1; i <= 30000; i++)
+        put(&t, "y%d = y%d + x\n", i, i - 1);
+    put(&t, "return y30000\n");
+    for (int64_t i = 0; i < N; i++)
+        r.v[i] = 30001.0 * xs[i];
+    check(t.s, 2, in, &r);
+    assert_true(ir_statements(t.s, N) <= 30000 / 128);
+
+    t.n = 0;        /* 2^40 nodes if the tree were kept whole */
+    put(&t, "input x: f32[N]\ninput y: f32[N]\nz = x * y - 2\n");
+    for (int i = 0; i < 40; i++)
+        put(&t, "z = z * z\n");
+    put(&t, "return z\n");
+    for (int64_t i = 0; i < N; i++)
+        r.v[i] = 1;
+    check(t.s, 2, in, &r);
+    assert_true(ir_statements(t.s, N) <= 8);
+
+    t.n = 0;
+    put(&t, "input x: f32[N]\ninput y: f32[N]\nz = x\n");
+    for (int i = 0; i < 30; i++)
+        put(&t, "z = gelu(z)\n");
+    put(&t, "return z\n");
+    ref g = mkref(EINC_F32, 1, &N, 30);
+    for (int64_t i = 0; i < N; i++) {
+        g.v[i] = xs[i];
+        for (int k = 0; k < 30; k++)
+            g.v[i] = f_gelu(g.v[i]);
+    }
+    check(t.s, 2, in, &g);
+    free(g.v);
+
+    /* 64 brackets, the most the parser takes: groups, negations, calls */
+    static const char *const open[] = { "(", "-(", "relu(" };
+    for (int k = 0; k < 3; k++) {
+        t.n = 0;
+        put(&t, "input x: f32[N]\ninput y: f32[N]\nreturn ");
+        for (int i = 0; i < 64; i++)
+            put(&t, "%s", open[k]);
+        put(&t, "x");
+        for (int i = 0; i < 64; i++)
+            put(&t, ")");
+        for (int64_t i = 0; i < N; i++)
+            r.v[i] = k == 2 ? f_relu(xs[i]) : xs[i];
+        check(t.s, 2, in, &r);
+    }
+    free(r.v);
+    free(t.s);
+    free_arrs(2, in);
+}
+
+/*
+ * Long chains of the operators whose C spelling nests deepest: run right, and emitted as C
+ * they stay within the 256 nested brackets, parentheses and braces clang accepts.
+ */
+static void test_emitted_nesting(void **state)
+{
+    (void)state;
+    int64_t N = 5;
+    arr x = rnd(1, &N, -2, 2);
+    ref r = mkref(EINC_F32, 1, &N, 4);
+    static const char *const step[] = { "z = -z", "z = sigmoid(z)", "z = exp(-z) * 0.5" };
+    text t = { 0 };
+    for (int k = 0; k < 3; k++) {
+        t.n = 0;
+        put(&t, "input x: f32[N]\nz = x\n");
+        for (int i = 0; i < 400; i++)
+            put(&t, "%s\n", step[k]);
+        put(&t, "return z\n");
+        for (int64_t i = 0; i < N; i++) {
+            double z = get(&x, i);
+            for (int j = 0; j < 400; j++)
+                z = k == 0 ? -z : k == 1 ? 1 / (1 + exp(-z)) : exp(-z) * 0.5;
+            r.v[i] = z;
+        }
+        check(t.s, 1, &x, &r);
+
+        einc_options opt = { .target = EINC_TARGET_INTERP, .nsizes = 1, .sizes = &(einc_size){ "N", N } };
+        einc_kernel *kn = NULL;
+        einc_error err = { 0 };
+        assert_int_equal(einc_compile_model(ctx, t.s, &opt, &kn, &err), EINC_OK);
+        char *c = einc_kernel_emit(kn, EINC_EMIT_C, NULL, EINC_F32, NULL, &err);
+        if (!c)
+            fail_msg("emit: %s", err.message);
+        int depth = 0, deepest = 0;
+        for (const char *p = c; *p; p++) {
+            depth += (*p == '(' || *p == '[' || *p == '{') - (*p == ')' || *p == ']' || *p == '}');
+            deepest = depth > deepest ? depth : deepest;
+        }
+        if (deepest > 256)
+            fail_msg("'%s' 400 times: brackets nest %d deep in the emitted C", step[k], deepest);
+        free(c);
+        einc_kernel_free(kn);
+    }
+    free(t.s);
+    free(r.v);
+    free(x.data);
+}
+
+/* Compiling src fails with exactly this message, at [begin, end). */
+static void compile_err(const char *src, const char *message, int begin, int end)
+{
+    einc_kernel *k = NULL;
+    einc_error err = { 0 };
+    einc_options opt = { .target = EINC_TARGET_INTERP };
+    einc_status st = einc_compile_model(ctx, src, &opt, &k, &err);
+    einc_kernel_free(k);
+    assert_int_equal(st, EINC_ERR_SYNTAX);
+    assert_string_equal(err.message, message);
+    assert_int_equal(err.begin, begin);
+    assert_int_equal(err.end, end);
+}
+
+/* Nesting past the parser's limits is refused with a message, never a crash. */
+static void test_too_deep(void **state)
+{
+    (void)state;
+    text t = { 0 };
+    static const char *const open[] = { "(", "-(", "relu(" };
+    for (int k = 0; k < 3; k++) {
+        t.n = 0;
+        put(&t, "input x: f32[N]\nreturn ");
+        int at = (int)t.n + 64 * (int)strlen(open[k]) + (int)strlen(open[k]) - 1;
+        for (int i = 0; i < (k == 2 ? 50000 : 100000); i++)
+            put(&t, "%s", open[k]);
+        put(&t, "x");
+        for (int i = 0; i < (k == 2 ? 50000 : 100000); i++)
+            put(&t, ")");
+        compile_err(t.s, "brackets nested too deeply (at most 64)", at, at + 1);
+    }
+    t.n = 0;
+    put(&t, "input x: f32[N]\nreturn ");
+    for (int i = 0; i < 100000; i++)
+        put(&t, "-");
+    put(&t, "x\n");
+    compile_err(t.s, "more than 64 unary minus signs in a row", 23 + 64, 23 + 65);
+    free(t.s);
+}
+
+/* A UTF-8 byte order mark before a model (as some editors save one) is skipped. */
+static void test_bom(void **state)
+{
+    (void)state;
+    int64_t N = 5;
+    arr x = rnd(1, &N, -2, 2);
+    ref r = mkref(EINC_F32, 1, &N, 1);
+    for (int64_t i = 0; i < N; i++)
+        r.v[i] = 2 * get(&x, i) + 1;
+    check("\xEF\xBB\xBF# saved by an editor that marks UTF-8\ninput x: f32[N]\nreturn 2 * x + 1\n", 1, &x, &r);
+    free(r.v);
+    free(x.data);
+    const char *src = "\xEF\xBB\xBFinput x: f32[N]\nreturn x + $\n";
+    compile_err(src, "unexpected character '$'", offset_of(src, "$", 0), offset_of(src, "$", 0) + 1);
 }
 
 /* ---- fusion, determinism ------------------------------------------------------------------------------------ */
@@ -1991,6 +2254,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_example_resblock),
         cmocka_unit_test(test_large),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_long_models),
+        cmocka_unit_test(test_emitted_nesting),
+        cmocka_unit_test(test_too_deep),
+        cmocka_unit_test(test_bom),
         cmocka_unit_test(test_fused),
         cmocka_unit_test(test_fused_rows),
         cmocka_unit_test(test_determinism),
