@@ -5,15 +5,18 @@
  *               int64_t i, int64_t k, int64_t j);
  *
  * Inputs first, then the output, contiguous row-major; every size that was not given
- * becomes an int64_t parameter named after its axis, in order of first appearance.  A
- * program with temporaries kept in memory takes one more parameter, void *workspace, and
- * the file defines size_t NAME_workspace(sizes) with the bytes it needs (codegen.h).  The
- * kernel follows the schedule of lower.c exactly (the JIT runs the same one).  Integer
+ * becomes an int64_t parameter named after its axis, in order of first appearance or the
+ * caller's (cg_param_at).  A program with temporaries kept in memory takes one more
+ * parameter, void *workspace, and the file defines size_t NAME_workspace(sizes) with the
+ * bytes it needs (codegen.h).  The file opens with cdoc.c's comment; header_only writes the
+ * matching header for C and C++ instead.  The kernel follows the schedule of lower.c
+ * exactly (the JIT runs the same one).  Integer
  * arithmetic is done in unsigned types so that overflow wraps as numpy's does instead of
  * being undefined; an OpenMP pragma on the parallel loop sits inside #ifdef _OPENMP, so the
  * file compiles cleanly with -Wall -Wextra -Werror and without -fopenmp.
  */
 #include "codegen.h"
+#include "cdoc.h"
 #include "cspell.h"
 #include "strbuf.h"
 #include "alloc.h"
@@ -27,6 +30,7 @@ typedef struct cgc {
     int64_t *tile;              /* per axis: the block size of the enclosing tile loop */
     const lp_nest *nest;
     bool in_acc;                /* inside an ACC: the accumulator is the variable acc */
+    bool pairwise;              /* inside a pairwise ACC (cs_pairwise_start) */
     const ir_access *store_dst; /* the STORE being emitted (memory-mode finals read it) */
 } cgc;
 
@@ -345,9 +349,21 @@ static void node(cgc *g, const lp_node *n, int depth)
         sb_printf(g->sp.b, "{\n");
         indent(g, depth + 1);
         cs_acc_start(&g->sp, g->nest, n);
+        if (n->pairwise) {
+            indent(g, depth + 1);
+            cs_pairwise_start(&g->sp, g->nest);
+            sb_printf(g->sp.b, "\n");
+        }
         for (int i = 0; i < n->n; i++) {
             g->in_acc = true;
+            g->pairwise = n->pairwise;
             node(g, n->body[i], depth + 1);
+        }
+        g->pairwise = false;
+        if (n->pairwise) {
+            indent(g, depth + 1);
+            cs_pairwise_end(&g->sp);
+            sb_printf(g->sp.b, "\n");
         }
         indent(g, depth + 1);
         cs_access(&g->sp, n->dst);
@@ -373,7 +389,13 @@ static void node(cgc *g, const lp_node *n, int depth)
     case LP_UPDATE: {
         indent(g, depth);
         combine(g, n->comb, "acc", n->value);
-        sb_printf(g->sp.b, ";\n");
+        sb_printf(g->sp.b, ";");
+        if (g->pairwise) {
+            sb_printf(g->sp.b, "\n");
+            indent(g, depth);
+            cs_pairwise_step(&g->sp, g->nest);
+        }
+        sb_printf(g->sp.b, "\n");
         return;
     }
     case LP_GEMM:
@@ -423,7 +445,8 @@ static void node(cgc *g, const lp_node *n, int depth)
     }
 }
 
-static void params(cgc *g, const char *name)
+/* The prototype, without ';'; restrict is spelled restrict_kw (the header's is a macro). */
+static void params(cgc *g, const char *name, const char *restrict_kw)
 {
     const ir_prog *p = g->sp.p;
     sb_printf(g->sp.b, "void %s(", name);
@@ -431,15 +454,54 @@ static void params(cgc *g, const char *name)
         const ir_tensor *T = &p->tensor[t];
         if (T->role == IR_TEMP)
             continue;
-        sb_printf(g->sp.b, "%s%s%s *restrict %s", t ? ", " : "", T->role == IR_INPUT ? "const " : "",
-                  cs_host_type(T->dtype), T->name);
+        sb_printf(g->sp.b, "%s%s%s *%s %s", t ? ", " : "", T->role == IR_INPUT ? "const " : "",
+                  cs_host_type(T->dtype), restrict_kw, T->name);
     }
-    for (int a = 0; a < p->naxis; a++)
-        if (p->axis[a].size < 0)
-            sb_printf(g->sp.b, ", int64_t %s", g->sp.size[a]);
+    for (int i = 0, a; (a = cg_param_at(g->lp, i)) >= 0; i++)
+        sb_printf(g->sp.b, ", int64_t %s", g->sp.size[a]);
     if (g->sp.nstored)
         sb_printf(g->sp.b, ", void *workspace");
     sb_printf(g->sp.b, ")");
+}
+
+/*
+ * NAME.h: the prototypes for C and C++.  restrict is a macro, since C++ has no such keyword
+ * (compilers spell it __restrict); a restrict on a parameter is no part of the function's
+ * type, so the header and the C file's definition agree whatever it expands to.  The guard
+ * is NAME in capitals with _H, underscores squeezed and leading ones dropped, so "_k" or
+ * "a__b" give no identifier reserved to the implementation.
+ */
+static void header(cgc *g, const cg_opts *o)
+{
+    strbuf *b = g->sp.b;
+    char guard[300];
+    size_t n = 0;
+    if (!((o->name[0] >= 'a' && o->name[0] <= 'z') || (o->name[0] >= 'A' && o->name[0] <= 'Z')))
+        n += (size_t)snprintf(guard, sizeof guard, "EINC_");
+    for (const char *c = o->name; *c && n + 3 < sizeof guard; c++) {
+        if (*c == '_' && (n == 0 || guard[n - 1] == '_'))
+            continue;
+        guard[n++] = *c >= 'a' && *c <= 'z' ? (char)(*c - 'a' + 'A') : *c;
+    }
+    snprintf(guard + n, sizeof guard - n, "%s", n && guard[n - 1] == '_' ? "H" : "_H");
+    cd_open(&g->sp, o->name, o->source, CD_C);
+    sb_printf(b, " */\n#ifndef %s\n#define %s\n\n%s#include <stdint.h>\n\n", guard, guard,
+              g->sp.nstored ? "#include <stddef.h>\n" : "");
+    sb_printf(b, "#ifndef EINC_RESTRICT\n"
+                 "#if defined(__cplusplus)\n"
+                 "#define EINC_RESTRICT __restrict\n"
+                 "#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 199901L\n"
+                 "#define EINC_RESTRICT restrict\n"
+                 "#else\n"
+                 "#define EINC_RESTRICT\n"
+                 "#endif\n"
+                 "#endif\n\n"
+                 "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
+    params(g, o->name, "EINC_RESTRICT");
+    sb_printf(b, ";\n");
+    if (g->sp.nstored)
+        cs_workspace_fn(&g->sp, "", o->name, true);
+    sb_printf(b, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s */\n", guard);
 }
 
 char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
@@ -458,29 +520,16 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
     if (cg_check(c, lp, true) < 0)
         return NULL;
     if (o->header_only) {
-        params(&g, o->name);
-        sb_printf(&b, ";\n");
-        if (g.sp.nstored)
-            cs_workspace_fn(&g.sp, "", o->name, true);
+        header(&g, o);
         char *s = sb_finish(&b);
         if (!s)
             cc_nomem(c);
         return s;
     }
-    sb_printf(&b, "/*\n * Generated by einc %s.\n *\n * %s\n *\n", EINC_VERSION, o->source);
-    for (int t = 0; t < p->ntensor; t++)
-        if (p->tensor[t].role != IR_TEMP || g.sp.stored[t])
-            cs_shape_comment(&g.sp, t);
-    sb_printf(&b, " *\n * Arrays are contiguous and row-major (C order).");
-    bool any = false;
-    for (int a = 0; a < p->naxis; a++)
-        any |= p->axis[a].size < 0;
-    if (any)
-        sb_printf(&b, " Sizes not fixed at generation\n * time are the int64_t parameters.");
-    if (g.sp.nstored)
-        sb_printf(&b, "\n * Temporaries live in the caller's workspace, %s_workspace() bytes (each\n"
-                      " * at a multiple of 64 bytes from its start).", o->name);
-    sb_printf(&b, "\n */\n#include <math.h>\n%s#include <stdint.h>\n", g.sp.nstored ? "#include <stddef.h>\n" : "");
+    cd_open(&g.sp, o->name, o->source, CD_C);
+    sb_printf(&b, " * The parallel loops run on OpenMP's threads when built with -fopenmp, else on the\n"
+                  " * caller's alone.\n */\n#include <math.h>\n%s#include <stdint.h>\n",
+              g.sp.nstored ? "#include <stddef.h>\n" : "");
     bool gemm_used = false;
     for (int i = 0; i < lp->nnest && !gemm_used; i++)
         if (has_gemm(lp->nest[i].root)) {
@@ -497,7 +546,7 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
         cs_workspace_fn(&g.sp, "", o->name, false);
     }
     sb_printf(&b, "\n%s", gemm_used ? "EINC_CONTRACT " : "");
-    params(&g, o->name);
+    params(&g, o->name, "restrict");
     sb_printf(&b, "\n{\n");
     if (g.sp.nstored)
         cs_workspace_locals(&g.sp, 1, "restrict ");

@@ -12,9 +12,22 @@
 
 typedef struct cg_opts {
     const char *name;           /* the kernel function's name */
-    const char *source;         /* the expression, for the leading comment */
-    bool header_only;           /* --emit=header: the prototype alone */
+    const char *source;         /* the expression or model, for the leading comment */
+    bool header_only;           /* --emit=header: a header with the prototypes */
 } cg_opts;
+
+/*
+ * The sizes an emitted function takes, after its arrays: every open size (axis size < 0),
+ * in axis order, which bind.c makes the order of first appearance (inputs left to right,
+ * then the output, so repeat-only axes come last; '...' dimensions after the named ones),
+ * or in the order names[0..n) gives when n > 0.  A name is an axis's, or "ellipsisK" for
+ * the K-th dimension of '...'; each open size exactly once, or an error naming the unknown,
+ * fixed, repeated or missing one.  Sets lp->param and lp->nparam.
+ */
+int cg_params(cc *c, lp_prog *lp, const char *const *names, int n);
+
+/* The axis of size parameter i (lp->param, or axis order when unset), or -1 past the end. */
+int cg_param_at(const lp_prog *lp, int i);
 
 /*
  * Refuses programs a generator cannot express: a temporary kept in memory, unless temps
@@ -32,11 +45,13 @@ bool cg_temp_stored(const lp_prog *lp, int t);
 /*
  * C99 source (codegen/c.c):
  *     void NAME(const float *restrict in0, ..., float *restrict out, int64_t SIZE, ...);
- * When temporaries are kept in memory (cg_temp_stored), one more parameter follows the
- * sizes, void *workspace, and the file also defines
+ * the sizes in cg_param_at's order.  When temporaries are kept in memory (cg_temp_stored),
+ * one more parameter follows the sizes, void *workspace, and the file also defines
  *     size_t NAME_workspace(int64_t SIZE, ...);     (the same sizes, or void)
  * which returns the bytes the workspace needs: the temporaries in tensor order, each at an
- * offset that is a multiple of 64 bytes.  header_only prints both prototypes.
+ * offset that is a multiple of 64 bytes.  header_only makes a header for C and C++ with both
+ * prototypes: an include guard from NAME, <stdint.h>, extern "C", and restrict spelled
+ * EINC_RESTRICT (__restrict in C++, which has no restrict).
  */
 char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o);
 
@@ -45,13 +60,15 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o);
  * per nest, each launched with 256 threads a block on min(ceil(N/256), 4096) blocks (N: the
  * nest's output elements, 1 for a scalar; no launch when N is 0), in nest order.
  *   cg_cuda:         a .cu file for nvcc: <cuda_runtime.h>, the kernels and an extern "C"
- *                    host function NAME taking the C emitter's arguments as device pointers
- *                    (void *workspace, a device pointer, when there is one), then a
+ *                    host function NAME taking the C emitter's arguments as device pointers,
+ *                    sizes in cg_param_at's order (void *workspace, a device pointer, when
+ *                    there is one), then a
  *                    cudaStream_t, that launches them, and the host function NAME_workspace
  *                    when there are temporaries (header_only: their prototypes);
  *   cg_cuda_kernels: the kernels alone, with no #include, for NVRTC.
  * A kernel's parameters are the arrays in tensor order, temporaries kept in memory
- * included (inputs, temporaries, output), then the sizes left open.
+ * included (inputs, temporaries, output), then the sizes left open in axis order (whatever
+ * order the launcher takes them in).
  */
 char *cg_cuda(cc *c, const lp_prog *lp, const cg_opts *o);
 char *cg_cuda_kernels(cc *c, const lp_prog *lp, const cg_opts *o);

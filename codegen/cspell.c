@@ -52,6 +52,7 @@ static void expr_uses(cspell *s, const ir_expr *x, einc_dtype t)
 
 static void node_uses(cspell *s, const lp_node *n, einc_dtype t)
 {
+    s->pairwise |= n->op == LP_ACC && n->pairwise;
     expr_uses(s, n->value, t);
     expr_uses(s, n->final, t);
     for (int i = 0; i < n->n; i++)
@@ -63,8 +64,12 @@ static bool taken(const cspell *s, const char *name)
 {
     static const char *const math[] = { "exp", "expf", "log", "logf", "sqrt", "sqrtf", "tanh",
                                         "tanhf", "erf", "erff" };
+    static const char *const pw[] = { "cas_", "casn_", "casb_", "cask_", "casc_" };
     for (size_t i = 0; s->math && i < sizeof math / sizeof *math; i++)
         if (strcmp(name, math[i]) == 0)
+            return true;
+    for (size_t i = 0; s->pairwise && i < sizeof pw / sizeof *pw; i++)
+        if (strcmp(name, pw[i]) == 0)
             return true;
     for (int h = 0; h < H_COUNT; h++)
         for (int t = 0; t < 4; t++) {
@@ -118,6 +123,7 @@ int cs_name_axes(cc *c, cspell *g, bool (*reserved)(const char *))
         return cc_nomem(c);
     g->helpers = 0;
     g->math = false;
+    g->pairwise = false;
     g->nstored = 0;
     for (int i = 0; i < g->lp->nnest; i++)
         node_uses(g, g->lp->nest[i].root, g->lp->nest[i].compute);
@@ -331,6 +337,28 @@ void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_acce
     }
 }
 
+/* ---- pairwise sums ------------------------------------------------------------------------ */
+
+/* 64 levels: a 64-bit count of blocks carries through 63 of them at most. */
+void cs_pairwise_start(const cspell *s, const lp_nest *nest)
+{
+    sb_printf(s->b, "%s cas_[64]; %s casn_ = 0; %s casb_ = 0; /* a pairwise sum: blocks of %d, in a cascade */",
+              cs_arith_type(s, nest->compute), s->u64, s->i64, CS_PAIRWISE_BLOCK);
+}
+
+void cs_pairwise_step(const cspell *s, const lp_nest *nest)
+{
+    sb_printf(s->b, "if (++casb_ == %d) { %s casc_ = casn_++, cask_ = 0; for (; casc_ & 1; casc_ >>= 1) "
+                    "acc += cas_[cask_++]; cas_[cask_] = acc; acc = ", CS_PAIRWISE_BLOCK, s->u64);
+    zero(s, nest->compute);
+    sb_printf(s->b, "; casb_ = 0; }");
+}
+
+void cs_pairwise_end(const cspell *s)
+{
+    sb_printf(s->b, "for (%s cask_ = 0; casn_; cask_++, casn_ >>= 1) if (casn_ & 1) acc += cas_[cask_];", s->u64);
+}
+
 /* ---- expressions -------------------------------------------------------------------------- */
 
 /* Is index d of an access always inside dimension `shape` (the bare loop of its axis)? */
@@ -537,9 +565,8 @@ void cs_workspace_fn(const cspell *s, const char *prefix, const char *name, bool
     const ir_prog *p = s->p;
     int nsize = 0;
     sb_printf(s->b, "%s%ssize_t %s_workspace(", prefix, *prefix ? " " : "", name);
-    for (int a = 0; a < p->naxis; a++)
-        if (p->axis[a].size < 0)
-            sb_printf(s->b, "%sint64_t %s", nsize++ ? ", " : "", s->size[a]);
+    for (int a; (a = cg_param_at(s->lp, nsize)) >= 0;)     /* the kernel's order */
+        sb_printf(s->b, "%sint64_t %s", nsize++ ? ", " : "", s->size[a]);
     sb_printf(s->b, "%s)%s", nsize ? "" : "void", proto_only ? ";\n" : "\n{\n");
     if (proto_only)
         return;
@@ -580,29 +607,4 @@ void cs_workspace_locals(const cspell *s, int depth, const char *restrict_kw)
             sb_printf(s->b, ";\n");
         }
     }
-}
-
-/* One line of a generated file's header comment: an array, its dtype and shape. */
-void cs_shape_comment(const cspell *s, int t)
-{
-    const ir_tensor *T = &s->p->tensor[t];
-    sb_printf(s->b, " *   %-4s %s[", s->tensor[t], einc_dtype_name(T->dtype));
-    for (int d = 0; d < T->ndim; d++) {
-        const ir_mono *m = &T->shape[d];
-        sb_printf(s->b, d ? ", " : "");
-        if (m->n == 0 || m->k != 1)
-            sb_printf(s->b, "%lld%s", (long long)m->k, m->n ? "*" : "");
-        for (int i = 0; i < m->n; i++) {
-            const ir_axis *x = &s->p->axis[m->v[i]];
-            sb_printf(s->b, "%s", i ? "*" : "");
-            if (x->anonymous)
-                sb_printf(s->b, "%lld", (long long)x->size);
-            else if (x->size >= 0)
-                sb_printf(s->b, "%s=%lld", x->name, (long long)x->size);
-            else
-                sb_printf(s->b, "%s", x->name);
-        }
-    }
-    sb_printf(s->b, "]%s\n", T->role == IR_INPUT ? "" : T->role == IR_TEMP ? "  (in the workspace)"
-                                                                            : "  (written)");
 }

@@ -22,6 +22,7 @@ typedef struct cspell {
     int nstored;                /* how many do */
     unsigned helpers;           /* which helper functions the code calls (see cspell.c) */
     bool math;                  /* the code calls <math.h> functions */
+    bool pairwise;              /* the code has a pairwise sum, whose locals no size may take */
     /* the spellings that differ between C and CUDA */
     const char *int_suffix;     /* after integer literals in sizes: "" or "LL" */
     const char *u32, *u64;      /* the unsigned arithmetic types */
@@ -69,6 +70,21 @@ void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_acce
                 ir_comb comb, const char *lhs, const ir_expr *x, const char *vtext);
 
 /*
+ * A pairwise ACC (lp_node.pairwise): acc sums blocks of CS_PAIRWISE_BLOCK elements in
+ * order, and each block's sum joins a cascade of partial sums, one per level (the sum of
+ * 2^k blocks at level k), carried up as in a binary counter, so that the blocks combine as
+ * numpy's pairwise halves do: the error bound is O(eps (block + log2(n / block))).
+ *   cs_pairwise_start   the cascade's locals, after cs_acc_start;
+ *   cs_pairwise_step    after each "acc += value;": a full block joins the cascade;
+ *   cs_pairwise_end     acc = the last block plus the levels, smallest first.
+ * Each prints one line (the caller indents and ends it).
+ */
+enum { CS_PAIRWISE_BLOCK = 32 };
+void cs_pairwise_start(const cspell *s, const lp_nest *nest);
+void cs_pairwise_step(const cspell *s, const lp_nest *nest);
+void cs_pairwise_end(const cspell *s);
+
+/*
  * An expression in nest's compute type.  An access to nest->acc_tensor is the variable
  * acc inside an ACC (in_acc), else store_dst (a memory-mode final reads its own output).
  */
@@ -92,7 +108,5 @@ void cs_workspace_locals(const cspell *s, int depth, const char *restrict_kw);
 
 /* The element type of a stored dtype in host (stdint) spelling. */
 const char *cs_host_type(einc_dtype t);
-
-void cs_shape_comment(const cspell *s, int t);
 
 #endif

@@ -10,7 +10,11 @@
  *   - block form, for a scalar output (no loops above the ACC, as 'ij->'): one block
  *     shares the reduction — each thread folds a strided slice of the flattened reduction
  *     loops, then a shared-memory tree folds the 256 partials.  One thread doing all of a
- *     long reduction is the simple alternative, and it leaves the GPU idle.
+ *     long reduction is the simple alternative, and it leaves the GPU idle.  A float sum's
+ *     thread adds its slice pairwise (cspell.h), so with the tree the error stays
+ *     O(eps (32 + log2 n)).  A float prod is the exception: it runs in the grid-stride
+ *     form on one thread, in numpy's order, for numpy's answer where partial products
+ *     would overflow or underflow (cu_shape).
  *
  * Every kernel is launched the same way, so the launcher here and a runtime that loads the
  * NVRTC output need one rule: 256 threads a block, grid = min(ceil(N/256), 4096) where N is
@@ -32,6 +36,7 @@
  * any array; the launcher carves them out of the caller's workspace.
  */
 #include "codegen.h"
+#include "cdoc.h"
 #include "cspell.h"
 #include "strbuf.h"
 #include "alloc.h"
@@ -46,6 +51,7 @@ typedef struct cgu {
     const char *name;           /* the kernel's name; kernels are NAME_k0, NAME_k1, ... */
     const lp_nest *nest;
     bool in_acc;                /* inside an ACC: the accumulator is the variable acc */
+    bool pairwise;              /* inside a pairwise ACC (cs_pairwise_start) */
     const ir_access *store_dst; /* the STORE being emitted (memory-mode finals read it) */
 } cgu;
 
@@ -170,6 +176,26 @@ static void acc_store(cgu *g, const lp_node *n, int depth)
     g->in_acc = false;
 }
 
+/* A pairwise ACC's cascade (cspell.h), per thread. */
+static void pairwise_start(cgu *g, const lp_node *acc, int depth)
+{
+    if (!acc->pairwise)
+        return;
+    indent(g, depth);
+    cs_pairwise_start(&g->sp, g->nest);
+    sb_printf(g->sp.b, "\n");
+}
+
+static void pairwise_end(cgu *g, const lp_node *acc, int depth)
+{
+    g->pairwise = false;
+    if (!acc->pairwise)
+        return;
+    indent(g, depth);
+    cs_pairwise_end(&g->sp);
+    sb_printf(g->sp.b, "\n");
+}
+
 /* What runs inside one thread: sequential loops, accumulators, stores. */
 static void node(cgu *g, const lp_node *n, int depth)
 {
@@ -189,10 +215,13 @@ static void node(cgu *g, const lp_node *n, int depth)
         sb_printf(g->sp.b, "{\n");
         indent(g, depth + 1);
         cs_acc_start(&g->sp, g->nest, n);
+        pairwise_start(g, n, depth + 1);
         for (int i = 0; i < n->n; i++) {
             g->in_acc = true;
+            g->pairwise = n->pairwise;
             node(g, n->body[i], depth + 1);
         }
+        pairwise_end(g, n, depth + 1);
         acc_store(g, n, depth + 1);
         indent(g, depth);
         sb_printf(g->sp.b, "}\n");
@@ -202,6 +231,11 @@ static void node(cgu *g, const lp_node *n, int depth)
         indent(g, depth);
         combine(g, n->comb, "acc", n->value, NULL);
         sb_printf(g->sp.b, ";\n");
+        if (g->pairwise) {
+            indent(g, depth);
+            cs_pairwise_step(&g->sp, g->nest);
+            sb_printf(g->sp.b, "\n");
+        }
         return;
     case LP_STORE:
         g->store_dst = n->dst;
@@ -279,6 +313,10 @@ static int cu_shape(cc *c, const lp_nest *nest, cu_kernel *k)
     const lp_node *n = k->body[0];
     if (k->nflat || k->nbody != 1 || n->op != LP_ACC || n->n != 1)
         return 0;
+    /* a float prod runs on one thread, in numpy's order: per-thread partial products could
+       underflow to 0 in one thread and overflow to inf in another, and 0 * inf is NaN */
+    if (n->comb == IR_COMB_PROD && dtype_is_float(nest->compute))
+        return 0;
     /* block form: a scalar ACC over a plain chain of loops ending in its UPDATE */
     int nred = 0;
     const lp_node *u = n->body[0];
@@ -328,7 +366,8 @@ static void unflatten(cgu *g, const int *ax, int n, const char *var, int depth)
 
 /*
  * The arrays, then the sizes left open; device (kernel: temporaries kept in memory are
- * arrays too) or host (launcher: they come out of the workspace, its last parameter).
+ * arrays too; sizes in axis order) or host (launcher: they come out of the workspace, its
+ * last parameter; sizes in the emitted function's order, cg_param_at).
  */
 static void params(cgu *g, bool host)
 {
@@ -343,9 +382,11 @@ static void params(cgu *g, bool host)
                   g->sp.tensor[t]);
         first = false;
     }
-    for (int a = 0; a < p->naxis; a++)
+    for (int i = 0, a = 0; host && (a = cg_param_at(g->sp.lp, i)) >= 0; i++)
+        sb_printf(g->sp.b, ", int64_t %s", g->sp.size[a]);
+    for (int a = 0; !host && a < p->naxis; a++)
         if (p->axis[a].size < 0)
-            sb_printf(g->sp.b, ", %s %s", host ? "int64_t" : "einc_i64", g->sp.size[a]);
+            sb_printf(g->sp.b, ", einc_i64 %s", g->sp.size[a]);
     if (host && g->sp.nstored)
         sb_printf(g->sp.b, ", void *workspace");
 }
@@ -383,12 +424,16 @@ static void kernel(cgu *g, const cu_kernel *k, int idx)
     sb_printf(g->sp.b, ";\n    %s acc = ", at);
     identity(g, acc->comb);
     sb_printf(g->sp.b, ";\n");
+    pairwise_start(g, acc, 1);
     sb_printf(g->sp.b, "    for (einc_i64 tid_ = threadIdx.x; tid_ < count_; tid_ += blockDim.x) {\n");
     unflatten(g, k->red, k->nred, "tid_", 2);
     g->in_acc = true;
+    g->pairwise = acc->pairwise;
     node(g, k->update, 2);
     g->in_acc = false;
-    sb_printf(g->sp.b, "    }\n    part_[threadIdx.x] = acc;\n    __syncthreads();\n");
+    sb_printf(g->sp.b, "    }\n");
+    pairwise_end(g, acc, 1);
+    sb_printf(g->sp.b, "    part_[threadIdx.x] = acc;\n    __syncthreads();\n");
     sb_printf(g->sp.b, "    for (unsigned half_ = %d; half_ > 0; half_ >>= 1) {\n", CU_BLOCK / 2);
     sb_printf(g->sp.b, "        if (threadIdx.x < half_ && threadIdx.x + half_ < blockDim.x) {\n");
     sb_printf(g->sp.b, "            ");
@@ -466,15 +511,7 @@ static void launcher(cgu *g, const cu_kernel *ks, int nk)
 
 static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, int nk)
 {
-    const ir_prog *p = g->sp.p;
-    sb_printf(g->sp.b, "/*\n * Generated by einc %s.\n *\n * %s\n *\n", EINC_VERSION, o->source);
-    for (int t = 0; t < p->ntensor; t++)
-        if (p->tensor[t].role != IR_TEMP || g->sp.stored[t])
-            cs_shape_comment(&g->sp, t);
-    sb_printf(g->sp.b, " *\n * Arrays are device pointers, contiguous and row-major (C order).\n");
-    if (g->sp.nstored && host)
-        sb_printf(g->sp.b, " * Temporaries live in the caller's workspace (device memory), %s_workspace()\n"
-                           " * bytes, each at a multiple of 64 bytes from its start.\n", g->name);
+    cd_open(&g->sp, g->name, o->source, host ? CD_CUDA : CD_KERNELS);
     sb_printf(g->sp.b, " * Each kernel runs %d threads a block on min(ceil(N/%d), %d) blocks, not "
                     "at all\n * when N is 0:\n", CU_BLOCK, CU_BLOCK, CU_MAX_GRID);
     for (int i = 0; i < nk; i++) {

@@ -15,8 +15,12 @@
  * affine function of induction variables and loop invariants, which is what LLVM's
  * vectorizer and LICM want.  Float adds and multiplies carry the reassoc and contract
  * flags, so reductions vectorize and fuse into FMAs, as numpy's own SIMD loops reassociate;
- * max and min use llvm.maximum/llvm.minimum, which propagate NaN as numpy does.  Integer
- * arithmetic wraps (no nsw), as numpy's does.  Version-specific LLVM code lives here only.
+ * but a long float sum reassociates only inside its blocks ("pairwise sums" below), and a
+ * float prod not at all: it multiplies in numpy's order, one element after another, so
+ * that an underflow to 0 in one lane and an overflow to inf in another cannot meet as NaN
+ * where numpy's running product has none.  max and min use llvm.maximum/llvm.minimum,
+ * which propagate NaN as numpy does.  Integer arithmetic wraps (no nsw), as numpy's does.
+ * Version-specific LLVM code lives here only.
  */
 #include "codegen.h"
 #include "llvm_cg.h"
@@ -48,6 +52,10 @@ typedef struct cgl {
     LLVMValueRef *base;         /* per tensor */
     LLVMValueRef lo, hi;
     LLVMValueRef acc;           /* the innermost ACC's alloca */
+    LLVMValueRef pw_levels;     /* a pairwise ACC's cascade (pairwise_begin), or NULL: ... */
+    LLVMValueRef pw_count;      /* ... the blocks it holds, ... */
+    LLVMValueRef pw_fill;       /* ... and the elements in the block acc holds */
+    int64_t pw_block;           /* that ACC's block length */
     const lp_nest *nest;
     const ir_access *store_dst;
     const ir_expr **hoisted;    /* subexpressions computed before the innermost loop ... */
@@ -170,10 +178,8 @@ static LLVMValueRef combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef
         r = fp(g) ? LLVMBuildFAdd(g->b, acc, v, "") : LLVMBuildAdd(g->b, acc, v, "");
         fast(r);
         return r;
-    case IR_COMB_PROD:
-        r = fp(g) ? LLVMBuildFMul(g->b, acc, v, "") : LLVMBuildMul(g->b, acc, v, "");
-        fast(r);
-        return r;
+    case IR_COMB_PROD:      /* no reassoc: in order, as numpy's (see the top of the file) */
+        return fp(g) ? LLVMBuildFMul(g->b, acc, v, "") : LLVMBuildMul(g->b, acc, v, "");
     case IR_COMB_MAX:
         return call_intrinsic(g, fp(g) ? "llvm.maximum" : "llvm.smax", ctype(g), acc, v);
     case IR_COMB_MIN:
@@ -1383,6 +1389,8 @@ static int coalesce_axis(cgl *g, const lp_node *n, LLVMValueRef *ok)
     return w;
 }
 
+static bool pairwise_loop(cgl *g, const lp_node *n, LLVMValueRef start, LLVMValueRef end);
+
 static void loop_plain(cgl *g, const lp_node *n, bool outermost)
 {
     /*
@@ -1408,6 +1416,8 @@ static void loop_plain(cgl *g, const lp_node *n, bool outermost)
         if (g->shifted[n->axis])
             start = smax(g, start, g->blk_lo[n->axis]);
     }
+    if (w < 0 && pairwise_loop(g, n, start, end))
+        return;
     LLVMValueRef lo = start, shift = n->tile ? block_shift(g, n, start) : NULL;
     if (shift)
         start = shift;
@@ -2161,6 +2171,217 @@ static void store(cgl *g, const ir_access *dst, LLVMValueRef v)
     LLVMBuildStore(g->b, from_compute(g, v, g->p->tensor[dst->tensor].dtype), address(g, dst));
 }
 
+/* ---- pairwise sums ----------------------------------------------------------------------------
+ *
+ * A pairwise ACC (lp_node.pairwise) sums blocks of pw_block elements in its register, with
+ * reassociation, so that LLVM's vectorizer spreads each block over its VF x IC lanes: the
+ * loop that holds the UPDATE runs in chunks that end where a block does (pairwise_loop).
+ * Each block's sum then joins a cascade, with no reassociation: levels[k] holds the sum of
+ * 2^k blocks, and a new block carries up through the levels as a binary counter does
+ * (pairwise_push), so that the blocks combine as numpy's pairwise halves do.  At the end
+ * the last, partial block and the levels add up, the smallest first (pairwise_end).  A
+ * block is PW_LANE_RUN vectors of the host's width, about 16 additions a lane at VF x 4
+ * lanes: the error bound is that of numpy's blocks of 128 over 8 accumulators, O(eps (16 +
+ * log2(n / block))), and the horizontal sum and the push cost one block in a hundred or
+ * so of its loads.  A sum known to fit in one block stays a plain accumulator.
+ */
+enum { PW_LANE_RUN = 64, PW_LEVELS = 64 };
+
+/* The elements the loops under n (an ACC's reduction) run over, at most. */
+static LLVMValueRef acc_length(cgl *g, const lp_node *n)
+{
+    LLVMValueRef len = ci64(g, 1);
+    for (int i = 0; i < n->n; i++)
+        if (n->body[i]->op == LP_LOOP)
+            len = smax(g, len, LLVMBuildMul(g->b, g->size[n->body[i]->axis], acc_length(g, n->body[i]), ""));
+    return len;
+}
+
+/*
+ * Whether ACC n sums pairwise: NULL when it does not (not pairwise, or known to fit in
+ * one block), else the condition, true at run time when its length exceeds a block.
+ */
+static LLVMValueRef pairwise_needed(cgl *g, const lp_node *n)
+{
+    if (!n->pairwise || !fp(g))
+        return NULL;
+    g->pw_block = vector_bytes(g) / (int64_t)dtype_size(g->nest->compute) * PW_LANE_RUN;
+    LLVMValueRef len = acc_length(g, n);
+    if (is_const(len) && cval(len) <= g->pw_block)
+        return NULL;
+    return LLVMBuildICmp(g->b, LLVMIntSGT, len, ci64(g, g->pw_block), "");
+}
+
+/* An empty cascade for the ACC whose register is g->acc. */
+static void pairwise_begin(cgl *g)
+{
+    g->pw_levels = entry_alloca(g, LLVMArrayType2(ctype(g), PW_LEVELS), "levels");
+    g->pw_count = entry_alloca(g, g->i64, "blocks");
+    g->pw_fill = entry_alloca(g, g->i64, "fill");
+    LLVMBuildStore(g->b, ci64(g, 0), g->pw_count);
+    LLVMBuildStore(g->b, ci64(g, 0), g->pw_fill);
+}
+
+static LLVMValueRef level_at(cgl *g, LLVMValueRef k)
+{
+    return LLVMBuildInBoundsGEP2(g->b, ctype(g), g->pw_levels, &k, 1, "");
+}
+
+/* The block sum in acc joins the cascade, and acc starts the next block at 0. */
+static void pairwise_push(cgl *g)
+{
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "carry");
+    LLVMBasicBlockRef up = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "carry_up");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "carried");
+    LLVMValueRef s0 = LLVMBuildLoad2(g->b, ctype(g), g->acc, "");
+    LLVMValueRef c0 = LLVMBuildLoad2(g->b, g->i64, g->pw_count, "");
+    LLVMBuildBr(g->b, head);
+    LLVMPositionBuilderAtEnd(g->b, head);
+    LLVMValueRef c = LLVMBuildPhi(g->b, g->i64, ""), k = LLVMBuildPhi(g->b, g->i64, "");
+    LLVMValueRef s = LLVMBuildPhi(g->b, ctype(g), "");
+    LLVMValueRef odd = LLVMBuildTrunc(g->b, c, g->i1, "");
+    LLVMBuildCondBr(g->b, odd, up, done);
+    LLVMPositionBuilderAtEnd(g->b, up);
+    LLVMValueRef s1 = LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, ctype(g), level_at(g, k), ""), s, "");
+    LLVMValueRef c1 = LLVMBuildLShr(g->b, c, ci64(g, 1), ""), k1 = LLVMBuildAdd(g->b, k, ci64(g, 1), "");
+    LLVMBuildBr(g->b, head);
+    LLVMAddIncoming(c, (LLVMValueRef[]){ c0, c1 }, (LLVMBasicBlockRef[]){ pre, up }, 2);
+    LLVMAddIncoming(k, (LLVMValueRef[]){ ci64(g, 0), k1 }, (LLVMBasicBlockRef[]){ pre, up }, 2);
+    LLVMAddIncoming(s, (LLVMValueRef[]){ s0, s1 }, (LLVMBasicBlockRef[]){ pre, up }, 2);
+    LLVMPositionBuilderAtEnd(g->b, done);
+    LLVMBuildStore(g->b, s, level_at(g, k));
+    LLVMBuildStore(g->b, LLVMBuildAdd(g->b, c0, ci64(g, 1), ""), g->pw_count);
+    LLVMBuildStore(g->b, LLVMConstReal(ctype(g), 0), g->acc);
+}
+
+/* acc = the partial block in acc plus every level the count says is full. */
+static void pairwise_end(cgl *g)
+{
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "levels");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "level");
+    LLVMBasicBlockRef add = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "level_add");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "level_next");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "levels_done");
+    LLVMValueRef s0 = LLVMBuildLoad2(g->b, ctype(g), g->acc, "");
+    LLVMValueRef c0 = LLVMBuildLoad2(g->b, g->i64, g->pw_count, "");
+    LLVMBuildBr(g->b, head);
+    LLVMPositionBuilderAtEnd(g->b, head);
+    LLVMValueRef c = LLVMBuildPhi(g->b, g->i64, ""), k = LLVMBuildPhi(g->b, g->i64, "");
+    LLVMValueRef s = LLVMBuildPhi(g->b, ctype(g), "");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntNE, c, ci64(g, 0), ""), body, done);
+    LLVMPositionBuilderAtEnd(g->b, body);
+    LLVMBuildCondBr(g->b, LLVMBuildTrunc(g->b, c, g->i1, ""), add, next);
+    LLVMPositionBuilderAtEnd(g->b, add);
+    LLVMValueRef sa = LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, ctype(g), level_at(g, k), ""), s, "");
+    LLVMBuildBr(g->b, next);
+    LLVMPositionBuilderAtEnd(g->b, next);
+    LLVMValueRef s1 = LLVMBuildPhi(g->b, ctype(g), "");
+    LLVMAddIncoming(s1, (LLVMValueRef[]){ s, sa }, (LLVMBasicBlockRef[]){ body, add }, 2);
+    LLVMValueRef c1 = LLVMBuildLShr(g->b, c, ci64(g, 1), ""), k1 = LLVMBuildAdd(g->b, k, ci64(g, 1), "");
+    LLVMBuildBr(g->b, head);
+    LLVMAddIncoming(c, (LLVMValueRef[]){ c0, c1 }, (LLVMBasicBlockRef[]){ pre, next }, 2);
+    LLVMAddIncoming(k, (LLVMValueRef[]){ ci64(g, 0), k1 }, (LLVMBasicBlockRef[]){ pre, next }, 2);
+    LLVMAddIncoming(s, (LLVMValueRef[]){ s0, s1 }, (LLVMBasicBlockRef[]){ pre, next }, 2);
+    LLVMPositionBuilderAtEnd(g->b, done);
+    LLVMBuildStore(g->b, s, g->acc);
+}
+
+/*
+ * Loop n over [start, end) in chunks that end where the current block does, when n holds
+ * the UPDATE of a pairwise ACC with a cascade; false (nothing emitted) otherwise.
+ */
+static bool pairwise_loop(cgl *g, const lp_node *n, LLVMValueRef start, LLVMValueRef end)
+{
+    bool update = false;
+    for (int i = 0; i < n->n; i++)
+        update |= n->body[i]->op == LP_UPDATE;
+    if (!g->pw_levels || !update || n->tile || n->blocked)
+        return false;
+    LLVMValueRef B = ci64(g, g->pw_block);
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef head = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "chunk");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "chunk_body");
+    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "chunk_exit");
+    LLVMBuildBr(g->b, head);
+    LLVMPositionBuilderAtEnd(g->b, head);
+    LLVMValueRef j0 = LLVMBuildPhi(g->b, g->i64, "");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, j0, end, ""), body, exit);
+    LLVMPositionBuilderAtEnd(g->b, body);
+    LLVMValueRef fill = LLVMBuildLoad2(g->b, g->i64, g->pw_fill, "");
+    LLVMValueRef m = smin(g, LLVMBuildSub(g->b, end, j0, ""), LLVMBuildSub(g->b, B, fill, ""));
+    LLVMValueRef j1 = LLVMBuildAdd(g->b, j0, m, "");
+    cloop L;
+    g->iv[n->axis] = loop_begin(g, &L, j0, j1, g->p->axis[n->axis].name);
+    int inner = g->inner;
+    g->inner = n->axis;
+    for (int i = 0; i < n->n; i++)
+        node(g, n->body[i], false);
+    g->inner = inner;
+    loop_end(g, &L, 1);
+    LLVMValueRef filled = LLVMBuildAdd(g->b, fill, m, "");
+    LLVMValueRef full = LLVMBuildICmp(g->b, LLVMIntEQ, filled, B, "");
+    LLVMBuildStore(g->b, LLVMBuildSelect(g->b, full, ci64(g, 0), filled, ""), g->pw_fill);
+    LLVMBasicBlockRef latch = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "chunk_next");
+    cond_block(g, full, "push", latch);
+    pairwise_push(g);
+    LLVMBuildBr(g->b, latch);
+    LLVMPositionBuilderAtEnd(g->b, latch);
+    LLVMBuildBr(g->b, head);
+    LLVMAddIncoming(j0, (LLVMValueRef[]){ start, j1 }, (LLVMBasicBlockRef[]){ pre, latch }, 2);
+    LLVMPositionBuilderAtEnd(g->b, exit);
+    return true;
+}
+
+
+/*
+ * An ACC: its register is an alloca in the entry block, which mem2reg promotes.  A
+ * pairwise one inside a loop runs its reduction in two forms: plain, when it fits in one
+ * block, and pairwise when longer (pairwise_needed), because the chunks and the cascade
+ * cost a few instructions a row: 10% of 'ij->i' on rows of 100.  A nest's root ACC runs
+ * once a call, so it takes the pairwise form alone: the second form would double what
+ * LLVM compiles for nothing.
+ */
+static void acc_node(cgl *g, const lp_node *n, bool outermost)
+{
+    LLVMValueRef slot = entry_alloca(g, ctype(g), "acc");
+    LLVMValueRef saved = g->acc, levels = g->pw_levels, count = g->pw_count, fill = g->pw_fill;
+    int64_t block = g->pw_block;
+    LLVMBuildStore(g->b, n->accumulate ? load(g, n->dst) : identity(g, n->comb), slot);
+    g->acc = slot;
+    g->pw_levels = NULL;
+    LLVMValueRef pw = pairwise_needed(g, n);
+    LLVMBasicBlockRef summed = NULL;
+    if (pw && !outermost) {
+        summed = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "summed");
+        LLVMBasicBlockRef pairs = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pairwise");
+        LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "one_block");
+        LLVMBuildCondBr(g->b, pw, pairs, one);
+        LLVMPositionBuilderAtEnd(g->b, one);
+        for (int i = 0; i < n->n; i++)
+            node(g, n->body[i], false);
+        LLVMBuildBr(g->b, summed);
+        LLVMPositionBuilderAtEnd(g->b, pairs);
+    }
+    if (pw)
+        pairwise_begin(g);
+    for (int i = 0; i < n->n; i++)
+        node(g, n->body[i], false);
+    if (pw)
+        pairwise_end(g);
+    if (summed) {
+        LLVMBuildBr(g->b, summed);
+        LLVMPositionBuilderAtEnd(g->b, summed);
+    }
+    LLVMValueRef v = n->final ? expr(g, n->final) : LLVMBuildLoad2(g->b, ctype(g), slot, "");
+    g->acc = saved;
+    g->pw_levels = levels;
+    g->pw_count = count;
+    g->pw_fill = fill;
+    g->pw_block = block;
+    store(g, n->dst, v);
+}
 
 static void node(cgl *g, const lp_node *n, bool outermost)
 {
@@ -2171,19 +2392,9 @@ static void node(cgl *g, const lp_node *n, bool outermost)
     case LP_GEMM:
         gemm(g, n);
         return;
-    case LP_ACC: {
-        /* the accumulator: an alloca in the entry block, promoted to a register by mem2reg */
-        LLVMValueRef slot = entry_alloca(g, ctype(g), "acc");
-        LLVMValueRef saved = g->acc;
-        LLVMBuildStore(g->b, n->accumulate ? load(g, n->dst) : identity(g, n->comb), slot);
-        g->acc = slot;
-        for (int i = 0; i < n->n; i++)
-            node(g, n->body[i], false);
-        LLVMValueRef v = n->final ? expr(g, n->final) : LLVMBuildLoad2(g->b, ctype(g), slot, "");
-        g->acc = saved;
-        store(g, n->dst, v);
+    case LP_ACC:
+        acc_node(g, n, outermost);
         return;
-    }
     case LP_UPDATE: {
         g->plain |= g->inner >= 0;
         LLVMValueRef v = expr(g, n->value);
@@ -2296,25 +2507,69 @@ static LLVMValueRef nest_fn(cgl *g, int i)
     return fn;
 }
 
+/* The bytes temporary T takes in the workspace, rounded up to 64 (cspell.c's temp_bytes). */
+static LLVMValueRef temp_bytes(cgl *g, const ir_tensor *T, LLVMValueRef *sz)
+{
+    LLVMValueRef bytes = ci64(g, (int64_t)dtype_size(T->dtype));
+    for (int d = 0; d < T->ndim; d++) {
+        LLVMValueRef m = ci64(g, T->shape[d].k);
+        for (int i = 0; i < T->shape[d].n; i++)
+            m = LLVMBuildMul(g->b, m, sz[T->shape[d].v[i]], "");
+        bytes = LLVMBuildMul(g->b, bytes, m, "");
+    }
+    return LLVMBuildAnd(g->b, LLVMBuildAdd(g->b, bytes, ci64(g, 63), ""), ci64(g, ~(int64_t)63), "");
+}
+
+/*
+ * size_t NAME_workspace(sizes...): emitted C's, so that an object file links with the
+ * header --emit=header writes for the same kernel.
+ */
+static void workspace_fn(cgl *g, LLVMTypeRef *sizes, int nsz)
+{
+    const ir_prog *p = g->p;
+    char name[300];
+    snprintf(name, sizeof name, "%s_workspace", g->o->name);
+    LLVMValueRef fn = LLVMAddFunction(g->m, name, LLVMFunctionType(g->i64, sizes, (unsigned)nsz, 0));
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+    LLVMValueRef *sz = ARENA_ARRAY(g->c->A, LLVMValueRef, p->naxis + 1), total = ci64(g, 0);
+    if (!sz) {
+        cc_nomem(g->c);
+        LLVMBuildRet(g->b, total);
+        return;
+    }
+    for (int a = 0; a < p->naxis; a++)
+        sz[a] = ci64(g, p->axis[a].size);
+    for (int i = 0, a; (a = cg_param_at(g->lp, i)) >= 0; i++)
+        sz[a] = LLVMGetParam(fn, (unsigned)i);
+    for (int t = 0; t < p->ntensor; t++)
+        if (cg_temp_stored(g->lp, t))
+            total = LLVMBuildAdd(g->b, total, temp_bytes(g, &p->tensor[t], sz), "");
+    LLVMBuildRet(g->b, total);
+}
+
 /*
  * void NAME(in0, ..., out, sizes... [, void *workspace]): the C ABI of DESIGN §4, one
- * thread.  A program with temporaries takes a workspace, as emitted C does: each
- * temporary at a 64-byte-aligned offset, in tensor order.
+ * thread, the sizes in emitted C's order (cg_param_at).  A program with temporaries kept in
+ * memory (cg_temp_stored) takes a workspace, as emitted C does, each at a 64-byte-aligned
+ * offset in tensor order, and the module defines NAME_workspace too.
  */
 static void c_abi_wrapper(cgl *g, LLVMValueRef *nests)
 {
     const ir_prog *p = g->p;
     int nparam = 0, nsz = 0;
     bool temps = false;
-    LLVMTypeRef params[EINC_MAX_OPERANDS + 3 + 256];
+    LLVMTypeRef *params = ARENA_ARRAY(g->c->A, LLVMTypeRef, p->ntensor + p->naxis + 2);
+    if (!params) {
+        cc_nomem(g->c);
+        return;
+    }
     for (int t = 0; t < p->ntensor; t++)
         if (p->tensor[t].role != IR_TEMP)
             params[nparam++] = g->ptr;
         else
-            temps = true;
-    for (int a = 0; a < p->naxis && nsz < 256; a++)
-        if (is_runtime_size(&p->axis[a]))
-            params[nparam + nsz++] = g->i64;
+            temps |= cg_temp_stored(g->lp, t);
+    while (cg_param_at(g->lp, nsz) >= 0)
+        params[nparam + nsz++] = g->i64;
     if (temps)
         params[nparam + nsz++] = g->ptr;
     LLVMTypeRef ft = LLVMFunctionType(g->vt, params, (unsigned)(nparam + nsz), 0);
@@ -2335,29 +2590,22 @@ static void c_abi_wrapper(cgl *g, LLVMValueRef *nests)
         cc_nomem(g->c);
         return;
     }
-    for (int a = 0; a < p->naxis; a++) {
-        LLVMValueRef v = is_runtime_size(&p->axis[a]) ? LLVMGetParam(fn, (unsigned)k++) : ci64(g, p->axis[a].size);
-        LLVMBuildStore(g->b, v, LLVMBuildInBoundsGEP2(g->b, g->i64, sizes, (LLVMValueRef[]){ ci64(g, a) }, 1, ""));
-        sz[a] = v;
-    }
-    if (temps) {
-        LLVMValueRef ws = LLVMGetParam(fn, (unsigned)k++), off = ci64(g, 0);
-        for (int t = 0; t < p->ntensor; t++) {
-            const ir_tensor *T = &p->tensor[t];
-            if (T->role != IR_TEMP)
-                continue;
-            LLVMValueRef bytes = ci64(g, (int64_t)dtype_size(T->dtype));
-            for (int d = 0; d < T->ndim; d++) {
-                LLVMValueRef m = ci64(g, T->shape[d].k);
-                for (int i = 0; i < T->shape[d].n; i++)
-                    m = LLVMBuildMul(g->b, m, sz[T->shape[d].v[i]], "");
-                bytes = LLVMBuildMul(g->b, bytes, m, "");
-            }
-            LLVMValueRef at = LLVMBuildInBoundsGEP2(g->b, g->i8, ws, &off, 1, "");
-            LLVMBuildStore(g->b, at, LLVMBuildInBoundsGEP2(g->b, g->ptr, bufs, (LLVMValueRef[]){ ci64(g, t) }, 1, ""));
-            off = LLVMBuildAnd(g->b, LLVMBuildAdd(g->b, LLVMBuildAdd(g->b, off, bytes, ""), ci64(g, 63), ""),
-                               ci64(g, ~(int64_t)63), "");
-        }
+    for (int a = 0; a < p->naxis; a++)
+        sz[a] = ci64(g, p->axis[a].size);
+    for (int i = 0, a; (a = cg_param_at(g->lp, i)) >= 0; i++)
+        sz[a] = LLVMGetParam(fn, (unsigned)k++);
+    for (int a = 0; a < p->naxis; a++)
+        LLVMBuildStore(g->b, sz[a], LLVMBuildInBoundsGEP2(g->b, g->i64, sizes, (LLVMValueRef[]){ ci64(g, a) }, 1, ""));
+    LLVMValueRef ws = temps ? LLVMGetParam(fn, (unsigned)k++) : NULL, off = ci64(g, 0);
+    for (int t = 0; t < p->ntensor; t++) {
+        if (p->tensor[t].role != IR_TEMP)
+            continue;
+        /* one no nest keeps in memory (an accumulator's) gets no room, and no address */
+        bool stored = cg_temp_stored(g->lp, t);
+        LLVMValueRef at = stored ? LLVMBuildInBoundsGEP2(g->b, g->i8, ws, &off, 1, "") : LLVMConstNull(g->ptr);
+        LLVMBuildStore(g->b, at, LLVMBuildInBoundsGEP2(g->b, g->ptr, bufs, (LLVMValueRef[]){ ci64(g, t) }, 1, ""));
+        if (stored)
+            off = LLVMBuildAdd(g->b, off, temp_bytes(g, &p->tensor[t], sz), "");
     }
     for (int i = 0; i < g->lp->nnest; i++) {
         const lp_node *r = g->lp->nest[i].root;
@@ -2371,6 +2619,8 @@ static void c_abi_wrapper(cgl *g, LLVMValueRef *nests)
         LLVMBuildCall2(g->b, LLVMGlobalGetValueType(nests[i]), nests[i], args, 5, "");
     }
     LLVMBuildRetVoid(g->b);
+    if (temps)
+        workspace_fn(g, params + nparam, nsz - 1);
 }
 
 LLVMModuleRef cg_llvm(cc *c, const lp_prog *lp, const cgl_opts *o, LLVMContextRef ctx, bool *plain)

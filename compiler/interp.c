@@ -7,7 +7,14 @@
  * access dimension by dimension, asserting it lands inside the tensor.  Floating-point
  * work is done in double and integer work in 64-bit wrap-around arithmetic (uint64_t, so
  * overflow wraps as numpy's does instead of being undefined); results are rounded to the
- * output's dtype once, at the store.
+ * output's dtype once, at the store.  Two exceptions, both to give numpy's answer:
+ *   - a float sum carries Neumaier's compensation beside its double accumulator, so it is
+ *     correctly rounded but for a few ulp whatever the length (a plain double sum of 10^6
+ *     float64 values drifts further than numpy's pairwise one);
+ *   - a float product is rounded to the output's dtype after every step, in order: numpy
+ *     multiplies float32 in float32 one element after another, and where its running
+ *     product underflows to 0 (or overflows to inf) it stays there, which a double product
+ *     of the same elements would not.
  */
 #include "ir.h"
 #include "alloc.h"
@@ -30,33 +37,36 @@ typedef struct interp {
     bool fp;                    /* the statement computes in double */
 } interp;
 
-/* The element's offset, or -1 when a guarded access falls outside the tensor. */
-static int64_t offset(const interp *in, const ir_access *a)
+/*
+ * The element's offset (in elements; negative behind a view's data pointer, where a
+ * stride is negative), or false when a guarded access falls outside the tensor.
+ */
+static bool offset(const interp *in, const ir_access *a, int64_t *off)
 {
-    int64_t off = 0;
+    *off = 0;
     for (int d = 0; d < a->ndim; d++) {
         const ir_dim *dim = &a->dim[d];
         int64_t i = dim->off;
         for (int t = 0; t < dim->n; t++)
             i += ir_mono_eval(in->p, &dim->t[t].coef) * in->at[dim->t[t].axis];
         if (a->guard && (i < 0 || i >= in->shape[a->tensor][d]))
-            return -1;
+            return false;
         assert(i >= 0 && i < in->shape[a->tensor][d]);
-        off += i * in->stride[a->tensor][d];
+        *off += i * in->stride[a->tensor][d];
     }
-    return off;
+    return true;
 }
 
 static value load(const interp *in, const ir_access *a)
 {
     const char *base = in->buf[a->tensor];
     einc_dtype t = in->p->tensor[a->tensor].dtype;
-    int64_t o = offset(in, a);
+    int64_t o;
     value v;
     int64_t iv = 0;
     double fv = 0;
     bool isf = false;
-    if (o < 0)
+    if (!offset(in, a, &o))
         t = EINC_DTYPE_COUNT;   /* outside: the padding's 0 */
     switch (t) {
     case EINC_F32: fv = ((const float *)base)[o]; isf = true; break;
@@ -76,7 +86,9 @@ static value load(const interp *in, const ir_access *a)
 static void store(const interp *in, const ir_access *a, value v)
 {
     char *base = in->buf[a->tensor];
-    int64_t o = offset(in, a);
+    int64_t o;
+    if (!offset(in, a, &o))
+        return;                 /* stores are never guarded (ir.h) */
     switch (in->p->tensor[a->tensor].dtype) {
     case EINC_F32: ((float *)base)[o] = in->fp ? (float)v.f : (float)(int64_t)v.i; break;
     case EINC_F64: ((double *)base)[o] = in->fp ? v.f : (double)(int64_t)v.i; break;
@@ -85,6 +97,18 @@ static void store(const interp *in, const ir_access *a, value v)
     case EINC_BOOL: ((uint8_t *)base)[o] = in->fp ? v.f != 0 : v.i != 0; break;
     default: break;
     }
+}
+
+
+/* Integer division as the backends compute it: x / 0 is 0, and INT64_MIN / -1 wraps to
+   INT64_MIN (numpy's result) instead of trapping, which C leaves undefined. */
+static uint64_t idiv(uint64_t a, uint64_t b)
+{
+    if (b == 0)
+        return 0;
+    if ((int64_t)b == -1)
+        return 0 - a;
+    return (uint64_t)((int64_t)a / (int64_t)b);
 }
 
 static value eval(const interp *in, const ir_expr *x)
@@ -144,13 +168,13 @@ static value eval(const interp *in, const ir_expr *x)
         if (in->fp)
             v.f = a.f / b.f;
         else
-            v.i = b.i ? (uint64_t)((int64_t)a.i / (int64_t)b.i) : 0;
+            v.i = idiv(a.i, b.i);
         break;
     case IR_DIVZ:
         if (in->fp)
             v.f = b.f == 0 ? 0 : a.f / b.f;
         else
-            v.i = b.i ? (uint64_t)((int64_t)a.i / (int64_t)b.i) : 0;
+            v.i = idiv(a.i, b.i);
         break;
     case IR_MAX:
         if (in->fp)
@@ -233,22 +257,47 @@ static bool empty(const interp *in, const int *ax, int n)
     return false;
 }
 
+/*
+ * acc + v with Neumaier's compensation: *comp gathers what each addition rounds away.  Once
+ * the sum is infinite or NaN the compensation means nothing (inf - inf); run_stmt then
+ * leaves it out.
+ */
+static double add_compensated(double acc, double v, double *comp)
+{
+    double t = acc + v;
+    if (isfinite(t))
+        *comp += fabs(acc) >= fabs(v) ? (acc - t) + v : (v - t) + acc;
+    return t;
+}
+
 static void run_stmt(interp *in, const ir_stmt *st)
 {
-    in->fp = dtype_is_float(in->p->tensor[st->out.tensor].dtype);
+    einc_dtype odt = in->p->tensor[st->out.tensor].dtype;
+    in->fp = dtype_is_float(odt);
+    bool sum = in->fp && (st->comb == IR_COMB_SUM || st->comb == IR_COMB_MEAN);
+    bool prod32 = odt == EINC_F32 && st->comb == IR_COMB_PROD;
     if (empty(in, st->free, st->nfree))
         return;
     for (int i = 0; i < st->nfree; i++)
         in->at[st->free[i]] = 0;
     do {
         value acc = st->accumulate ? load(in, &st->out) : identity(st->comb, in->fp);
+        double comp = 0;
         if (!empty(in, st->red, st->nred)) {
             for (int i = 0; i < st->nred; i++)
                 in->at[st->red[i]] = 0;
-            do
-                acc = combine(st->comb, in->fp, acc, eval(in, st->rhs));
-            while (step(in, st->red, st->nred));
+            do {
+                value v = eval(in, st->rhs);
+                if (sum)
+                    acc.f = add_compensated(acc.f, v.f, &comp);
+                else if (prod32)
+                    acc.f = (float)(acc.f * v.f);
+                else
+                    acc = combine(st->comb, in->fp, acc, v);
+            } while (step(in, st->red, st->nred));
         }
+        if (sum && isfinite(acc.f))
+            acc.f += comp;
         store(in, &st->out, acc);
     } while (step(in, st->free, st->nfree));
 }

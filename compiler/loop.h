@@ -53,6 +53,9 @@ struct lp_node {
     int acc_tensor;             /* LP_ACC with final: the tensor that stands for the acc */
     bool accumulate;            /* LP_ACC: the acc starts from dst's value, not the identity;
                                    LP_GEMM: adds into dst (else its first k block stores) */
+    bool pairwise;              /* LP_ACC: a float sum added up as numpy's pairwise sum is:
+                                   block sums (each backend picks its block) combined in a
+                                   cascade, so the error grows as log2 of the length */
 };
 
 typedef struct lp_nest {
@@ -71,6 +74,12 @@ typedef struct lp_prog {
      * after a GEMM or a reduction in memory, dst's accumulated value.
      */
     bool *acc;
+    /*
+     * The axes whose sizes an emitted function takes as parameters, in its order
+     * (cg_params: first appearance, or the caller's); NULL until a generator needs them.
+     */
+    const int *param;
+    int nparam;
 } lp_prog;
 
 /*

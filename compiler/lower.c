@@ -451,6 +451,33 @@ static int push_final(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
     return push_nest(L, lp, wrap(L, ax, s->nfree, f, true), dst, s->out.tensor);
 }
 
+enum { PAIRWISE_MIN = 32 };
+
+/*
+ * Is a sum in a register added up pairwise (lp_node.pairwise)?  One accumulator (or one
+ * per vector lane) has an error bound that grows with the length n, O(eps n / lanes);
+ * block sums combined in a cascade keep it at O(eps (block / lanes + log2 n)), as numpy's
+ * pairwise sum does.  A float sum of more than PAIRWISE_MIN elements is pairwise, and so is
+ * one whose length is known only when it runs: the JIT's code serves every size.  Integer
+ * sums are exact (they wrap), so they never are.
+ */
+static bool pairwise(const lowerer *L, const ir_stmt *s, const ir_access *dst)
+{
+    if ((s->comb != IR_COMB_SUM && s->comb != IR_COMB_MEAN) || !dtype_is_float(compute_type(L->p, dst)))
+        return false;
+    int64_t n = 1;
+    for (int i = 0; i < s->nred; i++) {
+        const ir_axis *a = &L->p->axis[s->red[i]];
+        bool fixed = a->size >= 0 && (a->given || a->literal || L->target == LP_GPU);
+        if (!fixed || a->size > PAIRWISE_MIN)
+            return true;
+        n *= a->size;
+        if (n > PAIRWISE_MIN)
+            return true;
+    }
+    return false;
+}
+
 static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *fin)
 {
     arena *A = L->c->A;
@@ -521,6 +548,7 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
         acc->dst = dst;
         acc->final = fin ? fin->rhs : NULL;
         acc->acc_tensor = fin ? s->out.tensor : -1;
+        acc->pairwise = pairwise(L, s, dst);
         if (add_child(L, acc, wrap(L, order, n, up, false)) < 0)
             return -1;
         return push_nest(L, lp, wrap(L, s->free, s->nfree, acc, true), dst, acc->acc_tensor);

@@ -496,11 +496,16 @@ static int outer_reduced(const ir_stmt *s, const ir_expr *x)
     return -1;
 }
 
-/* The axis a full reduction s splits at (split_reductions), or -1 when it stays whole. */
+/*
+ * The axis a full reduction s splits at (split_reductions), or -1 when it stays whole.  A
+ * float prod stays whole, one element after another as numpy's: a row's partial product
+ * can underflow to 0 and another's overflow to inf, and 0 * inf is NaN where numpy's
+ * running product gives 0 or inf.
+ */
 static int split_axis(const ir_prog *p, const ir_stmt *s)
 {
     if (s->nfree || s->nred < 2 || !dtype_is_float(p->tensor[s->out.tensor].dtype) ||
-        (s->comb != IR_COMB_SUM && s->comb != IR_COMB_MAX && s->comb != IR_COMB_MIN && s->comb != IR_COMB_PROD))
+        (s->comb != IR_COMB_SUM && s->comb != IR_COMB_MAX && s->comb != IR_COMB_MIN))
         return -1;
     return outer_reduced(s, s->rhs);
 }

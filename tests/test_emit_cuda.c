@@ -4,8 +4,9 @@
  * ABI contract (device arrays, then the sizes left open in order of first appearance, then
  * the stream), every case's .cu file must build with `nvcc -c` (all cases of a dtype in one
  * file, one nvcc run: kernels are named per case), and the kernels-only text must compile
- * to PTX through NVRTC for compute_90 with one .entry per nest.  The nvcc and NVRTC parts
- * skip when the tool or the library is absent.
+ * to PTX through NVRTC for compute_90 with one .entry per nest; sizes in a caller's order
+ * reach the launcher alone, and a model's comments cannot break the file's opening comment.
+ * The nvcc and NVRTC parts skip when the tool or the library is absent.
  */
 #define _GNU_SOURCE
 #include "cc.h"
@@ -59,6 +60,8 @@ static const ecase cases[] = {
     { ",ij->ij", "", "i=2 j=3", EINC_REDUCE_SUM, 2, { 0, 2 }, { { 0 }, { 2, 3 } } },
     { "ik,kj->ij", "", "i=0 k=3 j=2", EINC_REDUCE_SUM, 2, { 2, 2 }, { { 0, 3 }, { 3, 2 } } },
     { "ik,kj->ij", "", "i=2 k=0 j=2", EINC_REDUCE_SUM, 2, { 2, 2 }, { { 2, 0 }, { 0, 2 } } },
+    /* a repeat's size not given is a parameter too, after the inputs' */
+    { "h w -> h (w r) c", "", "h=3 w=4 r=2 c=3", EINC_REDUCE_SUM, 1, { 2 }, { { 3, 4 } } },
 };
 enum { NCASE = sizeof cases / sizeof *cases };
 
@@ -83,11 +86,13 @@ static int parse_sizes(const char *text, char names[][32], einc_size *out, int m
 }
 
 /*
- * What einc_kernel_emit does, for CUDA: bind without shapes (the fixed sizes as given),
- * lower for the GPU, generate.  *nkernels gets the nest count.  NULL with err set.
+ * What einc_kernel_emit does, for CUDA: bind without shapes (the fixed sizes as given, a
+ * repeat's left open), lower for the GPU, order the size parameters (order: "j,i,k", or
+ * NULL), generate.  *nkernels gets the nest count.  NULL with err set.
  */
-static char *emit(const char *expr, const char *fixed_text, einc_reduce reduce, einc_dtype dt,
-                  const char *name, what w, int *nkernels, einc_error *err)
+static char *emit_ordered(const char *expr, const char *fixed_text, einc_reduce reduce,
+                          einc_dtype dt, const char *name, what w, int *nkernels,
+                          const char *order, einc_error *err)
 {
     char fnames[8][32];
     einc_size fixed[8];
@@ -97,9 +102,23 @@ static char *emit(const char *expr, const char *fixed_text, einc_reduce reduce, 
     err->status = EINC_OK;
     char *s = NULL;
     ast_expr *e = parse_expr(&c);
-    bind_opts o = { .reduce = reduce, .dtype = dt, .nsizes = nf, .sizes = fixed };
+    bind_opts o = { .reduce = reduce, .dtype = dt, .nsizes = nf, .sizes = fixed, .open_repeats = true };
     ir_prog *p = e ? bind_expr(&c, e, &o, 0, NULL) : NULL;
     lp_prog *lp = p ? lower(&c, p, LP_GPU, NULL) : NULL;
+    char onames[8][32];
+    const char *optr[8];
+    int no = 0;
+    if (order) {
+        char buf[256], *save;
+        snprintf(buf, sizeof buf, "%s", order);
+        for (char *tok = strtok_r(buf, ",", &save); tok && no < 8; tok = strtok_r(NULL, ",", &save)) {
+            snprintf(onames[no], sizeof onames[no], "%s", tok);
+            optr[no] = onames[no];
+            no++;
+        }
+    }
+    if (lp && cg_params(&c, lp, optr, no) < 0)
+        lp = NULL;
     if (lp) {
         cg_opts co = { name, expr, w == CU_HEADER };
         s = w == CU_KERNELS ? cg_cuda_kernels(&c, lp, &co) : cg_cuda(&c, lp, &co);
@@ -108,6 +127,12 @@ static char *emit(const char *expr, const char *fixed_text, einc_reduce reduce, 
     }
     arena_free(&A);
     return s;
+}
+
+static char *emit(const char *expr, const char *fixed_text, einc_reduce reduce, einc_dtype dt,
+                  const char *name, what w, int *nkernels, einc_error *err)
+{
+    return emit_ordered(expr, fixed_text, reduce, dt, name, w, nkernels, NULL, err);
 }
 
 static char *emit_case(int i, einc_dtype dt, what w, int *nkernels)
@@ -199,6 +224,31 @@ static void test_golden(void **state)
     assert_non_null(strstr(cu, "    s_k0<<<1, 256, 0, stream>>>(in0, out, i, j);\n"));
     assert_null(strstr(cu, "einc_grid"));
     free(cu);
+    /*
+     * sizes in the caller's order: the launcher takes them so, the kernel keeps its own
+     * (axis order), and the comment lists the parameters as the launcher takes them
+     */
+    cu = emit_ordered(mm, "", EINC_REDUCE_SUM, EINC_F32, "mo", CU_FILE, &nk, "j,i,k", &err);
+    assert_non_null(cu);
+    assert_non_null(strstr(cu, "extern \"C\" void mo(const float *in0, const float *in1, "
+                               "float *out, int64_t j, int64_t i, int64_t k, cudaStream_t stream)\n{"));
+    assert_non_null(strstr(cu, "mo_k0(const float *__restrict__ in0, const float *__restrict__ in1, "
+                               "float *__restrict__ out, einc_i64 i, einc_i64 k, einc_i64 j)\n"));
+    assert_non_null(strstr(cu, "256, 0, stream>>>(in0, in1, out, i, k, j);\n"));
+    assert_non_null(strstr(cu, " * mo(), its parameters in order:\n *\n"
+                               " *   in0     const float *  input 0, float32[i, k]\n"
+                               " *   in1     const float *  input 1, float32[k, j]\n"
+                               " *   out     float *        the output, float32[i, j]\n"
+                               " *   j       int64_t        size: in1 dim 1, out dim 1\n"
+                               " *   i       int64_t        size: in0 dim 0, out dim 0\n"
+                               " *   k       int64_t        size: in0 dim 1, in1 dim 0\n"
+                               " *   stream  cudaStream_t   the stream the kernels are launched on\n"
+                               " *\n * Arrays are in device memory, contiguous and row-major (C order) "
+                               "and must not overlap.\n"));
+    free(cu);
+    assert_null(emit_ordered(mm, "", EINC_REDUCE_SUM, EINC_F32, "mo", CU_FILE, &nk, "j,i", &err));
+    assert_string_equal(err.message, "the parameter order leaves out 'k': name each once (the size "
+                                     "parameters: i, k, j)");
     /* a size named like a C++ keyword gets an underscore */
     hdr = emit("new class -> class", "", EINC_REDUCE_MAX, EINC_F32, "m", CU_HEADER, &nk, &err);
     assert_non_null(hdr);
@@ -294,6 +344,43 @@ static void test_nvrtc(void **state)
     free(src);
 }
 
+/*
+ * A model's "*" "/" and "/" "*" in its comments cannot end or nest the .cu file's opening
+ * comment: nvcc builds it warning-free.
+ */
+static void test_comment_escape(void **state)
+{
+    (void)state;
+    static const char src[] = "# weights from runs/*/best.pt /* old */\n"
+                              "input x: f32[2, 4]   # */\nreturn relu(x)\n";
+    einc_ctx *ctx = einc_ctx_new();
+    einc_kernel *k = NULL;
+    einc_error err = { 0 };
+    assert_int_equal(einc_compile_model(ctx, src, NULL, &k, &err), EINC_OK);
+    char *cu = einc_kernel_emit(k, EINC_EMIT_CUDA, "esc", EINC_F32, NULL, &err);
+    assert_non_null(cu);
+    const char *close = strstr(cu, "\n */\n");
+    assert_non_null(close);
+    assert_ptr_equal(strstr(cu, "*/"), close + 2);
+    assert_non_null(strstr(cu, " *     # weights from runs/ * /best.pt / * old * /\n"
+                               " *     input x: f32[2, 4]   # * /\n"));
+    if (have_nvcc) {
+        char path[512], cmd[2048];
+        snprintf(path, sizeof path, "%s/esc.cu", dir);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(cu, f);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "nvcc -arch=sm_90 -Werror all-warnings -Xcompiler -Wall,-Wextra "
+                                  "-c -o %s/esc.o %s", dir, path);
+        if (system(cmd) != 0)
+            fail_msg("the .cu file with a model's comments does not compile: %s", path);
+    }
+    free(cu);
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+}
+
 /* A compile error comes back as one line with NVRTC's log, and no PTX. */
 static void test_nvrtc_error(void **state)
 {
@@ -319,12 +406,13 @@ int main(void)
     snprintf(dir, sizeof dir, "/tmp/einc-cuda-XXXXXX");
     if (!mkdtemp(dir))
         return 1;
-    enum { NFIXED = 4, NTEST = NFIXED + 2 * NDTYPE };
+    enum { NFIXED = 5, NTEST = NFIXED + 2 * NDTYPE };
     struct CMUnitTest tests[NTEST] = {
         cmocka_unit_test(test_prototypes),
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_nvrtc_error),
+        cmocka_unit_test(test_comment_escape),
     };
     char names[2 * NDTYPE][64];
     for (int i = 0; i < NDTYPE; i++) {

@@ -153,9 +153,12 @@ static void run(const gcase *c, int idx, einc_dtype dt, bool tail)
         fputs(src, f);
         free(src);
         /* a trampoline taking every size of the bound program, in order */
-        char *hdr = einc_kernel_emit(kj, EINC_EMIT_HEADER, fn, dt, NULL, NULL);
+        char *hdr = einc_kernel_emit(kj, EINC_EMIT_HEADER, fn, dt, NULL, NULL), proto[64];
+        snprintf(proto, sizeof proto, "void %s(", fn);
+        char *decl = strstr(hdr, proto), *eol = decl ? strchr(decl, ';') : NULL;
+        assert_non_null(eol);
         int nparams = 0;
-        for (char *p = hdr; (p = strstr(p, "int64_t ")); p += 8)
+        for (char *p = decl; (p = strstr(p, "int64_t ")) && p < eol; p += 8)     /* the prototype's */
             nparams++;
         free(hdr);
         fprintf(f, "\nvoid call(void **b, const int64_t *s)\n{\n    (void)s;\n    %s(", fn);

@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "einc.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -349,7 +350,8 @@ static void test_gemm_paths(void **state)
 static void test_cache(void **state)
 {
     (void)state;
-    einc_ctx *ctx = einc_ctx_new();
+    /* the in-process cache alone: a kernel from disk would not count as a compilation */
+    einc_ctx *ctx = einc_ctx_new_with(&(einc_ctx_options){ .disk_cache = -1 });
     einc_kernel *k1 = NULL, *k2 = NULL;
     einc_options o = { .target = EINC_TARGET_CPU };
     assert_int_equal(einc_compile(ctx, "ij,jk->ik", &o, &k1, NULL), EINC_OK);
@@ -560,6 +562,232 @@ static void test_split_reduction(void **state)
     free(x);
 }
 
+/*
+ * Views with negative and zero strides (issue #24).  A reversed dimension has a negative
+ * stride and the data pointer at the view's element 0, so the view reads memory before
+ * that pointer; a broadcast dimension has stride 0.  The interpreter and the JIT run on
+ * the view; the interpreter on the same logical array made contiguous gives the answer:
+ * the interpreter's must be identical (it adds in the same order), the JIT's within the
+ * table's tolerance.  Transposes, contractions (GEMM tiles and dot products), reductions
+ * (sums, mean, max, prod over rows, columns, everything), diagonals and traces, on three
+ * kinds of view of every operand: all dimensions reversed; the first broadcast, the others
+ * reversed; the last broadcast.
+ */
+typedef struct vcase {
+    const char *expr;
+    einc_reduce reduce;
+    int nin;
+    int ndim[2];
+    int64_t shape[2][3];
+} vcase;
+
+static const vcase vcases[] = {
+    { "ij->ji", EINC_REDUCE_SUM, 1, { 2 }, { { 37, 19 } } },
+    { "abc->cab", EINC_REDUCE_SUM, 1, { 3 }, { { 5, 33, 7 } } },
+    { "ik,kj->ij", EINC_REDUCE_SUM, 2, { 2, 2 }, { { 13, 40 }, { 40, 70 } } },
+    { "i,i->", EINC_REDUCE_SUM, 2, { 1, 1 }, { { 300 }, { 300 } } },
+    { "ij,j->i", EINC_REDUCE_SUM, 2, { 2, 1 }, { { 9, 70 }, { 70 } } },
+    { "ij->", EINC_REDUCE_SUM, 1, { 2 }, { { 33, 70 } } },
+    { "ij->i", EINC_REDUCE_SUM, 1, { 2 }, { { 9, 1100 } } },
+    { "ij->j", EINC_REDUCE_SUM, 1, { 2 }, { { 33, 70 } } },
+    { "ii->i", EINC_REDUCE_SUM, 1, { 2 }, { { 17, 17 } } },
+    { "ii->", EINC_REDUCE_SUM, 1, { 2 }, { { 17, 17 } } },
+    { "i j -> i", EINC_REDUCE_MEAN, 1, { 2 }, { { 9, 70 } } },
+    { "i j -> j", EINC_REDUCE_MAX, 1, { 2 }, { { 33, 20 } } },
+    { "i j ->", EINC_REDUCE_PROD, 1, { 2 }, { { 4, 9 } } },
+};
+
+/* A view of the logical array of shape s (nd dimensions) whose elements are x (C order). */
+typedef struct view {
+    void *mem;                  /* what it points into */
+    einc_tensor t;
+    int64_t shape[3], strides[3];
+} view;
+
+/*
+ * zero: the dimension that is broadcast (stride 0; x must not vary along it), or -1; every
+ * other dimension is reversed when rev.
+ */
+static void make_view(view *v, einc_dtype dt, int nd, const int64_t *s, const void *x, int zero, bool rev)
+{
+    int64_t ms[3], mst[3], n = 1, base = 0;
+    for (int d = nd - 1; d >= 0; d--) {
+        ms[d] = d == zero ? 1 : s[d];
+        mst[d] = n;
+        n *= ms[d];
+    }
+    size_t es = esize(dt);
+    v->mem = malloc((size_t)(n ? n : 1) * es);
+    for (int d = 0; d < nd; d++) {
+        v->shape[d] = s[d];
+        v->strides[d] = d == zero ? 0 : rev ? -mst[d] : mst[d];
+        if (d != zero && rev)
+            base += (ms[d] - 1) * mst[d];
+    }
+    int64_t idx[3] = { 0 };
+    for (int64_t e = 0; e < n; e++) {   /* element idx of the view, from x's copy of it */
+        int64_t at = 0, from = 0, xs = 1;
+        for (int d = nd - 1; d >= 0; d--) {
+            at += (d != zero && rev ? ms[d] - 1 - idx[d] : idx[d]) * mst[d];
+            from += idx[d] * xs;
+            xs *= s[d];
+        }
+        memcpy((char *)v->mem + at * (int64_t)es, (const char *)x + from * (int64_t)es, es);
+        for (int d = nd - 1; d >= 0 && ++idx[d] == ms[d]; d--)
+            idx[d] = 0;
+    }
+    v->t = (einc_tensor){ dt, nd, v->shape, v->strides, (char *)v->mem + base * (int64_t)es };
+}
+
+static void run_view_case(einc_ctx *ctx, const vcase *vc, einc_dtype dt, int mode)
+{
+    void *x[2];
+    view vw[2];
+    einc_tensor in[2];
+    for (int i = 0; i < vc->nin; i++) {
+        int nd = vc->ndim[i], zero = mode == 0 ? -1 : mode == 1 ? 0 : nd - 1;
+        int64_t n = 1;
+        for (int d = 0; d < nd; d++)
+            n *= vc->shape[i][d];
+        x[i] = malloc((size_t)n * esize(dt));
+        int64_t idx[3] = { 0 };
+        for (int64_t e = 0; e < n; e++) {   /* random, but constant along the broadcast axis */
+            int64_t key = 0;
+            for (int d = 0; d < nd; d++)
+                key = key * 1009 + (d == zero ? 0 : idx[d]);
+            uint64_t h = (uint64_t)key * 0x9E3779B97F4A7C15ull + (uint64_t)mode * 77 + (uint64_t)i;
+            h ^= h >> 29;
+            int v = vc->reduce == EINC_REDUCE_PROD ? (int)(h % 3) + 7 : (int)(h % 17) - 8;
+            set(dt, x[i], e, v);
+            for (int d = nd - 1; d >= 0 && ++idx[d] == vc->shape[i][d]; d--)
+                idx[d] = 0;
+        }
+        in[i] = (einc_tensor){ dt, nd, vc->shape[i], NULL, x[i] };
+        make_view(&vw[i], dt, nd, vc->shape[i], x[i], zero, mode != 2);
+    }
+    einc_tensor views[2] = { vw[0].t, vw[1].t };
+    einc_kernel *ki = NULL, *kj = NULL;
+    einc_options oi = { .reduce = vc->reduce, .target = EINC_TARGET_INTERP }, oj = oi;
+    oj.target = EINC_TARGET_CPU;
+    einc_error err;
+    if (einc_compile(ctx, vc->expr, &oi, &ki, &err) || einc_compile(ctx, vc->expr, &oj, &kj, &err))
+        fail_msg("%s: %s", vc->expr, err.message);
+    einc_dtype odt;
+    int ond;
+    int64_t os[EINC_MAX_RANK], on = 1, red = 1;
+    assert_int_equal(einc_kernel_output(ki, vc->nin, in, &odt, &ond, os, NULL), EINC_OK);
+    for (int d = 0; d < ond; d++)
+        on *= os[d];
+    for (int i = 0; i < vc->nin; i++)
+        for (int d = 0; d < vc->ndim[i]; d++)
+            red *= vc->shape[i][d];
+    size_t ob = (size_t)(on ? on : 1) * esize(odt);
+    void *want = malloc(ob), *gi = malloc(ob), *gj = malloc(ob);
+    memset(gi, 0x5A, ob);
+    memset(gj, 0x5A, ob);
+    einc_tensor wo = { odt, ond, os, NULL, want }, io = wo, jo = wo;
+    io.data = gi;
+    jo.data = gj;
+    if (einc_kernel_run(ki, vc->nin, in, &wo, &err) || einc_kernel_run(ki, vc->nin, views, &io, &err) ||
+        einc_kernel_run(kj, vc->nin, views, &jo, &err))
+        fail_msg("%s: %s", vc->expr, err.message);
+    static const char *const how[3] = { "reversed", "broadcast first, reversed", "broadcast last" };
+    double tol = (odt == EINC_F32 ? 1e-6 : 1e-13) * sqrt((double)red) * 4;
+    for (int64_t e = 0; e < on; e++) {
+        double w = get(odt, want, e), a = get(odt, gi, e), b = get(odt, gj, e);
+        if (memcmp((char *)want + e * (int64_t)esize(odt), (char *)gi + e * (int64_t)esize(odt), esize(odt)))
+            fail_msg("%s (%s, %s views): element %lld: the interpreter gives %.17g on the view, %.17g "
+                     "on a contiguous copy", vc->expr, einc_dtype_name(dt), how[mode], (long long)e, a, w);
+        if (!(fabs(w - b) <= tol * (1 + fabs(w))))
+            fail_msg("%s (%s, %s views): element %lld: the JIT gives %.17g, the interpreter %.17g",
+                     vc->expr, einc_dtype_name(dt), how[mode], (long long)e, b, w);
+    }
+    free(want);
+    free(gi);
+    free(gj);
+    for (int i = 0; i < vc->nin; i++) {
+        free(x[i]);
+        free(vw[i].mem);
+    }
+    einc_kernel_free(ki);
+    einc_kernel_free(kj);
+}
+
+static void test_views(void **state)
+{
+    (void)state;
+    einc_ctx *ctx = einc_ctx_new();
+    static const einc_dtype dts[] = { EINC_F32, EINC_F64, EINC_I32 };
+    for (size_t c = 0; c < sizeof vcases / sizeof *vcases; c++)
+        for (int t = 0; t < 3; t++)
+            for (int mode = 0; mode < 3; mode++)
+                run_view_case(ctx, &vcases[c], dts[t], mode);
+
+    /* the issue's repro: 'i->i' on arange(8)[::-1] */
+    double a[8], got[8];
+    for (int i = 0; i < 8; i++)
+        a[i] = i;
+    int64_t n8 = 8, back = -1;
+    einc_tensor in = { EINC_F64, 1, &n8, &back, &a[7] }, out = { EINC_F64, 1, &n8, NULL, got };
+    for (int t = 0; t < 2; t++) {
+        einc_kernel *k = NULL;
+        einc_options o = { .target = t ? EINC_TARGET_CPU : EINC_TARGET_INTERP };
+        assert_int_equal(einc_compile(ctx, "i->i", &o, &k, NULL), EINC_OK);
+        memset(got, 0x5A, sizeof got);
+        assert_int_equal(einc_kernel_run(k, 1, &in, &out, NULL), EINC_OK);
+        for (int i = 0; i < 8; i++)
+            if (got[i] != 7 - i)
+                fail_msg("'i->i' on arange(8)[::-1] (%s): element %d is %g", t ? "JIT" : "interpreter", i, got[i]);
+        einc_kernel_free(k);
+    }
+    einc_ctx_free(ctx);
+}
+
+/*
+ * The issue's numerics through the C API, as the CLI runs them (the CPU pipeline splits
+ * full reductions; the interpreter does not), on both targets.  numpy's values, from
+ * /usr/bin/python3 with numpy 1.24: x = np.arange(1, 5833.); x /= x.mean();
+ * np.prod(x.reshape(2, 2916)) -> 0.0 and np.prod(x[::-1].reshape(2, 2916)) -> inf (its
+ * running product underflows or overflows first and stays there: row products meet as
+ * 0 * inf = NaN); np.sum(np.full(10**6, 1 + 8196 * eps)) -> 1000000.0000018191, 7.72e-10
+ * below the exact 1000000.0000018199.
+ */
+static void test_numpy_numerics(void **state)
+{
+    (void)state;
+    einc_ctx *ctx = einc_ctx_new();
+    double *x = malloc(sizeof *x * 1000000);
+    int64_t s2[2] = { 2, 2916 }, s1[1] = { 1000000 };
+    for (int down = 0; down < 2; down++) {
+        for (int i = 0; i < 5832; i++)
+            x[i] = (double)(down ? 5832 - i : i + 1) / 2916.5;
+        for (int t = 0; t < 2; t++) {
+            einc_kernel *k = NULL;
+            einc_options o = { .target = t ? EINC_TARGET_CPU : EINC_TARGET_INTERP, .reduce = EINC_REDUCE_PROD };
+            assert_int_equal(einc_compile(ctx, "a b ->", &o, &k, NULL), EINC_OK);
+            double got = reduce_all(k, EINC_F64, 2, s2, x);
+            if (down ? got != INFINITY : got != 0.0)
+                fail_msg("'a b ->' prod of the %s ramp (%s): %.17g, numpy %s", down ? "downward" : "upward",
+                         t ? "JIT" : "interpreter", got, down ? "inf" : "0.0");
+            einc_kernel_free(k);
+        }
+    }
+    for (int i = 0; i < 1000000; i++)
+        x[i] = 1 + 8196 * DBL_EPSILON;
+    for (int t = 0; t < 2; t++) {
+        einc_kernel *k = NULL;
+        einc_options o = { .target = t ? EINC_TARGET_CPU : EINC_TARGET_INTERP };
+        assert_int_equal(einc_compile(ctx, "i->", &o, &k, NULL), EINC_OK);
+        double got = reduce_all(k, EINC_F64, 1, s1, x);
+        if (!(fabs(got - 1000000.0000018199) <= 7.72e-10))
+            fail_msg("'i->' of 10^6 (1 + 8196 eps) (%s): %.17g, exactly 1000000.0000018199, numpy "
+                     "1000000.0000018191", t ? "JIT" : "interpreter", got);
+        einc_kernel_free(k);
+    }
+    free(x);
+    einc_ctx_free(ctx);
+}
+
 static void test_misuse(void **state)
 {
     (void)state;
@@ -617,6 +845,8 @@ int main(void)
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_split_reduction),
+        cmocka_unit_test(test_views),
+        cmocka_unit_test(test_numpy_numerics),
     };
     (void)have_jit;
     /* CI runs the concurrency test alone under ThreadSanitizer: EINC_TEST_FILTER=test_threads */
