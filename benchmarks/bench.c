@@ -541,7 +541,8 @@ typedef struct ccase {
 /* Seconds to compile c in a fresh context and run it once (LLVM runs then). */
 static double cold_once(const ccase *c, float *data, float *out)
 {
-    einc_ctx *ctx = einc_ctx_new();
+    /* without the disk cache, where a kernel compiled before would load */
+    einc_ctx *ctx = einc_ctx_new_with(&(einc_ctx_options){ .disk_cache = -1 });
     einc_tensor in[6], o = { EINC_F32, c->ondim, c->oshape, NULL, out };
     for (int i = 0; i < c->nin; i++)
         in[i] = (einc_tensor){ EINC_F32, c->ndim[i], c->shape[i], NULL, data };

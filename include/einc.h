@@ -113,8 +113,28 @@ EINC_API const char *einc_reduce_name(einc_reduce r);   /* "sum", "mean", ... */
 EINC_API einc_ctx *einc_ctx_new(void);
 EINC_API void einc_ctx_free(einc_ctx *ctx);
 EINC_API int einc_ctx_threads(const einc_ctx *ctx);
-/* How many times this context has invoked LLVM (a cache hit does not). */
+/* How many times this context has invoked LLVM to compile (a hit in its cache or on disk
+   does not). */
 EINC_API long einc_ctx_jit_compiles(const einc_ctx *ctx);
+
+/*
+ * einc_ctx_new_with's choices; zero-initialise it (einc_ctx_options o = { 0 }) and set
+ * what you need: each field's zero value is einc_ctx_new's behaviour.  The on-disk kernel
+ * cache keeps compiled CPU kernels between processes (README, "Environment"); whatever
+ * happens to it (a missing or read-only directory, a damaged entry), a run gives the same
+ * result, at worst compiling again.
+ */
+typedef struct einc_ctx_options {
+    int disk_cache;          /* 0: on unless EINC_CACHE=0; > 0: on; < 0: off */
+    const char *cache_dir;   /* NULL: EINC_CACHE_DIR, else $XDG_CACHE_HOME/einc, else
+                                ~/.cache/einc; created when first written */
+    int64_t cache_max;       /* bytes the directory may hold; 0: EINC_CACHE_MAX, else 1 GiB */
+} einc_ctx_options;
+
+/* einc_ctx_new with options; opt may be NULL (every default).  NULL when out of memory. */
+EINC_API einc_ctx *einc_ctx_new_with(const einc_ctx_options *opt);
+/* How many kernels this context loaded from the disk cache instead of invoking LLVM. */
+EINC_API long einc_ctx_cache_hits(const einc_ctx *ctx);
 
 /*
  * Parses and checks an expression.  Sizes the expression cannot learn from its inputs
@@ -182,23 +202,53 @@ EINC_API einc_status einc_kernel_input_dtypes(einc_kernel *k, einc_dtype *dtype,
 
 typedef enum einc_emit_kind {
     EINC_EMIT_C,            /* one self-contained C99 file */
-    EINC_EMIT_HEADER,       /* the C prototype alone */
+    EINC_EMIT_HEADER,       /* a header for C and C++ with the C file's prototypes */
     EINC_EMIT_CUDA,         /* a .cu file: kernels and an extern "C" launcher */
     EINC_EMIT_LLVM,         /* LLVM IR text (the CPU JIT's module) */
-    EINC_EMIT_ASM,          /* host assembly */
+    EINC_EMIT_ASM,          /* assembly for the host CPU, or einc_emit_options.cpu */
     EINC_EMIT_PTX,          /* PTX from NVRTC */
-    EINC_EMIT_OBJ           /* a host object file with the C function (binary: use *len) */
+    EINC_EMIT_OBJ           /* an object file with the C function (binary: use *len), for
+                               the host CPU or einc_emit_options.cpu */
 } einc_emit_kind;
 
 /*
  * Kernel source for the expression: sizes given at compile time are constants, the others
- * become int64_t parameters after the arrays, in order of first appearance.  name NULL
- * means "einc_kernel"; dtype is EINC_F32 or EINC_F64 (every array has it).  Returns the
- * bytes (NUL-terminated; *len, if len is not NULL, gets their length, which an object file
- * needs) for the caller to release with free(), or NULL with err set.
+ * (a repeat's included) become int64_t parameters after the arrays, in order of first
+ * appearance: named axes only, inputs left to right, then the output, so repeat-only axes
+ * come last; the dimensions of '...' (with ...=N given) follow as ellipsis0, ellipsis1, ...
+ * name NULL means "einc_kernel"; dtype is EINC_F32 or EINC_F64 (every array has it).
+ * Returns the bytes (NUL-terminated; *len, if len is not NULL, gets their length, which an
+ * object file needs) for the caller to release with free(), or NULL with err set.
+ *
+ * The C function runs on the caller's thread, or on OpenMP's when the C file is built with
+ * -fopenmp; the object file's (EMIT_OBJ) on the caller's thread alone, for the host CPU's
+ * instruction set unless einc_emit_options.cpu names another.
  */
 EINC_API char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name,
                                 einc_dtype dtype, size_t *len, einc_error *err);
+
+/*
+ * einc_kernel_emit's choices and more; zero-initialise it (einc_emit_options o = { 0 })
+ * and set what you need: the zero value of each field is einc_kernel_emit's default.
+ */
+typedef struct einc_emit_options {
+    const char *name;           /* the function's name, a C identifier; NULL: "einc_kernel" */
+    einc_dtype dtype;           /* every array's: EINC_F32 (the zero value) or EINC_F64 */
+    int nparams;                /* 0: size parameters in order of first appearance */
+    const char *const *params;  /* else nparams names: every size parameter exactly once, in
+                                   the order the function takes them ("b", "h", "ellipsis0"),
+                                   as einc --params=b,h,... does; an unknown, fixed, repeated
+                                   or missing name is an EINC_ERR_ARG that names it, and so is
+                                   an order for EMIT_PTX (kernels alone, no function) */
+    const char *cpu;            /* EMIT_OBJ, ASM, LLVM: the CPU the code is for, as LLVM
+                                   names x86-64 ones ("x86-64-v3", "skylake-avx512",
+                                   "znver4"); NULL, "", "host" or "native": this machine's.
+                                   Non-empty with another kind: EINC_ERR_ARG */
+} einc_emit_options;
+
+/* einc_kernel_emit with options; opt may be NULL (every default). */
+EINC_API char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what,
+                                     const einc_emit_options *opt, size_t *len, einc_error *err);
 
 /*
  * Renders an error as einc's CLI shows it:

@@ -25,6 +25,8 @@ struct cpu_backend {
     centry *cache;
     pool *pool;
     long compiles;
+    kcache *kc;                 /* the on-disk cache (the context's), or NULL */
+    long disk_hits;             /* kernels loaded from it instead of compiled */
 };
 
 cpu_backend *cpu_new(int nthreads)
@@ -63,6 +65,10 @@ int cpu_threads(const cpu_backend *b) { return pool_threads(b->pool); }
 
 long cpu_compiles(const cpu_backend *b) { return b->compiles; }
 
+long cpu_disk_hits(const cpu_backend *b) { return b->disk_hits; }
+
+void cpu_use_kcache(cpu_backend *b, kcache *kc) { b->kc = kc; }
+
 static uint64_t fnv1a(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -83,7 +89,7 @@ static centry *find(cpu_backend *b, const char *key, uint64_t h)
 static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const ir_prog *p,
                        const int64_t *const *strides)
 {
-    if (!b->jit && !(b->jit = jit_new(c)))
+    if (!b->jit && !(b->jit = jit_new(c, b->kc)))
         return NULL;
     lp_prog *lp = NULL;
     bool *strided = ARENA_ARRAY(c->A, bool, p->ntensor);
@@ -112,9 +118,13 @@ static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const
     for (int i = 0; i < lp->nnest; i++) {
         e->par_axis[i] = lp_parallel_axis(lp->nest[i].root);
     }
-    if (jit_add(b->jit, c, lp, strided, e->fn) < 0)
+    int got = jit_add(b->jit, c, lp, strided, key, e->fn);
+    if (got < 0)
         goto fail;
-    b->compiles++;
+    if (got == 1)
+        b->disk_hits++;
+    else
+        b->compiles++;
     e->next = b->cache;
     b->cache = e;
     return e;

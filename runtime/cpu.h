@@ -9,6 +9,7 @@
 #define EINC_CPU_H
 
 #include "ir.h"
+#include "kcache.h"
 
 typedef struct cpu_backend cpu_backend;
 
@@ -16,6 +17,10 @@ cpu_backend *cpu_new(int nthreads);        /* NULL when out of memory */
 void cpu_free(cpu_backend *b);
 int cpu_threads(const cpu_backend *b);
 long cpu_compiles(const cpu_backend *b);   /* how many times LLVM ran, for tests */
+long cpu_disk_hits(const cpu_backend *b);  /* kernels the disk cache gave instead */
+/* Compiled kernels go to and come from kc (the context's: it outlives b), before the
+   first run; NULL: none. */
+void cpu_use_kcache(cpu_backend *b, kcache *kc);
 
 /*
  * key identifies everything the compiled code depends on (see einc.c: expression,

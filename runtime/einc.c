@@ -19,6 +19,7 @@
 #include "cpu.h"
 #include "cuda.h"
 #include "jit.h"
+#include "kcache.h"
 #include "nvrtc.h"
 
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 struct einc_ctx {
     cpu_backend *cpu;           /* the JIT's cache and the thread pool */
     cuda_backend *cuda;         /* the driver, loaded on first use; module cache */
+    kcache *kc;                 /* the on-disk kernel cache (off: kcache_on says so) */
 };
 
 struct einc_kernel {
@@ -57,16 +59,25 @@ static int default_threads(void)
     return n >= 1 && n <= 1024 ? (int)n : 1;
 }
 
-einc_ctx *einc_ctx_new(void)
+einc_ctx *einc_ctx_new_with(const einc_ctx_options *opt)
 {
+    kcache_opts ko = { 0 };
+    if (opt)
+        ko = (kcache_opts){ opt->disk_cache, opt->cache_dir, opt->cache_max };
     einc_ctx *c = einc_calloc(1, sizeof *c);
-    if (c && (!(c->cpu = cpu_new(default_threads())) || !(c->cuda = cuda_new()))) {
+    if (c && (!(c->kc = kcache_new(&ko)) || !(c->cpu = cpu_new(default_threads())) ||
+              !(c->cuda = cuda_new()))) {
         cpu_free(c->cpu);
+        kcache_free(c->kc);
         einc_free(c);
         c = NULL;
     }
+    if (c)
+        cpu_use_kcache(c->cpu, c->kc);
     return c;
 }
+
+einc_ctx *einc_ctx_new(void) { return einc_ctx_new_with(NULL); }
 
 void einc_ctx_free(einc_ctx *ctx)
 {
@@ -74,12 +85,15 @@ void einc_ctx_free(einc_ctx *ctx)
         return;
     cpu_free(ctx->cpu);
     cuda_free(ctx->cuda);
+    kcache_free(ctx->kc);
     einc_free(ctx);
 }
 
 int einc_ctx_threads(const einc_ctx *ctx) { return ctx ? cpu_threads(ctx->cpu) : 0; }
 
 long einc_ctx_jit_compiles(const einc_ctx *ctx) { return ctx ? cpu_compiles(ctx->cpu) : 0; }
+
+long einc_ctx_cache_hits(const einc_ctx *ctx) { return ctx ? cpu_disk_hits(ctx->cpu) : 0; }
 
 static einc_status fail(einc_error *err, einc_status st, const char *msg)
 {
@@ -129,6 +143,8 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
     einc_options o = opt ? *opt : (einc_options){ 0 };
     if ((unsigned)o.reduce >= EINC_REDUCE_COUNT)
         return fail(err, EINC_ERR_ARG, "unknown reduction");
+    if ((unsigned)o.dialect > EINC_DIALECT_EINOPS)
+        return fail(err, EINC_ERR_ARG, "unknown dialect");
     if (o.nsizes < 0 || (o.nsizes > 0 && !o.sizes))
         return fail(err, EINC_ERR_ARG, "einc_compile: bad size list");
     einc_status st = check_target(o.target, err);
@@ -174,7 +190,7 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
             goto fail;
         }
     }
-    k->opts = (bind_opts){ o.reduce, EINC_F32, 0, nsz, sz };
+    k->opts = (bind_opts){ o.reduce, EINC_F32, 0, nsz, sz, false };
     k->ellipsis_rank = ell_rank;
     if (model) {                /* shapes come when it runs: elaborating needs them */
         if (!(k->model = einl_parse(&c)))
@@ -182,12 +198,18 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
         *out = k;
         return EINC_OK;
     }
-    if (!(k->ast = parse_expr(&c)))
+    if (!(k->ast = parse_expr_as(&c, o.dialect)))
         goto fail;
-    /* Bind once without shapes: every check that needs no shape happens now. */
+    /*
+     * Bind once without shapes: every check that needs no shape happens now.  A repeat's
+     * missing size is not one of them: an emitted kernel takes it as a parameter, and
+     * running without it is an error then.
+     */
     arena tmp = { 0 };
     cc c2 = { .A = &tmp, .src = k->src, .err = err };
-    ir_prog *p = bind_expr(&c2, k->ast, &k->opts, 0, NULL);
+    bind_opts bo = k->opts;
+    bo.open_repeats = true;
+    ir_prog *p = bind_expr(&c2, k->ast, &bo, 0, NULL);
     arena_free(&tmp);
     if (!p)
         goto fail;
@@ -315,15 +337,17 @@ static bool use_jit(einc_target t)
 }
 
 /*
- * Everything a compiled kernel depends on: the expression and its options, and per array
- * its dtype, rank, which dimensions are 1 (numpy broadcasting turns those into constant
- * accesses) and whether it is strided.  Sizes themselves are run-time arguments.
+ * Everything a compiled kernel depends on: the expression and its options (the dialect it
+ * was read in: "ab->" is two axes to numpy, one to einops), and per array its dtype, rank,
+ * which dimensions are 1 (numpy broadcasting turns those into constant accesses) and
+ * whether it is strided.  Sizes themselves are run-time arguments.
  */
 static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, const einc_tensor *out,
                        const char *path)
 {
     strbuf b = { 0 };
-    sb_printf(&b, "%s\x1f%d\x1f%s\x1f", k->src, (int)k->opts.reduce, path ? path : "");
+    sb_printf(&b, "%s\x1f%d\x1f%d\x1f%s\x1f", k->src, k->ast ? (int)k->ast->dialect : -1,
+              (int)k->opts.reduce, path ? path : "");
     for (int i = 0; i < k->opts.nsizes; i++)
         sb_printf(&b, "%s=%lld,", k->opts.sizes[i].name, (long long)k->opts.sizes[i].value);
     for (int i = 0; i <= n; i++) {
@@ -745,6 +769,18 @@ static const ast_axis *find_ellipsis(const ast_expr *e)
 char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, einc_dtype dtype,
                        size_t *len, einc_error *err)
 {
+    einc_emit_options o = { .name = name, .dtype = dtype };
+    return einc_kernel_emit_opts(k, what, &o, len, err);
+}
+
+char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit_options *opt,
+                            size_t *len, einc_error *err)
+{
+    static const einc_emit_options defaults = { 0 };
+    if (!opt)
+        opt = &defaults;
+    const char *name = opt->name, *cpu = opt->cpu;
+    einc_dtype dtype = opt->dtype;
     size_t scratch_len;
     if (!len)
         len = &scratch_len;
@@ -755,6 +791,22 @@ char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, ei
     err->status = EINC_OK;
     if (!k) {
         fail(err, EINC_ERR_ARG, "einc_kernel_emit: NULL kernel");
+        return NULL;
+    }
+    bool llvm = what == EINC_EMIT_LLVM || what == EINC_EMIT_ASM || what == EINC_EMIT_OBJ;
+    if ((unsigned)what > EINC_EMIT_OBJ) {
+        fail(err, EINC_ERR_ARG, "einc_kernel_emit: unknown kind of output");
+        return NULL;
+    }
+    if (cpu && *cpu && !llvm) {
+        fail(err, EINC_ERR_ARG, "a CPU choice applies to object files, assembly and LLVM IR "
+                                "(--emit=obj|asm|llvm), not to source");
+        return NULL;
+    }
+    if (opt->nparams && what == EINC_EMIT_PTX) {
+        fail(err, EINC_ERR_ARG, "a parameter order is for an emitted function; PTX holds the "
+                                "kernels alone, which take their sizes in order of first "
+                                "appearance (--emit=cuda's launcher takes any order)");
         return NULL;
     }
     if (!name)
@@ -780,10 +832,13 @@ char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, ei
     bind_opts o = k->opts;
     o.dtype = dtype;
     o.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
+    o.open_repeats = true;      /* a repeat's size not given is a parameter like any other */
     ir_prog *p = bind_any(k, &c, &o, 0, NULL);
     bool gpu = what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX;
     lp_prog *lp = p ? lower(&c, p, gpu ? LP_GPU : LP_CPU, NULL) : NULL;
     cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
+    if (lp && cg_params(&c, lp, opt->params, opt->nparams) < 0)
+        lp = NULL;
     if (!lp) {
         goto done;
     } else if (what == EINC_EMIT_C || what == EINC_EMIT_HEADER) {
@@ -797,7 +852,7 @@ char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, ei
             cc_error(&c, EINC_ERR_UNSUPPORTED, -1, -1, "%s", msg);
         einc_free(cu);
     } else {
-        s = jit_emit(&c, lp, name, what, len);
+        s = jit_emit(&c, lp, name, cpu, what, len);
         goto done;
     }
     if (s)

@@ -1,6 +1,6 @@
 /*
  * jit.c — the CPU backend: LLVM ORC LLJIT for the host, and the same pipeline for
- * --emit=llvm|asm|obj.
+ * --emit=llvm|asm|obj, for the host or an x86-64 CPU the caller names (check_cpu).
  *
  * A module from codegen/llvm.c is optimised with the new pass manager ("default<O3>",
  * loop and SLP vectorization on, LLVM's own loop unrolling off) for the host CPU and its
@@ -13,6 +13,7 @@
 #include "jit.h"
 #include "llvm_cg.h"
 #include "alloc.h"
+#include "kcache.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
@@ -21,6 +22,7 @@
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
+#include <llvm/Config/llvm-config.h>    /* LLVM_VERSION_MAJOR; plain C */
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,6 +33,7 @@
 struct jit {
     LLVMOrcLLJITRef lljit;
     atomic_long next_id;        /* symbol prefixes k1_, k2_, ... */
+    kcache *kc;                 /* the on-disk cache, or NULL */
 };
 
 static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
@@ -64,7 +67,15 @@ static int libm_only(void *ctx, LLVMOrcSymbolStringPoolEntryRef sym)
 
 static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc);
 
-jit *jit_new(cc *c)
+/* ORC reports a failed materialization here too (it would print it); the lookup that
+   asked for the symbol gets the error, which is enough. */
+static void quiet_errors(void *ctx, LLVMErrorRef e)
+{
+    (void)ctx;
+    LLVMConsumeError(e);
+}
+
+jit *jit_new(cc *c, kcache *kc)
 {
     pthread_once(&llvm_once, init_llvm);
     if (!llvm_ready) {
@@ -101,6 +112,9 @@ jit *jit_new(cc *c)
         return NULL;
     }
     LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->lljit), gen);
+    LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(j->lljit),
+                                            quiet_errors, NULL);
+    j->kc = kcache_on(kc) ? kc : NULL;
     return j;
 }
 
@@ -152,11 +166,93 @@ static long host_l2_bytes(void)
 #endif
 }
 
-static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc)
+/*
+ * x86-64 CPUs an emitted object may target: LLVM's names for processors with 64-bit mode,
+ * the first LLVM release that knows each (a later bound where unsure: it only refuses), and
+ * whether it has AVX-512, which sets the vector width codegen/llvm.c writes its tiles for.
+ * A table because LLVM's C API cannot say whether it knows a CPU, and told an unknown one
+ * it prints a warning on stderr and ignores it (a library must not print); a 32-bit one
+ * aborts it in 64-bit mode.
+ */
+static const struct x86_cpu {
+    const char *name;
+    int llvm;                   /* the first LLVM major version that knows it */
+    bool avx512;
+} x86_cpus[] = {
+    { "generic", 15, false }, { "x86-64", 15, false }, { "x86-64-v2", 15, false },
+    { "x86-64-v3", 15, false }, { "x86-64-v4", 15, true },
+    { "nocona", 15, false }, { "core2", 15, false }, { "penryn", 15, false },
+    { "bonnell", 15, false }, { "atom", 15, false }, { "silvermont", 15, false },
+    { "slm", 15, false }, { "goldmont", 15, false }, { "goldmont-plus", 15, false },
+    { "tremont", 15, false }, { "nehalem", 15, false }, { "corei7", 15, false },
+    { "westmere", 15, false }, { "sandybridge", 15, false }, { "corei7-avx", 15, false },
+    { "ivybridge", 15, false }, { "core-avx-i", 15, false }, { "haswell", 15, false },
+    { "core-avx2", 15, false }, { "broadwell", 15, false }, { "skylake", 15, false },
+    { "skylake-avx512", 15, true }, { "skx", 15, true }, { "cascadelake", 15, true },
+    { "cooperlake", 15, true }, { "cannonlake", 15, true }, { "icelake-client", 15, true },
+    { "icelake-server", 15, true }, { "rocketlake", 15, true }, { "tigerlake", 15, true },
+    { "sapphirerapids", 15, true }, { "alderlake", 15, false }, { "knl", 15, true },
+    { "knm", 15, true }, { "raptorlake", 16, false }, { "meteorlake", 16, false },
+    { "sierraforest", 17, false }, { "grandridge", 17, false }, { "graniterapids", 17, true },
+    { "emeraldrapids", 17, true }, { "graniterapids-d", 18, true }, { "arrowlake", 18, false },
+    { "arrowlake-s", 18, false }, { "lunarlake", 18, false }, { "gracemont", 18, false },
+    { "pantherlake", 19, false }, { "clearwaterforest", 19, false },
+    { "k8", 15, false }, { "opteron", 15, false }, { "athlon64", 15, false },
+    { "athlon-fx", 15, false }, { "k8-sse3", 15, false }, { "opteron-sse3", 15, false },
+    { "athlon64-sse3", 15, false }, { "amdfam10", 15, false }, { "barcelona", 15, false },
+    { "btver1", 15, false }, { "btver2", 15, false }, { "bdver1", 15, false },
+    { "bdver2", 15, false }, { "bdver3", 15, false }, { "bdver4", 15, false },
+    { "znver1", 15, false }, { "znver2", 15, false }, { "znver3", 15, false },
+    { "znver4", 17, true }, { "znver5", 19, true },
+};
+
+static bool is_host_cpu(const char *cpu)
 {
+    return !cpu || !*cpu || strcmp(cpu, "host") == 0 || strcmp(cpu, "native") == 0;
+}
+
+/*
+ * Checks an emitted object's CPU: NULL, "", "host" or "native" is this machine (as the JIT
+ * targets), anything else a name from x86_cpus on an x86-64 host ("generic" anywhere).
+ * *avx512 tells whether it has AVX-512.
+ */
+static int check_cpu(cc *c, const char *cpu, bool *avx512)
+{
+    *avx512 = false;
+    if (is_host_cpu(cpu))
+        return 0;
     char *triple = LLVMGetDefaultTargetTriple();
-    char *cpu = LLVMGetHostCPUName();
-    char *features = host_features();
+    bool x86 = strncmp(triple, "x86_64", 6) == 0;
+    LLVMDisposeMessage(triple);
+    for (size_t i = 0; i < sizeof x86_cpus / sizeof *x86_cpus; i++) {
+        const struct x86_cpu *x = &x86_cpus[i];
+        if (strcmp(cpu, x->name) != 0 || (!x86 && strcmp(cpu, "generic") != 0))
+            continue;
+        if (x->llvm > LLVM_VERSION_MAJOR)
+            return cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1,
+                            "CPU '%s' needs LLVM %d or later; this einc was built with LLVM %d",
+                            cpu, x->llvm, LLVM_VERSION_MAJOR);
+        *avx512 = x->avx512;
+        return 0;
+    }
+    if (!x86)
+        return cc_error(c, EINC_ERR_ARG, -1, -1,
+                        "unknown CPU '%.64s': on this machine an object targets the host or "
+                        "'generic'", cpu);
+    return cc_error(c, EINC_ERR_ARG, -1, -1,
+                    "unknown CPU '%.64s': give an x86-64 CPU as LLVM names it (x86-64, "
+                    "x86-64-v2, x86-64-v3, x86-64-v4, haswell, skylake-avx512, znver3, ...) "
+                    "or host",
+                    cpu);
+}
+
+/* The host's machine (the JIT's), or for emitting, the CPU cpu names (check_cpu first). */
+static LLVMTargetMachineRef target_machine(cc *c, LLVMRelocMode reloc, const char *cpu_name)
+{
+    bool host = is_host_cpu(cpu_name);
+    char *triple = LLVMGetDefaultTargetTriple();
+    char *cpu = host ? LLVMGetHostCPUName() : LLVMCreateMessage(cpu_name);
+    char *features = host ? host_features() : LLVMCreateMessage("");
     LLVMTargetRef target;
     char *msg = NULL;
     LLVMTargetMachineRef tm = NULL;
@@ -167,12 +263,18 @@ static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc)
         tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
                                      reloc, LLVMCodeModelDefault);
         if (!tm)
-            cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "LLVM cannot target the host CPU %s", cpu);
+            cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "LLVM cannot target the %sCPU %s",
+                     host ? "host " : "", cpu);
     }
     LLVMDisposeMessage(triple);
     LLVMDisposeMessage(cpu);
     LLVMDisposeMessage(features);
     return tm;
+}
+
+static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc)
+{
+    return target_machine(c, reloc, NULL);
 }
 
 /*
@@ -212,58 +314,152 @@ static int optimize(cc *c, LLVMModuleRef m, LLVMTargetMachineRef tm, bool plain)
     return e ? llvm_error(c, e, "LLVM optimisation failed") : 0;
 }
 
-int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, jit_nest_fn *fns)
+/*
+ * What a kernel's machine code depends on besides its program, for the disk cache's key:
+ * LLVM (its version and its binary's identity), the target, the host CPU and the features
+ * the code may use (EINC_MAX_ISA applied), and the L2 size codegen/llvm.c tiles for.
+ * kcache.c adds einc's own build.  Read for each kernel, as compile_object reads the
+ * features.  NULL when out of memory or LLVM's binary is unknown.
+ */
+static char *host_identity(void)
 {
-    char prefix[32];
-    snprintf(prefix, sizeof prefix, "einc_k%ld", (long)atomic_fetch_add(&j->next_id, 1) + 1);
+    void (*fn)(void) = (void (*)(void))LLVMCreateTargetMachine;
+    const void *in_llvm;
+    memcpy(&in_llvm, &fn, sizeof in_llvm);      /* ISO C has no function-to-data cast */
+    char llvm_id[160];
+    if (kcache_module_id(in_llvm, llvm_id, sizeof llvm_id) < 0)
+        return NULL;
+    char *triple = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName();
+    char *features = host_features();
+    size_t n = strlen(llvm_id) + strlen(triple) + strlen(cpu) + strlen(features) + 128;
+    char *s = einc_malloc(n);
+    if (s)
+        snprintf(s, n, "cpu-obj\nllvm %s %s\ntriple %s\ncpu %s\nfeatures %s\nl2 %ld\n",
+                 LLVM_VERSION_STRING, llvm_id, triple, cpu, features, host_l2_bytes());
+    LLVMDisposeMessage(triple);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    return s;
+}
+
+/* lp's object code for the host, its nests named PREFIX_nestN; NULL with c->err set. */
+static LLVMMemoryBufferRef compile_object(cc *c, const lp_prog *lp, const bool *strided,
+                                          const char *prefix)
+{
     cgl_opts o = { prefix, NULL, strided, host_vector_bytes(), host_l2_bytes() };
-    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+    LLVMContextRef ctx = LLVMContextCreate();
     bool plain = true;
-    LLVMModuleRef m = cg_llvm(c, lp, &o, LLVMOrcThreadSafeContextGetContext(tsc), &plain);
+    LLVMModuleRef m = cg_llvm(c, lp, &o, ctx, &plain);
     LLVMTargetMachineRef tm = m ? host_machine(c, LLVMRelocDefault) : NULL;
-    int rc = -1;
-    if (!m || !tm || optimize(c, m, tm, plain) < 0) {
-        if (m)
-            LLVMDisposeModule(m);
-        goto done;
+    LLVMMemoryBufferRef obj = NULL;
+    char *msg = NULL;
+    if (m && tm && optimize(c, m, tm, plain) == 0 &&
+        LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMObjectFile, &msg, &obj)) {
+        cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "LLVM code generation failed: %s", msg);
+        LLVMDisposeMessage(msg);
+        obj = NULL;
     }
-    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, tsc);
-    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), tsm);
-    if (e) {
-        LLVMOrcDisposeThreadSafeModule(tsm);
-        llvm_error(c, e, "the JIT refused the module");
-        goto done;
-    }
-    for (int i = 0; i < lp->nnest; i++) {
+    if (tm)
+        LLVMDisposeTargetMachine(tm);
+    if (m)
+        LLVMDisposeModule(m);
+    LLVMContextDispose(ctx);
+    return obj;
+}
+
+/* Links obj (which it takes) into the JIT and finds its nests; NULL or the error. */
+static LLVMErrorRef add_object(jit *j, LLVMMemoryBufferRef obj, const char *prefix, int nnest,
+                               jit_nest_fn *fns)
+{
+    LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), obj);
+    for (int i = 0; !e && i < nnest; i++) {
         char sym[64];
         snprintf(sym, sizeof sym, "%s_nest%d", prefix, i);
         LLVMOrcExecutorAddress addr = 0;
-        if ((e = LLVMOrcLLJITLookup(j->lljit, &addr, sym))) {
-            llvm_error(c, e, "JIT compilation failed");
-            goto done;
-        }
-        *(void **)&fns[i] = (void *)(uintptr_t)addr;
+        if (!(e = LLVMOrcLLJITLookup(j->lljit, &addr, sym)))
+            *(void **)&fns[i] = (void *)(uintptr_t)addr;
     }
-    rc = 0;
-done:
-    if (tm)
-        LLVMDisposeTargetMachine(tm);
-    LLVMOrcDisposeThreadSafeContext(tsc);
+    return e;
+}
+
+/*
+ * The JIT links object code that this function compiled itself, so what the disk cache
+ * stores is exactly what runs, and a hit skips LLVM's optimiser and code generator.  With
+ * the cache, a kernel's symbols are named by a hash of its disk key, so a stored object is
+ * valid in any process.  One that does not link (an entry that read back whole but is not
+ * what it says, or another kernel of this JIT under the same hash) is compiled again
+ * under a fresh name and not stored.
+ */
+int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, const char *key,
+            jit_nest_fn *fns)
+{
+    char prefix[32], *dkey = NULL, *host = j->kc && key ? host_identity() : NULL;
+    if (host) {
+        size_t n = strlen(host) + strlen(key) + 48;
+        if ((dkey = einc_malloc(n)))
+            snprintf(dkey, n, "%snests %d\nprogram %s", host, lp->nnest, key);
+        einc_free(host);
+    }
+    if (dkey) {
+        snprintf(prefix, sizeof prefix, "einc_h%016llx", (unsigned long long)kcache_hash(dkey));
+        size_t len = 0;
+        void *bytes = kcache_get(j->kc, dkey, &len);
+        LLVMMemoryBufferRef obj = bytes ? LLVMCreateMemoryBufferWithMemoryRangeCopy(bytes, len, prefix) : NULL;
+        einc_free(bytes);
+        LLVMErrorRef e = obj ? add_object(j, obj, prefix, lp->nnest, fns) : NULL;
+        if (obj && !e) {
+            einc_free(dkey);
+            return 1;
+        }
+        if (e) {
+            LLVMConsumeError(e);
+            kcache_drop(j->kc, dkey);
+            einc_free(dkey);
+            dkey = NULL;
+        }
+    }
+    int rc = -1;
+    LLVMErrorRef e = NULL;
+    for (int fresh = !dkey; fresh < 2 && rc < 0; fresh++) {
+        if (fresh)
+            snprintf(prefix, sizeof prefix, "einc_k%ld", (long)atomic_fetch_add(&j->next_id, 1) + 1);
+        LLVMMemoryBufferRef obj = compile_object(c, lp, strided, prefix);
+        if (!obj)
+            break;
+        if (!fresh)
+            kcache_put(j->kc, dkey, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj));
+        if (e)
+            LLVMConsumeError(e);
+        if (!(e = add_object(j, obj, prefix, lp->nnest, fns)))
+            rc = 0;
+    }
+    einc_free(dkey);
+    if (e && !c->failed)
+        return llvm_error(c, e, "the JIT could not link the kernel");
+    if (e)
+        LLVMConsumeError(e);
     return rc;
 }
 
-char *jit_emit(cc *c, const lp_prog *lp, const char *name, einc_emit_kind kind, size_t *len)
+char *jit_emit(cc *c, const lp_prog *lp, const char *name, const char *cpu, einc_emit_kind kind,
+               size_t *len)
 {
     pthread_once(&llvm_once, init_llvm);
     if (!llvm_ready) {
         cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "LLVM has no native target for this machine");
         return NULL;
     }
+    bool avx512;
+    if (check_cpu(c, cpu, &avx512) < 0)
+        return NULL;
+    /* another CPU's caches are unknown: codegen/llvm.c then assumes a 1 MiB L2 */
+    bool host = is_host_cpu(cpu);
+    cgl_opts o = { "einc", name, NULL, host ? host_vector_bytes() : avx512 ? 64 : 32,
+                   host ? host_l2_bytes() : 0 };
     LLVMContextRef ctx = LLVMContextCreate();
-    cgl_opts o = { "einc", name, NULL, host_vector_bytes(), host_l2_bytes() };
     bool plain = true;
     LLVMModuleRef m = cg_llvm(c, lp, &o, ctx, &plain);
-    LLVMTargetMachineRef tm = m ? host_machine(c, LLVMRelocPIC) : NULL;
+    LLVMTargetMachineRef tm = m ? target_machine(c, LLVMRelocPIC, cpu) : NULL;
     char *out = NULL;
     if (!m || !tm || optimize(c, m, tm, plain) < 0)
         goto done;

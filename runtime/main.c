@@ -6,6 +6,7 @@
  *     einc run [--target=T] [--reduce=OP] EXPR [AXIS=N ...] IN.npy ... [-o OUT.npy]
  *     einc explain [--dot] EXPR [AXIS=N ...] [IN.npy ...]
  *     einc bench EXPR AXIS=N ... | EXPR IN.npy ...
+ *     einc cache [clear]
  *
  * Options may stand anywhere and take their value as GNU getopt_long reads it: --opt=VALUE
  * or --opt VALUE, -o FILE or -oFILE; "--" ends them.  An option that does not apply to the
@@ -17,6 +18,7 @@
 #include "npy.h"
 #include "print.h"
 #include "file.h"
+#include "kcache.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -35,6 +37,7 @@ static const char usage[] =
     "       einc explain [OPTIONS] EXPR [AXIS=N ...] [IN.npy ...]\n"
     "       einc bench [OPTIONS] EXPR AXIS=N ... | EXPR [AXIS=N ...] IN.npy ...\n"
     "       einc [run | explain | bench] [OPTIONS] MODEL.einl [SIZE=N ...] [NAME=FILE.npy ...]\n"
+    "       einc cache [clear]\n"
     "       einc help | --help | --version\n"
     "\n"
     "EXPR is a numpy einsum string ('ik,kj->ij', '...ij,...jk', 'ii->i', implicit 'ij,jk')\n"
@@ -52,6 +55,8 @@ static const char usage[] =
     "             model also the fused groups\n"
     "  bench      time EXPR on the .npy files given, else on random inputs of the given\n"
     "             sizes: GFLOP/s, GB/s, and the speed-up over the reference interpreter\n"
+    "  cache      show the directory of compiled kernels kept between runs, its size and\n"
+    "             entries (EINC_CACHE_DIR, EINC_CACHE=0, EINC_CACHE_MAX); 'clear' empties it\n"
     "  help       this text\n"
     "\n"
     "  AXIS=N             the size of an axis the inputs do not determine (h=4, c=3)\n"
@@ -61,6 +66,11 @@ static const char usage[] =
     "apply to the command is an error.\n"
     "  --emit=KIND        (emitting) c (default), header, cuda, ptx, llvm, asm or obj\n"
     "  --name=NAME        (emitting) the kernel's function name (default einc_kernel)\n"
+    "  --params=a,b,...   (emitting) the order of the size parameters: each once (default:\n"
+    "                     order of first appearance; '...' dimensions are ellipsis0, ...)\n"
+    "  --cpu=NAME         (--emit=obj|asm|llvm) the x86-64 CPU the code is for, as LLVM\n"
+    "                     names it: x86-64, x86-64-v3, skylake-avx512, ... (default: this\n"
+    "                     machine's); --march=NAME is the same\n"
     "  --dtype=f32|f64    (emitting, bench) every array's dtype, for an expression (default\n"
     "                     f32; run takes the inputs' dtypes, a model declares its own)\n"
     "  --reduce=OP        sum (default), mean, max, min or prod, for axes absent from the\n"
@@ -78,15 +88,16 @@ static const char usage[] =
     "  --version          einc's version\n"
     "  --                 end of options (for an expression starting with '-')\n";
 
-enum command { CMD_EMIT, CMD_RUN, CMD_EXPLAIN, CMD_BENCH, CMD_HELP, CMD_COUNT };
+enum command { CMD_EMIT, CMD_RUN, CMD_EXPLAIN, CMD_BENCH, CMD_CACHE, CMD_HELP, CMD_COUNT };
 
 static const char *const command_names[CMD_COUNT] = {
-    [CMD_RUN] = "run", [CMD_EXPLAIN] = "explain", [CMD_BENCH] = "bench", [CMD_HELP] = "help",
+    [CMD_RUN] = "run", [CMD_EXPLAIN] = "explain", [CMD_BENCH] = "bench", [CMD_CACHE] = "cache",
+    [CMD_HELP] = "help",
 };
 
 enum option {
-    OPT_EMIT, OPT_NAME, OPT_DTYPE, OPT_REDUCE, OPT_DIALECT, OPT_TARGET, OPT_MAX_MEMORY,
-    OPT_DOT, OPT_OUTPUT, OPT_HELP, OPT_VERSION, OPT_COUNT
+    OPT_EMIT, OPT_NAME, OPT_PARAMS, OPT_CPU, OPT_MARCH, OPT_DTYPE, OPT_REDUCE, OPT_DIALECT,
+    OPT_TARGET, OPT_MAX_MEMORY, OPT_DOT, OPT_OUTPUT, OPT_HELP, OPT_VERSION, OPT_COUNT
 };
 
 static const struct option_spec {
@@ -96,6 +107,9 @@ static const struct option_spec {
 } options[OPT_COUNT] = {
     [OPT_EMIT] = { "--emit", NULL, "KIND" },
     [OPT_NAME] = { "--name", NULL, "NAME" },
+    [OPT_PARAMS] = { "--params", NULL, "a,b,..." },
+    [OPT_CPU] = { "--cpu", NULL, "NAME" },
+    [OPT_MARCH] = { "--march", NULL, "NAME" },
     [OPT_DTYPE] = { "--dtype", NULL, "f32|f64" },
     [OPT_REDUCE] = { "--reduce", NULL, "OP" },
     [OPT_DIALECT] = { "--dialect", NULL, "auto|numpy|einops" },
@@ -119,9 +133,14 @@ typedef struct args {
     const char *model;          /* the .einl file's path, or NULL */
     const char *given[OPT_COUNT]; /* each option given, as spelled ("-o", "--output"); else NULL */
     bool dot;                   /* explain --dot */
+    bool clear;                 /* einc cache clear */
     const char *out;            /* -o FILE; "-" is standard output */
     einc_emit_kind emit;
     const char *name;
+    const char *cpu;            /* --cpu, --march: an emitted object's CPU; NULL: the host */
+    char *params_text;          /* --params' value, split in place at its commas */
+    const char **params;
+    int nparams;
     einc_dtype dtype;           /* --dtype: emitted kernels', bench's random inputs' */
     einc_options opt;
     int nsizes, nfiles;
@@ -164,6 +183,26 @@ static int set_option(args *A, enum option id, const char *v)
     case OPT_NAME:
         A->name = v;
         return 0;
+    case OPT_CPU:
+    case OPT_MARCH:
+        A->cpu = v;
+        return 0;
+    case OPT_PARAMS: {          /* "b,h,i": each name checked by the library */
+        free(A->params_text);
+        free(A->params);
+        A->params_text = strdup(v);
+        A->params = calloc(strlen(v) + 2, sizeof *A->params);
+        A->nparams = 0;
+        if (!A->params_text || !A->params)
+            return usage_error("%s", "out of memory");
+        for (char *p = A->params_text;; p++) {
+            A->params[A->nparams++] = p;
+            if (!(p = strchr(p, ',')))
+                break;
+            *p = 0;
+        }
+        return 0;
+    }
     case OPT_DTYPE:
         if (strcmp(v, "f32") && strcmp(v, "f64"))
             return usage_error("--dtype takes f32 or f64, not '%s'", v);
@@ -225,11 +264,21 @@ static const char *model_refuses(enum option id)
 static const char *command_refuses(const args *A, enum option id)
 {
     bool emit = A->cmd == CMD_EMIT;
+    if (A->cmd == CMD_CACHE && id != OPT_HELP && id != OPT_VERSION)
+        return "it takes no options";
     switch (id) {
     case OPT_EMIT:
         return emit ? NULL : "it chooses what a kernel is emitted as (einc --emit=KIND EXPR)";
     case OPT_NAME:
         return emit ? NULL : "it names an emitted kernel (einc --name=NAME EXPR)";
+    case OPT_PARAMS:
+        return emit ? NULL : "it orders an emitted kernel's size parameters (einc --params=a,b EXPR)";
+    case OPT_CPU:
+    case OPT_MARCH:
+        if (!emit)
+            return "it chooses the CPU of an emitted object (einc --emit=obj --cpu=NAME EXPR)";
+        return A->emit == EINC_EMIT_OBJ || A->emit == EINC_EMIT_ASM || A->emit == EINC_EMIT_LLVM
+                   ? NULL : "it chooses the CPU LLVM compiles for: --emit=obj, asm or llvm";
     case OPT_DTYPE:
         if (A->cmd == CMD_RUN)
             return "the result's dtype follows the inputs' (numpy's rules)";
@@ -389,11 +438,19 @@ static int parse_args(int argc, char **argv, args *A)
         fputs(usage, stdout);
         rc = -1;
     }
-    if (rc == 0 && i >= npos)
-        rc = usage_error("%s", "no expression given");
-    if (rc == 0) {
-        A->expr = pos[i++];
-        A->model = is_model(A->expr) ? A->expr : NULL;
+    if (rc == 0 && A->cmd == CMD_CACHE) {
+        A->clear = i < npos && strcmp(pos[i], "clear") == 0;
+        i += A->clear;
+        if (i < npos)
+            rc = usage_error("'einc cache' takes 'clear' or nothing, not '%s'", pos[i]);
+        i = npos;
+    } else {
+        if (rc == 0 && i >= npos)
+            rc = usage_error("%s", "no expression given");
+        if (rc == 0) {
+            A->expr = pos[i++];
+            A->model = is_model(A->expr) ? A->expr : NULL;
+        }
     }
     for (; rc == 0 && i < npos; i++) {
         int r = size_word(pos[i], A->model != NULL, &A->sizes[A->nsizes]);
@@ -940,8 +997,9 @@ static int cmd_emit(einc_ctx *ctx, const args *A)
     int rc = EXIT_INPUT;
     char *text = NULL;
     size_t len = 0;
-    if (compile(ctx, A, &A->opt, &k, &e) ||
-        !(text = einc_kernel_emit(k, A->emit, A->name, A->dtype, &len, &e))) {
+    einc_emit_options eo = { .name = A->name, .dtype = A->dtype, .nparams = A->nparams,
+                             .params = A->params, .cpu = A->cpu };
+    if (compile(ctx, A, &A->opt, &k, &e) || !(text = einc_kernel_emit_opts(k, A->emit, &eo, &len, &e))) {
         print_error(&e, A->expr);
         goto done;
     }
@@ -953,6 +1011,57 @@ done:
     return rc;
 }
 
+/* "41.2 KiB (42163 bytes)", or "512 bytes" */
+static void put_bytes(char *buf, size_t n, int64_t bytes)
+{
+    static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB" };
+    double v = (double)bytes / 1024;
+    int u = 0;
+    for (; v >= 1024 && u < 3; u++)
+        v /= 1024;
+    if (bytes < 1024)
+        snprintf(buf, n, "%lld bytes", (long long)bytes);
+    else
+        snprintf(buf, n, "%.1f %s (%lld bytes)", v, unit[u], (long long)bytes);
+}
+
+/* einc cache [clear]: the on-disk kernel cache's directory, state, entries and size. */
+static int cmd_cache(const args *A)
+{
+    kcache *kc = kcache_new(NULL);
+    if (!kc) {
+        fprintf(stderr, "einc: error: out of memory\n");
+        return EXIT_INPUT;
+    }
+    const char *dir = kcache_dir(kc), *off = kcache_off_reason(kc);
+    int64_t n = 0, bytes = 0;
+    char size[64], limit[64];
+    int rc = EXIT_INPUT;
+    if (!dir) {
+        fprintf(stderr, "einc: error: %s\n", off);
+    } else if (A->clear) {
+        if (kcache_clear(kc, &n, &bytes) < 0 && errno != ENOENT) {  /* none yet: nothing to do */
+            fprintf(stderr, "einc: error: cannot clear %s: %s\n", dir, strerror(errno));
+        } else {
+            put_bytes(size, sizeof size, bytes);
+            printf("removed %lld entr%s, %s, from %s\n", (long long)n, n == 1 ? "y" : "ies",
+                   size, dir);
+            rc = 0;
+        }
+    } else if (kcache_stat(kc, &n, &bytes) < 0 && errno != ENOENT) {
+        fprintf(stderr, "einc: error: cannot read %s: %s\n", dir, strerror(errno));
+    } else {
+        put_bytes(size, sizeof size, bytes);
+        put_bytes(limit, sizeof limit, kcache_max(kc));
+        printf("directory  %s\nstate      %s%s%s\nentries    %lld\nsize       %s\n"
+               "limit      %s\n", dir, off ? "off (" : "on", off ? off : "", off ? ")" : "",
+               (long long)n, size, limit);
+        rc = 0;
+    }
+    kcache_free(kc);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     args A = { 0 };
@@ -960,6 +1069,10 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, &A);
     if (rc != 0) {
         rc = rc < 0 ? 0 : rc;
+        goto done;
+    }
+    if (A.cmd == CMD_CACHE) {
+        rc = cmd_cache(&A);
         goto done;
     }
     if (A.model) {
@@ -995,5 +1108,7 @@ done:
         free((void *)A.sizes[i].name);
     free(A.sizes);
     free(A.files);
+    free(A.params_text);
+    free(A.params);
     return rc;
 }

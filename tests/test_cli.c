@@ -1,11 +1,12 @@
 /*
  * test_cli.c — the einc command line, end to end: exit codes, exact error text, and that
- * an error never creates, truncates or half-writes the -o file.
+ * an error never creates, truncates or half-writes the -o file; einc cache.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "einc.h"
 #include "npy.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <math.h>
@@ -765,6 +766,153 @@ static void test_bench_files(void **s)
     assert_non_null(strstr(out_text, "\n  inputs a.npy float32[2, 3]; "));
 }
 
+/* The sizes of the kernel cache's entries in d, and their count. */
+static long long cache_bytes(const char *d, int *count)
+{
+    long long total = 0;
+    *count = 0;
+    DIR *dp = opendir(d);
+    for (struct dirent *e; dp && (e = readdir(dp));) {
+        size_t n = strlen(e->d_name);
+        struct stat st;
+        char path[900];
+        snprintf(path, sizeof path, "%s/%s", d, e->d_name);
+        if (n > 6 && strcmp(e->d_name + n - 6, ".einck") == 0 && stat(path, &st) == 0) {
+            total += st.st_size;
+            (*count)++;
+        }
+    }
+    if (dp)
+        closedir(dp);
+    return total;
+}
+
+/*
+ * einc cache shows the kernel cache, einc cache clear empties it of its own files only;
+ * a damaged entry or an impossible directory changes nothing a user sees; 8 runs at once
+ * on an empty cache all give the right answer.
+ */
+static void test_cache_command(void **s)
+{
+    (void)s;
+    char cdir[300], want[2048], path[400];
+    snprintf(cdir, sizeof cdir, "%s/kcache", dir);
+    const char *env = getenv("EINC_CACHE_DIR");
+    char *old = env ? strdup(env) : NULL;
+    setenv("EINC_CACHE_DIR", cdir, 1);
+    assert_int_equal(einc("cache", NULL), 0);
+    snprintf(want, sizeof want, "directory  %s\nstate      on\nentries    0\nsize       0 bytes\n"
+                                "limit      1.0 GiB (1073741824 bytes)\n", cdir);
+    assert_string_equal(out_text, want);
+    for (int i = 0; i < 2; i++) {       /* compiled, then loaded */
+        assert_int_equal(einc("run", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+        assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
+        assert_string_equal(err_text, "");
+    }
+    assert_int_equal(einc("run", "ij->ji", "a.npy", NULL), 0);
+    assert_string_equal(out_text, "[[1. 4.]\n [2. 5.]\n [3. 6.]]\n");
+    int count;
+    long long bytes = cache_bytes(cdir, &count);
+    assert_int_equal(count, 2);
+    assert_true(bytes > 1024 && bytes < 1024 * 1024);
+    assert_int_equal(einc("cache", NULL), 0);
+    snprintf(want, sizeof want, "directory  %s\nstate      on\nentries    2\nsize       %.1f KiB "
+                                "(%lld bytes)\nlimit      1.0 GiB (1073741824 bytes)\n",
+             cdir, (double)bytes / 1024, bytes);
+    assert_string_equal(out_text, want);
+    setenv("EINC_CACHE", "0", 1);
+    setenv("EINC_CACHE_MAX", "64M", 1);
+    assert_int_equal(einc("cache", NULL), 0);
+    snprintf(want, sizeof want, "directory  %s\nstate      off (EINC_CACHE=0)\nentries    2\n"
+                                "size       %.1f KiB (%lld bytes)\nlimit      64.0 MiB (67108864 bytes)\n",
+             cdir, (double)bytes / 1024, bytes);
+    assert_string_equal(out_text, want);
+    unsetenv("EINC_CACHE");
+    unsetenv("EINC_CACHE_MAX");
+    /* a damaged entry: the right answer, silently, and a good entry again */
+    char cmd[900];
+    snprintf(cmd, sizeof cmd, "for f in '%s'/*.einck; do head -c 100 \"$f\" > \"$f.x\" && mv \"$f.x\" \"$f\"; done", cdir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(einc("run", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
+    assert_string_equal(err_text, "");
+    /* clear removes the entries and nothing else */
+    snprintf(path, sizeof path, "%s/notes.txt", cdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("mine", f);
+    fclose(f);
+    bytes = cache_bytes(cdir, &count);
+    assert_int_equal(count, 2);
+    assert_int_equal(einc("cache", "clear", NULL), 0);
+    snprintf(want, sizeof want, "removed 2 entries, %.1f KiB (%lld bytes), from %s\n",
+             (double)bytes / 1024, bytes, cdir);
+    assert_string_equal(out_text, want);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(einc("cache", NULL), 0);
+    assert_non_null(strstr(out_text, "\nentries    0\nsize       0 bytes\n"));
+    /* 8 runs at once on the empty cache */
+    pid_t pid[8];
+    for (int i = 0; i < 8; i++) {
+        if ((pid[i] = fork()) == 0) {
+            char o[400];
+            snprintf(o, sizeof o, "%s/par%d.txt", dir, i);
+            int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            dup2(fo, 1);
+            if (chdir(dir) != 0)
+                _exit(126);
+            execl(einc_bin, einc_bin, "run", "ik,kj->ij", "a.npy", "b.npy", (char *)NULL);
+            _exit(127);
+        }
+    }
+    for (int i = 0; i < 8; i++) {
+        int st;
+        assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        char name[32];
+        snprintf(name, sizeof name, "par%d.txt", i);
+        assert_file(name, "[[ 4.  5.]\n [10. 11.]]\n");
+    }
+    cache_bytes(cdir, &count);
+    assert_int_equal(count, 1);
+    /* directories that cannot be: a file in the way, or below a file; run stays silent */
+    static const char *const bad[] = { "a.npy", "a.npy/sub" };
+    for (int i = 0; i < 2; i++) {
+        char bd[400];
+        snprintf(bd, sizeof bd, "%s/%s", dir, bad[i]);
+        setenv("EINC_CACHE_DIR", bd, 1);
+        assert_int_equal(einc("run", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+        assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
+        assert_string_equal(err_text, "");
+    }
+    /* usage */
+    assert_int_equal(einc("cache", "bogus", NULL), 2);
+    assert_string_equal(err_text, "einc: error: 'einc cache' takes 'clear' or nothing, not 'bogus'\n"
+                                  "(einc --help shows the usage)\n");
+    assert_int_equal(einc("cache", "clear", "--target=cpu", NULL), 2);
+    assert_string_equal(err_text, "einc: error: option '--target' does not apply to 'einc cache': "
+                                  "it takes no options\n(einc --help shows the usage)\n");
+    unsetenv("EINC_CACHE_DIR");
+    const char *home = getenv("HOME"), *xdg = getenv("XDG_CACHE_HOME");
+    char *old_home = home ? strdup(home) : NULL, *old_xdg = xdg ? strdup(xdg) : NULL;
+    unsetenv("HOME");
+    unsetenv("XDG_CACHE_HOME");
+    assert_int_equal(einc("cache", NULL), 1);
+    assert_string_equal(err_text, "einc: error: no cache directory: EINC_CACHE_DIR, "
+                                  "XDG_CACHE_HOME and HOME are unset\n");
+    assert_int_equal(einc("run", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);  /* uncached */
+    assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
+    if (old_home)
+        setenv("HOME", old_home, 1);
+    if (old_xdg)
+        setenv("XDG_CACHE_HOME", old_xdg, 1);
+    if (old)
+        setenv("EINC_CACHE_DIR", old, 1);
+    free(old_home);
+    free(old_xdg);
+    free(old);
+}
+
 int main(int argc, char **argv)
 {
     static char abs[4096];
@@ -799,6 +947,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_help_command),
         cmocka_unit_test(test_bench_output_file),
         cmocka_unit_test(test_bench_files),
+        cmocka_unit_test(test_cache_command),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }
