@@ -1,11 +1,15 @@
 /*
  * pool.h — the thread pool that runs parallel loops.
  *
- * pool_for splits [0, n) into one contiguous chunk per thread and runs fn on each, the
- * calling thread taking the first; it returns when all are done.  One parallel region runs
- * at a time per pool: a caller that finds the pool busy (another API thread is using it)
- * runs its loop alone instead of waiting, so concurrent callers never deadlock or
- * oversubscribe.
+ * pool_for cuts [0, n) into one contiguous chunk per thread and runs fn on each, the
+ * calling thread and the workers claiming them in turn; it returns when all are done.
+ * Which thread runs which chunk, and whether the loop is split at all, changes from call
+ * to call (a worker that is not running leaves its chunk to the caller; on a busy machine
+ * the caller runs loops alone for a while), so fn's results must not depend on it.
+ * grain is the work per index: a loop of little work runs on the caller alone.  One
+ * parallel region runs at a time per pool: a caller that finds the pool busy (another API
+ * thread is using it) runs its loop alone instead of waiting, so concurrent callers never
+ * deadlock or oversubscribe.
  */
 #ifndef EINC_POOL_H
 #define EINC_POOL_H
