@@ -94,6 +94,12 @@ int einc_error_format(const einc_error *err, const char *source, char *buf, size
         ls--;
     while (le < slen && source[le] != '\n')
         le++;
+    /* a UTF-8 byte-order mark (a model file may start with one) takes no column */
+    if (ls == 0 && slen >= 3 && memcmp(source, "\xEF\xBB\xBF", 3) == 0) {
+        ls = 3;
+        b = b < 3 ? 3 : b;
+        e = e < b ? b : e;
+    }
     if (e > le)
         e = le;
     size_t ncol = columns(source, ls, le), cb = columns(source, ls, b);

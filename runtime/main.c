@@ -497,8 +497,10 @@ static void print_error(const einc_error *e, const char *src)
     char buf[4096];
     einc_error_format(e, src, buf, sizeof buf);
     if (model_path && e->begin >= 0 && (size_t)e->begin <= strlen(src)) {
-        int line = 1, col = 1;
-        for (int i = 0; i < e->begin; i++, col++)
+        int line = 1, col = 1, i = 0;
+        if (strncmp(src, "\xEF\xBB\xBF", 3) == 0)
+            i = 3;                      /* a byte-order mark is no column */
+        for (; i < e->begin; i++, col++)
             if (src[i] == '\n') {
                 line++;
                 col = 0;

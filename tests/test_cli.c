@@ -699,6 +699,16 @@ static void test_error_caret_alignment(void **s)
     char small[8];
     assert_int_equal(einc_error_format(&e, src, small, sizeof small), n);
     assert_string_equal(small, "error: ");
+    /* a byte-order mark before the culprit's line takes no column, in the caret or in
+       file:line:col */
+    e.begin = 6, e.end = 8;
+    einc_error_format(&e, "\xEF\xBB\xBF" "ab cd", buf, sizeof buf);
+    assert_string_equal(buf, "error: here\n  ab cd\n     ^^");
+    write_text("bom.einl", "\xEF\xBB\xBF" "input x: f32[3]\nreturn x\n");
+    assert_int_equal(einc("run", "bom.einl", "x=a.npy", NULL), 1);
+    assert_non_null(strstr(err_text, "bom.einl:1:1: error: input 'x' is declared float32[3], "
+                                     "but the array is float32[2, 3]\n"
+                                     "  input x: f32[3]\n  ^^^^^^^^^^^^^^^\n"));
 }
 
 static void test_help_command(void **s)
