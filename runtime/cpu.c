@@ -17,6 +17,8 @@ struct centry {
     int nnest;
     jit_nest_fn *fn;
     int *par_axis;              /* per nest: the axis its parallel loop runs over, or -1 */
+    int **axes;                 /* per nest: the axes its loops run over, each once */
+    int *naxes;
 };
 
 struct cpu_backend {
@@ -28,6 +30,14 @@ struct cpu_backend {
     kcache *kc;                 /* the on-disk cache (the context's), or NULL */
     long disk_hits;             /* kernels loaded from it instead of compiled */
 };
+
+static void free_axes(centry *e)
+{
+    for (int i = 0; e->axes && i < e->nnest; i++)
+        einc_free(e->axes[i]);
+    einc_free(e->axes);
+    einc_free(e->naxes);
+}
 
 cpu_backend *cpu_new(int nthreads)
 {
@@ -53,6 +63,7 @@ void cpu_free(cpu_backend *b)
         einc_free(e->key);
         einc_free(e->fn);
         einc_free(e->par_axis);
+        free_axes(e);
         einc_free(e);
     }
     jit_free(b->jit);
@@ -85,6 +96,43 @@ static centry *find(cpu_backend *b, const char *key, uint64_t h)
     return NULL;
 }
 
+/* The depth is the nest's: at most a tile loop and a blocked loop per axis (IR_MAX_AXES). */
+static void mark_axes(const lp_node *r, bool *seen)
+{
+    if (r->op == LP_LOOP)
+        seen[r->axis] = true;
+    if (r->op == LP_GEMM) {
+        seen[r->m] = seen[r->nn] = seen[r->k] = true;
+        if (r->k2 >= 0)
+            seen[r->k2] = true;
+    }
+    for (int i = 0; i < r->n; i++)
+        mark_axes(r->body[i], seen);
+}
+
+int cpu_nest_axes(const lp_node *root, int naxis, int *axes)
+{
+    bool *seen = einc_calloc((size_t)naxis + 1, sizeof *seen);
+    if (!seen)
+        return -1;
+    mark_axes(root, seen);
+    int n = 0;
+    for (int a = 0; a < naxis; a++)
+        if (seen[a])
+            axes[n++] = a;
+    einc_free(seen);
+    return n;
+}
+
+int64_t cpu_nest_grain(const int *axes, int n, int par, const int64_t *sizes)
+{
+    int64_t g = 1;
+    for (int i = 0; i < n; i++)
+        if (axes[i] != par && sizes[axes[i]] > 1 && __builtin_mul_overflow(g, sizes[axes[i]], &g))
+            return INT64_MAX;
+    return g;
+}
+
 /* Compiles p into a new cache entry; called with b->mu held. */
 static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const ir_prog *p,
                        const int64_t *const *strides)
@@ -110,13 +158,22 @@ static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const
     e->key = einc_malloc(strlen(key) + 1);
     e->fn = einc_calloc((size_t)lp->nnest + 1, sizeof *e->fn);
     e->par_axis = einc_calloc((size_t)lp->nnest + 1, sizeof *e->par_axis);
-    if (!e->key || !e->fn || !e->par_axis) {
+    e->axes = einc_calloc((size_t)lp->nnest + 1, sizeof *e->axes);
+    e->naxes = einc_calloc((size_t)lp->nnest + 1, sizeof *e->naxes);
+    if (!e->key || !e->fn || !e->par_axis || !e->axes || !e->naxes) {
         cc_nomem(c);
         goto fail;
     }
     strcpy(e->key, key);
     for (int i = 0; i < lp->nnest; i++) {
         e->par_axis[i] = lp_parallel_axis(lp->nest[i].root);
+        if (e->par_axis[i] < 0)
+            continue;
+        if (!(e->axes[i] = einc_calloc((size_t)p->naxis + 1, sizeof *e->axes[i])) ||
+            (e->naxes[i] = cpu_nest_axes(lp->nest[i].root, p->naxis, e->axes[i])) < 0) {
+            cc_nomem(c);
+            goto fail;
+        }
     }
     int got = jit_add(b->jit, c, lp, strided, key, e->fn);
     if (got < 0)
@@ -132,6 +189,7 @@ fail:
     einc_free(e->key);
     einc_free(e->fn);
     einc_free(e->par_axis);
+    free_axes(e);
     einc_free(e);
     return NULL;
 }
@@ -163,12 +221,8 @@ int cpu_run(cpu_backend *b, cc *c, const char *key, const ir_prog *p, void *cons
     int64_t *sizes = ARENA_ARRAY(c->A, int64_t, p->naxis + 1);
     if (!sizes)
         return cc_nomem(c);
-    int64_t work = 1;
-    for (int a = 0; a < p->naxis; a++) {
+    for (int a = 0; a < p->naxis; a++)
         sizes[a] = p->axis[a].size;
-        if (__builtin_mul_overflow(work, sizes[a] > 0 ? sizes[a] : 1, &work))
-            work = INT64_MAX;
-    }
     /* temporaries (the steps of a contraction path) live for this run only */
     void **all = ARENA_ARRAY(c->A, void *, p->ntensor);
     if (!all)
@@ -198,8 +252,10 @@ int cpu_run(cpu_backend *b, cc *c, const char *key, const ir_prog *p, void *cons
             n.fn(all, sizes, strides, 0, 0);
             continue;
         }
-        int64_t extent = sizes[ax];
-        pool_for(b->pool, extent, extent > 0 ? work / extent : 0, run_chunk, &n);
+        /* the nest's own axes: a model's program has many nests, each over fresh axes,
+           whose product says nothing about one nest's work */
+        pool_for(b->pool, sizes[ax], cpu_nest_grain(e->axes[i], e->naxes[i], ax, sizes), run_chunk,
+                 &n);
     }
     for (int t = 0; t < p->ntensor; t++)
         if (p->tensor[t].role == IR_TEMP)

@@ -10,6 +10,7 @@
 
 #include "ir.h"
 #include "kcache.h"
+#include "loop.h"
 
 typedef struct cpu_backend cpu_backend;
 
@@ -29,5 +30,16 @@ void cpu_use_kcache(cpu_backend *b, kcache *kc);
  */
 int cpu_run(cpu_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf,
             const int64_t *const *strides);
+
+/*
+ * The axes a nest's loops run over (a tiled axis once), ascending, into axes (room for
+ * naxis); their count, or -1 when out of memory.
+ */
+int cpu_nest_axes(const lp_node *root, int naxis, int *axes);
+/*
+ * The work per index of the nest's parallel axis par, given its axes: the product of the
+ * others' sizes (an empty one counts as 1), INT64_MAX where it overflows.
+ */
+int64_t cpu_nest_grain(const int *axes, int n, int par, const int64_t *sizes);
 
 #endif

@@ -8,6 +8,9 @@
  * the bound program to the interpreter or to the CPU backend with a key naming everything
  * the compiled code depends on.
  */
+#ifdef __linux__
+#define _GNU_SOURCE                 /* sched_getaffinity, CPU_COUNT */
+#endif
 #include "einc.h"
 #include "alloc.h"
 #include "cc.h"
@@ -22,6 +25,9 @@
 #include "kcache.h"
 #include "nvrtc.h"
 
+#ifdef __linux__
+#include <sched.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -55,6 +61,15 @@ static int default_threads(void)
         if (n >= 1 && n <= 1024)
             return (int)n;
     }
+#ifdef __linux__
+    /* the CPUs this process may run on: taskset and container cpusets set fewer than online */
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int k = CPU_COUNT(&set);
+        if (k >= 1)
+            return k <= 1024 ? k : 1024;
+    }
+#endif
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n >= 1 && n <= 1024 ? (int)n : 1;
 }

@@ -11,6 +11,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "../runtime/pool.c"    /* white box: the stalled-worker test looks at the pool's mutex */
+#include "cpu.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -262,6 +263,38 @@ static void test_grain_overflow(void **state)
     free(c);
 }
 
+/*
+ * A nest's grain counts only the axes its own loops run over: a model's program has many
+ * nests on fresh axes, whose product (once the grain) overflowed, so no region was small.
+ * Here axis 5 (another nest's) is huge; the nest is
+ *   LOOP 1 parallel { LOOP 2 tile 8 { LOOP 2 blocked { GEMM m 0 n 3 k 4 k2 -1 } } }.
+ */
+static void test_nest_grain(void **state)
+{
+    (void)state;
+    lp_node gemm = { .op = LP_GEMM, .m = 0, .nn = 3, .k = 4, .k2 = -1 };
+    lp_node *gb[] = { &gemm };
+    lp_node blk = { .op = LP_LOOP, .axis = 2, .blocked = true, .n = 1, .body = gb };
+    lp_node *bb[] = { &blk };
+    lp_node tile = { .op = LP_LOOP, .axis = 2, .tile = 8, .n = 1, .body = bb };
+    lp_node *tb[] = { &tile };
+    lp_node root = { .op = LP_LOOP, .axis = 1, .parallel = true, .n = 1, .body = tb };
+    int64_t sizes[] = { 3, 10, 4, 5, 2, INT64_MAX / 2 };
+    int axes[6];
+    int n = cpu_nest_axes(&root, 6, axes);
+    assert_int_equal(n, 5);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(axes[i], i);
+    assert_int_equal(cpu_nest_grain(axes, n, 1, sizes), 3 * 4 * 5 * 2);
+    /* sizes 0 and 1 count as 1; a product past INT64_MAX saturates */
+    sizes[0] = 0;
+    sizes[2] = 1;
+    assert_int_equal(cpu_nest_grain(axes, n, 1, sizes), 5 * 2);
+    sizes[3] = INT64_MAX / 3;
+    sizes[4] = 4;
+    assert_true(cpu_nest_grain(axes, n, 1, sizes) == INT64_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest all[] = {
@@ -269,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_callers),
         cmocka_unit_test(test_stalled_worker),
         cmocka_unit_test(test_grain_overflow),
+        cmocka_unit_test(test_nest_grain),
     };
     return cmocka_run_group_tests_name("pool", all, NULL, NULL);
 }
