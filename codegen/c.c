@@ -1,5 +1,5 @@
 /*
- * c.c — loop IR → one self-contained C99 translation unit (DESIGN §4, "Emitted C").
+ * c.c — loop IR → one self-contained C99 translation unit (README.md, "Emitted kernels").
  *
  *     void NAME(const float *restrict in0, const float *restrict in1, float *restrict out,
  *               int64_t i, int64_t k, int64_t j);

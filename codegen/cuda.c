@@ -1,5 +1,5 @@
 /*
- * cuda.c — loop IR → CUDA C (DESIGN §4, the `--emit=cuda` bullet; and the text NVRTC compiles).
+ * cuda.c — loop IR → CUDA C (README.md, "Emitted kernels", `--emit=cuda`; and the text NVRTC compiles).
  *
  * The program is lowered for LP_GPU, so every reduction is in register form and each nest
  * is a chain of loops over output axes ending in an ACC (a reduction) or a STORE (an

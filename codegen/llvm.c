@@ -9,7 +9,7 @@
  * is not part of the expression), strides one pointer per tensor (NULL entries, or the
  * whole table NULL, mean contiguous).  A parallel outermost loop runs over [lo, hi), so the
  * thread pool can hand out chunks; other nests ignore lo and hi.  For --emit=llvm/asm/obj a
- * wrapper with the C ABI of DESIGN §4 calls the nests in order on one thread.
+ * wrapper with the C ABI of README.md's "Emitted kernels" calls the nests in order on one thread.
  *
  * Sizes and strides are loaded or computed once at entry, so every address in a loop is an
  * affine function of induction variables and loop invariants, which is what LLVM's
@@ -2548,7 +2548,7 @@ static void workspace_fn(cgl *g, LLVMTypeRef *sizes, int nsz)
 }
 
 /*
- * void NAME(in0, ..., out, sizes... [, void *workspace]): the C ABI of DESIGN §4, one
+ * void NAME(in0, ..., out, sizes... [, void *workspace]): the C ABI of README.md's "Emitted kernels", one
  * thread, the sizes in emitted C's order (cg_param_at).  A program with temporaries kept in
  * memory (cg_temp_stored) takes a workspace, as emitted C does, each at a 64-byte-aligned
  * offset in tensor order, and the module defines NAME_workspace too.

@@ -11,7 +11,7 @@
 
 typedef struct cgl_opts {
     const char *prefix;         /* nest functions are PREFIX_nestN */
-    const char *name;           /* non-NULL: also a C-ABI function NAME (DESIGN §4) */
+    const char *name;           /* non-NULL: also a C-ABI function NAME (README.md, "Emitted kernels") */
     const bool *strided;        /* per tensor: strides come from the strides table */
     int vector_bytes;           /* the host's vector register width (64 with AVX-512) */
     long l2_bytes;              /* the host's L2 cache per core; 0: unknown (1 MiB assumed) */

@@ -1,5 +1,5 @@
 /*
- * einl_gram.y — the grammar of the layer language (.einl), DESIGN §4.
+ * einl_gram.y — the grammar of the layer language (.einl) (README.md, "The layer language").
  *
  *     model   := line { NEWLINE line }
  *     line    := [ INPUT NAME ":" NAME "[" dims "]"

@@ -144,7 +144,7 @@ EINC_API long einc_ctx_cache_hits(const einc_ctx *ctx);
 EINC_API einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
                                   einc_kernel **out, einc_error *err);
 /*
- * Parses a model in the layer language (.einl, DESIGN §4): the whole file's text.  Its
+ * Parses a model in the layer language (.einl; README.md, "The layer language"): the whole file's text.  Its
  * inputs are its input and param declarations, in order (einc_kernel_input_name names
  * them); sizes come from the arrays when it runs, or from opt->sizes (SIZE=N), which the
  * arrays must agree with.  A model is compiled for the sizes it meets: each new set of

@@ -247,7 +247,7 @@ def add_eo_einsum(pattern, shapes, sizes=None, dtypes=ALL5, pre=None, ref_patter
 
 def add_err(expr, shapes, sizes=None, reduce=None, dtype=F64, ref=None, why=""):
     """einc must reject.  ref(inputs) is numpy's/einops' call, which must raise too (checked, so
-    the table stays honest); ref=None where only einc's contract (DESIGN.md section 4) applies."""
+    the table stays honest); ref=None where only einc's contract (README.md, "The command line" and "Semantics") applies."""
     ins = [make_input(s, dtype) for s in shapes]
     c = Case("error: " + why, expr, ins, sizes, reduce)
     c.error = True
@@ -691,7 +691,7 @@ def build_einops_cases():
                   ref_pattern="b i, i j -> b j", post="b j -> (b j)")
     add_eo_einsum("b i, i j -> (j b)", [(2, 3), (3, 4)], dtypes=(F32,),
                   ref_pattern="b i, i j -> b j", post="b j -> (j b)")
-    # an axis only on the output side repeats (DESIGN 4: "Axes only on the output side need a
+    # an axis only on the output side repeats (README.md, "Semantics": "Axes only on the output side need a
     # size"), which einops.einsum does not offer
     add_eo_einsum("a b, b c -> a c d", [(2, 3), (3, 5)], dict(d=2), dtypes=(F64, I32),
                   ref_pattern="a b, b c -> a c", post="a c -> a c d")

@@ -1,6 +1,6 @@
 /*
  * test_einl_parse.c — the layer language's parser (grammar/einl.re, grammar/einl_gram.y,
- * compiler/einl_parse.c): the AST of DESIGN §4's example and of each construct, and the
+ * compiler/einl_parse.c): the AST of the README's example and of each construct, and the
  * exact message and span of each kind of syntax error.
  */
 #include <setjmp.h>
@@ -128,7 +128,7 @@ static void dim_is(const el_dim *d, int64_t v)
     assert_int_equal(d->value, v);
 }
 
-/* ---- the DESIGN example --------------------------------------------------------------- */
+/* ---- the README's example --------------------------------------------------------------- */
 
 static const char residual[] =
     "# a residual block, NCHW float32\n"

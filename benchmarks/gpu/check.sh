@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check, for the lent GPU machine (DESIGN §7): build einc without LLVM, re2c, lemon
+# The GPU check, for the lent GPU machine (docs/ARCHITECTURE.md, the tests section): build einc without LLVM, re2c, lemon
 # or cmocka (the generated grammar comes from a development build: carry build/grammar),
 # run the CUDA target against the interpreter, time it, and time PyTorch's einsum/cuBLAS on
 # the same shapes when PyTorch is there.  Ends with "N passed, M failed"; about a minute.

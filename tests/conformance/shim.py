@@ -412,7 +412,7 @@ def float_mismatch(call, got, exp):
 
 
 def precision_note(call, got, exp):
-    """Where einc's float sum is much less accurate than numpy's (DESIGN: as accurate as
+    """Where einc's float sum is much less accurate than numpy's (README.md, "Semantics": as accurate as
     pairwise summation): both against the same sum in long double, the errors in units of
     eps S (S the sum of the terms' magnitudes, what any order of summation is measured
     against; an ulp of the result would call cancellation an error).  Informational."""
