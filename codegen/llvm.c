@@ -135,6 +135,8 @@ static LLVMValueRef to_compute(cgl *g, LLVMValueRef v, einc_dtype from)
     }
     if (from == EINC_BOOL)
         return LLVMBuildZExt(g->b, v, ctype(g), "");
+    if (dtype_is_float(from))       /* a float read by an integer statement (argmax's index) */
+        return LLVMBuildFPToSI(g->b, v, ctype(g), "");
     return LLVMBuildIntCast2(g->b, v, ctype(g), 1, "");
 }
 

@@ -76,10 +76,14 @@ static value load(const interp *in, const ir_access *a)
     case EINC_BOOL: iv = ((const uint8_t *)base)[o] != 0; break;
     default: break;
     }
+    /* an integer statement reads a float only as an index (model_nn.c's argmax): truncated
+       as C's cast, and 0 outside int64's range, where the cast would be undefined */
+    if (isf && !in->fp)
+        iv = fv >= -9223372036854775808.0 && fv < 9223372036854775808.0 ? (int64_t)fv : 0;
     if (in->fp)
         v.f = isf ? fv : (double)iv;
     else
-        v.i = (uint64_t)iv;     /* an integer statement never reads a float */
+        v.i = (uint64_t)iv;
     return v;
 }
 

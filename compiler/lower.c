@@ -141,6 +141,9 @@ static bool fusable(const ir_prog *p, int i, int j)
     for (int k = 0; k < s1->nfree; k++)
         if (s1->free[k] != s2->free[k])
             return false;
+    /* the fused nest computes in s2's type: a float reduction must not run in integers */
+    if (dtype_is_float(p->tensor[T].dtype) && !dtype_is_float(p->tensor[s2->out.tensor].dtype))
+        return false;
     if (s2->out.tensor == T ? !same_access(&s2->out, &s1->out) : p->tensor[T].role != IR_TEMP)
         return false;           /* in place (out = out / n), or a temporary that vanishes */
     for (int k = 0; k < p->nstmt; k++)

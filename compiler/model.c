@@ -31,6 +31,7 @@
 #include "einl.h"
 #include "strbuf.h"
 #include "alloc.h"
+#include "model_nn.h"
 
 #include <assert.h>
 #include <math.h>
@@ -38,22 +39,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- values ------------------------------------------------------------------------------ */
-
-typedef struct lz lz;
-struct lz {
-    ir_op op;               /* IR_ACCESS (a view of a tensor), IR_CONST, or an operator */
-    einc_dtype dtype;
-    int ndim;
-    int64_t *shape;
-    int tensor;             /* IR_ACCESS */
-    int *tdim;              /* IR_ACCESS: per tensor dimension, the dimension of this value
-                               that indexes it, or -1 (the tensor's size there is 1) */
-    double c;               /* IR_CONST */
-    lz *a, *b;
-    int depth;              /* the tree's depth, each level weighted by nest_cost */
-    int nodes;              /* nodes of the tree inst() expands it to */
-};
+/* ---- values (their types are in model_nn.h) ---------------------------------------------- */
 
 /*
  * How far one lazy tree may grow before it is written to a temporary: MODEL_FUSE_DEPTH
@@ -76,68 +62,10 @@ static int nest_cost(ir_op op)
     return op == IR_SIGMOID ? 4 : op == IR_NEG || op == IR_RSQRT ? 2 : 1;
 }
 
-typedef enum vkind { V_TENSOR, V_NUMBER, V_STRING, V_NONE, V_TUPLE } vkind;
-
-typedef struct val val;
-struct val {
-    vkind kind;
-    int begin, end;
-    lz *t;                  /* V_TENSOR */
-    double num;             /* V_NUMBER */
-    bool is_int;
-    const char *str;        /* V_STRING */
-    int str_begin;
-    int n;                  /* V_TUPLE */
-    val **item;
-};
-
-/*
- * A hash table from names to pointers (open addressing, cap a power of two): a scope's
- * bindings, the blocks, the size names.  A generated model uses thousands of names, each
- * looked up at every use, so a list would make elaboration quadratic.
- */
-typedef struct strmap {
-    int cap, n;
-    const char **key;
-    void **val;
-} strmap;
-
-/* One AST node on the evaluator's stack (eval). */
-typedef struct evframe {
-    const el_node *x;
-    int done;               /* how many of its operands have values */
-    int base;               /* the value stack's height when x started: its operands' values
-                               lie from there up */
-} evframe;
-
-typedef struct elab {
-    cc *c;
-    arena *A;
-    const el_model *m;
-    ir_prog *p;
-    int cap_axis, cap_tensor, cap_stmt, cap_label;
-    int **defax;            /* per tensor: the loop axis of each dimension in the statement
-                               that produced it, when that statement wrote it whole */
-    int cap_defax;
-    int nsize;
-    const char **size_name;
-    int64_t *size_value;
-    int ntemp;
-    int depth;              /* block calls in progress */
-    strmap defs;            /* a block's name → its first definition */
-    strmap sizes;           /* a size name → its slot in size_value */
-    evframe *frame;         /* the evaluator's stacks, shared by the nested block calls */
-    int nframe, cap_frame;
-    val **vals;
-    int nvals, cap_vals;
-    int *mark;              /* per axis: the stamp of the last statement that listed it */
-    int *axbuf;             /* add_stmt's axes, before they are copied out */
-    int cap_mark, stamp, naxbuf;
-} elab;
 
 /* A shape error at [b, e); NULL for `return shape_err(...)`. */
-static val *shape_err(elab *E, int b, int e, const char *fmt, ...) CC_PRINTF(4, 5);
-static val *shape_err(elab *E, int b, int e, const char *fmt, ...)
+val *shape_err(elab *E, int b, int e, const char *fmt, ...) CC_PRINTF(4, 5);
+val *shape_err(elab *E, int b, int e, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -228,7 +156,7 @@ static char *shape_text(elab *E, int ndim, const int64_t *shape)
 
 /* ---- building the program ---------------------------------------------------------------- */
 
-static int new_axis(elab *E, int64_t size)
+int new_axis(elab *E, int64_t size)
 {
     ir_prog *p = E->p;
     ir_axis *a = grow(E, p->axis, p->naxis, &E->cap_axis, sizeof *a);
@@ -242,7 +170,7 @@ static int new_axis(elab *E, int64_t size)
     return a[p->naxis].name ? p->naxis++ : (cc_nomem(E->c), -1);
 }
 
-static int new_tensor(elab *E, const char *name, ir_role role, einc_dtype t, int ndim,
+int new_tensor(elab *E, const char *name, ir_role role, einc_dtype t, int ndim,
                       const int64_t *shape, int begin, int end)
 {
     ir_prog *p = E->p;
@@ -271,7 +199,7 @@ static int new_tensor(elab *E, const char *name, ir_role role, einc_dtype t, int
 static int64_t tdim(const elab *E, int t, int d) { return E->p->tensor[t].shape[d].k; }
 
 /* An access whose dimension d is axis ax[d], or the constant 0 where ax[d] < 0. */
-static ir_access access_axes(elab *E, int tensor, const int *ax)
+ir_access access_axes(elab *E, int tensor, const int *ax)
 {
     int nd = E->p->tensor[tensor].ndim;
     ir_access a = { .tensor = tensor, .ndim = nd, .dim = ARENA_ARRAY(E->A, ir_dim, nd + 1) };
@@ -294,15 +222,8 @@ static ir_access access_axes(elab *E, int tensor, const int *ax)
     return a;
 }
 
-/* One dimension of an affine access: Σ coef[i]·axis[i] + off. */
-typedef struct dimspec {
-    int n;
-    int ax[3];
-    int64_t coef[3];
-    int64_t off;
-} dimspec;
 
-static ir_access access_affine(elab *E, int tensor, const dimspec *ds, bool guard)
+ir_access access_affine(elab *E, int tensor, const dimspec *ds, bool guard)
 {
     int nd = E->p->tensor[tensor].ndim;
     ir_access a = { .tensor = tensor, .ndim = nd, .dim = ARENA_ARRAY(E->A, ir_dim, nd + 1), .guard = guard };
@@ -321,7 +242,7 @@ static ir_access access_affine(elab *E, int tensor, const dimspec *ds, bool guar
     return a;
 }
 
-static ir_expr *ex(elab *E, ir_op op, ir_expr *a, ir_expr *b)
+ir_expr *ex(elab *E, ir_op op, ir_expr *a, ir_expr *b)
 {
     ir_expr *x = ARENA_NEW(E->A, ir_expr);
     if (!x)
@@ -332,7 +253,7 @@ static ir_expr *ex(elab *E, ir_op op, ir_expr *a, ir_expr *b)
     return x;
 }
 
-static ir_expr *ex_load(elab *E, ir_access a)
+ir_expr *ex_load(elab *E, ir_access a)
 {
     ir_expr *x = ex(E, IR_ACCESS, NULL, NULL);
     if (x)
@@ -340,7 +261,7 @@ static ir_expr *ex_load(elab *E, ir_access a)
     return x;
 }
 
-static ir_expr *ex_const(elab *E, double c)
+ir_expr *ex_const(elab *E, double c)
 {
     ir_expr *x = ex(E, IR_CONST, NULL, NULL);
     if (x)
@@ -348,7 +269,7 @@ static ir_expr *ex_const(elab *E, double c)
     return x;
 }
 
-static ir_expr *ex_axis(elab *E, int axis)
+ir_expr *ex_axis(elab *E, int axis)
 {
     ir_expr *x = ex(E, IR_AXIS, NULL, NULL);
     if (x)
@@ -396,7 +317,7 @@ static int *listed_axes(elab *E, int from)
  * other axis rhs uses is reduced, in order of first use (the loop order lower.c starts
  * from).
  */
-static int add_stmt(elab *E, ir_access out, ir_comb comb, ir_expr *rhs, bool accumulate)
+int add_stmt(elab *E, ir_access out, ir_comb comb, ir_expr *rhs, bool accumulate)
 {
     ir_prog *p = E->p;
     if (!rhs || E->c->failed)
@@ -468,7 +389,7 @@ static lz *lz_new(elab *E, ir_op op, einc_dtype t, int ndim, const int64_t *shap
 }
 
 /* The whole of tensor t, as it is. */
-static lz *lz_tensor(elab *E, int t)
+lz *lz_tensor(elab *E, int t)
 {
     const ir_tensor *T = &E->p->tensor[t];
     int64_t sh[EINC_MAX_RANK];
@@ -486,19 +407,20 @@ static lz *lz_tensor(elab *E, int t)
 }
 
 /* Tensor t seen with the given shape; tdim as in struct lz. */
-static lz *lz_view(elab *E, int t, int ndim, const int64_t *shape, const int *td)
+lz *lz_view(elab *E, int t, int ndim, const int64_t *shape, const int *td)
 {
     lz *z = lz_new(E, IR_ACCESS, E->p->tensor[t].dtype, ndim, shape);
     int *c = ARENA_ARRAY(E->A, int, E->p->tensor[t].ndim + 1);
     if (!z || !c)
         return cc_nomem(E->c), NULL;
-    memcpy(c, td, sizeof *c * (size_t)E->p->tensor[t].ndim);
+    if (E->p->tensor[t].ndim)
+        memcpy(c, td, sizeof *c * (size_t)E->p->tensor[t].ndim);
     z->tensor = t;
     z->tdim = c;
     return z;
 }
 
-static lz *lz_const(elab *E, double v, einc_dtype t)
+lz *lz_const(elab *E, double v, einc_dtype t)
 {
     lz *z = lz_new(E, IR_CONST, t, 0, NULL);
     if (z)
@@ -506,11 +428,8 @@ static lz *lz_const(elab *E, double v, einc_dtype t)
     return z;
 }
 
-/* The dtype a float function gives: integers become float32 (PyTorch's default dtype). */
-static einc_dtype float_of(einc_dtype t) { return dtype_is_float(t) ? t : EINC_F32; }
 
 static ir_expr *inst(elab *E, const lz *z, const int *ax);
-static int *fresh_axes(elab *E, int ndim, const int64_t *shape);
 
 /*
  * Writes z to a new temporary and makes z itself a view of it, so every tree that shares z
@@ -538,7 +457,7 @@ static bool spill(elab *E, lz *z)
     return true;
 }
 
-static lz *lz_unary(elab *E, ir_op op, lz *a)
+lz *lz_unary(elab *E, ir_op op, lz *a)
 {
     if (!a || ((a->depth + nest_cost(op) > MODEL_FUSE_DEPTH || a->nodes >= MODEL_FUSE_NODES) &&
                !spill(E, a)))
@@ -556,7 +475,7 @@ static lz *lz_unary(elab *E, ir_op op, lz *a)
 }
 
 /* a op b with numpy broadcasting; span is the operation's text, for the error. */
-static lz *lz_binary(elab *E, ir_op op, lz *a, lz *b, int begin, int end)
+lz *lz_binary(elab *E, ir_op op, lz *a, lz *b, int begin, int end)
 {
     if (!a || !b)
         return NULL;
@@ -650,7 +569,7 @@ static const int *reusable_axes(const elab *E, const lz *z, const lz *root)
 }
 
 /* Fresh loop axes for a value of this shape (size-1 dimensions get none). */
-static int *fresh_axes(elab *E, int ndim, const int64_t *shape)
+int *fresh_axes(elab *E, int ndim, const int64_t *shape)
 {
     int *ax = ARENA_ARRAY(E->A, int, ndim + 1);
     if (!ax)
@@ -739,7 +658,7 @@ static int materialize_as(elab *E, lz *z, const char *name, ir_role role)
     return t;
 }
 
-static int materialize(elab *E, lz *z)
+int materialize(elab *E, lz *z)
 {
     if (z && is_whole(E, z))
         return z->tensor;
@@ -759,7 +678,7 @@ static val *new_val(elab *E, vkind k, int begin, int end)
     return v;
 }
 
-static val *tensor_val(elab *E, lz *t, int begin, int end)
+val *tensor_val(elab *E, lz *t, int begin, int end)
 {
     if (!t)
         return NULL;
@@ -790,7 +709,7 @@ static lz *as_tensor(elab *E, const val *v, const char *fn, const char *what, ei
     return NULL;
 }
 
-static lz *need_tensor(elab *E, const val *v, const char *fn, const char *what)
+lz *need_tensor(elab *E, const val *v, const char *fn, const char *what)
 {
     if (v && v->kind != V_TENSOR) {
         shape_err(E, v->begin, v->end, "%s: %s must be a tensor, not %s", fn, what, kind_name(v->kind));
@@ -799,7 +718,7 @@ static lz *need_tensor(elab *E, const val *v, const char *fn, const char *what)
     return v ? v->t : NULL;
 }
 
-static bool get_int(elab *E, const val *v, const char *fn, const char *what, int64_t *out)
+bool get_int(elab *E, const val *v, const char *fn, const char *what, int64_t *out)
 {
     if (v->kind != V_NUMBER || !v->is_int) {
         cc_error(E->c, EINC_ERR_ARG, v->begin, v->end, "%s: %s must be an integer, not %s", fn,
@@ -810,7 +729,7 @@ static bool get_int(elab *E, const val *v, const char *fn, const char *what, int
     return true;
 }
 
-static bool get_num(elab *E, const val *v, const char *fn, const char *what, double *out)
+bool get_num(elab *E, const val *v, const char *fn, const char *what, double *out)
 {
     if (v->kind != V_NUMBER) {
         cc_error(E->c, EINC_ERR_ARG, v->begin, v->end, "%s: %s must be a number, not %s", fn,
@@ -822,7 +741,7 @@ static bool get_num(elab *E, const val *v, const char *fn, const char *what, dou
 }
 
 /* An int or a pair of ints (stride=2, padding=(1, 0)). */
-static bool get_pair(elab *E, const val *v, const char *fn, const char *what, int64_t out[2])
+bool get_pair(elab *E, const val *v, const char *fn, const char *what, int64_t out[2])
 {
     if (v->kind == V_TUPLE) {
         if (v->n != 2) {
@@ -839,7 +758,7 @@ static bool get_pair(elab *E, const val *v, const char *fn, const char *what, in
 }
 
 /* dim in [-ndim, ndim) → [0, ndim), as torch's wrap_dim. */
-static bool get_dim(elab *E, const val *v, const char *fn, int ndim, int *out)
+bool get_dim(elab *E, const val *v, const char *fn, int ndim, int *out)
 {
     int64_t d;
     if (!get_int(E, v, fn, "dim", &d))
@@ -857,15 +776,9 @@ static bool get_dim(elab *E, const val *v, const char *fn, int ndim, int *out)
 
 /* ---- calls ------------------------------------------------------------------------------------ */
 
-typedef struct sig {
-    const char *name;
-    int nparam;
-    const char *const *param;
-    int required;           /* the first `required` parameters have no default */
-} sig;
 
 /* Binds a call's arguments to parameters, as Python does; arg[i] NULL: not given. */
-static bool bind_args(elab *E, const el_node *call, const sig *s, val *const *pos, val **arg)
+bool bind_args(elab *E, const el_node *call, const sig *s, val *const *pos, val **arg)
 {
     for (int i = 0; i < s->nparam; i++)
         arg[i] = NULL;
@@ -906,7 +819,6 @@ static bool bind_args(elab *E, const el_node *call, const sig *s, val *const *po
     return true;
 }
 
-static bool is_none(const val *v) { return !v || v->kind == V_NONE; }
 
 /* v seen as [1 × lead] + [n] + [1 × trail]: a per-channel vector against a value of rank nd. */
 static lz *channel_view(elab *E, lz *v, int nd, int at)
@@ -934,7 +846,7 @@ static bool check_vector(elab *E, const val *v, lz *z, const char *fn, const cha
 }
 
 /* Σ over the dims where keep[d] is false, into a keepdim-shaped temporary; mean divides. */
-static int reduce_to(elab *E, lz *x, const bool *keep, ir_comb comb, bool mean, const int *xax,
+int reduce_to(elab *E, lz *x, const bool *keep, ir_comb comb, bool mean, const int *xax,
                      einc_dtype t)
 {
     int64_t sh[EINC_MAX_RANK];
@@ -959,7 +871,7 @@ static int reduce_to(elab *E, lz *x, const bool *keep, ir_comb comb, bool mean, 
     return r;
 }
 
-static int *axes_for(elab *E, const lz *x)
+int *axes_for(elab *E, const lz *x)
 {
     int t = x->op == IR_ACCESS && is_whole(E, x) ? x->tensor : -1;
     if (t >= 0 && E->defax[t])
@@ -1547,7 +1459,7 @@ static int inline_prog(elab *E, const ir_prog *q, const int *in)
 
 static const char *reduce_names[] = { "sum", "mean", "max", "min", "prod" };
 
-static val *pattern_call(elab *E, const el_node *call, val *const *pos, const char *fn)
+val *pattern_call(elab *E, const el_node *call, val *const *pos, const char *fn)
 {
     /* fn(x, PATTERN, [reduction], NAME=size ...) or einsum(PATTERN, x, y, ...) */
     bool ein = strcmp(fn, "einsum") == 0;
@@ -1662,7 +1574,7 @@ static const sig sigs[] = {
     { "squeeze", 2, (const char *const[]){ "x", "dim" }, 2 },
     { "unsqueeze", 2, (const char *const[]){ "x", "dim" }, 2 },
     { "confusion", 3, (const char *const[]){ "pred", "target", "classes" }, 2 },
-    { "relu", 1, (const char *const[]){ "x" }, 1 }, { "gelu", 1, (const char *const[]){ "x" }, 1 }, { "sigmoid", 1, (const char *const[]){ "x" }, 1 },
+    { "relu", 1, (const char *const[]){ "x" }, 1 }, { "sigmoid", 1, (const char *const[]){ "x" }, 1 },
     { "tanh", 1, (const char *const[]){ "x" }, 1 }, { "exp", 1, (const char *const[]){ "x" }, 1 }, { "log", 1, (const char *const[]){ "x" }, 1 },
     { "sqrt", 1, (const char *const[]){ "x" }, 1 },
     { "precision", 1, (const char *const[]){ "cm" }, 1 }, { "recall", 1, (const char *const[]){ "cm" }, 1 }, { "specificity", 1, (const char *const[]){ "cm" }, 1 },
@@ -1700,12 +1612,6 @@ static val *builtin(elab *E, const el_node *call, const sig *s, val **arg)
     if (strcmp(fn, "relu") == 0) {
         r = lz_binary(E, IR_MAX, x, lz_const(E, 0, x->dtype == EINC_BOOL ? EINC_I64 : x->dtype),
                       call->begin, call->end);
-    } else if (strcmp(fn, "gelu") == 0) {      /* x/2 · (1 + erf(x/√2)) */
-        einc_dtype t = float_of(x->dtype);
-        lz *e = lz_unary(E, IR_ERF, lz_binary(E, IR_MUL, x, lz_const(E, 0.70710678118654752440, t),
-                                              call->begin, call->end));
-        r = lz_binary(E, IR_MUL, lz_binary(E, IR_MUL, x, lz_const(E, 0.5, t), call->begin, call->end),
-                      lz_binary(E, IR_ADD, lz_const(E, 1, t), e, call->begin, call->end), call->begin, call->end);
     } else {
         static const struct { const char *n; ir_op op; } un[] = {
             { "sigmoid", IR_SIGMOID }, { "tanh", IR_TANH }, { "exp", IR_EXP }, { "log", IR_LOG },
@@ -1754,11 +1660,17 @@ static val *call(elab *E, const el_node *x, val *const *arg, int scope_end)
             return NULL;
         return builtin(E, x, &sigs[i], arg);
     }
+    bool found;
+    val *v = nn_call(E, x, pos, &found);
+    if (found)
+        return v;
     for (int i = 0; i < E->m->nitems; i++)
         if (E->m->items[i]->kind == EL_DEF && strcmp(E->m->items[i]->name, x->name) == 0)
             return shape_err(E, x->begin, x->begin + (int)strlen(x->name),
                         "block '%s' is used before its definition", x->name);
-    cc_error(E->c, EINC_ERR_SYNTAX, x->begin, x->begin + (int)strlen(x->name), "unknown function '%s'", x->name);
+    const char *hint = nn_suggest(x->name, sigs, (int)(sizeof sigs / sizeof *sigs));
+    cc_error(E->c, EINC_ERR_SYNTAX, x->begin, x->begin + (int)strlen(x->name), "unknown function '%s'%s%s%s",
+             x->name, hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
     return NULL;
 }
 

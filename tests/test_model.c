@@ -1,5 +1,5 @@
 /*
- * test_model.c — the layer language (.einl, DESIGN §4) end to end: every built-in, the
+ * test_model.c — the layer language (.einl; README.md, "The layer language") end to end: every built-in, the
  * arithmetic, pattern calls, def blocks, the metrics and the four example models in
  * examples/, each against a reference written here with direct loops in double precision (never the
  * interpreter), on random data with odd sizes, on the interpreter and on the CPU JIT
@@ -633,6 +633,302 @@ static void test_elementwise(void **state)
     free(g.data);
     free_arrs(1, &x);
     free_arrs(1, &pos);
+}
+
+/* ---- activations and flatten (compiler/model_nn.c) --------------------------------------------------- */
+
+static double f_silu(double x) { return x / (1 + exp(-x)); }
+static double f_leaky(double x) { return x >= 0 ? x : 0.01 * x; }
+static double f_leaky2(double x) { return x >= 0 ? x : 0.2 * x; }
+static double f_elu(double x) { return x > 0 ? x : expm1(x); }
+static double f_elu_half(double x) { return x > 0 ? x : 0.5 * expm1(x); }
+static double softplus_ref(double x, double beta, double thr) { return beta * x > thr ? x : log1p(exp(beta * x)) / beta; }
+static double f_softplus(double x) { return softplus_ref(x, 1, 20); }
+static double f_softplus2(double x) { return softplus_ref(x, 2, 5); }
+static double f_hardswish(double x) { return x * fmin(fmax(x + 3, 0), 6) / 6; }
+static double f_gelu_tanh(double x)
+{
+    return 0.5 * x * (1 + tanh(sqrt(2 / acos(-1.0)) * (x + 0.044715 * x * x * x)));
+}
+
+static void test_activations(void **state)
+{
+    (void)state;
+    int64_t sh[2] = { 6, 11 };
+    arr x = rnd(2, sh, -30, 30), s = rnd(2, sh, -4, 4);
+    /* both sides of softplus's threshold (βx = 5 at x = 2.5) and of every kink */
+    const double edge[] = { -30, -20, -3, -2.5, -1e-4, 0, 1e-4, 2.49, 2.51, 3, 19.9, 20.1 };
+    for (size_t i = 0; i < sizeof edge / sizeof *edge; i++)
+        set(&x, (int64_t)i, edge[i]);
+    struct {
+        const char *call;
+        double (*f)(double);
+        const arr *in;
+    } cases[] = {
+        { "silu(x)", f_silu, &x },
+        { "leaky_relu(x)", f_leaky, &x },
+        { "leaky_relu(x, negative_slope=0.2)", f_leaky2, &x },
+        { "elu(x)", f_elu, &s },
+        { "elu(x, alpha=0.5)", f_elu_half, &s },
+        { "softplus(x)", f_softplus, &x },
+        { "softplus(x, beta=2, threshold=5)", f_softplus2, &x },
+        { "hardswish(x)", f_hardswish, &s },
+        { "gelu(x, approximate='tanh')", f_gelu_tanh, &s },
+        { "gelu(x, approximate='none')", f_gelu, &s },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char src[160];
+        snprintf(src, sizeof src, "input x: f32[N, C]\nreturn %s\n", cases[i].call);
+        ref r = mkref(EINC_F32, 2, sh, 1);
+        for (int64_t e = 0; e < count(cases[i].in); e++)
+            r.v[e] = cases[i].f(get(cases[i].in, e));
+        check(src, 1, cases[i].in, &r);
+        free(r.v);
+    }
+    /* softplus far below 0 keeps its relative precision (log1p, not log(1 + u)) */
+    ref r = mkref(EINC_F32, 2, sh, 1);
+    arr neg = rnd(2, sh, -60, -18);
+    for (int64_t e = 0; e < count(&neg); e++)
+        r.v[e] = f_softplus(get(&neg, e)) * 1e6;
+    check("input x: f32[N, C]\nreturn softplus(x) * 1000000\n", 1, &neg, &r);
+    free(r.v);
+    free_arrs(1, &neg);
+    free_arrs(1, &x);
+    free_arrs(1, &s);
+}
+
+static void test_flatten(void **state)
+{
+    (void)state;
+    int64_t sh[4] = { 2, 3, 4, 5 };
+    arr x = rnd(4, sh, -1, 1);
+    struct {
+        const char *call;
+        int ndim;
+        int64_t shape[4];
+    } cases[] = {
+        { "flatten(x)", 2, { 2, 60 } },
+        { "flatten(x, 0)", 1, { 120 } },
+        { "flatten(x, start_dim=1, end_dim=2)", 3, { 2, 12, 5 } },
+        { "flatten(x, -2)", 3, { 2, 3, 20 } },
+        { "flatten(x, 2, 2)", 4, { 2, 3, 4, 5 } },
+        { "flatten(relu(x) * 2, 1)", 2, { 2, 60 } },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char src[160];
+        snprintf(src, sizeof src, "input x: f32[N, C, H, W]\nreturn %s\n", cases[i].call);
+        ref r = mkref(EINC_F32, cases[i].ndim, cases[i].shape, 1);
+        bool twice = strstr(cases[i].call, "relu") != NULL;
+        for (int64_t e = 0; e < count(&x); e++)     /* row-major order is unchanged */
+            r.v[e] = twice ? 2 * f_relu(get(&x, e)) : get(&x, e);
+        check(src, 1, &x, &r);
+        free(r.v);
+    }
+    /* a 0-d tensor becomes 1-d of size 1, as torch.flatten (whose dims there are -1 and 0) */
+    arr z = mk(EINC_F32, 0, NULL);
+    set(&z, 0, 1.5);
+    ref rz = mkref(EINC_F32, 1, (int64_t[]){ 1 }, 1);
+    rz.v[0] = 1.5;
+    check("input x: f32[]\nreturn flatten(x, 0)\n", 1, &z, &rz);
+    free(rz.v);
+    free(z.data);
+    free_arrs(1, &x);
+}
+
+/* The first index of x's max (min) along dim of a [R, C] array, NaN counting as the extreme, as torch. */
+static int64_t ref_argext(const arr *x, int dim, int64_t at, bool isMax)
+{
+    int64_t R = x->shape[0], C = x->shape[1], n = dim == 1 ? C : R;
+    int64_t best = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double v = get(x, dim == 1 ? at * C + i : i * C + at);
+        double b = get(x, dim == 1 ? at * C + best : best * C + at);
+        if (isnan(b))
+            break;
+        if (isnan(v) || (isMax ? v > b : v < b))
+            best = i;
+    }
+    return best;
+}
+
+static void test_argmax(void **state)
+{
+    (void)state;
+    int64_t sh[2] = { 5, 9 };
+    arr x = mk(EINC_F32, 2, sh);
+    for (int64_t e = 0; e < count(&x); e++)     /* few values: many ties */
+        set(&x, e, floor(uniform(-3, 3)));
+    set(&x, 2 * 9 + 4, NAN);                     /* row 2 and column 4 hold a NaN, */
+    set(&x, 3 * 9 + 1, NAN);                     /* row 3 two, column 1 one */
+    set(&x, 3 * 9 + 7, NAN);
+    for (int mx = 0; mx < 2; mx++)
+        for (int dim = 0; dim < 2; dim++)
+            for (int keep = 0; keep < 2; keep++) {
+                char src[160];
+                snprintf(src, sizeof src, "input x: f32[R, C]\nreturn %s(x, %d%s)\n", mx ? "argmax" : "argmin",
+                         dim - 2 * (dim == 1 && keep), keep ? ", keepdim=1" : "");
+                int64_t n = sh[1 - dim];
+                int64_t osh[2] = { dim == 0 ? 1 : n, dim == 0 ? n : 1 };
+                ref r = keep ? mkref(EINC_I64, 2, osh, 1) : mkref(EINC_I64, 1, &n, 1);
+                for (int64_t i = 0; i < n; i++)
+                    r.v[i] = (double)ref_argext(&x, dim, i, mx);
+                check(src, 1, &x, &r);
+                free(r.v);
+            }
+    /* dim=None: the index into the flattened array */
+    arr flat = mk(EINC_F32, 2, (int64_t[]){ 1, 45 });
+    memcpy(flat.data, x.data, sizeof(float) * 45);
+    ref r0 = mkref(EINC_I64, 0, NULL, 1);
+    r0.v[0] = (double)ref_argext(&flat, 1, 0, true);
+    check("input x: f32[R, C]\nreturn argmax(x)\n", 1, &x, &r0);
+    ref r1 = mkref(EINC_I64, 2, (int64_t[]){ 1, 1 }, 1);
+    for (int64_t e = 0; e < 45; e++)            /* without NaN, argmin finds the first -3 */
+        if (isnan(get(&flat, e)))
+            set(&flat, e, 0), set(&x, e, 0);
+    r1.v[0] = (double)ref_argext(&flat, 1, 0, false);
+    check("input x: f32[R, C]\nreturn argmin(x, keepdim=1)\n", 1, &x, &r1);
+    /* integer input, and a lazy operand */
+    arr xi = labels(EINC_I64, 2, sh, -4, 4);
+    ref ri = mkref(EINC_I64, 1, (int64_t[]){ 5 }, 1);
+    for (int64_t i = 0; i < 5; i++)
+        ri.v[i] = (double)ref_argext(&xi, 1, i, true);
+    check("input x: i64[R, C]\nreturn argmax(x, 1)\n", 1, &xi, &ri);
+    check("input x: i64[R, C]\nreturn argmax(-(0 - x) * 2, dim=-1)\n", 1, &xi, &ri);
+    free(ri.v);
+    free(r1.v);
+    free(r0.v);
+    free_arrs(1, &xi);
+    free_arrs(1, &flat);
+    free_arrs(1, &x);
+}
+
+/* ---- pooling -------------------------------------------------------------------------------------- */
+
+typedef struct poolp {
+    const char *args;
+    bool max;
+    int k[2], s[2], p[2], d[2];
+    bool ceil, incl;
+} poolp;
+
+static int64_t pool_out(int64_t in, int k, int s, int p, int d, bool ceil)
+{
+    int64_t num = in + 2 * p - (int64_t)d * (k - 1) - 1 + (ceil ? s - 1 : 0);
+    int64_t o = num / s + 1;
+    if (ceil && (o - 1) * s >= in + p)
+        o--;
+    return o;
+}
+
+/* torch's max_pool2d / avg_pool2d over a [N, C, H, W] array, plain loops in double */
+static ref ref_pool(const arr *x, const poolp *q)
+{
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t OH = pool_out(H, q->k[0], q->s[0], q->p[0], q->d[0], q->ceil);
+    int64_t OW = pool_out(W, q->k[1], q->s[1], q->p[1], q->d[1], q->ceil);
+    ref r = mkref(x->dtype, 4, (int64_t[]){ N, C, OH, OW }, (double)(q->k[0] * q->k[1]));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    double acc = q->max ? -INFINITY : 0;
+                    int64_t h0 = oh * q->s[0] - q->p[0], w0 = ow * q->s[1] - q->p[1];
+                    for (int kh = 0; kh < q->k[0]; kh++)
+                        for (int kw = 0; kw < q->k[1]; kw++) {
+                            int64_t h = h0 + kh * q->d[0], w = w0 + kw * q->d[1];
+                            if (h < 0 || h >= H || w < 0 || w >= W)
+                                continue;
+                            double v = get(x, ((n * C + c) * H + h) * W + w);
+                            acc = q->max ? (v > acc ? v : acc) : acc + v;
+                        }
+                    if (!q->max) {
+                        int64_t h1 = h0 + q->k[0] < H + q->p[0] ? h0 + q->k[0] : H + q->p[0];
+                        int64_t w1 = w0 + q->k[1] < W + q->p[1] ? w0 + q->k[1] : W + q->p[1];
+                        int64_t pool = (h1 - h0) * (w1 - w0);
+                        int64_t hc = (h1 < H ? h1 : H) - (h0 > 0 ? h0 : 0), wc = (w1 < W ? w1 : W) - (w0 > 0 ? w0 : 0);
+                        acc /= (double)(q->incl ? pool : hc * wc);
+                    }
+                    r.v[((n * C + c) * OH + oh) * OW + ow] = acc;
+                }
+    return r;
+}
+
+static void test_pool(void **state)
+{
+    (void)state;
+    int64_t sh[4] = { 2, 3, 7, 8 };
+    /* all negative: a padding read as 0 would win every border window */
+    arr neg = rnd(4, sh, -9, -1), x = rnd(4, sh, -2, 2);
+    const poolp cases[] = {
+        { "max_pool2d(x, 2)", true, { 2, 2 }, { 2, 2 }, { 0, 0 }, { 1, 1 }, false, true },
+        { "max_pool2d(x, 3, stride=1, padding=1)", true, { 3, 3 }, { 1, 1 }, { 1, 1 }, { 1, 1 }, false, true },
+        { "max_pool2d(x, (3, 2), stride=(2, 1), padding=(1, 1))", true, { 3, 2 }, { 2, 1 }, { 1, 1 }, { 1, 1 }, false, true },
+        { "max_pool2d(x, 2, padding=1, dilation=2)", true, { 2, 2 }, { 2, 2 }, { 1, 1 }, { 2, 2 }, false, true },
+        { "max_pool2d(x, 3, 2, ceil_mode=1)", true, { 3, 3 }, { 2, 2 }, { 0, 0 }, { 1, 1 }, true, true },
+        { "max_pool2d(x, 2, 2, 1, ceil_mode=1)", true, { 2, 2 }, { 2, 2 }, { 1, 1 }, { 1, 1 }, true, true },
+        { "avg_pool2d(x, 2)", false, { 2, 2 }, { 2, 2 }, { 0, 0 }, { 1, 1 }, false, true },
+        { "avg_pool2d(x, 3, stride=2, padding=1)", false, { 3, 3 }, { 2, 2 }, { 1, 1 }, { 1, 1 }, false, true },
+        { "avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=0)", false, { 3, 3 }, { 2, 2 }, { 1, 1 }, { 1, 1 }, false, false },
+        { "avg_pool2d(x, (3, 2), 2, (1, 0), ceil_mode=1)", false, { 3, 2 }, { 2, 2 }, { 1, 0 }, { 1, 1 }, true, true },
+        { "avg_pool2d(x, 3, 2, 1, ceil_mode=1, count_include_pad=0)", false, { 3, 3 }, { 2, 2 }, { 1, 1 }, { 1, 1 }, true, false },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        for (int sign = 0; sign < 2; sign++) {
+            const arr *in = sign ? &neg : &x;
+            char src[200];
+            snprintf(src, sizeof src, "input x: f32[N, C, H, W]\nreturn %s\n", cases[i].args);
+            ref r = ref_pool(in, &cases[i]);
+            check(src, 1, in, &r);
+            free(r.v);
+        }
+    /* adaptive: output o covers [floor(o I / O), ceil((o + 1) I / O)), windows of varying length */
+    const int64_t outs[][2] = { { 3, 4 }, { 1, 1 }, { 7, 8 }, { 5, 3 }, { 4, 6 } };
+    for (size_t i = 0; i < sizeof outs / sizeof *outs; i++)
+        for (int mx = 0; mx < 2; mx++) {
+            const arr *in = mx ? &neg : &x;
+            int64_t OH = outs[i][0], OW = outs[i][1], H = sh[2], W = sh[3];
+            ref r = mkref(EINC_F32, 4, (int64_t[]){ sh[0], sh[1], OH, OW }, (double)(H * W));
+            for (int64_t nc = 0; nc < sh[0] * sh[1]; nc++)
+                for (int64_t oh = 0; oh < OH; oh++)
+                    for (int64_t ow = 0; ow < OW; ow++) {
+                        int64_t h0 = oh * H / OH, h1 = ((oh + 1) * H + OH - 1) / OH;
+                        int64_t w0 = ow * W / OW, w1 = ((ow + 1) * W + OW - 1) / OW;
+                        double acc = mx ? -INFINITY : 0;
+                        for (int64_t h = h0; h < h1; h++)
+                            for (int64_t w = w0; w < w1; w++) {
+                                double v = get(in, (nc * H + h) * W + w);
+                                acc = mx ? fmax(acc, v) : acc + v;
+                            }
+                        r.v[(nc * OH + oh) * OW + ow] = mx ? acc : acc / (double)((h1 - h0) * (w1 - w0));
+                    }
+            char src[200];
+            if (OH == OW)
+                snprintf(src, sizeof src, "input x: f32[N, C, H, W]\nreturn adaptive_%s_pool2d(x, %lld)\n",
+                         mx ? "max" : "avg", (long long)OH);
+            else
+                snprintf(src, sizeof src, "input x: f32[N, C, H, W]\nreturn adaptive_%s_pool2d(x, (%lld, %lld))\n",
+                         mx ? "max" : "avg", (long long)OH, (long long)OW);
+            check(src, 1, in, &r);
+            free(r.v);
+        }
+    /* a 3-d (C, H, W) input pools as one image */
+    arr x3 = rnd(3, sh + 1, -9, -1), x4 = x3;
+    x4.ndim = 4;
+    memcpy(x4.shape, (int64_t[]){ 1, 3, 7, 8 }, 4 * sizeof(int64_t));
+    ref r3 = ref_pool(&x4, &cases[2]);
+    r3.ndim = 3;
+    memmove(r3.shape, r3.shape + 1, 3 * sizeof(int64_t));
+    check("input x: f32[C, H, W]\nreturn max_pool2d(x, (3, 2), stride=(2, 1), padding=(1, 1))\n", 1, &x3, &r3);
+    free(r3.v);
+    free_arrs(1, &x3);
+    /* fused with what follows: max_pool2d(relu(conv)) as a CNN writes it */
+    ref r = ref_pool(&neg, &cases[1]);
+    for (int64_t e = 0; e < elems(4, r.shape); e++)
+        r.v[e] = r.v[e] * 2 + 1;
+    check("input x: f32[N, C, H, W]\nreturn max_pool2d(x * 1, 3, stride=1, padding=1) * 2 + 1\n", 1, &neg, &r);
+    free(r.v);
+    free_arrs(1, &neg);
+    free_arrs(1, &x);
 }
 
 /* ---- softmax, log_softmax -------------------------------------------------------------------------- */
@@ -1716,6 +2012,35 @@ static const err_case err_cases[] = {
     /* 33: a block missing an argument */
     { "input x: f32[N]\ndef f(a, b) {\n    return a * b\n}\nreturn f(x)\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT,
       EINC_ERR_ARG, "f() missing required argument 'b'", "f(x)", 0, 0, NULL },
+    /* 34: torch's spelling of a built-in gets a suggestion */
+    { "input x: f32[N]\nreturn layer_norm(x)\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT, EINC_ERR_SYNTAX,
+      "unknown function 'layer_norm' (did you mean 'layernorm'?)", "layer_norm", 0, 0, NULL },
+    /* 35: a typo, within two edits */
+    { "input x: f32[N]\nreturn sofmax(x)\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT, EINC_ERR_SYNTAX,
+      "unknown function 'sofmax' (did you mean 'softmax'?)", "sofmax", 0, 0, NULL },
+    /* 36: an alias torch has */
+    { "input x: f32[N]\nreturn swish(x)\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT, EINC_ERR_SYNTAX,
+      "unknown function 'swish' (did you mean 'silu'?)", "swish", 0, 0, NULL },
+    /* 37: gelu's approximate is one of two strings */
+    { "input x: f32[N]\nreturn gelu(x, approximate='tan')\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT,
+      EINC_ERR_ARG, "gelu: approximate must be 'none' or 'tanh', not 'tan'", "'tan'", 0, 0, NULL },
+    /* 38: flatten's dims in order */
+    { "input x: f32[N, C, H]\nreturn flatten(x, 2, 1)\n", 1, { F32 }, { 3 }, { { 3, 4, 5 } }, AT_OUTPUT,
+      EINC_ERR_ARG, "flatten: start_dim 2 comes after end_dim 1", "flatten(x, 2, 1)", 0, 0, NULL },
+    /* 39: softplus's beta positive */
+    { "input x: f32[N]\nreturn softplus(x, beta=0)\n", 1, { F32 }, { 1 }, { { 3 } }, AT_OUTPUT, EINC_ERR_ARG,
+      "softplus: beta must be a positive number and threshold a finite one", "0)", 0, 1, NULL },
+    /* 40: pooling's padding at most half the kernel, as torch */
+    { "input x: f32[N, C, H, W]\nreturn max_pool2d(x, 2, padding=2)\n", 1, { F32 }, { 4 }, { { 1, 2, 6, 6 } },
+      AT_OUTPUT, EINC_ERR_ARG, "max_pool2d: padding should be at most half of kernel_size, but got padding=2 and "
+      "kernel_size=2", "max_pool2d(x, 2, padding=2)", 0, 0, NULL },
+    /* 41: pooling takes floats */
+    { "input x: i64[N, C, H, W]\nreturn avg_pool2d(x, 2)\n", 1, { I64 }, { 4 }, { { 1, 2, 6, 6 } }, AT_OUTPUT,
+      EINC_ERR_SHAPE, "avg_pool2d: x must be a float tensor, not int64", "x, 2", 0, 1, NULL },
+    /* 42: a window larger than the input */
+    { "input x: f32[N, C, H, W]\nreturn max_pool2d(x, 5)\n", 1, { F32 }, { 4 }, { { 1, 2, 4, 6 } }, AT_OUTPUT,
+      EINC_ERR_SHAPE, "max_pool2d: the output height would be empty: input 4, kernel_size 5, padding 0, dilation 1",
+      "max_pool2d(x, 5)", 0, 0, NULL },
 };
 
 /* Bad labels for the run-time cases: target[3] = 7, pred[1] = -1. */
@@ -2238,6 +2563,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_batchnorm2d),
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_activations),
+        cmocka_unit_test(test_flatten),
+        cmocka_unit_test(test_argmax),
+        cmocka_unit_test(test_pool),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_squeeze),
         cmocka_unit_test(test_arith),
