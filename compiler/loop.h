@@ -58,9 +58,33 @@ struct lp_node {
                                    cascade, so the error grows as log2 of the length */
 };
 
+/*
+ * Schedule kinds (docs/ARCHITECTURE.md §7): what a nest is, decided once by schedule.c
+ * (lp_schedule) and printed by explain as `schedule=KIND`.  A backend implements the kinds
+ * it can and runs any other nest as `loops`, the general form.
+ */
+#define LP_KINDS(X)                                                                         \
+    X(LOOPS, "loops") X(ELEMENTWISE, "elementwise") X(TRANSPOSE, "transpose")                \
+    X(GEMM, "gemm") X(CONV, "conv") X(ROWS, "rows") X(REDUCE, "reduce")
+
+typedef enum lp_kind {
+#define X(id, text) LP_KIND_##id,
+    LP_KINDS(X)
+#undef X
+} lp_kind;
+
+const char *lp_kind_name(lp_kind k);
+
+/* A nest's schedule: its kind and the parameters backends follow (schedule.c fills them). */
+typedef struct lp_sched {
+    lp_kind kind;
+    int parallel_axis;          /* the axis the nest runs in parallel over, or -1 */
+} lp_sched;
+
 typedef struct lp_nest {
     lp_node *root;
     einc_dtype compute;         /* the type arithmetic happens in (see lower.c) */
+    lp_sched sched;             /* lp_schedule's decision */
 } lp_nest;
 
 typedef struct lp_prog {
@@ -100,6 +124,15 @@ int lp_parallel_axis(const lp_node *root);
 
 /* Does the subtree n read or write tensor t anywhere (accumulators included)? */
 bool lp_touches(const lp_node *n, int t);
+
+/* What the schedule pass may assume of the machine; 0 in a field: the backend's default. */
+typedef struct lp_machine {
+    int vector_bytes;           /* the widest vector register: 16, 32, 64 */
+    int64_t l2_bytes;           /* one core's L2 */
+} lp_machine;
+
+/* The schedule pass: sets every nest's sched; 0, or -1 with c->err set. */
+int lp_schedule(cc *c, lp_prog *lp, lp_target target, const lp_machine *m);
 
 /* Text form for `einc explain` and tests. */
 char *lp_print(const lp_prog *lp);

@@ -200,7 +200,7 @@ static int push_nest(lowerer *L, lp_prog *lp, lp_node *root, const ir_access *ds
         return cc_nomem(L->c);
     if (lp->nnest)
         memcpy(n, lp->nest, sizeof *n * (size_t)lp->nnest);
-    n[lp->nnest] = (lp_nest){ root, compute_type(L->p, dst) };
+    n[lp->nnest] = (lp_nest){ .root = root, .compute = compute_type(L->p, dst), .sched = { .kind = LP_KIND_LOOPS, .parallel_axis = -1 } };
     lp->nest = n;
     lp->nnest++;
     return 0;
