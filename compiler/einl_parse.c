@@ -633,6 +633,36 @@ static void advance(el_state *ps, int k, el_token t)
     ps->prev = k;
 }
 
+static int by_name(const void *x, const void *y)
+{
+    const el_item *a = *(el_item *const *)x, *b = *(el_item *const *)y;
+    int d = strcmp(a->name, b->name);
+    return d ? d : (a->begin > b->begin) - (a->begin < b->begin);
+}
+
+/*
+ * Two declarations of one name: the second would hide the first's array, so it is an error
+ * at the second.  Sorted by name (then position) rather than compared pairwise, so that a
+ * generated model with many declarations stays linear-logarithmic.
+ */
+static void check_duplicates(cc *c, const el_model *m)
+{
+    el_item **v = ARENA_ARRAY(c->A, el_item *, m->ninputs);
+    if (!v) {
+        cc_nomem(c);
+        return;
+    }
+    memcpy(v, m->inputs, sizeof *v * (size_t)m->ninputs);
+    qsort(v, (size_t)m->ninputs, sizeof *v, by_name);
+    const el_item *dup = NULL;
+    for (int i = 1; i < m->ninputs; i++)
+        if (!strcmp(v[i - 1]->name, v[i]->name) && (!dup || v[i]->begin < dup->begin))
+            dup = v[i];
+    if (dup)
+        cc_error(c, EINC_ERR_SYNTAX, dup->name_begin, dup->name_end,
+                 "'%s' is declared twice: an input or param name is declared once", dup->name);
+}
+
 el_model *einl_parse(cc *c)
 {
     el_state ps = { .c = c, .prev = EL_TK_NEWLINE };
@@ -681,6 +711,8 @@ el_model *einl_parse(cc *c)
     for (int i = 0, k = 0; m->inputs && i < m->nitems; i++)
         if (m->items[i]->kind == EL_INPUT || m->items[i]->kind == EL_PARAM)
             m->inputs[k++] = m->items[i];
+    if (m->inputs && !c->failed)
+        check_duplicates(c, m);
     return c->failed ? NULL : m;
 }
 

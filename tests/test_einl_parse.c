@@ -525,6 +525,10 @@ static void test_errors(void **state)
     parse_err(s, "keyword argument 'a' repeated", 16, 17);
     s = "def f(x, y, x) { return x }";
     parse_err(s, "duplicate parameter 'x'", 12, 13);
+    s = "input x: f32[N]\nparam w: f32[N]\ninput y: f32[N]\nparam w: f32[N]\ninput x: f32[N]";
+    parse_err(s, "'w' is declared twice: an input or param name is declared once", at(s, "w", 1), at(s, "w", 1) + 1);
+    s = "param b: f32[N]\ninput b: i64[N]\nreturn b";
+    parse_err(s, "'b' is declared twice: an input or param name is declared once", at(s, "b", 1), at(s, "b", 1) + 1);
 
     s = "y = 99999999999999999999 + 1";
     parse_err(s, "integer literal too large", 4, 24);
