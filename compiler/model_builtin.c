@@ -28,7 +28,7 @@ val *err_at(elab *E, einc_status st, int b, int e, const char *fmt, ...)
     return NULL;
 }
 
-/* ---- values ----------------------------------------------------------------------- */
+/* ---- values ------------------------------------------------------------------------------ */
 
 val *new_val(elab *E, vkind k, int begin, int end)
 {
