@@ -1,7 +1,8 @@
 /*
- * model_nn.c — the layer language's torch.nn.functional built-ins beyond model.c's core:
- * activations, flatten, argmax/argmin, pooling, and the "did you mean" of an unknown
- * function.
+ * model_nn.c — the layer language's torch.nn.functional built-ins: linear, conv2d,
+ * batchnorm2d, layernorm, softmax and log_softmax, squeeze and unsqueeze, the activations,
+ * flatten, argmax and argmin (pooling is in model_pool.c).  Each is a row of MODEL_BUILTINS
+ * (model_int.h) and one function here, given its arguments bound and defaulted.
  *
  * Every activation is a formula over the IR's existing operators (max, min, exp, log, tanh,
  * sigmoid, eq, divz), so the interpreter, the JIT, C and CUDA all get it without a case of
@@ -9,12 +10,406 @@
  * chosen so that each piece is exact on its side (max(x, 0) is x or 0, never a rounded
  * blend), and NaN stays NaN because max and min propagate it.
  */
-#include "model_nn.h"
+#include "model_int.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+/* ---- linear, conv2d, normalisations, softmax -------------------------------------------------- */
+
+/* v seen as [1 × lead] + [n] + [1 × trail]: a per-channel vector against a value of rank nd. */
+static lz *channel_view(elab *E, lz *v, int nd, int at)
+{
+    int t = materialize(E, v);
+    if (t < 0)
+        return NULL;
+    int64_t sh[EINC_MAX_RANK];
+    int td[1] = { 0 };   /* the view's first dimension indexes the vector */
+    for (int d = 0; d < nd - at; d++)
+        sh[d] = d == 0 ? tdim(E, t, 0) : 1;
+    return lz_view(E, t, nd - at, sh, td);
+}
+
+static bool check_vector(elab *E, const val *v, lz *z, const char *fn, const char *what, int64_t n,
+                         const char *of, const lz *x)
+{
+    if (z->ndim != 1 || z->shape[0] != n) {
+        cc_error(E->c, EINC_ERR_SHAPE, v->begin, v->end,
+                 "%s: %s has shape %s, but the input has %lld %s (its shape is %s)", fn, what,
+                 shape_text(E, z->ndim, z->shape), (long long)n, of, shape_text(E, x->ndim, x->shape));
+        return false;
+    }
+    return true;
+}
+
+/* softmax / log_softmax over dim: max-subtracted, one pass per row after lower.c's fusion. */
+static val *softmax(elab *E, const el_node *call, val *const *arg, bool logsm)
+{
+    const char *fn = logsm ? "log_softmax" : "softmax";
+    lz *x = need_tensor(E, arg[0], fn, "x");
+    int dim;
+    if (!x || !get_dim(E, arg[1], fn, x->ndim, &dim))
+        return NULL;
+    if (x->ndim == 0)
+        return tensor_val(E, logsm ? lz_const(E, 0, float_of(x->dtype)) : lz_const(E, 1, float_of(x->dtype)),
+                          call->begin, call->end);
+    if (!dtype_is_float(x->dtype)) {
+        x = lz_binary(E, IR_MUL, x, lz_const(E, 1, EINC_F32), call->begin, call->end);
+        if (x)
+            x->dtype = EINC_F32;    /* integers normalise in float32, as torch's default dtype */
+        if (!x)
+            return NULL;
+    }
+    int t = materialize(E, x);
+    if (t < 0)
+        return NULL;
+    lz *X = lz_tensor(E, t);
+    int *ax = X ? axes_for(E, X) : NULL;
+    if (!ax)
+        return NULL;
+    bool keep[EINC_MAX_RANK];
+    for (int d = 0; d < X->ndim; d++)
+        keep[d] = d != dim;
+    int m = reduce_to(E, X, keep, IR_COMB_MAX, false, ax, X->dtype);
+    if (m < 0)
+        return NULL;
+    /*
+     * e = exp(x − max) is computed once and stored in the result, then scaled in place by
+     * the row's 1/Σe: one exponential an element, and after lower.c fuses the four
+     * statements by rows, each row is read from memory once and written once.
+     */
+    lz *shifted = lz_binary(E, IR_SUB, X, lz_tensor(E, m), call->begin, call->end);
+    int r = new_tensor(E, NULL, IR_TEMP, X->dtype, X->ndim, X->shape, -1, -1);
+    if (r < 0 || add_stmt(E, access_axes(E, r, ax), IR_COMB_ASSIGN,
+                          inst(E, logsm ? shifted : lz_unary(E, IR_EXP, shifted), ax), false) < 0)
+        return NULL;
+    lz *R = lz_tensor(E, r);
+    int s = reduce_to(E, logsm ? lz_unary(E, IR_EXP, R) : R, keep, IR_COMB_SUM, false, ax, X->dtype);
+    if (s < 0)
+        return NULL;
+    /* the row's factor, folded into the sum as its epilogue: 1/Σe, or log Σe */
+    int64_t ksh[EINC_MAX_RANK];
+    int oax[EINC_MAX_RANK];
+    kept_shape(X, keep, ax, ksh, oax);
+    int f = new_tensor(E, NULL, IR_TEMP, X->dtype, X->ndim, ksh, -1, -1);
+    ir_expr *sum = ex_load(E, access_axes(E, s, oax));
+    if (f < 0 || add_stmt(E, access_axes(E, f, oax), IR_COMB_ASSIGN,
+                          logsm ? ex(E, IR_LOG, sum, NULL) : ex(E, IR_DIV, ex_const(E, 1), sum), false) < 0)
+        return NULL;
+    lz *out = lz_binary(E, logsm ? IR_SUB : IR_MUL, R, lz_tensor(E, f), call->begin, call->end);
+    if (add_stmt(E, access_axes(E, r, ax), IR_COMB_ASSIGN, inst(E, out, ax), false) < 0)
+        return NULL;
+    return tensor_val(E, lz_tensor(E, r), call->begin, call->end);
+}
+
+val *bi_softmax(elab *E, const el_node *call, val *const *arg) { return softmax(E, call, arg, false); }
+val *bi_log_softmax(elab *E, const el_node *call, val *const *arg) { return softmax(E, call, arg, true); }
+
+/* (x − mean) · rsqrt(var + eps) over the dims where keep[d] is false. */
+static lz *normalize(elab *E, lz *x, const bool *keep, double eps, const el_node *call)
+{
+    if (!dtype_is_float(x->dtype)) {
+        x = lz_binary(E, IR_MUL, x, lz_const(E, 1, EINC_F32), call->begin, call->end);
+        if (x)
+            x->dtype = EINC_F32;    /* integers normalise in float32, as torch's default dtype */
+    }
+    int t = x ? materialize(E, x) : -1;
+    lz *X = t >= 0 ? lz_tensor(E, t) : NULL;
+    int *ax = X ? axes_for(E, X) : NULL;
+    if (!ax)
+        return NULL;
+    int mean = reduce_to(E, X, keep, IR_COMB_SUM, true, ax, X->dtype);
+    if (mean < 0)
+        return NULL;
+    lz *centered = lz_binary(E, IR_SUB, X, lz_tensor(E, mean), call->begin, call->end);
+    int var = reduce_to(E, lz_binary(E, IR_MUL, centered, centered, call->begin, call->end), keep,
+                        IR_COMB_SUM, true, ax, X->dtype);
+    if (var < 0)
+        return NULL;
+    lz *rstd = lz_unary(E, IR_RSQRT, lz_binary(E, IR_ADD, lz_tensor(E, var), lz_const(E, eps, X->dtype),
+                                               call->begin, call->end));
+    return lz_binary(E, IR_MUL, centered, rstd, call->begin, call->end);
+}
+
+val *bi_layernorm(elab *E, const el_node *call, val *const *arg)
+{
+    const char *fn = "layernorm";
+    lz *x = need_tensor(E, arg[0], fn, "x");
+    int64_t dims;
+    double eps;
+    if (!x || !get_int(E, arg[3], fn, "dims", &dims) || !get_num(E, arg[4], fn, "eps", &eps))
+        return NULL;
+    if (dims < 1 || dims > x->ndim) {
+        cc_error(E->c, EINC_ERR_ARG, arg[3]->begin, arg[3]->end,
+                 "%s: dims=%lld, but the input %s has %d dimension%s", fn, (long long)dims,
+                 shape_text(E, x->ndim, x->shape), x->ndim, x->ndim == 1 ? "" : "s");
+        return NULL;
+    }
+    int lead = x->ndim - (int)dims;
+    bool keep[EINC_MAX_RANK];
+    for (int d = 0; d < x->ndim; d++)
+        keep[d] = d < lead;
+    lz *y = normalize(E, x, keep, eps, call);
+    for (int k = 1; k <= 2 && y; k++) {
+        if (is_none(arg[k]))
+            continue;
+        lz *w = need_tensor(E, arg[k], fn, k == 1 ? "weight" : "bias");
+        if (!w)
+            return NULL;
+        bool ok = w->ndim == (int)dims;
+        for (int d = 0; ok && d < (int)dims; d++)
+            ok = w->shape[d] == x->shape[lead + d];
+        if (!ok) {
+            cc_error(E->c, EINC_ERR_SHAPE, arg[k]->begin, arg[k]->end,
+                     "%s: %s has shape %s, but the normalized shape of input %s is %s", fn,
+                     k == 1 ? "weight" : "bias", shape_text(E, w->ndim, w->shape),
+                     shape_text(E, x->ndim, x->shape), shape_text(E, (int)dims, x->shape + lead));
+            return NULL;
+        }
+        y = lz_binary(E, k == 1 ? IR_MUL : IR_ADD, y, w, call->begin, call->end);
+    }
+    return tensor_val(E, y, call->begin, call->end);
+}
+
+val *bi_batchnorm2d(elab *E, const el_node *call, val *const *arg)
+{
+    const char *fn = "batchnorm2d";
+    lz *x = need_tensor(E, arg[0], fn, "x");
+    int64_t training;
+    double eps;
+    if (!x || !get_int(E, arg[5], fn, "training", &training) || !get_num(E, arg[6], fn, "eps", &eps))
+        return NULL;
+    if (x->ndim != 4)
+        return shape_err(E, arg[0]->begin, arg[0]->end, "%s: expected a 4-d input (N, C, H, W), got "
+                    "shape %s", fn, shape_text(E, x->ndim, x->shape));
+    int64_t C = x->shape[1];
+    static const char *const what[] = { "x", "running_mean", "running_var", "weight", "bias" };
+    lz *v[5] = { x };
+    for (int k = 1; k < 5; k++) {
+        if (is_none(arg[k]))
+            continue;
+        if (!(v[k] = need_tensor(E, arg[k], fn, what[k])) || !check_vector(E, arg[k], v[k], fn, what[k], C, "channels", x))
+            return NULL;
+        v[k] = channel_view(E, v[k], 4, 1);
+        if (!v[k])
+            return NULL;
+    }
+    lz *y;
+    if (training) {
+        bool keep[4] = { false, true, false, false };
+        y = normalize(E, x, keep, eps, call);
+    } else {
+        for (int k = 1; k <= 2; k++)
+            if (!v[k])
+                return shape_err(E, call->begin, call->end, "%s: %s is none, which needs training=1 "
+                            "(normalise with the batch's statistics)", fn, what[k]);
+        /*
+         * Folded, as inference engines do: per channel, scale = weight·rsqrt(var + eps) and
+         * shift = bias − mean·scale, so y = x·scale + shift.  They stay expressions in the
+         * element's formula (the code generators compute them once per channel, outside the
+         * innermost loop), so the block remains one loop nest.
+         */
+        int b = call->begin, e = call->end;
+        einc_dtype t = float_of(x->dtype);
+        lz *scale = lz_unary(E, IR_RSQRT, lz_binary(E, IR_ADD, v[2], lz_const(E, eps, t), b, e));
+        if (v[3])
+            scale = lz_binary(E, IR_MUL, scale, v[3], b, e);
+        lz *shift = lz_binary(E, IR_SUB, v[4] ? v[4] : lz_const(E, 0, t), lz_binary(E, IR_MUL, v[1], scale, b, e), b, e);
+        y = lz_binary(E, IR_ADD, lz_binary(E, IR_MUL, x, scale, b, e), shift, b, e);
+        return tensor_val(E, y, b, e);
+    }
+    if (y && v[3])
+        y = lz_binary(E, IR_MUL, y, v[3], call->begin, call->end);
+    if (y && v[4])
+        y = lz_binary(E, IR_ADD, y, v[4], call->begin, call->end);
+    return tensor_val(E, y, call->begin, call->end);
+}
+
+val *bi_linear(elab *E, const el_node *call, val *const *arg)
+{
+    const char *fn = "linear";
+    lz *x = need_tensor(E, arg[0], fn, "x"), *w = need_tensor(E, arg[1], fn, "weight");
+    lz *b = is_none(arg[2]) ? NULL : need_tensor(E, arg[2], fn, "bias");
+    if (!x || !w || (!is_none(arg[2]) && !b))
+        return NULL;
+    if (x->ndim < 1)
+        return shape_err(E, arg[0]->begin, arg[0]->end, "%s: the input must have at least 1 dimension", fn);
+    int64_t in = x->shape[x->ndim - 1];
+    if (w->ndim != 2 || w->shape[1] != in)
+        return shape_err(E, arg[1]->begin, arg[1]->end, "%s: weight has shape %s, but the input %s has "
+                    "%lld features (weight must be [out, %lld])", fn, shape_text(E, w->ndim, w->shape),
+                    shape_text(E, x->ndim, x->shape), (long long)in, (long long)in);
+    int64_t out = w->shape[0];
+    if (b && (b->ndim != 1 || b->shape[0] != out))
+        return shape_err(E, arg[2]->begin, arg[2]->end, "%s: bias has shape %s, but weight gives %lld "
+                    "output features", fn, shape_text(E, b->ndim, b->shape), (long long)out);
+    einc_dtype t = dtype_promote(x->dtype, w->dtype);
+    if (b)
+        t = dtype_promote(t, b->dtype);
+    int tx = materialize(E, x), tw = materialize(E, w);
+    if (tx < 0 || tw < 0)
+        return NULL;
+    int64_t sh[EINC_MAX_RANK];
+    memcpy(sh, x->shape, sizeof *sh * (size_t)x->ndim);
+    sh[x->ndim - 1] = out;
+    int y = new_tensor(E, NULL, IR_TEMP, t, x->ndim, sh, -1, -1);
+    int *ax = y >= 0 ? fresh_axes(E, x->ndim, sh) : NULL;
+    int k = new_axis(E, in);
+    if (!ax || k < 0)
+        return NULL;
+    int xa[EINC_MAX_RANK];
+    memcpy(xa, ax, sizeof *xa * (size_t)x->ndim);
+    xa[x->ndim - 1] = k;
+    int wa[2] = { ax[x->ndim - 1], k };
+    if (out == 1)       /* the size-1 output axis has no loop */
+        wa[0] = -1;
+    if (b) {   /* out = bias, then out += x·wᵀ: the product stays a GEMM with nothing after it */
+        int tb = materialize(E, b);
+        if (tb < 0 || add_stmt(E, access_axes(E, y, ax), IR_COMB_ASSIGN,
+                               ex_load(E, access_axes(E, tb, (int[]){ ax[x->ndim - 1] })), false) < 0)
+            return NULL;
+    }
+    if (in == 1)        /* nor does a size-1 reduced axis */
+        xa[x->ndim - 1] = wa[1] = -1;
+    ir_expr *prod = ex(E, IR_MUL, ex_load(E, access_axes(E, tx, xa)), ex_load(E, access_axes(E, tw, wa)));
+    if (add_stmt(E, access_axes(E, y, ax), IR_COMB_SUM, prod, b != NULL) < 0)
+        return NULL;
+    if (b)
+        E->defax[y] = NULL;     /* two writers: nothing may fold into either */
+    return tensor_val(E, lz_tensor(E, y), call->begin, call->end);
+}
+
+val *bi_conv2d(elab *E, const el_node *call, val *const *arg)
+{
+    const char *fn = "conv2d";
+    lz *x = need_tensor(E, arg[0], fn, "x"), *w = need_tensor(E, arg[1], fn, "weight");
+    lz *b = is_none(arg[2]) ? NULL : need_tensor(E, arg[2], fn, "bias");
+    int64_t stride[2], pad[2] = { 0, 0 }, padr[2], dil[2], groups;
+    bool same = false;
+    if (!x || !w || (!is_none(arg[2]) && !b))
+        return NULL;
+    if (!get_pair(E, arg[3], fn, "stride", stride) || !get_pair(E, arg[5], fn, "dilation", dil) ||
+        !get_int(E, arg[6], fn, "groups", &groups))
+        return NULL;
+    if (arg[4]->kind == V_STRING) {
+        if (strcmp(arg[4]->str, "same") == 0)
+            same = true;
+        else if (strcmp(arg[4]->str, "valid") != 0)
+            return shape_err(E, arg[4]->begin, arg[4]->end, "%s: padding '%s' is not 'same', 'valid' "
+                        "or an integer", fn, arg[4]->str);
+    } else if (!get_pair(E, arg[4], fn, "padding", pad)) {
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (stride[i] < 1 || dil[i] < 1 || pad[i] < 0)
+            return shape_err(E, call->begin, call->end, "%s: stride and dilation must be positive and "
+                        "padding non-negative (stride %lld, padding %lld, dilation %lld)", fn,
+                        (long long)stride[i], (long long)pad[i], (long long)dil[i]);
+    }
+    if (x->ndim != 4)
+        return shape_err(E, arg[0]->begin, arg[0]->end, "%s: expected a 4-d input (N, C, H, W), got "
+                    "shape %s", fn, shape_text(E, x->ndim, x->shape));
+    if (w->ndim != 4)
+        return shape_err(E, arg[1]->begin, arg[1]->end, "%s: expected a 4-d weight (out, in/groups, kH, "
+                    "kW), got shape %s", fn, shape_text(E, w->ndim, w->shape));
+    int64_t N = x->shape[0], C = x->shape[1], O = w->shape[0], Cg = w->shape[1];
+    if (groups < 1 || C % groups || O % groups)
+        return shape_err(E, arg[6]->begin, arg[6]->end, "%s: groups=%lld must divide both the input's "
+                    "%lld channels and the weight's %lld output channels", fn, (long long)groups, (long long)C, (long long)O);
+    if (Cg * groups != C)
+        return shape_err(E, arg[1]->begin, arg[1]->end, "%s: weight %s expects %lld input channels "
+                    "(%lld per group x groups=%lld), but x %s has %lld channels", fn,
+                    shape_text(E, w->ndim, w->shape), (long long)(Cg * groups), (long long)Cg,
+                    (long long)groups, shape_text(E, x->ndim, x->shape), (long long)C);
+    if (b && (b->ndim != 1 || b->shape[0] != O))
+        return shape_err(E, arg[2]->begin, arg[2]->end, "%s: bias has shape %s, but the weight has %lld "
+                    "output channels", fn, shape_text(E, b->ndim, b->shape), (long long)O);
+    int64_t osz[2];
+    static const char *const side[] = { "height", "width" };
+    for (int i = 0; i < 2; i++) {
+        int64_t in = x->shape[2 + i], k = w->shape[2 + i];
+        if (same) {
+            if (stride[i] != 1)
+                return shape_err(E, arg[4]->begin, arg[4]->end, "%s: padding='same' needs stride 1", fn);
+            int64_t total = dil[i] * (k - 1);
+            pad[i] = total / 2;
+            padr[i] = total - pad[i];
+        } else {
+            padr[i] = pad[i];
+        }
+        int64_t num = in + pad[i] + padr[i] - dil[i] * (k - 1) - 1;
+        osz[i] = num < 0 ? 0 : num / stride[i] + 1;
+        if (osz[i] <= 0)
+            return shape_err(E, call->begin, call->end,
+                        "%s: the output %s is (%lld + 2*%lld - %lld*(%lld - 1) - 1)/%lld + 1 = %lld: the "
+                        "kernel is larger than the padded input", fn, side[i], (long long)in,
+                        (long long)pad[i], (long long)dil[i], (long long)k, (long long)stride[i],
+                        (long long)(num < 0 ? (num - stride[i] + 1) / stride[i] + 1 : osz[i]));
+    }
+    einc_dtype t = dtype_promote(x->dtype, w->dtype);
+    int tx = materialize(E, x), tw = materialize(E, w);
+    if (tx < 0 || tw < 0)
+        return NULL;
+    int64_t Og = O / groups, KH = w->shape[2], KW = w->shape[3];
+    int64_t ysh[4] = { N, O, osz[0], osz[1] };
+    int y = new_tensor(E, NULL, IR_TEMP, t, 4, ysh, -1, -1);
+    /* loops: n, g (groups > 1), o within the group, oh, ow; reduced c, kh, kw */
+    int an = N > 1 ? new_axis(E, N) : -1, ag = groups > 1 ? new_axis(E, groups) : -1;
+    int ao = Og > 1 ? new_axis(E, Og) : -1, ah = osz[0] > 1 ? new_axis(E, osz[0]) : -1;
+    int aw = osz[1] > 1 ? new_axis(E, osz[1]) : -1, ac = Cg > 1 ? new_axis(E, Cg) : -1;
+    int akh = KH > 1 ? new_axis(E, KH) : -1, akw = KW > 1 ? new_axis(E, KW) : -1;
+    if (y < 0 || E->c->failed)
+        return NULL;
+    bool guard = pad[0] || pad[1] || padr[0] || padr[1];
+    dimspec yd[4] = { { 1, { an }, { 1 }, 0 }, { 2, { ag, ao }, { Og, 1 }, 0 },
+                      { 1, { ah }, { 1 }, 0 }, { 1, { aw }, { 1 }, 0 } };
+    dimspec xd[4] = { { 1, { an }, { 1 }, 0 }, { 2, { ag, ac }, { Cg, 1 }, 0 },
+                      { 2, { ah, akh }, { stride[0], dil[0] }, -pad[0] },
+                      { 2, { aw, akw }, { stride[1], dil[1] }, -pad[1] } };
+    dimspec wd[4] = { { 2, { ag, ao }, { Og, 1 }, 0 }, { 1, { ac }, { 1 }, 0 },
+                      { 1, { akh }, { 1 }, 0 }, { 1, { akw }, { 1 }, 0 } };
+    ir_expr *prod = ex(E, IR_MUL, ex_load(E, access_affine(E, tx, xd, guard)),
+                       ex_load(E, access_affine(E, tw, wd, false)));
+    if (add_stmt(E, access_affine(E, y, yd, false), IR_COMB_SUM, prod, false) < 0)
+        return NULL;
+    lz *r = lz_tensor(E, y);
+    if (b)
+        r = lz_binary(E, IR_ADD, r, channel_view(E, b, 4, 1), call->begin, call->end);
+    return tensor_val(E, r, call->begin, call->end);
+}
+
+static val *squeeze(elab *E, const el_node *call, val *const *arg, bool un)
+{
+    const char *fn = un ? "unsqueeze" : "squeeze";
+    lz *x = need_tensor(E, arg[0], fn, "x");
+    int dim;
+    if (!x || !get_dim(E, arg[1], fn, x->ndim + un, &dim))
+        return NULL;
+    if (!un && x->shape[dim] != 1)
+        return shape_err(E, arg[1]->begin, arg[1]->end, "squeeze: dimension %d of %s has size %lld, "
+                    "not 1", dim, shape_text(E, x->ndim, x->shape), (long long)x->shape[dim]);
+    int t = materialize(E, x);
+    if (t < 0)
+        return NULL;
+    int64_t sh[EINC_MAX_RANK + 1];
+    int td[EINC_MAX_RANK + 1], n = 0;
+    if (un && x->ndim >= EINC_MAX_RANK)
+        return shape_err(E, call->begin, call->end, "unsqueeze: at most %d dimensions", EINC_MAX_RANK);
+    for (int d = 0; d < x->ndim; d++) {
+        if (un && d == dim)
+            sh[n++] = 1;
+        td[d] = !un && d == dim ? -1 : n;
+        if (un || d != dim)
+            sh[n++] = x->shape[d];
+    }
+    if (un && dim == x->ndim)
+        sh[n++] = 1;
+    return tensor_val(E, lz_view(E, t, n, sh, td), call->begin, call->end);
+}
+
+val *bi_squeeze(elab *E, const el_node *call, val *const *arg) { return squeeze(E, call, arg, false); }
+val *bi_unsqueeze(elab *E, const el_node *call, val *const *arg) { return squeeze(E, call, arg, true); }
 
 /* ---- activations ------------------------------------------------------------------------------ */
 
@@ -23,19 +418,6 @@ typedef struct nnctx {
     int b, e;               /* the call's span, for broadcasting errors (none can happen) */
     einc_dtype t;           /* the result's dtype: x's, or float32 for an integer x */
 } nnctx;
-
-/* An error in an argument's value at [b, e); NULL. */
-static val *arg_err(elab *E, int b, int e, const char *fmt, ...) CC_PRINTF(4, 5);
-static val *arg_err(elab *E, int b, int e, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cc_error(E->c, EINC_ERR_ARG, b, e, "%s", msg);
-    return NULL;
-}
 
 static lz *k(const nnctx *n, double v) { return lz_const(n->E, v, n->t); }
 static lz *bin(const nnctx *n, ir_op op, lz *a, lz *b) { return lz_binary(n->E, op, a, b, n->b, n->e); }
@@ -76,95 +458,120 @@ static lz *softplus(const nnctx *n, lz *x, double beta, double thr)
     return bin(n, IR_ADD, bin(n, IR_MUL, m, spc), bin(n, IR_MUL, bin(n, IR_SUB, k(n, 1), m), xc));
 }
 
-static const char *const p_x[] = { "x" };
-static const char *const p_leaky[] = { "x", "negative_slope" };
-static const char *const p_elu[] = { "x", "alpha" };
-static const char *const p_softplus[] = { "x", "beta", "threshold" };
-static const char *const p_gelu[] = { "x", "approximate" };
-static const char *const p_flatten[] = { "x", "start_dim", "end_dim" };
-static const char *const p_argmax[] = { "x", "dim", "keepdim" };
-static const char *const p_adaptive[] = { "x", "output_size" };
-static const char *const p_maxpool[] = { "x", "kernel_size", "stride", "padding", "dilation", "ceil_mode" };
-static const char *const p_avgpool[] = { "x", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad" };
-
-static const sig nn_sigs[] = {
-    { "silu", 1, p_x, 1 },
-    { "leaky_relu", 2, p_leaky, 1 },
-    { "elu", 2, p_elu, 1 },
-    { "softplus", 3, p_softplus, 1 },
-    { "hardswish", 1, p_x, 1 },
-    { "gelu", 2, p_gelu, 1 },
-    { "flatten", 3, p_flatten, 1 },
-    { "argmax", 3, p_argmax, 1 },
-    { "argmin", 3, p_argmax, 1 },
-    { "max_pool2d", 6, p_maxpool, 2 },
-    { "avg_pool2d", 6, p_avgpool, 2 },
-    { "adaptive_avg_pool2d", 2, p_adaptive, 2 },
-    { "adaptive_max_pool2d", 2, p_adaptive, 2 },
-};
-
-/* An optional number argument, or dflt where it is not given. */
-static bool opt_num(elab *E, const val *v, const char *fn, const char *what, double dflt, double *out)
-{
-    if (!v) {
-        *out = dflt;
-        return true;
-    }
-    return get_num(E, v, fn, what, out);
-}
-
-static val *activation(elab *E, const el_node *call, const char *fn, val **arg)
+/* An elementwise function of one IR operator: the function's name says which. */
+static val *unary(elab *E, const el_node *call, val *const *arg, const char *fn, ir_op op)
 {
     lz *x = need_tensor(E, arg[0], fn, "x");
+    return x ? tensor_val(E, lz_unary(E, op, x), call->begin, call->end) : NULL;
+}
+
+#define UNARY(name, op)                                                                             \
+    val *bi_##name(elab *E, const el_node *call, val *const *arg) { return unary(E, call, arg, #name, op); }
+UNARY(sigmoid, IR_SIGMOID)
+UNARY(tanh, IR_TANH)
+UNARY(exp, IR_EXP)
+UNARY(log, IR_LOG)
+UNARY(sqrt, IR_SQRT)
+#undef UNARY
+
+val *bi_relu(elab *E, const el_node *call, val *const *arg)
+{
+    lz *x = need_tensor(E, arg[0], "relu", "x");
     if (!x)
         return NULL;
-    nnctx n = { E, call->begin, call->end, float_of(x->dtype) };
-    lz *r = NULL;
-    if (strcmp(fn, "silu") == 0) {
-        r = bin(&n, IR_MUL, x, un(&n, IR_SIGMOID, x));
-    } else if (strcmp(fn, "hardswish") == 0) {          /* x · relu6(x + 3) / 6 */
-        lz *r6 = bin(&n, IR_MIN, bin(&n, IR_MAX, bin(&n, IR_ADD, x, k(&n, 3)), k(&n, 0)), k(&n, 6));
-        r = bin(&n, IR_DIV, bin(&n, IR_MUL, x, r6), k(&n, 6));
-    } else if (strcmp(fn, "leaky_relu") == 0) {         /* max(x, 0) + s · min(x, 0) */
-        double s;
-        if (!opt_num(E, arg[1], fn, "negative_slope", 0.01, &s))
-            return NULL;
-        r = bin(&n, IR_ADD, bin(&n, IR_MAX, x, k(&n, 0)), bin(&n, IR_MUL, k(&n, s), bin(&n, IR_MIN, x, k(&n, 0))));
-    } else if (strcmp(fn, "elu") == 0) {                /* max(x, 0) + α · (exp(min(x, 0)) − 1) */
-        double a;
-        if (!opt_num(E, arg[1], fn, "alpha", 1.0, &a))
-            return NULL;
-        lz *neg = bin(&n, IR_SUB, un(&n, IR_EXP, bin(&n, IR_MIN, x, k(&n, 0))), k(&n, 1));
-        r = bin(&n, IR_ADD, bin(&n, IR_MAX, x, k(&n, 0)), bin(&n, IR_MUL, k(&n, a), neg));
-    } else if (strcmp(fn, "softplus") == 0) {
-        double beta, thr;
-        if (!opt_num(E, arg[1], fn, "beta", 1.0, &beta) || !opt_num(E, arg[2], fn, "threshold", 20.0, &thr))
-            return NULL;
-        if (!(beta > 0) || !isfinite(beta) || !isfinite(thr)) {
-            /* a default is never the culprit */
-            const val *bad = arg[1] && !(beta > 0 && isfinite(beta)) ? arg[1] : arg[2];
-            return arg_err(E, bad->begin, bad->end,
-                           "softplus: beta must be a positive number and threshold a finite one");
-        }
-        r = softplus(&n, x, beta, thr);
-    } else {                                            /* gelu */
-        const char *mode = "none";
-        if (arg[1] && arg[1]->kind != V_STRING)
-            return arg_err(E, arg[1]->begin, arg[1]->end, "gelu: approximate must be 'none' or 'tanh'");
-        if (arg[1])
-            mode = arg[1]->str;
-        if (strcmp(mode, "none") == 0) {                /* x/2 · (1 + erf(x/√2)) */
-            lz *e = un(&n, IR_ERF, bin(&n, IR_MUL, x, k(&n, 0.70710678118654752440)));
-            r = bin(&n, IR_MUL, bin(&n, IR_MUL, x, k(&n, 0.5)), bin(&n, IR_ADD, k(&n, 1), e));
-        } else if (strcmp(mode, "tanh") == 0) {         /* x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³))) */
-            lz *x3 = bin(&n, IR_MUL, bin(&n, IR_MUL, x, x), x);
-            lz *in = bin(&n, IR_MUL, k(&n, 0.79788456080286535588),
-                         bin(&n, IR_ADD, x, bin(&n, IR_MUL, k(&n, 0.044715), x3)));
-            r = bin(&n, IR_MUL, bin(&n, IR_MUL, x, k(&n, 0.5)), bin(&n, IR_ADD, k(&n, 1), un(&n, IR_TANH, in)));
-        } else {
-            return arg_err(E, arg[1]->begin, arg[1]->end,
-                           "gelu: approximate must be 'none' or 'tanh', not '%s'", mode);
-        }
+    return tensor_val(E, lz_binary(E, IR_MAX, x, lz_const(E, 0, x->dtype == EINC_BOOL ? EINC_I64 : x->dtype),
+                                   call->begin, call->end), call->begin, call->end);
+}
+
+/* The x of an activation fn, with its formula's context in *n; NULL after an error. */
+static lz *act_x(elab *E, const el_node *call, val *const *arg, const char *fn, nnctx *n)
+{
+    lz *x = need_tensor(E, arg[0], fn, "x");
+    if (x)
+        *n = (nnctx){ E, call->begin, call->end, float_of(x->dtype) };
+    return x;
+}
+
+val *bi_silu(elab *E, const el_node *call, val *const *arg)
+{
+    nnctx n;
+    lz *x = act_x(E, call, arg, "silu", &n);
+    return x ? tensor_val(E, bin(&n, IR_MUL, x, un(&n, IR_SIGMOID, x)), call->begin, call->end) : NULL;
+}
+
+val *bi_hardswish(elab *E, const el_node *call, val *const *arg)     /* x · relu6(x + 3) / 6 */
+{
+    nnctx n;
+    lz *x = act_x(E, call, arg, "hardswish", &n);
+    if (!x)
+        return NULL;
+    lz *r6 = bin(&n, IR_MIN, bin(&n, IR_MAX, bin(&n, IR_ADD, x, k(&n, 3)), k(&n, 0)), k(&n, 6));
+    return tensor_val(E, bin(&n, IR_DIV, bin(&n, IR_MUL, x, r6), k(&n, 6)), call->begin, call->end);
+}
+
+val *bi_leaky_relu(elab *E, const el_node *call, val *const *arg)    /* max(x, 0) + s · min(x, 0) */
+{
+    const char *fn = "leaky_relu";
+    nnctx n;
+    lz *x = act_x(E, call, arg, fn, &n);
+    double s;
+    if (!x || !get_num(E, arg[1], fn, "negative_slope", &s))
+        return NULL;
+    lz *r = bin(&n, IR_ADD, bin(&n, IR_MAX, x, k(&n, 0)), bin(&n, IR_MUL, k(&n, s), bin(&n, IR_MIN, x, k(&n, 0))));
+    return tensor_val(E, r, call->begin, call->end);
+}
+
+val *bi_elu(elab *E, const el_node *call, val *const *arg)           /* max(x, 0) + α · (exp(min(x, 0)) − 1) */
+{
+    const char *fn = "elu";
+    nnctx n;
+    lz *x = act_x(E, call, arg, fn, &n);
+    double a;
+    if (!x || !get_num(E, arg[1], fn, "alpha", &a))
+        return NULL;
+    lz *neg = bin(&n, IR_SUB, un(&n, IR_EXP, bin(&n, IR_MIN, x, k(&n, 0))), k(&n, 1));
+    return tensor_val(E, bin(&n, IR_ADD, bin(&n, IR_MAX, x, k(&n, 0)), bin(&n, IR_MUL, k(&n, a), neg)),
+                      call->begin, call->end);
+}
+
+val *bi_softplus(elab *E, const el_node *call, val *const *arg)
+{
+    const char *fn = "softplus";
+    nnctx n;
+    lz *x = act_x(E, call, arg, fn, &n);
+    double beta, thr;
+    if (!x || !get_num(E, arg[1], fn, "beta", &beta) || !get_num(E, arg[2], fn, "threshold", &thr))
+        return NULL;
+    if (!(beta > 0) || !isfinite(beta) || !isfinite(thr)) {
+        /* a default is never the culprit: the defaults are fine */
+        const val *bad = !(beta > 0 && isfinite(beta)) ? arg[1] : arg[2];
+        return arg_err(E, bad->begin, bad->end,
+                       "softplus: beta must be a positive number and threshold a finite one");
+    }
+    return tensor_val(E, softplus(&n, x, beta, thr), call->begin, call->end);
+}
+
+val *bi_gelu(elab *E, const el_node *call, val *const *arg)
+{
+    nnctx n;
+    lz *x = act_x(E, call, arg, "gelu", &n);
+    if (!x)
+        return NULL;
+    if (arg[1]->kind != V_STRING)
+        return arg_err(E, arg[1]->begin, arg[1]->end, "gelu: approximate must be 'none' or 'tanh'");
+    const char *mode = arg[1]->str;
+    lz *r;
+    if (strcmp(mode, "none") == 0) {                /* x/2 · (1 + erf(x/√2)) */
+        lz *e = un(&n, IR_ERF, bin(&n, IR_MUL, x, k(&n, 0.70710678118654752440)));
+        r = bin(&n, IR_MUL, bin(&n, IR_MUL, x, k(&n, 0.5)), bin(&n, IR_ADD, k(&n, 1), e));
+    } else if (strcmp(mode, "tanh") == 0) {         /* x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³))) */
+        lz *x3 = bin(&n, IR_MUL, bin(&n, IR_MUL, x, x), x);
+        lz *in = bin(&n, IR_MUL, k(&n, 0.79788456080286535588),
+                     bin(&n, IR_ADD, x, bin(&n, IR_MUL, k(&n, 0.044715), x3)));
+        r = bin(&n, IR_MUL, bin(&n, IR_MUL, x, k(&n, 0.5)), bin(&n, IR_ADD, k(&n, 1), un(&n, IR_TANH, in)));
+    } else {
+        return arg_err(E, arg[1]->begin, arg[1]->end, "gelu: approximate must be 'none' or 'tanh', not '%s'",
+                       mode);
     }
     return tensor_val(E, r, call->begin, call->end);
 }
@@ -172,16 +579,12 @@ static val *activation(elab *E, const el_node *call, const char *fn, val **arg)
 /* ---- flatten ------------------------------------------------------------------------------- */
 
 /* flatten(x, start_dim=1, end_dim=-1): dimensions start_dim..end_dim become one, as torch. */
-static val *flatten(elab *E, const el_node *call, val **arg)
+val *bi_flatten(elab *E, const el_node *call, val *const *arg)
 {
     const char *fn = "flatten";
     lz *x = need_tensor(E, arg[0], fn, "x");
-    if (!x)
-        return NULL;
-    val one = { .kind = V_NUMBER, .num = 1, .is_int = true, .begin = call->begin, .end = call->end };
-    val last = { .kind = V_NUMBER, .num = -1, .is_int = true, .begin = call->begin, .end = call->end };
     int s, e;
-    if (!get_dim(E, arg[1] ? arg[1] : &one, fn, x->ndim, &s) || !get_dim(E, arg[2] ? arg[2] : &last, fn, x->ndim, &e))
+    if (!x || !get_dim(E, arg[1], fn, x->ndim, &s) || !get_dim(E, arg[2], fn, x->ndim, &e))
         return NULL;
     if (x->ndim == 0) {     /* torch.flatten of a 0-d tensor is 1-d of size 1 */
         int64_t one_elem = 1;
@@ -210,7 +613,7 @@ static val *flatten(elab *E, const el_node *call, val **arg)
     c2.nargs = 2;
     c2.args = args;
     val *pos[2] = { arg[0], pv };
-    return pattern_call(E, &c2, pos, "rearrange");
+    return pattern_call(E, &c2, pos, PAT_REARRANGE);
 }
 
 /* ---- argmax, argmin ------------------------------------------------------------------------ */
@@ -223,14 +626,14 @@ static val *flatten(elab *E, const el_node *call, val **arg)
  *     min over i of  i + D · (1 − hit),   hit = eq(x, m) + (1 − eq(x, x)),
  * computed in float64, where every index (< 2^53) and every float32 value is exact.
  */
-static val *argext(elab *E, const el_node *call, val **arg, bool isMax)
+static val *argext(elab *E, const el_node *call, val *const *arg, bool isMax)
 {
     const char *fn = isMax ? "argmax" : "argmin";
     lz *x = need_tensor(E, arg[0], fn, "x");
     if (!x)
         return NULL;
-    int64_t keepdim = 0;
-    if (arg[2] && !get_int(E, arg[2], fn, "keepdim", &keepdim))
+    int64_t keepdim;
+    if (!get_int(E, arg[2], fn, "keepdim", &keepdim))
         return NULL;
     int ndim0 = x->ndim;
     int dim = 0;
@@ -239,8 +642,9 @@ static val *argext(elab *E, const el_node *call, val **arg, bool isMax)
         return NULL;
     if (all && x->ndim > 1) {   /* dim=None: over the flattened tensor */
         val zero = { .kind = V_NUMBER, .num = 0, .is_int = true, .begin = call->begin, .end = call->end };
-        val *fa[3] = { arg[0], &zero, NULL };
-        val *f = flatten(E, call, fa);
+        val last = { .kind = V_NUMBER, .num = -1, .is_int = true, .begin = call->begin, .end = call->end };
+        val *fa[3] = { arg[0], &zero, &last };
+        val *f = bi_flatten(E, call, fa);
         if (!f)
             return NULL;
         x = f->t;
@@ -283,10 +687,7 @@ static val *argext(elab *E, const el_node *call, val **arg, bool isMax)
         return NULL;
     int64_t ksh[EINC_MAX_RANK];
     int oax[EINC_MAX_RANK];
-    for (int d = 0; d < X->ndim; d++) {
-        ksh[d] = keep[d] ? X->shape[d] : 1;
-        oax[d] = keep[d] ? ax[d] : -1;
-    }
+    kept_shape(X, keep, ax, ksh, oax);
     int out = new_tensor(E, NULL, IR_TEMP, EINC_I64, X->ndim, ksh, -1, -1);
     if (out < 0 || add_stmt(E, access_axes(E, out, oax), IR_COMB_ASSIGN, ex_load(E, access_axes(E, r, oax)), false) < 0)
         return NULL;
@@ -309,346 +710,5 @@ static val *argext(elab *E, const el_node *call, val **arg, bool isMax)
     return tensor_val(E, lz_view(E, out, X->ndim - 1, rsh, td), call->begin, call->end);
 }
 
-/* ---- pooling ------------------------------------------------------------------------------- */
-
-/*
- * A [O, K] or [O] table over one side of a pooling window, from a guarded read of a tensor
- * of L ones at o·s + k·d − off, which is 1 inside and 0 outside:
- *   penalty (max): log of it, 0 inside and −inf at padding, added to x so that padding
- *                  never wins the max, whatever x holds (x + 0 is x exactly);
- *   count (avg):   its sum over k, the window's length along this side.
- */
-static int side_table(elab *E, int64_t O, int64_t K, int64_t s, int64_t d, int64_t off, int64_t L, bool count,
-                      einc_dtype t)
-{
-    int one = new_tensor(E, NULL, IR_TEMP, t, 1, &L, -1, -1);
-    int *la = one >= 0 ? fresh_axes(E, 1, &L) : NULL;
-    if (!la || add_stmt(E, access_axes(E, one, la), IR_COMB_ASSIGN, ex_const(E, 1), false) < 0)
-        return -1;
-    int64_t sh[2] = { O, K };
-    int tab = new_tensor(E, NULL, IR_TEMP, t, count ? 1 : 2, sh, -1, -1);
-    int ao = O > 1 ? new_axis(E, O) : -1, ak = K > 1 ? new_axis(E, K) : -1;
-    if (tab < 0 || E->c->failed)
-        return -1;
-    dimspec rd[1] = { { 2, { ao, ak }, { s, d }, -off } };
-    dimspec td[2] = { { 1, { ao }, { 1 }, 0 }, { 1, { ak }, { 1 }, 0 } };
-    ir_expr *in = ex_load(E, access_affine(E, one, rd, true));
-    if (add_stmt(E, access_affine(E, tab, td, false), count ? IR_COMB_SUM : IR_COMB_ASSIGN,
-                 count ? in : ex(E, IR_LOG, in, NULL), false) < 0)
-        return -1;
-    return tab;
-}
-
-static val *pool2d(elab *E, const el_node *call, val **arg, bool isMax)
-{
-    const char *fn = isMax ? "max_pool2d" : "avg_pool2d";
-    lz *x = need_tensor(E, arg[0], fn, "x");
-    int64_t k[2], s[2], p[2] = { 0, 0 }, d[2] = { 1, 1 }, ceil = 0, incl = 1;
-    if (!x || !get_pair(E, arg[1], fn, "kernel_size", k))
-        return NULL;
-    val *vceil = arg[isMax ? 5 : 4];
-    if ((!is_none(arg[2]) && !get_pair(E, arg[2], fn, "stride", s)) ||
-        (arg[3] && !get_pair(E, arg[3], fn, "padding", p)) ||
-        (isMax && arg[4] && !get_pair(E, arg[4], fn, "dilation", d)) ||
-        (vceil && !get_int(E, vceil, fn, "ceil_mode", &ceil)) ||
-        (!isMax && arg[5] && !get_int(E, arg[5], fn, "count_include_pad", &incl)))
-        return NULL;
-    if (is_none(arg[2]))
-        s[0] = k[0], s[1] = k[1];       /* stride=None: the kernel size, as torch */
-    if (x->ndim != 3 && x->ndim != 4)
-        return shape_err(E, arg[0]->begin, arg[0]->end, "%s: expected a 3-d (C, H, W) or 4-d (N, C, H, W) "
-                         "input, got %d-d", fn, x->ndim);
-    if (!dtype_is_float(x->dtype))
-        return shape_err(E, arg[0]->begin, arg[0]->end, "%s: x must be a float tensor, not %s", fn,
-                         einc_dtype_name(x->dtype));
-    int lead = x->ndim - 2;
-    int64_t in[2] = { x->shape[lead], x->shape[lead + 1] }, out[2];
-    bool guard = false;
-    for (int i = 0; i < 2; i++) {
-        if (k[i] < 1 || s[i] < 1 || d[i] < 1 || p[i] < 0)
-            return arg_err(E, call->begin, call->end, "%s: kernel_size, stride and dilation must be positive "
-                           "and padding non-negative (kernel_size %lld, stride %lld, padding %lld, dilation "
-                           "%lld)", fn, (long long)k[i], (long long)s[i], (long long)p[i], (long long)d[i]);
-        if (p[i] > k[i] / 2)
-            return arg_err(E, call->begin, call->end, "%s: padding should be at most half of kernel_size, "
-                           "but got padding=%lld and kernel_size=%lld", fn, (long long)p[i], (long long)k[i]);
-        /* torch's pooling_output_shape: the last window must start inside the input or the
-           left padding */
-        int64_t num = in[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1 + (ceil ? s[i] - 1 : 0);
-        out[i] = num < 0 ? 0 : num / s[i] + 1;
-        if (ceil && out[i] > 0 && (out[i] - 1) * s[i] >= in[i] + p[i])
-            out[i]--;
-        if (out[i] < 1)
-            return shape_err(E, call->begin, call->end, "%s: the output %s would be empty: input %lld, "
-                             "kernel_size %lld, padding %lld, dilation %lld", fn, i ? "width" : "height",
-                             (long long)in[i], (long long)k[i], (long long)p[i], (long long)d[i]);
-        guard |= p[i] > 0 || (out[i] - 1) * s[i] + (k[i] - 1) * d[i] - p[i] >= in[i];
-    }
-    int tx = materialize(E, x);
-    if (tx < 0)
-        return NULL;
-    int64_t ysh[4];
-    int ax[4];
-    dimspec yd[4], xd[4];
-    for (int i = 0; i < lead; i++) {
-        ysh[i] = x->shape[i];
-        ax[i] = ysh[i] > 1 ? new_axis(E, ysh[i]) : -1;
-        yd[i] = xd[i] = (dimspec){ 1, { ax[i] }, { 1 }, 0 };
-    }
-    int ao[2], ak[2];
-    for (int i = 0; i < 2; i++) {
-        ysh[lead + i] = out[i];
-        ao[i] = out[i] > 1 ? new_axis(E, out[i]) : -1;
-        ak[i] = k[i] > 1 ? new_axis(E, k[i]) : -1;
-        yd[lead + i] = (dimspec){ 1, { ao[i] }, { 1 }, 0 };
-        xd[lead + i] = (dimspec){ 2, { ao[i], ak[i] }, { s[i], d[i] }, -p[i] };
-    }
-    int y = new_tensor(E, NULL, IR_TEMP, x->dtype, x->ndim, ysh, -1, -1);
-    if (y < 0 || E->c->failed)
-        return NULL;
-    ir_expr *rhs = ex_load(E, access_affine(E, tx, xd, guard));
-    if (isMax && guard) {
-        for (int i = 0; i < 2; i++) {
-            int pen = side_table(E, out[i], k[i], s[i], d[i], p[i], in[i], false, x->dtype);
-            if (pen < 0)
-                return NULL;
-            dimspec pd[2] = { { 1, { ao[i] }, { 1 }, 0 }, { 1, { ak[i] }, { 1 }, 0 } };
-            rhs = ex(E, IR_ADD, rhs, ex_load(E, access_affine(E, pen, pd, false)));
-        }
-    }
-    if (add_stmt(E, access_affine(E, y, yd, false), isMax ? IR_COMB_MAX : IR_COMB_SUM, rhs, false) < 0)
-        return NULL;
-    lz *r = lz_tensor(E, y);
-    if (!isMax) {       /* ÷ the window's count, a product of one count per side */
-        for (int i = 0; i < 2; i++) {
-            int64_t L = incl ? in[i] + 2 * p[i] : in[i], off = incl ? 0 : p[i];
-            int cnt = side_table(E, out[i], k[i], s[i], 1, off, L, true, x->dtype);
-            if (cnt < 0)
-                return NULL;
-            int64_t vsh[4] = { 1, 1, 1, 1 };
-            vsh[lead + i] = out[i];
-            int td = lead + i;
-            r = lz_binary(E, IR_DIV, r, lz_view(E, cnt, x->ndim, vsh, &td), call->begin, call->end);
-        }
-    }
-    return tensor_val(E, r, call->begin, call->end);
-}
-
-/*
- * Adaptive pooling's windows along one side, torch's: output o covers inputs
- * [⌊o·I/O⌋, ⌈(o+1)·I/O⌉), whose lengths vary, so they are a [O, I] table of membership
- * rather than an affine read: 1 (or 0 in log form, for max) inside the window, 0 (−inf)
- * outside.  It is computed in integers from the axes (exact for any size), then
- * converted.
- */
-static int window_table(elab *E, int64_t O, int64_t I, bool logged, einc_dtype t)
-{
-    int64_t sh[2] = { O, I };
-    int mi = new_tensor(E, NULL, IR_TEMP, EINC_I64, 2, sh, -1, -1);
-    int mf = new_tensor(E, NULL, IR_TEMP, t, 2, sh, -1, -1);
-    int *ax = mi >= 0 && mf >= 0 ? fresh_axes(E, 2, sh) : NULL;
-    if (!ax)
-        return -1;
-    ir_expr *o = O > 1 ? ex_axis(E, ax[0]) : ex_const(E, 0), *h = I > 1 ? ex_axis(E, ax[1]) : ex_const(E, 0);
-    ir_expr *start = ex(E, IR_DIV, ex(E, IR_MUL, o, ex_const(E, (double)I)), ex_const(E, (double)O));
-    ir_expr *o1 = ex(E, IR_ADD, O > 1 ? ex_axis(E, ax[0]) : ex_const(E, 0), ex_const(E, 1));
-    ir_expr *end = ex(E, IR_DIV, ex(E, IR_ADD, ex(E, IR_MUL, o1, ex_const(E, (double)I)), ex_const(E, (double)(O - 1))),
-                      ex_const(E, (double)O));
-    /* start ≤ h  ⇔  min(h − start, 0) = 0;  h < end  ⇔  min(end − 1 − h, 0) = 0 */
-    ir_expr *h2 = I > 1 ? ex_axis(E, ax[1]) : ex_const(E, 0);
-    ir_expr *lo = ex(E, IR_EQ, ex(E, IR_MIN, ex(E, IR_SUB, h, start), ex_const(E, 0)), ex_const(E, 0));
-    ir_expr *hi = ex(E, IR_EQ, ex(E, IR_MIN, ex(E, IR_SUB, ex(E, IR_SUB, end, ex_const(E, 1)), h2), ex_const(E, 0)),
-                     ex_const(E, 0));
-    int oax[2] = { O > 1 ? ax[0] : -1, I > 1 ? ax[1] : -1 };
-    if (add_stmt(E, access_axes(E, mi, oax), IR_COMB_ASSIGN, ex(E, IR_MUL, lo, hi), false) < 0)
-        return -1;
-    ir_expr *in = ex_load(E, access_axes(E, mi, oax));
-    if (add_stmt(E, access_axes(E, mf, oax), IR_COMB_ASSIGN, logged ? ex(E, IR_LOG, in, NULL) : in, false) < 0)
-        return -1;
-    return mf;
-}
-
-/* adaptive_avg_pool2d(x, output_size) / adaptive_max_pool2d: one side at a time (W, then H). */
-static val *adaptive_pool2d(elab *E, const el_node *call, val **arg, bool isMax)
-{
-    const char *fn = isMax ? "adaptive_max_pool2d" : "adaptive_avg_pool2d";
-    lz *x = need_tensor(E, arg[0], fn, "x");
-    if (!x)
-        return NULL;
-    if (x->ndim != 3 && x->ndim != 4)
-        return shape_err(E, arg[0]->begin, arg[0]->end, "%s: expected a 3-d (C, H, W) or 4-d (N, C, H, W) "
-                         "input, got %d-d", fn, x->ndim);
-    if (!dtype_is_float(x->dtype))
-        return shape_err(E, arg[0]->begin, arg[0]->end, "%s: x must be a float tensor, not %s", fn,
-                         einc_dtype_name(x->dtype));
-    int lead = x->ndim - 2;
-    int64_t in[2] = { x->shape[lead], x->shape[lead + 1] }, out[2];
-    const val *os = arg[1];
-    if (os->kind == V_TUPLE && os->n != 2)
-        return arg_err(E, os->begin, os->end, "%s: output_size must be an integer or a pair", fn);
-    for (int i = 0; i < 2; i++) {       /* an int, a pair, or a pair with none: the input's size */
-        const val *v = os->kind == V_TUPLE && os->n == 2 ? os->item[i] : os;
-        if (is_none(v))
-            out[i] = in[i];
-        else if (!get_int(E, v, fn, "output_size", &out[i]))
-            return NULL;
-        if (out[i] < 1)
-            return arg_err(E, os->begin, os->end, "%s: output_size must be positive, got %lld", fn,
-                           (long long)out[i]);
-    }
-    int t = materialize(E, x);
-    if (t < 0)
-        return NULL;
-    /* side 1 (W) then side 0 (H): cur[..., H', W'] → next with that side pooled */
-    int64_t sh[4];
-    for (int d = 0; d < x->ndim; d++)
-        sh[d] = x->shape[d];
-    for (int side = 1; side >= 0; side--) {
-        int dd = lead + side;
-        int win = window_table(E, out[side], in[side], isMax, x->dtype);
-        int64_t nsh[4];
-        memcpy(nsh, sh, sizeof nsh);
-        nsh[dd] = out[side];
-        int nt = new_tensor(E, NULL, IR_TEMP, x->dtype, x->ndim, nsh, -1, -1);
-        if (win < 0 || nt < 0)
-            return NULL;
-        dimspec cd[4], nd[4];
-        int ai = in[side] > 1 ? new_axis(E, in[side]) : -1, ao = out[side] > 1 ? new_axis(E, out[side]) : -1;
-        for (int d = 0; d < x->ndim; d++) {
-            int a = d == dd ? -1 : sh[d] > 1 ? new_axis(E, sh[d]) : -1;
-            cd[d] = nd[d] = (dimspec){ 1, { a }, { 1 }, 0 };
-        }
-        cd[dd] = (dimspec){ 1, { ai }, { 1 }, 0 };
-        nd[dd] = (dimspec){ 1, { ao }, { 1 }, 0 };
-        dimspec wd[2] = { { 1, { ao }, { 1 }, 0 }, { 1, { ai }, { 1 }, 0 } };
-        if (E->c->failed)
-            return NULL;
-        ir_expr *rhs = ex(E, isMax ? IR_ADD : IR_MUL, ex_load(E, access_affine(E, t, cd, false)),
-                          ex_load(E, access_affine(E, win, wd, false)));
-        if (add_stmt(E, access_affine(E, nt, nd, false), isMax ? IR_COMB_MAX : IR_COMB_SUM, rhs, false) < 0)
-            return NULL;
-        t = nt;
-        memcpy(sh, nsh, sizeof sh);
-    }
-    lz *r = lz_tensor(E, t);
-    if (!isMax) {       /* ÷ the windows' lengths, one per side */
-        for (int side = 0; side < 2; side++) {
-            int win = window_table(E, out[side], in[side], false, x->dtype);
-            lz *w = win >= 0 ? lz_tensor(E, win) : NULL;
-            int *wax = w ? axes_for(E, w) : NULL;
-            bool keep[2] = { true, false };
-            int len = wax ? reduce_to(E, w, keep, IR_COMB_SUM, false, wax, x->dtype) : -1;
-            if (len < 0)
-                return NULL;
-            int64_t vsh[4] = { 1, 1, 1, 1 };
-            vsh[lead + side] = out[side];
-            int td[2] = { lead + side, -1 };
-            r = lz_binary(E, IR_DIV, r, lz_view(E, len, x->ndim, vsh, td), call->begin, call->end);
-        }
-    }
-    return tensor_val(E, r, call->begin, call->end);
-}
-
-/* ---- dispatch ------------------------------------------------------------------------------ */
-
-val *nn_call(elab *E, const el_node *x, val *const *pos, bool *found)
-{
-    *found = false;
-    for (size_t i = 0; i < sizeof nn_sigs / sizeof *nn_sigs; i++) {
-        if (strcmp(nn_sigs[i].name, x->name) != 0)
-            continue;
-        *found = true;
-        val *arg[8] = { 0 };    /* no built-in here takes more */
-        if (!bind_args(E, x, &nn_sigs[i], pos, arg))
-            return NULL;
-        if (strcmp(x->name, "flatten") == 0)
-            return flatten(E, x, arg);
-        if (strncmp(x->name, "adaptive_", 9) == 0)
-            return adaptive_pool2d(E, x, arg, x->name[9] == 'm');
-        if (strstr(x->name, "_pool2d"))
-            return pool2d(E, x, arg, x->name[0] == 'm');
-        if (strncmp(x->name, "arg", 3) == 0)
-            return argext(E, x, arg, strcmp(x->name, "argmax") == 0);
-        return activation(E, x, x->name, arg);
-    }
-    return NULL;
-}
-
-/* ---- did you mean -------------------------------------------------------------------------- */
-
-/* a's and b's spelling with case, '_' and '.' ignored (layer_norm, LayerNorm → layernorm) */
-static bool same_letters(const char *a, const char *b)
-{
-    for (;;) {
-        while (*a == '_')
-            a++;
-        while (*b == '_')
-            b++;
-        char p = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
-        char q = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
-        if (p != q)
-            return false;
-        if (!p)
-            return true;
-        a++, b++;
-    }
-}
-
-/* The Levenshtein distance of a and b, or more than limit (names are short: 64 bytes kept). */
-static int distance(const char *a, const char *b, int limit)
-{
-    enum { N = 64 };
-    size_t n = strlen(a), m = strlen(b);
-    if (n >= N || m >= N)
-        return limit + 1;
-    int row[N], prev[N];
-    for (size_t j = 0; j <= m; j++)
-        prev[j] = (int)j;
-    for (size_t i = 1; i <= n; i++) {
-        row[0] = (int)i;
-        for (size_t j = 1; j <= m; j++) {
-            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            int del = prev[j] + 1, ins = row[j - 1] + 1;
-            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, row, sizeof *row * (m + 1));
-    }
-    return prev[m];
-}
-
-/* torch's other names for the same functions */
-static const struct { const char *alias, *name; } aliases[] = {
-    { "batch_norm", "batchnorm2d" }, { "batchnorm", "batchnorm2d" }, { "conv", "conv2d" },
-    { "swish", "silu" }, { "dense", "linear" }, { "matmul", "einsum" }, { "view", "rearrange" },
-    { "reshape", "rearrange" }, { "permute", "rearrange" }, { "transpose", "rearrange" },
-};
-
-const char *nn_suggest(const char *name, const sig *builtins, int nbuiltins)
-{
-    static const char *const patterns[] = { "einsum", "rearrange", "reduce", "repeat" };
-    /* F.relu, torch.nn.functional.relu, nn.ReLU: the part after the last '.' */
-    const char *dot = strrchr(name, '.');
-    const char *base = dot ? dot + 1 : name;
-    int nn = (int)(sizeof nn_sigs / sizeof *nn_sigs), np = (int)(sizeof patterns / sizeof *patterns);
-    int total = nbuiltins + nn + np;
-    for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++)
-        if (same_letters(base, aliases[i].alias))
-            return aliases[i].name;
-    const char *best = NULL;
-    int bestd = 3;          /* at most two edits, and fewer than half the name */
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < total; i++) {
-            const char *c = i < nbuiltins ? builtins[i].name : i < nbuiltins + nn ? nn_sigs[i - nbuiltins].name
-                                                                                 : patterns[i - nbuiltins - nn];
-            if (pass == 0 && same_letters(base, c) && strcmp(c, name) != 0)
-                return c;
-            if (pass == 1) {
-                int d = distance(base, c, bestd);
-                if (d < bestd && 2 * d < (int)strlen(c)) {
-                    best = c;
-                    bestd = d;
-                }
-            }
-        }
-    return best;
-}
+val *bi_argmax(elab *E, const el_node *call, val *const *arg) { return argext(E, call, arg, true); }
+val *bi_argmin(elab *E, const el_node *call, val *const *arg) { return argext(E, call, arg, false); }
