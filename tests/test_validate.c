@@ -3,7 +3,8 @@
  * end, after each pass, pass both validators; hand-broken copies, one per invariant, fail
  * with an internal error whose exact text names the pass and the invariant.
  *
- * argv[1]: the examples directory (its *.einl models are elaborated and checked).
+ * argv[1]: the examples directory (its *.einl models are elaborated and checked); argv[2]:
+ * tests/golden (every expression there that binds is checked, with and without its arrays).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "codegen.h"
@@ -20,7 +21,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-static const char *examples;
+static const char *examples, *golden;
 
 /* One compilation: its arena, context and error. */
 typedef struct T {
@@ -72,24 +73,14 @@ static void valid_lp(T *t, const ir_prog *p, lp_target target, const char *what)
         fail_msg("%s (%s): %s", what, target == LP_CPU ? "cpu" : "gpu", t->err.message);
 }
 
+static void check_passes(T *t, ir_prog *p, const char *what);
+
 /* Every pass an expression goes through, validated after each. */
 static void check_expr(const char *expr, einc_reduce reduce, const int64_t *shapes)
 {
     T t;
     t_init(&t, expr);
-    ir_prog *p = bind_shapes(&t, expr, reduce, shapes);
-    valid_ir(&t, p, expr);
-    valid_lp(&t, p, LP_CPU, expr);
-    valid_lp(&t, p, LP_GPU, expr);
-    if (shapes) {
-        double naive, opt, largest;
-        if (p->bound && path_optimize(&t.c, p, 0, &naive, &opt, &largest))
-            valid_ir(&t, p, expr);
-        if (split_reductions(&t.c, p) > 0)
-            valid_ir(&t, p, expr);
-        valid_lp(&t, p, LP_CPU, expr);
-        valid_lp(&t, p, LP_GPU, expr);
-    }
+    check_passes(&t, bind_shapes(&t, expr, reduce, shapes), expr);
     arena_free(&t.A);
 }
 
@@ -122,6 +113,97 @@ static void real_expressions(void **state)
     check_expr("h w -> h w c", EINC_REDUCE_SUM, NULL);
     check_expr("(h 2) (w 2) c -> h w c", EINC_REDUCE_MAX, S(8, 8, 3));
     check_expr("b (h 2) (w 2) c -> b h w c", EINC_REDUCE_MEAN, S(2, 8, 8, 3));
+}
+
+/* The passes after binding, validated after each. */
+static void check_passes(T *t, ir_prog *p, const char *what)
+{
+    valid_ir(t, p, what);
+    valid_lp(t, p, LP_CPU, what);
+    valid_lp(t, p, LP_GPU, what);
+    double naive, opt, largest;
+    if (p->bound && path_optimize(&t->c, p, 0, &naive, &opt, &largest))
+        valid_ir(t, p, what);
+    if (p->bound && split_reductions(&t->c, p) > 0)
+        valid_ir(t, p, what);
+    valid_lp(t, p, LP_CPU, what);
+    valid_lp(t, p, LP_GPU, what);
+}
+
+/* A golden case (tests/golden/NAME.expr: expr, input, sizes, reduce lines) that binds. */
+static int check_golden_case(const char *name, char *text)
+{
+    char *expr = NULL;
+    einc_tensor in[8];
+    int64_t shape[8][8];
+    einc_size sizes[16];
+    bind_opts o = { .dtype = EINC_F32, .open_repeats = true };
+    int nin = 0, checked = 0;
+    for (char *save, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *save2, *tok;
+        if (strncmp(line, "expr: ", 6) == 0) {
+            expr = line + 6;
+        } else if (strncmp(line, "reduce: ", 8) == 0) {
+            for (int r = 0; r < EINC_REDUCE_COUNT; r++)
+                if (strcmp(einc_reduce_name((einc_reduce)r), line + 8) == 0)
+                    o.reduce = (einc_reduce)r;
+        } else if (strncmp(line, "sizes:", 6) == 0) {
+            for (tok = strtok_r(line + 6, " ", &save2); tok && o.nsizes < 16;
+                 tok = strtok_r(NULL, " ", &save2)) {
+                char *eq = strchr(tok, '=');
+                assert_non_null(eq);
+                *eq = 0;
+                sizes[o.nsizes++] = (einc_size){ tok, atoll(eq + 1) };
+            }
+            o.sizes = sizes;
+        } else if (strncmp(line, "input: ", 7) == 0 && nin < 8) {
+            in[nin] = (einc_tensor){ .shape = shape[nin] };
+            tok = strtok_r(line + 7, " ", &save2);
+            for (int d = 0; d < EINC_DTYPE_COUNT; d++)
+                if (strcmp(einc_dtype_name((einc_dtype)d), tok) == 0)
+                    in[nin].dtype = (einc_dtype)d;
+            while ((tok = strtok_r(NULL, " ", &save2)) && in[nin].ndim < 8)
+                shape[nin][in[nin].ndim++] = atoll(tok);
+            nin++;
+        }
+    }
+    assert_non_null(expr);
+    for (int arrays = 0; arrays < 2; arrays++) {
+        T t;
+        t_init(&t, expr);
+        ast_expr *e = parse_expr(&t.c);
+        ir_prog *p = e ? bind_expr(&t.c, e, &o, arrays ? nin : 0, arrays ? in : NULL) : NULL;
+        if (p) {
+            check_passes(&t, p, name);
+            checked++;
+        }
+        arena_free(&t.A);
+    }
+    return checked;
+}
+
+static void real_golden(void **state)
+{
+    (void)state;
+    DIR *d = opendir(golden);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".expr") != 0)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", golden, e->d_name);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        static char text[1 << 14];
+        size_t got = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[got] = 0;
+        n += check_golden_case(e->d_name, text);
+    }
+    closedir(d);
+    assert_true(n >= 40);
 }
 
 /* Every declared size name of m bound to v. */
@@ -653,6 +735,49 @@ static void lp_update_comb(void **state)
     expect_lp(&t, lp, "internal error after lower: nest 0: a pairwise ACC that is not a float sum");
 }
 
+/* ---- impossible cases in the switches over ir_op and ir_comb ------------------------------- */
+
+static void impossible_operator(void **state)
+{
+    (void)state;
+    T t;
+    ir_prog *p = mm(&t);
+    float a[12] = { 0 }, b[15] = { 0 }, out[20];
+    void *buf[3] = { a, b, out };
+    lp_prog *lp = lower(&t.c, p, LP_CPU, NULL);
+    assert_non_null(lp);
+    p->stmt[0].rhs->op = IR_OP_COUNT;       /* what the validators would have caught */
+    assert_int_equal(interp_run(&t.c, p, buf, NULL), -1);
+    assert_int_equal(t.err.status, EINC_ERR_INTERNAL);
+    assert_string_equal(t.err.message, "internal error in the interpreter: an operator or "
+                                       "combiner it does not know");
+    char *text = ir_print(p);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "out[i, j] += <operator 20>    (reduce k)\n"));
+    free(text);
+    arena_free(&t.A);
+
+    for (int cuda = 0; cuda < 2; cuda++) {  /* the generators: an error, not the operand */
+        t_init(&t, "ij,ij->ij");
+        p = bind_shapes(&t, "ij,ij->ij", EINC_REDUCE_SUM, S(4, 5, -1, 4, 5));
+        lp = lower(&t.c, p, cuda ? LP_GPU : LP_CPU, NULL);
+        assert_non_null(lp);
+        p->stmt[0].rhs->op = IR_OP_COUNT;
+        cg_opts o = { "k", "ij,ij->ij", false };
+        assert_null(cuda ? cg_cuda(&t.c, lp, &o) : cg_c(&t.c, lp, &o));
+        assert_int_equal(t.err.status, EINC_ERR_INTERNAL);
+        assert_string_equal(t.err.message, "internal error in the C and CUDA code generators: "
+                                           "operator 20");
+        arena_free(&t.A);
+    }
+
+    p = mm(&t);
+    p->stmt[0].comb = IR_COMB_COUNT;
+    assert_int_equal(interp_run(&t.c, p, buf, NULL), -1);
+    assert_int_equal(t.err.status, EINC_ERR_INTERNAL);
+    arena_free(&t.A);
+}
+
 /* ---- the switch ------------------------------------------------------------------------------ */
 
 static void enabled_reads_once(void **state)
@@ -672,9 +797,11 @@ static void enabled_reads_once(void **state)
 int main(int argc, char **argv)
 {
     examples = argc > 1 ? argv[1] : "examples";
+    golden = argc > 2 ? argv[2] : "tests/golden";
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(real_expressions),
         cmocka_unit_test(real_models),
+        cmocka_unit_test(real_golden),
         cmocka_unit_test(ir_mm_is_valid),
         cmocka_unit_test(ir_tensor_out_of_range),
         cmocka_unit_test(ir_axis_out_of_range),
@@ -703,6 +830,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(lp_gemm),
         cmocka_unit_test(lp_accumulator),
         cmocka_unit_test(lp_update_comb),
+        cmocka_unit_test(impossible_operator),
         cmocka_unit_test(enabled_reads_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
