@@ -451,7 +451,7 @@ static bool node_ok(V *v, const lp_nest *nest, const lp_node *n, frame *fr, int 
             return bad(v, "a pairwise ACC that is not a float sum");
         if (!access_ok(v, n->dst, &s, true))
             return false;
-        if (v->lp->acc[n->dst->tensor])
+        if (v->lp->acc[n->dst->tensor] && p->tensor[n->dst->tensor].role == IR_TEMP)
             return bad(v, "an ACC stores to accumulator %s", tname(v, n->dst->tensor));
         if (!n->final)
             return true;
@@ -474,7 +474,7 @@ static bool node_ok(V *v, const lp_nest *nest, const lp_node *n, frame *fr, int 
             return bad(v, "a STORE that combines with '%s'", n->comb == IR_COMB_MEAN ? "mean" : "?");
         if (!access_ok(v, n->dst, &s, true))
             return false;
-        if (v->lp->acc[n->dst->tensor])
+        if (v->lp->acc[n->dst->tensor] && p->tensor[n->dst->tensor].role == IR_TEMP)
             return bad(v, "a STORE to accumulator %s", tname(v, n->dst->tensor));
         s.acc_ok = n->acc_tensor;
         return !n->value || expr_ok(v, n->value, &s, fp, NULL, NULL);
@@ -534,9 +534,10 @@ bool lp_validate(cc *c, const lp_prog *lp, const char *pass)
         return false;
     if (lp->nnest < 0 || (lp->nnest && !lp->nest) || (p->ntensor && !lp->acc))
         return bad(&v, "a nest list or acc table with no storage");
+    /* a mean's sum is a temporary, or the output itself when it is the sum's type */
     for (int t = 0; t < p->ntensor; t++)
-        if (lp->acc[t] && p->tensor[t].role != IR_TEMP)
-            return bad(&v, "accumulator %s is not a temporary", tname(&v, t));
+        if (lp->acc[t] && p->tensor[t].role != IR_TEMP && t != p->output)
+            return bad(&v, "accumulator %s is neither a temporary nor the output", tname(&v, t));
     for (int i = 0; i < lp->nnest; i++) {
         snprintf(v.where, sizeof v.where, "nest %d: ", i);
         if (!nest_ok(&v, &lp->nest[i]))

@@ -37,25 +37,31 @@ static void t_init(T *t, const char *src)
 }
 
 /*
- * expr bound to arrays of the given shapes (float32; shape lists end with -1 between
- * operands, -2 at the end), or symbolically when shapes is NULL.
+ * expr bound to arrays of the given shapes (float32, or dtype; shape lists end with -1
+ * between operands, -2 at the end), or symbolically when shapes is NULL.
  */
-static ir_prog *bind_shapes(T *t, const char *expr, einc_reduce reduce, const int64_t *shapes)
+static ir_prog *bind_dtype(T *t, const char *expr, einc_reduce reduce, const int64_t *shapes,
+                           einc_dtype dtype)
 {
     einc_tensor in[8];
     int n = 0;
     for (const int64_t *s = shapes; s && *s != -2; n++) {
-        in[n] = (einc_tensor){ .dtype = EINC_F32, .shape = s };
+        in[n] = (einc_tensor){ .dtype = dtype, .shape = s };
         while (*s >= 0)
             s++, in[n].ndim++;
         s += *s == -1;
     }
     ast_expr *e = parse_expr(&t->c);
-    bind_opts o = { .reduce = reduce, .dtype = EINC_F32, .open_repeats = true };
+    bind_opts o = { .reduce = reduce, .dtype = dtype, .open_repeats = true };
     ir_prog *p = e ? bind_expr(&t->c, e, &o, n, shapes ? in : NULL) : NULL;
     if (!p)
         fail_msg("%s: %s", expr, t->err.message);
     return p;
+}
+
+static ir_prog *bind_shapes(T *t, const char *expr, einc_reduce reduce, const int64_t *shapes)
+{
+    return bind_dtype(t, expr, reduce, shapes, EINC_F32);
 }
 
 static void valid_ir(T *t, const ir_prog *p, const char *what)
@@ -75,13 +81,22 @@ static void valid_lp(T *t, const ir_prog *p, lp_target target, const char *what)
 
 static void check_passes(T *t, ir_prog *p, const char *what);
 
-/* Every pass an expression goes through, validated after each. */
+/* Every pass an expression goes through, validated after each, in float32 and dtype. */
+static void check_expr_dtype(const char *expr, einc_reduce reduce, const int64_t *shapes,
+                             einc_dtype dtype)
+{
+    einc_dtype dts[2] = { EINC_F32, dtype };
+    for (int i = 0; i < 2; i++) {
+        T t;
+        t_init(&t, expr);
+        check_passes(&t, bind_dtype(&t, expr, reduce, shapes, dts[i]), expr);
+        arena_free(&t.A);
+    }
+}
+
 static void check_expr(const char *expr, einc_reduce reduce, const int64_t *shapes)
 {
-    T t;
-    t_init(&t, expr);
-    check_passes(&t, bind_shapes(&t, expr, reduce, shapes), expr);
-    arena_free(&t.A);
+    check_expr_dtype(expr, reduce, shapes, EINC_F32);
 }
 
 #define S(...) ((const int64_t[]){ __VA_ARGS__, -2 })
@@ -107,6 +122,12 @@ static void real_expressions(void **state)
     check_expr("b (h w) c -> b c h w", EINC_REDUCE_SUM, NULL);
     check_expr("b c h w -> b (h w c)", EINC_REDUCE_SUM, S(2, 3, 4, 5));
     check_expr("b h w c -> b c", EINC_REDUCE_MEAN, S(2, 3, 4, 5));
+    /* a float64 mean sums into the output itself, which is then its accumulator */
+    check_expr_dtype("b h w c -> b c", EINC_REDUCE_MEAN, S(2, 3, 4, 5), EINC_F64);
+    check_expr_dtype("i j -> i", EINC_REDUCE_MEAN, S(4, 300), EINC_F64);
+    check_expr_dtype("i j -> i", EINC_REDUCE_SUM, S(4, 300), EINC_I32);
+    check_expr_dtype("ij,jk->ik", EINC_REDUCE_SUM, S(4, 3, -1, 3, 5), EINC_I64);
+    check_expr_dtype("i j -> i", EINC_REDUCE_MAX, S(4, 300), EINC_BOOL);
     check_expr("b h w c -> b c", EINC_REDUCE_MEAN, NULL);
     check_expr("i j -> i", EINC_REDUCE_PROD, S(6, 7));
     check_expr("i j -> j", EINC_REDUCE_MIN, S(6, 7));
@@ -719,6 +740,13 @@ static void lp_accumulator(void **state)
     u->value = acc->final;              /* the UPDATE reads the accumulator */
     expect_lp(&t, lp, "internal error after lower: nest 0: accumulator sum read outside its "
                       "reduction's final");
+    t_init(&t, "i j -> i");
+    p = bind_shapes(&t, "i j -> i", EINC_REDUCE_MEAN, S(4, 300));
+    lp = lower(&t.c, p, LP_GPU, NULL);
+    assert_non_null(lp);
+    lp->acc[0] = true;
+    expect_lp(&t, lp, "internal error after lower: accumulator in0 is neither a temporary nor "
+                      "the output");
 }
 
 static void lp_update_comb(void **state)
