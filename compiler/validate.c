@@ -350,14 +350,23 @@ bool ir_validate(cc *c, const ir_prog *p, const char *pass)
 /* ---- the loop IR -------------------------------------------------------------------------- */
 
 /*
- * Whether axis x walks access a with unit stride: one term, coefficient 1, in one index,
- * and every later index of length 1.  A length known only at run time is taken as 1: it
- * cannot be checked here.
+ * Whether axis x walks access a with unit stride: in one term of one index, with coefficient
+ * 1 (a composition's last member, as j in '(b j)', counts), every later index of length 1.
+ * A coefficient or length known only at run time is taken as 1: it cannot be checked here.
  */
 static bool unit_stride(const ir_prog *p, const ir_access *a, int x)
 {
-    int d = ir_access_dim(a, x);
-    if (d < 0 || ir_sole_dim(a, x) != d)
+    int d = -1;
+    for (int e = 0; e < a->ndim; e++)
+        for (int i = 0; i < a->dim[e].n; i++) {
+            if (a->dim[e].t[i].axis != x)
+                continue;
+            int64_t k = ir_mono_eval(p, &a->dim[e].t[i].coef);
+            if (d >= 0 || (k >= 0 && k != 1))
+                return false;
+            d = e;
+        }
+    if (d < 0)
         return false;
     for (int e = d + 1; e < a->ndim; e++) {
         int64_t len = ir_mono_eval(p, &p->tensor[a->tensor].shape[e]);

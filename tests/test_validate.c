@@ -134,6 +134,9 @@ static void real_expressions(void **state)
     check_expr("h w -> h w c", EINC_REDUCE_SUM, NULL);
     check_expr("(h 2) (w 2) c -> h w c", EINC_REDUCE_MAX, S(8, 8, 3));
     check_expr("b (h 2) (w 2) c -> b h w c", EINC_REDUCE_MEAN, S(2, 8, 8, 3));
+    /* GEMMs into a composed output: j and b walk it with unit stride */
+    check_expr_dtype("b i, i j -> (b j)", EINC_REDUCE_SUM, S(2, 3, -1, 3, 4), EINC_F64);
+    check_expr("b i, i j -> (j b)", EINC_REDUCE_SUM, S(2, 3, -1, 3, 4));
 }
 
 /* The passes after binding, validated after each. */
