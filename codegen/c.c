@@ -558,5 +558,9 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
     char *s = sb_finish(&b);
     if (!s)
         cc_nomem(c);
+    if (c->failed) {            /* cspell.c met an impossible case */
+        einc_free(s);
+        return NULL;
+    }
     return s;
 }

@@ -33,8 +33,22 @@ static int helper_of(const ir_expr *x, einc_dtype t)
     case IR_MIN: return H_MIN;
     case IR_DIVZ: return H_DIVZ;
     case IR_DIV: return dtype_is_float(t) ? -1 : H_DIVZ;     /* x / 0 is 0, as the JIT's */
-    default: return -1;
+    case IR_ACCESS: case IR_CONST: case IR_SIZE: case IR_AXIS: case IR_MUL: case IR_ADD:
+    case IR_SUB: case IR_EQ: case IR_NEG: case IR_EXP: case IR_LOG: case IR_SQRT: case IR_RSQRT:
+    case IR_TANH: case IR_ERF: case IR_SIGMOID: case IR_OP_COUNT:
+        return -1;
     }
+    return -1;
+}
+
+/*
+ * A case no valid program reaches (an operator or combiner out of range): an internal
+ * error, which makes the generator return NULL, never code that drops the value.
+ */
+static void cs_bug(const cspell *s, const char *what, int v)
+{
+    cc_error(s->c, EINC_ERR_INTERNAL, -1, -1, "internal error in the C and CUDA code generators: %s %d",
+             what, v);
 }
 
 static void expr_uses(cspell *s, const ir_expr *x, einc_dtype t)
@@ -115,6 +129,7 @@ static const char *temp_name(cc *c, const cspell *s, bool (*reserved)(const char
 int cs_name_axes(cc *c, cspell *g, bool (*reserved)(const char *))
 {
     const ir_prog *p = g->p;
+    g->c = c;
     g->loopvar = ARENA_ARRAY(c->A, const char *, p->naxis + 1);
     g->size = ARENA_ARRAY(c->A, const char *, p->naxis + 1);
     g->tensor = ARENA_ARRAY(c->A, const char *, p->ntensor + 1);
@@ -290,8 +305,11 @@ void cs_identity(const cspell *s, const lp_nest *nest, ir_comb comb)
         if (fp) cs_float_lit(s, t, INFINITY);
         else sb_printf(s->b, "(%s)%s", at, i32 ? "2147483647" : "9223372036854775807LL");
         break;
-    default:
+    case IR_COMB_SUM: case IR_COMB_MEAN: case IR_COMB_ASSIGN:
         zero(s, t);
+        break;
+    case IR_COMB_COUNT:
+        cs_bug(s, "combiner", (int)comb);
         break;
     }
 }
@@ -319,9 +337,12 @@ void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_acce
     case IR_COMB_MAX: case IR_COMB_MIN:
         sb_printf(s->b, "{ %s %s = ", cs_arith_type(s, t), v);
         break;
-    default:
+    case IR_COMB_ASSIGN:
         sb_printf(s->b, "%s = ", lhs);
         break;
+    case IR_COMB_COUNT:
+        cs_bug(s, "combiner", (int)comb);
+        return;
     }
     if (x)
         cs_expr(s, nest, in_acc, store_dst, x);
@@ -443,10 +464,12 @@ static void unary(const cspell *s, const lp_nest *nest, bool in_acc, const ir_ac
         cs_expr(s, nest, in_acc, store_dst, x->a);
         sb_printf(s->b, "))))");
         return;
-    default:
-        cs_expr(s, nest, in_acc, store_dst, x->a);
-        return;
+    case IR_ACCESS: case IR_CONST: case IR_SIZE: case IR_AXIS: case IR_MUL: case IR_ADD:
+    case IR_SUB: case IR_DIV: case IR_DIVZ: case IR_MAX: case IR_MIN: case IR_EQ:
+    case IR_OP_COUNT:
+        break;
     }
+    cs_bug(s, "unary operator", (int)x->op);
 }
 
 void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
@@ -482,11 +505,19 @@ void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access 
     case IR_AXIS:
         sb_printf(s->b, "(%s)%s", at, s->loopvar[x->axis]);
         return;
-    default:
-        break;
-    }
-    if (ir_op_arity(x->op) == 1) {
+    case IR_NEG: case IR_EXP: case IR_LOG: case IR_SQRT: case IR_RSQRT: case IR_TANH: case IR_ERF:
+    case IR_SIGMOID:
         unary(s, nest, in_acc, store_dst, x);
+        return;
+    case IR_MUL: case IR_ADD: case IR_SUB: case IR_DIV: case IR_DIVZ: case IR_MAX: case IR_MIN:
+    case IR_EQ:
+        break;
+    case IR_OP_COUNT:
+        cs_bug(s, "operator", (int)x->op);
+        return;
+    }
+    if ((unsigned)x->op >= IR_OP_COUNT) {   /* no case above */
+        cs_bug(s, "operator", (int)x->op);
         return;
     }
     int h = helper_of(x, t);

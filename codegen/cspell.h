@@ -12,6 +12,7 @@
 #include "strbuf.h"
 
 typedef struct cspell {
+    cc *c;                      /* where an impossible case is reported (cs_name_axes sets it) */
     strbuf *b;                  /* where the text goes */
     const ir_prog *p;
     const lp_prog *lp;          /* what the code uses: helpers, math functions, temporaries */

@@ -574,6 +574,10 @@ static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
     char *s = sb_finish(&b);
     if (!s)
         cc_nomem(c);
+    if (c->failed) {            /* cspell.c met an impossible case */
+        einc_free(s);
+        return NULL;
+    }
     return s;
 }
 

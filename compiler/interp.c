@@ -35,6 +35,7 @@ typedef struct interp {
     int64_t **shape;            /* per tensor, evaluated */
     int64_t *at;                /* per axis: the current index */
     bool fp;                    /* the statement computes in double */
+    bool broken;                /* an expression or combiner no case knows (an einc bug) */
 } interp;
 
 /*
@@ -115,9 +116,23 @@ static uint64_t idiv(uint64_t a, uint64_t b)
     return (uint64_t)((int64_t)a / (int64_t)b);
 }
 
-static value eval(const interp *in, const ir_expr *x)
+/* A float function's value; an integer statement passes the operand through (ir.h). */
+#define FLOAT_FN(expr)          \
+    do {                        \
+        if (!in->fp)            \
+            return a;           \
+        v.f = (expr);           \
+        return v;               \
+    } while (0)
+
+static value eval(interp *in, const ir_expr *x)
 {
-    value v = { 0 }, a, b;
+    value v = { 0 }, a = { 0 }, b = { 0 };
+    int arity = ir_op_arity(x->op);
+    if (arity >= 1)
+        a = eval(in, x->a);
+    if (arity == 2)
+        b = eval(in, x->b);
     switch (x->op) {
     case IR_ACCESS:
         return load(in, &x->acc);
@@ -141,82 +156,81 @@ static value eval(const interp *in, const ir_expr *x)
         else
             v.i = (uint64_t)in->at[x->axis];
         return v;
-    default:
-        break;
-    }
-    a = eval(in, x->a);
-    if (ir_op_arity(x->op) == 1) {
-        if (!in->fp) {          /* integers: only negation is integral */
-            v.i = x->op == IR_NEG ? 0 - a.i : a.i;
-            return v;
-        }
-        switch (x->op) {
-        case IR_NEG: v.f = -a.f; break;
-        case IR_EXP: v.f = exp(a.f); break;
-        case IR_LOG: v.f = log(a.f); break;
-        case IR_SQRT: v.f = sqrt(a.f); break;
-        case IR_RSQRT: v.f = 1 / sqrt(a.f); break;
-        case IR_TANH: v.f = tanh(a.f); break;
-        case IR_ERF: v.f = erf(a.f); break;
-        case IR_SIGMOID: v.f = 1 / (1 + exp(-a.f)); break;
-        default: break;
-        }
+    case IR_NEG:
+        if (in->fp)
+            v.f = -a.f;
+        else
+            v.i = 0 - a.i;
         return v;
-    }
-    b = eval(in, x->b);
-    switch (x->op) {
-    case IR_MUL: if (in->fp) v.f = a.f * b.f; else v.i = a.i * b.i; break;
-    case IR_ADD: if (in->fp) v.f = a.f + b.f; else v.i = a.i + b.i; break;
-    case IR_SUB: if (in->fp) v.f = a.f - b.f; else v.i = a.i - b.i; break;
+    case IR_EXP: FLOAT_FN(exp(a.f));
+    case IR_LOG: FLOAT_FN(log(a.f));
+    case IR_SQRT: FLOAT_FN(sqrt(a.f));
+    case IR_RSQRT: FLOAT_FN(1 / sqrt(a.f));
+    case IR_TANH: FLOAT_FN(tanh(a.f));
+    case IR_ERF: FLOAT_FN(erf(a.f));
+    case IR_SIGMOID: FLOAT_FN(1 / (1 + exp(-a.f)));
+    case IR_MUL: if (in->fp) v.f = a.f * b.f; else v.i = a.i * b.i; return v;
+    case IR_ADD: if (in->fp) v.f = a.f + b.f; else v.i = a.i + b.i; return v;
+    case IR_SUB: if (in->fp) v.f = a.f - b.f; else v.i = a.i - b.i; return v;
     case IR_DIV:
         if (in->fp)
             v.f = a.f / b.f;
         else
             v.i = idiv(a.i, b.i);
-        break;
+        return v;
     case IR_DIVZ:
         if (in->fp)
             v.f = b.f == 0 ? 0 : a.f / b.f;
         else
             v.i = idiv(a.i, b.i);
-        break;
+        return v;
     case IR_MAX:
         if (in->fp)
             v.f = isnan(a.f) || isnan(b.f) ? NAN : a.f > b.f ? a.f : b.f;
         else
             v.i = (int64_t)a.i > (int64_t)b.i ? a.i : b.i;
-        break;
+        return v;
     case IR_MIN:
         if (in->fp)
             v.f = isnan(a.f) || isnan(b.f) ? NAN : a.f < b.f ? a.f : b.f;
         else
             v.i = (int64_t)a.i < (int64_t)b.i ? a.i : b.i;
-        break;
+        return v;
     case IR_EQ:
         if (in->fp)
             v.f = a.f == b.f;
         else
             v.i = a.i == b.i;
+        return v;
+    case IR_OP_COUNT:
         break;
-    default: break;
     }
+    in->broken = true;          /* not an operator: interp_run reports it */
     return v;
 }
 
-static value identity(ir_comb c, bool fp)
+#undef FLOAT_FN
+
+static value identity(interp *in, ir_comb c, bool fp)
 {
     value v;
     switch (c) {
-    case IR_COMB_PROD: if (fp) v.f = 1; else v.i = 1; break;
-    case IR_COMB_MAX: if (fp) v.f = -INFINITY; else v.i = (uint64_t)INT64_MIN; break;
-    case IR_COMB_MIN: if (fp) v.f = INFINITY; else v.i = (uint64_t)INT64_MAX; break;
-    default: if (fp) v.f = 0; else v.i = 0; break;
+    case IR_COMB_PROD: if (fp) v.f = 1; else v.i = 1; return v;
+    case IR_COMB_MAX: if (fp) v.f = -INFINITY; else v.i = (uint64_t)INT64_MIN; return v;
+    case IR_COMB_MIN: if (fp) v.f = INFINITY; else v.i = (uint64_t)INT64_MAX; return v;
+    case IR_COMB_SUM: case IR_COMB_MEAN: case IR_COMB_ASSIGN:
+        if (fp) v.f = 0; else v.i = 0;
+        return v;
+    case IR_COMB_COUNT:
+        break;
     }
+    in->broken = true;
+    v.i = 0;
     return v;
 }
 
 /* max/min propagate NaN, as numpy's do: once the accumulator is NaN it stays NaN. */
-static value combine(ir_comb c, bool fp, value acc, value v)
+static value combine(interp *in, ir_comb c, bool fp, value acc, value v)
 {
     switch (c) {
     case IR_COMB_SUM: case IR_COMB_MEAN:
@@ -236,7 +250,8 @@ static value combine(ir_comb c, bool fp, value acc, value v)
     case IR_COMB_ASSIGN:
         acc = v;
         break;
-    default:
+    case IR_COMB_COUNT:
+        in->broken = true;
         break;
     }
     return acc;
@@ -285,7 +300,7 @@ static void run_stmt(interp *in, const ir_stmt *st)
     for (int i = 0; i < st->nfree; i++)
         in->at[st->free[i]] = 0;
     do {
-        value acc = st->accumulate ? load(in, &st->out) : identity(st->comb, in->fp);
+        value acc = st->accumulate ? load(in, &st->out) : identity(in, st->comb, in->fp);
         double comp = 0;
         if (!empty(in, st->red, st->nred)) {
             for (int i = 0; i < st->nred; i++)
@@ -297,7 +312,7 @@ static void run_stmt(interp *in, const ir_stmt *st)
                 else if (prod32)
                     acc.f = (float)(acc.f * v.f);
                 else
-                    acc = combine(st->comb, in->fp, acc, v);
+                    acc = combine(in, st->comb, in->fp, acc, v);
             } while (step(in, st->red, st->nred));
         }
         if (sum && isfinite(acc.f))
@@ -363,8 +378,13 @@ int interp_run(cc *c, const ir_prog *p, void *const *buf, const int64_t *const *
     }
     in.buf = b;
     in.stride = st;
-    for (int s = 0; s < p->nstmt; s++)
+    for (int s = 0; s < p->nstmt && !in.broken; s++)
         run_stmt(&in, &p->stmt[s]);
+    if (in.broken) {
+        cc_error(c, EINC_ERR_INTERNAL, -1, -1,
+                 "internal error in the interpreter: an operator or combiner it does not know");
+        goto out;
+    }
     rc = 0;
 out:
     if (owned)

@@ -37,6 +37,7 @@ static void print_access(strbuf *b, const ir_prog *p, const ir_access *a)
 
 static void print_expr(strbuf *b, const ir_prog *p, const ir_expr *x, int prec)
 {
+    int my = 0;                 /* an infix operator's precedence */
     switch (x->op) {
     case IR_ACCESS: print_access(b, p, &x->acc); return;
     case IR_CONST: sb_printf(b, "%.17g", x->c); return;
@@ -46,10 +47,11 @@ static void print_expr(strbuf *b, const ir_prog *p, const ir_expr *x, int prec)
         sb_printf(b, ")");
         return;
     case IR_AXIS: sb_printf(b, "%s", p->axis[x->axis].name); return;
-    default: break;
-    }
-    if (ir_op_arity(x->op) == 1 || x->op >= IR_DIVZ) {   /* a call: exp(a), max(a, b) */
-        sb_printf(b, "%s(", ir_op_name(x->op));
+    case IR_ADD: case IR_SUB: my = 1; break;
+    case IR_MUL: case IR_DIV: my = 2; break;
+    case IR_DIVZ: case IR_MAX: case IR_MIN: case IR_EQ: case IR_NEG: case IR_EXP: case IR_LOG:
+    case IR_SQRT: case IR_RSQRT: case IR_TANH: case IR_ERF: case IR_SIGMOID:
+        sb_printf(b, "%s(", ir_op_name(x->op));     /* a call: exp(a), max(a, b) */
         print_expr(b, p, x->a, 0);
         if (x->b) {
             sb_printf(b, ", ");
@@ -57,8 +59,13 @@ static void print_expr(strbuf *b, const ir_prog *p, const ir_expr *x, int prec)
         }
         sb_printf(b, ")");
         return;
+    case IR_OP_COUNT:
+        break;
     }
-    int my = x->op == IR_ADD || x->op == IR_SUB ? 1 : 2;
+    if (!my) {                  /* not an operator: shown, never mistaken for its operand */
+        sb_printf(b, "<operator %d>", (int)x->op);
+        return;
+    }
     if (my < prec)
         sb_printf(b, "(");
     print_expr(b, p, x->a, my);

@@ -42,7 +42,9 @@ typedef enum einc_status {
     EINC_ERR_ARG,          /* a bad argument: NULL handle, wrong buffer count, bad option */
     EINC_ERR_NOMEM,        /* out of memory, or a size too large to represent */
     EINC_ERR_IO,           /* a file could not be read or written */
-    EINC_ERR_UNSUPPORTED   /* valid input that this build or target cannot run */
+    EINC_ERR_UNSUPPORTED,  /* valid input that this build or target cannot run */
+    EINC_ERR_INTERNAL      /* a bug in einc: a pass broke an invariant of its IR (the
+                              message names the pass); please report it */
 } einc_status;
 
 typedef enum einc_dtype {

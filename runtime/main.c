@@ -11,7 +11,7 @@
  * Options may stand anywhere and take their value as GNU getopt_long reads it: --opt=VALUE
  * or --opt VALUE, -o FILE or -oFILE; "--" ends them.  An option that does not apply to the
  * command is refused, never ignored.  Exit status: 0 success, 1 an error in the input,
- * 2 a usage error.
+ * 2 a usage error, 3 an internal error (a bug in einc).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "einc.h"
@@ -29,7 +29,10 @@
 #include <string.h>
 #include <time.h>
 
-enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
+enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_INTERNAL = 3 };
+
+/* An EINC_ERR_INTERNAL was printed: a bug in einc, not in the input, so exit 3 instead of 1. */
+static bool internal_error;
 
 static const char usage[] =
     "usage: einc [OPTIONS] EXPR [AXIS=N ...]                  print a kernel's source\n"
@@ -496,6 +499,7 @@ static void print_error(const einc_error *e, const char *src)
 {
     char buf[4096];
     einc_error_format(e, src, buf, sizeof buf);
+    internal_error |= e->status == EINC_ERR_INTERNAL;
     if (model_path && e->begin >= 0 && (size_t)e->begin <= strlen(src)) {
         int line = 1, col = 1, i = 0;
         if (strncmp(src, "\xEF\xBB\xBF", 3) == 0)
@@ -1112,5 +1116,5 @@ done:
     free(A.files);
     free(A.params_text);
     free(A.params);
-    return rc;
+    return rc == EXIT_INPUT && internal_error ? EXIT_INTERNAL : rc;
 }

@@ -57,6 +57,7 @@ static PyObject *status_type(einc_status st)
     case EINC_ERR_IO:
         return PyExc_OSError;
     case EINC_ERR_UNSUPPORTED:
+    case EINC_ERR_INTERNAL:
         return PyExc_RuntimeError;
     default:
         return PyExc_ValueError;
