@@ -1,5 +1,5 @@
 /*
- * test_npy.c — tests for runtime/npy.c (the .npy reader and writer) and runtime/print.c
+ * test_npy.c — tests for cli/npy.c (the .npy reader and writer) and cli/print.c
  * (numpy-style printing).
  *
  * The expected printer output and the expected header bytes were produced by
