@@ -20,6 +20,7 @@
 #define _GNU_SOURCE     /* dl_iterate_phdr, mkostemp */
 #include "kcache.h"
 #include "alloc.h"
+#include "fdio.h"
 #include "einc.h"
 
 #include <dirent.h>
@@ -307,21 +308,6 @@ static int read_all(int fd, void *buf, size_t n)
     return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const unsigned char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* The payload of the open entry fd if it is whole and holds full's key; else NULL. */
 static void *load(const kcache *kc, int fd, const char *full, size_t *len)
 {
@@ -506,8 +492,8 @@ void kcache_put(kcache *kc, const char *key, const void *data, size_t len)
         goto done;
     ehdr h = { .key_len = klen, .data_len = len, .data_sum = hash64(HASH_SEED, data, len) };
     memcpy(h.magic, MAGIC, sizeof h.magic);
-    bool ok = write_all(fd, &h, sizeof h) == 0 && write_all(fd, full, klen) == 0 &&
-              write_all(fd, data, len) == 0;
+    bool ok = fd_write_all(fd, &h, sizeof h) == 0 && fd_write_all(fd, full, klen) == 0 &&
+              fd_write_all(fd, data, len) == 0;
     ok = close(fd) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
         unlink(tmp);

@@ -13,6 +13,7 @@
 #include "einc.h"
 #include "alloc.h"
 #include "kcache.h"
+#include "helpers.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -211,14 +212,6 @@ static size_t slurp(const char *path, char *buf, size_t n)
     return got;
 }
 
-static void spit(const char *path, const void *buf, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
 static void pause_ms(long ms)
 {
     struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
@@ -270,9 +263,7 @@ static void test_damaged_entries(void **s)
     static char mbytes[1 << 20];
     memcpy(mbytes, buf, mlen);
     for (int kind = 0; kind < NKIND; kind++) {
-        char cmd[700];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", cdir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(th_rm_rf(cdir), 0);
         check(&attn, NULL, 1, 0);
         assert_int_equal(entries(cdir, path, sizeof path), 1);
         size_t n = slurp(path, good, sizeof good);
@@ -283,16 +274,16 @@ static void test_damaged_entries(void **s)
         case GARBAGE:
             for (size_t i = 0; i < n; i++)
                 buf[i] = (char)(i * 131 + 7);
-            spit(path, buf, n);
+            th_write_file(path, buf, n);
             break;
-        case HALF: spit(path, buf, n / 2); break;
-        case HEADER_ONLY: spit(path, buf, 32); break;
-        case EMPTY: spit(path, buf, 0); break;
-        case PAYLOAD_BYTE: buf[n - 1] ^= 1; spit(path, buf, n); break;
-        case KEY_BYTE: buf[40] ^= 1; spit(path, buf, n); break;
-        case MAGIC: buf[0] = 'E'; spit(path, buf, n); break;
-        case FOREIGN: spit(path, mbytes, mlen); break;
-        case LONGER: memset(buf + n, 0, 64); spit(path, buf, n + 64); break;
+        case HALF: th_write_file(path, buf, n / 2); break;
+        case HEADER_ONLY: th_write_file(path, buf, 32); break;
+        case EMPTY: th_write_file(path, buf, 0); break;
+        case PAYLOAD_BYTE: buf[n - 1] ^= 1; th_write_file(path, buf, n); break;
+        case KEY_BYTE: buf[40] ^= 1; th_write_file(path, buf, n); break;
+        case MAGIC: buf[0] = 'E'; th_write_file(path, buf, n); break;
+        case FOREIGN: th_write_file(path, mbytes, mlen); break;
+        case LONGER: memset(buf + n, 0, 64); th_write_file(path, buf, n + 64); break;
         case DIRECTORY:
             assert_int_equal(unlink(path), 0);
             assert_int_equal(mkdir(path, 0700), 0);
@@ -336,7 +327,7 @@ static void test_impossible_dirs(void **s)
     snprintf(file, sizeof file, "%s/file", tmp);
     snprintf(below, sizeof below, "%s/file/sub", tmp);
     snprintf(ro, sizeof ro, "%s/ro", tmp);
-    spit(file, "precious", 8);
+    th_write_file(file, "precious", 8);
     assert_int_equal(mkdir(ro, 0500), 0);
     int n = snprintf(longdir, sizeof longdir, "%s", tmp);
     while (n < PATH_MAX + 100)
@@ -478,9 +469,7 @@ static void test_eviction(void **s)
     assert_true(cache_bytes(cdir) <= max);
     unsetenv("EINC_CACHE_MAX");
     /* many kernels through one small cache: the bound holds after each */
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cdir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(th_rm_rf(cdir), 0);
     o.cache_max = size[0] * 3;
     static const einc_reduce ops[] = { EINC_REDUCE_SUM, EINC_REDUCE_MAX, EINC_REDUCE_MIN,
                                        EINC_REDUCE_PROD };
@@ -580,11 +569,8 @@ static void test_alloc_failures(void **s)
         assert_true(jit_right(&matmul, NULL, NULL, NULL));
         long total = einc_alloc_count() - before;
         for (long n = 1; n <= total; n++) {
-            char cmd[400];
-            if (!warm) {
-                snprintf(cmd, sizeof cmd, "rm -rf '%s'", cdir);
-                assert_int_equal(system(cmd), 0);
-            }
+            if (!warm)
+                assert_int_equal(th_rm_rf(cdir), 0);
             size_t len;
             einc_alloc_fail_after(n);
             void *got = compute(&matmul, NULL, EINC_TARGET_CPU, &len, NULL, NULL);
@@ -615,13 +601,13 @@ static void test_clear_keeps_other_files(void **s)
     char p[600];
     for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
         snprintf(p, sizeof p, "%s/%s", cdir, others[i]);
-        spit(p, "keep", 4);
+        th_write_file(p, "keep", 4);
     }
     snprintf(p, sizeof p, "%s/fedcba9876543210.einck", cdir);  /* a directory so named */
     assert_int_equal(mkdir(p, 0700), 0);
     /* an unfinished write: young, kept by eviction's sweep; removed by clear */
     snprintf(p, sizeof p, "%s/0123456789abcdef.einck.tmpAbC123", cdir);
-    spit(p, "partial", 7);
+    th_write_file(p, "partial", 7);
     kcache_opts ko = { .dir = cdir };
     kcache *kc = kcache_new(&ko);
     int64_t n, b;
@@ -642,7 +628,7 @@ static void test_clear_keeps_other_files(void **s)
     assert_int_equal(access(p, F_OK), 0);
     /* a temporary file two hours old is a dead writer's: the next write's scan removes it */
     snprintf(p, sizeof p, "%s/0123456789abcdef.einck.tmpZzZ999", cdir);
-    spit(p, "partial", 7);
+    th_write_file(p, "partial", 7);
     struct timespec old[2] = { { time(NULL) - 7200, 0 }, { time(NULL) - 7200, 0 } };
     assert_int_equal(utimensat(AT_FDCWD, p, old, 0), 0);
     check(&attn, NULL, 1, 0);

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "einc.h"
 #include "npy.h"
+#include "helpers.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -135,9 +136,7 @@ static int setup(void **s)
 static int teardown(void **s)
 {
     (void)s;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return th_rm_rf(dir);
 }
 
 static void test_run_matmul_to_file(void **s)

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "einc.h"
+#include "helpers.h"
 
 #include <dlfcn.h>
 #include <math.h>
@@ -90,21 +91,6 @@ static const ocase ordered[] = {
 static char dir[256];
 static bool have_cc;
 
-static int parse_sizes(const char *text, char names[][32], einc_size *out, int max)
-{
-    int n = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", text);
-    char *save;
-    for (char *tok = strtok_r(buf, " ", &save); tok && n < max; tok = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(tok, '=');
-        snprintf(names[n], 32, "%.*s", (int)(eq - tok), tok);
-        out[n] = (einc_size){ names[n], atoll(eq + 1) };
-        n++;
-    }
-    return n;
-}
-
 /* "a,b,c" into names[], pointed to by ptrs[]; the count. */
 static int parse_order(const char *text, char names[][32], const char **ptrs, int max)
 {
@@ -126,14 +112,6 @@ static int sh(const char *cmd)
     return rc;
 }
 
-static void write_file(const char *path, const char *text, size_t len)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, len, f), len);
-    fclose(f);
-}
-
 /*
  * Loads so, calls call_NAME(bufs, sizes) on random inputs and compares the output with the
  * interpreter's (ref: the expression with every size given).
@@ -141,14 +119,11 @@ static void write_file(const char *path, const char *text, size_t len)
 static void check_run(const ecase *c, int idx, einc_dtype dt, einc_kernel *ref, const char *so,
                       const char *name, const int64_t *pv, const char *what)
 {
-    void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-    if (!h)
-        fail_msg("dlopen: %s", dlerror());
+    void *h = NULL;
     char sym[64];
     snprintf(sym, sizeof sym, "call_%s", name);
     void (*call)(void **, const int64_t *);
-    *(void **)&call = dlsym(h, sym);
-    assert_non_null(call);
+    *(void **)&call = th_dlsym(&h, so, sym);
 
     size_t es = dt == EINC_F32 ? 4 : 8;
     einc_tensor in[3];
@@ -209,7 +184,7 @@ static void prototype(const ecase *c, const char *name, einc_dtype dt, const cha
 {
     char pnames[8][32];
     einc_size pv[8];
-    int np = parse_sizes(params, pnames, pv, 8);
+    int np = th_parse_sizes(params, pnames, pv, 8);
     const char *T = dt == EINC_F32 ? "float" : "double";
     int at = snprintf(want, n, "void %s(", name);
     for (int i = 0; i < c->nin; i++)
@@ -244,8 +219,8 @@ static void run_case(const ecase *c, int idx, einc_dtype dt, const char *order, 
     char fnames[8][32], pnames[8][32], onames[8][32], rnames[16][32];
     einc_size fixed[8], params[8], all[16];
     const char *optr[8];
-    int nf = parse_sizes(c->fixed, fnames, fixed, 8);
-    int np = parse_sizes(c->params, pnames, params, 8);
+    int nf = th_parse_sizes(c->fixed, fnames, fixed, 8);
+    int np = th_parse_sizes(c->params, pnames, params, 8);
     int no = parse_order(order, onames, optr, 8);
     einc_options o = { .reduce = c->reduce, .nsizes = nf, .sizes = fixed };
     einc_ctx *ctx = einc_ctx_new();
@@ -254,7 +229,7 @@ static void run_case(const ecase *c, int idx, einc_dtype dt, const char *order, 
     if (einc_compile(ctx, c->expr, &o, &k, &err))
         fail_msg("%s: %s", c->expr, err.message);
     /* the reference: the interpreter with every size given ('...' dimensions come from the arrays) */
-    int na = parse_sizes(c->fixed, rnames, all, 8);
+    int na = th_parse_sizes(c->fixed, rnames, all, 8);
     for (int i = 0; i < np; i++)
         if (strncmp(params[i].name, "ellipsis", 8) != 0)
             all[na++] = params[i];
@@ -283,7 +258,7 @@ static void run_case(const ecase *c, int idx, einc_dtype dt, const char *order, 
         fail_msg("%s: no '%s' in the C file:\n%s", c->expr, want, src);
     char path[512], so[512], cmd[2048];
     snprintf(path, sizeof path, "%s/%s.c", dir, name);
-    write_file(path, src, strlen(src));
+    th_write_file(path, src, strlen(src));
     free(src);
     /* the file alone, warning-free, with and without OpenMP */
     for (int omp = 0; omp < 2; omp++) {
@@ -315,7 +290,7 @@ static void run_case(const ecase *c, int idx, einc_dtype dt, const char *order, 
             fail_msg("%s: %s", c->expr, err.message);
         char opath[512], tpath[512];
         snprintf(opath, sizeof opath, "%s/%s-%d.o", dir, name, (int)dt);
-        write_file(opath, obj, len);
+        th_write_file(opath, obj, len);
         free(obj);
         snprintf(tpath, sizeof tpath, "%s/%s-%d-call.c", dir, name, (int)dt);
         f = fopen(tpath, "w");
@@ -369,7 +344,7 @@ static char *emit_model(const char *src, const char *sizes, einc_emit_kind what,
 {
     char names[8][32];
     einc_size sz[8];
-    int n = parse_sizes(sizes, names, sz, 8);
+    int n = th_parse_sizes(sizes, names, sz, 8);
     einc_options o = { .nsizes = n, .sizes = sz };
     einc_ctx *ctx = einc_ctx_new();
     einc_kernel *k = NULL;
@@ -446,14 +421,14 @@ static void test_header(void **state)
                                 " *\n * Fixed sizes: h=2.\n"));
     char path[512], cmd[2048];
     snprintf(path, sizeof path, "%s/vendored.h", dir);
-    write_file(path, hdr, strlen(hdr));
+    th_write_file(path, hdr, strlen(hdr));
     snprintf(path, sizeof path, "%s/vendored.c", dir);
-    write_file(path, src, strlen(src));
+    th_write_file(path, src, strlen(src));
     snprintf(path, sizeof path, "%s/vendored.h", dir);
     header_alone(path);
     snprintf(path, sizeof path, "%s/both.c", dir);
     const char *both = "#include \"vendored.h\"\n#include \"vendored.h\"\n#include \"vendored.c\"\n";
-    write_file(path, both, strlen(both));
+    th_write_file(path, both, strlen(both));
     snprintf(cmd, sizeof cmd, "cc -std=c99 -Wall -Wextra -Werror -c -o %s/both.o %s", dir, path);
     if (sh(cmd) != 0)
         fail_msg("the header and the C file disagree, or the guard does not hold");
@@ -471,7 +446,7 @@ static void test_header(void **state)
         "                return 1;\n"
         "    std::puts(\"ok\");\n    return 0;\n}\n";
     snprintf(path, sizeof path, "%s/prog.cc", dir);
-    write_file(path, prog, strlen(prog));
+    th_write_file(path, prog, strlen(prog));
     for (int i = 0; i < 3; i++) {
         if (!have_cxx[i])
             continue;
@@ -512,17 +487,17 @@ static void test_workspace(void **state)
     assert_non_null(strstr(hdr, " *   workspace  void *         mlp_workspace() bytes of memory for\n"));
     char path[512], cmd[2048];
     snprintf(path, sizeof path, "%s/mlp.h", dir);
-    write_file(path, hdr, strlen(hdr));
+    th_write_file(path, hdr, strlen(hdr));
     header_alone(path);
     snprintf(path, sizeof path, "%s/mlp.c", dir);
-    write_file(path, src, strlen(src));
+    th_write_file(path, src, strlen(src));
     static const char call[] =
         "#include \"mlp.h\"\n"
         "size_t call_ws(void);\nvoid call_mlp(void **b);\n"
         "size_t call_ws(void) { return mlp_workspace(); }\n"
         "void call_mlp(void **b) { mlp(b[0], b[1], b[2], b[3], b[4], b[5], b[6]); }\n";
     snprintf(path, sizeof path, "%s/mlp_call.c", dir);
-    write_file(path, call, strlen(call));
+    th_write_file(path, call, strlen(call));
     int nso = 1;
     snprintf(cmd, sizeof cmd, "cd %s && cc -std=c99 -Wall -Wextra -Werror -O2 -fPIC -shared "
                               "mlp_call.c mlp.c -o mlp_c.so -lm", dir);
@@ -531,7 +506,7 @@ static void test_workspace(void **state)
         size_t len = 0;
         char *obj = emit_model(mlp, "B=2 D=3 H=4 K=5", EINC_EMIT_OBJ, "mlp", &len);
         snprintf(path, sizeof path, "%s/mlp.o", dir);
-        write_file(path, obj, len);
+        th_write_file(path, obj, len);
         free(obj);
         snprintf(cmd, sizeof cmd, "cd %s && cc -std=c99 -Wall -Wextra -Werror -fPIC -shared "
                                   "mlp_call.c mlp.o -o mlp_o.so -lm", dir);
@@ -563,15 +538,11 @@ static void test_workspace(void **state)
     size_t ws_c = 0;
     for (int i = 0; i < nso; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, i ? "mlp_o.so" : "mlp_c.so");
-        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-        if (!h)
-            fail_msg("dlopen: %s", dlerror());
+        void *h = NULL;
         size_t (*ws)(void);
         void (*fn)(void **);
-        *(void **)&ws = dlsym(h, "call_ws");
-        *(void **)&fn = dlsym(h, "call_mlp");
-        assert_non_null(ws);
-        assert_non_null(fn);
+        *(void **)&ws = th_dlsym(&h, path, "call_ws");
+        *(void **)&fn = th_dlsym(&h, path, "call_mlp");
         size_t bytes = ws();
         if (i == 0)
             ws_c = bytes;
@@ -632,12 +603,12 @@ static void test_comment_escape(void **state)
     if (have_cc) {
         char path[512], cmd[1024];
         snprintf(path, sizeof path, "%s/esc.c", dir);
-        write_file(path, c, strlen(c));
+        th_write_file(path, c, strlen(c));
         snprintf(cmd, sizeof cmd, "cc -std=c99 -pedantic -Wall -Wextra -Werror -c -o %s/esc.o %s", dir, path);
         if (sh(cmd) != 0)
             fail_msg("the C file with the model's comments does not compile cleanly");
         snprintf(path, sizeof path, "%s/esc.h", dir);
-        write_file(path, h, strlen(h));
+        th_write_file(path, h, strlen(h));
         header_alone(path);
     }
     free(c);
@@ -805,11 +776,11 @@ static void test_emit_errors(void **state)
 
 int main(void)
 {
-    have_cc = system("cc --version >/dev/null 2>&1") == 0;
+    have_cc = th_have("cc --version");
     for (int i = 0; i < 3; i++) {
         char cmd[128];
-        snprintf(cmd, sizeof cmd, "%s --version >/dev/null 2>&1", cxx[i]);
-        have_cxx[i] = system(cmd) == 0;
+        snprintf(cmd, sizeof cmd, "%s --version", cxx[i]);
+        have_cxx[i] = th_have(cmd);
     }
     {
         einc_ctx *ctx = einc_ctx_new();
@@ -849,9 +820,7 @@ int main(void)
     tests[t++] = (struct CMUnitTest){ "comment_escape", test_comment_escape, NULL, NULL, NULL };
     tests[t++] = (struct CMUnitTest){ "cpu", test_cpu, NULL, NULL, NULL };
     int rc = _cmocka_run_group_tests("emit_c", tests, (size_t)t, NULL, NULL);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
+    if (th_rm_rf(dir) != 0)
         return 1;
     return rc;
 }

@@ -14,6 +14,7 @@
 #include "loop.h"
 #include "codegen.h"
 #include "nvrtc.h"
+#include "helpers.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -70,21 +71,6 @@ static bool have_nvcc;
 
 typedef enum what { CU_FILE, CU_KERNELS, CU_HEADER } what;
 
-static int parse_sizes(const char *text, char names[][32], einc_size *out, int max)
-{
-    int n = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", text);
-    char *save;
-    for (char *tok = strtok_r(buf, " ", &save); tok && n < max; tok = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(tok, '=');
-        snprintf(names[n], 32, "%.*s", (int)(eq - tok), tok);
-        out[n] = (einc_size){ names[n], atoll(eq + 1) };
-        n++;
-    }
-    return n;
-}
-
 /*
  * What einc_kernel_emit does, for CUDA: bind without shapes (the fixed sizes as given, a
  * repeat's left open), lower for the GPU, order the size parameters (order: "j,i,k", or
@@ -96,7 +82,7 @@ static char *emit_ordered(const char *expr, const char *fixed_text, einc_reduce 
 {
     char fnames[8][32];
     einc_size fixed[8];
-    int nf = parse_sizes(fixed_text, fnames, fixed, 8);
+    int nf = th_parse_sizes(fixed_text, fnames, fixed, 8);
     arena A = { 0 };
     cc c = { .A = &A, .src = expr, .err = err };
     err->status = EINC_OK;
@@ -163,7 +149,7 @@ static void test_prototypes(void **state)
             const ecase *c = &cases[i];
             char pnames[8][32], want[1024];
             einc_size params[8];
-            int np = parse_sizes(c->params, pnames, params, 8);
+            int np = th_parse_sizes(c->params, pnames, params, 8);
             int at = snprintf(want, sizeof want, "extern \"C\" void kern%d(", i);
             for (int k = 0; k < c->nin; k++)
                 at += snprintf(want + at, sizeof want - (size_t)at, "%sconst %s *in%d",
@@ -300,21 +286,11 @@ static void test_nvcc(void **state)
         fail_msg("emitted CUDA (%s) does not compile cleanly with nvcc: %s", tn, path);
 }
 
-static bool have_nvrtc(void)
-{
-    nvrtc_lib L;
-    char err[256];
-    if (nvrtc_open(&L, err, sizeof err) < 0)
-        return false;
-    nvrtc_close(&L);
-    return true;
-}
-
 /* Every case's kernels in one NVRTC program: one .entry per nest. */
 static void test_nvrtc(void **state)
 {
     einc_dtype dt = dtypes[(intptr_t)*state];
-    if (!have_nvrtc())
+    if (!th_have_nvrtc())
         skip();
     size_t len = 0, cap = 1;
     char *src = calloc(1, 1);
@@ -385,7 +361,7 @@ static void test_comment_escape(void **state)
 static void test_nvrtc_error(void **state)
 {
     (void)state;
-    if (!have_nvrtc())
+    if (!th_have_nvrtc())
         skip();
     char *ptx = (char *)1, err[1024];
     const char *bad = "extern \"C\" __global__ void f(float *x) { x[0] = undeclared; }\n";
@@ -402,7 +378,7 @@ static void test_nvrtc_error(void **state)
 
 int main(void)
 {
-    have_nvcc = system("nvcc --version >/dev/null 2>&1") == 0;
+    have_nvcc = th_have("nvcc --version");
     snprintf(dir, sizeof dir, "/tmp/einc-cuda-XXXXXX");
     if (!mkdtemp(dir))
         return 1;
@@ -424,9 +400,7 @@ int main(void)
                                                          NULL, (void *)(intptr_t)i };
     }
     int rc = _cmocka_run_group_tests("emit_cuda", tests, NTEST, NULL, NULL);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
+    if (th_rm_rf(dir) != 0)
         return 1;
     return rc;
 }

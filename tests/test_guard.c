@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "einc.h"
+#include "helpers.h"
 
 #include <dlfcn.h>
 #include <math.h>
@@ -89,19 +90,9 @@ static char dir[64];
 static void run(const gcase *c, int idx, einc_dtype dt, bool tail)
 {
     size_t es = dt == EINC_F32 ? 4 : 8;
-    char names[4][16];
+    char names[4][32];
     einc_size sz[4];
-    int nsz = 0;
-    if (c->sizes) {
-        char buf[64];
-        snprintf(buf, sizeof buf, "%s", c->sizes);
-        for (char *t = strtok(buf, " "); t; t = strtok(NULL, " ")) {
-            char *eq = strchr(t, '=');
-            snprintf(names[nsz], sizeof names[nsz], "%.*s", (int)(eq - t), t);
-            sz[nsz] = (einc_size){ names[nsz], atoll(eq + 1) };
-            nsz++;
-        }
-    }
+    int nsz = c->sizes ? th_parse_sizes(c->sizes, names, sz, 4) : 0;
     einc_ctx *ctx = einc_ctx_new();
     einc_kernel *kj = NULL, *ki = NULL;
     einc_options oj = { .target = EINC_TARGET_CPU, .nsizes = nsz, .sizes = sz }, oi = oj;
@@ -172,10 +163,9 @@ static void run(const gcase *c, int idx, einc_dtype dt, bool tail)
         fclose(f);
         snprintf(cmd, sizeof cmd, "cc -std=c99 -O2 -march=native -fPIC -shared -o %s %s -lm", so, path);
         assert_int_equal(system(cmd), 0);
-        void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-        assert_non_null(h);
+        void *h = NULL;
         void (*call)(void **, const int64_t *);
-        *(void **)&call = dlsym(h, "call");
+        *(void **)&call = th_dlsym(&h, so, "call");
         /* the open sizes, in order of first appearance: explain's axes line, minus the
          * sizes given at compile time and the anonymous axes (which are constants) */
         char *ex = einc_kernel_explain(kj, c->nin, in, NULL);
@@ -416,17 +406,12 @@ static void test_coalesced_views(void **state)
 
 int main(void)
 {
-    einc_ctx *ctx = einc_ctx_new();
-    einc_kernel *k = NULL;
-    einc_options o = { .target = EINC_TARGET_CPU };
-    bool jit = einc_compile(ctx, "i->i", &o, &k, NULL) == EINC_OK;
-    einc_kernel_free(k);
-    einc_ctx_free(ctx);
+    bool jit = th_have_jit();
     if (!jit) {
         printf("no CPU JIT in this build: nothing to guard\n");
         return 77;
     }
-    have_cc = system("cc --version >/dev/null 2>&1") == 0;
+    have_cc = th_have("cc --version");
     snprintf(dir, sizeof dir, "/tmp/einc-guard-XXXXXX");
     if (!mkdtemp(dir))
         return 1;
@@ -437,9 +422,7 @@ int main(void)
         cmocka_unit_test(test_coalesced_views),
     };
     int rc = cmocka_run_group_tests_name("guard", tests, NULL, NULL);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
+    if (th_rm_rf(dir) != 0)
         return 1;
     return rc;
 }

@@ -11,6 +11,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "einc.h"
+#include "helpers.h"
 
 #include <float.h>
 #include <math.h>
@@ -57,26 +58,7 @@ static const jcase cases[] = {
 };
 
 static uint64_t rng = 88172645463325252ull;
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-static size_t esize(einc_dtype t) { return t == EINC_F64 || t == EINC_I64 ? 8 : t == EINC_BOOL ? 1 : 4; }
-
-static double get(einc_dtype t, const void *p, int64_t i)
-{
-    switch (t) {
-    case EINC_F32: return ((const float *)p)[i];
-    case EINC_F64: return ((const double *)p)[i];
-    case EINC_I32: return ((const int32_t *)p)[i];
-    case EINC_I64: return (double)((const int64_t *)p)[i];
-    default: return ((const uint8_t *)p)[i];
-    }
-}
+static uint64_t next(void) { return th_next(&rng); }
 
 static void set(einc_dtype t, void *p, int64_t i, int v)
 {
@@ -160,7 +142,7 @@ static void run_case(const jcase *c, einc_dtype dt, bool big, bool strided)
             shape[i][d] = size_of(sz, &nsz, ax[d], big);
             n *= shape[i][d];
         }
-        data[i] = malloc((size_t)(n ? n : 1) * esize(dt));
+        data[i] = malloc((size_t)(n ? n : 1) * th_dtype_size(dt));
         for (int64_t e = 0; e < n; e++)
             set(dt, data[i], e, (int)(next() % 17) - 8);
         in[i] = (einc_tensor){ dt, ndim[i], shape[i], NULL, data[i] };
@@ -168,7 +150,7 @@ static void run_case(const jcase *c, einc_dtype dt, bool big, bool strided)
          * a buffer laid out in reverse axis order, viewed with strides. */
         in_t[i] = in[i];
         if (strided && ndim[i] >= 2) {
-            void *rev = malloc((size_t)(n ? n : 1) * esize(dt));
+            void *rev = malloc((size_t)(n ? n : 1) * th_dtype_size(dt));
             int64_t rs = 1;
             for (int d = 0; d < ndim[i]; d++) {   /* dimension d has stride Π shape[0..d) */
                 tstr[i][d] = rs;
@@ -180,26 +162,16 @@ static void run_case(const jcase *c, einc_dtype dt, bool big, bool strided)
                 int64_t off = 0;
                 for (int d = 0; d < ndim[i]; d++)
                     off += idx[d] * tstr[i][d];
-                memcpy((char *)rev + off * (int64_t)esize(dt), (char *)data[i] + e * (int64_t)esize(dt), esize(dt));
+                memcpy((char *)rev + off * (int64_t)th_dtype_size(dt), (char *)data[i] + e * (int64_t)th_dtype_size(dt), th_dtype_size(dt));
                 for (int d = ndim[i] - 1; d >= 0 && ++idx[d] == shape[i][d]; d--)
                     idx[d] = 0;
             }
             in_t[i] = (einc_tensor){ dt, ndim[i], tshape[i], tstr[i], rev };
         }
     }
-    char names[8][16];
+    char names[8][32];
     einc_size given[8];
-    int ng = 0;
-    if (c->sizes) {
-        char buf[64];
-        snprintf(buf, sizeof buf, "%s", c->sizes);
-        for (char *t = strtok(buf, " "); t; t = strtok(NULL, " ")) {
-            char *eq = strchr(t, '=');
-            snprintf(names[ng], sizeof names[ng], "%.*s", (int)(eq - t), t);
-            given[ng] = (einc_size){ names[ng], atoll(eq + 1) };
-            ng++;
-        }
-    }
+    int ng = c->sizes ? th_parse_sizes(c->sizes, names, given, 8) : 0;
     einc_ctx *ctx = einc_ctx_new();
     einc_kernel *ki = NULL, *kj = NULL;
     einc_error err;
@@ -218,7 +190,7 @@ static void run_case(const jcase *c, einc_dtype dt, bool big, bool strided)
     int64_t on = 1;
     for (int d = 0; d < ondim; d++)
         on *= oshape[d];
-    size_t ob = (size_t)(on ? on : 1) * esize(odt);
+    size_t ob = (size_t)(on ? on : 1) * th_dtype_size(odt);
     void *want = malloc(ob), *got = malloc(ob);
     memset(got, 0x5A, ob);
     einc_tensor wo = { odt, ondim, oshape, NULL, want }, go = { odt, ondim, oshape, NULL, got };
@@ -231,7 +203,7 @@ static void run_case(const jcase *c, einc_dtype dt, bool big, bool strided)
         red *= sz[i].size > 0 ? sz[i].size : 1;
     double tol = (odt == EINC_F32 ? 1e-6 : 1e-13) * sqrt((double)red) * 4;
     for (int64_t e = 0; e < on; e++) {
-        double w = get(odt, want, e), g = get(odt, got, e);
+        double w = th_get(odt, want, e), g = th_get(odt, got, e);
         if (isnan(w) && isnan(g))
             continue;
         if (!(fabs(w - g) <= tol * (1 + fabs(w))))
@@ -278,7 +250,7 @@ static void test_table(void **state)
 static void run_gemm(const char *expr, einc_dtype dt, int nin, const int64_t *sa, int na,
                      const int64_t *sb, int nb)
 {
-    size_t es = esize(dt);
+    size_t es = th_dtype_size(dt);
     int64_t ea = 1, eb = 1;
     for (int d = 0; d < na; d++)
         ea *= sa[d];
@@ -307,9 +279,9 @@ static void run_gemm(const char *expr, einc_dtype dt, int nin, const int64_t *sa
     assert_int_equal(einc_kernel_run(ki, nin, in, &wo, NULL), EINC_OK);
     assert_int_equal(einc_kernel_run(kj, nin, in, &go, NULL), EINC_OK);
     for (int64_t i = 0; i < on; i++)   /* small integers in, so the sums are exact */
-        if (get(odt, w, i) != get(odt, g, i))
+        if (th_get(odt, w, i) != th_get(odt, g, i))
             fail_msg("%s (%s): element %lld: jit %.9g, interp %.9g", expr, einc_dtype_name(dt),
-                     (long long)i, get(odt, g, i), get(odt, w, i));
+                     (long long)i, th_get(odt, g, i), th_get(odt, w, i));
     free(w);
     free(g);
     free(a);
@@ -496,7 +468,7 @@ static void test_split_reduction(void **state)
                 int64_t n = 1;
                 for (int d = 0; d < nd; d++)
                     n *= shapes[sh][d];
-                void *x = malloc((size_t)(n ? n : 1) * esize(dt));
+                void *x = malloc((size_t)(n ? n : 1) * th_dtype_size(dt));
                 double want = rc[c].op == EINC_REDUCE_SUM ? 0 : rc[c].op == EINC_REDUCE_PROD ? 1
                             : rc[c].op == EINC_REDUCE_MAX ? -INFINITY : INFINITY;
                 for (int64_t i = 0; i < n; i++) {
@@ -616,7 +588,7 @@ static void make_view(view *v, einc_dtype dt, int nd, const int64_t *s, const vo
         mst[d] = n;
         n *= ms[d];
     }
-    size_t es = esize(dt);
+    size_t es = th_dtype_size(dt);
     v->mem = malloc((size_t)(n ? n : 1) * es);
     for (int d = 0; d < nd; d++) {
         v->shape[d] = s[d];
@@ -649,7 +621,7 @@ static void run_view_case(einc_ctx *ctx, const vcase *vc, einc_dtype dt, int mod
         int64_t n = 1;
         for (int d = 0; d < nd; d++)
             n *= vc->shape[i][d];
-        x[i] = malloc((size_t)n * esize(dt));
+        x[i] = malloc((size_t)n * th_dtype_size(dt));
         int64_t idx[3] = { 0 };
         for (int64_t e = 0; e < n; e++) {   /* random, but constant along the broadcast axis */
             int64_t key = 0;
@@ -681,7 +653,7 @@ static void run_view_case(einc_ctx *ctx, const vcase *vc, einc_dtype dt, int mod
     for (int i = 0; i < vc->nin; i++)
         for (int d = 0; d < vc->ndim[i]; d++)
             red *= vc->shape[i][d];
-    size_t ob = (size_t)(on ? on : 1) * esize(odt);
+    size_t ob = (size_t)(on ? on : 1) * th_dtype_size(odt);
     void *want = malloc(ob), *gi = malloc(ob), *gj = malloc(ob);
     memset(gi, 0x5A, ob);
     memset(gj, 0x5A, ob);
@@ -694,8 +666,8 @@ static void run_view_case(einc_ctx *ctx, const vcase *vc, einc_dtype dt, int mod
     static const char *const how[3] = { "reversed", "broadcast first, reversed", "broadcast last" };
     double tol = (odt == EINC_F32 ? 1e-6 : 1e-13) * sqrt((double)red) * 4;
     for (int64_t e = 0; e < on; e++) {
-        double w = get(odt, want, e), a = get(odt, gi, e), b = get(odt, gj, e);
-        if (memcmp((char *)want + e * (int64_t)esize(odt), (char *)gi + e * (int64_t)esize(odt), esize(odt)))
+        double w = th_get(odt, want, e), a = th_get(odt, gi, e), b = th_get(odt, gj, e);
+        if (memcmp((char *)want + e * (int64_t)th_dtype_size(odt), (char *)gi + e * (int64_t)th_dtype_size(odt), th_dtype_size(odt)))
             fail_msg("%s (%s, %s views): element %lld: the interpreter gives %.17g on the view, %.17g "
                      "on a contiguous copy", vc->expr, einc_dtype_name(dt), how[mode], (long long)e, a, w);
         if (!(fabs(w - b) <= tol * (1 + fabs(w))))
@@ -832,12 +804,7 @@ static void test_misuse(void **state)
 
 int main(void)
 {
-    einc_ctx *ctx = einc_ctx_new();
-    einc_kernel *k = NULL;
-    einc_options o = { .target = EINC_TARGET_CPU };
-    bool have_jit = einc_compile(ctx, "i->i", &o, &k, NULL) == EINC_OK;
-    einc_kernel_free(k);
-    einc_ctx_free(ctx);
+    bool have_jit = th_have_jit();
     const struct CMUnitTest all[] = {
         cmocka_unit_test(test_misuse),
         cmocka_unit_test(test_table),

@@ -15,6 +15,7 @@
  *   test_model EXAMPLES_DIR
  */
 #include "einc.h"
+#include "helpers.h"
 #include "alloc.h"
 #include "einl.h"
 
@@ -44,16 +45,8 @@ typedef struct arr {
 } arr;
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static double uniform(double lo, double hi) { return lo + (hi - lo) * (double)(next() >> 11) / 9007199254740992.0; }
-
-static size_t esize(einc_dtype t) { return t == EINC_F64 || t == EINC_I64 ? 8 : t == EINC_BOOL ? 1 : 4; }
+static uint64_t next(void) { return th_next(&rng); }
+static double uniform(double lo, double hi) { return th_uniform(&rng, lo, hi); }
 
 static int64_t elems(int ndim, const int64_t *shape)
 {
@@ -69,7 +62,7 @@ static arr mk(einc_dtype t, int ndim, const int64_t *shape)
     arr a = { .dtype = t, .ndim = ndim };
     if (ndim)
         memcpy(a.shape, shape, sizeof *shape * (size_t)ndim);
-    a.data = calloc((size_t)(count(&a) ? count(&a) : 1), esize(t));
+    a.data = calloc((size_t)(count(&a) ? count(&a) : 1), th_dtype_size(t));
     assert_non_null(a.data);
     return a;
 }
@@ -97,27 +90,9 @@ static arr labels(einc_dtype t, int ndim, const int64_t *shape, int lo, int hi)
     return a;
 }
 
-static double get(const arr *a, int64_t i)
-{
-    switch (a->dtype) {
-    case EINC_F32: return ((const float *)a->data)[i];
-    case EINC_F64: return ((const double *)a->data)[i];
-    case EINC_I32: return ((const int32_t *)a->data)[i];
-    case EINC_I64: return (double)((const int64_t *)a->data)[i];
-    default: return ((const uint8_t *)a->data)[i];
-    }
-}
+static double get(const arr *a, int64_t i) { return th_get(a->dtype, a->data, i); }
 
-static void set(arr *a, int64_t i, double v)
-{
-    switch (a->dtype) {
-    case EINC_F32: ((float *)a->data)[i] = (float)v; break;
-    case EINC_F64: ((double *)a->data)[i] = v; break;
-    case EINC_I32: ((int32_t *)a->data)[i] = (int32_t)v; break;
-    case EINC_I64: ((int64_t *)a->data)[i] = (int64_t)v; break;
-    default: ((uint8_t *)a->data)[i] = (uint8_t)v; break;
-    }
-}
+static void set(arr *a, int64_t i, double v) { th_put(a->dtype, a->data, i, v); }
 
 static void free_arrs(int n, arr *a)
 {

@@ -1,5 +1,5 @@
 /*
- * test_npy.c — tests for runtime/npy.c (the .npy reader and writer) and runtime/print.c
+ * test_npy.c — tests for cli/npy.c (the .npy reader and writer) and cli/print.c
  * (numpy-style printing).
  *
  * The expected printer output and the expected header bytes were produced by
@@ -27,6 +27,7 @@
 
 #include "npy.h"
 #include "print.h"
+#include "helpers.h"
 
 #define NAME "t.npy"
 
@@ -91,14 +92,6 @@ static int count_entries(const char *dir)
             n++;
     closedir(d);
     return n;
-}
-
-static void write_file(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
 }
 
 /* Whole file contents, malloc'ed. */
@@ -647,7 +640,7 @@ static void test_read_file_errors(void **state)
 
     /* the error names the file */
     path_in(state, "junk.npy", path, sizeof path);
-    write_file(path, "hello", 5);
+    th_write_file(path, "hello", 5);
     assert_int_equal(npy_read(path, &a, err, sizeof err), -1);
     snprintf(want, sizeof want, "%s: not a .npy file (bad magic string)", path);
     assert_string_equal(err, want);
@@ -702,7 +695,7 @@ static void test_write_over_directory_leaves_it_alone(void **state)
     path_in(state, "a-directory", dir, sizeof dir);
     assert_int_equal(mkdir(dir, 0755), 0);
     snprintf(keep, sizeof keep, "%s/keep", dir);
-    write_file(keep, "precious", 8);
+    th_write_file(keep, "precious", 8);
 
     assert_int_equal(npy_write(dir, &a, err, sizeof err), -1);
     snprintf(want, sizeof want, "%s: cannot replace the file: Is a directory", dir);
@@ -737,7 +730,7 @@ static void test_failed_write_keeps_existing_file(void **state)
     static const char original[] = "the original file contents";
 
     path_in(state, "keep.npy", path, sizeof path);
-    write_file(path, original, sizeof original);
+    th_write_file(path, original, sizeof original);
 
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
     lim = old;

@@ -31,6 +31,7 @@
 #include "codegen.h"
 #include "cpu.h"
 #include "nvrtc.h"
+#include "helpers.h"
 
 #include <dlfcn.h>
 #include <float.h>
@@ -45,194 +46,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-/* ---- programs by hand -------------------------------------------------------------------- */
-
-enum { MAXAX = 8, MAXT = 8, MAXS = 8 };
-
-/* How an input is filled. */
-typedef enum fill {
-    F_ANY,          /* uniform in [-2, 2] */
-    F_SPECIAL,      /* 0, -0, ±1, ±100, NaN, ... then uniform in [-3, 3] */
-    F_POS,          /* positive, 1e-3 to 100 */
-    F_NAN,          /* uniform, every fifth NaN */
-    F_ZEROS,        /* small values, a third of them 0 (integers: -3..3) */
-    F_LABELS,       /* integers in [0, labels) */
-    F_INT,          /* integers in [-50, 50], and the extremes of int32 */
-    /* numpy's adversarial data (the numerics cases below), over the n elements in order: */
-    F_RAMP,         /* arange(1, n + 1) / its mean */
-    F_RAMP_DOWN,    /* the same, from n down to 1 */
-    F_ALTERNATE,    /* tiny, huge, tiny, ... (1e-200 and 1e200; 1e-30 and 1e30 in float32) */
-    F_PAIRS,        /* tiny, tiny, huge, huge, ... */
-    F_CHUNK,        /* 1 + 8196 eps, numpy's test_einsum_chunking_precision */
-    F_TENTH         /* 0.1 */
-} fill;
-
-typedef struct pb {
-    arena *A;
-    ir_prog *p;
-    bool bound;                 /* sizes given (the interpreter, the JIT) or left open */
-    fill fill[MAXT];
-    int labels;
-} pb;
-
-static void pb_init(pb *b, arena *A, bool bound)
-{
-    *b = (pb){ .A = A, .bound = bound };
-    b->p = ARENA_NEW(A, ir_prog);
-    b->p->axis = ARENA_ARRAY(A, ir_axis, MAXAX);
-    b->p->tensor = ARENA_ARRAY(A, ir_tensor, MAXT);
-    b->p->stmt = ARENA_ARRAY(A, ir_stmt, MAXS);
-    b->p->bound = bound;
-    b->p->kind = IR_EINSUM;
-    b->p->reduce = IR_COMB_SUM;
-}
-
-static int axis(pb *b, const char *name, int64_t size)
-{
-    ir_prog *p = b->p;
-    assert_true(p->naxis < MAXAX);
-    p->axis[p->naxis] = (ir_axis){ .name = name, .size = b->bound ? size : -1, .given = b->bound,
-                                   .in_input = true, .in_output = true };
-    return p->naxis++;
-}
-
-/* A tensor whose dimension d is the size of axis shape[d]; add inputs, temps, output in order. */
-static int tensor(pb *b, const char *name, ir_role role, einc_dtype dt, fill f, int ndim, ...)
-{
-    ir_prog *p = b->p;
-    assert_true(p->ntensor < MAXT);
-    ir_tensor *T = &p->tensor[p->ntensor];
-    *T = (ir_tensor){ .name = name, .role = role, .dtype = dt, .ndim = ndim };
-    T->shape = ARENA_ARRAY(b->A, ir_mono, ndim + 1);
-    va_list ap;
-    va_start(ap, ndim);
-    for (int d = 0; d < ndim; d++) {
-        int *v = ARENA_NEW(b->A, int);
-        *v = va_arg(ap, int);
-        T->shape[d] = (ir_mono){ 1, 1, v };
-    }
-    va_end(ap);
-    b->fill[p->ntensor] = f;
-    if (role == IR_INPUT)
-        p->ninput++;
-    if (role == IR_OUTPUT)
-        p->output = p->ntensor;
-    return p->ntensor++;
-}
-
-/* One dimension's index: c1*a1 + a2 + off (a2 < 0: none). */
-static ir_dim dim(pb *b, int a1, int64_t c1, int a2, int64_t off)
-{
-    int n = a2 >= 0 ? 2 : 1;
-    ir_term *t = ARENA_ARRAY(b->A, ir_term, n);
-    t[0] = (ir_term){ a1, { c1, 0, NULL } };
-    if (a2 >= 0)
-        t[1] = (ir_term){ a2, { 1, 0, NULL } };
-    return (ir_dim){ n, t, off };
-}
-
-/* tensor[ax0, ax1, ...]: each index one axis. */
-static ir_access at(pb *b, int t, ...)
-{
-    int ndim = b->p->tensor[t].ndim;
-    ir_access a = { .tensor = t, .ndim = ndim, .dim = ARENA_ARRAY(b->A, ir_dim, ndim + 1) };
-    va_list ap;
-    va_start(ap, t);
-    for (int d = 0; d < ndim; d++)
-        a.dim[d] = dim(b, va_arg(ap, int), 1, -1, 0);
-    va_end(ap);
-    return a;
-}
-
-static ir_expr *ex(pb *b, ir_op op)
-{
-    ir_expr *x = ARENA_NEW(b->A, ir_expr);
-    x->op = op;
-    return x;
-}
-
-static ir_expr *rd(pb *b, ir_access a)
-{
-    ir_expr *x = ex(b, IR_ACCESS);
-    x->acc = a;
-    return x;
-}
-
-static ir_expr *cst(pb *b, double v)
-{
-    ir_expr *x = ex(b, IR_CONST);
-    x->c = v;
-    return x;
-}
-
-static ir_expr *ax(pb *b, int a)
-{
-    ir_expr *x = ex(b, IR_AXIS);
-    x->axis = a;
-    return x;
-}
-
-static ir_expr *op1(pb *b, ir_op op, ir_expr *a)
-{
-    ir_expr *x = ex(b, op);
-    x->a = a;
-    return x;
-}
-
-static ir_expr *op2(pb *b, ir_op op, ir_expr *a, ir_expr *c)
-{
-    ir_expr *x = ex(b, op);
-    x->a = a;
-    x->b = c;
-    return x;
-}
-
-static void add_axis(int *v, int *n, int a)
-{
-    for (int i = 0; i < *n; i++)
-        if (v[i] == a)
-            return;
-    v[(*n)++] = a;
-}
-
-static void expr_axes(const ir_expr *x, int *v, int *n)
-{
-    if (!x)
-        return;
-    if (x->op == IR_AXIS)
-        add_axis(v, n, x->axis);
-    if (x->op == IR_ACCESS)
-        for (int d = 0; d < x->acc.ndim; d++)
-            for (int t = 0; t < x->acc.dim[d].n; t++)
-                add_axis(v, n, x->acc.dim[d].t[t].axis);
-    expr_axes(x->a, v, n);
-    expr_axes(x->b, v, n);
-}
-
-/* out comb rhs: free axes are out's, in order; the others rhs uses are reduced. */
-static ir_stmt *stmt(pb *b, ir_access out, ir_comb comb, ir_expr *rhs)
-{
-    ir_prog *p = b->p;
-    assert_true(p->nstmt < MAXS);
-    ir_stmt *s = &p->stmt[p->nstmt++];
-    *s = (ir_stmt){ .out = out, .comb = comb, .rhs = rhs };
-    s->free = ARENA_ARRAY(b->A, int, MAXAX);
-    s->red = ARENA_ARRAY(b->A, int, MAXAX);
-    for (int d = 0; d < out.ndim; d++)
-        add_axis(s->free, &s->nfree, out.dim[d].t[0].axis);
-    int all[MAXAX], n = 0;
-    expr_axes(rhs, all, &n);
-    for (int i = 0; i < n; i++) {
-        bool is_free = false;
-        for (int k = 0; k < s->nfree; k++)
-            is_free |= s->free[k] == all[i];
-        if (!is_free)
-            s->red[s->nred++] = all[i];
-    }
-    return s;
-}
-
-/* ---- the cases --------------------------------------------------------------------------- */
+/* ---- the cases (programs by hand: helpers.h's pb_* functions) ---------------------------- */
 
 typedef struct ocase {
     const char *name;           /* also the kernel's name */
@@ -249,55 +63,55 @@ typedef struct ocase {
 /* out[i] = op(x[i]) */
 static void b_unary(pb *b, int op)
 {
-    int i = axis(b, "i", 37);
+    int i = pb_axis(b, "i", 37);
     fill f = op == IR_LOG || op == IR_SQRT || op == IR_RSQRT ? F_POS : F_SPECIAL;
-    int x = tensor(b, "x", IR_INPUT, EINC_F32, f, 1, i);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, i);
-    stmt(b, at(b, o, i), IR_COMB_ASSIGN, op1(b, (ir_op)op, rd(b, at(b, x, i))));
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F32, f, 1, i);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, i);
+    pb_stmt(b, pb_at(b, o, i), IR_COMB_ASSIGN, pb_op1(b, (ir_op)op, pb_rd(b, pb_at(b, x, i))));
 }
 
 /* the same in float64 */
 static void b_unary64(pb *b, int op)
 {
-    int i = axis(b, "i", 29);
+    int i = pb_axis(b, "i", 29);
     fill f = op == IR_LOG || op == IR_SQRT || op == IR_RSQRT ? F_POS : F_SPECIAL;
-    int x = tensor(b, "x", IR_INPUT, EINC_F64, f, 1, i);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 1, i);
-    stmt(b, at(b, o, i), IR_COMB_ASSIGN, op1(b, (ir_op)op, rd(b, at(b, x, i))));
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F64, f, 1, i);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 1, i);
+    pb_stmt(b, pb_at(b, o, i), IR_COMB_ASSIGN, pb_op1(b, (ir_op)op, pb_rd(b, pb_at(b, x, i))));
 }
 
 /* out[i] = -a[i] in int32: wraps at INT32_MIN */
 static void b_neg_int(pb *b, int arg)
 {
     (void)arg;
-    int i = axis(b, "i", 23);
-    int a = tensor(b, "a", IR_INPUT, EINC_I32, F_INT, 1, i);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_I32, F_ANY, 1, i);
-    stmt(b, at(b, o, i), IR_COMB_ASSIGN, op1(b, IR_NEG, rd(b, at(b, a, i))));
+    int i = pb_axis(b, "i", 23);
+    int a = pb_tensor(b, "a", IR_INPUT, EINC_I32, F_INT, 1, i);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_I32, F_ANY, 1, i);
+    pb_stmt(b, pb_at(b, o, i), IR_COMB_ASSIGN, pb_op1(b, IR_NEG, pb_rd(b, pb_at(b, a, i))));
 }
 
 /* out[i, j] = op(a[i, j], b[i, j]) for max, min, divz, eq */
 static void b_binary(pb *b, int op)
 {
-    int i = axis(b, "i", 5), j = axis(b, "j", 11);
-    int a = tensor(b, "a", IR_INPUT, EINC_F32, op == IR_EQ ? F_ZEROS : F_NAN, 2, i, j);
-    int c = tensor(b, "b", IR_INPUT, EINC_F32, op == IR_DIVZ || op == IR_EQ ? F_ZEROS : F_NAN, 2, i, j);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, i, j);
-    stmt(b, at(b, o, i, j), IR_COMB_ASSIGN, op2(b, (ir_op)op, rd(b, at(b, a, i, j)), rd(b, at(b, c, i, j))));
+    int i = pb_axis(b, "i", 5), j = pb_axis(b, "j", 11);
+    int a = pb_tensor(b, "a", IR_INPUT, EINC_F32, op == IR_EQ ? F_ZEROS : F_NAN, 2, i, j);
+    int c = pb_tensor(b, "b", IR_INPUT, EINC_F32, op == IR_DIVZ || op == IR_EQ ? F_ZEROS : F_NAN, 2, i, j);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, i, j);
+    pb_stmt(b, pb_at(b, o, i, j), IR_COMB_ASSIGN, pb_op2(b, (ir_op)op, pb_rd(b, pb_at(b, a, i, j)), pb_rd(b, pb_at(b, c, i, j))));
 }
 
 /* int64 out[i] = max(a[i], b[i]) - min(a[i], b[i]) + divz(a[i], b[i]) from int32 */
 static void b_binary_int(pb *b, int arg)
 {
     (void)arg;
-    int i = axis(b, "i", 41);
-    int a = tensor(b, "a", IR_INPUT, EINC_I32, F_INT, 1, i);
-    int c = tensor(b, "b", IR_INPUT, EINC_I32, F_ZEROS, 1, i);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_I64, F_ANY, 1, i);
-    ir_expr *mx = op2(b, IR_MAX, rd(b, at(b, a, i)), rd(b, at(b, c, i)));
-    ir_expr *mn = op2(b, IR_MIN, rd(b, at(b, a, i)), rd(b, at(b, c, i)));
-    ir_expr *dz = op2(b, IR_DIVZ, rd(b, at(b, a, i)), rd(b, at(b, c, i)));
-    stmt(b, at(b, o, i), IR_COMB_ASSIGN, op2(b, IR_ADD, op2(b, IR_SUB, mx, mn), dz));
+    int i = pb_axis(b, "i", 41);
+    int a = pb_tensor(b, "a", IR_INPUT, EINC_I32, F_INT, 1, i);
+    int c = pb_tensor(b, "b", IR_INPUT, EINC_I32, F_ZEROS, 1, i);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_I64, F_ANY, 1, i);
+    ir_expr *mx = pb_op2(b, IR_MAX, pb_rd(b, pb_at(b, a, i)), pb_rd(b, pb_at(b, c, i)));
+    ir_expr *mn = pb_op2(b, IR_MIN, pb_rd(b, pb_at(b, a, i)), pb_rd(b, pb_at(b, c, i)));
+    ir_expr *dz = pb_op2(b, IR_DIVZ, pb_rd(b, pb_at(b, a, i)), pb_rd(b, pb_at(b, c, i)));
+    pb_stmt(b, pb_at(b, o, i), IR_COMB_ASSIGN, pb_op2(b, IR_ADD, pb_op2(b, IR_SUB, mx, mn), dz));
 }
 
 /* cm[t, p] += eq(target[n], t) * eq(pred[n], p): int64 counts from int32 labels */
@@ -305,53 +119,53 @@ static void b_confusion(pb *b, int arg)
 {
     (void)arg;
     b->labels = 4;
-    int n = axis(b, "n", 53), t = axis(b, "t", 4), p = axis(b, "p", 4);
-    int tg = tensor(b, "target", IR_INPUT, EINC_I32, F_LABELS, 1, n);
-    int pr = tensor(b, "pred", IR_INPUT, EINC_I32, F_LABELS, 1, n);
-    int cm = tensor(b, "cm", IR_OUTPUT, EINC_I64, F_ANY, 2, t, p);
-    ir_expr *et = op2(b, IR_EQ, rd(b, at(b, tg, n)), ax(b, t));
-    ir_expr *ep = op2(b, IR_EQ, rd(b, at(b, pr, n)), ax(b, p));
-    stmt(b, at(b, cm, t, p), IR_COMB_SUM, op2(b, IR_MUL, et, ep));
+    int n = pb_axis(b, "n", 53), t = pb_axis(b, "t", 4), p = pb_axis(b, "p", 4);
+    int tg = pb_tensor(b, "target", IR_INPUT, EINC_I32, F_LABELS, 1, n);
+    int pr = pb_tensor(b, "pred", IR_INPUT, EINC_I32, F_LABELS, 1, n);
+    int cm = pb_tensor(b, "cm", IR_OUTPUT, EINC_I64, F_ANY, 2, t, p);
+    ir_expr *et = pb_op2(b, IR_EQ, pb_rd(b, pb_at(b, tg, n)), pb_ax(b, t));
+    ir_expr *ep = pb_op2(b, IR_EQ, pb_rd(b, pb_at(b, pr, n)), pb_ax(b, p));
+    pb_stmt(b, pb_at(b, cm, t, p), IR_COMB_SUM, pb_op2(b, IR_MUL, et, ep));
 }
 
 /* out[i, j] = x[i, j] * (i + 1) - j, the axes as float64 values */
 static void b_axis_f64(pb *b, int arg)
 {
     (void)arg;
-    int i = axis(b, "i", 6), j = axis(b, "j", 7);
-    int x = tensor(b, "x", IR_INPUT, EINC_F64, F_ANY, 2, i, j);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 2, i, j);
-    ir_expr *v = op2(b, IR_MUL, rd(b, at(b, x, i, j)), op2(b, IR_ADD, ax(b, i), cst(b, 1)));
-    stmt(b, at(b, o, i, j), IR_COMB_ASSIGN, op2(b, IR_SUB, v, ax(b, j)));
+    int i = pb_axis(b, "i", 6), j = pb_axis(b, "j", 7);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F64, F_ANY, 2, i, j);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 2, i, j);
+    ir_expr *v = pb_op2(b, IR_MUL, pb_rd(b, pb_at(b, x, i, j)), pb_op2(b, IR_ADD, pb_ax(b, i), pb_cst(b, 1)));
+    pb_stmt(b, pb_at(b, o, i, j), IR_COMB_ASSIGN, pb_op2(b, IR_SUB, v, pb_ax(b, j)));
 }
 
 /* out[i] += x[i + k - 1]? * w[k]: a 1-D convolution with padding 1 (stride s: x[s*i + k - 1]) */
 static void b_conv(pb *b, int stride)
 {
     int nx = 17, no = stride == 1 ? 17 : (17 + 2 - 3) / stride + 1;
-    int i = axis(b, "i", no), k = axis(b, "k", 3), n = axis(b, "n", nx);
-    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 1, n);
-    int w = tensor(b, "w", IR_INPUT, EINC_F32, F_ANY, 1, k);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, i);
+    int i = pb_axis(b, "i", no), k = pb_axis(b, "k", 3), n = pb_axis(b, "n", nx);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 1, n);
+    int w = pb_tensor(b, "w", IR_INPUT, EINC_F32, F_ANY, 1, k);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, i);
     ir_access xa = { .tensor = x, .ndim = 1, .dim = ARENA_NEW(b->A, ir_dim), .guard = true };
-    xa.dim[0] = dim(b, i, stride, k, -1);
-    stmt(b, at(b, o, i), IR_COMB_SUM, op2(b, IR_MUL, rd(b, xa), rd(b, at(b, w, k))));
+    xa.dim[0] = pb_dim(b, i, stride, k, -1);
+    pb_stmt(b, pb_at(b, o, i), IR_COMB_SUM, pb_op2(b, IR_MUL, pb_rd(b, xa), pb_rd(b, pb_at(b, w, k))));
 }
 
 /* a 2-D one, NCHW-like with the channel reduced: out[h, w] += x[c, h + kh - 1, w + kw - 1]? * f[c, kh, kw] */
 static void b_conv2d(pb *b, int arg)
 {
     (void)arg;
-    int h = axis(b, "h", 9), w = axis(b, "w", 7), c = axis(b, "c", 3);
-    int kh = axis(b, "kh", 3), kw = axis(b, "kw", 3);
-    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 3, c, h, w);
-    int f = tensor(b, "f", IR_INPUT, EINC_F32, F_ANY, 3, c, kh, kw);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, h, w);
+    int h = pb_axis(b, "h", 9), w = pb_axis(b, "w", 7), c = pb_axis(b, "c", 3);
+    int kh = pb_axis(b, "kh", 3), kw = pb_axis(b, "kw", 3);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 3, c, h, w);
+    int f = pb_tensor(b, "f", IR_INPUT, EINC_F32, F_ANY, 3, c, kh, kw);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, h, w);
     ir_access xa = { .tensor = x, .ndim = 3, .dim = ARENA_ARRAY(b->A, ir_dim, 3), .guard = true };
-    xa.dim[0] = dim(b, c, 1, -1, 0);
-    xa.dim[1] = dim(b, h, 1, kh, -1);
-    xa.dim[2] = dim(b, w, 1, kw, -1);
-    stmt(b, at(b, o, h, w), IR_COMB_SUM, op2(b, IR_MUL, rd(b, xa), rd(b, at(b, f, c, kh, kw))));
+    xa.dim[0] = pb_dim(b, c, 1, -1, 0);
+    xa.dim[1] = pb_dim(b, h, 1, kh, -1);
+    xa.dim[2] = pb_dim(b, w, 1, kw, -1);
+    pb_stmt(b, pb_at(b, o, h, w), IR_COMB_SUM, pb_op2(b, IR_MUL, pb_rd(b, xa), pb_rd(b, pb_at(b, f, c, kh, kw))));
 }
 
 /*
@@ -361,41 +175,41 @@ static void b_conv2d(pb *b, int arg)
 static void b_conv2d_gemm(pb *b, int arg)
 {
     (void)arg;
-    int o = axis(b, "o", 10), h = axis(b, "h", 5), w = axis(b, "w", 23), c = axis(b, "c", 7);
-    int kh = axis(b, "kh", 3), kw = axis(b, "kw", 3);
-    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 3, c, h, w);
-    int f = tensor(b, "f", IR_INPUT, EINC_F32, F_ANY, 4, o, c, kh, kw);
-    int y = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 3, o, h, w);
+    int o = pb_axis(b, "o", 10), h = pb_axis(b, "h", 5), w = pb_axis(b, "w", 23), c = pb_axis(b, "c", 7);
+    int kh = pb_axis(b, "kh", 3), kw = pb_axis(b, "kw", 3);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 3, c, h, w);
+    int f = pb_tensor(b, "f", IR_INPUT, EINC_F32, F_ANY, 4, o, c, kh, kw);
+    int y = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 3, o, h, w);
     ir_access xa = { .tensor = x, .ndim = 3, .dim = ARENA_ARRAY(b->A, ir_dim, 3), .guard = true };
-    xa.dim[0] = dim(b, c, 1, -1, 0);
-    xa.dim[1] = dim(b, h, 1, kh, -1);
-    xa.dim[2] = dim(b, w, 1, kw, -1);
-    stmt(b, at(b, y, o, h, w), IR_COMB_SUM, op2(b, IR_MUL, rd(b, at(b, f, o, c, kh, kw)), rd(b, xa)));
+    xa.dim[0] = pb_dim(b, c, 1, -1, 0);
+    xa.dim[1] = pb_dim(b, h, 1, kh, -1);
+    xa.dim[2] = pb_dim(b, w, 1, kw, -1);
+    pb_stmt(b, pb_at(b, y, o, h, w), IR_COMB_SUM, pb_op2(b, IR_MUL, pb_rd(b, pb_at(b, f, o, c, kh, kw)), pb_rd(b, xa)));
 }
 
 /* out[i] = b[i]; out[i] += x[i, k] (accumulating) */
 static void b_accumulate(pb *b, int arg)
 {
     (void)arg;
-    int i = axis(b, "i", 13), k = axis(b, "k", 9);
-    int bi = tensor(b, "b", IR_INPUT, EINC_F32, F_ANY, 1, i);
-    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, i, k);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, i);
-    stmt(b, at(b, o, i), IR_COMB_ASSIGN, rd(b, at(b, bi, i)));
-    stmt(b, at(b, o, i), IR_COMB_SUM, rd(b, at(b, x, i, k)))->accumulate = true;
+    int i = pb_axis(b, "i", 13), k = pb_axis(b, "k", 9);
+    int bi = pb_tensor(b, "b", IR_INPUT, EINC_F32, F_ANY, 1, i);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, i, k);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, i);
+    pb_stmt(b, pb_at(b, o, i), IR_COMB_ASSIGN, pb_rd(b, pb_at(b, bi, i)));
+    pb_stmt(b, pb_at(b, o, i), IR_COMB_SUM, pb_rd(b, pb_at(b, x, i, k)))->accumulate = true;
 }
 
 /* out[i, j] = c[i, j]; out[i, j] += x[i, k] * y[k, j] (the GEMM tile, accumulating) */
 static void b_accumulate_gemm(pb *b, int arg)
 {
     (void)arg;
-    int i = axis(b, "i", 7), j = axis(b, "j", 19), k = axis(b, "k", 5);
-    int c = tensor(b, "c", IR_INPUT, EINC_F32, F_ANY, 2, i, j);
-    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, i, k);
-    int y = tensor(b, "y", IR_INPUT, EINC_F32, F_ANY, 2, k, j);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, i, j);
-    stmt(b, at(b, o, i, j), IR_COMB_ASSIGN, rd(b, at(b, c, i, j)));
-    stmt(b, at(b, o, i, j), IR_COMB_SUM, op2(b, IR_MUL, rd(b, at(b, x, i, k)), rd(b, at(b, y, k, j))))->accumulate = true;
+    int i = pb_axis(b, "i", 7), j = pb_axis(b, "j", 19), k = pb_axis(b, "k", 5);
+    int c = pb_tensor(b, "c", IR_INPUT, EINC_F32, F_ANY, 2, i, j);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, i, k);
+    int y = pb_tensor(b, "y", IR_INPUT, EINC_F32, F_ANY, 2, k, j);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, i, j);
+    pb_stmt(b, pb_at(b, o, i, j), IR_COMB_ASSIGN, pb_rd(b, pb_at(b, c, i, j)));
+    pb_stmt(b, pb_at(b, o, i, j), IR_COMB_SUM, pb_op2(b, IR_MUL, pb_rd(b, pb_at(b, x, i, k)), pb_rd(b, pb_at(b, y, k, j))))->accumulate = true;
 }
 
 /*
@@ -405,26 +219,26 @@ static void b_accumulate_gemm(pb *b, int arg)
 static void b_accumulate_max(pb *b, int arg)
 {
     (void)arg;
-    int i = axis(b, "i", 3), j = axis(b, "j", 17), k = axis(b, "k", 6);
-    int c = tensor(b, "c", IR_INPUT, EINC_F32, F_ANY, 2, i, j);
-    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, k, j);
-    int d = tensor(b, "d", IR_INPUT, EINC_F32, F_ANY, 2, i, j);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, i, j);
-    stmt(b, at(b, o, i, j), IR_COMB_ASSIGN, rd(b, at(b, c, i, j)));
-    stmt(b, at(b, o, i, j), IR_COMB_MAX, rd(b, at(b, x, k, j)))->accumulate = true;
-    stmt(b, at(b, o, i, j), IR_COMB_SUM, rd(b, at(b, d, i, j)))->accumulate = true;
+    int i = pb_axis(b, "i", 3), j = pb_axis(b, "j", 17), k = pb_axis(b, "k", 6);
+    int c = pb_tensor(b, "c", IR_INPUT, EINC_F32, F_ANY, 2, i, j);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, k, j);
+    int d = pb_tensor(b, "d", IR_INPUT, EINC_F32, F_ANY, 2, i, j);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, i, j);
+    pb_stmt(b, pb_at(b, o, i, j), IR_COMB_ASSIGN, pb_rd(b, pb_at(b, c, i, j)));
+    pb_stmt(b, pb_at(b, o, i, j), IR_COMB_MAX, pb_rd(b, pb_at(b, x, k, j)))->accumulate = true;
+    pb_stmt(b, pb_at(b, o, i, j), IR_COMB_SUM, pb_rd(b, pb_at(b, d, i, j)))->accumulate = true;
 }
 
 /* a scalar: out = c[0] * 2; out += x[i, j] (the GPU's block form, accumulating) */
 static void b_accumulate_scalar(pb *b, int arg)
 {
     (void)arg;
-    int i = axis(b, "i", 31), j = axis(b, "j", 19);
-    int x = tensor(b, "x", IR_INPUT, EINC_F64, F_ANY, 2, i, j);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 0);
+    int i = pb_axis(b, "i", 31), j = pb_axis(b, "j", 19);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F64, F_ANY, 2, i, j);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 0);
     ir_access oa = { .tensor = o, .ndim = 0 };
-    stmt(b, oa, IR_COMB_ASSIGN, cst(b, 2.5));
-    stmt(b, oa, arg ? IR_COMB_MAX : IR_COMB_SUM, rd(b, at(b, x, i, j)))->accumulate = true;
+    pb_stmt(b, oa, IR_COMB_ASSIGN, pb_cst(b, 2.5));
+    pb_stmt(b, oa, arg ? IR_COMB_MAX : IR_COMB_SUM, pb_rd(b, pb_at(b, x, i, j)))->accumulate = true;
 }
 
 /*
@@ -433,17 +247,17 @@ static void b_accumulate_scalar(pb *b, int arg)
  */
 static void b_softmax(pb *b, int arg)
 {
-    int r = axis(b, "r", 7), c = axis(b, "c", arg ? 3000 : 13);
-    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, r, c);
-    int m = tensor(b, "m", IR_TEMP, EINC_F32, F_ANY, 1, r);
-    int e = tensor(b, "e", IR_TEMP, EINC_F32, F_ANY, 2, r, c);
-    int s = tensor(b, "s", IR_TEMP, EINC_F32, F_ANY, 1, r);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, r, c);
-    stmt(b, at(b, m, r), IR_COMB_MAX, rd(b, at(b, x, r, c)));
-    stmt(b, at(b, e, r, c), IR_COMB_ASSIGN,
-         op1(b, IR_EXP, op2(b, IR_SUB, rd(b, at(b, x, r, c)), rd(b, at(b, m, r)))));
-    stmt(b, at(b, s, r), IR_COMB_SUM, rd(b, at(b, e, r, c)));
-    stmt(b, at(b, o, r, c), IR_COMB_ASSIGN, op2(b, IR_DIV, rd(b, at(b, e, r, c)), rd(b, at(b, s, r))));
+    int r = pb_axis(b, "r", 7), c = pb_axis(b, "c", arg ? 3000 : 13);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, r, c);
+    int m = pb_tensor(b, "m", IR_TEMP, EINC_F32, F_ANY, 1, r);
+    int e = pb_tensor(b, "e", IR_TEMP, EINC_F32, F_ANY, 2, r, c);
+    int s = pb_tensor(b, "s", IR_TEMP, EINC_F32, F_ANY, 1, r);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 2, r, c);
+    pb_stmt(b, pb_at(b, m, r), IR_COMB_MAX, pb_rd(b, pb_at(b, x, r, c)));
+    pb_stmt(b, pb_at(b, e, r, c), IR_COMB_ASSIGN,
+         pb_op1(b, IR_EXP, pb_op2(b, IR_SUB, pb_rd(b, pb_at(b, x, r, c)), pb_rd(b, pb_at(b, m, r)))));
+    pb_stmt(b, pb_at(b, s, r), IR_COMB_SUM, pb_rd(b, pb_at(b, e, r, c)));
+    pb_stmt(b, pb_at(b, o, r, c), IR_COMB_ASSIGN, pb_op2(b, IR_DIV, pb_rd(b, pb_at(b, e, r, c)), pb_rd(b, pb_at(b, s, r))));
 }
 
 /*
@@ -456,20 +270,20 @@ static void b_softmax(pb *b, int arg)
 static void b_logsumexp(pb *b, int arg)      /* arg & 1: stable; arg & 2: rows of 3000 */
 {
     bool stable = arg & 1;
-    int r = axis(b, "r", 9), c = axis(b, "c", arg & 2 ? 3000 : 21);
-    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, r, c);
-    int m = stable ? tensor(b, "m", IR_TEMP, EINC_F32, F_ANY, 1, r) : tensor(b, "e", IR_TEMP, EINC_F32, F_ANY, 2, r, c);
-    int s = tensor(b, "s", IR_TEMP, EINC_F32, F_ANY, 1, r);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, r);
-    ir_expr *ls = op1(b, IR_LOG, rd(b, at(b, s, r)));
+    int r = pb_axis(b, "r", 9), c = pb_axis(b, "c", arg & 2 ? 3000 : 21);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 2, r, c);
+    int m = stable ? pb_tensor(b, "m", IR_TEMP, EINC_F32, F_ANY, 1, r) : pb_tensor(b, "e", IR_TEMP, EINC_F32, F_ANY, 2, r, c);
+    int s = pb_tensor(b, "s", IR_TEMP, EINC_F32, F_ANY, 1, r);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, r);
+    ir_expr *ls = pb_op1(b, IR_LOG, pb_rd(b, pb_at(b, s, r)));
     if (stable) {
-        stmt(b, at(b, m, r), IR_COMB_MAX, rd(b, at(b, x, r, c)));
-        stmt(b, at(b, s, r), IR_COMB_SUM, op1(b, IR_EXP, op2(b, IR_SUB, rd(b, at(b, x, r, c)), rd(b, at(b, m, r)))));
-        stmt(b, at(b, o, r), IR_COMB_ASSIGN, op2(b, IR_ADD, ls, rd(b, at(b, m, r))));
+        pb_stmt(b, pb_at(b, m, r), IR_COMB_MAX, pb_rd(b, pb_at(b, x, r, c)));
+        pb_stmt(b, pb_at(b, s, r), IR_COMB_SUM, pb_op1(b, IR_EXP, pb_op2(b, IR_SUB, pb_rd(b, pb_at(b, x, r, c)), pb_rd(b, pb_at(b, m, r)))));
+        pb_stmt(b, pb_at(b, o, r), IR_COMB_ASSIGN, pb_op2(b, IR_ADD, ls, pb_rd(b, pb_at(b, m, r))));
     } else {
-        stmt(b, at(b, m, r, c), IR_COMB_ASSIGN, op1(b, IR_EXP, rd(b, at(b, x, r, c))));
-        stmt(b, at(b, s, r), IR_COMB_SUM, rd(b, at(b, m, r, c)));
-        stmt(b, at(b, o, r), IR_COMB_ASSIGN, ls);
+        pb_stmt(b, pb_at(b, m, r, c), IR_COMB_ASSIGN, pb_op1(b, IR_EXP, pb_rd(b, pb_at(b, x, r, c))));
+        pb_stmt(b, pb_at(b, s, r), IR_COMB_SUM, pb_rd(b, pb_at(b, m, r, c)));
+        pb_stmt(b, pb_at(b, o, r), IR_COMB_ASSIGN, ls);
     }
 }
 
@@ -477,13 +291,13 @@ static void b_logsumexp(pb *b, int arg)      /* arg & 1: stable; arg & 2: rows o
 static void b_temp_int(pb *b, int arg)
 {
     (void)arg;
-    int i = axis(b, "i", 11), k = axis(b, "k", 5);
-    int x = tensor(b, "x", IR_INPUT, EINC_I32, F_LABELS, 2, i, k);
-    int q = tensor(b, "exp", IR_TEMP, EINC_I32, F_ANY, 1, i);   /* a name the code also calls */
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 1, i);
+    int i = pb_axis(b, "i", 11), k = pb_axis(b, "k", 5);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_I32, F_LABELS, 2, i, k);
+    int q = pb_tensor(b, "exp", IR_TEMP, EINC_I32, F_ANY, 1, i);   /* a name the code also calls */
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 1, i);
     b->labels = 50;
-    stmt(b, at(b, q, i), IR_COMB_SUM, op2(b, IR_MUL, rd(b, at(b, x, i, k)), cst(b, 3)));
-    stmt(b, at(b, o, i), IR_COMB_ASSIGN, op1(b, IR_SQRT, rd(b, at(b, q, i))));
+    pb_stmt(b, pb_at(b, q, i), IR_COMB_SUM, pb_op2(b, IR_MUL, pb_rd(b, pb_at(b, x, i, k)), pb_cst(b, 3)));
+    pb_stmt(b, pb_at(b, o, i), IR_COMB_ASSIGN, pb_op1(b, IR_SQRT, pb_rd(b, pb_at(b, q, i))));
 }
 
 /*
@@ -496,57 +310,57 @@ static void b_temp_int(pb *b, int arg)
 static void b_prod_ramp(pb *b, int arg)   /* arg: 1 downwards, 2 float32 */
 {
     einc_dtype dt = arg & 2 ? EINC_F32 : EINC_F64;
-    int i = axis(b, "a", 2), j = axis(b, "b", 2916);
-    int x = tensor(b, "x", IR_INPUT, dt, arg & 1 ? F_RAMP_DOWN : F_RAMP, 2, i, j);
-    int o = tensor(b, "out", IR_OUTPUT, dt, F_ANY, 0);
-    stmt(b, (ir_access){ .tensor = o }, IR_COMB_PROD, rd(b, at(b, x, i, j)));
+    int i = pb_axis(b, "a", 2), j = pb_axis(b, "b", 2916);
+    int x = pb_tensor(b, "x", IR_INPUT, dt, arg & 1 ? F_RAMP_DOWN : F_RAMP, 2, i, j);
+    int o = pb_tensor(b, "out", IR_OUTPUT, dt, F_ANY, 0);
+    pb_stmt(b, (ir_access){ .tensor = o }, IR_COMB_PROD, pb_rd(b, pb_at(b, x, i, j)));
 }
 
 static void b_prod_ramp3(pb *b, int arg)
 {
     (void)arg;
-    int i = axis(b, "a", 3), j = axis(b, "b", 4), k = axis(b, "c", 486);
-    int x = tensor(b, "x", IR_INPUT, EINC_F64, F_RAMP, 3, i, j, k);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 0);
-    stmt(b, (ir_access){ .tensor = o }, IR_COMB_PROD, rd(b, at(b, x, i, j, k)));
+    int i = pb_axis(b, "a", 3), j = pb_axis(b, "b", 4), k = pb_axis(b, "c", 486);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F64, F_RAMP, 3, i, j, k);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F64, F_ANY, 0);
+    pb_stmt(b, (ir_access){ .tensor = o }, IR_COMB_PROD, pb_rd(b, pb_at(b, x, i, j, k)));
 }
 
 static void b_prod_alternate(pb *b, int arg)   /* arg: 0 float64, 1 float32, 2 float32 pairs */
 {
     einc_dtype dt = arg ? EINC_F32 : EINC_F64;
-    int i = axis(b, "a", 4), j = axis(b, "b", 64);
-    int x = tensor(b, "x", IR_INPUT, dt, arg == 2 ? F_PAIRS : F_ALTERNATE, 2, i, j);
-    int o = tensor(b, "out", IR_OUTPUT, dt, F_ANY, 0);
-    stmt(b, (ir_access){ .tensor = o }, IR_COMB_PROD, rd(b, at(b, x, i, j)));
+    int i = pb_axis(b, "a", 4), j = pb_axis(b, "b", 64);
+    int x = pb_tensor(b, "x", IR_INPUT, dt, arg == 2 ? F_PAIRS : F_ALTERNATE, 2, i, j);
+    int o = pb_tensor(b, "out", IR_OUTPUT, dt, F_ANY, 0);
+    pb_stmt(b, (ir_access){ .tensor = o }, IR_COMB_PROD, pb_rd(b, pb_at(b, x, i, j)));
 }
 
 /* Sums of 10^6 elements: 1 + 8196 eps in float64 (arg 0), 0.1 in float32 (arg 1). */
 static void b_sum_long(pb *b, int arg)
 {
     einc_dtype dt = arg ? EINC_F32 : EINC_F64;
-    int i = axis(b, "i", 1000000);
-    int x = tensor(b, "x", IR_INPUT, dt, arg ? F_TENTH : F_CHUNK, 1, i);
-    int o = tensor(b, "out", IR_OUTPUT, dt, F_ANY, 0);
-    stmt(b, (ir_access){ .tensor = o }, IR_COMB_SUM, rd(b, at(b, x, i)));
+    int i = pb_axis(b, "i", 1000000);
+    int x = pb_tensor(b, "x", IR_INPUT, dt, arg ? F_TENTH : F_CHUNK, 1, i);
+    int o = pb_tensor(b, "out", IR_OUTPUT, dt, F_ANY, 0);
+    pb_stmt(b, (ir_access){ .tensor = o }, IR_COMB_SUM, pb_rd(b, pb_at(b, x, i)));
 }
 
 static void b_sum_long2(pb *b, int arg)     /* the same as 1000 x 1000 */
 {
     einc_dtype dt = arg ? EINC_F32 : EINC_F64;
-    int i = axis(b, "i", 1000), j = axis(b, "j", 1000);
-    int x = tensor(b, "x", IR_INPUT, dt, arg ? F_TENTH : F_CHUNK, 2, i, j);
-    int o = tensor(b, "out", IR_OUTPUT, dt, F_ANY, 0);
-    stmt(b, (ir_access){ .tensor = o }, IR_COMB_SUM, rd(b, at(b, x, i, j)));
+    int i = pb_axis(b, "i", 1000), j = pb_axis(b, "j", 1000);
+    int x = pb_tensor(b, "x", IR_INPUT, dt, arg ? F_TENTH : F_CHUNK, 2, i, j);
+    int o = pb_tensor(b, "out", IR_OUTPUT, dt, F_ANY, 0);
+    pb_stmt(b, (ir_access){ .tensor = o }, IR_COMB_SUM, pb_rd(b, pb_at(b, x, i, j)));
 }
 
 /* Row sums of 300000 x 0.1 in float32: out[i] += x[i, j]. */
 static void b_rowsum_long(pb *b, int arg)
 {
     (void)arg;
-    int i = axis(b, "i", 3), j = axis(b, "j", 300000);
-    int x = tensor(b, "x", IR_INPUT, EINC_F32, F_TENTH, 2, i, j);
-    int o = tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, i);
-    stmt(b, at(b, o, i), IR_COMB_SUM, rd(b, at(b, x, i, j)));
+    int i = pb_axis(b, "i", 3), j = pb_axis(b, "j", 300000);
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F32, F_TENTH, 2, i, j);
+    int o = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 1, i);
+    pb_stmt(b, pb_at(b, o, i), IR_COMB_SUM, pb_rd(b, pb_at(b, x, i, j)));
 }
 
 /*
@@ -617,14 +431,8 @@ enum { NCASE = sizeof cases / sizeof *cases };
 /* ---- data -------------------------------------------------------------------------------- */
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint64_t next(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static double frand(double lo, double hi) { return lo + (hi - lo) * (double)(next() >> 11) / 9007199254740992.0; }
+static uint64_t next(void) { return th_next(&rng); }
+static double frand(double lo, double hi) { return th_uniform(&rng, lo, hi); }
 
 /* Element e of n in a tensor of dtype t filled as f. */
 static double value(fill f, int64_t e, int64_t n, einc_dtype t, int labels)
@@ -649,33 +457,11 @@ static double value(fill f, int64_t e, int64_t n, einc_dtype t, int labels)
     }
 }
 
-static void put(einc_dtype t, void *p, int64_t i, double v)
-{
-    switch (t) {
-    case EINC_F32: ((float *)p)[i] = (float)v; break;
-    case EINC_F64: ((double *)p)[i] = v; break;
-    case EINC_I32: ((int32_t *)p)[i] = (int32_t)v; break;
-    case EINC_I64: ((int64_t *)p)[i] = (int64_t)v; break;
-    default: ((uint8_t *)p)[i] = v != 0; break;
-    }
-}
-
-static double get(einc_dtype t, const void *p, int64_t i)
-{
-    switch (t) {
-    case EINC_F32: return ((const float *)p)[i];
-    case EINC_F64: return ((const double *)p)[i];
-    case EINC_I32: return ((const int32_t *)p)[i];
-    case EINC_I64: return (double)((const int64_t *)p)[i];
-    default: return ((const uint8_t *)p)[i];
-    }
-}
-
 static int64_t elems(const ir_prog *p, int t) { return ir_tensor_elems(p, &p->tensor[t]); }
 
 static void *alloc_poisoned(const ir_prog *p, int t)
 {
-    size_t n = (size_t)(elems(p, t) > 0 ? elems(p, t) : 1) * dtype_size(p->tensor[t].dtype);
+    size_t n = (size_t)(elems(p, t) > 0 ? elems(p, t) : 1) * th_dtype_size(p->tensor[t].dtype);
     void *d = malloc(n);
     memset(d, 0xA5, n);
     return d;
@@ -690,7 +476,7 @@ static void compare(const ocase *oc, const char *who, const ir_prog *p, const vo
 {
     einc_dtype t = p->tensor[p->output].dtype;
     for (int64_t e = 0; e < elems(p, p->output); e++) {
-        double g = get(t, got, e), w = oc->numpy ? oc->want : get(t, want, e);
+        double g = th_get(t, got, e), w = oc->numpy ? oc->want : th_get(t, want, e);
         if (isnan(w) && isnan(g))
             continue;
         if (g == w || fabs(g - w) <= oc->atol + oc->rtol * fabs(w))
@@ -721,14 +507,6 @@ static void append(char **dst, size_t *len, const char *s)
 
 static int sh(const char *cmd) { return system(cmd); }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* The C spelling of a stored dtype, and the CUDA kernels' one. */
 static const char *c_type(einc_dtype t)
 {
@@ -750,17 +528,6 @@ static const char *cu_type(einc_dtype t)
     case EINC_I64: return "einc_i64";
     default: return "einc_u8";
     }
-}
-
-/* sym in library so, opened into *h (which the caller closes; OpenMP threads may outlive
-   it, so it stays mapped). */
-static void *load(void **h, const char *so, const char *sym)
-{
-    if (!*h && !(*h = dlopen(so, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)))
-        fail_msg("dlopen: %s", dlerror());
-    void *f = dlsym(*h, sym);
-    assert_non_null(f);
-    return f;
 }
 
 /* A header (--emit=header) declares proto, a whole line. */
@@ -821,7 +588,7 @@ static void run_c(const ocase *oc, const ir_prog *pb_bound, void *const *in, con
 
     char path[512], so[512], cmd[2048];
     snprintf(path, sizeof path, "%s/%s.c", dir, oc->name);
-    write_file(path, src);
+    th_write_file(path, src, strlen(src));
     free(src);
     snprintf(cmd, sizeof cmd, "cc -std=c99 -Wall -Wextra -Werror -O2 -c -o %s/%s.o %s", dir, oc->name, path);
     if (sh(cmd) != 0)
@@ -849,10 +616,10 @@ static void run_c(const ocase *oc, const ir_prog *pb_bound, void *const *in, con
 
     /* run it with the bound program's sizes and buffers */
     const ir_prog *q = pb_bound;
-    int64_t sz[MAXAX];
+    int64_t sz[PB_MAXAX];
     for (int a = 0; a < q->naxis; a++)
         sz[a] = q->axis[a].size;
-    void *bufs[MAXT] = { 0 }, *ws = NULL, *h = NULL;
+    void *bufs[PB_MAXT] = { 0 }, *ws = NULL, *h = NULL;
     for (int t = 0; t < q->ntensor; t++)
         bufs[t] = q->tensor[t].role == IR_INPUT ? in[t] : NULL;
     bufs[q->output] = alloc_poisoned(q, q->output);
@@ -860,11 +627,11 @@ static void run_c(const ocase *oc, const ir_prog *pb_bound, void *const *in, con
         char sym[96];
         snprintf(sym, sizeof sym, "ws_%s", oc->name);
         size_t (*wsf)(const int64_t *);
-        *(void **)&wsf = load(&h, so, sym);
+        *(void **)&wsf = th_dlsym(&h, so, sym);
         size_t bytes = wsf(sz), need = 0;
         for (int t = 0; t < q->ntensor; t++)
             if (cg_temp_stored(lp, t))
-                need += ((size_t)elems(q, t) * dtype_size(q->tensor[t].dtype) + 63) / 64 * 64;
+                need += ((size_t)elems(q, t) * th_dtype_size(q->tensor[t].dtype) + 63) / 64 * 64;
         assert_int_equal(bytes, need);
         ws = aligned_alloc(64, bytes ? bytes : 64);
         memset(ws, 0xA5, bytes);
@@ -872,7 +639,7 @@ static void run_c(const ocase *oc, const ir_prog *pb_bound, void *const *in, con
     char sym[96];
     snprintf(sym, sizeof sym, "call_%s", oc->name);
     void (*call)(void **, const int64_t *, void *);
-    *(void **)&call = load(&h, so, sym);
+    *(void **)&call = th_dlsym(&h, so, sym);
     call(bufs, sz, ws);
     compare(oc, "the emitted C", q, bufs[q->output], want);
     dlclose(h);
@@ -958,17 +725,17 @@ static void run_cuda(const ocase *oc, lp_target target, const ir_prog *q, void *
     snprintf(cmd, sizeof cmd, "c++ -O1 -w -fPIC -shared -o %s %s -lm", so, path);
     if (sh(cmd) != 0)
         fail_msg("%s: the CUDA kernels do not compile as C++ over the shim: %s", name, path);
-    int64_t sz[MAXAX];
+    int64_t sz[PB_MAXAX];
     for (int a = 0; a < q->naxis; a++)
         sz[a] = q->axis[a].size;
-    void *bufs[MAXT] = { 0 };
+    void *bufs[PB_MAXT] = { 0 };
     for (int t = 0; t < q->ntensor; t++)
         bufs[t] = q->tensor[t].role == IR_INPUT ? in[t] : alloc_poisoned(q, t);
     char sym[128];
     snprintf(sym, sizeof sym, "call_%s", name);
     void (*call)(void **, const int64_t *);
     void *h = NULL;
-    *(void **)&call = load(&h, so, sym);
+    *(void **)&call = th_dlsym(&h, so, sym);
     call(bufs, sz);
     dlclose(h);
     char who[160];
@@ -994,13 +761,13 @@ static void test_case(void **state)
     const ir_prog *p = b.p;
     assert_int_equal(p->tensor[p->output].dtype, oc->dt);
 
-    void *bufs[MAXT] = { 0 };
+    void *bufs[PB_MAXT] = { 0 };
     for (int t = 0; t < p->ntensor; t++) {
         if (p->tensor[t].role != IR_INPUT)
             continue;
         bufs[t] = alloc_poisoned(p, t);
         for (int64_t e = 0; e < elems(p, t); e++)
-            put(p->tensor[t].dtype, bufs[t], e, value(b.fill[t], e, elems(p, t), p->tensor[t].dtype, b.labels));
+            th_put(p->tensor[t].dtype, bufs[t], e, value(b.fill[t], e, elems(p, t), p->tensor[t].dtype, b.labels));
     }
     /* the interpreter */
     void *want = alloc_poisoned(p, p->output);
@@ -1076,21 +843,11 @@ static void test_workspace_abi(void **state)
     }
 }
 
-static bool have_nvrtc(void)
-{
-    nvrtc_lib L;
-    char err[256];
-    if (nvrtc_open(&L, err, sizeof err) < 0)
-        return false;
-    nvrtc_close(&L);
-    return true;
-}
-
 /* Every case's kernels in one NVRTC program (after the cases ran): one .entry per nest. */
 static void test_nvrtc(void **state)
 {
     (void)state;
-    if (!have_nvrtc() || !nvrtc_src)
+    if (!th_have_nvrtc() || !nvrtc_src)
         skip();
     char *ptx = NULL, err[4096];
     if (nvrtc_ptx(nvrtc_src, "test_ops.cu", "compute_90", &ptx, err, sizeof err) < 0)
@@ -1115,7 +872,7 @@ static void test_nvcc(void **state)
         skip();
     char path[512], cmd[2048];
     snprintf(path, sizeof path, "%s/all.cu", dir);
-    write_file(path, cu_src);
+    th_write_file(path, cu_src, strlen(cu_src));
     snprintf(cmd, sizeof cmd, "nvcc -arch=sm_90 -Werror all-warnings -Xcompiler -Wall,-Wextra "
                               "-c -o %s/all.o %s", dir, path);
     if (sh(cmd) != 0)
@@ -1124,9 +881,9 @@ static void test_nvcc(void **state)
 
 int main(void)
 {
-    have_cc = system("cc --version >/dev/null 2>&1") == 0;
-    have_cxx = system("c++ --version >/dev/null 2>&1") == 0;
-    have_nvcc = system("nvcc --version >/dev/null 2>&1") == 0;
+    have_cc = th_have("cc --version");
+    have_cxx = th_have("c++ --version");
+    have_nvcc = th_have("nvcc --version");
     snprintf(dir, sizeof dir, "/tmp/einc-ops-XXXXXX");
     if (!mkdtemp(dir) || !(cpu = cpu_new(2)))
         return 1;
@@ -1143,11 +900,9 @@ int main(void)
     cpu_free(cpu);
     free(nvrtc_src);
     free(cu_src);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (getenv("EINC_TEST_KEEP"))       /* to read the generated files */
         fprintf(stderr, "test_ops: the files are in %s\n", dir);
-    else if (system(cmd) != 0)
+    else if (th_rm_rf(dir) != 0)
         return 1;
     return rc;
 }

@@ -15,12 +15,12 @@ if [ ! -f "$gen/index.c" ] || [ ! -f "$gen/lex.c" ]; then
 fi
 out=build-gpu
 mkdir -p "$out"
-src="compiler/*.c codegen/check.c codegen/c.c codegen/cuda.c runtime/cpu.c runtime/cuda.c
-     runtime/einc.c runtime/file.c runtime/npy.c runtime/pool.c runtime/print.c runtime/nvrtc.c
-     runtime/jit_none.c $gen/index.c $gen/lex.c"
+src="compiler/*.c codegen/check.c codegen/c.c codegen/cdoc.c codegen/cspell.c codegen/cuda.c
+     runtime/cpu.c runtime/cuda.c runtime/einc.c runtime/fdio.c runtime/kcache.c runtime/pool.c
+     runtime/nvrtc.c runtime/jit_none.c $gen/index.c $gen/lex.c $gen/einl_gram.c $gen/einl_lex.c"
 flags="-O2 -std=c11 -D_DEFAULT_SOURCE -Iinclude -Icompiler -Icodegen -Iruntime -Igrammar -I$gen"
 # shellcheck disable=SC2086
-gcc $flags $src runtime/main.c -o "$out/einc" -lm -ldl -lpthread || { echo "0 passed, 1 failed"; exit 1; }
+gcc $flags $src cli/*.c -Icli -o "$out/einc" -lm -ldl -lpthread || { echo "0 passed, 1 failed"; exit 1; }
 # shellcheck disable=SC2086
 gcc $flags $src benchmarks/gpu/gpucheck.c -o "$out/gpucheck" -lm -ldl -lpthread || { echo "0 passed, 1 failed"; exit 1; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true

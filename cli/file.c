@@ -1,6 +1,7 @@
 /* file.c — see file.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "file.h"
+#include "fdio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,21 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const unsigned char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /*
  * Permissions for the new file: mkstemp creates it 0600.  An existing file keeps its
@@ -58,7 +44,7 @@ int file_write_atomic(const char *path, const void *const *bufs, const size_t *l
     if (fchmod(fd, target_mode(path)) != 0)
         goto fail;
     for (int i = 0; i < n; i++)
-        if (lens[i] && write_all(fd, bufs[i], lens[i]) != 0)
+        if (lens[i] && fd_write_all(fd, bufs[i], lens[i]) != 0)
             goto fail;
     if (close(fd) != 0) {
         fd = -1;

@@ -1,0 +1,209 @@
+/*
+ * bench_cmd.c — einc bench: the .npy files given, else random inputs of the given sizes,
+ * timed on the JIT (or --target) and, when it finishes in a few seconds, on the reference
+ * interpreter.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median seconds of reps runs of k after one warm-up; < 0 on error (printed). */
+static double time_runs(einc_kernel *k, const char *expr, int n, const einc_tensor *in,
+                        const einc_tensor *out, int reps)
+{
+    einc_error e;
+    double t[16];
+    for (int r = -1; r < reps; r++) {
+        double t0 = now();
+        if (einc_kernel_run(k, n, in, out, &e)) {
+            cli_print_error(&e, expr);
+            return -1;
+        }
+        if (r >= 0)
+            t[r] = now() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    return t[reps / 2];
+}
+
+/*
+ * The FLOP count for these inputs: the first "flops: N" line of explain's text (the whole
+ * expression's, before any contraction path, as einc_kernel_input_shapes counts it), the
+ * one count the public API gives for shapes that arrays bind.  -1 (e set) on error.
+ */
+static int64_t bound_flops(einc_kernel *k, int n, const einc_tensor *t, einc_error *e)
+{
+    char *s = einc_kernel_explain(k, n, t, e);
+    if (!s)
+        return -1;
+    const char *f = strstr(s, "\nflops: ");
+    long long v = f ? strtoll(f + 8, NULL, 10) : 0;
+    free(s);
+    return v;
+}
+
+/* Random inputs of the shapes every size implies: floats in [-1, 1], integers 0 or 1. */
+static int random_operands(const args *A, einc_kernel *k, int *nin, npy_array **arr,
+                           einc_tensor **t, int64_t *flops)
+{
+    int ndim[EINC_MAX_OPERANDS];
+    static int64_t shape[EINC_MAX_OPERANDS][EINC_MAX_RANK];
+    einc_dtype dt[EINC_MAX_OPERANDS];
+    einc_error e = { 0 };
+    if (einc_kernel_input_shapes(k, nin, ndim, shape, flops, &e) || einc_kernel_input_dtypes(k, dt, &e)) {
+        cli_print_error(&e, A->expr);
+        return -1;
+    }
+    *arr = calloc((size_t)*nin + 1, sizeof **arr);
+    *t = calloc((size_t)*nin + 1, sizeof **t);
+    if (!*arr || !*t) {
+        fprintf(stderr, "einc: error: out of memory\n");
+        return -1;
+    }
+    unsigned seed = 12345;
+    for (int i = 0; i < *nin; i++) {
+        npy_array *a = &(*arr)[i];
+        a->dtype = A->given[OPT_DTYPE] ? A->dtype : dt[i];
+        a->ndim = ndim[i];
+        size_t n = 1;
+        for (int d = 0; d < ndim[i]; d++)
+            n *= (size_t)(a->shape[d] = shape[i][d]);
+        a->nbytes = n * npy_dtype_size(a->dtype);
+        if (!(a->data = cli_buffer(a->nbytes))) {
+            fprintf(stderr, "einc: error: out of memory for operand %d (%zu elements)\n", i, n);
+            return -1;
+        }
+        for (size_t j = 0; j < n; j++) {
+            seed = seed * 1103515245u + 12345u;
+            float f = (float)((seed >> 16) % 2001) / 1000.0f - 1.0f;
+            switch (a->dtype) {
+            case EINC_F64: ((double *)a->data)[j] = f; break;
+            case EINC_I32: ((int32_t *)a->data)[j] = (seed >> 16) & 1; break;
+            case EINC_I64: ((int64_t *)a->data)[j] = (seed >> 16) & 1; break;
+            case EINC_BOOL: ((uint8_t *)a->data)[j] = (seed >> 16) & 1; break;
+            default: ((float *)a->data)[j] = f; break;
+            }
+        }
+        (*t)[i] = (einc_tensor){ a->dtype, a->ndim, a->shape, NULL, a->data };
+    }
+    return 0;
+}
+
+/* "float32[2, 3]" */
+static void put_shape(FILE *f, const npy_array *a)
+{
+    fprintf(f, "%s[", einc_dtype_name(a->dtype));
+    for (int d = 0; d < a->ndim; d++)
+        fprintf(f, "%s%lld", d ? ", " : "", (long long)a->shape[d]);
+    fprintf(f, "]");
+}
+
+/* einc bench: the .npy files given, else random inputs of the given sizes; the JIT (or --target) timed. */
+int cli_bench(einc_ctx *ctx, const args *A)
+{
+    einc_kernel *k = NULL, *ki = NULL;
+    einc_error e = { 0 };
+    int rc = EXIT_INPUT, nin = 0;
+    int64_t flops = 0, oshape[EINC_MAX_RANK];
+    npy_array *arr = NULL;
+    einc_tensor *in = NULL;
+    void *out = NULL;
+    char *report = NULL;
+    size_t report_len = 0;
+    FILE *rep = NULL;
+    einc_options io = A->opt;
+    io.target = EINC_TARGET_INTERP;
+    if (cli_compile(ctx, A, &A->opt, &k, &e) || cli_compile(ctx, A, &io, &ki, &e)) {
+        cli_print_error(&e, A->expr);
+        goto done;
+    }
+    if (A->nfiles ? cli_load_operands(A, k, &nin, &arr, &in) < 0
+                  : random_operands(A, k, &nin, &arr, &in, &flops) < 0)
+        goto done;
+    if (A->nfiles && (flops = bound_flops(k, nin, in, &e)) < 0) {
+        cli_print_error(&e, A->expr);
+        goto done;
+    }
+    double bytes = 0, elems = 1;
+    for (int i = 0; i < nin; i++)
+        bytes += (double)arr[i].nbytes;
+    einc_dtype odt;
+    int ond;
+    if (einc_kernel_output(k, nin, in, &odt, &ond, oshape, &e)) {
+        cli_print_error(&e, A->expr);
+        goto done;
+    }
+    for (int d = 0; d < ond; d++)
+        elems *= (double)oshape[d];
+    out = cli_buffer((size_t)(elems > 0 ? elems : 1) * 8);
+    if (!out) {
+        fprintf(stderr, "einc: error: out of memory for the result\n");
+        goto done;
+    }
+    bytes += elems * (double)npy_dtype_size(odt);
+    einc_tensor ot = { odt, ond, oshape, NULL, out };
+    double t0 = now();
+    if (einc_kernel_run(k, nin, in, &ot, &e)) {     /* the first run compiles */
+        cli_print_error(&e, A->expr);
+        goto done;
+    }
+    double first = now() - t0;
+    double t = time_runs(k, A->expr, nin, in, &ot, 7);
+    if (t < 0 || !(rep = open_memstream(&report, &report_len)))
+        goto done;
+    fprintf(rep, "%s: median of 7 runs %.3f ms (first run, with compilation, %.1f ms)\n",
+            A->model ? A->model : A->expr, t * 1e3, first * 1e3);
+    fprintf(rep, "  %s", A->nfiles ? "inputs" : "random inputs");
+    for (int i = 0; i < nin; i++) {
+        const char *name = A->model ? einc_kernel_input_name(k, i) : NULL;
+        fprintf(rep, "%s%s%s", i ? ", " : " ", name ? name : A->nfiles ? A->files[i] : "",
+                name || A->nfiles ? " " : "");
+        put_shape(rep, &arr[i]);
+    }
+    fprintf(rep, "; %lld FLOPs\n", (long long)flops);
+    fprintf(rep, "  %.2f GFLOP/s, %.2f GB/s (inputs read and output written once)\n",
+            (double)flops / t / 1e9, bytes / t / 1e9);
+    /* the interpreter, when it finishes in a few seconds (about 10 M evaluations) */
+    if (flops > 0 && flops < 20000000) {
+        double ti = time_runs(ki, A->expr, nin, in, &ot, 1);
+        if (ti > 0)
+            fprintf(rep, "  reference interpreter %.1f ms: %.0fx faster\n", ti * 1e3, ti / t);
+    } else {
+        fprintf(rep, "  (the reference interpreter is skipped at this size)\n");
+    }
+    if (fclose(rep) != 0) {
+        rep = NULL;
+        fprintf(stderr, "einc: error: out of memory\n");
+        goto done;
+    }
+    rep = NULL;
+    if (cli_put_text(A->out, report, report_len) == 0)
+        rc = 0;
+done:
+    if (rep)
+        fclose(rep);
+    free(report);
+    cli_free_operands(nin, arr, in);
+    free(out);
+    einc_kernel_free(k);
+    einc_kernel_free(ki);
+    return rc;
+}
