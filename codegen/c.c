@@ -485,6 +485,7 @@ static void header(cgc *g, const cg_opts *o)
     }
     snprintf(guard + n, sizeof guard - n, "%s", n && guard[n - 1] == '_' ? "H" : "_H");
     cd_open(&g->sp, o->name, o->source, CD_C);
+    cd_path(&g->sp);
     sb_printf(b, " */\n#ifndef %s\n#define %s\n\n%s#include <stdint.h>\n\n", guard, guard,
               g->sp.nstored ? "#include <stddef.h>\n" : "");
     sb_printf(b, "#ifndef EINC_RESTRICT\n"
@@ -527,6 +528,7 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
         return s;
     }
     cd_open(&g.sp, o->name, o->source, CD_C);
+    cd_path(&g.sp);
     sb_printf(&b, " * The parallel loops run on OpenMP's threads when built with -fopenmp, else on the\n"
                   " * caller's alone.\n */\n#include <math.h>\n%s#include <stdint.h>\n",
               g.sp.nstored ? "#include <stddef.h>\n" : "");
