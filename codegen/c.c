@@ -281,6 +281,8 @@ static void gemm_prelude(cgc *g, einc_dtype t)
               "#include <string.h>\n\n"
               "#if defined(__GNUC__) && defined(__AVX512F__)\n"
               "#define EINC_VL %d\n"
+              "#elif defined(__GNUC__) && !defined(__AVX__)\n"
+              "#define EINC_VL %d   /* SSE: wider vectors would be split in pairs and spill */\n"
               "#else\n"
               "#define EINC_VL %d\n"
               "#endif\n"
@@ -304,7 +306,7 @@ static void gemm_prelude(cgc *g, einc_dtype t)
               "#if EINC_VECTOR\n"
               "typedef %s einc_vec __attribute__((vector_size(EINC_VL * %d)));\n"
               "#endif\n\n",
-              64 / es, 32 / es, T, es);
+              64 / es, 16 / es, 32 / es, T, es);
 }
 
 static bool has_gemm(const lp_node *n)
