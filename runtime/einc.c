@@ -49,6 +49,8 @@ struct einc_kernel {
     einc_target target;
     int64_t max_memory;         /* bytes per intermediate of a contraction path; 0: no limit */
     int ellipsis_rank;          /* "...=N": the rank '...' covers in emitted kernels; -1: unset */
+    const char *key_base;       /* the cache key's part fixed at compile time (cache_key) */
+    size_t key_base_len;
 };
 
 const char *einc_version(void) { return EINC_VERSION; }
@@ -143,6 +145,27 @@ static einc_status check_target(einc_target t, einc_error *err)
     }
 }
 
+/*
+ * The part of every cache key that the kernel fixes: the expression and its options (the
+ * dialect it was read in: "ab->" is two axes to numpy, one to einops) and the sizes given.
+ * Built once, so that a run only appends what its arrays decide (cache_key).
+ */
+static int key_base(einc_kernel *k, cc *c)
+{
+    strbuf b = { 0 };
+    sb_printf(&b, "%s\x1f%d\x1f%d\x1f", k->src, k->ast ? (int)k->ast->dialect : -1,
+              (int)k->opts.reduce);
+    for (int i = 0; i < k->opts.nsizes; i++)
+        sb_printf(&b, "%s=%lld,", k->opts.sizes[i].name, (long long)k->opts.sizes[i].value);
+    char *s = sb_finish(&b);
+    k->key_base = s ? arena_strndup(&k->A, s, strlen(s)) : NULL;
+    einc_free(s);
+    if (!k->key_base)
+        return cc_nomem(c);
+    k->key_base_len = strlen(k->key_base);
+    return 0;
+}
+
 /* An expression's kernel, or (model) a .einl model's: the source text is expr. */
 static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
                            einc_kernel **out, einc_error *err, bool model)
@@ -209,7 +232,7 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
     k->opts = (bind_opts){ o.reduce, EINC_F32, 0, nsz, sz, false };
     k->ellipsis_rank = ell_rank;
     if (model) {                /* shapes come when it runs: elaborating needs them */
-        if (!(k->model = einl_parse(&c)))
+        if (!(k->model = einl_parse(&c)) || key_base(k, &c) < 0)
             goto fail;
         *out = k;
         return EINC_OK;
@@ -227,7 +250,7 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
     bo.open_repeats = true;
     ir_prog *p = bind_expr(&c2, k->ast, &bo, 0, NULL);
     arena_free(&tmp);
-    if (!p)
+    if (!p || key_base(k, &c) < 0)
         goto fail;
     *out = k;
     return EINC_OK;
@@ -352,28 +375,52 @@ static bool use_jit(einc_target t)
 #endif
 }
 
+/* Appends v (0 <= v < 1000) in decimal. */
+static char *put_small(char *p, int v)
+{
+    if (v >= 100)
+        *p++ = (char)('0' + v / 100);
+    if (v >= 10)
+        *p++ = (char)('0' + v / 10 % 10);
+    *p++ = (char)('0' + v % 10);
+    return p;
+}
+
 /*
- * Everything a compiled kernel depends on: the expression and its options (the dialect it
- * was read in: "ab->" is two axes to numpy, one to einops), and per array its dtype, rank,
- * which dimensions are 1 (numpy broadcasting turns those into constant accesses) and
- * whether it is strided.  Sizes themselves are run-time arguments.
+ * Everything a compiled kernel depends on: the kernel's part (key_base), the contraction
+ * path, and per array its dtype, rank, which dimensions are 1 (numpy broadcasting turns
+ * those into constant accesses) and whether it is strided.  Sizes themselves are run-time
+ * arguments.  Written into buf (cap bytes) when it fits, as it does on every call of a
+ * small kernel, else malloc'ed; NULL when out of memory.
  */
 static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, const einc_tensor *out,
-                       const char *path)
+                       const char *path, char *buf, size_t cap)
 {
-    strbuf b = { 0 };
-    sb_printf(&b, "%s\x1f%d\x1f%d\x1f%s\x1f", k->src, k->ast ? (int)k->ast->dialect : -1,
-              (int)k->opts.reduce, path ? path : "");
-    for (int i = 0; i < k->opts.nsizes; i++)
-        sb_printf(&b, "%s=%lld,", k->opts.sizes[i].name, (long long)k->opts.sizes[i].value);
+    size_t plen = path ? strlen(path) : 0;
+    size_t need = k->key_base_len + plen + 2 + (size_t)(n + 1) * (12 + EINC_MAX_RANK);
+    char *s = need <= cap ? buf : einc_malloc(need), *p = s;
+    if (!s)
+        return NULL;
+    memcpy(p, k->key_base, k->key_base_len);
+    p += k->key_base_len;
+    memcpy(p, path ? path : "", plen);
+    p += plen;
     for (int i = 0; i <= n; i++) {
         const einc_tensor *t = i < n ? &in[i] : out;
-        sb_printf(&b, "\x1f%d:%d:", (int)t->dtype, t->ndim);
+        *p++ = '\x1f';
+        p = put_small(p, (int)t->dtype);
+        *p++ = ':';
+        p = put_small(p, t->ndim);
+        *p++ = ':';
         for (int d = 0; d < t->ndim; d++)
-            sb_printf(&b, "%c", t->shape[d] == 1 ? '1' : 'n');
-        sb_printf(&b, "%s", strided(t) ? ":s" : "");
+            *p++ = t->shape[d] == 1 ? '1' : 'n';
+        if (strided(t)) {
+            *p++ = ':';
+            *p++ = 's';
+        }
     }
-    return sb_finish(&b);
+    *p = 0;
+    return s;
 }
 
 /* Per input, then the output: whether its strides are not the contiguous ones. */
@@ -489,7 +536,8 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
         interp_run(&c, p, buf, strides);
         goto done;
     }
-    char *key = cache_key(k, ninputs, inputs, out, pl.path);
+    char small[1024];
+    char *key = cache_key(k, ninputs, inputs, out, pl.path, small, sizeof small);
     if (key && (cuda || k->model)) {    /* compiled for its sizes */
         strbuf kb = { 0 };
         sb_printf(&kb, "%s", key);
@@ -500,7 +548,8 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
             for (int i = 0; i < ninputs; i++)
                 for (int d = 0; d < inputs[i].ndim; d++)
                     sb_printf(&kb, ",%lld", (long long)inputs[i].shape[d]);
-        einc_free(key);
+        if (key != small)
+            einc_free(key);
         key = sb_finish(&kb);
     }
     if (!key) {
@@ -511,7 +560,8 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
         cuda_run(k->ctx->cuda, &c, key, p, buf);
     else
         cpu_run(k->ctx->cpu, &c, key, p, buf, strides);
-    einc_free(key);
+    if (key != small)
+        einc_free(key);
 done:
     arena_free(&A);
     return err->status;
