@@ -281,6 +281,8 @@ static void gemm_prelude(cgc *g, einc_dtype t)
               "#include <string.h>\n\n"
               "#if defined(__GNUC__) && defined(__AVX512F__)\n"
               "#define EINC_VL %d\n"
+              "#elif defined(__GNUC__) && !defined(__AVX__)\n"
+              "#define EINC_VL %d   /* SSE: wider vectors would be split in pairs and spill */\n"
               "#else\n"
               "#define EINC_VL %d\n"
               "#endif\n"
@@ -304,7 +306,7 @@ static void gemm_prelude(cgc *g, einc_dtype t)
               "#if EINC_VECTOR\n"
               "typedef %s einc_vec __attribute__((vector_size(EINC_VL * %d)));\n"
               "#endif\n\n",
-              64 / es, 32 / es, T, es);
+              64 / es, 16 / es, 32 / es, T, es);
 }
 
 static bool has_gemm(const lp_node *n)
@@ -485,6 +487,7 @@ static void header(cgc *g, const cg_opts *o)
     }
     snprintf(guard + n, sizeof guard - n, "%s", n && guard[n - 1] == '_' ? "H" : "_H");
     cd_open(&g->sp, o->name, o->source, CD_C);
+    cd_path(&g->sp);
     sb_printf(b, " */\n#ifndef %s\n#define %s\n\n%s#include <stdint.h>\n\n", guard, guard,
               g->sp.nstored ? "#include <stddef.h>\n" : "");
     sb_printf(b, "#ifndef EINC_RESTRICT\n"
@@ -527,6 +530,7 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
         return s;
     }
     cd_open(&g.sp, o->name, o->source, CD_C);
+    cd_path(&g.sp);
     sb_printf(&b, " * The parallel loops run on OpenMP's threads when built with -fopenmp, else on the\n"
                   " * caller's alone.\n */\n#include <math.h>\n%s#include <stdint.h>\n",
               g.sp.nstored ? "#include <stddef.h>\n" : "");

@@ -1,6 +1,7 @@
 /* cdoc.c — see cdoc.h. */
 #include "cdoc.h"
 #include "codegen.h"
+#include "pipeline.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -200,4 +201,20 @@ void cd_open(const cspell *s, const char *name, const char *source, cd_kind kind
     }
     sb_printf(b, "%s *\n * Arrays are %scontiguous and row-major (C order) and must not overlap.\n",
               fixed ? ".\n" : "", kind == CD_C ? "" : "in device memory, ");
+}
+
+void cd_path(const cspell *s)
+{
+    const ir_prog *p = s->p;
+    if (!p->path)
+        return;
+    sb_printf(s->b, " *\n * Contraction path: %s, its steps through temporaries in the workspace.\n", p->path);
+    if (!p->bound)
+        sb_printf(s->b, " * It is the cheapest order by numpy's einsum_path cost when every open size is\n"
+                     " * %d and the fixed ones are as given; other sizes may favour another order:\n"
+                     " * fix them (NAME=N) to emit the path `einc explain` shows for those.\n",
+                  PL_SYMBOLIC_SIZE);
+    else
+        sb_printf(s->b, " * It is the cheapest order by numpy's einsum_path cost at these sizes, the\n"
+                     " * path `einc explain` shows and `einc run` takes.\n");
 }

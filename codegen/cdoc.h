@@ -23,6 +23,13 @@ typedef enum cd_kind {
 void cd_open(const cspell *s, const char *name, const char *source, cd_kind kind);
 
 /*
+ * The comment's lines on the contraction path the program's steps follow (ir_prog.path),
+ * when there is one: the order, and how it was chosen (the fixed sizes, or the rule for
+ * open ones).
+ */
+void cd_path(const cspell *s);
+
+/*
  * text as comment lines, each after prefix (" *     "), trailing blank lines dropped:
  * "*" "/" and "/" "*" get a space between them, as do the "??" of a trigraph, and control
  * characters become '?'.  A newline in text always starts a new prefixed line, so no line

@@ -181,6 +181,8 @@ typedef struct ir_prog {
     bool bound;             /* every size is known */
     int nlabel;             /* checks the runtime makes on the inputs before running */
     ir_label *label;
+    const char *path;       /* the contraction order path_optimize chose ("((in0 in1) in2)"),
+                               or NULL; with open sizes, chosen at PL_SYMBOLIC_SIZE */
 } ir_prog;
 
 /* Options the front end needs beyond the text. */
@@ -230,6 +232,12 @@ const char *ir_kind_name(ir_kind k);
  */
 char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double *opt,
                     double *largest);
+/*
+ * The same with the costs taken at sizes[axis] (NULL: the program's), so a program with
+ * open sizes gets the path that is cheapest at those: its temporaries' shapes stay symbolic.
+ */
+char *path_optimize_at(cc *c, ir_prog *p, const int64_t *sizes, int64_t max_elems, double *naive,
+                       double *opt, double *largest);
 
 /*
  * Splits each full sum, max or min of floats over two or more axes ('ij->') in two,

@@ -32,6 +32,7 @@ typedef struct pathctx {
     axset op[PATH_MAX_OPS];         /* each operand's axes */
     axset out;                      /* the output's axes */
     int64_t max_elems;
+    const int64_t *size;            /* per axis: the size the costs assume */
 } pathctx;
 
 static bool plain_access(const ir_access *a, axset *s)
@@ -54,7 +55,7 @@ static double set_size(const pathctx *P, axset s)
     double n = 1;
     for (int a = 0; a < P->p->naxis; a++)
         if (s >> a & 1)
-            n *= (double)P->p->axis[a].size;
+            n *= (double)P->size[a];
     return n;
 }
 
@@ -393,12 +394,27 @@ static void describe(strbuf *b, const pathctx *P, const pnode *n)
 char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double *opt, double *largest)
 {
     *naive = *opt = *largest = 0;
-    if (!p->bound || p->nstmt != 1 || p->ninput < 3 || p->ninput > PATH_MAX_OPS || p->naxis > 64)
+    if (!p->bound)
+        return NULL;
+    return path_optimize_at(c, p, NULL, max_elems, naive, opt, largest);
+}
+
+char *path_optimize_at(cc *c, ir_prog *p, const int64_t *sizes, int64_t max_elems, double *naive,
+                       double *opt, double *largest)
+{
+    *naive = *opt = *largest = 0;
+    if (p->nstmt != 1 || p->ninput < 3 || p->ninput > PATH_MAX_OPS || p->naxis > 64)
         return NULL;
     const ir_stmt *s = &p->stmt[0];
     if (s->comb != IR_COMB_SUM && s->comb != IR_COMB_ASSIGN)
         return NULL;
-    pathctx P = { .c = c, .p = p, .nop = p->ninput, .max_elems = max_elems > 0 ? max_elems : INT64_MAX };
+    int64_t *size = ARENA_ARRAY(c->A, int64_t, p->naxis + 1);
+    if (!size)
+        return cc_nomem(c), NULL;
+    for (int a = 0; a < p->naxis; a++)
+        size[a] = sizes ? sizes[a] : p->axis[a].size;
+    pathctx P = { .c = c, .p = p, .nop = p->ninput, .max_elems = max_elems > 0 ? max_elems : INT64_MAX,
+                  .size = size };
     ir_access *opacc = ARENA_ARRAY(c->A, ir_access, p->ninput);
     if (!opacc)
         return cc_nomem(c), NULL;
@@ -445,8 +461,11 @@ char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double 
     }
     R.tensors[R.ntensor] = out;
     R.stmts[R.nstmt - 1].out.tensor = R.ntensor;
-    for (int t = p->ninput; t < R.ntensor; t++) {
-        double e = (double)ir_tensor_elems(p, &R.tensors[t]);
+    for (int t = p->ninput; t < R.ntensor; t++) {   /* at the sizes the costs assume */
+        double e = 1;
+        for (int d = 0; d < R.tensors[t].ndim; d++)
+            for (int i = 0; i < R.tensors[t].shape[d].n; i++)
+                e *= (double)size[R.tensors[t].shape[d].v[i]];
         if (e > *largest)
             *largest = e;
     }
@@ -465,6 +484,7 @@ char *path_optimize(cc *c, ir_prog *p, int64_t max_elems, double *naive, double 
     p->output = R.ntensor;
     p->stmt = R.stmts;
     p->nstmt = R.nstmt;
+    p->path = copy;
     return copy;
 }
 

@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "jit.h"
 #include "loop.h"
+#include "pipeline.h"
 #include "pool.h"
 
 #include <pthread.h>
@@ -149,10 +150,14 @@ static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const
     }
     for (int t = 0; t < p->ntensor; t++)
         strided[t] = strides && t < p->ntensor && strides[t] && p->tensor[t].role != IR_TEMP;
-    if (!(lp = lower(c, p, LP_CPU, strided))) {
+    lp_machine m;
+    jit_machine(&m);
+    pipeline pl = pipeline_from(p, PL_CPU, strided, &m);
+    if (pipeline_run(c, &pl, PL_SCHEDULE) < 0) {
         einc_free(e);
         return NULL;
     }
+    lp = pl.lp;
     e->hash = h;
     e->nnest = lp->nnest;
     e->key = einc_malloc(strlen(key) + 1);

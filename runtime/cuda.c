@@ -16,6 +16,7 @@
 #include "codegen.h"
 #include "loop.h"
 #include "nvrtc.h"
+#include "pipeline.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -177,9 +178,16 @@ static int64_t grid_elems(const ir_prog *p, const lp_node *root, int *ax, bool *
 }
 
 /* Compiles p's kernels and loads them; called with b->mu held. */
+/* The loop IR of p, which einc_kernel_run took through the pipeline's index-IR stages. */
+static lp_prog *lower_gpu(cc *c, const ir_prog *p)
+{
+    pipeline pl = pipeline_from(p, PL_GPU, NULL, NULL);
+    return pipeline_run(c, &pl, PL_SCHEDULE) == 0 ? pl.lp : NULL;
+}
+
 static cu_entry *compile(cuda_backend *b, cc *c, const char *key, const ir_prog *p, lp_prog **lpo)
 {
-    lp_prog *lp = lower(c, p, LP_GPU, NULL);
+    lp_prog *lp = lower_gpu(c, p);
     if (!lp)
         return NULL;
     *lpo = lp;
@@ -238,7 +246,7 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
             e = x;
     /* the kernels are compiled for these sizes: lower again for the launch shapes */
     if (e)
-        lp = lower(c, p, LP_GPU, NULL);
+        lp = lower_gpu(c, p);
     else
         e = compile(b, c, key, p, &lp);
     cu_ptr *dev = ARENA_ARRAY(c->A, cu_ptr, p->ntensor);

@@ -24,6 +24,7 @@
 #include "jit.h"
 #include "kcache.h"
 #include "nvrtc.h"
+#include "pipeline.h"
 
 #ifdef __linux__
 #include <sched.h>
@@ -48,6 +49,8 @@ struct einc_kernel {
     einc_target target;
     int64_t max_memory;         /* bytes per intermediate of a contraction path; 0: no limit */
     int ellipsis_rank;          /* "...=N": the rank '...' covers in emitted kernels; -1: unset */
+    const char *key_base;       /* the cache key's part fixed at compile time (cache_key) */
+    size_t key_base_len;
 };
 
 const char *einc_version(void) { return EINC_VERSION; }
@@ -142,6 +145,27 @@ static einc_status check_target(einc_target t, einc_error *err)
     }
 }
 
+/*
+ * The part of every cache key that the kernel fixes: the expression and its options (the
+ * dialect it was read in: "ab->" is two axes to numpy, one to einops) and the sizes given.
+ * Built once, so that a run only appends what its arrays decide (cache_key).
+ */
+static int key_base(einc_kernel *k, cc *c)
+{
+    strbuf b = { 0 };
+    sb_printf(&b, "%s\x1f%d\x1f%d\x1f", k->src, k->ast ? (int)k->ast->dialect : -1,
+              (int)k->opts.reduce);
+    for (int i = 0; i < k->opts.nsizes; i++)
+        sb_printf(&b, "%s=%lld,", k->opts.sizes[i].name, (long long)k->opts.sizes[i].value);
+    char *s = sb_finish(&b);
+    k->key_base = s ? arena_strndup(&k->A, s, strlen(s)) : NULL;
+    einc_free(s);
+    if (!k->key_base)
+        return cc_nomem(c);
+    k->key_base_len = strlen(k->key_base);
+    return 0;
+}
+
 /* An expression's kernel, or (model) a .einl model's: the source text is expr. */
 static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
                            einc_kernel **out, einc_error *err, bool model)
@@ -208,7 +232,7 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
     k->opts = (bind_opts){ o.reduce, EINC_F32, 0, nsz, sz, false };
     k->ellipsis_rank = ell_rank;
     if (model) {                /* shapes come when it runs: elaborating needs them */
-        if (!(k->model = einl_parse(&c)))
+        if (!(k->model = einl_parse(&c)) || key_base(k, &c) < 0)
             goto fail;
         *out = k;
         return EINC_OK;
@@ -226,7 +250,7 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
     bo.open_repeats = true;
     ir_prog *p = bind_expr(&c2, k->ast, &bo, 0, NULL);
     arena_free(&tmp);
-    if (!p)
+    if (!p || key_base(k, &c) < 0)
         goto fail;
     *out = k;
     return EINC_OK;
@@ -351,52 +375,75 @@ static bool use_jit(einc_target t)
 #endif
 }
 
+/* Appends v (0 <= v < 1000) in decimal. */
+static char *put_small(char *p, int v)
+{
+    if (v >= 100)
+        *p++ = (char)('0' + v / 100);
+    if (v >= 10)
+        *p++ = (char)('0' + v / 10 % 10);
+    *p++ = (char)('0' + v % 10);
+    return p;
+}
+
 /*
- * Everything a compiled kernel depends on: the expression and its options (the dialect it
- * was read in: "ab->" is two axes to numpy, one to einops), and per array its dtype, rank,
- * which dimensions are 1 (numpy broadcasting turns those into constant accesses) and
- * whether it is strided.  Sizes themselves are run-time arguments.
+ * Everything a compiled kernel depends on: the kernel's part (key_base), the contraction
+ * path, and per array its dtype, rank, which dimensions are 1 (numpy broadcasting turns
+ * those into constant accesses) and whether it is strided.  Sizes themselves are run-time
+ * arguments.  Written into buf (cap bytes) when it fits, as it does on every call of a
+ * small kernel, else malloc'ed; NULL when out of memory.
  */
 static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, const einc_tensor *out,
-                       const char *path)
+                       const char *path, char *buf, size_t cap)
 {
-    strbuf b = { 0 };
-    sb_printf(&b, "%s\x1f%d\x1f%d\x1f%s\x1f", k->src, k->ast ? (int)k->ast->dialect : -1,
-              (int)k->opts.reduce, path ? path : "");
-    for (int i = 0; i < k->opts.nsizes; i++)
-        sb_printf(&b, "%s=%lld,", k->opts.sizes[i].name, (long long)k->opts.sizes[i].value);
+    size_t plen = path ? strlen(path) : 0;
+    size_t need = k->key_base_len + plen + 2 + (size_t)(n + 1) * (12 + EINC_MAX_RANK);
+    char *s = need <= cap ? buf : einc_malloc(need), *p = s;
+    if (!s)
+        return NULL;
+    memcpy(p, k->key_base, k->key_base_len);
+    p += k->key_base_len;
+    memcpy(p, path ? path : "", plen);
+    p += plen;
     for (int i = 0; i <= n; i++) {
         const einc_tensor *t = i < n ? &in[i] : out;
-        sb_printf(&b, "\x1f%d:%d:", (int)t->dtype, t->ndim);
+        *p++ = '\x1f';
+        p = put_small(p, (int)t->dtype);
+        *p++ = ':';
+        p = put_small(p, t->ndim);
+        *p++ = ':';
         for (int d = 0; d < t->ndim; d++)
-            sb_printf(&b, "%c", t->shape[d] == 1 ? '1' : 'n');
-        sb_printf(&b, "%s", strided(t) ? ":s" : "");
+            *p++ = t->shape[d] == 1 ? '1' : 'n';
+        if (strided(t)) {
+            *p++ = ':';
+            *p++ = 's';
+        }
     }
-    return sb_finish(&b);
+    *p = 0;
+    return s;
 }
 
-/* max_memory in elements of the program's result type (0: no limit). */
-static int64_t max_elems(const einc_kernel *k, const ir_prog *p)
+/* Per input, then the output: whether its strides are not the contiguous ones. */
+static bool *strided_flags(arena *A, int n, const einc_tensor *in, const einc_tensor *out)
 {
-    if (k->max_memory <= 0)
-        return 0;
-    int64_t e = k->max_memory / (int64_t)dtype_size(p->tensor[p->output].dtype);
-    return e > 0 ? e : 1;
+    bool *s = ARENA_ARRAY(A, bool, n + 1);
+    for (int i = 0; s && i < n; i++)
+        s[i] = strided(&in[i]);
+    if (s)
+        s[n] = out && strided(out);
+    return s;
 }
 
-/* An expression's or a model's bound IR (in->data is not read). */
-static ir_prog *bind_any(einc_kernel *k, cc *c, const bind_opts *o, int n, const einc_tensor *in)
+/* A pipeline for k's program: arrays (or NULL) for target. */
+static pipeline kernel_pipeline(const einc_kernel *k, int n, const einc_tensor *in,
+                                const bool *strided_in, pl_target target)
 {
-    if (k->model)
-        return einl_elaborate(c, k->model, o->nsizes, o->sizes, n, in);
-    return bind_expr(c, k->ast, o, n, in);
-}
-
-/* Binds shapes into a fresh IR in A. */
-static ir_prog *bind(einc_kernel *k, arena *A, int n, const einc_tensor *in, einc_error *err)
-{
-    cc c = { .A = A, .src = k->src, .err = err };
-    return bind_any(k, &c, &k->opts, n, in);
+    pipeline pl = { .ast = k->ast, .model = k->model, .opts = k->opts, .ninputs = n,
+                    .inputs = in, .strided = strided_in, .max_memory = k->max_memory,
+                    .target = target };
+    if (target != PL_INTERP && target != PL_GPU && target != PL_EMIT_GPU)
+        jit_machine(&pl.machine);
+    return pl;
 }
 
 einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *inputs,
@@ -412,7 +459,9 @@ einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *i
     if (st)
         return st;
     arena A = { 0 };
-    ir_prog *p = bind(k, &A, ninputs, inputs, err);
+    cc c = { .A = &A, .src = k->src, .err = err };
+    pipeline pl = kernel_pipeline(k, ninputs, inputs, NULL, PL_INTERP);
+    ir_prog *p = pipeline_run(&c, &pl, PL_BIND) == 0 ? pl.p : NULL;
     if (p) {
         const ir_tensor *O = &p->tensor[p->output];
         *dtype = O->dtype;
@@ -438,9 +487,19 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
         return st;
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
-    ir_prog *p = bind_any(k, &c, &k->opts, ninputs, inputs);
-    if (!p || check_labels(&c, p, inputs) < 0)
+    /* --target=auto follows every PyTorch script: CUDA if a GPU and driver are there */
+    bool cuda = k->target == EINC_TARGET_CUDA ||
+                (k->target == EINC_TARGET_AUTO && cuda_ready(k->ctx->cuda, NULL));
+    bool *sf = strided_flags(&A, ninputs, inputs, out);
+    if (!sf) {
+        cc_nomem(&c);
         goto done;
+    }
+    pipeline pl = kernel_pipeline(k, ninputs, inputs, sf,
+                                  cuda ? PL_GPU : use_jit(k->target) ? PL_CPU : PL_INTERP);
+    if (pipeline_run(&c, &pl, PL_BIND) < 0 || check_labels(&c, pl.p, inputs) < 0)
+        goto done;
+    ir_prog *p = pl.p;
     const ir_tensor *O = &p->tensor[p->output];
     bool ok = out->dtype == O->dtype && out->ndim == O->ndim;
     for (int d = 0; ok && d < O->ndim; d++)
@@ -450,6 +509,17 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
                                   "(ask einc_kernel_output)");
         goto done;
     }
+    for (int i = 0; cuda && i <= ninputs; i++)
+        if (sf[i]) {
+            cc_error(&c, EINC_ERR_UNSUPPORTED, -1, -1,
+                     "strided arrays are not supported on the CUDA target yet");
+            goto done;
+        }
+    /* the contraction path depends on the sizes, so it is part of the key */
+    if (pipeline_run(&c, &pl, PL_SPLIT) < 0)
+        goto done;
+    p = pl.p;
+    /* the passes keep the inputs first and the output last; temporaries are the backend's */
     void **buf = ARENA_ARRAY(&A, void *, p->ntensor);
     const int64_t **strides = ARENA_ARRAY(&A, const int64_t *, p->ntensor);
     if (!buf || !strides) {
@@ -458,79 +528,40 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     }
     for (int i = 0; i < ninputs; i++) {
         buf[i] = inputs[i].data;
-        strides[i] = strided(&inputs[i]) ? inputs[i].strides : NULL;
+        strides[i] = sf[i] ? inputs[i].strides : NULL;
     }
     buf[p->output] = out->data;
-    strides[p->output] = strided(out) ? out->strides : NULL;
-    /* --target=auto follows every PyTorch script: CUDA if a GPU and driver are there */
-    if (k->target == EINC_TARGET_CUDA || (k->target == EINC_TARGET_AUTO && cuda_ready(k->ctx->cuda, NULL))) {
-        for (int t = 0; t < p->ntensor; t++)
-            if (strides[t] || (t < ninputs && strided(&inputs[t]))) {
-                cc_error(&c, EINC_ERR_UNSUPPORTED, -1, -1,
-                         "strided arrays are not supported on the CUDA target yet");
-                goto done;
-            }
-        strbuf kb = { 0 };
-        char *base = cache_key(k, ninputs, inputs, out, NULL);
-        sb_printf(&kb, "%s", base ? base : "");
-        einc_free(base);
-        for (int a = 0; a < p->naxis; a++)      /* CUDA kernels are compiled for their sizes */
-            sb_printf(&kb, ",%lld", (long long)p->axis[a].size);
-        char *key = sb_finish(&kb);
-        if (!key || !base) {
-            einc_free(key);
-            cc_nomem(&c);
-            goto done;
-        }
-        cuda_run(k->ctx->cuda, &c, key, p, buf);
-        einc_free(key);
-        goto done;
-    }
-    if (!use_jit(k->target)) {
+    strides[p->output] = sf[ninputs] ? out->strides : NULL;
+    if (pl.target == PL_INTERP) {
         interp_run(&c, p, buf, strides);
         goto done;
     }
-    /* the contraction path depends on the sizes, so it is part of the key */
-    double naive, opt, largest;
-    const char *path = k->model ? NULL : path_optimize(&c, p, max_elems(k, p), &naive, &opt, &largest);
-    if (c.failed)
-        goto done;
-    /* a full reduction runs in two steps, the first in parallel (split_reductions) */
-    int split = split_reductions(&c, p);
-    if (split < 0)
-        goto done;
-    if (path || split) {   /* the temporaries sit between the inputs and the output */
-        void **b2 = ARENA_ARRAY(&A, void *, p->ntensor);
-        const int64_t **s2 = ARENA_ARRAY(&A, const int64_t *, p->ntensor);
-        if (!b2 || !s2) {
-            cc_nomem(&c);
-            goto done;
-        }
-        for (int i = 0; i < ninputs; i++) {
-            b2[i] = buf[i];
-            s2[i] = strides[i];
-        }
-        b2[p->output] = out->data;
-        s2[p->output] = strided(out) ? out->strides : NULL;
-        buf = b2;
-        strides = s2;
-    }
-    char *key = cache_key(k, ninputs, inputs, out, path);
-    if (key && k->model) {      /* a model is compiled for its sizes */
+    char small[1024];
+    char *key = cache_key(k, ninputs, inputs, out, pl.path, small, sizeof small);
+    if (key && (cuda || k->model)) {    /* compiled for its sizes */
         strbuf kb = { 0 };
         sb_printf(&kb, "%s", key);
-        for (int i = 0; i < ninputs; i++)
-            for (int d = 0; d < inputs[i].ndim; d++)
-                sb_printf(&kb, ",%lld", (long long)inputs[i].shape[d]);
-        einc_free(key);
+        if (cuda)
+            for (int a = 0; a < p->naxis; a++)
+                sb_printf(&kb, ",%lld", (long long)p->axis[a].size);
+        else
+            for (int i = 0; i < ninputs; i++)
+                for (int d = 0; d < inputs[i].ndim; d++)
+                    sb_printf(&kb, ",%lld", (long long)inputs[i].shape[d]);
+        if (key != small)
+            einc_free(key);
         key = sb_finish(&kb);
     }
     if (!key) {
         cc_nomem(&c);
         goto done;
     }
-    cpu_run(k->ctx->cpu, &c, key, p, buf, strides);
-    einc_free(key);
+    if (cuda)
+        cuda_run(k->ctx->cuda, &c, key, p, buf);
+    else
+        cpu_run(k->ctx->cpu, &c, key, p, buf, strides);
+    if (key != small)
+        einc_free(key);
 done:
     arena_free(&A);
     return err->status;
@@ -640,7 +671,32 @@ einc_status einc_kernel_input_dtypes(einc_kernel *k, einc_dtype *dtype, einc_err
     return EINC_OK;
 }
 
-/* explain's text, or (dot) only its fused groups as a Graphviz digraph. */
+/* The passes pl's target runs, as explain's last line names them. */
+static void explain_passes(strbuf *b, const pipeline *pl)
+{
+    sb_printf(b, "passes (%s):", pipeline_target_name(pl->target));
+    for (pl_stage s = PL_BIND; s <= PL_SCHEDULE; s++) {
+        if (!pipeline_runs(pl->target, s))
+            continue;
+        const char *none = s == PL_PATH && !pl->path ? " (kept one nest)"
+                         : s == PL_SPLIT && !pl->split ? " (nothing to split)" : "";
+        sb_printf(b, "%s %s%s", s == PL_BIND ? "" : ",", pipeline_stage_name(s), none);
+    }
+    sb_printf(b, "\n");
+}
+
+/* The text after ir_print's "statements:" line, up to `stop` when given. */
+static void statements_of(strbuf *b, const char *ir, const char *stop)
+{
+    const char *st = strstr(ir, "statements:\n"), *end = stop ? strstr(ir, stop) : NULL;
+    st = st ? st + strlen("statements:\n") : ir;
+    sb_printf(b, "%.*s", (int)(end && end > st ? end - st : (ptrdiff_t)strlen(st)), st);
+}
+
+/*
+ * explain's text: each stage the CPU pipeline ran, as it printed it; or (dot) only the
+ * fused groups as a Graphviz digraph.
+ */
 static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err, bool dot)
 {
     einc_error scratch;
@@ -655,54 +711,43 @@ static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, ein
         return NULL;
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
-    ir_prog *p = bind(k, &A, inputs ? ninputs : 0, inputs, err);
-    if (dot) {
-        lp_prog *lp = p && split_reductions(&c, p) >= 0 ? lower(&c, p, LP_CPU, NULL) : NULL;
-        char *g = NULL;
-        if (lp) {
-            strbuf b = { 0 };
-            explain_groups(&b, p, lp, true);
-            if (!(g = sb_finish(&b)))
-                fail(err, EINC_ERR_NOMEM, "out of memory");
-        }
+    /* the schedule a run with these arrays gets: their strides too */
+    bool *sf = inputs ? strided_flags(&A, ninputs, inputs, NULL) : NULL;
+    pipeline pl = kernel_pipeline(k, inputs ? ninputs : 0, inputs, sf, PL_CPU);
+    pl.record = !dot;
+    char *s = NULL;
+    if ((inputs && !sf) || pipeline_run(&c, &pl, PL_SCHEDULE) < 0) {
+        if (!c.failed)
+            cc_nomem(&c);
         arena_free(&A);
-        return g;
+        return NULL;
     }
-    char *ir = p ? ir_print(p) : NULL;
-    double naive = 0, opt = 0, largest = 0;
-    const char *path = p && !k->model ? path_optimize(&c, p, max_elems(k, p), &naive, &opt, &largest) : NULL;
-    char *steps = path ? ir_print(p) : NULL;
-    int split = p && !c.failed ? split_reductions(&c, p) : -1;
-    char *halves = split > 0 ? ir_print(p) : NULL;
-    lp_prog *lp = split >= 0 ? lower(&c, p, LP_CPU, NULL) : NULL;
-    char *sched = lp ? lp_print(lp) : NULL, *s = NULL;
-    if (ir && sched && (!path || steps) && (split <= 0 || halves)) {
-        strbuf b = { 0 };
-        sb_printf(&b, "%s", ir);
-        if (path) {
-            const char *st = strstr(steps, "statements:\n");
-            sb_printf(&b, "contraction path: %s\n  naive FLOPs %.4g, optimized %.4g (%.1fx fewer), "
-                          "largest intermediate %.4g elements\n",
-                      path, naive, opt, naive / opt, largest);
-            sb_printf(&b, "  steps:\n%s", st ? st + strlen("statements:\n") : "");
+    strbuf b = { 0 };
+    if (dot) {
+        explain_groups(&b, pl.p, pl.lp, true);
+    } else {
+        sb_printf(&b, "%s", pl.text[PL_BIND]);
+        if (pl.path) {
+            sb_printf(&b, "contraction path: %s\n", pl.path);
+            if (pl.path_symbolic)
+                sb_printf(&b, "  chosen with each open size taken as %d (emitted code uses it; a "
+                              "run chooses for its sizes)\n", PL_SYMBOLIC_SIZE);
+            sb_printf(&b, "  naive FLOPs %.4g, optimized %.4g (%.1fx fewer), largest intermediate "
+                          "%.4g elements\n  steps:\n",
+                      pl.naive, pl.opt, pl.naive / pl.opt, pl.largest);
+            statements_of(&b, pl.text[PL_PATH], NULL);
         }
-        if (split > 0) {
-            const char *st = strstr(halves, "statements:\n"), *end = strstr(halves, "flops:");
-            st = st ? st + strlen("statements:\n") : halves;
-            sb_printf(&b, "full reduction in two steps (the first runs in parallel):\n%.*s",
-                      (int)(end && end > st ? end - st : (ptrdiff_t)strlen(st)), st);
+        if (pl.split) {
+            sb_printf(&b, "full reduction in two steps (the first runs in parallel):\n");
+            statements_of(&b, pl.text[PL_SPLIT], "flops:");
         }
-        sb_printf(&b, "schedule:\n%s", sched);
+        sb_printf(&b, "schedule:\n%s", pl.text[PL_SCHEDULE]);
         if (k->model)
-            explain_groups(&b, p, lp, false);
-        s = sb_finish(&b);
+            explain_groups(&b, pl.p, pl.lp, false);
+        explain_passes(&b, &pl);
     }
-    einc_free(steps);
-    einc_free(halves);
-    if (p && lp && !s)
+    if (!(s = sb_finish(&b)))
         fail(err, EINC_ERR_NOMEM, "out of memory");
-    einc_free(ir);
-    einc_free(sched);
     arena_free(&A);
     return s;
 }
@@ -729,9 +774,9 @@ einc_status einc_kernel_input_shapes(einc_kernel *k, int *ninputs, int *ndim,
         return fail(err, EINC_ERR_ARG, "einc_kernel_input_shapes: NULL argument");
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
-    bind_opts o = k->opts;
-    o.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
-    ir_prog *p = bind_any(k, &c, &o, 0, NULL);
+    pipeline pl = kernel_pipeline(k, 0, NULL, NULL, PL_INTERP);
+    pl.opts.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
+    ir_prog *p = pipeline_run(&c, &pl, PL_BIND) == 0 ? pl.p : NULL;
     if (p && !p->bound) {
         for (int a = 0; a < p->naxis; a++)
             if (p->axis[a].size < 0) {
@@ -844,13 +889,12 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
                  "...=N (e.g. ...=2)");
         goto done;
     }
-    bind_opts o = k->opts;
-    o.dtype = dtype;
-    o.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
-    o.open_repeats = true;      /* a repeat's size not given is a parameter like any other */
-    ir_prog *p = bind_any(k, &c, &o, 0, NULL);
     bool gpu = what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX;
-    lp_prog *lp = p ? lower(&c, p, gpu ? LP_GPU : LP_CPU, NULL) : NULL;
+    pipeline pl = kernel_pipeline(k, 0, NULL, NULL, gpu ? PL_EMIT_GPU : llvm ? PL_EMIT_LLVM : PL_EMIT_C);
+    pl.opts.dtype = dtype;
+    pl.opts.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
+    pl.opts.open_repeats = true;    /* a repeat's size not given is a parameter like any other */
+    lp_prog *lp = pipeline_run(&c, &pl, PL_SCHEDULE) == 0 ? pl.lp : NULL;
     cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
     if (lp && cg_params(&c, lp, opt->params, opt->nparams) < 0)
         lp = NULL;

@@ -166,6 +166,21 @@ static long host_l2_bytes(void)
 #endif
 }
 
+static pthread_once_t machine_once = PTHREAD_ONCE_INIT;
+static lp_machine host_m;
+
+static void init_machine(void)
+{
+    host_m = (lp_machine){ host_vector_bytes(), host_l2_bytes() };
+}
+
+/* Read once: the features string costs more than a small kernel's run. */
+void jit_machine(lp_machine *m)
+{
+    pthread_once(&machine_once, init_machine);
+    *m = host_m;
+}
+
 /*
  * x86-64 CPUs an emitted object may target: LLVM's names for processors with 64-bit mode,
  * the first LLVM release that knows each (a later bound where unsure: it only refuses), and

@@ -25,6 +25,9 @@ void jit_free(jit *j);
 int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, const char *key,
             jit_nest_fn *fns);
 
+/* The host as the schedule pass sees it: vector width, L2 size (0: unknown). */
+void jit_machine(lp_machine *m);
+
 /*
  * --emit=llvm|asm|obj: the same pipeline, with a C-ABI entry point NAME that runs on the
  * caller's thread alone, its sizes in lp's parameter order (cg_param_at).  cpu names the

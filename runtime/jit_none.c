@@ -28,3 +28,5 @@ char *jit_emit(cc *c, const lp_prog *lp, const char *name, const char *cpu, einc
     cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "%s", no_llvm);
     return NULL;
 }
+
+void jit_machine(lp_machine *m) { *m = (lp_machine){ 32, 0 }; }

@@ -320,7 +320,9 @@ static void test_explain(void **s)
                         "flops: 24\n"
                         "schedule:\n"
                         "nest 0 (float32 arithmetic):\n"
-                        "  gemm m=i n=j k=k parallel over m, first k block stores: out[i, j] += in0[i, k] * in1[k, j]\n");
+                        "  gemm m=i n=j k=k parallel over m, first k block stores: out[i, j] += in0[i, k] * in1[k, j]\n"
+                        "passes (cpu): bind, contraction path (kept one nest), reduction split "
+                        "(nothing to split), lower, schedule\n");
 }
 
 /* The usage error einc prints: its message, then where the usage is. */

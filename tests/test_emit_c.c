@@ -178,6 +178,15 @@ static void check_run(const ecase *c, int idx, einc_dtype dt, einc_kernel *ref, 
     free(want_buf);
 }
 
+/*
+ * Programs with temporaries in memory, whose functions take a workspace: a contraction
+ * path's steps, and a full reduction's row partials (the JIT's pipeline, README).
+ */
+static bool takes_workspace(const ecase *c)
+{
+    return strcmp(c->expr, "ijk,jl,kl->il") == 0 || strcmp(c->expr, "ij->") == 0;
+}
+
 /* The prototype: arrays, then each size left open in order; restrict spelled rkw. */
 static void prototype(const ecase *c, const char *name, einc_dtype dt, const char *rkw,
                       const char *params, char *want, size_t n)
@@ -192,21 +201,36 @@ static void prototype(const ecase *c, const char *name, einc_dtype dt, const cha
     at += snprintf(want + at, n - (size_t)at, ", %s *%s out", T, rkw);
     for (int i = 0; i < np; i++)
         at += snprintf(want + at, n - (size_t)at, ", int64_t %s", pv[i].name);
-    snprintf(want + at, n - (size_t)at, ")");
+    snprintf(want + at, n - (size_t)at, "%s)", takes_workspace(c) ? ", void *workspace" : "");
 }
 
 /* A C file that defines call_NAME(void **bufs, const int64_t *sizes) calling NAME. */
 static void trampoline(FILE *f, const ecase *c, const char *name, einc_dtype dt, int np)
 {
     const char *T = dt == EINC_F32 ? "float" : "double";
-    fprintf(f, "\nvoid call_%s(void **b, const int64_t *s);\n", name);
-    fprintf(f, "void call_%s(void **b, const int64_t *s)\n{\n    (void)s;\n    %s(", name, name);
+    bool ws = takes_workspace(c);
+    fprintf(f, "\n#include <stdlib.h>\n");
+    if (ws) {
+        fprintf(f, "size_t %s_workspace(", name);
+        for (int i = 0; i < np; i++)
+            fprintf(f, "%sint64_t", i ? ", " : "");
+        fprintf(f, "%s);\n", np ? "" : "void");
+    }
+    fprintf(f, "void call_%s(void **b, const int64_t *s);\n", name);
+    fprintf(f, "void call_%s(void **b, const int64_t *s)\n{\n    (void)s;\n", name);
+    if (ws) {
+        fprintf(f, "    void *w = malloc(%s_workspace(", name);
+        for (int i = 0; i < np; i++)
+            fprintf(f, "%ss[%d]", i ? ", " : "", i);
+        fprintf(f, ") + 1);\n");
+    }
+    fprintf(f, "    %s(", name);
     for (int i = 0; i < c->nin; i++)
         fprintf(f, "(const %s *)b[%d], ", T, i);
     fprintf(f, "(%s *)b[%d]", T, c->nin);
     for (int i = 0; i < np; i++)
         fprintf(f, ", s[%d]", i);
-    fprintf(f, ");\n}\n");
+    fprintf(f, "%s);\n%s}\n", ws ? ", w" : "", ws ? "    free(w);\n" : "");
 }
 
 /*

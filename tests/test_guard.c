@@ -151,15 +151,25 @@ static void run(const gcase *c, int idx, einc_dtype dt, bool tail)
         int nparams = 0;
         for (char *p = decl; (p = strstr(p, "int64_t ")) && p < eol; p += 8)     /* the prototype's */
             nparams++;
+        /* temporaries (a path's steps, a full reduction's partials) live in a workspace */
+        char *wsp = strstr(decl, "void *workspace");
+        bool ws = wsp && wsp < eol;
         free(hdr);
-        fprintf(f, "\nvoid call(void **b, const int64_t *s)\n{\n    (void)s;\n    %s(", fn);
+        fprintf(f, "\n#include <stdlib.h>\nvoid call(void **b, const int64_t *s)\n{\n    (void)s;\n");
+        if (ws) {
+            fprintf(f, "    void *w = malloc(%s_workspace(", fn);
+            for (int i = 0; i < nparams; i++)
+                fprintf(f, "%ss[%d]", i ? ", " : "", i);
+            fprintf(f, ") + 1);\n");
+        }
+        fprintf(f, "    %s(", fn);
         const char *T = dt == EINC_F32 ? "float" : "double";
         for (int i = 0; i < c->nin; i++)
             fprintf(f, "(const %s *)b[%d], ", T, i);
         fprintf(f, "(%s *)b[%d]", T, c->nin);
         for (int i = 0; i < nparams; i++)
             fprintf(f, ", s[%d]", i);
-        fprintf(f, ");\n}\n");
+        fprintf(f, "%s);\n%s}\n", ws ? ", w" : "", ws ? "    free(w);\n" : "");
         fclose(f);
         snprintf(cmd, sizeof cmd, "cc -std=c99 -O2 -march=native -fPIC -shared -o %s %s -lm", so, path);
         assert_int_equal(system(cmd), 0);

@@ -2460,6 +2460,27 @@ static void test_fused_rows(void **state)
     free_arrs(3, in);
 }
 
+/*
+ * A model that returns a temporary computed before others: the pipeline moves it last,
+ * where split_reductions (a full sum) and the backends look for the output.
+ */
+static void test_output_not_last(void **state)
+{
+    (void)state;
+    static const char src[] = "input x: f32[N, D]\n"
+                              "t = reduce(x, 'a b ->', 'sum')\n"
+                              "s = softmax(x, dim=-1)\n"
+                              "return t\n";
+    int64_t sx[2] = { 3, 4 };
+    arr x = rnd(2, sx, -1, 1);
+    ref r = mkref(EINC_F32, 0, NULL, 12);
+    for (int64_t i = 0; i < 12; i++)
+        r.v[0] += get(&x, i);
+    check(src, 1, &x, &r);
+    free(r.v);
+    free_arrs(1, &x);
+}
+
 /* The JIT gives the same bits on every run of the same kernel (no race, no reordering). */
 static void test_determinism(void **state)
 {
@@ -2564,6 +2585,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bom),
         cmocka_unit_test(test_fused),
         cmocka_unit_test(test_fused_rows),
+        cmocka_unit_test(test_output_not_last),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_jit_ran),
     };
