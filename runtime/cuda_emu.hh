@@ -12,9 +12,12 @@
  * go through einc_load_f4/einc_store_f4 (and the f2 pair), which check their alignment.
  *
  * The whole text is one translation unit compiled per module: it stays small and includes
- * only C headers and <utility>.
+ * only C headers and <utility>.  libstdc++'s <math.h> is <cmath>, which costs most of a
+ * module's compile time; the C library's own is what the kernels' C-style calls need.
  */
+#define _GLIBCXX_INCLUDE_NEXT_C_HEADERS
 #include <math.h>
+#undef _GLIBCXX_INCLUDE_NEXT_C_HEADERS
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
