@@ -13,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cuda.h"
 #include "alloc.h"
+#include "cuda_emu.h"
 #include "codegen.h"
 #include "loop.h"
 #include "nvrtc.h"
@@ -81,6 +82,7 @@ struct cuda_backend {
     cu_context ctx;
     char arch[32];              /* "compute_90" */
     cu_entry *cache;
+    cuda_emu *emu;              /* EINC_CUDA_EMU=1: the emulator is the driver (cuda_emu.h) */
 };
 
 cuda_backend *cuda_new(void)
@@ -107,6 +109,7 @@ void cuda_free(cuda_backend *b)
         b->lib.ctx_release(b->dev);
     if (b->handle)
         dlclose(b->handle);
+    cuda_emu_close(b->emu);
     pthread_mutex_destroy(&b->mu);
     einc_free(b);
 }
@@ -123,13 +126,15 @@ static const char *cu_err(const cuda_backend *b, cu_result r)
 static void open_driver(cuda_backend *b)
 {
     b->tried = true;
-    b->handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!b->handle) {
+    if (cuda_emu_wanted() && cuda_emu_open(&b->emu, b->why, sizeof b->why) < 0)
+        return;
+    b->handle = b->emu ? NULL : dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!b->handle && !b->emu) {
         snprintf(b->why, sizeof b->why, "no CUDA driver found (libcuda.so.1); use --target=cpu");
         return;
     }
 #define X(ret, sym, member, args)                                                           \
-    *(void **)&b->lib.member = dlsym(b->handle, sym);                                        \
+    *(void **)&b->lib.member = b->emu ? cuda_emu_sym(sym) : dlsym(b->handle, sym);          \
     if (!b->lib.member) {                                                                   \
         snprintf(b->why, sizeof b->why, "the CUDA driver lacks %s; it is too old for einc", sym); \
         return;                                                                             \
@@ -195,7 +200,12 @@ static cu_entry *compile(cuda_backend *b, cc *c, const char *key, const ir_prog 
     char *src = cg_cuda_kernels(c, lp, &o), *ptx = NULL, msg[sizeof c->err->message];
     if (!src)
         return NULL;
-    if (nvrtc_ptx(src, "einc.cu", b->arch, &ptx, msg, sizeof msg) < 0) {
+    if (b->emu && !(ptx = cuda_emu_image(src))) {     /* its module image is the source */
+        einc_free(src);
+        cc_nomem(c);
+        return NULL;
+    }
+    if (!b->emu && nvrtc_ptx(src, "einc.cu", b->arch, &ptx, msg, sizeof msg) < 0) {
         einc_free(src);
         cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "%s", msg);
         return NULL;
