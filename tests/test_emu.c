@@ -127,13 +127,13 @@ static void emu_case(void **state)
     if (oc->split)
         assert_true(split_reductions(&c, b.p) >= 0);
     const ir_prog *p = b.p;
-    void *bufs[MAXT] = { 0 };
+    void *bufs[PB_MAXT] = { 0 };
     for (int t = 0; t < p->ntensor; t++) {
         if (p->tensor[t].role != IR_INPUT)
             continue;
         bufs[t] = alloc_poisoned(p, t);
         for (int64_t e = 0; e < elems(p, t); e++)
-            put(p->tensor[t].dtype, bufs[t], e, value(b.fill[t], e, elems(p, t), p->tensor[t].dtype, b.labels));
+            th_put(p->tensor[t].dtype, bufs[t], e, value(b.fill[t], e, elems(p, t), p->tensor[t].dtype, b.labels));
     }
     void *want = alloc_poisoned(p, p->output);
     bufs[p->output] = want;
