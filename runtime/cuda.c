@@ -180,7 +180,7 @@ static int64_t grid_elems(const ir_prog *p, const lp_node *root, int *ax, bool *
 static cu_entry *compile(cuda_backend *b, cc *c, const char *key, const ir_prog *p, lp_prog **lpo)
 {
     lp_prog *lp = lower(c, p, LP_GPU, NULL);
-    if (!lp)
+    if (!lp || lp_schedule(c, lp, LP_GPU, NULL) < 0)
         return NULL;
     *lpo = lp;
     cg_opts o = { "einc", c->src, false };
@@ -238,7 +238,7 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
             e = x;
     /* the kernels are compiled for these sizes: lower again for the launch shapes */
     if (e)
-        lp = lower(c, p, LP_GPU, NULL);
+        lp = (lp = lower(c, p, LP_GPU, NULL)) && lp_schedule(c, lp, LP_GPU, NULL) == 0 ? lp : NULL;
     else
         e = compile(b, c, key, p, &lp);
     cu_ptr *dev = ARENA_ARRAY(c->A, cu_ptr, p->ntensor);

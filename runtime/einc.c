@@ -658,6 +658,7 @@ static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, ein
     ir_prog *p = bind(k, &A, inputs ? ninputs : 0, inputs, err);
     if (dot) {
         lp_prog *lp = p && split_reductions(&c, p) >= 0 ? lower(&c, p, LP_CPU, NULL) : NULL;
+        lp = lp && lp_schedule(&c, lp, LP_CPU, jit_machine(NULL, &(lp_machine){ 0 })) == 0 ? lp : NULL;
         char *g = NULL;
         if (lp) {
             strbuf b = { 0 };
@@ -675,6 +676,7 @@ static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, ein
     int split = p && !c.failed ? split_reductions(&c, p) : -1;
     char *halves = split > 0 ? ir_print(p) : NULL;
     lp_prog *lp = split >= 0 ? lower(&c, p, LP_CPU, NULL) : NULL;
+    lp = lp && lp_schedule(&c, lp, LP_CPU, jit_machine(NULL, &(lp_machine){ 0 })) == 0 ? lp : NULL;
     char *sched = lp ? lp_print(lp) : NULL, *s = NULL;
     if (ir && sched && (!path || steps) && (split <= 0 || halves)) {
         strbuf b = { 0 };
@@ -851,6 +853,7 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     ir_prog *p = bind_any(k, &c, &o, 0, NULL);
     bool gpu = what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX;
     lp_prog *lp = p ? lower(&c, p, gpu ? LP_GPU : LP_CPU, NULL) : NULL;
+    lp = lp && lp_schedule(&c, lp, gpu ? LP_GPU : LP_CPU, gpu || what == EINC_EMIT_C || what == EINC_EMIT_HEADER ? &LP_EMITTED_C_MACHINE : jit_machine(cpu, &(lp_machine){ 0 })) == 0 ? lp : NULL;
     cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
     if (lp && cg_params(&c, lp, opt->params, opt->nparams) < 0)
         lp = NULL;

@@ -31,6 +31,12 @@ int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, const char *k
  * processor the code is for, as LLVM does ("x86-64-v3", "skylake-avx512"); NULL, "",
  * "host" or "native": this machine's, with EINC_MAX_ISA applied, as the JIT's code.
  */
+/*
+ * The machine the schedule pass plans for (loop.h): cpu's vector width as jit_emit reads it
+ * (NULL, "", "host", "native": the host's, with EINC_MAX_ISA applied, and its L2), in *m.
+ */
+const lp_machine *jit_machine(const char *cpu, lp_machine *m);
+
 char *jit_emit(cc *c, const lp_prog *lp, const char *name, const char *cpu, einc_emit_kind kind,
                size_t *len);
 
