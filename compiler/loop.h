@@ -179,7 +179,8 @@ typedef struct lp_prog {
 /*
  * Lowers a (bound or symbolic) program; NULL with c->err set on failure.  For a GPU every
  * reduction runs in registers (one thread per output element), so the memory strategy,
- * whose loop order serializes output elements, is never chosen.  strided (per tensor, may
+ * whose loop order serializes output elements, is never chosen; nests fuse for both
+ * targets, for a GPU only where no two threads would update one element.  strided (per tensor, may
  * be NULL) marks arrays whose strides come at run time: none of their axes counts as unit
  * stride, so no vector loop or GEMM tile assumes contiguity there.
  */

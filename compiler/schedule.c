@@ -7,8 +7,8 @@
  *   gemm         any other nest with an LP_GEMM: its register and cache tiles
  *   transpose    a copy tiled by lower.c (transpose_tiles), or a copy that permutes axes
  *   elementwise  loops around one plain store
- *   rows         steps fused over one loop (fuse_nests), at least one a reduction
  *   reduce       one reduction of one array: full (two stages), or along rows or columns
+ *   rows         steps fused over one loop (fuse_nests), at least one a reduction
  *   loops        everything else
  */
 #include "loop.h"
