@@ -275,33 +275,35 @@ static const lp_node *reduction_step(const lp_prog *lp, const lp_nest *nest)
         if (w.updates != 1)
             return NULL;
         const lp_node *u = s;
-        while (u->op != LP_UPDATE)
+        while (u->op != LP_UPDATE && u->n > 0)
             u = u->body[0];
-        return sole_input(lp->ir, u) >= 0 ? s : NULL;
+        return u->op == LP_UPDATE && sole_input(lp->ir, u) >= 0 ? s : NULL;
     }
     return s->comb != IR_COMB_ASSIGN && sole_input(lp->ir, s) >= 0 ? s : NULL;
 }
 
-/* The tensor a reduction step reads. */
+/* The tensor a reduction step (from reduction_step) reads. */
 static int step_input(const lp_prog *lp, const lp_node *s)
 {
-    while (s->op == LP_ACC)
-        s = s->body[0];
-    while (s->op == LP_LOOP)
+    while ((s->op == LP_ACC || s->op == LP_LOOP) && s->n > 0)
         s = s->body[0];
     return sole_input(lp->ir, s);
 }
 
-/* The loop whose body holds several steps: the first with more than one child. */
-static const lp_node *branch_loop(const lp_node *n)
+/*
+ * The row loop of fused steps: the innermost of the root's chain of loops, which ends at
+ * a loop with several children (softmax's max, sum and division) or one around an ACC
+ * (a store merged into a reduction's loop); NULL when the root is not a loop.
+ */
+static const lp_node *row_loop(const lp_node *n)
 {
     const lp_node *last = NULL;
-    while ((n->op == LP_LOOP || n->op == LP_ACC) && n->n == 1) {
-        if (n->op == LP_LOOP)
-            last = n;
-        n = n->body[0];
+    for (; n->op == LP_LOOP; n = n->body[0]) {
+        last = n;
+        if (n->n != 1 || n->body[0]->op != LP_LOOP)
+            break;
     }
-    return n->op == LP_LOOP && n->n > 1 ? n : last;
+    return last;
 }
 
 static void schedule_nest(lp_prog *lp, int i, lp_target target, const lp_machine *m)
@@ -346,7 +348,7 @@ static void schedule_nest(lp_prog *lp, int i, lp_target target, const lp_machine
             sc->reduce.stages = 2;
         return;
     }
-    const lp_node *b = w.accs + w.stores >= 2 && w.reductions > 0 ? branch_loop(nest->root) : NULL;
+    const lp_node *b = w.accs + w.stores >= 2 && w.reductions > 0 ? row_loop(nest->root) : NULL;
     if (b && !w.tiles) {
         sc->kind = LP_KIND_ROWS;
         sc->rows.axis = b->axis;

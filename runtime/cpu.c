@@ -149,7 +149,8 @@ static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const
     }
     for (int t = 0; t < p->ntensor; t++)
         strided[t] = strides && t < p->ntensor && strides[t] && p->tensor[t].role != IR_TEMP;
-    if (!(lp = lower(c, p, LP_CPU, strided)) || lp_schedule(c, lp, LP_CPU, jit_machine(NULL, &(lp_machine){ 0 })) < 0) {
+    if (!(lp = lower(c, p, LP_CPU, strided)) ||
+        lp_schedule(c, lp, LP_CPU, jit_machine(NULL, &(lp_machine){ 0 })) < 0) {
         einc_free(e);
         return NULL;
     }

@@ -853,7 +853,9 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     ir_prog *p = bind_any(k, &c, &o, 0, NULL);
     bool gpu = what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX;
     lp_prog *lp = p ? lower(&c, p, gpu ? LP_GPU : LP_CPU, NULL) : NULL;
-    lp = lp && lp_schedule(&c, lp, gpu ? LP_GPU : LP_CPU, gpu || what == EINC_EMIT_C || what == EINC_EMIT_HEADER ? &LP_EMITTED_C_MACHINE : jit_machine(cpu, &(lp_machine){ 0 })) == 0 ? lp : NULL;
+    bool jit = !gpu && what != EINC_EMIT_C && what != EINC_EMIT_HEADER;
+    lp = lp && lp_schedule(&c, lp, gpu ? LP_GPU : LP_CPU,
+                           jit ? jit_machine(cpu, &(lp_machine){ 0 }) : &LP_EMITTED_C_MACHINE) == 0 ? lp : NULL;
     cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
     if (lp && cg_params(&c, lp, opt->params, opt->nparams) < 0)
         lp = NULL;
