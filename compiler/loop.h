@@ -196,7 +196,11 @@ int lp_parallel_axis(const lp_node *root);
 /* Does the subtree n read or write tensor t anywhere (accumulators included)? */
 bool lp_touches(const lp_node *n, int t);
 
-/* The schedule pass: sets every nest's sched; 0, or -1 with c->err set. */
+/*
+ * The schedule pass: sets every nest's sched; 0, or -1 with c->err set.  It runs after the
+ * last pass that rewrites the loop IR (fusion included: `rows` is a fused nest), since
+ * sched points into the nests (conv sites).  m may be NULL: the defaults.
+ */
 int lp_schedule(cc *c, lp_prog *lp, lp_target target, const lp_machine *m);
 
 /* Text form for `einc explain` and tests. */
