@@ -1,6 +1,7 @@
 /*
- * llvm_cg.h — the LLVM code generator's interface (codegen/llvm.c).  Only the CPU backend
- * (runtime/jit.c) includes it, so nothing else sees LLVM's headers.
+ * llvm_cg.h — the LLVM code generator's interface (codegen/llvm.c; the generator's other
+ * files share llvm_int.h).  Only the CPU backend (runtime/jit.c) includes it, so nothing
+ * else sees LLVM's headers.
  */
 #ifndef EINC_LLVM_CG_H
 #define EINC_LLVM_CG_H
