@@ -92,8 +92,9 @@ static void line(cgc *g, int depth, const char *text)
 }
 
 /*
- * The same tile as the JIT's (codegen/llvm.c): rows in bands of 96 (one per thread), b
- * packed into KC x NR panels, 6 x 4-vector register tiles.  With GCC or Clang the tile is
+ * The nest's GEMM tile from the schedule (loop.h: lp_gemm_tile; LP_EMITTED_C_MACHINE when
+ * the nest was not scheduled): rows in bands of MC (one per thread), b packed into KC x NR
+ * panels, MR x NV-vector register tiles.  With GCC or Clang the tile is
  * written with vector extensions and named accumulators, which both keep in registers
  * (a plain array of accumulators they keep in memory, at a third of the speed); other
  * compilers get the same loops in plain C.  EINC_VL, the vector length, follows -march.
@@ -117,8 +118,14 @@ static void gemm_add(cgc *g, const lp_node *n, const char *x)
     sb_printf(g->sp.b, " : 0) + %s;", x);
 }
 
+static lp_gemm_tile tile_of(const lp_nest *nest)
+{
+    return nest->sched.gemm.mr ? nest->sched.gemm : lp_gemm_tile_for(&LP_EMITTED_C_MACHINE, nest->compute);
+}
+
 static void gemm_body(cgc *g, const lp_node *n, int depth)
 {
+    const lp_gemm_tile t = tile_of(g->nest);
     const char *T = cs_host_type(g->nest->compute);
     const char *M = g->sp.size[n->m], *N = g->sp.size[n->nn], *K = g->sp.size[n->k];
     const char *im = g->sp.loopvar[n->m], *in = g->sp.loopvar[n->nn], *ik = g->sp.loopvar[n->k];
@@ -126,15 +133,15 @@ static void gemm_body(cgc *g, const lp_node *n, int depth)
     if (n->parallel)
         sb_printf(g->sp.b, "#ifdef _OPENMP\n#pragma omp parallel for\n#endif\n");
     indent(g, d);
-    sb_printf(g->sp.b, "for (int64_t mb_ = 0; mb_ < %s; mb_ += 96) {\n", M);
+    sb_printf(g->sp.b, "for (int64_t mb_ = 0; mb_ < %s; mb_ += %d) {\n", M, t.mc);
     indent(g, d + 1);
-    sb_printf(g->sp.b, "const int64_t me_ = mb_ + 96 < %s ? mb_ + 96 : %s;\n", M, M);
+    sb_printf(g->sp.b, "const int64_t me_ = mb_ + %d < %s ? mb_ + %d : %s;\n", t.mc, M, t.mc, M);
     indent(g, d + 1);
-    sb_printf(g->sp.b, "%s bp_[256 * EINC_NR];\n", T);
+    sb_printf(g->sp.b, "%s bp_[%d * EINC_NR];\n", T, t.kc);
     indent(g, d + 1);
-    sb_printf(g->sp.b, "for (int64_t k0_ = 0; k0_ < %s; k0_ += 256) {\n", K);
+    sb_printf(g->sp.b, "for (int64_t k0_ = 0; k0_ < %s; k0_ += %d) {\n", K, t.kc);
     indent(g, d + 2);
-    sb_printf(g->sp.b, "const int64_t k1_ = k0_ + 256 < %s ? k0_ + 256 : %s;\n", K, K);
+    sb_printf(g->sp.b, "const int64_t k1_ = k0_ + %d < %s ? k0_ + %d : %s;\n", t.kc, K, t.kc, K);
     indent(g, d + 2);
     sb_printf(g->sp.b, "for (int64_t n0_ = 0; n0_ < %s; n0_ += EINC_NR) {\n", N);
     indent(g, d + 3);
@@ -152,35 +159,40 @@ static void gemm_body(cgc *g, const lp_node *n, int depth)
     sb_printf(g->sp.b, ";\n");
     line(g, d + 4, "}");
     indent(g, d + 3);
-    sb_printf(g->sp.b, "for (int64_t m0_ = mb_; m0_ < me_; m0_ += 6) {\n");
-    line(g, d + 4, "if (nw_ == EINC_NR && m0_ + 6 <= me_) {");
+    sb_printf(g->sp.b, "for (int64_t m0_ = mb_; m0_ < me_; m0_ += %d) {\n", t.mr);
+    indent(g, d + 4);
+    sb_printf(g->sp.b, "if (nw_ == EINC_NR && m0_ + %d <= me_) {\n", t.mr);
     /* the vector tile */
     sb_printf(g->sp.b, "#if EINC_VECTOR\n");
     indent(g, d + 5);
-    for (int r = 0; r < 6; r++)
-        for (int v = 0; v < 4; v++)
-            sb_printf(g->sp.b, "einc_vec t%d%d_ = { 0 };%s", r, v, v == 3 ? "\n" : " ");
+    for (int r = 0; r < t.mr; r++)
+        for (int v = 0; v < t.nv; v++)
+            sb_printf(g->sp.b, "einc_vec t%d%d_ = { 0 };%s", r, v, v == t.nv - 1 ? "\n" : " ");
     if (true)
         indent(g, d + 5);
     sb_printf(g->sp.b, "for (int64_t %s = k0_; %s < k1_; %s++) {\n", ik, ik, ik);
     indent(g, d + 6);
     sb_printf(g->sp.b, "const %s *bk_ = bp_ + (%s - k0_) * EINC_NR;\n", T, ik);
     indent(g, d + 6);
-    sb_printf(g->sp.b, "einc_vec b0_, b1_, b2_, b3_;\n");
-    for (int v = 0; v < 4; v++) {
+    sb_printf(g->sp.b, "einc_vec");
+    for (int v = 0; v < t.nv; v++)
+        sb_printf(g->sp.b, " b%d_%s", v, v == t.nv - 1 ? ";\n" : ",");
+    for (int v = 0; v < t.nv; v++) {
         indent(g, d + 6);
         sb_printf(g->sp.b, "memcpy(&b%d_, bk_ + %d * EINC_VL, sizeof b%d_);\n", v, v, v);
     }
-    for (int r = 0; r < 6; r++) {
+    for (int r = 0; r < t.mr; r++) {
         indent(g, d + 6);
         sb_printf(g->sp.b, "{ const int64_t %s = m0_ + %d; const %s a_ = ", im, r, T);
         cs_load(&g->sp, g->nest, n->a);
-        sb_printf(g->sp.b, "; t%d0_ += a_ * b0_; t%d1_ += a_ * b1_; t%d2_ += a_ * b2_; t%d3_ += a_ * b3_; }\n",
-                  r, r, r, r);
+        sb_printf(g->sp.b, ";");
+        for (int v = 0; v < t.nv; v++)
+            sb_printf(g->sp.b, " t%d%d_ += a_ * b%d_;", r, v, v);
+        sb_printf(g->sp.b, " }\n");
     }
     line(g, d + 5, "}");
-    for (int r = 0; r < 6; r++)
-        for (int v = 0; v < 4; v++) {
+    for (int r = 0; r < t.mr; r++)
+        for (int v = 0; v < t.nv; v++) {
             indent(g, d + 5);
             sb_printf(g->sp.b, "for (int c_ = 0; c_ < EINC_VL; c_++) { const int64_t %s = m0_ + %d, %s = n0_ + %d * EINC_VL + c_; ",
                       im, r, in, v);
@@ -192,10 +204,11 @@ static void gemm_body(cgc *g, const lp_node *n, int depth)
     sb_printf(g->sp.b, "#else\n");
     /* the same tile in plain C */
     indent(g, d + 5);
-    sb_printf(g->sp.b, "%s t_[6][EINC_NR] = { { 0 } };\n", T);
+    sb_printf(g->sp.b, "%s t_[%d][EINC_NR] = { { 0 } };\n", T, t.mr);
     indent(g, d + 5);
     sb_printf(g->sp.b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
-    line(g, d + 6, "for (int r_ = 0; r_ < 6; r_++) {");
+    indent(g, d + 6);
+    sb_printf(g->sp.b, "for (int r_ = 0; r_ < %d; r_++) {\n", t.mr);
     indent(g, d + 7);
     sb_printf(g->sp.b, "const int64_t %s = m0_ + r_;\n", im);
     indent(g, d + 7);
@@ -207,7 +220,8 @@ static void gemm_body(cgc *g, const lp_node *n, int depth)
     indent(g, d + 8);
     sb_printf(g->sp.b, "t_[r_][c_] += a_ * bp_[(%s - k0_) * EINC_NR + c_];\n", ik);
     line(g, d + 6, "}");
-    line(g, d + 5, "for (int r_ = 0; r_ < 6; r_++)");
+    indent(g, d + 5);
+    sb_printf(g->sp.b, "for (int r_ = 0; r_ < %d; r_++)\n", t.mr);
     indent(g, d + 6);
     sb_printf(g->sp.b, "for (int c_ = 0; c_ < EINC_NR; c_++) { const int64_t %s = m0_ + r_, %s = n0_ + c_; ", im, in);
     gemm_add(g, n, "t_[r_][c_]");
@@ -216,7 +230,7 @@ static void gemm_body(cgc *g, const lp_node *n, int depth)
     line(g, d + 4, "} else {");
     /* edges, one element at a time */
     indent(g, d + 5);
-    sb_printf(g->sp.b, "for (int64_t %s = m0_; %s < (m0_ + 6 < me_ ? m0_ + 6 : me_); %s++)\n", im, im, im);
+    sb_printf(g->sp.b, "for (int64_t %s = m0_; %s < (m0_ + %d < me_ ? m0_ + %d : me_); %s++)\n", im, im, t.mr, t.mr, im);
     line(g, d + 6, "for (int64_t c_ = 0; c_ < nw_; c_++) {");
     indent(g, d + 7);
     sb_printf(g->sp.b, "const int64_t %s = n0_ + c_;\n", in);
@@ -273,7 +287,7 @@ static void gemm(cgc *g, const lp_node *n, int depth)
 }
 
 /* The vector type and tile width the GEMM tile uses, chosen by the compiler's target. */
-static void gemm_prelude(cgc *g, einc_dtype t)
+static void gemm_prelude(cgc *g, einc_dtype t, int nv)
 {
     const char *T = cs_host_type(t);
     int es = t == EINC_F64 ? 8 : 4;
@@ -286,7 +300,7 @@ static void gemm_prelude(cgc *g, einc_dtype t)
               "#else\n"
               "#define EINC_VL %d\n"
               "#endif\n"
-              "#define EINC_NR (4 * EINC_VL)\n"
+              "#define EINC_NR (%d * EINC_VL)\n"
               "/* fused multiply-adds in the tile even under -std=c99, which turns contraction off */\n"
               "#if defined(__clang__)\n"
               "#pragma STDC FP_CONTRACT ON\n"
@@ -306,7 +320,7 @@ static void gemm_prelude(cgc *g, einc_dtype t)
               "#if EINC_VECTOR\n"
               "typedef %s einc_vec __attribute__((vector_size(EINC_VL * %d)));\n"
               "#endif\n\n",
-              64 / es, 16 / es, 32 / es, T, es);
+              64 / es, 16 / es, 32 / es, nv, T, es);
 }
 
 static bool has_gemm(const lp_node *n)
@@ -538,7 +552,7 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o)
     for (int i = 0; i < lp->nnest && !gemm_used; i++)
         if (has_gemm(lp->nest[i].root)) {
             g.nest = &lp->nest[i];
-            gemm_prelude(&g, lp->nest[i].compute);
+            gemm_prelude(&g, lp->nest[i].compute, tile_of(&lp->nest[i]).nv);
             gemm_used = true;
         }
     if (g.sp.helpers) {

@@ -1,7 +1,7 @@
 /*
- * llvm_conv.c — the direct convolution: a GEMM inside loops over taps, recognised here
- * (conv_match), its weights packed at the start of the nest function (cgl_conv_find) and
- * its loops emitted where the tap loops stood (cgl_conv_site).
+ * llvm_conv.c — the direct convolution: a GEMM inside loops over taps, as the schedule
+ * names it (lp_sched.conv), its weights packed at the start of the nest function
+ * (cgl_conv_find) and its loops emitted where the tap loops stood (cgl_conv_site).
  */
 #include "llvm_int.h"
 
@@ -15,7 +15,7 @@
  * with m padded to whole vectors.  AVX-512 and float32 only; sizes must be constants (a
  * model's are).
  */
-enum { DC_R = 14, DC_NV = 2, DC_MAXTAPS = 3, DC_MAXSITES = 4, DC_PACK_BYTES = 256 << 10 };
+enum { DC_R = 14, DC_NV = 2, DC_MAXTAPS = LP_CONV_MAXTAPS, DC_MAXSITES = LP_CONV_MAXSITES };
 
 typedef struct dconv {
     const lp_node *site;        /* the outermost tap loop */
@@ -25,61 +25,6 @@ typedef struct dconv {
     LLVMValueRef pack;
 } dconv;
 
-
-static bool conv_match(const cgl *g, const lp_node *n, dconv *d)
-{
-    if (vector_bytes(g) < 64 || g->nest->compute != EINC_F32 || n->op != LP_LOOP)
-        return false;
-    const lp_node *x = n;
-    d->ntap = 0;
-    d->T = 1;
-    while (x->op == LP_LOOP && !x->tile && !x->blocked && !x->parallel && x->n == 1 && d->ntap < DC_MAXTAPS) {
-        d->tap[d->ntap++] = x->axis;
-        x = x->body[0];
-    }
-    const lp_node *gm = x;
-    if (gm->op != LP_GEMM || gm->parallel || !gm->accumulate || gm->k2 >= 0 || !d->ntap || !is_const(g->size[gm->m]) || !is_const(g->size[gm->nn]) ||
-        !is_const(g->size[gm->k]) || g->p->tensor[gm->a->tensor].dtype != EINC_F32 ||
-        g->p->tensor[gm->b->tensor].dtype != EINC_F32 || g->p->tensor[gm->dst->tensor].dtype != EINC_F32)
-        return false;
-    for (int i = 0; i < d->ntap; i++) {
-        int t = d->tap[i];
-        if (!is_const(g->size[t]) || ir_access_uses(gm->dst, t) || !ir_access_uses(gm->a, t))
-            return false;
-        d->T *= cval(g->size[t]);
-    }
-    /* a is packed before any loop runs: it may walk only m, k and the taps */
-    for (int dm = 0; dm < gm->a->ndim; dm++)
-        for (int t = 0; t < gm->a->dim[dm].n; t++) {
-            int ax = gm->a->dim[dm].t[t].axis;
-            bool ok = ax == gm->m || ax == gm->k;
-            for (int i = 0; i < d->ntap; i++)
-                ok |= ax == d->tap[i];
-            if (!ok)
-                return false;
-        }
-    /* b: n at most once per dimension, with coefficient 1, never beside k */
-    for (int dm = 0; dm < gm->b->ndim; dm++) {
-        bool has_n = false, has_k = false;
-        for (int t = 0; t < gm->b->dim[dm].n; t++) {
-            const ir_term *tm = &gm->b->dim[dm].t[t];
-            if (tm->axis == gm->nn) {
-                if (has_n || tm->coef.n || tm->coef.k != 1)
-                    return false;
-                has_n = true;
-            }
-            has_k |= tm->axis == gm->k;
-        }
-        if (has_n && has_k)
-            return false;
-    }
-    d->site = n;
-    d->gm = gm;
-    d->M = cval(g->size[gm->m]);
-    d->K = cval(g->size[gm->k]);
-    d->Mp = (d->M + 31) / 32 * 32;
-    return d->M > 0 && d->K > 0 && d->T * d->K * d->Mp * 4 <= DC_PACK_BYTES;
-}
 
 /* Opens loops over d's taps; returns their flat index. */
 static LLVMValueRef taps_begin(cgl *g, const dconv *d, cloop *L)
@@ -120,29 +65,28 @@ static void conv_pack(cgl *g, dconv *d)
     taps_end(g, d, Lt);
 }
 
-/* Finds the direct convolutions under n and packs their a (nest_fn, before the loops). */
-static void conv_find(cgl *g, const lp_node *n)
-{
-    if (g->ndc >= DC_MAXSITES)
-        return;
-    dconv d;
-    if (conv_match(g, n, &d)) {
-        conv_pack(g, &d);
-        g->dc[g->ndc++] = d;
-        return;
-    }
-    for (int i = 0; i < n->n; i++)
-        conv_find(g, n->body[i]);
-}
-
-/* Finds the nest's direct convolutions under root; -1 when out of memory. */
+/*
+ * The nest's direct convolutions are the schedule's (compiler/schedule.c decides them on
+ * the loop IR: lp_sched.conv); their a is packed here, before the loops.  -1 when out of
+ * memory.
+ */
 int cgl_conv_find(cgl *g, const lp_node *root)
 {
+    (void)root;
     g->ndc = 0;
     g->dc = ARENA_ARRAY(g->c->A, dconv, DC_MAXSITES);
     if (!g->dc)
         return cc_nomem(g->c);
-    conv_find(g, root);
+    const lp_sched *s = &g->nest->sched;
+    for (int i = 0; i < s->nconv && g->ndc < DC_MAXSITES; i++) {
+        const lp_conv_site *c = &s->conv[i];
+        dconv d = { .site = c->site, .gm = c->gemm, .ntap = c->ntap, .M = c->M, .K = c->K, .Mp = c->Mp,
+                    .T = c->T };
+        for (int t = 0; t < c->ntap; t++)
+            d.tap[t] = c->tap[t];
+        conv_pack(g, &d);
+        g->dc[g->ndc++] = d;
+    }
     return 0;
 }
 

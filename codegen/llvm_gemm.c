@@ -5,19 +5,13 @@
 #include "llvm_int.h"
 
 /*
- * KC: the k block, sized so that the panel (KC x NR) takes a sixteenth of L2: 512 for
- * float32 with AVX-512 and this machine kind's 2 MiB (a 128 KiB panel), between 64 and
- * GEMM_KC.  Larger blocks add into dst less often, and L2 streams the panel fast enough:
- * 512 ran 'ik,kj->ij' 1024^3 11% faster than 256 here, and 1024 faster still, but the
- * panel is on the stack of whatever thread runs the kernel, so it stays at most 128 KiB.
+ * The tile (MR x NV vectors, KC, the MC budget) is the schedule's (lp_sched.gemm, whose
+ * rule is compiler/schedule.c: lp_gemm_tile_for), at most 6 x 4 vectors: MAXACC
+ * accumulators.  512 ran 'ik,kj->ij' 1024^3 11% faster than a KC of 256 on a 2 MiB L2,
+ * and 1024 faster still, but the panel is on the stack of whatever thread runs the
+ * kernel, so the rule keeps it at most 128 KiB.
  */
-enum { GEMM_MR = 6, GEMM_NV = 4, GEMM_KC = 512, GEMM_KU = 4, MAXACC = GEMM_MR * GEMM_NV };
-
-static int gemm_kc(const cgl *g, int nr, int esize)
-{
-    int64_t kc = l2_bytes(g) / 16 / ((int64_t)nr * esize) / 8 * 8;
-    return kc < 64 ? 64 : kc > GEMM_KC ? GEMM_KC : (int)kc;
-}
+enum { GEMM_KU = 4, MAXACC = 24 };
 
 /*
  * MC: how many rows of a one pass over b's panels walks.  Their block of a (MC x KC, or
@@ -29,19 +23,19 @@ static int gemm_kc(const cgl *g, int nr, int esize)
  * OpenBLAS (with the prefetch of dst in gemm_kloop), at the price of packing each panel
  * once per block.  Computed at run time, where K is known.
  */
-static LLVMValueRef gemm_mc(cgl *g, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef K, int kc, int esize,
-                            LLVMValueRef *nblocks)
+static LLVMValueRef gemm_mc(cgl *g, LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef K, const lp_gemm_tile *t,
+                            int esize, LLVMValueRef *nblocks)
 {
-    LLVMValueRef mr = ci64(g, GEMM_MR);
-    LLVMValueRef kw = smax(g, smin(g, K, ci64(g, kc)), ci64(g, 1));
-    LLVMValueRef most = LLVMBuildSDiv(g->b, ci64(g, l2_bytes(g) / 4 / esize), kw, "");
+    LLVMValueRef mr = ci64(g, t->mr);
+    LLVMValueRef kw = smax(g, smin(g, K, ci64(g, t->kc)), ci64(g, 1));
+    LLVMValueRef most = LLVMBuildSDiv(g->b, ci64(g, t->mc_bytes / esize), kw, "");
     most = smax(g, LLVMBuildMul(g->b, LLVMBuildSDiv(g->b, most, mr, ""), mr, ""), mr);
     LLVMValueRef rows = smax(g, LLVMBuildSub(g->b, m1, m0, ""), ci64(g, 0));
     LLVMValueRef nb = LLVMBuildSDiv(g->b, LLVMBuildAdd(g->b, rows, LLVMBuildSub(g->b, most, ci64(g, 1), ""), ""), most, "");
     *nblocks = nb;
     nb = smax(g, nb, ci64(g, 1));
     LLVMValueRef each = LLVMBuildSDiv(g->b, LLVMBuildAdd(g->b, rows, LLVMBuildSub(g->b, nb, ci64(g, 1), ""), ""), nb, "");
-    each = LLVMBuildAdd(g->b, each, ci64(g, GEMM_MR - 1), "");
+    each = LLVMBuildAdd(g->b, each, ci64(g, t->mr - 1), "");
     return LLVMBuildMul(g->b, LLVMBuildSDiv(g->b, each, mr, ""), mr, "");
 }
 
@@ -50,7 +44,7 @@ typedef struct gemm_ctx {
     LLVMTypeRef et, vt, fma_t;
     LLVMValueRef fma, panel;
     LLVMValueRef fresh;         /* a GEMM that writes dst: true in its first k block */
-    int esize, vl, nv, nr;
+    int esize, vl, nv, nr, mr;
 } gemm_ctx;
 
 /*
@@ -87,7 +81,7 @@ static void gemm_kstep(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
     }
     if (n->k2 >= 0)
         g->iv[n->k2] = ci64(g, 0);
-    for (int r = 0; r < GEMM_MR; r++) {
+    for (int r = 0; r < G->mr; r++) {
         g->iv[n->m] = gemm_row(g, m0, r, m1);
         LLVMValueRef a = cgl_splat(g, LLVMBuildLoad2(g->b, G->et, cgl_address(g, n->a), ""), G->vl);
         for (int v = 0; v < G->nv; v++) {
@@ -118,8 +112,8 @@ static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
     g->iv[n->nn] = n0;
     g->iv[n->m] = m0;
     LLVMValueRef p0 = cgl_address(g, n->dst), step = cgl_axis_stride(g, n->dst, n->m);
-    for (int r = 0; r < GEMM_MR; r++) {
-        LLVMValueRef rows = LLVMBuildMul(g->b, step, ci64(g, 2 * GEMM_MR + r), "");
+    for (int r = 0; r < G->mr; r++) {
+        LLVMValueRef rows = LLVMBuildMul(g->b, step, ci64(g, 2 * G->mr + r), "");
         LLVMValueRef p = LLVMBuildGEP2(g->b, G->et, p0, &rows, 1, "");
         for (int v = 0; v < G->nv * G->vl * G->esize; v += 64) {
             LLVMValueRef at = ci64(g, v);
@@ -127,7 +121,7 @@ static void gemm_kloop(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
         }
     }
     cloop Lu, Lk;
-    int ku = G->nv == GEMM_NV ? GEMM_KU : 1;  /* AVX-512's 4-vector tile (AVX2's widest is 2) */
+    int ku = G->nv == 4 ? GEMM_KU : 1;  /* AVX-512's 4-vector tile (AVX2's widest is 2) */
     LLVMValueRef kf = cgl_loop_begin(g, &Lu, k0, LLVMBuildSub(g->b, k1, ci64(g, ku - 1), ""), "ku");
     for (int u = 0; u < ku; u++) {
         g->iv[n->k] = LLVMBuildAdd(g->b, kf, ci64(g, u), "");
@@ -159,7 +153,7 @@ static void gemm_store(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
     /* dst's old value is read unless this is the first k block of a GEMM that writes dst */
     LLVMValueRef old = G->fresh ? cgl_splat(g, LLVMBuildNot(g->b, G->fresh, ""), G->vl) : NULL;
     g->iv[n->nn] = n0;
-    for (int r = 0; r < GEMM_MR; r++) {
+    for (int r = 0; r < G->mr; r++) {
         g->iv[n->m] = gemm_row(g, m0, r, m1);
         LLVMValueRef p0 = cgl_address(g, n->dst);
         LLVMValueRef here = r ? LLVMBuildICmp(g->b, LLVMIntSLT, LLVMBuildAdd(g->b, m0, ci64(g, r), ""), m1, "") : NULL;
@@ -292,11 +286,11 @@ static void gemm_rows(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef 
 {
     cloop Lm;
     LLVMValueRef m0 = cgl_loop_begin(g, &Lm, mc0, mc1, "m0");
-    for (int i = 0; i < GEMM_MR * G->nv; i++)
+    for (int i = 0; i < G->mr * G->nv; i++)
         LLVMBuildStore(g->b, LLVMConstNull(G->vt), acc[i]);
     gemm_kloop(g, n, G, acc, m0, mc1, n0, k0, k1);
     gemm_store(g, n, G, acc, m0, mc1, n0, nw);
-    cgl_loop_end(g, &Lm, GEMM_MR);
+    cgl_loop_end(g, &Lm, G->mr);
 }
 
 /*
@@ -318,10 +312,12 @@ void cgl_gemm(cgl *g, const lp_node *n)
     gemm_ctx G;
     G.et = ctype(g);
     G.esize = g->nest->compute == EINC_F64 ? 8 : 4;
-    int vbytes = vector_bytes(g);
-    G.vl = vbytes / G.esize;
-    /* 6 x 4 vectors: 24 accumulators of AVX-512's 32 registers; 6 x 2 of AVX2's 16 */
-    G.nv = vbytes >= 64 ? GEMM_NV : 2;
+    /* a nest the schedule pass did not see gets the same rule for this generator's machine */
+    const lp_gemm_tile t = g->nest->sched.gemm.mr ? g->nest->sched.gemm
+                         : lp_gemm_tile_for(&(lp_machine){ vector_bytes(g), l2_bytes(g) }, g->nest->compute);
+    G.vl = t.vl;
+    G.nv = t.nv;
+    G.mr = t.mr;
     G.nr = G.nv * G.vl;
     G.vt = LLVMVectorType(G.et, (unsigned)G.vl);
     LLVMValueRef M0 = ci64(g, 0), M1 = g->size[n->m], N = g->size[n->nn], K = g->size[n->k];
@@ -332,7 +328,7 @@ void cgl_gemm(cgl *g, const lp_node *n)
         M1 = g->hi;
     }
     LLVMValueRef acc[MAXACC];
-    const int kc = gemm_kc(g, G.nr, G.esize);
+    const int kc = t.kc;
     G.panel = cgl_entry_alloca(g, LLVMArrayType2(G.et, (uint64_t)kc * (uint64_t)G.nr), "panel");
     LLVMSetAlignment(G.panel, 64);
     for (int i = 0; i < MAXACC; i++)
@@ -343,7 +339,7 @@ void cgl_gemm(cgl *g, const lp_node *n)
     G.fma_t = LLVMIntrinsicGetType(g->ctx, fma_id, &fmt, 1);
 
     cloop Lk0, Lmc, Ln0;
-    LLVMValueRef nmc, mc = gemm_mc(g, M0, M1, K, kc, G.esize, &nmc);
+    LLVMValueRef nmc, mc = gemm_mc(g, M0, M1, K, &t, G.esize, &nmc);
     if (!n->accumulate)
         gemm_zero(g, n, M0, M1, N, K);
     LLVMValueRef k0 = cgl_loop_begin(g, &Lk0, ci64(g, 0), K, "k0");

@@ -75,10 +75,80 @@ typedef enum lp_kind {
 
 const char *lp_kind_name(lp_kind k);
 
+/* What the schedule pass may assume of the machine; 0 in a field: the backend's default. */
+typedef struct lp_machine {
+    int vector_bytes;           /* the widest vector register: 16, 32, 64 (0: 32) */
+    int64_t l2_bytes;           /* one core's L2 (0: 1 MiB) */
+} lp_machine;
+
+/*
+ * The machine emitted C is tiled for (codegen/c.c): the AVX-512 branch of its tile, whose
+ * EINC_VL follows -march when it is compiled, and a 1 MiB L2, the size the JIT assumes when
+ * it cannot read one.
+ */
+#define LP_EMITTED_C_MACHINE ((lp_machine){ 64, 1 << 20 })
+
+/*
+ * A GEMM's tiles (lp_gemm_tile is their one home): an MR x NV-vector register tile of dst,
+ * b packed KC x (NV VL) at a time, and bands of a's rows that stay in L2 while the panels
+ * pass.
+ */
+typedef struct lp_gemm_tile {
+    int mr;                     /* rows of the register tile */
+    int nv;                     /* its width in vectors */
+    int vl;                     /* elements of the compute type per vector */
+    int kc;                     /* the k block */
+    int mc;                     /* rows per band where a backend fixes them when it emits
+                                   code (the emitted C: sixteen tiles, one band per thread) */
+    int64_t mc_bytes;           /* where a backend sizes bands at run time, when K is known
+                                   (the JIT): a's MC x KC block takes at most this */
+} lp_gemm_tile;
+
+lp_gemm_tile lp_gemm_tile_for(const lp_machine *m, einc_dtype compute);
+
+/*
+ * The direct convolution: a GEMM inside loops over taps, dst[m, n] += a[m, k, taps] *
+ * b[k, .., n + tap], float32 with constant sizes and 64-byte vectors, whose weights, packed
+ * [tap][k][m] with m padded to whole vectors, fit in LP_CONV_PACK_BYTES.
+ */
+enum { LP_CONV_MAXTAPS = 3, LP_CONV_MAXSITES = 4, LP_CONV_PACK_BYTES = 256 << 10, LP_MAXPAIRS = 8 };
+
+typedef struct lp_conv_site {
+    const lp_node *site;        /* the outermost tap loop */
+    const lp_node *gemm;
+    int tap[LP_CONV_MAXTAPS], ntap;
+    int64_t M, K, T, Mp;        /* T: the taps' product; Mp: M in whole vectors */
+} lp_conv_site;
+
 /* A nest's schedule: its kind and the parameters backends follow (schedule.c fills them). */
 typedef struct lp_sched {
     lp_kind kind;
     int parallel_axis;          /* the axis the nest runs in parallel over, or -1 */
+    int vector_bytes;           /* the machine's vector width; 0 on a GPU */
+    int vl;                     /* elements of the compute type per vector; 0 on a GPU */
+    lp_gemm_tile gemm;          /* a nest with an LP_GEMM (gemm, conv); else mr == 0 */
+    int nconv;                  /* conv: the sites, outermost first */
+    lp_conv_site conv[LP_CONV_MAXSITES];
+    struct {
+        int r, o;               /* the tiled axes: r the input's unit-stride, o the output's */
+        int64_t tile;           /* 0: not tiled */
+        int vl;                 /* square tiles of vl x vl elements through registers, or 0 */
+    } transpose;
+    /*
+     * Copies (transpose, elementwise): axis pairs (h, w) that run as one loop over h w
+     * when both arrays are contiguous across them (the backend checks that at run time):
+     * h's loop is outside w's, and in both arrays h and w index adjacent dimensions alone.
+     */
+    int npair;
+    int pair[LP_MAXPAIRS][2];
+    struct {
+        int axis;               /* the loop the steps share */
+        int steps;              /* its stores and reductions */
+    } rows;
+    struct {
+        int stage, stages;      /* a two-stage full reduction: stage 1 or 2 of 2 */
+        bool memory;            /* the output is updated in place (fill, then STORE ⊕=) */
+    } reduce;
 } lp_sched;
 
 typedef struct lp_nest {
@@ -109,7 +179,8 @@ typedef struct lp_prog {
 /*
  * Lowers a (bound or symbolic) program; NULL with c->err set on failure.  For a GPU every
  * reduction runs in registers (one thread per output element), so the memory strategy,
- * whose loop order serializes output elements, is never chosen.  strided (per tensor, may
+ * whose loop order serializes output elements, is never chosen; nests fuse for both
+ * targets, for a GPU only where no two threads would update one element.  strided (per tensor, may
  * be NULL) marks arrays whose strides come at run time: none of their axes counts as unit
  * stride, so no vector loop or GEMM tile assumes contiguity there.
  */
@@ -125,13 +196,11 @@ int lp_parallel_axis(const lp_node *root);
 /* Does the subtree n read or write tensor t anywhere (accumulators included)? */
 bool lp_touches(const lp_node *n, int t);
 
-/* What the schedule pass may assume of the machine; 0 in a field: the backend's default. */
-typedef struct lp_machine {
-    int vector_bytes;           /* the widest vector register: 16, 32, 64 */
-    int64_t l2_bytes;           /* one core's L2 */
-} lp_machine;
-
-/* The schedule pass: sets every nest's sched; 0, or -1 with c->err set. */
+/*
+ * The schedule pass: sets every nest's sched; 0, or -1 with c->err set.  It runs after the
+ * last pass that rewrites the loop IR (fusion included: `rows` is a fused nest), since
+ * sched points into the nests (conv sites).  m may be NULL: the defaults.
+ */
 int lp_schedule(cc *c, lp_prog *lp, lp_target target, const lp_machine *m);
 
 /* Text form for `einc explain` and tests. */

@@ -59,11 +59,58 @@ static void node(strbuf *b, const ir_prog *p, const lp_node *n, int depth)
         node(b, p, n->body[i], depth + 1);
 }
 
+static const char *axis_name(const ir_prog *p, int a) { return a >= 0 ? p->axis[a].name : "none"; }
+
+/* " schedule=KIND key=value ...": the nest's kind and the parameters a backend follows. */
+static void sched_text(strbuf *b, const ir_prog *p, const lp_sched *s)
+{
+    sb_printf(b, " schedule=%s", lp_kind_name(s->kind));
+    switch (s->kind) {
+    case LP_KIND_GEMM:
+        sb_printf(b, " tile=%dx%d vectors kc=%d", s->gemm.mr, s->gemm.nv, s->gemm.kc);
+        break;
+    case LP_KIND_CONV:
+        for (int i = 0; i < s->nconv; i++) {
+            const lp_conv_site *d = &s->conv[i];
+            sb_printf(b, " site=");
+            for (int t = 0; t < d->ntap; t++)
+                sb_printf(b, "%s%s", t ? "*" : "", p->axis[d->tap[t]].name);
+            sb_printf(b, ":m=%s,k=%s,n=%s,M=%lld,K=%lld,T=%lld", p->axis[d->gemm->m].name,
+                      p->axis[d->gemm->k].name, p->axis[d->gemm->nn].name, (long long)d->M,
+                      (long long)d->K, (long long)d->T);
+        }
+        sb_printf(b, " tile=%dx%d vectors kc=%d", s->gemm.mr, s->gemm.nv, s->gemm.kc);
+        break;
+    case LP_KIND_TRANSPOSE:
+        if (s->transpose.tile)
+            sb_printf(b, " r=%s o=%s tile=%lld square=%d", p->axis[s->transpose.r].name,
+                      p->axis[s->transpose.o].name, (long long)s->transpose.tile, s->transpose.vl);
+        break;
+    case LP_KIND_ROWS:
+        sb_printf(b, " row=%s steps=%d", p->axis[s->rows.axis].name, s->rows.steps);
+        break;
+    case LP_KIND_REDUCE:
+        sb_printf(b, " stage=%d/%d %s", s->reduce.stage, s->reduce.stages,
+                  s->reduce.memory ? "memory" : "register");
+        break;
+    case LP_KIND_LOOPS:
+    case LP_KIND_ELEMENTWISE:
+        break;
+    }
+    for (int i = 0; i < s->npair; i++)
+        sb_printf(b, " coalesce=%s*%s", p->axis[s->pair[i][0]].name, p->axis[s->pair[i][1]].name);
+    if (s->vector_bytes)
+        sb_printf(b, " vector=%d", s->vl);
+    sb_printf(b, " parallel=%s", axis_name(p, s->parallel_axis));
+}
+
 char *lp_print(const lp_prog *lp)
 {
     strbuf b = { 0 };
     for (int i = 0; i < lp->nnest; i++) {
-        sb_printf(&b, "nest %d (%s arithmetic):\n", i, einc_dtype_name(lp->nest[i].compute));
+        sb_printf(&b, "nest %d (%s arithmetic):", i, einc_dtype_name(lp->nest[i].compute));
+        sched_text(&b, lp->ir, &lp->nest[i].sched);
+        sb_printf(&b, "\n");
         node(&b, lp->ir, lp->nest[i].root, 0);
     }
     return sb_finish(&b);

@@ -780,6 +780,45 @@ static lp_node *merge_loops(lowerer *L, const lp_node *x, const lp_node *y)
     return merge_children(L, m) < 0 ? NULL : m;
 }
 
+/* Does any reduction under n keep its result where dst misses one of the axes ax[0..nax)? */
+static bool shared_dst(const lp_node *n, const int *ax, int nax)
+{
+    if (n->op == LP_ACC || (n->op == LP_STORE && n->value && n->comb != IR_COMB_ASSIGN))
+        for (int i = 0; i < nax; i++)
+            if (!ir_access_uses(n->dst, ax[i]))
+                return true;
+    for (int i = 0; i < n->n; i++)
+        if (shared_dst(n->body[i], ax, nax))
+            return true;
+    return false;
+}
+
+/*
+ * Whether the CUDA generator takes a fused root: it runs the loops down to the first one
+ * with several children as the grid, one element a thread, and the rest in each thread
+ * (codegen/cuda.c: cg_cuda_flat), so each reduction's dst must use every grid axis, or
+ * two threads would update one element.
+ */
+static bool gpu_takes(lowerer *L, const lp_node *root)
+{
+    int k = 0;
+    for (const lp_node *n = root; n->op == LP_LOOP; n = n->body[0]) {
+        k++;
+        if (n->n != 1)
+            break;
+    }
+    int *ax = ARENA_ARRAY(L->c->A, int, k + 1);
+    if (!ax)
+        return cc_nomem(L->c), false;
+    k = 0;
+    for (const lp_node *n = root; n->op == LP_LOOP; n = n->body[0]) {
+        ax[k++] = n->axis;
+        if (n->n != 1)
+            break;
+    }
+    return !shared_dst(root, ax, k);
+}
+
 static int fuse_nests(lowerer *L, lp_prog *lp)
 {
     int out = 0;
@@ -790,6 +829,12 @@ static int fuse_nests(lowerer *L, lp_prog *lp)
                 lp_node *m = merge_loops(L, a->root, b->root);
                 if (!m)
                     return -1;
+                if (L->target == LP_GPU && !gpu_takes(L, m)) {
+                    if (L->c->failed)
+                        return -1;
+                    lp->nest[out++] = lp->nest[i];
+                    continue;
+                }
                 a->root = m;
                 continue;
             }
@@ -818,7 +863,7 @@ lp_prog *lower(cc *c, const ir_prog *p, lp_target target, const bool *strided)
         if (lower_stmt(&L, lp, s, fin) < 0)
             return NULL;
     }
-    if (target == LP_CPU && fuse_nests(&L, lp) < 0)
+    if (fuse_nests(&L, lp) < 0)
         return NULL;
     return lp;
 }

@@ -151,7 +151,7 @@ static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const
     for (int t = 0; t < p->ntensor; t++)
         strided[t] = strides && t < p->ntensor && strides[t] && p->tensor[t].role != IR_TEMP;
     lp_machine m;
-    jit_machine(&m);
+    jit_machine(NULL, &m);
     pipeline pl = pipeline_from(p, PL_CPU, strided, &m);
     if (pipeline_run(c, &pl, PL_SCHEDULE) < 0) {
         einc_free(e);

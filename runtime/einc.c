@@ -442,7 +442,7 @@ static pipeline kernel_pipeline(const einc_kernel *k, int n, const einc_tensor *
                     .inputs = in, .strided = strided_in, .max_memory = k->max_memory,
                     .target = target };
     if (target != PL_INTERP && target != PL_GPU && target != PL_EMIT_GPU)
-        jit_machine(&pl.machine);
+        jit_machine(NULL, &pl.machine);
     return pl;
 }
 
@@ -891,6 +891,12 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     }
     bool gpu = what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX;
     pipeline pl = kernel_pipeline(k, 0, NULL, NULL, gpu ? PL_EMIT_GPU : llvm ? PL_EMIT_LLVM : PL_EMIT_C);
+    /* the schedule plans for the machine the code is for: the named CPU, or the stated one
+       emitted C is written for (loop.h) */
+    if (llvm)
+        jit_machine(cpu, &pl.machine);
+    else if (!gpu)
+        pl.machine = LP_EMITTED_C_MACHINE;
     pl.opts.dtype = dtype;
     pl.opts.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
     pl.opts.open_repeats = true;    /* a repeat's size not given is a parameter like any other */

@@ -174,8 +174,8 @@ static void init_machine(void)
     host_m = (lp_machine){ host_vector_bytes(), host_l2_bytes() };
 }
 
-/* Read once: the features string costs more than a small kernel's run. */
-void jit_machine(lp_machine *m)
+/* The host's, read once: the features string costs more than a small kernel's run. */
+static void host_lp_machine(lp_machine *m)
 {
     pthread_once(&machine_once, init_machine);
     *m = host_m;
@@ -454,6 +454,24 @@ int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, const char *k
     if (e)
         LLVMConsumeError(e);
     return rc;
+}
+
+const lp_machine *jit_machine(const char *cpu, lp_machine *m)
+{
+    pthread_once(&llvm_once, init_llvm);
+    if (is_host_cpu(cpu) && llvm_ready) {
+        host_lp_machine(m);
+        return m;
+    }
+    arena A = { 0 };
+    einc_error err = { 0 };
+    cc c = { .A = &A, .err = &err };
+    bool avx512;
+    bool host = is_host_cpu(cpu), known = llvm_ready && check_cpu(&c, cpu, &avx512) == 0;
+    *m = (lp_machine){ host && llvm_ready ? host_vector_bytes() : known && avx512 ? 64 : 32,
+                       host ? host_l2_bytes() : 0 };
+    arena_free(&A);
+    return m;
 }
 
 char *jit_emit(cc *c, const lp_prog *lp, const char *name, const char *cpu, einc_emit_kind kind,

@@ -25,15 +25,18 @@ void jit_free(jit *j);
 int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, const char *key,
             jit_nest_fn *fns);
 
-/* The host as the schedule pass sees it: vector width, L2 size (0: unknown). */
-void jit_machine(lp_machine *m);
-
 /*
  * --emit=llvm|asm|obj: the same pipeline, with a C-ABI entry point NAME that runs on the
  * caller's thread alone, its sizes in lp's parameter order (cg_param_at).  cpu names the
  * processor the code is for, as LLVM does ("x86-64-v3", "skylake-avx512"); NULL, "",
  * "host" or "native": this machine's, with EINC_MAX_ISA applied, as the JIT's code.
  */
+/*
+ * The machine the schedule pass plans for (loop.h): cpu's vector width as jit_emit reads it
+ * (NULL, "", "host", "native": the host's, with EINC_MAX_ISA applied, and its L2), in *m.
+ */
+const lp_machine *jit_machine(const char *cpu, lp_machine *m);
+
 char *jit_emit(cc *c, const lp_prog *lp, const char *name, const char *cpu, einc_emit_kind kind,
                size_t *len);
 

@@ -21,6 +21,13 @@ int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, const char *k
     return cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "%s", no_llvm);
 }
 
+const lp_machine *jit_machine(const char *cpu, lp_machine *m)
+{
+    (void)cpu;
+    *m = (lp_machine){ 0 };
+    return m;
+}
+
 char *jit_emit(cc *c, const lp_prog *lp, const char *name, const char *cpu, einc_emit_kind kind,
                size_t *len)
 {
@@ -28,5 +35,3 @@ char *jit_emit(cc *c, const lp_prog *lp, const char *name, const char *cpu, einc
     cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "%s", no_llvm);
     return NULL;
 }
-
-void jit_machine(lp_machine *m) { *m = (lp_machine){ 32, 0 }; }
