@@ -786,9 +786,11 @@ static einc_dtype result_dtype(binder *b, ir_kind kind)
         return t;
     case EINC_REDUCE_SUM:
         return b->e->dialect == DIALECT_NUMPY ? t : EINC_I64;
-    default:
+    case EINC_REDUCE_PROD:
+    case EINC_REDUCE_COUNT:         /* not a reduction: refused before binding */
         return EINC_I64;
     }
+    return EINC_I64;
 }
 
 static ir_expr *new_expr(binder *b, ir_op op)
