@@ -124,6 +124,8 @@ static val *call(elab *E, const el_node *x, val *const *arg, int scope_end)
 static val *arith(elab *E, char op, val *a, val *b, const el_node *x)
 {
     if (a->kind == V_NUMBER && b->kind == V_NUMBER) {
+        if (op == '/' && a->is_int && b->is_int && b->num == 0)
+            return arg_err(E, b->begin, b->end, "division by zero: the divisor is the integer 0");
         val *r = new_val(E, V_NUMBER, x->begin, x->end);
         if (!r)
             return NULL;
@@ -168,6 +170,16 @@ static val *apply(elab *E, strmap *env, const el_node *x, val *const *k, int sco
                 *u = *v;
                 u->begin = x->begin;
                 u->end = x->end;
+            }
+            return u;
+        }
+        /* a declared size name is its integer, in blocks too; a binding shadows it (above) */
+        const int64_t *size = map_get(&E->sizes, x->name);
+        if (size) {
+            val *u = new_val(E, V_NUMBER, x->begin, x->end);
+            if (u) {
+                u->num = (double)*size;
+                u->is_int = true;
             }
             return u;
         }

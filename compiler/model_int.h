@@ -129,6 +129,8 @@ ir_expr *ex_load(elab *E, ir_access a);
 int add_stmt(elab *E, ir_access out, ir_comb comb, ir_expr *rhs, bool accumulate);
 
 lz *lz_const(elab *E, double v, einc_dtype t);
+/* The value of a tree of constants (a function of numbers); false when z reads an array. */
+bool lz_fold(const lz *z, double *out);
 lz *lz_unary(elab *E, ir_op op, lz *a);
 lz *lz_binary(elab *E, ir_op op, lz *a, lz *b, int begin, int end);
 lz *lz_tensor(elab *E, int t);
