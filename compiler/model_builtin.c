@@ -216,20 +216,6 @@ static bool fill_defaults(elab *E, const el_node *call, const builtin *b, val **
     return true;
 }
 
-/*
- * The elementwise functions, which a number gives a number (sqrt(8), exp(1)), as numpy's
- * float64 functions of a Python number do.
- */
-static bool foldable(const builtin *b)
-{
-    static const char *const names[] = { "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "silu",
-                                         "leaky_relu", "elu", "softplus", "hardswish", "gelu" };
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (strcmp(b->name, names[i]) == 0)
-            return true;
-    return false;
-}
-
 val *builtin_call(elab *E, const builtin *b, const el_node *call, val *const *pos)
 {
     if (b->nparam == 1 && b->param[0].kind == D_AS_WRITTEN)
@@ -239,9 +225,10 @@ val *builtin_call(elab *E, const builtin *b, const el_node *call, val *const *po
         return cc_nomem(E->c), NULL;
     if (!bind_args(E, call, b->name, b->nparam, b->param, pos, arg) || !fill_defaults(E, call, b, arg))
         return NULL;
-    if (!foldable(b) || arg[0]->kind != V_NUMBER)
+    if (!b->nparam || !b->param[0].folds || arg[0]->kind != V_NUMBER)
         return b->fn(E, call, arg);
-    /* a function of a number: the built-in on a 0-d float64 (or int64) constant, folded */
+    /* a function of a number: the built-in on a 0-d float64 (or int64) constant, folded,
+       as numpy's float64 functions of a Python number */
     val *x = tensor_val(E, lz_const(E, arg[0]->num, arg[0]->is_int ? EINC_I64 : EINC_F64), arg[0]->begin,
                         arg[0]->end);
     if (!x)

@@ -110,7 +110,10 @@ int new_tensor(elab *E, const char *name, ir_role role, einc_dtype t, int ndim,
             return cc_nomem(E->c);
     }
     T[p->ntensor] = (ir_tensor){ .name = name, .role = role, .dtype = t, .ndim = ndim,
-                                 .shape = sh, .begin = begin, .end = end };
+                                 .shape = sh, .begin = begin, .end = end,
+                                 .origin = role == IR_TEMP ? origin_text(E) : NULL };
+    if (E->c->failed)
+        return -1;              /* out of memory in origin_text */
     dx[p->ntensor] = NULL;
     return p->ntensor++;
 }

@@ -228,6 +228,78 @@ static void test_dotted(void **state)
     check_err("input x: f32[B, K]\nreturn x.T\n", EINC_ERR_SYNTAX, "name 'x.T' is not defined", "x.T", 0);
 }
 
+/* ---- explain ----------------------------------------------------------------------------- */
+
+/* explain's IR part (up to its schedule, which the scheduler owns) for src with these sizes */
+static char *explain_ir(const char *src, int n, const einc_size *sizes)
+{
+    einc_options opt = { .target = EINC_TARGET_INTERP, .nsizes = n, .sizes = sizes };
+    einc_kernel *k = NULL;
+    einc_error err = { 0 };
+    if (einc_compile_model(ctx, src, &opt, &k, &err) != EINC_OK)
+        fail_msg("compile failed: %s\n%s", err.message, src);
+    char *text = einc_kernel_explain(k, 0, NULL, &err);
+    einc_kernel_free(k);
+    if (!text)
+        fail_msg("explain failed: %s\n%s", err.message, src);
+    char *cut = strstr(text, "schedule:\n");
+    assert_non_null(cut);
+    *cut = 0;
+    return text;
+}
+
+/*
+ * A model's axes are named after the declared sizes they index exactly (a second axis of
+ * the same size gets "_1"), the rest keep aN; temporaries name the line they come from,
+ * inside a block too; --dot names symbolic sizes.
+ */
+static void test_explain(void **state)
+{
+    (void)state;
+    const char *src = "input q: f32[B, T, D]\ninput k: f32[B, T, D]\ndef att(a, b) {\n"
+                      "  s = einsum('b i d, b j d -> b i j', a, b)\n  return s / sqrt(D)\n}\n"
+                      "y = att(q, k)\nreturn reduce(y, 'b i j -> b i', 'max')\n";
+    char *got = explain_ir(src, 3, (einc_size[]){ { "B", 2 }, { "T", 3 }, { "D", 4 } });
+    const char *want =
+        "dialect: layer language (.einl)\n"
+        "kind: model\n"
+        "axes: B=2 T=3 D=4 T_1=3 a4=2 a5=3 a6=3\n"
+        "tensors:\n"
+        "  q    input  float32[2, 3, 4]\n"
+        "  k    input  float32[2, 3, 4]\n"
+        "  t0   temp   float32[2, 3, 3]    (line 4: s = einsum('b i d, b j d -> b i j', a, b))\n"
+        "  t1   temp   float32[2, 3, 3]    (line 8: return reduce(y, 'b i j -> b i', 'max'))\n"
+        "  out  output float32[2, 3]    (line 8: return reduce(y, 'b i j -> b i', 'max'))\n"
+        "statements:\n"
+        "  t0[B, T, T_1] += q[B, T, D] * k[B, T_1, D]    (reduce D)\n"
+        "  t1[B, T, T_1] = t0[B, T, T_1] / 2\n"
+        "  out[a4, a5] max= t1[a4, a5, a6]    (reduce a6)\n"
+        "flops: 198\n";
+    assert_non_null(strstr(got, "dialect:"));
+    assert_string_equal(strstr(got, "dialect:"), want);
+    free(got);
+
+    /* a size name that looks like an axis's name stays unique; a long statement is cut */
+    src = "input x: f32[B, a1]\nparam w: f32[a3, a1]\n"
+          "h = relu(linear(x, w)) * 1000000 + 1000000 * relu(linear(x, w)) - 1\nreturn h * h\n";
+    got = explain_ir(src, 3, (einc_size[]){ { "B", 2 }, { "a1", 3 }, { "a3", 4 } });
+    assert_non_null(strstr(got, "axes: B=2 a3=4 a1=3 B_1=2 a3_1=4 a1_1=3\n"));
+    assert_non_null(strstr(got, "  t1   temp   float32[2, 4]    (line 3: h = relu(linear(x, w)) * 1000000 + 1000000 * rel...)\n"));
+    free(got);
+
+    /* --dot: a symbolic size by name, a given one by its value */
+    einc_options opt = { .target = EINC_TARGET_INTERP, .nsizes = 1, .sizes = (einc_size[]){ { "h", 4 } } };
+    einc_kernel *k = NULL;
+    einc_error err = { 0 };
+    assert_int_equal(einc_compile(ctx, "b c (h w) -> b h w c", &opt, &k, &err), EINC_OK);
+    char *dot = einc_kernel_explain_dot(k, 0, NULL, &err);
+    assert_non_null(dot);
+    assert_non_null(strstr(dot, "t0 [label=\"in0\\nfloat32[b, c, h*w]\", shape=ellipse];\n"));
+    assert_non_null(strstr(dot, "t1 [label=\"out\\nfloat32[b, 4, w, c]\", shape=doubleoctagon];\n"));
+    free(dot);
+    einc_kernel_free(k);
+}
+
 int main(void)
 {
     ctx = einc_ctx_new();
@@ -237,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_size_as_argument),
         cmocka_unit_test(test_fold),
         cmocka_unit_test(test_dotted),
+        cmocka_unit_test(test_explain),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     einc_ctx_free(ctx);
