@@ -76,6 +76,21 @@ static bool parse_int(const char *s, int n, int64_t *v)
     return true;
 }
 
+/*
+ * A dotted name (F.relu) is one NAME token so that an unknown function's error can name it
+ * whole and suggest the built-in; only a call or a value may use one.  False after an error.
+ */
+static bool plain(el_state *ps, el_token t, const char *what)
+{
+    const char *p = ps->c->src + t.begin;
+    int n = t.end - t.begin;
+    if (!memchr(p, '.', (size_t)n))
+        return true;
+    cc_error(ps->c, EINC_ERR_SYNTAX, t.begin, t.end, "'%.*s' is not a plain name: %s cannot contain '.'",
+             n, p, what);
+    return false;
+}
+
 el_seq *el_push_item(el_state *ps, el_seq *s, el_item *it)
 {
     if (ps->c->failed || !it)
@@ -88,7 +103,7 @@ el_seq *el_push_item(el_state *ps, el_seq *s, el_item *it)
 
 el_seq *el_push_name(el_state *ps, el_seq *s, el_token name)
 {
-    if (ps->c->failed)
+    if (ps->c->failed || !plain(ps, name, "a parameter"))
         return NULL;
     int n = name.end - name.begin;
     for (el_cell *p = s ? s->first : NULL; p; p = p->next)
@@ -113,7 +128,7 @@ el_seq *el_push_dim(el_state *ps, el_seq *s, el_token t)
     int n = t.end - t.begin;
     el_dim d = { .begin = t.begin, .end = t.end };
     if (p[0] != '.' && (p[0] < '0' || p[0] > '9')) {     /* a NAME token, else a NUMBER */
-        if (!(d.name = text(ps, t)))
+        if (!plain(ps, t, "a size") || !(d.name = text(ps, t)))
             return NULL;
     } else {
         for (int i = 0; i < n; i++)
@@ -152,7 +167,7 @@ el_seq *el_push_arg(el_state *ps, el_seq *s, el_node *x)
 
 el_seq *el_push_kwarg(el_state *ps, el_seq *s, el_token key, el_node *x)
 {
-    if (ps->c->failed)
+    if (ps->c->failed || !plain(ps, key, "a keyword"))
         return NULL;
     int n = key.end - key.begin;
     for (el_cell *p = s ? s->first : NULL; p; p = p->next)
@@ -330,7 +345,8 @@ static el_item *item(el_state *ps, el_item_kind k, int begin, int end, el_token 
     it->begin = begin;
     it->end = end;
     if (name.end > name.begin) {
-        if (!(it->name = text(ps, name)))
+        if (!plain(ps, name, k == EL_DEF ? "a block's name" : k == EL_ASSIGN ? "an assigned name" : "a declared name") ||
+            !(it->name = text(ps, name)))
             return NULL;
         it->name_begin = name.begin;
         it->name_end = name.end;

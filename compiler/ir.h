@@ -117,6 +117,7 @@ typedef struct ir_tensor {
     int ndim;
     ir_mono *shape;
     int begin, end;         /* the operand's text */
+    const char *origin;     /* for explain, or NULL: the model line a temporary comes from */
 } ir_tensor;
 
 typedef struct ir_expr ir_expr;
@@ -254,6 +255,9 @@ int64_t ir_flops(const ir_prog *p);
 
 /* Printing (ir_print.c): a malloc'ed string, or NULL when out of memory. */
 char *ir_print(const ir_prog *p);
+/* t's shape, each dimension a number where known, else by name: "4*w, 3" */
+struct strbuf;
+void ir_print_shape(struct strbuf *b, const ir_prog *p, const ir_tensor *t);
 
 /* The reference interpreter (interp.c): buffers in tensor order, NULL for temporaries. */
 int interp_run(cc *c, const ir_prog *p, void *const *buf, const int64_t *const *strides);

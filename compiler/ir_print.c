@@ -75,6 +75,18 @@ static void print_expr(strbuf *b, const ir_prog *p, const ir_expr *x, int prec)
         sb_printf(b, ")");
 }
 
+void ir_print_shape(strbuf *b, const ir_prog *p, const ir_tensor *t)
+{
+    for (int d = 0; d < t->ndim; d++) {
+        int64_t n = ir_mono_eval(p, &t->shape[d]);
+        sb_printf(b, d ? ", " : "");
+        if (n >= 0)
+            sb_printf(b, "%lld", (long long)n);
+        else
+            print_mono(b, p, &t->shape[d], false);
+    }
+}
+
 char *ir_print(const ir_prog *p)
 {
     strbuf b = { 0 };
@@ -99,7 +111,7 @@ char *ir_print(const ir_prog *p)
             sb_printf(&b, d ? ", " : "");
             print_mono(&b, p, &T->shape[d], false);
         }
-        sb_printf(&b, "]\n");
+        sb_printf(&b, T->origin ? "]    (%s)\n" : "]\n", T->origin);
     }
     sb_printf(&b, "statements:\n");
     for (int s = 0; s < p->nstmt; s++) {

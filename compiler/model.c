@@ -124,6 +124,8 @@ static val *call(elab *E, const el_node *x, val *const *arg, int scope_end)
 static val *arith(elab *E, char op, val *a, val *b, const el_node *x)
 {
     if (a->kind == V_NUMBER && b->kind == V_NUMBER) {
+        if (op == '/' && a->is_int && b->is_int && b->num == 0)
+            return arg_err(E, b->begin, b->end, "division by zero: the divisor is the integer 0");
         val *r = new_val(E, V_NUMBER, x->begin, x->end);
         if (!r)
             return NULL;
@@ -168,6 +170,16 @@ static val *apply(elab *E, strmap *env, const el_node *x, val *const *k, int sco
                 *u = *v;
                 u->begin = x->begin;
                 u->end = x->end;
+            }
+            return u;
+        }
+        /* a declared size name is its integer, in blocks too; a binding shadows it (above) */
+        const int64_t *size = map_get(&E->sizes, x->name);
+        if (size) {
+            val *u = new_val(E, V_NUMBER, x->begin, x->end);
+            if (u) {
+                u->num = (double)*size;
+                u->is_int = true;
             }
             return u;
         }
@@ -283,9 +295,12 @@ static val *run_block(elab *E, const el_item *def, val **args, const el_node *ca
     for (int i = 0; i < def->nparams; i++)
         if (!map_put(E, &env, def->params[i], args[i], false))
             return NULL;
+    const el_item *caller = E->item;
     for (int i = 0; i < def->nbody; i++) {
         const el_item *it = def->body[i];
+        E->item = it;
         val *v = eval(E, &env, it->value, def->begin);
+        E->item = caller;
         if (!v)
             return NULL;
         if (it->kind == EL_RETURN) {
@@ -296,6 +311,106 @@ static val *run_block(elab *E, const el_item *def, val **args, const el_node *ca
             return NULL;
     }
     return shape_err(E, def->name_begin, def->name_end, "block '%s' has no return", def->name);
+}
+
+/* ---- explain's names ------------------------------------------------------------------------- */
+
+const char *origin_text(elab *E)
+{
+    const el_item *it = E->item;
+    const char *src = E->c->src;
+    if (!it || !src)
+        return NULL;
+    if (it == E->origin_item)
+        return E->origin;       /* the statement's other temporaries share its text */
+    if (!E->line_start) {       /* once: a model of 30,000 lines makes as many temporaries */
+        int n = 1;
+        for (const char *q = src; *q; q++)
+            n += *q == '\n';
+        if (!(E->line_start = ARENA_ARRAY(E->A, int, n + 1)))
+            return cc_nomem(E->c), NULL;
+        E->line_start[E->nline++] = 0;
+        for (const char *q = src; *q; q++)
+            if (*q == '\n')
+                E->line_start[E->nline++] = (int)(q - src) + 1;
+    }
+    int lo = 0, hi = E->nline - 1;      /* the last line that starts at or before it */
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (E->line_start[mid] <= it->begin)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    enum { SHOWN = 48 };        /* a statement's first line, shortened */
+    const char *text = src + it->begin;
+    int len = 0;
+    while (len < it->end - it->begin && text[len] != '\n')
+        len++;
+    bool cut = len < it->end - it->begin || len > SHOWN;
+    char *o = arena_alloc(E->A, SHOWN + 48);
+    if (!o)
+        return cc_nomem(E->c), NULL;
+    snprintf(o, SHOWN + 48, "line %d: %.*s%s", lo + 1, len > SHOWN ? SHOWN : len, text, cut ? "..." : "");
+    E->origin_item = it;
+    return E->origin = o;
+}
+
+/*
+ * explain's axis names: an axis that indexes a dimension of an input declared with a size
+ * name exactly is named after it (N, H, W), the others keep aN; a name already taken gets
+ * "_1", "_2", ... so that the printed IR names each axis once.
+ */
+static void mark_axes(const elab *E, const ir_access *a, const char **cand)
+{
+    if (a->tensor >= E->p->ninput)
+        return;
+    const el_item *it = einl_input(E->m, a->tensor);
+    for (int d = 0; d < a->ndim && d < it->ndim; d++) {
+        int ax = ir_dim_axis(&a->dim[d]);
+        if (ax >= 0 && !cand[ax] && it->dim[d].name)
+            cand[ax] = it->dim[d].name;
+    }
+}
+
+/* Recursion as deep as x, which is within IR_MAX_EXPR_DEPTH (model_lazy.c). */
+static void mark_expr(const elab *E, const ir_expr *x, const char **cand)
+{
+    if (!x)
+        return;
+    if (x->op == IR_ACCESS)
+        mark_axes(E, &x->acc, cand);
+    mark_expr(E, x->a, cand);
+    mark_expr(E, x->b, cand);
+}
+
+static bool name_axes(elab *E)
+{
+    ir_prog *p = E->p;
+    const char **cand = ARENA_ARRAY(E->A, const char *, p->naxis + 1);
+    strmap used = { 0 };
+    if (!cand)
+        return cc_nomem(E->c), false;
+    for (int s = 0; s < p->nstmt; s++)
+        mark_expr(E, p->stmt[s].rhs, cand);
+    for (int a = 0; a < p->naxis; a++)
+        if (!cand[a] && !map_put(E, &used, p->axis[a].name, &p->axis[a], false))
+            return false;
+    for (int a = 0; a < p->naxis; a++) {
+        if (!cand[a])
+            continue;
+        size_t n = strlen(cand[a]);
+        char *name = arena_alloc(E->A, n + 24);
+        if (!name)
+            return cc_nomem(E->c), false;
+        memcpy(name, cand[a], n + 1);
+        for (int k = 1; map_get(&used, name); k++)
+            snprintf(name + n, 24, "_%d", k);
+        if (!map_put(E, &used, name, &p->axis[a], false))
+            return false;
+        p->axis[a].name = name;
+    }
+    return true;
 }
 
 /* ---- the model ------------------------------------------------------------------------------- */
@@ -440,6 +555,7 @@ ir_prog *einl_elaborate(cc *c, const el_model *m, int nsizes, const einc_size *s
                 cc_error(c, EINC_ERR_SYNTAX, it->begin, it->end, "a second top-level return");
                 return NULL;
             }
+            E.item = it;
             val *v = eval(&E, &env, it->value, it->begin);
             if (!v)
                 return NULL;
@@ -482,5 +598,7 @@ ir_prog *einl_elaborate(cc *c, const el_model *m, int nsizes, const einc_size *s
     E.p->tensor[out].end = ret->value->end;
     E.p->output = out;
     E.p->bound = true;
+    if (!name_axes(&E))
+        return NULL;
     return E.p;
 }

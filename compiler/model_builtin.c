@@ -225,7 +225,24 @@ val *builtin_call(elab *E, const builtin *b, const el_node *call, val *const *po
         return cc_nomem(E->c), NULL;
     if (!bind_args(E, call, b->name, b->nparam, b->param, pos, arg) || !fill_defaults(E, call, b, arg))
         return NULL;
-    return b->fn(E, call, arg);
+    if (!b->nparam || !b->param[0].folds || arg[0]->kind != V_NUMBER)
+        return b->fn(E, call, arg);
+    /* a function of a number: the built-in on a 0-d float64 (or int64) constant, folded,
+       as numpy's float64 functions of a Python number */
+    val *x = tensor_val(E, lz_const(E, arg[0]->num, arg[0]->is_int ? EINC_I64 : EINC_F64), arg[0]->begin,
+                        arg[0]->end);
+    if (!x)
+        return NULL;
+    arg[0] = x;
+    val *r = b->fn(E, call, arg);
+    double v;
+    if (!r || r->kind != V_TENSOR || !lz_fold(r->t, &v))
+        return r;
+    r->is_int = !dtype_is_float(r->t->dtype);
+    r->kind = V_NUMBER;
+    r->num = v;
+    r->t = NULL;
+    return r;
 }
 
 /* ---- did you mean -------------------------------------------------------------------------- */

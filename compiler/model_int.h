@@ -90,6 +90,11 @@ typedef struct elab {
     int *mark;              /* per axis: the stamp of the last statement that listed it */
     int *axbuf;             /* add_stmt's axes, before they are copied out */
     int cap_mark, stamp, naxbuf;
+    const el_item *item;    /* the statement being evaluated: its temporaries' origin */
+    int *line_start;        /* the source's line offsets, made at the first temporary */
+    int nline;
+    const el_item *origin_item; /* the statement whose origin text was made last, and it */
+    const char *origin;
 } elab;
 
 /* The dtype a float function gives: integers become float32 (PyTorch's default dtype). */
@@ -119,6 +124,8 @@ char *shape_text(elab *E, int ndim, const int64_t *shape);
 int new_axis(elab *E, int64_t size);
 int new_tensor(elab *E, const char *name, ir_role role, einc_dtype t, int ndim, const int64_t *shape,
                int begin, int end);
+/* "line 7: y = conv2d(x, w)" for explain: where the statement being evaluated is; NULL if none. */
+const char *origin_text(elab *E);
 static inline int64_t tdim(const elab *E, int t, int d) { return E->p->tensor[t].shape[d].k; }
 ir_access access_axes(elab *E, int tensor, const int *ax);
 ir_access access_affine(elab *E, int tensor, const dimspec *ds, bool guard);
@@ -129,6 +136,8 @@ ir_expr *ex_load(elab *E, ir_access a);
 int add_stmt(elab *E, ir_access out, ir_comb comb, ir_expr *rhs, bool accumulate);
 
 lz *lz_const(elab *E, double v, einc_dtype t);
+/* The value of a tree of constants (a function of numbers); false when z reads an array. */
+bool lz_fold(const lz *z, double *out);
 lz *lz_unary(elab *E, ir_op op, lz *a);
 lz *lz_binary(elab *E, ir_op op, lz *a, lz *b, int begin, int end);
 lz *lz_tensor(elab *E, int t);
@@ -170,15 +179,18 @@ typedef struct bi_param {
     bi_default kind;
     double num;             /* D_INT, D_NUM */
     const char *str;        /* D_STR */
+    bool folds;             /* the x of an elementwise function: a number gives a number
+                               (sqrt(8)), folded by builtin_call */
 } bi_param;
 
-#define P_REQ(n) { n, D_REQUIRED, 0, NULL }
-#define P_ABSENT(n) { n, D_ABSENT, 0, NULL }
-#define P_NONE(n) { n, D_NONE, 0, NULL }
-#define P_INT(n, v) { n, D_INT, v, NULL }
-#define P_NUM(n, v) { n, D_NUM, v, NULL }
-#define P_STR(n, s) { n, D_STR, 0, s }
-#define P_AS_WRITTEN { NULL, D_AS_WRITTEN, 0, NULL }
+#define P_REQ(n) { n, D_REQUIRED, 0, NULL, false }
+#define P_FOLD(n) { n, D_REQUIRED, 0, NULL, true }
+#define P_ABSENT(n) { n, D_ABSENT, 0, NULL, false }
+#define P_NONE(n) { n, D_NONE, 0, NULL, false }
+#define P_INT(n, v) { n, D_INT, v, NULL, false }
+#define P_NUM(n, v) { n, D_NUM, v, NULL, false }
+#define P_STR(n, s) { n, D_STR, 0, s, false }
+#define P_AS_WRITTEN { NULL, D_AS_WRITTEN, 0, NULL, false }
 
 /*
  * A built-in: arg[i] is parameter i's value, the call's or the row's default (which has the
@@ -205,23 +217,23 @@ typedef val *bi_fn(elab *E, const el_node *call, val *const *arg);
     X("squeeze", bi_squeeze, P_REQ("x"), P_REQ("dim"))                                              \
     X("unsqueeze", bi_unsqueeze, P_REQ("x"), P_REQ("dim"))                                          \
     X("confusion", bi_confusion, P_REQ("pred"), P_REQ("target"), P_ABSENT("classes"))               \
-    X("relu", bi_relu, P_REQ("x"))                                                                  \
-    X("sigmoid", bi_sigmoid, P_REQ("x"))                                                            \
-    X("tanh", bi_tanh, P_REQ("x"))                                                                  \
-    X("exp", bi_exp, P_REQ("x"))                                                                    \
-    X("log", bi_log, P_REQ("x"))                                                                    \
-    X("sqrt", bi_sqrt, P_REQ("x"))                                                                  \
+    X("relu", bi_relu, P_FOLD("x"))                                                                  \
+    X("sigmoid", bi_sigmoid, P_FOLD("x"))                                                            \
+    X("tanh", bi_tanh, P_FOLD("x"))                                                                  \
+    X("exp", bi_exp, P_FOLD("x"))                                                                    \
+    X("log", bi_log, P_FOLD("x"))                                                                    \
+    X("sqrt", bi_sqrt, P_FOLD("x"))                                                                  \
     X("precision", bi_precision, P_REQ("cm"))                                                       \
     X("recall", bi_recall, P_REQ("cm"))                                                             \
     X("specificity", bi_specificity, P_REQ("cm"))                                                   \
     X("f1", bi_f1, P_REQ("cm"))                                                                     \
     X("accuracy", bi_accuracy, P_REQ("cm"))                                                         \
-    X("silu", bi_silu, P_REQ("x"))                                                                  \
-    X("leaky_relu", bi_leaky_relu, P_REQ("x"), P_NUM("negative_slope", 0.01))                       \
-    X("elu", bi_elu, P_REQ("x"), P_NUM("alpha", 1.0))                                               \
-    X("softplus", bi_softplus, P_REQ("x"), P_NUM("beta", 1), P_NUM("threshold", 20))                \
-    X("hardswish", bi_hardswish, P_REQ("x"))                                                        \
-    X("gelu", bi_gelu, P_REQ("x"), P_STR("approximate", "none"))                                    \
+    X("silu", bi_silu, P_FOLD("x"))                                                                  \
+    X("leaky_relu", bi_leaky_relu, P_FOLD("x"), P_NUM("negative_slope", 0.01))                       \
+    X("elu", bi_elu, P_FOLD("x"), P_NUM("alpha", 1.0))                                               \
+    X("softplus", bi_softplus, P_FOLD("x"), P_NUM("beta", 1), P_NUM("threshold", 20))                \
+    X("hardswish", bi_hardswish, P_FOLD("x"))                                                        \
+    X("gelu", bi_gelu, P_FOLD("x"), P_STR("approximate", "none"))                                    \
     X("flatten", bi_flatten, P_REQ("x"), P_INT("start_dim", 1), P_INT("end_dim", -1))               \
     X("argmax", bi_argmax, P_REQ("x"), P_NONE("dim"), P_INT("keepdim", 0))                          \
     X("argmin", bi_argmin, P_REQ("x"), P_NONE("dim"), P_INT("keepdim", 0))                          \

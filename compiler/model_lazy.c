@@ -20,6 +20,7 @@
 #include "strbuf.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -109,7 +110,10 @@ int new_tensor(elab *E, const char *name, ir_role role, einc_dtype t, int ndim,
             return cc_nomem(E->c);
     }
     T[p->ntensor] = (ir_tensor){ .name = name, .role = role, .dtype = t, .ndim = ndim,
-                                 .shape = sh, .begin = begin, .end = end };
+                                 .shape = sh, .begin = begin, .end = end,
+                                 .origin = role == IR_TEMP ? origin_text(E) : NULL };
+    if (E->c->failed)
+        return -1;              /* out of memory in origin_text */
     dx[p->ntensor] = NULL;
     return p->ntensor++;
 }
@@ -342,6 +346,42 @@ lz *lz_const(elab *E, double v, einc_dtype t)
     if (z)
         z->c = v;
     return z;
+}
+
+/*
+ * Recursion as deep as z, which is within MODEL_FUSE_DEPTH.  The formulas are the
+ * interpreter's (compiler/interp.c), in double precision, as numpy's float64.
+ */
+bool lz_fold(const lz *z, double *out)
+{
+    double a = 0, b = 0;
+    if (z->op == IR_CONST) {
+        *out = z->c;
+        return true;
+    }
+    if (z->op == IR_ACCESS || z->op == IR_SIZE || z->op == IR_AXIS || !lz_fold(z->a, &a) ||
+        (ir_op_arity(z->op) == 2 && !lz_fold(z->b, &b)))
+        return false;
+    switch (z->op) {
+    case IR_MUL: *out = a * b; break;
+    case IR_ADD: *out = a + b; break;
+    case IR_SUB: *out = a - b; break;
+    case IR_DIV: *out = a / b; break;
+    case IR_DIVZ: *out = b == 0 ? 0 : a / b; break;
+    case IR_MAX: *out = isnan(a) || isnan(b) ? NAN : a > b ? a : b; break;
+    case IR_MIN: *out = isnan(a) || isnan(b) ? NAN : a < b ? a : b; break;
+    case IR_EQ: *out = a == b; break;
+    case IR_NEG: *out = -a; break;
+    case IR_EXP: *out = exp(a); break;
+    case IR_LOG: *out = log(a); break;
+    case IR_SQRT: *out = sqrt(a); break;
+    case IR_RSQRT: *out = 1 / sqrt(a); break;
+    case IR_TANH: *out = tanh(a); break;
+    case IR_ERF: *out = erf(a); break;
+    case IR_SIGMOID: *out = 1 / (1 + exp(-a)); break;
+    default: return false;
+    }
+    return true;
 }
 
 

@@ -2,6 +2,8 @@
  * einl.re — the scanner for the layer language (see einl_lex.h).
  *
  * Keywords are matched before identifiers (re2c prefers the earlier rule on equal length);
+ * a dotted name (F.relu, torch.nn.functional.relu) is one NAME, which the parser allows only
+ * where a value or a callee goes, so that a torch spelling gets "did you mean" by name;
  * dtypes are plain identifiers, checked by the driver.  A newline is a token because it
  * ends a statement; the driver drops it inside brackets.
  */
@@ -35,6 +37,7 @@ int lex_einl(const char *s, int *len)
         "def"                       { *len = LEN; return EL_TK_DEF; }
         "return"                    { *len = LEN; return EL_TK_RETURN; }
         ident                       { *len = LEN; return EL_TK_NAME; }
+        ident ("." ident)+          { *len = LEN; return EL_TK_NAME; }
 
         number                      { *len = LEN; return EL_TK_NUMBER; }
         (number | digits [eE] [+-]?) [a-zA-Z0-9_.]+

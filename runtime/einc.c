@@ -615,8 +615,7 @@ static void explain_groups(strbuf *b, const ir_prog *p, const lp_prog *lp, bool 
         for (int t = 0; t < p->ntensor; t++) {
             const ir_tensor *T = &p->tensor[t];
             sb_printf(b, "  t%d [label=\"%s\\n%s[", t, T->name, einc_dtype_name(T->dtype));
-            for (int d = 0; d < T->ndim; d++)
-                sb_printf(b, "%s%lld", d ? ", " : "", (long long)ir_mono_eval(p, &T->shape[d]));
+            ir_print_shape(b, p, T);
             sb_printf(b, "]\", shape=%s];\n", T->role == IR_TEMP ? "box" : T->role == IR_INPUT ? "ellipse" : "doubleoctagon");
         }
     } else {

@@ -400,6 +400,32 @@ static void test_tuples_and_calls(void **state)
 
 /* ---- layout --------------------------------------------------------------------------- */
 
+/* torch's dotted spellings are one name each, allowed where a value or a callee goes */
+static void test_dotted_names(void **state)
+{
+    (void)state;
+    arena A = { 0 };
+    const char *s = "return torch.nn.functional.relu(F.x, a.b1._c)";
+    const el_node *x = ret_expr(&A, s);
+    is_call(x, "torch.nn.functional.relu", 2);
+    assert_int_equal(x->begin, 7);
+    is_name(x->args[0].value, "F.x");
+    is_name(x->args[1].value, "a.b1._c");
+    assert_int_equal(x->args[1].value->begin, at(s, "a.b1", 0));
+    assert_int_equal(x->args[1].value->end, at(s, ")", 0));
+    arena_free(&A);
+    /* a number is not a name's component, and a dot must join two names */
+    parse_err("return F.1", "unexpected '.1': expected an operator or a newline", 8, 10);
+    parse_err("return F .relu(x)", "unexpected character '.'", 9, 10);
+    parse_err("return F.relu.(x)", "unexpected character '.'", 13, 14);
+    parse_err("F.y = x", "'F.y' is not a plain name: an assigned name cannot contain '.'", 0, 3);
+    parse_err("input nn.x: f32[N]", "'nn.x' is not a plain name: a declared name cannot contain '.'", 6, 10);
+    parse_err("param w: f32[a.N]", "'a.N' is not a plain name: a size cannot contain '.'", 13, 16);
+    parse_err("def nn.f(x) { return x }", "'nn.f' is not a plain name: a block's name cannot contain '.'", 4, 8);
+    parse_err("def f(x.y) { return x }", "'x.y' is not a plain name: a parameter cannot contain '.'", 6, 9);
+    parse_err("return f(x, F.dim=1)", "'F.dim' is not a plain name: a keyword cannot contain '.'", 12, 17);
+}
+
 static void test_lines_and_brackets(void **state)
 {
     (void)state;
@@ -759,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_tuples_and_calls),
+        cmocka_unit_test(test_dotted_names),
         cmocka_unit_test(test_lines_and_brackets),
         cmocka_unit_test(test_model_name),
         cmocka_unit_test(test_errors),
