@@ -379,7 +379,12 @@ bool lz_fold(const lz *z, double *out)
     case IR_TANH: *out = tanh(a); break;
     case IR_ERF: *out = erf(a); break;
     case IR_SIGMOID: *out = 1 / (1 + exp(-a)); break;
-    default: return false;
+    case IR_ACCESS:
+    case IR_CONST:
+    case IR_SIZE:
+    case IR_AXIS:
+    case IR_OP_COUNT:
+        return false;               /* leaves, handled above; and not an operator */
     }
     return true;
 }
@@ -475,8 +480,8 @@ ir_expr *inst(elab *E, const lz *z, const int *ax)
 {
     if (!z || E->c->failed)
         return NULL;
-    switch (z->op) {
-    case IR_ACCESS: {
+    /* an array read or a constant is a leaf; every other operator combines its children */
+    if (z->op == IR_ACCESS) {
         const ir_tensor *T = &E->p->tensor[z->tensor];
         int tax[EINC_MAX_RANK];
         for (int k = 0; k < T->ndim; k++) {
@@ -485,11 +490,8 @@ ir_expr *inst(elab *E, const lz *z, const int *ax)
         }
         return ex_load(E, access_axes(E, z->tensor, tax));
     }
-    case IR_CONST:
+    if (z->op == IR_CONST)
         return ex_const(E, z->c);
-    default:
-        break;
-    }
     const lz *kid[2] = { z->a, z->b };
     ir_expr *e[2] = { NULL, NULL };
     for (int i = 0; i < 2 && kid[i]; i++) {

@@ -228,23 +228,23 @@ static void test_conv(void **s)
     int n;
     char *text = schedule(&k, kinds, &n, NULL);
     assert_string_equal(text,
-                        "nest 0 (float32 arithmetic): schedule=conv site=a5*a6:m=a1,k=a4,n=a3,M=64,K=64,T=9 "
-                        "tile=6x4 vectors kc=512 vector=16 parallel=a0\n"
-                        "  for a0 parallel\n"
-                        "    for a2\n"
+                        "nest 0 (float32 arithmetic): schedule=conv site=a5*a6:m=a1,k=a4,n=W,M=64,K=64,T=9 "
+                        "tile=6x4 vectors kc=512 vector=16 parallel=N\n"
+                        "  for N parallel\n"
+                        "    for H\n"
                         "      for a1\n"
-                        "        for a3 vector\n"
-                        "          out[a0, a1, a2, a3] = identity of +=\n"
+                        "        for W vector\n"
+                        "          out[N, a1, H, W] = identity of +=\n"
                         "      for a5\n"
                         "        for a6\n"
-                        "          gemm m=a1 n=a3 k=a4: out[a0, a1, a2, a3] += w[a1, a4, a5, a6] * x[a0, a4, a2+a5, a3+a6]\n"
+                        "          gemm m=a1 n=W k=a4: out[N, a1, H, W] += w[a1, a4, a5, a6] * x[N, a4, H+a5, W+a6]\n"
                         "      for a1\n"
-                        "        for a3 vector\n"
-                        "          out[a0, a1, a2, a3] = ...\n");
+                        "        for W vector\n"
+                        "          out[N, a1, H, W] = ...\n");
     free(text);
     /* the direct convolution needs 64-byte vectors: with AVX2 it is a GEMM */
     k.m = &avx2;
-    expect(&k, "nest 0 (float32 arithmetic): schedule=gemm tile=6x2 vectors kc=512 vector=8 parallel=a0", 1,
+    expect(&k, "nest 0 (float32 arithmetic): schedule=gemm tile=6x2 vectors kc=512 vector=8 parallel=N", 1,
            LP_KIND_GEMM);
     /* the packed weights (9 taps x K x 64 floats) within 256 KiB: K = 113 is 254.25 KiB, 114 over */
     char conv[160];
@@ -269,21 +269,21 @@ static void test_rows(void **s)
     int n;
     char *text = schedule(&k, kinds, &n, NULL);
     assert_string_equal(text,
-                        "nest 0 (float32 arithmetic): schedule=rows row=a0 steps=4 vector=16 parallel=a0\n"
-                        "  for a0 parallel\n"
-                        "    acc max= -> t0[a0, 0]\n"
-                        "      for a1 vector\n"
+                        "nest 0 (float32 arithmetic): schedule=rows row=N steps=4 vector=16 parallel=N\n"
+                        "  for N parallel\n"
+                        "    acc max= -> t0[N, 0]\n"
+                        "      for C vector\n"
                         "        acc max= ...\n"
-                        "    acc += -> t3[a0, 0] (with a final expression)\n"
-                        "      for a1 vector\n"
-                        "        out[a0, a1] = ...\n"
+                        "    acc += -> t3[N, 0] (with a final expression)\n"
+                        "      for C vector\n"
+                        "        out[N, C] = ...\n"
                         "        acc += ...\n"
-                        "    for a1 vector\n"
-                        "      out[a0, a1] = ...\n");
+                        "    for C vector\n"
+                        "      out[N, C] = ...\n");
     free(text);
     /* on a GPU too: one kernel, a thread per row */
     k.target = LP_GPU;
-    expect(&k, "nest 0 (float32 arithmetic): schedule=rows row=a0 steps=4 parallel=a0", 1, LP_KIND_ROWS);
+    expect(&k, "nest 0 (float32 arithmetic): schedule=rows row=N steps=4 parallel=N", 1, LP_KIND_ROWS);
     k.c_name = "sm";
     char *cu = NULL;
     free(schedule(&k, kinds, &n, &cu));
@@ -293,7 +293,7 @@ static void test_rows(void **s)
     /* a row reduction with its epilogue (a mean: the sum, then the division) */
     sched_case m = { "input x: f32[N, C]\nreturn reduce(x, 'n c -> n', 'mean')\n", true, "N=4 C=10", EINC_F32,
                      LP_CPU, &avx512, NULL };
-    expect(&m, "nest 0 (float32 arithmetic): schedule=reduce stage=1/1 register vector=16 parallel=a0", 1,
+    expect(&m, "nest 0 (float32 arithmetic): schedule=reduce stage=1/1 register vector=16 parallel=N", 1,
            LP_KIND_REDUCE);
 }
 
