@@ -164,13 +164,30 @@ static int load_model_inputs(const args *A, einc_kernel *k, npy_array *arr, einc
         }
         file[j] = eq + 1;
     }
+    /* every missing array in one message, so that a first run learns them all at once */
+    int missing = 0, last = -1;
+    for (int j = 0; j < n; j++)
+        if (!file[j])
+            missing++, last = j;
+    if (missing == 1) {
+        fprintf(stderr, "einc: error: %s needs an array for '%s': give %s=FILE.npy\n", A->model,
+                einc_kernel_input_name(k, last), einc_kernel_input_name(k, last));
+        goto out;
+    }
+    if (missing > 1) {
+        fprintf(stderr, "einc: error: %s needs arrays for", A->model);
+        for (int j = 0, m = 0; j < n; j++)
+            if (!file[j])
+                fprintf(stderr, "%s '%s'", m++ ? (j == last ? " and" : ",") : "", einc_kernel_input_name(k, j));
+        fprintf(stderr, ": give");
+        for (int j = 0; j < n; j++)
+            if (!file[j])
+                fprintf(stderr, " %s=FILE.npy", einc_kernel_input_name(k, j));
+        fprintf(stderr, "\n");
+        goto out;
+    }
     for (int j = 0; j < n; j++) {
         char err[512];
-        if (!file[j]) {
-            fprintf(stderr, "einc: error: %s needs an array for '%s': give %s=FILE.npy\n", A->model,
-                    einc_kernel_input_name(k, j), einc_kernel_input_name(k, j));
-            goto out;
-        }
         if (npy_read(file[j], &arr[j], err, sizeof err) < 0) {
             fprintf(stderr, "einc: error: %s\n", err);
             goto out;

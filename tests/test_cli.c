@@ -622,6 +622,16 @@ static void test_bad_sizes(void **s)
     assert_string_equal(err_text, USAGE("bad size 'x=2.5': a size is a non-negative integer"));
     assert_int_equal(einc("run", "relu.einl", "x=nofile", NULL), 1);
     assert_non_null(strstr(err_text, "nofile"));
+    /* every missing array is named at once */
+    write_text("three.einl", "input x: f32[N]\nparam w: f32[N]\nparam b: f32[N]\nreturn x * w + b\n");
+    assert_int_equal(einc("run", "three.einl", NULL), 1);
+    assert_string_equal(err_text, "einc: error: three.einl needs arrays for 'x', 'w' and 'b': give "
+                                  "x=FILE.npy w=FILE.npy b=FILE.npy\n");
+    assert_int_equal(einc("run", "three.einl", "w=a.npy", NULL), 1);
+    assert_string_equal(err_text, "einc: error: three.einl needs arrays for 'x' and 'b': give x=FILE.npy "
+                                  "b=FILE.npy\n");
+    assert_int_equal(einc("run", "three.einl", "w=a.npy", "x=a.npy", NULL), 1);
+    assert_string_equal(err_text, "einc: error: three.einl needs an array for 'b': give b=FILE.npy\n");
     /* and the good ones still work */
     assert_int_equal(einc("run", "h w -> h w c", "c=2", "a.npy", "-o", "r.npy", NULL), 0);
 }
