@@ -94,8 +94,8 @@ static void hoist(cgl *g, const lp_node *n)
 static void loop_plain(cgl *g, const lp_node *n, bool outermost);
 
 /*
- * A loop: a transpose's tile or a direct convolution where their recognisers
- * (llvm_transpose.c: square_match, llvm_conv.c: conv_match) take it, else plain loops.
+ * A loop: a transpose's tile or a direct convolution where the nest's schedule names them
+ * (llvm_transpose.c: square_match, llvm_conv.c: conv_match), else plain loops.
  */
 static void loop(cgl *g, const lp_node *n, bool outermost)
 {
@@ -105,15 +105,24 @@ static void loop(cgl *g, const lp_node *n, bool outermost)
 
 /*
  * The axis w that loop n's axis h runs together with (as numpy's nditer coalesces), or -1:
- * n's nest is a chain of loops around one copy, out[..] = in[..] (a rearrange), with a
- * loop over w inside n, and in both arrays h and w index two dimensions one after the
- * other, alone.  *ok: whether both are contiguous across the two, as the kernel runs;
- * where they are, h = 0 and w over [0, H W) address every element that h, w did.
+ * the schedule's pair (h, w) (lp_sched.pair, compiler/schedule.c: copy_pairs).  The shape
+ * the addressing relies on is checked again, so that a pair that does not fit this tree
+ * runs as plain loops: n's nest is a chain of loops around one copy, out[..] = in[..],
+ * with a loop over w inside n, and in both arrays h and w index two dimensions one after
+ * the other, alone.  *ok: whether both are contiguous across the two, as the kernel runs
+ * (only known then); where they are, h = 0 and w over [0, H W) address every element that
+ * h, w did.
  */
 static int coalesce_axis(cgl *g, const lp_node *n, LLVMValueRef *ok)
 {
+    const lp_sched *sc = &g->nest->sched;
     const lp_node *s = n;
     int h = n->axis, w = -1, dh[2];
+    for (int i = 0; i < sc->npair && w < 0; i++)
+        if (sc->pair[i][0] == h)
+            w = sc->pair[i][1];
+    if (w < 0)
+        return -1;
     while (s->op == LP_LOOP && s->n == 1)
         s = s->body[0];
     if (s->op != LP_STORE || s->comb != IR_COMB_ASSIGN || !s->value || s->value->op != IR_ACCESS || s->value->acc.guard)
@@ -121,10 +130,9 @@ static int coalesce_axis(cgl *g, const lp_node *n, LLVMValueRef *ok)
     const ir_access *acc[2] = { s->dst, &s->value->acc };
     for (int i = 0; i < 2; i++) {
         dh[i] = ir_sole_dim(acc[i], h);
-        int a = dh[i] >= 0 && dh[i] + 1 < acc[i]->ndim ? ir_dim_axis(&acc[i]->dim[dh[i] + 1]) : -1;
-        if (a < 0 || (w >= 0 && a != w) || ir_sole_dim(acc[i], a) != dh[i] + 1)
+        if (dh[i] < 0 || dh[i] + 1 >= acc[i]->ndim || ir_dim_axis(&acc[i]->dim[dh[i] + 1]) != w ||
+            ir_sole_dim(acc[i], w) != dh[i] + 1)
             return -1;
-        w = a;
     }
     for (s = n->body[0]; s->op == LP_LOOP && s->axis != w; s = s->body[0])
         ;

@@ -346,22 +346,26 @@ static void square_tile(cgl *g, const square *q, LLVMValueRef stream, LLVMValueR
 }
 
 /*
- * Whether n is the r loop of a tiled transpose (lower.c's transpose_tiles: r blocked, then
- * o blocked, vector and innermost, out[.. o] = in[.. r]) whose whole tiles can go through
- * registers; fills in q's accesses, axes and widths.
+ * Whether n is the r loop of the nest's transpose whose whole tiles the schedule sends
+ * through registers (lp_sched.transpose: r, o, vl; compiler/schedule.c decides it on the
+ * loop IR); fills in q's accesses, axes and widths.  The shape the squares rely on (r
+ * blocked, then o blocked and vector, around one copy out[.. o] = in[.. r] of 4- or 8-byte
+ * elements of one dtype, vl lanes that fit a register) is checked again, so that a
+ * schedule that does not fit this tree gets plain loops.
  */
 static bool square_match(const cgl *g, const lp_node *n, square *q)
 {
+    const lp_sched *sc = &g->nest->sched;
     const lp_node *c = n->n == 1 ? n->body[0] : NULL, *s = c && c->n == 1 ? c->body[0] : NULL;
-    if (!n->blocked || !c || c->op != LP_LOOP || !c->blocked || !c->vector || !s || s->op != LP_STORE ||
+    if (!sc->transpose.vl || n->axis != sc->transpose.r || !n->blocked || !c || c->op != LP_LOOP ||
+        c->axis != sc->transpose.o || !c->blocked || !c->vector || !s || s->op != LP_STORE ||
         s->comb != IR_COMB_ASSIGN || !s->value || s->value->op != IR_ACCESS || s->value->acc.guard)
         return false;
-    *q = (square){ .in = &s->value->acc, .out = s->dst, .r = n->axis, .o = c->axis };
+    *q = (square){ .in = &s->value->acc, .out = s->dst, .r = n->axis, .o = c->axis, .vl = sc->transpose.vl };
     einc_dtype t = g->p->tensor[q->in->tensor].dtype;
     q->esize = t == EINC_F32 || t == EINC_I32 ? 4 : t == EINC_F64 || t == EINC_I64 ? 8 : 0;
-    int vbytes = vector_bytes(g);
-    q->vl = q->esize ? vbytes / q->esize : 0;
-    return q->esize && g->p->tensor[q->out->tensor].dtype == t && q->vl >= 2 && q->vl <= 16;
+    return q->esize && g->p->tensor[q->out->tensor].dtype == t && q->vl >= 2 && q->vl <= 16 &&
+           q->vl * q->esize <= vector_bytes(g);
 }
 
 /* Whether q's output is large enough to stream (stream_bytes). */

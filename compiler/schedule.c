@@ -168,7 +168,7 @@ static bool is_copy(const lp_node *s)
 }
 
 /*
- * codegen/llvm.c's coalesce_axis, its static part: the partner w of loop n's axis h, or
+ * The partner w of loop n's axis h that codegen/llvm_loop.c's coalesce_axis runs as one, or
  * -1.  n's nest is a chain of loops around one copy, with a loop over w inside n, and in
  * both arrays h and w index two dimensions one after the other, alone.
  */
@@ -207,8 +207,8 @@ static void copy_pairs(lp_sched *sc, const lp_node *root, const lp_node *st)
 /*
  * transpose_tiles' form: [other axes] [o tile] [r tile] { r blocked { o blocked vector
  * { out[.. o] = f(in[.. r]) } } }.  In a copy, whole tiles go through registers as vl x vl
- * squares where codegen/llvm.c's square_match allows (4- or 8-byte elements, one dtype,
- * 2 to 16 lanes, the tile a whole number of vectors).
+ * squares where codegen/llvm_transpose.c's square_match can take them (4- or 8-byte
+ * elements, one dtype, 2 to 16 lanes, the tile a whole number of vectors).
  */
 static void tiled(const lp_prog *lp, int vbytes, lp_sched *sc, const lp_node *root)
 {
