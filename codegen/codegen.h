@@ -1,5 +1,5 @@
 /*
- * codegen.h — the code generators over the loop IR (compiler/loop.h).
+ * codegen.h — the code generators over the loop IR (compiler/ir/loop.h).
  *
  * Each takes a lowered program and returns text (C, CUDA) or a module (LLVM, in the CPU
  * backend).  They share the schedule: what differs is only how a loop, an accumulator and

@@ -66,7 +66,7 @@ static void conv_pack(cgl *g, dconv *d)
 }
 
 /*
- * The nest's direct convolutions are the schedule's (compiler/schedule.c decides them on
+ * The nest's direct convolutions are the schedule's (compiler/passes/schedule.c decides them on
  * the loop IR: lp_sched.conv); their a is packed here, before the loops.  -1 when out of
  * memory.
  */

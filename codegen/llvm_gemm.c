@@ -6,7 +6,7 @@
 
 /*
  * The tile (MR x NV vectors, KC, the MC budget) is the schedule's (lp_sched.gemm, whose
- * rule is compiler/schedule.c: lp_gemm_tile_for), at most 6 x 4 vectors: MAXACC
+ * rule is compiler/passes/schedule.c: lp_gemm_tile_for), at most 6 x 4 vectors: MAXACC
  * accumulators.  512 ran 'ik,kj->ij' 1024^3 11% faster than a KC of 256 on a 2 MiB L2,
  * and 1024 faster still, but the panel is on the stack of whatever thread runs the
  * kernel, so the rule keeps it at most 128 KiB.

@@ -105,7 +105,7 @@ static void loop(cgl *g, const lp_node *n, bool outermost)
 
 /*
  * The axis w that loop n's axis h runs together with (as numpy's nditer coalesces), or -1:
- * the schedule's pair (h, w) (lp_sched.pair, compiler/schedule.c: copy_pairs).  The shape
+ * the schedule's pair (h, w) (lp_sched.pair, compiler/passes/schedule.c: copy_pairs).  The shape
  * the addressing relies on is checked again, so that a pair that does not fit this tree
  * runs as plain loops: n's nest is a chain of loops around one copy, out[..] = in[..],
  * with a loop over w inside n, and in both arrays h and w index two dimensions one after

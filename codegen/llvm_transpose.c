@@ -347,7 +347,7 @@ static void square_tile(cgl *g, const square *q, LLVMValueRef stream, LLVMValueR
 
 /*
  * Whether n is the r loop of the nest's transpose whose whole tiles the schedule sends
- * through registers (lp_sched.transpose: r, o, vl; compiler/schedule.c decides it on the
+ * through registers (lp_sched.transpose: r, o, vl; compiler/passes/schedule.c decides it on the
  * loop IR); fills in q's accesses, axes and widths.  The shape the squares rely on (r
  * blocked, then o blocked and vector, around one copy out[.. o] = in[.. r] of 4- or 8-byte
  * elements of one dtype, vl lanes that fit a register) is checked again, so that a

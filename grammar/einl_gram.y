@@ -15,9 +15,9 @@
  *     args    := [ arg { "," arg } [ "," ] ],  arg := expr | NAME "=" expr
  *
  * Named "einl_gram" rather than "einl" so that Lemon's token header, einl_gram.h, does not
- * collide with the AST header compiler/einl.h.  Precedence is stratified (expr, term,
+ * collide with the AST header compiler/front/einl.h.  Precedence is stratified (expr, term,
  * unary) rather than declared, so there are no precedence pseudo-tokens.  Actions are one
- * call each into compiler/einl_parse.c, which builds the AST in the arena.  Newlines inside
+ * call each into compiler/front/einl_parse.c, which builds the AST in the arena.  Newlines inside
  * brackets never reach this parser: the driver drops them, and it also checks bracket
  * balance, so it can name where a bracket was opened.
  */

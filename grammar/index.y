@@ -6,7 +6,7 @@
  *     side     := { axis }
  *     axis     := NAME | NUMBER | "..." | "(" { NAME | NUMBER | "..." } ")"
  *
- * Actions are one call each into compiler/parse.c, which builds the AST in the arena.
+ * Actions are one call each into compiler/front/parse.c, which builds the AST in the arena.
  * Parenthesis balance, nesting and stray separators are diagnosed by the driver before a
  * token reaches this parser, so its syntax errors are the rare leftovers.
  */

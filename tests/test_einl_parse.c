@@ -1,6 +1,6 @@
 /*
  * test_einl_parse.c — the layer language's parser (grammar/einl.re, grammar/einl_gram.y,
- * compiler/einl_parse.c): the AST of the README's example and of each construct, and the
+ * compiler/front/einl_parse.c): the AST of the README's example and of each construct, and the
  * exact message and span of each kind of syntax error.
  */
 #include <setjmp.h>

@@ -610,7 +610,7 @@ static void test_elementwise(void **state)
     free_arrs(1, &pos);
 }
 
-/* ---- activations and flatten (compiler/model_nn.c) --------------------------------------------------- */
+/* ---- activations and flatten (compiler/front/model_nn.c) --------------------------------------------------- */
 
 static double f_silu(double x) { return x / (1 + exp(-x)); }
 static double f_leaky(double x) { return x >= 0 ? x : 0.01 * x; }
@@ -1525,7 +1525,7 @@ static void test_compose(void **state)
  * KNOWN BUG, reported: an integer tensor through softmax, log_softmax, layernorm or
  * batchnorm2d comes out float64, and an integer tensor meeting a fraction (i * 2.5) too,
  * where every other float function (sigmoid, exp, i / 2) gives float32, PyTorch's default
- * dtype, as compiler/model.c's float_of() intends: softmax() and normalize() convert with
+ * dtype, as compiler/front/model.c's float_of() intends: softmax() and normalize() convert with
  * x * (float32 1) and as_tensor() makes 2.5 a float32 constant, and dtype_promote(int,
  * float32) is numpy's float64.  Set this to false when fixed.
  */

@@ -1,5 +1,5 @@
 /*
- * test_schedule.c — the schedule pass (compiler/schedule.c): each nest's kind and
+ * test_schedule.c — the schedule pass (compiler/passes/schedule.c): each nest's kind and
  * parameters for a given machine, as `einc explain` prints them (lp_print), and the GEMM
  * tile that emitted C takes from it.
  */

@@ -1,5 +1,5 @@
 /*
- * test_validate.c — the IR validators (compiler/validate.c).  Real programs from every front
+ * test_validate.c — the IR validators (compiler/ir/validate.c).  Real programs from every front
  * end, after each pass, pass both validators; hand-broken copies, one per invariant, fail
  * with an internal error whose exact text names the pass and the invariant.
  *

@@ -19,11 +19,11 @@ mkdir -p "$out"
 { echo 'extern const char cuda_emu_header[]; const char cuda_emu_header[] = {'
   od -An -v -td1 runtime/cuda_emu.hh | sed 's/\(-*[0-9][0-9]*\)/\1,/g'
   echo '0 };'; } > "$out/cuda_emu_hh.c"
-src="compiler/*.c codegen/check.c codegen/c.c codegen/cdoc.c codegen/cspell.c codegen/cuda.c
+src="compiler/*.c compiler/*/*.c codegen/check.c codegen/c.c codegen/cdoc.c codegen/cspell.c codegen/cuda.c
      runtime/cpu.c runtime/cuda.c runtime/einc.c runtime/fdio.c runtime/kcache.c runtime/pool.c
      runtime/nvrtc.c runtime/cuda_emu.c $out/cuda_emu_hh.c runtime/jit_none.c
      $gen/index.c $gen/lex.c $gen/einl_gram.c $gen/einl_lex.c"
-flags="-O2 -std=c11 -D_DEFAULT_SOURCE -Iinclude -Icompiler -Icodegen -Iruntime -Igrammar -I$gen"
+flags="-O2 -std=c11 -D_DEFAULT_SOURCE -Iinclude -Icompiler -Icompiler/front -Icompiler/ir -Icompiler/passes -Icodegen -Iruntime -Igrammar -I$gen"
 # shellcheck disable=SC2086
 gcc $flags $src cli/*.c -Icli -o "$out/einc" -lm -ldl -lpthread || { echo "0 passed, 1 failed"; exit 1; }
 # shellcheck disable=SC2086

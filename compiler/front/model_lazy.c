@@ -350,7 +350,7 @@ lz *lz_const(elab *E, double v, einc_dtype t)
 
 /*
  * Recursion as deep as z, which is within MODEL_FUSE_DEPTH.  The formulas are the
- * interpreter's (compiler/interp.c), in double precision, as numpy's float64.
+ * interpreter's (compiler/ir/interp.c), in double precision, as numpy's float64.
  */
 bool lz_fold(const lz *z, double *out)
 {

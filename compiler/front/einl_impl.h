@@ -1,6 +1,6 @@
 /*
  * einl_impl.h — what the Lemon grammar (grammar/einl_gram.y) sees of the .einl parse
- * driver (compiler/einl_parse.c).  Internal to the front end.
+ * driver (compiler/front/einl_parse.c).  Internal to the front end.
  */
 #ifndef EINC_EINL_IMPL_H
 #define EINC_EINL_IMPL_H

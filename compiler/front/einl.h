@@ -3,8 +3,8 @@
  *
  * A model file is a list of items in source order: declarations of the arrays bound at run
  * time (input, param), block definitions (def), bindings (NAME = expr) and one top-level
- * return.  The parser (grammar/einl.re, grammar/einl.y, compiler/einl_parse.c) builds the
- * AST; the elaborator (compiler/model.c) evaluates it against concrete shapes and expands
+ * return.  The parser (grammar/einl.re, grammar/einl.y, compiler/front/einl_parse.c) builds the
+ * AST; the elaborator (compiler/front/model.c) evaluates it against concrete shapes and expands
  * every built-in into index-IR statements (the macros), which the usual passes then fuse,
  * schedule and compile.
  *
