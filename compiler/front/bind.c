@@ -612,11 +612,14 @@ static const char *anon_name(binder *b, int64_t n)
     return s;
 }
 
-/* Anonymous numbers in the output are new axes (repeats). */
-static int output_numbers(binder *b, const ast_side *out)
+/*
+ * The anonymous numbers > 1 of one side are axes of their own: in an input, reduced
+ * (einops reduce); in the output, new axes (repeats).
+ */
+static int side_numbers(binder *b, const ast_side *s, bool output)
 {
-    for (int i = 0; i < out->n; i++) {
-        const ast_axis *top = out->ax[i];
+    for (int i = 0; i < s->n; i++) {
+        const ast_axis *top = s->ax[i];
         int nm = top->kind == AST_GROUP ? top->n : 1;
         for (int j = 0; j < nm; j++) {
             const ast_axis *a = top->kind == AST_GROUP ? top->member[j] : top;
@@ -628,7 +631,10 @@ static int output_numbers(binder *b, const ast_side *out)
                 return -1;
             b->p->axis[id].size = a->number;
             b->p->axis[id].literal = true;
-            b->p->axis[id].in_output = true;
+            if (output)
+                b->p->axis[id].in_output = true;
+            else
+                b->p->axis[id].in_input = true;
             if (anon_add(b, a, id) < 0)
                 return -1;
         }
@@ -636,30 +642,13 @@ static int output_numbers(binder *b, const ast_side *out)
     return 0;
 }
 
-/* Input anonymous numbers > 1 are axes of their own, reduced (einops reduce). */
+static int output_numbers(binder *b, const ast_side *out) { return side_numbers(b, out, true); }
+
 static int input_numbers(binder *b)
 {
-    for (int op = 0; op < b->nin; op++) {
-        const ast_side *s = b->e->in[op];
-        for (int i = 0; i < s->n; i++) {
-            const ast_axis *top = s->ax[i];
-            int nm = top->kind == AST_GROUP ? top->n : 1;
-            for (int j = 0; j < nm; j++) {
-                const ast_axis *a = top->kind == AST_GROUP ? top->member[j] : top;
-                if (a->kind != AST_NUMBER || a->number == 1)
-                    continue;
-                const char *name = anon_name(b, a->number);
-                int id = name ? add_axis(b, name, a->begin, a->end, true) : cc_nomem(b->c);
-                if (id < 0)
-                    return -1;
-                b->p->axis[id].size = a->number;
-                b->p->axis[id].literal = true;
-                b->p->axis[id].in_input = true;
-                if (anon_add(b, a, id) < 0)
-                    return -1;
-            }
-        }
-    }
+    for (int op = 0; op < b->nin; op++)
+        if (side_numbers(b, b->e->in[op], false) < 0)
+            return -1;
     return 0;
 }
 
