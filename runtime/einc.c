@@ -525,12 +525,11 @@ einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *i
     if (!err)
         err = &scratch;
     err->status = EINC_OK;
-    if (k && one_output(k, "einc_kernel_output", "einc_kernel_output_at", err))
-        return err->status;
-    einc_status st = einc_kernel_output_at(k, 0, ninputs, inputs, dtype, ndim, shape, err);
-    if (st == EINC_ERR_ARG && !strncmp(err->message, "einc_kernel_output_at: NULL", 27))
+    if (!k || !dtype || !ndim || !shape)
         return fail(err, EINC_ERR_ARG, "einc_kernel_output: NULL argument");
-    return st;
+    if (one_output(k, "einc_kernel_output", "einc_kernel_output_at", err))
+        return err->status;
+    return einc_kernel_output_at(k, 0, ninputs, inputs, dtype, ndim, shape, err);
 }
 
 einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inputs,
