@@ -131,12 +131,14 @@ static einc_status failf(einc_error *err, einc_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static einc_status failf(einc_error *err, einc_status st, const char *fmt, ...)
 {
-    char msg[sizeof err->message];
+    if (!err)
+        return st;
+    fail(err, st, "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
-    return fail(err, st, msg);
+    return st;
 }
 
 static einc_status check_target(einc_target t, einc_error *err)
