@@ -236,7 +236,9 @@ typedef enum einc_emit_kind {
 } einc_emit_kind;
 
 /*
- * Kernel source for the expression: sizes given at compile time are constants, the others
+ * Kernel source for the expression.  The arrays come first: the inputs, then the output,
+ * or a model's outputs in the order it returns them, each named after its result (README.md,
+ * "Emitted kernels").  Sizes given at compile time are constants, the others
  * (a repeat's included) become int64_t parameters after the arrays, in order of first
  * appearance: named axes only, inputs left to right, then the output, so repeat-only axes
  * come last; the dimensions of '...' (with ...=N given) follow as ellipsis0, ellipsis1, ...
