@@ -27,13 +27,13 @@ static int cmp_double(const void *a, const void *b)
 
 /* Median seconds of reps runs of k after one warm-up; < 0 on error (printed). */
 static double time_runs(einc_kernel *k, const char *expr, int n, const einc_tensor *in,
-                        const einc_tensor *out, int reps)
+                        int nout, const einc_tensor *out, int reps)
 {
     einc_error e;
     double t[16];
     for (int r = -1; r < reps; r++) {
         double t0 = now();
-        if (einc_kernel_run(k, n, in, out, &e)) {
+        if (einc_kernel_run_outputs(k, n, in, nout, out, &e)) {
             cli_print_error(&e, expr);
             return -1;
         }
@@ -121,11 +121,10 @@ int cli_bench(einc_ctx *ctx, const args *A)
 {
     einc_kernel *k = NULL, *ki = NULL;
     einc_error e = { 0 };
-    int rc = EXIT_INPUT, nin = 0;
-    int64_t flops = 0, oshape[EINC_MAX_RANK];
+    int rc = EXIT_INPUT, nin = 0, nout = 0;
+    int64_t flops = 0, oshape[EINC_MAX_OPERANDS][EINC_MAX_RANK];
     npy_array *arr = NULL;
-    einc_tensor *in = NULL;
-    void *out = NULL;
+    einc_tensor *in = NULL, ot[EINC_MAX_OPERANDS];
     char *report = NULL;
     size_t report_len = 0;
     FILE *rep = NULL;
@@ -142,31 +141,38 @@ int cli_bench(einc_ctx *ctx, const args *A)
         cli_print_error(&e, A->expr);
         goto done;
     }
-    double bytes = 0, elems = 1;
+    double bytes = 0;
     for (int i = 0; i < nin; i++)
         bytes += (double)arr[i].nbytes;
-    einc_dtype odt;
-    int ond;
-    if (einc_kernel_output(k, nin, in, &odt, &ond, oshape, &e)) {
-        cli_print_error(&e, A->expr);
+    int want = einc_kernel_noutputs(k);
+    if (want > EINC_MAX_OPERANDS) {
+        fprintf(stderr, "einc: error: the model returns %d results; einc bench takes at most %d\n",
+                want, EINC_MAX_OPERANDS);
         goto done;
     }
-    for (int d = 0; d < ond; d++)
-        elems *= (double)oshape[d];
-    out = cli_buffer((size_t)(elems > 0 ? elems : 1) * 8);
-    if (!out) {
-        fprintf(stderr, "einc: error: out of memory for the result\n");
-        goto done;
+    for (; nout < want; nout++) {        /* every result, each in its own array */
+        einc_tensor *o = &ot[nout];
+        *o = (einc_tensor){ .shape = oshape[nout] };
+        if (einc_kernel_output_at(k, nout, nin, in, &o->dtype, &o->ndim, oshape[nout], &e)) {
+            cli_print_error(&e, A->expr);
+            goto done;
+        }
+        double elems = 1;
+        for (int d = 0; d < o->ndim; d++)
+            elems *= (double)oshape[nout][d];
+        if (!(o->data = cli_buffer((size_t)(elems > 0 ? elems : 1) * 8))) {
+            fprintf(stderr, "einc: error: out of memory for the result\n");
+            goto done;
+        }
+        bytes += elems * (double)npy_dtype_size(o->dtype);
     }
-    bytes += elems * (double)npy_dtype_size(odt);
-    einc_tensor ot = { odt, ond, oshape, NULL, out };
     double t0 = now();
-    if (einc_kernel_run(k, nin, in, &ot, &e)) {     /* the first run compiles */
+    if (einc_kernel_run_outputs(k, nin, in, nout, ot, &e)) {     /* the first run compiles */
         cli_print_error(&e, A->expr);
         goto done;
     }
     double first = now() - t0;
-    double t = time_runs(k, A->expr, nin, in, &ot, 7);
+    double t = time_runs(k, A->expr, nin, in, nout, ot, 7);
     if (t < 0 || !(rep = open_memstream(&report, &report_len)))
         goto done;
     fprintf(rep, "%s: median of 7 runs %.3f ms (first run, with compilation, %.1f ms)\n",
@@ -179,11 +185,11 @@ int cli_bench(einc_ctx *ctx, const args *A)
         put_shape(rep, &arr[i]);
     }
     fprintf(rep, "; %lld FLOPs\n", (long long)flops);
-    fprintf(rep, "  %.2f GFLOP/s, %.2f GB/s (inputs read and output written once)\n",
-            (double)flops / t / 1e9, bytes / t / 1e9);
+    fprintf(rep, "  %.2f GFLOP/s, %.2f GB/s (inputs read and output%s written once)\n",
+            (double)flops / t / 1e9, bytes / t / 1e9, nout > 1 ? "s" : "");
     /* the interpreter, when it finishes in a few seconds (about 10 M evaluations) */
     if (flops > 0 && flops < 20000000) {
-        double ti = time_runs(ki, A->expr, nin, in, &ot, 1);
+        double ti = time_runs(ki, A->expr, nin, in, nout, ot, 1);
         if (ti > 0)
             fprintf(rep, "  reference interpreter %.1f ms: %.0fx faster\n", ti * 1e3, ti / t);
     } else {
@@ -202,7 +208,8 @@ done:
         fclose(rep);
     free(report);
     cli_free_operands(nin, arr, in);
-    free(out);
+    for (int i = 0; i < nout; i++)
+        free(ot[i].data);
     einc_kernel_free(k);
     einc_kernel_free(ki);
     return rc;

@@ -294,11 +294,11 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
     }
     if (!r)
         r = b->lib.sync();
-    if (!r) {
-        const ir_tensor *O = &p->tensor[p->output];
+    for (int o = p->output; !r && o < p->output + p->noutput; o++) {
+        const ir_tensor *O = &p->tensor[o];
         size_t bytes = (size_t)ir_tensor_elems(p, O) * dtype_size(O->dtype);
         if (bytes)
-            r = b->lib.dtoh(buf[p->output], dev[p->output], bytes);
+            r = b->lib.dtoh(buf[o], dev[o], bytes);
     }
     for (int t = 0; t < p->ntensor; t++)
         if (dev[t])

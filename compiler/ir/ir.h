@@ -176,9 +176,14 @@ typedef struct ir_prog {
     ir_comb reduce;         /* how dropped axes combine */
     int naxis, ntensor, nstmt, ninput;
     ir_axis *axis;
-    ir_tensor *tensor;      /* inputs first, in order; then temporaries; the output last */
+    ir_tensor *tensor;      /* inputs first, in order; then temporaries; the outputs last */
     ir_stmt *stmt;
-    int output;
+    /*
+     * The outputs are tensors output .. output + noutput - 1, the last ones, in the order of
+     * the results (a model's `return a, b`); every other front end makes one.  A later
+     * statement may read an output (a result the rest of the model also uses).
+     */
+    int output, noutput;
     bool bound;             /* every size is known */
     int nlabel;             /* checks the runtime makes on the inputs before running */
     ir_label *label;
@@ -220,6 +225,11 @@ int ir_expr_depth(const ir_expr *x);
  * zeroing before a run.
  */
 bool ir_temp_written_whole(const ir_prog *p, int t);
+/*
+ * Renumbers p's tensors so that outs[0..n) are the last n, in that order, the others
+ * keeping theirs (ir.c); sets output and noutput.  0, or -1 out of memory.
+ */
+int ir_outputs_last(cc *c, ir_prog *p, const int *outs, int n);
 const char *ir_op_name(ir_op op);
 int ir_op_arity(ir_op op);
 const char *ir_comb_name(ir_comb c);

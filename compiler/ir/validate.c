@@ -255,6 +255,11 @@ static bool tables_ok(V *v)
     }
     if (p->bound != all)
         return bad(v, p->bound ? "bound, but a size is symbolic" : "not bound, but every size is known");
+    if (p->noutput > 1 && (p->output < 0 || p->output + p->noutput > p->ntensor))
+        return bad(v, "the outputs are tensors %d to %d, of %d", p->output,
+                   p->output + p->noutput - 1, p->ntensor);
+    if (p->noutput < 1)
+        return bad(v, "%d outputs", p->noutput);
     if (p->output < 0 || p->output >= p->ntensor)
         return bad(v, "the output is tensor %d, of %d", p->output, p->ntensor);
     for (int t = 0; t < p->ntensor; t++) {
@@ -267,9 +272,13 @@ static bool tables_ok(V *v)
         if ((T->role == IR_INPUT) != (t < p->ninput))
             return bad(v, "tensor %d (%s) has role %s, but the inputs are 0 to %d", t, T->name,
                        role[T->role], p->ninput - 1);
-        if ((T->role == IR_OUTPUT) != (t == p->output))
+        if ((T->role == IR_OUTPUT) != (t >= p->output && t < p->output + p->noutput)) {
+            if (p->noutput > 1)
+                return bad(v, "tensor %d (%s) has role %s, but the outputs are tensors %d to %d",
+                           t, T->name, role[T->role], p->output, p->output + p->noutput - 1);
             return bad(v, "tensor %d (%s) has role %s, but the output is tensor %d", t, T->name,
                        role[T->role], p->output);
+        }
         if (T->ndim < 0 || (T->ndim > 0 && !T->shape))
             return bad(v, "tensor %s has rank %d", T->name, T->ndim);
         for (int d = 0; d < T->ndim; d++)
@@ -342,8 +351,9 @@ bool ir_validate(cc *c, const ir_prog *p, const char *pass)
             return false;
     }
     v.where[0] = 0;
-    if (w.first[p->output] == p->nstmt)
-        return bad(&v, "no statement writes the output %s", tname(&v, p->output));
+    for (int o = p->output; o < p->output + p->noutput; o++)
+        if (w.first[o] == p->nstmt)
+            return bad(&v, "no statement writes the output %s", tname(&v, o));
     return true;
 }
 
@@ -545,7 +555,7 @@ bool lp_validate(cc *c, const lp_prog *lp, const char *pass)
         return bad(&v, "a nest list or acc table with no storage");
     /* a mean's sum is a temporary, or the output itself when it is the sum's type */
     for (int t = 0; t < p->ntensor; t++)
-        if (lp->acc[t] && p->tensor[t].role != IR_TEMP && t != p->output)
+        if (lp->acc[t] && p->tensor[t].role == IR_INPUT)
             return bad(&v, "accumulator %s is neither a temporary nor the output", tname(&v, t));
     for (int i = 0; i < lp->nnest; i++) {
         snprintf(v.where, sizeof v.where, "nest %d: ", i);
