@@ -2589,5 +2589,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_jit_ran),
     };
+    if (getenv("EINC_TEST_FILTER"))    /* one test while iterating: EINC_TEST_FILTER=test_pool */
+        cmocka_set_test_filter(getenv("EINC_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }

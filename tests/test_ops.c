@@ -896,6 +896,8 @@ int main(void)
     tests[NCASE] = (struct CMUnitTest){ "workspace_abi", test_workspace_abi, NULL, NULL, NULL };
     tests[NCASE + 1] = (struct CMUnitTest){ "nvrtc", test_nvrtc, NULL, NULL, NULL };
     tests[NCASE + 2] = (struct CMUnitTest){ "nvcc", test_nvcc, NULL, NULL, NULL };
+    if (getenv("EINC_TEST_FILTER"))    /* some cases while iterating: EINC_TEST_FILTER='ops: pad*' */
+        cmocka_set_test_filter(getenv("EINC_TEST_FILTER"));
     int rc = _cmocka_run_group_tests("ops", tests, NCASE + 3, NULL, NULL);
     cpu_free(cpu);
     free(nvrtc_src);

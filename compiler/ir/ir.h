@@ -106,8 +106,16 @@ typedef struct ir_access {
     int tensor;
     int ndim;
     ir_dim *dim;
-    bool guard;             /* an index may fall outside the tensor: such a read gives 0
-                               (a convolution's zero padding); never set on a store */
+    bool guard;             /* an index may fall outside the tensor: such a read gives the
+                               identity of pad instead; never set on a store */
+    ir_comb pad;            /* a guarded read's value outside, as the identity of this
+                               combiner in the compute type: SUM (the zero-initialised
+                               default) 0, a convolution's zero padding; MAX the lowest value
+                               (-inf, an integer type's minimum), so max_pool2d's padding
+                               never wins; MIN the highest; PROD 1.  Anything but SUM only on
+                               a guarded read that is the whole value of a statement (or loop
+                               IR update or store) combining with that same combiner, so
+                               padding never changes a result (checked by the validators) */
 } ir_access;
 
 typedef struct ir_tensor {

@@ -100,7 +100,7 @@ static int score_expr(const lowerer *L, const ir_expr *x, int axis)
 
 static bool same_access(const ir_access *a, const ir_access *b)
 {
-    if (a->tensor != b->tensor || a->ndim != b->ndim || a->guard != b->guard)
+    if (a->tensor != b->tensor || a->ndim != b->ndim || a->guard != b->guard || a->pad != b->pad)
         return false;
     for (int d = 0; d < a->ndim; d++) {
         const ir_dim *x = &a->dim[d], *y = &b->dim[d];
