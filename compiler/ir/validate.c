@@ -122,6 +122,12 @@ static bool in_scope(const scope *s, int a)
     return g && (a == g->m || a == g->nn || a == g->k || a == g->k2);
 }
 
+/* A padding as ir_print writes it: the value outside (ir.h). */
+static const char *pad_text(ir_comb c)
+{
+    return c == IR_COMB_MAX ? "-inf" : c == IR_COMB_MIN ? "+inf" : c == IR_COMB_PROD ? "1" : "0";
+}
+
 static bool access_ok(V *v, const ir_access *a, const scope *s, bool store)
 {
     if (a->tensor < 0 || a->tensor >= v->p->ntensor)
@@ -135,8 +141,7 @@ static bool access_ok(V *v, const ir_access *a, const scope *s, bool store)
     if (a->pad != IR_COMB_SUM && a->pad != IR_COMB_MAX && a->pad != IR_COMB_MIN && a->pad != IR_COMB_PROD)
         return bad(v, "an access to %s padded with combiner %d", tname(v, a->tensor), (int)a->pad);
     if (a->pad != IR_COMB_SUM && !a->guard)
-        return bad(v, "an unguarded access to %s with a padding of '%s'", tname(v, a->tensor),
-                   ir_comb_name(a->pad));
+        return bad(v, "an unguarded access to %s padded with %s", tname(v, a->tensor), pad_text(a->pad));
     if (store && T->role == IR_INPUT)
         return bad(v, "a store to input %s", tname(v, a->tensor));
     for (int d = 0; d < a->ndim; d++) {
@@ -197,10 +202,13 @@ static bool expr_ok(V *v, const ir_expr *x, const scope *s, bool fp, ir_comb use
             if (!access_ok(v, &e->acc, s, false) || !acc_read_ok(v, &e->acc, s) ||
                 (read && !read(v, &e->acc, s, arg)))
                 return false;
-            if (e->acc.pad != IR_COMB_SUM && (e != x || e->acc.pad != use))
-                return bad(v, "a read of %s padded with the identity of '%s' where its value goes %s%s%s",
-                           tname(v, e->acc.tensor), ir_comb_name(e->acc.pad), e != x ? "into an expression" : "to '",
-                           e != x ? "" : use == IR_COMB_COUNT ? "a final" : ir_comb_name(use), e != x ? "" : "'");
+            if (e->acc.pad != IR_COMB_SUM && e != x)
+                return bad(v, "a read of %s padded with %s inside an expression", tname(v, e->acc.tensor),
+                           pad_text(e->acc.pad));
+            if (e->acc.pad != IR_COMB_SUM && e->acc.pad != use)
+                return bad(v, "a read of %s padded with %s where its value goes to %s%s%s",
+                           tname(v, e->acc.tensor), pad_text(e->acc.pad), use == IR_COMB_COUNT ? "" : "'",
+                           use == IR_COMB_COUNT ? "a final" : ir_comb_name(use), use == IR_COMB_COUNT ? "" : "'");
             break;
         case IR_AXIS:
             if (e->axis < 0 || e->axis >= v->p->naxis)
@@ -407,9 +415,10 @@ static bool gemm_ok(V *v, const lp_node *g, const frame *fr, int depth)
     if (!access_ok(v, g->dst, &s, true) || !access_ok(v, g->a, &s, false) ||
         !access_ok(v, g->b, &s, false) || !acc_read_ok(v, g->a, &s) || !acc_read_ok(v, g->b, &s))
         return false;
-    if (g->a->pad != IR_COMB_SUM || g->b->pad != IR_COMB_SUM)
-        return bad(v, "a GEMM operand padded with the identity of '%s'",
-                   ir_comb_name(g->a->pad != IR_COMB_SUM ? g->a->pad : g->b->pad));
+    if (g->a->pad != IR_COMB_SUM || g->b->pad != IR_COMB_SUM) {
+        const ir_access *o = g->a->pad != IR_COMB_SUM ? g->a : g->b;
+        return bad(v, "a GEMM operand, %s, padded with %s", tname(v, o->tensor), pad_text(o->pad));
+    }
     if (!ir_access_uses(g->dst, g->m) || !ir_access_uses(g->dst, g->nn) ||
         ir_access_uses(g->dst, g->k) || (g->k2 >= 0 && ir_access_uses(g->dst, g->k2)))
         return bad(v, "a GEMM whose dst %s is not indexed by m and nn alone",
