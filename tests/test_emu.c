@@ -55,6 +55,7 @@ EMU_TEST(test_flatten)
 EMU_TEST(test_argmax)
 EMU_TEST(test_pool)
 EMU_TEST(test_pool_identity)
+EMU_TEST(test_confusion_computed)
 EMU_TEST(test_softmax)
 EMU_TEST(test_squeeze)
 EMU_TEST(test_arith)
@@ -89,7 +90,7 @@ int main(int argc, char **argv)
 #define T(f) cmocka_unit_test(emu_##f)
     const struct CMUnitTest tests[] = {
         T(test_linear), T(test_conv2d), T(test_conv2d_tiles), T(test_batchnorm2d), T(test_layernorm),
-        T(test_elementwise), T(test_activations), T(test_flatten), T(test_argmax), T(test_pool), T(test_pool_identity),
+        T(test_elementwise), T(test_activations), T(test_flatten), T(test_argmax), T(test_pool), T(test_pool_identity), T(test_confusion_computed),
         T(test_softmax), T(test_squeeze), T(test_arith), T(test_patterns), T(test_compose),
         T(test_int_to_float), T(test_reshape), T(test_metrics), T(test_example_attention),
         T(test_example_metrics), T(test_example_resblock), T(test_large),

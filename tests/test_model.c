@@ -2153,6 +2153,85 @@ static void test_errors(void **state)
     }
 }
 
+/*
+ * confusion() of labels the model computes (argmax): exact counts against a direct count,
+ * and a computed label outside [0, classes) is a run-time error naming the expression and
+ * the value, on every target.
+ */
+static void run_status(einc_target t, const char *src, int n, const arr *in, einc_error *err)
+{
+    einc_options opt = { .target = t };
+    einc_kernel *k = NULL;
+    memset(err, 0, sizeof *err);
+    einc_status st = einc_compile_model(ctx, src, &opt, &k, err);
+    assert_int_equal(st, EINC_OK);
+    einc_tensor ti[4];
+    for (int i = 0; i < n; i++)
+        ti[i] = tensor_of(&in[i]);
+    einc_dtype dt;
+    int nd;
+    int64_t sh[EINC_MAX_RANK];
+    assert_int_equal(einc_kernel_output(k, n, ti, &dt, &nd, sh, err), EINC_OK);
+    arr out = mk(dt, nd, sh);
+    einc_tensor to = tensor_of(&out);
+    einc_kernel_run(k, n, ti, &to, err);
+    einc_kernel_free(k);
+    free(out.data);
+}
+
+static void test_confusion_computed(void **state)
+{
+    (void)state;
+    enum { N = 29, K = 4 };
+    arr in[2] = { rnd(2, (int64_t[]){ N, K }, 0, 1), labels(EINC_I64, 1, (int64_t[]){ N }, 0, K - 1) };
+    int64_t am[N], bad3 = -1, bad0 = -1;
+    arr in3[2] = { in[0], labels(EINC_I64, 1, (int64_t[]){ N }, 0, 2) };   /* valid targets for classes=3 */
+    for (int64_t n = 0; n < N; n++) {
+        am[n] = 0;
+        for (int64_t c = 1; c < K; c++)
+            if (get(&in[0], n * K + c) > get(&in[0], n * K + am[n]))
+                am[n] = c;
+        if (am[n] == 3 && bad3 < 0)
+            bad3 = n;
+        if (get(&in3[1], n) == 0 && bad0 < 0)
+            bad0 = n;
+    }
+    assert_true(bad3 >= 0 && bad0 >= 0);
+    ref r = mkref(EINC_I64, 2, (int64_t[]){ K, K }, 1), rt = mkref(EINC_I64, 2, (int64_t[]){ K, K }, 1);
+    for (int64_t n = 0; n < N; n++) {
+        r.v[(int64_t)get(&in[1], n) * K + am[n]] += 1;          /* rows: the true class */
+        rt.v[am[n] * K + (int64_t)get(&in[1], n)] += 1;
+    }
+    check("input probs: f32[N, K]\ninput target: i64[N]\nreturn confusion(argmax(probs, 1), target, classes=4)\n",
+          2, in, &r);
+    check("input probs: f32[N, K]\ninput target: i64[N]\nreturn confusion(target, argmax(probs, dim=1), classes=K)\n",
+          2, in, &rt);
+    free(r.v);
+    free(rt.v);
+    const char *src3 = "input probs: f32[N, K]\ninput target: i64[N]\n"
+                       "return f1(confusion(argmax(probs, 1), target, classes=3))\n";
+    const char *src0 = "input probs: f32[N, K]\ninput target: i64[N]\n"
+                       "return confusion(argmax(probs, 1) * 0, target - 1, classes=3)\n";
+    for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
+        einc_error err;
+        char want[160];
+        run_status(targets[t], src3, 2, in3, &err);
+        snprintf(want, sizeof want, "confusion: argmax(probs, 1) computed the label 3 at [%lld], outside [0, 3) "
+                 "(classes=3)", (long long)bad3);
+        assert_int_equal(err.status, EINC_ERR_ARG);
+        assert_string_equal(err.message, want);
+        assert_int_equal(err.begin, strstr(src3, "argmax") - src3);
+        assert_int_equal(err.end, strstr(src3, ", target") - src3);
+        run_status(targets[t], src0, 2, in3, &err);
+        snprintf(want, sizeof want, "confusion: target - 1 computed the label -1 at [%lld], outside [0, 3) "
+                 "(classes=3)", (long long)bad0);
+        assert_int_equal(err.status, EINC_ERR_ARG);
+        assert_string_equal(err.message, want);
+    }
+    free_arrs(2, in);
+    free_arrs(1, &in3[1]);
+}
+
 /* ---- long and deep models ------------------------------------------------------------------------------------ */
 
 /* A growing text for generated models. */
@@ -2645,6 +2724,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_example_resblock),
         cmocka_unit_test(test_large),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_confusion_computed),
         cmocka_unit_test(test_long_models),
         cmocka_unit_test(test_emitted_nesting),
         cmocka_unit_test(test_too_deep),

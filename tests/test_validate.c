@@ -616,7 +616,13 @@ static void ir_label_not_input(void **state)
     p->label = ARENA_NEW(&t.A, ir_label);
     assert_non_null(p->label);
     p->label->tensor = 2;
-    expect_ir(&t, p, "internal error after bind: label check 0 on tensor 2, not an input");
+    expect_ir(&t, p, "internal error after bind: label check 0 on tensor 2, not an input or a temporary");
+    p = mm(&t);
+    p->nlabel = 1;
+    p->label = ARENA_NEW(&t.A, ir_label);
+    assert_non_null(p->label);
+    p->label->tensor = 1;
+    expect_ir(&t, p, "internal error after bind: label check 0 on in1, which holds float32");
 }
 
 /* ---- the loop IR ---------------------------------------------------------------------------- */

@@ -170,11 +170,18 @@ typedef struct ir_stmt {
 
 typedef enum ir_kind { IR_EINSUM, IR_REARRANGE, IR_REDUCE, IR_REPEAT, IR_MODEL } ir_kind;
 
-/* An input of integer class labels that must lie in [0, classes) (a model's confusion). */
+/*
+ * Integer class labels that must lie in [0, classes) (a model's confusion): an input,
+ * which the runtime checks before the program runs, or a temporary the program computes
+ * (argmax(probs, 1)), which it checks after the run, in a buffer of its own that it hands
+ * the backend for that temporary (lower.c never folds such a temporary away).  Counting
+ * is eq() against the class axes, so a bad label writes nothing anywhere.
+ */
 typedef struct ir_label {
     int tensor;
     int64_t classes;
     int begin, end;         /* the argument's text */
+    const char *text;       /* a temporary's: that text, for the error (else NULL) */
 } ir_label;
 
 typedef struct ir_prog {

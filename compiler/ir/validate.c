@@ -300,8 +300,11 @@ static bool tables_ok(V *v)
     }
     for (int i = 0; i < p->nlabel; i++) {
         int t = p->label[i].tensor;
-        if (t < 0 || t >= p->ninput)
-            return bad(v, "label check %d on tensor %d, not an input", i, t);
+        if (t < 0 || t >= p->ntensor || p->tensor[t].role == IR_OUTPUT)
+            return bad(v, "label check %d on tensor %d, not an input or a temporary", i, t);
+        if (dtype_is_float(p->tensor[t].dtype))
+            return bad(v, "label check %d on %s, which holds %s", i, tname(v, t),
+                       einc_dtype_name(p->tensor[t].dtype));
     }
     return true;
 }

@@ -149,6 +149,9 @@ static bool fusable(const ir_prog *p, int i, int j)
     for (int k = 0; k < p->nstmt; k++)
         if (k != i && k != j && (p->stmt[k].out.tensor == T || ir_expr_reads(p->stmt[k].rhs, T)))
             return false;
+    for (int k = 0; k < p->nlabel; k++)     /* the runtime reads computed labels after a run */
+        if (p->label[k].tensor == T)
+            return false;
     return true;
 }
 
