@@ -300,6 +300,10 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
         if (bytes)
             r = b->lib.dtoh(buf[o], dev[o], bytes);
     }
+    /* temporaries the caller reads after the run (computed labels, ir.h) */
+    for (int t = 0; t < p->ntensor && !r; t++)
+        if (p->tensor[t].role == IR_TEMP && buf[t] && cg_temp_stored(lp, t) && ir_tensor_elems(p, &p->tensor[t]) > 0)
+            r = b->lib.dtoh(buf[t], dev[t], (size_t)ir_tensor_elems(p, &p->tensor[t]) * dtype_size(p->tensor[t].dtype));
     for (int t = 0; t < p->ntensor; t++)
         if (dev[t])
             b->lib.mem_free(dev[t]);

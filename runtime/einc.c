@@ -322,16 +322,25 @@ const char *einc_kernel_input_name(const einc_kernel *k, int i)
 }
 
 /*
- * Labels a model's confusion() counts must lie in [0, classes): checked on the arrays
- * before anything runs, so a bad label is an error naming the input and the value rather
- * than a count that silently goes missing.
+ * Labels a model's confusion() counts must lie in [0, classes): checked on the input arrays
+ * before anything runs (computed: false), or on the temporaries that hold computed labels
+ * after the run (computed: true, temps[tensor] their buffers), so a bad label is an error
+ * naming the array and the value rather than a count that silently goes missing.
  */
-static int check_labels(cc *c, const ir_prog *p, const einc_tensor *in)
+static int check_labels(cc *c, const ir_prog *p, const einc_tensor *in, bool computed, void *const *temps)
 {
     for (int l = 0; l < p->nlabel; l++) {
         const ir_label *L = &p->label[l];
-        const einc_tensor *t = &in[L->tensor];
-        int64_t n = ir_tensor_elems(p, &p->tensor[L->tensor]), idx[EINC_MAX_RANK] = { 0 };
+        const ir_tensor *T = &p->tensor[L->tensor];
+        if ((T->role == IR_TEMP) != computed)
+            continue;
+        int64_t shape[EINC_MAX_RANK];
+        for (int d = 0; d < T->ndim && d < EINC_MAX_RANK; d++)
+            shape[d] = ir_mono_eval(p, &T->shape[d]);
+        einc_tensor tmp = { .dtype = T->dtype, .ndim = T->ndim, .shape = shape,
+                            .data = computed ? temps[L->tensor] : NULL };
+        const einc_tensor *t = computed ? &tmp : &in[L->tensor];
+        int64_t n = ir_tensor_elems(p, T), idx[EINC_MAX_RANK] = { 0 };
         for (int64_t e = 0; e < n; e++) {
             int64_t off = 0, rest = e, stride = 1;
             for (int d = t->ndim - 1; d >= 0; d--) {
@@ -348,10 +357,16 @@ static int check_labels(cc *c, const ir_prog *p, const einc_tensor *in)
                 for (int d = 0; d < t->ndim; d++)
                     sb_printf(&b, "%s%lld", d ? ", " : "", (long long)idx[d]);
                 char *at = sb_finish(&b);
-                cc_error(c, EINC_ERR_ARG, L->begin, L->end,
-                         "confusion: %s holds the label %lld at [%s], outside [0, %lld) (classes=%lld)",
-                         p->tensor[L->tensor].name, (long long)v, at ? at : "?",
-                         (long long)L->classes, (long long)L->classes);
+                if (computed)
+                    cc_error(c, EINC_ERR_ARG, L->begin, L->end,
+                             "confusion: %s computed the label %lld at [%s], outside [0, %lld) (classes=%lld)",
+                             L->text ? L->text : T->name, (long long)v, at ? at : "?",
+                             (long long)L->classes, (long long)L->classes);
+                else
+                    cc_error(c, EINC_ERR_ARG, L->begin, L->end,
+                             "confusion: %s holds the label %lld at [%s], outside [0, %lld) (classes=%lld)",
+                             T->name, (long long)v, at ? at : "?", (long long)L->classes,
+                             (long long)L->classes);
                 einc_free(at);
                 return -1;
             }
@@ -575,7 +590,7 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     }
     pipeline pl = kernel_pipeline(k, ninputs, inputs, sf,
                                   cuda ? PL_GPU : use_jit(k->target) ? PL_CPU : PL_INTERP);
-    if (pipeline_run(&c, &pl, PL_BIND) < 0 || check_labels(&c, pl.p, inputs) < 0)
+    if (pipeline_run(&c, &pl, PL_BIND) < 0 || check_labels(&c, pl.p, inputs, false, NULL) < 0)
         goto done;
     ir_prog *p = pl.p;
     for (int o = 0; o < noutputs; o++) {
@@ -619,8 +634,20 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
         buf[p->output + o] = outs[o].data;
         strides[p->output + o] = sf[ninputs + o] ? outs[o].strides : NULL;
     }
+    /* computed labels: a zeroed buffer of the runtime's own, which every backend fills
+       (ir.h), checked after the run */
+    for (int l = 0; l < p->nlabel; l++) {
+        const ir_tensor *T = &p->tensor[p->label[l].tensor];
+        int64_t n = ir_tensor_elems(p, T);
+        if (T->role == IR_TEMP && !buf[p->label[l].tensor] &&
+            !(buf[p->label[l].tensor] = ARENA_ARRAY(&A, char, (n > 0 ? n : 1) * (int64_t)dtype_size(T->dtype)))) {
+            cc_nomem(&c);
+            goto done;
+        }
+    }
     if (pl.target == PL_INTERP) {
-        interp_run(&c, p, buf, strides);
+        if (interp_run(&c, p, buf, strides) == 0)
+            check_labels(&c, p, inputs, true, buf);
         goto done;
     }
     char small[1024];
@@ -643,10 +670,8 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
         cc_nomem(&c);
         goto done;
     }
-    if (cuda)
-        cuda_run(k->ctx->cuda, &c, key, p, buf);
-    else
-        cpu_run(k->ctx->cpu, &c, key, p, buf, strides);
+    if ((cuda ? cuda_run(k->ctx->cuda, &c, key, p, buf) : cpu_run(k->ctx->cpu, &c, key, p, buf, strides)) == 0)
+        check_labels(&c, p, inputs, true, buf);
     if (key != small)
         einc_free(key);
 done:

@@ -116,6 +116,13 @@ bool einl_is_model_name(const char *path);
 ir_prog *einl_elaborate(cc *c, const el_model *m, int nsizes, const einc_size *sizes,
                         int ninputs, const einc_tensor *inputs);
 
+/*
+ * For emitted code: einl_elaborate without arrays, where the size names sizes leaves out
+ * stay symbolic, one axis each, named after the size (model_open.c); an error where a
+ * built-in computes another size from one of them.
+ */
+ir_prog *einl_elaborate_open(cc *c, const el_model *m, int nsizes, const einc_size *sizes);
+
 /* The model's declared arrays (input and param items), in order. */
 int einl_ninputs(const el_model *m);
 /* The model's results (1 unless it returns several) and their names. */

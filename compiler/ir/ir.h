@@ -106,8 +106,16 @@ typedef struct ir_access {
     int tensor;
     int ndim;
     ir_dim *dim;
-    bool guard;             /* an index may fall outside the tensor: such a read gives 0
-                               (a convolution's zero padding); never set on a store */
+    bool guard;             /* an index may fall outside the tensor: such a read gives the
+                               identity of pad instead; never set on a store */
+    ir_comb pad;            /* a guarded read's value outside, as the identity of this
+                               combiner in the compute type: SUM (the zero-initialised
+                               default) 0, a convolution's zero padding; MAX the lowest value
+                               (-inf, an integer type's minimum), so max_pool2d's padding
+                               never wins; MIN the highest; PROD 1.  Anything but SUM only on
+                               a guarded read that is the whole value of a statement (or loop
+                               IR update or store) combining with that same combiner, so
+                               padding never changes a result (checked by the validators) */
 } ir_access;
 
 typedef struct ir_tensor {
@@ -162,11 +170,18 @@ typedef struct ir_stmt {
 
 typedef enum ir_kind { IR_EINSUM, IR_REARRANGE, IR_REDUCE, IR_REPEAT, IR_MODEL } ir_kind;
 
-/* An input of integer class labels that must lie in [0, classes) (a model's confusion). */
+/*
+ * Integer class labels that must lie in [0, classes) (a model's confusion): an input,
+ * which the runtime checks before the program runs, or a temporary the program computes
+ * (argmax(probs, 1)), which it checks after the run, in a buffer of its own that it hands
+ * the backend for that temporary (lower.c never folds such a temporary away).  Counting
+ * is eq() against the class axes, so a bad label writes nothing anywhere.
+ */
 typedef struct ir_label {
     int tensor;
     int64_t classes;
     int begin, end;         /* the argument's text */
+    const char *text;       /* a temporary's: that text, for the error (else NULL) */
 } ir_label;
 
 typedef struct ir_prog {

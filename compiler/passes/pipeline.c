@@ -96,7 +96,10 @@ static int output_last(cc *c, ir_prog *p)
 static int bind(cc *c, pipeline *pl)
 {
     int n = pl->inputs ? pl->ninputs : 0;
-    pl->p = pl->model ? einl_elaborate(c, pl->model, pl->opts.nsizes, pl->opts.sizes, n, pl->inputs)
+    /* emitted code takes a model's sizes not given as parameters, as an expression's */
+    bool open = pl->model && !pl->inputs && (pl->target == PL_EMIT_C || pl->target == PL_EMIT_GPU);
+    pl->p = open ? einl_elaborate_open(c, pl->model, pl->opts.nsizes, pl->opts.sizes)
+          : pl->model ? einl_elaborate(c, pl->model, pl->opts.nsizes, pl->opts.sizes, n, pl->inputs)
                       : bind_expr(c, pl->ast, &pl->opts, n, pl->inputs);
     if (!pl->p || output_last(c, pl->p) < 0)
         return -1;
