@@ -38,13 +38,14 @@
 #include "codegen.h"
 #include "cdoc.h"
 #include "cspell.h"
+#include "cuda_launch.h"
 #include "strbuf.h"
 #include "alloc.h"
 
 #include <stdio.h>
 #include <string.h>
 
-enum { CU_BLOCK = 256, CU_MAX_GRID = 4096 };
+enum { CU_BLOCK = 256 };
 
 typedef struct cgu {
     cspell sp;                  /* the text, the program, names of loops and sizes */
@@ -391,12 +392,17 @@ static void params(cgu *g, bool host)
         sb_printf(g->sp.b, ", void *workspace");
 }
 
-static void kernel(cgu *g, const cu_kernel *k, int idx)
+static void kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
 {
-    sb_printf(g->sp.b, "extern \"C\" __global__ void __launch_bounds__(%d) %s_k%d(", CU_BLOCK,
+    sb_printf(g->sp.b, "extern \"C\" __global__ void __launch_bounds__(%u) %s_k%d(", L->block,
               g->name, idx);
     params(g, false);
     sb_printf(g->sp.b, ")\n{\n");
+    if (L->form == CU_FORM_COPY) {
+        cu_copy_kernel(&g->sp, g->nest, k->flat, k->nflat);
+        sb_printf(g->sp.b, "}\n\n");
+        return;
+    }
     if (!k->block) {
         indent(g, 1);
         sb_printf(g->sp.b, "const einc_i64 count_ = ");
@@ -455,71 +461,70 @@ static void kernel(cgu *g, const cu_kernel *k, int idx)
 
 static void launcher_proto(cgu *g)
 {
-    sb_printf(g->sp.b, "extern \"C\" void %s(", g->name);
+    sb_printf(g->sp.b, "extern \"C\" cudaError_t %s(", g->name);
     params(g, true);
     sb_printf(g->sp.b, ", cudaStream_t stream)");
 }
 
-static void launcher(cgu *g, const cu_kernel *ks, int nk)
+/* The kernels' arguments as the launcher passes them (int64_t and einc_i64 differ in C++). */
+static void launch_args(cgu *g)
 {
     const ir_prog *p = g->sp.p;
+    bool first = true;
+    for (int t = 0; t < p->ntensor; t++) {
+        const ir_tensor *T = &p->tensor[t];
+        if (T->role == IR_TEMP && !g->sp.stored[t])
+            continue;
+        sb_printf(g->sp.b, "%s", first ? "" : ", ");
+        if (!dtype_is_float(T->dtype))
+            sb_printf(g->sp.b, "(%s%s *)", T->role == IR_INPUT ? "const " : "", ctype(T->dtype));
+        sb_printf(g->sp.b, "%s", g->sp.tensor[t]);
+        first = false;
+    }
+    for (int a = 0; a < p->naxis; a++)
+        if (p->axis[a].size < 0)
+            sb_printf(g->sp.b, ", %s", g->sp.size[a]);
+}
+
+/* Launches each kernel by its plan (cuda_launch.h) and returns the first launch error. */
+static void launcher(cgu *g, const cu_launch *ls, int nk)
+{
     bool any = false;
     for (int i = 0; i < nk; i++)
-        any |= ks[i].nflat > 0;
+        any |= ls[i].nwork > 0;
     if (any)        /* only then: an unused static function is a host-compiler warning */
-        sb_printf(g->sp.b, "#ifndef EINC_CUDA_GRID\n#define EINC_CUDA_GRID\n"
-                    "static unsigned einc_grid(int64_t n)\n{\n"
-                    "    int64_t blocks = n / %d + (n %% %d != 0);\n"
-                    "    return (unsigned)(blocks < %d ? blocks : %d);\n}\n#endif\n\n",
-              CU_BLOCK, CU_BLOCK, CU_MAX_GRID, CU_MAX_GRID);
+        cu_launch_helper(g->sp.b);
     if (g->sp.nstored) {
         cs_workspace_fn(&g->sp, "extern \"C\"", g->name, false);
         sb_printf(g->sp.b, "\n");
     }
     launcher_proto(g);
-    sb_printf(g->sp.b, "\n{\n");
+    sb_printf(g->sp.b, "\n{\n    cudaError_t einc_err;\n");
     if (g->sp.nstored)
         cs_workspace_locals(&g->sp, 1, "");
-    for (int i = 0; i < nk; i++) {
-        if (ks[i].nflat) {
-            sb_printf(g->sp.b, "    if (");
-            count(g, ks[i].flat, ks[i].nflat, "int64_t");
-            sb_printf(g->sp.b, " > 0)\n        %s_k%d<<<einc_grid(", g->name, i);
-            count(g, ks[i].flat, ks[i].nflat, "int64_t");
-            sb_printf(g->sp.b, "), %d, 0, stream>>>(", CU_BLOCK);
-        } else {
-            sb_printf(g->sp.b, "    %s_k%d<<<1, %d, 0, stream>>>(", g->name, i, CU_BLOCK);
-        }
-        bool first = true;
-        for (int t = 0; t < p->ntensor; t++) {
-            const ir_tensor *T = &p->tensor[t];
-            if (T->role == IR_TEMP && !g->sp.stored[t])
-                continue;
-            sb_printf(g->sp.b, "%s", first ? "" : ", ");
-            if (!dtype_is_float(T->dtype))      /* int64_t and einc_i64 differ in C++ */
-                sb_printf(g->sp.b, "(%s%s *)", T->role == IR_INPUT ? "const " : "", ctype(T->dtype));
-            sb_printf(g->sp.b, "%s", g->sp.tensor[t]);
-            first = false;
-        }
-        for (int a = 0; a < p->naxis; a++)
-            if (p->axis[a].size < 0)
-                sb_printf(g->sp.b, ", %s", g->sp.size[a]);
-        sb_printf(g->sp.b, ");\n");
+    strbuf args = { 0 };
+    strbuf *outer = g->sp.b;
+    g->sp.b = &args;
+    launch_args(g);
+    g->sp.b = outer;
+    char *a = sb_finish(&args);
+    if (!a) {
+        outer->failed = true;
+        return;
     }
-    sb_printf(g->sp.b, "}\n");
+    for (int i = 0; i < nk; i++)
+        cu_launch_emit(&ls[i], &g->sp, g->name, i, a);
+    einc_free(a);
+    sb_printf(g->sp.b, "    return cudaSuccess;\n}\n");
 }
 
-static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, int nk)
+static void preamble(cgu *g, const cg_opts *o, bool host, const cu_launch *ls, int nk)
 {
     cd_open(&g->sp, g->name, o->source, host ? CD_CUDA : CD_KERNELS);
-    sb_printf(g->sp.b, " * Each kernel runs %d threads a block on min(ceil(N/%d), %d) blocks, not "
-                    "at all\n * when N is 0:\n", CU_BLOCK, CU_BLOCK, CU_MAX_GRID);
+    sb_printf(g->sp.b, " * Each kernel's launch, none when its work W is 0:\n");
     for (int i = 0; i < nk; i++) {
-        sb_printf(g->sp.b, " *   %s_k%d  N = ", g->name, i);
-        if (!ks[i].nflat)
-            sb_printf(g->sp.b, "1%s", ks[i].block ? " (one block shares the reduction)" : "");
-        for (int j = 0; j < ks[i].nflat; j++)
-            sb_printf(g->sp.b, "%s%s", j ? "*" : "", g->sp.size[ks[i].flat[j]]);
+        sb_printf(g->sp.b, " *   %s_k%d  ", g->name, i);
+        cu_launch_describe(&ls[i], &g->sp, g->sp.b);
         sb_printf(g->sp.b, "\n");
     }
     sb_printf(g->sp.b, " */\n");
@@ -558,18 +563,24 @@ static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
             cs_workspace_fn(&g.sp, "extern \"C\"", o->name, true);
     } else {
         cu_kernel *ks = ARENA_ARRAY(c->A, cu_kernel, lp->nnest + 1);
-        if (!ks)
+        cu_launch *ls = ARENA_ARRAY(c->A, cu_launch, lp->nnest + 1);
+        if (!ks || !ls)
             return cc_nomem(c), NULL;
         for (int i = 0; i < lp->nnest; i++)
-            if (cu_shape(c, &lp->nest[i], &ks[i]) < 0)
+            if (cu_shape(c, &lp->nest[i], &ks[i]) < 0 || cu_launch_plan(c, lp, i, &ls[i]) < 0)
                 return NULL;
-        preamble(&g, o, host, ks, lp->nnest);
+        preamble(&g, o, host, ls, lp->nnest);
+        for (int i = 0; i < lp->nnest; i++)
+            if (ls[i].form == CU_FORM_COPY) {
+                cu_copy_routine(&b);
+                break;
+            }
         for (int i = 0; i < lp->nnest; i++) {
             g.nest = &lp->nest[i];
-            kernel(&g, &ks[i], i);
+            kernel(&g, &ks[i], &ls[i], i);
         }
         if (host)
-            launcher(&g, ks, lp->nnest);
+            launcher(&g, ls, lp->nnest);
     }
     char *s = sb_finish(&b);
     if (!s)
