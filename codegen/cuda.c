@@ -343,9 +343,13 @@ static void count(cgu *g, const int *ax, int n, const char *type)
         sb_printf(g->sp.b, " * %s", g->sp.size[ax[i]]);
 }
 
-/* const einc_i64 i_a = ..., from the linear index var over loops ax[0..n). */
-static void unflatten(cgu *g, const int *ax, int n, const char *var, int depth)
+/*
+ * const einc_i64 i_a = ..., from the linear index var over loops ax[0..n); u32: var is an
+ * einc_u32 and so is the arithmetic (the product of the sizes fits).
+ */
+static void unflatten_as(cgu *g, const int *ax, int n, const char *var, int depth, bool u32)
 {
+    const char *rt = u32 ? "einc_u32" : "einc_i64", *cast = u32 ? "(einc_u32)" : "";
     if (n == 1) {
         indent(g, depth);
         sb_printf(g->sp.b, "const einc_i64 %s = %s;\n", g->sp.loopvar[ax[0]], var);
@@ -354,15 +358,20 @@ static void unflatten(cgu *g, const int *ax, int n, const char *var, int depth)
     if (n == 0)
         return;
     indent(g, depth);
-    sb_printf(g->sp.b, "einc_i64 rest_ = %s;\n", var);
+    sb_printf(g->sp.b, "%s rest_ = %s;\n", rt, var);
     for (int i = n - 1; i > 0; i--) {
         indent(g, depth);
-        sb_printf(g->sp.b, "const einc_i64 %s = rest_ %% %s;\n", g->sp.loopvar[ax[i]], g->sp.size[ax[i]]);
+        sb_printf(g->sp.b, "const einc_i64 %s = rest_ %% %s%s;\n", g->sp.loopvar[ax[i]], cast, g->sp.size[ax[i]]);
         indent(g, depth);
-        sb_printf(g->sp.b, "rest_ /= %s;\n", g->sp.size[ax[i]]);
+        sb_printf(g->sp.b, "rest_ /= %s%s;\n", cast, g->sp.size[ax[i]]);
     }
     indent(g, depth);
     sb_printf(g->sp.b, "const einc_i64 %s = rest_;\n", g->sp.loopvar[ax[0]]);
+}
+
+static void unflatten(cgu *g, const int *ax, int n, const char *var, int depth)
+{
+    unflatten_as(g, ax, n, var, depth, false);
 }
 
 /*
@@ -408,6 +417,17 @@ static void kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
         sb_printf(g->sp.b, "const einc_i64 count_ = ");
         count(g, k->flat, k->nflat, "einc_i64");
         sb_printf(g->sp.b, ";\n");
+        if (g->nest->sched.kind == LP_KIND_ELEMENTWISE && k->nflat) {
+            /* 32-bit division where every index fits: a 64-bit one is a long call */
+            sb_printf(g->sp.b, "    if (count_ <= 0x7fffffffLL) {\n"
+                               "        for (einc_u32 einc_t = blockIdx.x * blockDim.x + threadIdx.x; "
+                               "einc_t < (einc_u32)count_;\n"
+                               "             einc_t += blockDim.x * gridDim.x) {\n");
+            unflatten_as(g, k->flat, k->nflat, "einc_t", 3, true);
+            for (int i = 0; i < k->nbody; i++)
+                node(g, k->body[i], 3);
+            sb_printf(g->sp.b, "        }\n        return;\n    }\n");
+        }
         indent(g, 1);
         sb_printf(g->sp.b, "for (einc_i64 tid_ = (einc_i64)blockIdx.x * blockDim.x + threadIdx.x; "
                         "tid_ < count_;\n");
