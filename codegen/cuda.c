@@ -16,10 +16,20 @@
  *     form on one thread, in numpy's order, for numpy's answer where partial products
  *     would overflow or underflow (cu_shape).
  *
- * Every kernel is launched the same way, so the launcher here and a runtime that loads the
- * NVRTC output need one rule: 256 threads a block, grid = min(ceil(N/256), 4096) where N is
- * the product of the sizes of the flattened loops (1 for a scalar output), no launch when
- * N == 0.  Kernels stay correct for any grid >= 1 and any block of at most 256 threads.
+ * A copy (a `transpose` or `elementwise` nest whose one statement is out[..] = in[..], one
+ * dtype on both sides) is cuda_copy.c's kernel instead: axes merged at run time, tiles
+ * through shared memory, 16-byte row copies.  Any other `elementwise` nest runs its
+ * grid-stride loop with a 32-bit index and 32-bit divisions when the work fits in 31 bits,
+ * and a float32 map whose every array steps along the innermost axis alone (vec_store)
+ * first tries the vector form: four neighbours a thread, 16-byte loads and a 16-byte
+ * store, when the row length, the arrays' last dimensions and the pointers allow it at run
+ * time; each lane's value is the map's own expression over the loaded words.
+ *
+ * How each kernel is launched (its form, grid, block, dynamic shared memory) is
+ * cuda_launch.c's plan, the one rule the launcher here and runtime/cuda.c both follow; a
+ * new form of kernel adds its case there.  Kernels stay correct for any grid of at least
+ * one block.  The launcher returns the first failed launch's cudaError_t (cudaGetLastError
+ * after each), else cudaSuccess.
  *
  * A root loop with several children (lower.c merged nests over the same axis: a softmax's
  * max, sum and division per row) is flattened too, and each thread runs the children in
@@ -41,6 +51,7 @@
 #include "cuda_launch.h"
 #include "strbuf.h"
 #include "alloc.h"
+#include "arena.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -401,6 +412,175 @@ static void params(cgu *g, bool host)
         sb_printf(g->sp.b, ", void *workspace");
 }
 
+/*
+ * The vector form of an elementwise map: float32 arrays only, each read once, every access
+ * indexing the innermost flattened axis w alone in its last dimension (coefficient 1) and
+ * nowhere else, no offsets, no guard, no axis read as a value.  Then four neighbours along
+ * w are four neighbours in every array, so a thread loads 16 bytes of each and stores 16.
+ */
+static bool vec_access(const cgu *g, const ir_access *a, int w)
+{
+    const ir_prog *p = g->sp.p;
+    if (a->guard || a->ndim == 0 || p->tensor[a->tensor].dtype != EINC_F32)
+        return false;
+    if (p->tensor[a->tensor].role == IR_TEMP && !g->sp.stored[a->tensor])
+        return false;
+    for (int d = 0; d < a->ndim; d++) {
+        if (a->dim[d].off)
+            return false;
+        for (int i = 0; i < a->dim[d].n; i++)
+            if (a->dim[d].t[i].axis == w && d != a->ndim - 1)
+                return false;
+    }
+    const ir_dim *l = &a->dim[a->ndim - 1];
+    return l->n == 1 && l->t[0].axis == w && cs_mono_is_one(&l->t[0].coef);
+}
+
+/* Every read in x (depth: ir_validate bounds it) fits the vector form; seen[t]: read already. */
+static bool vec_reads(const cgu *g, const ir_expr *x, int w, bool *seen)
+{
+    if (!x)
+        return true;
+    if (x->op == IR_AXIS)
+        return false;
+    if (x->op == IR_ACCESS) {
+        int t = x->acc.tensor;
+        if (seen[t] || (g->sp.lp->acc && g->sp.lp->acc[t]) || !vec_access(g, &x->acc, w))
+            return false;
+        seen[t] = true;
+        return true;
+    }
+    return vec_reads(g, x->a, w, seen) && vec_reads(g, x->b, w, seen);
+}
+
+static const lp_node *vec_store(cgu *g, const cu_kernel *k)
+{
+    if (g->nest->sched.kind != LP_KIND_ELEMENTWISE || !k->nflat || k->nbody != 1)
+        return NULL;
+    const lp_node *st = k->body[0];
+    if (st->op != LP_STORE || !st->value || st->comb != IR_COMB_ASSIGN)
+        return NULL;
+    int w = k->flat[k->nflat - 1];
+    bool *seen = ARENA_ARRAY(g->sp.c->A, bool, g->sp.p->ntensor + 1);
+    if (!seen || !vec_access(g, st->dst, w))
+        return NULL;
+    seen[st->dst->tensor] = true;
+    return vec_reads(g, st->value, w, seen) ? st : NULL;
+}
+
+/* The run-time half of the vector form's condition for array access a. */
+static void vec_cond_access(cgu *g, const ir_access *a)
+{
+    const ir_tensor *T = &g->sp.p->tensor[a->tensor];
+    sb_printf(g->sp.b, " &&\n        (");
+    cs_mono(&g->sp, &T->shape[T->ndim - 1]);
+    sb_printf(g->sp.b, ") %% 4 == 0 && (unsigned long long)%s %% 16 == 0", g->sp.tensor[a->tensor]);
+}
+
+static void vec_cond(cgu *g, const ir_expr *x)
+{
+    if (!x)
+        return;
+    if (x->op == IR_ACCESS) {
+        vec_cond_access(g, &x->acc);
+        return;
+    }
+    vec_cond(g, x->a);
+    vec_cond(g, x->b);
+}
+
+/* Declares the vector locals of every read in x, at the loop variables' values. */
+static void vec_loads(cgu *g, const ir_expr *x)
+{
+    if (!x)
+        return;
+    if (x->op != IR_ACCESS) {
+        vec_loads(g, x->a);
+        vec_loads(g, x->b);
+        return;
+    }
+    int t = x->acc.tensor;
+    sb_printf(g->sp.b, "            const float4 einc_v%d = einc_load_f4(&", t);
+    cs_access(&g->sp, &x->acc);
+    sb_printf(g->sp.b, ");\n            const float einc_a%d[4] = { einc_v%d.x, einc_v%d.y, einc_v%d.z, "
+                       "einc_v%d.w };\n", t, t, t, t, t);
+}
+
+static bool reads_axis(const ir_expr *x, int a)
+{
+    if (!x)
+        return false;
+    if (x->op == IR_ACCESS)
+        return ir_access_uses(&x->acc, a);
+    return reads_axis(x->a, a) || reads_axis(x->b, a);
+}
+
+static void vec_form(cgu *g, const cu_kernel *k, const lp_node *st)
+{
+    int w = k->flat[k->nflat - 1];
+    const char *W = g->sp.size[w];
+    sb_printf(g->sp.b, "    if (count_ <= 0x7fffffffLL && %s %% 4 == 0", W);
+    vec_cond_access(g, st->dst);
+    vec_cond(g, st->value);
+    sb_printf(g->sp.b, ") {\n        const einc_u32 einc_q = (einc_u32)(%s / 4);\n"
+                       "        for (einc_u32 einc_t = blockIdx.x * blockDim.x + threadIdx.x; "
+                       "einc_t < (einc_u32)(count_ / 4);\n"
+                       "             einc_t += blockDim.x * gridDim.x) {\n"
+                       "            const einc_i64 %s = einc_t %% einc_q * 4;\n", W, g->sp.loopvar[w]);
+    if (k->nflat > 1) {
+        sb_printf(g->sp.b, "            const einc_u32 einc_row = einc_t / einc_q;\n");
+        unflatten_as(g, k->flat, k->nflat - 1, "einc_row", 3, true);
+    }
+    vec_loads(g, st->value);
+    /* lane L: each read is its local einc_aT[L], which its offset gives with the other
+       loop variables at 0 and w at L (vec_access) */
+    const ir_prog *p = g->sp.p;
+    const char **names = ARENA_ARRAY(g->sp.c->A, const char *, p->ntensor + 1);
+    if (!names) {
+        g->sp.b->failed = true;
+        return;
+    }
+    const char **saved = g->sp.tensor;
+    for (int t = 0; t < p->ntensor; t++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "einc_a%d", t);
+        names[t] = ir_expr_reads(st->value, t) ? arena_strndup(g->sp.c->A, nm, strlen(nm)) : saved[t];
+        if (!names[t]) {
+            g->sp.b->failed = true;
+            return;
+        }
+    }
+    sb_printf(g->sp.b, "            float4 einc_o;\n");
+    static const char *const lane[4] = { "x", "y", "z", "w" };
+    for (int l = 0; l < 4; l++) {
+        sb_printf(g->sp.b, "            {\n");
+        for (int i = 0; i < k->nflat; i++)
+            if (reads_axis(st->value, k->flat[i]))
+                sb_printf(g->sp.b, "                const einc_i64 %s = %d;\n", g->sp.loopvar[k->flat[i]],
+                          k->flat[i] == w ? l : 0);
+        sb_printf(g->sp.b, "                einc_o.%s = ", lane[l]);
+        g->sp.tensor = names;
+        g->store_dst = st->dst;
+        strbuf tmp = { 0 };
+        strbuf *outer = g->sp.b;
+        g->sp.b = &tmp;
+        expr(g, st->value);
+        g->sp.b = outer;
+        g->sp.tensor = saved;
+        char *v = sb_finish(&tmp);
+        if (!v) {
+            outer->failed = true;
+            return;
+        }
+        store_value(g, st->dst, v);
+        einc_free(v);
+        sb_printf(g->sp.b, ";\n            }\n");
+    }
+    sb_printf(g->sp.b, "            einc_store_f4(&");
+    cs_access(&g->sp, st->dst);
+    sb_printf(g->sp.b, ", einc_o);\n        }\n    } else ");
+}
+
 static void kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
 {
     sb_printf(g->sp.b, "extern \"C\" __global__ void __launch_bounds__(%u) %s_k%d(", L->block,
@@ -417,27 +597,36 @@ static void kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
         sb_printf(g->sp.b, "const einc_i64 count_ = ");
         count(g, k->flat, k->nflat, "einc_i64");
         sb_printf(g->sp.b, ";\n");
-        if (g->nest->sched.kind == LP_KIND_ELEMENTWISE && k->nflat) {
-            /* 32-bit division where every index fits: a 64-bit one is a long call */
-            sb_printf(g->sp.b, "    if (count_ <= 0x7fffffffLL) {\n"
+        /* elementwise: the vector form, else 32-bit division where every index fits (a
+           64-bit one is a long call), else the 64-bit loop; an if-else chain, since a
+           return before a loop that constant sizes make unreachable is a warning */
+        const lp_node *vst = vec_store(g, k);
+        bool u32 = g->nest->sched.kind == LP_KIND_ELEMENTWISE && k->nflat;
+        if (vst)
+            vec_form(g, k, vst);
+        else if (u32)
+            indent(g, 1);
+        if (u32) {
+            sb_printf(g->sp.b, "if (count_ <= 0x7fffffffLL) {\n"
                                "        for (einc_u32 einc_t = blockIdx.x * blockDim.x + threadIdx.x; "
                                "einc_t < (einc_u32)count_;\n"
                                "             einc_t += blockDim.x * gridDim.x) {\n");
             unflatten_as(g, k->flat, k->nflat, "einc_t", 3, true);
             for (int i = 0; i < k->nbody; i++)
                 node(g, k->body[i], 3);
-            sb_printf(g->sp.b, "        }\n        return;\n    }\n");
+            sb_printf(g->sp.b, "        }\n    } else {\n");
         }
-        indent(g, 1);
+        int d = u32 ? 2 : 1;
+        indent(g, d);
         sb_printf(g->sp.b, "for (einc_i64 tid_ = (einc_i64)blockIdx.x * blockDim.x + threadIdx.x; "
                         "tid_ < count_;\n");
-        indent(g, 1);
+        indent(g, d);
         sb_printf(g->sp.b, "     tid_ += (einc_i64)blockDim.x * gridDim.x) {\n");
-        unflatten(g, k->flat, k->nflat, "tid_", 2);
+        unflatten(g, k->flat, k->nflat, "tid_", d + 1);
         for (int i = 0; i < k->nbody; i++)
-            node(g, k->body[i], 2);
-        indent(g, 1);
-        sb_printf(g->sp.b, "}\n}\n\n");
+            node(g, k->body[i], d + 1);
+        indent(g, d);
+        sb_printf(g->sp.b, "}\n%s}\n\n", u32 ? "    }\n" : "");
         return;
     }
     /* block form: strided partial reductions, then a tree over shared memory */
@@ -559,6 +748,10 @@ static void preamble(cgu *g, const cg_opts *o, bool host, const cu_launch *ls, i
               "#define EINC_NAN_F __int_as_float(0x7fc00000)\n"
               "#define EINC_INF_D __longlong_as_double(0x7ff0000000000000LL)\n"
               "#define EINC_NAN_D __longlong_as_double(0x7ff8000000000000LL)\n"
+              "#endif\n\n"
+              "#if !defined(EINC_CUDA_EMU) && !defined(einc_load_f4)\n"
+              "#define einc_load_f4(p) (*(const float4 *)(const void *)(p))\n"
+              "#define einc_store_f4(p, v) ((void)(*(float4 *)(void *)(p) = (v)))\n"
               "#endif\n\n");
     if (g->sp.helpers) {
         cs_helpers(&g->sp);

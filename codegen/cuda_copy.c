@@ -82,10 +82,6 @@ bool cu_copy_plan(const lp_prog *lp, int k, const int *flat, int nflat, cu_launc
 static const char *const copy_routine[] = {
     "#ifndef EINC_CUDA_COPY\n"
     "#define EINC_CUDA_COPY\n"
-    "#ifndef EINC_CUDA_EMU\n"
-    "#define einc_load_f4(p) (*(const float4 *)(const void *)(p))\n"
-    "#define einc_store_f4(p, v) ((void)(*(float4 *)(void *)(p) = (v)))\n"
-    "#endif\n"
     "enum { EINC_TILE = 1024, EINC_TILE_SMEM = 1536 };\n"
     "\n",
     "/* Drops extents of 1, orders the axes by the output's stride and merges neighbours\n"
@@ -221,7 +217,7 @@ static const char *const copy_routine[] = {
     "    }\n"
     "}\n"
     "\n",
-    "/* Sizes and strides of D axes in loop order; offsets sb, db of the first element. */\n"
+    "/* Sizes and strides of D axes in loop order; src and dst point at the first element. */\n"
     "template <class T, int D> static __device__ void einc_copy(const T *__restrict__ src,\n"
     "    T *__restrict__ dst, einc_i64 *n, einc_i64 *s, einc_i64 *d, T (&tile)[EINC_TILE_SMEM])\n"
     "{\n"

@@ -73,7 +73,7 @@ typedef enum what { CU_FILE, CU_KERNELS, CU_HEADER } what;
 
 /*
  * What einc_kernel_emit does, for CUDA: bind without shapes (the fixed sizes as given, a
- * repeat's left open), lower for the GPU, order the size parameters (order: "j,i,k", or
+ * repeat's left open), lower for the GPU and schedule, order the size parameters (order: "j,i,k", or
  * NULL), generate.  *nkernels gets the nest count.  NULL with err set.
  */
 static char *emit_ordered(const char *expr, const char *fixed_text, einc_reduce reduce,
@@ -91,6 +91,8 @@ static char *emit_ordered(const char *expr, const char *fixed_text, einc_reduce 
     bind_opts o = { .reduce = reduce, .dtype = dt, .nsizes = nf, .sizes = fixed, .open_repeats = true };
     ir_prog *p = e ? bind_expr(&c, e, &o, 0, NULL) : NULL;
     lp_prog *lp = p ? lower(&c, p, LP_GPU, NULL) : NULL;
+    if (lp && lp_schedule(&c, lp, LP_GPU, NULL) < 0)     /* the kinds pick the kernels */
+        lp = NULL;
     char onames[8][32];
     const char *optr[8];
     int no = 0;

@@ -1,10 +1,11 @@
 /*
- * test_emu_copy.c — CUDA copies (codegen/cuda_copy.c) on the CUDA emulator against the
- * interpreter: every shape class of a transpose and of an elementwise copy, in every dtype,
+ * test_emu_copy.c — CUDA copies (codegen/cuda_copy.c) and the vector form of elementwise
+ * maps (codegen/cuda.c) on the CUDA emulator against the interpreter: every shape class of
+ * a transpose and of an elementwise copy, in every dtype,
  * with each block's threads forward and in reverse (a missing barrier between a tile's
  * two phases reads poisoned shared memory in one of them).  (The CUDA target refuses
  * strided views today, so there are none here.)
- * Each case's kernel text must also be the copy form (the test fails if a case falls back
+ * Each case's kernel text must also be the copy (or vector) form (the test fails if a case falls back
  * to one thread per element, which would pass the value checks without testing anything).
  * Without a C++ compiler every test skips and says why.
  */
@@ -30,9 +31,10 @@ static cuda_backend *gpu[2];     /* EINC_CUDA_EMU_ORDER forward, reverse */
 
 /*
  * out[axes in perm order] = x[axes in order], or a class of its own: a diagonal read
- * (x[i, i]) or a broadcast (x[i] into out[i, j]).
+ * (x[i, i]) or a broadcast (x[i] into out[i, j]); MAP is no copy but the elementwise map
+ * out[a, b] = x[a, b] * y[b], float32, whose vector form (cuda.c) runs where b % 4 == 0.
  */
-typedef enum shape { PERMUTE, DIAGONAL, BROADCAST } shape;
+typedef enum shape { PERMUTE, DIAGONAL, BROADCAST, MAP } shape;
 
 typedef struct ccase {
     const char *name;
@@ -73,6 +75,11 @@ static const ccase cases[] = {
     /* strides that are not a permutation's */
     { "ii->i", DIAGONAL, 1, { 9 }, { 0 }, EINC_F32 },
     { "i->ij", BROADCAST, 2, { 7, 33 }, { 0, 1 }, EINC_I32 },
+    /* elementwise maps: 16 bytes a thread where the row allows, else one element */
+    { "ij,j->ij", MAP, 2, { 5, 8 }, { 0, 1 }, EINC_F32 },
+    { "ij,j->ij 1x4", MAP, 2, { 1, 4 }, { 0, 1 }, EINC_F32 },
+    { "ij,j->ij odd", MAP, 2, { 5, 7 }, { 0, 1 }, EINC_F32 },
+    { "ij,j->ij 0", MAP, 2, { 0, 8 }, { 0, 1 }, EINC_F32 },
 };
 enum { NCASE = sizeof cases / sizeof *cases };
 
@@ -102,6 +109,15 @@ static void build(pb *b, const ccase *k)
     int ax[4], oax[4];
     for (int d = 0; d < k->ndim; d++)
         ax[d] = pb_axis(b, names[d], k->size[d]);
+    if (k->kind == MAP) {
+        int bb[1] = { ax[1] };
+        int x = tensor(b, "x", IR_INPUT, k->dt, 2, ax);
+        int y = tensor(b, "y", IR_INPUT, k->dt, 1, bb);
+        int o = tensor(b, "out", IR_OUTPUT, k->dt, 2, ax);
+        pb_stmt(b, at(b, o, 2, ax), IR_COMB_ASSIGN,
+                pb_op2(b, IR_MUL, pb_rd(b, at(b, x, 2, ax)), pb_rd(b, at(b, y, 1, bb))));
+        return;
+    }
     if (k->kind == DIAGONAL) {
         int ii[2] = { ax[0], ax[0] };
         int x = tensor(b, "x", IR_INPUT, k->dt, 2, ii);
@@ -141,14 +157,18 @@ static void copy_case(void **state)
     cg_opts o = { "einc", k->name, false };
     char *src = cg_cuda_kernels(&c, pl.lp, &o);
     assert_non_null(src);
-    if (!strstr(src, "    einc_copy<"))
-        fail_msg("%s: not a copy kernel:\n%s", k->name, src);
+    if (!strstr(src, k->kind == MAP ? "einc_load_f4(&" : "    einc_copy<"))
+        fail_msg("%s: not the %s form:\n%s", k->name, k->kind == MAP ? "vector" : "copy", src);
     free(src);
     void *bufs[4] = { 0 };
-    int x = 0, out = p->output;
-    bufs[x] = malloc(bytes(p, x));
-    for (int64_t e = 0; e < ir_tensor_elems(p, &p->tensor[x]); e++)
-        th_put(k->dt, bufs[x], e, k->dt == EINC_BOOL ? (double)(e % 3 == 0) : (double)(e % 251) - 100);
+    int out = p->output;
+    for (int x = 0; x < p->ntensor; x++) {
+        if (p->tensor[x].role != IR_INPUT)
+            continue;
+        bufs[x] = malloc(bytes(p, x));
+        for (int64_t e = 0; e < ir_tensor_elems(p, &p->tensor[x]); e++)
+            th_put(k->dt, bufs[x], e, k->dt == EINC_BOOL ? (double)(e % 3 == 0) : (double)((e + x) % 251) - 100);
+    }
     void *want = malloc(bytes(p, out)), *got = malloc(bytes(p, out));
     memset(want, 0xA5, bytes(p, out));
     bufs[out] = want;
@@ -165,7 +185,9 @@ static void copy_case(void **state)
                          k->name, g ? "reverse" : "forward", i, ((unsigned char *)got)[i],
                          ((unsigned char *)want)[i]);
     }
-    free(bufs[x]);
+    for (int x = 0; x < p->ntensor; x++)
+        if (p->tensor[x].role == IR_INPUT)
+            free(bufs[x]);
     free(want);
     free(got);
     arena_free(&A);

@@ -2,8 +2,9 @@
  * test_ptx.c — what NVRTC and ptxas say about the copy and elementwise kernels, with no
  * GPU (tests/ptx_check.h): each kernel compiled for sm_90 spills nothing and fits its
  * registers and shared memory, and its PTX has the structure its kind needs: transposes
- * go through shared memory with barriers, a copy whose rows match moves 16 bytes a load and
- * a store, and an elementwise kernel divides in 32 bits where its sizes allow.  Skips
+ * go through shared memory with barriers, a copy whose rows match and a float32 map whose
+ * arrays step along its innermost axis move 16 bytes a load and a store, and an
+ * elementwise kernel divides in 32 bits where its sizes allow.  Skips
  * when NVRTC cannot be loaded.
  */
 #include "cc.h"
@@ -61,6 +62,9 @@ static const pcase cases[] = {
     { "a b c -> b a c", EINC_F64, { "ld.global.nc.v4|ld.global.v4", "st.global.v4" } },
     /* an elementwise map: 32-bit division where the sizes fit, 64-bit where not */
     { "ij,ij->ij", EINC_F32, { "rem.u32|div.u32", "rem.s64|div.s64|rem.u64|div.u64" } },
+    /* float32 maps whose arrays all step along the innermost axis: 16 bytes a thread */
+    { "ij,j->ij", EINC_F32, { "ld.global.nc.v4|ld.global.v4", "st.global.v4", "rem.u32|div.u32" } },
+    { "abc,abc->abc", EINC_F32, { "ld.global.nc.v4|ld.global.v4", "st.global.v4" } },
 };
 enum { NCASE = sizeof cases / sizeof *cases };
 
