@@ -57,13 +57,14 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o);
 
 /*
  * CUDA C for a program lowered with LP_GPU (codegen/cuda.c): one extern "C" kernel NAME_kI
- * per nest, each launched with 256 threads a block on min(ceil(N/256), 4096) blocks (N: the
- * nest's output elements, 1 for a scalar; no launch when N is 0), in nest order.
+ * per nest, each launched by its plan (codegen/cuda_launch.h: no launch when its work is
+ * 0), in nest order.
  *   cg_cuda:         a .cu file for nvcc: <cuda_runtime.h>, the kernels and an extern "C"
  *                    host function NAME taking the C emitter's arguments as device pointers,
  *                    sizes in cg_param_at's order (void *workspace, a device pointer, when
  *                    there is one), then a
- *                    cudaStream_t, that launches them, and the host function NAME_workspace
+ *                    cudaStream_t, that launches them and returns the first failed
+ *                    launch's cudaError_t (else cudaSuccess), and the host function NAME_workspace
  *                    when there are temporaries (header_only: their prototypes);
  *   cg_cuda_kernels: the kernels alone, with no #include, for NVRTC.
  * A kernel's parameters are the arrays in tensor order, temporaries kept in memory

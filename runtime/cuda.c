@@ -6,8 +6,8 @@
  * cuMemAlloc_v2 since CUDA 3.2): the table names the symbol each member loads.  A program
  * is lowered for the GPU (one thread per output element), bound to its sizes, spelled as
  * CUDA C by codegen/cuda.c and compiled by NVRTC for compute_XY of device 0; each nest is
- * launched with the launcher's rule (256 threads, min(ceil(N/256), 4096) blocks, none when
- * N == 0).  NOTE: written and compiled without a GPU; benchmarks/gpu/check.sh is the test
+ * launched by its plan (codegen/cuda_launch.h), the rule the emitted launcher follows too.
+ * NOTE: written and compiled without a GPU; benchmarks/gpu/check.sh is the test
  * that runs it against the interpreter on a lent GPU machine.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "cuda_emu.h"
 #include "codegen.h"
+#include "cuda_launch.h"
 #include "loop.h"
 #include "nvrtc.h"
 #include "pipeline.h"
@@ -33,7 +34,7 @@ typedef struct cu_function_ *cu_function;
 typedef struct cu_stream_ *cu_stream;
 typedef unsigned long long cu_ptr;  /* CUdeviceptr */
 
-enum { CU_ATTR_CC_MAJOR = 75, CU_ATTR_CC_MINOR = 76, CU_BLOCK = 256, CU_MAX_GRID = 4096 };
+enum { CU_ATTR_CC_MAJOR = 75, CU_ATTR_CC_MINOR = 76, CU_FUNC_MAX_DYNAMIC_SHARED = 8 };
 
 /* return type, exported symbol, member, parameters */
 #define CUDA_SYMS(X)                                                                        \
@@ -54,6 +55,7 @@ enum { CU_ATTR_CC_MAJOR = 75, CU_ATTR_CC_MINOR = 76, CU_BLOCK = 256, CU_MAX_GRID
     X(cu_result, "cuLaunchKernel", launch,                                                  \
       (cu_function f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,       \
        unsigned bz, unsigned shmem, cu_stream s, void **params, void **extra))              \
+    X(cu_result, "cuFuncSetAttribute", func_attribute, (cu_function f, int attr, int value)) \
     X(cu_result, "cuCtxSynchronize", sync, (void))                                          \
     X(cu_result, "cuGetErrorString", error_string, (cu_result r, const char **s))
 
@@ -171,17 +173,6 @@ bool cuda_ready(cuda_backend *b, cc *c)
     return ok;
 }
 
-/* N, the product of the sizes of the loops a kernel flattens over its grid (cg_cuda_flat). */
-static int64_t grid_elems(const ir_prog *p, const lp_node *root, int *ax, bool *flat)
-{
-    int n = cg_cuda_flat(root, ax);
-    int64_t e = 1;
-    for (int i = 0; i < n; i++)
-        e *= p->axis[ax[i]].size;
-    *flat = n > 0;
-    return e;
-}
-
 /* Compiles p's kernels and loads them; called with b->mu held. */
 /* The loop IR of p, which einc_kernel_run took through the pipeline's index-IR stages. */
 static lp_prog *lower_gpu(cc *c, const ir_prog *p)
@@ -261,13 +252,11 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
         e = compile(b, c, key, p, &lp);
     cu_ptr *dev = ARENA_ARRAY(c->A, cu_ptr, p->ntensor);
     void **args = ARENA_ARRAY(c->A, void *, p->ntensor);
-    int depth = 0;
-    for (int i = 0; lp && i < lp->nnest; i++) {
-        int d = cg_cuda_flat(lp->nest[i].root, NULL);
-        depth = d > depth ? d : depth;
-    }
-    int *ax = ARENA_ARRAY(c->A, int, depth + 1);
-    if (!e || !lp || !dev || !args || !ax) {
+    cu_launch *plan = lp ? ARENA_ARRAY(c->A, cu_launch, lp->nnest + 1) : NULL;
+    for (int i = 0; plan && i < lp->nnest; i++)
+        if (cu_launch_plan(c, lp, i, &plan[i]) < 0)
+            plan = NULL;
+    if (!e || !lp || !dev || !args || !plan) {
         if (!c->failed)
             cc_nomem(c);
         goto out;
@@ -284,13 +273,14 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
             args[na++] = &dev[t];       /* the kernels' parameters: cg_cuda_kernels */
     }
     for (int i = 0; i < e->nk && !r; i++) {
-        bool flat;
-        int64_t n = grid_elems(p, lp->nest[i].root, ax, &flat);
-        if (flat && n == 0)
+        const cu_launch *L = &plan[i];
+        unsigned grid = cu_launch_grid(L, cu_launch_work(L, p));
+        if (!grid)
             continue;
-        int64_t blocks = flat ? n / CU_BLOCK + (n % CU_BLOCK != 0) : 1;
-        unsigned grid = (unsigned)(blocks < CU_MAX_GRID ? blocks : CU_MAX_GRID);
-        r = b->lib.launch(e->fn[i], grid, 1, 1, CU_BLOCK, 1, 1, 0, NULL, args, NULL);
+        if (L->shmem > CU_SHMEM_DEFAULT)
+            r = b->lib.func_attribute(e->fn[i], CU_FUNC_MAX_DYNAMIC_SHARED, (int)L->shmem);
+        if (!r)
+            r = b->lib.launch(e->fn[i], grid, 1, 1, L->block, 1, 1, L->shmem, NULL, args, NULL);
     }
     if (!r)
         r = b->lib.sync();

@@ -441,6 +441,13 @@ static cu_result emu_launch(cu_function f, unsigned gx, unsigned gy, unsigned gz
     return CU_LAUNCH_FAILED;
 }
 
+/* Only the dynamic shared memory limit (8), up to what a block may have (cuda_emu.hh's). */
+static cu_result emu_func_attribute(cu_function f, int attr, int value)
+{
+    (void)f;
+    return attr == 8 && value >= 0 && value <= (227 << 10) ? CU_OK : CU_INVALID_VALUE;
+}
+
 static cu_result emu_error_string(cu_result r, const char **s)
 {
     if (current && current->msg[0] && r != CU_NOMEM)
@@ -468,6 +475,7 @@ void *cuda_emu_sym(const char *sym)
         { "cuMemcpyHtoD_v2", (void (*)(void))emu_htod },
         { "cuMemcpyDtoH_v2", (void (*)(void))emu_dtoh },
         { "cuLaunchKernel", (void (*)(void))emu_launch },
+        { "cuFuncSetAttribute", (void (*)(void))emu_func_attribute },
         { "cuCtxSynchronize", (void (*)(void))emu_sync },
         { "cuGetErrorString", (void (*)(void))emu_error_string },
     };
