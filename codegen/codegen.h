@@ -81,4 +81,27 @@ char *cg_cuda_kernels(cc *c, const lp_prog *lp, const cg_opts *o);
  */
 int cg_cuda_flat(const lp_node *root, int *ax);
 
+/*
+ * How a nest's CUDA kernel shares its work (codegen/cuda_rows.c): a thread per element of
+ * the flattened loops (PLAIN); a warp or a block per row of a fused row group (ROWS); one
+ * reduction alone, as ROWS or in two stages when its outputs are few (REDUCE).
+ */
+typedef enum cg_cuda_form { CG_CUDA_PLAIN, CG_CUDA_ROWS, CG_CUDA_REDUCE } cg_cuda_form;
+cg_cuda_form cg_cuda_form_of(const lp_nest *nest);
+
+/* A nest's launch: grid, block (x, y), dynamic shared memory bytes. */
+typedef struct cg_cuda_launch {
+    cg_cuda_form form;
+    unsigned grid, block[2], shmem;
+} cg_cuda_launch;
+
+/*
+ * The launch of nest of the bound program p on a device of sms multiprocessors (0:
+ * unknown); false when there is nothing to launch (no rows).  The emitted launcher prints
+ * the same rule (einc_cuda_geometry), which this calls.
+ */
+bool cg_cuda_geometry(const ir_prog *p, const lp_nest *nest, int sms, cg_cuda_launch *l);
+void einc_cuda_geometry(int form, int64_t count, int64_t len, int sms, unsigned *grid, unsigned *bx,
+                        unsigned *by, unsigned *shmem);
+
 #endif

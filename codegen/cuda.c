@@ -35,37 +35,13 @@
  * acc_tensor read as the register.  Temporaries kept in memory are kernel parameters like
  * any array; the launcher carves them out of the caller's workspace.
  */
-#include "codegen.h"
+#include "cuda_int.h"
 #include "cdoc.h"
-#include "cspell.h"
 #include "strbuf.h"
 #include "alloc.h"
 
 #include <stdio.h>
 #include <string.h>
-
-enum { CU_BLOCK = 256, CU_MAX_GRID = 4096 };
-
-typedef struct cgu {
-    cspell sp;                  /* the text, the program, names of loops and sizes */
-    const char *name;           /* the kernel's name; kernels are NAME_k0, NAME_k1, ... */
-    const lp_nest *nest;
-    bool in_acc;                /* inside an ACC: the accumulator is the variable acc */
-    bool pairwise;              /* inside a pairwise ACC (cs_pairwise_start) */
-    const ir_access *store_dst; /* the STORE being emitted (memory-mode finals read it) */
-} cgu;
-
-/* The shape of one kernel: its flattened loops and what sits below them. */
-typedef struct cu_kernel {
-    int nflat;
-    int *flat;                  /* axes of the loops flattened over the grid, outermost first */
-    int nbody;
-    lp_node *const *body;       /* what each thread runs in order, below the flattened loops */
-    bool block;                 /* block form: a scalar ACC whose reduction the block shares */
-    int nred;
-    int *red;                   /* block form: the reduction loops, outermost first */
-    const lp_node *update;      /* block form: the UPDATE under them */
-} cu_kernel;
 
 static const char *ctype(einc_dtype t)
 {
@@ -310,27 +286,7 @@ static int cu_shape(cc *c, const lp_nest *nest, cu_kernel *k)
     if (cpu_schedule(nest->root, k->flat, k->nflat))
         return cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1,
                         "a GPU kernel needs the register schedule (lower with LP_GPU)");
-    const lp_node *n = k->body[0];
-    if (k->nflat || k->nbody != 1 || n->op != LP_ACC || n->n != 1)
-        return 0;
-    /* a float prod runs on one thread, in numpy's order: per-thread partial products could
-       underflow to 0 in one thread and overflow to inf in another, and 0 * inf is NaN */
-    if (n->comb == IR_COMB_PROD && dtype_is_float(nest->compute))
-        return 0;
-    /* block form: a scalar ACC over a plain chain of loops ending in its UPDATE */
-    int nred = 0;
-    const lp_node *u = n->body[0];
-    for (; u->op == LP_LOOP && u->n == 1; u = u->body[0])
-        nred++;
-    if (u->op != LP_UPDATE)
-        return 0;
-    k->red = ARENA_ARRAY(c->A, int, nred + 1);
-    if (!k->red)
-        return cc_nomem(c);
-    for (u = n->body[0]; u->op == LP_LOOP; u = u->body[0])
-        k->red[k->nred++] = u->axis;
-    k->update = u;
-    k->block = true;
+    k->form = cg_cuda_form_of(nest);
     return 0;
 }
 
@@ -393,64 +349,28 @@ static void params(cgu *g, bool host)
 
 static void kernel(cgu *g, const cu_kernel *k, int idx)
 {
+    if (k->form != CG_CUDA_PLAIN) {
+        cu_rows_kernel(g, k, idx);
+        return;
+    }
     sb_printf(g->sp.b, "extern \"C\" __global__ void __launch_bounds__(%d) %s_k%d(", CU_BLOCK,
               g->name, idx);
     params(g, false);
     sb_printf(g->sp.b, ")\n{\n");
-    if (!k->block) {
-        indent(g, 1);
-        sb_printf(g->sp.b, "const einc_i64 count_ = ");
-        count(g, k->flat, k->nflat, "einc_i64");
-        sb_printf(g->sp.b, ";\n");
-        indent(g, 1);
-        sb_printf(g->sp.b, "for (einc_i64 tid_ = (einc_i64)blockIdx.x * blockDim.x + threadIdx.x; "
-                        "tid_ < count_;\n");
-        indent(g, 1);
-        sb_printf(g->sp.b, "     tid_ += (einc_i64)blockDim.x * gridDim.x) {\n");
-        unflatten(g, k->flat, k->nflat, "tid_", 2);
-        for (int i = 0; i < k->nbody; i++)
-            node(g, k->body[i], 2);
-        indent(g, 1);
-        sb_printf(g->sp.b, "}\n}\n\n");
-        return;
-    }
-    /* block form: strided partial reductions, then a tree over shared memory */
-    const char *at = cs_arith_type(&g->sp, g->nest->compute);
-    const lp_node *acc = k->body[0];
-    sb_printf(g->sp.b, "    __shared__ %s part_[%d];\n", at, CU_BLOCK);
-    sb_printf(g->sp.b, "    if (blockIdx.x != 0)\n        return;\n");
-    sb_printf(g->sp.b, "    const einc_i64 count_ = ");
-    count(g, k->red, k->nred, "einc_i64");
-    sb_printf(g->sp.b, ";\n    %s acc = ", at);
-    identity(g, acc->comb);
+    indent(g, 1);
+    sb_printf(g->sp.b, "const einc_i64 count_ = ");
+    count(g, k->flat, k->nflat, "einc_i64");
     sb_printf(g->sp.b, ";\n");
-    pairwise_start(g, acc, 1);
-    sb_printf(g->sp.b, "    for (einc_i64 tid_ = threadIdx.x; tid_ < count_; tid_ += blockDim.x) {\n");
-    unflatten(g, k->red, k->nred, "tid_", 2);
-    g->in_acc = true;
-    g->pairwise = acc->pairwise;
-    node(g, k->update, 2);
-    g->in_acc = false;
-    sb_printf(g->sp.b, "    }\n");
-    pairwise_end(g, acc, 1);
-    sb_printf(g->sp.b, "    part_[threadIdx.x] = acc;\n    __syncthreads();\n");
-    sb_printf(g->sp.b, "    for (unsigned half_ = %d; half_ > 0; half_ >>= 1) {\n", CU_BLOCK / 2);
-    sb_printf(g->sp.b, "        if (threadIdx.x < half_ && threadIdx.x + half_ < blockDim.x) {\n");
-    sb_printf(g->sp.b, "            ");
-    combine(g, acc->comb, "acc", NULL, "part_[threadIdx.x + half_]");
-    sb_printf(g->sp.b, ";\n            part_[threadIdx.x] = acc;\n        }\n");
-    sb_printf(g->sp.b, "        __syncthreads();\n    }\n");
-    sb_printf(g->sp.b, "    if (threadIdx.x == 0) {\n        acc = ");
-    if (acc->accumulate) {      /* dst holds an earlier statement's value: fold it in last */
-        cs_load(&g->sp, g->nest, acc->dst);
-        sb_printf(g->sp.b, ";\n        ");
-        combine(g, acc->comb, "acc", NULL, "part_[0]");
-        sb_printf(g->sp.b, ";\n");
-    } else {
-        sb_printf(g->sp.b, "part_[0];\n");
-    }
-    acc_store(g, acc, 2);
-    sb_printf(g->sp.b, "    }\n}\n\n");
+    indent(g, 1);
+    sb_printf(g->sp.b, "for (einc_i64 tid_ = (einc_i64)blockIdx.x * blockDim.x + threadIdx.x; "
+                    "tid_ < count_;\n");
+    indent(g, 1);
+    sb_printf(g->sp.b, "     tid_ += (einc_i64)blockDim.x * gridDim.x) {\n");
+    unflatten(g, k->flat, k->nflat, "tid_", 2);
+    for (int i = 0; i < k->nbody; i++)
+        node(g, k->body[i], 2);
+    indent(g, 1);
+    sb_printf(g->sp.b, "}\n}\n\n");
 }
 
 static void launcher_proto(cgu *g)
@@ -463,9 +383,13 @@ static void launcher_proto(cgu *g)
 static void launcher(cgu *g, const cu_kernel *ks, int nk)
 {
     const ir_prog *p = g->sp.p;
-    bool any = false;
-    for (int i = 0; i < nk; i++)
-        any |= ks[i].nflat > 0;
+    bool any = false, rows = false;
+    for (int i = 0; i < nk; i++) {
+        any |= ks[i].nflat > 0 && ks[i].form == CG_CUDA_PLAIN;
+        rows |= ks[i].form != CG_CUDA_PLAIN;
+    }
+    if (rows)
+        cu_rows_host_helpers(g);
     if (any)        /* only then: an unused static function is a host-compiler warning */
         sb_printf(g->sp.b, "#ifndef EINC_CUDA_GRID\n#define EINC_CUDA_GRID\n"
                     "static unsigned einc_grid(int64_t n)\n{\n"
@@ -481,7 +405,9 @@ static void launcher(cgu *g, const cu_kernel *ks, int nk)
     if (g->sp.nstored)
         cs_workspace_locals(&g->sp, 1, "");
     for (int i = 0; i < nk; i++) {
-        if (ks[i].nflat) {
+        if (ks[i].form != CG_CUDA_PLAIN) {
+            cu_rows_launch(g, &ks[i], i);
+        } else if (ks[i].nflat) {
             sb_printf(g->sp.b, "    if (");
             count(g, ks[i].flat, ks[i].nflat, "int64_t");
             sb_printf(g->sp.b, " > 0)\n        %s_k%d<<<einc_grid(", g->name, i);
@@ -504,7 +430,7 @@ static void launcher(cgu *g, const cu_kernel *ks, int nk)
         for (int a = 0; a < p->naxis; a++)
             if (p->axis[a].size < 0)
                 sb_printf(g->sp.b, ", %s", g->sp.size[a]);
-        sb_printf(g->sp.b, ");\n");
+        sb_printf(g->sp.b, ");\n%s", ks[i].form != CG_CUDA_PLAIN ? "    }\n" : "");
     }
     sb_printf(g->sp.b, "}\n");
 }
@@ -512,15 +438,18 @@ static void launcher(cgu *g, const cu_kernel *ks, int nk)
 static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, int nk)
 {
     cd_open(&g->sp, g->name, o->source, host ? CD_CUDA : CD_KERNELS);
-    sb_printf(g->sp.b, " * Each kernel runs %d threads a block on min(ceil(N/%d), %d) blocks, not "
-                    "at all\n * when N is 0:\n", CU_BLOCK, CU_BLOCK, CU_MAX_GRID);
+    sb_printf(g->sp.b, " * A thread per element runs %d threads a block on min(ceil(N/%d), %d) blocks; "
+                    "rows and\n * reduce kernels take their geometry from einc_cuda_geometry; no "
+                    "launch when N is 0:\n", CU_BLOCK, CU_BLOCK, CU_MAX_GRID);
+    static const char *const form[] = { "", " (rows: a warp or a block per row)",
+                                        " (reduce: a warp or block per output, or two stages)" };
     for (int i = 0; i < nk; i++) {
         sb_printf(g->sp.b, " *   %s_k%d  N = ", g->name, i);
         if (!ks[i].nflat)
-            sb_printf(g->sp.b, "1%s", ks[i].block ? " (one block shares the reduction)" : "");
+            sb_printf(g->sp.b, "1");
         for (int j = 0; j < ks[i].nflat; j++)
             sb_printf(g->sp.b, "%s%s", j ? "*" : "", g->sp.size[ks[i].flat[j]]);
-        sb_printf(g->sp.b, "\n");
+        sb_printf(g->sp.b, "%s\n", form[ks[i].form]);
     }
     sb_printf(g->sp.b, " */\n");
     if (host)
@@ -539,6 +468,7 @@ static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, i
         cs_helpers(&g->sp);
         sb_printf(g->sp.b, "\n");
     }
+    cu_rows_globals(g, ks, nk);
 }
 
 static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
@@ -587,3 +517,18 @@ char *cg_cuda_kernels(cc *c, const lp_prog *lp, const cg_opts *o)
 {
     return emit(c, lp, o, false);
 }
+
+/* What the kernel templates (cuda_int.h) reuse of this file's spelling. */
+void cu_indent(cgu *g, int depth) { indent(g, depth); }
+void cu_identity(cgu *g, ir_comb comb) { identity(g, comb); }
+void cu_combine(cgu *g, ir_comb comb, const char *lhs, const ir_expr *x, const char *vtext)
+{
+    combine(g, comb, lhs, x, vtext);
+}
+void cu_node(cgu *g, const lp_node *n, int depth) { node(g, n, depth); }
+void cu_acc_store(cgu *g, const lp_node *n, int depth) { acc_store(g, n, depth); }
+void cu_pairwise_start(cgu *g, const lp_node *acc, int depth) { pairwise_start(g, acc, depth); }
+void cu_pairwise_end(cgu *g, const lp_node *acc, int depth) { pairwise_end(g, acc, depth); }
+void cu_count(cgu *g, const int *ax, int n, const char *type) { count(g, ax, n, type); }
+void cu_unflatten(cgu *g, const int *ax, int n, const char *var, int depth) { unflatten(g, ax, n, var, depth); }
+void cu_params(cgu *g, bool host) { params(g, host); }

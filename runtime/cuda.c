@@ -6,8 +6,8 @@
  * cuMemAlloc_v2 since CUDA 3.2): the table names the symbol each member loads.  A program
  * is lowered for the GPU (one thread per output element), bound to its sizes, spelled as
  * CUDA C by codegen/cuda.c and compiled by NVRTC for compute_XY of device 0; each nest is
- * launched with the launcher's rule (256 threads, min(ceil(N/256), 4096) blocks, none when
- * N == 0).  NOTE: written and compiled without a GPU; benchmarks/gpu/check.sh is the test
+ * launched with the emitted launcher's rule (cg_cuda_geometry, from the sizes and the
+ * device's multiprocessor count).  NOTE: written and compiled without a GPU; benchmarks/gpu/check.sh is the test
  * that runs it against the interpreter on a lent GPU machine.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -33,7 +33,7 @@ typedef struct cu_function_ *cu_function;
 typedef struct cu_stream_ *cu_stream;
 typedef unsigned long long cu_ptr;  /* CUdeviceptr */
 
-enum { CU_ATTR_CC_MAJOR = 75, CU_ATTR_CC_MINOR = 76, CU_BLOCK = 256, CU_MAX_GRID = 4096 };
+enum { CU_ATTR_SMS = 16, CU_ATTR_CC_MAJOR = 75, CU_ATTR_CC_MINOR = 76 };
 
 /* return type, exported symbol, member, parameters */
 #define CUDA_SYMS(X)                                                                        \
@@ -81,6 +81,7 @@ struct cuda_backend {
     cu_device dev;
     cu_context ctx;
     char arch[32];              /* "compute_90" */
+    int sms;                    /* multiprocessors, for the launch geometry (0: unknown) */
     cu_entry *cache;
     cuda_emu *emu;              /* EINC_CUDA_EMU=1: the emulator is the driver (cuda_emu.h) */
 };
@@ -155,6 +156,8 @@ static void open_driver(cuda_backend *b)
         snprintf(b->why, sizeof b->why, "cannot open CUDA device 0: %s", cu_err(b, r));
         return;
     }
+    if (b->lib.attribute(&b->sms, CU_ATTR_SMS, b->dev))
+        b->sms = 0;
     snprintf(b->arch, sizeof b->arch, "compute_%d%d", major, minor);
     b->ok = true;
 }
@@ -169,17 +172,6 @@ bool cuda_ready(cuda_backend *b, cc *c)
     if (!ok && c)
         cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "%s", b->why);
     return ok;
-}
-
-/* N, the product of the sizes of the loops a kernel flattens over its grid (cg_cuda_flat). */
-static int64_t grid_elems(const ir_prog *p, const lp_node *root, int *ax, bool *flat)
-{
-    int n = cg_cuda_flat(root, ax);
-    int64_t e = 1;
-    for (int i = 0; i < n; i++)
-        e *= p->axis[ax[i]].size;
-    *flat = n > 0;
-    return e;
 }
 
 /* Compiles p's kernels and loads them; called with b->mu held. */
@@ -261,13 +253,7 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
         e = compile(b, c, key, p, &lp);
     cu_ptr *dev = ARENA_ARRAY(c->A, cu_ptr, p->ntensor);
     void **args = ARENA_ARRAY(c->A, void *, p->ntensor);
-    int depth = 0;
-    for (int i = 0; lp && i < lp->nnest; i++) {
-        int d = cg_cuda_flat(lp->nest[i].root, NULL);
-        depth = d > depth ? d : depth;
-    }
-    int *ax = ARENA_ARRAY(c->A, int, depth + 1);
-    if (!e || !lp || !dev || !args || !ax) {
+    if (!e || !lp || !dev || !args) {
         if (!c->failed)
             cc_nomem(c);
         goto out;
@@ -284,13 +270,10 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
             args[na++] = &dev[t];       /* the kernels' parameters: cg_cuda_kernels */
     }
     for (int i = 0; i < e->nk && !r; i++) {
-        bool flat;
-        int64_t n = grid_elems(p, lp->nest[i].root, ax, &flat);
-        if (flat && n == 0)
+        cg_cuda_launch l;       /* the emitted launcher's rule (codegen/cuda_rows.c) */
+        if (!cg_cuda_geometry(p, &lp->nest[i], b->sms, &l))
             continue;
-        int64_t blocks = flat ? n / CU_BLOCK + (n % CU_BLOCK != 0) : 1;
-        unsigned grid = (unsigned)(blocks < CU_MAX_GRID ? blocks : CU_MAX_GRID);
-        r = b->lib.launch(e->fn[i], grid, 1, 1, CU_BLOCK, 1, 1, 0, NULL, args, NULL);
+        r = b->lib.launch(e->fn[i], l.grid, 1, 1, l.block[0], l.block[1], 1, l.shmem, NULL, args, NULL);
     }
     if (!r)
         r = b->lib.sync();
