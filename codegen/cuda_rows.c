@@ -2,7 +2,7 @@
  * cuda_rows.c — the CUDA kernels of fused row groups and of reductions (docs/ARCHITECTURE.md,
  * "Schedule kinds" and "The CUDA kernels"), and the launch geometry of every CUDA kernel.
  *
- * A nest whose flattened loops (cg_cuda_flat) sit over steps that are reductions (ACC),
+ * A nest the schedule calls `rows` or `reduce` whose flattened loops (cg_cuda_flat) sit over steps that are reductions (ACC),
  * loops of stores, or one store per row, at least one a reduction, is a *rows* nest:
  * softmax (max, exp-and-sum, scale), log_softmax, layernorm, `ij->i` with its epilogue.
  * One row (one value of the flattened loops) belongs to a group of threads, which runs
@@ -149,6 +149,10 @@ static const lp_node *length_step(lp_node *const *body, int nbody)
 
 cg_cuda_form cg_cuda_form_of(const lp_nest *nest)
 {
+    /* a contraction (ik,kj->ij) reads each input along other axes: a thread per output
+       keeps its reads coalesced, and the matrix kernels are another template's */
+    if (nest->sched.kind != LP_KIND_ROWS && nest->sched.kind != LP_KIND_REDUCE)
+        return CG_CUDA_PLAIN;
     int nflat = cg_cuda_flat(nest->root, NULL);
     const lp_node *n = nest->root;
     for (int i = 0; i < nflat; i++)
@@ -371,10 +375,10 @@ static int two_stage(cgu *g, const cu_kernel *k, int idx, int depth)
     cu_indent(g, depth + 3);
     sb_printf(g->sp.b, "if (einc_row < einc_count)\n");
     cu_indent(g, depth + 4);
-    sb_printf(g->sp.b, "einc_part_k%d[blockIdx.x] = acc;\n", idx);
+    sb_printf(g->sp.b, "%s_part_k%d[blockIdx.x] = acc;\n", g->name, idx);
     line(g, depth + 3, "__threadfence();       /* the partial is seen before the count */");
     cu_indent(g, depth + 3);
-    sb_printf(g->sp.b, "einc_last = atomicAdd(&einc_done_k%d, 1u) == gridDim.x - 1;\n", idx);
+    sb_printf(g->sp.b, "einc_last = atomicAdd(&%s_done_k%d, 1u) == gridDim.x - 1;\n", g->name, idx);
     line(g, depth + 2, "}");
     line(g, depth + 1, "}");
     line(g, depth + 1, "__syncthreads();");
@@ -384,7 +388,7 @@ static int two_stage(cgu *g, const cu_kernel *k, int idx, int depth)
     line(g, depth + 1, "for (einc_i64 einc_r = threadIdx.x; einc_r < einc_count; einc_r += blockDim.x) {");
     unflatten(g, k->flat, k->nflat, "einc_r", "einc_rr", depth + 2);
     cu_indent(g, depth + 2);
-    sb_printf(g->sp.b, "const volatile %s *einc_p = einc_part_k%d + einc_r * einc_parts;\n", at, idx);
+    sb_printf(g->sp.b, "const volatile %s *einc_p = %s_part_k%d + einc_r * einc_parts;\n", at, g->name, idx);
     cu_indent(g, depth + 2);
     sb_printf(g->sp.b, "%s acc = einc_p[0];\n", at);
     line(g, depth + 2, "for (einc_i64 einc_q = 1; einc_q < einc_parts; einc_q++) {");
@@ -398,7 +402,7 @@ static int two_stage(cgu *g, const cu_kernel *k, int idx, int depth)
     line(g, depth + 1, "}");
     line(g, depth + 1, "if (threadIdx.x == 0)");
     cu_indent(g, depth + 2);
-    sb_printf(g->sp.b, "einc_done_k%d = 0;    /* for the next launch */\n", idx);
+    sb_printf(g->sp.b, "%s_done_k%d = 0;    /* for the next launch */\n", g->name, idx);
     line(g, depth + 1, "return;");
     line(g, depth, "}");
     return 0;
@@ -439,9 +443,9 @@ void cu_rows_globals(cgu *g, const cu_kernel *ks, int nk)
         if (ks[i].form != CG_CUDA_REDUCE)
             continue;
         g->nest = &g->sp.lp->nest[i];
-        sb_printf(g->sp.b, "__device__ %s einc_part_k%d[%d];    /* a two-stage reduction's partials */\n"
-                        "__device__ unsigned einc_done_k%d;     /* its blocks that are done */\n",
-                  cs_arith_type(&g->sp, g->nest->compute), i, CU_PARTS, i);
+        sb_printf(g->sp.b, "__device__ %s %s_part_k%d[%d];    /* a two-stage reduction's partials */\n"
+                        "__device__ unsigned %s_done_k%d;     /* its blocks that are done */\n",
+                  cs_arith_type(&g->sp, g->nest->compute), g->name, i, CU_PARTS, g->name, i);
     }
 }
 
