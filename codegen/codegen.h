@@ -57,8 +57,8 @@ char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o);
 
 /*
  * CUDA C for a program lowered with LP_GPU (codegen/cuda.c): one extern "C" kernel NAME_kI
- * per nest, each launched with 256 threads a block on min(ceil(N/256), 4096) blocks (N: the
- * nest's output elements, 1 for a scalar; no launch when N is 0), in nest order.
+ * per nest, launched in nest order with cg_cuda_geometry's grid and block (no launch when
+ * the nest has no output elements).
  *   cg_cuda:         a .cu file for nvcc: <cuda_runtime.h>, the kernels and an extern "C"
  *                    host function NAME taking the C emitter's arguments as device pointers,
  *                    sizes in cg_param_at's order (void *workspace, a device pointer, when

@@ -3,28 +3,30 @@
  *
  * The program is lowered for LP_GPU, so every reduction is in register form and each nest
  * is a chain of loops over output axes ending in an ACC (a reduction) or a STORE (an
- * elementwise map).  Each nest becomes one kernel NAME_kI:
+ * elementwise map).  Each nest becomes one kernel NAME_kI, in one of three forms
+ * (cg_cuda_form_of):
  *
- *   - grid-stride form: the loops above the ACC/STORE are flattened into one 64-bit linear
- *     index (one thread per output element); the reduction loops run in the thread;
- *   - block form, for a scalar output (no loops above the ACC, as 'ij->'): one block
- *     shares the reduction — each thread folds a strided slice of the flattened reduction
- *     loops, then a shared-memory tree folds the 256 partials.  One thread doing all of a
- *     long reduction is the simple alternative, and it leaves the GPU idle.  A float sum's
- *     thread adds its slice pairwise (cspell.h), so with the tree the error stays
- *     O(eps (32 + log2 n)).  A float prod is the exception: it runs in the grid-stride
- *     form on one thread, in numpy's order, for numpy's answer where partial products
- *     would overflow or underflow (cu_shape).
+ *   - plain (here): the loops above the ACC/STORE are flattened into one 64-bit linear
+ *     index (one thread per output element); the reduction loops run in the thread.  A
+ *     root loop with several children (lower.c merged nests over the same axis) is
+ *     flattened too, and each thread runs the children in order for its element: lower.c
+ *     merges only when iteration r of a later child reads nothing but what iteration r of
+ *     an earlier one wrote.  Elementwise maps, transposes, contractions and a float prod
+ *     (numpy's order, on one thread) take this form;
+ *   - rows (cuda_rows.c): a nest the schedule calls `rows` (softmax, log_softmax,
+ *     layernorm, a row reduction with its epilogue): a warp or a block per row, each step
+ *     spread across the row, reductions folded with __shfl_xor_sync and shared memory;
+ *   - reduce (cuda_rows.c): a nest that is one reduction of one array (`ij->i`, `ij->`,
+ *     `ijk->k`): the rows kernel, or two stages in one launch when the outputs are too
+ *     few to fill the GPU.
  *
- * Every kernel is launched the same way, so the launcher here and a runtime that loads the
- * NVRTC output need one rule: 256 threads a block, grid = min(ceil(N/256), 4096) where N is
- * the product of the sizes of the flattened loops (1 for a scalar output), no launch when
- * N == 0.  Kernels stay correct for any grid >= 1 and any block of at most 256 threads.
- *
- * A root loop with several children (lower.c merged nests over the same axis: a softmax's
- * max, sum and division per row) is flattened too, and each thread runs the children in
- * order for its element: lower.c merges only when iteration r of a later child reads
- * nothing but what iteration r of an earlier one wrote.
+ * Launch geometry has one rule, einc_cuda_geometry (cuda_rows.c), compiled into the
+ * library for runtime/cuda.c and printed into the launcher: plain kernels run 256 threads
+ * a block on min(ceil(N/256), 4096) blocks (N the product of the flattened loops' sizes, 1
+ * for a scalar output); rows and reduce kernels take theirs from N, the row's length and
+ * the device's multiprocessor count; nothing is launched when N == 0.  Plain and rows
+ * kernels stay correct for any grid >= 1 and any block of at most 256 threads (rows: a
+ * group of x = 32 threads, or x a multiple of 32 and y = 1).
  *
  * cg_cuda writes a .cu file for nvcc (the kernels and an extern "C" host launcher);
  * cg_cuda_kernels only the kernels, with no #include at all (NVRTC ships no cuda_runtime.h
