@@ -388,14 +388,20 @@ static int two_stage(cgu *g, const cu_kernel *k, int idx, int depth)
     line(g, depth + 1, "for (einc_i64 einc_r = threadIdx.x; einc_r < einc_count; einc_r += blockDim.x) {");
     unflatten(g, k->flat, k->nflat, "einc_r", "einc_rr", depth + 2);
     cu_indent(g, depth + 2);
-    sb_printf(g->sp.b, "const volatile %s *einc_p = %s_part_k%d + einc_r * einc_parts;\n", at, g->name, idx);
+    sb_printf(g->sp.b, "volatile %s *einc_p = %s_part_k%d + einc_r * einc_parts;\n", at, g->name, idx);
+    /* the partials fold as a tree, in place: a float sum's error grows as log2(P), not P */
+    line(g, depth + 2, "for (einc_i64 einc_w = 1; einc_w < einc_parts; einc_w *= 2) {");
+    line(g, depth + 3, "for (einc_i64 einc_q = 0; einc_q + einc_w < einc_parts; einc_q += 2 * einc_w) {");
+    cu_indent(g, depth + 4);
+    sb_printf(g->sp.b, "%s acc = einc_p[einc_q];\n", at);
+    cu_indent(g, depth + 4);
+    cu_combine(g, acc->comb, "acc", NULL, "einc_p[einc_q + einc_w]");
+    sb_printf(g->sp.b, ";\n");
+    line(g, depth + 4, "einc_p[einc_q] = acc;");
+    line(g, depth + 3, "}");
+    line(g, depth + 2, "}");
     cu_indent(g, depth + 2);
     sb_printf(g->sp.b, "%s acc = einc_p[0];\n", at);
-    line(g, depth + 2, "for (einc_i64 einc_q = 1; einc_q < einc_parts; einc_q++) {");
-    cu_indent(g, depth + 3);
-    cu_combine(g, acc->comb, "acc", NULL, "einc_p[einc_q]");
-    sb_printf(g->sp.b, ";\n");
-    line(g, depth + 2, "}");
     g->in_acc = true;
     leader_store(g, acc, depth + 2, "true");
     g->in_acc = false;
