@@ -82,4 +82,21 @@ char *cg_cuda_kernels(cc *c, const lp_prog *lp, const cg_opts *o);
  */
 int cg_cuda_flat(const lp_node *root, int *ax);
 
+/*
+ * How a nest's CUDA kernel shares its work (codegen/cuda_rows.c): a thread per element of
+ * the flattened loops (PLAIN); a warp or a block per row of a fused row group (ROWS); one
+ * reduction alone, as ROWS or in two stages when its outputs are few (REDUCE).
+ */
+typedef enum cg_cuda_form { CG_CUDA_PLAIN, CG_CUDA_ROWS, CG_CUDA_REDUCE } cg_cuda_form;
+cg_cuda_form cg_cuda_form_of(const lp_nest *nest);
+
+/*
+ * The rows and reduce forms' launch rule (codegen/cuda_rows.c; form 1 rows, 2 reduce): grid,
+ * block (x, y) and dynamic shared memory from count (rows, or outputs), len (a row's
+ * elements) and the device's multiprocessor count sms (0: unknown).  cuda_launch.c calls
+ * it for runtime/cuda.c, and the emitted launcher prints the same text.
+ */
+void einc_cuda_geometry(int form, int64_t count, int64_t len, int sms, unsigned *grid, unsigned *bx,
+                        unsigned *by, unsigned *shmem);
+
 #endif

@@ -3,18 +3,22 @@
  *
  * The program is lowered for LP_GPU, so every reduction is in register form and each nest
  * is a chain of loops over output axes ending in an ACC (a reduction) or a STORE (an
- * elementwise map).  Each nest becomes one kernel NAME_kI:
+ * elementwise map).  Each nest becomes one kernel NAME_kI, in one of three forms
+ * (cg_cuda_form_of):
  *
- *   - grid-stride form: the loops above the ACC/STORE are flattened into one 64-bit linear
- *     index (one thread per output element); the reduction loops run in the thread;
- *   - block form, for a scalar output (no loops above the ACC, as 'ij->'): one block
- *     shares the reduction — each thread folds a strided slice of the flattened reduction
- *     loops, then a shared-memory tree folds the 256 partials.  One thread doing all of a
- *     long reduction is the simple alternative, and it leaves the GPU idle.  A float sum's
- *     thread adds its slice pairwise (cspell.h), so with the tree the error stays
- *     O(eps (32 + log2 n)).  A float prod is the exception: it runs in the grid-stride
- *     form on one thread, in numpy's order, for numpy's answer where partial products
- *     would overflow or underflow (cu_shape).
+ *   - plain (here): the loops above the ACC/STORE are flattened into one 64-bit linear
+ *     index (one thread per output element); the reduction loops run in the thread.  A
+ *     root loop with several children (lower.c merged nests over the same axis) is
+ *     flattened too, and each thread runs the children in order for its element: lower.c
+ *     merges only when iteration r of a later child reads nothing but what iteration r of
+ *     an earlier one wrote.  Elementwise maps, transposes, contractions and a float prod
+ *     (numpy's order, on one thread) take this form;
+ *   - rows (cuda_rows.c): a nest the schedule calls `rows` (softmax, log_softmax,
+ *     layernorm, a row reduction with its epilogue): a warp or a block per row, each step
+ *     spread across the row, reductions folded with __shfl_xor_sync and shared memory;
+ *   - reduce (cuda_rows.c): a nest that is one reduction of one array (`ij->i`, `ij->`,
+ *     `ijk->k`): the rows kernel, or two stages in one launch when the outputs are too
+ *     few to fill the GPU.
  *
  * A copy (a `transpose` or `elementwise` nest whose one statement is out[..] = in[..], one
  * dtype on both sides) is cuda_copy.c's kernel instead: axes merged at run time, tiles
@@ -27,14 +31,14 @@
  *
  * How each kernel is launched (its form, grid, block, dynamic shared memory) is
  * cuda_launch.c's plan, the one rule the launcher here and runtime/cuda.c both follow; a
- * new form of kernel adds its case there.  Kernels stay correct for any grid of at least
- * one block.  The launcher returns the first failed launch's cudaError_t (cudaGetLastError
- * after each), else cudaSuccess.
- *
- * A root loop with several children (lower.c merged nests over the same axis: a softmax's
- * max, sum and division per row) is flattened too, and each thread runs the children in
- * order for its element: lower.c merges only when iteration r of a later child reads
- * nothing but what iteration r of an earlier one wrote.
+ * new form of kernel adds its case there.  Plain kernels run 256 threads a block on
+ * min(ceil(W/256), 4096) blocks (W the product of the flattened loops' sizes, 1 for a
+ * scalar output); rows and reduce kernels take their grid and block from W, the row's
+ * length and the device's multiprocessor count (einc_cuda_geometry, cuda_rows.c); nothing
+ * is launched when W == 0.  Plain and rows kernels stay correct for any grid >= 1 and any
+ * block of at most 256 threads (rows: a group of x = 32 threads, or x a multiple of 32
+ * and y = 1).  The launcher returns the first failed launch's cudaError_t
+ * (cudaGetLastError after each), else cudaSuccess.
  *
  * cg_cuda writes a .cu file for nvcc (the kernels and an extern "C" host launcher);
  * cg_cuda_kernels only the kernels, with no #include at all (NVRTC ships no cuda_runtime.h
@@ -45,9 +49,8 @@
  * acc_tensor read as the register.  Temporaries kept in memory are kernel parameters like
  * any array; the launcher carves them out of the caller's workspace.
  */
-#include "codegen.h"
+#include "cuda_int.h"
 #include "cdoc.h"
-#include "cspell.h"
 #include "cuda_launch.h"
 #include "strbuf.h"
 #include "alloc.h"
@@ -55,29 +58,6 @@
 
 #include <stdio.h>
 #include <string.h>
-
-enum { CU_BLOCK = 256 };
-
-typedef struct cgu {
-    cspell sp;                  /* the text, the program, names of loops and sizes */
-    const char *name;           /* the kernel's name; kernels are NAME_k0, NAME_k1, ... */
-    const lp_nest *nest;
-    bool in_acc;                /* inside an ACC: the accumulator is the variable acc */
-    bool pairwise;              /* inside a pairwise ACC (cs_pairwise_start) */
-    const ir_access *store_dst; /* the STORE being emitted (memory-mode finals read it) */
-} cgu;
-
-/* The shape of one kernel: its flattened loops and what sits below them. */
-typedef struct cu_kernel {
-    int nflat;
-    int *flat;                  /* axes of the loops flattened over the grid, outermost first */
-    int nbody;
-    lp_node *const *body;       /* what each thread runs in order, below the flattened loops */
-    bool block;                 /* block form: a scalar ACC whose reduction the block shares */
-    int nred;
-    int *red;                   /* block form: the reduction loops, outermost first */
-    const lp_node *update;      /* block form: the UPDATE under them */
-} cu_kernel;
 
 static const char *ctype(einc_dtype t)
 {
@@ -322,27 +302,7 @@ static int cu_shape(cc *c, const lp_nest *nest, cu_kernel *k)
     if (cpu_schedule(nest->root, k->flat, k->nflat))
         return cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1,
                         "a GPU kernel needs the register schedule (lower with LP_GPU)");
-    const lp_node *n = k->body[0];
-    if (k->nflat || k->nbody != 1 || n->op != LP_ACC || n->n != 1)
-        return 0;
-    /* a float prod runs on one thread, in numpy's order: per-thread partial products could
-       underflow to 0 in one thread and overflow to inf in another, and 0 * inf is NaN */
-    if (n->comb == IR_COMB_PROD && dtype_is_float(nest->compute))
-        return 0;
-    /* block form: a scalar ACC over a plain chain of loops ending in its UPDATE */
-    int nred = 0;
-    const lp_node *u = n->body[0];
-    for (; u->op == LP_LOOP && u->n == 1; u = u->body[0])
-        nred++;
-    if (u->op != LP_UPDATE)
-        return 0;
-    k->red = ARENA_ARRAY(c->A, int, nred + 1);
-    if (!k->red)
-        return cc_nomem(c);
-    for (u = n->body[0]; u->op == LP_LOOP; u = u->body[0])
-        k->red[k->nred++] = u->axis;
-    k->update = u;
-    k->block = true;
+    k->form = cg_cuda_form_of(nest);
     return 0;
 }
 
@@ -583,6 +543,10 @@ static void vec_form(cgu *g, const cu_kernel *k, const lp_node *st)
 
 static void kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
 {
+    if (L->form == CU_FORM_ROWS || L->form == CU_FORM_REDUCE) {
+        cu_rows_kernel(g, k, idx);
+        return;
+    }
     sb_printf(g->sp.b, "extern \"C\" __global__ void __launch_bounds__(%u) %s_k%d(", L->block,
               g->name, idx);
     params(g, false);
@@ -592,80 +556,40 @@ static void kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
         sb_printf(g->sp.b, "}\n\n");
         return;
     }
-    if (!k->block) {
-        indent(g, 1);
-        sb_printf(g->sp.b, "const einc_i64 count_ = ");
-        count(g, k->flat, k->nflat, "einc_i64");
-        sb_printf(g->sp.b, ";\n");
-        /* elementwise: the vector form, else 32-bit division where every index fits (a
-           64-bit one is a long call), else the 64-bit loop; an if-else chain, since a
-           return before a loop that constant sizes make unreachable is a warning */
-        const lp_node *vst = vec_store(g, k);
-        bool u32 = g->nest->sched.kind == LP_KIND_ELEMENTWISE && k->nflat;
-        if (vst)
-            vec_form(g, k, vst);
-        else if (u32)
-            indent(g, 1);
-        if (u32) {
-            sb_printf(g->sp.b, "if (count_ <= 0x7fffffffLL) {\n"
-                               "        for (einc_u32 einc_t = blockIdx.x * blockDim.x + threadIdx.x; "
-                               "einc_t < (einc_u32)count_;\n"
-                               "             einc_t += blockDim.x * gridDim.x) {\n");
-            unflatten_as(g, k->flat, k->nflat, "einc_t", 3, true);
-            for (int i = 0; i < k->nbody; i++)
-                node(g, k->body[i], 3);
-            sb_printf(g->sp.b, "        }\n    } else {\n");
-        }
-        int d = u32 ? 2 : 1;
-        indent(g, d);
-        sb_printf(g->sp.b, "for (einc_i64 tid_ = (einc_i64)blockIdx.x * blockDim.x + threadIdx.x; "
-                        "tid_ < count_;\n");
-        indent(g, d);
-        sb_printf(g->sp.b, "     tid_ += (einc_i64)blockDim.x * gridDim.x) {\n");
-        unflatten(g, k->flat, k->nflat, "tid_", d + 1);
-        for (int i = 0; i < k->nbody; i++)
-            node(g, k->body[i], d + 1);
-        indent(g, d);
-        sb_printf(g->sp.b, "}\n%s}\n\n", u32 ? "    }\n" : "");
-        return;
-    }
-    /* block form: strided partial reductions, then a tree over shared memory */
-    const char *at = cs_arith_type(&g->sp, g->nest->compute);
-    const lp_node *acc = k->body[0];
-    sb_printf(g->sp.b, "    __shared__ %s part_[%d];\n", at, CU_BLOCK);
-    sb_printf(g->sp.b, "    if (blockIdx.x != 0)\n        return;\n");
-    sb_printf(g->sp.b, "    const einc_i64 count_ = ");
-    count(g, k->red, k->nred, "einc_i64");
-    sb_printf(g->sp.b, ";\n    %s acc = ", at);
-    identity(g, acc->comb);
+    indent(g, 1);
+    sb_printf(g->sp.b, "const einc_i64 count_ = ");
+    count(g, k->flat, k->nflat, "einc_i64");
     sb_printf(g->sp.b, ";\n");
-    pairwise_start(g, acc, 1);
-    sb_printf(g->sp.b, "    for (einc_i64 tid_ = threadIdx.x; tid_ < count_; tid_ += blockDim.x) {\n");
-    unflatten(g, k->red, k->nred, "tid_", 2);
-    g->in_acc = true;
-    g->pairwise = acc->pairwise;
-    node(g, k->update, 2);
-    g->in_acc = false;
-    sb_printf(g->sp.b, "    }\n");
-    pairwise_end(g, acc, 1);
-    sb_printf(g->sp.b, "    part_[threadIdx.x] = acc;\n    __syncthreads();\n");
-    sb_printf(g->sp.b, "    for (unsigned half_ = %d; half_ > 0; half_ >>= 1) {\n", CU_BLOCK / 2);
-    sb_printf(g->sp.b, "        if (threadIdx.x < half_ && threadIdx.x + half_ < blockDim.x) {\n");
-    sb_printf(g->sp.b, "            ");
-    combine(g, acc->comb, "acc", NULL, "part_[threadIdx.x + half_]");
-    sb_printf(g->sp.b, ";\n            part_[threadIdx.x] = acc;\n        }\n");
-    sb_printf(g->sp.b, "        __syncthreads();\n    }\n");
-    sb_printf(g->sp.b, "    if (threadIdx.x == 0) {\n        acc = ");
-    if (acc->accumulate) {      /* dst holds an earlier statement's value: fold it in last */
-        cs_load(&g->sp, g->nest, acc->dst);
-        sb_printf(g->sp.b, ";\n        ");
-        combine(g, acc->comb, "acc", NULL, "part_[0]");
-        sb_printf(g->sp.b, ";\n");
-    } else {
-        sb_printf(g->sp.b, "part_[0];\n");
+    /* elementwise: the vector form, else 32-bit division where every index fits (a
+       64-bit one is a long call), else the 64-bit loop; an if-else chain, since a
+       return before a loop that constant sizes make unreachable is a warning */
+    const lp_node *vst = vec_store(g, k);
+    bool u32 = g->nest->sched.kind == LP_KIND_ELEMENTWISE && k->nflat;
+    if (vst)
+        vec_form(g, k, vst);
+    else if (u32)
+        indent(g, 1);
+    if (u32) {
+        sb_printf(g->sp.b, "if (count_ <= 0x7fffffffLL) {\n"
+                           "        for (einc_u32 einc_t = blockIdx.x * blockDim.x + threadIdx.x; "
+                           "einc_t < (einc_u32)count_;\n"
+                           "             einc_t += blockDim.x * gridDim.x) {\n");
+        unflatten_as(g, k->flat, k->nflat, "einc_t", 3, true);
+        for (int i = 0; i < k->nbody; i++)
+            node(g, k->body[i], 3);
+        sb_printf(g->sp.b, "        }\n    } else {\n");
     }
-    acc_store(g, acc, 2);
-    sb_printf(g->sp.b, "    }\n}\n\n");
+    int d = u32 ? 2 : 1;
+    indent(g, d);
+    sb_printf(g->sp.b, "for (einc_i64 tid_ = (einc_i64)blockIdx.x * blockDim.x + threadIdx.x; "
+                    "tid_ < count_;\n");
+    indent(g, d);
+    sb_printf(g->sp.b, "     tid_ += (einc_i64)blockDim.x * gridDim.x) {\n");
+    unflatten(g, k->flat, k->nflat, "tid_", d + 1);
+    for (int i = 0; i < k->nbody; i++)
+        node(g, k->body[i], d + 1);
+    indent(g, d);
+    sb_printf(g->sp.b, "}\n%s}\n\n", u32 ? "    }\n" : "");
 }
 
 static void launcher_proto(cgu *g)
@@ -698,11 +622,16 @@ static void launch_args(cgu *g)
 /* Launches each kernel by its plan (cuda_launch.h) and returns the first launch error. */
 static void launcher(cgu *g, const cu_launch *ls, int nk)
 {
-    bool any = false;
-    for (int i = 0; i < nk; i++)
-        any |= ls[i].nwork > 0;
+    bool any = false, rows = false;
+    for (int i = 0; i < nk; i++) {
+        bool r = ls[i].form == CU_FORM_ROWS || ls[i].form == CU_FORM_REDUCE;
+        any |= ls[i].nwork > 0 && !r;
+        rows |= r;
+    }
     if (any)        /* only then: an unused static function is a host-compiler warning */
         cu_launch_helper(g->sp.b);
+    if (rows)
+        cu_rows_host_helpers(g);
     if (g->sp.nstored) {
         cs_workspace_fn(&g->sp, "extern \"C\"", g->name, false);
         sb_printf(g->sp.b, "\n");
@@ -727,7 +656,7 @@ static void launcher(cgu *g, const cu_launch *ls, int nk)
     sb_printf(g->sp.b, "    return cudaSuccess;\n}\n");
 }
 
-static void preamble(cgu *g, const cg_opts *o, bool host, const cu_launch *ls, int nk)
+static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, const cu_launch *ls, int nk)
 {
     cd_open(&g->sp, g->name, o->source, host ? CD_CUDA : CD_KERNELS);
     sb_printf(g->sp.b, " * Each kernel's launch, none when its work W is 0:\n");
@@ -757,6 +686,7 @@ static void preamble(cgu *g, const cg_opts *o, bool host, const cu_launch *ls, i
         cs_helpers(&g->sp);
         sb_printf(g->sp.b, "\n");
     }
+    cu_rows_globals(g, ks, nk);
 }
 
 static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
@@ -782,7 +712,7 @@ static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
         for (int i = 0; i < lp->nnest; i++)
             if (cu_shape(c, &lp->nest[i], &ks[i]) < 0 || cu_launch_plan(c, lp, i, &ls[i]) < 0)
                 return NULL;
-        preamble(&g, o, host, ls, lp->nnest);
+        preamble(&g, o, host, ks, ls, lp->nnest);
         for (int i = 0; i < lp->nnest; i++)
             if (ls[i].form == CU_FORM_COPY) {
                 cu_copy_routine(&b);
@@ -811,3 +741,18 @@ char *cg_cuda_kernels(cc *c, const lp_prog *lp, const cg_opts *o)
 {
     return emit(c, lp, o, false);
 }
+
+/* What the kernel templates (cuda_int.h) reuse of this file's spelling. */
+void cu_indent(cgu *g, int depth) { indent(g, depth); }
+void cu_identity(cgu *g, ir_comb comb) { identity(g, comb); }
+void cu_combine(cgu *g, ir_comb comb, const char *lhs, const ir_expr *x, const char *vtext)
+{
+    combine(g, comb, lhs, x, vtext);
+}
+void cu_node(cgu *g, const lp_node *n, int depth) { node(g, n, depth); }
+void cu_acc_store(cgu *g, const lp_node *n, int depth) { acc_store(g, n, depth); }
+void cu_pairwise_start(cgu *g, const lp_node *acc, int depth) { pairwise_start(g, acc, depth); }
+void cu_pairwise_end(cgu *g, const lp_node *acc, int depth) { pairwise_end(g, acc, depth); }
+void cu_count(cgu *g, const int *ax, int n, const char *type) { count(g, ax, n, type); }
+void cu_unflatten(cgu *g, const int *ax, int n, const char *var, int depth) { unflatten(g, ax, n, var, depth); }
+void cu_params(cgu *g, bool host) { params(g, host); }

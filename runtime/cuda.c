@@ -6,7 +6,8 @@
  * cuMemAlloc_v2 since CUDA 3.2): the table names the symbol each member loads.  A program
  * is lowered for the GPU (one thread per output element), bound to its sizes, spelled as
  * CUDA C by codegen/cuda.c and compiled by NVRTC for compute_XY of device 0; each nest is
- * launched by its plan (codegen/cuda_launch.h), the rule the emitted launcher follows too.
+ * launched by its plan (codegen/cuda_launch.h), the rule the emitted launcher follows too
+ * (rows and reduce kernels also by the device's multiprocessor count).
  * NOTE: written and compiled without a GPU; benchmarks/gpu/check.sh is the test
  * that runs it against the interpreter on a lent GPU machine.
  */
@@ -34,7 +35,7 @@ typedef struct cu_function_ *cu_function;
 typedef struct cu_stream_ *cu_stream;
 typedef unsigned long long cu_ptr;  /* CUdeviceptr */
 
-enum { CU_ATTR_CC_MAJOR = 75, CU_ATTR_CC_MINOR = 76, CU_FUNC_MAX_DYNAMIC_SHARED = 8 };
+enum { CU_ATTR_SMS = 16, CU_ATTR_CC_MAJOR = 75, CU_ATTR_CC_MINOR = 76, CU_FUNC_MAX_DYNAMIC_SHARED = 8 };
 
 /* return type, exported symbol, member, parameters */
 #define CUDA_SYMS(X)                                                                        \
@@ -83,6 +84,7 @@ struct cuda_backend {
     cu_device dev;
     cu_context ctx;
     char arch[32];              /* "compute_90" */
+    int sms;                    /* multiprocessors, for the launch geometry (0: unknown) */
     cu_entry *cache;
     cuda_emu *emu;              /* EINC_CUDA_EMU=1: the emulator is the driver (cuda_emu.h) */
 };
@@ -157,6 +159,8 @@ static void open_driver(cuda_backend *b)
         snprintf(b->why, sizeof b->why, "cannot open CUDA device 0: %s", cu_err(b, r));
         return;
     }
+    if (b->lib.attribute(&b->sms, CU_ATTR_SMS, b->dev))
+        b->sms = 0;
     snprintf(b->arch, sizeof b->arch, "compute_%d%d", major, minor);
     b->ok = true;
 }
@@ -274,13 +278,13 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
     }
     for (int i = 0; i < e->nk && !r; i++) {
         const cu_launch *L = &plan[i];
-        unsigned grid = cu_launch_grid(L, cu_launch_work(L, p));
-        if (!grid)
+        unsigned grid, block[2], shmem;
+        if (!cu_launch_dims(L, p, b->sms, &grid, block, &shmem))
             continue;
-        if (L->shmem > CU_SHMEM_DEFAULT)
-            r = b->lib.func_attribute(e->fn[i], CU_FUNC_MAX_DYNAMIC_SHARED, (int)L->shmem);
+        if (shmem > CU_SHMEM_DEFAULT)
+            r = b->lib.func_attribute(e->fn[i], CU_FUNC_MAX_DYNAMIC_SHARED, (int)shmem);
         if (!r)
-            r = b->lib.launch(e->fn[i], grid, 1, 1, L->block, 1, 1, L->shmem, NULL, args, NULL);
+            r = b->lib.launch(e->fn[i], grid, 1, 1, block[0], block[1], 1, shmem, NULL, args, NULL);
     }
     if (!r)
         r = b->lib.sync();

@@ -208,11 +208,17 @@ static void test_golden(void **state)
     assert_null(strstr(k, "<<<"));
     assert_non_null(strstr(k, "__global__ void __launch_bounds__(256) einc_kernel_k0("));
     free(k);
-    /* a scalar output: one block shares the reduction, launched even when it is empty */
+    /* a scalar output: a reduce kernel (two stages when long), launched even when it is
+       empty, with the geometry of runtime/cuda.c */
     cu = emit("ij->", "", EINC_REDUCE_SUM, EINC_F64, "s", CU_FILE, &nk, &err);
     assert_non_null(cu);
-    assert_non_null(strstr(cu, "__shared__ double part_[256];"));
-    assert_non_null(strstr(cu, "    s_k0<<<1, 256, 0, stream>>>(in0, out, i, j);\n"));
+    assert_non_null(strstr(cu, "__shared__ double einc_red[8];"));
+    assert_non_null(strstr(cu, "__device__ double s_part_k0[4096];"));
+    assert_non_null(strstr(cu, "__shfl_xor_sync(0xffffffffu, acc, einc_o)"));
+    assert_non_null(strstr(cu, "        einc_cuda_geometry(2, (int64_t)1, (int64_t)i * j, einc_sms(), "
+                               "&einc_g, &einc_bx, &einc_by, &einc_sh);\n        if ((int64_t)1 > 0)\n"
+                               "            s_k0<<<einc_g, dim3(einc_bx, einc_by), einc_sh, stream>>>"
+                               "(in0, out, i, j);\n"));
     assert_null(strstr(cu, "einc_grid"));
     free(cu);
     /*
