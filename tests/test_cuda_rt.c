@@ -9,7 +9,8 @@
  *     truncated or foreign entry, or one that reads back whole but does not load, gives
  *     the right answer and is replaced by the real image; EINC_CACHE=0 writes nothing;
  *   - the probe behind `einc bench --target=cuda`: launches, resources, event times;
- *   - `einc bench --target=cuda` through the CLI.
+ *   - `einc bench --target=cuda` through the CLI;
+ *   - the driver's symbols: every entry point cuda.c loads, from the toolkit's stub libcuda.
  * The emulator parts skip without a C++ compiler.  Answers are compared exactly with the
  * interpreter: the data are small integers, so every sum is exact in float.
  */
@@ -33,7 +34,7 @@
 #include <cmocka.h>
 
 static char tmp[256];
-static const char *einc_exe;
+static const char *einc_exe, *src_dir;
 static bool have_cxx;
 
 /* ---- NVRTC ------------------------------------------------------------------------------ */
@@ -364,13 +365,37 @@ static void cli_bench(void **state)
     free(out);
 }
 
+/* Every entry point runtime/cuda.c loads is one the driver exports: the toolkit's stub
+   libcuda (all of the driver's symbols, every call failing) stands in for libcuda.so.1. */
+static void driver_symbols(void **state)
+{
+    (void)state;
+    const char *stub = "/usr/local/cuda/lib64/stubs/libcuda.so";
+    if (access(stub, R_OK) != 0)
+        skip();
+    char dir[300], link[400], cmd[1200];
+    snprintf(dir, sizeof dir, "%s/stub-XXXXXX", tmp);
+    assert_non_null(mkdtemp(dir));
+    snprintf(link, sizeof link, "%s/libcuda.so.1", dir);
+    assert_int_equal(symlink(stub, link), 0);
+    snprintf(cmd, sizeof cmd, "env -u EINC_CUDA_EMU LD_LIBRARY_PATH='%s' '%s' run --target=cuda 'ij->i' "
+             "'%s/../examples/a.npy' 2>&1", dir, einc_exe, src_dir);
+    int st;
+    char *out = run_cmd(cmd, &st);
+    assert_int_not_equal(st, 0);
+    assert_string_equal(out, "einc: error: no CUDA device (unknown CUDA error); use --target=cpu\n");
+    free(out);
+    th_rm_rf(dir);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: test_cuda_rt EINC\n");
+    if (argc < 3) {
+        fprintf(stderr, "usage: test_cuda_rt EINC TESTS_DIR\n");
         return 2;
     }
     einc_exe = argv[1];
+    src_dir = argv[2];
     have_cxx = th_have("c++ --version");
     setenv("EINC_CUDA_EMU", "1", 1);
     unsetenv("EINC_CACHE");
@@ -382,7 +407,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(nvrtc_cubin), cmocka_unit_test(nvrtc_newer_device),
         cmocka_unit_test(nvrtc_error_text), cmocka_unit_test(disk_hit),
         cmocka_unit_test(disk_damage), cmocka_unit_test(disk_off),
-        cmocka_unit_test(probe_timed), cmocka_unit_test(cli_bench),
+        cmocka_unit_test(probe_timed), cmocka_unit_test(cli_bench), cmocka_unit_test(driver_symbols),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     th_rm_rf(tmp);
