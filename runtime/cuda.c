@@ -288,12 +288,12 @@ static int build_module(cuda_backend *b, cc *c, const char *src, cu_entry *e)
     char *image = dkey ? kcache_get(b->kc, dkey, &len) : NULL;
     /* PTX and the emulator's source are text: an entry without its NUL is foreign */
     if (image && (len == 0 || (strncmp(b->arch, "sm_", 3) != 0 && image[len - 1] != 0))) {
-        free(image);
+        einc_free(image);
         image = NULL;
     }
     if (image) {
         cu_result r = load(b, e, image);
-        free(image);
+        einc_free(image);
         if (!r) {
             e->from_disk = true;
             einc_free(dkey);
@@ -319,7 +319,7 @@ static int build_module(cuda_backend *b, cc *c, const char *src, cu_entry *e)
     cu_result r = load(b, e, img.data);
     if (!r && dkey)
         kcache_put(b->kc, dkey, img.data, img.len);
-    free(img.data);
+    einc_free(img.data);
     einc_free(dkey);
     if (r)
         cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "CUDA cannot load the kernels: %s", cu_err(b, r));

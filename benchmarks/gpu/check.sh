@@ -3,7 +3,8 @@
 # the GPU, driver and NVRTC versions; the target table (each target workload timed with
 # cuEvents next to PyTorch in the same run, with its launches, registers, shared memory,
 # ratio and PASS/MISS); the differential table against the interpreter.  Ends with
-# "N passed, M failed".  About 2-3 minutes on an H100/H200, most of it torch.compile.
+# "N passed, M failed".  Sized for at most 5 minutes on an H100/H200 (not yet run on one);
+# `--emu` takes about 2 minutes on a loaded 2-core development machine.
 #
 # The GPU machine has no re2c, lemon, cmocka or LLVM headers, so einc is built here with
 # gcc alone, without the JIT (runtime/jit_none.c), from the grammar a development build
