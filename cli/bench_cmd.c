@@ -208,17 +208,22 @@ int cli_bench(einc_ctx *ctx, const args *A)
     }
     bytes += elems * (double)npy_dtype_size(odt);
     einc_tensor ot = { odt, ond, oshape, NULL, out };
+    /* the first run compiles, and its probe (cuda_probe_next) says whether it ran on CUDA */
+    cuda_probe pr = { 0 };
     double t0 = now();
-    if (einc_kernel_run(k, nin, in, &ot, &e)) {     /* the first run compiles */
+    cuda_probe_next(&pr);
+    int st = einc_kernel_run(k, nin, in, &ot, &e);
+    cuda_probe_next(NULL);
+    if (st) {
         cli_print_error(&e, A->expr);
         goto done;
     }
     double first = now() - t0;
-    /* on CUDA, one more run whose kernels are timed on the device (cuda_probe_next) */
-    cuda_probe pr = { .reps = CUDA_BENCH_REPS };
-    if (A->opt.target == EINC_TARGET_CUDA || A->opt.target == EINC_TARGET_AUTO) {
+    /* on CUDA, one more run whose kernels are timed on the device */
+    if (pr.filled) {
+        pr.reps = CUDA_BENCH_REPS;
         cuda_probe_next(&pr);
-        int st = einc_kernel_run(k, nin, in, &ot, &e);
+        st = einc_kernel_run(k, nin, in, &ot, &e);
         cuda_probe_next(NULL);
         if (st) {
             cli_print_error(&e, A->expr);

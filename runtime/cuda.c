@@ -222,7 +222,6 @@ static int64_t grid_elems(const ir_prog *p, const lp_node *root, int *ax, bool *
     return e;
 }
 
-/* Compiles p's kernels and loads them; called with b->mu held. */
 /* The loop IR of p, which einc_kernel_run took through the pipeline's index-IR stages. */
 static lp_prog *lower_gpu(cc *c, const ir_prog *p)
 {
@@ -326,7 +325,8 @@ static int build_module(cuda_backend *b, cc *c, const char *src, cu_entry *e)
     return r ? -1 : 0;
 }
 
-/* Compiles p's kernels (or loads them from the disk) into a new entry of the module cache. */
+/* Compiles p's kernels (or loads them from the disk) into a new entry of the module cache;
+   called with b->mu held. */
 static cu_entry *compile(cuda_backend *b, cc *c, const char *key, const ir_prog *p, lp_prog **lpo)
 {
     lp_prog *lp = lower_gpu(c, p);
