@@ -71,8 +71,11 @@ static void put_cuda(FILE *rep, const cuda_probe *pr)
     } else {
         fprintf(rep, "  device: %s (sm_%d%d), driver ", pr->device, pr->cc_major, pr->cc_minor);
         put_driver(rep, pr->driver);
-        fprintf(rep, ", NVRTC %d.%d, %s%s\n", pr->nvrtc_major, pr->nvrtc_minor, pr->image,
-                pr->from_disk ? " (from the disk cache)" : "");
+        fprintf(rep, ", NVRTC %d.%d, %s", pr->nvrtc_major, pr->nvrtc_minor, pr->image);
+        if (pr->from_disk)
+            fprintf(rep, " (from the disk cache)\n");
+        else
+            fprintf(rep, " (compiled in %.1f ms)\n", pr->compile_ms);
     }
     for (int i = 0; i < pr->nk && i < CUDA_PROBE_KERNELS; i++) {
         const cuda_kernel_info *k = &pr->k[i];

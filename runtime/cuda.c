@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef int cu_result;              /* CUresult: 0 is CUDA_SUCCESS */
 typedef int cu_device;
@@ -86,6 +87,7 @@ struct cu_entry {
     cu_entry *next;
     char *key;
     bool from_disk;             /* its image came from the on-disk cache */
+    double compile_ms;          /* NVRTC's (or the emulator's image) time; 0 from the disk */
     cu_module module;
     int nk;
     cu_function *fn;
@@ -302,6 +304,8 @@ static int build_module(cuda_backend *b, cc *c, const char *src, cu_entry *e)
     }
     nvrtc_image img = { 0 };
     char msg[sizeof c->err->message];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (b->emu) {
         if ((img.data = cuda_emu_image(src)) != NULL)
             img.len = strlen(img.data) + 1;
@@ -315,6 +319,8 @@ static int build_module(cuda_backend *b, cc *c, const char *src, cu_entry *e)
         cc_nomem(c);
         return -1;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    e->compile_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
     cu_result r = load(b, e, img.data);
     if (!r && dkey)
         kcache_put(b->kc, dkey, img.data, img.len);
@@ -381,6 +387,7 @@ static void describe(const cuda_backend *b, const cu_entry *e, cuda_probe *pr)
     pr->filled = true;
     pr->emulated = b->emu != NULL;
     pr->from_disk = e->from_disk;
+    pr->compile_ms = e->compile_ms;
     snprintf(pr->device, sizeof pr->device, "%s", b->device);
     if (b->emu)
         snprintf(pr->image, sizeof pr->image, "emulated");

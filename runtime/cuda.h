@@ -56,6 +56,7 @@ typedef struct cuda_probe {
     bool filled;                /* out: a cuda_run reached the launches */
     bool emulated;              /* EINC_CUDA_EMU=1: times are host clocks */
     bool from_disk;             /* the module came from the on-disk cache, without NVRTC */
+    double compile_ms;          /* NVRTC's time for the module (all its kernels); 0 from disk */
     char device[96];            /* cuDeviceGetName */
     char image[40];             /* "cubin sm_90", "PTX compute_90" or "emulated" */
     int cc_major, cc_minor;

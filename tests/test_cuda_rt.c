@@ -220,6 +220,7 @@ static void disk_hit(void **state)
     assert_non_null(strstr(key, "__global__"));
     run_ij_i(dir, &pr);
     assert_true(pr.from_disk);
+    assert_true(pr.compile_ms == 0);        /* nothing was compiled */
     free(entry);
     th_rm_rf(dir);
 }

@@ -325,9 +325,13 @@ static tresult run_target(const tcase *c, int emu, cuda_probe *first)
     r.rate = c->flops_rate ? (double)flops_n / (r.ms * 1e-3) / 1e12 : bytes / (r.ms * 1e-3) / 1e9;
     put_kernels(&pr);
     printf("    einc %.4f ms (median of %d, cuEvent%s) = %.2f %s; %.1f MB moved, %lld FLOPs; first run "
-           "%.1f ms (%s, copies included)\n", r.ms, CHECK_REPS, emu ? ", host clock: emulated" : "", r.rate,
-           c->flops_rate ? "TFLOP/s" : "GB/s", bytes / 1e6, (long long)flops_n, firstrun * 1e3,
-           pr.from_disk ? "module from the disk cache" : emu ? "the emulator's compile" : "NVRTC compile");
+           "%.1f ms (copies included), ", r.ms, CHECK_REPS, emu ? ", host clock: emulated" : "", r.rate,
+           c->flops_rate ? "TFLOP/s" : "GB/s", bytes / 1e6, (long long)flops_n, firstrun * 1e3);
+    if (pr.from_disk)
+        printf("module from the disk cache\n");
+    else
+        printf("%s %.1f ms for %d kernel%s\n", emu ? "emulator image" : "NVRTC", pr.compile_ms, pr.nk,
+               pr.nk == 1 ? "" : "s");
     double t = torch_ms(c->name);
     if (t > 0)
         printf("    torch %.4f ms = %.2f %s; torch time / einc time = %.2f\n", t,
