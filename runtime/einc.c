@@ -92,8 +92,10 @@ einc_ctx *einc_ctx_new_with(const einc_ctx_options *opt)
         einc_free(c);
         c = NULL;
     }
-    if (c)
+    if (c) {
         cpu_use_kcache(c->cpu, c->kc);
+        cuda_use_kcache(c->cuda, c->kc);
+    }
     return c;
 }
 
