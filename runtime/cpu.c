@@ -6,6 +6,7 @@
 #include "loop.h"
 #include "pipeline.h"
 #include "pool.h"
+#include "timing.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -134,30 +135,55 @@ int64_t cpu_nest_grain(const int *axes, int n, int par, const int64_t *sizes)
     return g;
 }
 
+/* p lowered and scheduled for the JIT, in c->A; *strided the flags it was lowered with. */
+static lp_prog *schedule(cc *c, const ir_prog *p, const int64_t *const *strides, bool **strided)
+{
+    *strided = ARENA_ARRAY(c->A, bool, p->ntensor);
+    if (!*strided) {
+        cc_nomem(c);
+        return NULL;
+    }
+    for (int t = 0; t < p->ntensor; t++)
+        (*strided)[t] = strides && strides[t] && p->tensor[t].role != IR_TEMP;
+    lp_machine m;
+    jit_machine(NULL, &m);
+    pipeline pl = pipeline_from(p, PL_CPU, *strided, &m);
+    int64_t t0 = tm_now();
+    if (pipeline_run(c, &pl, PL_SCHEDULE) < 0)
+        return NULL;
+    tm_add(PH_LOWER, t0);
+    return pl.lp;
+}
+
+bool cpu_cached(cpu_backend *b, cc *c, const char *key, const ir_prog *p,
+                const int64_t *const *strides, bool disk)
+{
+    uint64_t h = fnv1a(key);
+    pthread_mutex_lock(&b->mu);
+    bool found = find(b, key, h) != NULL;
+    pthread_mutex_unlock(&b->mu);
+    if (found || !disk || !kcache_on(b->kc))
+        return found;
+    bool *strided;
+    lp_prog *lp = schedule(c, p, strides, &strided);
+    return lp && jit_on_disk(b->kc, lp, key);
+}
+
 /* Compiles p into a new cache entry; called with b->mu held. */
 static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const ir_prog *p,
                        const int64_t *const *strides)
 {
     if (!b->jit && !(b->jit = jit_new(c, b->kc)))
         return NULL;
-    lp_prog *lp = NULL;
-    bool *strided = ARENA_ARRAY(c->A, bool, p->ntensor);
+    bool *strided;
+    lp_prog *lp = schedule(c, p, strides, &strided);
+    if (!lp)
+        return NULL;
     centry *e = einc_calloc(1, sizeof *e);
-    if (!strided || !e) {
-        einc_free(e);
+    if (!e) {
         cc_nomem(c);
         return NULL;
     }
-    for (int t = 0; t < p->ntensor; t++)
-        strided[t] = strides && t < p->ntensor && strides[t] && p->tensor[t].role != IR_TEMP;
-    lp_machine m;
-    jit_machine(NULL, &m);
-    pipeline pl = pipeline_from(p, PL_CPU, strided, &m);
-    if (pipeline_run(c, &pl, PL_SCHEDULE) < 0) {
-        einc_free(e);
-        return NULL;
-    }
-    lp = pl.lp;
     e->hash = h;
     e->nnest = lp->nnest;
     e->key = einc_malloc(strlen(key) + 1);
@@ -187,6 +213,8 @@ static centry *compile(cpu_backend *b, cc *c, const char *key, uint64_t h, const
         b->disk_hits++;
     else
         b->compiles++;
+    if (einc_timing)
+        *(got == 1 ? &einc_timing->disk_hits : &einc_timing->compiled) += 1;
     e->next = b->cache;
     b->cache = e;
     return e;
@@ -233,6 +261,7 @@ int cpu_run(cpu_backend *b, cc *c, const char *key, const ir_prog *p, void *cons
     if (!all)
         return cc_nomem(c);
     int rc = 0;
+    int64_t t0 = tm_now();
     for (int t = 0; t < p->ntensor; t++) {
         all[t] = buf[t];
         if (p->tensor[t].role == IR_TEMP) {
@@ -265,5 +294,6 @@ int cpu_run(cpu_backend *b, cc *c, const char *key, const ir_prog *p, void *cons
     for (int t = 0; t < p->ntensor; t++)
         if (p->tensor[t].role == IR_TEMP)
             einc_free(all[t]);
+    tm_add(PH_RUN, t0);
     return rc;
 }

@@ -24,6 +24,14 @@ long cpu_disk_hits(const cpu_backend *b);  /* kernels the disk cache gave instea
 void cpu_use_kcache(cpu_backend *b, kcache *kc);
 
 /*
+ * Whether key's kernel is compiled in this context or (with disk) stored in the disk cache,
+ * which it lowers p for, in c->A, to name the entry: --target=auto then runs it rather
+ * than the interpreter.  False also on an error (in c->err).
+ */
+bool cpu_cached(cpu_backend *b, cc *c, const char *key, const ir_prog *p,
+                const int64_t *const *strides, bool disk);
+
+/*
  * key identifies everything the compiled code depends on (see einc.c: expression,
  * options, dtypes, ranks, length-1 dimensions, strided arrays).  buf and strides are per
  * tensor; strides[t] NULL means contiguous.

@@ -25,10 +25,13 @@
 #include "kcache.h"
 #include "nvrtc.h"
 #include "pipeline.h"
+#include "timing.h"
 
 #ifdef __linux__
 #include <sched.h>
 #endif
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,9 +54,26 @@ struct einc_kernel {
     int ellipsis_rank;          /* "...=N": the rank '...' covers in emitted kernels; -1: unset */
     const char *key_base;       /* the cache key's part fixed at compile time (cache_key) */
     size_t key_base_len;
+    /* --target=auto's record (auto_choice): the interpreter's estimated ns spent on this
+       kernel's runs, and the hash of the last key found neither compiled nor on disk */
+    _Atomic int64_t interp_ns;
+    _Atomic uint64_t absent;
 };
 
 const char *einc_version(void) { return EINC_VERSION; }
+
+_Thread_local einc_timings *einc_timing;
+
+const char *einc_phase_name(einc_phase ph)
+{
+    static const char *const name[PH_COUNT] = {
+        [PH_PARSE] = "parse", [PH_BIND] = "bind", [PH_PATH] = "path and split",
+        [PH_LOWER] = "lower and schedule", [PH_JIT_START] = "JIT start", [PH_IR] = "LLVM IR",
+        [PH_OPT] = "LLVM passes", [PH_MC] = "machine code", [PH_LINK] = "link",
+        [PH_DISK] = "disk cache", [PH_RUN] = "run",
+    };
+    return (unsigned)ph < PH_COUNT ? name[ph] : "?";
+}
 
 /* EINC_NUM_THREADS, or every online core. */
 static int default_threads(void)
@@ -231,9 +251,11 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
     }
     k->opts = (bind_opts){ o.reduce, EINC_F32, 0, nsz, sz, false };
     k->ellipsis_rank = ell_rank;
+    int64_t t0 = tm_now();
     if (model) {                /* shapes come when it runs: elaborating needs them */
         if (!(k->model = einl_parse(&c)) || key_base(k, &c) < 0)
             goto fail;
+        tm_add(PH_PARSE, t0);
         *out = k;
         return EINC_OK;
     }
@@ -250,6 +272,7 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
     bo.open_repeats = true;
     ir_prog *p = bind_expr(&c2, k->ast, &bo, 0, NULL);
     arena_free(&tmp);
+    tm_add(PH_PARSE, t0);
     if (!p || key_base(k, &c) < 0)
         goto fail;
     *out = k;
@@ -423,6 +446,128 @@ static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, const
     return s;
 }
 
+/*
+ * --target=auto without a GPU: small work runs on the interpreter, when no compiled kernel
+ * is cached and the interpreter's estimated time is below what compiling costs.
+ *
+ * The estimate is per statement its iterations (the product of its axes' sizes) times
+ * AUTO_ITER_NS plus AUTO_ACCESS_NS per array access (the store included), plus
+ * AUTO_CALL_NS: measured on the interpreter (runtime/timing.h's clock), 'ij,jk->ik' ran
+ * 31 ns an iteration, 'bhid,bhjd->bhij' 40, 'ij,ij->ij' 38, 'ij->' 12, and a 2x2 call
+ * 1-2.6 us; the model errs towards compiling.  AUTO_COMPILE_NS is a cold compile of a
+ * small kernel (einc-bench's table: 15-80 ms of CPU time; the cheaper end, since a
+ * compiled kernel also runs faster afterwards).  Each run the interpreter takes adds its
+ * estimate to the kernel's interp_ns, so a kernel called many times on small arrays
+ * compiles once the interpreter has cost as much as compiling would have.
+ */
+enum {
+    AUTO_CALL_NS = 2000,
+    AUTO_ITER_NS = 10,
+    AUTO_ACCESS_NS = 10,
+    AUTO_COMPILE_NS = 20000000,
+};
+
+/* The interpreter's estimated ns for p (bound), at most INT64_MAX / 4. */
+static int64_t interp_estimate(const ir_prog *p)
+{
+    double ns = AUTO_CALL_NS;
+    for (int s = 0; s < p->nstmt; s++) {
+        const ir_stmt *st = &p->stmt[s];
+        double iters = 1;
+        for (int i = 0; i < st->nfree + st->nred; i++) {
+            int a = i < st->nfree ? st->free[i] : st->red[i - st->nfree];
+            iters *= (double)(p->axis[a].size > 0 ? p->axis[a].size : 0);
+        }
+        int nacc = 1;                   /* the store */
+        const ir_expr *stack[64];
+        int sp = 0;
+        if (st->rhs)
+            stack[sp++] = st->rhs;
+        while (sp) {                    /* a tree the parser built: its depth is bounded */
+            const ir_expr *x = stack[--sp];
+            nacc += x->op == IR_ACCESS;
+            if (x->a && sp < 63)
+                stack[sp++] = x->a;
+            if (x->b && sp < 63)
+                stack[sp++] = x->b;
+        }
+        ns += iters * (AUTO_ITER_NS + AUTO_ACCESS_NS * nacc);
+    }
+    return ns < (double)(INT64_MAX / 4) ? (int64_t)ns : INT64_MAX / 4;
+}
+
+typedef enum auto_why { AUTO_BIG, AUTO_CACHED, AUTO_SMALL } auto_why;
+
+/* auto's choice for p (through the reduction split) under key: AUTO_SMALL interprets. */
+static auto_why auto_choice(einc_kernel *k, cc *c, const char *key, const ir_prog *p,
+                            const int64_t *const *strides, int64_t *est)
+{
+    *est = interp_estimate(p);
+    if (*est + atomic_load_explicit(&k->interp_ns, memory_order_relaxed) >= AUTO_COMPILE_NS)
+        return AUTO_BIG;
+    /* the disk is read once per signature: a kernel called again on small arrays costs a
+       look into memory, not a file's read */
+    uint64_t h = kcache_hash(key);
+    bool probed = atomic_load_explicit(&k->absent, memory_order_relaxed) == h;
+    if (cpu_cached(k->ctx->cpu, c, key, p, strides, !probed))
+        return AUTO_CACHED;
+    atomic_store_explicit(&k->absent, h, memory_order_relaxed);
+    return AUTO_SMALL;
+}
+
+/* "12.3 us", "4.56 ms", "1.2 s" */
+static void put_ns(char *buf, size_t n, int64_t ns)
+{
+    if (ns < 1000000)
+        snprintf(buf, n, "%.3g us", (double)ns / 1e3);
+    else if (ns < 1000000000)
+        snprintf(buf, n, "%.3g ms", (double)ns / 1e6);
+    else
+        snprintf(buf, n, "%.3g s", (double)ns / 1e9);
+}
+
+/* explain's line for auto's choice. */
+static void explain_auto(strbuf *b, einc_kernel *k, auto_why why, int64_t est)
+{
+    char e[32], comp[32], spent[32];
+    put_ns(e, sizeof e, est);
+    put_ns(comp, sizeof comp, AUTO_COMPILE_NS);
+    int64_t before = atomic_load_explicit(&k->interp_ns, memory_order_relaxed);
+    put_ns(spent, sizeof spent, before);
+    if (why == AUTO_CACHED)
+        sb_printf(b, "target (auto): cpu, the compiled kernel is cached\n");
+    else
+        sb_printf(b, "target (auto): %s, the interpreter's estimated %s%s%s%s is %s a compile's %s%s\n",
+                  why == AUTO_SMALL ? "interp" : "cpu", e, before ? " (and " : "",
+                  before ? spent : "", before ? " before)" : "", why == AUTO_SMALL ? "below" : "not below",
+                  comp, why == AUTO_SMALL ? " and no compiled kernel is cached" : "");
+}
+
+/*
+ * A run's key: cache_key, and for code compiled for its sizes, those: every axis size of
+ * gpu's program (CUDA), or every input shape (a model).  In buf or malloc'ed, as
+ * cache_key; NULL when out of memory.
+ */
+static char *run_key(const einc_kernel *k, int n, const einc_tensor *in, const einc_tensor *out,
+                     const char *path, const ir_prog *gpu, char *buf, size_t cap)
+{
+    char *key = cache_key(k, n, in, out, path, buf, cap);
+    if (!key || (!gpu && !k->model))
+        return key;
+    strbuf kb = { 0 };
+    sb_printf(&kb, "%s", key);
+    if (gpu)
+        for (int a = 0; a < gpu->naxis; a++)
+            sb_printf(&kb, ",%lld", (long long)gpu->axis[a].size);
+    else
+        for (int i = 0; i < n; i++)
+            for (int d = 0; d < in[i].ndim; d++)
+                sb_printf(&kb, ",%lld", (long long)in[i].shape[d]);
+    if (key != buf)
+        einc_free(key);
+    return sb_finish(&kb);
+}
+
 /* Per input, then the output: whether its strides are not the contiguous ones. */
 static bool *strided_flags(arena *A, int n, const einc_tensor *in, const einc_tensor *out)
 {
@@ -497,8 +642,10 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     }
     pipeline pl = kernel_pipeline(k, ninputs, inputs, sf,
                                   cuda ? PL_GPU : use_jit(k->target) ? PL_CPU : PL_INTERP);
+    int64_t t0 = tm_now();
     if (pipeline_run(&c, &pl, PL_BIND) < 0 || check_labels(&c, pl.p, inputs) < 0)
         goto done;
+    t0 = tm_add(PH_BIND, t0);
     ir_prog *p = pl.p;
     const ir_tensor *O = &p->tensor[p->output];
     bool ok = out->dtype == O->dtype && out->ndim == O->ndim;
@@ -518,6 +665,7 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     /* the contraction path depends on the sizes, so it is part of the key */
     if (pipeline_run(&c, &pl, PL_SPLIT) < 0)
         goto done;
+    tm_add(PH_PATH, t0);
     p = pl.p;
     /* the passes keep the inputs first and the output last; temporaries are the backend's */
     void **buf = ARENA_ARRAY(&A, void *, p->ntensor);
@@ -533,33 +681,36 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     buf[p->output] = out->data;
     strides[p->output] = sf[ninputs] ? out->strides : NULL;
     if (pl.target == PL_INTERP) {
+        t0 = tm_now();
         interp_run(&c, p, buf, strides);
+        tm_add(PH_RUN, t0);
+        if (einc_timing)
+            einc_timing->interp++;
         goto done;
     }
     char small[1024];
-    char *key = cache_key(k, ninputs, inputs, out, pl.path, small, sizeof small);
-    if (key && (cuda || k->model)) {    /* compiled for its sizes */
-        strbuf kb = { 0 };
-        sb_printf(&kb, "%s", key);
-        if (cuda)
-            for (int a = 0; a < p->naxis; a++)
-                sb_printf(&kb, ",%lld", (long long)p->axis[a].size);
-        else
-            for (int i = 0; i < ninputs; i++)
-                for (int d = 0; d < inputs[i].ndim; d++)
-                    sb_printf(&kb, ",%lld", (long long)inputs[i].shape[d]);
-        if (key != small)
-            einc_free(key);
-        key = sb_finish(&kb);
-    }
+    char *key = run_key(k, ninputs, inputs, out, pl.path, cuda ? p : NULL, small, sizeof small);
     if (!key) {
         cc_nomem(&c);
         goto done;
     }
-    if (cuda)
+    int64_t est = 0;
+    bool tiny = !cuda && k->target == EINC_TARGET_AUTO &&
+                auto_choice(k, &c, key, p, strides, &est) == AUTO_SMALL;
+    if (c.failed) {
+        /* the error is in err */
+    } else if (tiny) {
+        atomic_fetch_add_explicit(&k->interp_ns, est, memory_order_relaxed);
+        t0 = tm_now();
+        interp_run(&c, p, buf, strides);
+        tm_add(PH_RUN, t0);
+        if (einc_timing)
+            einc_timing->interp++;
+    } else if (cuda) {
         cuda_run(k->ctx->cuda, &c, key, p, buf);
-    else
+    } else {
         cpu_run(k->ctx->cpu, &c, key, p, buf, strides);
+    }
     if (key != small)
         einc_free(key);
 done:
@@ -692,6 +843,38 @@ static void statements_of(strbuf *b, const char *ir, const char *stop)
     sb_printf(b, "%.*s", (int)(end && end > st ? end - st : (ptrdiff_t)strlen(st)), st);
 }
 
+/* explain's last line with arrays under --target=auto: what a run would choose, and why. */
+static void explain_target(strbuf *b, einc_kernel *k, cc *c, const pipeline *pl, int ninputs,
+                           const einc_tensor *inputs)
+{
+    if (cuda_ready(k->ctx->cuda, NULL)) {
+        sb_printf(b, "target (auto): cuda, a GPU and its driver are there\n");
+        return;
+    }
+    const ir_prog *p = pl->p;
+    const ir_tensor *O = &p->tensor[p->output];
+    int64_t shape[EINC_MAX_RANK];
+    for (int d = 0; d < O->ndim; d++)
+        shape[d] = ir_mono_eval(p, &O->shape[d]);
+    einc_tensor out = { O->dtype, O->ndim, shape, NULL, NULL };
+    char small[1024];
+    char *key = run_key(k, ninputs, inputs, &out, pl->path, NULL, small, sizeof small);
+    const int64_t **strides = ARENA_ARRAY(c->A, const int64_t *, p->ntensor);
+    if (!key || !strides) {
+        b->failed = true;
+        if (key != small)
+            einc_free(key);
+        return;
+    }
+    for (int i = 0; i < ninputs; i++)
+        strides[i] = strided(&inputs[i]) ? inputs[i].strides : NULL;
+    int64_t est;
+    auto_why why = auto_choice(k, c, key, p, strides, &est);
+    if (key != small)
+        einc_free(key);
+    explain_auto(b, k, why, est);
+}
+
 /*
  * explain's text: each stage the CPU pipeline ran, as it printed it; or (dot) only the
  * fused groups as a Graphviz digraph.
@@ -744,6 +927,8 @@ static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, ein
         if (k->model)
             explain_groups(&b, pl.p, pl.lp, false);
         explain_passes(&b, &pl);
+        if (inputs && k->target == EINC_TARGET_AUTO && use_jit(k->target))
+            explain_target(&b, k, &c, &pl, ninputs, inputs);
     }
     if (!(s = sb_finish(&b)))
         fail(err, EINC_ERR_NOMEM, "out of memory");

@@ -319,6 +319,36 @@ static void test_gemm_paths(void **state)
     }
 }
 
+/*
+ * The C API's auto on small arrays interprets (nothing compiles) until the interpreter's
+ * estimated time adds up to a compile's; from then on the compiled kernel runs.  The
+ * answers are the same throughout.
+ */
+static void test_auto_small(void **state)
+{
+    (void)state;
+    einc_ctx *ctx = einc_ctx_new_with(&(einc_ctx_options){ .disk_cache = -1 });
+    einc_kernel *k = NULL;
+    assert_int_equal(einc_compile(ctx, "ij,jk->ik", NULL, &k, NULL), EINC_OK);
+    float a[6] = { 1, 2, 3, 4, 5, 6 }, b[6] = { 1, 0, 0, 1, 1, 1 }, c[4];
+    int64_t sa[2] = { 2, 3 }, sb[2] = { 3, 2 }, sc[2] = { 2, 2 };
+    einc_tensor in[2] = { { EINC_F32, 2, sa, NULL, a }, { EINC_F32, 2, sb, NULL, b } };
+    einc_tensor out = { EINC_F32, 2, sc, NULL, c };
+    /* 2000 + 12 iterations * 40 ns = 2.48 us a call: the 8065th reaches 20 ms */
+    for (int i = 0; i < 8064; i++) {
+        memset(c, 0, sizeof c);
+        assert_int_equal(einc_kernel_run(k, 2, in, &out, NULL), EINC_OK);
+        assert_true(c[0] == 4 && c[1] == 5 && c[2] == 10 && c[3] == 11);
+    }
+    assert_int_equal(einc_ctx_jit_compiles(ctx), 0);
+    memset(c, 0, sizeof c);
+    assert_int_equal(einc_kernel_run(k, 2, in, &out, NULL), EINC_OK);
+    assert_true(c[0] == 4 && c[1] == 5 && c[2] == 10 && c[3] == 11);
+    assert_int_equal(einc_ctx_jit_compiles(ctx), 1);
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+}
+
 static void test_cache(void **state)
 {
     (void)state;
@@ -810,6 +840,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_gemm_paths),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_auto_small),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_split_reduction),
         cmocka_unit_test(test_views),
