@@ -17,6 +17,7 @@
 #include "print.h"
 #include "file.h"
 #include "kcache.h"
+#include "timing.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -249,6 +250,48 @@ void cli_free_operands(int n, npy_array *arr, einc_tensor *t)
     free(t);
 }
 
+/* --timings: each phase that took time (this thread's CPU ms, runtime/timing.h), into buf. */
+static void format_timings(char *buf, size_t n, const einc_timings *T)
+{
+    int64_t total = 0;
+    size_t at = (size_t)snprintf(buf, n, "timings (CPU ms of the calling thread):\n");
+    for (int p = 0; p < PH_COUNT; p++) {
+        total += T->ns[p];
+        if (T->ns[p] && at < n)
+            at += (size_t)snprintf(buf + at, n - at, "  %-20s %9.3f\n",
+                                   einc_phase_name((einc_phase)p), (double)T->ns[p] / 1e6);
+    }
+    if (at < n)
+        snprintf(buf + at, n - at, "  %-20s %9.3f\nkernels: %d compiled, %d from the disk cache, "
+                                   "%d interpreted run%s\n", "total", (double)total / 1e6,
+                 T->compiled, T->disk_hits, T->interp, T->interp == 1 ? "" : "s");
+}
+
+/* Runs k on t once into a buffer of its own (explain --timings); 0 or -1 (printed). */
+static int run_once(einc_kernel *k, int nin, const einc_tensor *t, const char *expr)
+{
+    einc_error e = { 0 };
+    einc_tensor o = { 0 };
+    int64_t shape[EINC_MAX_RANK];
+    o.shape = shape;
+    if (einc_kernel_output(k, nin, t, &o.dtype, &o.ndim, shape, &e)) {
+        cli_print_error(&e, expr);
+        return -1;
+    }
+    size_t n = npy_dtype_size(o.dtype);
+    for (int d = 0; d < o.ndim; d++)
+        n *= (size_t)shape[d];
+    if (!(o.data = cli_buffer(n))) {
+        fprintf(stderr, "einc: error: out of memory for a result of %zu bytes\n", n);
+        return -1;
+    }
+    int rc = einc_kernel_run(k, nin, t, &o, &e) ? -1 : 0;
+    if (rc)
+        cli_print_error(&e, expr);
+    free(o.data);
+    return rc;
+}
+
 static int cmd_run(einc_ctx *ctx, const args *A)
 {
     int rc = EXIT_INPUT, nin = 0;
@@ -257,7 +300,10 @@ static int cmd_run(einc_ctx *ctx, const args *A)
     npy_array out = { 0 }, *arr = NULL;
     einc_tensor *t = NULL;
     unsigned char *hdr = NULL;
+    einc_timings tm = { 0 };
+    einc_timing = A->timings ? &tm : NULL;
     if (cli_compile(ctx, A, &A->opt, &k, &e)) {
+        einc_timing = NULL;
         cli_print_error(&e, A->expr);
         return rc;
     }
@@ -281,6 +327,12 @@ static int cmd_run(einc_ctx *ctx, const args *A)
         cli_print_error(&e, A->expr);
         goto done;
     }
+    if (A->timings) {
+        char text[2048];
+        einc_timing = NULL;
+        format_timings(text, sizeof text, &tm);
+        fputs(text, stderr);
+    }
     char err[512];
     if (A->out && strcmp(A->out, "-") == 0) {       /* the .npy file's bytes */
         size_t hlen = 0;
@@ -302,6 +354,7 @@ static int cmd_run(einc_ctx *ctx, const args *A)
     }
     rc = 0;
 done:
+    einc_timing = NULL;
     free(hdr);
     cli_free_operands(nin, arr, t);
     npy_free(&out);
@@ -316,14 +369,27 @@ static int cmd_explain(einc_ctx *ctx, const args *A)
     einc_kernel *k = NULL;
     npy_array *arr = NULL;
     einc_tensor *t = NULL;
-    char *s = NULL, *text = NULL;
+    char *s = NULL, *text = NULL, times[2048] = "";
+    if (A->timings && !A->nfiles) {
+        fprintf(stderr, "einc: error: explain --timings times a run: give the input files\n");
+        return EXIT_USAGE;
+    }
+    einc_timings tm = { 0 };
+    einc_timing = A->timings ? &tm : NULL;
     if (cli_compile(ctx, A, &A->opt, &k, &e)) {
+        einc_timing = NULL;
         cli_print_error(&e, A->expr);
         return rc;
     }
     /* without files, sizes stay symbolic */
     if (A->nfiles && cli_load_operands(A, k, &nin, &arr, &t) < 0)
         goto done;
+    if (A->timings) {           /* a run as `einc run` makes it, before explain looks */
+        if (run_once(k, nin, t, A->expr) < 0)
+            goto done;
+        einc_timing = NULL;
+        format_timings(times, sizeof times, &tm);
+    }
     s = A->dot ? einc_kernel_explain_dot(k, nin, t, &e) : einc_kernel_explain(k, nin, t, &e);
     if (!s) {
         cli_print_error(&e, A->expr);
@@ -331,15 +397,18 @@ static int cmd_explain(einc_ctx *ctx, const args *A)
     }
     const char *what = A->dot ? "" : A->model ? "model: " : "expression: ";
     const char *src = A->dot ? "" : A->model ? A->model : A->expr;
-    size_t len = strlen(what) + strlen(src) + strlen(s) + 2;
+    size_t len = strlen(what) + strlen(src) + strlen(s) + strlen(times) + 2;
     if (!(text = malloc(len))) {
         fprintf(stderr, "einc: error: out of memory\n");
         goto done;
     }
-    snprintf(text, len, "%s%s%s%s", what, src, A->dot ? "" : "\n", s);
+    snprintf(text, len, "%s%s%s%s%s", what, src, A->dot ? "" : "\n", s, A->dot ? "" : times);
+    if (A->dot)
+        fputs(times, stderr);
     if (cli_put_text(A->out, text, strlen(text)) == 0)
         rc = 0;
 done:
+    einc_timing = NULL;
     free(s);
     free(text);
     cli_free_operands(nin, arr, t);
