@@ -40,6 +40,19 @@ int cpu_run(cpu_backend *b, cc *c, const char *key, const ir_prog *p, void *cons
             const int64_t *const *strides);
 
 /*
+ * A compiled kernel's run made ready to repeat: key's entry in b's cache and what p (bound)
+ * decides of a run, its axis sizes and temporaries.  einc.c keeps one per signature it
+ * has run, and runs it again on arrays of the same dtypes and shapes without binding
+ * them.  NULL when key is not compiled in b, or out of memory; einc_free frees it.  It
+ * points into b's cache, which keeps its entries until cpu_free.
+ */
+typedef struct cpu_plan cpu_plan;
+cpu_plan *cpu_plan_new(cpu_backend *b, const char *key, const ir_prog *p);
+/* Runs pl on io: the inputs' data, then the output's (io_strides likewise, NULL:
+   contiguous); -1 when out of memory. */
+int cpu_plan_run(cpu_backend *b, const cpu_plan *pl, void *const *io, const int64_t *const *io_strides);
+
+/*
  * The axes a nest's loops run over (a tiled axis once), ascending, into axes (room for
  * naxis); their count, or -1 when out of memory.
  */

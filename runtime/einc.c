@@ -42,6 +42,16 @@ struct einc_ctx {
     kcache *kc;                 /* the on-disk kernel cache (off: kcache_on says so) */
 };
 
+/* a signature a kernel ran on, and its plan (memo_find) */
+typedef struct run_memo {
+    cpu_plan *plan;
+    int n;                      /* inputs; the output follows them */
+    const einc_dtype *dtype;    /* per array */
+    const int *ndim;
+    const bool *strided;
+    const int64_t *shape;       /* the arrays' shapes, one after the other */
+} run_memo;
+
 struct einc_kernel {
     einc_ctx *ctx;
     arena A;                    /* the AST, the source, the copied options */
@@ -58,6 +68,7 @@ struct einc_kernel {
        kernel's runs, and the hash of the last key found neither compiled nor on disk */
     _Atomic int64_t interp_ns;
     _Atomic uint64_t absent;
+    _Atomic(run_memo *) memo[4];     /* see memo_find */
 };
 
 const char *einc_version(void) { return EINC_VERSION; }
@@ -299,6 +310,12 @@ void einc_kernel_free(einc_kernel *k)
 {
     if (!k)
         return;
+    for (size_t i = 0; i < sizeof k->memo / sizeof *k->memo; i++) {
+        run_memo *m = atomic_load_explicit(&k->memo[i], memory_order_acquire);
+        if (m)
+            einc_free(m->plan);
+        einc_free(m);
+    }
     arena_free(&k->A);
     einc_free(k);
 }
@@ -591,6 +608,110 @@ static pipeline kernel_pipeline(const einc_kernel *k, int n, const einc_tensor *
     return pl;
 }
 
+/*
+ * A kernel run again on arrays of the dtypes, shapes and strided flags of an earlier CPU
+ * run skips binding, the contraction path and the key: all three are functions of these
+ * (and of the kernel), and a compiled kernel stays in its context's cache, so the earlier
+ * run's plan (cpu_plan) is what this one would build.  Binding was most of einc's
+ * overhead on a small cached kernel.  Each kernel keeps the plans of the first few
+ * signatures it ran; the slots are written once (compare-and-swap from NULL) and freed
+ * with the kernel, so threads running it at once read them without a lock.  Runs that
+ * check their data (confusion's labels), run on CUDA or on the interpreter, or record
+ * timings take the whole path.
+ */
+
+static bool memo_matches(const run_memo *m, int n, const einc_tensor *in, const einc_tensor *out)
+{
+    if (m->n != n)
+        return false;
+    const int64_t *sh = m->shape;
+    for (int i = 0; i <= n; i++) {
+        const einc_tensor *t = i < n ? &in[i] : out;
+        if (t->dtype != m->dtype[i] || t->ndim != m->ndim[i] ||
+            memcmp(t->shape, sh, (size_t)t->ndim * sizeof *sh) != 0 || strided(t) != m->strided[i])
+            return false;
+        sh += t->ndim;
+    }
+    return true;
+}
+
+static const run_memo *memo_find(einc_kernel *k, int n, const einc_tensor *in, const einc_tensor *out)
+{
+    for (size_t i = 0; i < sizeof k->memo / sizeof *k->memo; i++) {
+        const run_memo *m = atomic_load_explicit(&k->memo[i], memory_order_acquire);
+        if (!m)
+            return NULL;
+        if (memo_matches(m, n, in, out))
+            return m;
+    }
+    return NULL;
+}
+
+/* Keeps the plan of key's run on these arrays, in a free slot if there is one; running
+   without it is only slower, so out of memory is not an error. */
+static void memo_add(einc_kernel *k, const char *key, const ir_prog *p, int n, const einc_tensor *in,
+                     const einc_tensor *out)
+{
+    size_t dims = 0;
+    for (int i = 0; i <= n; i++)
+        dims += (size_t)(i < n ? in[i] : *out).ndim;
+    size_t na = (size_t)n + 1;
+    run_memo *m = einc_malloc(sizeof *m + dims * sizeof(int64_t) + na * (sizeof(einc_dtype) + sizeof(int) + 1));
+    if (!m)
+        return;
+    int64_t *shape = (int64_t *)(m + 1);
+    einc_dtype *dtype = (einc_dtype *)(shape + dims);
+    int *ndim = (int *)(dtype + na);
+    bool *sf = (bool *)(ndim + na);
+    int64_t *sh = shape;
+    for (int i = 0; i <= n; i++) {
+        const einc_tensor *t = i < n ? &in[i] : out;
+        dtype[i] = t->dtype;
+        ndim[i] = t->ndim;
+        sf[i] = strided(t);
+        memcpy(sh, t->shape, (size_t)t->ndim * sizeof *sh);
+        sh += t->ndim;
+    }
+    *m = (run_memo){ cpu_plan_new(k->ctx->cpu, key, p), n, dtype, ndim, sf, shape };
+    for (size_t i = 0; m->plan && i < sizeof k->memo / sizeof *k->memo; i++) {
+        run_memo *none = NULL;
+        if (atomic_compare_exchange_strong_explicit(&k->memo[i], &none, m, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            return;
+        if (memo_matches(none, n, in, out))
+            break;              /* another thread kept it first */
+    }
+    einc_free(m->plan);
+    einc_free(m);
+}
+
+/* Runs m on the arrays (memo_find's); 0, or -1 when out of memory. */
+static int memo_run(einc_kernel *k, const run_memo *m, int n, const einc_tensor *in, const einc_tensor *out)
+{
+    void *io[16] = { 0 };
+    const int64_t *ios[16] = { 0 };
+    void **d = io;
+    const int64_t **s = ios;
+    if (n >= 16) {
+        d = einc_malloc((size_t)(n + 1) * sizeof *d);
+        s = einc_malloc((size_t)(n + 1) * sizeof *s);
+    }
+    int rc = -1;
+    if (d && s) {
+        for (int i = 0; i <= n; i++) {
+            const einc_tensor *t = i < n ? &in[i] : out;
+            d[i] = t->data;
+            s[i] = m->strided[i] ? t->strides : NULL;
+        }
+        rc = cpu_plan_run(k->ctx->cpu, m->plan, d, s);
+    }
+    if (d != io) {
+        einc_free(d);
+        einc_free(s);
+    }
+    return rc;
+}
+
 einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *inputs,
                                einc_dtype *dtype, int *ndim, int64_t *shape, einc_error *err)
 {
@@ -630,6 +751,9 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     einc_status st = check_tensors(ninputs, inputs, true, err);
     if (st || (st = check_tensors(1, out, true, err)))
         return st;
+    const run_memo *m = einc_timing ? NULL : memo_find(k, ninputs, inputs, out);
+    if (m)
+        return memo_run(k, m, ninputs, inputs, out) < 0 ? fail(err, EINC_ERR_NOMEM, "out of memory") : EINC_OK;
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     /* --target=auto follows every PyTorch script: CUDA if a GPU and driver are there */
@@ -708,8 +832,8 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
             einc_timing->interp++;
     } else if (cuda) {
         cuda_run(k->ctx->cuda, &c, key, p, buf);
-    } else {
-        cpu_run(k->ctx->cpu, &c, key, p, buf, strides);
+    } else if (cpu_run(k->ctx->cpu, &c, key, p, buf, strides) == 0 && p->nlabel == 0) {
+        memo_add(k, key, p, ninputs, inputs, out);
     }
     if (key != small)
         einc_free(key);

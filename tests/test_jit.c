@@ -349,6 +349,73 @@ static void test_auto_small(void **state)
     einc_ctx_free(ctx);
 }
 
+/* c = a b for m x k and k x n, a read through strides sa (NULL: contiguous), in doubles */
+static void naive_mm(int64_t m, int64_t k, int64_t n, const double *a, const int64_t *sa, const double *b,
+                     double *c)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (int64_t l = 0; l < k; l++)
+                s += a[sa ? i * sa[0] + l * sa[1] : i * k + l] * b[l * n + j];
+            c[i * n + j] = s;
+        }
+}
+
+/*
+ * A kernel run again on the shapes, dtypes and strided flags of an earlier run skips
+ * binding (einc.c, memo_find): each run must still be the one its own arrays ask for.
+ * Small integers, so every sum is exact.  Six shapes (more than the kernel keeps) twice
+ * over, with fresh data each time; a strided view and float64 of a shape already run;
+ * a wrong output after all that.
+ */
+static void test_run_again(void **state)
+{
+    (void)state;
+    einc_ctx *ctx = einc_ctx_new_with(&(einc_ctx_options){ .disk_cache = -1 });
+    einc_kernel *k = NULL;
+    einc_options o = { .target = EINC_TARGET_CPU };
+    assert_int_equal(einc_compile(ctx, "ij,jk->ik", &o, &k, NULL), EINC_OK);
+    static const int64_t mkn[][3] = { { 2, 3, 4 }, { 3, 2, 5 }, { 1, 3, 4 }, { 4, 4, 4 }, { 2, 2, 2 }, { 5, 1, 3 } };
+    enum { NS = sizeof mkn / sizeof *mkn };
+    long compiles = 0;
+    for (int pass = 0; pass < 4; pass++) {
+        for (int s = 0; s < NS; s++) {
+            int64_t m = mkn[s][0], kk = mkn[s][1], n = mkn[s][2];
+            int64_t sa[2] = { m, kk }, sb[2] = { kk, n }, sc[2] = { m, n }, st[2] = { 1, m };
+            bool view = pass == 2, f64 = pass == 3;
+            double a[32], b[32], want[32], got[32];
+            float af[32], bf[32], cf[32];
+            for (int64_t i = 0; i < m * kk; i++)
+                af[i] = (float)(a[i] = (double)(next() % 7) - 3);
+            for (int64_t i = 0; i < kk * n; i++)
+                bf[i] = (float)(b[i] = (double)(next() % 7) - 3);
+            /* the view: a's elements at [i, l] = i + l m, a transposed buffer's */
+            naive_mm(m, kk, n, a, view ? st : NULL, b, want);
+            einc_tensor in[2] = { { f64 ? EINC_F64 : EINC_F32, 2, sa, view ? st : NULL, f64 ? (void *)a : af },
+                                  { f64 ? EINC_F64 : EINC_F32, 2, sb, NULL, f64 ? (void *)b : bf } };
+            einc_tensor out = { f64 ? EINC_F64 : EINC_F32, 2, sc, NULL, f64 ? (void *)got : cf };
+            assert_int_equal(einc_kernel_run(k, 2, in, &out, NULL), EINC_OK);
+            for (int64_t i = 0; i < m * n; i++)
+                assert_true((f64 ? got[i] : (double)cf[i]) == want[i]);
+        }
+        if (pass == 0)
+            compiles = einc_ctx_jit_compiles(ctx);
+        if (pass == 1)      /* the same signatures: nothing compiled again */
+            assert_int_equal(einc_ctx_jit_compiles(ctx), compiles);
+    }
+    assert_true(einc_ctx_jit_compiles(ctx) > compiles);    /* the view and float64 were new */
+    float a[6] = { 0 }, b[6] = { 0 }, c[6];
+    int64_t sa[2] = { 2, 3 }, sb[2] = { 3, 2 }, sc[2] = { 3, 2 };
+    einc_tensor in[2] = { { EINC_F32, 2, sa, NULL, a }, { EINC_F32, 2, sb, NULL, b } };
+    einc_tensor out = { EINC_F32, 2, sc, NULL, c };
+    einc_error e;
+    assert_int_equal(einc_kernel_run(k, 2, in, &out, &e), EINC_ERR_SHAPE);
+    assert_string_equal(e.message, "the output array's dtype or shape is not the expression's (ask einc_kernel_output)");
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+}
+
 static void test_cache(void **state)
 {
     (void)state;
@@ -841,6 +908,7 @@ int main(void)
         cmocka_unit_test(test_gemm_paths),
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_auto_small),
+        cmocka_unit_test(test_run_again),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_split_reduction),
         cmocka_unit_test(test_views),
