@@ -23,6 +23,7 @@
 #include "cuda.h"
 #include "jit.h"
 #include "kcache.h"
+#include "memo.h"
 #include "nvrtc.h"
 #include "pipeline.h"
 #include "timing.h"
@@ -40,17 +41,8 @@ struct einc_ctx {
     cpu_backend *cpu;           /* the JIT's cache and the thread pool */
     cuda_backend *cuda;         /* the driver, loaded on first use; module cache */
     kcache *kc;                 /* the on-disk kernel cache (off: kcache_on says so) */
+    texts *texts;               /* parsed kernels by text and options (memo.h) */
 };
-
-/* a signature a kernel ran on, and its plan (memo_find) */
-typedef struct run_memo {
-    cpu_plan *plan;
-    int n;                      /* inputs; the output follows them */
-    const einc_dtype *dtype;    /* per array */
-    const int *ndim;
-    const bool *strided;
-    const int64_t *shape;       /* the arrays' shapes, one after the other */
-} run_memo;
 
 struct einc_kernel {
     einc_ctx *ctx;
@@ -68,7 +60,8 @@ struct einc_kernel {
        kernel's runs, and the hash of the last key found neither compiled nor on disk */
     _Atomic int64_t interp_ns;
     _Atomic uint64_t absent;
-    _Atomic(run_memo *) memo[4];     /* see memo_find */
+    memo_slots memo;            /* its runs' plans (memo.h); a shared kernel's are its owner's */
+    einc_kernel *shared;        /* the context's kernel this one shares (texts), or NULL */
 };
 
 const char *einc_version(void) { return EINC_VERSION; }
@@ -108,6 +101,8 @@ static int default_threads(void)
     return n >= 1 && n <= 1024 ? (int)n : 1;
 }
 
+static void drop_kernel(void *k) { einc_kernel_free(k); }
+
 einc_ctx *einc_ctx_new_with(const einc_ctx_options *opt)
 {
     kcache_opts ko = { 0 };
@@ -115,7 +110,8 @@ einc_ctx *einc_ctx_new_with(const einc_ctx_options *opt)
         ko = (kcache_opts){ opt->disk_cache, opt->cache_dir, opt->cache_max };
     einc_ctx *c = einc_calloc(1, sizeof *c);
     if (c && (!(c->kc = kcache_new(&ko)) || !(c->cpu = cpu_new(default_threads())) ||
-              !(c->cuda = cuda_new()))) {
+              !(c->cuda = cuda_new()) || !(c->texts = texts_new()))) {
+        cuda_free(c->cuda);
         cpu_free(c->cpu);
         kcache_free(c->kc);
         einc_free(c);
@@ -132,6 +128,7 @@ void einc_ctx_free(einc_ctx *ctx)
 {
     if (!ctx)
         return;
+    texts_free(ctx->texts, drop_kernel);
     cpu_free(ctx->cpu);
     cuda_free(ctx->cuda);
     kcache_free(ctx->kc);
@@ -197,7 +194,15 @@ static int key_base(einc_kernel *k, cc *c)
     return 0;
 }
 
-/* An expression's kernel, or (model) a .einl model's: the source text is expr. */
+static einc_kernel *share(einc_kernel *k);
+static einc_kernel *parse(einc_ctx *ctx, const char *expr, const einc_options *opt, einc_error *err,
+                          bool model);
+
+/*
+ * An expression's kernel, or (model) a .einl model's: the source text is expr.  A text
+ * compiled before in this context with the same options is not parsed again: the kernel
+ * shares the context's (memo.h), whose run memos then serve every kernel of that text.
+ */
 static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
                            einc_kernel **out, einc_error *err, bool model)
 {
@@ -220,14 +225,61 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
     einc_status st = check_target(o.target, err);
     if (st)
         return st;
+    if (o.max_memory < 0)
+        return fail(err, EINC_ERR_ARG, "max_memory must not be negative");
+    char small[512];
+    char *tkey = einc_timing ? NULL : text_key(model, expr, &o, small, sizeof small);
+    einc_kernel *k = tkey ? texts_find(ctx->texts, tkey) : NULL;
+    if (!k) {
+        k = parse(ctx, expr, &o, err, model);
+        einc_kernel *kept = k && tkey ? texts_add(ctx->texts, tkey, k) : NULL;
+        if (kept && kept != k)      /* another thread kept this text first */
+            einc_kernel_free(k);
+        k = kept ? kept : k;
+        if (!kept) {                /* the table is full (or k failed): k is the caller's */
+            if (tkey != small)
+                einc_free(tkey);
+            *out = k;
+            return k ? EINC_OK : err->status ? err->status : EINC_ERR_NOMEM;
+        }
+    }
+    if (tkey != small)
+        einc_free(tkey);
+    return (*out = share(k)) ? EINC_OK : fail(err, EINC_ERR_NOMEM, "out of memory");
+}
 
+/* A kernel of its own that shares k's parse and run memos (k is the context's). */
+static einc_kernel *share(einc_kernel *k)
+{
+    einc_kernel *h = einc_calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->ctx = k->ctx;
+    h->src = k->src;
+    h->ast = k->ast;
+    h->model = k->model;
+    h->opts = k->opts;
+    h->target = k->target;
+    h->max_memory = k->max_memory;
+    h->ellipsis_rank = k->ellipsis_rank;
+    h->key_base = k->key_base;
+    h->key_base_len = k->key_base_len;
+    h->shared = k;
+    return h;
+}
+
+/* Parses expr (model: a .einl model) into a new kernel; NULL on an error (in err). */
+static einc_kernel *parse(einc_ctx *ctx, const char *expr, const einc_options *opt, einc_error *err,
+                          bool model)
+{
+    einc_options o = *opt;
     einc_kernel *k = einc_calloc(1, sizeof *k);
-    if (!k)
-        return fail(err, EINC_ERR_NOMEM, "out of memory");
+    if (!k) {
+        fail(err, EINC_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     k->ctx = ctx;
     k->target = o.target;
-    if (o.max_memory < 0)
-        return einc_free(k), fail(err, EINC_ERR_ARG, "max_memory must not be negative");
     k->max_memory = o.max_memory;
     cc c = { .A = &k->A, .err = err };
     size_t len = strlen(expr);
@@ -267,8 +319,7 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
         if (!(k->model = einl_parse(&c)) || key_base(k, &c) < 0)
             goto fail;
         tm_add(PH_PARSE, t0);
-        *out = k;
-        return EINC_OK;
+        return k;
     }
     if (!(k->ast = parse_expr_as(&c, o.dialect)))
         goto fail;
@@ -286,12 +337,13 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
     tm_add(PH_PARSE, t0);
     if (!p || key_base(k, &c) < 0)
         goto fail;
-    *out = k;
-    return EINC_OK;
+    return k;
 fail:
     arena_free(&k->A);
     einc_free(k);
-    return err->status ? err->status : EINC_ERR_NOMEM;
+    if (!err->status)
+        fail(err, EINC_ERR_NOMEM, "out of memory");
+    return NULL;
 }
 
 einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
@@ -310,13 +362,10 @@ void einc_kernel_free(einc_kernel *k)
 {
     if (!k)
         return;
-    for (size_t i = 0; i < sizeof k->memo / sizeof *k->memo; i++) {
-        run_memo *m = atomic_load_explicit(&k->memo[i], memory_order_acquire);
-        if (m)
-            einc_free(m->plan);
-        einc_free(m);
+    if (!k->shared) {
+        memo_free(&k->memo);
+        arena_free(&k->A);
     }
-    arena_free(&k->A);
     einc_free(k);
 }
 
@@ -392,20 +441,6 @@ static einc_status check_tensors(int n, const einc_tensor *t, bool need_data, ei
     return EINC_OK;
 }
 
-/* Strides that are not the C-contiguous ones (NULL strides are contiguous). */
-static bool strided(const einc_tensor *t)
-{
-    if (!t->strides)
-        return false;
-    int64_t s = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
-        if (t->shape[d] != 1 && t->strides[d] != s)
-            return true;
-        s *= t->shape[d];
-    }
-    return false;
-}
-
 static bool use_jit(einc_target t)
 {
 #ifdef EINC_HAVE_LLVM
@@ -454,7 +489,7 @@ static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, const
         *p++ = ':';
         for (int d = 0; d < t->ndim; d++)
             *p++ = t->shape[d] == 1 ? '1' : 'n';
-        if (strided(t)) {
+        if (tensor_strided(t)) {
             *p++ = ':';
             *p++ = 's';
         }
@@ -590,9 +625,9 @@ static bool *strided_flags(arena *A, int n, const einc_tensor *in, const einc_te
 {
     bool *s = ARENA_ARRAY(A, bool, n + 1);
     for (int i = 0; s && i < n; i++)
-        s[i] = strided(&in[i]);
+        s[i] = tensor_strided(&in[i]);
     if (s)
-        s[n] = out && strided(out);
+        s[n] = out && tensor_strided(out);
     return s;
 }
 
@@ -608,110 +643,6 @@ static pipeline kernel_pipeline(const einc_kernel *k, int n, const einc_tensor *
     return pl;
 }
 
-/*
- * A kernel run again on arrays of the dtypes, shapes and strided flags of an earlier CPU
- * run skips binding, the contraction path and the key: all three are functions of these
- * (and of the kernel), and a compiled kernel stays in its context's cache, so the earlier
- * run's plan (cpu_plan) is what this one would build.  Binding was most of einc's
- * overhead on a small cached kernel.  Each kernel keeps the plans of the first few
- * signatures it ran; the slots are written once (compare-and-swap from NULL) and freed
- * with the kernel, so threads running it at once read them without a lock.  Runs that
- * check their data (confusion's labels), run on CUDA or on the interpreter, or record
- * timings take the whole path.
- */
-
-static bool memo_matches(const run_memo *m, int n, const einc_tensor *in, const einc_tensor *out)
-{
-    if (m->n != n)
-        return false;
-    const int64_t *sh = m->shape;
-    for (int i = 0; i <= n; i++) {
-        const einc_tensor *t = i < n ? &in[i] : out;
-        if (t->dtype != m->dtype[i] || t->ndim != m->ndim[i] ||
-            memcmp(t->shape, sh, (size_t)t->ndim * sizeof *sh) != 0 || strided(t) != m->strided[i])
-            return false;
-        sh += t->ndim;
-    }
-    return true;
-}
-
-static const run_memo *memo_find(einc_kernel *k, int n, const einc_tensor *in, const einc_tensor *out)
-{
-    for (size_t i = 0; i < sizeof k->memo / sizeof *k->memo; i++) {
-        const run_memo *m = atomic_load_explicit(&k->memo[i], memory_order_acquire);
-        if (!m)
-            return NULL;
-        if (memo_matches(m, n, in, out))
-            return m;
-    }
-    return NULL;
-}
-
-/* Keeps the plan of key's run on these arrays, in a free slot if there is one; running
-   without it is only slower, so out of memory is not an error. */
-static void memo_add(einc_kernel *k, const char *key, const ir_prog *p, int n, const einc_tensor *in,
-                     const einc_tensor *out)
-{
-    size_t dims = 0;
-    for (int i = 0; i <= n; i++)
-        dims += (size_t)(i < n ? in[i] : *out).ndim;
-    size_t na = (size_t)n + 1;
-    run_memo *m = einc_malloc(sizeof *m + dims * sizeof(int64_t) + na * (sizeof(einc_dtype) + sizeof(int) + 1));
-    if (!m)
-        return;
-    int64_t *shape = (int64_t *)(m + 1);
-    einc_dtype *dtype = (einc_dtype *)(shape + dims);
-    int *ndim = (int *)(dtype + na);
-    bool *sf = (bool *)(ndim + na);
-    int64_t *sh = shape;
-    for (int i = 0; i <= n; i++) {
-        const einc_tensor *t = i < n ? &in[i] : out;
-        dtype[i] = t->dtype;
-        ndim[i] = t->ndim;
-        sf[i] = strided(t);
-        memcpy(sh, t->shape, (size_t)t->ndim * sizeof *sh);
-        sh += t->ndim;
-    }
-    *m = (run_memo){ cpu_plan_new(k->ctx->cpu, key, p), n, dtype, ndim, sf, shape };
-    for (size_t i = 0; m->plan && i < sizeof k->memo / sizeof *k->memo; i++) {
-        run_memo *none = NULL;
-        if (atomic_compare_exchange_strong_explicit(&k->memo[i], &none, m, memory_order_acq_rel,
-                                                    memory_order_acquire))
-            return;
-        if (memo_matches(none, n, in, out))
-            break;              /* another thread kept it first */
-    }
-    einc_free(m->plan);
-    einc_free(m);
-}
-
-/* Runs m on the arrays (memo_find's); 0, or -1 when out of memory. */
-static int memo_run(einc_kernel *k, const run_memo *m, int n, const einc_tensor *in, const einc_tensor *out)
-{
-    void *io[16] = { 0 };
-    const int64_t *ios[16] = { 0 };
-    void **d = io;
-    const int64_t **s = ios;
-    if (n >= 16) {
-        d = einc_malloc((size_t)(n + 1) * sizeof *d);
-        s = einc_malloc((size_t)(n + 1) * sizeof *s);
-    }
-    int rc = -1;
-    if (d && s) {
-        for (int i = 0; i <= n; i++) {
-            const einc_tensor *t = i < n ? &in[i] : out;
-            d[i] = t->data;
-            s[i] = m->strided[i] ? t->strides : NULL;
-        }
-        rc = cpu_plan_run(k->ctx->cpu, m->plan, d, s);
-    }
-    if (d != io) {
-        einc_free(d);
-        einc_free(s);
-    }
-    return rc;
-}
-
 einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *inputs,
                                einc_dtype *dtype, int *ndim, int64_t *shape, einc_error *err)
 {
@@ -724,6 +655,12 @@ einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *i
     einc_status st = check_tensors(ninputs, inputs, false, err);
     if (st)
         return st;
+    /* a run with these inputs left its output's shape */
+    const run_memo *m = einc_timing ? NULL : memo_find(k->shared ? &k->shared->memo : &k->memo, ninputs, inputs, NULL);
+    if (m) {
+        memo_output(m, dtype, ndim, shape);
+        return EINC_OK;
+    }
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     pipeline pl = kernel_pipeline(k, ninputs, inputs, NULL, PL_INTERP);
@@ -751,9 +688,11 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     einc_status st = check_tensors(ninputs, inputs, true, err);
     if (st || (st = check_tensors(1, out, true, err)))
         return st;
-    const run_memo *m = einc_timing ? NULL : memo_find(k, ninputs, inputs, out);
+    memo_slots *ms = k->shared ? &k->shared->memo : &k->memo;
+    const run_memo *m = einc_timing ? NULL : memo_find(ms, ninputs, inputs, out);
     if (m)
-        return memo_run(k, m, ninputs, inputs, out) < 0 ? fail(err, EINC_ERR_NOMEM, "out of memory") : EINC_OK;
+        return memo_run(k->ctx->cpu, m, ninputs, inputs, out) < 0 ? fail(err, EINC_ERR_NOMEM, "out of memory")
+                                                                 : EINC_OK;
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     /* --target=auto follows every PyTorch script: CUDA if a GPU and driver are there */
@@ -833,7 +772,7 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     } else if (cuda) {
         cuda_run(k->ctx->cuda, &c, key, p, buf);
     } else if (cpu_run(k->ctx->cpu, &c, key, p, buf, strides) == 0 && p->nlabel == 0) {
-        memo_add(k, key, p, ninputs, inputs, out);
+        memo_add(ms, cpu_plan_new(k->ctx->cpu, key, p), ninputs, inputs, out);
     }
     if (key != small)
         einc_free(key);
@@ -991,7 +930,7 @@ static void explain_target(strbuf *b, einc_kernel *k, cc *c, const pipeline *pl,
         return;
     }
     for (int i = 0; i < ninputs; i++)
-        strides[i] = strided(&inputs[i]) ? inputs[i].strides : NULL;
+        strides[i] = tensor_strided(&inputs[i]) ? inputs[i].strides : NULL;
     int64_t est;
     auto_why why = auto_choice(k, c, key, p, strides, &est);
     if (key != small)

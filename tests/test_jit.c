@@ -416,6 +416,84 @@ static void test_run_again(void **state)
     einc_ctx_free(ctx);
 }
 
+/* y = x reduced over j ('ij->i') with o, for x 2 x 3 = 1..6 */
+static void reduce_rows(einc_ctx *ctx, const einc_options *o, float *y)
+{
+    einc_kernel *k = NULL;
+    float x[6] = { 1, 2, 3, 4, 5, 6 };
+    int64_t sx[1][2] = { { 2, 3 } }, sy[1] = { 2 };
+    einc_tensor in = { EINC_F32, 2, sx[0], NULL, x }, out = { EINC_F32, 1, sy, NULL, y };
+    assert_int_equal(einc_compile(ctx, "ij->i", o, &k, NULL), EINC_OK);
+    assert_int_equal(einc_kernel_run(k, 1, &in, &out, NULL), EINC_OK);
+    einc_kernel_free(k);
+}
+
+/*
+ * A text compiled again in a context shares the first kernel's parse and run memos
+ * (runtime/memo.h): each kernel still runs as its own text and options say, outlives the
+ * others, and fails as the first did.  More texts than the context keeps (max_memory
+ * makes each key new) give kernels of their own.
+ */
+static void test_same_text(void **state)
+{
+    (void)state;
+    einc_ctx *ctx = einc_ctx_new_with(&(einc_ctx_options){ .disk_cache = -1 });
+    einc_options o = { .target = EINC_TARGET_CPU };
+    float y[2];
+    for (int r = 0; r < 3; r++) {       /* sum, max, sum: the options are part of the key */
+        o.reduce = r == 1 ? EINC_REDUCE_MAX : EINC_REDUCE_SUM;
+        reduce_rows(ctx, &o, y);
+        assert_true(r == 1 ? y[0] == 3 && y[1] == 6 : y[0] == 6 && y[1] == 15);
+    }
+    assert_int_equal(einc_ctx_jit_compiles(ctx), 2);
+    o.reduce = EINC_REDUCE_SUM;
+    einc_kernel *k1 = NULL, *k2 = NULL;
+    assert_int_equal(einc_compile(ctx, "ij,jk->ik", &o, &k1, NULL), EINC_OK);
+    assert_int_equal(einc_compile(ctx, "ij,jk->ik", &o, &k2, NULL), EINC_OK);
+    assert_ptr_not_equal(k1, k2);
+    float a[6] = { 1, 2, 3, 4, 5, 6 }, b[6] = { 1, 0, 0, 1, 1, 1 }, c[4];
+    int64_t sa[2] = { 2, 3 }, sb[2] = { 3, 2 }, sc[2] = { 2, 2 }, got[EINC_MAX_RANK];
+    einc_tensor in[2] = { { EINC_F32, 2, sa, NULL, a }, { EINC_F32, 2, sb, NULL, b } };
+    einc_tensor out = { EINC_F32, 2, sc, NULL, c };
+    assert_int_equal(einc_kernel_run(k1, 2, in, &out, NULL), EINC_OK);
+    einc_kernel_free(k1);
+    einc_dtype dt;
+    int nd;
+    assert_int_equal(einc_kernel_output(k2, 2, in, &dt, &nd, got, NULL), EINC_OK);
+    assert_true(dt == EINC_F32 && nd == 2 && got[0] == 2 && got[1] == 2);
+    memset(c, 0, sizeof c);
+    assert_int_equal(einc_kernel_run(k2, 2, in, &out, NULL), EINC_OK);
+    assert_true(c[0] == 4 && c[1] == 5 && c[2] == 10 && c[3] == 11);
+    assert_int_equal(einc_ctx_jit_compiles(ctx), 3);
+    int64_t sb2[2] = { 3, 5 };      /* a shape k2 has not run: its output is bound */
+    in[1].shape = sb2;
+    assert_int_equal(einc_kernel_output(k2, 2, in, &dt, &nd, got, NULL), EINC_OK);
+    assert_true(nd == 2 && got[0] == 2 && got[1] == 5);
+    einc_kernel_free(k2);
+    for (int i = 0; i < 2; i++) {   /* a text that fails keeps failing, with its message */
+        einc_error e;
+        assert_int_equal(einc_compile(ctx, "ij->ii", &o, &k1, &e), EINC_ERR_SYNTAX);
+        assert_null(k1);
+        assert_string_equal(e.message, "index 'i' appears more than once in the output");
+    }
+    enum { N = 300 };
+    einc_kernel *ks[N];
+    for (int i = 0; i < N; i++) {
+        o.max_memory = 1000000 + i;
+        assert_int_equal(einc_compile(ctx, "ij->i", &o, &ks[i], NULL), EINC_OK);
+    }
+    for (int i = 0; i < N; i += 37) {
+        float x[6] = { 1, 2, 3, 4, 5, 6 };
+        int64_t sx[2] = { 2, 3 }, sy[1] = { 2 };
+        einc_tensor xi = { EINC_F32, 2, sx, NULL, x }, yo = { EINC_F32, 1, sy, NULL, y };
+        assert_int_equal(einc_kernel_run(ks[i], 1, &xi, &yo, NULL), EINC_OK);
+        assert_true(y[0] == 6 && y[1] == 15);
+    }
+    for (int i = 0; i < N; i++)
+        einc_kernel_free(ks[i]);
+    einc_ctx_free(ctx);
+}
+
 static void test_cache(void **state)
 {
     (void)state;
@@ -909,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_auto_small),
         cmocka_unit_test(test_run_again),
+        cmocka_unit_test(test_same_text),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_split_reduction),
         cmocka_unit_test(test_views),
