@@ -1,7 +1,7 @@
 /*
  * bench.c — einc next to its anchors, in one run, at one thread count.
  *
- *     einc-bench [--threads N] [--reps R] [--quick] [--cpu-time]
+ *     einc-bench [--threads N] [--reps R] [--quick] [--cpu-time] [--compile]
  *
  * Every row times einc's CPU JIT (through the public API, as an embedder uses it) and one
  * peer on the same data: OpenBLAS cblas_sgemm for contractions, glibc memcpy and a copy loop
@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include "einc.h"
+#include "timing.h"
 
 #include <cblas.h>
 #include <dlfcn.h>
@@ -725,14 +726,17 @@ typedef struct ccase {
     int64_t oshape[4];
 } ccase;
 
-/* Seconds to compile c in a fresh context and run it once (LLVM runs then). */
-static double cold_once(const ccase *c, float *data, float *out)
+/* Seconds to compile c in a fresh context and run it once (LLVM runs then); *tm gets
+   where the time went. */
+static double cold_once(const ccase *c, float *data, float *out, einc_timings *tm)
 {
     /* without the disk cache, where a kernel compiled before would load */
     einc_ctx *ctx = einc_ctx_new_with(&(einc_ctx_options){ .disk_cache = -1 });
     einc_tensor in[6], o = { EINC_F32, c->ondim, c->oshape, NULL, out };
     for (int i = 0; i < c->nin; i++)
         in[i] = (einc_tensor){ EINC_F32, c->ndim[i], c->shape[i], NULL, data };
+    *tm = (einc_timings){ 0 };
+    einc_timing = tm;
     double t0 = now();
     einc_kernel *k = c->model ? compile_model(ctx, c->src) : compile(ctx, c->src, EINC_TARGET_CPU);
     einc_error e;
@@ -741,6 +745,7 @@ static double cold_once(const ccase *c, float *data, float *out)
         exit(1);
     }
     double t = now() - t0;
+    einc_timing = NULL;
     einc_kernel_free(k);
     einc_ctx_free(ctx);
     return t;
@@ -765,16 +770,40 @@ static void bench_compile(void)
     };
     int n = reps < 16 ? reps : 16;
     float *data = randf(64 * 64 * 9), *out = buf(64 * 64 * 9);
-    printf("\ncold JIT compile of each kernel (fresh context, first run on tiny arrays), median of %d:\n\n", n);
-    printf("| %-24s | %8s | %8s |\n", "kernel", "ms", "min ms");
-    printf("|--------------------------|----------|----------|\n");
+    printf("\ncold JIT compile of each kernel (fresh context, first run on tiny arrays), median of %d;\n"
+           "then the median ms of each phase (runtime/timing.h):\n\n", n);
+    printf("| %-24s | %6s | %6s |", "kernel", "ms", "min ms");
+    static const einc_phase shown[] = { PH_PARSE, PH_BIND, PH_PATH, PH_LOWER, PH_JIT_START,
+                                        PH_IR, PH_OPT, PH_MC, PH_LINK, PH_RUN };
+    enum { NSHOWN = sizeof shown / sizeof *shown };
+    static const char *const head[NSHOWN] = { "parse", "bind", "path", "lower", "jit", "IR",
+                                              "passes", "mc", "link", "run" };
+    for (int p = 0; p < NSHOWN; p++)
+        printf(" %6s |", head[p]);
+    printf("\n|--------------------------|--------|--------|");
+    for (int p = 0; p < NSHOWN; p++)
+        printf("--------|");
+    printf("\n");
+    double all[sizeof cases / sizeof *cases];
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-        double t[16];
-        for (int i = 0; i < n; i++)
-            t[i] = cold_once(&cases[c], data, out);
+        double t[16], ph[NSHOWN][16];
+        for (int i = 0; i < n; i++) {
+            einc_timings tm;
+            t[i] = cold_once(&cases[c], data, out, &tm);
+            for (int p = 0; p < NSHOWN; p++)
+                ph[p][i] = (double)tm.ns[shown[p]] * 1e-6;
+        }
         qsort(t, (size_t)n, sizeof *t, cmp);
-        printf("| %-24s | %8.1f | %8.1f |\n", cases[c].what, t[n / 2] * 1e3, t[0] * 1e3);
+        all[c] = t[n / 2];
+        printf("| %-24s | %6.1f | %6.1f |", cases[c].what, t[n / 2] * 1e3, t[0] * 1e3);
+        for (int p = 0; p < NSHOWN; p++) {
+            qsort(ph[p], (size_t)n, sizeof *ph[p], cmp);
+            printf(" %6.2f |", ph[p][n / 2]);
+        }
+        printf("\n");
     }
+    qsort(all, sizeof cases / sizeof *cases, sizeof *all, cmp);
+    printf("\nmedian cold compile over the kernels: %.1f ms\n", all[sizeof cases / sizeof *cases / 2] * 1e3);
     /* a cache hit: the same signature again in a warm context */
     einc_ctx *ctx = einc_ctx_new();
     int64_t s[2] = { 2, 2 };
@@ -828,7 +857,7 @@ static void openblas_core(char **argv)
 int main(int argc, char **argv)
 {
     int threads = 1;
-    int quick = 0;
+    int quick = 0, only_compile = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -838,8 +867,10 @@ int main(int argc, char **argv)
             quick = 1;
         else if (!strcmp(argv[i], "--cpu-time"))
             timer = CLOCK_THREAD_CPUTIME_ID;
+        else if (!strcmp(argv[i], "--compile"))
+            only_compile = 1;
         else {
-            fprintf(stderr, "usage: einc-bench [--threads N] [--reps R] [--quick] [--cpu-time]\n");
+            fprintf(stderr, "usage: einc-bench [--threads N] [--reps R] [--quick] [--cpu-time] [--compile]\n");
             return 2;
         }
     }
@@ -853,6 +884,10 @@ int main(int argc, char **argv)
     setenv("EINC_NUM_THREADS", env, 1);
     openblas_set_num_threads(threads);
     peer_threads = threads;
+    if (only_compile) {
+        bench_compile();
+        return 0;
+    }
     einc_ctx *ctx = einc_ctx_new();
     printf("einc %s, %d thread%s, median of %d runs (%s), einc and its peer alternating; OpenBLAS kernel: %s%s\n\n",
            einc_version(), threads, threads == 1 ? "" : "s", reps, timer == CLOCK_MONOTONIC ? "wall clock" : "thread CPU time",

@@ -68,6 +68,8 @@ static const char usage[] =
     "  --max-memory=BYTES (run, explain, bench) bytes any one intermediate of an expression's\n"
     "                     contraction path may take (64K, 512M, 2G)\n"
     "  --dot              (explain) the fused loop nests as a Graphviz graph\n"
+    "  --timings          (run, explain) where the run's time went: parse, bind, path,\n"
+    "                     lowering, LLVM IR, passes, machine code, link, run (CPU ms)\n"
     "  -o, --output=FILE  write to FILE what would be printed (run: a .npy file, or an .npz\n"
     "                     with each result under its name for FILE.npz), atomically:\n"
     "                     an error leaves FILE as it was; '-o -' is standard output\n"
@@ -96,6 +98,7 @@ static const struct option_spec {
     [OPT_TARGET] = { "--target", NULL, "auto|cpu|cuda|interp" },
     [OPT_MAX_MEMORY] = { "--max-memory", NULL, "BYTES" },
     [OPT_DOT] = { "--dot", NULL, NULL },
+    [OPT_TIMINGS] = { "--timings", NULL, NULL },
     [OPT_OUTPUT] = { "--output", "-o", "FILE" },
     [OPT_HELP] = { "--help", "-h", NULL },
     [OPT_VERSION] = { "--version", NULL, NULL },
@@ -253,6 +256,9 @@ static const char *command_refuses(const args *A, enum option id)
                       "contraction path" : NULL;
     case OPT_DOT:
         return A->cmd == CMD_EXPLAIN ? NULL : "it draws explain's loop nests (einc explain --dot)";
+    case OPT_TIMINGS:
+        return A->cmd == CMD_RUN || A->cmd == CMD_EXPLAIN
+                   ? NULL : "it times a run (einc run --timings, einc explain --timings)";
     default:
         return NULL;
     }
@@ -373,6 +379,8 @@ int cli_parse_args(int argc, char **argv, args *A)
             rc = -1;
         } else if (id == OPT_DOT) {
             A->dot = true;
+        } else if (id == OPT_TIMINGS) {
+            A->timings = true;
         } else {
             if (!attached)
                 v = i + 1 < argc ? argv[++i] : NULL;

@@ -18,7 +18,7 @@ enum command { CMD_EMIT, CMD_RUN, CMD_EXPLAIN, CMD_BENCH, CMD_CACHE, CMD_HELP, C
 
 enum option {
     OPT_EMIT, OPT_NAME, OPT_PARAMS, OPT_CPU, OPT_MARCH, OPT_DTYPE, OPT_REDUCE, OPT_DIALECT,
-    OPT_TARGET, OPT_MAX_MEMORY, OPT_DOT, OPT_OUTPUT, OPT_HELP, OPT_VERSION, OPT_COUNT
+    OPT_TARGET, OPT_MAX_MEMORY, OPT_DOT, OPT_TIMINGS, OPT_OUTPUT, OPT_HELP, OPT_VERSION, OPT_COUNT
 };
 
 typedef struct args {
@@ -27,6 +27,7 @@ typedef struct args {
     const char *model;          /* the .einl file's path, or NULL */
     const char *given[OPT_COUNT]; /* each option given, as spelled ("-o", "--output"); else NULL */
     bool dot;                   /* explain --dot */
+    bool timings;               /* run, explain --timings */
     bool clear;                 /* einc cache clear */
     const char *out;            /* -o FILE; "-" is standard output */
     einc_emit_kind emit;

@@ -18,6 +18,7 @@
 #include "file.h"
 #include "npz.h"
 #include "kcache.h"
+#include "timing.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -310,6 +311,58 @@ static int put_outputs(const args *A, const einc_kernel *k, int nout, const npy_
     return 0;
 }
 
+/* --timings: each phase that took time (this thread's CPU ms, runtime/timing.h), into buf. */
+static void format_timings(char *buf, size_t n, const einc_timings *T)
+{
+    int64_t total = 0;
+    size_t at = (size_t)snprintf(buf, n, "timings (CPU ms of the calling thread):\n");
+    for (int p = 0; p < PH_COUNT; p++) {
+        total += T->ns[p];
+        if (T->ns[p] && at < n)
+            at += (size_t)snprintf(buf + at, n - at, "  %-20s %9.3f\n",
+                                   einc_phase_name((einc_phase)p), (double)T->ns[p] / 1e6);
+    }
+    if (at < n)
+        snprintf(buf + at, n - at, "  %-20s %9.3f\nkernels: %d compiled, %d from the disk cache, "
+                                   "%d interpreted run%s\n", "total", (double)total / 1e6,
+                 T->compiled, T->disk_hits, T->interp, T->interp == 1 ? "" : "s");
+}
+
+/* Runs k on t once into buffers of its own (explain --timings); 0 or -1 (printed). */
+static int run_once(einc_kernel *k, int nin, const einc_tensor *t, const char *expr)
+{
+    einc_error e = { 0 };
+    int nout = einc_kernel_noutputs(k), rc = -1, made = 0;
+    einc_tensor o[EINC_MAX_OPERANDS];
+    int64_t shape[EINC_MAX_OPERANDS][EINC_MAX_RANK];
+    if (nout > EINC_MAX_OPERANDS) {
+        fprintf(stderr, "einc: error: the model returns %d results; einc takes at most %d\n", nout,
+                EINC_MAX_OPERANDS);
+        return -1;
+    }
+    for (; made < nout; made++) {
+        o[made] = (einc_tensor){ .shape = shape[made] };
+        if (einc_kernel_output_at(k, made, nin, t, &o[made].dtype, &o[made].ndim, shape[made], &e)) {
+            cli_print_error(&e, expr);
+            goto done;
+        }
+        size_t n = npy_dtype_size(o[made].dtype);
+        for (int d = 0; d < o[made].ndim; d++)
+            n *= (size_t)shape[made][d];
+        if (!(o[made].data = cli_buffer(n))) {
+            fprintf(stderr, "einc: error: out of memory for a result of %zu bytes\n", n);
+            goto done;
+        }
+    }
+    rc = einc_kernel_run_outputs(k, nin, t, nout, o, &e) ? -1 : 0;
+    if (rc)
+        cli_print_error(&e, expr);
+done:
+    for (int i = 0; i < made; i++)
+        free(o[i].data);
+    return rc;
+}
+
 static int cmd_run(einc_ctx *ctx, const args *A)
 {
     int rc = EXIT_INPUT, nin = 0, nout = 0;
@@ -317,7 +370,10 @@ static int cmd_run(einc_ctx *ctx, const args *A)
     einc_kernel *k = NULL;
     npy_array out[EINC_MAX_OPERANDS] = { 0 }, *arr = NULL;
     einc_tensor ot[EINC_MAX_OPERANDS], *t = NULL;
+    einc_timings tm = { 0 };
+    einc_timing = A->timings ? &tm : NULL;
     if (cli_compile(ctx, A, &A->opt, &k, &e)) {
+        einc_timing = NULL;
         cli_print_error(&e, A->expr);
         return rc;
     }
@@ -351,10 +407,17 @@ static int cmd_run(einc_ctx *ctx, const args *A)
         cli_print_error(&e, A->expr);
         goto done;
     }
+    if (A->timings) {
+        char text[2048];
+        einc_timing = NULL;
+        format_timings(text, sizeof text, &tm);
+        fputs(text, stderr);
+    }
     if (put_outputs(A, k, nout, out) < 0)
         goto done;
     rc = 0;
 done:
+    einc_timing = NULL;
     cli_free_operands(nin, arr, t);
     for (int i = 0; i < nout; i++)
         npy_free(&out[i]);
@@ -369,14 +432,27 @@ static int cmd_explain(einc_ctx *ctx, const args *A)
     einc_kernel *k = NULL;
     npy_array *arr = NULL;
     einc_tensor *t = NULL;
-    char *s = NULL, *text = NULL;
+    char *s = NULL, *text = NULL, times[2048] = "";
+    if (A->timings && !A->nfiles) {
+        fprintf(stderr, "einc: error: explain --timings times a run: give the input files\n");
+        return EXIT_USAGE;
+    }
+    einc_timings tm = { 0 };
+    einc_timing = A->timings ? &tm : NULL;
     if (cli_compile(ctx, A, &A->opt, &k, &e)) {
+        einc_timing = NULL;
         cli_print_error(&e, A->expr);
         return rc;
     }
     /* without files, sizes stay symbolic */
     if (A->nfiles && cli_load_operands(A, k, &nin, &arr, &t) < 0)
         goto done;
+    if (A->timings) {           /* a run as `einc run` makes it, before explain looks */
+        if (run_once(k, nin, t, A->expr) < 0)
+            goto done;
+        einc_timing = NULL;
+        format_timings(times, sizeof times, &tm);
+    }
     s = A->dot ? einc_kernel_explain_dot(k, nin, t, &e) : einc_kernel_explain(k, nin, t, &e);
     if (!s) {
         cli_print_error(&e, A->expr);
@@ -384,15 +460,18 @@ static int cmd_explain(einc_ctx *ctx, const args *A)
     }
     const char *what = A->dot ? "" : A->model ? "model: " : "expression: ";
     const char *src = A->dot ? "" : A->model ? A->model : A->expr;
-    size_t len = strlen(what) + strlen(src) + strlen(s) + 2;
+    size_t len = strlen(what) + strlen(src) + strlen(s) + strlen(times) + 2;
     if (!(text = malloc(len))) {
         fprintf(stderr, "einc: error: out of memory\n");
         goto done;
     }
-    snprintf(text, len, "%s%s%s%s", what, src, A->dot ? "" : "\n", s);
+    snprintf(text, len, "%s%s%s%s%s", what, src, A->dot ? "" : "\n", s, A->dot ? "" : times);
+    if (A->dot)
+        fputs(times, stderr);
     if (cli_put_text(A->out, text, strlen(text)) == 0)
         rc = 0;
 done:
+    einc_timing = NULL;
     free(s);
     free(text);
     cli_free_operands(nin, arr, t);

@@ -23,13 +23,16 @@
 #include "cuda.h"
 #include "jit.h"
 #include "kcache.h"
+#include "memo.h"
 #include "nvrtc.h"
 #include "pipeline.h"
+#include "timing.h"
 
 #ifdef __linux__
 #include <sched.h>
 #endif
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,7 @@ struct einc_ctx {
     cpu_backend *cpu;           /* the JIT's cache and the thread pool */
     cuda_backend *cuda;         /* the driver, loaded on first use; module cache */
     kcache *kc;                 /* the on-disk kernel cache (off: kcache_on says so) */
+    texts *texts;               /* parsed kernels by text and options (memo.h) */
 };
 
 struct einc_kernel {
@@ -53,9 +57,28 @@ struct einc_kernel {
     int ellipsis_rank;          /* "...=N": the rank '...' covers in emitted kernels; -1: unset */
     const char *key_base;       /* the cache key's part fixed at compile time (cache_key) */
     size_t key_base_len;
+    /* --target=auto's record (auto_choice): the interpreter's estimated ns spent on this
+       kernel's runs, and the hash of the last key found neither compiled nor on disk */
+    _Atomic int64_t interp_ns;
+    _Atomic uint64_t absent;
+    memo_slots memo;            /* its runs' plans (memo.h); a shared kernel's are its owner's */
+    einc_kernel *shared;        /* the context's kernel this one shares (texts), or NULL */
 };
 
 const char *einc_version(void) { return EINC_VERSION; }
+
+_Thread_local einc_timings *einc_timing;
+
+const char *einc_phase_name(einc_phase ph)
+{
+    static const char *const name[PH_COUNT] = {
+        [PH_PARSE] = "parse", [PH_BIND] = "bind", [PH_PATH] = "path and split",
+        [PH_LOWER] = "lower and schedule", [PH_JIT_START] = "JIT start", [PH_IR] = "LLVM IR",
+        [PH_OPT] = "LLVM passes", [PH_MC] = "machine code", [PH_LINK] = "link",
+        [PH_DISK] = "disk cache", [PH_RUN] = "run",
+    };
+    return (unsigned)ph < PH_COUNT ? name[ph] : "?";
+}
 
 /* EINC_NUM_THREADS, or every online core. */
 static int default_threads(void)
@@ -79,6 +102,8 @@ static int default_threads(void)
     return n >= 1 && n <= 1024 ? (int)n : 1;
 }
 
+static void drop_kernel(void *k) { einc_kernel_free(k); }
+
 einc_ctx *einc_ctx_new_with(const einc_ctx_options *opt)
 {
     kcache_opts ko = { 0 };
@@ -86,7 +111,8 @@ einc_ctx *einc_ctx_new_with(const einc_ctx_options *opt)
         ko = (kcache_opts){ opt->disk_cache, opt->cache_dir, opt->cache_max };
     einc_ctx *c = einc_calloc(1, sizeof *c);
     if (c && (!(c->kc = kcache_new(&ko)) || !(c->cpu = cpu_new(default_threads())) ||
-              !(c->cuda = cuda_new()))) {
+              !(c->cuda = cuda_new()) || !(c->texts = texts_new()))) {
+        cuda_free(c->cuda);
         cpu_free(c->cpu);
         kcache_free(c->kc);
         einc_free(c);
@@ -105,6 +131,7 @@ void einc_ctx_free(einc_ctx *ctx)
 {
     if (!ctx)
         return;
+    texts_free(ctx->texts, drop_kernel);
     cpu_free(ctx->cpu);
     cuda_free(ctx->cuda);
     kcache_free(ctx->kc);
@@ -185,7 +212,15 @@ static int key_base(einc_kernel *k, cc *c)
     return 0;
 }
 
-/* An expression's kernel, or (model) a .einl model's: the source text is expr. */
+static einc_kernel *share(einc_kernel *k);
+static einc_kernel *parse(einc_ctx *ctx, const char *expr, const einc_options *opt, einc_error *err,
+                          bool model);
+
+/*
+ * An expression's kernel, or (model) a .einl model's: the source text is expr.  A text
+ * compiled before in this context with the same options is not parsed again: the kernel
+ * shares the context's (memo.h), whose run memos then serve every kernel of that text.
+ */
 static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
                            einc_kernel **out, einc_error *err, bool model)
 {
@@ -208,14 +243,61 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
     einc_status st = check_target(o.target, err);
     if (st)
         return st;
+    if (o.max_memory < 0)
+        return fail(err, EINC_ERR_ARG, "max_memory must not be negative");
+    char small[512];
+    char *tkey = einc_timing ? NULL : text_key(model, expr, &o, small, sizeof small);
+    einc_kernel *k = tkey ? texts_find(ctx->texts, tkey) : NULL;
+    if (!k) {
+        k = parse(ctx, expr, &o, err, model);
+        einc_kernel *kept = k && tkey ? texts_add(ctx->texts, tkey, k) : NULL;
+        if (kept && kept != k)      /* another thread kept this text first */
+            einc_kernel_free(k);
+        k = kept ? kept : k;
+        if (!kept) {                /* the table is full (or k failed): k is the caller's */
+            if (tkey != small)
+                einc_free(tkey);
+            *out = k;
+            return k ? EINC_OK : err->status ? err->status : EINC_ERR_NOMEM;
+        }
+    }
+    if (tkey != small)
+        einc_free(tkey);
+    return (*out = share(k)) ? EINC_OK : fail(err, EINC_ERR_NOMEM, "out of memory");
+}
 
+/* A kernel of its own that shares k's parse and run memos (k is the context's). */
+static einc_kernel *share(einc_kernel *k)
+{
+    einc_kernel *h = einc_calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->ctx = k->ctx;
+    h->src = k->src;
+    h->ast = k->ast;
+    h->model = k->model;
+    h->opts = k->opts;
+    h->target = k->target;
+    h->max_memory = k->max_memory;
+    h->ellipsis_rank = k->ellipsis_rank;
+    h->key_base = k->key_base;
+    h->key_base_len = k->key_base_len;
+    h->shared = k;
+    return h;
+}
+
+/* Parses expr (model: a .einl model) into a new kernel; NULL on an error (in err). */
+static einc_kernel *parse(einc_ctx *ctx, const char *expr, const einc_options *opt, einc_error *err,
+                          bool model)
+{
+    einc_options o = *opt;
     einc_kernel *k = einc_calloc(1, sizeof *k);
-    if (!k)
-        return fail(err, EINC_ERR_NOMEM, "out of memory");
+    if (!k) {
+        fail(err, EINC_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     k->ctx = ctx;
     k->target = o.target;
-    if (o.max_memory < 0)
-        return einc_free(k), fail(err, EINC_ERR_ARG, "max_memory must not be negative");
     k->max_memory = o.max_memory;
     cc c = { .A = &k->A, .err = err };
     size_t len = strlen(expr);
@@ -250,11 +332,12 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
     }
     k->opts = (bind_opts){ o.reduce, EINC_F32, 0, nsz, sz, false };
     k->ellipsis_rank = ell_rank;
+    int64_t t0 = tm_now();
     if (model) {                /* shapes come when it runs: elaborating needs them */
         if (!(k->model = einl_parse(&c)) || key_base(k, &c) < 0)
             goto fail;
-        *out = k;
-        return EINC_OK;
+        tm_add(PH_PARSE, t0);
+        return k;
     }
     if (!(k->ast = parse_expr_as(&c, o.dialect)))
         goto fail;
@@ -269,14 +352,16 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
     bo.open_repeats = true;
     ir_prog *p = bind_expr(&c2, k->ast, &bo, 0, NULL);
     arena_free(&tmp);
+    tm_add(PH_PARSE, t0);
     if (!p || key_base(k, &c) < 0)
         goto fail;
-    *out = k;
-    return EINC_OK;
+    return k;
 fail:
     arena_free(&k->A);
     einc_free(k);
-    return err->status ? err->status : EINC_ERR_NOMEM;
+    if (!err->status)
+        fail(err, EINC_ERR_NOMEM, "out of memory");
+    return NULL;
 }
 
 einc_status einc_compile(einc_ctx *ctx, const char *expr, const einc_options *opt,
@@ -295,7 +380,10 @@ void einc_kernel_free(einc_kernel *k)
 {
     if (!k)
         return;
-    arena_free(&k->A);
+    if (!k->shared) {
+        memo_free(&k->memo);
+        arena_free(&k->A);
+    }
     einc_free(k);
 }
 
@@ -398,20 +486,6 @@ static einc_status check_tensors(int n, const einc_tensor *t, bool need_data, ei
     return EINC_OK;
 }
 
-/* Strides that are not the C-contiguous ones (NULL strides are contiguous). */
-static bool strided(const einc_tensor *t)
-{
-    if (!t->strides)
-        return false;
-    int64_t s = 1;
-    for (int d = t->ndim - 1; d >= 0; d--) {
-        if (t->shape[d] != 1 && t->strides[d] != s)
-            return true;
-        s *= t->shape[d];
-    }
-    return false;
-}
-
 static bool use_jit(einc_target t)
 {
 #ifdef EINC_HAVE_LLVM
@@ -460,7 +534,7 @@ static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, int n
         *p++ = ':';
         for (int d = 0; d < t->ndim; d++)
             *p++ = t->shape[d] == 1 ? '1' : 'n';
-        if (strided(t)) {
+        if (tensor_strided(t)) {
             *p++ = ':';
             *p++ = 's';
         }
@@ -469,14 +543,136 @@ static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, int n
     return s;
 }
 
+/*
+ * --target=auto without a GPU: small work runs on the interpreter, when no compiled kernel
+ * is cached and the interpreter's estimated time is below what compiling costs.
+ *
+ * The estimate is per statement its iterations (the product of its axes' sizes) times
+ * AUTO_ITER_NS plus AUTO_ACCESS_NS per array access (the store included), plus
+ * AUTO_CALL_NS: measured on the interpreter (runtime/timing.h's clock), 'ij,jk->ik' ran
+ * 31 ns an iteration, 'bhid,bhjd->bhij' 40, 'ij,ij->ij' 38, 'ij->' 12, and a 2x2 call
+ * 1-2.6 us; the model errs towards compiling.  AUTO_COMPILE_NS is a cold compile of a
+ * small kernel (einc-bench's table: 15-80 ms of CPU time; the cheaper end, since a
+ * compiled kernel also runs faster afterwards).  Each run the interpreter takes adds its
+ * estimate to the kernel's interp_ns, so a kernel called many times on small arrays
+ * compiles once the interpreter has cost as much as compiling would have.
+ */
+enum {
+    AUTO_CALL_NS = 2000,
+    AUTO_ITER_NS = 10,
+    AUTO_ACCESS_NS = 10,
+    AUTO_COMPILE_NS = 20000000,
+};
+
+/* The interpreter's estimated ns for p (bound), at most INT64_MAX / 4. */
+static int64_t interp_estimate(const ir_prog *p)
+{
+    double ns = AUTO_CALL_NS;
+    for (int s = 0; s < p->nstmt; s++) {
+        const ir_stmt *st = &p->stmt[s];
+        double iters = 1;
+        for (int i = 0; i < st->nfree + st->nred; i++) {
+            int a = i < st->nfree ? st->free[i] : st->red[i - st->nfree];
+            iters *= (double)(p->axis[a].size > 0 ? p->axis[a].size : 0);
+        }
+        int nacc = 1;                   /* the store */
+        const ir_expr *stack[64];
+        int sp = 0;
+        if (st->rhs)
+            stack[sp++] = st->rhs;
+        while (sp) {                    /* a tree the parser built: its depth is bounded */
+            const ir_expr *x = stack[--sp];
+            nacc += x->op == IR_ACCESS;
+            if (x->a && sp < 63)
+                stack[sp++] = x->a;
+            if (x->b && sp < 63)
+                stack[sp++] = x->b;
+        }
+        ns += iters * (AUTO_ITER_NS + AUTO_ACCESS_NS * nacc);
+    }
+    return ns < (double)(INT64_MAX / 4) ? (int64_t)ns : INT64_MAX / 4;
+}
+
+typedef enum auto_why { AUTO_BIG, AUTO_CACHED, AUTO_SMALL } auto_why;
+
+/* auto's choice for p (through the reduction split) under key: AUTO_SMALL interprets. */
+static auto_why auto_choice(einc_kernel *k, cc *c, const char *key, const ir_prog *p,
+                            const int64_t *const *strides, int64_t *est)
+{
+    *est = interp_estimate(p);
+    if (*est + atomic_load_explicit(&k->interp_ns, memory_order_relaxed) >= AUTO_COMPILE_NS)
+        return AUTO_BIG;
+    /* the disk is read once per signature: a kernel called again on small arrays costs a
+       look into memory, not a file's read */
+    uint64_t h = kcache_hash(key);
+    bool probed = atomic_load_explicit(&k->absent, memory_order_relaxed) == h;
+    if (cpu_cached(k->ctx->cpu, c, key, p, strides, !probed))
+        return AUTO_CACHED;
+    atomic_store_explicit(&k->absent, h, memory_order_relaxed);
+    return AUTO_SMALL;
+}
+
+/* "12.3 us", "4.56 ms", "1.2 s" */
+static void put_ns(char *buf, size_t n, int64_t ns)
+{
+    if (ns < 1000000)
+        snprintf(buf, n, "%.3g us", (double)ns / 1e3);
+    else if (ns < 1000000000)
+        snprintf(buf, n, "%.3g ms", (double)ns / 1e6);
+    else
+        snprintf(buf, n, "%.3g s", (double)ns / 1e9);
+}
+
+/* explain's line for auto's choice. */
+static void explain_auto(strbuf *b, einc_kernel *k, auto_why why, int64_t est)
+{
+    char e[32], comp[32], spent[32];
+    put_ns(e, sizeof e, est);
+    put_ns(comp, sizeof comp, AUTO_COMPILE_NS);
+    int64_t before = atomic_load_explicit(&k->interp_ns, memory_order_relaxed);
+    put_ns(spent, sizeof spent, before);
+    if (why == AUTO_CACHED)
+        sb_printf(b, "target (auto): cpu, the compiled kernel is cached\n");
+    else
+        sb_printf(b, "target (auto): %s, the interpreter's estimated %s%s%s%s is %s a compile's %s%s\n",
+                  why == AUTO_SMALL ? "interp" : "cpu", e, before ? " (and " : "",
+                  before ? spent : "", before ? " before)" : "", why == AUTO_SMALL ? "below" : "not below",
+                  comp, why == AUTO_SMALL ? " and no compiled kernel is cached" : "");
+}
+
+/*
+ * A run's key: cache_key, and for code compiled for its sizes, those: every axis size of
+ * gpu's program (CUDA), or every input shape (a model).  In buf or malloc'ed, as
+ * cache_key; NULL when out of memory.
+ */
+static char *run_key(const einc_kernel *k, int n, const einc_tensor *in, int nout, const einc_tensor *outs,
+                     const char *path, const ir_prog *gpu, char *buf, size_t cap)
+{
+    char *key = cache_key(k, n, in, nout, outs, path, buf, cap);
+    if (!key || (!gpu && !k->model))
+        return key;
+    strbuf kb = { 0 };
+    sb_printf(&kb, "%s", key);
+    if (gpu)
+        for (int a = 0; a < gpu->naxis; a++)
+            sb_printf(&kb, ",%lld", (long long)gpu->axis[a].size);
+    else
+        for (int i = 0; i < n; i++)
+            for (int d = 0; d < in[i].ndim; d++)
+                sb_printf(&kb, ",%lld", (long long)in[i].shape[d]);
+    if (key != buf)
+        einc_free(key);
+    return sb_finish(&kb);
+}
+
 /* Per input, then per output: whether its strides are not the contiguous ones. */
 static bool *strided_flags(arena *A, int n, const einc_tensor *in, int nout, const einc_tensor *out)
 {
     bool *s = ARENA_ARRAY(A, bool, n + nout);
     for (int i = 0; s && i < n; i++)
-        s[i] = strided(&in[i]);
+        s[i] = tensor_strided(&in[i]);
     for (int i = 0; s && i < nout; i++)
-        s[n + i] = out && strided(&out[i]);
+        s[n + i] = out && tensor_strided(&out[i]);
     return s;
 }
 
@@ -548,6 +744,15 @@ einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *i
         return fail(err, EINC_ERR_ARG, "einc_kernel_output: NULL argument");
     if (one_output(k, "einc_kernel_output", "einc_kernel_output_at", err))
         return err->status;
+    einc_status st = check_tensors(ninputs, inputs, false, err);
+    if (st)
+        return st;
+    /* a run with these inputs left its output's shape */
+    const run_memo *m = einc_timing ? NULL : memo_find(k->shared ? &k->shared->memo : &k->memo, ninputs, inputs, NULL);
+    if (m) {
+        memo_output(m, dtype, ndim, shape);
+        return EINC_OK;
+    }
     return einc_kernel_output_at(k, 0, ninputs, inputs, dtype, ndim, shape, err);
 }
 
@@ -580,6 +785,11 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     einc_status st = check_tensors(ninputs, inputs, true, err);
     if (st || (st = check_tensors(noutputs, outs, true, err)))
         return st;
+    memo_slots *ms = k->shared ? &k->shared->memo : &k->memo;
+    const run_memo *m = einc_timing || noutputs != 1 ? NULL : memo_find(ms, ninputs, inputs, outs);
+    if (m)
+        return memo_run(k->ctx->cpu, m, ninputs, inputs, outs) < 0 ? fail(err, EINC_ERR_NOMEM, "out of memory")
+                                                                  : EINC_OK;
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     /* --target=auto follows every PyTorch script: CUDA if a GPU and driver are there */
@@ -592,8 +802,10 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     }
     pipeline pl = kernel_pipeline(k, ninputs, inputs, sf,
                                   cuda ? PL_GPU : use_jit(k->target) ? PL_CPU : PL_INTERP);
+    int64_t t0 = tm_now();
     if (pipeline_run(&c, &pl, PL_BIND) < 0 || check_labels(&c, pl.p, inputs, false, NULL) < 0)
         goto done;
+    t0 = tm_add(PH_BIND, t0);
     ir_prog *p = pl.p;
     for (int o = 0; o < noutputs; o++) {
         const ir_tensor *O = &p->tensor[p->output + o];
@@ -620,6 +832,7 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     /* the contraction path depends on the sizes, so it is part of the key */
     if (pipeline_run(&c, &pl, PL_SPLIT) < 0)
         goto done;
+    tm_add(PH_PATH, t0);
     p = pl.p;
     /* the passes keep the inputs first and the outputs last; temporaries are the backend's */
     void **buf = ARENA_ARRAY(&A, void *, p->ntensor);
@@ -648,32 +861,42 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
         }
     }
     if (pl.target == PL_INTERP) {
+        t0 = tm_now();
         if (interp_run(&c, p, buf, strides) == 0)
             check_labels(&c, p, inputs, true, buf);
+        tm_add(PH_RUN, t0);
+        if (einc_timing)
+            einc_timing->interp++;
         goto done;
     }
     char small[1024];
-    char *key = cache_key(k, ninputs, inputs, noutputs, outs, pl.path, small, sizeof small);
-    if (key && (cuda || k->model)) {    /* compiled for its sizes */
-        strbuf kb = { 0 };
-        sb_printf(&kb, "%s", key);
-        if (cuda)
-            for (int a = 0; a < p->naxis; a++)
-                sb_printf(&kb, ",%lld", (long long)p->axis[a].size);
-        else
-            for (int i = 0; i < ninputs; i++)
-                for (int d = 0; d < inputs[i].ndim; d++)
-                    sb_printf(&kb, ",%lld", (long long)inputs[i].shape[d]);
-        if (key != small)
-            einc_free(key);
-        key = sb_finish(&kb);
-    }
+    char *key = run_key(k, ninputs, inputs, noutputs, outs, pl.path, cuda ? p : NULL, small, sizeof small);
     if (!key) {
         cc_nomem(&c);
         goto done;
     }
-    if ((cuda ? cuda_run(k->ctx->cuda, &c, key, p, buf) : cpu_run(k->ctx->cpu, &c, key, p, buf, strides)) == 0)
-        check_labels(&c, p, inputs, true, buf);
+    int64_t est = 0;
+    bool tiny = !cuda && k->target == EINC_TARGET_AUTO &&
+                auto_choice(k, &c, key, p, strides, &est) == AUTO_SMALL;
+    if (c.failed) {
+        /* the error is in err */
+    } else if (tiny) {
+        atomic_fetch_add_explicit(&k->interp_ns, est, memory_order_relaxed);
+        t0 = tm_now();
+        if (interp_run(&c, p, buf, strides) == 0)
+            check_labels(&c, p, inputs, true, buf);
+        tm_add(PH_RUN, t0);
+        if (einc_timing)
+            einc_timing->interp++;
+    } else if (cuda) {
+        if (cuda_run(k->ctx->cuda, &c, key, p, buf) == 0)
+            check_labels(&c, p, inputs, true, buf);
+    } else if (cpu_run(k->ctx->cpu, &c, key, p, buf, strides) == 0) {
+        if (p->nlabel)
+            check_labels(&c, p, inputs, true, buf);
+        else if (noutputs == 1)     /* a stored run serves one result and no labels */
+            memo_add(ms, cpu_plan_new(k->ctx->cpu, key, p), ninputs, inputs, outs);
+    }
     if (key != small)
         einc_free(key);
 done:
@@ -806,6 +1029,43 @@ static void statements_of(strbuf *b, const char *ir, const char *stop)
     sb_printf(b, "%.*s", (int)(end && end > st ? end - st : (ptrdiff_t)strlen(st)), st);
 }
 
+/* explain's last line with arrays under --target=auto: what a run would choose, and why. */
+static void explain_target(strbuf *b, einc_kernel *k, cc *c, const pipeline *pl, int ninputs,
+                           const einc_tensor *inputs)
+{
+    if (cuda_ready(k->ctx->cuda, NULL)) {
+        sb_printf(b, "target (auto): cuda, a GPU and its driver are there\n");
+        return;
+    }
+    const ir_prog *p = pl->p;
+    einc_tensor *outs = ARENA_ARRAY(c->A, einc_tensor, p->noutput);
+    int64_t *shapes = ARENA_ARRAY(c->A, int64_t, (size_t)p->noutput * EINC_MAX_RANK);
+    for (int o = 0; outs && shapes && o < p->noutput; o++) {
+        const ir_tensor *O = &p->tensor[p->output + o];
+        int64_t *shape = shapes + (size_t)o * EINC_MAX_RANK;
+        for (int d = 0; d < O->ndim; d++)
+            shape[d] = ir_mono_eval(p, &O->shape[d]);
+        outs[o] = (einc_tensor){ O->dtype, O->ndim, shape, NULL, NULL };
+    }
+    char small[1024];
+    char *key = outs && shapes ? run_key(k, ninputs, inputs, p->noutput, outs, pl->path, NULL, small, sizeof small)
+                               : NULL;
+    const int64_t **strides = ARENA_ARRAY(c->A, const int64_t *, p->ntensor);
+    if (!key || !strides) {
+        b->failed = true;
+        if (key != small)
+            einc_free(key);
+        return;
+    }
+    for (int i = 0; i < ninputs; i++)
+        strides[i] = tensor_strided(&inputs[i]) ? inputs[i].strides : NULL;
+    int64_t est;
+    auto_why why = auto_choice(k, c, key, p, strides, &est);
+    if (key != small)
+        einc_free(key);
+    explain_auto(b, k, why, est);
+}
+
 /*
  * explain's text: each stage the CPU pipeline ran, as it printed it; or (dot) only the
  * fused groups as a Graphviz digraph.
@@ -858,6 +1118,8 @@ static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, ein
         if (k->model)
             explain_groups(&b, pl.p, pl.lp, false);
         explain_passes(&b, &pl);
+        if (inputs && k->target == EINC_TARGET_AUTO && use_jit(k->target))
+            explain_target(&b, k, &c, &pl, ninputs, inputs);
     }
     if (!(s = sb_finish(&b)))
         fail(err, EINC_ERR_NOMEM, "out of memory");

@@ -14,6 +14,7 @@
 #include "llvm_cg.h"
 #include "alloc.h"
 #include "kcache.h"
+#include "timing.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
@@ -30,8 +31,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The target machine, the vector width and the disk key's host part are made once per
+ * JIT: each cost more than a small kernel's whole compile when made per kernel.  jit_add's
+ * callers serialise it (cpu.c holds its mutex), so one target machine serves them all.
+ */
 struct jit {
     LLVMOrcLLJITRef lljit;
+    LLVMTargetMachineRef tm;    /* the host's, for compile_object */
+    int vector_bytes;
+    char *host;                 /* host_identity(), or NULL */
     atomic_long next_id;        /* symbol prefixes k1_, k2_, ... */
     kcache *kc;                 /* the on-disk cache, or NULL */
 };
@@ -66,6 +75,8 @@ static int libm_only(void *ctx, LLVMOrcSymbolStringPoolEntryRef sym)
 }
 
 static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc);
+static int host_vector_bytes(void);
+static char *host_identity(void);
 
 /* ORC reports a failed materialization here too (it would print it); the lookup that
    asked for the symbol gets the error, which is enough. */
@@ -77,6 +88,7 @@ static void quiet_errors(void *ctx, LLVMErrorRef e)
 
 jit *jit_new(cc *c, kcache *kc)
 {
+    int64_t t0 = tm_now();
     pthread_once(&llvm_once, init_llvm);
     if (!llvm_ready) {
         cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "LLVM has no native target for this machine");
@@ -89,7 +101,9 @@ jit *jit_new(cc *c, kcache *kc)
     }
     /* the JIT generates code for the machine the optimiser targets (host_features) */
     LLVMTargetMachineRef tm = host_machine(c, LLVMRelocDefault);
-    if (!tm) {
+    if (!tm || !(j->tm = host_machine(c, LLVMRelocDefault))) {
+        if (tm)
+            LLVMDisposeTargetMachine(tm);
         einc_free(j);
         return NULL;
     }
@@ -99,6 +113,7 @@ jit *jit_new(cc *c, kcache *kc)
     LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(b, jtmb);
     if ((e = LLVMOrcCreateLLJIT(&j->lljit, b))) {
         llvm_error(c, e, "cannot start the LLVM JIT");
+        LLVMDisposeTargetMachine(j->tm);
         einc_free(j);
         return NULL;
     }
@@ -115,6 +130,9 @@ jit *jit_new(cc *c, kcache *kc)
     LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(j->lljit),
                                             quiet_errors, NULL);
     j->kc = kcache_on(kc) ? kc : NULL;
+    j->vector_bytes = host_vector_bytes();
+    j->host = j->kc ? host_identity() : NULL;
+    tm_add(PH_JIT_START, t0);
     return j;
 }
 
@@ -125,6 +143,8 @@ void jit_free(jit *j)
     LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->lljit);
     if (e)
         LLVMConsumeError(e);
+    LLVMDisposeTargetMachine(j->tm);
+    einc_free(j->host);
     einc_free(j);
 }
 
@@ -333,8 +353,8 @@ static int optimize(cc *c, LLVMModuleRef m, LLVMTargetMachineRef tm, bool plain)
  * What a kernel's machine code depends on besides its program, for the disk cache's key:
  * LLVM (its version and its binary's identity), the target, the host CPU and the features
  * the code may use (EINC_MAX_ISA applied), and the L2 size codegen/llvm.c tiles for.
- * kcache.c adds einc's own build.  Read for each kernel, as compile_object reads the
- * features.  NULL when out of memory or LLVM's binary is unknown.
+ * kcache.c adds einc's own build.  Read once per JIT, when its target machine is made
+ * from the same features.  NULL when out of memory or LLVM's binary is unknown.
  */
 static char *host_identity(void)
 {
@@ -358,24 +378,26 @@ static char *host_identity(void)
 }
 
 /* lp's object code for the host, its nests named PREFIX_nestN; NULL with c->err set. */
-static LLVMMemoryBufferRef compile_object(cc *c, const lp_prog *lp, const bool *strided,
+static LLVMMemoryBufferRef compile_object(jit *j, cc *c, const lp_prog *lp, const bool *strided,
                                           const char *prefix)
 {
-    cgl_opts o = { prefix, NULL, strided, host_vector_bytes(), host_l2_bytes() };
+    int64_t t = tm_now();
+    cgl_opts o = { prefix, NULL, strided, j->vector_bytes, host_l2_bytes() };
     LLVMContextRef ctx = LLVMContextCreate();
     bool plain = true;
     LLVMModuleRef m = cg_llvm(c, lp, &o, ctx, &plain);
-    LLVMTargetMachineRef tm = m ? host_machine(c, LLVMRelocDefault) : NULL;
+    t = tm_add(PH_IR, t);
     LLVMMemoryBufferRef obj = NULL;
     char *msg = NULL;
-    if (m && tm && optimize(c, m, tm, plain) == 0 &&
-        LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMObjectFile, &msg, &obj)) {
-        cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "LLVM code generation failed: %s", msg);
-        LLVMDisposeMessage(msg);
-        obj = NULL;
+    if (m && optimize(c, m, j->tm, plain) == 0) {
+        t = tm_add(PH_OPT, t);
+        if (LLVMTargetMachineEmitToMemoryBuffer(j->tm, m, LLVMObjectFile, &msg, &obj)) {
+            cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "LLVM code generation failed: %s", msg);
+            LLVMDisposeMessage(msg);
+            obj = NULL;
+        }
+        tm_add(PH_MC, t);
     }
-    if (tm)
-        LLVMDisposeTargetMachine(tm);
     if (m)
         LLVMDisposeModule(m);
     LLVMContextDispose(ctx);
@@ -386,6 +408,7 @@ static LLVMMemoryBufferRef compile_object(cc *c, const lp_prog *lp, const bool *
 static LLVMErrorRef add_object(jit *j, LLVMMemoryBufferRef obj, const char *prefix, int nnest,
                                jit_nest_fn *fns)
 {
+    int64_t t0 = tm_now();
     LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), obj);
     for (int i = 0; !e && i < nnest; i++) {
         char sym[64];
@@ -394,7 +417,34 @@ static LLVMErrorRef add_object(jit *j, LLVMMemoryBufferRef obj, const char *pref
         if (!(e = LLVMOrcLLJITLookup(j->lljit, &addr, sym)))
             *(void **)&fns[i] = (void *)(uintptr_t)addr;
     }
+    tm_add(PH_LINK, t0);
     return e;
+}
+
+/* The disk cache's key of lp's object code: host (host_identity) and key (cpu.h). */
+static char *disk_key(const char *host, const lp_prog *lp, const char *key)
+{
+    size_t n = strlen(host) + strlen(key) + 48;
+    char *dkey = einc_malloc(n);
+    if (dkey)
+        snprintf(dkey, n, "%snests %d\nprogram %s", host, lp->nnest, key);
+    return dkey;
+}
+
+bool jit_on_disk(kcache *kc, const lp_prog *lp, const char *key)
+{
+    if (!kcache_on(kc))
+        return false;
+    pthread_once(&llvm_once, init_llvm);
+    char *host = llvm_ready ? host_identity() : NULL, *dkey = host ? disk_key(host, lp, key) : NULL;
+    size_t len = 0;
+    int64_t t0 = tm_now();
+    void *bytes = dkey ? kcache_get(kc, dkey, &len) : NULL;
+    tm_add(PH_DISK, t0);
+    einc_free(bytes);
+    einc_free(dkey);
+    einc_free(host);
+    return bytes != NULL;
 }
 
 /*
@@ -408,17 +458,13 @@ static LLVMErrorRef add_object(jit *j, LLVMMemoryBufferRef obj, const char *pref
 int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, const char *key,
             jit_nest_fn *fns)
 {
-    char prefix[32], *dkey = NULL, *host = j->kc && key ? host_identity() : NULL;
-    if (host) {
-        size_t n = strlen(host) + strlen(key) + 48;
-        if ((dkey = einc_malloc(n)))
-            snprintf(dkey, n, "%snests %d\nprogram %s", host, lp->nnest, key);
-        einc_free(host);
-    }
+    char prefix[32], *dkey = j->host && key ? disk_key(j->host, lp, key) : NULL;
     if (dkey) {
         snprintf(prefix, sizeof prefix, "einc_h%016llx", (unsigned long long)kcache_hash(dkey));
         size_t len = 0;
+        int64_t t0 = tm_now();
         void *bytes = kcache_get(j->kc, dkey, &len);
+        tm_add(PH_DISK, t0);
         LLVMMemoryBufferRef obj = bytes ? LLVMCreateMemoryBufferWithMemoryRangeCopy(bytes, len, prefix) : NULL;
         einc_free(bytes);
         LLVMErrorRef e = obj ? add_object(j, obj, prefix, lp->nnest, fns) : NULL;
@@ -438,11 +484,14 @@ int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, const char *k
     for (int fresh = !dkey; fresh < 2 && rc < 0; fresh++) {
         if (fresh)
             snprintf(prefix, sizeof prefix, "einc_k%ld", (long)atomic_fetch_add(&j->next_id, 1) + 1);
-        LLVMMemoryBufferRef obj = compile_object(c, lp, strided, prefix);
+        LLVMMemoryBufferRef obj = compile_object(j, c, lp, strided, prefix);
         if (!obj)
             break;
-        if (!fresh)
+        if (!fresh) {
+            int64_t t0 = tm_now();
             kcache_put(j->kc, dkey, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj));
+            tm_add(PH_DISK, t0);
+        }
         if (e)
             LLVMConsumeError(e);
         if (!(e = add_object(j, obj, prefix, lp->nnest, fns)))

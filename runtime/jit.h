@@ -26,6 +26,12 @@ int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, const char *k
             jit_nest_fn *fns);
 
 /*
+ * Whether kc holds lp's object code under key, as jit_add would find it (a whole entry,
+ * read back and checked): --target=auto compiles rather than interprets when it does.
+ */
+bool jit_on_disk(kcache *kc, const lp_prog *lp, const char *key);
+
+/*
  * --emit=llvm|asm|obj: the same pipeline, with a C-ABI entry point NAME that runs on the
  * caller's thread alone, its sizes in lp's parameter order (cg_param_at).  cpu names the
  * processor the code is for, as LLVM does ("x86-64-v3", "skylake-avx512"); NULL, "",

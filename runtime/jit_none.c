@@ -21,6 +21,12 @@ int jit_add(jit *j, cc *c, const lp_prog *lp, const bool *strided, const char *k
     return cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "%s", no_llvm);
 }
 
+bool jit_on_disk(kcache *kc, const lp_prog *lp, const char *key)
+{
+    (void)kc, (void)lp, (void)key;
+    return false;
+}
+
 const lp_machine *jit_machine(const char *cpu, lp_machine *m)
 {
     (void)cpu;

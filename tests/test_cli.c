@@ -306,8 +306,10 @@ static void test_explain(void **s)
 {
     (void)s;
     setenv("EINC_MAX_ISA", "avx2", 1);     /* the schedule of one machine kind */
+    setenv("EINC_CACHE", "0", 1);           /* auto's choice: nothing compiled is cached */
     int rc = einc("explain", "ik,kj->ij", "a.npy", "b.npy", NULL);
     unsetenv("EINC_MAX_ISA");
+    unsetenv("EINC_CACHE");
     assert_int_equal(rc, 0);
     assert_string_equal(out_text,
                         "expression: ik,kj->ij\n"
@@ -325,7 +327,9 @@ static void test_explain(void **s)
                         "nest 0 (float32 arithmetic): schedule=gemm tile=6x2 vectors kc=512 vector=8 parallel=i\n"
                         "  gemm m=i n=j k=k parallel over m, first k block stores: out[i, j] += in0[i, k] * in1[k, j]\n"
                         "passes (cpu): bind, contraction path (kept one nest), reduction split "
-                        "(nothing to split), lower, schedule\n");
+                        "(nothing to split), lower, schedule\n"
+                        "target (auto): interp, the interpreter's estimated 2.48 us is below a "
+                        "compile's 20 ms and no compiled kernel is cached\n");
 }
 
 /* The usage error einc prints: its message, then where the usage is. */
@@ -738,7 +742,7 @@ static void test_help_command(void **s)
     /* every option is in it */
     static const char *const opts[] = { "--emit=KIND", "--name=NAME", "--dtype=f32|f64", "--reduce=OP",
                                         "--dialect=D", "--target=T", "--max-memory=BYTES", "--dot",
-                                        "-o, --output=FILE", "-h, --help", "--version" };
+                                        "--timings", "-o, --output=FILE", "-h, --help", "--version" };
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
         assert_non_null(strstr(help, opts[i]));
     /* after --, "help" is an expression: numpy's four axes e h l p */
@@ -813,6 +817,7 @@ static long long cache_bytes(const char *d, int *count)
 
 /*
  * einc cache shows the kernel cache, einc cache clear empties it of its own files only;
+ * the runs name --target=cpu, since auto interprets arrays this small (test_auto_choice);
  * a damaged entry or an impossible directory changes nothing a user sees; 8 runs at once
  * on an empty cache all give the right answer.
  */
@@ -829,11 +834,11 @@ static void test_cache_command(void **s)
                                 "limit      1.0 GiB (1073741824 bytes)\n", cdir);
     assert_string_equal(out_text, want);
     for (int i = 0; i < 2; i++) {       /* compiled, then loaded */
-        assert_int_equal(einc("run", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+        assert_int_equal(einc("run", "--target=cpu", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
         assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
         assert_string_equal(err_text, "");
     }
-    assert_int_equal(einc("run", "ij->ji", "a.npy", NULL), 0);
+    assert_int_equal(einc("run", "--target=cpu", "ij->ji", "a.npy", NULL), 0);
     assert_string_equal(out_text, "[[1. 4.]\n [2. 5.]\n [3. 6.]]\n");
     int count;
     long long bytes = cache_bytes(cdir, &count);
@@ -857,7 +862,7 @@ static void test_cache_command(void **s)
     char cmd[900];
     snprintf(cmd, sizeof cmd, "for f in '%s'/*.einck; do head -c 100 \"$f\" > \"$f.x\" && mv \"$f.x\" \"$f\"; done", cdir);
     assert_int_equal(system(cmd), 0);
-    assert_int_equal(einc("run", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    assert_int_equal(einc("run", "--target=cpu", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
     assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
     assert_string_equal(err_text, "");
     /* clear removes the entries and nothing else */
@@ -885,7 +890,7 @@ static void test_cache_command(void **s)
             dup2(fo, 1);
             if (chdir(dir) != 0)
                 _exit(126);
-            execl(einc_bin, einc_bin, "run", "ik,kj->ij", "a.npy", "b.npy", (char *)NULL);
+            execl(einc_bin, einc_bin, "run", "--target=cpu", "ik,kj->ij", "a.npy", "b.npy", (char *)NULL);
             _exit(127);
         }
     }
@@ -905,7 +910,7 @@ static void test_cache_command(void **s)
         char bd[400];
         snprintf(bd, sizeof bd, "%s/%s", dir, bad[i]);
         setenv("EINC_CACHE_DIR", bd, 1);
-        assert_int_equal(einc("run", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+        assert_int_equal(einc("run", "--target=cpu", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
         assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
         assert_string_equal(err_text, "");
     }
@@ -924,7 +929,7 @@ static void test_cache_command(void **s)
     assert_int_equal(einc("cache", NULL), 1);
     assert_string_equal(err_text, "einc: error: no cache directory: EINC_CACHE_DIR, "
                                   "XDG_CACHE_HOME and HOME are unset\n");
-    assert_int_equal(einc("run", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);  /* uncached */
+    assert_int_equal(einc("run", "--target=cpu", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);  /* uncached */
     assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
     if (old_home)
         setenv("HOME", old_home, 1);
@@ -934,6 +939,98 @@ static void test_cache_command(void **s)
         setenv("EINC_CACHE_DIR", old, 1);
     free(old_home);
     free(old_xdg);
+    free(old);
+}
+
+/*
+ * --timings: run prints where its time went on standard error, explain appends it; a
+ * compile shows LLVM's phases, an interpreted run none; explain needs files to time.
+ */
+static void test_timings(void **s)
+{
+    (void)s;
+    setenv("EINC_CACHE", "0", 1);
+    assert_int_equal(einc("run", "--timings", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
+    assert_true(strncmp(err_text, "timings (CPU ms of the calling thread):\n  parse ", 48) == 0);
+    assert_null(strstr(err_text, "LLVM passes"));
+    assert_non_null(strstr(err_text, "\nkernels: 0 compiled, 0 from the disk cache, 1 interpreted run\n"));
+    assert_int_equal(einc("run", "--timings", "--target=cpu", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
+    assert_non_null(strstr(err_text, "\n  LLVM passes "));
+    assert_non_null(strstr(err_text, "\n  machine code "));
+    assert_non_null(strstr(err_text, "\nkernels: 1 compiled, 0 from the disk cache, 0 interpreted runs\n"));
+    assert_int_equal(einc("explain", "--timings", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    /* the timed run was interpreted, and the kernel's account says so */
+    assert_non_null(strstr(out_text, "\ntarget (auto): interp, the interpreter's estimated 2.48 us "
+                                     "(and 2.48 us before) is below a compile's 20 ms and no "
+                                     "compiled kernel is cached\n"
+                                     "timings (CPU ms of the calling thread):\n  parse "));
+    assert_int_equal(einc("explain", "--timings", "ik,kj->ij", NULL), 2);
+    assert_string_equal(err_text, "einc: error: explain --timings times a run: give the input files\n");
+    unsetenv("EINC_CACHE");
+}
+
+/* The last line of explain's text in out_text. */
+static const char *last_line(void)
+{
+    size_t n = strlen(out_text);
+    const char *p = out_text + (n ? n - 1 : 0);
+    while (p > out_text && p[-1] != '\n')
+        p--;
+    return p;
+}
+
+/*
+ * --target=auto: small work runs on the interpreter while nothing compiled is cached;
+ * --target=cpu compiles, after which auto takes the cached kernel; large work compiles.
+ * explain says which and why, and every answer is the interpreter's.
+ */
+static void test_auto_choice(void **s)
+{
+    (void)s;
+    char cdir[300], cmd[1000];
+    snprintf(cdir, sizeof cdir, "%s/autokc", dir);
+    const char *env = getenv("EINC_CACHE_DIR");
+    char *old = env ? strdup(env) : NULL;
+    setenv("EINC_CACHE_DIR", cdir, 1);
+    int count;
+    assert_int_equal(einc("run", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
+    cache_bytes(cdir, &count);
+    assert_int_equal(count, 0);
+    assert_int_equal(einc("explain", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    assert_string_equal(last_line(), "target (auto): interp, the interpreter's estimated 2.48 us "
+                                     "is below a compile's 20 ms and no compiled kernel is cached\n");
+    assert_int_equal(einc("run", "--target=cpu", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    assert_string_equal(out_text, "[[ 4.  5.]\n [10. 11.]]\n");
+    cache_bytes(cdir, &count);
+    assert_int_equal(count, 1);
+    assert_int_equal(einc("explain", "ik,kj->ij", "a.npy", "b.npy", NULL), 0);
+    assert_string_equal(last_line(), "target (auto): cpu, the compiled kernel is cached\n");
+    /* 96^3 multiply-adds: 35 ms on the interpreter by the estimate */
+    static float p[96 * 96], q[96 * 96];
+    for (int i = 0; i < 96 * 96; i++) {
+        p[i] = (float)(i * 7 % 5 - 2);
+        q[i] = (float)(i * 3 % 7 - 3);
+    }
+    int64_t sp[2] = { 96, 96 };
+    save("p.npy", EINC_F32, 2, sp, p);
+    save("q.npy", EINC_F32, 2, sp, q);
+    assert_int_equal(einc("explain", "ik,kj->ij", "p.npy", "q.npy", NULL), 0);
+    assert_string_equal(last_line(), "target (auto): cpu, the interpreter's estimated 35.4 ms is "
+                                     "not below a compile's 20 ms\n");
+    assert_int_equal(einc("run", "ik,kj->ij", "p.npy", "q.npy", "-o", "auto.npy", NULL), 0);
+    assert_int_equal(einc("run", "--target=interp", "ik,kj->ij", "p.npy", "q.npy", "-o",
+                          "interp.npy", NULL), 0);
+    cache_bytes(cdir, &count);
+    assert_int_equal(count, 1);         /* sizes are run-time arguments: the same kernel */
+    snprintf(cmd, sizeof cmd, "cmp -s '%s/auto.npy' '%s/interp.npy'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    if (old)
+        setenv("EINC_CACHE_DIR", old, 1);
+    else
+        unsetenv("EINC_CACHE_DIR");
     free(old);
 }
 
@@ -972,6 +1069,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bench_output_file),
         cmocka_unit_test(test_bench_files),
         cmocka_unit_test(test_cache_command),
+        cmocka_unit_test(test_auto_choice),
+        cmocka_unit_test(test_timings),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

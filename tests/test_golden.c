@@ -57,6 +57,9 @@ typedef struct gcase {
 static void parse_case(const char *text, gcase *g)
 {
     memset(g, 0, sizeof *g);
+    /* explain's text is the CPU pipeline's whatever the target; under auto it would add
+       the run's choice, which depends on what the disk cache holds */
+    g->opt.target = EINC_TARGET_INTERP;
     const char *p = text;
     while (*p) {
         const char *e = strchr(p, '\n');

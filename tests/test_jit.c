@@ -319,6 +319,181 @@ static void test_gemm_paths(void **state)
     }
 }
 
+/*
+ * The C API's auto on small arrays interprets (nothing compiles) until the interpreter's
+ * estimated time adds up to a compile's; from then on the compiled kernel runs.  The
+ * answers are the same throughout.
+ */
+static void test_auto_small(void **state)
+{
+    (void)state;
+    einc_ctx *ctx = einc_ctx_new_with(&(einc_ctx_options){ .disk_cache = -1 });
+    einc_kernel *k = NULL;
+    assert_int_equal(einc_compile(ctx, "ij,jk->ik", NULL, &k, NULL), EINC_OK);
+    float a[6] = { 1, 2, 3, 4, 5, 6 }, b[6] = { 1, 0, 0, 1, 1, 1 }, c[4];
+    int64_t sa[2] = { 2, 3 }, sb[2] = { 3, 2 }, sc[2] = { 2, 2 };
+    einc_tensor in[2] = { { EINC_F32, 2, sa, NULL, a }, { EINC_F32, 2, sb, NULL, b } };
+    einc_tensor out = { EINC_F32, 2, sc, NULL, c };
+    /* 2000 + 12 iterations * 40 ns = 2.48 us a call: the 8065th reaches 20 ms */
+    for (int i = 0; i < 8064; i++) {
+        memset(c, 0, sizeof c);
+        assert_int_equal(einc_kernel_run(k, 2, in, &out, NULL), EINC_OK);
+        assert_true(c[0] == 4 && c[1] == 5 && c[2] == 10 && c[3] == 11);
+    }
+    assert_int_equal(einc_ctx_jit_compiles(ctx), 0);
+    memset(c, 0, sizeof c);
+    assert_int_equal(einc_kernel_run(k, 2, in, &out, NULL), EINC_OK);
+    assert_true(c[0] == 4 && c[1] == 5 && c[2] == 10 && c[3] == 11);
+    assert_int_equal(einc_ctx_jit_compiles(ctx), 1);
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+}
+
+/* c = a b for m x k and k x n, a read through strides sa (NULL: contiguous), in doubles */
+static void naive_mm(int64_t m, int64_t k, int64_t n, const double *a, const int64_t *sa, const double *b,
+                     double *c)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (int64_t l = 0; l < k; l++)
+                s += a[sa ? i * sa[0] + l * sa[1] : i * k + l] * b[l * n + j];
+            c[i * n + j] = s;
+        }
+}
+
+/*
+ * A kernel run again on the shapes, dtypes and strided flags of an earlier run skips
+ * binding (einc.c, memo_find): each run must still be the one its own arrays ask for.
+ * Small integers, so every sum is exact.  Six shapes (more than the kernel keeps) twice
+ * over, with fresh data each time; a strided view and float64 of a shape already run;
+ * a wrong output after all that.
+ */
+static void test_run_again(void **state)
+{
+    (void)state;
+    einc_ctx *ctx = einc_ctx_new_with(&(einc_ctx_options){ .disk_cache = -1 });
+    einc_kernel *k = NULL;
+    einc_options o = { .target = EINC_TARGET_CPU };
+    assert_int_equal(einc_compile(ctx, "ij,jk->ik", &o, &k, NULL), EINC_OK);
+    static const int64_t mkn[][3] = { { 2, 3, 4 }, { 3, 2, 5 }, { 1, 3, 4 }, { 4, 4, 4 }, { 2, 2, 2 }, { 5, 1, 3 } };
+    enum { NS = sizeof mkn / sizeof *mkn };
+    long compiles = 0;
+    for (int pass = 0; pass < 4; pass++) {
+        for (int s = 0; s < NS; s++) {
+            int64_t m = mkn[s][0], kk = mkn[s][1], n = mkn[s][2];
+            int64_t sa[2] = { m, kk }, sb[2] = { kk, n }, sc[2] = { m, n }, st[2] = { 1, m };
+            bool view = pass == 2, f64 = pass == 3;
+            double a[32], b[32], want[32], got[32];
+            float af[32], bf[32], cf[32];
+            for (int64_t i = 0; i < m * kk; i++)
+                af[i] = (float)(a[i] = (double)(next() % 7) - 3);
+            for (int64_t i = 0; i < kk * n; i++)
+                bf[i] = (float)(b[i] = (double)(next() % 7) - 3);
+            /* the view: a's elements at [i, l] = i + l m, a transposed buffer's */
+            naive_mm(m, kk, n, a, view ? st : NULL, b, want);
+            einc_tensor in[2] = { { f64 ? EINC_F64 : EINC_F32, 2, sa, view ? st : NULL, f64 ? (void *)a : af },
+                                  { f64 ? EINC_F64 : EINC_F32, 2, sb, NULL, f64 ? (void *)b : bf } };
+            einc_tensor out = { f64 ? EINC_F64 : EINC_F32, 2, sc, NULL, f64 ? (void *)got : cf };
+            assert_int_equal(einc_kernel_run(k, 2, in, &out, NULL), EINC_OK);
+            for (int64_t i = 0; i < m * n; i++)
+                assert_true((f64 ? got[i] : (double)cf[i]) == want[i]);
+        }
+        if (pass == 0)
+            compiles = einc_ctx_jit_compiles(ctx);
+        if (pass == 1)      /* the same signatures: nothing compiled again */
+            assert_int_equal(einc_ctx_jit_compiles(ctx), compiles);
+    }
+    assert_true(einc_ctx_jit_compiles(ctx) > compiles);    /* the view and float64 were new */
+    float a[6] = { 0 }, b[6] = { 0 }, c[6];
+    int64_t sa[2] = { 2, 3 }, sb[2] = { 3, 2 }, sc[2] = { 3, 2 };
+    einc_tensor in[2] = { { EINC_F32, 2, sa, NULL, a }, { EINC_F32, 2, sb, NULL, b } };
+    einc_tensor out = { EINC_F32, 2, sc, NULL, c };
+    einc_error e;
+    assert_int_equal(einc_kernel_run(k, 2, in, &out, &e), EINC_ERR_SHAPE);
+    assert_string_equal(e.message, "the output array's dtype or shape is not the expression's (ask einc_kernel_output)");
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+}
+
+/* y = x reduced over j ('ij->i') with o, for x 2 x 3 = 1..6 */
+static void reduce_rows(einc_ctx *ctx, const einc_options *o, float *y)
+{
+    einc_kernel *k = NULL;
+    float x[6] = { 1, 2, 3, 4, 5, 6 };
+    int64_t sx[1][2] = { { 2, 3 } }, sy[1] = { 2 };
+    einc_tensor in = { EINC_F32, 2, sx[0], NULL, x }, out = { EINC_F32, 1, sy, NULL, y };
+    assert_int_equal(einc_compile(ctx, "ij->i", o, &k, NULL), EINC_OK);
+    assert_int_equal(einc_kernel_run(k, 1, &in, &out, NULL), EINC_OK);
+    einc_kernel_free(k);
+}
+
+/*
+ * A text compiled again in a context shares the first kernel's parse and run memos
+ * (runtime/memo.h): each kernel still runs as its own text and options say, outlives the
+ * others, and fails as the first did.  More texts than the context keeps (max_memory
+ * makes each key new) give kernels of their own.
+ */
+static void test_same_text(void **state)
+{
+    (void)state;
+    einc_ctx *ctx = einc_ctx_new_with(&(einc_ctx_options){ .disk_cache = -1 });
+    einc_options o = { .target = EINC_TARGET_CPU };
+    float y[2];
+    for (int r = 0; r < 3; r++) {       /* sum, max, sum: the options are part of the key */
+        o.reduce = r == 1 ? EINC_REDUCE_MAX : EINC_REDUCE_SUM;
+        reduce_rows(ctx, &o, y);
+        assert_true(r == 1 ? y[0] == 3 && y[1] == 6 : y[0] == 6 && y[1] == 15);
+    }
+    assert_int_equal(einc_ctx_jit_compiles(ctx), 2);
+    o.reduce = EINC_REDUCE_SUM;
+    einc_kernel *k1 = NULL, *k2 = NULL;
+    assert_int_equal(einc_compile(ctx, "ij,jk->ik", &o, &k1, NULL), EINC_OK);
+    assert_int_equal(einc_compile(ctx, "ij,jk->ik", &o, &k2, NULL), EINC_OK);
+    assert_ptr_not_equal(k1, k2);
+    float a[6] = { 1, 2, 3, 4, 5, 6 }, b[6] = { 1, 0, 0, 1, 1, 1 }, c[4];
+    int64_t sa[2] = { 2, 3 }, sb[2] = { 3, 2 }, sc[2] = { 2, 2 }, got[EINC_MAX_RANK];
+    einc_tensor in[2] = { { EINC_F32, 2, sa, NULL, a }, { EINC_F32, 2, sb, NULL, b } };
+    einc_tensor out = { EINC_F32, 2, sc, NULL, c };
+    assert_int_equal(einc_kernel_run(k1, 2, in, &out, NULL), EINC_OK);
+    einc_kernel_free(k1);
+    einc_dtype dt;
+    int nd;
+    assert_int_equal(einc_kernel_output(k2, 2, in, &dt, &nd, got, NULL), EINC_OK);
+    assert_true(dt == EINC_F32 && nd == 2 && got[0] == 2 && got[1] == 2);
+    memset(c, 0, sizeof c);
+    assert_int_equal(einc_kernel_run(k2, 2, in, &out, NULL), EINC_OK);
+    assert_true(c[0] == 4 && c[1] == 5 && c[2] == 10 && c[3] == 11);
+    assert_int_equal(einc_ctx_jit_compiles(ctx), 3);
+    int64_t sb2[2] = { 3, 5 };      /* a shape k2 has not run: its output is bound */
+    in[1].shape = sb2;
+    assert_int_equal(einc_kernel_output(k2, 2, in, &dt, &nd, got, NULL), EINC_OK);
+    assert_true(nd == 2 && got[0] == 2 && got[1] == 5);
+    einc_kernel_free(k2);
+    for (int i = 0; i < 2; i++) {   /* a text that fails keeps failing, with its message */
+        einc_error e;
+        assert_int_equal(einc_compile(ctx, "ij->ii", &o, &k1, &e), EINC_ERR_SYNTAX);
+        assert_null(k1);
+        assert_string_equal(e.message, "index 'i' appears more than once in the output");
+    }
+    enum { N = 300 };
+    einc_kernel *ks[N];
+    for (int i = 0; i < N; i++) {
+        o.max_memory = 1000000 + i;
+        assert_int_equal(einc_compile(ctx, "ij->i", &o, &ks[i], NULL), EINC_OK);
+    }
+    for (int i = 0; i < N; i += 37) {
+        float x[6] = { 1, 2, 3, 4, 5, 6 };
+        int64_t sx[2] = { 2, 3 }, sy[1] = { 2 };
+        einc_tensor xi = { EINC_F32, 2, sx, NULL, x }, yo = { EINC_F32, 1, sy, NULL, y };
+        assert_int_equal(einc_kernel_run(ks[i], 1, &xi, &yo, NULL), EINC_OK);
+        assert_true(y[0] == 6 && y[1] == 15);
+    }
+    for (int i = 0; i < N; i++)
+        einc_kernel_free(ks[i]);
+    einc_ctx_free(ctx);
+}
+
 static void test_cache(void **state)
 {
     (void)state;
@@ -356,6 +531,7 @@ typedef struct tjob {
     einc_ctx *ctx;
     int id;
     int ok;
+    einc_target target;
 } tjob;
 
 static void *worker(void *v)
@@ -366,7 +542,7 @@ static void *worker(void *v)
     j->ok = 1;
     for (int rep = 0; rep < 20; rep++) {
         einc_kernel *k = NULL;
-        if (einc_compile(j->ctx, e, NULL, &k, NULL)) {
+        if (einc_compile(j->ctx, e, &(einc_options){ .target = j->target }, &k, NULL)) {
             j->ok = 0;
             return NULL;
         }
@@ -420,13 +596,15 @@ static void test_threads(void **state)
 {
     (void)state;
     einc_ctx *ctx = einc_ctx_new();
-    pthread_t t[8];
-    tjob jobs[8];
-    for (int i = 0; i < 8; i++) {
-        jobs[i] = (tjob){ ctx, i, 0 };
+    /* auto interprets these small arrays; cpu compiles them, and the threads running one
+       text share its kernel's run memos, five shapes for four slots (einc.c, memo.h) */
+    pthread_t t[16];
+    tjob jobs[16];
+    for (int i = 0; i < 16; i++) {
+        jobs[i] = (tjob){ ctx, i, 0, i < 8 ? EINC_TARGET_AUTO : EINC_TARGET_CPU };
         assert_int_equal(pthread_create(&t[i], NULL, worker, &jobs[i]), 0);
     }
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 16; i++) {
         pthread_join(t[i], NULL);
         assert_int_equal(jobs[i].ok, 1);
     }
@@ -810,6 +988,9 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_gemm_paths),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_auto_small),
+        cmocka_unit_test(test_run_again),
+        cmocka_unit_test(test_same_text),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_split_reduction),
         cmocka_unit_test(test_views),
