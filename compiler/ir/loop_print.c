@@ -78,6 +78,8 @@ static void sched_text(strbuf *b, const ir_prog *p, const lp_sched *s)
             sb_printf(b, ":m=%s,k=%s,n=%s,M=%lld,K=%lld,T=%lld", p->axis[d->gemm->m].name,
                       p->axis[d->gemm->k].name, p->axis[d->gemm->nn].name, (long long)d->M,
                       (long long)d->K, (long long)d->T);
+            if (d->Mb < d->Mp || d->Kb < d->K)
+                sb_printf(b, ",block=%lldx%lld", (long long)d->Mb, (long long)d->Kb);
         }
         sb_printf(b, " tile=%dx%d vectors kc=%d", s->gemm.mr, s->gemm.nv, s->gemm.kc);
         break;
