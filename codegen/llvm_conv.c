@@ -1,7 +1,9 @@
 /*
- * llvm_conv.c — the direct convolution: a GEMM inside loops over taps, as the schedule
- * names it (lp_sched.conv), its weights packed at the start of the nest function
- * (cgl_conv_find) and its loops emitted where the tap loops stood (cgl_conv_site).
+ * llvm_conv.c — the direct convolution: a GEMM inside loops over taps (or a 1 x 1 one
+ * without), as the schedule names it (lp_sched.conv), its weights packed at the start of
+ * the nest function (cgl_conv_find) and its loops emitted where the tap loops stood
+ * (cgl_conv_site); weights too large to pack at once go a block at a time, around the whole
+ * nest (conv_blocked).
  */
 #include "llvm_int.h"
 
@@ -281,7 +283,10 @@ static void conv_columns(cgl *g, const dconv *d, LLVMValueRef *acc, LLVMValueRef
     }
 }
 
-/* dst[m0 + 16 v + i, n0 + r] += acc[r][v][i] for r < rows, m < M: by 16 x 16 transposes. */
+/*
+ * dst[m0 + 16 v + i, n0 + r] += acc[r][v][i] for r < rows, m < M: by 16 x 16 transposes
+ * (= in the first k block of a GEMM that does not accumulate).
+ */
 static void conv_store(cgl *g, const dconv *d, LLVMValueRef *acc, LLVMValueRef n0, LLVMValueRef m0,
                        LLVMValueRef rows)
 {
@@ -297,8 +302,11 @@ static void conv_store(cgl *g, const dconv *d, LLVMValueRef *acc, LLVMValueRef n
             LLVMValueRef mask = cgl_lanes_below(g, 16, ci64(g, 0), rows, LLVMBuildICmp(g->b, LLVMIntSLT, m, ci64(g, d->M), ""));
             g->iv[gm->m] = smin(g, m, ci64(g, d->M - 1));
             g->iv[gm->nn] = n0;
-            LLVMValueRef p = cgl_address(g, gm->dst);
-            cgl_masked_op(g, vt, 4, p, mask, LLVMBuildFAdd(g->b, cgl_masked_op(g, vt, 4, p, mask, NULL), t[i], ""));
+            LLVMValueRef p = cgl_address(g, gm->dst), old = cgl_masked_op(g, vt, 4, p, mask, NULL);
+            if (!gm->accumulate)        /* a GEMM that does not accumulate: its first k block stores */
+                old = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, d->klo, ci64(g, 0), ""),
+                                      LLVMConstNull(vt), old, "");
+            cgl_masked_op(g, vt, 4, p, mask, LLVMBuildFAdd(g->b, old, t[i], ""));
         }
     }
 }

@@ -202,6 +202,8 @@ static const struct {
     { 1, 300, 40, 14, 3, 1 },   /* 14 x 14 like 256 -> 256: M padded to 64, k blocks */
     { 1, 130, 72, 28, 3, 2 },   /* 3 x 3 / 2 like 128 -> 256: stride 2, three m blocks, M padded */
     { 2, 3, 64, 30, 7, 2 },     /* the 7 x 7 / 2 stem */
+    { 1, 1100, 64, 7, 1, 1 },   /* 1 x 1 like 2048 -> 512 at 7 x 7: a GEMM that stores its first k block */
+    { 2, 300, 72, 14, 1, 2 },   /* 1 x 1 / 2 like 256 -> 512 at 14 x 14, M padded */
 };
 
 static void b_conv_nchw(pb *b, int arg)
@@ -210,17 +212,20 @@ static void b_conv_nchw(pb *b, int arg)
     int64_t ho = (hw + 2 * pad - kk) / s + 1;
     int n = pb_axis(b, "n", conv_shapes[arg].n), o = pb_axis(b, "o", conv_shapes[arg].o);
     int h = pb_axis(b, "h", ho), w = pb_axis(b, "w", ho), c = pb_axis(b, "c", conv_shapes[arg].c);
-    int kh = pb_axis(b, "kh", kk), kw = pb_axis(b, "kw", kk), iw = pb_axis(b, "iw", hw);   /* square images */
+    /* 1 x 1: no taps, f[o, c], x[n, c, s h, s w] */
+    int kh = kk > 1 ? pb_axis(b, "kh", kk) : -1, kw = kk > 1 ? pb_axis(b, "kw", kk) : -1;
+    int iw = pb_axis(b, "iw", hw);                              /* square images */
     int x = pb_tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 4, n, c, iw, iw);
-    int f = pb_tensor(b, "f", IR_INPUT, EINC_F32, F_ANY, 4, o, c, kh, kw);
+    int f = kk > 1 ? pb_tensor(b, "f", IR_INPUT, EINC_F32, F_ANY, 4, o, c, kh, kw)
+                   : pb_tensor(b, "f", IR_INPUT, EINC_F32, F_ANY, 2, o, c);
     int y = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 4, n, o, h, w);
-    ir_access xa = { .tensor = x, .ndim = 4, .dim = ARENA_ARRAY(b->A, ir_dim, 4), .guard = true };
+    ir_access xa = { .tensor = x, .ndim = 4, .dim = ARENA_ARRAY(b->A, ir_dim, 4), .guard = kk > 1 };
     xa.dim[0] = pb_dim(b, n, 1, -1, 0);
     xa.dim[1] = pb_dim(b, c, 1, -1, 0);
     xa.dim[2] = pb_dim(b, h, s, kh, -pad);
     xa.dim[3] = pb_dim(b, w, s, kw, -pad);
-    pb_stmt(b, pb_at(b, y, n, o, h, w), IR_COMB_SUM,
-            pb_op2(b, IR_MUL, pb_rd(b, xa), pb_rd(b, pb_at(b, f, o, c, kh, kw))));
+    ir_access fa = kk > 1 ? pb_at(b, f, o, c, kh, kw) : pb_at(b, f, o, c);
+    pb_stmt(b, pb_at(b, y, n, o, h, w), IR_COMB_SUM, pb_op2(b, IR_MUL, pb_rd(b, xa), pb_rd(b, fa)));
 }
 
 /* out[i] = b[i]; out[i] += x[i, k] (accumulating) */
@@ -440,6 +445,8 @@ static const ocase cases[] = {
     { "conv_blocked_14", b_conv_nchw, 1, EINC_F32, 1e-5, 3e-4, false, 0, false },
     { "conv_blocked_s2", b_conv_nchw, 2, EINC_F32, 1e-5, 3e-4, false, 0, false },
     { "conv_stem", b_conv_nchw, 3, EINC_F32, 1e-5, 1e-5, false, 0, false },
+    { "conv_1x1_blocked", b_conv_nchw, 4, EINC_F32, 1e-5, 3e-4, false, 0, false },
+    { "conv_1x1_s2", b_conv_nchw, 5, EINC_F32, 1e-5, 3e-4, false, 0, false },
     { "accumulate", b_accumulate, 0, EINC_F32, 1e-5, 1e-5, false, 0, false },
     { "accumulate_gemm", b_accumulate_gemm, 0, EINC_F32, 1e-5, 1e-5, false, 0, false },
     { "accumulate_max", b_accumulate_max, 0, EINC_F32, 1e-6, 1e-6, false, 0, false },

@@ -261,6 +261,8 @@ static void test_conv(void **s)
         { 256, 256, 3, 1, "site=a5*a6:m=a1,k=a4,n=a3,M=256,K=256,T=9,block=64x86 tile" },
         { 200, 72, 3, 1, "site=a5*a6:m=a1,k=a4,n=a3,M=72,K=200,T=9,block=32x200 tile" },
         { 128, 256, 3, 2, "site=a5*a6:m=a1,k=a4,n=a3,M=256,K=128,T=9,block=64x64 tile" },
+        { 256, 512, 1, 2, "site=none:m=a1,k=a4,n=a3,M=512,K=256,T=1,block=64x256 tile" },   /* 1 x 1: no taps */
+        { 64, 64, 1, 1, "site=none:m=a1,k=a4,n=W,M=64,K=64,T=1 tile" },
     };
     char conv[160];
     for (size_t i = 0; i < sizeof blocks / sizeof *blocks; i++) {
@@ -281,6 +283,18 @@ static void test_conv(void **s)
             fail_msg("K=%d M=%d with AVX2:\n%s", blocks[i].K, blocks[i].M, t);
         free(t);
     }
+    /* a 1 x 1 convolution on rows longer than LP_CONV_NARROW is the GEMM */
+    sched_case wide1 = { "input x: f32[N, 64, H, W]\nparam w: f32[64, 64, 1, 1]\nreturn conv2d(x, w)\n", true,
+                         "N=2 H=29 W=29", EINC_F32, LP_CPU, &avx512, NULL };
+    char *t1 = schedule(&wide1, kinds, &n, NULL);
+    if (!strstr(t1, "schedule=gemm "))
+        fail_msg("%s", t1);
+    free(t1);
+    wide1.sizes = "N=2 H=28 W=28";
+    t1 = schedule(&wide1, kinds, &n, NULL);
+    if (!strstr(t1, "schedule=conv site=none:"))
+        fail_msg("%s", t1);
+    free(t1);
     /* a blocked site with the batch norm and relu after it, in the same nest */
     char *wide = strdup(resblock);
     for (char *p = strstr(wide, "64"); p; p = strstr(p, "64"))

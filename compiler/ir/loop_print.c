@@ -72,7 +72,7 @@ static void sched_text(strbuf *b, const ir_prog *p, const lp_sched *s)
     case LP_KIND_CONV:
         for (int i = 0; i < s->nconv; i++) {
             const lp_conv_site *d = &s->conv[i];
-            sb_printf(b, " site=");
+            sb_printf(b, " site=%s", d->ntap ? "" : "none");
             for (int t = 0; t < d->ntap; t++)
                 sb_printf(b, "%s%s", t ? "*" : "", p->axis[d->tap[t]].name);
             sb_printf(b, ":m=%s,k=%s,n=%s,M=%lld,K=%lld,T=%lld", p->axis[d->gemm->m].name,

@@ -78,7 +78,7 @@ static void conv_blocks(lp_conv_site *d)
 static bool conv_match(const lp_prog *lp, einc_dtype compute, int vbytes, const lp_node *n, lp_conv_site *d)
 {
     const ir_prog *p = lp->ir;
-    if (vbytes < 64 || compute != EINC_F32 || n->op != LP_LOOP)
+    if (vbytes < 64 || compute != EINC_F32 || (n->op != LP_LOOP && n->op != LP_GEMM))
         return false;
     const lp_node *x = n;
     *d = (lp_conv_site){ .T = 1 };
@@ -88,10 +88,17 @@ static bool conv_match(const lp_prog *lp, einc_dtype compute, int vbytes, const 
     }
     const lp_node *gm = x;
     int64_t M, N, K, s;
-    if (gm->op != LP_GEMM || gm->parallel || !gm->accumulate || gm->k2 >= 0 || !d->ntap ||
+    if (gm->op != LP_GEMM || gm->parallel || gm->k2 >= 0 || (d->ntap && !gm->accumulate) ||
         !const_size(p, gm->m, &M) || !const_size(p, gm->nn, &N) || !const_size(p, gm->k, &K) ||
         p->tensor[gm->a->tensor].dtype != EINC_F32 || p->tensor[gm->b->tensor].dtype != EINC_F32 ||
         p->tensor[gm->dst->tensor].dtype != EINC_F32)
+        return false;
+    /*
+     * A GEMM without taps (a 1 x 1 convolution) only where its rows are short: the GEMM's
+     * tile spans LP_CONV_NARROW of them and would run mostly empty, the direct
+     * convolution's is 14 columns by 32 channels.
+     */
+    if (!d->ntap && N > LP_CONV_NARROW)
         return false;
     for (int i = 0; i < d->ntap; i++) {
         int t = d->tap[i];
