@@ -142,7 +142,6 @@ static bool conv_match(const lp_prog *lp, einc_dtype compute, int vbytes, const 
     return d->Kb > 0;
 }
 
-
 /* The walk over one nest: what it holds, gathered once. */
 typedef struct census {
     const lp_prog *lp;
