@@ -97,9 +97,11 @@ static LLVMValueRef nest_fn(cgl *g, int i)
         return NULL;
     g->streamed = false;
     g->inner = -1;
-    if (cgl_conv_find(g, g->nest->root) < 0)
+    int whole = cgl_conv_find(g, g->nest->root);       /* 1: it emitted a blocked convolution's nest */
+    if (whole < 0)
         return NULL;
-    cgl_node(g, g->nest->root, true);
+    if (!whole)
+        cgl_node(g, g->nest->root, true);
     if (g->c->failed)   /* a statement the generators cannot emit (llvm_expr.c: not_here) */
         return NULL;
     if (g->streamed)    /* streamed stores are weakly ordered: done before whoever waits reads */

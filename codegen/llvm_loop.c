@@ -460,7 +460,8 @@ void cgl_node(cgl *g, const lp_node *n, bool outermost)
         loop(g, n, outermost);
         return;
     case LP_GEMM:
-        cgl_gemm(g, n);
+        if (!cgl_conv_site(g, n))       /* a 1 x 1 convolution: a site without taps */
+            cgl_gemm(g, n);
         return;
     case LP_ACC:
         acc_node(g, n, outermost);

@@ -482,6 +482,20 @@ static void test_conv2d_tiles(void **state)
         free(r.v);
         free_arrs(3, in);
     }
+    /*
+     * 1 x 1 without a bias: a GEMM that stores its first k block, run as a direct convolution
+     * on short rows, its 1,100 k channels in two blocks of 550; into NaN-poisoned outputs.
+     */
+    for (int64_t s = 1; s <= 2; s++) {
+        arr in[2] = { rnd(4, (int64_t[]){ 2, 1100, 4, 7 * s }, -1, 1), rnd(4, (int64_t[]){ 64, 1100, 1, 1 }, -1, 1) };
+        ref r = ref_conv(&in[0], &in[1], NULL, (convp){ { s, s }, { 0, 0 }, { 0, 0 }, { 1, 1 }, 1 });
+        char src[160];
+        snprintf(src, sizeof src, "input x: f32[N, C, H, W]\nparam w: f32[O, C, 1, 1]\nreturn conv2d(x, w, stride=%d)\n",
+                 (int)s);
+        check(src, 2, in, &r);
+        free(r.v);
+        free_arrs(2, in);
+    }
 }
 
 /* ---- batchnorm2d, layernorm ---------------------------------------------------------------------- */

@@ -187,6 +187,47 @@ static void b_conv2d_gemm(pb *b, int arg)
     pb_stmt(b, pb_at(b, y, o, h, w), IR_COMB_SUM, pb_op2(b, IR_MUL, pb_rd(b, pb_at(b, f, o, c, kh, kw)), pb_rd(b, xa)));
 }
 
+/*
+ * Batched NCHW convolutions of ResNet's channel and image classes, at smaller sizes, whose
+ * packed weights exceed the JIT's direct convolution's stack block (compiler/ir/loop.h:
+ * LP_CONV_PACK_BYTES), so that it runs them a block of channels at a time:
+ * out[n, o, h, w] += x[n, c, s h + kh - p, s w + kw - p]? * f[o, c, kh, kw].  Sums of
+ * up to 2,700 float32 products of about 4 in order: the backends' orders differ from the
+ * interpreter's by up to about 5e-5.
+ */
+static const struct {
+    int64_t n, c, o, hw, k, s;
+} conv_shapes[] = {
+    { 2, 260, 64, 7, 3, 1 },    /* 7 x 7 like 512 -> 512: k blocks, a partial 7-column tile */
+    { 1, 300, 40, 14, 3, 1 },   /* 14 x 14 like 256 -> 256: M padded to 64, k blocks */
+    { 1, 130, 72, 28, 3, 2 },   /* 3 x 3 / 2 like 128 -> 256: stride 2, three m blocks, M padded */
+    { 2, 3, 64, 30, 7, 2 },     /* the 7 x 7 / 2 stem */
+    { 1, 1100, 64, 7, 1, 1 },   /* 1 x 1 like 2048 -> 512 at 7 x 7: a GEMM that stores its first k block */
+    { 2, 300, 72, 14, 1, 2 },   /* 1 x 1 / 2 like 256 -> 512 at 14 x 14, M padded */
+};
+
+static void b_conv_nchw(pb *b, int arg)
+{
+    int64_t s = conv_shapes[arg].s, kk = conv_shapes[arg].k, pad = kk / 2, hw = conv_shapes[arg].hw;
+    int64_t ho = (hw + 2 * pad - kk) / s + 1;
+    int n = pb_axis(b, "n", conv_shapes[arg].n), o = pb_axis(b, "o", conv_shapes[arg].o);
+    int h = pb_axis(b, "h", ho), w = pb_axis(b, "w", ho), c = pb_axis(b, "c", conv_shapes[arg].c);
+    /* 1 x 1: no taps, f[o, c], x[n, c, s h, s w] */
+    int kh = kk > 1 ? pb_axis(b, "kh", kk) : -1, kw = kk > 1 ? pb_axis(b, "kw", kk) : -1;
+    int iw = pb_axis(b, "iw", hw);                              /* square images */
+    int x = pb_tensor(b, "x", IR_INPUT, EINC_F32, F_ANY, 4, n, c, iw, iw);
+    int f = kk > 1 ? pb_tensor(b, "f", IR_INPUT, EINC_F32, F_ANY, 4, o, c, kh, kw)
+                   : pb_tensor(b, "f", IR_INPUT, EINC_F32, F_ANY, 2, o, c);
+    int y = pb_tensor(b, "out", IR_OUTPUT, EINC_F32, F_ANY, 4, n, o, h, w);
+    ir_access xa = { .tensor = x, .ndim = 4, .dim = ARENA_ARRAY(b->A, ir_dim, 4), .guard = kk > 1 };
+    xa.dim[0] = pb_dim(b, n, 1, -1, 0);
+    xa.dim[1] = pb_dim(b, c, 1, -1, 0);
+    xa.dim[2] = pb_dim(b, h, s, kh, -pad);
+    xa.dim[3] = pb_dim(b, w, s, kw, -pad);
+    ir_access fa = kk > 1 ? pb_at(b, f, o, c, kh, kw) : pb_at(b, f, o, c);
+    pb_stmt(b, pb_at(b, y, n, o, h, w), IR_COMB_SUM, pb_op2(b, IR_MUL, pb_rd(b, xa), pb_rd(b, fa)));
+}
+
 /* out[i] = b[i]; out[i] += x[i, k] (accumulating) */
 static void b_accumulate(pb *b, int arg)
 {
@@ -447,6 +488,12 @@ static const ocase cases[] = {
     { "pad_max_2d", b_pad, 5, EINC_F32, 0, 0, false, 0, false },
     { "pad_max_2d_nan", b_pad, 6, EINC_F32, 0, 0, false, 0, false },
     { "pad_min_i64_pos", b_pad, 7, EINC_I64, 0, 0, false, 0, false },
+    { "conv_blocked_7", b_conv_nchw, 0, EINC_F32, 1e-5, 3e-4, false, 0, false },
+    { "conv_blocked_14", b_conv_nchw, 1, EINC_F32, 1e-5, 3e-4, false, 0, false },
+    { "conv_blocked_s2", b_conv_nchw, 2, EINC_F32, 1e-5, 3e-4, false, 0, false },
+    { "conv_stem", b_conv_nchw, 3, EINC_F32, 1e-5, 1e-5, false, 0, false },
+    { "conv_1x1_blocked", b_conv_nchw, 4, EINC_F32, 1e-5, 3e-4, false, 0, false },
+    { "conv_1x1_s2", b_conv_nchw, 5, EINC_F32, 1e-5, 3e-4, false, 0, false },
     { "accumulate", b_accumulate, 0, EINC_F32, 1e-5, 1e-5, false, 0, false },
     { "accumulate_gemm", b_accumulate_gemm, 0, EINC_F32, 1e-5, 1e-5, false, 0, false },
     { "accumulate_max", b_accumulate_max, 0, EINC_F32, 1e-6, 1e-6, false, 0, false },

@@ -246,17 +246,66 @@ static void test_conv(void **s)
     k.m = &avx2;
     expect(&k, "nest 0 (float32 arithmetic): schedule=gemm tile=6x2 vectors kc=512 vector=8 parallel=N", 1,
            LP_KIND_GEMM);
-    /* the packed weights (9 taps x K x 64 floats) within 256 KiB: K = 113 is 254.25 KiB, 114 over */
+    /*
+     * The packed weights (9 taps x K x 64 floats) within 256 KiB: K = 113 is 254.25 KiB, packed
+     * whole; 114 over, packed 57 k channels at a time.  ResNet's widest layers in blocks of
+     * 64 m channels; 72 m channels, padded to 96, in blocks of 32; a stride of 2.
+     */
+    static const struct {
+        int K, M, k, s;
+        const char *site;
+    } blocks[] = {
+        { 113, 64, 3, 1, "site=a5*a6:m=a1,k=a4,n=a3,M=64,K=113,T=9 tile" },
+        { 114, 64, 3, 1, "site=a5*a6:m=a1,k=a4,n=a3,M=64,K=114,T=9,block=64x57 tile" },
+        { 512, 512, 3, 1, "site=a5*a6:m=a1,k=a4,n=a3,M=512,K=512,T=9,block=64x103 tile" },
+        { 256, 256, 3, 1, "site=a5*a6:m=a1,k=a4,n=a3,M=256,K=256,T=9,block=64x86 tile" },
+        { 200, 72, 3, 1, "site=a5*a6:m=a1,k=a4,n=a3,M=72,K=200,T=9,block=32x200 tile" },
+        { 128, 256, 3, 2, "site=a5*a6:m=a1,k=a4,n=a3,M=256,K=128,T=9,block=64x64 tile" },
+        { 256, 512, 1, 2, "site=none:m=a1,k=a4,n=a3,M=512,K=256,T=1,block=64x256 tile" },   /* 1 x 1: no taps */
+        { 64, 64, 1, 1, "site=none:m=a1,k=a4,n=W,M=64,K=64,T=1 tile" },
+    };
     char conv[160];
-    for (int K = 113; K <= 114; K++) {
-        snprintf(conv, sizeof conv, "input x: f32[N, %d, H, W]\nparam w: f32[64, %d, 3, 3]\n"
-                 "return conv2d(x, w, stride=1, padding=1)\n", K, K);
-        sched_case c = { conv, true, "N=2 H=8 W=8", EINC_F32, LP_CPU, &avx512, NULL };
+    for (size_t i = 0; i < sizeof blocks / sizeof *blocks; i++) {
+        snprintf(conv, sizeof conv, "input x: f32[N, %d, H, W]\nparam w: f32[%d, %d, %d, %d]\n"
+                 "return conv2d(x, w, stride=%d, padding=%d)\n", blocks[i].K, blocks[i].M, blocks[i].K,
+                 blocks[i].k, blocks[i].k, blocks[i].s, blocks[i].k / 2);
+        sched_case c = { conv, true, "N=2 H=7 W=7", EINC_F32, LP_CPU, &avx512, NULL };
         char *t = schedule(&c, kinds, &n, NULL);
-        if (!strstr(t, K == 113 ? "schedule=conv site=a5*a6:m=a1,k=a4,n=a3,M=64,K=113,T=9 " : "schedule=gemm "))
-            fail_msg("K=%d:\n%s", K, t);
+        char want[200];
+        snprintf(want, sizeof want, "nest 0 (float32 arithmetic): schedule=conv %s=6x4 vectors kc=512 vector=16 parallel=N\n",
+                 blocks[i].site);
+        if (n != 1 || strncmp(t, want, strlen(want)) != 0)
+            fail_msg("K=%d M=%d:\n%s\nnot\n%s", blocks[i].K, blocks[i].M, t, want);
+        free(t);
+        c.m = &avx2;            /* no direct convolution: the fallback GEMM */
+        t = schedule(&c, kinds, &n, NULL);
+        if (!strstr(t, "schedule=gemm "))
+            fail_msg("K=%d M=%d with AVX2:\n%s", blocks[i].K, blocks[i].M, t);
         free(t);
     }
+    /* a 1 x 1 convolution on rows longer than LP_CONV_NARROW is the GEMM */
+    sched_case wide1 = { "input x: f32[N, 64, H, W]\nparam w: f32[64, 64, 1, 1]\nreturn conv2d(x, w)\n", true,
+                         "N=2 H=29 W=29", EINC_F32, LP_CPU, &avx512, NULL };
+    char *t1 = schedule(&wide1, kinds, &n, NULL);
+    if (!strstr(t1, "schedule=gemm "))
+        fail_msg("%s", t1);
+    free(t1);
+    wide1.sizes = "N=2 H=28 W=28";
+    t1 = schedule(&wide1, kinds, &n, NULL);
+    if (!strstr(t1, "schedule=conv site=none:"))
+        fail_msg("%s", t1);
+    free(t1);
+    /* a blocked site with the batch norm and relu after it, in the same nest */
+    char *wide = strdup(resblock);
+    for (char *p = strstr(wide, "64"); p; p = strstr(p, "64"))
+        memcpy(p, "96", 2);
+    sched_case r = { wide, true, "N=2 H=14 W=14", EINC_F32, LP_CPU, &avx512, NULL };
+    char *t = schedule(&r, kinds, &n, NULL);
+    if (n != 1 || !strstr(t, "schedule=conv site=a5*a6:m=a1,k=a4,n=W,M=96,K=96,T=9,block=32x96 tile") ||
+        !strstr(t, "out[N, a1, H, W] = ..."))
+        fail_msg("%s", t);
+    free(t);
+    free(wide);
 }
 
 static const char softmax_model[] = "input x: f32[N, C]\nreturn softmax(x, dim=1)\n";

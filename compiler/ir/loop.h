@@ -108,16 +108,26 @@ lp_gemm_tile lp_gemm_tile_for(const lp_machine *m, einc_dtype compute);
 
 /*
  * The direct convolution: a GEMM inside loops over taps, dst[m, n] += a[m, k, taps] *
- * b[k, .., n + tap], float32 with constant sizes and 64-byte vectors, whose weights, packed
- * [tap][k][m] with m padded to whole vectors, fit in LP_CONV_PACK_BYTES.
+ * b[k, .., s n + tap] (a stride s of at most LP_CONV_MAXSTRIDE), float32 with constant
+ * sizes and 64-byte vectors.  Its weights are packed [tap][k][m] with m padded to whole
+ * vectors, on the stack, at most LP_CONV_PACK_BYTES.  Weights that take more are packed a
+ * block of Mb x Kb channels at a time: the blocks' loops enclose the whole nest (where its
+ * shape allows, schedule.c: blockable), so each block is packed once and stays in L2 while
+ * every row the nest runs passes through it; the k blocks add into dst one after another.
+ * A GEMM with no taps around it (a 1 x 1 convolution) is a site of its own (ntap = 0, T =
+ * 1) where its n is at most LP_CONV_NARROW long; one that does not accumulate stores its
+ * first k block.
  */
-enum { LP_CONV_MAXTAPS = 3, LP_CONV_MAXSITES = 4, LP_CONV_PACK_BYTES = 256 << 10, LP_MAXPAIRS = 8 };
+enum { LP_CONV_MAXTAPS = 3, LP_CONV_MAXSITES = 4, LP_CONV_PACK_BYTES = 256 << 10, LP_CONV_MAXSTRIDE = 4,
+       LP_CONV_NARROW = 28, LP_MAXPAIRS = 8 };
 
 typedef struct lp_conv_site {
-    const lp_node *site;        /* the outermost tap loop */
+    const lp_node *site;        /* the outermost tap loop, or the GEMM where it has none */
     const lp_node *gemm;
     int tap[LP_CONV_MAXTAPS], ntap;
     int64_t M, K, T, Mp;        /* T: the taps' product; Mp: M in whole vectors */
+    int64_t Mb, Kb;             /* the packed block: Mb of Mp (whole tiles), Kb of K;
+                                   Mp and K when the whole of a is packed once */
 } lp_conv_site;
 
 /* A nest's schedule: its kind and the parameters backends follow (schedule.c fills them). */

@@ -72,12 +72,14 @@ static void sched_text(strbuf *b, const ir_prog *p, const lp_sched *s)
     case LP_KIND_CONV:
         for (int i = 0; i < s->nconv; i++) {
             const lp_conv_site *d = &s->conv[i];
-            sb_printf(b, " site=");
+            sb_printf(b, " site=%s", d->ntap ? "" : "none");
             for (int t = 0; t < d->ntap; t++)
                 sb_printf(b, "%s%s", t ? "*" : "", p->axis[d->tap[t]].name);
             sb_printf(b, ":m=%s,k=%s,n=%s,M=%lld,K=%lld,T=%lld", p->axis[d->gemm->m].name,
                       p->axis[d->gemm->k].name, p->axis[d->gemm->nn].name, (long long)d->M,
                       (long long)d->K, (long long)d->T);
+            if (d->Mb < d->Mp || d->Kb < d->K)
+                sb_printf(b, ",block=%lldx%lld", (long long)d->Mb, (long long)d->Kb);
         }
         sb_printf(b, " tile=%dx%d vectors kc=%d", s->gemm.mr, s->gemm.nv, s->gemm.kc);
         break;

@@ -52,11 +52,33 @@ static bool const_size(const ir_prog *p, int ax, int64_t *v)
     return (p->axis[ax].given || p->axis[ax].literal) && *v >= 0;
 }
 
+/*
+ * The packed block of a's channels: all of them when they fit LP_CONV_PACK_BYTES, else
+ * Mb of the m channels (two register tiles, 64, where Mp allows it) by as many k channels
+ * as fit, split into equal blocks.  Kb = 0: not even one k channel fits.
+ */
+static void conv_blocks(lp_conv_site *d)
+{
+    int64_t per_k = d->T * 4;           /* bytes of one k channel, per m channel */
+    d->Mb = d->Mp;
+    d->Kb = d->K;
+    if (per_k * d->K * d->Mp <= LP_CONV_PACK_BYTES)
+        return;
+    d->Mb = d->Mp % 64 == 0 ? 64 : 32;
+    int64_t kmax = LP_CONV_PACK_BYTES / (per_k * d->Mb);
+    if (kmax < 1) {
+        d->Kb = 0;
+        return;
+    }
+    int64_t nkb = (d->K + kmax - 1) / kmax;
+    d->Kb = (d->K + nkb - 1) / nkb;
+}
+
 /* codegen/llvm.c's direct convolution, decided on the loop IR: n is the outermost tap loop. */
 static bool conv_match(const lp_prog *lp, einc_dtype compute, int vbytes, const lp_node *n, lp_conv_site *d)
 {
     const ir_prog *p = lp->ir;
-    if (vbytes < 64 || compute != EINC_F32 || n->op != LP_LOOP)
+    if (vbytes < 64 || compute != EINC_F32 || (n->op != LP_LOOP && n->op != LP_GEMM))
         return false;
     const lp_node *x = n;
     *d = (lp_conv_site){ .T = 1 };
@@ -66,10 +88,17 @@ static bool conv_match(const lp_prog *lp, einc_dtype compute, int vbytes, const 
     }
     const lp_node *gm = x;
     int64_t M, N, K, s;
-    if (gm->op != LP_GEMM || gm->parallel || !gm->accumulate || gm->k2 >= 0 || !d->ntap ||
+    if (gm->op != LP_GEMM || gm->parallel || gm->k2 >= 0 || (d->ntap && !gm->accumulate) ||
         !const_size(p, gm->m, &M) || !const_size(p, gm->nn, &N) || !const_size(p, gm->k, &K) ||
         p->tensor[gm->a->tensor].dtype != EINC_F32 || p->tensor[gm->b->tensor].dtype != EINC_F32 ||
         p->tensor[gm->dst->tensor].dtype != EINC_F32)
+        return false;
+    /*
+     * A GEMM without taps (a 1 x 1 convolution) only where its rows are short: the GEMM's
+     * tile spans LP_CONV_NARROW of them and would run mostly empty, the direct
+     * convolution's is 14 columns by 32 channels.
+     */
+    if (!d->ntap && N > LP_CONV_NARROW)
         return false;
     for (int i = 0; i < d->ntap; i++) {
         int t = d->tap[i];
@@ -87,13 +116,13 @@ static bool conv_match(const lp_prog *lp, einc_dtype compute, int vbytes, const 
             if (!ok)
                 return false;
         }
-    /* b: n at most once per dimension, with coefficient 1, never beside k */
+    /* b: n at most once per dimension, with a constant coefficient (the stride), never beside k */
     for (int dm = 0; dm < gm->b->ndim; dm++) {
         bool has_n = false, has_k = false;
         for (int t = 0; t < gm->b->dim[dm].n; t++) {
             const ir_term *tm = &gm->b->dim[dm].t[t];
             if (tm->axis == gm->nn) {
-                if (has_n || tm->coef.n || tm->coef.k != 1)
+                if (has_n || tm->coef.n || tm->coef.k < 1 || tm->coef.k > LP_CONV_MAXSTRIDE)
                     return false;
                 has_n = true;
             }
@@ -107,7 +136,10 @@ static bool conv_match(const lp_prog *lp, einc_dtype compute, int vbytes, const 
     d->M = M;
     d->K = K;
     d->Mp = (M + 31) / 32 * 32;
-    return M > 0 && K > 0 && d->T * K * d->Mp * 4 <= LP_CONV_PACK_BYTES;
+    if (M <= 0 || K <= 0)
+        return false;
+    conv_blocks(d);
+    return d->Kb > 0;
 }
 
 /* The walk over one nest: what it holds, gathered once. */
@@ -134,6 +166,80 @@ static void conv_find(census *w, const lp_node *n)
         conv_find(w, n->body[i]);
 }
 
+/* The store at the end of n's chain of single-child loops, or NULL. */
+static const lp_node *chain_store(const lp_node *n)
+{
+    while (n->op == LP_LOOP && n->n == 1)
+        n = n->body[0];
+    return n->op == LP_STORE ? n : NULL;
+}
+
+/* Does the subtree n write tensor t (a store, an accumulator's or a GEMM's destination)? */
+static bool writes(const lp_node *n, int t)
+{
+    if (n->dst && n->dst->tensor == t)
+        return true;
+    for (int i = 0; i < n->n; i++)
+        if (writes(n->body[i], t))
+            return true;
+    return false;
+}
+
+/*
+ * Whether codegen/llvm_conv.c may run a blocked site's nest in three passes over its loops
+ * (the steps before the site, the site once per block, the steps after it), which is the
+ * nest's own order for every element: the root is a chain of single-child loops down to
+ * the loop holding the site, the steps before the site there are fills of dst from inputs
+ * (a bias), and no step writes the convolution's operands.
+ */
+static bool blockable(const lp_prog *lp, const lp_node *root, const lp_conv_site *d)
+{
+    const ir_prog *p = lp->ir;
+    const lp_node *gm = d->gemm;
+    if (root == d->site)
+        return true;
+    for (const lp_node *x = root; x->op == LP_LOOP && !x->tile && !x->blocked; x = x->body[0]) {
+        int at = -1;
+        for (int i = 0; i < x->n; i++)
+            if (x->body[i] == d->site)
+                at = i;
+        if (at < 0 && x->n == 1)
+            continue;
+        if (at < 0)
+            return false;
+        for (int i = 0; i < x->n; i++) {
+            const lp_node *c = x->body[i], *st = chain_store(c);
+            if (i == at)
+                continue;
+            if (writes(c, gm->a->tensor) || writes(c, gm->b->tensor))
+                return false;
+            if (i > at)
+                continue;
+            if (!st || st->dst->tensor != gm->dst->tensor || (st->value && st->comb != IR_COMB_ASSIGN))
+                return false;
+            for (int t = 0; t < p->ntensor; t++)
+                if (p->tensor[t].role != IR_INPUT && ir_expr_reads(st->value, t))
+                    return false;
+        }
+        return true;
+    }
+    return false;
+}
+
+/* Keeps the sites that run as the schedule says: a blocked one only alone in its nest, blockable. */
+static void conv_keep(census *w, const lp_node *root)
+{
+    lp_sched *s = w->s;
+    int kept = 0;
+    for (int i = 0; i < s->nconv; i++) {
+        const lp_conv_site *d = &s->conv[i];
+        bool whole = d->Mb == d->Mp && d->Kb == d->K;
+        if (whole || (s->nconv == 1 && w->gemms == 1 && blockable(w->lp, root, d)))
+            s->conv[kept++] = *d;
+    }
+    s->nconv = kept;
+}
+
 static void count(census *w, const lp_node *n)
 {
     switch (n->op) {
@@ -150,14 +256,6 @@ static void count(census *w, const lp_node *n)
     }
     for (int i = 0; i < n->n; i++)
         count(w, n->body[i]);
-}
-
-/* The store at the end of n's chain of single-child loops, or NULL. */
-static const lp_node *chain_store(const lp_node *n)
-{
-    while (n->op == LP_LOOP && n->n == 1)
-        n = n->body[0];
-    return n->op == LP_STORE ? n : NULL;
 }
 
 /* A copy: out[..] = in[..], a plain unguarded read. */
@@ -318,6 +416,7 @@ static void schedule_nest(lp_prog *lp, int i, lp_target target, const lp_machine
     if (w.gemms) {
         sc->gemm = lp_gemm_tile_for(m, nest->compute);
         conv_find(&w, nest->root);
+        conv_keep(&w, nest->root);
         sc->kind = sc->nconv ? LP_KIND_CONV : LP_KIND_GEMM;
         return;
     }
