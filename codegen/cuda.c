@@ -551,8 +551,11 @@ static void kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
               g->name, idx);
     params(g, false);
     sb_printf(g->sp.b, ")\n{\n");
-    if (L->form == CU_FORM_COPY) {
-        cu_copy_kernel(&g->sp, g->nest, k->flat, k->nflat);
+    if (L->form == CU_FORM_COPY || L->form == CU_FORM_GEMM) {
+        if (L->form == CU_FORM_COPY)
+            cu_copy_kernel(&g->sp, g->nest, k->flat, k->nflat);
+        else
+            cu_gemm_kernel(g, k, L, idx);
         sb_printf(g->sp.b, "}\n\n");
         return;
     }
@@ -625,7 +628,7 @@ static void launcher(cgu *g, const cu_launch *ls, int nk)
     bool any = false, rows = false;
     for (int i = 0; i < nk; i++) {
         bool r = ls[i].form == CU_FORM_ROWS || ls[i].form == CU_FORM_REDUCE;
-        any |= ls[i].nwork > 0 && !r;
+        any |= (ls[i].nwork > 0 || ls[i].form == CU_FORM_GEMM) && !r;
         rows |= r;
     }
     if (any)        /* only then: an unused static function is a host-compiler warning */
@@ -716,6 +719,11 @@ static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
         for (int i = 0; i < lp->nnest; i++)
             if (ls[i].form == CU_FORM_COPY) {
                 cu_copy_routine(&b);
+                break;
+            }
+        for (int i = 0; i < lp->nnest; i++)
+            if (ls[i].form == CU_FORM_GEMM) {
+                cu_gemm_routine(&b);
                 break;
             }
         for (int i = 0; i < lp->nnest; i++) {
