@@ -18,6 +18,7 @@
  * inner one's times that one's extent, extents of 1 ignored), which only the run time
  * knows; when a group does not merge, the kernel runs the plain form's loop instead (every
  * thread of the grid an output element), so a layout it cannot tile is never a wrong answer.
+ * So does a launch whose block is not the tiles' 256 threads (a one-thread test shim).
  *
  * The tiled path, einc_gemm_block (device code printed once per file): a block of 256
  * threads (16 x 16) owns a BM x BN tile of one batch element's output (float32: 128 x 128,
@@ -405,7 +406,7 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
     group_size(g, gk, s.nk);
     sb_printf(b, ", einc_B = ");
     group_size(g, gb, s.nb);
-    sb_printf(b, ";\n    if (einc_ok) {\n"
+    sb_printf(b, ";\n    if (einc_ok && blockDim.x == %d) {\n"
                  "        const einc_i64 einc_tm = (einc_M + %d) / %d, einc_tn = (einc_N + %d) / %d;\n"
                  "        const einc_i64 einc_per = einc_tm * einc_tn;\n"
                  "        const int einc_tx = (int)threadIdx.x %% 16, einc_ty = (int)threadIdx.x / 16;\n"
@@ -417,7 +418,7 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
                  "            const einc_i64 einc_gs = einc_tm - einc_g0 < 8 ? einc_tm - einc_g0 : 8;\n"
                  "            const einc_i64 einc_m0 = (einc_g0 + einc_pid %% (8 * einc_tn) %% einc_gs) * %d;\n"
                  "            const einc_i64 einc_n0 = einc_pid %% (8 * einc_tn) / einc_gs * %d;\n",
-              bm - 1, bm, bm - 1, bm, T, bm, bm);
+              CU_GEMM_THREADS, bm - 1, bm, bm - 1, bm, T, bm, bm);
     sb_printf(b, "            einc_i64 einc_ao = 0, einc_bo = 0;\n");
     if (s.nb) {
         sb_printf(b, "            const einc_i64 einc_bi = einc_t / einc_per;\n");
@@ -462,7 +463,8 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
     for (int i = s.at + 1; i < k->nbody; i++)  /* and those after it */
         cu_node(g, k->body[i], 5);
     sb_printf(b, "                }\n            }\n        }\n    } else {\n"
-                 "        /* a group whose strides do not merge: the plain form, an output a thread */\n"
+                 "        /* a group whose strides do not merge (or another block than the tiles'):\n"
+                 "           the plain form, an output a thread */\n"
                  "        const einc_i64 count_ = ");
     cu_count(g, k->flat, k->nflat, "einc_i64");
     sb_printf(b, ";\n        for (einc_i64 tid_ = (einc_i64)blockIdx.x * blockDim.x + threadIdx.x; tid_ < count_;\n"
