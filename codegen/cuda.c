@@ -3,22 +3,25 @@
  *
  * The program is lowered for LP_GPU, so every reduction is in register form and each nest
  * is a chain of loops over output axes ending in an ACC (a reduction) or a STORE (an
- * elementwise map).  Each nest becomes one kernel NAME_kI, in one of three forms
- * (cg_cuda_form_of):
+ * elementwise map).  Each nest becomes one kernel NAME_kI, in one of four forms
+ * (cg_cuda_form_of, cuda_launch.c: cu_launch_plan):
  *
  *   - plain (here): the loops above the ACC/STORE are flattened into one 64-bit linear
  *     index (one thread per output element); the reduction loops run in the thread.  A
  *     root loop with several children (lower.c merged nests over the same axis) is
  *     flattened too, and each thread runs the children in order for its element: lower.c
  *     merges only when iteration r of a later child reads nothing but what iteration r of
- *     an earlier one wrote.  Elementwise maps, transposes, contractions and a float prod
+ *     an earlier one wrote.  Elementwise maps, transposes, integer contractions and a float prod
  *     (numpy's order, on one thread) take this form;
  *   - rows (cuda_rows.c): a nest the schedule calls `rows` (softmax, log_softmax,
  *     layernorm, a row reduction with its epilogue): a warp or a block per row, each step
  *     spread across the row, reductions folded with __shfl_xor_sync and shared memory;
  *   - reduce (cuda_rows.c): a nest that is one reduction of one array (`ij->i`, `ij->`,
  *     `ijk->k`): the rows kernel, or two stages in one launch when the outputs are too
- *     few to fill the GPU.
+ *     few to fill the GPU;
+ *   - gemm (cuda_gemm.c): a float contraction, sum over k of A * B into out[batch, m, n],
+ *     perhaps among stores of the same element: shared-memory tiles of the output, each
+ *     thread a register block (cu_gemm_plan decides, before the rows and reduce forms).
  *
  * A copy (a `transpose` or `elementwise` nest whose one statement is out[..] = in[..], one
  * dtype on both sides) is cuda_copy.c's kernel instead: axes merged at run time, tiles
@@ -551,8 +554,11 @@ static void kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
               g->name, idx);
     params(g, false);
     sb_printf(g->sp.b, ")\n{\n");
-    if (L->form == CU_FORM_COPY) {
-        cu_copy_kernel(&g->sp, g->nest, k->flat, k->nflat);
+    if (L->form == CU_FORM_COPY || L->form == CU_FORM_GEMM) {
+        if (L->form == CU_FORM_COPY)
+            cu_copy_kernel(&g->sp, g->nest, k->flat, k->nflat);
+        else
+            cu_gemm_kernel(g, k, L, idx);
         sb_printf(g->sp.b, "}\n\n");
         return;
     }
@@ -625,7 +631,7 @@ static void launcher(cgu *g, const cu_launch *ls, int nk)
     bool any = false, rows = false;
     for (int i = 0; i < nk; i++) {
         bool r = ls[i].form == CU_FORM_ROWS || ls[i].form == CU_FORM_REDUCE;
-        any |= ls[i].nwork > 0 && !r;
+        any |= (ls[i].nwork > 0 || ls[i].form == CU_FORM_GEMM) && !r;
         rows |= r;
     }
     if (any)        /* only then: an unused static function is a host-compiler warning */
@@ -709,13 +715,21 @@ static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
         cu_launch *ls = ARENA_ARRAY(c->A, cu_launch, lp->nnest + 1);
         if (!ks || !ls)
             return cc_nomem(c), NULL;
-        for (int i = 0; i < lp->nnest; i++)
+        for (int i = 0; i < lp->nnest; i++) {
             if (cu_shape(c, &lp->nest[i], &ks[i]) < 0 || cu_launch_plan(c, lp, i, &ls[i]) < 0)
                 return NULL;
+            if (ls[i].form == CU_FORM_GEMM)     /* no rows or reduce globals for it */
+                ks[i].form = CG_CUDA_PLAIN;
+        }
         preamble(&g, o, host, ks, ls, lp->nnest);
         for (int i = 0; i < lp->nnest; i++)
             if (ls[i].form == CU_FORM_COPY) {
                 cu_copy_routine(&b);
+                break;
+            }
+        for (int i = 0; i < lp->nnest; i++)
+            if (ls[i].form == CU_FORM_GEMM) {
+                cu_gemm_routine(&b);
                 break;
             }
         for (int i = 0; i < lp->nnest; i++) {

@@ -45,4 +45,8 @@ void cu_rows_kernel(cgu *g, const cu_kernel *k, int idx);
 void cu_rows_globals(cgu *g, const cu_kernel *ks, int nk);
 void cu_rows_host_helpers(cgu *g);
 
+/* cuda_gemm.c: a contraction's tiled kernel body, after cuda.c opened the kernel. */
+struct cu_launch;
+void cu_gemm_kernel(cgu *g, const cu_kernel *k, const struct cu_launch *L, int idx);
+
 #endif

@@ -23,7 +23,10 @@ int cu_launch_plan(cc *c, const lp_prog *lp, int k, cu_launch *L)
     case LP_KIND_ELEMENTWISE:
         cu_copy_plan(lp, k, flat, nflat, L);
         break;
-    default: {          /* rows and reduce, else the generic form */
+    default: {          /* a contraction, rows and reduce, else the generic form */
+        int g = cu_gemm_plan(c, lp, k, flat, nflat, L);
+        if (g)
+            return g < 0 ? -1 : 0;
         cg_cuda_form f = cg_cuda_form_of(nest);
         if (f == CG_CUDA_PLAIN)
             break;
@@ -49,6 +52,17 @@ int64_t cu_launch_work(const cu_launch *L, const ir_prog *p)
     return w;
 }
 
+/* A gemm's tiles: W batch elements of ceil(M / tile_m) * ceil(N / tile_n) each. */
+static int64_t gemm_tiles(const cu_launch *L, const ir_prog *p, int64_t w)
+{
+    int64_t m = 1, n = 1;
+    for (int i = 0; i < L->ngm; i++)
+        m *= p->axis[L->gm[i]].size;
+    for (int i = 0; i < L->ngn; i++)
+        n *= p->axis[L->gn[i]].size;
+    return w * ((m + L->tile_m - 1) / L->tile_m) * ((n + L->tile_n - 1) / L->tile_n);
+}
+
 unsigned cu_launch_grid(const cu_launch *L, int64_t work)
 {
     int64_t blocks = work / L->per_block + (work % L->per_block != 0);
@@ -66,7 +80,7 @@ bool cu_launch_dims(const cu_launch *L, const ir_prog *p, int sms, unsigned *gri
         einc_cuda_geometry(L->form == CU_FORM_ROWS ? 1 : 2, w, len, sms, grid, &block[0], &block[1], shmem);
         return w > 0;
     }
-    *grid = cu_launch_grid(L, w);
+    *grid = cu_launch_grid(L, L->form == CU_FORM_GEMM ? gemm_tiles(L, p, w) : w);
     block[0] = L->block;
     block[1] = 1;
     *shmem = L->shmem;
@@ -91,6 +105,20 @@ static void axes_text(const cspell *sp, const int *ax, int n)
 
 static void work_text(const cu_launch *L, const cspell *sp) { axes_text(sp, L->work, L->nwork); }
 
+/* A gemm's tile count (gemm_tiles) as text. */
+static void tiles_text(const cu_launch *L, const cspell *sp)
+{
+    if (L->nwork) {
+        work_text(L, sp);
+        sb_printf(sp->b, " * ");
+    }
+    sb_printf(sp->b, "((");
+    axes_text(sp, L->gm, L->ngm);
+    sb_printf(sp->b, " + %d) / %d) * ((", L->tile_m - 1, L->tile_m);
+    axes_text(sp, L->gn, L->ngn);
+    sb_printf(sp->b, " + %d) / %d)", L->tile_n - 1, L->tile_n);
+}
+
 void cu_launch_emit(const cu_launch *L, const cspell *sp, const char *name, int k, const char *args)
 {
     strbuf *b = sp->b;
@@ -108,6 +136,12 @@ void cu_launch_emit(const cu_launch *L, const cspell *sp, const char *name, int 
         work_text(L, sp);
         sb_printf(b, " > 0)\n            %s_k%d<<<einc_g, dim3(einc_bx, einc_by), einc_sh, stream>>>(%s);\n"
                      "    }\n", name, k, args);
+    } else if (L->form == CU_FORM_GEMM) {
+        sb_printf(b, "    if (");
+        tiles_text(L, sp);
+        sb_printf(b, " > 0)\n        %s_k%d<<<einc_grid(", name, k);
+        tiles_text(L, sp);
+        sb_printf(b, ", 1, %lld), %u, %u, stream>>>(%s);\n", (long long)L->max_grid, L->block, L->shmem, args);
     } else if (!L->nwork) {
         sb_printf(b, "    %s_k%d<<<1, %u, %u, stream>>>(%s);\n", name, k, L->block, L->shmem, args);
     } else {
@@ -131,6 +165,17 @@ void cu_launch_describe(const cu_launch *L, const cspell *sp, strbuf *b)
     if (L->form == CU_FORM_ROWS || L->form == CU_FORM_REDUCE) {
         sb_printf(b, "; %s: a warp or a block per row%s, by einc_cuda_geometry", L->form == CU_FORM_ROWS ? "rows" : "reduce",
                   L->form == CU_FORM_REDUCE ? ", or two stages when W is small" : "");
+        return;
+    }
+    if (L->form == CU_FORM_GEMM) {
+        sb_printf(b, "; gemm: %u threads a %dx%d tile of M = ", L->block, L->tile_m, L->tile_n);
+        for (int j = 0; j < L->ngm; j++)
+            sb_printf(b, "%s%s", j ? "*" : "", sp->size[L->gm[j]]);
+        sb_printf(b, " by N = ");
+        for (int j = 0; j < L->ngn; j++)
+            sb_printf(b, "%s%s", j ? "*" : "", sp->size[L->gn[j]]);
+        sb_printf(b, ", W*ceil(M/%d)*ceil(N/%d) blocks (at most %lld)", L->tile_m, L->tile_n,
+                  (long long)L->max_grid);
         return;
     }
     sb_printf(b, "; %u threads on min(ceil(W/%lld), %lld) blocks", L->block, (long long)L->per_block,

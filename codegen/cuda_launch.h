@@ -33,6 +33,7 @@ typedef enum cu_form {
     CU_FORM_COPY,       /* cuda_copy.c: a copy through shared-memory tiles, or vectors */
     CU_FORM_ROWS,       /* cuda_rows.c: a warp or a block per row of a fused row group */
     CU_FORM_REDUCE,     /* cuda_rows.c: one reduction; as ROWS, or two stages in one launch */
+    CU_FORM_GEMM,       /* cuda_gemm.c: a contraction, a block per tile_m x tile_n output tile */
 } cu_form;
 
 enum { CU_SHMEM_DEFAULT = 48 << 10 };
@@ -47,6 +48,9 @@ typedef struct cu_launch {
     unsigned shmem;             /* dynamic shared memory, bytes */
     int nlen;
     const int *len;             /* rows and reduce: the axes of a row (its length) */
+    int ngm, ngn;               /* gemm: the M and N groups' axes (work: the batch axes); */
+    const int *gm, *gn;         /* the grid is W * ceil(M / tile_m) * ceil(N / tile_n) blocks, */
+    int tile_m, tile_n;         /* at most max_grid */
 } cu_launch;
 
 /* The plan of kernel k (nest k) of lp; 0, or -1 with c->err set (out of memory). */
@@ -83,6 +87,14 @@ void cu_launch_describe(const cu_launch *L, const cspell *sp, strbuf *b);
 bool cu_copy_plan(const lp_prog *lp, int k, const int *flat, int nflat, cu_launch *L);
 void cu_copy_kernel(cspell *sp, const lp_nest *nest, const int *flat, int nflat);
 void cu_copy_routine(strbuf *b);     /* the device code copy kernels call: once, before them */
+
+/*
+ * cuda_gemm.c: cu_gemm_plan fills L and returns 1 when nest k is a contraction it takes
+ * (0: not, -1: out of memory); cu_gemm_routine is the device code its kernels call, printed
+ * once before them.
+ */
+int cu_gemm_plan(cc *c, const lp_prog *lp, int k, const int *flat, int nflat, cu_launch *L);
+void cu_gemm_routine(strbuf *b);
 
 /* cuda_rows.c: the axes of a rows or reduce nest's row (their count; ax may be NULL). */
 int cu_rows_len_axes(const lp_nest *nest, int *ax);

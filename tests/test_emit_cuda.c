@@ -194,10 +194,11 @@ static void test_golden(void **state)
     assert_non_null(strstr(cu, "extern \"C\" __global__ void __launch_bounds__(256) einc_kernel_k0("
                                "const float *__restrict__ in0, const float *__restrict__ in1, "
                                "float *__restrict__ out, einc_i64 i, einc_i64 k, einc_i64 j)\n"));
-    /* one thread per output element: no launch for an empty output; a failed launch's
-       error is the launcher's result */
-    assert_non_null(strstr(cu, "    if ((int64_t)i * j > 0)\n        einc_kernel_k0<<<einc_grid("
-                               "(int64_t)i * j, 256, 4096), 256, 0, stream>>>(in0, in1, out, i, k, j);\n"
+    /* the gemm form, a block per 128 x 128 tile of outputs: no launch for an empty output;
+       a failed launch's error is the launcher's result */
+    assert_non_null(strstr(cu, "    if ((((int64_t)i + 127) / 128) * (((int64_t)j + 127) / 128) > 0)\n"
+                               "        einc_kernel_k0<<<einc_grid((((int64_t)i + 127) / 128) * (((int64_t)j + 127) / 128), "
+                               "1, 1048576), 256, 0, stream>>>(in0, in1, out, i, k, j);\n"
                                "    if ((einc_err = cudaGetLastError()) != cudaSuccess)\n"
                                "        return einc_err;\n    return cudaSuccess;\n}\n"));
     free(cu);

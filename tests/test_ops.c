@@ -747,6 +747,8 @@ static void run_c(const ocase *oc, const ir_prog *pb_bound, void *const *in, con
 static const char shim[] =
     "#include <math.h>\n#include <string.h>\n#include <stdint.h>\n"
     "#define __global__\n#define __device__\n#define __launch_bounds__(n)\n#define __shared__ static\n"
+    "#define __align__(n) __attribute__((aligned(n)))\n"
+    "struct float4 { float x, y, z, w; };\n"
     "struct einc_dim3_ { unsigned x; };\n"
     "static const einc_dim3_ blockIdx = { 0 }, threadIdx = { 0 }, blockDim = { 1 }, gridDim = { 1 };\n"
     "static inline void __syncthreads(void) {}\n"
