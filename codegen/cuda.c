@@ -62,7 +62,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *ctype(einc_dtype t)
+/* An array element's type in the kernels (cuda_launch.h). */
+const char *cu_elem_type(einc_dtype t)
 {
     switch (t) {
     case EINC_F32: return "float";
@@ -131,7 +132,7 @@ static void store_value(cgu *g, const ir_access *dst, const char *text)
     else if (t == g->nest->compute && dtype_is_float(t))
         sb_printf(g->sp.b, "%s", text);
     else
-        sb_printf(g->sp.b, "(%s)(%s)", ctype(t), text);
+        sb_printf(g->sp.b, "(%s)(%s)", cu_elem_type(t), text);
 }
 
 /* dst = (stored) value, where value is x, or the identity of comb when x is NULL. */
@@ -362,7 +363,7 @@ static void params(cgu *g, bool host)
         if (T->role == IR_TEMP && (host || !g->sp.stored[t]))
             continue;
         sb_printf(g->sp.b, "%s%s%s *%s%s", first ? "" : ", ", T->role == IR_INPUT ? "const " : "",
-                  host ? cs_host_type(T->dtype) : ctype(T->dtype), host ? "" : "__restrict__ ",
+                  host ? cs_host_type(T->dtype) : cu_elem_type(T->dtype), host ? "" : "__restrict__ ",
                   g->sp.tensor[t]);
         first = false;
     }
@@ -616,7 +617,7 @@ static void launch_args(cgu *g)
             continue;
         sb_printf(g->sp.b, "%s", first ? "" : ", ");
         if (!dtype_is_float(T->dtype))
-            sb_printf(g->sp.b, "(%s%s *)", T->role == IR_INPUT ? "const " : "", ctype(T->dtype));
+            sb_printf(g->sp.b, "(%s%s *)", T->role == IR_INPUT ? "const " : "", cu_elem_type(T->dtype));
         sb_printf(g->sp.b, "%s", g->sp.tensor[t]);
         first = false;
     }

@@ -33,17 +33,6 @@
 
 enum { CU_COPY_BLOCK = 256, CU_COPY_PER_BLOCK = 1024, CU_COPY_MAX_GRID = 65535 };
 
-static const char *elem_type(einc_dtype t)
-{
-    switch (t) {
-    case EINC_F32: return "float";
-    case EINC_F64: return "double";
-    case EINC_I32: return "einc_i32";
-    case EINC_I64: return "einc_i64";
-    default: return "einc_u8";
-    }
-}
-
 /* The copy at the end of a nest's flattened loops, or NULL. */
 static const lp_node *copy_store(const lp_prog *lp, const lp_nest *nest, int nflat)
 {
@@ -259,7 +248,7 @@ void cu_copy_kernel(cspell *sp, const lp_nest *nest, const int *flat, int nflat)
     for (int i = 0; i < nflat; i++)
         st = st->body[0];
     const ir_access *src = &st->value->acc, *dst = st->dst;
-    const char *T = elem_type(sp->p->tensor[dst->tensor].dtype);
+    const char *T = cu_elem_type(sp->p->tensor[dst->tensor].dtype);
     int D = nflat ? nflat : 1;
     strbuf *b = sp->b;
     sb_printf(b, "    __shared__ %s einc_tile[EINC_TILE_SMEM];\n", T);

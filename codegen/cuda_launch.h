@@ -96,6 +96,9 @@ void cu_copy_routine(strbuf *b);     /* the device code copy kernels call: once,
 int cu_gemm_plan(cc *c, const lp_prog *lp, int k, const int *flat, int nflat, cu_launch *L);
 void cu_gemm_routine(strbuf *b);
 
+/* cuda.c: an array element's type in the kernels ("float", "einc_i64", ...). */
+const char *cu_elem_type(einc_dtype t);
+
 /* cuda_rows.c: the axes of a rows or reduce nest's row (their count; ax may be NULL). */
 int cu_rows_len_axes(const lp_nest *nest, int *ax);
 
