@@ -297,6 +297,10 @@ static int cmd_run(einc_ctx *ctx, const args *A)
             fprintf(stderr, "einc: error: %s\n", err);
             goto done;
         }
+    } else if (!npy_printable(out.dtype)) {
+        fprintf(stderr, "einc: error: printing a %s result is not supported yet; write it with "
+                        "-o FILE.npy\n", einc_dtype_name(out.dtype));
+        goto done;
     } else {
         npy_print(stdout, &out);
     }

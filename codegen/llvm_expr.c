@@ -61,13 +61,16 @@ static LLVMValueRef to_compute(cgl *g, LLVMValueRef v, einc_dtype from)
     if (dtype_is_float(to)) {
         if (dtype_is_float(from))
             return to == EINC_F64 ? LLVMBuildFPExt(g->b, v, g->f64, "") : LLVMBuildFPTrunc(g->b, v, g->f32, "");
-        return from == EINC_BOOL ? LLVMBuildUIToFP(g->b, v, ctype(g), "") : LLVMBuildSIToFP(g->b, v, ctype(g), "");
+        return from == EINC_BOOL || dtype_is_unsigned(from) ? LLVMBuildUIToFP(g->b, v, ctype(g), "")
+                                                            : LLVMBuildSIToFP(g->b, v, ctype(g), "");
     }
     if (from == EINC_BOOL)
         return LLVMBuildZExt(g->b, v, ctype(g), "");
     if (dtype_is_float(from))       /* a float read by an integer statement (argmax's index) */
         return LLVMBuildFPToSI(g->b, v, ctype(g), "");
-    return LLVMBuildIntCast2(g->b, v, ctype(g), 1, "");
+    /* narrow integers are computed in int64 (lower.c: compute_type): unsigned ones widen
+       with zeros */
+    return LLVMBuildIntCast2(g->b, v, ctype(g), !dtype_is_unsigned(from), "");
 }
 
 static LLVMValueRef from_compute(cgl *g, LLVMValueRef v, einc_dtype to)
@@ -117,6 +120,23 @@ LLVMValueRef cgl_identity(cgl *g, ir_comb comb)
         break;
     }
     return not_here(g, "identity", ir_comb_name(comb));
+}
+
+/*
+ * The identity a reduction in memory first stores into dst: int64's extremes do not
+ * survive the store into bool or a narrow integer (INT64_MIN becomes true, or 0), so a
+ * max/min there starts from the stored type's own.
+ */
+LLVMValueRef cgl_identity_in(cgl *g, ir_comb comb, einc_dtype store)
+{
+    static const struct { einc_dtype t; long long lo, hi; } lim[] = {
+        { EINC_BOOL, 0, 1 }, { EINC_I8, INT8_MIN, INT8_MAX }, { EINC_I16, INT16_MIN, INT16_MAX },
+        { EINC_U8, 0, UINT8_MAX }, { EINC_U16, 0, UINT16_MAX }, { EINC_U32, 0, UINT32_MAX },
+    };
+    for (size_t i = 0; (comb == IR_COMB_MAX || comb == IR_COMB_MIN) && !fp(g) && i < sizeof lim / sizeof *lim; i++)
+        if (lim[i].t == store)
+            return LLVMConstInt(ctype(g), (unsigned long long)(comb == IR_COMB_MAX ? lim[i].lo : lim[i].hi), 1);
+    return cgl_identity(g, comb);
 }
 
 LLVMValueRef cgl_combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef v)

@@ -477,7 +477,7 @@ void cgl_node(cgl *g, const lp_node *n, bool outermost)
         g->store_dst = n->dst;
         LLVMValueRef v;
         if (!n->value)
-            v = cgl_identity(g, n->comb);
+            v = cgl_identity_in(g, n->comb, g->p->tensor[n->dst->tensor].dtype);
         else if (n->comb == IR_COMB_ASSIGN)
             v = cgl_expr(g, n->value);
         else

@@ -485,18 +485,33 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     einc_status st = check_tensors(ninputs, inputs, true, err);
     if (st || (st = check_tensors(1, out, true, err)))
         return st;
+    /* CUDA computes the five first dtypes and the JIT the integers up to 32 bits too; the
+       others run in the interpreter under --target=auto (README, "Dtypes"), and are
+       refused by name elsewhere. */
+    bool classic = dtype_is_classic(out->dtype), jit_ok = dtype_on_jit(out->dtype);
+    for (int i = 0; i < ninputs; i++) {
+        classic = classic && dtype_is_classic(inputs[i].dtype);
+        jit_ok = jit_ok && dtype_on_jit(inputs[i].dtype);
+    }
+    if ((!jit_ok && k->target == EINC_TARGET_CPU) || (!classic && k->target == EINC_TARGET_CUDA))
+        return fail(err, EINC_ERR_UNSUPPORTED,
+                    k->target == EINC_TARGET_CPU
+                        ? "the CPU JIT does not compute this dtype yet (float16, bfloat16, "
+                          "complex and uint64 run in the interpreter): use --target=interp or auto"
+                        : "the CUDA target does not compute this dtype yet (an array is not "
+                          "float32, float64, int32, int64 or bool): use --target=interp or auto");
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     /* --target=auto follows every PyTorch script: CUDA if a GPU and driver are there */
     bool cuda = k->target == EINC_TARGET_CUDA ||
-                (k->target == EINC_TARGET_AUTO && cuda_ready(k->ctx->cuda, NULL));
+                (k->target == EINC_TARGET_AUTO && classic && cuda_ready(k->ctx->cuda, NULL));
     bool *sf = strided_flags(&A, ninputs, inputs, out);
     if (!sf) {
         cc_nomem(&c);
         goto done;
     }
     pipeline pl = kernel_pipeline(k, ninputs, inputs, sf,
-                                  cuda ? PL_GPU : use_jit(k->target) ? PL_CPU : PL_INTERP);
+                                  cuda ? PL_GPU : use_jit(k->target) && jit_ok ? PL_CPU : PL_INTERP);
     if (pipeline_run(&c, &pl, PL_BIND) < 0 || check_labels(&c, pl.p, inputs) < 0)
         goto done;
     ir_prog *p = pl.p;

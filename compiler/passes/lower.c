@@ -188,7 +188,10 @@ static int *stmt_order(arena *A, const ir_prog *p)
 static einc_dtype compute_type(const ir_prog *p, const ir_access *dst)
 {
     einc_dtype t = p->tensor[dst->tensor].dtype;
-    return t == EINC_BOOL ? EINC_I64 : t;
+    /* int8 ... uint32 wrap alike when computed in int64 and truncated on store (+, *, and
+       max/min of loaded values); the interpreter wraps after every operation instead */
+    bool narrow = t == EINC_I8 || t == EINC_I16 || t == EINC_U8 || t == EINC_U16 || t == EINC_U32;
+    return t == EINC_BOOL || narrow ? EINC_I64 : t;
 }
 
 static int push_nest(lowerer *L, lp_prog *lp, lp_node *root, const ir_access *dst, int acc_tensor)
