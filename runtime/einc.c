@@ -889,8 +889,14 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
         fail(err, EINC_ERR_ARG, "a kernel name must be a C identifier");
         return NULL;
     }
-    if (dtype != EINC_F32 && dtype != EINC_F64) {
-        fail(err, EINC_ERR_DTYPE, "emitted kernels are float32 or float64");
+    /* float16 and bfloat16 are a float32 kernel wrapped in conversions (codegen/cdtype.c) */
+    bool half = dtype_is_half(dtype) && (what == EINC_EMIT_C || what == EINC_EMIT_HEADER);
+    if (dtype != EINC_F32 && dtype != EINC_F64 && !half) {
+        fail(err, EINC_ERR_DTYPE, dtype_is_half(dtype)
+                                      ? "float16 and bfloat16 kernels are emitted as C (--emit=c or "
+                                        "--emit=header) today"
+                                      : "emitted kernels are float32 or float64, or float16 and "
+                                        "bfloat16 in C");
         return NULL;
     }
     arena A = { 0 };
@@ -911,7 +917,7 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
         jit_machine(cpu, &pl.machine);
     else if (!gpu)
         pl.machine = LP_EMITTED_C_MACHINE;
-    pl.opts.dtype = dtype;
+    pl.opts.dtype = half ? EINC_F32 : dtype;
     pl.opts.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
     pl.opts.open_repeats = true;    /* a repeat's size not given is a parameter like any other */
     lp_prog *lp = pipeline_run(&c, &pl, PL_SCHEDULE) == 0 ? pl.lp : NULL;
@@ -920,6 +926,8 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
         lp = NULL;
     if (!lp) {
         goto done;
+    } else if (half) {
+        s = cg_c_half(&c, lp, &co, dtype);
     } else if (what == EINC_EMIT_C || what == EINC_EMIT_HEADER) {
         s = cg_c(&c, lp, &co);
     } else if (what == EINC_EMIT_CUDA) {
