@@ -139,9 +139,29 @@ LLVMValueRef cgl_identity_in(cgl *g, ir_comb comb, einc_dtype store)
     return cgl_identity(g, comb);
 }
 
+/*
+ * A narrow integer computed in int64 (lower.c: compute_type) wrapped to its stored width,
+ * sign- or zero-extended back: +, - and * commute with the truncation on store, but max,
+ * min, division and == do not, so their operands are wrapped first, as the interpreter
+ * (and numpy, which computes in the type itself) wraps every intermediate.
+ */
+LLVMValueRef cgl_wrap(cgl *g, LLVMValueRef v)
+{
+    einc_dtype t = g->wrap;
+    if (fp(g) || g->nest->compute != EINC_I64 ||
+        (t != EINC_I8 && t != EINC_I16 && t != EINC_U8 && t != EINC_U16 && t != EINC_U32))
+        return v;
+    v = LLVMBuildTrunc(g->b, v, elem_type(g, t), "");
+    return dtype_is_unsigned(t) ? LLVMBuildZExt(g->b, v, g->i64, "") : LLVMBuildSExt(g->b, v, g->i64, "");
+}
+
 LLVMValueRef cgl_combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef v)
 {
     LLVMValueRef r;
+    if (comb == IR_COMB_MAX || comb == IR_COMB_MIN) {
+        acc = cgl_wrap(g, acc);
+        v = cgl_wrap(g, v);
+    }
     switch (comb) {
     case IR_COMB_SUM: case IR_COMB_MEAN:
         r = fp(g) ? LLVMBuildFAdd(g->b, acc, v, "") : LLVMBuildAdd(g->b, acc, v, "");
@@ -388,7 +408,7 @@ static LLVMValueRef binary(cgl *g, const ir_expr *x)
     case IR_SUB: r = fp(g) ? LLVMBuildFSub(g->b, a, b, "") : LLVMBuildSub(g->b, a, b, ""); break;
     case IR_DIV: case IR_DIVZ:
         if (!fp(g)) {
-            r = sdiv0(g, a, b);
+            r = sdiv0(g, cgl_wrap(g, a), cgl_wrap(g, b));
         } else if (x->op == IR_DIV) {
             r = LLVMBuildFDiv(g->b, a, b, "");
         } else {
@@ -400,7 +420,8 @@ static LLVMValueRef binary(cgl *g, const ir_expr *x)
         r = cgl_combine(g, x->op == IR_MAX ? IR_COMB_MAX : IR_COMB_MIN, a, b);
         break;
     case IR_EQ: {
-        LLVMValueRef e = fp(g) ? LLVMBuildFCmp(g->b, LLVMRealOEQ, a, b, "") : LLVMBuildICmp(g->b, LLVMIntEQ, a, b, "");
+        LLVMValueRef e = fp(g) ? LLVMBuildFCmp(g->b, LLVMRealOEQ, a, b, "")
+                               : LLVMBuildICmp(g->b, LLVMIntEQ, cgl_wrap(g, a), cgl_wrap(g, b), "");
         r = fp(g) ? LLVMBuildUIToFP(g->b, e, ctype(g), "") : LLVMBuildZExt(g->b, e, ctype(g), "");
         break;
     }

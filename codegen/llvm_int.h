@@ -47,6 +47,7 @@ typedef struct cgl {
     int64_t pw_block;           /* that ACC's block length */
     const lp_nest *nest;
     const ir_access *store_dst;
+    einc_dtype wrap;            /* the stored type of the statement being computed (cgl_wrap) */
     const ir_expr **hoisted;    /* subexpressions computed before the innermost loop ... */
     LLVMValueRef *hoisted_v;    /* ... and their values */
     int nhoisted;
@@ -178,6 +179,7 @@ LLVMValueRef cgl_mono(cgl *g, const ir_mono *m);
 LLVMValueRef cgl_identity(cgl *g, ir_comb comb);
 LLVMValueRef cgl_identity_in(cgl *g, ir_comb comb, einc_dtype store);   /* for a store into store */
 LLVMValueRef cgl_combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef v);
+LLVMValueRef cgl_wrap(cgl *g, LLVMValueRef v);   /* v wrapped to g->wrap's width, if narrow */
 LLVMValueRef cgl_dim_index(cgl *g, const ir_dim *dim);
 LLVMValueRef cgl_address(cgl *g, const ir_access *a);
 LLVMValueRef cgl_load_plain(cgl *g, const ir_access *a);

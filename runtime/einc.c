@@ -924,6 +924,16 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
     if (lp && cg_params(&c, lp, opt->params, opt->nparams) < 0)
         lp = NULL;
+    for (int t = 0; lp && t < lp->ir->ntensor; t++) {
+        /* a model declares its own dtypes: C and CUDA spell the five first, LLVM the JIT's */
+        einc_dtype dt = lp->ir->tensor[t].dtype;
+        if (llvm ? !dtype_on_jit(dt) : !dtype_is_classic(dt)) {
+            cc_error(&c, EINC_ERR_DTYPE, -1, -1, "'%s' is %s, which %s does not emit yet (README, "
+                     "\"Dtypes\"): run it with einc run", lp->ir->tensor[t].name,
+                     einc_dtype_name(dt), llvm ? "LLVM" : gpu ? "CUDA" : "C");
+            lp = NULL;
+        }
+    }
     if (!lp) {
         goto done;
     } else if (half) {

@@ -10,7 +10,9 @@ numpy's dtype and values (README, "Dtypes").
   integers wrap in their own width (the data overflows int8 and uint8 on purpose);
 - the JIT's dtypes (up to 32-bit integers, float32/64, bool) under --target=auto and
   --target=interp alike;
-- the refusals: max/min of complex, and --target=cpu on a dtype the JIT does not compute.
+- the refusals: max/min of complex, and --target=cpu on a dtype the JIT does not compute;
+- layer-language models whose narrow intermediates overflow before a relu, and the emitters'
+  refusal of a model's dtype they do not spell.
 
 Prints one line per failure and `N passed, M failed`; exit 1 on a failure, 77 without numpy.
 """
@@ -129,7 +131,55 @@ for t in TYPES:
         case_type(t, target)
 
 
+# The layer language: an intermediate that overflows its narrow type wraps before relu (a
+# max) sees it, on the JIT as in the interpreter and numpy; a model declaring a dtype that a
+# code generator does not spell is refused, never emitted wrong.
+MODELS = []
+for t, body, fn in (("int8", "relu(x * y)", lambda x, y: np.maximum(x * y, 0)),
+                    ("int16", "relu(x * y)", lambda x, y: np.maximum(x * y, 0)),
+                    ("uint8", "relu(x - y)", lambda x, y: np.maximum(x - y, 0)),
+                    ("uint16", "relu(y - x)", lambda x, y: np.maximum(y - x, 0)),
+                    ("uint32", "relu(x - y)", lambda x, y: np.maximum(x - y, 0))):
+    d = np.dtype(t)
+    hi = np.iinfo(d).max
+    x = RNG.integers(0 if d.kind == "u" else -hi, hi, 64).astype(d)
+    y = RNG.integers(0 if d.kind == "u" else -hi, hi, 64).astype(d)
+    for target in ("cpu", "interp"):
+        MODELS.append((f"model {t} {body} {target}", [f"--target={target}"],
+                       f"input x: {d.kind}{d.itemsize * 8}[N]\ninput y: {d.kind}{d.itemsize * 8}[N]\n"
+                       f"return {body}\n", [x, y], fn(x, y)))
+for kind, brief, name, gen in (("c", "f16", "float16", "C"), ("cuda", "c64", "complex64", "CUDA"),
+                               ("llvm", "u64", "uint64", "LLVM")):
+    MODELS.append((f"emit {kind} {brief}", [f"--emit={kind}", "N=4"], f"input x: {brief}[N]\nreturn x\n",
+                   None, f"einc: MODEL: error: 'x' is {name}, which {gen} does not emit yet "
+                   "(README, \"Dtypes\"): run it with einc run"))
+
+
+def check_model(c):
+    name, args, src, arrays, want = c
+    n = next(COUNTER)
+    path = os.path.join(TMP, f"{n}.einl")
+    with open(path, "w") as f:
+        f.write(src)
+    if arrays is None:
+        r = subprocess.run([EINC, path, *args], capture_output=True, text=True)
+        err = r.stderr.strip().replace(path, "MODEL")
+        return "" if r.returncode == 1 and err == want else f"{name}: want error {want!r}, got {err!r}"
+    files = []
+    for nm, a in zip("xy", arrays):
+        files.append(f"{nm}={os.path.join(TMP, f'{n}_{nm}.npy')}")
+        np.save(files[-1][2:], a)
+    out = os.path.join(TMP, f"{n}_out.npy")
+    r = subprocess.run([EINC, "run", *args, path, *files, "-o", out], capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"{name}: einc failed: {r.stderr.strip()}"
+    msg = same(np.load(out), np.asarray(want))
+    return f"{name}: {msg}" if msg else ""
+
+
 def check(c):
+    if len(c) == 5:
+        return check_model(c)
     name, args, arrays, want = c
     got, err = einc(args, arrays)
     if isinstance(want, str):
@@ -142,10 +192,10 @@ def check(c):
 
 def main():
     with ThreadPoolExecutor(max_workers=2) as ex:
-        fails = [m for m in ex.map(check, CASES) if m]
+        fails = [m for m in ex.map(check, CASES + MODELS) if m]
     for m in fails:
         print("FAIL", m)
-    print(f"{len(CASES) - len(fails)} passed, {len(fails)} failed")
+    print(f"{len(CASES) + len(MODELS) - len(fails)} passed, {len(fails)} failed")
     return 1 if fails else 0
 
 
