@@ -1,15 +1,24 @@
 /*
  * bench.c — einc next to its anchors, in one run, at one thread count.
  *
- *     einc-bench [--threads N] [--reps R] [--quick]
+ *     einc-bench [--threads N] [--reps R] [--quick] [--cpu-time]
  *
  * Every row times einc's CPU JIT (through the public API, as an embedder uses it) and one
- * peer on the same data: OpenBLAS cblas_sgemm for contractions, a copy loop (STREAM copy)
- * for rearranges, a read loop (STREAM read) for reductions (both split over as many
- * threads as einc gets), naive C and the reference interpreter where they finish in
- * reasonable time.  Each figure is the median of R runs after one warm-up run; ratios are
- * einc / peer (higher is better for einc).  Speed is only ever measured here, never
- * asserted by a test.
+ * peer on the same data: OpenBLAS cblas_sgemm for contractions, glibc memcpy and a copy loop
+ * (STREAM copy) for rearranges, a read loop (STREAM read) for reductions (the loops split
+ * over as many threads as einc gets), naive C and the reference interpreter where they
+ * finish in reasonable time.  einc and its peer alternate run by run, so a neighbour that
+ * loads the machine for a while slows both; each figure is the median of R runs after one
+ * warm-up run of each; ratios are einc / peer (higher is better for einc).  GEMM rows also
+ * give each side's share of the FMA peak, measured first.  Speed is only ever measured
+ * here, never asserted by a test.
+ *
+ * OpenBLAS 0.3.21's DYNAMIC_ARCH does not know every AVX-512 CPU by its model number (an
+ * Ice Lake server's "Intel Xeon Processor" gets "Prescott", an SSE3 kernel a twentieth as
+ * fast): where the CPU has AVX-512 and OpenBLAS chose a kernel without it, the benchmark
+ * runs itself again with OPENBLAS_CORETYPE=SkylakeX (read when the library loads, so it
+ * cannot be set later); an OPENBLAS_CORETYPE the caller set is kept.  The header names the
+ * kernel in use.  torch's MKL and oneDNN are peers in benchmarks/peers.py.
  */
 #define _GNU_SOURCE
 #include "einc.h"
@@ -21,7 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 
 static int reps = 7;
@@ -34,10 +46,19 @@ static void omp_threads(int n)
     setenv("OMP_NUM_THREADS", v, 0);
 }
 
+/*
+ * --cpu-time: the calling thread's CPU time instead of the wall clock.  On a machine shared
+ * with busy neighbours a one-thread run is descheduled for much of its wall time, and a
+ * wall-clock median then measures the neighbours; the thread's own time leaves that out
+ * (not the caches they evict).  Only with --threads 1, where every timed call runs on the
+ * calling thread.
+ */
+static clockid_t timer = CLOCK_MONOTONIC;
+
 static double now(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(timer, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
@@ -63,6 +84,125 @@ static double median_time(bench_fn fn, void *arg, int n)
     }
     qsort(t, (size_t)n, sizeof *t, cmp);
     return t[n / 2];
+}
+
+/* Medians of n runs of fn and of peer, alternating (after one warm-up run of each). */
+static void median_pair(bench_fn fn, void *arg, bench_fn peer, void *parg, int n, double *tf, double *tp)
+{
+    double a[64], b[64];
+    if (n > 64)
+        n = 64;
+    fn(arg);
+    peer(parg);
+    for (int i = 0; i < n; i++) {
+        double t0 = now();
+        fn(arg);
+        double t1 = now();
+        peer(parg);
+        a[i] = t1 - t0;
+        b[i] = now() - t1;
+    }
+    qsort(a, (size_t)n, sizeof *a, cmp);
+    qsort(b, (size_t)n, sizeof *b, cmp);
+    *tf = a[n / 2];
+    *tp = b[n / 2];
+}
+
+/* ---- the machine's FMA peak ------------------------------------------------------------------ */
+
+/*
+ * GFLOP/s of one thread's multiply-adds: 16 independent chains (more than the FMA latency
+ * times the units, so the units never wait) over the widest vectors the compiler targets,
+ * in assembly so that no optimiser shortens them.  The inputs are zero: denormals would
+ * slow the units down.
+ */
+static double fma_rate(long iters)
+{
+    double t0 = now(), n = (double)iters;     /* the loop counts iters down to 0 */
+#if defined(__x86_64__) && defined(__AVX512F__)
+#define FMA_LANES 16
+#define F(i) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #i "\n\t"
+    __asm__ volatile("vpxord %%zmm30, %%zmm30, %%zmm30\n\tvpxord %%zmm31, %%zmm31, %%zmm31\n\t"
+                     "vpxord %%zmm0, %%zmm0, %%zmm0\n\tvmovaps %%zmm0, %%zmm1\n\tvmovaps %%zmm0, %%zmm2\n\t"
+                     "vmovaps %%zmm0, %%zmm3\n\tvmovaps %%zmm0, %%zmm4\n\tvmovaps %%zmm0, %%zmm5\n\t"
+                     "vmovaps %%zmm0, %%zmm6\n\tvmovaps %%zmm0, %%zmm7\n\tvmovaps %%zmm0, %%zmm8\n\t"
+                     "vmovaps %%zmm0, %%zmm9\n\tvmovaps %%zmm0, %%zmm10\n\tvmovaps %%zmm0, %%zmm11\n\t"
+                     "vmovaps %%zmm0, %%zmm12\n\tvmovaps %%zmm0, %%zmm13\n\tvmovaps %%zmm0, %%zmm14\n\t"
+                     "vmovaps %%zmm0, %%zmm15\n\t"
+                     "1:\n\t" F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11) F(12) F(13) F(14) F(15)
+                     "dec %0\n\tjnz 1b\n\tvzeroupper"
+                     : "+r"(iters)
+                     :
+                     : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm30", "xmm31");
+#undef F
+#elif defined(__x86_64__) && defined(__FMA__)
+#define FMA_LANES 8
+#define F(i) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #i "\n\t"
+    __asm__ volatile("vxorps %%ymm0, %%ymm0, %%ymm0\n\tvmovaps %%ymm0, %%ymm1\n\tvmovaps %%ymm0, %%ymm2\n\t"
+                     "vmovaps %%ymm0, %%ymm3\n\tvmovaps %%ymm0, %%ymm4\n\tvmovaps %%ymm0, %%ymm5\n\t"
+                     "vmovaps %%ymm0, %%ymm6\n\tvmovaps %%ymm0, %%ymm7\n\tvmovaps %%ymm0, %%ymm8\n\t"
+                     "vmovaps %%ymm0, %%ymm9\n\tvmovaps %%ymm0, %%ymm10\n\tvmovaps %%ymm0, %%ymm11\n\t"
+                     "vmovaps %%ymm0, %%ymm12\n\tvmovaps %%ymm0, %%ymm13\n\tvmovaps %%ymm0, %%ymm14\n\t"
+                     "vmovaps %%ymm0, %%ymm15\n\t"
+                     "1:\n\t" F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11) F(12) F(13)
+                     F(0) F(1) "dec %0\n\tjnz 1b\n\tvzeroupper"
+                     : "+r"(iters)
+                     :
+                     : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+#undef F
+#else
+#define FMA_LANES 0
+    (void)iters;
+#endif
+    return 16.0 * FMA_LANES * 2 * n / (now() - t0) / 1e9;
+}
+
+typedef struct fma_arg {
+    long iters;
+    double rate;
+} fma_arg;
+
+static void *fma_thread(void *arg)
+{
+    fma_arg *f = arg;
+    f->rate = fma_rate(f->iters);
+    return NULL;
+}
+
+static double fma_peak;     /* GFLOP/s of all threads together, measured in main; 0: unknown */
+
+/*
+ * The best of 21 runs of a few ms on every thread at once, summed over the threads: on
+ * a shared machine a median measures the neighbours, and no run can beat the hardware.
+ * The median is printed next to it, as a measure of how loaded the machine was.
+ */
+static void measure_fma_peak(int threads)
+{
+    enum { MAXT = 64, RUNS = 21 };
+    int t = threads < 1 ? 1 : threads > MAXT ? MAXT : threads;
+    fma_arg f[MAXT];
+    pthread_t th[MAXT];
+    double rate[RUNS];
+    long iters = 1000000;       /* 16M vector multiply-adds per thread: ~2.5 ms at 2 per cycle, 3.5 GHz */
+    for (int r = 0; r < RUNS; r++) {
+        for (int i = 0; i < t; i++)
+            f[i] = (fma_arg){ iters, 0 };
+        for (int i = 1; i < t; i++)
+            pthread_create(&th[i], NULL, fma_thread, &f[i]);
+        fma_thread(&f[0]);
+        rate[r] = f[0].rate;
+        for (int i = 1; i < t; i++) {
+            pthread_join(th[i], NULL);
+            rate[r] += f[i].rate;
+        }
+    }
+    qsort(rate, RUNS, sizeof *rate, cmp);
+    fma_peak = rate[RUNS - 1];
+    if (fma_peak > 0)
+        printf("FMA peak fp32, measured (%d-lane multiply-adds, 16 chains, %d thread%s): best %.1f GFLOP/s, "
+               "median %.1f (below the best: the machine's load)\n\n", FMA_LANES, t, t == 1 ? "" : "s", fma_peak, rate[RUNS / 2]);
 }
 
 /* 64-byte aligned, as PyTorch's tensors are (a large transposed output is streamed whole lines) */
@@ -205,8 +345,12 @@ static void run_read(void *arg) { split_run(read_part, arg); }
 
 static void row(const char *what, const char *unit, double einc, const char *peer, double other)
 {
-    printf("| %-44s | %9.1f %-6s | %-22s | %9.1f | %6.2f |\n", what, einc, unit, peer, other,
+    printf("| %-44s | %9.1f %-7s | %-26s | %9.1f | %6.2f |", what, einc, unit, peer, other,
            other > 0 ? einc / other : 0);
+    if (fma_peak > 0 && !strcmp(unit, "GFLOP/s"))
+        printf(" %5.0f%% | %5.0f%% |\n", 100 * einc / fma_peak, 100 * other / fma_peak);
+    else
+        printf("        |        |\n");
 }
 
 static void bench_matmul(einc_ctx *ctx, int n, int naive)
@@ -218,7 +362,8 @@ static void bench_matmul(einc_ctx *ctx, int n, int naive)
                { { EINC_F32, 2, s, NULL, a }, { EINC_F32, 2, s, NULL, b } }, { EINC_F32, 2, s, NULL, c } };
     gemm_args g = { 1, n, n, n, 0, a, b, c };
     double flop = 2.0 * n * (double)n * n;
-    double te = median_time(run_einc, &r, reps), tb = median_time(run_sgemm, &g, reps);
+    double te, tb;
+    median_pair(run_einc, &r, run_sgemm, &g, reps, &te, &tb);
     snprintf(what, sizeof what, "'ik,kj->ij' %d^3 f32", n);
     row(what, "GFLOP/s", flop / te / 1e9, "OpenBLAS sgemm", flop / tb / 1e9);
     if (naive) {
@@ -240,7 +385,8 @@ static void bench_batched(einc_ctx *ctx)
                { { EINC_F32, 3, s, NULL, a }, { EINC_F32, 3, s, NULL, b } }, { EINC_F32, 3, s, NULL, c } };
     gemm_args g = { B, n, n, n, 0, a, b, c };
     double flop = 2.0 * B * n * (double)n * n;
-    double te = median_time(run_einc, &r, reps), tb = median_time(run_sgemm, &g, reps);
+    double te, tb;
+    median_pair(run_einc, &r, run_sgemm, &g, reps, &te, &tb);
     row("'bij,bjk->bik' 32x256^3 f32", "GFLOP/s", flop / te / 1e9, "OpenBLAS sgemm x32", flop / tb / 1e9);
     einc_kernel_free(r.k);
     free(a);
@@ -256,13 +402,52 @@ static void bench_batched(einc_ctx *ctx)
                 { { EINC_F32, 4, sq, NULL, q }, { EINC_F32, 4, sq, NULL, kk } }, { EINC_F32, 4, so, NULL, o } };
     gemm_args g2 = { Bb * H, Ni, Ni, D, 1, q, kk, o };
     flop = 2.0 * Bb * H * Ni * (double)Ni * D;
-    te = median_time(run_einc, &r2, reps);
-    tb = median_time(run_sgemm, &g2, reps);
+    median_pair(run_einc, &r2, run_sgemm, &g2, reps, &te, &tb);
     row("'bhid,bhjd->bhij' (8,12,512,64) f32", "GFLOP/s", flop / te / 1e9, "OpenBLAS sgemm^T x96", flop / tb / 1e9);
     einc_kernel_free(r2.k);
     free(q);
     free(kk);
     free(o);
+}
+
+static void run_memcpy(void *arg)
+{
+    mem_args *m = arg;
+    memcpy(m->dst, m->src, m->n * sizeof *m->src);
+}
+
+/*
+ * The rearranges on buffers from malloc, as numpy's and most callers' arrays are: glibc
+ * maps a large block and returns it 16 bytes past a page boundary.  The peer is glibc
+ * memcpy of as many bytes between the same buffers (its stores stream past the cache at
+ * this size), on one thread whatever --threads says.  x: 64 MiB of data to copy from.
+ */
+static void malloc_rearranges(einc_ctx *ctx, const float *x)
+{
+    size_t n = 64 * 64 * 64 * 64;
+    float *in = malloc(n * sizeof *in), *out = malloc(n * sizeof *out);
+    if (!in || !out) {
+        fprintf(stderr, "einc-bench: out of memory\n");
+        exit(1);
+    }
+    memcpy(in, x, n * sizeof *in);
+    mem_args m = { in, out, n, 0 };
+    double bytes = 2.0 * (double)n * sizeof(float), te, tc;
+    char peer[64];
+    snprintf(peer, sizeof peer, "memcpy, 1 thread (+%zu,+%zu)", (size_t)((uintptr_t)in % 4096),
+             (size_t)((uintptr_t)out % 4096));
+    int64_t s4[4] = { 64, 64, 64, 64 };
+    erun r = { compile(ctx, "abcd->dcba", EINC_TARGET_CPU), 1, { { EINC_F32, 4, s4, NULL, in } }, { EINC_F32, 4, s4, NULL, out } };
+    median_pair(run_einc, &r, run_memcpy, &m, reps, &te, &tc);
+    row("'abcd->dcba' 64^4 f32, malloc'ed (64 MiB)", "GB/s", bytes / te / 1e9, peer, bytes / tc / 1e9);
+    einc_kernel_free(r.k);
+    int64_t sc[4] = { 32, 128, 64, 64 }, sd[4] = { 32, 64, 64, 128 };
+    erun r2 = { compile(ctx, "b c h w -> b h w c", EINC_TARGET_CPU), 1, { { EINC_F32, 4, sc, NULL, in } }, { EINC_F32, 4, sd, NULL, out } };
+    median_pair(run_einc, &r2, run_memcpy, &m, reps, &te, &tc);
+    row("'b c h w -> b h w c' 32x128x64x64, malloc'ed", "GB/s", bytes / te / 1e9, peer, bytes / tc / 1e9);
+    einc_kernel_free(r2.k);
+    free(in);
+    free(out);
 }
 
 static void bench_memory(einc_ctx *ctx)
@@ -311,6 +496,8 @@ static void bench_memory(einc_ctx *ctx)
     te = median_time(run_einc, &r5, reps);
     row("'b h w c -> b c h w' 32x224x224x3 f32", "GB/s", bi / te / 1e9, "copy loop (STREAM copy)", bi / ti / 1e9);
     einc_kernel_free(r5.k);
+
+    malloc_rearranges(ctx, x);
 
     int64_t s2[2] = { 4096, 4096 };
     float out;
@@ -613,6 +800,31 @@ static void bench_compile(void)
     free(out);
 }
 
+/*
+ * Runs this program again with OPENBLAS_CORETYPE=SkylakeX where the CPU has AVX-512 and
+ * OpenBLAS chose a kernel without it (the header comment says why).
+ */
+static void openblas_core(char **argv)
+{
+#if defined(__x86_64__)
+    const char *core = openblas_get_corename();
+    if (getenv("OPENBLAS_CORETYPE") || !__builtin_cpu_supports("avx512f") || !core)
+        return;
+    static const char *const avx512[] = { "skylakex", "cooperlake", "sapphirerapids" };
+    for (size_t i = 0; i < sizeof avx512 / sizeof *avx512; i++)
+        if (!strcasecmp(core, avx512[i]))
+            return;
+    fprintf(stderr, "einc-bench: OpenBLAS chose its %s kernel on a CPU with AVX-512: running again with "
+            "OPENBLAS_CORETYPE=SkylakeX\n", core);
+    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+    fflush(NULL);
+    execv("/proc/self/exe", argv);
+    fprintf(stderr, "einc-bench: could not run again; OpenBLAS's figures are its %s kernel's\n", core);
+#else
+    (void)argv;
+#endif
+}
+
 int main(int argc, char **argv)
 {
     int threads = 1;
@@ -624,21 +836,35 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick"))
             quick = 1;
+        else if (!strcmp(argv[i], "--cpu-time"))
+            timer = CLOCK_THREAD_CPUTIME_ID;
         else {
-            fprintf(stderr, "usage: einc-bench [--threads N] [--reps R] [--quick]\n");
+            fprintf(stderr, "usage: einc-bench [--threads N] [--reps R] [--quick] [--cpu-time]\n");
             return 2;
         }
     }
+    if (timer != CLOCK_MONOTONIC && threads != 1) {
+        fprintf(stderr, "einc-bench: --cpu-time needs --threads 1\n");
+        return 2;
+    }
+    openblas_core(argv);
     char env[32];
     snprintf(env, sizeof env, "%d", threads);
     setenv("EINC_NUM_THREADS", env, 1);
     openblas_set_num_threads(threads);
     peer_threads = threads;
     einc_ctx *ctx = einc_ctx_new();
-    printf("einc %s, %d thread%s, median of %d runs\n\n", einc_version(), threads, threads == 1 ? "" : "s", reps);
-    printf("| %-44s | %-16s | %-22s | %9s | %6s |\n", "case", "einc", "peer", "peer", "ratio");
-    printf("|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "------------------",
-           "------------------------", "-----------", "--------");
+    printf("einc %s, %d thread%s, median of %d runs (%s), einc and its peer alternating; OpenBLAS kernel: %s%s\n\n",
+           einc_version(), threads, threads == 1 ? "" : "s", reps, timer == CLOCK_MONOTONIC ? "wall clock" : "thread CPU time",
+           openblas_get_corename(), getenv("OPENBLAS_CORETYPE") ? " (OPENBLAS_CORETYPE)" : "");
+    double load[1] = { -1 };
+    if (getloadavg(load, 1) == 1)
+        printf("load average (1 min) at the start: %.2f on %ld CPUs\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
+    measure_fma_peak(threads);
+    printf("| %-44s | %-17s | %-26s | %9s | %6s | %6s | %6s |\n", "case", "einc", "peer", "peer", "ratio",
+           "einc/pk", "peer/pk");
+    printf("|%s|%s|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "-------------------",
+           "----------------------------", "-----------", "--------", "--------", "--------");
     bench_matmul(ctx, 1024, !quick);
     bench_emitted(ctx, 1024, threads);
     if (!quick)

@@ -13,7 +13,12 @@ one; the package comes from PYTHONPATH (a meson build's python/) or from pip ins
 
 Threads: EINC_NUM_THREADS, OMP_NUM_THREADS and OPENBLAS_NUM_THREADS are set from --threads
 before anything loads, and torch.set_num_threads as well, so every peer runs with the same
-count.  Not part of the test suite: speed is measured here, never asserted.
+count.  torch's CPU build brings MKL (torch.matmul: the GEMM rows) and oneDNN (F.conv2d: the
+model rows and the ResNet-style convolution table, --no-convs to skip it).  einc and its
+peers take turns run by run (einc, peer 1, peer 2, einc, ...), so a neighbour that loads a
+shared machine for a while slows them alike; medians per column.  --peak GFLOPS (the FMA
+peak einc-bench measures and prints) adds each GEMM and convolution's share of it.  Not
+part of the test suite: speed is measured here, never asserted.
 """
 import argparse
 import ctypes as C
@@ -28,7 +33,17 @@ ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--reps", type=int, default=7)
 ap.add_argument("--png", default=None)
 ap.add_argument("--module", action="store_true", help="call einc through the Python package")
+ap.add_argument("--peak", type=float, default=0, help="the machine's FMA peak in GFLOP/s, for shares of it")
+ap.add_argument("--no-convs", action="store_true", help="skip the ResNet-style convolution table")
+ap.add_argument("--only", default=None, help="run only the cases whose name contains this")
+ap.add_argument("--cpu-time", action="store_true",
+                help="time by the thread's CPU time (time.thread_time), not the wall clock; --threads 1 only")
 args = ap.parse_args()
+if args.cpu_time and args.threads != 1:
+    sys.exit("peers.py: --cpu-time needs --threads 1")
+# On a machine shared with busy neighbours a one-thread call is descheduled for much of its
+# wall time; the calling thread's CPU time leaves that out (every call runs on this thread).
+clock = time.thread_time if args.cpu_time else time.perf_counter
 for v in ("EINC_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[v] = str(args.threads)
 
@@ -103,35 +118,46 @@ def einc_package():
 einc = einc_package() if args.module else einc_ctypes()
 
 
-def median(f, reps=args.reps):
-    # OpenBLAS's and OpenMP's worker threads spin for up to a few hundred ms after their
-    # last call; with as many threads as cores, whatever is timed next would share the
-    # cores with them.  Every series starts once they have gone to sleep.
-    time.sleep(0.3)
-    f()
-    t = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+def medians(fns, reps=args.reps):
+    """Median seconds of each of fns, called in turn rep by rep after one warm-up call each.
+    OpenBLAS's and OpenMP's worker threads spin for a while after their last call; with as
+    many threads as cores, whatever runs next would share the cores with them, so with more
+    than one thread every call starts after a pause of 0.2 s, by when they sleep."""
+    pause = 0.2 if args.threads > 1 else 0
+    for f in fns:
+        time.sleep(pause)
         f()
-        t.append(time.perf_counter() - t0)
-    return statistics.median(t)
+    t = [[] for _ in fns]
+    for _ in range(reps):
+        for i, f in enumerate(fns):
+            time.sleep(pause)
+            t0 = clock()
+            f()
+            t[i].append(clock() - t0)
+    return [statistics.median(x) for x in t]
 
 
 rng = np.random.default_rng(0)
-rows = []   # (case, einc seconds, {peer: seconds})
+rows = []   # (case, einc seconds, {peer: seconds}, flop or None)
 
 
-def case(name, expr, arrays, numpy_fns, torch_fn=None):
+def wanted(name):
+    return args.only is None or args.only in name
+
+
+def case(name, expr, arrays, numpy_fns, torch_fns=None, flop=None):
+    if not wanted(name):
+        return
     ref = numpy_fns[list(numpy_fns)[0]]()
     run = einc(expr, *arrays, out_shape=np.shape(ref))
     got = run()
     if not np.allclose(got, ref, rtol=1e-3, atol=1e-3 * (1 + np.abs(ref).max())):
         sys.exit(f"{name}: einc's result differs from numpy's")
-    te = median(run)
-    peers = {p: median(f, max(1, args.reps // 2)) for p, f in numpy_fns.items()}
-    if torch is not None and torch_fn is not None:
-        peers["torch"] = median(torch_fn)
-    rows.append((name, te, peers))
+    peers = dict(numpy_fns)
+    if torch is not None and torch_fns:
+        peers.update(torch_fns)
+    ts = medians([run] + list(peers.values()))
+    rows.append((name, ts[0], dict(zip(peers, ts[1:])), flop))
 
 
 def arr(*shape):
@@ -142,45 +168,71 @@ a, b = arr(1024, 1024), arr(1024, 1024)
 case("ik,kj->ij 1024^3", "ik,kj->ij", [a, b],
      {"numpy opt=False": lambda: np.einsum("ik,kj->ij", a, b, optimize=False),
       "numpy opt=True": lambda: np.einsum("ik,kj->ij", a, b, optimize=True)},
-     torch and (lambda ta=torch.from_numpy(a), tb=torch.from_numpy(b): torch.einsum("ik,kj->ij", ta, tb)))
+     torch and {"torch.matmul (MKL)": lambda ta=torch.from_numpy(a), tb=torch.from_numpy(b): torch.matmul(ta, tb)},
+     flop=2 * 1024**3)
+a2, b2 = arr(2048, 2048), arr(2048, 2048)
+case("ik,kj->ij 2048^3", "ik,kj->ij", [a2, b2],
+     {"numpy opt=True": lambda: np.einsum("ik,kj->ij", a2, b2, optimize=True)},
+     torch and {"torch.matmul (MKL)": lambda ta=torch.from_numpy(a2), tb=torch.from_numpy(b2): torch.matmul(ta, tb)},
+     flop=2 * 2048**3)
 x, y = arr(32, 256, 256), arr(32, 256, 256)
 case("bij,bjk->bik 32x256^3", "bij,bjk->bik", [x, y],
      {"numpy opt=True": lambda: np.einsum("bij,bjk->bik", x, y, optimize=True),
       "numpy matmul": lambda: x @ y},
-     torch and (lambda tx=torch.from_numpy(x), ty=torch.from_numpy(y): torch.einsum("bij,bjk->bik", tx, ty)))
+     torch and {"torch.matmul (MKL)": lambda tx=torch.from_numpy(x), ty=torch.from_numpy(y): torch.matmul(tx, ty),
+                "torch.einsum": lambda tx=torch.from_numpy(x), ty=torch.from_numpy(y): torch.einsum("bij,bjk->bik", tx, ty)},
+     flop=2 * 32 * 256**3)
 q, kk = arr(8, 12, 512, 64), arr(8, 12, 512, 64)
 case("bhid,bhjd->bhij (8,12,512,64)", "bhid,bhjd->bhij", [q, kk],
      {"numpy opt=True": lambda: np.einsum("bhid,bhjd->bhij", q, kk, optimize=True)},
-     torch and (lambda tq=torch.from_numpy(q), tk=torch.from_numpy(kk): torch.einsum("bhid,bhjd->bhij", tq, tk)))
+     torch and {"torch.matmul(q, k^T) (MKL)": lambda tq=torch.from_numpy(q), tk=torch.from_numpy(kk):
+                torch.matmul(tq, tk.transpose(-1, -2)),
+                "torch.einsum": lambda tq=torch.from_numpy(q), tk=torch.from_numpy(kk): torch.einsum("bhid,bhjd->bhij", tq, tk)},
+     flop=2 * 8 * 12 * 512 * 512 * 64)
 t3, m1, m2 = arr(96, 96, 96), arr(96, 96), arr(96, 96)
 case("ijk,jl,kl->il 96^4", "ijk,jl,kl->il", [t3, m1, m2],
      {"numpy opt=True": lambda: np.einsum("ijk,jl,kl->il", t3, m1, m2, optimize=True),
       "numpy opt=False": lambda: np.einsum("ijk,jl,kl->il", t3, m1, m2, optimize=False)},
-     torch and (lambda a3=torch.from_numpy(t3), a1=torch.from_numpy(m1), a2=torch.from_numpy(m2):
-                torch.einsum("ijk,jl,kl->il", a3, a1, a2)))
+     torch and {"torch.einsum": lambda a3=torch.from_numpy(t3), a1=torch.from_numpy(m1), a2=torch.from_numpy(m2):
+                torch.einsum("ijk,jl,kl->il", a3, a1, a2)})
 # "copy": np.copyto of the same bytes, the bandwidth a rearrange can reach (ratio: its share)
 r, rc = arr(64, 64, 64, 64), np.empty((64, 64, 64, 64), np.float32)
 case("abcd->dcba 64 MiB", "abcd->dcba", [r],
      {"numpy transpose+copy": lambda: np.ascontiguousarray(r.transpose(3, 2, 1, 0)),
       "numpy copy (same bytes)": lambda: np.copyto(rc, r)},
-     torch and (lambda tr=torch.from_numpy(r): tr.permute(3, 2, 1, 0).contiguous()))
+     torch and {"torch permute+contiguous": lambda tr=torch.from_numpy(r): tr.permute(3, 2, 1, 0).contiguous()})
 im, imc = arr(32, 128, 64, 64), np.empty((32, 128, 64, 64), np.float32)
-case("b c h w -> b h w c 128 MiB", "b c h w -> b h w c", [im],
+case("b c h w -> b h w c 64 MiB", "b c h w -> b h w c", [im],
      {"numpy transpose+copy": lambda: np.ascontiguousarray(im.transpose(0, 2, 3, 1)),
       "numpy copy (same bytes)": lambda: np.copyto(imc, im)},
-     torch and (lambda ti=torch.from_numpy(im): ti.permute(0, 2, 3, 1).contiguous()))
+     torch and {"torch permute+contiguous": lambda ti=torch.from_numpy(im): ti.permute(0, 2, 3, 1).contiguous()})
 s = arr(4096, 4096)
 case("ij-> 64 MiB", "ij->", [s], {"numpy sum": lambda: np.sum(s)},
-     torch and (lambda ts=torch.from_numpy(s): ts.sum()))
+     torch and {"torch": lambda ts=torch.from_numpy(s): ts.sum()})
 
 # ---- models: the layer language against PyTorch eager (needs torch) ----
-def model_case(name, src, arrays, ref_fn, torch_fn):
+def model_case(name, src, arrays, ref_fn, torch_fn, flop=None):
+    if not wanted(name):
+        return
     ref = ref_fn()
     run = einc(src, *arrays, out_shape=np.shape(ref), model=True)
     got = run()
     if not np.allclose(got, ref, rtol=1e-3, atol=1e-3 * (1 + np.abs(ref).max())):
         sys.exit(f"{name}: einc's result differs from torch's")
-    rows.append((name, median(run), {"torch eager": median(torch_fn)}))
+    te, tt = medians([run, torch_fn])
+    rows.append((name, te, {"torch eager": tt}, flop))
+
+
+# ResNet-18/50's convolution shapes (kernel, stride, channels in and out, input size), a
+# batch of 4: each about a GFLOP, so a run takes seconds.
+RESNET_CONVS = [
+    (7, 2, 3, 64, 224),         # the stem
+    (3, 1, 64, 64, 56), (1, 1, 64, 256, 56), (1, 1, 256, 64, 56),
+    (3, 2, 64, 128, 56), (1, 2, 64, 128, 56),
+    (3, 1, 128, 128, 28), (1, 1, 512, 128, 28),
+    (3, 2, 128, 256, 28), (3, 1, 256, 256, 14), (1, 2, 256, 512, 14),
+    (3, 1, 512, 512, 7),
+]
 
 
 if torch is not None:
@@ -194,7 +246,17 @@ if torch is not None:
                    "resblock.einl")).read(), (xb, wb, mb, vb, gb, bb), lambda: block().numpy(), block)
         conv = lambda: F.conv2d(T[0], T[1], padding=1)
         model_case("conv2d alone (8,64,56,56)", "input x: f32[N, 64, H, W]\nparam w: f32[64, 64, 3, 3]\n"
-                   "return conv2d(x, w, padding=1)\n", (xb, wb), lambda: conv().numpy(), conv)
+                   "return conv2d(x, w, padding=1)\n", (xb, wb), lambda: conv().numpy(), conv,
+                   flop=2 * 8 * 64 * 56 * 56 * 64 * 9)
+        for kr, st, ci, co, hw in ([] if args.no_convs else RESNET_CONVS):
+            xc, wc = arr(4, ci, hw, hw), arr(co, ci, kr, kr) * (1 / (ci * kr * kr)) ** 0.5
+            tx, tw = torch.from_numpy(xc), torch.from_numpy(wc)
+            cv = lambda tx=tx, tw=tw, st=st, pd=kr // 2: F.conv2d(tx, tw, stride=st, padding=pd)
+            ho = (hw + 2 * (kr // 2) - kr) // st + 1
+            model_case(f"conv {kr}x{kr}/{st} {ci}->{co} at {hw}^2, N=4",
+                       f"input x: f32[N, {ci}, H, W]\nparam w: f32[{co}, {ci}, {kr}, {kr}]\n"
+                       f"return conv2d(x, w, stride={st}, padding={kr // 2})\n", (xc, wc),
+                       lambda cv=cv: cv().numpy(), cv, flop=2 * 4 * co * ho * ho * ci * kr * kr)
         xs, gs, bs = arr(4096, 1024), arr(1024), arr(1024)
         ts, tg, tb = torch.from_numpy(xs), torch.from_numpy(gs), torch.from_numpy(bs)
         sm = lambda: F.softmax(ts, dim=-1)
@@ -206,12 +268,17 @@ if torch is not None:
 
 print(("einc (Python package)" if args.module else "einc (C API through ctypes)")
       + f" vs numpy {np.__version__}" + (f" and torch {torch.__version__}" if torch else " (no torch installed)")
-      + f", {args.threads} thread(s), medians of {args.reps}; ratio = peer time / einc time (>1: einc faster)\n")
-print(f"| {'case':34} | {'einc ms':>9} | {'peer':24} | {'peer ms':>9} | {'ratio':>7} |")
-print(f"|{'-'*36}|{'-'*11}|{'-'*26}|{'-'*11}|{'-'*9}|")
-for name, te, peers in rows:
+      + f", {args.threads} thread(s), medians of {args.reps}"
+      + (" (thread CPU time)" if args.cpu_time else "") + "; ratio = peer time / einc time (>1: einc faster)\n")
+print(f"| {'case':34} | {'einc ms':>9} | {'peer':28} | {'peer ms':>9} | {'ratio':>7} |"
+      f" {'einc GFLOP/s':>12} | {'peer GFLOP/s':>12} |" + (" einc/pk | peer/pk |" if args.peak else ""))
+print(f"|{'-'*36}|{'-'*11}|{'-'*30}|{'-'*11}|{'-'*9}|{'-'*14}|{'-'*14}|" + ("---------|---------|" if args.peak else ""))
+for name, te, peers, flop in rows:
     for p, tp in peers.items():
-        print(f"| {name:34} | {te*1e3:9.2f} | {p:24} | {tp*1e3:9.2f} | {tp/te:7.2f} |")
+        rate = f" {flop/te/1e9:12.1f} | {flop/tp/1e9:12.1f} |" if flop else f" {'':12} | {'':12} |"
+        if args.peak:
+            rate += f" {100*flop/te/1e9/args.peak:6.0f}% | {100*flop/tp/1e9/args.peak:6.0f}% |" if flop else "         |         |"
+        print(f"| {name:34} | {te*1e3:9.2f} | {p:28} | {tp*1e3:9.2f} | {tp/te:7.2f} |" + rate)
 
 if args.png:
     try:
@@ -222,7 +289,7 @@ if args.png:
         print("\n(matplotlib is not installed: no plot)")
         sys.exit(0)
     labels, ratios = [], []
-    for name, te, peers in rows:
+    for name, te, peers, _ in rows:
         for p, tp in peers.items():
             labels.append(f"{name}\nvs {p}")
             ratios.append(tp / te)

@@ -1,10 +1,14 @@
 /*
  * bench_cmd.c — einc bench: the .npy files given, else random inputs of the given sizes,
  * timed on the JIT (or --target) and, when it finishes in a few seconds, on the reference
- * interpreter.
+ * interpreter.  On CUDA the time is the device's: the median of CUDA_BENCH_REPS runs of
+ * the kernels on device-resident data between cuEvent records (runtime/cuda.h's probe),
+ * with each kernel's launch, registers and shared memory; the host-side time with the
+ * copies follows.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "cuda.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -27,13 +31,13 @@ static int cmp_double(const void *a, const void *b)
 
 /* Median seconds of reps runs of k after one warm-up; < 0 on error (printed). */
 static double time_runs(einc_kernel *k, const char *expr, int n, const einc_tensor *in,
-                        const einc_tensor *out, int reps)
+                        int nout, const einc_tensor *out, int reps)
 {
     einc_error e;
     double t[16];
     for (int r = -1; r < reps; r++) {
         double t0 = now();
-        if (einc_kernel_run(k, n, in, out, &e)) {
+        if (einc_kernel_run_outputs(k, n, in, nout, out, &e)) {
             cli_print_error(&e, expr);
             return -1;
         }
@@ -42,6 +46,53 @@ static double time_runs(einc_kernel *k, const char *expr, int n, const einc_tens
     }
     qsort(t, (size_t)reps, sizeof *t, cmp_double);
     return t[reps / 2];
+}
+
+enum { CUDA_BENCH_REPS = 20 };
+
+/* "13.0" from cuDriverGetVersion's 13000. */
+static void put_driver(FILE *f, int v) { fprintf(f, "%d.%d", v / 1000, v % 1000 / 10); }
+
+/* "-" for what the emulator cannot know (-1), else n and the unit. */
+static void put_known(FILE *f, int n, const char *unit)
+{
+    if (n < 0)
+        fprintf(f, "- %s", unit);
+    else
+        fprintf(f, "%d %s", n, unit);
+}
+
+/* The device, the image and each kernel as CUDA ran them (pr filled by cuda_run). */
+static void put_cuda(FILE *rep, const cuda_probe *pr)
+{
+    if (pr->emulated) {
+        fprintf(rep, "  device: %s (EINC_CUDA_EMU=1): emulated on the CPU; cuEvent times are host "
+                     "clocks, not a GPU's%s\n", pr->device, pr->from_disk ? "; module from the disk cache" : "");
+    } else {
+        fprintf(rep, "  device: %s (sm_%d%d), driver ", pr->device, pr->cc_major, pr->cc_minor);
+        put_driver(rep, pr->driver);
+        fprintf(rep, ", NVRTC %d.%d, %s", pr->nvrtc_major, pr->nvrtc_minor, pr->image);
+        if (pr->from_disk)
+            fprintf(rep, " (from the disk cache)\n");
+        else
+            fprintf(rep, " (compiled in %.1f ms)\n", pr->compile_ms);
+    }
+    for (int i = 0; i < pr->nk && i < CUDA_PROBE_KERNELS; i++) {
+        const cuda_kernel_info *k = &pr->k[i];
+        if (!k->grid[0]) {
+            fprintf(rep, "  kernel %d: not launched (no work)\n", i);
+            continue;
+        }
+        fprintf(rep, "  kernel %d: grid %ux%ux%u, block %ux%ux%u, ", i, k->grid[0], k->grid[1],
+                k->grid[2], k->block[0], k->block[1], k->block[2]);
+        put_known(rep, k->regs, "registers, ");
+        put_known(rep, k->static_shared, "B shared");
+        fprintf(rep, " + %u B dynamic, ", k->dyn_shared);
+        put_known(rep, k->local, "B local");
+        fprintf(rep, ": %.3f ms\n", k->ms);
+    }
+    if (pr->nk > CUDA_PROBE_KERNELS)
+        fprintf(rep, "  (%d more kernels)\n", pr->nk - CUDA_PROBE_KERNELS);
 }
 
 /*
@@ -137,11 +188,10 @@ int cli_bench(einc_ctx *ctx, const args *A)
 {
     einc_kernel *k = NULL, *ki = NULL;
     einc_error e = { 0 };
-    int rc = EXIT_INPUT, nin = 0;
-    int64_t flops = 0, oshape[EINC_MAX_RANK];
+    int rc = EXIT_INPUT, nin = 0, nout = 0;
+    int64_t flops = 0, oshape[EINC_MAX_OPERANDS][EINC_MAX_RANK];
     npy_array *arr = NULL;
-    einc_tensor *in = NULL;
-    void *out = NULL;
+    einc_tensor *in = NULL, ot[EINC_MAX_OPERANDS];
     char *report = NULL;
     size_t report_len = 0;
     FILE *rep = NULL;
@@ -158,35 +208,67 @@ int cli_bench(einc_ctx *ctx, const args *A)
         cli_print_error(&e, A->expr);
         goto done;
     }
-    double bytes = 0, elems = 1;
+    double bytes = 0;
     for (int i = 0; i < nin; i++)
         bytes += (double)arr[i].nbytes;
-    einc_dtype odt;
-    int ond;
-    if (einc_kernel_output(k, nin, in, &odt, &ond, oshape, &e)) {
-        cli_print_error(&e, A->expr);
+    int want = einc_kernel_noutputs(k);
+    if (want > EINC_MAX_OPERANDS) {
+        fprintf(stderr, "einc: error: the model returns %d results; einc bench takes at most %d\n",
+                want, EINC_MAX_OPERANDS);
         goto done;
     }
-    for (int d = 0; d < ond; d++)
-        elems *= (double)oshape[d];
-    out = cli_buffer((size_t)(elems > 0 ? elems : 1) * 8);
-    if (!out) {
-        fprintf(stderr, "einc: error: out of memory for the result\n");
-        goto done;
+    for (; nout < want; nout++) {        /* every result, each in its own array */
+        einc_tensor *o = &ot[nout];
+        *o = (einc_tensor){ .shape = oshape[nout] };
+        if (einc_kernel_output_at(k, nout, nin, in, &o->dtype, &o->ndim, oshape[nout], &e)) {
+            cli_print_error(&e, A->expr);
+            goto done;
+        }
+        double elems = 1;
+        for (int d = 0; d < o->ndim; d++)
+            elems *= (double)oshape[nout][d];
+        if (!(o->data = cli_buffer((size_t)(elems > 0 ? elems : 1) * 8))) {
+            fprintf(stderr, "einc: error: out of memory for the result\n");
+            goto done;
+        }
+        bytes += elems * (double)npy_dtype_size(o->dtype);
     }
-    bytes += elems * (double)npy_dtype_size(odt);
-    einc_tensor ot = { odt, ond, oshape, NULL, out };
+    /* the first run compiles, and its probe (cuda_probe_next) says whether it ran on CUDA */
+    cuda_probe pr = { 0 };
     double t0 = now();
-    if (einc_kernel_run(k, nin, in, &ot, &e)) {     /* the first run compiles */
+    cuda_probe_next(&pr);
+    int st = einc_kernel_run_outputs(k, nin, in, nout, ot, &e);
+    cuda_probe_next(NULL);
+    if (st) {
         cli_print_error(&e, A->expr);
         goto done;
     }
     double first = now() - t0;
-    double t = time_runs(k, A->expr, nin, in, &ot, 7);
+    /* on CUDA, one more run whose kernels are timed on the device */
+    if (pr.filled) {
+        pr.reps = CUDA_BENCH_REPS;
+        cuda_probe_next(&pr);
+        st = einc_kernel_run_outputs(k, nin, in, nout, ot, &e);
+        cuda_probe_next(NULL);
+        if (st) {
+            cli_print_error(&e, A->expr);
+            goto done;
+        }
+    }
+    double t = time_runs(k, A->expr, nin, in, nout, ot, 7), host = t;
     if (t < 0 || !(rep = open_memstream(&report, &report_len)))
         goto done;
-    fprintf(rep, "%s: median of 7 runs %.3f ms (first run, with compilation, %.1f ms)\n",
-            A->model ? A->model : A->expr, t * 1e3, first * 1e3);
+    if (pr.filled) {
+        t = pr.ms * 1e-3;
+        fprintf(rep, "%s: median of %d device-resident runs %.3f ms (cuEvent; inputs copied once) "
+                     "(first run, with compilation, %.1f ms)\n",
+                A->model ? A->model : A->expr, pr.reps, t * 1e3, first * 1e3);
+        put_cuda(rep, &pr);
+        fprintf(rep, "  with the copies to and from the device: median of 7 runs %.3f ms\n", host * 1e3);
+    } else {
+        fprintf(rep, "%s: median of 7 runs %.3f ms (first run, with compilation, %.1f ms)\n",
+                A->model ? A->model : A->expr, t * 1e3, first * 1e3);
+    }
     fprintf(rep, "  %s", A->nfiles ? "inputs" : "random inputs");
     for (int i = 0; i < nin; i++) {
         const char *name = A->model ? einc_kernel_input_name(k, i) : NULL;
@@ -195,11 +277,11 @@ int cli_bench(einc_ctx *ctx, const args *A)
         put_shape(rep, &arr[i]);
     }
     fprintf(rep, "; %lld FLOPs\n", (long long)flops);
-    fprintf(rep, "  %.2f GFLOP/s, %.2f GB/s (inputs read and output written once)\n",
-            (double)flops / t / 1e9, bytes / t / 1e9);
+    fprintf(rep, "  %.2f GFLOP/s, %.2f GB/s (inputs read and output%s written once)\n",
+            (double)flops / t / 1e9, bytes / t / 1e9, nout > 1 ? "s" : "");
     /* the interpreter, when it finishes in a few seconds (about 10 M evaluations) */
     if (flops > 0 && flops < 20000000) {
-        double ti = time_runs(ki, A->expr, nin, in, &ot, 1);
+        double ti = time_runs(ki, A->expr, nin, in, nout, ot, 1);
         if (ti > 0)
             fprintf(rep, "  reference interpreter %.1f ms: %.0fx faster\n", ti * 1e3, ti / t);
     } else {
@@ -218,7 +300,8 @@ done:
         fclose(rep);
     free(report);
     cli_free_operands(nin, arr, in);
-    free(out);
+    for (int i = 0; i < nout; i++)
+        free(ot[i].data);
     einc_kernel_free(k);
     einc_kernel_free(ki);
     return rc;

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "print.h"
 #include "file.h"
+#include "npz.h"
 #include "kcache.h"
 
 #include <errno.h>
@@ -249,66 +250,120 @@ void cli_free_operands(int n, npy_array *arr, einc_tensor *t)
     free(t);
 }
 
+static bool ends_with_npz(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 4 && strcmp(path + n - 4, ".npz") == 0;
+}
+
+/*
+ * Where the results go: printed, to one .npy (or standard output, -o -), or to an .npz
+ * with each under its name.  One .npy holds one array, so several results need an .npz.
+ */
+static int put_outputs(const args *A, const einc_kernel *k, int nout, const npy_array *out)
+{
+    char err[512];
+    if (A->out && ends_with_npz(A->out)) {
+        const char *names[EINC_MAX_OPERANDS];
+        for (int i = 0; i < nout; i++)
+            names[i] = einc_kernel_output_name(k, i);
+        if (npz_write(A->out, nout, names, out, err, sizeof err) < 0) {
+            fprintf(stderr, "einc: error: %s\n", err);
+            return -1;
+        }
+        return 0;
+    }
+    if (A->out && nout > 1) {
+        fprintf(stderr, "einc: error: the model returns %d results (", nout);
+        for (int i = 0; i < nout; i++)
+            fprintf(stderr, "%s%s", i ? ", " : "", einc_kernel_output_name(k, i));
+        fprintf(stderr, "), and %s holds one array: write them to an .npz file (-o %s)\n",
+                strcmp(A->out, "-") == 0 ? "standard output" : A->out,
+                strcmp(A->out, "-") == 0 ? "OUT.npz" : "FILE.npz");
+        return -1;
+    }
+    if (A->out && strcmp(A->out, "-") == 0) {       /* the .npy file's bytes */
+        size_t hlen = 0;
+        unsigned char *hdr = npy_header(&out[0], "standard output", &hlen, err, sizeof err);
+        if (!hdr) {
+            fprintf(stderr, "einc: error: %s\n", err);
+            return -1;
+        }
+        const void *parts[2] = { hdr, out[0].data };
+        size_t lens[2] = { hlen, out[0].nbytes };
+        int rc = put_result(NULL, 2, parts, lens);
+        free(hdr);
+        return rc;
+    }
+    if (A->out) {
+        if (npy_write(A->out, &out[0], err, sizeof err) < 0) {
+            fprintf(stderr, "einc: error: %s\n", err);
+            return -1;
+        }
+        return 0;
+    }
+    for (int i = 0; i < nout; i++)
+        if (!npy_printable(out[i].dtype)) {
+            fprintf(stderr, "einc: error: printing a %s result is not supported yet; write it "
+                            "with -o FILE.npy\n", einc_dtype_name(out[i].dtype));
+            return -1;
+        }
+    for (int i = 0; i < nout; i++) {
+        if (nout > 1)
+            printf("%s%s:\n", i ? "\n" : "", einc_kernel_output_name(k, i));
+        npy_print(stdout, &out[i]);
+    }
+    return 0;
+}
+
 static int cmd_run(einc_ctx *ctx, const args *A)
 {
-    int rc = EXIT_INPUT, nin = 0;
+    int rc = EXIT_INPUT, nin = 0, nout = 0;
     einc_error e = { 0 };
     einc_kernel *k = NULL;
-    npy_array out = { 0 }, *arr = NULL;
-    einc_tensor *t = NULL;
-    unsigned char *hdr = NULL;
+    npy_array out[EINC_MAX_OPERANDS] = { 0 }, *arr = NULL;
+    einc_tensor ot[EINC_MAX_OPERANDS], *t = NULL;
     if (cli_compile(ctx, A, &A->opt, &k, &e)) {
         cli_print_error(&e, A->expr);
         return rc;
     }
     if (cli_load_operands(A, k, &nin, &arr, &t) < 0)
         goto done;
-    if (einc_kernel_output(k, nin, t, &out.dtype, &out.ndim, out.shape, &e)) {
+    nout = einc_kernel_noutputs(k);
+    if (nout > EINC_MAX_OPERANDS) {
+        fprintf(stderr, "einc: error: the model returns %d results; einc run takes at most %d\n",
+                nout, EINC_MAX_OPERANDS);
+        nout = 0;
+        goto done;
+    }
+    for (int i = 0; i < nout; i++) {
+        npy_array *o = &out[i];
+        if (einc_kernel_output_at(k, i, nin, t, &o->dtype, &o->ndim, o->shape, &e)) {
+            cli_print_error(&e, A->expr);
+            goto done;
+        }
+        size_t n = npy_dtype_size(o->dtype);
+        for (int d = 0; d < o->ndim; d++)
+            n *= (size_t)o->shape[d];
+        o->nbytes = n;
+        o->data = cli_buffer(n);
+        if (!o->data) {
+            fprintf(stderr, "einc: error: out of memory for a result of %zu bytes\n", n);
+            goto done;
+        }
+        ot[i] = (einc_tensor){ o->dtype, o->ndim, o->shape, NULL, o->data };
+    }
+    if (einc_kernel_run_outputs(k, nin, t, nout, ot, &e)) {
         cli_print_error(&e, A->expr);
         goto done;
     }
-    size_t n = npy_dtype_size(out.dtype);
-    for (int d = 0; d < out.ndim; d++)
-        n *= (size_t)out.shape[d];
-    out.nbytes = n;
-    out.data = cli_buffer(n);
-    if (!out.data) {
-        fprintf(stderr, "einc: error: out of memory for a result of %zu bytes\n", n);
+    if (put_outputs(A, k, nout, out) < 0)
         goto done;
-    }
-    einc_tensor ot = { out.dtype, out.ndim, out.shape, NULL, out.data };
-    if (einc_kernel_run(k, nin, t, &ot, &e)) {
-        cli_print_error(&e, A->expr);
-        goto done;
-    }
-    char err[512];
-    if (A->out && strcmp(A->out, "-") == 0) {       /* the .npy file's bytes */
-        size_t hlen = 0;
-        if (!(hdr = npy_header(&out, "standard output", &hlen, err, sizeof err))) {
-            fprintf(stderr, "einc: error: %s\n", err);
-            goto done;
-        }
-        const void *parts[2] = { hdr, out.data };
-        size_t lens[2] = { hlen, out.nbytes };
-        if (put_result(NULL, 2, parts, lens) < 0)
-            goto done;
-    } else if (A->out) {
-        if (npy_write(A->out, &out, err, sizeof err) < 0) {
-            fprintf(stderr, "einc: error: %s\n", err);
-            goto done;
-        }
-    } else if (!npy_printable(out.dtype)) {
-        fprintf(stderr, "einc: error: printing a %s result is not supported yet; write it with "
-                        "-o FILE.npy\n", einc_dtype_name(out.dtype));
-        goto done;
-    } else {
-        npy_print(stdout, &out);
-    }
     rc = 0;
 done:
-    free(hdr);
     cli_free_operands(nin, arr, t);
-    npy_free(&out);
+    for (int i = 0; i < nout; i++)
+        npy_free(&out[i]);
     einc_kernel_free(k);
     return rc;
 }

@@ -68,13 +68,14 @@ char *cg_c_half(cc *c, const lp_prog *lp, const cg_opts *o, einc_dtype storage);
 
 /*
  * CUDA C for a program lowered with LP_GPU (codegen/cuda.c): one extern "C" kernel NAME_kI
- * per nest, each launched with 256 threads a block on min(ceil(N/256), 4096) blocks (N: the
- * nest's output elements, 1 for a scalar; no launch when N is 0), in nest order.
+ * per nest, each launched by its plan (codegen/cuda_launch.h: no launch when its work is
+ * 0), in nest order.
  *   cg_cuda:         a .cu file for nvcc: <cuda_runtime.h>, the kernels and an extern "C"
  *                    host function NAME taking the C emitter's arguments as device pointers,
  *                    sizes in cg_param_at's order (void *workspace, a device pointer, when
  *                    there is one), then a
- *                    cudaStream_t, that launches them, and the host function NAME_workspace
+ *                    cudaStream_t, that launches them and returns the first failed
+ *                    launch's cudaError_t (else cudaSuccess), and the host function NAME_workspace
  *                    when there are temporaries (header_only: their prototypes);
  *   cg_cuda_kernels: the kernels alone, with no #include, for NVRTC.
  * A kernel's parameters are the arrays in tensor order, temporaries kept in memory
@@ -91,5 +92,22 @@ char *cg_cuda_kernels(cc *c, const lp_prog *lp, const cg_opts *o);
  * product of their sizes, sets the launch (1 when there are none).
  */
 int cg_cuda_flat(const lp_node *root, int *ax);
+
+/*
+ * How a nest's CUDA kernel shares its work (codegen/cuda_rows.c): a thread per element of
+ * the flattened loops (PLAIN); a warp or a block per row of a fused row group (ROWS); one
+ * reduction alone, as ROWS or in two stages when its outputs are few (REDUCE).
+ */
+typedef enum cg_cuda_form { CG_CUDA_PLAIN, CG_CUDA_ROWS, CG_CUDA_REDUCE } cg_cuda_form;
+cg_cuda_form cg_cuda_form_of(const lp_nest *nest);
+
+/*
+ * The rows and reduce forms' launch rule (codegen/cuda_rows.c; form 1 rows, 2 reduce): grid,
+ * block (x, y) and dynamic shared memory from count (rows, or outputs), len (a row's
+ * elements) and the device's multiprocessor count sms (0: unknown).  cuda_launch.c calls
+ * it for runtime/cuda.c, and the emitted launcher prints the same text.
+ */
+void einc_cuda_geometry(int form, int64_t count, int64_t len, int sms, unsigned *grid, unsigned *bx,
+                        unsigned *by, unsigned *shmem);
 
 #endif

@@ -410,9 +410,9 @@ void cs_load(const cspell *s, const lp_nest *nest, const ir_access *a)
     if (T->dtype != t || !dtype_is_float(t))
         sb_printf(s->b, "(%s)", cs_arith_type(s, t));
     cs_access(s, a);
-    if (guard) {
+    if (guard) {                /* outside: the identity of its pad combiner (ir.h) */
         sb_printf(s->b, " : ");
-        zero(s, t);
+        cs_identity(s, nest, a->pad);
         sb_printf(s->b, ")");
     }
 }

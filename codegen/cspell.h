@@ -92,7 +92,8 @@ void cs_pairwise_end(const cspell *s);
 void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
              const ir_expr *x);
 
-/* A read of a converted to nest's compute type; 0 where a guarded index falls outside. */
+/* A read of a converted to nest's compute type; where a guarded index falls outside, the
+   identity of a->pad (0 for a convolution's padding). */
 void cs_load(const cspell *s, const lp_nest *nest, const ir_access *a);
 
 /* The helper functions (max, min, divz) the program calls, each behind its own guard. */

@@ -3,28 +3,42 @@
  *
  * The program is lowered for LP_GPU, so every reduction is in register form and each nest
  * is a chain of loops over output axes ending in an ACC (a reduction) or a STORE (an
- * elementwise map).  Each nest becomes one kernel NAME_kI:
+ * elementwise map).  Each nest becomes one kernel NAME_kI, in one of three forms
+ * (cg_cuda_form_of):
  *
- *   - grid-stride form: the loops above the ACC/STORE are flattened into one 64-bit linear
- *     index (one thread per output element); the reduction loops run in the thread;
- *   - block form, for a scalar output (no loops above the ACC, as 'ij->'): one block
- *     shares the reduction — each thread folds a strided slice of the flattened reduction
- *     loops, then a shared-memory tree folds the 256 partials.  One thread doing all of a
- *     long reduction is the simple alternative, and it leaves the GPU idle.  A float sum's
- *     thread adds its slice pairwise (cspell.h), so with the tree the error stays
- *     O(eps (32 + log2 n)).  A float prod is the exception: it runs in the grid-stride
- *     form on one thread, in numpy's order, for numpy's answer where partial products
- *     would overflow or underflow (cu_shape).
+ *   - plain (here): the loops above the ACC/STORE are flattened into one 64-bit linear
+ *     index (one thread per output element); the reduction loops run in the thread.  A
+ *     root loop with several children (lower.c merged nests over the same axis) is
+ *     flattened too, and each thread runs the children in order for its element: lower.c
+ *     merges only when iteration r of a later child reads nothing but what iteration r of
+ *     an earlier one wrote.  Elementwise maps, transposes, contractions and a float prod
+ *     (numpy's order, on one thread) take this form;
+ *   - rows (cuda_rows.c): a nest the schedule calls `rows` (softmax, log_softmax,
+ *     layernorm, a row reduction with its epilogue): a warp or a block per row, each step
+ *     spread across the row, reductions folded with __shfl_xor_sync and shared memory;
+ *   - reduce (cuda_rows.c): a nest that is one reduction of one array (`ij->i`, `ij->`,
+ *     `ijk->k`): the rows kernel, or two stages in one launch when the outputs are too
+ *     few to fill the GPU.
  *
- * Every kernel is launched the same way, so the launcher here and a runtime that loads the
- * NVRTC output need one rule: 256 threads a block, grid = min(ceil(N/256), 4096) where N is
- * the product of the sizes of the flattened loops (1 for a scalar output), no launch when
- * N == 0.  Kernels stay correct for any grid >= 1 and any block of at most 256 threads.
+ * A copy (a `transpose` or `elementwise` nest whose one statement is out[..] = in[..], one
+ * dtype on both sides) is cuda_copy.c's kernel instead: axes merged at run time, tiles
+ * through shared memory, 16-byte row copies.  Any other `elementwise` nest runs its
+ * grid-stride loop with a 32-bit index and 32-bit divisions when the work fits in 31 bits,
+ * and a float32 map whose every array steps along the innermost axis alone (vec_store)
+ * first tries the vector form: four neighbours a thread, 16-byte loads and a 16-byte
+ * store, when the row length, the arrays' last dimensions and the pointers allow it at run
+ * time; each lane's value is the map's own expression over the loaded words.
  *
- * A root loop with several children (lower.c merged nests over the same axis: a softmax's
- * max, sum and division per row) is flattened too, and each thread runs the children in
- * order for its element: lower.c merges only when iteration r of a later child reads
- * nothing but what iteration r of an earlier one wrote.
+ * How each kernel is launched (its form, grid, block, dynamic shared memory) is
+ * cuda_launch.c's plan, the one rule the launcher here and runtime/cuda.c both follow; a
+ * new form of kernel adds its case there.  Plain kernels run 256 threads a block on
+ * min(ceil(W/256), 4096) blocks (W the product of the flattened loops' sizes, 1 for a
+ * scalar output); rows and reduce kernels take their grid and block from W, the row's
+ * length and the device's multiprocessor count (einc_cuda_geometry, cuda_rows.c); nothing
+ * is launched when W == 0.  Plain and rows kernels stay correct for any grid >= 1 and any
+ * block of at most 256 threads (rows: a group of x = 32 threads, or x a multiple of 32
+ * and y = 1).  The launcher returns the first failed launch's cudaError_t
+ * (cudaGetLastError after each), else cudaSuccess.
  *
  * cg_cuda writes a .cu file for nvcc (the kernels and an extern "C" host launcher);
  * cg_cuda_kernels only the kernels, with no #include at all (NVRTC ships no cuda_runtime.h
@@ -35,37 +49,15 @@
  * acc_tensor read as the register.  Temporaries kept in memory are kernel parameters like
  * any array; the launcher carves them out of the caller's workspace.
  */
-#include "codegen.h"
+#include "cuda_int.h"
 #include "cdoc.h"
-#include "cspell.h"
+#include "cuda_launch.h"
 #include "strbuf.h"
 #include "alloc.h"
+#include "arena.h"
 
 #include <stdio.h>
 #include <string.h>
-
-enum { CU_BLOCK = 256, CU_MAX_GRID = 4096 };
-
-typedef struct cgu {
-    cspell sp;                  /* the text, the program, names of loops and sizes */
-    const char *name;           /* the kernel's name; kernels are NAME_k0, NAME_k1, ... */
-    const lp_nest *nest;
-    bool in_acc;                /* inside an ACC: the accumulator is the variable acc */
-    bool pairwise;              /* inside a pairwise ACC (cs_pairwise_start) */
-    const ir_access *store_dst; /* the STORE being emitted (memory-mode finals read it) */
-} cgu;
-
-/* The shape of one kernel: its flattened loops and what sits below them. */
-typedef struct cu_kernel {
-    int nflat;
-    int *flat;                  /* axes of the loops flattened over the grid, outermost first */
-    int nbody;
-    lp_node *const *body;       /* what each thread runs in order, below the flattened loops */
-    bool block;                 /* block form: a scalar ACC whose reduction the block shares */
-    int nred;
-    int *red;                   /* block form: the reduction loops, outermost first */
-    const lp_node *update;      /* block form: the UPDATE under them */
-} cu_kernel;
 
 static const char *ctype(einc_dtype t)
 {
@@ -310,27 +302,7 @@ static int cu_shape(cc *c, const lp_nest *nest, cu_kernel *k)
     if (cpu_schedule(nest->root, k->flat, k->nflat))
         return cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1,
                         "a GPU kernel needs the register schedule (lower with LP_GPU)");
-    const lp_node *n = k->body[0];
-    if (k->nflat || k->nbody != 1 || n->op != LP_ACC || n->n != 1)
-        return 0;
-    /* a float prod runs on one thread, in numpy's order: per-thread partial products could
-       underflow to 0 in one thread and overflow to inf in another, and 0 * inf is NaN */
-    if (n->comb == IR_COMB_PROD && dtype_is_float(nest->compute))
-        return 0;
-    /* block form: a scalar ACC over a plain chain of loops ending in its UPDATE */
-    int nred = 0;
-    const lp_node *u = n->body[0];
-    for (; u->op == LP_LOOP && u->n == 1; u = u->body[0])
-        nred++;
-    if (u->op != LP_UPDATE)
-        return 0;
-    k->red = ARENA_ARRAY(c->A, int, nred + 1);
-    if (!k->red)
-        return cc_nomem(c);
-    for (u = n->body[0]; u->op == LP_LOOP; u = u->body[0])
-        k->red[k->nred++] = u->axis;
-    k->update = u;
-    k->block = true;
+    k->form = cg_cuda_form_of(nest);
     return 0;
 }
 
@@ -342,9 +314,13 @@ static void count(cgu *g, const int *ax, int n, const char *type)
         sb_printf(g->sp.b, " * %s", g->sp.size[ax[i]]);
 }
 
-/* const einc_i64 i_a = ..., from the linear index var over loops ax[0..n). */
-static void unflatten(cgu *g, const int *ax, int n, const char *var, int depth)
+/*
+ * const einc_i64 i_a = ..., from the linear index var over loops ax[0..n); u32: var is an
+ * einc_u32 and so is the arithmetic (the product of the sizes fits).
+ */
+static void unflatten_as(cgu *g, const int *ax, int n, const char *var, int depth, bool u32)
 {
+    const char *rt = u32 ? "einc_u32" : "einc_i64", *cast = u32 ? "(einc_u32)" : "";
     if (n == 1) {
         indent(g, depth);
         sb_printf(g->sp.b, "const einc_i64 %s = %s;\n", g->sp.loopvar[ax[0]], var);
@@ -353,15 +329,20 @@ static void unflatten(cgu *g, const int *ax, int n, const char *var, int depth)
     if (n == 0)
         return;
     indent(g, depth);
-    sb_printf(g->sp.b, "einc_i64 rest_ = %s;\n", var);
+    sb_printf(g->sp.b, "%s rest_ = %s;\n", rt, var);
     for (int i = n - 1; i > 0; i--) {
         indent(g, depth);
-        sb_printf(g->sp.b, "const einc_i64 %s = rest_ %% %s;\n", g->sp.loopvar[ax[i]], g->sp.size[ax[i]]);
+        sb_printf(g->sp.b, "const einc_i64 %s = rest_ %% %s%s;\n", g->sp.loopvar[ax[i]], cast, g->sp.size[ax[i]]);
         indent(g, depth);
-        sb_printf(g->sp.b, "rest_ /= %s;\n", g->sp.size[ax[i]]);
+        sb_printf(g->sp.b, "rest_ /= %s%s;\n", cast, g->sp.size[ax[i]]);
     }
     indent(g, depth);
     sb_printf(g->sp.b, "const einc_i64 %s = rest_;\n", g->sp.loopvar[ax[0]]);
+}
+
+static void unflatten(cgu *g, const int *ax, int n, const char *var, int depth)
+{
+    unflatten_as(g, ax, n, var, depth, false);
 }
 
 /*
@@ -391,135 +372,297 @@ static void params(cgu *g, bool host)
         sb_printf(g->sp.b, ", void *workspace");
 }
 
-static void kernel(cgu *g, const cu_kernel *k, int idx)
+/*
+ * The vector form of an elementwise map: float32 arrays only, each read once, every access
+ * indexing the innermost flattened axis w alone in its last dimension (coefficient 1) and
+ * nowhere else, no offsets, no guard, no axis read as a value.  Then four neighbours along
+ * w are four neighbours in every array, so a thread loads 16 bytes of each and stores 16.
+ */
+static bool vec_access(const cgu *g, const ir_access *a, int w)
 {
-    sb_printf(g->sp.b, "extern \"C\" __global__ void __launch_bounds__(%d) %s_k%d(", CU_BLOCK,
+    const ir_prog *p = g->sp.p;
+    if (a->guard || a->ndim == 0 || p->tensor[a->tensor].dtype != EINC_F32)
+        return false;
+    if (p->tensor[a->tensor].role == IR_TEMP && !g->sp.stored[a->tensor])
+        return false;
+    for (int d = 0; d < a->ndim; d++) {
+        if (a->dim[d].off)
+            return false;
+        for (int i = 0; i < a->dim[d].n; i++)
+            if (a->dim[d].t[i].axis == w && d != a->ndim - 1)
+                return false;
+    }
+    const ir_dim *l = &a->dim[a->ndim - 1];
+    return l->n == 1 && l->t[0].axis == w && cs_mono_is_one(&l->t[0].coef);
+}
+
+/* Every read in x (depth: ir_validate bounds it) fits the vector form; seen[t]: read already. */
+static bool vec_reads(const cgu *g, const ir_expr *x, int w, bool *seen)
+{
+    if (!x)
+        return true;
+    if (x->op == IR_AXIS)
+        return false;
+    if (x->op == IR_ACCESS) {
+        int t = x->acc.tensor;
+        if (seen[t] || (g->sp.lp->acc && g->sp.lp->acc[t]) || !vec_access(g, &x->acc, w))
+            return false;
+        seen[t] = true;
+        return true;
+    }
+    return vec_reads(g, x->a, w, seen) && vec_reads(g, x->b, w, seen);
+}
+
+static const lp_node *vec_store(cgu *g, const cu_kernel *k)
+{
+    if (g->nest->sched.kind != LP_KIND_ELEMENTWISE || !k->nflat || k->nbody != 1)
+        return NULL;
+    const lp_node *st = k->body[0];
+    if (st->op != LP_STORE || !st->value || st->comb != IR_COMB_ASSIGN)
+        return NULL;
+    int w = k->flat[k->nflat - 1];
+    bool *seen = ARENA_ARRAY(g->sp.c->A, bool, g->sp.p->ntensor + 1);
+    if (!seen || !vec_access(g, st->dst, w))
+        return NULL;
+    seen[st->dst->tensor] = true;
+    return vec_reads(g, st->value, w, seen) ? st : NULL;
+}
+
+/* The run-time half of the vector form's condition for array access a. */
+static void vec_cond_access(cgu *g, const ir_access *a)
+{
+    const ir_tensor *T = &g->sp.p->tensor[a->tensor];
+    sb_printf(g->sp.b, " &&\n        (");
+    cs_mono(&g->sp, &T->shape[T->ndim - 1]);
+    sb_printf(g->sp.b, ") %% 4 == 0 && (unsigned long long)%s %% 16 == 0", g->sp.tensor[a->tensor]);
+}
+
+static void vec_cond(cgu *g, const ir_expr *x)
+{
+    if (!x)
+        return;
+    if (x->op == IR_ACCESS) {
+        vec_cond_access(g, &x->acc);
+        return;
+    }
+    vec_cond(g, x->a);
+    vec_cond(g, x->b);
+}
+
+/* Declares the vector locals of every read in x, at the loop variables' values. */
+static void vec_loads(cgu *g, const ir_expr *x)
+{
+    if (!x)
+        return;
+    if (x->op != IR_ACCESS) {
+        vec_loads(g, x->a);
+        vec_loads(g, x->b);
+        return;
+    }
+    int t = x->acc.tensor;
+    sb_printf(g->sp.b, "            const float4 einc_v%d = einc_load_f4(&", t);
+    cs_access(&g->sp, &x->acc);
+    sb_printf(g->sp.b, ");\n            const float einc_a%d[4] = { einc_v%d.x, einc_v%d.y, einc_v%d.z, "
+                       "einc_v%d.w };\n", t, t, t, t, t);
+}
+
+static bool reads_axis(const ir_expr *x, int a)
+{
+    if (!x)
+        return false;
+    if (x->op == IR_ACCESS)
+        return ir_access_uses(&x->acc, a);
+    return reads_axis(x->a, a) || reads_axis(x->b, a);
+}
+
+static void vec_form(cgu *g, const cu_kernel *k, const lp_node *st)
+{
+    int w = k->flat[k->nflat - 1];
+    const char *W = g->sp.size[w];
+    sb_printf(g->sp.b, "    if (count_ <= 0x7fffffffLL && %s %% 4 == 0", W);
+    vec_cond_access(g, st->dst);
+    vec_cond(g, st->value);
+    sb_printf(g->sp.b, ") {\n        const einc_u32 einc_q = (einc_u32)(%s / 4);\n"
+                       "        for (einc_u32 einc_t = blockIdx.x * blockDim.x + threadIdx.x; "
+                       "einc_t < (einc_u32)(count_ / 4);\n"
+                       "             einc_t += blockDim.x * gridDim.x) {\n"
+                       "            const einc_i64 %s = einc_t %% einc_q * 4;\n", W, g->sp.loopvar[w]);
+    if (k->nflat > 1) {
+        sb_printf(g->sp.b, "            const einc_u32 einc_row = einc_t / einc_q;\n");
+        unflatten_as(g, k->flat, k->nflat - 1, "einc_row", 3, true);
+    }
+    vec_loads(g, st->value);
+    /* lane L: each read is its local einc_aT[L], which its offset gives with the other
+       loop variables at 0 and w at L (vec_access) */
+    const ir_prog *p = g->sp.p;
+    const char **names = ARENA_ARRAY(g->sp.c->A, const char *, p->ntensor + 1);
+    if (!names) {
+        g->sp.b->failed = true;
+        return;
+    }
+    const char **saved = g->sp.tensor;
+    for (int t = 0; t < p->ntensor; t++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "einc_a%d", t);
+        names[t] = ir_expr_reads(st->value, t) ? arena_strndup(g->sp.c->A, nm, strlen(nm)) : saved[t];
+        if (!names[t]) {
+            g->sp.b->failed = true;
+            return;
+        }
+    }
+    sb_printf(g->sp.b, "            float4 einc_o;\n");
+    static const char *const lane[4] = { "x", "y", "z", "w" };
+    for (int l = 0; l < 4; l++) {
+        sb_printf(g->sp.b, "            {\n");
+        for (int i = 0; i < k->nflat; i++)
+            if (reads_axis(st->value, k->flat[i]))
+                sb_printf(g->sp.b, "                const einc_i64 %s = %d;\n", g->sp.loopvar[k->flat[i]],
+                          k->flat[i] == w ? l : 0);
+        sb_printf(g->sp.b, "                einc_o.%s = ", lane[l]);
+        g->sp.tensor = names;
+        g->store_dst = st->dst;
+        strbuf tmp = { 0 };
+        strbuf *outer = g->sp.b;
+        g->sp.b = &tmp;
+        expr(g, st->value);
+        g->sp.b = outer;
+        g->sp.tensor = saved;
+        char *v = sb_finish(&tmp);
+        if (!v) {
+            outer->failed = true;
+            return;
+        }
+        store_value(g, st->dst, v);
+        einc_free(v);
+        sb_printf(g->sp.b, ";\n            }\n");
+    }
+    sb_printf(g->sp.b, "            einc_store_f4(&");
+    cs_access(&g->sp, st->dst);
+    sb_printf(g->sp.b, ", einc_o);\n        }\n    } else ");
+}
+
+static void kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
+{
+    if (L->form == CU_FORM_ROWS || L->form == CU_FORM_REDUCE) {
+        cu_rows_kernel(g, k, idx);
+        return;
+    }
+    sb_printf(g->sp.b, "extern \"C\" __global__ void __launch_bounds__(%u) %s_k%d(", L->block,
               g->name, idx);
     params(g, false);
     sb_printf(g->sp.b, ")\n{\n");
-    if (!k->block) {
-        indent(g, 1);
-        sb_printf(g->sp.b, "const einc_i64 count_ = ");
-        count(g, k->flat, k->nflat, "einc_i64");
-        sb_printf(g->sp.b, ";\n");
-        indent(g, 1);
-        sb_printf(g->sp.b, "for (einc_i64 tid_ = (einc_i64)blockIdx.x * blockDim.x + threadIdx.x; "
-                        "tid_ < count_;\n");
-        indent(g, 1);
-        sb_printf(g->sp.b, "     tid_ += (einc_i64)blockDim.x * gridDim.x) {\n");
-        unflatten(g, k->flat, k->nflat, "tid_", 2);
-        for (int i = 0; i < k->nbody; i++)
-            node(g, k->body[i], 2);
-        indent(g, 1);
-        sb_printf(g->sp.b, "}\n}\n\n");
+    if (L->form == CU_FORM_COPY) {
+        cu_copy_kernel(&g->sp, g->nest, k->flat, k->nflat);
+        sb_printf(g->sp.b, "}\n\n");
         return;
     }
-    /* block form: strided partial reductions, then a tree over shared memory */
-    const char *at = cs_arith_type(&g->sp, g->nest->compute);
-    const lp_node *acc = k->body[0];
-    sb_printf(g->sp.b, "    __shared__ %s part_[%d];\n", at, CU_BLOCK);
-    sb_printf(g->sp.b, "    if (blockIdx.x != 0)\n        return;\n");
-    sb_printf(g->sp.b, "    const einc_i64 count_ = ");
-    count(g, k->red, k->nred, "einc_i64");
-    sb_printf(g->sp.b, ";\n    %s acc = ", at);
-    identity(g, acc->comb);
+    indent(g, 1);
+    sb_printf(g->sp.b, "const einc_i64 count_ = ");
+    count(g, k->flat, k->nflat, "einc_i64");
     sb_printf(g->sp.b, ";\n");
-    pairwise_start(g, acc, 1);
-    sb_printf(g->sp.b, "    for (einc_i64 tid_ = threadIdx.x; tid_ < count_; tid_ += blockDim.x) {\n");
-    unflatten(g, k->red, k->nred, "tid_", 2);
-    g->in_acc = true;
-    g->pairwise = acc->pairwise;
-    node(g, k->update, 2);
-    g->in_acc = false;
-    sb_printf(g->sp.b, "    }\n");
-    pairwise_end(g, acc, 1);
-    sb_printf(g->sp.b, "    part_[threadIdx.x] = acc;\n    __syncthreads();\n");
-    sb_printf(g->sp.b, "    for (unsigned half_ = %d; half_ > 0; half_ >>= 1) {\n", CU_BLOCK / 2);
-    sb_printf(g->sp.b, "        if (threadIdx.x < half_ && threadIdx.x + half_ < blockDim.x) {\n");
-    sb_printf(g->sp.b, "            ");
-    combine(g, acc->comb, "acc", NULL, "part_[threadIdx.x + half_]");
-    sb_printf(g->sp.b, ";\n            part_[threadIdx.x] = acc;\n        }\n");
-    sb_printf(g->sp.b, "        __syncthreads();\n    }\n");
-    sb_printf(g->sp.b, "    if (threadIdx.x == 0) {\n        acc = ");
-    if (acc->accumulate) {      /* dst holds an earlier statement's value: fold it in last */
-        cs_load(&g->sp, g->nest, acc->dst);
-        sb_printf(g->sp.b, ";\n        ");
-        combine(g, acc->comb, "acc", NULL, "part_[0]");
-        sb_printf(g->sp.b, ";\n");
-    } else {
-        sb_printf(g->sp.b, "part_[0];\n");
+    /* elementwise: the vector form, else 32-bit division where every index fits (a
+       64-bit one is a long call), else the 64-bit loop; an if-else chain, since a
+       return before a loop that constant sizes make unreachable is a warning */
+    const lp_node *vst = vec_store(g, k);
+    bool u32 = g->nest->sched.kind == LP_KIND_ELEMENTWISE && k->nflat;
+    if (vst)
+        vec_form(g, k, vst);
+    else if (u32)
+        indent(g, 1);
+    if (u32) {
+        sb_printf(g->sp.b, "if (count_ <= 0x7fffffffLL) {\n"
+                           "        for (einc_u32 einc_t = blockIdx.x * blockDim.x + threadIdx.x; "
+                           "einc_t < (einc_u32)count_;\n"
+                           "             einc_t += blockDim.x * gridDim.x) {\n");
+        unflatten_as(g, k->flat, k->nflat, "einc_t", 3, true);
+        for (int i = 0; i < k->nbody; i++)
+            node(g, k->body[i], 3);
+        sb_printf(g->sp.b, "        }\n    } else {\n");
     }
-    acc_store(g, acc, 2);
-    sb_printf(g->sp.b, "    }\n}\n\n");
+    int d = u32 ? 2 : 1;
+    indent(g, d);
+    sb_printf(g->sp.b, "for (einc_i64 tid_ = (einc_i64)blockIdx.x * blockDim.x + threadIdx.x; "
+                    "tid_ < count_;\n");
+    indent(g, d);
+    sb_printf(g->sp.b, "     tid_ += (einc_i64)blockDim.x * gridDim.x) {\n");
+    unflatten(g, k->flat, k->nflat, "tid_", d + 1);
+    for (int i = 0; i < k->nbody; i++)
+        node(g, k->body[i], d + 1);
+    indent(g, d);
+    sb_printf(g->sp.b, "}\n%s}\n\n", u32 ? "    }\n" : "");
 }
 
 static void launcher_proto(cgu *g)
 {
-    sb_printf(g->sp.b, "extern \"C\" void %s(", g->name);
+    sb_printf(g->sp.b, "extern \"C\" cudaError_t %s(", g->name);
     params(g, true);
     sb_printf(g->sp.b, ", cudaStream_t stream)");
 }
 
-static void launcher(cgu *g, const cu_kernel *ks, int nk)
+/* The kernels' arguments as the launcher passes them (int64_t and einc_i64 differ in C++). */
+static void launch_args(cgu *g)
 {
     const ir_prog *p = g->sp.p;
-    bool any = false;
-    for (int i = 0; i < nk; i++)
-        any |= ks[i].nflat > 0;
+    bool first = true;
+    for (int t = 0; t < p->ntensor; t++) {
+        const ir_tensor *T = &p->tensor[t];
+        if (T->role == IR_TEMP && !g->sp.stored[t])
+            continue;
+        sb_printf(g->sp.b, "%s", first ? "" : ", ");
+        if (!dtype_is_float(T->dtype))
+            sb_printf(g->sp.b, "(%s%s *)", T->role == IR_INPUT ? "const " : "", ctype(T->dtype));
+        sb_printf(g->sp.b, "%s", g->sp.tensor[t]);
+        first = false;
+    }
+    for (int a = 0; a < p->naxis; a++)
+        if (p->axis[a].size < 0)
+            sb_printf(g->sp.b, ", %s", g->sp.size[a]);
+}
+
+/* Launches each kernel by its plan (cuda_launch.h) and returns the first launch error. */
+static void launcher(cgu *g, const cu_launch *ls, int nk)
+{
+    bool any = false, rows = false;
+    for (int i = 0; i < nk; i++) {
+        bool r = ls[i].form == CU_FORM_ROWS || ls[i].form == CU_FORM_REDUCE;
+        any |= ls[i].nwork > 0 && !r;
+        rows |= r;
+    }
     if (any)        /* only then: an unused static function is a host-compiler warning */
-        sb_printf(g->sp.b, "#ifndef EINC_CUDA_GRID\n#define EINC_CUDA_GRID\n"
-                    "static unsigned einc_grid(int64_t n)\n{\n"
-                    "    int64_t blocks = n / %d + (n %% %d != 0);\n"
-                    "    return (unsigned)(blocks < %d ? blocks : %d);\n}\n#endif\n\n",
-              CU_BLOCK, CU_BLOCK, CU_MAX_GRID, CU_MAX_GRID);
+        cu_launch_helper(g->sp.b);
+    if (rows)
+        cu_rows_host_helpers(g);
     if (g->sp.nstored) {
         cs_workspace_fn(&g->sp, "extern \"C\"", g->name, false);
         sb_printf(g->sp.b, "\n");
     }
     launcher_proto(g);
-    sb_printf(g->sp.b, "\n{\n");
+    sb_printf(g->sp.b, "\n{\n    cudaError_t einc_err;\n");
     if (g->sp.nstored)
         cs_workspace_locals(&g->sp, 1, "");
-    for (int i = 0; i < nk; i++) {
-        if (ks[i].nflat) {
-            sb_printf(g->sp.b, "    if (");
-            count(g, ks[i].flat, ks[i].nflat, "int64_t");
-            sb_printf(g->sp.b, " > 0)\n        %s_k%d<<<einc_grid(", g->name, i);
-            count(g, ks[i].flat, ks[i].nflat, "int64_t");
-            sb_printf(g->sp.b, "), %d, 0, stream>>>(", CU_BLOCK);
-        } else {
-            sb_printf(g->sp.b, "    %s_k%d<<<1, %d, 0, stream>>>(", g->name, i, CU_BLOCK);
-        }
-        bool first = true;
-        for (int t = 0; t < p->ntensor; t++) {
-            const ir_tensor *T = &p->tensor[t];
-            if (T->role == IR_TEMP && !g->sp.stored[t])
-                continue;
-            sb_printf(g->sp.b, "%s", first ? "" : ", ");
-            if (!dtype_is_float(T->dtype))      /* int64_t and einc_i64 differ in C++ */
-                sb_printf(g->sp.b, "(%s%s *)", T->role == IR_INPUT ? "const " : "", ctype(T->dtype));
-            sb_printf(g->sp.b, "%s", g->sp.tensor[t]);
-            first = false;
-        }
-        for (int a = 0; a < p->naxis; a++)
-            if (p->axis[a].size < 0)
-                sb_printf(g->sp.b, ", %s", g->sp.size[a]);
-        sb_printf(g->sp.b, ");\n");
+    strbuf args = { 0 };
+    strbuf *outer = g->sp.b;
+    g->sp.b = &args;
+    launch_args(g);
+    g->sp.b = outer;
+    char *a = sb_finish(&args);
+    if (!a) {
+        outer->failed = true;
+        return;
     }
-    sb_printf(g->sp.b, "}\n");
+    for (int i = 0; i < nk; i++)
+        cu_launch_emit(&ls[i], &g->sp, g->name, i, a);
+    einc_free(a);
+    sb_printf(g->sp.b, "    return cudaSuccess;\n}\n");
 }
 
-static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, int nk)
+static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, const cu_launch *ls, int nk)
 {
     cd_open(&g->sp, g->name, o->source, host ? CD_CUDA : CD_KERNELS);
-    sb_printf(g->sp.b, " * Each kernel runs %d threads a block on min(ceil(N/%d), %d) blocks, not "
-                    "at all\n * when N is 0:\n", CU_BLOCK, CU_BLOCK, CU_MAX_GRID);
+    sb_printf(g->sp.b, " * Each kernel's launch, none when its work W is 0:\n");
     for (int i = 0; i < nk; i++) {
-        sb_printf(g->sp.b, " *   %s_k%d  N = ", g->name, i);
-        if (!ks[i].nflat)
-            sb_printf(g->sp.b, "1%s", ks[i].block ? " (one block shares the reduction)" : "");
-        for (int j = 0; j < ks[i].nflat; j++)
-            sb_printf(g->sp.b, "%s%s", j ? "*" : "", g->sp.size[ks[i].flat[j]]);
+        sb_printf(g->sp.b, " *   %s_k%d  ", g->name, i);
+        cu_launch_describe(&ls[i], &g->sp, g->sp.b);
         sb_printf(g->sp.b, "\n");
     }
     sb_printf(g->sp.b, " */\n");
@@ -534,11 +677,16 @@ static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, i
               "#define EINC_NAN_F __int_as_float(0x7fc00000)\n"
               "#define EINC_INF_D __longlong_as_double(0x7ff0000000000000LL)\n"
               "#define EINC_NAN_D __longlong_as_double(0x7ff8000000000000LL)\n"
+              "#endif\n\n"
+              "#if !defined(EINC_CUDA_EMU) && !defined(einc_load_f4)\n"
+              "#define einc_load_f4(p) (*(const float4 *)(const void *)(p))\n"
+              "#define einc_store_f4(p, v) ((void)(*(float4 *)(void *)(p) = (v)))\n"
               "#endif\n\n");
     if (g->sp.helpers) {
         cs_helpers(&g->sp);
         sb_printf(g->sp.b, "\n");
     }
+    cu_rows_globals(g, ks, nk);
 }
 
 static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
@@ -558,18 +706,24 @@ static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
             cs_workspace_fn(&g.sp, "extern \"C\"", o->name, true);
     } else {
         cu_kernel *ks = ARENA_ARRAY(c->A, cu_kernel, lp->nnest + 1);
-        if (!ks)
+        cu_launch *ls = ARENA_ARRAY(c->A, cu_launch, lp->nnest + 1);
+        if (!ks || !ls)
             return cc_nomem(c), NULL;
         for (int i = 0; i < lp->nnest; i++)
-            if (cu_shape(c, &lp->nest[i], &ks[i]) < 0)
+            if (cu_shape(c, &lp->nest[i], &ks[i]) < 0 || cu_launch_plan(c, lp, i, &ls[i]) < 0)
                 return NULL;
-        preamble(&g, o, host, ks, lp->nnest);
+        preamble(&g, o, host, ks, ls, lp->nnest);
+        for (int i = 0; i < lp->nnest; i++)
+            if (ls[i].form == CU_FORM_COPY) {
+                cu_copy_routine(&b);
+                break;
+            }
         for (int i = 0; i < lp->nnest; i++) {
             g.nest = &lp->nest[i];
-            kernel(&g, &ks[i], i);
+            kernel(&g, &ks[i], &ls[i], i);
         }
         if (host)
-            launcher(&g, ks, lp->nnest);
+            launcher(&g, ls, lp->nnest);
     }
     char *s = sb_finish(&b);
     if (!s)
@@ -587,3 +741,18 @@ char *cg_cuda_kernels(cc *c, const lp_prog *lp, const cg_opts *o)
 {
     return emit(c, lp, o, false);
 }
+
+/* What the kernel templates (cuda_int.h) reuse of this file's spelling. */
+void cu_indent(cgu *g, int depth) { indent(g, depth); }
+void cu_identity(cgu *g, ir_comb comb) { identity(g, comb); }
+void cu_combine(cgu *g, ir_comb comb, const char *lhs, const ir_expr *x, const char *vtext)
+{
+    combine(g, comb, lhs, x, vtext);
+}
+void cu_node(cgu *g, const lp_node *n, int depth) { node(g, n, depth); }
+void cu_acc_store(cgu *g, const lp_node *n, int depth) { acc_store(g, n, depth); }
+void cu_pairwise_start(cgu *g, const lp_node *acc, int depth) { pairwise_start(g, acc, depth); }
+void cu_pairwise_end(cgu *g, const lp_node *acc, int depth) { pairwise_end(g, acc, depth); }
+void cu_count(cgu *g, const int *ax, int n, const char *type) { count(g, ax, n, type); }
+void cu_unflatten(cgu *g, const int *ax, int n, const char *var, int depth) { unflatten(g, ax, n, var, depth); }
+void cu_params(cgu *g, bool host) { params(g, host); }

@@ -215,9 +215,10 @@ LLVMValueRef cgl_load_plain(cgl *g, const ir_access *a)
 }
 
 /*
- * A guarded access (zero padding) loads only when every index is inside the tensor (one
- * unsigned compare per dimension also catches negative ones) and is 0 otherwise.  The
- * branch is what the loop vectorizer if-converts into a masked load.
+ * A guarded access (padding) loads only when every index is inside the tensor (one
+ * unsigned compare per dimension also catches negative ones) and is its pad combiner's
+ * identity otherwise (0; -inf for a max pool's padding).  The branch is what the loop
+ * vectorizer if-converts into a masked load and a select.
  */
 LLVMValueRef cgl_load(cgl *g, const ir_access *a)
 {
@@ -238,7 +239,7 @@ LLVMValueRef cgl_load(cgl *g, const ir_access *a)
     LLVMBuildBr(g->b, join);
     LLVMPositionBuilderAtEnd(g->b, join);
     LLVMValueRef phi = LLVMBuildPhi(g->b, ctype(g), "");
-    LLVMValueRef vals[2] = { v, fp(g) ? LLVMConstReal(ctype(g), 0) : LLVMConstInt(ctype(g), 0, 0) };
+    LLVMValueRef vals[2] = { v, cgl_identity(g, a->pad) };
     LLVMBasicBlockRef bbs[2] = { in_end, pre };
     LLVMAddIncoming(phi, vals, bbs, 2);
     return phi;

@@ -6,7 +6,7 @@
  *                | PARAM NAME ":" NAME "[" dims "]"
  *                | DEF NAME "(" names ")" "{" stmt { NEWLINE stmt } "}"   (stmts may be empty)
  *                | stmt ]
- *     stmt    := NAME "=" expr | RETURN expr
+ *     stmt    := NAME "=" expr | RETURN expr { "," expr }      (several: a model's results)
  *     expr    := term { ("+" | "-") term }
  *     term    := unary { ("*" | "/") unary }
  *     unary   := "-" unary | primary
@@ -71,6 +71,7 @@ item(R) ::= stmt(S).                       { R = S; }
 
 stmt(R) ::= NAME(N) ASSIGN expr(X).        { R = el_assign(ps, N, X); }
 stmt(R) ::= RETURN(K) expr(X).             { R = el_return(ps, K, X); }
+stmt(R) ::= RETURN(K) tlist(T).            { R = el_return_many(ps, K, T); }
 
 /* A def body: statements separated by newlines, blank lines anywhere. */
 body(R) ::= bline(S).                      { R = el_push_item(ps, NULL, S); }

@@ -167,19 +167,41 @@ EINC_API int einc_kernel_ninputs(const einc_kernel *k);
 EINC_API const char *einc_kernel_input_name(const einc_kernel *k, int i);
 
 /*
+ * How many results the kernel computes: 1, or a model's count when it returns several
+ * (`return probs, f1`).  Result i's name is the variable it returns when that is a plain
+ * name ("probs"), else "out0", "out1", ... by position; an expression's one output is "out".
+ */
+EINC_API int einc_kernel_noutputs(const einc_kernel *k);
+EINC_API const char *einc_kernel_output_name(const einc_kernel *k, int i);
+
+/*
  * The output's dtype and shape for these inputs (only dtype, ndim and shape of each input
- * are read).  shape must have room for EINC_MAX_RANK entries.
+ * are read).  shape must have room for EINC_MAX_RANK entries.  For a kernel with one
+ * output; one with several gives an error that names einc_kernel_output_at.
  */
 EINC_API einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *inputs,
                                         einc_dtype *dtype, int *ndim, int64_t *shape,
                                         einc_error *err);
+/* The same for output i, 0 <= i < einc_kernel_noutputs(k). */
+EINC_API einc_status einc_kernel_output_at(einc_kernel *k, int i, int ninputs,
+                                           const einc_tensor *inputs, einc_dtype *dtype,
+                                           int *ndim, int64_t *shape, einc_error *err);
 
 /*
  * Computes the expression.  out must have the dtype and shape einc_kernel_output gives;
- * out->data is written, inputs are only read.
+ * out->data is written, inputs are only read.  For a kernel with one output; one with
+ * several gives an error that names einc_kernel_run_outputs.
  */
 EINC_API einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inputs,
                                      const einc_tensor *out, einc_error *err);
+/*
+ * Computes every result: noutputs must be einc_kernel_noutputs(k), and outs[i] have the
+ * dtype and shape einc_kernel_output_at(k, i, ...) gives.  The outputs must not overlap
+ * each other or the inputs.
+ */
+EINC_API einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs,
+                                             const einc_tensor *inputs, int noutputs,
+                                             const einc_tensor *outs, einc_error *err);
 
 /*
  * The input shapes the expression implies when every size is given at compile time (as
@@ -218,7 +240,9 @@ typedef enum einc_emit_kind {
 } einc_emit_kind;
 
 /*
- * Kernel source for the expression: sizes given at compile time are constants, the others
+ * Kernel source for the expression.  The arrays come first: the inputs, then the output,
+ * or a model's outputs in the order it returns them, each named after its result (README.md,
+ * "Emitted kernels").  Sizes given at compile time are constants, the others
  * (a repeat's included) become int64_t parameters after the arrays, in order of first
  * appearance: named axes only, inputs left to right, then the output, so repeat-only axes
  * come last; the dimensions of '...' (with ...=N given) follow as ellipsis0, ellipsis1, ...

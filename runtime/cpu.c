@@ -228,14 +228,15 @@ int cpu_run(cpu_backend *b, cc *c, const char *key, const ir_prog *p, void *cons
         return cc_nomem(c);
     for (int a = 0; a < p->naxis; a++)
         sizes[a] = p->axis[a].size;
-    /* temporaries (the steps of a contraction path) live for this run only */
+    /* temporaries (the steps of a contraction path) live for this run only, but for those
+       the caller reads after it (computed labels, ir.h), in zeroed buffers of its own */
     void **all = ARENA_ARRAY(c->A, void *, p->ntensor);
     if (!all)
         return cc_nomem(c);
     int rc = 0;
     for (int t = 0; t < p->ntensor; t++) {
         all[t] = buf[t];
-        if (p->tensor[t].role == IR_TEMP) {
+        if (p->tensor[t].role == IR_TEMP && !buf[t]) {
             int64_t n = ir_tensor_elems(p, &p->tensor[t]);
             size_t es = dtype_size(p->tensor[t].dtype), ne = (size_t)(n > 0 ? n : 1);
             /* zeroed only when its first writer may leave elements alone (3.5 MB of zeros
@@ -263,7 +264,7 @@ int cpu_run(cpu_backend *b, cc *c, const char *key, const ir_prog *p, void *cons
                  &n);
     }
     for (int t = 0; t < p->ntensor; t++)
-        if (p->tensor[t].role == IR_TEMP)
+        if (p->tensor[t].role == IR_TEMP && !buf[t])
             einc_free(all[t]);
     return rc;
 }

@@ -5,25 +5,35 @@
  * needed to build.  Several entry points are exported under versioned names (cuMemAlloc is
  * cuMemAlloc_v2 since CUDA 3.2): the table names the symbol each member loads.  A program
  * is lowered for the GPU (one thread per output element), bound to its sizes, spelled as
- * CUDA C by codegen/cuda.c and compiled by NVRTC for compute_XY of device 0; each nest is
- * launched with the launcher's rule (256 threads, min(ceil(N/256), 4096) blocks, none when
- * N == 0).  NOTE: written and compiled without a GPU; benchmarks/gpu/check.sh is the test
- * that runs it against the interpreter on a lent GPU machine.
+ * CUDA C by codegen/cuda.c and compiled by NVRTC to a cubin for device 0's architecture
+ * (PTX for an older one when NVRTC does not know the device: nvrtc_pick_arch); each nest
+ * is launched by its plan (codegen/cuda_launch.h), the rule the emitted launcher follows
+ * too (rows and reduce kernels also by the device's multiprocessor count).  Module images
+ * persist in the on-disk cache under a key of the image kind,
+ * the architecture, the NVRTC and driver versions and the CUDA C source (which spells
+ * every size and option the code depends on), so a hit loads without NVRTC; an image that
+ * reads back whole but does not load is dropped and compiled again.  NOTE: written and
+ * compiled without a GPU; benchmarks/gpu/check.sh is the test that runs it against the
+ * interpreter on a lent GPU machine.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cuda.h"
 #include "alloc.h"
 #include "cuda_emu.h"
 #include "codegen.h"
+#include "cuda_launch.h"
+#include "kcache.h"
 #include "loop.h"
 #include "nvrtc.h"
 #include "pipeline.h"
+#include "strbuf.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef int cu_result;              /* CUresult: 0 is CUDA_SUCCESS */
 typedef int cu_device;
@@ -32,8 +42,11 @@ typedef struct cu_module_ *cu_module;
 typedef struct cu_function_ *cu_function;
 typedef struct cu_stream_ *cu_stream;
 typedef unsigned long long cu_ptr;  /* CUdeviceptr */
+typedef struct cu_event_ *cu_event;
 
-enum { CU_ATTR_CC_MAJOR = 75, CU_ATTR_CC_MINOR = 76, CU_BLOCK = 256, CU_MAX_GRID = 4096 };
+enum { CU_ATTR_SMS = 16, CU_ATTR_CC_MAJOR = 75, CU_ATTR_CC_MINOR = 76 };
+/* CUfunction_attribute */
+enum { CU_FUNC_SHARED = 1, CU_FUNC_LOCAL = 3, CU_FUNC_REGS = 4, CU_FUNC_MAX_DYNAMIC_SHARED = 8 };
 
 /* return type, exported symbol, member, parameters */
 #define CUDA_SYMS(X)                                                                        \
@@ -54,8 +67,17 @@ enum { CU_ATTR_CC_MAJOR = 75, CU_ATTR_CC_MINOR = 76, CU_BLOCK = 256, CU_MAX_GRID
     X(cu_result, "cuLaunchKernel", launch,                                                  \
       (cu_function f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,       \
        unsigned bz, unsigned shmem, cu_stream s, void **params, void **extra))              \
+    X(cu_result, "cuFuncSetAttribute", func_set_attribute, (cu_function f, int attr, int value)) \
     X(cu_result, "cuCtxSynchronize", sync, (void))                                          \
-    X(cu_result, "cuGetErrorString", error_string, (cu_result r, const char **s))
+    X(cu_result, "cuGetErrorString", error_string, (cu_result r, const char **s))          \
+    X(cu_result, "cuDriverGetVersion", driver_version, (int *v))                            \
+    X(cu_result, "cuDeviceGetName", device_name, (char *name, int len, cu_device d))        \
+    X(cu_result, "cuFuncGetAttribute", func_attribute, (int *v, int attr, cu_function f))   \
+    X(cu_result, "cuEventCreate", event_create, (cu_event *e, unsigned flags))              \
+    X(cu_result, "cuEventRecord", event_record, (cu_event e, cu_stream s))                  \
+    X(cu_result, "cuEventSynchronize", event_sync, (cu_event e))                            \
+    X(cu_result, "cuEventElapsedTime", event_elapsed, (float *ms, cu_event a, cu_event b))  \
+    X(cu_result, "cuEventDestroy_v2", event_destroy, (cu_event e))
 
 typedef struct cu_lib {
 #define X(ret, sym, member, args) ret (*member) args;
@@ -67,6 +89,8 @@ typedef struct cu_entry cu_entry;
 struct cu_entry {
     cu_entry *next;
     char *key;
+    bool from_disk;             /* its image came from the on-disk cache */
+    double compile_ms;          /* NVRTC's (or the emulator's image) time; 0 from the disk */
     cu_module module;
     int nk;
     cu_function *fn;
@@ -80,10 +104,22 @@ struct cuda_backend {
     cu_lib lib;
     cu_device dev;
     cu_context ctx;
-    char arch[32];              /* "compute_90" */
+    int major, minor;           /* device 0's compute capability */
+    int driver;                 /* cuDriverGetVersion */
+    int sms;                    /* multiprocessors, for the launch geometry (0: unknown) */
+    char device[96];
+    char arch[32];              /* "sm_90", or "compute_90" for PTX: nvrtc_pick_arch */
+    bool nvrtc_tried;
+    nvrtc_lib nvrtc;            /* opened at the first compile that needs it */
+    char nvrtc_why[256];        /* why it could not be opened */
+    kcache *kc;                 /* the context's on-disk cache, or NULL */
     cu_entry *cache;
     cuda_emu *emu;              /* EINC_CUDA_EMU=1: the emulator is the driver (cuda_emu.h) */
 };
+
+static _Thread_local cuda_probe *probe;
+
+void cuda_probe_next(cuda_probe *pr) { probe = pr; }
 
 cuda_backend *cuda_new(void)
 {
@@ -92,6 +128,8 @@ cuda_backend *cuda_new(void)
         pthread_mutex_init(&b->mu, NULL);
     return b;
 }
+
+void cuda_use_kcache(cuda_backend *b, kcache *kc) { b->kc = kcache_on(kc) ? kc : NULL; }
 
 void cuda_free(cuda_backend *b)
 {
@@ -109,6 +147,7 @@ void cuda_free(cuda_backend *b)
         b->lib.ctx_release(b->dev);
     if (b->handle)
         dlclose(b->handle);
+    nvrtc_close(&b->nvrtc);
     cuda_emu_close(b->emu);
     pthread_mutex_destroy(&b->mu);
     einc_free(b);
@@ -155,6 +194,15 @@ static void open_driver(cuda_backend *b)
         snprintf(b->why, sizeof b->why, "cannot open CUDA device 0: %s", cu_err(b, r));
         return;
     }
+    if (b->lib.attribute(&b->sms, CU_ATTR_SMS, b->dev))
+        b->sms = 0;
+    b->major = major;
+    b->minor = minor;
+    if (b->lib.driver_version(&b->driver))
+        b->driver = 0;
+    if (b->lib.device_name(b->device, (int)sizeof b->device, b->dev))
+        snprintf(b->device, sizeof b->device, "CUDA device 0");
+    b->device[sizeof b->device - 1] = 0;
     snprintf(b->arch, sizeof b->arch, "compute_%d%d", major, minor);
     b->ok = true;
 }
@@ -171,18 +219,6 @@ bool cuda_ready(cuda_backend *b, cc *c)
     return ok;
 }
 
-/* N, the product of the sizes of the loops a kernel flattens over its grid (cg_cuda_flat). */
-static int64_t grid_elems(const ir_prog *p, const lp_node *root, int *ax, bool *flat)
-{
-    int n = cg_cuda_flat(root, ax);
-    int64_t e = 1;
-    for (int i = 0; i < n; i++)
-        e *= p->axis[ax[i]].size;
-    *flat = n > 0;
-    return e;
-}
-
-/* Compiles p's kernels and loads them; called with b->mu held. */
 /* The loop IR of p, which einc_kernel_run took through the pipeline's index-IR stages. */
 static lp_prog *lower_gpu(cc *c, const ir_prog *p)
 {
@@ -190,6 +226,108 @@ static lp_prog *lower_gpu(cc *c, const ir_prog *p)
     return pipeline_run(c, &pl, PL_SCHEDULE) == 0 ? pl.lp : NULL;
 }
 
+/* NVRTC, opened once per backend; called with b->mu held.  0, or -1 with why in c. */
+static int need_nvrtc(cuda_backend *b, cc *c)
+{
+    if (!b->nvrtc_tried) {
+        b->nvrtc_tried = true;
+        if (nvrtc_open(&b->nvrtc, b->nvrtc_why, sizeof b->nvrtc_why) == 0)
+            nvrtc_pick_arch(&b->nvrtc, b->major, b->minor, b->arch, sizeof b->arch);
+    }
+    if (b->nvrtc.handle)
+        return 0;
+    cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "%s", b->nvrtc_why);
+    return -1;
+}
+
+/* The on-disk cache's key for src's module: everything the image depends on. */
+static char *disk_key(const cuda_backend *b, const char *src)
+{
+    strbuf kb = { 0 };
+    if (b->emu)
+        sb_printf(&kb, "cuda-emu\n");
+    else
+        sb_printf(&kb, "cuda-%s %s\ndevice %d.%d\nnvrtc %d.%d\ndriver %d\n",
+                  strncmp(b->arch, "sm_", 3) == 0 ? "cubin" : "ptx", b->arch, b->major,
+                  b->minor, b->nvrtc.major, b->nvrtc.minor, b->driver);
+    sb_printf(&kb, "%s", src);
+    return sb_finish(&kb);
+}
+
+/* Loads image into e->module and finds its kernels; 0, or the driver's error. */
+static cu_result load(cuda_backend *b, cu_entry *e, const void *image)
+{
+    b->lib.ctx_set(b->ctx);
+    cu_result r = b->lib.module_load(&e->module, image);
+    for (int i = 0; !r && i < e->nk; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "einc_k%d", i);
+        r = b->lib.function(&e->fn[i], e->module, name);
+    }
+    if (r && e->module) {
+        b->lib.module_unload(e->module);
+        e->module = NULL;
+    }
+    return r;
+}
+
+/*
+ * The module image of src, from the on-disk cache when it holds one that loads, else
+ * compiled (and then stored); loads it into e.  0, or -1 with the error in c.
+ */
+static int build_module(cuda_backend *b, cc *c, const char *src, cu_entry *e)
+{
+    if (!b->emu && need_nvrtc(b, c) < 0)
+        return -1;
+    char *dkey = b->kc ? disk_key(b, src) : NULL;
+    size_t len = 0;
+    char *image = dkey ? kcache_get(b->kc, dkey, &len) : NULL;
+    /* PTX and the emulator's source are text: an entry without its NUL is foreign */
+    if (image && (len == 0 || (strncmp(b->arch, "sm_", 3) != 0 && image[len - 1] != 0))) {
+        einc_free(image);
+        image = NULL;
+    }
+    if (image) {
+        cu_result r = load(b, e, image);
+        einc_free(image);
+        if (!r) {
+            e->from_disk = true;
+            einc_free(dkey);
+            return 0;
+        }
+        kcache_drop(b->kc, dkey);
+    }
+    nvrtc_image img = { 0 };
+    char msg[sizeof c->err->message];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (b->emu) {
+        if ((img.data = cuda_emu_image(src)) != NULL)
+            img.len = strlen(img.data) + 1;
+    } else if (nvrtc_build(&b->nvrtc, src, "einc.cu", b->arch, &img, msg, sizeof msg) < 0) {
+        einc_free(dkey);
+        cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "%s", msg);
+        return -1;
+    }
+    if (!img.data) {
+        einc_free(dkey);
+        cc_nomem(c);
+        return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    e->compile_ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
+    cu_result r = load(b, e, img.data);
+    if (!r && dkey)
+        kcache_put(b->kc, dkey, img.data, img.len);
+    einc_free(img.data);
+    einc_free(dkey);
+    if (r)
+        cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "CUDA cannot load the kernels: %s", cu_err(b, r));
+    return r ? -1 : 0;
+}
+
+/* Compiles p's kernels (or loads them from the disk) into a new entry of the module cache;
+   called with b->mu held. */
 static cu_entry *compile(cuda_backend *b, cc *c, const char *key, const ir_prog *p, lp_prog **lpo)
 {
     lp_prog *lp = lower_gpu(c, p);
@@ -197,42 +335,24 @@ static cu_entry *compile(cuda_backend *b, cc *c, const char *key, const ir_prog 
         return NULL;
     *lpo = lp;
     cg_opts o = { "einc", c->src, false };
-    char *src = cg_cuda_kernels(c, lp, &o), *ptx = NULL, msg[sizeof c->err->message];
+    char *src = cg_cuda_kernels(c, lp, &o);
     if (!src)
         return NULL;
-    if (b->emu && !(ptx = cuda_emu_image(src))) {     /* its module image is the source */
-        einc_free(src);
-        cc_nomem(c);
-        return NULL;
-    }
-    if (!b->emu && nvrtc_ptx(src, "einc.cu", b->arch, &ptx, msg, sizeof msg) < 0) {
-        einc_free(src);
-        cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "%s", msg);
-        return NULL;
-    }
-    einc_free(src);
     cu_entry *e = einc_calloc(1, sizeof *e);
     if (!e || !(e->key = einc_malloc(strlen(key) + 1)) ||
         !(e->fn = einc_calloc((size_t)lp->nnest + 1, sizeof *e->fn))) {
         if (e)
             einc_free(e->key);
         einc_free(e);
-        free(ptx);
+        einc_free(src);
         cc_nomem(c);
         return NULL;
     }
     strcpy(e->key, key);
     e->nk = lp->nnest;
-    b->lib.ctx_set(b->ctx);
-    cu_result r = b->lib.module_load(&e->module, ptx);
-    free(ptx);
-    for (int i = 0; !r && i < lp->nnest; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "einc_k%d", i);
-        r = b->lib.function(&e->fn[i], e->module, name);
-    }
-    if (r) {
-        cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "CUDA cannot load the kernels: %s", cu_err(b, r));
+    int rc = build_module(b, c, src, e);
+    einc_free(src);
+    if (rc < 0) {
         einc_free(e->key);
         einc_free(e->fn);
         einc_free(e);
@@ -243,8 +363,121 @@ static cu_entry *compile(cuda_backend *b, cc *c, const char *key, const ir_prog 
     return e;
 }
 
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* The median of v[0..n), n >= 1, sorting v. */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The facts of the device, the image and each kernel's resources, into pr. */
+static void describe(const cuda_backend *b, const cu_entry *e, cuda_probe *pr)
+{
+    pr->filled = true;
+    pr->emulated = b->emu != NULL;
+    pr->from_disk = e->from_disk;
+    pr->compile_ms = e->compile_ms;
+    snprintf(pr->device, sizeof pr->device, "%s", b->device);
+    if (b->emu)
+        snprintf(pr->image, sizeof pr->image, "emulated");
+    else
+        snprintf(pr->image, sizeof pr->image, "%s %s", strncmp(b->arch, "sm_", 3) == 0 ? "cubin" : "PTX",
+                 b->arch);
+    pr->cc_major = b->major;
+    pr->cc_minor = b->minor;
+    pr->driver = b->driver;
+    pr->nvrtc_major = b->nvrtc.major;
+    pr->nvrtc_minor = b->nvrtc.minor;
+    pr->nk = e->nk;
+    memset(pr->k, 0, sizeof pr->k);     /* a kernel with no work keeps a 0 grid */
+    for (int i = 0; i < e->nk && i < CUDA_PROBE_KERNELS; i++) {
+        cuda_kernel_info *k = &pr->k[i];
+        int *at[] = { &k->regs, &k->static_shared, &k->local };
+        const int attr[] = { CU_FUNC_REGS, CU_FUNC_SHARED, CU_FUNC_LOCAL };
+        for (int a = 0; a < 3; a++)
+            if (b->lib.func_attribute(at[a], attr[a], e->fn[i]))
+                *at[a] = -1;
+    }
+}
+
+/*
+ * Times reps runs of the launches (after one untimed) with an event before each kernel and
+ * after the last; medians into pr.  The driver's first error, or 0.
+ */
+typedef struct launch {
+    int kernel;                 /* its index in the module */
+    cu_function fn;
+    unsigned grid, block[2], shmem;
+} launch;
+
+/* Launches l, first raising the kernel's dynamic shared memory limit when it needs more. */
+static cu_result launch_one(cuda_backend *b, const launch *l, void **args)
+{
+    cu_result r = 0;
+    if (l->shmem > CU_SHMEM_DEFAULT)
+        r = b->lib.func_set_attribute(l->fn, CU_FUNC_MAX_DYNAMIC_SHARED, (int)l->shmem);
+    return r ? r : b->lib.launch(l->fn, l->grid, 1, 1, l->block[0], l->block[1], 1, l->shmem, NULL, args, NULL);
+}
+
+static cu_result timed_runs(cuda_backend *b, cc *c, const launch *L, int nl, void **args, cuda_probe *pr)
+{
+    int reps = pr->reps < CUDA_PROBE_REPS ? pr->reps : CUDA_PROBE_REPS, nev = (nl + 1) * reps;
+    cu_event *ev = ARENA_ARRAY(c->A, cu_event, nev);
+    double *t = ARENA_ARRAY(c->A, double, reps), *tk = ARENA_ARRAY(c->A, double, reps * (nl + 1));
+    if (!ev || !t || !tk)
+        return 2;   /* CUDA_ERROR_OUT_OF_MEMORY */
+    cu_result r = 0;
+    int made = 0;
+    for (; made < nev && !r; made++)
+        if ((r = b->lib.event_create(&ev[made], 0)) != 0)
+            break;
+    for (int i = 0; i < nl && !r; i++)      /* the untimed run */
+        r = launch_one(b, &L[i], args);
+    for (int rep = 0; rep < reps && !r; rep++) {
+        cu_event *E = ev + rep * (nl + 1);
+        for (int i = 0; i < nl && !r; i++) {
+            r = b->lib.event_record(E[i], NULL);
+            if (!r)
+                r = launch_one(b, &L[i], args);
+        }
+        if (!r)
+            r = b->lib.event_record(E[nl], NULL);
+    }
+    if (!r && reps)
+        r = b->lib.event_sync(ev[nev - 1]);
+    for (int rep = 0; rep < reps && !r; rep++) {
+        cu_event *E = ev + rep * (nl + 1);
+        float ms = 0;
+        r = b->lib.event_elapsed(&ms, E[0], E[nl]);
+        t[rep] = ms;
+        for (int i = 0; i < nl && !r; i++) {
+            r = b->lib.event_elapsed(&ms, E[i], E[i + 1]);
+            tk[i * reps + rep] = ms;
+        }
+    }
+    for (int i = 0; i < made; i++)
+        b->lib.event_destroy(ev[i]);
+    if (!r && reps) {
+        pr->ms = median(t, reps);
+        for (int i = 0; i < nl; i++)
+            if (L[i].kernel < CUDA_PROBE_KERNELS)
+                pr->k[L[i].kernel].ms = median(tk + i * reps, reps);
+    }
+    return r;
+}
+
 int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf)
 {
+    cuda_probe *pr = probe;
+    probe = NULL;
+    if (pr)
+        pr->filled = false;
     if (!cuda_ready(b, c))
         return -1;
     pthread_mutex_lock(&b->mu);     /* one device context, one run at a time */
@@ -261,13 +494,11 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
         e = compile(b, c, key, p, &lp);
     cu_ptr *dev = ARENA_ARRAY(c->A, cu_ptr, p->ntensor);
     void **args = ARENA_ARRAY(c->A, void *, p->ntensor);
-    int depth = 0;
-    for (int i = 0; lp && i < lp->nnest; i++) {
-        int d = cg_cuda_flat(lp->nest[i].root, NULL);
-        depth = d > depth ? d : depth;
-    }
-    int *ax = ARENA_ARRAY(c->A, int, depth + 1);
-    if (!e || !lp || !dev || !args || !ax) {
+    cu_launch *plan = lp ? ARENA_ARRAY(c->A, cu_launch, lp->nnest + 1) : NULL;
+    for (int i = 0; plan && i < lp->nnest; i++)
+        if (cu_launch_plan(c, lp, i, &plan[i]) < 0)
+            plan = NULL;
+    if (!e || !lp || !dev || !args || !plan) {
         if (!c->failed)
             cc_nomem(c);
         goto out;
@@ -283,23 +514,46 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
         if (p->tensor[t].role != IR_TEMP || cg_temp_stored(lp, t))
             args[na++] = &dev[t];       /* the kernels' parameters: cg_cuda_kernels */
     }
-    for (int i = 0; i < e->nk && !r; i++) {
-        bool flat;
-        int64_t n = grid_elems(p, lp->nest[i].root, ax, &flat);
-        if (flat && n == 0)
-            continue;
-        int64_t blocks = flat ? n / CU_BLOCK + (n % CU_BLOCK != 0) : 1;
-        unsigned grid = (unsigned)(blocks < CU_MAX_GRID ? blocks : CU_MAX_GRID);
-        r = b->lib.launch(e->fn[i], grid, 1, 1, CU_BLOCK, 1, 1, 0, NULL, args, NULL);
+    launch *L = ARENA_ARRAY(c->A, launch, e->nk + 1);
+    int nl = 0;
+    for (int i = 0; i < e->nk && L; i++) {
+        launch *l = &L[nl];
+        if (cu_launch_dims(&plan[i], p, b->sms, &l->grid, l->block, &l->shmem)) {
+            l->kernel = i;
+            l->fn = e->fn[i];
+            nl++;
+        }
     }
+    if (!L)
+        r = 2;      /* CUDA_ERROR_OUT_OF_MEMORY */
+    if (pr && !r) {
+        describe(b, e, pr);
+        for (int i = 0; i < nl; i++)
+            if (L[i].kernel < CUDA_PROBE_KERNELS) {
+                cuda_kernel_info *k = &pr->k[L[i].kernel];
+                k->grid[0] = L[i].grid;
+                k->block[0] = L[i].block[0];
+                k->block[1] = L[i].block[1];
+                k->grid[1] = k->grid[2] = k->block[2] = 1;
+                k->dyn_shared = L[i].shmem;
+            }
+    }
+    for (int i = 0; i < nl && !r && !(pr && pr->reps > 0); i++)
+        r = launch_one(b, &L[i], args);
+    if (pr && pr->reps > 0 && !r)
+        r = timed_runs(b, c, L, nl, args, pr);
     if (!r)
         r = b->lib.sync();
-    if (!r) {
-        const ir_tensor *O = &p->tensor[p->output];
+    for (int o = p->output; !r && o < p->output + p->noutput; o++) {
+        const ir_tensor *O = &p->tensor[o];
         size_t bytes = (size_t)ir_tensor_elems(p, O) * dtype_size(O->dtype);
         if (bytes)
-            r = b->lib.dtoh(buf[p->output], dev[p->output], bytes);
+            r = b->lib.dtoh(buf[o], dev[o], bytes);
     }
+    /* temporaries the caller reads after the run (computed labels, ir.h) */
+    for (int t = 0; t < p->ntensor && !r; t++)
+        if (p->tensor[t].role == IR_TEMP && buf[t] && cg_temp_stored(lp, t) && ir_tensor_elems(p, &p->tensor[t]) > 0)
+            r = b->lib.dtoh(buf[t], dev[t], (size_t)ir_tensor_elems(p, &p->tensor[t]) * dtype_size(p->tensor[t].dtype));
     for (int t = 0; t < p->ntensor; t++)
         if (dev[t])
             b->lib.mem_free(dev[t]);

@@ -11,7 +11,10 @@
 
 #include "ir.h"
 
+#include <stdbool.h>
+
 typedef struct cuda_backend cuda_backend;
+typedef struct kcache kcache;
 
 cuda_backend *cuda_new(void);               /* NULL when out of memory; opens nothing yet */
 void cuda_free(cuda_backend *b);
@@ -25,5 +28,52 @@ bool cuda_ready(cuda_backend *b, cc *c);
  * names what the code depends on besides the sizes.
  */
 int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf);
+
+/* Modules persist in kc (the context's on-disk cache, runtime/kcache.h); NULL: none. */
+void cuda_use_kcache(cuda_backend *b, kcache *kc);
+
+enum { CUDA_PROBE_KERNELS = 16 };
+
+/* One kernel as the device ran it: its launch, its resources and its median time. */
+typedef struct cuda_kernel_info {
+    unsigned grid[3], block[3];
+    unsigned dyn_shared;        /* bytes of dynamic shared memory at the launch */
+    int regs;                   /* per thread; cuFuncGetAttribute, -1 when unknown */
+    int static_shared;          /* bytes of __shared__ arrays; -1 when unknown */
+    int local;                  /* bytes of local memory per thread (spills); -1 when unknown */
+    double ms;                  /* median, when timed; else 0 */
+} cuda_kernel_info;
+
+/*
+ * What one cuda_run did, for `einc bench --target=cuda` and benchmarks/gpu/gpucheck.c.
+ * The public API has no device-resident call, so the timed runs happen inside the
+ * einc_kernel_run they make: with reps > 0 the inputs are copied once, the whole kernel
+ * sequence runs once untimed and then reps times between cuEvent records, and the output
+ * is copied back once.
+ */
+typedef struct cuda_probe {
+    int reps;                   /* in: timed runs, 0 to CUDA_PROBE_REPS; 0: only the facts */
+    bool filled;                /* out: a cuda_run reached the launches */
+    bool emulated;              /* EINC_CUDA_EMU=1: times are host clocks */
+    bool from_disk;             /* the module came from the on-disk cache, without NVRTC */
+    double compile_ms;          /* NVRTC's time for the module (all its kernels); 0 from disk */
+    char device[96];            /* cuDeviceGetName */
+    char image[40];             /* "cubin sm_90", "PTX compute_90" or "emulated" */
+    int cc_major, cc_minor;
+    int driver;                 /* cuDriverGetVersion: 13000 is 13.0 */
+    int nvrtc_major, nvrtc_minor;   /* 0 when NVRTC was not opened */
+    int nk;                     /* kernels (those past CUDA_PROBE_KERNELS are not described) */
+    cuda_kernel_info k[CUDA_PROBE_KERNELS];
+    double ms;                  /* median of the whole sequence, when timed */
+} cuda_probe;
+
+enum { CUDA_PROBE_REPS = 1000 };
+
+/*
+ * The calling thread's next cuda_run fills *pr (then forgets it); NULL cancels.  A
+ * thread-local request, not an argument: the run goes through einc_kernel_run as every
+ * other caller's does, so what is timed is the code users run.
+ */
+void cuda_probe_next(cuda_probe *pr);
 
 #endif

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -35,10 +36,16 @@ typedef struct cu_context_ *cu_context;     /* a cuda_emu */
 typedef struct cu_module_ *cu_module;
 typedef struct cu_function_ *cu_function;
 typedef struct cu_stream_ *cu_stream;
+typedef struct cu_event_ *cu_event;
+
+/* An event is the host clock when it was recorded: launches here return when done. */
+struct cu_event_ {
+    double t;                   /* seconds; < 0 until recorded */
+};
 
 enum {
     CU_OK = 0, CU_INVALID_VALUE = 1, CU_NOMEM = 2, CU_INVALID_IMAGE = 200, CU_NOT_FOUND = 500,
-    CU_LAUNCH_FAILED = 719
+    CU_LAUNCH_FAILED = 719, CU_NOT_READY = 600, CU_NOT_SUPPORTED = 801
 };
 
 /* The launch as runtime/cuda_emu.hh declares it. */
@@ -441,6 +448,74 @@ static cu_result emu_launch(cu_function f, unsigned gx, unsigned gy, unsigned gz
     return CU_LAUNCH_FAILED;
 }
 
+/* Only the dynamic shared memory limit (8), up to what a block may have (cuda_emu.hh's). */
+static cu_result emu_func_set_attribute(cu_function f, int attr, int value)
+{
+    (void)f;
+    return attr == 8 && value >= 0 && value <= (227 << 10) ? CU_OK : CU_INVALID_VALUE;
+}
+
+/* No driver: version 0 tells einc bench and gpucheck to say "emulated". */
+static cu_result emu_driver_version(int *v) { *v = 0; return CU_OK; }
+
+static cu_result emu_device_name(char *name, int len, int d)
+{
+    (void)d;
+    if (len < 1)
+        return CU_INVALID_VALUE;
+    snprintf(name, (size_t)len, "einc CUDA emulator");
+    return CU_OK;
+}
+
+/* Registers and shared memory are the device compiler's: unknown here, as the driver
+   says of an attribute it lacks. */
+static cu_result emu_func_attribute(int *v, int attr, cu_function f)
+{
+    (void)attr;
+    (void)f;
+    *v = -1;
+    return CU_NOT_SUPPORTED;
+}
+
+static double host_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static cu_result emu_event_create(cu_event *e, unsigned flags)
+{
+    (void)flags;
+    if (!(*e = einc_malloc(sizeof **e)))
+        return CU_NOMEM;
+    (*e)->t = -1;
+    return CU_OK;
+}
+
+static cu_result emu_event_record(cu_event e, cu_stream s)
+{
+    (void)s;
+    e->t = host_seconds();
+    return CU_OK;
+}
+
+static cu_result emu_event_sync(cu_event e) { return e->t < 0 ? CU_INVALID_VALUE : CU_OK; }
+
+static cu_result emu_event_elapsed(float *ms, cu_event a, cu_event b)
+{
+    if (a->t < 0 || b->t < 0)
+        return CU_NOT_READY;
+    *ms = (float)((b->t - a->t) * 1e3);
+    return CU_OK;
+}
+
+static cu_result emu_event_destroy(cu_event e)
+{
+    einc_free(e);
+    return CU_OK;
+}
+
 static cu_result emu_error_string(cu_result r, const char **s)
 {
     if (current && current->msg[0] && r != CU_NOMEM)
@@ -468,8 +543,17 @@ void *cuda_emu_sym(const char *sym)
         { "cuMemcpyHtoD_v2", (void (*)(void))emu_htod },
         { "cuMemcpyDtoH_v2", (void (*)(void))emu_dtoh },
         { "cuLaunchKernel", (void (*)(void))emu_launch },
+        { "cuFuncSetAttribute", (void (*)(void))emu_func_set_attribute },
         { "cuCtxSynchronize", (void (*)(void))emu_sync },
         { "cuGetErrorString", (void (*)(void))emu_error_string },
+        { "cuDriverGetVersion", (void (*)(void))emu_driver_version },
+        { "cuDeviceGetName", (void (*)(void))emu_device_name },
+        { "cuFuncGetAttribute", (void (*)(void))emu_func_attribute },
+        { "cuEventCreate", (void (*)(void))emu_event_create },
+        { "cuEventRecord", (void (*)(void))emu_event_record },
+        { "cuEventSynchronize", (void (*)(void))emu_event_sync },
+        { "cuEventElapsedTime", (void (*)(void))emu_event_elapsed },
+        { "cuEventDestroy_v2", (void (*)(void))emu_event_destroy },
     };
     for (size_t i = 0; i < sizeof table / sizeof *table; i++)
         if (strcmp(table[i].name, sym) == 0) {

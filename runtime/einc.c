@@ -29,6 +29,8 @@
 #ifdef __linux__
 #include <sched.h>
 #endif
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -90,8 +92,10 @@ einc_ctx *einc_ctx_new_with(const einc_ctx_options *opt)
         einc_free(c);
         c = NULL;
     }
-    if (c)
+    if (c) {
         cpu_use_kcache(c->cpu, c->kc);
+        cuda_use_kcache(c->cuda, c->kc);
+    }
     return c;
 }
 
@@ -121,6 +125,21 @@ static einc_status fail(einc_error *err, einc_status st, const char *msg)
         strncpy(err->message, msg, sizeof err->message - 1);
         err->message[sizeof err->message - 1] = 0;
     }
+    return st;
+}
+
+/* fail with a formatted message (the kernel API's errors that carry numbers or names). */
+static einc_status failf(einc_error *err, einc_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static einc_status failf(einc_error *err, einc_status st, const char *fmt, ...)
+{
+    if (!err)
+        return st;
+    fail(err, st, "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
     return st;
 }
 
@@ -285,6 +304,18 @@ int einc_kernel_ninputs(const einc_kernel *k)
     return !k ? -1 : k->model ? einl_ninputs(k->model) : k->ast->nin;
 }
 
+int einc_kernel_noutputs(const einc_kernel *k)
+{
+    return !k ? -1 : k->model ? einl_nresults(k->model) : 1;
+}
+
+const char *einc_kernel_output_name(const einc_kernel *k, int i)
+{
+    if (!k || i < 0 || i >= einc_kernel_noutputs(k))
+        return NULL;
+    return k->model ? einl_result_name(k->model, i) : "out";
+}
+
 const char *einc_kernel_input_name(const einc_kernel *k, int i)
 {
     if (!k || i < 0 || i >= einc_kernel_ninputs(k))
@@ -293,16 +324,25 @@ const char *einc_kernel_input_name(const einc_kernel *k, int i)
 }
 
 /*
- * Labels a model's confusion() counts must lie in [0, classes): checked on the arrays
- * before anything runs, so a bad label is an error naming the input and the value rather
- * than a count that silently goes missing.
+ * Labels a model's confusion() counts must lie in [0, classes): checked on the input arrays
+ * before anything runs (computed: false), or on the temporaries that hold computed labels
+ * after the run (computed: true, temps[tensor] their buffers), so a bad label is an error
+ * naming the array and the value rather than a count that silently goes missing.
  */
-static int check_labels(cc *c, const ir_prog *p, const einc_tensor *in)
+static int check_labels(cc *c, const ir_prog *p, const einc_tensor *in, bool computed, void *const *temps)
 {
     for (int l = 0; l < p->nlabel; l++) {
         const ir_label *L = &p->label[l];
-        const einc_tensor *t = &in[L->tensor];
-        int64_t n = ir_tensor_elems(p, &p->tensor[L->tensor]), idx[EINC_MAX_RANK] = { 0 };
+        const ir_tensor *T = &p->tensor[L->tensor];
+        if ((T->role == IR_TEMP) != computed)
+            continue;
+        int64_t shape[EINC_MAX_RANK];
+        for (int d = 0; d < T->ndim && d < EINC_MAX_RANK; d++)
+            shape[d] = ir_mono_eval(p, &T->shape[d]);
+        einc_tensor tmp = { .dtype = T->dtype, .ndim = T->ndim, .shape = shape,
+                            .data = computed ? temps[L->tensor] : NULL };
+        const einc_tensor *t = computed ? &tmp : &in[L->tensor];
+        int64_t n = ir_tensor_elems(p, T), idx[EINC_MAX_RANK] = { 0 };
         for (int64_t e = 0; e < n; e++) {
             int64_t off = 0, rest = e, stride = 1;
             for (int d = t->ndim - 1; d >= 0; d--) {
@@ -319,10 +359,16 @@ static int check_labels(cc *c, const ir_prog *p, const einc_tensor *in)
                 for (int d = 0; d < t->ndim; d++)
                     sb_printf(&b, "%s%lld", d ? ", " : "", (long long)idx[d]);
                 char *at = sb_finish(&b);
-                cc_error(c, EINC_ERR_ARG, L->begin, L->end,
-                         "confusion: %s holds the label %lld at [%s], outside [0, %lld) (classes=%lld)",
-                         p->tensor[L->tensor].name, (long long)v, at ? at : "?",
-                         (long long)L->classes, (long long)L->classes);
+                if (computed)
+                    cc_error(c, EINC_ERR_ARG, L->begin, L->end,
+                             "confusion: %s computed the label %lld at [%s], outside [0, %lld) (classes=%lld)",
+                             L->text ? L->text : T->name, (long long)v, at ? at : "?",
+                             (long long)L->classes, (long long)L->classes);
+                else
+                    cc_error(c, EINC_ERR_ARG, L->begin, L->end,
+                             "confusion: %s holds the label %lld at [%s], outside [0, %lld) (classes=%lld)",
+                             T->name, (long long)v, at ? at : "?", (long long)L->classes,
+                             (long long)L->classes);
                 einc_free(at);
                 return -1;
             }
@@ -393,11 +439,11 @@ static char *put_small(char *p, int v)
  * arguments.  Written into buf (cap bytes) when it fits, as it does on every call of a
  * small kernel, else malloc'ed; NULL when out of memory.
  */
-static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, const einc_tensor *out,
-                       const char *path, char *buf, size_t cap)
+static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, int nout,
+                       const einc_tensor *out, const char *path, char *buf, size_t cap)
 {
     size_t plen = path ? strlen(path) : 0;
-    size_t need = k->key_base_len + plen + 2 + (size_t)(n + 1) * (12 + EINC_MAX_RANK);
+    size_t need = k->key_base_len + plen + 2 + (size_t)(n + nout) * (12 + EINC_MAX_RANK);
     char *s = need <= cap ? buf : einc_malloc(need), *p = s;
     if (!s)
         return NULL;
@@ -405,8 +451,8 @@ static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, const
     p += k->key_base_len;
     memcpy(p, path ? path : "", plen);
     p += plen;
-    for (int i = 0; i <= n; i++) {
-        const einc_tensor *t = i < n ? &in[i] : out;
+    for (int i = 0; i < n + nout; i++) {
+        const einc_tensor *t = i < n ? &in[i] : &out[i - n];
         *p++ = '\x1f';
         p = put_small(p, (int)t->dtype);
         *p++ = ':';
@@ -423,14 +469,14 @@ static char *cache_key(const einc_kernel *k, int n, const einc_tensor *in, const
     return s;
 }
 
-/* Per input, then the output: whether its strides are not the contiguous ones. */
-static bool *strided_flags(arena *A, int n, const einc_tensor *in, const einc_tensor *out)
+/* Per input, then per output: whether its strides are not the contiguous ones. */
+static bool *strided_flags(arena *A, int n, const einc_tensor *in, int nout, const einc_tensor *out)
 {
-    bool *s = ARENA_ARRAY(A, bool, n + 1);
+    bool *s = ARENA_ARRAY(A, bool, n + nout);
     for (int i = 0; s && i < n; i++)
         s[i] = strided(&in[i]);
-    if (s)
-        s[n] = out && strided(out);
+    for (int i = 0; s && i < nout; i++)
+        s[n + i] = out && strided(&out[i]);
     return s;
 }
 
@@ -446,6 +492,51 @@ static pipeline kernel_pipeline(const einc_kernel *k, int n, const einc_tensor *
     return pl;
 }
 
+/*
+ * The functions made for one output refuse a kernel with several, naming the one to use,
+ * rather than quietly giving the first result.
+ */
+static einc_status one_output(const einc_kernel *k, const char *fn, const char *instead,
+                              einc_error *err)
+{
+    int n = einc_kernel_noutputs(k);
+    if (n == 1)
+        return EINC_OK;
+    return failf(err, EINC_ERR_ARG, "%s: the model returns %d results (%s, %s%s): use %s", fn, n,
+                einc_kernel_output_name(k, 0), einc_kernel_output_name(k, 1), n > 2 ? ", ..." : "",
+                instead);
+}
+
+einc_status einc_kernel_output_at(einc_kernel *k, int i, int ninputs, const einc_tensor *inputs,
+                                  einc_dtype *dtype, int *ndim, int64_t *shape, einc_error *err)
+{
+    einc_error scratch;
+    if (!err)
+        err = &scratch;
+    err->status = EINC_OK;
+    if (!k || !dtype || !ndim || !shape)
+        return fail(err, EINC_ERR_ARG, "einc_kernel_output_at: NULL argument");
+    if (i < 0 || i >= einc_kernel_noutputs(k))
+        return failf(err, EINC_ERR_ARG, "einc_kernel_output_at: output %d, of %d", i,
+                    einc_kernel_noutputs(k));
+    einc_status st = check_tensors(ninputs, inputs, false, err);
+    if (st)
+        return st;
+    arena A = { 0 };
+    cc c = { .A = &A, .src = k->src, .err = err };
+    pipeline pl = kernel_pipeline(k, ninputs, inputs, NULL, PL_INTERP);
+    ir_prog *p = pipeline_run(&c, &pl, PL_BIND) == 0 ? pl.p : NULL;
+    if (p) {
+        const ir_tensor *O = &p->tensor[p->output + i];
+        *dtype = O->dtype;
+        *ndim = O->ndim;
+        for (int d = 0; d < O->ndim; d++)
+            shape[d] = ir_mono_eval(p, &O->shape[d]);
+    }
+    arena_free(&A);
+    return p ? EINC_OK : err->status;
+}
+
 einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *inputs,
                                einc_dtype *dtype, int *ndim, int64_t *shape, einc_error *err)
 {
@@ -455,22 +546,9 @@ einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *i
     err->status = EINC_OK;
     if (!k || !dtype || !ndim || !shape)
         return fail(err, EINC_ERR_ARG, "einc_kernel_output: NULL argument");
-    einc_status st = check_tensors(ninputs, inputs, false, err);
-    if (st)
-        return st;
-    arena A = { 0 };
-    cc c = { .A = &A, .src = k->src, .err = err };
-    pipeline pl = kernel_pipeline(k, ninputs, inputs, NULL, PL_INTERP);
-    ir_prog *p = pipeline_run(&c, &pl, PL_BIND) == 0 ? pl.p : NULL;
-    if (p) {
-        const ir_tensor *O = &p->tensor[p->output];
-        *dtype = O->dtype;
-        *ndim = O->ndim;
-        for (int d = 0; d < O->ndim; d++)
-            shape[d] = ir_mono_eval(p, &O->shape[d]);
-    }
-    arena_free(&A);
-    return p ? EINC_OK : err->status;
+    if (one_output(k, "einc_kernel_output", "einc_kernel_output_at", err))
+        return err->status;
+    return einc_kernel_output_at(k, 0, ninputs, inputs, dtype, ndim, shape, err);
 }
 
 einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inputs,
@@ -482,16 +560,34 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     err->status = EINC_OK;
     if (!k || !out)
         return fail(err, EINC_ERR_ARG, "einc_kernel_run: NULL kernel or output");
+    if (one_output(k, "einc_kernel_run", "einc_kernel_run_outputs", err))
+        return err->status;
+    return einc_kernel_run_outputs(k, ninputs, inputs, 1, out, err);
+}
+
+einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tensor *inputs,
+                                    int noutputs, const einc_tensor *outs, einc_error *err)
+{
+    einc_error scratch;
+    if (!err)
+        err = &scratch;
+    err->status = EINC_OK;
+    if (!k || !outs)
+        return fail(err, EINC_ERR_ARG, "einc_kernel_run_outputs: NULL kernel or outputs");
+    if (noutputs != einc_kernel_noutputs(k))
+        return failf(err, EINC_ERR_ARG, "einc_kernel_run_outputs: %d output arrays for %d results",
+                    noutputs, einc_kernel_noutputs(k));
     einc_status st = check_tensors(ninputs, inputs, true, err);
-    if (st || (st = check_tensors(1, out, true, err)))
+    if (st || (st = check_tensors(noutputs, outs, true, err)))
         return st;
     /* CUDA computes the five first dtypes and the JIT the integers up to 32 bits too; the
        others run in the interpreter under --target=auto (README, "Dtypes"), and are
        refused by name elsewhere. */
-    bool classic = dtype_is_classic(out->dtype), jit_ok = dtype_on_jit(out->dtype);
-    for (int i = 0; i < ninputs; i++) {
-        classic = classic && dtype_is_classic(inputs[i].dtype);
-        jit_ok = jit_ok && dtype_on_jit(inputs[i].dtype);
+    bool classic = true, jit_ok = true;
+    for (int i = 0; i < ninputs + noutputs; i++) {
+        einc_dtype dt = i < ninputs ? inputs[i].dtype : outs[i - ninputs].dtype;
+        classic = classic && dtype_is_classic(dt);
+        jit_ok = jit_ok && dtype_on_jit(dt);
     }
     if ((!jit_ok && k->target == EINC_TARGET_CPU) || (!classic && k->target == EINC_TARGET_CUDA))
         return fail(err, EINC_ERR_UNSUPPORTED,
@@ -505,26 +601,33 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     /* --target=auto follows every PyTorch script: CUDA if a GPU and driver are there */
     bool cuda = k->target == EINC_TARGET_CUDA ||
                 (k->target == EINC_TARGET_AUTO && classic && cuda_ready(k->ctx->cuda, NULL));
-    bool *sf = strided_flags(&A, ninputs, inputs, out);
+    bool *sf = strided_flags(&A, ninputs, inputs, noutputs, outs);
     if (!sf) {
         cc_nomem(&c);
         goto done;
     }
     pipeline pl = kernel_pipeline(k, ninputs, inputs, sf,
                                   cuda ? PL_GPU : use_jit(k->target) && jit_ok ? PL_CPU : PL_INTERP);
-    if (pipeline_run(&c, &pl, PL_BIND) < 0 || check_labels(&c, pl.p, inputs) < 0)
+    if (pipeline_run(&c, &pl, PL_BIND) < 0 || check_labels(&c, pl.p, inputs, false, NULL) < 0)
         goto done;
     ir_prog *p = pl.p;
-    const ir_tensor *O = &p->tensor[p->output];
-    bool ok = out->dtype == O->dtype && out->ndim == O->ndim;
-    for (int d = 0; ok && d < O->ndim; d++)
-        ok = out->shape[d] == ir_mono_eval(p, &O->shape[d]);
-    if (!ok) {
-        fail(err, EINC_ERR_SHAPE, "the output array's dtype or shape is not the expression's "
-                                  "(ask einc_kernel_output)");
+    for (int o = 0; o < noutputs; o++) {
+        const ir_tensor *O = &p->tensor[p->output + o];
+        const einc_tensor *out = &outs[o];
+        bool ok = out->dtype == O->dtype && out->ndim == O->ndim;
+        for (int d = 0; ok && d < O->ndim; d++)
+            ok = out->shape[d] == ir_mono_eval(p, &O->shape[d]);
+        if (ok)
+            continue;
+        if (noutputs == 1)
+            fail(err, EINC_ERR_SHAPE, "the output array's dtype or shape is not the expression's "
+                                      "(ask einc_kernel_output)");
+        else
+            failf(err, EINC_ERR_SHAPE, "output %d (%s): the array's dtype or shape is not the "
+                 "result's (ask einc_kernel_output_at)", o, einc_kernel_output_name(k, o));
         goto done;
     }
-    for (int i = 0; cuda && i <= ninputs; i++)
+    for (int i = 0; cuda && i < ninputs + noutputs; i++)
         if (sf[i]) {
             cc_error(&c, EINC_ERR_UNSUPPORTED, -1, -1,
                      "strided arrays are not supported on the CUDA target yet");
@@ -534,7 +637,7 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
     if (pipeline_run(&c, &pl, PL_SPLIT) < 0)
         goto done;
     p = pl.p;
-    /* the passes keep the inputs first and the output last; temporaries are the backend's */
+    /* the passes keep the inputs first and the outputs last; temporaries are the backend's */
     void **buf = ARENA_ARRAY(&A, void *, p->ntensor);
     const int64_t **strides = ARENA_ARRAY(&A, const int64_t *, p->ntensor);
     if (!buf || !strides) {
@@ -545,14 +648,28 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
         buf[i] = inputs[i].data;
         strides[i] = sf[i] ? inputs[i].strides : NULL;
     }
-    buf[p->output] = out->data;
-    strides[p->output] = sf[ninputs] ? out->strides : NULL;
+    for (int o = 0; o < noutputs; o++) {
+        buf[p->output + o] = outs[o].data;
+        strides[p->output + o] = sf[ninputs + o] ? outs[o].strides : NULL;
+    }
+    /* computed labels: a zeroed buffer of the runtime's own, which every backend fills
+       (ir.h), checked after the run */
+    for (int l = 0; l < p->nlabel; l++) {
+        const ir_tensor *T = &p->tensor[p->label[l].tensor];
+        int64_t n = ir_tensor_elems(p, T);
+        if (T->role == IR_TEMP && !buf[p->label[l].tensor] &&
+            !(buf[p->label[l].tensor] = ARENA_ARRAY(&A, char, (n > 0 ? n : 1) * (int64_t)dtype_size(T->dtype)))) {
+            cc_nomem(&c);
+            goto done;
+        }
+    }
     if (pl.target == PL_INTERP) {
-        interp_run(&c, p, buf, strides);
+        if (interp_run(&c, p, buf, strides) == 0)
+            check_labels(&c, p, inputs, true, buf);
         goto done;
     }
     char small[1024];
-    char *key = cache_key(k, ninputs, inputs, out, pl.path, small, sizeof small);
+    char *key = cache_key(k, ninputs, inputs, noutputs, outs, pl.path, small, sizeof small);
     if (key && (cuda || k->model)) {    /* compiled for its sizes */
         strbuf kb = { 0 };
         sb_printf(&kb, "%s", key);
@@ -571,10 +688,8 @@ einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inpu
         cc_nomem(&c);
         goto done;
     }
-    if (cuda)
-        cuda_run(k->ctx->cuda, &c, key, p, buf);
-    else
-        cpu_run(k->ctx->cpu, &c, key, p, buf, strides);
+    if ((cuda ? cuda_run(k->ctx->cuda, &c, key, p, buf) : cpu_run(k->ctx->cpu, &c, key, p, buf, strides)) == 0)
+        check_labels(&c, p, inputs, true, buf);
     if (key != small)
         einc_free(key);
 done:
@@ -726,7 +841,7 @@ static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, ein
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     /* the schedule a run with these arrays gets: their strides too */
-    bool *sf = inputs ? strided_flags(&A, ninputs, inputs, NULL) : NULL;
+    bool *sf = inputs ? strided_flags(&A, ninputs, inputs, einc_kernel_noutputs(k), NULL) : NULL;
     pipeline pl = kernel_pipeline(k, inputs ? ninputs : 0, inputs, sf, PL_CPU);
     pl.record = !dot;
     char *s = NULL;

@@ -101,10 +101,12 @@ static void one_line(char *out, size_t size, const char *log)
     out[w] = 0;
 }
 
-int nvrtc_compile(const nvrtc_lib *L, const char *src, const char *name, const char *arch,
-                  char **ptx_out, char *err, size_t errlen)
+/* Compiles src for arch (NULL: NVRTC's default); the cubin when cubin, else the PTX. */
+static int compile(const nvrtc_lib *L, const char *src, const char *name, const char *arch,
+                   int cubin, char **out, size_t *len, char *err, size_t errlen)
 {
-    *ptx_out = NULL;
+    *out = NULL;
+    *len = 0;
     if (!L->handle)
         return failf(err, errlen, "NVRTC is not loaded");
     nvrtc_program prog = NULL;
@@ -114,6 +116,7 @@ int nvrtc_compile(const nvrtc_lib *L, const char *src, const char *name, const c
     char opt[96];
     snprintf(opt, sizeof opt, "--gpu-architecture=%s", arch ? arch : "");
     const char *opts[] = { opt };
+    const char *what = cubin ? "cubin" : "PTX";
     int rc = 0;
     r = L->compile(prog, arch ? 1 : 0, opts);
     if (r != 0) {
@@ -134,20 +137,55 @@ int nvrtc_compile(const nvrtc_lib *L, const char *src, const char *name, const c
         einc_free(log);
     } else {
         size_t n = 0;
-        if ((r = L->ptx_size(prog, &n)) != 0 || n == 0)
-            rc = failf(err, errlen, "NVRTC gave no PTX: %s", L->error_string(r));
-        else if (!(*ptx_out = einc_malloc(n + 1)))
+        /* PTX's size counts its NUL; a cubin is binary and gets one more byte, zeroed */
+        if ((r = cubin ? L->cubin_size(prog, &n) : L->ptx_size(prog, &n)) != 0 || n == 0)
+            rc = failf(err, errlen, "NVRTC gave no %s: %s", what, L->error_string(r));
+        else if (!(*out = einc_malloc(n + 1)))
             rc = failf(err, errlen, "out of memory");
-        else if ((r = L->ptx(prog, *ptx_out)) != 0) {
-            einc_free(*ptx_out);
-            *ptx_out = NULL;
-            rc = failf(err, errlen, "NVRTC gave no PTX: %s", L->error_string(r));
+        else if ((r = cubin ? L->cubin(prog, *out) : L->ptx(prog, *out)) != 0) {
+            einc_free(*out);
+            *out = NULL;
+            rc = failf(err, errlen, "NVRTC gave no %s: %s", what, L->error_string(r));
         } else {
-            (*ptx_out)[n] = 0;
+            (*out)[n] = 0;
+            *len = n;
         }
     }
     L->destroy(&prog);
     return rc;
+}
+
+int nvrtc_compile(const nvrtc_lib *L, const char *src, const char *name, const char *arch,
+                  char **ptx_out, char *err, size_t errlen)
+{
+    size_t len;
+    return compile(L, src, name, arch, 0, ptx_out, &len, err, errlen);
+}
+
+int nvrtc_pick_arch(const nvrtc_lib *L, int major, int minor, char *arch, size_t n)
+{
+    int want = major * 10 + minor, best = 0, count = 0, *list = NULL;
+    if (L->handle && L->narchs(&count) == 0 && count > 0 && count < 4096 &&
+        (list = einc_calloc((size_t)count, sizeof *list)) != NULL && L->archs(list) == 0)
+        for (int i = 0; i < count; i++) {
+            if (list[i] == want) {
+                einc_free(list);
+                snprintf(arch, n, "sm_%d", want);
+                return 1;
+            }
+            if (list[i] < want && list[i] > best)
+                best = list[i];
+        }
+    einc_free(list);
+    snprintf(arch, n, "compute_%d", best ? best : want);
+    return 0;
+}
+
+int nvrtc_build(const nvrtc_lib *L, const char *src, const char *name, const char *arch,
+                nvrtc_image *out, char *err, size_t errlen)
+{
+    out->cubin = strncmp(arch, "sm_", 3) == 0;
+    return compile(L, src, name, arch, out->cubin, &out->data, &out->len, err, errlen);
 }
 
 int nvrtc_ptx(const char *src, const char *name, const char *arch, char **ptx_out, char *err,

@@ -28,7 +28,11 @@ typedef struct nvrtc_program_ *nvrtc_program;   /* nvrtcProgram */
     X(nvrtc_result, nvrtcGetProgramLog, log, (nvrtc_program prog, char *log))             \
     X(nvrtc_result, nvrtcDestroyProgram, destroy, (nvrtc_program *prog))                  \
     X(const char *, nvrtcGetErrorString, error_string, (nvrtc_result r))                  \
-    X(nvrtc_result, nvrtcVersion, version, (int *major, int *minor))
+    X(nvrtc_result, nvrtcVersion, version, (int *major, int *minor))                      \
+    X(nvrtc_result, nvrtcGetCUBINSize, cubin_size, (nvrtc_program prog, size_t *size))    \
+    X(nvrtc_result, nvrtcGetCUBIN, cubin, (nvrtc_program prog, char *cubin))              \
+    X(nvrtc_result, nvrtcGetNumSupportedArchs, narchs, (int *n))                          \
+    X(nvrtc_result, nvrtcGetSupportedArchs, archs, (int *archs))
 
 typedef struct nvrtc_lib {
     void *handle;               /* from dlopen; NULL when closed */
@@ -51,6 +55,30 @@ void nvrtc_close(nvrtc_lib *L);
  */
 int nvrtc_compile(const nvrtc_lib *L, const char *src, const char *name, const char *arch,
                   char **ptx_out, char *err, size_t errlen);
+
+/*
+ * The architecture to compile for on a device of compute capability major.minor: "sm_XY"
+ * (a cubin, which the driver loads as it is) when this NVRTC knows the device, else
+ * "compute_XY" for the newest architecture it knows below the device (PTX, which the
+ * driver compiles for the newer device), else "compute_XY" of the device itself (NVRTC
+ * then says it is too old).  Returns 1 for a cubin, 0 for PTX.
+ */
+int nvrtc_pick_arch(const nvrtc_lib *L, int major, int minor, char *arch, size_t n);
+
+/* A compiled module image: a cubin (len bytes) or PTX (NUL-terminated, len with the NUL). */
+typedef struct nvrtc_image {
+    char *data;                 /* release with free() */
+    size_t len;
+    int cubin;                  /* 1: arch was "sm_XY" */
+} nvrtc_image;
+
+/*
+ * Compiles src for arch as nvrtc_pick_arch names it: a cubin for "sm_XY", PTX for
+ * "compute_XY".  0, or -1 with out->data NULL and a one-line message with NVRTC's log, as
+ * nvrtc_compile.
+ */
+int nvrtc_build(const nvrtc_lib *L, const char *src, const char *name, const char *arch,
+                nvrtc_image *out, char *err, size_t errlen);
 
 /* nvrtc_open + nvrtc_compile + nvrtc_close. */
 int nvrtc_ptx(const char *src, const char *name, const char *arch, char **ptx_out, char *err,

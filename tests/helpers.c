@@ -161,7 +161,7 @@ int pb_tensor(pb *b, const char *name, ir_role role, einc_dtype dt, fill f, int 
     b->fill[p->ntensor] = f;
     if (role == IR_INPUT)
         p->ninput++;
-    if (role == IR_OUTPUT)
+    if (role == IR_OUTPUT && !p->noutput++)
         p->output = p->ntensor;
     return p->ntensor++;
 }

@@ -84,7 +84,8 @@ typedef enum fill {
     F_ALTERNATE,    /* tiny, huge, tiny, ... (1e-200 and 1e200; 1e-30 and 1e30 in float32) */
     F_PAIRS,        /* tiny, tiny, huge, huge, ... */
     F_CHUNK,        /* 1 + 8196 eps, numpy's test_einsum_chunking_precision */
-    F_TENTH         /* 0.1 */
+    F_TENTH,        /* 0.1 */
+    F_NEG           /* negative: floats in [-10, -0.01), integers in [-50, -1] */
 } fill;
 
 /* A program being built, in arena A: up to PB_MAXAX axes, PB_MAXT tensors, PB_MAXS statements. */

@@ -73,7 +73,7 @@ typedef enum what { CU_FILE, CU_KERNELS, CU_HEADER } what;
 
 /*
  * What einc_kernel_emit does, for CUDA: bind without shapes (the fixed sizes as given, a
- * repeat's left open), lower for the GPU, order the size parameters (order: "j,i,k", or
+ * repeat's left open), lower for the GPU and schedule, order the size parameters (order: "j,i,k", or
  * NULL), generate.  *nkernels gets the nest count.  NULL with err set.
  */
 static char *emit_ordered(const char *expr, const char *fixed_text, einc_reduce reduce,
@@ -91,6 +91,8 @@ static char *emit_ordered(const char *expr, const char *fixed_text, einc_reduce 
     bind_opts o = { .reduce = reduce, .dtype = dt, .nsizes = nf, .sizes = fixed, .open_repeats = true };
     ir_prog *p = e ? bind_expr(&c, e, &o, 0, NULL) : NULL;
     lp_prog *lp = p ? lower(&c, p, LP_GPU, NULL) : NULL;
+    if (lp && lp_schedule(&c, lp, LP_GPU, NULL) < 0)     /* the kinds pick the kernels */
+        lp = NULL;
     char onames[8][32];
     const char *optr[8];
     int no = 0;
@@ -150,7 +152,7 @@ static void test_prototypes(void **state)
             char pnames[8][32], want[1024];
             einc_size params[8];
             int np = th_parse_sizes(c->params, pnames, params, 8);
-            int at = snprintf(want, sizeof want, "extern \"C\" void kern%d(", i);
+            int at = snprintf(want, sizeof want, "extern \"C\" cudaError_t kern%d(", i);
             for (int k = 0; k < c->nin; k++)
                 at += snprintf(want + at, sizeof want - (size_t)at, "%sconst %s *in%d",
                                k ? ", " : "", tname(dt), k);
@@ -181,7 +183,7 @@ static void test_golden(void **state)
     const char *mm = "ik,kj->ij";
     char *hdr = emit(mm, "", EINC_REDUCE_SUM, EINC_F32, "einc_kernel", CU_HEADER, &nk, &err);
     assert_non_null(hdr);
-    assert_string_equal(hdr, "extern \"C\" void einc_kernel(const float *in0, const float *in1, "
+    assert_string_equal(hdr, "extern \"C\" cudaError_t einc_kernel(const float *in0, const float *in1, "
                              "float *out, int64_t i, int64_t k, int64_t j, "
                              "cudaStream_t stream);\n");
     free(hdr);
@@ -192,9 +194,12 @@ static void test_golden(void **state)
     assert_non_null(strstr(cu, "extern \"C\" __global__ void __launch_bounds__(256) einc_kernel_k0("
                                "const float *__restrict__ in0, const float *__restrict__ in1, "
                                "float *__restrict__ out, einc_i64 i, einc_i64 k, einc_i64 j)\n"));
-    /* one thread per output element: no launch for an empty output */
+    /* one thread per output element: no launch for an empty output; a failed launch's
+       error is the launcher's result */
     assert_non_null(strstr(cu, "    if ((int64_t)i * j > 0)\n        einc_kernel_k0<<<einc_grid("
-                               "(int64_t)i * j), 256, 0, stream>>>(in0, in1, out, i, k, j);\n"));
+                               "(int64_t)i * j, 256, 4096), 256, 0, stream>>>(in0, in1, out, i, k, j);\n"
+                               "    if ((einc_err = cudaGetLastError()) != cudaSuccess)\n"
+                               "        return einc_err;\n    return cudaSuccess;\n}\n"));
     free(cu);
     /* NVRTC's text: the same kernels, no includes, no host code */
     char *k = emit(mm, "", EINC_REDUCE_SUM, EINC_F32, "einc_kernel", CU_KERNELS, &nk, &err);
@@ -203,11 +208,17 @@ static void test_golden(void **state)
     assert_null(strstr(k, "<<<"));
     assert_non_null(strstr(k, "__global__ void __launch_bounds__(256) einc_kernel_k0("));
     free(k);
-    /* a scalar output: one block shares the reduction, launched even when it is empty */
+    /* a scalar output: a reduce kernel (two stages when long), launched even when it is
+       empty, with the geometry of runtime/cuda.c */
     cu = emit("ij->", "", EINC_REDUCE_SUM, EINC_F64, "s", CU_FILE, &nk, &err);
     assert_non_null(cu);
-    assert_non_null(strstr(cu, "__shared__ double part_[256];"));
-    assert_non_null(strstr(cu, "    s_k0<<<1, 256, 0, stream>>>(in0, out, i, j);\n"));
+    assert_non_null(strstr(cu, "__shared__ double einc_red[8];"));
+    assert_non_null(strstr(cu, "__device__ double s_part_k0[4096];"));
+    assert_non_null(strstr(cu, "__shfl_xor_sync(0xffffffffu, acc, einc_o)"));
+    assert_non_null(strstr(cu, "        einc_cuda_geometry(2, (int64_t)1, (int64_t)i * j, einc_sms(), "
+                               "&einc_g, &einc_bx, &einc_by, &einc_sh);\n        if ((int64_t)1 > 0)\n"
+                               "            s_k0<<<einc_g, dim3(einc_bx, einc_by), einc_sh, stream>>>"
+                               "(in0, out, i, j);\n"));
     assert_null(strstr(cu, "einc_grid"));
     free(cu);
     /*
@@ -216,7 +227,7 @@ static void test_golden(void **state)
      */
     cu = emit_ordered(mm, "", EINC_REDUCE_SUM, EINC_F32, "mo", CU_FILE, &nk, "j,i,k", &err);
     assert_non_null(cu);
-    assert_non_null(strstr(cu, "extern \"C\" void mo(const float *in0, const float *in1, "
+    assert_non_null(strstr(cu, "extern \"C\" cudaError_t mo(const float *in0, const float *in1, "
                                "float *out, int64_t j, int64_t i, int64_t k, cudaStream_t stream)\n{"));
     assert_non_null(strstr(cu, "mo_k0(const float *__restrict__ in0, const float *__restrict__ in1, "
                                "float *__restrict__ out, einc_i64 i, einc_i64 k, einc_i64 j)\n"));
@@ -238,7 +249,7 @@ static void test_golden(void **state)
     /* a size named like a C++ keyword gets an underscore */
     hdr = emit("new class -> class", "", EINC_REDUCE_MAX, EINC_F32, "m", CU_HEADER, &nk, &err);
     assert_non_null(hdr);
-    assert_string_equal(hdr, "extern \"C\" void m(const float *in0, float *out, int64_t new_, "
+    assert_string_equal(hdr, "extern \"C\" cudaError_t m(const float *in0, float *out, int64_t new_, "
                              "int64_t class_, cudaStream_t stream);\n");
     free(hdr);
 }

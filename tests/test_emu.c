@@ -54,6 +54,8 @@ EMU_TEST(test_activations)
 EMU_TEST(test_flatten)
 EMU_TEST(test_argmax)
 EMU_TEST(test_pool)
+EMU_TEST(test_pool_identity)
+EMU_TEST(test_confusion_computed)
 EMU_TEST(test_softmax)
 EMU_TEST(test_squeeze)
 EMU_TEST(test_arith)
@@ -88,13 +90,15 @@ int main(int argc, char **argv)
 #define T(f) cmocka_unit_test(emu_##f)
     const struct CMUnitTest tests[] = {
         T(test_linear), T(test_conv2d), T(test_conv2d_tiles), T(test_batchnorm2d), T(test_layernorm),
-        T(test_elementwise), T(test_activations), T(test_flatten), T(test_argmax), T(test_pool),
+        T(test_elementwise), T(test_activations), T(test_flatten), T(test_argmax), T(test_pool), T(test_pool_identity), T(test_confusion_computed),
         T(test_softmax), T(test_squeeze), T(test_arith), T(test_patterns), T(test_compose),
         T(test_int_to_float), T(test_reshape), T(test_metrics), T(test_example_attention),
         T(test_example_metrics), T(test_example_resblock), T(test_large),
         cmocka_unit_test(emu_ran),
     };
 #undef T
+    if (getenv("EINC_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("EINC_TEST_FILTER"));
     return cmocka_run_group_tests_name("emu models", tests, emu_setup, emu_teardown);
 }
 

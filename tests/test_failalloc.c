@@ -175,6 +175,45 @@ static void test_emit_paths(void **s)
     }
 }
 
+/*
+ * A model with several results (one a temporary later statements read, one an input
+ * copied): compile, each output's shape, two runs into every output.
+ */
+static einc_status multi_run(void *arg)
+{
+    einc_target t = *(const einc_target *)arg;
+    einc_ctx *ctx = einc_ctx_new();
+    if (!ctx)
+        return EINC_ERR_NOMEM;
+    static const char src[] = "input x: f32[R, C]\np = softmax(x, dim=1)\n"
+                              "return p, argmax(p, dim=1), x\n";
+    einc_kernel *k = NULL;
+    einc_options o = { .target = t };
+    einc_error err;
+    float x[6] = { 1, 2, 3, -1, 0, 1 }, p[6], xc[6];
+    int64_t pred[2], shape[3][EINC_MAX_RANK], xs[2] = { 2, 3 };
+    void *data[3] = { p, pred, xc };
+    einc_tensor in = { EINC_F32, 2, xs, NULL, x }, out[3];
+    einc_status st = einc_compile_model(ctx, src, &o, &k, &err);
+    for (int i = 0; i < 3 && !st; i++) {
+        out[i] = (einc_tensor){ .shape = shape[i], .data = data[i] };
+        st = einc_kernel_output_at(k, i, 1, &in, &out[i].dtype, &out[i].ndim, shape[i], &err);
+    }
+    for (int r = 0; r < 2 && !st; r++)
+        st = einc_kernel_run_outputs(k, 1, &in, 3, out, &err);
+    einc_kernel_free(k);
+    einc_ctx_free(ctx);
+    return st;
+}
+
+static void test_multi_paths(void **s)
+{
+    (void)s;
+    static const einc_target targets[] = { EINC_TARGET_INTERP, EINC_TARGET_CPU };
+    for (size_t t = 0; t < sizeof targets / sizeof *targets; t++)
+        each_failure(multi_run, (void *)&targets[t], t ? "several results, cpu" : "several results, interp");
+}
+
 /* A layer-language model, through the same steps as an expression. */
 static const char model_src[] =
     "input x: f32[R, C]\nparam w: f32[C, C]\n"
@@ -249,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_emit_paths),
         cmocka_unit_test(test_bad_expressions),
         cmocka_unit_test(test_model_paths),
+        cmocka_unit_test(test_multi_paths),
     };
     return cmocka_run_group_tests_name("failalloc", tests, NULL, NULL);
 }

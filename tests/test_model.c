@@ -209,7 +209,7 @@ static void compare(einc_target t, const char *src, const arr *got, const ref *r
 #endif
     for (int64_t i = 0; i < count(got); i++) {
         double g = get(got, i), e = r->v[i];
-        bool ok = exact ? g == e : fabs(g - e) <= tol * fmax(1.0, fabs(e));
+        bool ok = exact || isinf(e) ? g == e : isnan(e) ? isnan(g) : fabs(g - e) <= tol * fmax(1.0, fabs(e));
         if (!ok)
             fail_msg("%s: element %lld is %.9g, expected %.9g (tolerance %.3g)\n%s", target_name(t),
                      (long long)i, g, e, exact ? 0.0 : tol * fmax(1.0, fabs(e)), src);
@@ -904,6 +904,71 @@ static void test_pool(void **state)
     free(r.v);
     free_arrs(1, &neg);
     free_arrs(1, &x);
+}
+
+/*
+ * Max pooling's padding is max's identity in every dtype (the IR's guarded read, ir.h):
+ * negative data in float64, int32 and int64, with padding and with ceil_mode windows that
+ * end in the padding or past it; adaptive max windows see neither an inf nor a NaN outside
+ * them, and a NaN inside wins, as in torch.
+ */
+static void test_pool_identity(void **state)
+{
+    (void)state;
+    int64_t sh[4] = { 2, 3, 7, 8 };
+    const poolp cases[] = {
+        { "max_pool2d(x, 3, stride=2, padding=1)", true, { 3, 3 }, { 2, 2 }, { 1, 1 }, { 1, 1 }, false, true },
+        { "max_pool2d(x, 2, 2, 1, ceil_mode=1)", true, { 2, 2 }, { 2, 2 }, { 1, 1 }, { 1, 1 }, true, true },
+        { "max_pool2d(x, 3, 3, 1, ceil_mode=1)", true, { 3, 3 }, { 3, 3 }, { 1, 1 }, { 1, 1 }, true, true },
+        { "max_pool2d(x, (2, 3), (3, 2), (1, 1), (2, 1), 1)", true, { 2, 3 }, { 3, 2 }, { 1, 1 }, { 2, 1 }, true, true },
+    };
+    const einc_dtype dts[] = { EINC_F64, EINC_I32, EINC_I64 };
+    for (size_t t = 0; t < sizeof dts / sizeof *dts; t++) {
+        arr x = dts[t] == EINC_F64 ? mk(EINC_F64, 4, sh) : labels(dts[t], 4, sh, -50, -1);
+        for (int64_t e = 0; dts[t] == EINC_F64 && e < count(&x); e++)
+            set(&x, e, uniform(-9, -1));
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            char src[200];
+            snprintf(src, sizeof src, "input x: %s[N, C, H, W]\nreturn %s\n",
+                     dts[t] == EINC_F64 ? "f64" : dts[t] == EINC_I32 ? "i32" : "i64", cases[i].args);
+            ref r = ref_pool(&x, &cases[i]);
+            check(src, 1, &x, &r);
+            free(r.v);
+        }
+        free_arrs(1, &x);
+    }
+    /* adaptive windows of 2 and 3 over 7 rows (4 outputs), 8 columns to 3 (of 3 and 4) */
+    arr x = rnd(4, sh, -9, -1);
+    set(&x, 3 * 8 + 7, INFINITY);           /* image 0: row 3, column 7 */
+    set(&x, 56 + 6 * 8 + 0, NAN);           /* image 1: row 6, column 0 */
+    ref r = mkref(EINC_F32, 4, (int64_t[]){ 2, 3, 4, 3 }, 1);
+    for (int64_t nc = 0; nc < 6; nc++)
+        for (int64_t oh = 0; oh < 4; oh++)
+            for (int64_t ow = 0; ow < 3; ow++) {
+                double acc = -INFINITY;
+                for (int64_t h = oh * 7 / 4; h < ((oh + 1) * 7 + 3) / 4; h++)
+                    for (int64_t w = ow * 8 / 3; w < ((ow + 1) * 8 + 2) / 3; w++) {
+                        double v = get(&x, (nc * 7 + h) * 8 + w);
+                        acc = isnan(v) || isnan(acc) ? NAN : fmax(acc, v);
+                    }
+                r.v[(nc * 4 + oh) * 3 + ow] = acc;
+            }
+    check("input x: f32[N, C, H, W]\nreturn adaptive_max_pool2d(x, (4, 3))\n", 1, &x, &r);
+    free(r.v);
+    free_arrs(1, &x);
+    arr xi = labels(EINC_I32, 4, sh, -50, -1);
+    r = mkref(EINC_I32, 4, (int64_t[]){ 2, 3, 4, 1 }, 1);
+    for (int64_t nc = 0; nc < 6; nc++)
+        for (int64_t oh = 0; oh < 4; oh++) {
+            double acc = -INFINITY;
+            for (int64_t h = oh * 7 / 4; h < ((oh + 1) * 7 + 3) / 4; h++)
+                for (int64_t w = 0; w < 8; w++)
+                    acc = fmax(acc, get(&xi, (nc * 7 + h) * 8 + w));
+            r.v[nc * 4 + oh] = acc;
+        }
+    check("input x: i32[N, C, H, W]\nreturn adaptive_max_pool2d(x, (4, 1))\n", 1, &xi, &r);
+    free(r.v);
+    free_arrs(1, &xi);
 }
 
 /* ---- softmax, log_softmax -------------------------------------------------------------------------- */
@@ -2088,6 +2153,85 @@ static void test_errors(void **state)
     }
 }
 
+/*
+ * confusion() of labels the model computes (argmax): exact counts against a direct count,
+ * and a computed label outside [0, classes) is a run-time error naming the expression and
+ * the value, on every target.
+ */
+static void run_status(einc_target t, const char *src, int n, const arr *in, einc_error *err)
+{
+    einc_options opt = { .target = t };
+    einc_kernel *k = NULL;
+    memset(err, 0, sizeof *err);
+    einc_status st = einc_compile_model(ctx, src, &opt, &k, err);
+    assert_int_equal(st, EINC_OK);
+    einc_tensor ti[4];
+    for (int i = 0; i < n; i++)
+        ti[i] = tensor_of(&in[i]);
+    einc_dtype dt;
+    int nd;
+    int64_t sh[EINC_MAX_RANK];
+    assert_int_equal(einc_kernel_output(k, n, ti, &dt, &nd, sh, err), EINC_OK);
+    arr out = mk(dt, nd, sh);
+    einc_tensor to = tensor_of(&out);
+    einc_kernel_run(k, n, ti, &to, err);
+    einc_kernel_free(k);
+    free(out.data);
+}
+
+static void test_confusion_computed(void **state)
+{
+    (void)state;
+    enum { N = 29, K = 4 };
+    arr in[2] = { rnd(2, (int64_t[]){ N, K }, 0, 1), labels(EINC_I64, 1, (int64_t[]){ N }, 0, K - 1) };
+    int64_t am[N], bad3 = -1, bad0 = -1;
+    arr in3[2] = { in[0], labels(EINC_I64, 1, (int64_t[]){ N }, 0, 2) };   /* valid targets for classes=3 */
+    for (int64_t n = 0; n < N; n++) {
+        am[n] = 0;
+        for (int64_t c = 1; c < K; c++)
+            if (get(&in[0], n * K + c) > get(&in[0], n * K + am[n]))
+                am[n] = c;
+        if (am[n] == 3 && bad3 < 0)
+            bad3 = n;
+        if (get(&in3[1], n) == 0 && bad0 < 0)
+            bad0 = n;
+    }
+    assert_true(bad3 >= 0 && bad0 >= 0);
+    ref r = mkref(EINC_I64, 2, (int64_t[]){ K, K }, 1), rt = mkref(EINC_I64, 2, (int64_t[]){ K, K }, 1);
+    for (int64_t n = 0; n < N; n++) {
+        r.v[(int64_t)get(&in[1], n) * K + am[n]] += 1;          /* rows: the true class */
+        rt.v[am[n] * K + (int64_t)get(&in[1], n)] += 1;
+    }
+    check("input probs: f32[N, K]\ninput target: i64[N]\nreturn confusion(argmax(probs, 1), target, classes=4)\n",
+          2, in, &r);
+    check("input probs: f32[N, K]\ninput target: i64[N]\nreturn confusion(target, argmax(probs, dim=1), classes=K)\n",
+          2, in, &rt);
+    free(r.v);
+    free(rt.v);
+    const char *src3 = "input probs: f32[N, K]\ninput target: i64[N]\n"
+                       "return f1(confusion(argmax(probs, 1), target, classes=3))\n";
+    const char *src0 = "input probs: f32[N, K]\ninput target: i64[N]\n"
+                       "return confusion(argmax(probs, 1) * 0, target - 1, classes=3)\n";
+    for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
+        einc_error err;
+        char want[160];
+        run_status(targets[t], src3, 2, in3, &err);
+        snprintf(want, sizeof want, "confusion: argmax(probs, 1) computed the label 3 at [%lld], outside [0, 3) "
+                 "(classes=3)", (long long)bad3);
+        assert_int_equal(err.status, EINC_ERR_ARG);
+        assert_string_equal(err.message, want);
+        assert_int_equal(err.begin, strstr(src3, "argmax") - src3);
+        assert_int_equal(err.end, strstr(src3, ", target") - src3);
+        run_status(targets[t], src0, 2, in3, &err);
+        snprintf(want, sizeof want, "confusion: target - 1 computed the label -1 at [%lld], outside [0, 3) "
+                 "(classes=3)", (long long)bad0);
+        assert_int_equal(err.status, EINC_ERR_ARG);
+        assert_string_equal(err.message, want);
+    }
+    free_arrs(2, in);
+    free_arrs(1, &in3[1]);
+}
+
 /* ---- long and deep models ------------------------------------------------------------------------------------ */
 
 /* A growing text for generated models. */
@@ -2563,6 +2707,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_flatten),
         cmocka_unit_test(test_argmax),
         cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_pool_identity),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_squeeze),
         cmocka_unit_test(test_arith),
@@ -2579,6 +2724,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_example_resblock),
         cmocka_unit_test(test_large),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_confusion_computed),
         cmocka_unit_test(test_long_models),
         cmocka_unit_test(test_emitted_nesting),
         cmocka_unit_test(test_too_deep),
@@ -2589,5 +2735,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_jit_ran),
     };
+    if (getenv("EINC_TEST_FILTER"))    /* one test while iterating: EINC_TEST_FILTER=test_pool */
+        cmocka_set_test_filter(getenv("EINC_TEST_FILTER"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }

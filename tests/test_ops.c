@@ -199,6 +199,45 @@ static void b_accumulate(pb *b, int arg)
     pb_stmt(b, pb_at(b, o, i), IR_COMB_SUM, pb_rd(b, pb_at(b, x, i, k)))->accumulate = true;
 }
 
+/*
+ * Padding that is the identity of its combiner (ir.h): out[i] ⊕= x[2i + k - 1]? over k < 3,
+ * padded at both ends, in each combiner and integer types (whose extremes F_INT holds);
+ * data of one sign, so that a padding of 0 would win; cases 5 and 6 are 2-D, out[h, w] max=
+ * x[h + kh - 1, w + kw - 1]?, which the CPU runs in memory, vectorized along w (6 with
+ * NaNs).
+ */
+static const struct {
+    ir_comb comb;
+    einc_dtype dt;
+    fill f;
+} pads[] = {
+    { IR_COMB_MAX, EINC_F32, F_NEG }, { IR_COMB_MIN, EINC_F32, F_POS }, { IR_COMB_PROD, EINC_F64, F_ANY },
+    { IR_COMB_MAX, EINC_I32, F_NEG }, { IR_COMB_MIN, EINC_I64, F_INT }, { IR_COMB_MAX, EINC_F32, F_NEG },
+    { IR_COMB_MAX, EINC_F32, F_NAN }, { IR_COMB_MIN, EINC_I64, F_POS },
+};
+
+static void b_pad(pb *b, int arg)
+{
+    ir_comb comb = pads[arg].comb;
+    einc_dtype dt = pads[arg].dt;
+    if (arg == 5 || arg == 6) {
+        int h = pb_axis(b, "h", 6), w = pb_axis(b, "w", 19), kh = pb_axis(b, "kh", 3), kw = pb_axis(b, "kw", 3);
+        int x = pb_tensor(b, "x", IR_INPUT, dt, pads[arg].f, 2, h, w);
+        int o = pb_tensor(b, "out", IR_OUTPUT, dt, F_ANY, 2, h, w);
+        ir_access xa = { .tensor = x, .ndim = 2, .dim = ARENA_ARRAY(b->A, ir_dim, 2), .guard = true, .pad = comb };
+        xa.dim[0] = pb_dim(b, h, 1, kh, -1);
+        xa.dim[1] = pb_dim(b, w, 1, kw, -1);
+        pb_stmt(b, pb_at(b, o, h, w), comb, pb_rd(b, xa));
+        return;
+    }
+    int i = pb_axis(b, "i", 9), k = pb_axis(b, "k", 3), n = pb_axis(b, "n", 17);
+    int x = pb_tensor(b, "x", IR_INPUT, dt, pads[arg].f, 1, n);
+    int o = pb_tensor(b, "out", IR_OUTPUT, dt, F_ANY, 1, i);
+    ir_access xa = { .tensor = x, .ndim = 1, .dim = ARENA_NEW(b->A, ir_dim), .guard = true, .pad = comb };
+    xa.dim[0] = pb_dim(b, i, 2, k, -1);
+    pb_stmt(b, pb_at(b, o, i), comb, pb_rd(b, xa));
+}
+
 /* out[i, j] = c[i, j]; out[i, j] += x[i, k] * y[k, j] (the GEMM tile, accumulating) */
 static void b_accumulate_gemm(pb *b, int arg)
 {
@@ -400,6 +439,14 @@ static const ocase cases[] = {
     { "conv1d_s2", b_conv, 2, EINC_F32, 1e-5, 1e-6, false, 0, false },
     { "conv2d", b_conv2d, 0, EINC_F32, 1e-5, 1e-5, false, 0, false },
     { "conv2d_gemm", b_conv2d_gemm, 0, EINC_F32, 1e-5, 1e-5, false, 0, false },
+    { "pad_max", b_pad, 0, EINC_F32, 0, 0, false, 0, false },
+    { "pad_min", b_pad, 1, EINC_F32, 0, 0, false, 0, false },
+    { "pad_prod", b_pad, 2, EINC_F64, 1e-14, 0, false, 0, false },
+    { "pad_max_i32", b_pad, 3, EINC_I32, 0, 0, false, 0, false },
+    { "pad_min_i64", b_pad, 4, EINC_I64, 0, 0, false, 0, false },
+    { "pad_max_2d", b_pad, 5, EINC_F32, 0, 0, false, 0, false },
+    { "pad_max_2d_nan", b_pad, 6, EINC_F32, 0, 0, false, 0, false },
+    { "pad_min_i64_pos", b_pad, 7, EINC_I64, 0, 0, false, 0, false },
     { "accumulate", b_accumulate, 0, EINC_F32, 1e-5, 1e-5, false, 0, false },
     { "accumulate_gemm", b_accumulate_gemm, 0, EINC_F32, 1e-5, 1e-5, false, 0, false },
     { "accumulate_max", b_accumulate_max, 0, EINC_F32, 1e-6, 1e-6, false, 0, false },
@@ -453,6 +500,7 @@ static double value(fill f, int64_t e, int64_t n, einc_dtype t, int labels)
     case F_ZEROS: return e % 3 == 0 ? 0 : (double)((int64_t)(next() % 7) - 3);
     case F_LABELS: return (double)(next() % (uint64_t)labels);
     case F_INT: return e == 0 ? INT32_MIN : e == 1 ? INT32_MAX : (double)((int64_t)(next() % 101) - 50);
+    case F_NEG: return dtype_is_float(t) ? frand(-10, -0.01) : -1 - (double)(next() % 50);
     default: return frand(-2, 2);
     }
 }
@@ -896,6 +944,8 @@ int main(void)
     tests[NCASE] = (struct CMUnitTest){ "workspace_abi", test_workspace_abi, NULL, NULL, NULL };
     tests[NCASE + 1] = (struct CMUnitTest){ "nvrtc", test_nvrtc, NULL, NULL, NULL };
     tests[NCASE + 2] = (struct CMUnitTest){ "nvcc", test_nvcc, NULL, NULL, NULL };
+    if (getenv("EINC_TEST_FILTER"))    /* some cases while iterating: EINC_TEST_FILTER='ops: pad*' */
+        cmocka_set_test_filter(getenv("EINC_TEST_FILTER"));
     int rc = _cmocka_run_group_tests("ops", tests, NCASE + 3, NULL, NULL);
     cpu_free(cpu);
     free(nvrtc_src);

@@ -476,6 +476,37 @@ static void ir_guarded_store(void **state)
     expect_ir(&t, p, "internal error after bind: statement 0: a guarded store to out");
 }
 
+/* a read padded with another identity than 0 only where that identity is combined away */
+static void ir_padding(void **state)
+{
+    (void)state;
+    T t;
+    ir_prog *p = mm(&t);
+    p->stmt[0].rhs->a->acc.pad = IR_COMB_MAX;
+    expect_ir(&t, p, "internal error after bind: statement 0: an unguarded access to in0 padded with -inf");
+    p = mm(&t);
+    p->stmt[0].rhs->a->acc.guard = true;
+    p->stmt[0].rhs->a->acc.pad = (ir_comb)17;
+    expect_ir(&t, p, "internal error after bind: statement 0: an access to in0 padded with combiner 17");
+    p = mm(&t);
+    p->stmt[0].rhs->b->acc.guard = true;
+    p->stmt[0].rhs->b->acc.pad = IR_COMB_PROD;
+    expect_ir(&t, p, "internal error after bind: statement 0: a read of in1 padded with 1 inside an expression");
+    p = mm(&t);
+    p->stmt[0].rhs = p->stmt[0].rhs->a;         /* out[i, j] += in0[i, k]? */
+    p->stmt[0].rhs->acc.guard = true;
+    p->stmt[0].rhs->acc.pad = IR_COMB_MIN;
+    expect_ir(&t, p, "internal error after bind: statement 0: a read of in0 padded with +inf where its value "
+                     "goes to '+='");
+    p = mm(&t);
+    p->stmt[0].rhs = p->stmt[0].rhs->a;
+    p->stmt[0].rhs->acc.guard = true;
+    p->stmt[0].rhs->acc.pad = IR_COMB_MAX;
+    p->stmt[0].comb = IR_COMB_MAX;
+    assert_true(ir_validate(&t.c, p, "bind"));
+    arena_free(&t.A);
+}
+
 static void ir_bound(void **state)
 {
     (void)state;
@@ -585,7 +616,13 @@ static void ir_label_not_input(void **state)
     p->label = ARENA_NEW(&t.A, ir_label);
     assert_non_null(p->label);
     p->label->tensor = 2;
-    expect_ir(&t, p, "internal error after bind: label check 0 on tensor 2, not an input");
+    expect_ir(&t, p, "internal error after bind: label check 0 on tensor 2, not an input or a temporary");
+    p = mm(&t);
+    p->nlabel = 1;
+    p->label = ARENA_NEW(&t.A, ir_label);
+    assert_non_null(p->label);
+    p->label->tensor = 1;
+    expect_ir(&t, p, "internal error after bind: label check 0 on in1, which holds float32");
 }
 
 /* ---- the loop IR ---------------------------------------------------------------------------- */
@@ -766,6 +803,27 @@ static void lp_update_comb(void **state)
     expect_lp(&t, lp, "internal error after lower: nest 0: a pairwise ACC that is not a float sum");
 }
 
+/* the loop IR's padded reads: in an UPDATE of the same combiner only, never in a GEMM */
+static void lp_padding(void **state)
+{
+    (void)state;
+    T t;
+    lp_prog *lp = lowered(&t, "ij->i", S(4, 300), LP_GPU);
+    ir_expr *x = (ir_expr *)find(lp->nest[0].root, LP_UPDATE)->value;
+    assert_int_equal(x->op, IR_ACCESS);
+    x->acc.guard = true;
+    x->acc.pad = IR_COMB_MAX;
+    expect_lp(&t, lp, "internal error after lower: nest 0: a read of in0 padded with -inf where its value goes "
+                      "to '+='");
+    lp = lowered(&t, "ik,kj->ij", S(64, 64, -1, 64, 64), LP_CPU);
+    lp_node *gemm = find(lp->nest[lp->nnest - 1].root, LP_GEMM);
+    assert_non_null(gemm);
+    ir_access *b = (ir_access *)gemm->b;
+    b->guard = true;
+    b->pad = IR_COMB_MAX;
+    expect_lp(&t, lp, "internal error after lower: nest 0: a GEMM operand, in1, padded with -inf");
+}
+
 /* ---- impossible cases in the switches over ir_op and ir_comb ------------------------------- */
 
 static void impossible_operator(void **state)
@@ -845,6 +903,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(ir_read_axis_unbound),
         cmocka_unit_test(ir_mean),
         cmocka_unit_test(ir_guarded_store),
+        cmocka_unit_test(ir_padding),
         cmocka_unit_test(ir_bound),
         cmocka_unit_test(ir_operator),
         cmocka_unit_test(ir_too_deep),
@@ -861,6 +920,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(lp_gemm),
         cmocka_unit_test(lp_accumulator),
         cmocka_unit_test(lp_update_comb),
+        cmocka_unit_test(lp_padding),
         cmocka_unit_test(impossible_operator),
         cmocka_unit_test(enabled_reads_once),
     };

@@ -819,6 +819,7 @@ static int emit(binder *b, const ast_side *out)
             return T->name ? -1 : cc_nomem(b->c);
     }
     p->output = p->ntensor - 1;
+    p->noutput = 1;
     ir_tensor *O = &p->tensor[p->output];
     O->name = "out";
     O->role = IR_OUTPUT;

@@ -87,6 +87,13 @@ typedef struct el_model {
     el_item **items;        /* top level, in source order */
     int ninputs;
     el_item **inputs;       /* the input and param items among them, in order */
+    /*
+     * The top-level return's results, in order: `return a, b` (or a tuple) has several.
+     * Each is named after the variable it is when it is a plain name, else "out0", "out1",
+     * … by position (README.md, "The layer language").
+     */
+    int nresults;
+    const char **result_name;
 } el_model;
 
 /*
@@ -109,8 +116,18 @@ bool einl_is_model_name(const char *path);
 ir_prog *einl_elaborate(cc *c, const el_model *m, int nsizes, const einc_size *sizes,
                         int ninputs, const einc_tensor *inputs);
 
+/*
+ * For emitted code: einl_elaborate without arrays, where the size names sizes leaves out
+ * stay symbolic, one axis each, named after the size (model_open.c); an error where a
+ * built-in computes another size from one of them.
+ */
+ir_prog *einl_elaborate_open(cc *c, const el_model *m, int nsizes, const einc_size *sizes);
+
 /* The model's declared arrays (input and param items), in order. */
 int einl_ninputs(const el_model *m);
+/* The model's results (1 unless it returns several) and their names. */
+int einl_nresults(const el_model *m);
+const char *einl_result_name(const el_model *m, int i);
 const el_item *einl_input(const el_model *m, int i);
 
 #endif

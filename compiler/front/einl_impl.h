@@ -71,6 +71,7 @@ el_item *el_def(el_state *ps, el_token kw, el_token name, el_seq *params, el_seq
                 el_token close);
 el_item *el_assign(el_state *ps, el_token name, el_node *x);
 el_item *el_return(el_state *ps, el_token kw, el_node *x);
+el_item *el_return_many(el_state *ps, el_token kw, el_seq *items);
 
 el_seq *el_push_item(el_state *ps, el_seq *s, el_item *it);
 el_seq *el_push_name(el_state *ps, el_seq *s, el_token name);

@@ -433,6 +433,23 @@ el_item *el_return(el_state *ps, el_token kw, el_node *x)
     return it;
 }
 
+/* `return a, b`: a tuple of the results, spanning them (model.c reads a top-level one). */
+el_item *el_return_many(el_state *ps, el_token kw, el_seq *items)
+{
+    if (ps->c->failed)
+        return NULL;
+    el_node *x = node(ps, EL_TUPLE, kw.begin, kw.end);
+    if (!x)
+        return NULL;
+    x->nargs = seq_len(items);
+    x->args = flat_args(ps, items);
+    if (ps->c->failed)
+        return NULL;
+    x->begin = x->args[0].value->begin;
+    x->end = x->args[x->nargs - 1].value->end;
+    return el_return(ps, kw, x);
+}
+
 void el_top(el_state *ps, el_item *it) { ps->top = el_push_item(ps, ps->top, it); }
 
 /* ---- errors --------------------------------------------------------------------------- */
@@ -673,6 +690,42 @@ static void check_duplicates(cc *c, const el_model *m)
                  "'%s' is declared twice: an input or param name is declared once", dup->name);
 }
 
+/*
+ * The results' names, from the first top-level return (model.c reports a second one).  A
+ * name twice would make two arrays of one name in an .npz or a header: an error at the
+ * second.  Results are few (a handful), so the pairwise comparison stays cheap.
+ */
+static void name_results(cc *c, el_model *m)
+{
+    const el_node *x = NULL;
+    for (int i = 0; i < m->nitems && !x; i++)
+        if (m->items[i]->kind == EL_RETURN)
+            x = m->items[i]->value;
+    m->nresults = x && x->kind == EL_TUPLE ? x->nargs : 1;
+    m->result_name = ARENA_ARRAY(c->A, const char *, m->nresults);
+    if (!m->result_name) {
+        cc_nomem(c);
+        return;
+    }
+    for (int i = 0; i < m->nresults; i++) {
+        const el_node *r = x && x->kind == EL_TUPLE ? x->args[i].value : x;
+        char buf[32];
+        snprintf(buf, sizeof buf, "out%d", i);
+        const char *name = r && r->kind == EL_NAME ? r->name : arena_strndup(c->A, buf, strlen(buf));
+        if (!name) {
+            cc_nomem(c);
+            return;
+        }
+        for (int j = 0; j < i; j++)
+            if (!strcmp(m->result_name[j], name)) {
+                cc_error(c, EINC_ERR_SYNTAX, r ? r->begin : -1, r ? r->end : -1,
+                         "'%s' is returned twice: each result needs a name of its own", name);
+                return;
+            }
+        m->result_name[i] = name;
+    }
+}
+
 el_model *einl_parse(cc *c)
 {
     el_state ps = { .c = c, .prev = EL_TK_NEWLINE };
@@ -723,6 +776,8 @@ el_model *einl_parse(cc *c)
             m->inputs[k++] = m->items[i];
     if (m->inputs && !c->failed)
         check_duplicates(c, m);
+    if (!c->failed)
+        name_results(c, m);
     return c->failed ? NULL : m;
 }
 

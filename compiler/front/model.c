@@ -416,6 +416,11 @@ static bool name_axes(elab *E)
 /* ---- the model ------------------------------------------------------------------------------- */
 
 int einl_ninputs(const el_model *m) { return m->ninputs; }
+int einl_nresults(const el_model *m) { return m->nresults; }
+const char *einl_result_name(const el_model *m, int i)
+{
+    return i >= 0 && i < m->nresults ? m->result_name[i] : NULL;
+}
 
 const el_item *einl_input(const el_model *m, int k)
 {
@@ -517,6 +522,52 @@ static int bind_sizes(elab *E, int nsizes, const einc_size *sizes, int ninputs, 
     return 0;
 }
 
+/*
+ * Result i's tensor, an output: the temporary the value already is, else a copy (an input
+ * returned as is, a view, an expression not yet written, a tensor an earlier result has).
+ */
+static int result_tensor(elab *E, val *v, int nres, const char *name, const int *outs, int i)
+{
+    if (v->kind != V_TENSOR) {
+        lz *t = v->kind == V_NUMBER ? lz_const(E, v->num, v->is_int ? EINC_I64 : EINC_F32) : NULL;
+        if (!t) {
+            cc_error(E->c, EINC_ERR_ARG, v->begin, v->end, "the model must return a tensor, "
+                     "not %s", kind_name(v->kind));
+            return -1;
+        }
+        v->t = t;
+    }
+    /* one result keeps the name "out" emitted code has always had; several their own */
+    const char *tname = nres == 1 ? "out" : name;
+    for (int t = 0; nres > 1 && t < E->p->ntensor; t++)
+        if (E->p->tensor[t].role == IR_INPUT && !strcmp(E->p->tensor[t].name, name)) {
+            size_t n = strlen(name) + 5;
+            char *buf = arena_alloc(E->A, n);
+            if (!buf)
+                return cc_nomem(E->c);
+            snprintf(buf, n, "out_%s", name);
+            tname = buf;
+            break;
+        }
+    lz *r = v->t;
+    bool taken = false;
+    for (int j = 0; j < i; j++)
+        taken |= r->op == IR_ACCESS && outs[j] == r->tensor;
+    int out;
+    if (is_whole(E, r) && E->p->tensor[r->tensor].role == IR_TEMP && !taken) {
+        out = r->tensor;
+        E->p->tensor[out].role = IR_OUTPUT;
+        E->p->tensor[out].name = tname;
+    } else {
+        out = materialize_as(E, r, tname, IR_OUTPUT);
+    }
+    if (out < 0)
+        return -1;
+    E->p->tensor[out].begin = v->begin;
+    E->p->tensor[out].end = v->end;
+    return out;
+}
+
 ir_prog *einl_elaborate(cc *c, const el_model *m, int nsizes, const einc_size *sizes, int ninputs,
                         const einc_tensor *inputs)
 {
@@ -574,29 +625,17 @@ ir_prog *einl_elaborate(cc *c, const el_model *m, int nsizes, const einc_size *s
         cc_error(c, EINC_ERR_SYNTAX, end, end, "the model has no top-level return");
         return NULL;
     }
-    if (result->kind != V_TENSOR) {
-        lz *t = result->kind == V_NUMBER ? lz_const(&E, result->num, result->is_int ? EINC_I64 : EINC_F32) : NULL;
-        if (!t) {
-            cc_error(c, EINC_ERR_ARG, result->begin, result->end, "the model must return a tensor, "
-                     "not %s", kind_name(result->kind));
+    bool many = ret->value->kind == EL_TUPLE && result->kind == V_TUPLE;
+    int nres = many ? result->n : 1;
+    int *outs = ARENA_ARRAY(E.A, int, nres);
+    if (!outs)
+        return cc_nomem(c), NULL;
+    for (int i = 0; i < nres; i++)
+        if ((outs[i] = result_tensor(&E, many ? result->item[i] : result, many ? nres : 1,
+                                     m->result_name[i], outs, i)) < 0)
             return NULL;
-        }
-        result->t = t;
-    }
-    lz *r = result->t;
-    int out;
-    if (is_whole(&E, r) && E.p->tensor[r->tensor].role == IR_TEMP) {
-        out = r->tensor;        /* the last statement's temporary is the output itself */
-        E.p->tensor[out].role = IR_OUTPUT;
-        E.p->tensor[out].name = "out";
-    } else {
-        out = materialize_as(&E, r, "out", IR_OUTPUT);
-    }
-    if (out < 0)
+    if (ir_outputs_last(c, E.p, outs, nres) < 0)
         return NULL;
-    E.p->tensor[out].begin = ret->value->begin;
-    E.p->tensor[out].end = ret->value->end;
-    E.p->output = out;
     E.p->bound = true;
     if (!name_axes(&E))
         return NULL;

@@ -7,6 +7,7 @@
  *   model_pool.c     pooling
  *   model_metric.c   confusion and the metrics computed from it
  *   model_pattern.c  einsum, rearrange, reduce and repeat strings inside a model
+ *   model_open.c     a model with open sizes, for emitted code (two elaborations compared)
  * This header holds the evaluator's values and the helpers the built-ins are made of.
  */
 #ifndef EINC_MODEL_INT_H

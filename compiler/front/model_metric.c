@@ -20,28 +20,36 @@ val *bi_confusion(elab *E, const el_node *call, val *const *arg)
     if (K < 1)
         return shape_err(E, arg[2]->begin, arg[2]->end, "confusion: classes must be at least 1, not %lld", (long long)K);
     lz *v[2] = { pr, tg };
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2; i++)
         if (dtype_is_float(v[i]->dtype))
             return shape_err(E, arg[i]->begin, arg[i]->end, "confusion: %s must hold integer class "
                         "labels, not %s", i ? "target" : "pred", einc_dtype_name(v[i]->dtype));
-        if (!is_whole(E, v[i]) || E->p->tensor[v[i]->tensor].role != IR_INPUT)
-            return shape_err(E, arg[i]->begin, arg[i]->end, "confusion: %s must be a model input (its "
-                        "labels are checked before the model runs)", i ? "target" : "pred");
-    }
     bool same = pr->ndim == tg->ndim;
     for (int d = 0; same && d < pr->ndim; d++)
         same = pr->shape[d] == tg->shape[d];
     if (!same)
         return shape_err(E, call->begin, call->end, "confusion: pred %s and target %s must have the same "
                     "shape", shape_text(E, pr->ndim, pr->shape), shape_text(E, tg->ndim, tg->shape));
+    /* an input is checked before the run; computed labels (argmax(probs, 1)) are copied
+       to a temporary of their own, which nothing else writes or returns, checked after it
+       (ir.h) */
     for (int i = 0; i < 2; i++) {
+        bool input = is_whole(E, v[i]) && E->p->tensor[v[i]->tensor].role == IR_INPUT;
+        int t = input ? v[i]->tensor : materialize_as(E, v[i], NULL, IR_TEMP);
         ir_prog *p = E->p;
-        ir_label *l = grow(E, p->label, p->nlabel, &E->cap_label, sizeof *l);
-        if (!l)
-            return NULL;
+        ir_label *l = t >= 0 ? grow(E, p->label, p->nlabel, &E->cap_label, sizeof *l) : NULL;
+        const char *text = input ? NULL : arena_strndup(E->A, E->c->src + arg[i]->begin,
+                                                        (size_t)(arg[i]->end - arg[i]->begin));
+        if (!l || (!input && !text))
+            return E->c->failed ? NULL : (cc_nomem(E->c), NULL);
         p->label = l;
-        l[p->nlabel++] = (ir_label){ v[i]->tensor, K, arg[i]->begin, arg[i]->end };
+        l[p->nlabel++] = (ir_label){ t, K, arg[i]->begin, arg[i]->end, text };
+        v[i] = lz_tensor(E, t);
+        if (!v[i])
+            return NULL;
     }
+    pr = v[0];
+    tg = v[1];
     int64_t sh[2] = { K, K };
     int cm = new_tensor(E, NULL, IR_TEMP, EINC_I64, 2, sh, -1, -1);
     int at = K > 1 ? new_axis(E, K) : -1, ap = K > 1 ? new_axis(E, K) : -1;

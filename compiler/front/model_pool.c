@@ -1,48 +1,47 @@
 /*
- * model_pool.c — the layer language's pooling: max_pool2d, avg_pool2d (affine windows, with
- * tables for padding and counts) and adaptive_avg/max_pool2d (windows of varying length, as
- * tables of membership), with torch's output sizes, on float (N, C, H, W) or (C, H, W).
+ * model_pool.c — the layer language's pooling: max_pool2d, avg_pool2d (affine windows;
+ * max pooling's padding is a guarded read that gives max's identity, avg pooling's counts
+ * a table) and adaptive_avg/max_pool2d (windows of varying length), with torch's output
+ * sizes, on (N, C, H, W) or (C, H, W): float for the averages, float or integer for the
+ * maxima.
  */
 #include "model_int.h"
 
 #include <string.h>
 
-/* false, after an error at v, unless x (v's tensor) is a float (C, H, W) or (N, C, H, W) */
-static bool pool_input(elab *E, const val *v, const lz *x, const char *fn)
+/*
+ * false, after an error at v, unless x (v's tensor) is a (C, H, W) or (N, C, H, W) of
+ * floats, or for a max of integers too (bool has no order torch pools)
+ */
+static bool pool_input(elab *E, const val *v, const lz *x, const char *fn, bool isMax)
 {
     if (x->ndim != 3 && x->ndim != 4)
         return shape_err(E, v->begin, v->end, "%s: expected a 3-d (C, H, W) or 4-d (N, C, H, W) "
                          "input, got %d-d", fn, x->ndim), false;
-    if (!dtype_is_float(x->dtype))
-        return shape_err(E, v->begin, v->end, "%s: x must be a float tensor, not %s", fn,
-                         einc_dtype_name(x->dtype)), false;
+    if (!dtype_is_float(x->dtype) && !(isMax && (x->dtype == EINC_I32 || x->dtype == EINC_I64)))
+        return shape_err(E, v->begin, v->end, "%s: x must be a %s tensor, not %s", fn,
+                         isMax ? "float or integer" : "float", einc_dtype_name(x->dtype)), false;
     return true;
 }
 
 /*
- * A [O, K] or [O] table over one side of a pooling window, from a guarded read of a tensor
- * of L ones at o·s + k·d − off, which is 1 inside and 0 outside:
- *   penalty (max): log of it, 0 inside and −inf at padding, added to x so that padding
- *                  never wins the max, whatever x holds (x + 0 is x exactly);
- *   count (avg):   its sum over k, the window's length along this side.
+ * The [O] table of an average pool's window lengths along one side: the sum over k of a
+ * guarded read of a tensor of L ones at o·s + k − off, which is 1 inside and 0 outside.
  */
-static int side_table(elab *E, int64_t O, int64_t K, int64_t s, int64_t d, int64_t off, int64_t L, bool count,
-                      einc_dtype t)
+static int count_table(elab *E, int64_t O, int64_t K, int64_t s, int64_t off, int64_t L, einc_dtype t)
 {
     int one = new_tensor(E, NULL, IR_TEMP, t, 1, &L, -1, -1);
     int *la = one >= 0 ? fresh_axes(E, 1, &L) : NULL;
     if (!la || add_stmt(E, access_axes(E, one, la), IR_COMB_ASSIGN, ex_const(E, 1), false) < 0)
         return -1;
-    int64_t sh[2] = { O, K };
-    int tab = new_tensor(E, NULL, IR_TEMP, t, count ? 1 : 2, sh, -1, -1);
+    int tab = new_tensor(E, NULL, IR_TEMP, t, 1, &O, -1, -1);
     int ao = O > 1 ? new_axis(E, O) : -1, ak = K > 1 ? new_axis(E, K) : -1;
     if (tab < 0 || E->c->failed)
         return -1;
-    dimspec rd[1] = { { 2, { ao, ak }, { s, d }, -off } };
-    dimspec td[2] = { { 1, { ao }, { 1 }, 0 }, { 1, { ak }, { 1 }, 0 } };
+    dimspec rd[1] = { { 2, { ao, ak }, { s, 1 }, -off } };
+    dimspec td[1] = { { 1, { ao }, { 1 }, 0 } };
     ir_expr *in = ex_load(E, access_affine(E, one, rd, true));
-    if (add_stmt(E, access_affine(E, tab, td, false), count ? IR_COMB_SUM : IR_COMB_ASSIGN,
-                 count ? in : ex(E, IR_LOG, in, NULL), false) < 0)
+    if (add_stmt(E, access_affine(E, tab, td, false), IR_COMB_SUM, in, false) < 0)
         return -1;
     return tab;
 }
@@ -64,7 +63,7 @@ static val *pool2d(elab *E, const el_node *call, val *const *arg, bool isMax)
         return NULL;
     if (is_none(arg[2]))
         s[0] = k[0], s[1] = k[1];       /* stride=None: the kernel size, as torch */
-    if (!pool_input(E, arg[0], x, fn))
+    if (!pool_input(E, arg[0], x, fn, isMax))
         return NULL;
     int lead = x->ndim - 2;
     int64_t in[2] = { x->shape[lead], x->shape[lead + 1] }, out[2];
@@ -111,23 +110,18 @@ static val *pool2d(elab *E, const el_node *call, val *const *arg, bool isMax)
     int y = new_tensor(E, NULL, IR_TEMP, x->dtype, x->ndim, ysh, -1, -1);
     if (y < 0 || E->c->failed)
         return NULL;
-    ir_expr *rhs = ex_load(E, access_affine(E, tx, xd, guard));
-    if (isMax && guard) {
-        for (int i = 0; i < 2; i++) {
-            int pen = side_table(E, out[i], k[i], s[i], d[i], p[i], in[i], false, x->dtype);
-            if (pen < 0)
-                return NULL;
-            dimspec pd[2] = { { 1, { ao[i] }, { 1 }, 0 }, { 1, { ak[i] }, { 1 }, 0 } };
-            rhs = ex(E, IR_ADD, rhs, ex_load(E, access_affine(E, pen, pd, false)));
-        }
-    }
+    /* padding is read as 0 for the average (count_include_pad's zeros) and as max's
+       identity for the max, so it never wins, whatever x holds (torch's -inf padding) */
+    ir_access xa = access_affine(E, tx, xd, guard);
+    xa.pad = isMax && guard ? IR_COMB_MAX : IR_COMB_SUM;
+    ir_expr *rhs = ex_load(E, xa);
     if (add_stmt(E, access_affine(E, y, yd, false), isMax ? IR_COMB_MAX : IR_COMB_SUM, rhs, false) < 0)
         return NULL;
     lz *r = lz_tensor(E, y);
     if (!isMax) {       /* ÷ the window's count, a product of one count per side */
         for (int i = 0; i < 2; i++) {
             int64_t L = incl ? in[i] + 2 * p[i] : in[i], off = incl ? 0 : p[i];
-            int cnt = side_table(E, out[i], k[i], s[i], 1, off, L, true, x->dtype);
+            int cnt = count_table(E, out[i], k[i], s[i], off, L, x->dtype);
             if (cnt < 0)
                 return NULL;
             int64_t vsh[4] = { 1, 1, 1, 1 };
@@ -144,12 +138,11 @@ val *bi_avg_pool2d(elab *E, const el_node *call, val *const *arg) { return pool2
 
 /*
  * Adaptive pooling's windows along one side, torch's: output o covers inputs
- * [⌊o·I/O⌋, ⌈(o+1)·I/O⌉), whose lengths vary, so they are a [O, I] table of membership
- * rather than an affine read: 1 (or 0 in log form, for max) inside the window, 0 (−inf)
- * outside.  It is computed in integers from the axes (exact for any size), then
- * converted.
+ * [⌊o·I/O⌋, ⌈(o+1)·I/O⌉), whose lengths vary, so for the average they are a [O, I] table
+ * of membership rather than an affine read: 1 inside the window, 0 outside.  It is
+ * computed in integers from the axes (exact for any size), then converted.
  */
-static int window_table(elab *E, int64_t O, int64_t I, bool logged, einc_dtype t)
+static int window_table(elab *E, int64_t O, int64_t I, einc_dtype t)
 {
     int64_t sh[2] = { O, I };
     int mi = new_tensor(E, NULL, IR_TEMP, EINC_I64, 2, sh, -1, -1);
@@ -171,9 +164,42 @@ static int window_table(elab *E, int64_t O, int64_t I, bool logged, einc_dtype t
     if (add_stmt(E, access_axes(E, mi, oax), IR_COMB_ASSIGN, ex(E, IR_MUL, lo, hi), false) < 0)
         return -1;
     ir_expr *in = ex_load(E, access_axes(E, mi, oax));
-    if (add_stmt(E, access_axes(E, mf, oax), IR_COMB_ASSIGN, logged ? ex(E, IR_LOG, in, NULL) : in, false) < 0)
+    if (add_stmt(E, access_axes(E, mf, oax), IR_COMB_ASSIGN, in, false) < 0)
         return -1;
     return mf;
+}
+
+/*
+ * The adaptive max along dimension dd of t (shape sh, ndim dims) from I to O: one statement
+ * when I is a multiple of O (a window of I/O at stride I/O), else one per output, whose
+ * window starts at a constant.  Each reads its window's elements alone, so nothing outside
+ * it (an inf, a NaN) reaches it, as in torch.  The new tensor, or -1.
+ */
+static int adaptive_max_side(elab *E, int t, const int64_t *sh, int ndim, int dd, int64_t I, int64_t O,
+                             einc_dtype dt)
+{
+    int64_t nsh[4];
+    memcpy(nsh, sh, sizeof nsh);
+    nsh[dd] = O;
+    int nt = new_tensor(E, NULL, IR_TEMP, dt, ndim, nsh, -1, -1);
+    if (nt < 0)
+        return -1;
+    dimspec cd[4], nd[4];
+    for (int d = 0; d < ndim; d++) {
+        int a = d == dd ? -1 : sh[d] > 1 ? new_axis(E, sh[d]) : -1;
+        cd[d] = nd[d] = (dimspec){ 1, { a }, { 1 }, 0 };
+    }
+    bool even = I % O == 0;
+    for (int64_t o = 0; o < (even ? 1 : O); o++) {
+        int64_t start = o * I / O, len = even ? I / O : ((o + 1) * I + O - 1) / O - start;
+        int ao = even && O > 1 ? new_axis(E, O) : -1, ak = len > 1 ? new_axis(E, len) : -1;
+        cd[dd] = (dimspec){ 2, { ao, ak }, { len, 1 }, start };
+        nd[dd] = (dimspec){ 1, { ao }, { 1 }, even ? 0 : o };
+        if (E->c->failed || add_stmt(E, access_affine(E, nt, nd, false), len > 1 ? IR_COMB_MAX : IR_COMB_ASSIGN,
+                                     ex_load(E, access_affine(E, t, cd, false)), false) < 0)
+            return -1;
+    }
+    return nt;
 }
 
 /* adaptive_avg_pool2d(x, output_size) / adaptive_max_pool2d: one side at a time (W, then H). */
@@ -181,7 +207,7 @@ static val *adaptive_pool2d(elab *E, const el_node *call, val *const *arg, bool 
 {
     const char *fn = isMax ? "adaptive_max_pool2d" : "adaptive_avg_pool2d";
     lz *x = need_tensor(E, arg[0], fn, "x");
-    if (!x || !pool_input(E, arg[0], x, fn))
+    if (!x || !pool_input(E, arg[0], x, fn, isMax))
         return NULL;
     int lead = x->ndim - 2;
     int64_t in[2] = { x->shape[lead], x->shape[lead + 1] }, out[2];
@@ -207,7 +233,14 @@ static val *adaptive_pool2d(elab *E, const el_node *call, val *const *arg, bool 
         sh[d] = x->shape[d];
     for (int side = 1; side >= 0; side--) {
         int dd = lead + side;
-        int win = window_table(E, out[side], in[side], isMax, x->dtype);
+        if (isMax) {
+            if (out[side] != in[side] && (t = adaptive_max_side(E, t, sh, x->ndim, dd, in[side], out[side],
+                                                                   x->dtype)) < 0)
+                return NULL;
+            sh[dd] = out[side];
+            continue;
+        }
+        int win = window_table(E, out[side], in[side], x->dtype);
         int64_t nsh[4];
         memcpy(nsh, sh, sizeof nsh);
         nsh[dd] = out[side];
@@ -225,9 +258,9 @@ static val *adaptive_pool2d(elab *E, const el_node *call, val *const *arg, bool 
         dimspec wd[2] = { { 1, { ao }, { 1 }, 0 }, { 1, { ai }, { 1 }, 0 } };
         if (E->c->failed)
             return NULL;
-        ir_expr *rhs = ex(E, isMax ? IR_ADD : IR_MUL, ex_load(E, access_affine(E, t, cd, false)),
+        ir_expr *rhs = ex(E, IR_MUL, ex_load(E, access_affine(E, t, cd, false)),
                           ex_load(E, access_affine(E, win, wd, false)));
-        if (add_stmt(E, access_affine(E, nt, nd, false), isMax ? IR_COMB_MAX : IR_COMB_SUM, rhs, false) < 0)
+        if (add_stmt(E, access_affine(E, nt, nd, false), IR_COMB_SUM, rhs, false) < 0)
             return NULL;
         t = nt;
         memcpy(sh, nsh, sizeof sh);
@@ -235,7 +268,7 @@ static val *adaptive_pool2d(elab *E, const el_node *call, val *const *arg, bool 
     lz *r = lz_tensor(E, t);
     if (!isMax) {       /* ÷ the windows' lengths, one per side */
         for (int side = 0; side < 2; side++) {
-            int win = window_table(E, out[side], in[side], false, x->dtype);
+            int win = window_table(E, out[side], in[side], x->dtype);
             lz *w = win >= 0 ? lz_tensor(E, win) : NULL;
             int *wax = w ? axes_for(E, w) : NULL;
             bool keep[2] = { true, false };

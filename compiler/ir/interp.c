@@ -67,7 +67,9 @@ static bool offset(const interp *in, const ir_access *a, int64_t *off)
     return true;
 }
 
-static value load(const interp *in, const ir_access *a)
+static value identity(interp *in, ir_comb c, bool fp);
+
+static value load(interp *in, const ir_access *a)
 {
     const char *base = in->buf[a->tensor];
     einc_dtype t = in->p->tensor[a->tensor].dtype;
@@ -76,8 +78,8 @@ static value load(const interp *in, const ir_access *a)
     int64_t iv = 0;
     double fv = 0, im = 0;
     bool isf = false;
-    if (!offset(in, a, &o))
-        t = EINC_DTYPE_COUNT;   /* outside: the padding's 0 */
+    if (!offset(in, a, &o))     /* outside: the padding, its combiner's identity (ir.h) */
+        return identity(in, a->pad, in->fp);
     switch (t) {
     case EINC_F32: fv = ((const float *)base)[o]; isf = true; break;
     case EINC_F64: fv = ((const double *)base)[o]; isf = true; break;
@@ -214,7 +216,7 @@ static uint64_t idiv(const interp *in, uint64_t a, uint64_t b)
         return v;               \
     } while (0)
 
-static value load(const interp *in, const ir_access *a);
+static value load(interp *in, const ir_access *a);
 
 /* A complex statement's operators; the others are refused before it runs. */
 static value ceval(interp *in, const ir_expr *x, value a, value b)

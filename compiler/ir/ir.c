@@ -186,3 +186,48 @@ const char *einc_reduce_name(einc_reduce r)
     static const char *const names[] = { "sum", "mean", "max", "min", "prod" };
     return (unsigned)r < EINC_REDUCE_COUNT ? names[r] : "?";
 }
+
+static void renumber_expr(ir_expr *x, const int *to)
+{
+    if (!x)
+        return;
+    if (x->op == IR_ACCESS)
+        x->acc.tensor = to[x->acc.tensor];
+    renumber_expr(x->a, to);
+    renumber_expr(x->b, to);
+}
+
+int ir_outputs_last(cc *c, ir_prog *p, const int *outs, int n)
+{
+    bool in_place = true;
+    for (int i = 0; i < n; i++)
+        in_place &= outs[i] == p->ntensor - n + i;
+    if (in_place) {
+        p->output = p->ntensor - n;
+        p->noutput = n;
+        return 0;
+    }
+    int *to = ARENA_ARRAY(c->A, int, p->ntensor);
+    ir_tensor *t = ARENA_ARRAY(c->A, ir_tensor, p->ntensor);
+    if (!to || !t)
+        return cc_nomem(c);
+    for (int i = 0; i < p->ntensor; i++)
+        to[i] = -1;
+    for (int i = 0; i < n; i++)
+        to[outs[i]] = p->ntensor - n + i;
+    for (int i = 0, j = 0; i < p->ntensor; i++)
+        if (to[i] < 0)
+            to[i] = j++;
+    for (int i = 0; i < p->ntensor; i++)
+        t[to[i]] = p->tensor[i];
+    for (int s = 0; s < p->nstmt; s++) {
+        p->stmt[s].out.tensor = to[p->stmt[s].out.tensor];
+        renumber_expr(p->stmt[s].rhs, to);
+    }
+    for (int l = 0; l < p->nlabel; l++)
+        p->label[l].tensor = to[p->label[l].tensor];
+    p->tensor = t;
+    p->output = p->ntensor - n;
+    p->noutput = n;
+    return 0;
+}

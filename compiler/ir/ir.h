@@ -106,8 +106,16 @@ typedef struct ir_access {
     int tensor;
     int ndim;
     ir_dim *dim;
-    bool guard;             /* an index may fall outside the tensor: such a read gives 0
-                               (a convolution's zero padding); never set on a store */
+    bool guard;             /* an index may fall outside the tensor: such a read gives the
+                               identity of pad instead; never set on a store */
+    ir_comb pad;            /* a guarded read's value outside, as the identity of this
+                               combiner in the compute type: SUM (the zero-initialised
+                               default) 0, a convolution's zero padding; MAX the lowest value
+                               (-inf, an integer type's minimum), so max_pool2d's padding
+                               never wins; MIN the highest; PROD 1.  Anything but SUM only on
+                               a guarded read that is the whole value of a statement (or loop
+                               IR update or store) combining with that same combiner, so
+                               padding never changes a result (checked by the validators) */
 } ir_access;
 
 typedef struct ir_tensor {
@@ -162,11 +170,18 @@ typedef struct ir_stmt {
 
 typedef enum ir_kind { IR_EINSUM, IR_REARRANGE, IR_REDUCE, IR_REPEAT, IR_MODEL } ir_kind;
 
-/* An input of integer class labels that must lie in [0, classes) (a model's confusion). */
+/*
+ * Integer class labels that must lie in [0, classes) (a model's confusion): an input,
+ * which the runtime checks before the program runs, or a temporary the program computes
+ * (argmax(probs, 1)), which it checks after the run, in a buffer of its own that it hands
+ * the backend for that temporary (lower.c never folds such a temporary away).  Counting
+ * is eq() against the class axes, so a bad label writes nothing anywhere.
+ */
 typedef struct ir_label {
     int tensor;
     int64_t classes;
     int begin, end;         /* the argument's text */
+    const char *text;       /* a temporary's: that text, for the error (else NULL) */
 } ir_label;
 
 typedef struct ir_prog {
@@ -176,9 +191,14 @@ typedef struct ir_prog {
     ir_comb reduce;         /* how dropped axes combine */
     int naxis, ntensor, nstmt, ninput;
     ir_axis *axis;
-    ir_tensor *tensor;      /* inputs first, in order; then temporaries; the output last */
+    ir_tensor *tensor;      /* inputs first, in order; then temporaries; the outputs last */
     ir_stmt *stmt;
-    int output;
+    /*
+     * The outputs are tensors output .. output + noutput - 1, the last ones, in the order of
+     * the results (a model's `return a, b`); every other front end makes one.  A later
+     * statement may read an output (a result the rest of the model also uses).
+     */
+    int output, noutput;
     bool bound;             /* every size is known */
     int nlabel;             /* checks the runtime makes on the inputs before running */
     ir_label *label;
@@ -220,6 +240,11 @@ int ir_expr_depth(const ir_expr *x);
  * zeroing before a run.
  */
 bool ir_temp_written_whole(const ir_prog *p, int t);
+/*
+ * Renumbers p's tensors so that outs[0..n) are the last n, in that order, the others
+ * keeping theirs (ir.c); sets output and noutput.  0, or -1 out of memory.
+ */
+int ir_outputs_last(cc *c, ir_prog *p, const int *outs, int n);
 const char *ir_op_name(ir_op op);
 int ir_op_arity(ir_op op);
 const char *ir_comb_name(ir_comb c);

@@ -32,7 +32,12 @@ static void print_access(strbuf *b, const ir_prog *p, const ir_access *a)
         if (dim->n == 0 || dim->off)
             sb_printf(b, dim->n ? " + %lld" : "%lld", (long long)dim->off);
     }
-    sb_printf(b, a->guard ? "]?" : "]");   /* ? : may read outside, as 0 */
+    /* ?: may read outside, as 0; ?-inf, ?+inf, ?1: as the identity of max, min, prod (the
+       lowest and highest of an integer type where the statement computes in integers) */
+    static const char *const pad[IR_COMB_COUNT] = { [IR_COMB_MAX] = "-inf", [IR_COMB_MIN] = "+inf",
+                                                    [IR_COMB_PROD] = "1" };
+    const char *v = (unsigned)a->pad < IR_COMB_COUNT && pad[a->pad] ? pad[a->pad] : "";
+    sb_printf(b, a->guard ? "]?%s" : "]", v);
 }
 
 static void print_expr(strbuf *b, const ir_prog *p, const ir_expr *x, int prec)

@@ -122,6 +122,12 @@ static bool in_scope(const scope *s, int a)
     return g && (a == g->m || a == g->nn || a == g->k || a == g->k2);
 }
 
+/* A padding as ir_print writes it: the value outside (ir.h). */
+static const char *pad_text(ir_comb c)
+{
+    return c == IR_COMB_MAX ? "-inf" : c == IR_COMB_MIN ? "+inf" : c == IR_COMB_PROD ? "1" : "0";
+}
+
 static bool access_ok(V *v, const ir_access *a, const scope *s, bool store)
 {
     if (a->tensor < 0 || a->tensor >= v->p->ntensor)
@@ -132,6 +138,10 @@ static bool access_ok(V *v, const ir_access *a, const scope *s, bool store)
                    a->ndim, T->ndim);
     if (store && a->guard)
         return bad(v, "a guarded store to %s", tname(v, a->tensor));
+    if (a->pad != IR_COMB_SUM && a->pad != IR_COMB_MAX && a->pad != IR_COMB_MIN && a->pad != IR_COMB_PROD)
+        return bad(v, "an access to %s padded with combiner %d", tname(v, a->tensor), (int)a->pad);
+    if (a->pad != IR_COMB_SUM && !a->guard)
+        return bad(v, "an unguarded access to %s padded with %s", tname(v, a->tensor), pad_text(a->pad));
     if (store && T->role == IR_INPUT)
         return bad(v, "a store to input %s", tname(v, a->tensor));
     for (int d = 0; d < a->ndim; d++) {
@@ -164,8 +174,13 @@ static bool acc_read_ok(V *v, const ir_access *a, const scope *s)
 
 typedef bool (*read_fn)(V *v, const ir_access *a, const scope *s, void *arg);
 
-/* x's operators, operands, accesses and axes; fp: the statement computes in floating point. */
-static bool expr_ok(V *v, const ir_expr *x, const scope *s, bool fp, read_fn read, void *arg)
+/*
+ * x's operators, operands, accesses and axes; fp: the statement computes in floating point;
+ * use: the combiner x's value goes to (IR_COMB_COUNT: none, a final).  A read padded with
+ * another identity than 0 must be x itself, going to that combiner, so its padding is
+ * combined away and never reaches a result (ir.h).
+ */
+static bool expr_ok(V *v, const ir_expr *x, const scope *s, bool fp, ir_comb use, read_fn read, void *arg)
 {
     if (!x)
         return bad(v, "no expression");
@@ -187,6 +202,13 @@ static bool expr_ok(V *v, const ir_expr *x, const scope *s, bool fp, read_fn rea
             if (!access_ok(v, &e->acc, s, false) || !acc_read_ok(v, &e->acc, s) ||
                 (read && !read(v, &e->acc, s, arg)))
                 return false;
+            if (e->acc.pad != IR_COMB_SUM && e != x)
+                return bad(v, "a read of %s padded with %s inside an expression", tname(v, e->acc.tensor),
+                           pad_text(e->acc.pad));
+            if (e->acc.pad != IR_COMB_SUM && e->acc.pad != use)
+                return bad(v, "a read of %s padded with %s where its value goes to %s%s%s",
+                           tname(v, e->acc.tensor), pad_text(e->acc.pad), use == IR_COMB_COUNT ? "" : "'",
+                           use == IR_COMB_COUNT ? "a final" : ir_comb_name(use), use == IR_COMB_COUNT ? "" : "'");
             break;
         case IR_AXIS:
             if (e->axis < 0 || e->axis >= v->p->naxis)
@@ -255,6 +277,11 @@ static bool tables_ok(V *v)
     }
     if (p->bound != all)
         return bad(v, p->bound ? "bound, but a size is symbolic" : "not bound, but every size is known");
+    if (p->noutput > 1 && (p->output < 0 || p->output + p->noutput > p->ntensor))
+        return bad(v, "the outputs are tensors %d to %d, of %d", p->output,
+                   p->output + p->noutput - 1, p->ntensor);
+    if (p->noutput < 1)
+        return bad(v, "%d outputs", p->noutput);
     if (p->output < 0 || p->output >= p->ntensor)
         return bad(v, "the output is tensor %d, of %d", p->output, p->ntensor);
     for (int t = 0; t < p->ntensor; t++) {
@@ -267,9 +294,13 @@ static bool tables_ok(V *v)
         if ((T->role == IR_INPUT) != (t < p->ninput))
             return bad(v, "tensor %d (%s) has role %s, but the inputs are 0 to %d", t, T->name,
                        role[T->role], p->ninput - 1);
-        if ((T->role == IR_OUTPUT) != (t == p->output))
+        if ((T->role == IR_OUTPUT) != (t >= p->output && t < p->output + p->noutput)) {
+            if (p->noutput > 1)
+                return bad(v, "tensor %d (%s) has role %s, but the outputs are tensors %d to %d",
+                           t, T->name, role[T->role], p->output, p->output + p->noutput - 1);
             return bad(v, "tensor %d (%s) has role %s, but the output is tensor %d", t, T->name,
                        role[T->role], p->output);
+        }
         if (T->ndim < 0 || (T->ndim > 0 && !T->shape))
             return bad(v, "tensor %s has rank %d", T->name, T->ndim);
         for (int d = 0; d < T->ndim; d++)
@@ -278,8 +309,11 @@ static bool tables_ok(V *v)
     }
     for (int i = 0; i < p->nlabel; i++) {
         int t = p->label[i].tensor;
-        if (t < 0 || t >= p->ninput)
-            return bad(v, "label check %d on tensor %d, not an input", i, t);
+        if (t < 0 || t >= p->ntensor || p->tensor[t].role == IR_OUTPUT)
+            return bad(v, "label check %d on tensor %d, not an input or a temporary", i, t);
+        if (dtype_is_float(p->tensor[t].dtype))
+            return bad(v, "label check %d on %s, which holds %s", i, tname(v, t),
+                       einc_dtype_name(p->tensor[t].dtype));
     }
     return true;
 }
@@ -317,7 +351,7 @@ static bool stmt_ok(V *v, const ir_stmt *st, written *w)
         return bad(v, "accumulates into %s before any statement writes it",
                    tname(v, st->out.tensor));
     einc_dtype dt = p->tensor[st->out.tensor].dtype;
-    if (!expr_ok(v, st->rhs, &s, dtype_is_float(dt), read_after_write, w))
+    if (!expr_ok(v, st->rhs, &s, dtype_is_float(dt), st->comb, read_after_write, w))
         return false;
     if (w->first[st->out.tensor] > w->at)
         w->first[st->out.tensor] = w->at;
@@ -342,8 +376,9 @@ bool ir_validate(cc *c, const ir_prog *p, const char *pass)
             return false;
     }
     v.where[0] = 0;
-    if (w.first[p->output] == p->nstmt)
-        return bad(&v, "no statement writes the output %s", tname(&v, p->output));
+    for (int o = p->output; o < p->output + p->noutput; o++)
+        if (w.first[o] == p->nstmt)
+            return bad(&v, "no statement writes the output %s", tname(&v, o));
     return true;
 }
 
@@ -393,6 +428,10 @@ static bool gemm_ok(V *v, const lp_node *g, const frame *fr, int depth)
     if (!access_ok(v, g->dst, &s, true) || !access_ok(v, g->a, &s, false) ||
         !access_ok(v, g->b, &s, false) || !acc_read_ok(v, g->a, &s) || !acc_read_ok(v, g->b, &s))
         return false;
+    if (g->a->pad != IR_COMB_SUM || g->b->pad != IR_COMB_SUM) {
+        const ir_access *o = g->a->pad != IR_COMB_SUM ? g->a : g->b;
+        return bad(v, "a GEMM operand, %s, padded with %s", tname(v, o->tensor), pad_text(o->pad));
+    }
     if (!ir_access_uses(g->dst, g->m) || !ir_access_uses(g->dst, g->nn) ||
         ir_access_uses(g->dst, g->k) || (g->k2 >= 0 && ir_access_uses(g->dst, g->k2)))
         return bad(v, "a GEMM whose dst %s is not indexed by m and nn alone",
@@ -468,14 +507,14 @@ static bool node_ok(V *v, const lp_nest *nest, const lp_node *n, frame *fr, int 
             return bad(v, "a final whose accumulator, tensor %d, is not marked in acc",
                        n->acc_tensor);
         s.acc_ok = n->acc_tensor;
-        return expr_ok(v, n->final, &s, fp, NULL, NULL);
+        return expr_ok(v, n->final, &s, fp, IR_COMB_COUNT, NULL, NULL);
     case LP_UPDATE:
         if (!acc)
             return bad(v, "UPDATE outside an ACC");
         if (n->comb != acc->comb)
             return bad(v, "UPDATE with '%s' in an ACC of '%s'", ir_comb_name(n->comb),
                        ir_comb_name(acc->comb));
-        return expr_ok(v, n->value, &s, fp, NULL, NULL);
+        return expr_ok(v, n->value, &s, fp, n->comb, NULL, NULL);
     case LP_STORE:
         if (!n->dst)
             return bad(v, "a STORE without dst");
@@ -486,7 +525,7 @@ static bool node_ok(V *v, const lp_nest *nest, const lp_node *n, frame *fr, int 
         if (v->lp->acc[n->dst->tensor] && p->tensor[n->dst->tensor].role == IR_TEMP)
             return bad(v, "a STORE to accumulator %s", tname(v, n->dst->tensor));
         s.acc_ok = n->acc_tensor;
-        return !n->value || expr_ok(v, n->value, &s, fp, NULL, NULL);
+        return !n->value || expr_ok(v, n->value, &s, fp, n->comb, NULL, NULL);
     case LP_GEMM:
         return gemm_ok(v, n, fr, depth);
     }
@@ -545,7 +584,7 @@ bool lp_validate(cc *c, const lp_prog *lp, const char *pass)
         return bad(&v, "a nest list or acc table with no storage");
     /* a mean's sum is a temporary, or the output itself when it is the sum's type */
     for (int t = 0; t < p->ntensor; t++)
-        if (lp->acc[t] && p->tensor[t].role != IR_TEMP && t != p->output)
+        if (lp->acc[t] && p->tensor[t].role == IR_INPUT)
             return bad(&v, "accumulator %s is neither a temporary nor the output", tname(&v, t));
     for (int i = 0; i < lp->nnest; i++) {
         snprintf(v.where, sizeof v.where, "nest %d: ", i);

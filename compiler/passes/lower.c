@@ -100,7 +100,7 @@ static int score_expr(const lowerer *L, const ir_expr *x, int axis)
 
 static bool same_access(const ir_access *a, const ir_access *b)
 {
-    if (a->tensor != b->tensor || a->ndim != b->ndim || a->guard != b->guard)
+    if (a->tensor != b->tensor || a->ndim != b->ndim || a->guard != b->guard || a->pad != b->pad)
         return false;
     for (int d = 0; d < a->ndim; d++) {
         const ir_dim *x = &a->dim[d], *y = &b->dim[d];
@@ -148,6 +148,9 @@ static bool fusable(const ir_prog *p, int i, int j)
         return false;           /* in place (out = out / n), or a temporary that vanishes */
     for (int k = 0; k < p->nstmt; k++)
         if (k != i && k != j && (p->stmt[k].out.tensor == T || ir_expr_reads(p->stmt[k].rhs, T)))
+            return false;
+    for (int k = 0; k < p->nlabel; k++)     /* the runtime reads computed labels after a run */
+        if (p->label[k].tensor == T)
             return false;
     return true;
 }

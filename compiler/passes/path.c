@@ -539,19 +539,21 @@ int split_reductions(cc *c, ir_prog *p)
     if (!n)
         return 0;
     ir_tensor *tensors = ARENA_ARRAY(A, ir_tensor, p->ntensor + n);
+    int no = p->noutput;
     ir_stmt *stmts = ARENA_ARRAY(A, ir_stmt, p->nstmt + n);
     if (!tensors || !stmts)
         return cc_nomem(c);
-    /* the partials go just before the output, which stays last */
+    /* the partials go just before the outputs, which stay last */
     int out = p->output, ns = 0, nt = out;
     memcpy(tensors, p->tensor, sizeof *tensors * (size_t)out);
-    tensors[out + n] = p->tensor[out];
+    memcpy(tensors + out + n, p->tensor + out, sizeof *tensors * (size_t)no);
     for (int i = 0; i < p->nstmt; i++) {
         ir_stmt s = p->stmt[i];
         int r0 = split_axis(p, &s);
-        if (s.out.tensor == out)
-            s.out.tensor = out + n;
-        rename_tensor(s.rhs, out, out + n);
+        if (s.out.tensor >= out)
+            s.out.tensor += n;
+        for (int o = out + no - 1; o >= out; o--)    /* downwards: no two end up one */
+            rename_tensor(s.rhs, o, o + n);
         if (r0 < 0) {
             stmts[ns++] = s;
             continue;
@@ -579,7 +581,7 @@ int split_reductions(cc *c, ir_prog *p)
         nt++;
     }
     p->tensor = tensors;
-    p->ntensor = out + n + 1;
+    p->ntensor = out + n + no;
     p->output = out + n;
     p->stmt = stmts;
     p->nstmt = ns;

@@ -77,49 +77,29 @@ static const char *keep(cc *c, char *s)
     return k;
 }
 
-/* Every access to tensor `from` in x names `to`, and those in (from, to] one lower. */
-static void shift_expr(ir_expr *x, int from, int to)
-{
-    if (!x)
-        return;
-    if (x->op == IR_ACCESS) {
-        int t = x->acc.tensor;
-        x->acc.tensor = t == from ? to : t > from && t <= to ? t - 1 : t;
-    }
-    shift_expr(x->a, from, to);
-    shift_expr(x->b, from, to);
-}
-
 /*
- * The output goes last, as ir.h promises and split_reductions and the backends' buffer
+ * The outputs go last, as ir.h promises and split_reductions and the backends' buffer
  * lists assume: a model may return a temporary that stands before later ones.
  */
 static int output_last(cc *c, ir_prog *p)
 {
-    int from = p->output, to = p->ntensor - 1;
-    if (from == to)
+    if (p->output + p->noutput == p->ntensor)
         return 0;
-    ir_tensor *t = ARENA_ARRAY(c->A, ir_tensor, p->ntensor);
-    if (!t)
+    int *outs = ARENA_ARRAY(c->A, int, p->noutput);
+    if (!outs)
         return cc_nomem(c);
-    for (int i = 0, j = 0; i < p->ntensor; i++)
-        if (i != from)
-            t[j++] = p->tensor[i];
-    t[to] = p->tensor[from];
-    for (int s = 0; s < p->nstmt; s++) {
-        ir_access *o = &p->stmt[s].out;
-        o->tensor = o->tensor == from ? to : o->tensor > from ? o->tensor - 1 : o->tensor;
-        shift_expr(p->stmt[s].rhs, from, to);
-    }
-    p->tensor = t;
-    p->output = to;
-    return 0;
+    for (int i = 0; i < p->noutput; i++)
+        outs[i] = p->output + i;
+    return ir_outputs_last(c, p, outs, p->noutput);
 }
 
 static int bind(cc *c, pipeline *pl)
 {
     int n = pl->inputs ? pl->ninputs : 0;
-    pl->p = pl->model ? einl_elaborate(c, pl->model, pl->opts.nsizes, pl->opts.sizes, n, pl->inputs)
+    /* emitted code takes a model's sizes not given as parameters, as an expression's */
+    bool open = pl->model && !pl->inputs && (pl->target == PL_EMIT_C || pl->target == PL_EMIT_GPU);
+    pl->p = open ? einl_elaborate_open(c, pl->model, pl->opts.nsizes, pl->opts.sizes)
+          : pl->model ? einl_elaborate(c, pl->model, pl->opts.nsizes, pl->opts.sizes, n, pl->inputs)
                       : bind_expr(c, pl->ast, &pl->opts, n, pl->inputs);
     if (!pl->p || output_last(c, pl->p) < 0)
         return -1;
@@ -130,8 +110,8 @@ static int bind(cc *c, pipeline *pl)
     for (int t = 0; pl->strided && t < p->ntensor; t++) {
         if (t < p->ninput && t < n)
             pl->tstrided[t] = pl->strided[t];
-        else if (t == p->output)
-            pl->tstrided[t] = pl->strided[n];
+        else if (t >= p->output)
+            pl->tstrided[t] = pl->strided[n + t - p->output];
     }
     return 0;
 }
@@ -168,7 +148,7 @@ static int path(cc *c, pipeline *pl)
     return pl->path ? 0 : 1;
 }
 
-/* Moves the output's strided flag to where the output now is (the passes renumber it). */
+/* Moves the outputs' strided flags to where the outputs now are (the passes renumber it). */
 static int restride(cc *c, pipeline *pl, int old_output)
 {
     ir_prog *p = pl->p;
@@ -177,7 +157,8 @@ static int restride(cc *c, pipeline *pl, int old_output)
         return cc_nomem(c);
     for (int t = 0; t < p->ninput; t++)
         s[t] = pl->tstrided[t];
-    s[p->output] = pl->tstrided[old_output];
+    for (int i = 0; i < p->noutput; i++)
+        s[p->output + i] = pl->tstrided[old_output + i];
     pl->tstrided = s;
     return 0;
 }

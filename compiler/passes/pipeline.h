@@ -43,7 +43,7 @@ typedef struct pipeline {
     bind_opts opts;
     int ninputs;
     const einc_tensor *inputs;  /* NULL: bind without arrays (sizes from opts or symbolic) */
-    const bool *strided;        /* per input, then the output; NULL: all contiguous */
+    const bool *strided;        /* per input, then per output; NULL: all contiguous */
     int64_t max_memory;         /* bytes per contraction-path intermediate; 0: no limit */
     lp_machine machine;
     pl_target target;

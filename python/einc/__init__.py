@@ -14,6 +14,7 @@ pool (EINC_NUM_THREADS) with the GIL released.  Errors are ValueError or TypeErr
 einc's message and a caret under the culprit.  See README.md, section "Python".
 """
 
+import collections
 import functools
 import operator
 import os
@@ -100,6 +101,8 @@ class _Torch:
         return x.numpy()        # shares the tensor's memory, strides included
 
     def result(self, r):
+        if isinstance(r, tuple):        # a model's several results
+            return tuple(self.result(x) for x in r)
         t = self.torch.from_numpy(np.asarray(r))
         return t.to(self.device) if self.cuda else t
 
@@ -478,6 +481,10 @@ class Model:
         k = self._kernel(self._target)
         self.inputs = k.input_names
         self.input_dtypes = k.input_dtypes
+        self.outputs = k.output_names
+        # several results come back as a tuple with a field per result name
+        self._results = (collections.namedtuple("Results", self.outputs, rename=True)
+                         if len(self.outputs) > 1 else None)
 
     def _kernel(self, target):
         t = _CPU if target is None else target
@@ -506,7 +513,8 @@ class Model:
         return [bound[n] for n in names]
 
     def __call__(self, *args, **kwargs):
-        return _call(self._kernel, self._target, self._bind(args, kwargs), None)
+        r = _call(self._kernel, self._target, self._bind(args, kwargs), None)
+        return self._results(*r) if self._results is not None else r
 
     def explain(self, *args, dot=False, **kwargs):
         """einc's account of the model: its fused loop nests, for these inputs' shapes."""

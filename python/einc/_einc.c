@@ -312,6 +312,7 @@ typedef struct {
     PyObject *origin;           /* str: the model's path, or None */
     char *src;                  /* source, UTF-8, for error carets */
     int ninputs;
+    int noutputs;               /* a model's results: several come back as a tuple */
     int model;
     int target;
     /* the last call's input dtypes and shapes and the output they gave: einc_kernel_output
@@ -375,6 +376,51 @@ static int run_kernel(Kernel *K, const arrays *a, const einc_tensor *out)
     return 0;
 }
 
+/* A model's several results: a tuple of new arrays, in order (no memo: models run big). */
+static PyObject *call_outputs(Kernel *K, const arrays *a)
+{
+    einc_tensor ot[EINC_MAX_OPERANDS];
+    int64_t shape[EINC_MAX_OPERANDS][EINC_MAX_RANK];
+    Py_buffer v[EINC_MAX_OPERANDS];
+    int nv = 0;
+    einc_error err;
+    PyObject *res = K->noutputs <= EINC_MAX_OPERANDS ? PyTuple_New(K->noutputs) : NULL;
+    if (!res)
+        return K->noutputs > EINC_MAX_OPERANDS ? PyErr_Format(PyExc_ValueError, "too many results")
+                                               : NULL;
+    for (int i = 0; i < K->noutputs; i++) {
+        ot[i] = (einc_tensor){ .shape = shape[i] };
+        if (einc_kernel_output_at(K->k, i, a->n, a->t, &ot[i].dtype, &ot[i].ndim, shape[i], &err)) {
+            raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
+            goto fail;
+        }
+        PyObject *x = new_array(ot[i].dtype, ot[i].ndim, shape[i]);
+        if (!x)
+            goto fail;
+        PyTuple_SET_ITEM(res, i, x);
+        if (PyObject_GetBuffer(x, &v[i], PyBUF_SIMPLE | PyBUF_WRITABLE) < 0)
+            goto fail;
+        nv++;
+        ot[i].data = v[i].buf;
+    }
+    einc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = einc_kernel_run_outputs(K->k, a->n, a->t, K->noutputs, ot, &err);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
+        goto fail;
+    }
+    for (int i = 0; i < nv; i++)
+        PyBuffer_Release(&v[i]);
+    return res;
+fail:
+    for (int i = 0; i < nv; i++)
+        PyBuffer_Release(&v[i]);
+    Py_DECREF(res);
+    return NULL;
+}
+
 /*
  * Runs K on the arrays; into out when it is not NULL and has the result's dtype and shape.
  * NotImplemented (a new reference, no exception) when an array or out is not one einc
@@ -400,6 +446,14 @@ static PyObject *kernel_call(Kernel *K, PyObject *const *ops, Py_ssize_t n, PyOb
             res = r > 0 ? Py_NewRef(Py_NotImplemented) : NULL;
             goto done;
         }
+    }
+    if (K->noutputs != 1) {
+        if (out)
+            PyErr_Format(PyExc_TypeError, "out= takes one array, and the model returns %d results",
+                         K->noutputs);
+        else
+            res = call_outputs(K, &a);
+        goto done;
     }
     einc_dtype dt;
     int ndim;
@@ -574,6 +628,7 @@ static PyObject *kernel_new(PyObject *source, int model, int dialect, int reduce
         return NULL;
     }
     K->ninputs = einc_kernel_ninputs(K->k);
+    K->noutputs = einc_kernel_noutputs(K->k);
     return (PyObject *)K;
 }
 
@@ -708,6 +763,21 @@ static PyObject *kernel_input_names(Kernel *K, void *closure)
     return t;
 }
 
+static PyObject *kernel_output_names(Kernel *K, void *closure)
+{
+    (void)closure;
+    PyObject *t = PyTuple_New(K->noutputs);
+    for (int i = 0; t && i < K->noutputs; i++) {
+        PyObject *x = PyUnicode_FromString(einc_kernel_output_name(K->k, i));
+        if (!x) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, x);
+    }
+    return t;
+}
+
 static PyObject *kernel_input_dtypes(Kernel *K, void *closure)
 {
     (void)closure;
@@ -743,6 +813,7 @@ static PyMethodDef kernel_methods[] = {
 static PyMemberDef kernel_members[] = {
     { "source", T_OBJECT, offsetof(Kernel, source), READONLY, "the expression or model text" },
     { "ninputs", T_INT, offsetof(Kernel, ninputs), READONLY, "how many arrays it takes" },
+    { "noutputs", T_INT, offsetof(Kernel, noutputs), READONLY, "how many results it gives" },
     { "target", T_INT, offsetof(Kernel, target), READONLY, "its einc_target" },
     { NULL, 0, 0, 0, NULL }
 };
@@ -750,6 +821,7 @@ static PyMemberDef kernel_members[] = {
 static PyGetSetDef kernel_getset[] = {
     { "input_names", (getter)kernel_input_names, NULL, "a model's input names, in order", NULL },
     { "input_dtypes", (getter)kernel_input_dtypes, NULL, "the dtype each input must have", NULL },
+    { "output_names", (getter)kernel_output_names, NULL, "the results' names, in order", NULL },
     { NULL, NULL, NULL, NULL, NULL }
 };
 
