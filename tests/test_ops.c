@@ -870,9 +870,9 @@ static void test_workspace_abi(void **state)
         assert_non_null(lp);
         hdr = cg_cuda(&c, lp, &o);
         assert_non_null(hdr);
-        declares(hdr, bound ? "extern \"C\" void sm(const float *x, float *out, void *workspace, "
+        declares(hdr, bound ? "extern \"C\" cudaError_t sm(const float *x, float *out, void *workspace, "
                               "cudaStream_t stream);\n"
-                            : "extern \"C\" void sm(const float *x, float *out, int64_t r, int64_t c, "
+                            : "extern \"C\" cudaError_t sm(const float *x, float *out, int64_t r, int64_t c, "
                               "void *workspace, cudaStream_t stream);\n");
         declares(hdr, bound ? "extern \"C\" size_t sm_workspace(void);\n"
                             : "extern \"C\" size_t sm_workspace(int64_t r, int64_t c);\n");
