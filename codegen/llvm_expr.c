@@ -53,14 +53,46 @@ static LLVMValueRef call_intrinsic(cgl *g, const char *name, LLVMTypeRef t, LLVM
 
 /* ---- values of the compute type --------------------------------------------------------- */
 
+/*
+ * bfloat16 is float32's top half, so widening is a shift, and narrowing rounds to nearest
+ * even by integer adds (NaN kept quiet): done by hand, so that no CPU feature or compiler
+ * runtime function (__truncsfbf2) is needed.  float16 uses LLVM's half, which F16C's
+ * vcvtph2ps/vcvtps2ph compute where the CPU has them.
+ */
+static LLVMValueRef bf16_widen(cgl *g, LLVMValueRef v)
+{
+    v = LLVMBuildShl(g->b, LLVMBuildZExt(g->b, v, g->i32, ""), LLVMConstInt(g->i32, 16, 0), "");
+    return LLVMBuildBitCast(g->b, v, g->f32, "");
+}
+
+static LLVMValueRef bf16_narrow(cgl *g, LLVMValueRef f)
+{
+    if (LLVMTypeOf(f) != g->f32)
+        f = LLVMBuildFPTrunc(g->b, f, g->f32, "");
+    LLVMValueRef x = LLVMBuildBitCast(g->b, f, g->i32, "");
+    LLVMValueRef c16 = LLVMConstInt(g->i32, 16, 0);
+    LLVMValueRef odd = LLVMBuildAnd(g->b, LLVMBuildLShr(g->b, x, c16, ""), LLVMConstInt(g->i32, 1, 0), "");
+    LLVMValueRef r = LLVMBuildAdd(g->b, x, LLVMBuildAdd(g->b, odd, LLVMConstInt(g->i32, 0x7fff, 0), ""), "");
+    LLVMValueRef nan = LLVMBuildFCmp(g->b, LLVMRealUNO, f, f, "");
+    LLVMValueRef q = LLVMBuildOr(g->b, x, LLVMConstInt(g->i32, 0x400000, 0), "");
+    r = LLVMBuildSelect(g->b, nan, q, r, "");
+    return LLVMBuildTrunc(g->b, LLVMBuildLShr(g->b, r, c16, ""), LLVMInt16TypeInContext(g->ctx), "");
+}
+
 static LLVMValueRef to_compute(cgl *g, LLVMValueRef v, einc_dtype from)
 {
     einc_dtype to = g->nest->compute;
     if (from == to)
         return v;
+    if (from == EINC_BF16) {
+        v = bf16_widen(g, v);
+        from = EINC_F32;
+        if (from == to)
+            return v;
+    }
     if (dtype_is_float(to)) {
-        if (dtype_is_float(from))
-            return to == EINC_F64 ? LLVMBuildFPExt(g->b, v, g->f64, "") : LLVMBuildFPTrunc(g->b, v, g->f32, "");
+        if (dtype_is_float(from))   /* half widens to either; float64 narrows to float32 */
+            return LLVMBuildFPCast(g->b, v, ctype(g), "");
         return from == EINC_BOOL || dtype_is_unsigned(from) ? LLVMBuildUIToFP(g->b, v, ctype(g), "")
                                                             : LLVMBuildSIToFP(g->b, v, ctype(g), "");
     }
@@ -83,6 +115,8 @@ static LLVMValueRef from_compute(cgl *g, LLVMValueRef v, einc_dtype to)
                                                : LLVMBuildICmp(g->b, LLVMIntNE, v, LLVMConstInt(ctype(g), 0, 0), "");
         return LLVMBuildZExt(g->b, nz, g->i8, "");
     }
+    if (to == EINC_BF16)
+        return bf16_narrow(g, dtype_is_float(from) ? v : LLVMBuildSIToFP(g->b, v, g->f32, ""));
     if (dtype_is_float(to))
         return dtype_is_float(from) ? LLVMBuildFPCast(g->b, v, elem_type(g, to), "")
                                     : LLVMBuildSIToFP(g->b, v, elem_type(g, to), "");

@@ -133,7 +133,8 @@ static inline LLVMTypeRef elem_type(cgl *g, einc_dtype t)
     case EINC_I32: return g->i32;
     case EINC_I64: return g->i64;
     case EINC_U32: return g->i32;
-    case EINC_I16: case EINC_U16: return LLVMInt16TypeInContext(g->ctx);
+    case EINC_I16: case EINC_U16: case EINC_BF16: return LLVMInt16TypeInContext(g->ctx);
+    case EINC_F16: return LLVMHalfTypeInContext(g->ctx);
     default: return g->i8;      /* bool, int8, uint8 */
     }
 }

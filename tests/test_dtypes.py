@@ -101,7 +101,7 @@ for a in TYPES:
 
 RED = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "prod": np.prod}
 JIT = [np.dtype(t) for t in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                             "float32", "float64")]
+                             "float16", "float32", "float64")]
 
 
 def case_type(t, target):
@@ -121,8 +121,8 @@ def case_type(t, target):
             case(f"{t} reduce {op} {target}", tg + ["a b -> b", f"--reduce={op}"], [P], fn(P, axis=0))
     if t not in JIT:
         case(f"{t} --target=cpu", ["--target=cpu", "ij->ji"], [A],
-             "einc: error: the CPU JIT does not compute this dtype yet (float16, bfloat16, "
-             "complex and uint64 run in the interpreter): use --target=interp or auto")
+             "einc: error: the CPU JIT does not compute this dtype yet (complex and uint64 run "
+             "in the interpreter): use --target=interp or auto")
 
 
 for t in TYPES:

@@ -562,8 +562,10 @@ int split_reductions(cc *c, ir_prog *p)
         int *v = ARENA_ARRAY(A, int, 1), *red = ARENA_ARRAY(A, int, s.nred);
         ir_expr *x = ARENA_NEW(A, ir_expr);
         ir_access pa;
+        /* a 16-bit float's partials stay float32, so the result rounds once (README, "Dtypes") */
+        einc_dtype dt = p->tensor[p->stmt[i].out.tensor].dtype;
         if (!v || !red || !x ||
-            new_temp(A, &tensors[nt], &pa, nt, "part", nt - out, p->tensor[p->stmt[i].out.tensor].dtype, &r0, 1) < 0)
+            new_temp(A, &tensors[nt], &pa, nt, "part", nt - out, dtype_is_half(dt) ? EINC_F32 : dt, &r0, 1) < 0)
             return cc_nomem(c);
         *v = r0;
         int k = 0;
