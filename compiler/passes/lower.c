@@ -144,6 +144,9 @@ static bool fusable(const ir_prog *p, int i, int j)
     /* the fused nest computes in s2's type: a float reduction must not run in integers */
     if (dtype_is_float(p->tensor[T].dtype) && !dtype_is_float(p->tensor[s2->out.tensor].dtype))
         return false;
+    /* nor a wider sum (a mean's float64, path.c's float32 wideN) in a 16-bit float's memory */
+    if (dtype_is_half(p->tensor[s2->out.tensor].dtype) && !dtype_is_half(p->tensor[T].dtype))
+        return false;
     if (s2->out.tensor == T ? !same_access(&s2->out, &s1->out) : p->tensor[T].role != IR_TEMP)
         return false;           /* in place (out = out / n), or a temporary that vanishes */
     for (int k = 0; k < p->nstmt; k++)
