@@ -57,7 +57,8 @@ static const char usage[] =
     "  --cpu=NAME         (--emit=obj|asm|llvm) the x86-64 CPU the code is for, as LLVM\n"
     "                     names it: x86-64, x86-64-v3, skylake-avx512, ... (default: this\n"
     "                     machine's); --march=NAME is the same\n"
-    "  --dtype=f32|f64    (emitting, bench) every array's dtype, for an expression (default\n"
+    "  --dtype=T          (emitting, bench) every array's dtype, for an expression: f16 bf16\n"
+    "                     f32 f64 c64 c128 i8 i16 i32 i64 u8 u16 u32 u64 bool (default\n"
     "                     f32; run takes the inputs' dtypes, a model declares its own)\n"
     "  --reduce=OP        sum (default), mean, max, min or prod, for axes absent from the\n"
     "                     output of a one-operand expression\n"
@@ -92,7 +93,7 @@ static const struct option_spec {
     [OPT_PARAMS] = { "--params", NULL, "a,b,..." },
     [OPT_CPU] = { "--cpu", NULL, "NAME" },
     [OPT_MARCH] = { "--march", NULL, "NAME" },
-    [OPT_DTYPE] = { "--dtype", NULL, "f32|f64" },
+    [OPT_DTYPE] = { "--dtype", NULL, "T" },
     [OPT_REDUCE] = { "--reduce", NULL, "OP" },
     [OPT_DIALECT] = { "--dialect", NULL, "auto|numpy|einops" },
     [OPT_TARGET] = { "--target", NULL, "auto|cpu|cuda|interp" },
@@ -109,6 +110,11 @@ static const char *const emit_kinds[] = { "c", "header", "cuda", "llvm", "asm", 
 /* einc_target's and einc_dialect's */
 static const char *const targets[] = { "auto", "cpu", "cuda", "interp" };
 static const char *const dialects[] = { "auto", "numpy", "einops" };
+/* --dtype's names, as in .einl declarations, in einc_dtype's order */
+static const char *const dtype_names[EINC_DTYPE_COUNT] = {
+    "f32", "f64", "i32", "i64", "bool", "i8", "i16", "u8", "u16", "u32", "u64",
+    "f16", "bf16", "c64", "c128",
+};
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2)))
@@ -166,9 +172,12 @@ static int set_option(args *A, enum option id, const char *v)
         return 0;
     }
     case OPT_DTYPE:
-        if (strcmp(v, "f32") && strcmp(v, "f64"))
-            return usage_error("--dtype takes f32 or f64, not '%s'", v);
-        A->dtype = v[1] == '3' ? EINC_F32 : EINC_F64;
+        for (k = 0; k < EINC_DTYPE_COUNT && strcmp(dtype_names[k], v); k++)
+            ;
+        if (k == EINC_DTYPE_COUNT)
+            return usage_error("--dtype takes f16, bf16, f32, f64, c64, c128, i8, i16, i32, i64, "
+                               "u8, u16, u32, u64 or bool, not '%s'", v);
+        A->dtype = (einc_dtype)k;
         return 0;
     case OPT_REDUCE:
         for (k = 0; k < EINC_REDUCE_COUNT && strcmp(einc_reduce_name((einc_reduce)k), v); k++)

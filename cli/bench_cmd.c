@@ -150,7 +150,23 @@ static int random_operands(const args *A, einc_kernel *k, int *nin, npy_array **
             case EINC_I32: ((int32_t *)a->data)[j] = (seed >> 16) & 1; break;
             case EINC_I64: ((int64_t *)a->data)[j] = (seed >> 16) & 1; break;
             case EINC_BOOL: ((uint8_t *)a->data)[j] = (seed >> 16) & 1; break;
-            default: ((float *)a->data)[j] = f; break;
+            case EINC_F32: ((float *)a->data)[j] = f; break;
+            default: {  /* the other dtypes: 0 or 1, little-endian as the .npy files */
+                size_t es = npy_dtype_size(a->dtype);
+                unsigned char *e = (unsigned char *)a->data + j * es;
+                memset(e, 0, es);
+                if ((seed >> 16) & 1) {
+                    if (a->dtype == EINC_F16)
+                        e[1] = 0x3c;
+                    else if (a->dtype == EINC_BF16 || a->dtype == EINC_C64)
+                        e[es == 2 ? 1 : 3] = 0x3f, e[es == 2 ? 0 : 2] = 0x80;
+                    else if (a->dtype == EINC_C128)
+                        e[7] = 0x3f, e[6] = 0xf0;
+                    else
+                        e[0] = 1;
+                }
+                break;
+            }
             }
         }
         (*t)[i] = (einc_tensor){ a->dtype, a->ndim, a->shape, NULL, a->data };

@@ -303,6 +303,12 @@ static int put_outputs(const args *A, const einc_kernel *k, int nout, const npy_
         }
         return 0;
     }
+    for (int i = 0; i < nout; i++)
+        if (!npy_printable(out[i].dtype)) {
+            fprintf(stderr, "einc: error: printing a %s result is not supported yet; write it "
+                            "with -o FILE.npy\n", einc_dtype_name(out[i].dtype));
+            return -1;
+        }
     for (int i = 0; i < nout; i++) {
         if (nout > 1)
             printf("%s%s:\n", i ? "\n" : "", einc_kernel_output_name(k, i));

@@ -67,11 +67,11 @@ static const char *errno_text(int e, char *buf, size_t n)
 size_t npy_dtype_size(einc_dtype t)
 {
     switch (t) {
-    case EINC_F32: return 4;
-    case EINC_F64: return 8;
-    case EINC_I32: return 4;
-    case EINC_I64: return 8;
-    case EINC_BOOL: return 1;
+    case EINC_BOOL: case EINC_I8: case EINC_U8: return 1;
+    case EINC_I16: case EINC_U16: case EINC_F16: case EINC_BF16: return 2;
+    case EINC_F32: case EINC_I32: case EINC_U32: return 4;
+    case EINC_F64: case EINC_I64: case EINC_U64: case EINC_C64: return 8;
+    case EINC_C128: return 16;
     default: return 0;
     }
 }
@@ -428,7 +428,9 @@ static int descr_dtype(const char *name, const char *descr, einc_dtype *out, cha
 {
     static const struct { const char *code; einc_dtype t; } codes[] = {
         {"f4", EINC_F32}, {"f8", EINC_F64}, {"i4", EINC_I32}, {"i8", EINC_I64},
-        {"b1", EINC_BOOL}, {"?", EINC_BOOL},
+        {"b1", EINC_BOOL}, {"?", EINC_BOOL}, {"i1", EINC_I8}, {"i2", EINC_I16},
+        {"u1", EINC_U8}, {"u2", EINC_U16}, {"u4", EINC_U32}, {"u8", EINC_U64},
+        {"f2", EINC_F16}, {"c8", EINC_C64}, {"c16", EINC_C128},
     };
     const char *code = descr;
     char order = 0;
@@ -437,7 +439,7 @@ static int descr_dtype(const char *name, const char *descr, einc_dtype *out, cha
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         if (strcmp(code, codes[i].code) != 0)
             continue;
-        if (order == '>' && codes[i].t != EINC_BOOL) {
+        if (order == '>' && npy_dtype_size(codes[i].t) > 1) {
             set_err(err, errlen,
                     "%s: big-endian dtype '%s' is not supported; convert it with "
                     "a.astype('<%s')", name, descr, code);
@@ -450,8 +452,10 @@ static int descr_dtype(const char *name, const char *descr, einc_dtype *out, cha
         set_err(err, errlen, "%s: object arrays (dtype '%s') are not supported", name, descr);
     else
         set_err(err, errlen,
-                "%s: unsupported dtype '%s' (supported: float32 '<f4', float64 '<f8', "
-                "int32 '<i4', int64 '<i8', bool '|b1')", name, descr);
+                "%s: unsupported dtype '%s' (supported: float16 '<f2', float32 '<f4', "
+                "float64 '<f8', complex64 '<c8', complex128 '<c16', int8 '|i1', int16 '<i2', "
+                "int32 '<i4', int64 '<i8', uint8 '|u1', uint16 '<u2', uint32 '<u4', "
+                "uint64 '<u8', bool '|b1')", name, descr);
     return -1;
 }
 
@@ -704,7 +708,16 @@ static const char *dtype_descr(einc_dtype t)
     case EINC_I32: return "<i4";
     case EINC_I64: return "<i8";
     case EINC_BOOL: return "|b1";
-    default: return NULL;
+    case EINC_I8: return "|i1";
+    case EINC_I16: return "<i2";
+    case EINC_U8: return "|u1";
+    case EINC_U16: return "<u2";
+    case EINC_U32: return "<u4";
+    case EINC_U64: return "<u8";
+    case EINC_F16: return "<f2";
+    case EINC_C64: return "<c8";
+    case EINC_C128: return "<c16";
+    default: return NULL;       /* bfloat16: numpy has no .npy code for it */
     }
 }
 

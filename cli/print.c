@@ -263,6 +263,15 @@ static double get_float(const npy_array *a, int64_t i)
 
 static int64_t get_int(const npy_array *a, int64_t i)
 {
+    const char *p = (const char *)a->data;
+    switch (a->dtype) {
+    case EINC_I8: return ((const int8_t *)p)[i];
+    case EINC_U8: return ((const uint8_t *)p)[i];
+    case EINC_I16: { int16_t v; memcpy(&v, p + i * 2, 2); return v; }
+    case EINC_U16: { uint16_t v; memcpy(&v, p + i * 2, 2); return v; }
+    case EINC_U32: { uint32_t v; memcpy(&v, p + i * 4, 4); return v; }
+    default: break;
+    }
     if (a->dtype == EINC_I32) {
         int32_t v;
         memcpy(&v, (const char *)a->data + i * 4, 4);
@@ -710,11 +719,18 @@ static int valid_array(const npy_array *a, int64_t *size)
     return 1;
 }
 
+/* uint64 past INT64_MAX, float16, bfloat16 and complex are not formatted yet */
+int npy_printable(einc_dtype t)
+{
+    return t == EINC_F32 || t == EINC_F64 || t == EINC_I32 || t == EINC_I64 || t == EINC_BOOL ||
+           t == EINC_I8 || t == EINC_I16 || t == EINC_U8 || t == EINC_U16 || t == EINC_U32;
+}
+
 void npy_print(FILE *f, const npy_array *a)
 {
     strbuf out = {0};
     int64_t size;
-    if (f == NULL || !valid_array(a, &size))
+    if (f == NULL || !valid_array(a, &size) || !npy_printable(a->dtype))
         return;
     if (a->ndim == 0) {
         format_scalar(&out, a);

@@ -15,6 +15,7 @@
  * non-zero size) prints nothing.  Assumes the "C" LC_NUMERIC locale (a '.' decimal
  * point), which is what a program has unless it calls setlocale.
  */
+int npy_printable(einc_dtype t);      /* whether npy_print formats this dtype */
 void npy_print(FILE *f, const npy_array *a);
 
 #endif

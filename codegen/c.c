@@ -34,7 +34,7 @@ typedef struct cgc {
     const ir_access *store_dst; /* the STORE being emitted (memory-mode finals read it) */
 } cgc;
 
-static bool is_c_keyword(const char *s)
+bool is_c_keyword(const char *s)
 {
     static const char *const kw[] = {
         "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",

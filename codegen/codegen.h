@@ -54,6 +54,17 @@ bool cg_temp_stored(const lp_prog *lp, int t);
  * EINC_RESTRICT (__restrict in C++, which has no restrict).
  */
 char *cg_c(cc *c, const lp_prog *lp, const cg_opts *o);
+bool is_c_keyword(const char *s);          /* the names emitted C keeps for itself (c.c) */
+
+/*
+ * C99 source for float16 or bfloat16 arrays (codegen/cdtype.c), from a program lowered
+ * for float32: cg_c's kernel as NAME_f32, and
+ *     void NAME(const uint16_t *restrict in0, ..., uint16_t *restrict out, SIZES, void *workspace);
+ *     size_t NAME_workspace(SIZES);
+ * which widens every input into float32 copies in the workspace, runs NAME_f32 and rounds
+ * its float32 result once into out (README, "Dtypes").  header_only: the two prototypes.
+ */
+char *cg_c_half(cc *c, const lp_prog *lp, const cg_opts *o, einc_dtype storage);
 
 /*
  * CUDA C for a program lowered with LP_GPU (codegen/cuda.c): one extern "C" kernel NAME_kI

@@ -53,21 +53,56 @@ static LLVMValueRef call_intrinsic(cgl *g, const char *name, LLVMTypeRef t, LLVM
 
 /* ---- values of the compute type --------------------------------------------------------- */
 
+/*
+ * bfloat16 is float32's top half, so widening is a shift, and narrowing rounds to nearest
+ * even by integer adds (NaN kept quiet): done by hand, so that no CPU feature or compiler
+ * runtime function (__truncsfbf2) is needed.  float16 uses LLVM's half, which F16C's
+ * vcvtph2ps/vcvtps2ph compute where the CPU has them.
+ */
+static LLVMValueRef bf16_widen(cgl *g, LLVMValueRef v)
+{
+    v = LLVMBuildShl(g->b, LLVMBuildZExt(g->b, v, g->i32, ""), LLVMConstInt(g->i32, 16, 0), "");
+    return LLVMBuildBitCast(g->b, v, g->f32, "");
+}
+
+static LLVMValueRef bf16_narrow(cgl *g, LLVMValueRef f)
+{
+    if (LLVMTypeOf(f) != g->f32)
+        f = LLVMBuildFPTrunc(g->b, f, g->f32, "");
+    LLVMValueRef x = LLVMBuildBitCast(g->b, f, g->i32, "");
+    LLVMValueRef c16 = LLVMConstInt(g->i32, 16, 0);
+    LLVMValueRef odd = LLVMBuildAnd(g->b, LLVMBuildLShr(g->b, x, c16, ""), LLVMConstInt(g->i32, 1, 0), "");
+    LLVMValueRef r = LLVMBuildAdd(g->b, x, LLVMBuildAdd(g->b, odd, LLVMConstInt(g->i32, 0x7fff, 0), ""), "");
+    LLVMValueRef nan = LLVMBuildFCmp(g->b, LLVMRealUNO, f, f, "");
+    LLVMValueRef q = LLVMBuildOr(g->b, x, LLVMConstInt(g->i32, 0x400000, 0), "");
+    r = LLVMBuildSelect(g->b, nan, q, r, "");
+    return LLVMBuildTrunc(g->b, LLVMBuildLShr(g->b, r, c16, ""), LLVMInt16TypeInContext(g->ctx), "");
+}
+
 static LLVMValueRef to_compute(cgl *g, LLVMValueRef v, einc_dtype from)
 {
     einc_dtype to = g->nest->compute;
     if (from == to)
         return v;
+    if (from == EINC_BF16) {
+        v = bf16_widen(g, v);
+        from = EINC_F32;
+        if (from == to)
+            return v;
+    }
     if (dtype_is_float(to)) {
-        if (dtype_is_float(from))
-            return to == EINC_F64 ? LLVMBuildFPExt(g->b, v, g->f64, "") : LLVMBuildFPTrunc(g->b, v, g->f32, "");
-        return from == EINC_BOOL ? LLVMBuildUIToFP(g->b, v, ctype(g), "") : LLVMBuildSIToFP(g->b, v, ctype(g), "");
+        if (dtype_is_float(from))   /* half widens to either; float64 narrows to float32 */
+            return LLVMBuildFPCast(g->b, v, ctype(g), "");
+        return from == EINC_BOOL || dtype_is_unsigned(from) ? LLVMBuildUIToFP(g->b, v, ctype(g), "")
+                                                            : LLVMBuildSIToFP(g->b, v, ctype(g), "");
     }
     if (from == EINC_BOOL)
         return LLVMBuildZExt(g->b, v, ctype(g), "");
     if (dtype_is_float(from))       /* a float read by an integer statement (argmax's index) */
         return LLVMBuildFPToSI(g->b, v, ctype(g), "");
-    return LLVMBuildIntCast2(g->b, v, ctype(g), 1, "");
+    /* narrow integers are computed in int64 (lower.c: compute_type): unsigned ones widen
+       with zeros */
+    return LLVMBuildIntCast2(g->b, v, ctype(g), !dtype_is_unsigned(from), "");
 }
 
 static LLVMValueRef from_compute(cgl *g, LLVMValueRef v, einc_dtype to)
@@ -80,6 +115,8 @@ static LLVMValueRef from_compute(cgl *g, LLVMValueRef v, einc_dtype to)
                                                : LLVMBuildICmp(g->b, LLVMIntNE, v, LLVMConstInt(ctype(g), 0, 0), "");
         return LLVMBuildZExt(g->b, nz, g->i8, "");
     }
+    if (to == EINC_BF16)
+        return bf16_narrow(g, dtype_is_float(from) ? v : LLVMBuildSIToFP(g->b, v, g->f32, ""));
     if (dtype_is_float(to))
         return dtype_is_float(from) ? LLVMBuildFPCast(g->b, v, elem_type(g, to), "")
                                     : LLVMBuildSIToFP(g->b, v, elem_type(g, to), "");
@@ -119,9 +156,46 @@ LLVMValueRef cgl_identity(cgl *g, ir_comb comb)
     return not_here(g, "identity", ir_comb_name(comb));
 }
 
+/*
+ * The identity a reduction in memory first stores into dst: int64's extremes do not
+ * survive the store into bool or a narrow integer (INT64_MIN becomes true, or 0), so a
+ * max/min there starts from the stored type's own.
+ */
+LLVMValueRef cgl_identity_in(cgl *g, ir_comb comb, einc_dtype store)
+{
+    static const struct { einc_dtype t; long long lo, hi; } lim[] = {
+        { EINC_BOOL, 0, 1 }, { EINC_I8, INT8_MIN, INT8_MAX }, { EINC_I16, INT16_MIN, INT16_MAX },
+        { EINC_U8, 0, UINT8_MAX }, { EINC_U16, 0, UINT16_MAX }, { EINC_U32, 0, UINT32_MAX },
+    };
+    for (size_t i = 0; (comb == IR_COMB_MAX || comb == IR_COMB_MIN) && !fp(g) && i < sizeof lim / sizeof *lim; i++)
+        if (lim[i].t == store)
+            return LLVMConstInt(ctype(g), (unsigned long long)(comb == IR_COMB_MAX ? lim[i].lo : lim[i].hi), 1);
+    return cgl_identity(g, comb);
+}
+
+/*
+ * A narrow integer computed in int64 (lower.c: compute_type) wrapped to its stored width,
+ * sign- or zero-extended back: +, - and * commute with the truncation on store, but max,
+ * min, division and == do not, so their operands are wrapped first, as the interpreter
+ * (and numpy, which computes in the type itself) wraps every intermediate.
+ */
+LLVMValueRef cgl_wrap(cgl *g, LLVMValueRef v)
+{
+    einc_dtype t = g->wrap;
+    if (fp(g) || g->nest->compute != EINC_I64 ||
+        (t != EINC_I8 && t != EINC_I16 && t != EINC_U8 && t != EINC_U16 && t != EINC_U32))
+        return v;
+    v = LLVMBuildTrunc(g->b, v, elem_type(g, t), "");
+    return dtype_is_unsigned(t) ? LLVMBuildZExt(g->b, v, g->i64, "") : LLVMBuildSExt(g->b, v, g->i64, "");
+}
+
 LLVMValueRef cgl_combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef v)
 {
     LLVMValueRef r;
+    if (comb == IR_COMB_MAX || comb == IR_COMB_MIN) {
+        acc = cgl_wrap(g, acc);
+        v = cgl_wrap(g, v);
+    }
     switch (comb) {
     case IR_COMB_SUM: case IR_COMB_MEAN:
         r = fp(g) ? LLVMBuildFAdd(g->b, acc, v, "") : LLVMBuildAdd(g->b, acc, v, "");
@@ -369,7 +443,7 @@ static LLVMValueRef binary(cgl *g, const ir_expr *x)
     case IR_SUB: r = fp(g) ? LLVMBuildFSub(g->b, a, b, "") : LLVMBuildSub(g->b, a, b, ""); break;
     case IR_DIV: case IR_DIVZ:
         if (!fp(g)) {
-            r = sdiv0(g, a, b);
+            r = sdiv0(g, cgl_wrap(g, a), cgl_wrap(g, b));
         } else if (x->op == IR_DIV) {
             r = LLVMBuildFDiv(g->b, a, b, "");
         } else {
@@ -381,7 +455,8 @@ static LLVMValueRef binary(cgl *g, const ir_expr *x)
         r = cgl_combine(g, x->op == IR_MAX ? IR_COMB_MAX : IR_COMB_MIN, a, b);
         break;
     case IR_EQ: {
-        LLVMValueRef e = fp(g) ? LLVMBuildFCmp(g->b, LLVMRealOEQ, a, b, "") : LLVMBuildICmp(g->b, LLVMIntEQ, a, b, "");
+        LLVMValueRef e = fp(g) ? LLVMBuildFCmp(g->b, LLVMRealOEQ, a, b, "")
+                               : LLVMBuildICmp(g->b, LLVMIntEQ, cgl_wrap(g, a), cgl_wrap(g, b), "");
         r = fp(g) ? LLVMBuildUIToFP(g->b, e, ctype(g), "") : LLVMBuildZExt(g->b, e, ctype(g), "");
         break;
     }

@@ -47,6 +47,7 @@ typedef struct cgl {
     int64_t pw_block;           /* that ACC's block length */
     const lp_nest *nest;
     const ir_access *store_dst;
+    einc_dtype wrap;            /* the stored type of the statement being computed (cgl_wrap) */
     const ir_expr **hoisted;    /* subexpressions computed before the innermost loop ... */
     LLVMValueRef *hoisted_v;    /* ... and their values */
     int nhoisted;
@@ -131,7 +132,10 @@ static inline LLVMTypeRef elem_type(cgl *g, einc_dtype t)
     case EINC_F64: return g->f64;
     case EINC_I32: return g->i32;
     case EINC_I64: return g->i64;
-    default: return g->i8;
+    case EINC_U32: return g->i32;
+    case EINC_I16: case EINC_U16: case EINC_BF16: return LLVMInt16TypeInContext(g->ctx);
+    case EINC_F16: return LLVMHalfTypeInContext(g->ctx);
+    default: return g->i8;      /* bool, int8, uint8 */
     }
 }
 
@@ -174,7 +178,9 @@ static inline int64_t cval(LLVMValueRef v) { return LLVMConstIntGetSExtValue(v);
 
 LLVMValueRef cgl_mono(cgl *g, const ir_mono *m);
 LLVMValueRef cgl_identity(cgl *g, ir_comb comb);
+LLVMValueRef cgl_identity_in(cgl *g, ir_comb comb, einc_dtype store);   /* for a store into store */
 LLVMValueRef cgl_combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef v);
+LLVMValueRef cgl_wrap(cgl *g, LLVMValueRef v);   /* v wrapped to g->wrap's width, if narrow */
 LLVMValueRef cgl_dim_index(cgl *g, const ir_dim *dim);
 LLVMValueRef cgl_address(cgl *g, const ir_access *a);
 LLVMValueRef cgl_load_plain(cgl *g, const ir_access *a);

@@ -83,6 +83,11 @@ static void hoist(cgl *g, const lp_node *n)
         return;
     for (int i = 0; i < n->n; i++)
         find_invariants(g, n->body[i]->value, n->axis, n->body, n->n, MAX_HOISTED);
+    /* a hoisted value is computed for one stored type (cgl_wrap): the stores must share it */
+    for (int i = 1; i < n->n; i++)
+        if (g->p->tensor[n->body[i]->dst->tensor].dtype != g->p->tensor[n->body[0]->dst->tensor].dtype)
+            g->nhoisted = 0;
+    g->wrap = g->p->tensor[n->body[0]->dst->tensor].dtype;
     int k = g->nhoisted;
     g->nhoisted = 0;            /* cgl_expr() must compute them, not look them up */
     for (int i = 0; i < k; i++) {
@@ -418,6 +423,8 @@ static void acc_node(cgl *g, const lp_node *n, bool outermost)
     LLVMValueRef slot = cgl_entry_alloca(g, ctype(g), "acc");
     LLVMValueRef saved = g->acc, levels = g->pw_levels, count = g->pw_count, fill = g->pw_fill;
     int64_t block = g->pw_block;
+    einc_dtype wrap = g->wrap;
+    g->wrap = g->p->tensor[n->dst->tensor].dtype;
     LLVMBuildStore(g->b, n->accumulate ? cgl_load(g, n->dst) : cgl_identity(g, n->comb), slot);
     g->acc = slot;
     g->pw_levels = NULL;
@@ -446,6 +453,7 @@ static void acc_node(cgl *g, const lp_node *n, bool outermost)
     }
     LLVMValueRef v = n->final ? cgl_expr(g, n->final) : LLVMBuildLoad2(g->b, ctype(g), slot, "");
     g->acc = saved;
+    g->wrap = wrap;
     g->pw_levels = levels;
     g->pw_count = count;
     g->pw_fill = fill;
@@ -476,9 +484,10 @@ void cgl_node(cgl *g, const lp_node *n, bool outermost)
     case LP_STORE: {
         g->plain |= g->inner >= 0;
         g->store_dst = n->dst;
+        g->wrap = g->p->tensor[n->dst->tensor].dtype;
         LLVMValueRef v;
         if (!n->value)
-            v = cgl_identity(g, n->comb);
+            v = cgl_identity_in(g, n->comb, g->p->tensor[n->dst->tensor].dtype);
         else if (n->comb == IR_COMB_ASSIGN)
             v = cgl_expr(g, n->value);
         else

@@ -49,6 +49,10 @@ typedef enum einc_status {
 
 typedef enum einc_dtype {
     EINC_F32, EINC_F64, EINC_I32, EINC_I64, EINC_BOOL,
+    /* appended, so the five above keep their numbers; bfloat16 is stored as its 16 bits,
+       complex as (real, imaginary) pairs of float32 or float64 */
+    EINC_I8, EINC_I16, EINC_U8, EINC_U16, EINC_U32, EINC_U64,
+    EINC_F16, EINC_BF16, EINC_C64, EINC_C128,
     EINC_DTYPE_COUNT
 } einc_dtype;
 

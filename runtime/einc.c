@@ -785,6 +785,22 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     einc_status st = check_tensors(ninputs, inputs, true, err);
     if (st || (st = check_tensors(noutputs, outs, true, err)))
         return st;
+    /* CUDA computes the five first dtypes, the JIT the integers up to 32 bits and the 16-bit
+       floats too; the others run in the interpreter under --target=auto (README, "Dtypes"),
+       and are refused by name elsewhere. */
+    bool classic = true, jit_ok = true;
+    for (int i = 0; i < ninputs + noutputs; i++) {
+        einc_dtype dt = i < ninputs ? inputs[i].dtype : outs[i - ninputs].dtype;
+        classic = classic && dtype_is_classic(dt);
+        jit_ok = jit_ok && dtype_on_jit(dt);
+    }
+    if ((!jit_ok && k->target == EINC_TARGET_CPU) || (!classic && k->target == EINC_TARGET_CUDA))
+        return fail(err, EINC_ERR_UNSUPPORTED,
+                    k->target == EINC_TARGET_CPU
+                        ? "the CPU JIT does not compute this dtype yet (complex and uint64 run "
+                          "in the interpreter): use --target=interp or auto"
+                        : "the CUDA target does not compute this dtype yet (an array is not "
+                          "float32, float64, int32, int64 or bool): use --target=interp or auto");
     memo_slots *ms = k->shared ? &k->shared->memo : &k->memo;
     const run_memo *m = einc_timing || noutputs != 1 ? NULL : memo_find(ms, ninputs, inputs, outs);
     if (m)
@@ -794,14 +810,14 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     cc c = { .A = &A, .src = k->src, .err = err };
     /* --target=auto follows every PyTorch script: CUDA if a GPU and driver are there */
     bool cuda = k->target == EINC_TARGET_CUDA ||
-                (k->target == EINC_TARGET_AUTO && cuda_ready(k->ctx->cuda, NULL));
+                (k->target == EINC_TARGET_AUTO && classic && cuda_ready(k->ctx->cuda, NULL));
     bool *sf = strided_flags(&A, ninputs, inputs, noutputs, outs);
     if (!sf) {
         cc_nomem(&c);
         goto done;
     }
     pipeline pl = kernel_pipeline(k, ninputs, inputs, sf,
-                                  cuda ? PL_GPU : use_jit(k->target) ? PL_CPU : PL_INTERP);
+                                  cuda ? PL_GPU : use_jit(k->target) && jit_ok ? PL_CPU : PL_INTERP);
     int64_t t0 = tm_now();
     if (pipeline_run(&c, &pl, PL_BIND) < 0 || check_labels(&c, pl.p, inputs, false, NULL) < 0)
         goto done;
@@ -1250,8 +1266,14 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
         fail(err, EINC_ERR_ARG, "a kernel name must be a C identifier");
         return NULL;
     }
-    if (dtype != EINC_F32 && dtype != EINC_F64) {
-        fail(err, EINC_ERR_DTYPE, "emitted kernels are float32 or float64");
+    /* float16 and bfloat16 are a float32 kernel wrapped in conversions (codegen/cdtype.c) */
+    bool half = dtype_is_half(dtype) && (what == EINC_EMIT_C || what == EINC_EMIT_HEADER);
+    if (dtype != EINC_F32 && dtype != EINC_F64 && !half) {
+        fail(err, EINC_ERR_DTYPE, dtype_is_half(dtype)
+                                      ? "float16 and bfloat16 kernels are emitted as C (--emit=c or "
+                                        "--emit=header) today"
+                                      : "emitted kernels are float32 or float64, or float16 and "
+                                        "bfloat16 in C");
         return NULL;
     }
     arena A = { 0 };
@@ -1272,15 +1294,27 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
         jit_machine(cpu, &pl.machine);
     else if (!gpu)
         pl.machine = LP_EMITTED_C_MACHINE;
-    pl.opts.dtype = dtype;
+    pl.opts.dtype = half ? EINC_F32 : dtype;
     pl.opts.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
     pl.opts.open_repeats = true;    /* a repeat's size not given is a parameter like any other */
     lp_prog *lp = pipeline_run(&c, &pl, PL_SCHEDULE) == 0 ? pl.lp : NULL;
     cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
     if (lp && cg_params(&c, lp, opt->params, opt->nparams) < 0)
         lp = NULL;
+    for (int t = 0; lp && t < lp->ir->ntensor; t++) {
+        /* a model declares its own dtypes: C and CUDA spell the five first, LLVM the JIT's */
+        einc_dtype dt = lp->ir->tensor[t].dtype;
+        if (llvm ? !dtype_on_jit(dt) : !dtype_is_classic(dt)) {
+            cc_error(&c, EINC_ERR_DTYPE, -1, -1, "'%s' is %s, which %s does not emit yet (README, "
+                     "\"Dtypes\"): run it with einc run", lp->ir->tensor[t].name,
+                     einc_dtype_name(dt), llvm ? "LLVM" : gpu ? "CUDA" : "C");
+            lp = NULL;
+        }
+    }
     if (!lp) {
         goto done;
+    } else if (half) {
+        s = cg_c_half(&c, lp, &co, dtype);
     } else if (what == EINC_EMIT_C || what == EINC_EMIT_HEADER) {
         s = cg_c(&c, lp, &co);
     } else if (what == EINC_EMIT_CUDA) {

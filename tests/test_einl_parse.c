@@ -533,8 +533,9 @@ static void test_errors(void **state)
     s = "y = \"abc";
     parse_err(s, "unterminated string", 4, 8);
 
-    s = "input x: f16[N]";
-    parse_err(s, "unknown dtype 'f16': expected f32, f64, i32, i64 or bool", 9, 12);
+    s = "input x: f8[N]";
+    parse_err(s, "unknown dtype 'f8': expected f16, bf16, f32, f64, c64, c128, i8, i16, i32, "
+                 "i64, u8, u16, u32, u64 or bool", 9, 11);
 
     s = "return a $ b";
     parse_err(s, "unexpected character '$'", 9, 10);

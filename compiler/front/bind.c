@@ -765,7 +765,7 @@ static einc_dtype result_dtype(binder *b, ir_kind kind)
      * A one-operand reduction is numpy's sum/mean/max/min/prod, except numpy-dialect sum,
      * which is einsum and keeps the input's type.
      */
-    if (kind != IR_REDUCE || dtype_is_float(t))
+    if (kind != IR_REDUCE || dtype_is_float(t) || dtype_is_complex(t))
         return t;
     switch (b->o->reduce) {
     case EINC_REDUCE_MEAN:
@@ -774,12 +774,12 @@ static einc_dtype result_dtype(binder *b, ir_kind kind)
     case EINC_REDUCE_MIN:
         return t;
     case EINC_REDUCE_SUM:
-        return b->e->dialect == DIALECT_NUMPY ? t : EINC_I64;
+        return b->e->dialect == DIALECT_NUMPY ? t : dtype_sum_type(t);
     case EINC_REDUCE_PROD:
     case EINC_REDUCE_COUNT:         /* not a reduction: refused before binding */
-        return EINC_I64;
+        return dtype_sum_type(t);
     }
-    return EINC_I64;
+    return dtype_sum_type(t);
 }
 
 static ir_expr *new_expr(binder *b, ir_op op)
@@ -799,7 +799,7 @@ static int emit(binder *b, const ast_side *out)
     /* A float32 mean sums into a float64 temporary, so it rounds once, as numpy's does. */
     bool mean = p->kind == IR_REDUCE && p->reduce == IR_COMB_MEAN;
     einc_dtype odt = result_dtype(b, p->kind);
-    bool temp = mean && odt == EINC_F32;
+    bool temp = mean && (odt == EINC_F32 || dtype_is_half(odt));
     p->ninput = b->nin;
     p->ntensor = b->nin + 1 + temp;
     p->tensor = ARENA_ARRAY(A, ir_tensor, p->ntensor);
@@ -999,6 +999,15 @@ static int check_output(binder *b, const ast_side *out)
                                 "zero-size reduction over axis '%s' with %s, which has no "
                                 "identity",
                                 p->axis[a].name, einc_reduce_name(b->o->reduce));
+    /* numpy orders complex numbers lexicographically; einc refuses rather than pick an
+       order no other array library shares (README, "Dtypes") */
+    for (int i = 0; (b->o->reduce == EINC_REDUCE_MAX || b->o->reduce == EINC_REDUCE_MIN) &&
+                    b->inputs && i < b->nin; i++)
+        if (dtype_is_complex(b->inputs[i].dtype))
+            return cc_error(c, EINC_ERR_DTYPE, -1, -1,
+                            "%s of %s: complex numbers have no order; reduce their real part or "
+                            "magnitude instead",
+                            einc_reduce_name(b->o->reduce), einc_dtype_name(b->inputs[i].dtype));
     return 0;
 }
 

@@ -354,23 +354,17 @@ static el_item *item(el_state *ps, el_item_kind k, int begin, int end, el_token 
     return it;
 }
 
-static const char *const dtype_names[EINC_DTYPE_COUNT] = {
-    [EINC_F32] = "f32", [EINC_F64] = "f64", [EINC_I32] = "i32", [EINC_I64] = "i64",
-    [EINC_BOOL] = "bool",
-};
-
 el_item *el_decl(el_state *ps, el_item_kind k, el_token kw, el_token name, el_token dtype,
                  el_seq *dims, el_token close)
 {
     if (ps->c->failed)
         return NULL;
     const char *d = ps->c->src + dtype.begin;
-    int n = dtype.end - dtype.begin, t = 0;
-    while (t < EINC_DTYPE_COUNT && !same(dtype_names[t], d, n))
-        t++;
+    int n = dtype.end - dtype.begin, t = dtype_from_brief(d, (size_t)n);
     if (t == EINC_DTYPE_COUNT) {
         cc_error(ps->c, EINC_ERR_SYNTAX, dtype.begin, dtype.end,
-                 "unknown dtype '%.*s': expected f32, f64, i32, i64 or bool", n, d);
+                 "unknown dtype '%.*s': expected f16, bf16, f32, f64, c64, c128, i8, i16, i32, "
+                 "i64, u8, u16, u32, u64 or bool", n, d);
         return NULL;
     }
     el_item *it = item(ps, k, kw.begin, close.end, name);

@@ -421,6 +421,12 @@ lz *lz_unary(elab *E, ir_op op, lz *a)
     if (!a || ((a->depth + nest_cost(op) > MODEL_FUSE_DEPTH || a->nodes >= MODEL_FUSE_NODES) &&
                !spill(E, a)))
         return NULL;
+    if (dtype_is_complex(a->dtype) && op != IR_NEG) {
+        /* the interpreter computes complex +, -, *, / only (README, "Dtypes") */
+        cc_error(E->c, EINC_ERR_DTYPE, -1, -1, "%s of %s: the layer language's functions take "
+                 "real numbers", ir_op_name(op), einc_dtype_name(a->dtype));
+        return NULL;
+    }
     einc_dtype t = op == IR_NEG || op == IR_MAX ? a->dtype : float_of(a->dtype);
     if (t == EINC_BOOL)
         t = EINC_I64;
@@ -461,7 +467,12 @@ lz *lz_binary(elab *E, ir_op op, lz *a, lz *b, int begin, int end)
             return NULL;
     }
     einc_dtype t = dtype_promote(a->dtype, b->dtype);
-    if (op == IR_DIV && !dtype_is_float(t))
+    if (dtype_is_complex(t) && (op == IR_MAX || op == IR_MIN)) {
+        cc_error(E->c, EINC_ERR_DTYPE, begin, end, "%s of %s: complex numbers have no order",
+                 ir_op_name(op), einc_dtype_name(t));
+        return NULL;
+    }
+    if (op == IR_DIV && !dtype_is_float(t) && !dtype_is_complex(t))
         t = EINC_F32;           /* true division, as torch's / */
     if (t == EINC_BOOL)
         t = EINC_I64;

@@ -181,41 +181,6 @@ int64_t ir_flops(const ir_prog *p)
     return total;
 }
 
-size_t dtype_size(einc_dtype t)
-{
-    switch (t) {
-    case EINC_F32: case EINC_I32: return 4;
-    case EINC_F64: case EINC_I64: return 8;
-    case EINC_BOOL: return 1;
-    default: return 0;
-    }
-}
-
-bool dtype_is_float(einc_dtype t) { return t == EINC_F32 || t == EINC_F64; }
-
-/* numpy's result_type over the five dtypes einc has. */
-einc_dtype dtype_promote(einc_dtype a, einc_dtype b)
-{
-    if (a == b)
-        return a;
-    if (a == EINC_BOOL)
-        return b;
-    if (b == EINC_BOOL)
-        return a;
-    bool fa = dtype_is_float(a), fb = dtype_is_float(b);
-    if (fa && fb)
-        return EINC_F64;                        /* f32 + f64 */
-    if (!fa && !fb)
-        return EINC_I64;                        /* i32 + i64 */
-    return EINC_F64;                            /* float + int: float64, even for f32 */
-}
-
-const char *einc_dtype_name(einc_dtype t)
-{
-    static const char *const names[] = { "float32", "float64", "int32", "int64", "bool" };
-    return (unsigned)t < EINC_DTYPE_COUNT ? names[t] : "?";
-}
-
 const char *einc_reduce_name(einc_reduce r)
 {
     static const char *const names[] = { "sum", "mean", "max", "min", "prod" };

@@ -287,9 +287,22 @@ void ir_print_shape(struct strbuf *b, const ir_prog *p, const ir_tensor *t);
 /* The reference interpreter (interp.c): buffers in tensor order, NULL for temporaries. */
 int interp_run(cc *c, const ir_prog *p, void *const *buf, const int64_t *const *strides);
 
-/* einc_dtype helpers (ir.c). */
+/* einc_dtype helpers (dtype.c). */
 size_t dtype_size(einc_dtype t);
-bool dtype_is_float(einc_dtype t);
-einc_dtype dtype_promote(einc_dtype a, einc_dtype b);
+bool dtype_is_float(einc_dtype t);         /* f16, bf16, f32, f64: not complex */
+bool dtype_is_complex(einc_dtype t);
+bool dtype_is_int(einc_dtype t);           /* every width and sign; not bool */
+bool dtype_is_unsigned(einc_dtype t);
+bool dtype_is_half(einc_dtype t);          /* f16, bf16 */
+bool dtype_is_classic(einc_dtype t);       /* f32 f64 i32 i64 bool: every backend's */
+bool dtype_on_jit(einc_dtype t);           /* classic, i8 i16 u8 u16 u32: the CPU JIT's */
+einc_dtype dtype_promote(einc_dtype a, einc_dtype b);     /* numpy.result_type */
+einc_dtype dtype_sum_type(einc_dtype t);   /* numpy's sum/prod of one array */
+const char *dtype_brief(einc_dtype t);     /* "f32", "bf16", "c64", "u8", ... */
+einc_dtype dtype_from_brief(const char *s, size_t n);     /* EINC_DTYPE_COUNT if none */
+uint16_t f16_from_double(double x);        /* rounded to nearest even, once */
+double f16_to_double(uint16_t h);
+uint16_t bf16_from_double(double x);
+double bf16_to_double(uint16_t h);
 
 #endif

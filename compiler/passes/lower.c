@@ -144,6 +144,9 @@ static bool fusable(const ir_prog *p, int i, int j)
     /* the fused nest computes in s2's type: a float reduction must not run in integers */
     if (dtype_is_float(p->tensor[T].dtype) && !dtype_is_float(p->tensor[s2->out.tensor].dtype))
         return false;
+    /* nor a wider sum (a mean's float64, path.c's float32 wideN) in a 16-bit float's memory */
+    if (dtype_is_half(p->tensor[s2->out.tensor].dtype) && !dtype_is_half(p->tensor[T].dtype))
+        return false;
     if (s2->out.tensor == T ? !same_access(&s2->out, &s1->out) : p->tensor[T].role != IR_TEMP)
         return false;           /* in place (out = out / n), or a temporary that vanishes */
     for (int k = 0; k < p->nstmt; k++)
@@ -191,7 +194,11 @@ static int *stmt_order(arena *A, const ir_prog *p)
 static einc_dtype compute_type(const ir_prog *p, const ir_access *dst)
 {
     einc_dtype t = p->tensor[dst->tensor].dtype;
-    return t == EINC_BOOL ? EINC_I64 : t;
+    /* int8 ... uint32 wrap alike when computed in int64 and truncated on store (+, *, and
+       max/min of loaded values); the interpreter wraps after every operation instead */
+    bool narrow = t == EINC_I8 || t == EINC_I16 || t == EINC_U8 || t == EINC_U16 || t == EINC_U32;
+    /* float16 and bfloat16 compute in float32 and round once on store (README, "Dtypes") */
+    return t == EINC_BOOL || narrow ? EINC_I64 : dtype_is_half(t) ? EINC_F32 : t;
 }
 
 static int push_nest(lowerer *L, lp_prog *lp, lp_node *root, const ir_access *dst, int acc_tensor)
@@ -225,7 +232,7 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
         x->a->op != IR_ACCESS || x->b->op != IR_ACCESS)
         return NULL;
     einc_dtype t = p->tensor[dst->tensor].dtype;
-    if (!dtype_is_float(t) || p->tensor[x->a->acc.tensor].dtype != t ||
+    if ((t != EINC_F32 && t != EINC_F64) || p->tensor[x->a->acc.tensor].dtype != t ||
         p->tensor[x->b->acc.tensor].dtype != t || !unit_stride(dst, n))
         return NULL;
     /* b walks the columns n; a must not (b is packed, so its own strides do not matter) */
@@ -536,7 +543,9 @@ static int lower_stmt(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_stmt *
         }
     }
 
-    if (best < 0 || best_red || L->target == LP_GPU) {
+    /* a 16-bit float output accumulated in memory would round at every step: it sums in a
+       float32 register and rounds once (README, "Dtypes") */
+    if (best < 0 || best_red || L->target == LP_GPU || dtype_is_half(p_dtype(L, dst))) {
         /* register: for free { acc = id; for red { acc ⊕= rhs }; dst = final(acc) } */
         int n = 0;
         for (int i = 0; i < s->nred; i++)

@@ -530,10 +530,67 @@ static int split_axis(const ir_prog *p, const ir_stmt *s)
     return outer_reduced(s, s->rhs);
 }
 
+/*
+ * A reduction into float16 or bfloat16 that split_axis leaves whole sums into a float32
+ * temporary wideN over the same free axes, then out = wideN rounds once (README, "Dtypes"):
+ * accumulated in the output's own memory it would round at every step, and in a register
+ * it could not take the vectorized in-memory form.
+ */
+static int widen_halves(cc *c, ir_prog *p)
+{
+    arena *A = c->A;
+    int n = 0;
+    for (int i = 0; i < p->nstmt; i++)
+        n += p->stmt[i].nred > 0 && dtype_is_half(p->tensor[p->stmt[i].out.tensor].dtype) &&
+             split_axis(p, &p->stmt[i]) < 0;
+    if (!n)
+        return 0;
+    int out = p->output, no = p->noutput, ns = 0, nt = out;
+    ir_tensor *tensors = ARENA_ARRAY(A, ir_tensor, p->ntensor + n);
+    ir_stmt *stmts = ARENA_ARRAY(A, ir_stmt, p->nstmt + n);
+    if (!tensors || !stmts)
+        return cc_nomem(c);
+    memcpy(tensors, p->tensor, sizeof *tensors * (size_t)out);
+    memcpy(tensors + out + n, p->tensor + out, sizeof *tensors * (size_t)no);
+    for (int i = 0; i < p->nstmt; i++) {
+        ir_stmt s = p->stmt[i];
+        bool widen = s.nred > 0 && dtype_is_half(p->tensor[s.out.tensor].dtype) && split_axis(p, &s) < 0;
+        if (s.out.tensor >= out)
+            s.out.tensor += n;
+        for (int o = out + no - 1; o >= out; o--)    /* downwards: no two end up one */
+            rename_tensor(s.rhs, o, o + n);
+        if (!widen) {
+            stmts[ns++] = s;
+            continue;
+        }
+        ir_expr *x = ARENA_NEW(A, ir_expr);
+        ir_access wa;
+        if (!x || new_temp(A, &tensors[nt], &wa, nt, "wide", nt - out, EINC_F32, s.free, s.nfree) < 0)
+            return cc_nomem(c);
+        stmts[ns++] = (ir_stmt){ .out = wa, .comb = s.comb, .rhs = s.rhs, .nfree = s.nfree,
+                                 .free = s.free, .nred = s.nred, .red = s.red };
+        x->op = IR_ACCESS;
+        x->acc = wa;
+        s.rhs = x;
+        s.nred = 0;             /* out = wide, or out ⊕= wide when it accumulates */
+        s.red = NULL;
+        stmts[ns++] = s;
+        nt++;
+    }
+    p->tensor = tensors;
+    p->ntensor = out + n + no;
+    p->output = out + n;
+    p->stmt = stmts;
+    p->nstmt = ns;
+    return 0;
+}
+
 int split_reductions(cc *c, ir_prog *p)
 {
     arena *A = c->A;
     int n = 0;
+    if (widen_halves(c, p) < 0)
+        return -1;
     for (int i = 0; i < p->nstmt; i++)
         n += split_axis(p, &p->stmt[i]) >= 0;
     if (!n)
@@ -562,8 +619,10 @@ int split_reductions(cc *c, ir_prog *p)
         int *v = ARENA_ARRAY(A, int, 1), *red = ARENA_ARRAY(A, int, s.nred);
         ir_expr *x = ARENA_NEW(A, ir_expr);
         ir_access pa;
+        /* a 16-bit float's partials stay float32, so the result rounds once (README, "Dtypes") */
+        einc_dtype dt = p->tensor[p->stmt[i].out.tensor].dtype;
         if (!v || !red || !x ||
-            new_temp(A, &tensors[nt], &pa, nt, "part", nt - out, p->tensor[p->stmt[i].out.tensor].dtype, &r0, 1) < 0)
+            new_temp(A, &tensors[nt], &pa, nt, "part", nt - out, dtype_is_half(dt) ? EINC_F32 : dt, &r0, 1) < 0)
             return cc_nomem(c);
         *v = r0;
         int k = 0;
