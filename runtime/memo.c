@@ -40,7 +40,8 @@ static bool matches(const run_memo *m, int n, const einc_tensor *in, const einc_
         if (!t)
             break;
         if (t->dtype != m->dtype[i] || t->ndim != m->ndim[i] ||
-            memcmp(t->shape, sh, (size_t)t->ndim * sizeof *sh) != 0 || tensor_strided(t) != m->strided[i])
+            (t->ndim && memcmp(t->shape, sh, (size_t)t->ndim * sizeof *sh) != 0) ||
+            tensor_strided(t) != m->strided[i])
             return false;
         sh += t->ndim;
     }
@@ -80,7 +81,8 @@ void memo_add(memo_slots *s, cpu_plan *plan, int n, const einc_tensor *in, const
         dtype[i] = t->dtype;
         ndim[i] = t->ndim;
         sf[i] = tensor_strided(t);
-        memcpy(sh, t->shape, (size_t)t->ndim * sizeof *sh);
+        if (t->ndim)        /* a 0-d array may have no shape pointer */
+            memcpy(sh, t->shape, (size_t)t->ndim * sizeof *sh);
         sh += t->ndim;
     }
     *m = (run_memo){ plan, n, dtype, ndim, sf, shape };
@@ -130,7 +132,8 @@ void memo_output(const run_memo *m, einc_dtype *dtype, int *ndim, int64_t *shape
         sh += m->ndim[i];
     *dtype = m->dtype[m->n];
     *ndim = m->ndim[m->n];
-    memcpy(shape, sh, (size_t)*ndim * sizeof *sh);
+    if (*ndim)
+        memcpy(shape, sh, (size_t)*ndim * sizeof *sh);
 }
 
 void memo_free(memo_slots *s)
