@@ -10,14 +10,17 @@ import ctypes
 import numpy as np
 
 # enum values, in the order include/einc.h declares them
-F32, F64, I32, I64, BOOL = range(5)
+F32, F64, I32, I64, BOOL, I8, I16, U8, U16, U32, U64, F16, BF16, C64, C128 = range(15)
 REDUCE = {"sum": 0, "mean": 1, "max": 2, "min": 3, "prod": 4}
 TARGET = {"auto": 0, "cpu": 1, "cuda": 2, "interp": 3}
 DIALECT = {"auto": 0, "numpy": 1, "einops": 2}
 MAX_RANK = 64
 
 _DTYPES = {F32: np.dtype(np.float32), F64: np.dtype(np.float64), I32: np.dtype(np.int32),
-           I64: np.dtype(np.int64), BOOL: np.dtype(np.bool_)}
+           I64: np.dtype(np.int64), BOOL: np.dtype(np.bool_), I8: np.dtype(np.int8),
+           I16: np.dtype(np.int16), U8: np.dtype(np.uint8), U16: np.dtype(np.uint16),
+           U32: np.dtype(np.uint32), U64: np.dtype(np.uint64), F16: np.dtype(np.float16),
+           C64: np.dtype(np.complex64), C128: np.dtype(np.complex128)}
 
 
 def einc_dtype(dt):
@@ -174,12 +177,10 @@ def element_strides(a):
 
 
 def poison_value(dt):
-    """A value einc never writes by accident: NaN for floats (which no comparison passes),
-    a pattern for integers, and for bool a byte that is neither 0 nor 1."""
-    if dt.kind == "f":
+    """A value einc never writes by accident: NaN for floats and complex (which no comparison
+    passes); integers and bool get a byte pattern instead (fill)."""
+    if dt.kind in "fc":
         return np.nan
-    if dt.kind == "i":
-        return -0x5A5A5A5A
     return None
 
 
@@ -192,5 +193,7 @@ def poisoned(dt, shape):
 def fill(a):
     if a.dtype == np.bool_:
         a.view(np.uint8)[...] = 0x5A
+    elif a.dtype.kind in "iu":      # 0xA5 in every byte, whatever the width
+        a[...] = np.frombuffer(b"\xa5" * a.dtype.itemsize, dtype=a.dtype)[0]
     else:
         a[...] = poison_value(a.dtype)
