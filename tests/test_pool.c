@@ -147,14 +147,19 @@ typedef struct who {
     _Atomic int worker_chunks;
     _Atomic int64_t caller_rows;
     _Atomic int worker_seen;    /* a worker ran a chunk: its id is in worker */
+    _Atomic int slow_caller;    /* the caller dawdles over its chunks, so a worker gets one */
     pthread_t worker;
 } who;
+
+static void sleep_ms(int ms);
 
 static void who_fn(void *arg, int64_t lo, int64_t hi)
 {
     who *w = arg;
     if (pthread_equal(pthread_self(), w->caller)) {
         atomic_fetch_add(&w->caller_rows, hi - lo);
+        if (atomic_load(&w->slow_caller) && !atomic_load(&w->worker_seen))
+            sleep_ms(1);
     } else {
         atomic_fetch_add(&w->worker_chunks, 1);
         if (!atomic_exchange(&w->worker_seen, 1))
@@ -206,11 +211,15 @@ static void test_stalled_worker(void **state)
     w->caller = pthread_self();
     int64_t n = 1000;
     w->c.n = n;
-    /* find the worker: it takes a chunk of some region (5 s at most) */
+    /* find the worker: it takes a chunk of some region (5 s at most); the caller slows
+       down meanwhile, or on a busy machine it could take every chunk before a worker
+       is scheduled */
+    atomic_store(&w->slow_caller, 1);
     for (int i = 0; i < 5000 && !atomic_load(&w->worker_seen); i++) {
         pool_for(p, n, 1 << 20, who_fn, w);
         sleep_ms(1);
     }
+    atomic_store(&w->slow_caller, 0);
     assert_int_equal(atomic_load(&w->worker_seen), 1);
     struct sigaction sa = { .sa_handler = stall_handler }, old;
     sigemptyset(&sa.sa_mask);
