@@ -96,6 +96,13 @@ void cu_copy_routine(strbuf *b);     /* the device code copy kernels call: once,
 int cu_gemm_plan(cc *c, const lp_prog *lp, int k, const int *flat, int nflat, cu_launch *L);
 void cu_gemm_routine(strbuf *b);
 
+/*
+ * cuda_mma.c: einc's wrappers of mma.sync (tf32, f16, bf16), ldmatrix and cp.async as
+ * inline PTX, printed once before the kernels that call them; the emulator has its own
+ * (runtime/cuda_emu_mma.hh).
+ */
+void cu_mma_routine(strbuf *b);
+
 /* cuda.c: an array element's type in the kernels ("float", "einc_i64", ...). */
 const char *cu_elem_type(einc_dtype t);
 
