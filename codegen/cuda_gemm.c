@@ -35,6 +35,11 @@
  * the grid's stride, M tiles in groups of 8 sharing their N tile (neighbouring blocks
  * reuse B's columns in L2); the epilogue applies the nest's final expression (or adds dst
  * for an accumulating sum) per output and stores it as cuda.c does.
+ *
+ * With TF32 allowed (lp_prog.tf32) a float32 contraction calls cuda_gemm_tc.c's
+ * einc_tc_block instead (tensor cores, a cp.async pipeline in 108 KiB of dynamic shared
+ * memory: cu_launch.tc and .shmem); the grid, the fallback and the epilogue are the same,
+ * each thread's outputs being its accumulator fragments' elements.
  */
 #include "cuda_int.h"
 #include "cuda_launch.h"
