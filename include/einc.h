@@ -103,6 +103,10 @@ typedef struct einc_options {
     const einc_size *sizes;
     int64_t max_memory;      /* bytes any one intermediate of a contraction path may take; 0: no limit */
     einc_dialect dialect;    /* EINC_DIALECT_AUTO unless set */
+    int allow_tf32;          /* float32 contractions on CUDA may use TF32 tensor cores (10-bit
+                                mantissa products, float32 sums), as PyTorch's allow_tf32:
+                                0: only when EINC_ALLOW_TF32=1 is in the environment at
+                                einc_compile; > 0: allowed; < 0: not (exact float32) */
 } einc_options;
 
 typedef struct einc_ctx einc_ctx;

@@ -219,11 +219,18 @@ bool cuda_ready(cuda_backend *b, cc *c)
     return ok;
 }
 
-/* The loop IR of p, which einc_kernel_run took through the pipeline's index-IR stages. */
-static lp_prog *lower_gpu(cc *c, const ir_prog *p)
+/*
+ * The loop IR of p, which einc_kernel_run took through the pipeline's index-IR stages;
+ * TF32 tensor cores (mma.sync, cp.async) when the caller allows them and the device has
+ * them (sm_80 and later; the emulator implements them).
+ */
+static lp_prog *lower_gpu(const cuda_backend *b, cc *c, const ir_prog *p, bool tf32)
 {
     pipeline pl = pipeline_from(p, PL_GPU, NULL, NULL);
-    return pipeline_run(c, &pl, PL_SCHEDULE) == 0 ? pl.lp : NULL;
+    lp_prog *lp = pipeline_run(c, &pl, PL_SCHEDULE) == 0 ? pl.lp : NULL;
+    if (lp)
+        lp->tf32 = tf32 && (b->emu || b->major >= 8);
+    return lp;
 }
 
 /* NVRTC, opened once per backend; called with b->mu held.  0, or -1 with why in c. */
@@ -328,9 +335,10 @@ static int build_module(cuda_backend *b, cc *c, const char *src, cu_entry *e)
 
 /* Compiles p's kernels (or loads them from the disk) into a new entry of the module cache;
    called with b->mu held. */
-static cu_entry *compile(cuda_backend *b, cc *c, const char *key, const ir_prog *p, lp_prog **lpo)
+static cu_entry *compile(cuda_backend *b, cc *c, const char *key, const ir_prog *p, bool tf32,
+                         lp_prog **lpo)
 {
-    lp_prog *lp = lower_gpu(c, p);
+    lp_prog *lp = lower_gpu(b, c, p, tf32);
     if (!lp)
         return NULL;
     *lpo = lp;
@@ -472,7 +480,7 @@ static cu_result timed_runs(cuda_backend *b, cc *c, const launch *L, int nl, voi
     return r;
 }
 
-int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf)
+int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf, bool tf32)
 {
     cuda_probe *pr = probe;
     probe = NULL;
@@ -489,9 +497,9 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
             e = x;
     /* the kernels are compiled for these sizes: lower again for the launch shapes */
     if (e)
-        lp = lower_gpu(c, p);
+        lp = lower_gpu(b, c, p, tf32);
     else
-        e = compile(b, c, key, p, &lp);
+        e = compile(b, c, key, p, tf32, &lp);
     cu_ptr *dev = ARENA_ARRAY(c->A, cu_ptr, p->ntensor);
     void **args = ARENA_ARRAY(c->A, void *, p->ntensor);
     cu_launch *plan = lp ? ARENA_ARRAY(c->A, cu_launch, lp->nnest + 1) : NULL;

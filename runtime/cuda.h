@@ -25,9 +25,10 @@ bool cuda_ready(cuda_backend *b, cc *c);
 /*
  * Runs a bound program on the device: host buffers per tensor (NULL for temporaries),
  * copied in, computed with kernels compiled for exactly these sizes, copied out.  key
- * names what the code depends on besides the sizes.
+ * names what the code depends on besides the sizes, tf32 among it: whether float32
+ * contractions may use TF32 tensor cores (einc_options.allow_tf32).
  */
-int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf);
+int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf, bool tf32);
 
 /* Modules persist in kc (the context's on-disk cache, runtime/kcache.h); NULL: none. */
 void cuda_use_kcache(cuda_backend *b, kcache *kc);

@@ -55,6 +55,7 @@ struct einc_kernel {
     einc_target target;
     int64_t max_memory;         /* bytes per intermediate of a contraction path; 0: no limit */
     int ellipsis_rank;          /* "...=N": the rank '...' covers in emitted kernels; -1: unset */
+    bool tf32;                  /* CUDA float32 contractions may use TF32 (allow_tf32 resolved) */
     const char *key_base;       /* the cache key's part fixed at compile time (cache_key) */
     size_t key_base_len;
     /* --target=auto's record (auto_choice): the interpreter's estimated ns spent on this
@@ -199,8 +200,8 @@ static einc_status check_target(einc_target t, einc_error *err)
 static int key_base(einc_kernel *k, cc *c)
 {
     strbuf b = { 0 };
-    sb_printf(&b, "%s\x1f%d\x1f%d\x1f", k->src, k->ast ? (int)k->ast->dialect : -1,
-              (int)k->opts.reduce);
+    sb_printf(&b, "%s\x1f%d\x1f%d\x1f%d\x1f", k->src, k->ast ? (int)k->ast->dialect : -1,
+              (int)k->opts.reduce, (int)k->tf32);
     for (int i = 0; i < k->opts.nsizes; i++)
         sb_printf(&b, "%s=%lld,", k->opts.sizes[i].name, (long long)k->opts.sizes[i].value);
     char *s = sb_finish(&b);
@@ -245,6 +246,10 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
         return st;
     if (o.max_memory < 0)
         return fail(err, EINC_ERR_ARG, "max_memory must not be negative");
+    if (o.allow_tf32 == 0) {    /* resolved now: the texts' key must tell the two apart */
+        const char *env = getenv("EINC_ALLOW_TF32");
+        o.allow_tf32 = env && strcmp(env, "1") == 0 ? 1 : -1;
+    }
     char small[512];
     char *tkey = einc_timing ? NULL : text_key(model, expr, &o, small, sizeof small);
     einc_kernel *k = tkey ? texts_find(ctx->texts, tkey) : NULL;
@@ -280,6 +285,7 @@ static einc_kernel *share(einc_kernel *k)
     h->target = k->target;
     h->max_memory = k->max_memory;
     h->ellipsis_rank = k->ellipsis_rank;
+    h->tf32 = k->tf32;
     h->key_base = k->key_base;
     h->key_base_len = k->key_base_len;
     h->shared = k;
@@ -299,6 +305,7 @@ static einc_kernel *parse(einc_ctx *ctx, const char *expr, const einc_options *o
     k->ctx = ctx;
     k->target = o.target;
     k->max_memory = o.max_memory;
+    k->tf32 = o.allow_tf32 > 0;
     cc c = { .A = &k->A, .err = err };
     size_t len = strlen(expr);
     k->src = c.src = arena_strndup(&k->A, expr, len);
@@ -905,7 +912,7 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
         if (einc_timing)
             einc_timing->interp++;
     } else if (cuda) {
-        if (cuda_run(k->ctx->cuda, &c, key, p, buf) == 0)
+        if (cuda_run(k->ctx->cuda, &c, key, p, buf, k->tf32) == 0)
             check_labels(&c, p, inputs, true, buf);
     } else if (cpu_run(k->ctx->cpu, &c, key, p, buf, strides) == 0) {
         if (p->nlabel)
@@ -1299,6 +1306,8 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     pl.opts.open_repeats = true;    /* a repeat's size not given is a parameter like any other */
     lp_prog *lp = pipeline_run(&c, &pl, PL_SCHEDULE) == 0 ? pl.lp : NULL;
     cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
+    if (lp)
+        lp->tf32 = gpu && k->tf32;
     if (lp && cg_params(&c, lp, opt->params, opt->nparams) < 0)
         lp = NULL;
     for (int t = 0; lp && t < lp->ir->ntensor; t++) {
