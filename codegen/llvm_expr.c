@@ -115,11 +115,16 @@ static LLVMValueRef from_compute(cgl *g, LLVMValueRef v, einc_dtype to)
                                                : LLVMBuildICmp(g->b, LLVMIntNE, v, LLVMConstInt(ctype(g), 0, 0), "");
         return LLVMBuildZExt(g->b, nz, g->i8, "");
     }
+    if (!dtype_is_float(from) && (to == EINC_BF16 || dtype_is_float(to))) {
+        /* uint64 converts as the unsigned value, above 2^63 too (uitofp) */
+        LLVMTypeRef ft = to == EINC_BF16 ? g->f32 : elem_type(g, to);
+        v = uns(g) ? LLVMBuildUIToFP(g->b, v, ft, "") : LLVMBuildSIToFP(g->b, v, ft, "");
+        return to == EINC_BF16 ? bf16_narrow(g, v) : v;
+    }
     if (to == EINC_BF16)
-        return bf16_narrow(g, dtype_is_float(from) ? v : LLVMBuildSIToFP(g->b, v, g->f32, ""));
+        return bf16_narrow(g, v);
     if (dtype_is_float(to))
-        return dtype_is_float(from) ? LLVMBuildFPCast(g->b, v, elem_type(g, to), "")
-                                    : LLVMBuildSIToFP(g->b, v, elem_type(g, to), "");
+        return LLVMBuildFPCast(g->b, v, elem_type(g, to), "");
     return LLVMBuildIntCast2(g->b, v, elem_type(g, to), 1, "");
 }
 
@@ -146,10 +151,12 @@ LLVMValueRef cgl_identity(cgl *g, ir_comb comb)
     case IR_COMB_PROD: return fp(g) ? LLVMConstReal(t, 1) : LLVMConstInt(t, 1, 0);
     case IR_COMB_MAX:
         return fp(g) ? LLVMConstReal(t, -__builtin_inf())
-                     : LLVMConstInt(t, i32 ? (unsigned long long)(uint32_t)INT32_MIN : (unsigned long long)INT64_MIN, 0);
+               : uns(g) ? LLVMConstInt(t, 0, 0)
+                        : LLVMConstInt(t, i32 ? (unsigned long long)(uint32_t)INT32_MIN : (unsigned long long)INT64_MIN, 0);
     case IR_COMB_MIN:
         return fp(g) ? LLVMConstReal(t, __builtin_inf())
-                     : LLVMConstInt(t, i32 ? (unsigned long long)INT32_MAX : (unsigned long long)INT64_MAX, 0);
+               : uns(g) ? LLVMConstAllOnes(t)
+                        : LLVMConstInt(t, i32 ? (unsigned long long)INT32_MAX : (unsigned long long)INT64_MAX, 0);
     case IR_COMB_COUNT:
         break;
     }
@@ -204,9 +211,9 @@ LLVMValueRef cgl_combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef v)
     case IR_COMB_PROD:      /* no reassoc: in order, as numpy's (see the top of the file) */
         return fp(g) ? LLVMBuildFMul(g->b, acc, v, "") : LLVMBuildMul(g->b, acc, v, "");
     case IR_COMB_MAX:
-        return call_intrinsic(g, fp(g) ? "llvm.maximum" : "llvm.smax", ctype(g), acc, v);
+        return call_intrinsic(g, fp(g) ? "llvm.maximum" : uns(g) ? "llvm.umax" : "llvm.smax", ctype(g), acc, v);
     case IR_COMB_MIN:
-        return call_intrinsic(g, fp(g) ? "llvm.minimum" : "llvm.smin", ctype(g), acc, v);
+        return call_intrinsic(g, fp(g) ? "llvm.minimum" : uns(g) ? "llvm.umin" : "llvm.smin", ctype(g), acc, v);
     case IR_COMB_ASSIGN:        /* the new value replaces the old, as interp.c's */
         return v;
     case IR_COMB_COUNT:
@@ -405,6 +412,8 @@ static LLVMValueRef sdiv0(cgl *g, LLVMValueRef a, LLVMValueRef b)
     LLVMTypeRef t = ctype(g);
     LLVMValueRef zero = LLVMConstInt(t, 0, 0), one = LLVMConstInt(t, 1, 0);
     LLVMValueRef by0 = LLVMBuildICmp(g->b, LLVMIntEQ, b, zero, "");
+    if (uns(g))     /* uint64: unsigned, and no -1 to mind */
+        return LLVMBuildSelect(g->b, by0, zero, LLVMBuildUDiv(g->b, a, LLVMBuildSelect(g->b, by0, one, b, ""), ""), "");
     LLVMValueRef bym1 = LLVMBuildICmp(g->b, LLVMIntEQ, b, LLVMConstAllOnes(t), "");
     LLVMValueRef safe = LLVMBuildSelect(g->b, LLVMBuildOr(g->b, by0, bym1, ""), one, b, "");
     LLVMValueRef q = LLVMBuildSDiv(g->b, a, safe, "");
@@ -480,7 +489,11 @@ LLVMValueRef cgl_expr(cgl *g, const ir_expr *x)
             return g->acc ? LLVMBuildLoad2(g->b, ctype(g), g->acc, "") : cgl_load(g, g->store_dst);
         return cgl_load(g, &x->acc);
     case IR_CONST:
-        return fp(g) ? LLVMConstReal(ctype(g), x->c) : LLVMConstInt(ctype(g), (unsigned long long)(int64_t)x->c, 1);
+        if (fp(g))
+            return LLVMConstReal(ctype(g), x->c);
+        /* a uint64 constant may lie above int64's range */
+        return LLVMConstInt(ctype(g), uns(g) && x->c >= 9223372036854775808.0 ? (unsigned long long)x->c
+                                                                               : (unsigned long long)(int64_t)x->c, 1);
     case IR_SIZE: {
         LLVMValueRef n = cgl_mono(g, &x->m);
         return fp(g) ? LLVMBuildSIToFP(g->b, n, ctype(g), "") : LLVMBuildIntCast2(g->b, n, ctype(g), 1, "");

@@ -131,7 +131,7 @@ static inline LLVMTypeRef elem_type(cgl *g, einc_dtype t)
     case EINC_F32: return g->f32;
     case EINC_F64: return g->f64;
     case EINC_I32: return g->i32;
-    case EINC_I64: return g->i64;
+    case EINC_I64: case EINC_U64: return g->i64;
     case EINC_U32: return g->i32;
     case EINC_I16: case EINC_U16: case EINC_BF16: return LLVMInt16TypeInContext(g->ctx);
     case EINC_F16: return LLVMHalfTypeInContext(g->ctx);
@@ -141,6 +141,7 @@ static inline LLVMTypeRef elem_type(cgl *g, einc_dtype t)
 
 static inline LLVMTypeRef ctype(cgl *g) { return elem_type(g, g->nest->compute); }
 static inline bool fp(cgl *g) { return dtype_is_float(g->nest->compute); }
+static inline bool uns(cgl *g) { return g->nest->compute == EINC_U64; }   /* unsigned compute */
 
 static inline LLVMValueRef ci64(cgl *g, int64_t v) { return LLVMConstInt(g->i64, (unsigned long long)v, 1); }
 

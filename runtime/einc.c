@@ -785,8 +785,7 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     einc_status st = check_tensors(ninputs, inputs, true, err);
     if (st || (st = check_tensors(noutputs, outs, true, err)))
         return st;
-    /* CUDA computes the five first dtypes, the JIT the integers up to 32 bits and the 16-bit
-       floats too; the others run in the interpreter under --target=auto (README, "Dtypes"),
+    /* CUDA computes the five first dtypes, the JIT every integer and the 16-bit floats too; the others run in the interpreter under --target=auto (README, "Dtypes"),
        and are refused by name elsewhere. */
     bool classic = true, jit_ok = true;
     for (int i = 0; i < ninputs + noutputs; i++) {
@@ -797,8 +796,8 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     if ((!jit_ok && k->target == EINC_TARGET_CPU) || (!classic && k->target == EINC_TARGET_CUDA))
         return fail(err, EINC_ERR_UNSUPPORTED,
                     k->target == EINC_TARGET_CPU
-                        ? "the CPU JIT does not compute this dtype yet (complex and uint64 run "
-                          "in the interpreter): use --target=interp or auto"
+                        ? "the CPU JIT does not compute this dtype yet (complex runs in the "
+                          "interpreter): use --target=interp or auto"
                         : "the CUDA target does not compute this dtype yet (an array is not "
                           "float32, float64, int32, int64 or bool): use --target=interp or auto");
     memo_slots *ms = k->shared ? &k->shared->memo : &k->memo;

@@ -8,8 +8,8 @@ numpy's dtype and values (README, "Dtypes").
   dtype is numpy.result_type's, the values exact);
 - per dtype: contractions, diagonals, transposes, sums and einops reductions against numpy;
   integers wrap in their own width (the data overflows int8 and uint8 on purpose);
-- the JIT's dtypes (up to 32-bit integers, float32/64, bool) under --target=auto and
-  --target=interp alike;
+- the JIT's dtypes (integers, float16/32/64, bool) under --target=auto and --target=interp
+  alike; uint64 above 2^63 (unsigned compares, conversions to float) on both;
 - the refusals: max/min of complex, and --target=cpu on a dtype the JIT does not compute;
 - layer-language models whose narrow intermediates overflow before a relu, and the emitters'
   refusal of a model's dtype they do not spell.
@@ -101,7 +101,7 @@ for a in TYPES:
 
 RED = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "prod": np.prod}
 JIT = [np.dtype(t) for t in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                             "float16", "float32", "float64")]
+                             "uint64", "float16", "float32", "float64")]
 
 
 def case_type(t, target):
@@ -121,14 +121,27 @@ def case_type(t, target):
             case(f"{t} reduce {op} {target}", tg + ["a b -> b", f"--reduce={op}"], [P], fn(P, axis=0))
     if t not in JIT:
         case(f"{t} --target=cpu", ["--target=cpu", "ij->ji"], [A],
-             "einc: error: the CPU JIT does not compute this dtype yet (complex and uint64 run "
-             "in the interpreter): use --target=interp or auto")
+             "einc: error: the CPU JIT does not compute this dtype yet (complex runs in the "
+             "interpreter): use --target=interp or auto")
 
 
 for t in TYPES:
     # --target=auto is the JIT for the JIT's dtypes: run the interpreter on them too
     for target in (["--target=interp"] if t in JIT else []) + [""]:
         case_type(t, target)
+
+
+# uint64 above 2^63, where a signed compare, division or conversion to float goes wrong
+U = np.array([[2**64 - 1, 3, 2**63 + 5], [2**63, 2**63 - 1, 7]], dtype=np.uint64)
+for target in ("--target=cpu", "--target=interp"):
+    for op in ("max", "min", "sum", "mean"):
+        for pat in ("a b -> b", "a b -> a"):
+            case(f"uint64 big reduce {op} {pat} {target}", [target, pat, f"--reduce={op}"], [U],
+                 RED[op](U, axis=0 if pat.endswith("b") else 1))
+    case(f"uint64 big ij->ji {target}", [target, "ij->ji"], [U], U.T)
+    case(f"uint64 big ij,ij->i {target}", [target, "ij,ij->i"], [U, U], np.einsum("ij,ij->i", U, U))
+    case(f"uint64 big float64 i,i->i {target}", [target, "i,i->i"], [U[0], np.ones(3)],
+         np.einsum("i,i->i", U[0], np.ones(3)))
 
 
 # The layer language: an intermediate that overflows its narrow type wraps before relu (a
@@ -139,17 +152,18 @@ for t, body, fn in (("int8", "relu(x * y)", lambda x, y: np.maximum(x * y, 0)),
                     ("int16", "relu(x * y)", lambda x, y: np.maximum(x * y, 0)),
                     ("uint8", "relu(x - y)", lambda x, y: np.maximum(x - y, 0)),
                     ("uint16", "relu(y - x)", lambda x, y: np.maximum(y - x, 0)),
-                    ("uint32", "relu(x - y)", lambda x, y: np.maximum(x - y, 0))):
+                    ("uint32", "relu(x - y)", lambda x, y: np.maximum(x - y, 0)),
+                    ("uint64", "relu(x - y)", lambda x, y: np.maximum(x - y, 0))):
     d = np.dtype(t)
     hi = np.iinfo(d).max
-    x = RNG.integers(0 if d.kind == "u" else -hi, hi, 64).astype(d)
-    y = RNG.integers(0 if d.kind == "u" else -hi, hi, 64).astype(d)
+    x = RNG.integers(0 if d.kind == "u" else -hi, hi, 64, dtype=d)
+    y = RNG.integers(0 if d.kind == "u" else -hi, hi, 64, dtype=d)
     for target in ("cpu", "interp"):
         MODELS.append((f"model {t} {body} {target}", [f"--target={target}"],
                        f"input x: {d.kind}{d.itemsize * 8}[N]\ninput y: {d.kind}{d.itemsize * 8}[N]\n"
                        f"return {body}\n", [x, y], fn(x, y)))
 for kind, brief, name, gen in (("c", "f16", "float16", "C"), ("cuda", "c64", "complex64", "CUDA"),
-                               ("llvm", "u64", "uint64", "LLVM")):
+                               ("llvm", "c128", "complex128", "LLVM")):
     MODELS.append((f"emit {kind} {brief}", [f"--emit={kind}", "N=4"], f"input x: {brief}[N]\nreturn x\n",
                    None, f"einc: MODEL: error: 'x' is {name}, which {gen} does not emit yet "
                    "(README, \"Dtypes\"): run it with einc run"))

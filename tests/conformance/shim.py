@@ -107,11 +107,11 @@ def as_operand(x):
 
 
 def jit_lacks(call):
-    """Whether the call has an array of a dtype einc's CPU JIT refuses by design (complex,
-    uint64: --target=cpu is an error there, auto runs the interpreter; README, "Dtypes")."""
+    """Whether the call has an array of a dtype einc's CPU JIT refuses by design (complex:
+    --target=cpu is an error there, auto runs the interpreter; README, "Dtypes")."""
     arrays = list(call.ops) + ([call.out] if call.out is not None else [])
     dts = [a.dtype for a in arrays] + ([call.natural_dtype] if call.natural_dtype is not None else [])
-    return any(np.dtype(d).kind == "c" or np.dtype(d) == np.uint64 for d in dts)
+    return any(np.dtype(d).kind == "c" for d in dts)
 
 
 def sublist_text(sub):
@@ -491,7 +491,7 @@ def checked(api, build, real, *args, **kwargs):
             for t in _state["targets"]:
                 if t == "cpu" and jit_lacks(call):
                     record(dict(base, **desc, target=t, outcome="skip-dtype",
-                                why="the CPU JIT does not compute complex or uint64 (README, Dtypes)"))
+                                why="the CPU JIT does not compute complex (README, Dtypes)"))
                     continue
                 key = call_key(desc, t)
                 if key in _state["skip"]:
