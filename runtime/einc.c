@@ -785,21 +785,14 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     einc_status st = check_tensors(ninputs, inputs, true, err);
     if (st || (st = check_tensors(noutputs, outs, true, err)))
         return st;
-    /* CUDA computes the five first dtypes, the JIT every integer and the 16-bit floats too; the others run in the interpreter under --target=auto (README, "Dtypes"),
-       and are refused by name elsewhere. */
-    bool classic = true, jit_ok = true;
-    for (int i = 0; i < ninputs + noutputs; i++) {
-        einc_dtype dt = i < ninputs ? inputs[i].dtype : outs[i - ninputs].dtype;
-        classic = classic && dtype_is_classic(dt);
-        jit_ok = jit_ok && dtype_on_jit(dt);
-    }
-    if ((!jit_ok && k->target == EINC_TARGET_CPU) || (!classic && k->target == EINC_TARGET_CUDA))
-        return fail(err, EINC_ERR_UNSUPPORTED,
-                    k->target == EINC_TARGET_CPU
-                        ? "the CPU JIT does not compute this dtype yet (complex runs in the "
-                          "interpreter): use --target=interp or auto"
-                        : "the CUDA target does not compute this dtype yet (an array is not "
-                          "float32, float64, int32, int64 or bool): use --target=interp or auto");
+    /* CUDA computes the five first dtypes; the others run in the interpreter or the JIT under
+       --target=auto (README, "Dtypes"), and are refused by name for cuda. */
+    bool classic = true;
+    for (int i = 0; i < ninputs + noutputs; i++)
+        classic = classic && dtype_is_classic(i < ninputs ? inputs[i].dtype : outs[i - ninputs].dtype);
+    if (!classic && k->target == EINC_TARGET_CUDA)
+        return fail(err, EINC_ERR_UNSUPPORTED, "the CUDA target does not compute this dtype yet (an array is not "
+                                               "float32, float64, int32, int64 or bool): use --target=interp or auto");
     memo_slots *ms = k->shared ? &k->shared->memo : &k->memo;
     const run_memo *m = einc_timing || noutputs != 1 ? NULL : memo_find(ms, ninputs, inputs, outs);
     if (m)
@@ -816,7 +809,7 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
         goto done;
     }
     pipeline pl = kernel_pipeline(k, ninputs, inputs, sf,
-                                  cuda ? PL_GPU : use_jit(k->target) && jit_ok ? PL_CPU : PL_INTERP);
+                                  cuda ? PL_GPU : use_jit(k->target) ? PL_CPU : PL_INTERP);
     int64_t t0 = tm_now();
     if (pipeline_run(&c, &pl, PL_BIND) < 0 || check_labels(&c, pl.p, inputs, false, NULL) < 0)
         goto done;

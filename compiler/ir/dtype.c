@@ -76,11 +76,11 @@ bool dtype_is_classic(einc_dtype t)
     return t == EINC_F32 || t == EINC_F64 || t == EINC_I32 || t == EINC_I64 || t == EINC_BOOL;
 }
 
-/* ... and the CPU JIT: the classic ones, the integers (the narrow ones computed in int64),
-   and the 16-bit floats it computes in float32 */
+/* ... and the CPU JIT: every one (the narrow integers computed in int64, the 16-bit floats
+   in float32, complex as pairs: codegen/llvm_cplx.c) */
 bool dtype_on_jit(einc_dtype t)
 {
-    return dtype_is_classic(t) || dtype_is_int(t) || dtype_is_half(t);
+    return (unsigned)t < EINC_DTYPE_COUNT;
 }
 
 static einc_dtype int_of(bool uns, size_t size)
