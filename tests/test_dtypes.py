@@ -171,7 +171,8 @@ xc, wc, yc = data((3, 5), np.dtype("complex64")), data((5, 4), np.dtype("complex
 for target in ("cpu", "interp"):
     MODELS.append((f"model complex64 {target}", [f"--target={target}"], CX_MODEL, [xc, wc, yc],
                    (xc @ wc) * yc - yc / (yc + 10) + (-yc) * yc))
-for kind, brief, name, gen in (("c", "f16", "float16", "C"), ("cuda", "c64", "complex64", "CUDA")):
+for kind, brief, name, gen in (("c", "f16", "float16", "C"), ("cuda", "c64", "complex64", "CUDA"),
+                               ("c", "i8", "int8", "C")):
     MODELS.append((f"emit {kind} {brief}", [f"--emit={kind}", "N=4"], f"input x: {brief}[N]\nreturn x\n",
                    None, f"einc: MODEL: error: 'x' is {name}, which {gen} does not emit yet "
                    "(README, \"Dtypes\"): run it with einc run"))
