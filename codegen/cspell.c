@@ -369,6 +369,11 @@ void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_acce
     bool fp = dtype_is_float(t);
     /* integers compare in their signed type, uint64 as itself */
     const char *st = t == EINC_I32 ? s->i32 : t == EINC_U64 ? s->u64 : s->i64, *v = s->tmp;
+    if (dtype_is_complex(t) && (comb == IR_COMB_MAX || comb == IR_COMB_MIN)) {   /* bind.c refuses these */
+        cc_error(s->c, EINC_ERR_DTYPE, -1, -1, "%s of %s: complex numbers have no order",
+                 comb == IR_COMB_MAX ? "max" : "min", einc_dtype_name(t));
+        return;
+    }
     switch (comb) {
     case IR_COMB_SUM: case IR_COMB_MEAN: case IR_COMB_PROD:
         sb_printf(s->b, "%s %s= ", lhs, comb == IR_COMB_PROD ? "*" : "+");

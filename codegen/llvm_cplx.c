@@ -138,6 +138,12 @@ static LLVMValueRef divide(cgl *g, LLVMValueRef a, LLVMValueRef b)
     return make(g, ctype(g), LLVMBuildSelect(g->b, big_re, re1, re2, ""), LLVMBuildSelect(g->b, big_re, im1, im2, ""));
 }
 
+/* a combiner's name as an operation's ("max", not "max=") */
+static const char *comb_word(ir_comb c)
+{
+    return c == IR_COMB_MAX ? "max" : c == IR_COMB_MIN ? "min" : ir_comb_name(c);
+}
+
 static LLVMValueRef refuse(cgl *g, const char *what)
 {
     cc_error(g->c, EINC_ERR_DTYPE, -1, -1, "%s of %s: the CPU JIT computes +, -, *, / and sums and "
@@ -152,7 +158,7 @@ LLVMValueRef cgl_cx_identity(cgl *g, ir_comb comb)
     case IR_COMB_PROD: return cgl_cx_const(g, 1, 0);
     case IR_COMB_MAX: case IR_COMB_MIN: case IR_COMB_COUNT: break;
     }
-    return refuse(g, ir_comb_name(comb));
+    return refuse(g, comb_word(comb));
 }
 
 LLVMValueRef cgl_cx_combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef v)
@@ -163,7 +169,7 @@ LLVMValueRef cgl_cx_combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef
     case IR_COMB_ASSIGN: return v;
     case IR_COMB_MAX: case IR_COMB_MIN: case IR_COMB_COUNT: break;
     }
-    return refuse(g, ir_comb_name(comb));
+    return refuse(g, comb_word(comb));
 }
 
 LLVMValueRef cgl_cx_unary(cgl *g, ir_op op, LLVMValueRef a)

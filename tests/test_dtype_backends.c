@@ -22,6 +22,11 @@
 
 #include "einc.h"
 #include "ir.h"
+#include "cc.h"
+#include "loop.h"
+#include "codegen.h"
+#include "helpers.h"
+#include "jit.h"
 
 static einc_ctx *ctx;
 static uint64_t rng = 0x9e3779b97f4a7c15u;
@@ -34,7 +39,7 @@ static uint64_t next(void)
     return rng;
 }
 
-static void fill(einc_dtype t, void *data, int64_t n)
+static void fill_data(einc_dtype t, void *data, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
         uint64_t r = next();
@@ -122,7 +127,7 @@ static void test_jit_vs_interp(void **state)
             for (int i = 0; i < rc->nin; i++) {
                 int64_t n = rc->shape[i][0] * rc->shape[i][1];
                 buf[i] = malloc((size_t)n * dtype_size(t));
-                fill(t, buf[i], n);
+                fill_data(t, buf[i], n);
                 in[i] = (einc_tensor){ t, rc->ndim[i], rc->shape[i], NULL, buf[i] };
             }
             int64_t sj[8], si[8];
@@ -315,6 +320,54 @@ static void test_complex_values(void **state)
     assert_true(out[0] == -5 - 1 && out[1] == 10);     /* (1+2i)(3+4i) + i·i */
 }
 
+/*
+ * The code generators refuse by name what the front ends never give them on complex (an
+ * order, a float function): a program built by hand, never compiled into wrong code.
+ */
+static void test_complex_codegen_refusals(void **state)
+{
+    (void)state;
+    static const struct { bool unary; ir_op op; ir_comb comb; const char *llvm, *c; } cases[] = {
+        { true, IR_EXP, IR_COMB_ASSIGN,
+          "exp of complex64: the CPU JIT computes +, -, *, / and sums and products of complex numbers only",
+          "exp of complex64: emitted C computes +, -, *, / and sums and products of complex numbers only" },
+        { false, IR_MAX, IR_COMB_ASSIGN,
+          "max of complex64: the CPU JIT computes +, -, *, / and sums and products of complex numbers only",
+          "max of complex64: complex numbers have no order" },
+        { false, IR_OP_COUNT, IR_COMB_MIN,
+          "min of complex64: the CPU JIT computes +, -, *, / and sums and products of complex numbers only",
+          "min of complex64: complex numbers have no order" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (int emit_c = 0; emit_c < 2; emit_c++) {
+            arena A = { 0 };
+            einc_error err = { 0 };
+            cc c = { .A = &A, .src = "", .err = &err };
+            pb b;
+            pb_init(&b, &A, true);
+            int ax = pb_axis(&b, "i", 4);
+            int x = pb_tensor(&b, "x", IR_INPUT, EINC_C64, F_INT, 1, ax);
+            int out = cases[i].comb == IR_COMB_ASSIGN ? pb_tensor(&b, "out", IR_OUTPUT, EINC_C64, F_INT, 1, ax)
+                                                      : pb_tensor(&b, "out", IR_OUTPUT, EINC_C64, F_INT, 0);
+            ir_expr *rhs = pb_rd(&b, pb_at(&b, x, ax));
+            if (cases[i].unary)
+                rhs = pb_op1(&b, cases[i].op, rhs);
+            else if (cases[i].op != IR_OP_COUNT)
+                rhs = pb_op2(&b, cases[i].op, rhs, pb_cst(&b, 0));
+            pb_stmt(&b, cases[i].comb == IR_COMB_ASSIGN ? pb_at(&b, out, ax) : pb_at(&b, out), cases[i].comb, rhs);
+            lp_prog *lp = lower(&c, b.p, LP_CPU, NULL);
+            assert_non_null(lp);
+            size_t len = 0;
+            cg_opts o = { "k", "", false };
+            char *s = emit_c ? cg_c(&c, lp, &o) : jit_emit(&c, lp, "k", NULL, EINC_EMIT_LLVM, &len);
+            assert_null(s);
+            assert_int_equal(err.status, EINC_ERR_DTYPE);
+            assert_string_equal(err.message, emit_c ? cases[i].c : cases[i].llvm);
+            arena_free(&A);
+        }
+    }
+}
+
 int main(void)
 {
     ctx = einc_ctx_new();
@@ -323,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_bf16_rounds_once),
         cmocka_unit_test(test_complex_classes),
         cmocka_unit_test(test_complex_values),
+        cmocka_unit_test(test_complex_codegen_refusals),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     einc_ctx_free(ctx);
