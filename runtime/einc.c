@@ -792,22 +792,14 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     einc_status st = check_tensors(ninputs, inputs, true, err);
     if (st || (st = check_tensors(noutputs, outs, true, err)))
         return st;
-    /* CUDA computes the five first dtypes, the JIT the integers up to 32 bits and the 16-bit
-       floats too; the others run in the interpreter under --target=auto (README, "Dtypes"),
-       and are refused by name elsewhere. */
-    bool classic = true, jit_ok = true;
-    for (int i = 0; i < ninputs + noutputs; i++) {
-        einc_dtype dt = i < ninputs ? inputs[i].dtype : outs[i - ninputs].dtype;
-        classic = classic && dtype_is_classic(dt);
-        jit_ok = jit_ok && dtype_on_jit(dt);
-    }
-    if ((!jit_ok && k->target == EINC_TARGET_CPU) || (!classic && k->target == EINC_TARGET_CUDA))
-        return fail(err, EINC_ERR_UNSUPPORTED,
-                    k->target == EINC_TARGET_CPU
-                        ? "the CPU JIT does not compute this dtype yet (complex and uint64 run "
-                          "in the interpreter): use --target=interp or auto"
-                        : "the CUDA target does not compute this dtype yet (an array is not "
-                          "float32, float64, int32, int64 or bool): use --target=interp or auto");
+    /* CUDA computes the five first dtypes; the others run in the interpreter or the JIT under
+       --target=auto (README, "Dtypes"), and are refused by name for cuda. */
+    bool classic = true;
+    for (int i = 0; i < ninputs + noutputs; i++)
+        classic = classic && dtype_is_classic(i < ninputs ? inputs[i].dtype : outs[i - ninputs].dtype);
+    if (!classic && k->target == EINC_TARGET_CUDA)
+        return fail(err, EINC_ERR_UNSUPPORTED, "the CUDA target does not compute this dtype yet (an array is not "
+                                               "float32, float64, int32, int64 or bool): use --target=interp or auto");
     memo_slots *ms = k->shared ? &k->shared->memo : &k->memo;
     const run_memo *m = einc_timing || noutputs != 1 ? NULL : memo_find(ms, ninputs, inputs, outs);
     if (m)
@@ -824,7 +816,7 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
         goto done;
     }
     pipeline pl = kernel_pipeline(k, ninputs, inputs, sf,
-                                  cuda ? PL_GPU : use_jit(k->target) && jit_ok ? PL_CPU : PL_INTERP);
+                                  cuda ? PL_GPU : use_jit(k->target) ? PL_CPU : PL_INTERP);
     int64_t t0 = tm_now();
     if (pipeline_run(&c, &pl, PL_BIND) < 0 || check_labels(&c, pl.p, inputs, false, NULL) < 0)
         goto done;
@@ -1275,10 +1267,16 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     }
     /* float16 and bfloat16 are a float32 kernel wrapped in conversions (codegen/cdtype.c) */
     bool half = dtype_is_half(dtype) && (what == EINC_EMIT_C || what == EINC_EMIT_HEADER);
-    if (dtype != EINC_F32 && dtype != EINC_F64 && !half) {
+    /* C spells every dtype (integers in <stdint.h> types, complex as C99 _Complex); the
+       other emitters float32 and float64 */
+    bool c_kind = what == EINC_EMIT_C || what == EINC_EMIT_HEADER;
+    if (dtype != EINC_F32 && dtype != EINC_F64 && !half && !(c_kind && (unsigned)dtype < EINC_DTYPE_COUNT)) {
         fail(err, EINC_ERR_DTYPE, dtype_is_half(dtype)
                                       ? "float16 and bfloat16 kernels are emitted as C (--emit=c or "
                                         "--emit=header) today"
+                                      : (unsigned)dtype < EINC_DTYPE_COUNT
+                                      ? "this dtype is emitted as C only (--emit=c or --emit=header) today; "
+                                        "other emitters take float32 or float64"
                                       : "emitted kernels are float32 or float64, or float16 and "
                                         "bfloat16 in C");
         return NULL;
@@ -1311,9 +1309,12 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     if (lp && cg_params(&c, lp, opt->params, opt->nparams) < 0)
         lp = NULL;
     for (int t = 0; lp && t < lp->ir->ntensor; t++) {
-        /* a model declares its own dtypes: C and CUDA spell the five first, LLVM the JIT's */
+        /* a model declares its own dtypes: CUDA spells the five first, LLVM the JIT's, C all
+           but the 16-bit floats (which --dtype wraps, codegen/cdtype.c) and, in a model, the
+           integers it computes in int64 (C does not wrap them before max, min, / or ==) */
         einc_dtype dt = lp->ir->tensor[t].dtype;
-        if (llvm ? !dtype_on_jit(dt) : !dtype_is_classic(dt)) {
+        bool narrow = dtype_is_int(dt) && dt != EINC_I32 && dtype_size(dt) < 8;
+        if (llvm ? !dtype_on_jit(dt) : gpu ? !dtype_is_classic(dt) : dtype_is_half(dt) || (k->model && narrow)) {
             cc_error(&c, EINC_ERR_DTYPE, -1, -1, "'%s' is %s, which %s does not emit yet (README, "
                      "\"Dtypes\"): run it with einc run", lp->ir->tensor[t].name,
                      einc_dtype_name(dt), llvm ? "LLVM" : gpu ? "CUDA" : "C");
