@@ -1,0 +1,524 @@
+/*
+ * _einc_kernel.c — the Kernel type: an einc kernel as a Python object, called on arrays
+ * (vectorcall), with its output shapes, explain text, emitted source and input names.
+ */
+#include "_einc.h"
+
+#include <structmember.h>
+#include <string.h>
+
+/* The output's dtype and shape for these inputs, from the memo or from einc. */
+static int output_of(Kernel *K, const arrays *a, einc_dtype *dt, int *ndim, int64_t *shape)
+{
+    int64_t sig[64];
+    int len = 0;
+    for (int i = 0; i < a->n && len >= 0; i++) {
+        if (len + 2 + a->t[i].ndim > 64) {
+            len = -1;           /* too long to remember: ask einc every time */
+            break;
+        }
+        sig[len++] = a->t[i].dtype;
+        sig[len++] = a->t[i].ndim;
+        for (int d = 0; d < a->t[i].ndim; d++)
+            sig[len++] = a->t[i].shape[d];
+    }
+    if (len > 0 && len == K->memo_len && memcmp(sig, K->memo_in, (size_t)len * sizeof *sig) == 0) {
+        *dt = K->memo_dtype;
+        *ndim = K->memo_ndim;
+        memcpy(shape, K->memo_shape, (size_t)K->memo_ndim * sizeof *shape);
+        return 0;
+    }
+    einc_error err;
+    if (einc_kernel_output(K->k, a->n, a->t, dt, ndim, shape, &err)) {
+        ext_raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
+        return -1;
+    }
+    if (len > 0) {
+        K->memo_len = len;
+        memcpy(K->memo_in, sig, (size_t)len * sizeof *sig);
+        K->memo_dtype = *dt;
+        K->memo_ndim = *ndim;
+        memcpy(K->memo_shape, shape, (size_t)*ndim * sizeof *shape);
+    }
+    return 0;
+}
+
+static int run_kernel(Kernel *K, const arrays *a, const einc_tensor *out)
+{
+    einc_error err;
+    einc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = einc_kernel_run(K->k, a->n, a->t, out, &err);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        ext_raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
+        return -1;
+    }
+    return 0;
+}
+
+/* A model's several results: a tuple of new arrays, in order (no memo: models run big). */
+static PyObject *call_outputs(Kernel *K, const arrays *a)
+{
+    einc_tensor ot[EINC_MAX_OPERANDS];
+    int64_t shape[EINC_MAX_OPERANDS][EINC_MAX_RANK];
+    Py_buffer v[EINC_MAX_OPERANDS];
+    int nv = 0;
+    einc_error err;
+    PyObject *res = K->noutputs <= EINC_MAX_OPERANDS ? PyTuple_New(K->noutputs) : NULL;
+    if (!res)
+        return K->noutputs > EINC_MAX_OPERANDS ? PyErr_Format(PyExc_ValueError, "too many results")
+                                               : NULL;
+    for (int i = 0; i < K->noutputs; i++) {
+        ot[i] = (einc_tensor){ .shape = shape[i] };
+        if (einc_kernel_output_at(K->k, i, a->n, a->t, &ot[i].dtype, &ot[i].ndim, shape[i], &err)) {
+            ext_raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
+            goto fail;
+        }
+        PyObject *x = ext_new_array(ot[i].dtype, ot[i].ndim, shape[i]);
+        if (!x)
+            goto fail;
+        PyTuple_SET_ITEM(res, i, x);
+        if (PyObject_GetBuffer(x, &v[i], PyBUF_SIMPLE | PyBUF_WRITABLE) < 0)
+            goto fail;
+        nv++;
+        ot[i].data = v[i].buf;
+    }
+    einc_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = einc_kernel_run_outputs(K->k, a->n, a->t, K->noutputs, ot, &err);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        ext_raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
+        goto fail;
+    }
+    for (int i = 0; i < nv; i++)
+        PyBuffer_Release(&v[i]);
+    return res;
+fail:
+    for (int i = 0; i < nv; i++)
+        PyBuffer_Release(&v[i]);
+    Py_DECREF(res);
+    return NULL;
+}
+
+/*
+ * Runs K on the arrays; into out when it is not NULL and has the result's dtype and shape.
+ * NotImplemented (a new reference, no exception) when an array or out is not one einc
+ * takes as it is: the Python layer converts them and calls again.
+ */
+PyObject *ext_kernel_call(Kernel *K, PyObject *const *ops, Py_ssize_t n, PyObject *out)
+{
+    if (n != K->ninputs) {
+        if (K->model)
+            return PyErr_Format(PyExc_TypeError, "the model takes %d inputs, %zd given", K->ninputs, n);
+        return PyErr_Format(PyExc_ValueError, "'%U' takes %d operand%s, %zd given", K->source,
+                            K->ninputs, K->ninputs == 1 ? "" : "s", n);
+    }
+    arrays a;
+    if (ext_arrays_init(&a, (int)n) < 0)
+        return NULL;
+    PyObject *res = NULL, *tmp = NULL;
+    Py_buffer ov;
+    bool have_ov = false;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int r = ext_arrays_take(&a, ops[i], (int)n, false);
+        if (r) {
+            res = r > 0 ? Py_NewRef(Py_NotImplemented) : NULL;
+            goto done;
+        }
+    }
+    if (K->noutputs != 1) {
+        if (out)
+            PyErr_Format(PyExc_TypeError, "out= takes one array, and the model returns %d results",
+                         K->noutputs);
+        else
+            res = call_outputs(K, &a);
+        goto done;
+    }
+    einc_dtype dt;
+    int ndim;
+    int64_t shape[EINC_MAX_RANK];
+    if (output_of(K, &a, &dt, &ndim, shape) < 0)
+        goto done;
+    einc_tensor ot = { dt, ndim, shape, NULL, NULL };
+    int64_t ostrides[EINC_MAX_RANK];
+    if (out) {
+        if (!PyObject_CheckBuffer(out) || PyObject_GetBuffer(out, &ov, PyBUF_RECORDS) < 0) {
+            PyErr_Clear();
+            res = Py_NewRef(Py_NotImplemented);
+            goto done;
+        }
+        have_ov = true;
+        bool ok = ext_format_dtype(ov.format, ov.itemsize) == (int)dt && ov.ndim == ndim &&
+                  (uintptr_t)ov.buf % (uintptr_t)ov.itemsize == 0;
+        for (int d = 0; ok && d < ndim; d++) {
+            ok = ov.shape[d] == shape[d] && ov.strides[d] % ov.itemsize == 0;
+            ostrides[d] = ov.strides[d] / ov.itemsize;
+        }
+        if (!ok) {
+            res = Py_NewRef(Py_NotImplemented);
+            goto done;
+        }
+        /* an out= that shares memory with an input is written once the kernel is done */
+        char *olo, *ohi;
+        ext_byte_range(&ov, &olo, &ohi);
+        bool overlap = false;
+        for (int i = 0; i < a.n && !overlap; i++) {
+            char *lo, *hi;
+            ext_byte_range(&a.view[i], &lo, &hi);
+            overlap = lo < hi && olo < ohi && lo < ohi && olo < hi;
+        }
+        if (!overlap) {
+            ot.strides = ostrides;
+            ot.data = ov.buf;
+            if (run_kernel(K, &a, &ot) == 0)
+                res = Py_NewRef(out);
+            goto done;
+        }
+    }
+    tmp = ext_new_array(dt, ndim, shape);
+    Py_buffer tv;
+    if (!tmp || PyObject_GetBuffer(tmp, &tv, PyBUF_SIMPLE | PyBUF_WRITABLE) < 0)
+        goto done;
+    ot.data = tv.buf;
+    int rc = run_kernel(K, &a, &ot);
+    PyBuffer_Release(&tv);
+    if (rc < 0)
+        goto done;
+    if (out) {
+        /* the views are let go first: numpy.copyto needs no buffer of ours held */
+        PyBuffer_Release(&ov);
+        have_ov = false;
+        PyObject *r = PyObject_CallFunctionObjArgs(S.np_copyto, out, tmp, NULL);
+        if (r) {
+            Py_DECREF(r);
+            res = Py_NewRef(out);
+        }
+        goto done;
+    }
+    res = tmp;
+    tmp = NULL;
+done:
+    if (have_ov)
+        PyBuffer_Release(&ov);
+    Py_XDECREF(tmp);
+    ext_arrays_release(&a);
+    return res;
+}
+
+/* out= among keyword arguments (vectorcall's kwnames); -1 for any other keyword. */
+static int find_out(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **out)
+{
+    *out = NULL;
+    Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nk; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_Compare(name, S.s_out) != 0)
+            return -1;
+        *out = args[nargs + i] == Py_None ? NULL : args[nargs + i];
+    }
+    return 0;
+}
+
+static PyObject *kernel_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                                   PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    PyObject *out;
+    if (find_out(args, n, kwnames, &out) < 0)
+        return PyErr_Format(PyExc_TypeError, "a kernel takes arrays and out= only");
+    return ext_kernel_call((Kernel *)self, args, n, out);
+}
+
+static void kernel_dealloc(Kernel *K)
+{
+    einc_kernel_free(K->k);
+    Py_XDECREF(K->source);
+    Py_XDECREF(K->origin);
+    PyMem_Free(K->src);
+    Py_TYPE(K)->tp_free((PyObject *)K);
+}
+
+/* A kernel for source with these options; sizes is a sequence of (name, value) pairs. */
+PyObject *ext_kernel_new(PyObject *source, int model, int dialect, int reduce, PyObject *sizes,
+                            int target, long long max_memory, PyObject *origin)
+{
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(source, &len);
+    if (!s)
+        return NULL;
+    if ((Py_ssize_t)strlen(s) != len)
+        return PyErr_Format(PyExc_ValueError, "an expression must not hold a NUL character");
+    Kernel *K = PyObject_New(Kernel, &ext_KernelType);
+    if (!K)
+        return NULL;
+    K->vectorcall = kernel_vectorcall;
+    K->k = NULL;
+    K->source = Py_NewRef(source);
+    K->origin = Py_NewRef(origin ? origin : Py_None);
+    K->memo_len = 0;
+    K->model = model;
+    K->target = target;
+    K->src = PyMem_Malloc((size_t)len + 1);
+    if (!K->src) {
+        Py_DECREF(K);
+        return PyErr_NoMemory();
+    }
+    memcpy(K->src, s, (size_t)len + 1);
+    einc_options o = { 0 };
+    o.reduce = (einc_reduce)reduce;
+    o.target = (einc_target)target;
+    o.dialect = (einc_dialect)dialect;
+    o.max_memory = max_memory;
+    PyObject *seq = sizes && sizes != Py_None ? PySequence_Fast(sizes, "sizes must be (name, value) pairs") : NULL;
+    if (sizes && sizes != Py_None && !seq) {
+        Py_DECREF(K);
+        return NULL;
+    }
+    Py_ssize_t ns = seq ? PySequence_Fast_GET_SIZE(seq) : 0;
+    einc_size *sz = PyMem_Calloc((size_t)ns + 1, sizeof *sz);
+    if (!sz) {
+        Py_XDECREF(seq);
+        Py_DECREF(K);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < ns; i++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
+        const char *name;
+        long long v;
+        if (!PyArg_ParseTuple(pair, "sL;sizes must be (name, value) pairs", &name, &v)) {
+            PyMem_Free(sz);
+            Py_XDECREF(seq);
+            Py_DECREF(K);
+            return NULL;
+        }
+        sz[i].name = name;      /* borrowed from the pair, which seq holds */
+        sz[i].value = v;
+    }
+    o.nsizes = (int)ns;
+    o.sizes = sz;
+    einc_error err;
+    einc_status st = model ? einc_compile_model(S.ctx, K->src, &o, &K->k, &err)
+                           : einc_compile(S.ctx, K->src, &o, &K->k, &err);
+    PyMem_Free(sz);
+    Py_XDECREF(seq);
+    if (st) {
+        ext_raise_error(&err, K->src, origin && origin != Py_None ? PyUnicode_AsUTF8(origin) : NULL);
+        Py_DECREF(K);
+        return NULL;
+    }
+    K->ninputs = einc_kernel_ninputs(K->k);
+    K->noutputs = einc_kernel_noutputs(K->k);
+    return (PyObject *)K;
+}
+
+static PyObject *kernel_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    (void)type;
+    static char *names[] = { "source", "model", "dialect", "reduce", "sizes", "target",
+                             "max_memory", "origin", NULL };
+    PyObject *source, *sizes = NULL, *origin = NULL;
+    int model = 0, dialect = 0, reduce = 0, target = S.default_target;
+    long long max_memory = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "U|$piiOiLO", names, &source, &model, &dialect,
+                                     &reduce, &sizes, &target, &max_memory, &origin))
+        return NULL;
+    return ext_kernel_new(source, model, dialect, reduce, sizes, target, max_memory, origin);
+}
+
+/* Every argument an array einc takes as it is (the Python layer converts them first). */
+static int take_all(Kernel *K, arrays *a, PyObject *args)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (ext_arrays_init(a, (int)n) < 0)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int r = ext_arrays_take(a, PyTuple_GET_ITEM(args, i), (int)n, false);
+        if (r) {
+            if (r > 0)
+                PyErr_Format(PyExc_TypeError, "argument %zd is not an array einc takes as it is "
+                             "(float32, float64, int32, int64 or bool, native byte order)", i);
+            ext_arrays_release(a);
+            return -1;
+        }
+    }
+    (void)K;
+    return 0;
+}
+
+static PyObject *kernel_output(Kernel *K, PyObject *args)
+{
+    arrays a;
+    if (take_all(K, &a, args) < 0)
+        return NULL;
+    einc_dtype dt;
+    int ndim;
+    int64_t shape[EINC_MAX_RANK];
+    PyObject *res = NULL;
+    if (output_of(K, &a, &dt, &ndim, shape) == 0) {
+        PyObject *sh = PyTuple_New(ndim);
+        for (int d = 0; sh && d < ndim; d++) {
+            PyObject *x = PyLong_FromLongLong(shape[d]);
+            if (!x) {
+                Py_CLEAR(sh);
+                break;
+            }
+            PyTuple_SET_ITEM(sh, d, x);
+        }
+        if (sh)
+            res = Py_BuildValue("(ON)", S.dtypes[dt], sh);
+    }
+    ext_arrays_release(&a);
+    return res;
+}
+
+static PyObject *kernel_explain(Kernel *K, PyObject *args, PyObject *kw)
+{
+    static char *names[] = { "dot", NULL };
+    int dot = 0;
+    PyObject *none = PyTuple_New(0);
+    if (!none)
+        return NULL;
+    int ok = PyArg_ParseTupleAndKeywords(none, kw, "|$p", names, &dot);
+    Py_DECREF(none);
+    if (!ok)
+        return NULL;
+    arrays a;
+    if (take_all(K, &a, args) < 0)
+        return NULL;
+    einc_error err;
+    char *text = dot ? einc_kernel_explain_dot(K->k, a.n, a.n ? a.t : NULL, &err)
+                     : einc_kernel_explain(K->k, a.n, a.n ? a.t : NULL, &err);
+    ext_arrays_release(&a);
+    if (!text)
+        return ext_raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
+    PyObject *r = PyUnicode_FromString(text);
+    free(text);
+    return r;
+}
+
+static PyObject *kernel_emit(Kernel *K, PyObject *args, PyObject *kw)
+{
+    static char *names[] = { "kind", "name", "dtype", "cpu", NULL };
+    static const char *kinds[] = { "c", "header", "cuda", "llvm", "asm", "ptx", "obj" };
+    const char *kind = "c", *name = NULL, *cpu = NULL;
+    int dtype = EINC_F32;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|s$ziz", names, &kind, &name, &dtype, &cpu))
+        return NULL;
+    int what = -1;
+    for (int i = 0; i < (int)(sizeof kinds / sizeof *kinds); i++)
+        if (strcmp(kind, kinds[i]) == 0)
+            what = i;
+    if (what < 0)
+        return PyErr_Format(PyExc_ValueError, "unknown kind '%s': c, header, cuda, llvm, asm, ptx or obj",
+                            kind);
+    einc_emit_options o = { 0 };
+    o.name = name;
+    o.dtype = (einc_dtype)dtype;
+    o.cpu = cpu;
+    einc_error err;
+    size_t len = 0;
+    char *text = einc_kernel_emit_opts(K->k, (einc_emit_kind)what, &o, &len, &err);
+    if (!text)
+        return ext_raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
+    PyObject *r = what == EINC_EMIT_OBJ ? PyBytes_FromStringAndSize(text, (Py_ssize_t)len)
+                                        : PyUnicode_FromString(text);
+    free(text);
+    return r;
+}
+
+static PyObject *kernel_input_names(Kernel *K, void *closure)
+{
+    (void)closure;
+    PyObject *t = PyTuple_New(K->ninputs);
+    for (int i = 0; t && i < K->ninputs; i++) {
+        const char *s = einc_kernel_input_name(K->k, i);
+        PyObject *x = s ? PyUnicode_FromString(s) : Py_NewRef(Py_None);
+        if (!x) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, x);
+    }
+    return t;
+}
+
+static PyObject *kernel_output_names(Kernel *K, void *closure)
+{
+    (void)closure;
+    PyObject *t = PyTuple_New(K->noutputs);
+    for (int i = 0; t && i < K->noutputs; i++) {
+        PyObject *x = PyUnicode_FromString(einc_kernel_output_name(K->k, i));
+        if (!x) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, x);
+    }
+    return t;
+}
+
+static PyObject *kernel_input_dtypes(Kernel *K, void *closure)
+{
+    (void)closure;
+    einc_dtype dt[EINC_MAX_OPERANDS];
+    einc_error err;
+    if (K->ninputs > EINC_MAX_OPERANDS)
+        return PyErr_Format(PyExc_ValueError, "too many inputs");
+    if (einc_kernel_input_dtypes(K->k, dt, &err))
+        return ext_raise_error(&err, K->src, NULL);
+    PyObject *t = PyTuple_New(K->ninputs);
+    for (int i = 0; t && i < K->ninputs; i++)
+        PyTuple_SET_ITEM(t, i, Py_NewRef(S.dtypes[dt[i]]));
+    return t;
+}
+
+static PyObject *kernel_repr(Kernel *K)
+{
+    if (K->model)
+        return PyUnicode_FromFormat("<einc kernel of a model, %d inputs>", K->ninputs);
+    return PyUnicode_FromFormat("<einc kernel '%U'>", K->source);
+}
+
+static PyMethodDef kernel_methods[] = {
+    { "output", (PyCFunction)kernel_output, METH_VARARGS,
+      "output(*arrays) -> (dtype, shape) of the result for these arrays" },
+    { "explain", (PyCFunction)(void (*)(void))kernel_explain, METH_VARARGS | METH_KEYWORDS,
+      "explain(*arrays, dot=False) -> how einc understood the expression" },
+    { "emit", (PyCFunction)(void (*)(void))kernel_emit, METH_VARARGS | METH_KEYWORDS,
+      "emit(kind='c', *, name=None, dtype=0, cpu=None) -> kernel source (bytes for 'obj')" },
+    { NULL, NULL, 0, NULL }
+};
+
+static PyMemberDef kernel_members[] = {
+    { "source", T_OBJECT, offsetof(Kernel, source), READONLY, "the expression or model text" },
+    { "ninputs", T_INT, offsetof(Kernel, ninputs), READONLY, "how many arrays it takes" },
+    { "noutputs", T_INT, offsetof(Kernel, noutputs), READONLY, "how many results it gives" },
+    { "target", T_INT, offsetof(Kernel, target), READONLY, "its einc_target" },
+    { NULL, 0, 0, 0, NULL }
+};
+
+static PyGetSetDef kernel_getset[] = {
+    { "input_names", (getter)kernel_input_names, NULL, "a model's input names, in order", NULL },
+    { "input_dtypes", (getter)kernel_input_dtypes, NULL, "the dtype each input must have", NULL },
+    { "output_names", (getter)kernel_output_names, NULL, "the results' names, in order", NULL },
+    { NULL, NULL, NULL, NULL, NULL }
+};
+
+PyTypeObject ext_KernelType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "einc._einc.Kernel",
+    .tp_basicsize = sizeof(Kernel),
+    .tp_dealloc = (destructor)kernel_dealloc,
+    .tp_vectorcall_offset = offsetof(Kernel, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_repr = (reprfunc)kernel_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "Kernel(source, *, model=False, dialect=0, reduce=0, sizes=(), target=default, "
+              "max_memory=0, origin=None): a compiled einc expression or model; call it on arrays",
+    .tp_methods = kernel_methods,
+    .tp_members = kernel_members,
+    .tp_getset = kernel_getset,
+    .tp_new = kernel_tp_new,
+};
