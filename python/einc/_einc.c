@@ -131,7 +131,7 @@ static PyObject *py_einsum(PyObject *mod, PyObject *const *args, Py_ssize_t narg
         if (!k)
             return NULL;
         if (((Kernel *)k)->ninputs == nops)
-            res = ext_kernel_call((Kernel *)k, ops, nops, out);
+            res = ext_kernel_call((Kernel *)k, ops, nops, out, 0);
         else
             res = Py_NewRef(Py_NotImplemented);     /* the Python layer says what is wrong */
         Py_DECREF(k);
@@ -223,6 +223,7 @@ static void module_free(void *m)
         Py_CLEAR(S.dtypes[i]);
     Py_CLEAR(S.empty_tuple);
     Py_CLEAR(S.s_out);
+    Py_CLEAR(S.s_bf16);
     Py_CLEAR(S.s_optimize);
     Py_CLEAR(S.s_greedy);
     Py_CLEAR(S.s_optimal);
@@ -263,7 +264,10 @@ PyMODINIT_FUNC PyInit__einc(void)
     }
     static const char *names[EINC_DTYPE_COUNT] = {
         [EINC_F32] = "float32", [EINC_F64] = "float64", [EINC_I32] = "int32",
-        [EINC_I64] = "int64", [EINC_BOOL] = "bool",
+        [EINC_I64] = "int64", [EINC_BOOL] = "bool", [EINC_I8] = "int8", [EINC_I16] = "int16",
+        [EINC_U8] = "uint8", [EINC_U16] = "uint16", [EINC_U32] = "uint32", [EINC_U64] = "uint64",
+        [EINC_F16] = "float16", [EINC_BF16] = "uint16", [EINC_C64] = "complex64",
+        [EINC_C128] = "complex128",     /* bfloat16 as its bits: numpy has no bfloat16 */
     };
     PyObject *np_dtype = PyObject_GetAttrString(np, "dtype");
     S.np_empty = PyObject_GetAttrString(np, "empty");
@@ -275,15 +279,16 @@ PyMODINIT_FUNC PyInit__einc(void)
     S.cache = PyDict_New();
     S.empty_tuple = PyTuple_New(0);
     S.s_out = PyUnicode_InternFromString("out");
+    S.s_bf16 = PyUnicode_InternFromString("bf16");
     S.s_optimize = PyUnicode_InternFromString("optimize");
     S.s_greedy = PyUnicode_InternFromString("greedy");
     S.s_optimal = PyUnicode_InternFromString("optimal");
     S.s_einops = PyUnicode_InternFromString("einops");
     S.ctx = einc_ctx_new();
-    bool ok = S.np_empty && S.np_copyto && S.cache && S.empty_tuple && S.s_out && S.s_optimize &&
-              S.s_greedy && S.s_optimal && S.s_einops;
-    for (int i = 0; i < EINC_DTYPE_COUNT; i++)     /* the package takes the five first only */
-        ok = ok && (S.dtypes[i] || !names[i]);
+    bool ok = S.np_empty && S.np_copyto && S.cache && S.empty_tuple && S.s_out && S.s_bf16 &&
+              S.s_optimize && S.s_greedy && S.s_optimal && S.s_einops;
+    for (int i = 0; i < EINC_DTYPE_COUNT; i++)
+        ok = ok && S.dtypes[i];
     if (ok && !S.ctx) {
         PyErr_NoMemory();
         ok = false;

@@ -26,7 +26,7 @@ struct ext_state {
     PyObject *dtypes[EINC_DTYPE_COUNT];     /* numpy.dtype per einc_dtype */
     PyObject *fallback;                     /* einsum's Python path (einc/__init__.py) */
     PyObject *empty_tuple;
-    PyObject *s_out, *s_optimize, *s_greedy, *s_optimal, *s_einops;
+    PyObject *s_out, *s_bf16, *s_optimize, *s_greedy, *s_optimal, *s_einops;
     einc_target default_target;             /* CPU with LLVM, else the interpreter */
 };
 
@@ -48,9 +48,10 @@ typedef struct arrays {
 
 PyObject *ext_raise_error(const einc_error *e, const char *source, const char *origin);
 int ext_format_dtype(const char *f, Py_ssize_t itemsize);
+PyObject *ext_dtype_object(einc_dtype dt);
 int ext_arrays_init(arrays *a, int n);
 void ext_arrays_release(arrays *a);
-int ext_arrays_take(arrays *a, PyObject *obj, int total, bool writable);
+int ext_arrays_take(arrays *a, PyObject *obj, int total, bool writable, bool bf16);
 void ext_byte_range(const Py_buffer *v, char **lo, char **hi);
 PyObject *ext_new_array(einc_dtype dt, int ndim, const int64_t *shape);
 
@@ -79,6 +80,8 @@ typedef struct {
 extern PyTypeObject ext_KernelType;
 PyObject *ext_kernel_new(PyObject *source, int model, int dialect, int reduce, PyObject *sizes,
                          int target, long long max_memory, PyObject *origin);
-PyObject *ext_kernel_call(Kernel *K, PyObject *const *ops, Py_ssize_t n, PyObject *out);
+/* bf16: bit i says operand i holds bfloat16 as 16-bit integers (i < 64) */
+PyObject *ext_kernel_call(Kernel *K, PyObject *const *ops, Py_ssize_t n, PyObject *out,
+                          uint64_t bf16);
 
 #endif

@@ -79,7 +79,12 @@ PyObject *ext_raise_error(const einc_error *e, const char *source, const char *o
 
 /* ---- arrays ---------------------------------------------------------------------------- */
 
-/* einc's dtype for a PEP 3118 format, or -1 for one einc does not take as it is. */
+/*
+ * einc's dtype for a PEP 3118 format, or -1 for one einc does not take as it is.  numpy
+ * writes its dtypes as struct's codes ('b' int8 ... 'Q' uint64, 'e' float16) and complex as
+ * 'Zf' and 'Zd'; C's int, long and long long are told apart by their size.  bfloat16 has no
+ * code: its 16 bits come as an integer buffer that the caller names bfloat16 (bf16= masks).
+ */
 int ext_format_dtype(const char *f, Py_ssize_t itemsize)
 {
     if (!f)
@@ -93,22 +98,44 @@ int ext_format_dtype(const char *f, Py_ssize_t itemsize)
 #endif
     else if (*f == '@' || *f == '=')
         f++;
+    if (f[0] == 'Z' && f[1] && !f[2])
+        return f[1] == 'f' && itemsize == 8    ? EINC_C64
+               : f[1] == 'd' && itemsize == 16 ? EINC_C128
+                                               : -1;
     if (!f[0] || f[1])
         return -1;
     switch (f[0]) {
     case '?':
         return itemsize == 1 ? EINC_BOOL : -1;
+    case 'e':
+        return itemsize == 2 ? EINC_F16 : -1;
     case 'f':
         return itemsize == 4 ? EINC_F32 : -1;
     case 'd':
         return itemsize == 8 ? EINC_F64 : -1;
+    case 'b':
+    case 'B':
+        return itemsize != 1 ? -1 : f[0] == 'b' ? EINC_I8 : EINC_U8;
+    case 'h':
     case 'i':
     case 'l':
     case 'q':
-        return itemsize == 4 ? EINC_I32 : itemsize == 8 ? EINC_I64 : -1;
+        return itemsize == 2 ? EINC_I16 : itemsize == 4 ? EINC_I32 : itemsize == 8 ? EINC_I64 : -1;
+    case 'H':
+    case 'I':
+    case 'L':
+    case 'Q':
+        return itemsize == 2 ? EINC_U16 : itemsize == 4 ? EINC_U32 : itemsize == 8 ? EINC_U64 : -1;
     default:
         return -1;
     }
+}
+
+/* The Python object for einc's dtype dt: numpy's dtype, or the str 'bfloat16' (numpy has no
+   bfloat16; a bfloat16 array is made as uint16, its bits). */
+PyObject *ext_dtype_object(einc_dtype dt)
+{
+    return dt == EINC_BF16 ? PyUnicode_FromString("bfloat16") : Py_NewRef(S.dtypes[dt]);
 }
 
 int ext_arrays_init(arrays *a, int n)
@@ -179,11 +206,11 @@ static int arrays_grow(arrays *a, int total)
  * Takes obj as array a->n of total: 0 when einc can read (or, writable, write) it where it
  * lies; 1 when it cannot take it as it is (no buffer, another dtype, a byte order or
  * alignment it does not read, strides that are not whole elements): the caller's Python
- * layer converts it; -1 with an exception set.
+ * layer converts it; -1 with an exception set.  bf16: obj holds bfloat16 as 16-bit integers.
  */
-int ext_arrays_take(arrays *a, PyObject *obj, int total, bool writable)
+int ext_arrays_take(arrays *a, PyObject *obj, int total, bool writable, bool bf16)
 {
-    if (!PyObject_CheckBuffer(obj))
+    if (!PyObject_CheckBuffer(obj) || PyBytes_Check(obj))     /* numpy reads bytes as a string */
         return 1;
     Py_buffer *v = &a->view[a->n];
     if (PyObject_GetBuffer(obj, v, writable ? PyBUF_RECORDS : PyBUF_RECORDS_RO) < 0) {
@@ -191,7 +218,11 @@ int ext_arrays_take(arrays *a, PyObject *obj, int total, bool writable)
         return 1;
     }
     int dt = ext_format_dtype(v->format, v->itemsize);
-    bool ok = dt >= 0 && v->ndim <= EINC_MAX_RANK && (uintptr_t)v->buf % (uintptr_t)v->itemsize == 0;
+    if (bf16)
+        dt = dt == EINC_I16 || dt == EINC_U16 ? EINC_BF16 : -1;
+    /* complex is read as its two parts: aligned as one part is */
+    Py_ssize_t align = dt == EINC_C64 || dt == EINC_C128 ? v->itemsize / 2 : v->itemsize;
+    bool ok = dt >= 0 && v->ndim <= EINC_MAX_RANK && (uintptr_t)v->buf % (uintptr_t)align == 0;
     for (int d = 0; ok && d < v->ndim; d++)
         ok = v->strides[d] % v->itemsize == 0;
     if (!ok) {

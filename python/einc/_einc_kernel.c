@@ -43,6 +43,18 @@ static int output_of(Kernel *K, const arrays *a, einc_dtype *dt, int *ndim, int6
     return 0;
 }
 
+/*
+ * Whether a failed run is the CPU JIT refusing a dtype it does not compute yet (README,
+ * "Dtypes": complex and uint64 run in the interpreter under target auto): the call answers
+ * NotImplemented, and the Python layer runs the arrays under target auto.  einc refuses them
+ * before it runs anything, so no output has been written.
+ */
+static bool jit_refused(const Kernel *K, einc_status st)
+{
+    return st == EINC_ERR_UNSUPPORTED && K->target == EINC_TARGET_CPU;
+}
+
+/* 0 when the kernel ran; 1 when jit_refused; -1 with an exception set. */
 static int run_kernel(Kernel *K, const arrays *a, const einc_tensor *out)
 {
     einc_error err;
@@ -50,6 +62,8 @@ static int run_kernel(Kernel *K, const arrays *a, const einc_tensor *out)
     Py_BEGIN_ALLOW_THREADS
     st = einc_kernel_run(K->k, a->n, a->t, out, &err);
     Py_END_ALLOW_THREADS
+    if (jit_refused(K, st))
+        return 1;
     if (st) {
         ext_raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
         return -1;
@@ -88,6 +102,12 @@ static PyObject *call_outputs(Kernel *K, const arrays *a)
     Py_BEGIN_ALLOW_THREADS
     st = einc_kernel_run_outputs(K->k, a->n, a->t, K->noutputs, ot, &err);
     Py_END_ALLOW_THREADS
+    if (jit_refused(K, st)) {
+        for (int i = 0; i < nv; i++)
+            PyBuffer_Release(&v[i]);
+        Py_DECREF(res);
+        return Py_NewRef(Py_NotImplemented);
+    }
     if (st) {
         ext_raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
         goto fail;
@@ -107,7 +127,8 @@ fail:
  * NotImplemented (a new reference, no exception) when an array or out is not one einc
  * takes as it is: the Python layer converts them and calls again.
  */
-PyObject *ext_kernel_call(Kernel *K, PyObject *const *ops, Py_ssize_t n, PyObject *out)
+PyObject *ext_kernel_call(Kernel *K, PyObject *const *ops, Py_ssize_t n, PyObject *out,
+                          uint64_t bf16)
 {
     if (n != K->ninputs) {
         if (K->model)
@@ -122,7 +143,7 @@ PyObject *ext_kernel_call(Kernel *K, PyObject *const *ops, Py_ssize_t n, PyObjec
     Py_buffer ov;
     bool have_ov = false;
     for (Py_ssize_t i = 0; i < n; i++) {
-        int r = ext_arrays_take(&a, ops[i], (int)n, false);
+        int r = ext_arrays_take(&a, ops[i], (int)n, false, i < 64 && (bf16 >> i & 1));
         if (r) {
             res = r > 0 ? Py_NewRef(Py_NotImplemented) : NULL;
             goto done;
@@ -150,8 +171,11 @@ PyObject *ext_kernel_call(Kernel *K, PyObject *const *ops, Py_ssize_t n, PyObjec
             goto done;
         }
         have_ov = true;
-        bool ok = ext_format_dtype(ov.format, ov.itemsize) == (int)dt && ov.ndim == ndim &&
-                  (uintptr_t)ov.buf % (uintptr_t)ov.itemsize == 0;
+        int odt = ext_format_dtype(ov.format, ov.itemsize);
+        if (dt == EINC_BF16 && (odt == EINC_I16 || odt == EINC_U16))
+            odt = EINC_BF16;    /* a bfloat16 result goes into 16-bit integers, its bits */
+        Py_ssize_t align = odt == EINC_C64 || odt == EINC_C128 ? ov.itemsize / 2 : ov.itemsize;
+        bool ok = odt == (int)dt && ov.ndim == ndim && (uintptr_t)ov.buf % (uintptr_t)align == 0;
         for (int d = 0; ok && d < ndim; d++) {
             ok = ov.shape[d] == shape[d] && ov.strides[d] % ov.itemsize == 0;
             ostrides[d] = ov.strides[d] / ov.itemsize;
@@ -172,8 +196,9 @@ PyObject *ext_kernel_call(Kernel *K, PyObject *const *ops, Py_ssize_t n, PyObjec
         if (!overlap) {
             ot.strides = ostrides;
             ot.data = ov.buf;
-            if (run_kernel(K, &a, &ot) == 0)
-                res = Py_NewRef(out);
+            int rc = run_kernel(K, &a, &ot);
+            if (rc >= 0)
+                res = Py_NewRef(rc ? Py_NotImplemented : out);
             goto done;
         }
     }
@@ -184,8 +209,11 @@ PyObject *ext_kernel_call(Kernel *K, PyObject *const *ops, Py_ssize_t n, PyObjec
     ot.data = tv.buf;
     int rc = run_kernel(K, &a, &ot);
     PyBuffer_Release(&tv);
-    if (rc < 0)
+    if (rc) {
+        if (rc > 0)
+            res = Py_NewRef(Py_NotImplemented);
         goto done;
+    }
     if (out) {
         /* the views are let go first: numpy.copyto needs no buffer of ours held */
         PyBuffer_Release(&ov);
@@ -207,16 +235,32 @@ done:
     return res;
 }
 
-/* out= among keyword arguments (vectorcall's kwnames); -1 for any other keyword. */
-static int find_out(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **out)
+/* A bf16= mask (an int: bit i for operand i); -1 with an exception set. */
+static int bf16_mask(PyObject *v, uint64_t *mask)
+{
+    if (!PyLong_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "bf16= takes an int mask");
+        return -1;
+    }
+    *mask = PyLong_AsUnsignedLongLongMask(v);
+    return *mask == (uint64_t)-1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* out= and bf16= among keyword arguments (vectorcall's kwnames); -1 for any other keyword. */
+static int find_out(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **out,
+                    uint64_t *bf16)
 {
     *out = NULL;
+    *bf16 = 0;
     Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     for (Py_ssize_t i = 0; i < nk; i++) {
         PyObject *name = PyTuple_GET_ITEM(kwnames, i);
-        if (PyUnicode_Compare(name, S.s_out) != 0)
+        if (PyUnicode_Compare(name, S.s_out) == 0)
+            *out = args[nargs + i] == Py_None ? NULL : args[nargs + i];
+        else if (PyUnicode_Compare(name, S.s_bf16) == 0 && bf16_mask(args[nargs + i], bf16) == 0)
+            continue;
+        else
             return -1;
-        *out = args[nargs + i] == Py_None ? NULL : args[nargs + i];
     }
     return 0;
 }
@@ -226,9 +270,11 @@ static PyObject *kernel_vectorcall(PyObject *self, PyObject *const *args, size_t
 {
     Py_ssize_t n = PyVectorcall_NARGS(nargsf);
     PyObject *out;
-    if (find_out(args, n, kwnames, &out) < 0)
-        return PyErr_Format(PyExc_TypeError, "a kernel takes arrays and out= only");
-    return ext_kernel_call((Kernel *)self, args, n, out);
+    uint64_t bf16;
+    if (find_out(args, n, kwnames, &out, &bf16) < 0)
+        return PyErr_Occurred() ? NULL
+                                : PyErr_Format(PyExc_TypeError, "a kernel takes arrays, out= and bf16= only");
+    return ext_kernel_call((Kernel *)self, args, n, out, bf16);
 }
 
 static void kernel_dealloc(Kernel *K)
@@ -327,30 +373,40 @@ static PyObject *kernel_tp_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     return ext_kernel_new(source, model, dialect, reduce, sizes, target, max_memory, origin);
 }
 
-/* Every argument an array einc takes as it is (the Python layer converts them first). */
-static int take_all(Kernel *K, arrays *a, PyObject *args)
+/* Every argument an array einc takes as it is (the Python layer converts them first);
+   bf16, when not NULL, is the bf16= keyword's mask. */
+static int take_all(arrays *a, PyObject *args, PyObject *bf16)
 {
+    uint64_t mask = 0;
+    if (bf16 && bf16_mask(bf16, &mask) < 0)
+        return -1;
     Py_ssize_t n = PyTuple_GET_SIZE(args);
     if (ext_arrays_init(a, (int)n) < 0)
         return -1;
     for (Py_ssize_t i = 0; i < n; i++) {
-        int r = ext_arrays_take(a, PyTuple_GET_ITEM(args, i), (int)n, false);
+        int r = ext_arrays_take(a, PyTuple_GET_ITEM(args, i), (int)n, false, i < 64 && (mask >> i & 1));
         if (r) {
             if (r > 0)
                 PyErr_Format(PyExc_TypeError, "argument %zd is not an array einc takes as it is "
-                             "(float32, float64, int32, int64 or bool, native byte order)", i);
+                             "(a bool, integer, float or complex numpy dtype, native byte order)", i);
             ext_arrays_release(a);
             return -1;
         }
     }
-    (void)K;
     return 0;
 }
 
-static PyObject *kernel_output(Kernel *K, PyObject *args)
+static PyObject *kernel_output(Kernel *K, PyObject *args, PyObject *kw)
 {
+    static char *names[] = { "bf16", NULL };
+    PyObject *bf16 = NULL;
+    PyObject *none = PyTuple_New(0);
+    if (!none)
+        return NULL;
+    int ok = PyArg_ParseTupleAndKeywords(none, kw, "|$O", names, &bf16);
+    Py_DECREF(none);
     arrays a;
-    if (take_all(K, &a, args) < 0)
+    if (!ok || take_all(&a, args, bf16) < 0)
         return NULL;
     einc_dtype dt;
     int ndim;
@@ -367,7 +423,7 @@ static PyObject *kernel_output(Kernel *K, PyObject *args)
             PyTuple_SET_ITEM(sh, d, x);
         }
         if (sh)
-            res = Py_BuildValue("(ON)", S.dtypes[dt], sh);
+            res = Py_BuildValue("(NN)", ext_dtype_object(dt), sh);
     }
     ext_arrays_release(&a);
     return res;
@@ -375,17 +431,16 @@ static PyObject *kernel_output(Kernel *K, PyObject *args)
 
 static PyObject *kernel_explain(Kernel *K, PyObject *args, PyObject *kw)
 {
-    static char *names[] = { "dot", NULL };
+    static char *names[] = { "dot", "bf16", NULL };
     int dot = 0;
+    PyObject *bf16 = NULL;
     PyObject *none = PyTuple_New(0);
     if (!none)
         return NULL;
-    int ok = PyArg_ParseTupleAndKeywords(none, kw, "|$p", names, &dot);
+    int ok = PyArg_ParseTupleAndKeywords(none, kw, "|$pO", names, &dot, &bf16);
     Py_DECREF(none);
-    if (!ok)
-        return NULL;
     arrays a;
-    if (take_all(K, &a, args) < 0)
+    if (!ok || take_all(&a, args, bf16) < 0)
         return NULL;
     einc_error err;
     char *text = dot ? einc_kernel_explain_dot(K->k, a.n, a.n ? a.t : NULL, &err)
@@ -469,8 +524,14 @@ static PyObject *kernel_input_dtypes(Kernel *K, void *closure)
     if (einc_kernel_input_dtypes(K->k, dt, &err))
         return ext_raise_error(&err, K->src, NULL);
     PyObject *t = PyTuple_New(K->ninputs);
-    for (int i = 0; t && i < K->ninputs; i++)
-        PyTuple_SET_ITEM(t, i, Py_NewRef(S.dtypes[dt[i]]));
+    for (int i = 0; t && i < K->ninputs; i++) {
+        PyObject *x = ext_dtype_object(dt[i]);
+        if (!x) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, x);
+    }
     return t;
 }
 
@@ -482,8 +543,9 @@ static PyObject *kernel_repr(Kernel *K)
 }
 
 static PyMethodDef kernel_methods[] = {
-    { "output", (PyCFunction)kernel_output, METH_VARARGS,
-      "output(*arrays) -> (dtype, shape) of the result for these arrays" },
+    { "output", (PyCFunction)(void (*)(void))kernel_output, METH_VARARGS | METH_KEYWORDS,
+      "output(*arrays, bf16=0) -> (dtype, shape) of the result for these arrays ('bfloat16' "
+      "for bfloat16)" },
     { "explain", (PyCFunction)(void (*)(void))kernel_explain, METH_VARARGS | METH_KEYWORDS,
       "explain(*arrays, dot=False) -> how einc understood the expression" },
     { "emit", (PyCFunction)(void (*)(void))kernel_emit, METH_VARARGS | METH_KEYWORDS,
