@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from . import _einc
+from . import _einc, _torch
 from ._einc import Kernel as _Kernel
 
 __all__ = ["einsum", "rearrange", "reduce", "repeat", "Model", "Kernel", "compile", "explain",
@@ -340,6 +340,43 @@ _einc.set_fallback(_einsum)
 einsum = _einc.einsum
 
 
+def _grad_check(tensors):
+    torch = _torch._ops.torch
+    for i, x in enumerate(tensors):
+        if isinstance(x, torch.Tensor) and x.requires_grad and torch.is_grad_enabled():
+            raise TypeError(f"operand {i} requires grad, and einc computes no gradients: call it "
+                            f"under torch.no_grad() or on x.detach()")
+
+
+def _einsum_op(*operands, optimize=False, **kwargs):
+    """einc.einsum as torch.compile traces it (einc/_torch.py): the op einc::einsum."""
+    if kwargs:
+        raise TypeError(f"under torch.compile, einc.einsum takes tensors and optimize= only, not "
+                        f"{', '.join(sorted(kwargs))}=")
+    if operands and isinstance(operands[0], str):
+        expr, ops, dialect = operands[0], list(operands[1:]), _DIALECTS["numpy"]
+    elif operands and isinstance(operands[-1], str):
+        expr, ops, dialect = operands[-1], list(operands[:-1]), _DIALECTS["einops"]
+    else:
+        (expr, ops), dialect = _from_sublists(operands), _DIALECTS["numpy"]
+    _optimize_limit(optimize)       # a bad value is an error here too
+    _grad_check(ops)
+    return _torch._ops.einsum(expr, dialect, ops)
+
+
+def _pattern_traced(func, tensor, pattern, reduction, axes_lengths):
+    """rearrange, reduce or repeat as torch.compile traces it: the op einc::FUNC."""
+    if isinstance(tensor, (list, tuple)):
+        tensor = _torch._ops.torch.stack(list(tensor))
+    _grad_check([tensor])
+    sizes = _sizes(axes_lengths)
+    names, lengths = " ".join(n for n, _ in sizes), [v for _, v in sizes]
+    op = getattr(_torch._ops, func)
+    if func == "reduce":
+        return op(tensor, pattern, reduction, names, lengths)
+    return op(tensor, pattern, names, lengths)
+
+
 # ---- einops' functions ---------------------------------------------------------------------
 
 def _axis_names(side, offset):
@@ -446,16 +483,22 @@ def _pattern_op(func, tensor, pattern, reduction, axes_lengths):
 
 def rearrange(tensor, pattern, **axes_lengths):
     """einops.rearrange: einc.rearrange(x, 'b c (h w) -> b h w c', h=8)."""
+    if _torch.compiling():
+        return _pattern_traced("rearrange", tensor, pattern, "sum", axes_lengths)
     return _pattern_op("rearrange", tensor, pattern, "sum", axes_lengths)
 
 
 def reduce(tensor, pattern, reduction, **axes_lengths):
     """einops.reduce with sum, mean, max, min, prod, any or all: reduce(x, 'b c h w -> b c', 'mean')."""
+    if _torch.compiling():
+        return _pattern_traced("reduce", tensor, pattern, reduction, axes_lengths)
     return _pattern_op("reduce", tensor, pattern, reduction, axes_lengths)
 
 
 def repeat(tensor, pattern, **axes_lengths):
     """einops.repeat: einc.repeat(x, 'h w -> h w c', c=3)."""
+    if _torch.compiling():
+        return _pattern_traced("repeat", tensor, pattern, "sum", axes_lengths)
     return _pattern_op("repeat", tensor, pattern, "sum", axes_lengths)
 
 
@@ -586,8 +629,18 @@ class Model:
         return [bound[n] for n in names]
 
     def __call__(self, *args, **kwargs):
-        r = _call(self._kernel, self._target, self._bind(args, kwargs), None)
+        inputs = self._bind(args, kwargs)
+        if _torch.compiling():      # the op einc::model (einc/_torch.py)
+            _grad_check(inputs)
+            r = _torch._ops.model(self.source, self.path or "", " ".join(n for n, _ in self._sizes),
+                                  [v for _, v in self._sizes], inputs)
+            r = tuple(r) if len(r) > 1 else r[0]
+        else:
+            r = self._eager(inputs)
         return self._results(*r) if self._results is not None else r
+
+    def _eager(self, inputs):
+        return _call(self._kernel, self._target, inputs, None)
 
     def explain(self, *args, dot=False, **kwargs):
         """einc's account of the model: its fused loop nests, for these inputs' shapes."""
@@ -613,3 +666,6 @@ def explain(expr, *arrays, reduction="sum", dialect="auto", dot=False, **sizes):
     """einc's account of an expression or a model (.einl path): dialect, axes, index IR,
     FLOPs, schedule; with arrays, their sizes are bound."""
     return compile(expr, reduction=reduction, dialect=dialect, **sizes).explain(*arrays, dot=dot)
+
+
+_torch.install()        # einc's torch ops, once torch.compile's dynamo is imported

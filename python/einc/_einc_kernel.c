@@ -398,13 +398,17 @@ static int take_all(arrays *a, PyObject *args, PyObject *bf16)
 
 static PyObject *kernel_output(Kernel *K, PyObject *args, PyObject *kw)
 {
-    static char *names[] = { "bf16", NULL };
+    static char *names[] = { "bf16", "at", NULL };
     PyObject *bf16 = NULL;
+    int at = 0;
     PyObject *none = PyTuple_New(0);
     if (!none)
         return NULL;
-    int ok = PyArg_ParseTupleAndKeywords(none, kw, "|$O", names, &bf16);
+    int ok = PyArg_ParseTupleAndKeywords(none, kw, "|$Oi", names, &bf16, &at);
     Py_DECREF(none);
+    if (ok && (at < 0 || at >= K->noutputs))
+        return PyErr_Format(PyExc_IndexError, "at=%d: the kernel has %d result%s", at, K->noutputs,
+                            K->noutputs == 1 ? "" : "s");
     arrays a;
     if (!ok || take_all(&a, args, bf16) < 0)
         return NULL;
@@ -412,7 +416,13 @@ static PyObject *kernel_output(Kernel *K, PyObject *args, PyObject *kw)
     int ndim;
     int64_t shape[EINC_MAX_RANK];
     PyObject *res = NULL;
-    if (output_of(K, &a, &dt, &ndim, shape) == 0) {
+    einc_error err;
+    int rc = K->noutputs == 1 ? output_of(K, &a, &dt, &ndim, shape) : 0;
+    if (K->noutputs != 1 && einc_kernel_output_at(K->k, at, a.n, a.t, &dt, &ndim, shape, &err)) {
+        ext_raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
+        rc = -1;
+    }
+    if (rc == 0) {
         PyObject *sh = PyTuple_New(ndim);
         for (int d = 0; sh && d < ndim; d++) {
             PyObject *x = PyLong_FromLongLong(shape[d]);
@@ -544,8 +554,8 @@ static PyObject *kernel_repr(Kernel *K)
 
 static PyMethodDef kernel_methods[] = {
     { "output", (PyCFunction)(void (*)(void))kernel_output, METH_VARARGS | METH_KEYWORDS,
-      "output(*arrays, bf16=0) -> (dtype, shape) of the result for these arrays ('bfloat16' "
-      "for bfloat16)" },
+      "output(*arrays, bf16=0, at=0) -> (dtype, shape) of result at for these arrays "
+      "('bfloat16' for bfloat16)" },
     { "explain", (PyCFunction)(void (*)(void))kernel_explain, METH_VARARGS | METH_KEYWORDS,
       "explain(*arrays, dot=False) -> how einc understood the expression" },
     { "emit", (PyCFunction)(void (*)(void))kernel_emit, METH_VARARGS | METH_KEYWORDS,
