@@ -78,7 +78,12 @@ def _as_array(x, i):
 class _Torch:
     """How torch tensors among the operands are handled: each becomes a numpy view of its
     memory (CPU) or a host copy (CUDA, for einc's CUDA target, which copies host arrays in
-    and out itself); the result goes back as a tensor on the operands' device."""
+    and out itself); the result goes back as a tensor on the operands' device.  An
+    expression on CUDA tensors that einc's CUDA target computes (device_ok) runs on their
+    device memory instead, on the current stream, without copies (run_device)."""
+
+    # einc_dtype's codes of the dtypes the CUDA target computes
+    _DEVICE_CODES = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "bool": 4}
 
     def __init__(self, torch, device):
         self.torch = torch
@@ -118,6 +123,34 @@ class _Torch:
         if x.dtype == torch.bfloat16:       # its bits, where they lie (numpy has no bfloat16)
             return x.view(torch.int16).numpy().view(_BF16)
         return x.numpy()        # shares the tensor's memory, strides included
+
+    def device_ok(self, tensors):
+        """Whether run_device takes these: CUDA tensors on device 0 (einc's), of the dtypes
+        its CUDA target computes, none that requires grad."""
+        torch = self.torch
+        return (self.cuda and (self.device.index or 0) == 0 and all(
+            isinstance(x, torch.Tensor) and str(x.dtype)[6:] in self._DEVICE_CODES
+            and not (x.requires_grad and torch.is_grad_enabled()) for x in tensors))
+
+    def empty(self, shape, dtype):
+        return self.torch.empty(shape, dtype=dtype, device=self.device)
+
+    def stream(self):
+        return self.torch.cuda.current_stream(self.device).cuda_stream
+
+    def run_device(self, kernel, tensors):
+        """kernel (compiled for CUDA) on the tensors' device memory, C-contiguous (a copy on
+        the device where they are not), into a new tensor, on the current stream."""
+        xs = [x.detach().contiguous() for x in tensors]
+        names = [str(x.dtype)[6:] for x in xs]
+        # the result's dtype and shape from zero-strided stand-ins: no element is read
+        dt, shape = kernel.output(*(np.broadcast_to(np.zeros((), n), tuple(x.shape))
+                                    for n, x in zip(names, xs)))
+        out = self.empty(shape, getattr(self.torch, str(dt)))
+        kernel.run_device(self.stream(),
+                          [(self._DEVICE_CODES[n], tuple(x.shape), x.data_ptr()) for n, x in zip(names, xs)],
+                          (self._DEVICE_CODES[str(dt)], tuple(shape), out.data_ptr()))
+        return out
 
     def result(self, r):
         if isinstance(r, tuple):        # a model's several results
@@ -309,6 +342,12 @@ def _einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize
     if casting not in _CASTINGS:
         raise ValueError(f"casting must be one of {', '.join(map(repr, _CASTINGS))}, not {casting!r}")
     limit = _optimize_limit(optimize)
+    tt = _Torch.find(ops)
+    if (tt is not None and out is None and dtype is None and not isinstance(limit, list)
+            and order in ("K", "C") and tt.device_ok(ops)):
+        k = _einc.kernel(subscripts, _DIALECTS[dialect], 0, (), _CUDA, 0)
+        if k.ninputs == len(ops):       # (else the host path says what is wrong)
+            return tt.run_device(k, ops)
     arrays, tt, target = _prepare(ops)
     if dtype is not None:
         if _bf16_mask(arrays):
@@ -451,6 +490,11 @@ def _pattern_op(func, tensor, pattern, reduction, axes_lengths):
         if not tensor:
             raise ValueError(f"{func}: an empty list of tensors")
         tensor = tt.torch.stack(list(tensor)) if tt else np.stack([np.asarray(t) for t in tensor])
+    tt = _Torch.find([tensor])
+    if (tt is not None and reduction in _REDUCTIONS and tt.device_ok([tensor])
+            and all(type(v) is int for v in axes_lengths.values())):
+        return tt.run_device(_pattern_kernel(func, pattern, reduction, _sizes(axes_lengths), _CUDA),
+                             [tensor])
     arrays, tt, target = _prepare([tensor])
     x = arrays[0]
     post = None

@@ -439,6 +439,71 @@ static PyObject *kernel_output(Kernel *K, PyObject *args, PyObject *kw)
     return res;
 }
 
+/* One (dtype, shape, pointer) triple of run_device as an einc_tensor, its shape in shape. */
+static int device_tensor(PyObject *spec, einc_tensor *t, int64_t *shape)
+{
+    int dt, nd;
+    PyObject *sh;
+    unsigned long long ptr;
+    if (!PyArg_ParseTuple(spec, "iO!K;run_device takes (dtype, shape, pointer) triples", &dt,
+                          &PyTuple_Type, &sh, &ptr))
+        return -1;
+    nd = (int)PyTuple_GET_SIZE(sh);
+    if (dt < 0 || dt >= EINC_DTYPE_COUNT || nd > EINC_MAX_RANK) {
+        PyErr_Format(PyExc_ValueError, "run_device: dtype %d or rank %d out of range", dt, nd);
+        return -1;
+    }
+    for (int d = 0; d < nd; d++)
+        if ((shape[d] = PyLong_AsLongLong(PyTuple_GET_ITEM(sh, d))) == -1 && PyErr_Occurred())
+            return -1;
+    *t = (einc_tensor){ (einc_dtype)dt, nd, shape, NULL, (void *)(uintptr_t)ptr };
+    return 0;
+}
+
+/*
+ * run_device(stream, inputs, out): einc_kernel_run_device on device memory: stream a
+ * CUstream as an int (0: the default), inputs a sequence of (einc dtype, shape, device
+ * pointer) triples, out one for the result, all C-contiguous (torch's CUDA tensors).
+ */
+static PyObject *kernel_run_device(Kernel *K, PyObject *args)
+{
+    unsigned long long stream;
+    PyObject *ins, *outspec;
+    if (!PyArg_ParseTuple(args, "KOO", &stream, &ins, &outspec))
+        return NULL;
+    PyObject *seq = PySequence_Fast(ins, "run_device takes a sequence of inputs");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > EINC_MAX_OPERANDS) {
+        Py_DECREF(seq);
+        return PyErr_Format(PyExc_ValueError, "run_device: too many inputs");
+    }
+    einc_tensor t[EINC_MAX_OPERANDS], out;
+    int64_t (*shape)[EINC_MAX_RANK] = PyMem_Malloc(((size_t)n + 1) * sizeof *shape);
+    if (!shape) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    int rc = device_tensor(outspec, &out, shape[n]);
+    for (Py_ssize_t i = 0; rc == 0 && i < n; i++)
+        rc = device_tensor(PySequence_Fast_GET_ITEM(seq, i), &t[i], shape[i]);
+    Py_DECREF(seq);
+    einc_error err;
+    einc_status st = EINC_OK;
+    if (rc == 0) {
+        Py_BEGIN_ALLOW_THREADS
+        st = einc_kernel_run_device(K->k, (void *)(uintptr_t)stream, (int)n, t, &out, &err);
+        Py_END_ALLOW_THREADS
+    }
+    PyMem_Free(shape);
+    if (rc)
+        return NULL;
+    if (st)
+        return ext_raise_error(&err, K->src, NULL);
+    Py_RETURN_NONE;
+}
+
 static PyObject *kernel_explain(Kernel *K, PyObject *args, PyObject *kw)
 {
     static char *names[] = { "dot", "bf16", NULL };
@@ -556,6 +621,8 @@ static PyMethodDef kernel_methods[] = {
     { "output", (PyCFunction)(void (*)(void))kernel_output, METH_VARARGS | METH_KEYWORDS,
       "output(*arrays, bf16=0, at=0) -> (dtype, shape) of result at for these arrays "
       "('bfloat16' for bfloat16)" },
+    { "run_device", (PyCFunction)kernel_run_device, METH_VARARGS,
+      "run_device(stream, inputs, out): on CUDA device memory, (dtype, shape, pointer) each" },
     { "explain", (PyCFunction)(void (*)(void))kernel_explain, METH_VARARGS | METH_KEYWORDS,
       "explain(*arrays, dot=False) -> how einc understood the expression" },
     { "emit", (PyCFunction)(void (*)(void))kernel_emit, METH_VARARGS | METH_KEYWORDS,
