@@ -2,6 +2,7 @@
 graphs on CPU tensors they give eager's results, the ops pass torch.library.opcheck, and
 gradients are refused.  Skipped where torch is not importable."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -85,6 +86,7 @@ def test_a_model_in_a_graph():
     assert torch.equal(compiled(lambda x: single(x) * 2)(x), single(x) * 2)
 
 
+@pytest.mark.skipif(shutil.which("c++") is None, reason="inductor's CPU code needs a C++ compiler")
 def test_the_real_inductor_backend():
     a, b = torch.randn(3, 4), torch.randn(4, 5)
 
