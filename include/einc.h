@@ -208,6 +208,18 @@ EINC_API einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs,
                                              const einc_tensor *outs, einc_error *err);
 
 /*
+ * Computes an expression on arrays already on the GPU, without host copies: k is compiled
+ * for EINC_TARGET_CUDA and is not a model; each data pointer is a CUDA device pointer
+ * (CUdeviceptr) in device 0's primary context (PyTorch's and the runtime API's), arrays
+ * C-contiguous (strides NULL or C order); the kernels go on stream (a CUstream; NULL: the
+ * default stream), and the call returns once they are done.  Under EINC_CUDA_EMU=1 device
+ * pointers are host pointers.  A kernel of another target or a model is EINC_ERR_ARG.
+ */
+EINC_API einc_status einc_kernel_run_device(einc_kernel *k, void *stream, int ninputs,
+                                            const einc_tensor *inputs, const einc_tensor *out,
+                                            einc_error *err);
+
+/*
  * The input shapes the expression implies when every size is given at compile time (as
  * einc bench needs): for input i, ndim[i] and shape[i][0..ndim[i]); ninputs gets their
  * count (at most EINC_MAX_OPERANDS), flops the expression's FLOP count (numpy's

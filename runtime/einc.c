@@ -68,6 +68,12 @@ struct einc_kernel {
 
 const char *einc_version(void) { return EINC_VERSION; }
 
+/* For einc_kernel_run_device (runtime/cuda.c): a model's labels are read on the host. */
+bool einc_kernel_on_device(const einc_kernel *k)
+{
+    return k && k->target == EINC_TARGET_CUDA && !k->model;
+}
+
 _Thread_local einc_timings *einc_timing;
 
 const char *einc_phase_name(einc_phase ph)
