@@ -181,8 +181,8 @@ def _prepare(ops, target=None):
     arrays = [_as_array(x, i) for i, x in enumerate(ops)]
     if (target is None or (tt is not None and tt.cuda)) and any(
             type(a) is _BF16 or a.dtype not in _CLASSIC for a in arrays):
-        # target auto: the JIT where it computes the dtypes, else the interpreter (complex and
-        # uint64 today); a CUDA tensor of such a dtype, staged through the host anyway, too
+        # target auto (the JIT, or the interpreter for work too small to compile); a CUDA
+        # tensor of a dtype the CUDA target does not take is staged through the host too
         target = _AUTO
     if target == _CUDA:         # the CUDA target takes C-ordered arrays
         arrays = [np.ascontiguousarray(a) for a in arrays]
@@ -190,11 +190,10 @@ def _prepare(ops, target=None):
 
 
 def _refused(kernel, arrays):
-    """The error for a kernel that answered NotImplemented on arrays from _prepare: the CPU
-    JIT's refusal of a dtype, under a target='cpu' the caller chose."""
+    """The error for a kernel that answered NotImplemented on arrays from _prepare, which
+    converts every array einc does not take as it is: not expected to happen."""
     dts = ", ".join(sorted({"bfloat16" if type(a) is _BF16 else str(a.dtype) for a in arrays}))
-    return RuntimeError(f"the CPU JIT does not compute this dtype yet ({dts}; complex and uint64 "
-                        f"run in the interpreter): use target='interp' or 'auto'")
+    return TypeError(f"einc could not take the arrays as prepared (dtypes {dts})")
 
 
 def _run(kernel, arrays, out=None, order="K", casting="safe"):

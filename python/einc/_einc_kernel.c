@@ -43,18 +43,7 @@ static int output_of(Kernel *K, const arrays *a, einc_dtype *dt, int *ndim, int6
     return 0;
 }
 
-/*
- * Whether a failed run is the CPU JIT refusing a dtype it does not compute yet (README,
- * "Dtypes": complex and uint64 run in the interpreter under target auto): the call answers
- * NotImplemented, and the Python layer runs the arrays under target auto.  einc refuses them
- * before it runs anything, so no output has been written.
- */
-static bool jit_refused(const Kernel *K, einc_status st)
-{
-    return st == EINC_ERR_UNSUPPORTED && K->target == EINC_TARGET_CPU;
-}
-
-/* 0 when the kernel ran; 1 when jit_refused; -1 with an exception set. */
+/* 0 when the kernel ran; -1 with an exception set. */
 static int run_kernel(Kernel *K, const arrays *a, const einc_tensor *out)
 {
     einc_error err;
@@ -62,8 +51,6 @@ static int run_kernel(Kernel *K, const arrays *a, const einc_tensor *out)
     Py_BEGIN_ALLOW_THREADS
     st = einc_kernel_run(K->k, a->n, a->t, out, &err);
     Py_END_ALLOW_THREADS
-    if (jit_refused(K, st))
-        return 1;
     if (st) {
         ext_raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
         return -1;
@@ -102,12 +89,6 @@ static PyObject *call_outputs(Kernel *K, const arrays *a)
     Py_BEGIN_ALLOW_THREADS
     st = einc_kernel_run_outputs(K->k, a->n, a->t, K->noutputs, ot, &err);
     Py_END_ALLOW_THREADS
-    if (jit_refused(K, st)) {
-        for (int i = 0; i < nv; i++)
-            PyBuffer_Release(&v[i]);
-        Py_DECREF(res);
-        return Py_NewRef(Py_NotImplemented);
-    }
     if (st) {
         ext_raise_error(&err, K->src, K->origin == Py_None ? NULL : PyUnicode_AsUTF8(K->origin));
         goto fail;
@@ -196,9 +177,8 @@ PyObject *ext_kernel_call(Kernel *K, PyObject *const *ops, Py_ssize_t n, PyObjec
         if (!overlap) {
             ot.strides = ostrides;
             ot.data = ov.buf;
-            int rc = run_kernel(K, &a, &ot);
-            if (rc >= 0)
-                res = Py_NewRef(rc ? Py_NotImplemented : out);
+            if (run_kernel(K, &a, &ot) == 0)
+                res = Py_NewRef(out);
             goto done;
         }
     }
@@ -209,11 +189,8 @@ PyObject *ext_kernel_call(Kernel *K, PyObject *const *ops, Py_ssize_t n, PyObjec
     ot.data = tv.buf;
     int rc = run_kernel(K, &a, &ot);
     PyBuffer_Release(&tv);
-    if (rc) {
-        if (rc > 0)
-            res = Py_NewRef(Py_NotImplemented);
+    if (rc)
         goto done;
-    }
     if (out) {
         /* the views are let go first: numpy.copyto needs no buffer of ours held */
         PyBuffer_Release(&ov);
