@@ -144,6 +144,15 @@ static einc_status failf(einc_error *err, einc_status st, const char *fmt, ...)
     return st;
 }
 
+/* A public call's error record: the caller's, or scratch when it passed none; cleared. */
+static einc_error *error_start(einc_error *err, einc_error *scratch)
+{
+    if (!err)
+        err = scratch;
+    err->status = EINC_OK;
+    return err;
+}
+
 static einc_status check_target(einc_target t, einc_error *err)
 {
     switch (t) {
@@ -199,9 +208,7 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
                            einc_kernel **out, einc_error *err, bool model)
 {
     einc_error scratch;
-    if (!err)
-        err = &scratch;
-    err->status = EINC_OK;
+    err = error_start(err, &scratch);
     if (out)
         *out = NULL;
     if (!ctx || !expr || !out)
@@ -507,21 +514,10 @@ static einc_status one_output(const einc_kernel *k, const char *fn, const char *
                 instead);
 }
 
-einc_status einc_kernel_output_at(einc_kernel *k, int i, int ninputs, const einc_tensor *inputs,
-                                  einc_dtype *dtype, int *ndim, int64_t *shape, einc_error *err)
+/* Output i's dtype and shape for these inputs (checked), bound afresh. */
+static einc_status output_shape(einc_kernel *k, int i, int ninputs, const einc_tensor *inputs,
+                                einc_dtype *dtype, int *ndim, int64_t *shape, einc_error *err)
 {
-    einc_error scratch;
-    if (!err)
-        err = &scratch;
-    err->status = EINC_OK;
-    if (!k || !dtype || !ndim || !shape)
-        return fail(err, EINC_ERR_ARG, "einc_kernel_output_at: NULL argument");
-    if (i < 0 || i >= einc_kernel_noutputs(k))
-        return failf(err, EINC_ERR_ARG, "einc_kernel_output_at: output %d, of %d", i,
-                    einc_kernel_noutputs(k));
-    einc_status st = check_tensors(ninputs, inputs, false, err);
-    if (st)
-        return st;
     arena A = { 0 };
     cc c = { .A = &A, .src = k->src, .err = err };
     pipeline pl = kernel_pipeline(k, ninputs, inputs, NULL, PL_INTERP);
@@ -537,13 +533,27 @@ einc_status einc_kernel_output_at(einc_kernel *k, int i, int ninputs, const einc
     return p ? EINC_OK : err->status;
 }
 
+einc_status einc_kernel_output_at(einc_kernel *k, int i, int ninputs, const einc_tensor *inputs,
+                                  einc_dtype *dtype, int *ndim, int64_t *shape, einc_error *err)
+{
+    einc_error scratch;
+    err = error_start(err, &scratch);
+    if (!k || !dtype || !ndim || !shape)
+        return fail(err, EINC_ERR_ARG, "einc_kernel_output_at: NULL argument");
+    if (i < 0 || i >= einc_kernel_noutputs(k))
+        return failf(err, EINC_ERR_ARG, "einc_kernel_output_at: output %d, of %d", i,
+                    einc_kernel_noutputs(k));
+    einc_status st = check_tensors(ninputs, inputs, false, err);
+    if (st)
+        return st;
+    return output_shape(k, i, ninputs, inputs, dtype, ndim, shape, err);
+}
+
 einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *inputs,
                                einc_dtype *dtype, int *ndim, int64_t *shape, einc_error *err)
 {
     einc_error scratch;
-    if (!err)
-        err = &scratch;
-    err->status = EINC_OK;
+    err = error_start(err, &scratch);
     if (!k || !dtype || !ndim || !shape)
         return fail(err, EINC_ERR_ARG, "einc_kernel_output: NULL argument");
     if (one_output(k, "einc_kernel_output", "einc_kernel_output_at", err))
@@ -557,16 +567,14 @@ einc_status einc_kernel_output(einc_kernel *k, int ninputs, const einc_tensor *i
         memo_output(m, dtype, ndim, shape);
         return EINC_OK;
     }
-    return einc_kernel_output_at(k, 0, ninputs, inputs, dtype, ndim, shape, err);
+    return output_shape(k, 0, ninputs, inputs, dtype, ndim, shape, err);
 }
 
 einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_tensor *inputs,
                             const einc_tensor *out, einc_error *err)
 {
     einc_error scratch;
-    if (!err)
-        err = &scratch;
-    err->status = EINC_OK;
+    err = error_start(err, &scratch);
     if (!k || !out)
         return fail(err, EINC_ERR_ARG, "einc_kernel_run: NULL kernel or output");
     if (one_output(k, "einc_kernel_run", "einc_kernel_run_outputs", err))
@@ -578,9 +586,7 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
                                     int noutputs, const einc_tensor *outs, einc_error *err)
 {
     einc_error scratch;
-    if (!err)
-        err = &scratch;
-    err->status = EINC_OK;
+    err = error_start(err, &scratch);
     if (!k || !outs)
         return fail(err, EINC_ERR_ARG, "einc_kernel_run_outputs: NULL kernel or outputs");
     if (noutputs != einc_kernel_noutputs(k))
@@ -817,9 +823,7 @@ static void explain_groups(strbuf *b, const ir_prog *p, const lp_prog *lp, bool 
 einc_status einc_kernel_input_dtypes(einc_kernel *k, einc_dtype *dtype, einc_error *err)
 {
     einc_error scratch;
-    if (!err)
-        err = &scratch;
-    err->status = EINC_OK;
+    err = error_start(err, &scratch);
     if (!k || !dtype)
         return fail(err, EINC_ERR_ARG, "einc_kernel_input_dtypes: NULL argument");
     for (int i = 0; i < einc_kernel_ninputs(k); i++)
@@ -856,9 +860,7 @@ static void statements_of(strbuf *b, const char *ir, const char *stop)
 static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err, bool dot)
 {
     einc_error scratch;
-    if (!err)
-        err = &scratch;
-    err->status = EINC_OK;
+    err = error_start(err, &scratch);
     if (!k) {
         fail(err, EINC_ERR_ARG, dot ? "einc_kernel_explain_dot: NULL kernel" : "einc_kernel_explain: NULL kernel");
         return NULL;
@@ -925,9 +927,7 @@ einc_status einc_kernel_input_shapes(einc_kernel *k, int *ninputs, int *ndim,
                                      einc_error *err)
 {
     einc_error scratch;
-    if (!err)
-        err = &scratch;
-    err->status = EINC_OK;
+    err = error_start(err, &scratch);
     if (!k || !ninputs || !ndim || !shape || !flops)
         return fail(err, EINC_ERR_ARG, "einc_kernel_input_shapes: NULL argument");
     arena A = { 0 };
@@ -1004,9 +1004,7 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
         len = &scratch_len;
     *len = 0;
     einc_error scratch;
-    if (!err)
-        err = &scratch;
-    err->status = EINC_OK;
+    err = error_start(err, &scratch);
     if (!k) {
         fail(err, EINC_ERR_ARG, "einc_kernel_emit: NULL kernel");
         return NULL;
