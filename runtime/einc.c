@@ -6,7 +6,8 @@
  * kernel can be used from many threads at once without locks: nothing shared is written
  * but the CPU backend's cache, which guards itself.  Running binds the shapes, then hands
  * the bound program to the interpreter or to the CPU backend with a key naming everything
- * the compiled code depends on.
+ * the compiled code depends on (auto.c makes it, and chooses under --target=auto).
+ * explain.c and emit.c hold the explain and emit calls; kernel.h the kernel's struct.
  */
 #ifdef __linux__
 #define _GNU_SOURCE                 /* sched_getaffinity, CPU_COUNT */
@@ -17,22 +18,18 @@
 #include "cc.h"
 #include "ir.h"
 #include "einl.h"
-#include "codegen.h"
-#include "loop.h"
 #include "strbuf.h"
 #include "cpu.h"
 #include "cuda.h"
 #include "jit.h"
 #include "kcache.h"
 #include "memo.h"
-#include "nvrtc.h"
 #include "pipeline.h"
 #include "timing.h"
 
 #ifdef __linux__
 #include <sched.h>
 #endif
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,41 +114,6 @@ int einc_ctx_threads(const einc_ctx *ctx) { return ctx ? cpu_threads(ctx->cpu) :
 long einc_ctx_jit_compiles(const einc_ctx *ctx) { return ctx ? cpu_compiles(ctx->cpu) : 0; }
 
 long einc_ctx_cache_hits(const einc_ctx *ctx) { return ctx ? cpu_disk_hits(ctx->cpu) : 0; }
-
-static einc_status fail(einc_error *err, einc_status st, const char *msg)
-{
-    if (err) {
-        err->status = st;
-        err->begin = err->end = -1;
-        strncpy(err->message, msg, sizeof err->message - 1);
-        err->message[sizeof err->message - 1] = 0;
-    }
-    return st;
-}
-
-/* fail with a formatted message (the kernel API's errors that carry numbers or names). */
-static einc_status failf(einc_error *err, einc_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static einc_status failf(einc_error *err, einc_status st, const char *fmt, ...)
-{
-    if (!err)
-        return st;
-    fail(err, st, "");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-    return st;
-}
-
-/* A public call's error record: the caller's, or scratch when it passed none; cleared. */
-static einc_error *error_start(einc_error *err, einc_error *scratch)
-{
-    if (!err)
-        err = scratch;
-    err->status = EINC_OK;
-    return err;
-}
 
 static einc_status check_target(einc_target t, einc_error *err)
 {
@@ -446,7 +408,7 @@ static int check_labels(cc *c, const ir_prog *p, const einc_tensor *in, bool com
     return 0;
 }
 
-static einc_status check_tensors(int n, const einc_tensor *t, bool need_data, einc_error *err)
+einc_status check_tensors(int n, const einc_tensor *t, bool need_data, einc_error *err)
 {
     if (n > 0 && !t)
         return fail(err, EINC_ERR_ARG, "NULL input array list");
@@ -467,7 +429,7 @@ static einc_status check_tensors(int n, const einc_tensor *t, bool need_data, ei
     return EINC_OK;
 }
 
-static bool use_jit(einc_target t)
+bool use_jit(einc_target t)
 {
 #ifdef EINC_HAVE_LLVM
     return t == EINC_TARGET_AUTO || t == EINC_TARGET_CPU;
@@ -477,7 +439,7 @@ static bool use_jit(einc_target t)
 }
 
 /* Per input, then per output: whether its strides are not the contiguous ones. */
-static bool *strided_flags(arena *A, int n, const einc_tensor *in, int nout, const einc_tensor *out)
+bool *strided_flags(arena *A, int n, const einc_tensor *in, int nout, const einc_tensor *out)
 {
     bool *s = ARENA_ARRAY(A, bool, n + nout);
     for (int i = 0; s && i < n; i++)
@@ -488,8 +450,8 @@ static bool *strided_flags(arena *A, int n, const einc_tensor *in, int nout, con
 }
 
 /* A pipeline for k's program: arrays (or NULL) for target. */
-static pipeline kernel_pipeline(const einc_kernel *k, int n, const einc_tensor *in,
-                                const bool *strided_in, pl_target target)
+pipeline kernel_pipeline(const einc_kernel *k, int n, const einc_tensor *in,
+                         const bool *strided_in, pl_target target)
 {
     pipeline pl = { .ast = k->ast, .model = k->model, .opts = k->opts, .ninputs = n,
                     .inputs = in, .strided = strided_in, .max_memory = k->max_memory,
@@ -730,96 +692,6 @@ done:
     return err->status;
 }
 
-/* ---- fused groups: what each loop nest of a model reads and writes ------------------------- */
-
-static void mark_expr(const ir_expr *x, const bool *acc, char *rw)
-{
-    if (!x)
-        return;
-    if (x->op == IR_ACCESS && !acc[x->acc.tensor])
-        rw[x->acc.tensor] |= 1;
-    mark_expr(x->a, acc, rw);
-    mark_expr(x->b, acc, rw);
-}
-
-/* rw[t]: 1 read, 2 written (temporaries folded into an ACC are neither). */
-static void mark_node(const lp_node *n, const bool *acc, char *rw)
-{
-    mark_expr(n->value, acc, rw);
-    mark_expr(n->final, acc, rw);
-    if (n->dst)
-        rw[n->dst->tensor] |= 2;
-    if (n->a)
-        rw[n->a->tensor] |= 1;
-    if (n->b)
-        rw[n->b->tensor] |= 1;
-    for (int i = 0; i < n->n; i++)
-        mark_node(n->body[i], acc, rw);
-}
-
-static int count_stmts(const lp_node *n)
-{
-    int c = n->op == LP_ACC || n->op == LP_GEMM || (n->op == LP_STORE && n->value);
-    for (int i = 0; i < n->n; i++)
-        c += count_stmts(n->body[i]);
-    return c;
-}
-
-/* "fused groups" for explain, or a Graphviz digraph when dot. */
-static void explain_groups(strbuf *b, const ir_prog *p, const lp_prog *lp, bool dot)
-{
-    char *rw = einc_calloc((size_t)p->ntensor + 1, 1);
-    if (!rw) {
-        b->failed = true;
-        return;
-    }
-    if (dot) {
-        sb_printf(b, "digraph einc {\n  rankdir=LR;\n  node [fontname=\"monospace\"];\n");
-        for (int t = 0; t < p->ntensor; t++) {
-            const ir_tensor *T = &p->tensor[t];
-            sb_printf(b, "  t%d [label=\"%s\\n%s[", t, T->name, einc_dtype_name(T->dtype));
-            ir_print_shape(b, p, T);
-            sb_printf(b, "]\", shape=%s];\n", T->role == IR_TEMP ? "box" : T->role == IR_INPUT ? "ellipse" : "doubleoctagon");
-        }
-    } else {
-        sb_printf(b, "fused groups: %d loop nest%s for %d statement%s\n", lp->nnest,
-                  lp->nnest == 1 ? "" : "s", p->nstmt, p->nstmt == 1 ? "" : "s");
-    }
-    for (int i = 0; i < lp->nnest; i++) {
-        memset(rw, 0, (size_t)p->ntensor);
-        mark_node(lp->nest[i].root, lp->acc, rw);
-        if (dot)
-            sb_printf(b, "  n%d [label=\"nest %d\\n%d step%s\", shape=component, style=filled, "
-                         "fillcolor=\"#dde8ff\"];\n", i, i, count_stmts(lp->nest[i].root),
-                      count_stmts(lp->nest[i].root) == 1 ? "" : "s");
-        else
-            sb_printf(b, "  nest %d (%d step%s): reads", i, count_stmts(lp->nest[i].root),
-                      count_stmts(lp->nest[i].root) == 1 ? "" : "s");
-        for (int t = 0; t < p->ntensor; t++) {
-            if (!(rw[t] & 1))
-                continue;
-            if (dot)
-                sb_printf(b, "  t%d -> n%d;\n", t, i);
-            else
-                sb_printf(b, " %s", p->tensor[t].name);
-        }
-        if (!dot)
-            sb_printf(b, "; writes");
-        for (int t = 0; t < p->ntensor; t++)
-            if (rw[t] & 2) {
-                if (dot)
-                    sb_printf(b, "  n%d -> t%d;\n", i, t);
-                else
-                    sb_printf(b, " %s", p->tensor[t].name);
-            }
-        if (!dot)
-            sb_printf(b, "\n");
-    }
-    if (dot)
-        sb_printf(b, "}\n");
-    einc_free(rw);
-}
-
 einc_status einc_kernel_input_dtypes(einc_kernel *k, einc_dtype *dtype, einc_error *err)
 {
     einc_error scratch;
@@ -829,97 +701,6 @@ einc_status einc_kernel_input_dtypes(einc_kernel *k, einc_dtype *dtype, einc_err
     for (int i = 0; i < einc_kernel_ninputs(k); i++)
         dtype[i] = k->model ? einl_input(k->model, i)->dtype : EINC_F32;
     return EINC_OK;
-}
-
-/* The passes pl's target runs, as explain's last line names them. */
-static void explain_passes(strbuf *b, const pipeline *pl)
-{
-    sb_printf(b, "passes (%s):", pipeline_target_name(pl->target));
-    for (pl_stage s = PL_BIND; s <= PL_SCHEDULE; s++) {
-        if (!pipeline_runs(pl->target, s))
-            continue;
-        const char *none = s == PL_PATH && !pl->path ? " (kept one nest)"
-                         : s == PL_SPLIT && !pl->split ? " (nothing to split)" : "";
-        sb_printf(b, "%s %s%s", s == PL_BIND ? "" : ",", pipeline_stage_name(s), none);
-    }
-    sb_printf(b, "\n");
-}
-
-/* The text after ir_print's "statements:" line, up to `stop` when given. */
-static void statements_of(strbuf *b, const char *ir, const char *stop)
-{
-    const char *st = strstr(ir, "statements:\n"), *end = stop ? strstr(ir, stop) : NULL;
-    st = st ? st + strlen("statements:\n") : ir;
-    sb_printf(b, "%.*s", (int)(end && end > st ? end - st : (ptrdiff_t)strlen(st)), st);
-}
-
-/*
- * explain's text: each stage the CPU pipeline ran, as it printed it; or (dot) only the
- * fused groups as a Graphviz digraph.
- */
-static char *explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err, bool dot)
-{
-    einc_error scratch;
-    err = error_start(err, &scratch);
-    if (!k) {
-        fail(err, EINC_ERR_ARG, dot ? "einc_kernel_explain_dot: NULL kernel" : "einc_kernel_explain: NULL kernel");
-        return NULL;
-    }
-    if (inputs && check_tensors(ninputs, inputs, false, err))
-        return NULL;
-    arena A = { 0 };
-    cc c = { .A = &A, .src = k->src, .err = err };
-    /* the schedule a run with these arrays gets: their strides too */
-    bool *sf = inputs ? strided_flags(&A, ninputs, inputs, einc_kernel_noutputs(k), NULL) : NULL;
-    pipeline pl = kernel_pipeline(k, inputs ? ninputs : 0, inputs, sf, PL_CPU);
-    pl.record = !dot;
-    char *s = NULL;
-    if ((inputs && !sf) || pipeline_run(&c, &pl, PL_SCHEDULE) < 0) {
-        if (!c.failed)
-            cc_nomem(&c);
-        arena_free(&A);
-        return NULL;
-    }
-    strbuf b = { 0 };
-    if (dot) {
-        explain_groups(&b, pl.p, pl.lp, true);
-    } else {
-        sb_printf(&b, "%s", pl.text[PL_BIND]);
-        if (pl.path) {
-            sb_printf(&b, "contraction path: %s\n", pl.path);
-            if (pl.path_symbolic)
-                sb_printf(&b, "  chosen with each open size taken as %d (emitted code uses it; a "
-                              "run chooses for its sizes)\n", PL_SYMBOLIC_SIZE);
-            sb_printf(&b, "  naive FLOPs %.4g, optimized %.4g (%.1fx fewer), largest intermediate "
-                          "%.4g elements\n  steps:\n",
-                      pl.naive, pl.opt, pl.naive / pl.opt, pl.largest);
-            statements_of(&b, pl.text[PL_PATH], NULL);
-        }
-        if (pl.split) {
-            sb_printf(&b, "full reduction in two steps (the first runs in parallel):\n");
-            statements_of(&b, pl.text[PL_SPLIT], "flops:");
-        }
-        sb_printf(&b, "schedule:\n%s", pl.text[PL_SCHEDULE]);
-        if (k->model)
-            explain_groups(&b, pl.p, pl.lp, false);
-        explain_passes(&b, &pl);
-        if (inputs && k->target == EINC_TARGET_AUTO && use_jit(k->target))
-            explain_target(&b, k, &c, &pl, ninputs, inputs);
-    }
-    if (!(s = sb_finish(&b)))
-        fail(err, EINC_ERR_NOMEM, "out of memory");
-    arena_free(&A);
-    return s;
-}
-
-char *einc_kernel_explain(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err)
-{
-    return explain(k, ninputs, inputs, err, false);
-}
-
-char *einc_kernel_explain_dot(einc_kernel *k, int ninputs, const einc_tensor *inputs, einc_error *err)
-{
-    return explain(k, ninputs, inputs, err, true);
 }
 
 einc_status einc_kernel_input_shapes(einc_kernel *k, int *ninputs, int *ndim,
@@ -954,149 +735,4 @@ einc_status einc_kernel_input_shapes(einc_kernel *k, int *ninputs, int *ndim,
     }
     arena_free(&A);
     return err->status;
-}
-
-static bool c_identifier(const char *s)
-{
-    if (!s || !(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-        return false;
-    for (s++; *s; s++)
-        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9')))
-            return false;
-    return true;
-}
-
-/* The first '...' in the expression, or NULL: emitted kernels need fixed ranks. */
-static const ast_axis *find_ellipsis(const ast_expr *e)
-{
-    for (int i = 0; i <= e->nin; i++) {
-        const ast_side *s = i < e->nin ? e->in[i] : e->out;
-        for (int j = 0; s && j < s->n; j++) {
-            const ast_axis *a = s->ax[j];
-            if (a->kind == AST_ELLIPSIS)
-                return a;
-            for (int m = 0; a->kind == AST_GROUP && m < a->n; m++)
-                if (a->member[m]->kind == AST_ELLIPSIS)
-                    return a->member[m];
-        }
-    }
-    return NULL;
-}
-
-char *einc_kernel_emit(einc_kernel *k, einc_emit_kind what, const char *name, einc_dtype dtype,
-                       size_t *len, einc_error *err)
-{
-    einc_emit_options o = { .name = name, .dtype = dtype };
-    return einc_kernel_emit_opts(k, what, &o, len, err);
-}
-
-char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit_options *opt,
-                            size_t *len, einc_error *err)
-{
-    static const einc_emit_options defaults = { 0 };
-    if (!opt)
-        opt = &defaults;
-    const char *name = opt->name, *cpu = opt->cpu;
-    einc_dtype dtype = opt->dtype;
-    size_t scratch_len;
-    if (!len)
-        len = &scratch_len;
-    *len = 0;
-    einc_error scratch;
-    err = error_start(err, &scratch);
-    if (!k) {
-        fail(err, EINC_ERR_ARG, "einc_kernel_emit: NULL kernel");
-        return NULL;
-    }
-    bool llvm = what == EINC_EMIT_LLVM || what == EINC_EMIT_ASM || what == EINC_EMIT_OBJ;
-    if ((unsigned)what > EINC_EMIT_OBJ) {
-        fail(err, EINC_ERR_ARG, "einc_kernel_emit: unknown kind of output");
-        return NULL;
-    }
-    if (cpu && *cpu && !llvm) {
-        fail(err, EINC_ERR_ARG, "a CPU choice applies to object files, assembly and LLVM IR "
-                                "(--emit=obj|asm|llvm), not to source");
-        return NULL;
-    }
-    if (opt->nparams && what == EINC_EMIT_PTX) {
-        fail(err, EINC_ERR_ARG, "a parameter order is for an emitted function; PTX holds the "
-                                "kernels alone, which take their sizes in order of first "
-                                "appearance (--emit=cuda's launcher takes any order)");
-        return NULL;
-    }
-    if (!name)
-        name = "einc_kernel";
-    if (!c_identifier(name)) {
-        fail(err, EINC_ERR_ARG, "a kernel name must be a C identifier");
-        return NULL;
-    }
-    /* float16 and bfloat16 are a float32 kernel wrapped in conversions (codegen/cdtype.c) */
-    bool half = dtype_is_half(dtype) && (what == EINC_EMIT_C || what == EINC_EMIT_HEADER);
-    if (dtype != EINC_F32 && dtype != EINC_F64 && !half) {
-        fail(err, EINC_ERR_DTYPE, dtype_is_half(dtype)
-                                      ? "float16 and bfloat16 kernels are emitted as C (--emit=c or "
-                                        "--emit=header) today"
-                                      : "emitted kernels are float32 or float64, or float16 and "
-                                        "bfloat16 in C");
-        return NULL;
-    }
-    arena A = { 0 };
-    cc c = { .A = &A, .src = k->src, .err = err };
-    char *s = NULL;
-    const ast_axis *ell = k->ast ? find_ellipsis(k->ast) : NULL;
-    if (ell && k->ellipsis_rank < 0) {
-        cc_error(&c, EINC_ERR_ARG, ell->begin, ell->end,
-                 "a kernel's source needs the number of dimensions '...' stands for: give "
-                 "...=N (e.g. ...=2)");
-        goto done;
-    }
-    bool gpu = what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX;
-    pipeline pl = kernel_pipeline(k, 0, NULL, NULL, gpu ? PL_EMIT_GPU : llvm ? PL_EMIT_LLVM : PL_EMIT_C);
-    /* the schedule plans for the machine the code is for: the named CPU, or the stated one
-       emitted C is written for (loop.h) */
-    if (llvm)
-        jit_machine(cpu, &pl.machine);
-    else if (!gpu)
-        pl.machine = LP_EMITTED_C_MACHINE;
-    pl.opts.dtype = half ? EINC_F32 : dtype;
-    pl.opts.ellipsis_rank = k->ellipsis_rank > 0 ? k->ellipsis_rank : 0;
-    pl.opts.open_repeats = true;    /* a repeat's size not given is a parameter like any other */
-    lp_prog *lp = pipeline_run(&c, &pl, PL_SCHEDULE) == 0 ? pl.lp : NULL;
-    cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
-    if (lp && cg_params(&c, lp, opt->params, opt->nparams) < 0)
-        lp = NULL;
-    for (int t = 0; lp && t < lp->ir->ntensor; t++) {
-        /* a model declares its own dtypes: C and CUDA spell the five first, LLVM the JIT's */
-        einc_dtype dt = lp->ir->tensor[t].dtype;
-        if (llvm ? !dtype_on_jit(dt) : !dtype_is_classic(dt)) {
-            cc_error(&c, EINC_ERR_DTYPE, -1, -1, "'%s' is %s, which %s does not emit yet (README, "
-                     "\"Dtypes\"): run it with einc run", lp->ir->tensor[t].name,
-                     einc_dtype_name(dt), llvm ? "LLVM" : gpu ? "CUDA" : "C");
-            lp = NULL;
-        }
-    }
-    if (!lp) {
-        goto done;
-    } else if (half) {
-        s = cg_c_half(&c, lp, &co, dtype);
-    } else if (what == EINC_EMIT_C || what == EINC_EMIT_HEADER) {
-        s = cg_c(&c, lp, &co);
-    } else if (what == EINC_EMIT_CUDA) {
-        s = cg_cuda(&c, lp, &co);
-    } else if (what == EINC_EMIT_PTX) {
-        /* the kernels alone (NVRTC has no CUDA headers), for the H100/H200 generation */
-        char *cu = cg_cuda_kernels(&c, lp, &co), msg[sizeof err->message];
-        if (cu && nvrtc_ptx(cu, name, "compute_90", &s, msg, sizeof msg) < 0)
-            cc_error(&c, EINC_ERR_UNSUPPORTED, -1, -1, "%s", msg);
-        einc_free(cu);
-    } else {
-        s = jit_emit(&c, lp, name, cpu, what, len);
-        goto done;
-    }
-    if (s)
-        *len = strlen(s);
-done:
-    arena_free(&A);
-    return s;
 }
