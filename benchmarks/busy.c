@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "einc.h"
+#include "timer.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -27,25 +28,6 @@
 #include <unistd.h>
 
 enum { MAXROUNDS = 64, NCONF = 4 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp);
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
 
 static void pause_ms(int ms)
 {
@@ -154,8 +136,9 @@ static void setup(run *r, einc_ctx *ctx, const workload *w, float *const *data)
     r->out = (einc_tensor){ dt, nd, r->oshape, NULL, out };
 }
 
-static void run_once(run *r)
+static void run_once(void *arg)
 {
+    run *r = arg;
     einc_error e;
     if (einc_kernel_run(r->k, r->nin, r->in, &r->out, &e))
         fail("run", &e);
@@ -168,15 +151,7 @@ static double time_runs(run *r, int reps, double *mean)
     double t[4096];
     if (reps > 4096)
         reps = 4096;
-    for (int i = 0; i < 5; i++)
-        run_once(r);
-    double t0 = now();
-    for (int i = 0; i < reps; i++) {
-        double t1 = now();
-        run_once(r);
-        t[i] = now() - t1;
-    }
-    *mean = (now() - t0) / reps;
+    *mean = time_calls(run_once, r, 5, reps, 1, t, NULL) / reps;
     return median(t, reps);
 }
 

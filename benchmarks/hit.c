@@ -15,6 +15,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "einc.h"
+#include "timer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,25 +23,6 @@
 #include <time.h>
 
 enum { BATCH = 1000, MAXBATCH = 4096 };
-
-static double clock_s(clockid_t id)
-{
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp);
-    return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
 
 static einc_ctx *ctx;
 static einc_options opts;
@@ -55,15 +37,17 @@ static void fail(const char *what, const einc_error *e)
     exit(1);
 }
 
-static void run_kept(void)
+static void run_kept(void *arg)
 {
+    (void)arg;
     einc_error e;
     if (einc_kernel_run(kept, 2, in, &out, &e))
         fail("run", &e);
 }
 
-static void round_trip(void)
+static void round_trip(void *arg)
 {
+    (void)arg;
     einc_error e;
     einc_kernel *k;
     einc_dtype dt;
@@ -78,19 +62,11 @@ static void round_trip(void)
     einc_kernel_free(k);
 }
 
-static void row(const char *name, void (*f)(void), int calls)
+static void row(const char *name, void (*f)(void *), int calls)
 {
     static double wall[MAXBATCH], cpu[MAXBATCH];
     int nb = calls / BATCH < 1 ? 1 : calls / BATCH > MAXBATCH ? MAXBATCH : calls / BATCH;
-    for (int i = 0; i < BATCH; i++)
-        f();
-    for (int j = 0; j < nb; j++) {
-        double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
-        for (int i = 0; i < BATCH; i++)
-            f();
-        cpu[j] = (clock_s(CLOCK_THREAD_CPUTIME_ID) - c0) / BATCH;
-        wall[j] = (clock_s(CLOCK_MONOTONIC) - w0) / BATCH;
-    }
+    time_calls(f, NULL, BATCH, nb, BATCH, wall, cpu);
     double mw = median(wall, nb), best = wall[0], mc = median(cpu, nb);
     printf("| %-44s | %9.3f | %10.3f | %7.3f |\n", name, mw * 1e6, best * 1e6, mc * 1e6);
 }
@@ -131,7 +107,7 @@ int main(int argc, char **argv)
     if (einc_compile(ctx, "ij,jk->ik", &cpu, &warm, &e) || einc_kernel_run(warm, 2, in, &out, &e))
         fail("compile", &e);
     einc_kernel_free(warm);
-    run_kept();
+    run_kept(NULL);
     if (c[0] != 19 || c[1] != 22 || c[2] != 43 || c[3] != 50) {
         fprintf(stderr, "einc-hit: wrong result\n");
         return 1;

@@ -55,7 +55,8 @@ rm -rf "$EINC_CACHE_DIR"
   cat runtime/cuda_emu.hh runtime/cuda_emu_mma.hh | od -An -v -td1 | sed 's/\(-*[0-9][0-9]*\)/\1,/g'
   echo '0 };'; } > "$out/cuda_emu_hh.c"
 src="compiler/*.c compiler/*/*.c codegen/*.c
-     runtime/cpu.c runtime/cuda.c runtime/einc.c runtime/fdio.c runtime/kcache.c runtime/memo.c runtime/pool.c
+     runtime/auto.c runtime/cpu.c runtime/cuda.c runtime/einc.c runtime/emit.c runtime/explain.c runtime/fdio.c
+     runtime/kcache.c runtime/memo.c runtime/pool.c
      runtime/nvrtc.c runtime/cuda_emu.c $out/cuda_emu_hh.c runtime/jit_none.c
      $gen/index.c $gen/lex.c $gen/einl_gram.c $gen/einl_lex.c"
 # codegen/llvm*.c need LLVM's headers: the JIT is not built here

@@ -531,18 +531,24 @@ static int split_axis(const ir_prog *p, const ir_stmt *s)
 }
 
 /*
- * A reduction into float16 or bfloat16 that split_axis leaves whole sums into a float32
- * temporary wideN over the same free axes, then out = wideN rounds once (README, "Dtypes"):
- * accumulated in the output's own memory it would round at every step, and in a register
- * it could not take the vectorized in-memory form.
+ * A pass that gives some statements a temporary: each statement pick chooses becomes two,
+ * "temp ⊕= its right-hand side" (fill, which make writes, with the temporary's record T,
+ * its tensor index and the number in its name) and then the statement reading the
+ * temporary (make also drops from s the reduced axes fill took).  The temporaries go just
+ * before the outputs, which stay last: every access to an output is renumbered.  make sees
+ * the statement as it was (orig: its tensor numbers index p) and as it is now (s).
+ * Returns 1 when it added any, 0 when none, -1 out of memory.
  */
-static int widen_halves(cc *c, ir_prog *p)
+typedef bool (*temp_pick)(const ir_prog *p, const ir_stmt *s);
+typedef int (*temp_make)(arena *A, const ir_prog *p, const ir_stmt *orig, ir_stmt *s, ir_tensor *T,
+                         int index, int number, ir_stmt *fill);
+
+static int add_temps(cc *c, ir_prog *p, temp_pick pick, temp_make make)
 {
     arena *A = c->A;
     int n = 0;
     for (int i = 0; i < p->nstmt; i++)
-        n += p->stmt[i].nred > 0 && dtype_is_half(p->tensor[p->stmt[i].out.tensor].dtype) &&
-             split_axis(p, &p->stmt[i]) < 0;
+        n += pick(p, &p->stmt[i]);
     if (!n)
         return 0;
     int out = p->output, no = p->noutput, ns = 0, nt = out;
@@ -554,88 +560,20 @@ static int widen_halves(cc *c, ir_prog *p)
     memcpy(tensors + out + n, p->tensor + out, sizeof *tensors * (size_t)no);
     for (int i = 0; i < p->nstmt; i++) {
         ir_stmt s = p->stmt[i];
-        bool widen = s.nred > 0 && dtype_is_half(p->tensor[s.out.tensor].dtype) && split_axis(p, &s) < 0;
         if (s.out.tensor >= out)
             s.out.tensor += n;
         for (int o = out + no - 1; o >= out; o--)    /* downwards: no two end up one */
             rename_tensor(s.rhs, o, o + n);
-        if (!widen) {
+        if (!pick(p, &p->stmt[i])) {
             stmts[ns++] = s;
             continue;
         }
         ir_expr *x = ARENA_NEW(A, ir_expr);
-        ir_access wa;
-        if (!x || new_temp(A, &tensors[nt], &wa, nt, "wide", nt - out, EINC_F32, s.free, s.nfree) < 0)
+        if (!x || make(A, p, &p->stmt[i], &s, &tensors[nt], nt, nt - out, &stmts[ns++]) < 0)
             return cc_nomem(c);
-        stmts[ns++] = (ir_stmt){ .out = wa, .comb = s.comb, .rhs = s.rhs, .nfree = s.nfree,
-                                 .free = s.free, .nred = s.nred, .red = s.red };
         x->op = IR_ACCESS;
-        x->acc = wa;
+        x->acc = stmts[ns - 1].out;
         s.rhs = x;
-        s.nred = 0;             /* out = wide, or out ⊕= wide when it accumulates */
-        s.red = NULL;
-        stmts[ns++] = s;
-        nt++;
-    }
-    p->tensor = tensors;
-    p->ntensor = out + n + no;
-    p->output = out + n;
-    p->stmt = stmts;
-    p->nstmt = ns;
-    return 0;
-}
-
-int split_reductions(cc *c, ir_prog *p)
-{
-    arena *A = c->A;
-    int n = 0;
-    if (widen_halves(c, p) < 0)
-        return -1;
-    for (int i = 0; i < p->nstmt; i++)
-        n += split_axis(p, &p->stmt[i]) >= 0;
-    if (!n)
-        return 0;
-    ir_tensor *tensors = ARENA_ARRAY(A, ir_tensor, p->ntensor + n);
-    int no = p->noutput;
-    ir_stmt *stmts = ARENA_ARRAY(A, ir_stmt, p->nstmt + n);
-    if (!tensors || !stmts)
-        return cc_nomem(c);
-    /* the partials go just before the outputs, which stay last */
-    int out = p->output, ns = 0, nt = out;
-    memcpy(tensors, p->tensor, sizeof *tensors * (size_t)out);
-    memcpy(tensors + out + n, p->tensor + out, sizeof *tensors * (size_t)no);
-    for (int i = 0; i < p->nstmt; i++) {
-        ir_stmt s = p->stmt[i];
-        int r0 = split_axis(p, &s);
-        if (s.out.tensor >= out)
-            s.out.tensor += n;
-        for (int o = out + no - 1; o >= out; o--)    /* downwards: no two end up one */
-            rename_tensor(s.rhs, o, o + n);
-        if (r0 < 0) {
-            stmts[ns++] = s;
-            continue;
-        }
-        /* part[r0] ⊕= rhs over the other reduced axes; then out ⊕= part[r0] */
-        int *v = ARENA_ARRAY(A, int, 1), *red = ARENA_ARRAY(A, int, s.nred);
-        ir_expr *x = ARENA_NEW(A, ir_expr);
-        ir_access pa;
-        /* a 16-bit float's partials stay float32, so the result rounds once (README, "Dtypes") */
-        einc_dtype dt = p->tensor[p->stmt[i].out.tensor].dtype;
-        if (!v || !red || !x ||
-            new_temp(A, &tensors[nt], &pa, nt, "part", nt - out, dtype_is_half(dt) ? EINC_F32 : dt, &r0, 1) < 0)
-            return cc_nomem(c);
-        *v = r0;
-        int k = 0;
-        for (int j = 0; j < s.nred; j++)
-            if (s.red[j] != r0)
-                red[k++] = s.red[j];
-        stmts[ns++] = (ir_stmt){ .out = pa, .comb = s.comb, .rhs = s.rhs, .nfree = 1, .free = v,
-                                 .nred = k, .red = red };
-        x->op = IR_ACCESS;
-        x->acc = pa;
-        s.rhs = x;
-        s.nred = 1;
-        s.red = v;
         stmts[ns++] = s;
         nt++;
     }
@@ -645,4 +583,63 @@ int split_reductions(cc *c, ir_prog *p)
     p->stmt = stmts;
     p->nstmt = ns;
     return 1;
+}
+
+/*
+ * A reduction into float16 or bfloat16 that split_axis leaves whole sums into a float32
+ * temporary wideN over the same free axes, then out = wideN rounds once (README, "Dtypes"):
+ * accumulated in the output's own memory it would round at every step, and in a register
+ * it could not take the vectorized in-memory form.
+ */
+static bool widen_pick(const ir_prog *p, const ir_stmt *s)
+{
+    return s->nred > 0 && dtype_is_half(p->tensor[s->out.tensor].dtype) && split_axis(p, s) < 0;
+}
+
+static int widen_make(arena *A, const ir_prog *p, const ir_stmt *orig, ir_stmt *s, ir_tensor *T,
+                      int index, int number, ir_stmt *fill)
+{
+    (void)p;
+    (void)orig;
+    ir_access wa;
+    if (new_temp(A, T, &wa, index, "wide", number, EINC_F32, s->free, s->nfree) < 0)
+        return -1;
+    *fill = (ir_stmt){ .out = wa, .comb = s->comb, .rhs = s->rhs, .nfree = s->nfree,
+                       .free = s->free, .nred = s->nred, .red = s->red };
+    s->nred = 0;                /* out = wide, or out ⊕= wide when it accumulates */
+    s->red = NULL;
+    return 0;
+}
+
+static bool split_pick(const ir_prog *p, const ir_stmt *s) { return split_axis(p, s) >= 0; }
+
+/* part[r0] ⊕= rhs over the other reduced axes; then out ⊕= part[r0] */
+static int split_make(arena *A, const ir_prog *p, const ir_stmt *orig, ir_stmt *s, ir_tensor *T,
+                      int index, int number, ir_stmt *fill)
+{
+    int r0 = split_axis(p, orig);
+    int *v = ARENA_ARRAY(A, int, 1), *red = ARENA_ARRAY(A, int, s->nred);
+    ir_access pa;
+    /* a 16-bit float's partials stay float32, so the result rounds once (README, "Dtypes") */
+    einc_dtype dt = p->tensor[orig->out.tensor].dtype;
+    if (!v || !red ||
+        new_temp(A, T, &pa, index, "part", number, dtype_is_half(dt) ? EINC_F32 : dt, &r0, 1) < 0)
+        return -1;
+    *v = r0;
+    int k = 0;
+    for (int j = 0; j < s->nred; j++)
+        if (s->red[j] != r0)
+            red[k++] = s->red[j];
+    *fill = (ir_stmt){ .out = pa, .comb = s->comb, .rhs = s->rhs, .nfree = 1, .free = v,
+                       .nred = k, .red = red };
+    s->nred = 1;
+    s->red = v;
+    return 0;
+}
+
+int split_reductions(cc *c, ir_prog *p)
+{
+    if (add_temps(c, p, widen_pick, widen_make) < 0)
+        return -1;
+    return add_temps(c, p, split_pick, split_make);
 }
