@@ -11,7 +11,8 @@
 /* Helper functions: one bit per (function, compute type). */
 enum { H_MAX, H_MIN, H_DIVZ, H_COUNT };
 static const char *const helper_name[H_COUNT] = { "einc_max_", "einc_min_", "einc_divz_" };
-static const char *const type_suffix[4] = { "f", "d", "i32", "i64" };
+enum { NTYPE = 5 };
+static const char *const type_suffix[NTYPE] = { "f", "d", "i32", "i64", "u64" };
 
 static int type_index(einc_dtype t)
 {
@@ -19,11 +20,12 @@ static int type_index(einc_dtype t)
     case EINC_F32: return 0;
     case EINC_F64: return 1;
     case EINC_I32: return 2;
+    case EINC_U64: return 4;
     default: return 3;
     }
 }
 
-static unsigned helper_bit(int h, einc_dtype t) { return 1u << (h * 4 + type_index(t)); }
+static unsigned helper_bit(int h, einc_dtype t) { return 1u << (h * NTYPE + type_index(t)); }
 
 /* The helper op x calls, or -1. */
 static int helper_of(const ir_expr *x, einc_dtype t)
@@ -86,9 +88,9 @@ static bool taken(const cspell *s, const char *name)
         if (strcmp(name, pw[i]) == 0)
             return true;
     for (int h = 0; h < H_COUNT; h++)
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < NTYPE; t++) {
             size_t n = strlen(helper_name[h]);
-            if ((s->helpers & 1u << (h * 4 + t)) && strncmp(name, helper_name[h], n) == 0 &&
+            if ((s->helpers & 1u << (h * NTYPE + t)) && strncmp(name, helper_name[h], n) == 0 &&
                 strcmp(name + n, type_suffix[t]) == 0)
                 return true;
         }
@@ -259,8 +261,30 @@ const char *cs_host_type(einc_dtype t)
     case EINC_F64: return "double";
     case EINC_I32: return "int32_t";
     case EINC_I64: return "int64_t";
+    case EINC_I8: return "int8_t";
+    case EINC_I16: return "int16_t";
+    case EINC_U16: case EINC_F16: case EINC_BF16: return "uint16_t";    /* the 16 bits */
+    case EINC_U32: return "uint32_t";
+    case EINC_U64: return "uint64_t";
     default: return "uint8_t";
     }
+}
+
+/* The signed (unsigned for uint64) type integers of compute type t compare in. */
+static const char *cmp_type(const cspell *s, einc_dtype t)
+{
+    return t == EINC_I32 ? s->i32 : t == EINC_U64 ? s->u64 : s->i64;
+}
+
+/* Opens einc_wrap_T( when s->wrap is a narrow integer computed in int64 (cspell.h). */
+static bool wrap_open(const cspell *s, const lp_nest *nest)
+{
+    einc_dtype w = s->wrap;
+    if (nest->compute != EINC_I64 ||
+        (w != EINC_I8 && w != EINC_I16 && w != EINC_U8 && w != EINC_U16 && w != EINC_U32))
+        return false;
+    sb_printf(s->b, "einc_wrap_%s(", dtype_brief(w));
+    return true;
 }
 
 void cs_float_lit(const cspell *s, einc_dtype t, double v)
@@ -291,7 +315,7 @@ static void zero(const cspell *s, einc_dtype t)
 void cs_identity(const cspell *s, const lp_nest *nest, ir_comb comb)
 {
     einc_dtype t = nest->compute;
-    bool fp = dtype_is_float(t), i32 = t == EINC_I32;
+    bool fp = dtype_is_float(t), i32 = t == EINC_I32, u64 = t == EINC_U64;
     const char *at = cs_arith_type(s, t);
     switch (comb) {
     case IR_COMB_PROD:
@@ -299,10 +323,12 @@ void cs_identity(const cspell *s, const lp_nest *nest, ir_comb comb)
         break;
     case IR_COMB_MAX:
         if (fp) cs_float_lit(s, t, -INFINITY);
+        else if (u64) sb_printf(s->b, "(%s)0", at);
         else sb_printf(s->b, "(%s)(%s - 1)", at, i32 ? "-2147483647" : "-9223372036854775807LL");
         break;
     case IR_COMB_MIN:
         if (fp) cs_float_lit(s, t, INFINITY);
+        else if (u64) sb_printf(s->b, "(~(%s)0)", at);
         else sb_printf(s->b, "(%s)%s", at, i32 ? "2147483647" : "9223372036854775807LL");
         break;
     case IR_COMB_SUM: case IR_COMB_MEAN: case IR_COMB_ASSIGN:
@@ -328,14 +354,17 @@ void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_acce
                 ir_comb comb, const char *lhs, const ir_expr *x, const char *vtext)
 {
     einc_dtype t = nest->compute;
-    bool fp = dtype_is_float(t);
-    const char *st = t == EINC_I32 ? s->i32 : s->i64, *v = s->tmp;
+    bool fp = dtype_is_float(t), wrap = false;
+    const char *st = cmp_type(s, t), *v = s->tmp;
     switch (comb) {
     case IR_COMB_SUM: case IR_COMB_MEAN: case IR_COMB_PROD:
         sb_printf(s->b, "%s %s= ", lhs, comb == IR_COMB_PROD ? "*" : "+");
         break;
     case IR_COMB_MAX: case IR_COMB_MIN:
         sb_printf(s->b, "{ %s %s = ", cs_arith_type(s, t), v);
+        /* an expression's value is wrapped; acc and a text (another acc, in a fold) hold
+           wrapped values or the identity already, which wrapping would break */
+        wrap = x && wrap_open(s, nest);
         break;
     case IR_COMB_ASSIGN:
         sb_printf(s->b, "%s = ", lhs);
@@ -348,6 +377,8 @@ void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_acce
         cs_expr(s, nest, in_acc, store_dst, x);
     else
         sb_printf(s->b, "%s", vtext);
+    if (wrap)
+        sb_printf(s->b, ")");
     if (comb == IR_COMB_MAX || comb == IR_COMB_MIN) {
         const char *op = comb == IR_COMB_MAX ? ">" : "<";
         if (fp)   /* NaN wins and then stays: numpy's maximum/minimum */
@@ -407,9 +438,14 @@ void cs_load(const cspell *s, const lp_nest *nest, const ir_access *a)
     }
     if (guard)
         sb_printf(s->b, " ? ");
-    if (T->dtype != t || !dtype_is_float(t))
+    bool half = dtype_is_half(T->dtype);
+    if (half ? t != EINC_F32 : T->dtype != t || !dtype_is_float(t))
         sb_printf(s->b, "(%s)", cs_arith_type(s, t));
+    if (half)
+        sb_printf(s->b, "%s(", T->dtype == EINC_F16 ? "einc_h2f" : "einc_bf2f");
     cs_access(s, a);
+    if (half)
+        sb_printf(s->b, ")");
     if (guard) {                /* outside: the identity of its pad combiner (ir.h) */
         sb_printf(s->b, " : ");
         cs_identity(s, nest, a->pad);
@@ -472,6 +508,16 @@ static void unary(const cspell *s, const lp_nest *nest, bool in_acc, const ir_ac
     cs_bug(s, "unary operator", (int)x->op);
 }
 
+/* An operand of max, min, division or ==: wrapped to a narrow stored type (cspell.h). */
+static void operand(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
+                    const ir_expr *x)
+{
+    bool w = wrap_open(s, nest);
+    cs_expr(s, nest, in_acc, store_dst, x);
+    if (w)
+        sb_printf(s->b, ")");
+}
+
 void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
              const ir_expr *x)
 {
@@ -483,9 +529,14 @@ void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access 
             if (in_acc) {
                 sb_printf(s->b, "acc");
             } else {
+                einc_dtype dt = s->p->tensor[store_dst->tensor].dtype;
                 if (!dtype_is_float(t))
                     sb_printf(s->b, "(%s)", at);
+                if (dtype_is_half(dt))
+                    sb_printf(s->b, "%s(", dt == EINC_F16 ? "einc_h2f" : "einc_bf2f");
                 cs_access(s, store_dst);
+                if (dtype_is_half(dt))
+                    sb_printf(s->b, ")");
             }
             return;
         }
@@ -523,18 +574,25 @@ void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access 
     int h = helper_of(x, t);
     if (h >= 0) {               /* a function, so each operand is evaluated once */
         sb_printf(s->b, "%s%s(", helper_name[h], type_suffix[type_index(t)]);
-        cs_expr(s, nest, in_acc, store_dst, x->a);
+        operand(s, nest, in_acc, store_dst, x->a);
         sb_printf(s->b, ", ");
-        cs_expr(s, nest, in_acc, store_dst, x->b);
+        operand(s, nest, in_acc, store_dst, x->b);
         sb_printf(s->b, ")");
         return;
     }
-    if (x->op == IR_EQ)
+    bool eq = x->op == IR_EQ;
+    if (eq)
         sb_printf(s->b, "(%s)", at);
     sb_printf(s->b, "(");
-    cs_expr(s, nest, in_acc, store_dst, x->a);
-    sb_printf(s->b, " %s ", x->op == IR_EQ ? "==" : ir_op_name(x->op));
-    cs_expr(s, nest, in_acc, store_dst, x->b);
+    if (eq)
+        operand(s, nest, in_acc, store_dst, x->a);
+    else
+        cs_expr(s, nest, in_acc, store_dst, x->a);
+    sb_printf(s->b, " %s ", eq ? "==" : ir_op_name(x->op));
+    if (eq)
+        operand(s, nest, in_acc, store_dst, x->b);
+    else
+        cs_expr(s, nest, in_acc, store_dst, x->b);
     sb_printf(s->b, ")");
 }
 
@@ -542,13 +600,13 @@ void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access 
 
 void cs_helpers(const cspell *s)
 {
-    static const einc_dtype types[4] = { EINC_F32, EINC_F64, EINC_I32, EINC_I64 };
+    static const einc_dtype types[NTYPE] = { EINC_F32, EINC_F64, EINC_I32, EINC_I64, EINC_U64 };
     for (int h = 0; h < H_COUNT; h++)
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < NTYPE; i++) {
             einc_dtype t = types[i];
             if (!(s->helpers & helper_bit(h, t)))
                 continue;
-            const char *T = cs_arith_type(s, t), *S = t == EINC_I32 ? s->i32 : s->i64;
+            const char *T = cs_arith_type(s, t), *S = cmp_type(s, t);
             const char *name = helper_name[h], *sfx = type_suffix[i];
             sb_printf(s->b, "#ifndef EINC_H_%s%s\n#define EINC_H_%s%s\n%s %s %s%s(%s a, %s b)\n{\n    return ",
                       name + 5, sfx, name + 5, sfx, s->fn, T, name, sfx, T, T);
@@ -556,6 +614,8 @@ void cs_helpers(const cspell *s)
                 sb_printf(s->b, "b == 0 ? ");
                 cs_float_lit(s, t, 0);
                 sb_printf(s->b, " : a / b;\n");
+            } else if (h == H_DIVZ && t == EINC_U64) {      /* 0 where b is 0 */
+                sb_printf(s->b, "b == 0 ? (%s)0 : a / b;\n", T);
             } else if (h == H_DIVZ) {   /* 0 where b is 0; INT_MIN / -1 wraps, as numpy's */
                 sb_printf(s->b, "b == 0 ? (%s)0 : b == (%s)-1 ? (%s)0 - a : (%s)((%s)a / (%s)b);\n", T, T,
                           T, T, S, S);

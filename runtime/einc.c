@@ -785,13 +785,13 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     einc_status st = check_tensors(ninputs, inputs, true, err);
     if (st || (st = check_tensors(noutputs, outs, true, err)))
         return st;
-    /* CUDA computes the five first dtypes, the JIT the integers up to 32 bits and the 16-bit
-       floats too; the others run in the interpreter under --target=auto (README, "Dtypes"),
-       and are refused by name elsewhere. */
+    /* the JIT computes the integers up to 32 bits and the 16-bit floats, CUDA uint64 too;
+       complex (and uint64 on the JIT) runs in the interpreter under --target=auto (README,
+       "Dtypes"), and is refused by name elsewhere. */
     bool classic = true, jit_ok = true;
     for (int i = 0; i < ninputs + noutputs; i++) {
         einc_dtype dt = i < ninputs ? inputs[i].dtype : outs[i - ninputs].dtype;
-        classic = classic && dtype_is_classic(dt);
+        classic = classic && dtype_on_cuda(dt);
         jit_ok = jit_ok && dtype_on_jit(dt);
     }
     if ((!jit_ok && k->target == EINC_TARGET_CPU) || (!classic && k->target == EINC_TARGET_CUDA))
@@ -799,8 +799,8 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
                     k->target == EINC_TARGET_CPU
                         ? "the CPU JIT does not compute this dtype yet (complex and uint64 run "
                           "in the interpreter): use --target=interp or auto"
-                        : "the CUDA target does not compute this dtype yet (an array is not "
-                          "float32, float64, int32, int64 or bool): use --target=interp or auto");
+                        : "the CUDA target does not compute this dtype yet (complex runs in "
+                          "the interpreter): use --target=interp or auto");
     memo_slots *ms = k->shared ? &k->shared->memo : &k->memo;
     const run_memo *m = einc_timing || noutputs != 1 ? NULL : memo_find(ms, ninputs, inputs, outs);
     if (m)
@@ -1268,12 +1268,14 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     }
     /* float16 and bfloat16 are a float32 kernel wrapped in conversions (codegen/cdtype.c) */
     bool half = dtype_is_half(dtype) && (what == EINC_EMIT_C || what == EINC_EMIT_HEADER);
-    if (dtype != EINC_F32 && dtype != EINC_F64 && !half) {
+    /* CUDA spells every type it computes (codegen/cuda.c: cu_elem_type) */
+    bool cuda_type = (what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX) && dtype_on_cuda(dtype);
+    if (dtype != EINC_F32 && dtype != EINC_F64 && !half && !cuda_type) {
         fail(err, EINC_ERR_DTYPE, dtype_is_half(dtype)
-                                      ? "float16 and bfloat16 kernels are emitted as C (--emit=c or "
-                                        "--emit=header) today"
+                                      ? "float16 and bfloat16 kernels are emitted as C or CUDA "
+                                        "(--emit=c, header, cuda or ptx) today"
                                       : "emitted kernels are float32 or float64, or float16 and "
-                                        "bfloat16 in C");
+                                        "bfloat16 in C, or any type but complex in CUDA");
         return NULL;
     }
     arena A = { 0 };
@@ -1304,7 +1306,7 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     for (int t = 0; lp && t < lp->ir->ntensor; t++) {
         /* a model declares its own dtypes: C and CUDA spell the five first, LLVM the JIT's */
         einc_dtype dt = lp->ir->tensor[t].dtype;
-        if (llvm ? !dtype_on_jit(dt) : !dtype_is_classic(dt)) {
+        if (llvm ? !dtype_on_jit(dt) : gpu ? !dtype_on_cuda(dt) : !dtype_is_classic(dt)) {
             cc_error(&c, EINC_ERR_DTYPE, -1, -1, "'%s' is %s, which %s does not emit yet (README, "
                      "\"Dtypes\"): run it with einc run", lp->ir->tensor[t].name,
                      einc_dtype_name(dt), llvm ? "LLVM" : gpu ? "CUDA" : "C");

@@ -782,7 +782,7 @@ static void test_emit_errors(void **state)
     assert_string_equal(err.message, "a kernel name must be a C identifier");
     assert_null(einc_kernel_emit(k, EINC_EMIT_C, NULL, EINC_I32, NULL, &err));
     assert_string_equal(err.message, "emitted kernels are float32 or float64, or float16 and "
-                                     "bfloat16 in C");
+                                     "bfloat16 in C, or any type but complex in CUDA");
     einc_kernel_free(k);
     /* a repeat without its size compiles, emits, and refuses to run */
     assert_int_equal(einc_compile(ctx, "h w -> h w c", NULL, &k, &err), EINC_OK);

@@ -84,6 +84,12 @@ bool dtype_on_jit(einc_dtype t)
            t == EINC_U32 || dtype_is_half(t);
 }
 
+/* ... and CUDA: every integer width and the 16-bit floats too; complex runs in the interpreter */
+bool dtype_on_cuda(einc_dtype t)
+{
+    return dtype_on_jit(t) || t == EINC_U64;
+}
+
 static einc_dtype int_of(bool uns, size_t size)
 {
     static const einc_dtype s[] = { EINC_I8, EINC_I16, EINC_I32, EINC_I64 };
