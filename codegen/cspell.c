@@ -270,13 +270,30 @@ const char *cs_host_type(einc_dtype t)
     case EINC_I64: return "int64_t";
     case EINC_I8: return "int8_t";
     case EINC_I16: return "int16_t";
-    case EINC_U16: return "uint16_t";
+    case EINC_U16: case EINC_F16: case EINC_BF16: return "uint16_t";    /* the 16 bits */
     case EINC_U32: return "uint32_t";
     case EINC_U64: return "uint64_t";
     case EINC_C64: return "float _Complex";
     case EINC_C128: return "double _Complex";
-    default: return "uint8_t";      /* bool, uint8; float16 and bfloat16 bits are cdtype.c's */
+    default: return "uint8_t";      /* bool, uint8 */
     }
+}
+
+/* The signed (unsigned for uint64) type integers of compute type t compare in. */
+static const char *cmp_type(const cspell *s, einc_dtype t)
+{
+    return t == EINC_I32 ? s->i32 : t == EINC_U64 ? s->u64 : s->i64;
+}
+
+/* Opens einc_wrap_T( when s->wrap is a narrow integer computed in int64 (cspell.h). */
+static bool wrap_open(const cspell *s, const lp_nest *nest)
+{
+    einc_dtype w = s->wrap;
+    if (nest->compute != EINC_I64 ||
+        (w != EINC_I8 && w != EINC_I16 && w != EINC_U8 && w != EINC_U16 && w != EINC_U32))
+        return false;
+    sb_printf(s->b, "einc_wrap_%s(", dtype_brief(w));
+    return true;
 }
 
 void cs_float_lit(const cspell *s, einc_dtype t, double v)
@@ -366,9 +383,9 @@ void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_acce
                 ir_comb comb, const char *lhs, const ir_expr *x, const char *vtext)
 {
     einc_dtype t = nest->compute;
-    bool fp = dtype_is_float(t);
+    bool fp = dtype_is_float(t), wrap = false;
     /* integers compare in their signed type, uint64 as itself */
-    const char *st = t == EINC_I32 ? s->i32 : t == EINC_U64 ? s->u64 : s->i64, *v = s->tmp;
+    const char *st = cmp_type(s, t), *v = s->tmp;
     if (dtype_is_complex(t) && (comb == IR_COMB_MAX || comb == IR_COMB_MIN)) {   /* bind.c refuses these */
         cc_error(s->c, EINC_ERR_DTYPE, -1, -1, "%s of %s: complex numbers have no order",
                  comb == IR_COMB_MAX ? "max" : "min", einc_dtype_name(t));
@@ -380,6 +397,9 @@ void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_acce
         break;
     case IR_COMB_MAX: case IR_COMB_MIN:
         sb_printf(s->b, "{ %s %s = ", cs_arith_type(s, t), v);
+        /* an expression's value is wrapped; acc and a text (another acc, in a fold) hold
+           wrapped values or the identity already, which wrapping would break */
+        wrap = x && wrap_open(s, nest);
         break;
     case IR_COMB_ASSIGN:
         sb_printf(s->b, "%s = ", lhs);
@@ -392,6 +412,8 @@ void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_acce
         cs_expr(s, nest, in_acc, store_dst, x);
     else
         sb_printf(s->b, "%s", vtext);
+    if (wrap)
+        sb_printf(s->b, ")");
     if (comb == IR_COMB_MAX || comb == IR_COMB_MIN) {
         const char *op = comb == IR_COMB_MAX ? ">" : "<";
         if (fp)   /* NaN wins and then stays: numpy's maximum/minimum */
@@ -451,9 +473,14 @@ void cs_load(const cspell *s, const lp_nest *nest, const ir_access *a)
     }
     if (guard)
         sb_printf(s->b, " ? ");
-    if (T->dtype != t || (!dtype_is_float(t) && !dtype_is_complex(t)))
+    bool half = dtype_is_half(T->dtype);
+    if (half ? t != EINC_F32 : T->dtype != t || (!dtype_is_float(t) && !dtype_is_complex(t)))
         sb_printf(s->b, "(%s)", cs_arith_type(s, t));
+    if (half)
+        sb_printf(s->b, "%s(", T->dtype == EINC_F16 ? "einc_h2f" : "einc_bf2f");
     cs_access(s, a);
+    if (half)
+        sb_printf(s->b, ")");
     if (guard) {                /* outside: the identity of its pad combiner (ir.h) */
         sb_printf(s->b, " : ");
         cs_identity(s, nest, a->pad);
@@ -521,6 +548,16 @@ static void unary(const cspell *s, const lp_nest *nest, bool in_acc, const ir_ac
     cs_bug(s, "unary operator", (int)x->op);
 }
 
+/* An operand of max, min, division or ==: wrapped to a narrow stored type (cspell.h). */
+static void operand(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
+                    const ir_expr *x)
+{
+    bool w = wrap_open(s, nest);
+    cs_expr(s, nest, in_acc, store_dst, x);
+    if (w)
+        sb_printf(s->b, ")");
+}
+
 void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access *store_dst,
              const ir_expr *x)
 {
@@ -532,9 +569,14 @@ void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access 
             if (in_acc) {
                 sb_printf(s->b, "acc");
             } else {
+                einc_dtype dt = s->p->tensor[store_dst->tensor].dtype;
                 if (!dtype_is_float(t))
                     sb_printf(s->b, "(%s)", at);
+                if (dtype_is_half(dt))
+                    sb_printf(s->b, "%s(", dt == EINC_F16 ? "einc_h2f" : "einc_bf2f");
                 cs_access(s, store_dst);
+                if (dtype_is_half(dt))
+                    sb_printf(s->b, ")");
             }
             return;
         }
@@ -572,18 +614,25 @@ void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access 
     int h = helper_of(x, t);
     if (h >= 0) {               /* a function, so each operand is evaluated once */
         sb_printf(s->b, "%s%s(", helper_name[h], type_suffix[type_index(t)]);
-        cs_expr(s, nest, in_acc, store_dst, x->a);
+        operand(s, nest, in_acc, store_dst, x->a);
         sb_printf(s->b, ", ");
-        cs_expr(s, nest, in_acc, store_dst, x->b);
+        operand(s, nest, in_acc, store_dst, x->b);
         sb_printf(s->b, ")");
         return;
     }
-    if (x->op == IR_EQ)
+    bool eq = x->op == IR_EQ;
+    if (eq)
         sb_printf(s->b, "(%s)", at);
     sb_printf(s->b, "(");
-    cs_expr(s, nest, in_acc, store_dst, x->a);
-    sb_printf(s->b, " %s ", x->op == IR_EQ ? "==" : ir_op_name(x->op));
-    cs_expr(s, nest, in_acc, store_dst, x->b);
+    if (eq)
+        operand(s, nest, in_acc, store_dst, x->a);
+    else
+        cs_expr(s, nest, in_acc, store_dst, x->a);
+    sb_printf(s->b, " %s ", eq ? "==" : ir_op_name(x->op));
+    if (eq)
+        operand(s, nest, in_acc, store_dst, x->b);
+    else
+        cs_expr(s, nest, in_acc, store_dst, x->b);
     sb_printf(s->b, ")");
 }
 
@@ -625,7 +674,7 @@ void cs_helpers(const cspell *s)
                          h == H_MAX ? "max" : "min", einc_dtype_name(t));
                 return;
             }
-            const char *T = cs_arith_type(s, t), *S = t == EINC_I32 ? s->i32 : t == EINC_U64 ? s->u64 : s->i64;
+            const char *T = cs_arith_type(s, t), *S = cmp_type(s, t);
             const char *name = helper_name[h], *sfx = type_suffix[i];
             if (dtype_is_complex(t)) {
                 complex_div(s, t, name, sfx, h == H_DIVZ);
@@ -639,6 +688,8 @@ void cs_helpers(const cspell *s)
                 sb_printf(s->b, "b == 0 ? ");
                 cs_float_lit(s, t, 0);
                 sb_printf(s->b, " : a / b;\n");
+            } else if (h == H_DIVZ && t == EINC_U64) {      /* 0 where b is 0 */
+                sb_printf(s->b, "b == 0 ? (%s)0 : a / b;\n", T);
             } else if (h == H_DIVZ) {   /* 0 where b is 0; INT_MIN / -1 wraps, as numpy's */
                 sb_printf(s->b, "b == 0 ? (%s)0 : b == (%s)-1 ? (%s)0 - a : (%s)((%s)a / (%s)b);\n", T, T,
                           T, T, S, S);

@@ -32,6 +32,12 @@ typedef struct cspell {
     const char *nan_f, *nan_d;
     const char *fn;             /* how a helper function is declared: "static inline" */
     const char *tmp;            /* a local name no axis or array can take: "v", "v_" */
+    /* The stored type of the statement being spelled (CUDA sets it; C leaves EINC_F32): a
+       narrow integer computed in int64 (lower.c: compute_type) has the operands of max,
+       min, division and == wrapped to its width first, einc_wrap_T(v), as the JIT's
+       cgl_wrap and the interpreter do.  A float16 or bfloat16 array is read through
+       einc_h2f or einc_bf2f, which the generator's prelude defines. */
+    einc_dtype wrap;
 } cspell;
 
 /*

@@ -70,8 +70,65 @@ const char *cu_elem_type(einc_dtype t)
     case EINC_F64: return "double";
     case EINC_I32: return "einc_i32";
     case EINC_I64: return "einc_i64";
-    default: return "einc_u8";
+    case EINC_I8: return "einc_i8";
+    case EINC_I16: return "einc_i16";
+    case EINC_U16: return "einc_u16";
+    case EINC_U32: return "einc_u32";
+    case EINC_U64: return "einc_u64";
+    case EINC_F16: return "einc_f16";
+    case EINC_BF16: return "einc_bf16";
+    default: return "einc_u8";      /* uint8 and bool */
     }
+}
+
+/* The type a copy moves: the 16 bits of a float16 or bfloat16, unconverted. */
+const char *cu_copy_type(einc_dtype t)
+{
+    return dtype_is_half(t) ? "einc_u16" : cu_elem_type(t);
+}
+
+/*
+ * The prelude of a program with an array of a narrow integer or 16-bit float type (README,
+ * "Dtypes"; "" otherwise).  float16 and bfloat16 arrays are einc_f16 and einc_bf16: two
+ * bytes with the bits of CUDA's __half and __nv_bfloat16 (so a caller passes those as
+ * they are), reached only through einc_h2f, einc_f2h, einc_bf2f and einc_f2bf, which
+ * round to nearest even.  Here they are PTX's cvt (NVRTC finds no cuda_fp16.h without a
+ * toolkit's include path); the emulator defines them in portable C++
+ * (runtime/cuda_emu_types.hh).  They are not static: nvcc warns of an unused static
+ * function.  einc_wrap_T wraps an int64 to T's width (cspell.h).
+ */
+static const char types_prelude[] =
+    "#ifndef EINC_CUDA_NARROW\n#define EINC_CUDA_NARROW\n"
+    "#ifndef EINC_CUDA_EMU\n"
+    "struct einc_f16 { unsigned short x; };\nstruct einc_bf16 { unsigned short x; };\n"
+    "__device__ __forceinline__ float einc_h2f(einc_f16 h)\n"
+    "{\n    float f;\n    asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(f) : \"h\"(h.x));\n    return f;\n}\n"
+    "__device__ __forceinline__ einc_f16 einc_f2h(float f)\n"
+    "{\n    einc_f16 h;\n    asm(\"cvt.rn.f16.f32 %0, %1;\" : \"=h\"(h.x) : \"f\"(f));\n    return h;\n}\n"
+    "__device__ __forceinline__ float einc_bf2f(einc_bf16 h) { return __uint_as_float((unsigned)h.x << 16); }\n"
+    "__device__ __forceinline__ einc_bf16 einc_f2bf(float f)\n{\n    einc_bf16 h;\n"
+    "#if __CUDA_ARCH__ >= 800\n"
+    "    asm(\"cvt.rn.bf16.f32 %0, %1;\" : \"=h\"(h.x) : \"f\"(f));\n"
+    "#else\n"
+    "    const unsigned x = __float_as_uint(f);\n"
+    "    h.x = (unsigned short)((x & 0x7fffffffu) > 0x7f800000u ? (x >> 16) | 0x40u\n"
+    "                                                           : (x + 0x7fffu + ((x >> 16) & 1u)) >> 16);\n"
+    "#endif\n"
+    "    return h;\n}\n"
+    "#endif\n"
+    "#define einc_wrap_i8(v) ((einc_u64)(einc_i64)(einc_i8)(v))\n"
+    "#define einc_wrap_i16(v) ((einc_u64)(einc_i64)(einc_i16)(v))\n"
+    "#define einc_wrap_u8(v) ((einc_u64)(einc_u8)(v))\n"
+    "#define einc_wrap_u16(v) ((einc_u64)(einc_u16)(v))\n"
+    "#define einc_wrap_u32(v) ((einc_u64)(einc_u32)(v))\n"
+    "#endif\n\n";
+
+static const char *cu_types_prelude(const lp_prog *lp)
+{
+    for (int t = 0; t < lp->ir->ntensor; t++)
+        if (!dtype_is_classic(lp->ir->tensor[t].dtype))
+            return types_prelude;
+    return "";
 }
 
 /* Names a size parameter may not take: C++ keywords, CUDA built-ins, our own locals. */
@@ -129,6 +186,8 @@ static void store_value(cgu *g, const ir_access *dst, const char *text)
     einc_dtype t = g->sp.p->tensor[dst->tensor].dtype;
     if (t == EINC_BOOL)
         sb_printf(g->sp.b, "(einc_u8)((%s) != 0)", text);
+    else if (dtype_is_half(t))      /* computed in float32, rounded once to nearest even */
+        sb_printf(g->sp.b, "%s((float)(%s))", t == EINC_F16 ? "einc_f2h" : "einc_f2bf", text);
     else if (t == g->nest->compute && dtype_is_float(t))
         sb_printf(g->sp.b, "%s", text);
     else
@@ -207,6 +266,7 @@ static void node(cgu *g, const lp_node *n, int depth)
         return;
     }
     case LP_ACC: {
+        g->sp.wrap = g->sp.p->tensor[n->dst->tensor].dtype;    /* cspell.h */
         indent(g, depth);
         sb_printf(g->sp.b, "{\n");
         indent(g, depth + 1);
@@ -235,6 +295,7 @@ static void node(cgu *g, const lp_node *n, int depth)
         return;
     case LP_STORE:
         g->store_dst = n->dst;
+        g->sp.wrap = g->sp.p->tensor[n->dst->tensor].dtype;
         indent(g, depth);
         if (!n->value || n->comb == IR_COMB_ASSIGN) {   /* dst = value, or dst = identity */
             store(g, n->dst, n->value, n->comb);
@@ -616,7 +677,7 @@ static void launch_args(cgu *g)
         if (T->role == IR_TEMP && !g->sp.stored[t])
             continue;
         sb_printf(g->sp.b, "%s", first ? "" : ", ");
-        if (!dtype_is_float(T->dtype))
+        if (T->dtype != EINC_F32 && T->dtype != EINC_F64)
             sb_printf(g->sp.b, "(%s%s *)", T->role == IR_INPUT ? "const " : "", cu_elem_type(T->dtype));
         sb_printf(g->sp.b, "%s", g->sp.tensor[t]);
         first = false;
@@ -680,15 +741,16 @@ static void preamble(cgu *g, const cg_opts *o, bool host, const cu_kernel *ks, c
               "typedef long long einc_i64;\ntypedef unsigned long long einc_u64;\n"
               "typedef int einc_i32;\ntypedef unsigned int einc_u32;\n"
               "typedef unsigned char einc_u8;\n"
+              "typedef signed char einc_i8;\ntypedef short einc_i16;\ntypedef unsigned short einc_u16;\n"
               "#define EINC_INF_F __int_as_float(0x7f800000)\n"
               "#define EINC_NAN_F __int_as_float(0x7fc00000)\n"
               "#define EINC_INF_D __longlong_as_double(0x7ff0000000000000LL)\n"
               "#define EINC_NAN_D __longlong_as_double(0x7ff8000000000000LL)\n"
-              "#endif\n\n"
+              "#endif\n\n%s"
               "#if !defined(EINC_CUDA_EMU) && !defined(einc_load_f4)\n"
               "#define einc_load_f4(p) (*(const float4 *)(const void *)(p))\n"
               "#define einc_store_f4(p, v) ((void)(*(float4 *)(void *)(p) = (v)))\n"
-              "#endif\n\n");
+              "#endif\n\n", cu_types_prelude(g->sp.lp));
     if (g->sp.helpers) {
         cs_helpers(&g->sp);
         sb_printf(g->sp.b, "\n");

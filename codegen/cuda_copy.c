@@ -248,7 +248,7 @@ void cu_copy_kernel(cspell *sp, const lp_nest *nest, const int *flat, int nflat)
     for (int i = 0; i < nflat; i++)
         st = st->body[0];
     const ir_access *src = &st->value->acc, *dst = st->dst;
-    const char *T = cu_elem_type(sp->p->tensor[dst->tensor].dtype);
+    const char *T = cu_copy_type(sp->p->tensor[dst->tensor].dtype);
     int D = nflat ? nflat : 1;
     strbuf *b = sp->b;
     sb_printf(b, "    __shared__ %s einc_tile[EINC_TILE_SMEM];\n", T);
@@ -266,8 +266,12 @@ void cu_copy_kernel(cspell *sp, const lp_nest *nest, const int *flat, int nflat)
     }
     if (!nflat)
         sb_printf(b, "    einc_n[0] = 1;\n    einc_s[0] = einc_d[0] = 0;\n");
-    sb_printf(b, "    einc_copy<%s, %d>(%s + einc_sb, %s + einc_db, einc_n, einc_s, einc_d, einc_tile);\n", T, D,
-              sp->tensor[src->tensor], sp->tensor[dst->tensor]);
+    if (dtype_is_half(sp->p->tensor[dst->tensor].dtype))   /* the bits, as einc_u16 */
+        sb_printf(b, "    einc_copy<%s, %d>((const %s *)(%s + einc_sb), (%s *)(%s + einc_db), einc_n, einc_s, "
+                     "einc_d, einc_tile);\n", T, D, T, sp->tensor[src->tensor], T, sp->tensor[dst->tensor]);
+    else
+        sb_printf(b, "    einc_copy<%s, %d>(%s + einc_sb, %s + einc_db, einc_n, einc_s, einc_d, einc_tile);\n",
+                  T, D, sp->tensor[src->tensor], sp->tensor[dst->tensor]);
 }
 
 /* The routine, once per file, before the first kernel that needs it. */

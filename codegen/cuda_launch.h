@@ -107,6 +107,7 @@ void cu_mma_routine(strbuf *b);
 
 /* cuda.c: an array element's type in the kernels ("float", "einc_i64", ...). */
 const char *cu_elem_type(einc_dtype t);
+const char *cu_copy_type(einc_dtype t);     /* what a copy moves: a 16-bit float's bits */
 
 /* cuda_rows.c: the axes of a rows or reduce nest's row (their count; ax may be NULL). */
 int cu_rows_len_axes(const lp_nest *nest, int *ax);

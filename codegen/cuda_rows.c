@@ -283,6 +283,7 @@ static void leader_store(cgu *g, const lp_node *acc, int depth, const char *cond
 /* One reduction step across the row; lo and hi bound a two-stage block's slice. */
 static int acc_step(cgu *g, const lp_node *acc, int depth, const char *lo, const char *hi, bool store)
 {
+    g->sp.wrap = g->sp.p->tensor[acc->dst->tensor].dtype;      /* cspell.h */
     cu_indent(g, depth);
     sb_printf(g->sp.b, "%s acc = ", cs_arith_type(&g->sp, g->nest->compute));
     cu_identity(g, acc->comb);

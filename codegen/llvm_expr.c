@@ -231,10 +231,10 @@ LLVMValueRef cgl_combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef v)
     if (cx(g))
         return cgl_cx_combine(g, comb, acc, v);
     LLVMValueRef r;
-    if (comb == IR_COMB_MAX || comb == IR_COMB_MIN) {
-        acc = cgl_wrap(g, acc);
+    /* v only: acc holds wrapped values or the identity, int64's extreme, which wrapping
+       would make 0 (a max of negative int8s gave 0) */
+    if (comb == IR_COMB_MAX || comb == IR_COMB_MIN)
         v = cgl_wrap(g, v);
-    }
     switch (comb) {
     case IR_COMB_SUM: case IR_COMB_MEAN:
         r = fp(g) ? LLVMBuildFAdd(g->b, acc, v, "") : LLVMBuildAdd(g->b, acc, v, "");
@@ -497,7 +497,7 @@ static LLVMValueRef binary(cgl *g, const ir_expr *x)
         }
         break;
     case IR_MAX: case IR_MIN:
-        r = cgl_combine(g, x->op == IR_MAX ? IR_COMB_MAX : IR_COMB_MIN, a, b);
+        r = cgl_combine(g, x->op == IR_MAX ? IR_COMB_MAX : IR_COMB_MIN, cgl_wrap(g, a), b);
         break;
     case IR_EQ: {
         LLVMValueRef e = fp(g) ? LLVMBuildFCmp(g->b, LLVMRealOEQ, a, b, "")

@@ -569,14 +569,13 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     einc_status st = check_tensors(ninputs, inputs, true, err);
     if (st || (st = check_tensors(noutputs, outs, true, err)))
         return st;
-    /* CUDA computes the five first dtypes; the others run in the interpreter or the JIT under
-       --target=auto (README, "Dtypes"), and are refused by name for cuda. */
-    bool classic = true;
+    /* CUDA computes every dtype but complex (README, "Dtypes"), and refuses complex by name */
+    bool on_cuda = true;
     for (int i = 0; i < ninputs + noutputs; i++)
-        classic = classic && dtype_is_classic(i < ninputs ? inputs[i].dtype : outs[i - ninputs].dtype);
-    if (!classic && k->target == EINC_TARGET_CUDA)
-        return fail(err, EINC_ERR_UNSUPPORTED, "the CUDA target does not compute this dtype yet (an array is not "
-                                               "float32, float64, int32, int64 or bool): use --target=interp or auto");
+        on_cuda = on_cuda && dtype_on_cuda(i < ninputs ? inputs[i].dtype : outs[i - ninputs].dtype);
+    if (!on_cuda && k->target == EINC_TARGET_CUDA)
+        return fail(err, EINC_ERR_UNSUPPORTED, "the CUDA target does not compute this dtype yet (complex runs on "
+                                               "the CPU): use --target=cpu, interp or auto");
     memo_slots *ms = k->shared ? &k->shared->memo : &k->memo;
     const run_memo *m = einc_timing || noutputs != 1 ? NULL : memo_find(ms, ninputs, inputs, outs);
     if (m)
@@ -586,7 +585,7 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     cc c = { .A = &A, .src = k->src, .err = err };
     /* --target=auto follows every PyTorch script: CUDA if a GPU and driver are there */
     bool cuda = k->target == EINC_TARGET_CUDA ||
-                (k->target == EINC_TARGET_AUTO && classic && cuda_ready(k->ctx->cuda, NULL));
+                (k->target == EINC_TARGET_AUTO && on_cuda && cuda_ready(k->ctx->cuda, NULL));
     bool *sf = strided_flags(&A, ninputs, inputs, noutputs, outs);
     if (!sf) {
         cc_nomem(&c);

@@ -88,18 +88,19 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     }
     /* float16 and bfloat16 are a float32 kernel wrapped in conversions (codegen/cdtype.c) */
     bool half = dtype_is_half(dtype) && (what == EINC_EMIT_C || what == EINC_EMIT_HEADER);
-    /* C spells every dtype (integers in <stdint.h> types, complex as C99 _Complex); the
-       other emitters float32 and float64 */
+    /* C spells every dtype (integers in <stdint.h> types, complex as C99 _Complex), CUDA
+       every type it computes (codegen/cuda.c: cu_elem_type), LLVM float32 and float64 */
     bool c_kind = what == EINC_EMIT_C || what == EINC_EMIT_HEADER;
-    if (dtype != EINC_F32 && dtype != EINC_F64 && !half && !(c_kind && (unsigned)dtype < EINC_DTYPE_COUNT)) {
-        fail(err, EINC_ERR_DTYPE, dtype_is_half(dtype)
-                                      ? "float16 and bfloat16 kernels are emitted as C (--emit=c or "
-                                        "--emit=header) today"
-                                      : (unsigned)dtype < EINC_DTYPE_COUNT
-                                      ? "this dtype is emitted as C only (--emit=c or --emit=header) today; "
-                                        "other emitters take float32 or float64"
-                                      : "emitted kernels are float32 or float64, or float16 and "
-                                        "bfloat16 in C");
+    bool gpu_kind = what == EINC_EMIT_CUDA || what == EINC_EMIT_PTX;
+    bool known = (unsigned)dtype < EINC_DTYPE_COUNT;
+    if (dtype != EINC_F32 && dtype != EINC_F64 && !(c_kind && known) && !(gpu_kind && dtype_on_cuda(dtype))) {
+        fail(err, EINC_ERR_DTYPE, !known ? "emitted kernels are float32 or float64, or float16 and "
+                                           "bfloat16 in C"
+                                  : gpu_kind ? "this dtype is emitted as C or header only today (--emit=c or "
+                                               "--emit=header; CUDA takes every dtype but complex, LLVM IR, "
+                                               "assembly and objects float32 or float64)"
+                                             : "this dtype is emitted as C, header, CUDA or PTX only today "
+                                               "(LLVM IR, assembly and objects take float32 or float64)");
         return NULL;
     }
     arena A = { 0 };
@@ -130,12 +131,12 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     if (lp && cg_params(&c, lp, opt->params, opt->nparams) < 0)
         lp = NULL;
     for (int t = 0; lp && t < lp->ir->ntensor; t++) {
-        /* a model declares its own dtypes: CUDA spells the five first, LLVM the JIT's, C all
+        /* a model declares its own dtypes: CUDA spells all but complex, LLVM the JIT's, C all
            but the 16-bit floats (which --dtype wraps, codegen/cdtype.c) and, in a model, the
            integers it computes in int64 (C does not wrap them before max, min, / or ==) */
         einc_dtype dt = lp->ir->tensor[t].dtype;
         bool narrow = dtype_is_int(dt) && dt != EINC_I32 && dtype_size(dt) < 8;
-        if (llvm ? !dtype_on_jit(dt) : gpu ? !dtype_is_classic(dt) : dtype_is_half(dt) || (k->model && narrow)) {
+        if (llvm ? !dtype_on_jit(dt) : gpu ? !dtype_on_cuda(dt) : dtype_is_half(dt) || (k->model && narrow)) {
             cc_error(&c, EINC_ERR_DTYPE, -1, -1, "'%s' is %s, which %s does not emit yet (README, "
                      "\"Dtypes\"): run it with einc run", lp->ir->tensor[t].name,
                      einc_dtype_name(dt), llvm ? "LLVM" : gpu ? "CUDA" : "C");

@@ -368,6 +368,38 @@ static void test_complex_codegen_refusals(void **state)
     }
 }
 
+/* A max of negative narrow integers starts from int64's minimum, which must not be wrapped
+   (to 0, which then won every row) */
+static void test_max_of_negatives(void **state)
+{
+    (void)state;
+    static const einc_dtype types[] = { EINC_I8, EINC_I16 };
+    for (size_t i = 0; i < 2; i++) {
+        static const int v[6] = { -5, -3, -7, -100, -128, -1 };
+        char buf[12], out[4] = { 0 };
+        for (int e = 0; e < 6; e++)
+            if (types[i] == EINC_I8)
+                ((int8_t *)buf)[e] = (int8_t)v[e];
+            else
+                ((int16_t *)buf)[e] = (int16_t)v[e];
+        int64_t shape[2] = { 2, 3 }, os[1] = { 2 };
+        einc_tensor in = { types[i], 2, shape, NULL, buf }, o = { types[i], 1, os, NULL, out };
+        einc_kernel *k = NULL;
+        einc_error e;
+        einc_options opt = { .target = EINC_TARGET_CPU, .reduce = EINC_REDUCE_MAX };
+        assert_int_equal(einc_compile(ctx, "i j -> i", &opt, &k, &e), EINC_OK);
+        assert_int_equal(einc_kernel_run(k, 1, &in, &o, &e), EINC_OK);
+        if (types[i] == EINC_I8) {
+            assert_int_equal(((int8_t *)out)[0], -3);
+            assert_int_equal(((int8_t *)out)[1], -1);
+        } else {
+            assert_int_equal(((int16_t *)out)[0], -3);
+            assert_int_equal(((int16_t *)out)[1], -1);
+        }
+        einc_kernel_free(k);
+    }
+}
+
 int main(void)
 {
     ctx = einc_ctx_new();
@@ -377,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_complex_classes),
         cmocka_unit_test(test_complex_values),
         cmocka_unit_test(test_complex_codegen_refusals),
+        cmocka_unit_test(test_max_of_negatives),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     einc_ctx_free(ctx);

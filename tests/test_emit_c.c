@@ -783,10 +783,15 @@ static void test_emit_errors(void **state)
     assert_null(einc_kernel_emit(k, EINC_EMIT_C, NULL, EINC_DTYPE_COUNT, NULL, &err));
     assert_string_equal(err.message, "emitted kernels are float32 or float64, or float16 and "
                                      "bfloat16 in C");
-    assert_null(einc_kernel_emit(k, EINC_EMIT_CUDA, NULL, EINC_I32, NULL, &err));
+    assert_null(einc_kernel_emit(k, EINC_EMIT_CUDA, NULL, EINC_C64, NULL, &err));
     assert_int_equal(err.status, EINC_ERR_DTYPE);
-    assert_string_equal(err.message, "this dtype is emitted as C only (--emit=c or --emit=header) today; "
-                                     "other emitters take float32 or float64");
+    assert_string_equal(err.message, "this dtype is emitted as C or header only today (--emit=c or "
+                                     "--emit=header; CUDA takes every dtype but complex, LLVM IR, "
+                                     "assembly and objects float32 or float64)");
+    assert_null(einc_kernel_emit(k, EINC_EMIT_LLVM, NULL, EINC_I32, NULL, &err));
+    assert_int_equal(err.status, EINC_ERR_DTYPE);
+    assert_string_equal(err.message, "this dtype is emitted as C, header, CUDA or PTX only today "
+                                     "(LLVM IR, assembly and objects take float32 or float64)");
     einc_kernel_free(k);
     /* a repeat without its size compiles, emits, and refuses to run */
     assert_int_equal(einc_compile(ctx, "h w -> h w c", NULL, &k, &err), EINC_OK);

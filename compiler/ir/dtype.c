@@ -83,6 +83,12 @@ bool dtype_on_jit(einc_dtype t)
     return (unsigned)t < EINC_DTYPE_COUNT;
 }
 
+/* ... and CUDA: every dtype but complex */
+bool dtype_on_cuda(einc_dtype t)
+{
+    return (unsigned)t < EINC_DTYPE_COUNT && !dtype_is_complex(t);
+}
+
 static einc_dtype int_of(bool uns, size_t size)
 {
     static const einc_dtype s[] = { EINC_I8, EINC_I16, EINC_I32, EINC_I64 };
