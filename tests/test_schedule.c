@@ -124,6 +124,15 @@ static void test_gemm(void **s)
     k.dtype = EINC_F64;   /* a 32 x 256 panel of doubles: 64 KiB, a sixteenth of 1 MiB */
     expect(&k, "nest 0 (float64 arithmetic): schedule=gemm tile=6x4 vectors kc=256 vector=8 parallel=i", 1,
            LP_KIND_GEMM);
+    /* float16 and bfloat16 operands: the float32 GEMM into a float32 temporary, rounded
+       once by the copy into the output */
+    k.m = &avx512;
+    k.dtype = EINC_F16;
+    expect(&k, "nest 0 (float32 arithmetic): schedule=gemm tile=6x4 vectors kc=512 vector=16 parallel=i", 2,
+           LP_KIND_GEMM, LP_KIND_ELEMENTWISE);
+    k.dtype = EINC_BF16;
+    expect(&k, "nest 0 (float32 arithmetic): schedule=gemm tile=6x4 vectors kc=512 vector=16 parallel=i", 2,
+           LP_KIND_GEMM, LP_KIND_ELEMENTWISE);
     k.m = NULL;     /* no machine: 32-byte vectors and a 1 MiB L2 */
     k.dtype = EINC_F32;
     expect(&k, "nest 0 (float32 arithmetic): schedule=gemm tile=6x2 vectors kc=512 vector=8 parallel=i", 1,

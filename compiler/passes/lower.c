@@ -231,9 +231,15 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
     if (L->target != LP_CPU || s->comb != IR_COMB_SUM || x->op != IR_MUL ||
         x->a->op != IR_ACCESS || x->b->op != IR_ACCESS)
         return NULL;
-    einc_dtype t = p->tensor[dst->tensor].dtype;
-    if ((t != EINC_F32 && t != EINC_F64) || p->tensor[x->a->acc.tensor].dtype != t ||
-        p->tensor[x->b->acc.tensor].dtype != t || !unit_stride(dst, n))
+    /*
+     * float16 and bfloat16 operands of a float32 destination (split_reductions' float32
+     * temporary for a 16-bit output) widen as they are loaded and packed: the sums run in
+     * float32 and round once, on the copy into the output (README, "Dtypes").
+     */
+    einc_dtype t = p->tensor[dst->tensor].dtype, ta = p->tensor[x->a->acc.tensor].dtype,
+               tb = p->tensor[x->b->acc.tensor].dtype;
+    if ((t != EINC_F32 && t != EINC_F64) || (ta != t && !(t == EINC_F32 && dtype_is_half(ta))) ||
+        (tb != t && !(t == EINC_F32 && dtype_is_half(tb))) || !unit_stride(dst, n))
         return NULL;
     /* b walks the columns n; a must not (b is packed, so its own strides do not matter) */
     const ir_access *a = &x->a->acc, *b = &x->b->acc;
