@@ -349,8 +349,8 @@ static void square_tile(cgl *g, const square *q, LLVMValueRef stream, LLVMValueR
  * Whether n is the r loop of the nest's transpose whose whole tiles the schedule sends
  * through registers (lp_sched.transpose: r, o, vl; compiler/passes/schedule.c decides it on the
  * loop IR); fills in q's accesses, axes and widths.  The shape the squares rely on (r
- * blocked, then o blocked and vector, around one copy out[.. o] = in[.. r] of 4- or 8-byte
- * elements of one dtype, vl lanes that fit a register) is checked again, so that a
+ * blocked, then o blocked and vector, around one copy out[.. o] = in[.. r] of 1-, 2-, 4-
+ * or 8-byte elements of one dtype, vl lanes that fit a register) is checked again, so that a
  * schedule that does not fit this tree gets plain loops.
  */
 static bool square_match(const cgl *g, const lp_node *n, square *q)
@@ -363,7 +363,7 @@ static bool square_match(const cgl *g, const lp_node *n, square *q)
         return false;
     *q = (square){ .in = &s->value->acc, .out = s->dst, .r = n->axis, .o = c->axis, .vl = sc->transpose.vl };
     einc_dtype t = g->p->tensor[q->in->tensor].dtype;
-    q->esize = t == EINC_F32 || t == EINC_I32 ? 4 : t == EINC_F64 || t == EINC_I64 ? 8 : 0;
+    q->esize = lp_square_esize(t);
     return q->esize && g->p->tensor[q->out->tensor].dtype == t && q->vl >= 2 && q->vl <= 16 &&
            q->vl * q->esize <= vector_bytes(g);
 }

@@ -61,6 +61,8 @@ typedef struct narrow_case {
 
 #define MM(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { m, k }, { k, n } } }
 #define MT(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { m, k }, { n, k } } }
+#define TR2(t, m, n) { "ij->ji", { t }, 1, { 2 }, { { m, n } } }
+#define TR4(t, a, b, c, d) { "abcd->dcba", { t }, 1, { 4 }, { { a, b, c, d } } }
 
 static const narrow_case cases[] = {
     /* float16 and bfloat16 GEMMs: edges, K across a k block, a transposed b, a batch, mixed */
@@ -77,6 +79,15 @@ static const narrow_case cases[] = {
     MM("ik,kj->ij", EINC_F32, EINC_BF16, 11, 70, 47),
     MM("ik,kj->ij", EINC_F16, EINC_BF16, 23, 300, 31),
     { "bik,bkj->bij", { EINC_F16, EINC_F16 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 33 } } },
+    /* transposes: squares of 16 x 16 bytes or words in tiles of 128 or 64 (and their edges) */
+    TR2(EINC_U8, 1, 1), TR2(EINC_U8, 16, 17), TR2(EINC_U8, 129, 127), TR2(EINC_U8, 256, 300),
+    TR2(EINC_I8, 128, 128), TR2(EINC_I8, 131, 7),
+    TR2(EINC_I16, 64, 64), TR2(EINC_I16, 65, 63), TR2(EINC_I16, 200, 33), TR2(EINC_U16, 15, 257),
+    TR2(EINC_F16, 1, 97), TR2(EINC_F16, 130, 190), TR2(EINC_BF16, 64, 129), TR2(EINC_BF16, 3, 2),
+    TR4(EINC_U8, 17, 5, 3, 131), TR4(EINC_I16, 33, 2, 3, 65), TR4(EINC_F16, 16, 16, 16, 16),
+    TR4(EINC_BF16, 7, 1, 1, 64),
+    { "b c h w -> b h w c", { EINC_U8 }, 1, { 4 }, { { 2, 35, 9, 19 } } },
+    { "b c h w -> b h w c", { EINC_F16 }, 1, { 4 }, { { 2, 3, 9, 19 } } },
 };
 
 /* out gets a buffer of the kernel's output shape (shape[] its storage); -1 with err set */

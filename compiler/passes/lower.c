@@ -438,9 +438,16 @@ static lp_node *transpose_tiles(lowerer *L, const ir_stmt *s, lp_node *body)
     inner_r->axis = r;
     inner_r->blocked = true;
     blk_r->axis = r;
-    blk_r->tile = TRANSPOSE_TILE;
+    /*
+     * 32 elements, or 128 bytes of 1- and 2-byte ones: two whole cache lines of each row,
+     * as 32 floats are.  A 32-byte run per row left each output line half written until
+     * the sweep came back to it, long evicted.
+     */
+    size_t es = dtype_size(L->p->tensor[s->out.tensor].dtype);
+    int tile = es == 1 || es == 2 ? TRANSPOSE_TILE * 4 / (int)es : TRANSPOSE_TILE;
+    blk_r->tile = tile;
     blk_o->axis = o;
-    blk_o->tile = TRANSPOSE_TILE;
+    blk_o->tile = tile;
     if (n == 0) {
         blk_o->parallel = true;
         return blk_o;
