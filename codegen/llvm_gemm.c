@@ -330,6 +330,11 @@ static void gemm_rows(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef 
  */
 void cgl_gemm(cgl *g, const lp_node *n)
 {
+    einc_dtype dt = g->p->tensor[n->dst->tensor].dtype;
+    if (dt == EINC_I8 || dt == EINC_U8) {
+        cgl_gemm_bytes(g, n);
+        return;
+    }
     gemm_ctx G;
     G.et = ctype(g);
     G.esize = g->nest->compute == EINC_F64 ? 8 : 4;

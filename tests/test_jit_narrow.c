@@ -1,7 +1,7 @@
 /*
  * test_jit_narrow.c — the CPU JIT's GEMM and transposes on 1- and 2-byte dtypes against the
  * interpreter, bit for bit: float16 and bfloat16 GEMMs (widened while packing, summed in
- * float32, rounded once), narrow integer GEMMs (which wrap in their own width, as numpy's
+ * float32, rounded once), int8 and uint8 GEMMs (which wrap in their own width, as numpy's
  * einsum does) and the transposes' squares of bytes and words.  meson runs it twice: as
  * the host allows, and with EINC_MAX_ISA=avx2 (runtime/jit.c) for the AVX2 code.
  *
@@ -79,6 +79,19 @@ static const narrow_case cases[] = {
     MM("ik,kj->ij", EINC_F32, EINC_BF16, 11, 70, 47),
     MM("ik,kj->ij", EINC_F16, EINC_BF16, 23, 300, 31),
     { "bik,bkj->bij", { EINC_F16, EINC_F16 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 33 } } },
+    /* int8 and uint8 GEMMs (4-byte dot products in int32, the low byte kept): edges, K
+       across a k block and not a multiple of 4, a transposed b, a batch, a reduced batch */
+    MM("ik,kj->ij", EINC_I8, EINC_I8, 1, 1, 1),
+    MM("ik,kj->ij", EINC_I8, EINC_I8, 7, 13, 17),
+    MM("ik,kj->ij", EINC_I8, EINC_I8, 31, 601, 65),
+    MM("ik,kj->ij", EINC_I8, EINC_I8, 6, 0, 5),
+    MM("ik,kj->ij", EINC_U8, EINC_U8, 13, 257, 63),
+    MM("ik,kj->ij", EINC_U8, EINC_U8, 67, 1031, 129),
+    MM("ik,kj->ij", EINC_U8, EINC_U8, 2, 0, 70),
+    MT("ik,jk->ij", EINC_I8, EINC_I8, 19, 37, 64),
+    MT("ik,jk->ij", EINC_U8, EINC_U8, 5, 3, 16),
+    { "bik,bkj->bij", { EINC_I8, EINC_I8 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 65 } } },
+    { "bik,bkj->ij", { EINC_U8, EINC_U8 }, 2, { 3, 3 }, { { 3, 8, 9 }, { 3, 9, 66 } } },
     /* transposes: squares of 16 x 16 bytes or words in tiles of 128 or 64 (and their edges) */
     TR2(EINC_U8, 1, 1), TR2(EINC_U8, 16, 17), TR2(EINC_U8, 129, 127), TR2(EINC_U8, 256, 300),
     TR2(EINC_I8, 128, 128), TR2(EINC_I8, 131, 7),

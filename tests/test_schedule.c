@@ -133,6 +133,13 @@ static void test_gemm(void **s)
     k.dtype = EINC_BF16;
     expect(&k, "nest 0 (float32 arithmetic): schedule=gemm tile=6x4 vectors kc=512 vector=16 parallel=i", 2,
            LP_KIND_GEMM, LP_KIND_ELEMENTWISE);
+    /* int8 and uint8: 4-byte dot products summed in int32 (llvm_gemm_int.c) */
+    k.dtype = EINC_I8;
+    expect(&k, "nest 0 (int32 arithmetic): schedule=gemm tile=6x4 vectors kc=512 vector=16 parallel=i", 1,
+           LP_KIND_GEMM);
+    k.dtype = EINC_U8;
+    expect(&k, "nest 0 (int32 arithmetic): schedule=gemm tile=6x4 vectors kc=512 vector=16 parallel=i", 1,
+           LP_KIND_GEMM);
     k.m = NULL;     /* no machine: 32-byte vectors and a 1 MiB L2 */
     k.dtype = EINC_F32;
     expect(&k, "nest 0 (float32 arithmetic): schedule=gemm tile=6x2 vectors kc=512 vector=8 parallel=i", 1,
