@@ -92,9 +92,9 @@ static const narrow_case cases[] = {
     MT("ik,jk->ij", EINC_U8, EINC_U8, 5, 3, 16),
     { "bik,bkj->bij", { EINC_I8, EINC_I8 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 65 } } },
     { "bik,bkj->ij", { EINC_U8, EINC_U8 }, 2, { 3, 3 }, { { 3, 8, 9 }, { 3, 9, 66 } } },
-    /* transposes: squares of 16 x 16 bytes or words in tiles of 128 or 64 (and their edges) */
+    /* transposes: squares of 32 x 32 (16 x 16 words with AVX2) in tiles of 128 bytes (and edges) */
     TR2(EINC_U8, 1, 1), TR2(EINC_U8, 16, 17), TR2(EINC_U8, 129, 127), TR2(EINC_U8, 256, 300),
-    TR2(EINC_I8, 128, 128), TR2(EINC_I8, 131, 7),
+    TR2(EINC_I8, 128, 128), TR2(EINC_I8, 131, 7), TR2(EINC_I8, 31, 33), TR2(EINC_U16, 33, 95),
     TR2(EINC_I16, 64, 64), TR2(EINC_I16, 65, 63), TR2(EINC_I16, 200, 33), TR2(EINC_U16, 15, 257),
     TR2(EINC_F16, 1, 97), TR2(EINC_F16, 130, 190), TR2(EINC_BF16, 64, 129), TR2(EINC_BF16, 3, 2),
     TR4(EINC_U8, 17, 5, 3, 131), TR4(EINC_I16, 33, 2, 3, 65), TR4(EINC_F16, 16, 16, 16, 16),

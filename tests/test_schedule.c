@@ -213,13 +213,13 @@ static void test_transpose(void **s)
     sched_case e = { "b c h w -> b h w c", false, "b=2 c=64 h=7 w=7", EINC_F32, LP_CPU, &avx512, NULL };
     expect(&e, "nest 0 (float32 arithmetic): schedule=transpose r=w o=c tile=32 square=16 coalesce=h*w vector=16 parallel=b",
            1, LP_KIND_TRANSPOSE);
-    /* 1- and 2-byte elements: 128-byte tiles of 16 x 16 squares (bytes in 16-byte vectors,
-       words in 32-byte ones), also with AVX2 */
+    /* 1- and 2-byte elements: 128-byte tiles of 32 x 32 squares with AVX-512 (bytes in
+       32-byte vectors, words in 64-byte ones), 16 x 16 words with AVX2 */
     sched_case b = { "ij->ji", false, "i=300 j=200", EINC_U8, LP_CPU, &avx512, NULL };
-    expect(&b, "nest 0 (int64 arithmetic): schedule=transpose r=j o=i tile=128 square=16 vector=8 parallel=i", 1,
+    expect(&b, "nest 0 (int64 arithmetic): schedule=transpose r=j o=i tile=128 square=32 vector=8 parallel=i", 1,
            LP_KIND_TRANSPOSE);
     b.dtype = EINC_F16;
-    expect(&b, "nest 0 (float32 arithmetic): schedule=transpose r=j o=i tile=64 square=16 vector=16 parallel=i", 1,
+    expect(&b, "nest 0 (float32 arithmetic): schedule=transpose r=j o=i tile=64 square=32 vector=16 parallel=i", 1,
            LP_KIND_TRANSPOSE);
     b.m = &avx2;
     b.dtype = EINC_I16;
