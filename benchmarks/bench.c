@@ -377,6 +377,34 @@ static void bench_matmul(einc_ctx *ctx, int n, int naive)
     free(c);
 }
 
+static void run_cgemm(void *arg)
+{
+    gemm_args *g = arg;
+    static const float one[2] = { 1, 0 }, zero[2] = { 0, 0 };
+    cblas_cgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->m, g->n, g->k, one, g->a, g->k, g->b, g->n,
+                zero, g->c, g->n);
+}
+
+/* complex64 'ik,kj->ij' against cblas_cgemm (issue #21's target: 0.8x); 8 real FLOPs a term */
+static void bench_cmatmul(einc_ctx *ctx, int n)
+{
+    char what[96];
+    float *a = randf(2 * (size_t)n * n), *b = randf(2 * (size_t)n * n), *c = buf(2 * (size_t)n * n);
+    int64_t s[2] = { n, n };
+    erun r = { compile(ctx, "ik,kj->ij", EINC_TARGET_CPU), 2,
+               { { EINC_C64, 2, s, NULL, a }, { EINC_C64, 2, s, NULL, b } }, { EINC_C64, 2, s, NULL, c } };
+    gemm_args g = { 1, n, n, n, 0, a, b, c };
+    double flop = 8.0 * n * (double)n * n;
+    double te, tb;
+    median_pair(run_einc, &r, run_cgemm, &g, reps, &te, &tb);
+    snprintf(what, sizeof what, "'ik,kj->ij' %d^3 c64", n);
+    row(what, "GFLOP/s", flop / te / 1e9, "OpenBLAS cgemm", flop / tb / 1e9);
+    einc_kernel_free(r.k);
+    free(a);
+    free(b);
+    free(c);
+}
+
 static void bench_batched(einc_ctx *ctx)
 {
     int B = 32, n = 256;
@@ -904,6 +932,7 @@ int main(int argc, char **argv)
     bench_emitted(ctx, 1024, threads);
     if (!quick)
         bench_matmul(ctx, 2048, 0);
+    bench_cmatmul(ctx, 1024);
     bench_batched(ctx);
     bench_memory(ctx);
     bench_models(ctx);

@@ -47,7 +47,9 @@ static const char usage[] =
     "\n"
     "  AXIS=N             the size of an axis the inputs do not determine (h=4, c=3)\n"
     "  ...=N              for an emitted kernel: the number of dimensions '...' stands for\n"
-    "\n"
+    "\n";
+/* in two parts: C99 compilers need only support string literals of 4095 bytes */
+static const char usage_options[] =
     "Options (--opt=VALUE or --opt VALUE; -o FILE or -oFILE).  An option that does not\n"
     "apply to the command is an error.\n"
     "  --emit=KIND        (emitting) c (default), header, cuda, ptx, llvm, asm or obj\n"
@@ -68,6 +70,9 @@ static const char usage[] =
     "                     interpreter)\n"
     "  --max-memory=BYTES (run, explain, bench) bytes any one intermediate of an expression's\n"
     "                     contraction path may take (64K, 512M, 2G)\n"
+    "  --allow-tf32       (run, bench, --emit=cuda|ptx) float32 contractions on CUDA may use\n"
+    "                     TF32 tensor cores (inputs rounded to 10 mantissa bits, float32\n"
+    "                     sums), as PyTorch's allow_tf32; also EINC_ALLOW_TF32=1 (default off)\n"
     "  --dot              (explain) the fused loop nests as a Graphviz graph\n"
     "  --timings          (run, explain) where the run's time went: parse, bind, path,\n"
     "                     lowering, LLVM IR, passes, machine code, link, run (CPU ms)\n"
@@ -98,6 +103,7 @@ static const struct option_spec {
     [OPT_DIALECT] = { "--dialect", NULL, "auto|numpy|einops" },
     [OPT_TARGET] = { "--target", NULL, "auto|cpu|cuda|interp" },
     [OPT_MAX_MEMORY] = { "--max-memory", NULL, "BYTES" },
+    [OPT_ALLOW_TF32] = { "--allow-tf32", NULL, NULL },
     [OPT_DOT] = { "--dot", NULL, NULL },
     [OPT_TIMINGS] = { "--timings", NULL, NULL },
     [OPT_OUTPUT] = { "--output", "-o", "FILE" },
@@ -263,6 +269,11 @@ static const char *command_refuses(const args *A, enum option id)
     case OPT_MAX_MEMORY:
         return emit ? "an emitted kernel computes the expression in one loop nest, without a "
                       "contraction path" : NULL;
+    case OPT_ALLOW_TF32:
+        if (emit)
+            return A->emit == EINC_EMIT_CUDA || A->emit == EINC_EMIT_PTX
+                       ? NULL : "it lets CUDA kernels use TF32 tensor cores: --emit=cuda or ptx";
+        return A->cmd == CMD_EXPLAIN ? "explain runs nothing (its schedule is the CPU JIT's)" : NULL;
     case OPT_DOT:
         return A->cmd == CMD_EXPLAIN ? NULL : "it draws explain's loop nests (einc explain --dot)";
     case OPT_TIMINGS:
@@ -381,11 +392,13 @@ int cli_parse_args(int argc, char **argv, args *A)
         if (!options[id].value && attached) {
             rc = usage_error("option '%s' takes no value", spelled);
         } else if (id == OPT_HELP) {
-            fputs(usage, stdout);
+            fputs(usage, stdout), fputs(usage_options, stdout);
             rc = -1;
         } else if (id == OPT_VERSION) {
             printf("einc %s\n", einc_version());
             rc = -1;
+        } else if (id == OPT_ALLOW_TF32) {
+            A->opt.allow_tf32 = 1;
         } else if (id == OPT_DOT) {
             A->dot = true;
         } else if (id == OPT_TIMINGS) {
@@ -408,7 +421,7 @@ int cli_parse_args(int argc, char **argv, args *A)
             i++;
         }
     if (rc == 0 && A->cmd == CMD_HELP) {
-        fputs(usage, stdout);
+        fputs(usage, stdout), fputs(usage_options, stdout);
         rc = -1;
     }
     if (rc == 0 && A->cmd == CMD_CACHE) {

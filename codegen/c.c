@@ -62,11 +62,6 @@ static void indent(cgc *g, int depth)
     sb_printf(g->sp.b, "%*s", 4 * depth, "");
 }
 
-static void identity(cgc *g, ir_comb comb)
-{
-    cs_identity(&g->sp, g->nest, comb);
-}
-
 /* lhs = lhs ⊕ v. */
 static void combine(cgc *g, ir_comb comb, const char *lhs, const ir_expr *v)
 {
@@ -79,7 +74,7 @@ static void store_value(cgc *g, const ir_access *dst, const char *text)
     einc_dtype t = g->sp.p->tensor[dst->tensor].dtype;
     if (t == EINC_BOOL)
         sb_printf(g->sp.b, "(uint8_t)((%s) != 0)", text);
-    else if (t == g->nest->compute && dtype_is_float(t))
+    else if (t == g->nest->compute && (dtype_is_float(t) || dtype_is_complex(t)))
         sb_printf(g->sp.b, "%s", text);
     else
         sb_printf(g->sp.b, "(%s)(%s)", cs_host_type(t), text);
@@ -428,8 +423,8 @@ static void node(cgc *g, const lp_node *n, int depth)
             g->sp.b = &tmp;
             if (n->value)
                 expr(g, n->value);
-            else
-                identity(g, n->comb);
+            else    /* a fill: a narrow integer's own extreme for max/min */
+                cs_identity_in(&g->sp, g->nest, n->comb, g->sp.p->tensor[n->dst->tensor].dtype);
             g->sp.b = outer;
             char *s = sb_finish(&tmp);
             store_value(g, n->dst, s ? s : "0");
@@ -438,7 +433,7 @@ static void node(cgc *g, const lp_node *n, int depth)
             return;
         }
         einc_dtype dt = g->sp.p->tensor[n->dst->tensor].dtype;
-        if (dt == g->nest->compute && dtype_is_float(dt) &&
+        if (dt == g->nest->compute && (dtype_is_float(dt) || dtype_is_complex(dt)) &&
             (n->comb == IR_COMB_SUM || n->comb == IR_COMB_PROD)) {
             cs_access(&g->sp, n->dst);
             sb_printf(g->sp.b, " %s ", n->comb == IR_COMB_SUM ? "+=" : "*=");

@@ -8,10 +8,13 @@
 
 /* ---- what the program uses ------------------------------------------------------------- */
 
-/* Helper functions: one bit per (function, compute type). */
-enum { H_MAX, H_MIN, H_DIVZ, H_COUNT };
-static const char *const helper_name[H_COUNT] = { "einc_max_", "einc_min_", "einc_divz_" };
-static const char *const type_suffix[4] = { "f", "d", "i32", "i64" };
+/* Helper functions: one bit per (function, compute type).  H_DIV is complex division (a
+   real one is the operator). */
+enum { H_MAX, H_MIN, H_DIVZ, H_DIV, H_COUNT };
+enum { NTYPES = 7 };
+static const char *const helper_name[H_COUNT] = { "einc_max_", "einc_min_", "einc_divz_", "einc_div_" };
+static const char *const type_suffix[NTYPES] = { "f", "d", "i32", "i64", "u64", "c", "z" };
+static const einc_dtype helper_type[NTYPES] = { EINC_F32, EINC_F64, EINC_I32, EINC_I64, EINC_U64, EINC_C64, EINC_C128 };
 
 static int type_index(einc_dtype t)
 {
@@ -19,11 +22,14 @@ static int type_index(einc_dtype t)
     case EINC_F32: return 0;
     case EINC_F64: return 1;
     case EINC_I32: return 2;
+    case EINC_U64: return 4;
+    case EINC_C64: return 5;
+    case EINC_C128: return 6;
     default: return 3;
     }
 }
 
-static unsigned helper_bit(int h, einc_dtype t) { return 1u << (h * 4 + type_index(t)); }
+static unsigned helper_bit(int h, einc_dtype t) { return 1u << (h * NTYPES + type_index(t)); }
 
 /* The helper op x calls, or -1. */
 static int helper_of(const ir_expr *x, einc_dtype t)
@@ -32,7 +38,8 @@ static int helper_of(const ir_expr *x, einc_dtype t)
     case IR_MAX: return H_MAX;
     case IR_MIN: return H_MIN;
     case IR_DIVZ: return H_DIVZ;
-    case IR_DIV: return dtype_is_float(t) ? -1 : H_DIVZ;     /* x / 0 is 0, as the JIT's */
+    case IR_DIV:        /* integers: x / 0 is 0, as the JIT's; complex: Smith's */
+        return dtype_is_float(t) ? -1 : dtype_is_complex(t) ? H_DIV : H_DIVZ;
     case IR_ACCESS: case IR_CONST: case IR_SIZE: case IR_AXIS: case IR_MUL: case IR_ADD:
     case IR_SUB: case IR_EQ: case IR_NEG: case IR_EXP: case IR_LOG: case IR_SQRT: case IR_RSQRT:
     case IR_TANH: case IR_ERF: case IR_SIGMOID: case IR_OP_COUNT:
@@ -86,9 +93,9 @@ static bool taken(const cspell *s, const char *name)
         if (strcmp(name, pw[i]) == 0)
             return true;
     for (int h = 0; h < H_COUNT; h++)
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < NTYPES; t++) {
             size_t n = strlen(helper_name[h]);
-            if ((s->helpers & 1u << (h * 4 + t)) && strncmp(name, helper_name[h], n) == 0 &&
+            if ((s->helpers & 1u << (h * NTYPES + t)) && strncmp(name, helper_name[h], n) == 0 &&
                 strcmp(name + n, type_suffix[t]) == 0)
                 return true;
         }
@@ -248,6 +255,8 @@ const char *cs_arith_type(const cspell *s, einc_dtype t)
     case EINC_F32: return "float";
     case EINC_F64: return "double";
     case EINC_I32: return s->u32;
+    case EINC_C64: return "float _Complex";
+    case EINC_C128: return "double _Complex";
     default: return s->u64;
     }
 }
@@ -259,7 +268,14 @@ const char *cs_host_type(einc_dtype t)
     case EINC_F64: return "double";
     case EINC_I32: return "int32_t";
     case EINC_I64: return "int64_t";
-    default: return "uint8_t";
+    case EINC_I8: return "int8_t";
+    case EINC_I16: return "int16_t";
+    case EINC_U16: return "uint16_t";
+    case EINC_U32: return "uint32_t";
+    case EINC_U64: return "uint64_t";
+    case EINC_C64: return "float _Complex";
+    case EINC_C128: return "double _Complex";
+    default: return "uint8_t";      /* bool, uint8; float16 and bfloat16 bits are cdtype.c's */
     }
 }
 
@@ -299,10 +315,12 @@ void cs_identity(const cspell *s, const lp_nest *nest, ir_comb comb)
         break;
     case IR_COMB_MAX:
         if (fp) cs_float_lit(s, t, -INFINITY);
+        else if (t == EINC_U64) sb_printf(s->b, "(%s)0", at);
         else sb_printf(s->b, "(%s)(%s - 1)", at, i32 ? "-2147483647" : "-9223372036854775807LL");
         break;
     case IR_COMB_MIN:
         if (fp) cs_float_lit(s, t, INFINITY);
+        else if (t == EINC_U64) sb_printf(s->b, "(%s)0xffffffffffffffffu", at);
         else sb_printf(s->b, "(%s)%s", at, i32 ? "2147483647" : "9223372036854775807LL");
         break;
     case IR_COMB_SUM: case IR_COMB_MEAN: case IR_COMB_ASSIGN:
@@ -312,6 +330,26 @@ void cs_identity(const cspell *s, const lp_nest *nest, ir_comb comb)
         cs_bug(s, "combiner", (int)comb);
         break;
     }
+}
+
+/*
+ * The identity a fill stores into dst of dtype store: int64's extremes do not survive the
+ * store into a narrow integer (INT64_MIN becomes 0), so a max/min there starts from the
+ * stored type's own (as llvm_expr.c: cgl_identity_in).
+ */
+void cs_identity_in(const cspell *s, const lp_nest *nest, ir_comb comb, einc_dtype store)
+{
+    static const struct { einc_dtype t; const char *lo, *hi; } lim[] = {
+        { EINC_I8, "-128", "127" }, { EINC_I16, "-32768", "32767" }, { EINC_U8, "0", "255" },
+        { EINC_U16, "0", "65535" }, { EINC_U32, "0", "4294967295" },
+    };
+    for (size_t i = 0; (comb == IR_COMB_MAX || comb == IR_COMB_MIN) && nest->compute == EINC_I64 &&
+                       i < sizeof lim / sizeof *lim; i++)
+        if (lim[i].t == store) {
+            sb_printf(s->b, "(%s)(%s)%s", cs_arith_type(s, EINC_I64), s->i64, comb == IR_COMB_MAX ? lim[i].lo : lim[i].hi);
+            return;
+        }
+    cs_identity(s, nest, comb);
 }
 
 void cs_acc_start(const cspell *s, const lp_nest *nest, const lp_node *acc)
@@ -329,7 +367,13 @@ void cs_combine(const cspell *s, const lp_nest *nest, bool in_acc, const ir_acce
 {
     einc_dtype t = nest->compute;
     bool fp = dtype_is_float(t);
-    const char *st = t == EINC_I32 ? s->i32 : s->i64, *v = s->tmp;
+    /* integers compare in their signed type, uint64 as itself */
+    const char *st = t == EINC_I32 ? s->i32 : t == EINC_U64 ? s->u64 : s->i64, *v = s->tmp;
+    if (dtype_is_complex(t) && (comb == IR_COMB_MAX || comb == IR_COMB_MIN)) {   /* bind.c refuses these */
+        cc_error(s->c, EINC_ERR_DTYPE, -1, -1, "%s of %s: complex numbers have no order",
+                 comb == IR_COMB_MAX ? "max" : "min", einc_dtype_name(t));
+        return;
+    }
     switch (comb) {
     case IR_COMB_SUM: case IR_COMB_MEAN: case IR_COMB_PROD:
         sb_printf(s->b, "%s %s= ", lhs, comb == IR_COMB_PROD ? "*" : "+");
@@ -407,7 +451,7 @@ void cs_load(const cspell *s, const lp_nest *nest, const ir_access *a)
     }
     if (guard)
         sb_printf(s->b, " ? ");
-    if (T->dtype != t || !dtype_is_float(t))
+    if (T->dtype != t || (!dtype_is_float(t) && !dtype_is_complex(t)))
         sb_printf(s->b, "(%s)", cs_arith_type(s, t));
     cs_access(s, a);
     if (guard) {                /* outside: the identity of its pad combiner (ir.h) */
@@ -429,7 +473,12 @@ static void unary(const cspell *s, const lp_nest *nest, bool in_acc, const ir_ac
                   const ir_expr *x)
 {
     einc_dtype t = nest->compute;
-    if (!dtype_is_float(t)) {   /* integers: only negation is integral (lower.c keeps the rest float) */
+    if (dtype_is_complex(t) && x->op != IR_NEG) {   /* refused by the front ends (bind.c, model_lazy.c) */
+        cc_error(s->c, EINC_ERR_DTYPE, -1, -1, "%s of %s: emitted C computes +, -, *, / and sums "
+                 "and products of complex numbers only", ir_op_name(x->op), einc_dtype_name(t));
+        return;
+    }
+    if (!dtype_is_float(t) && !dtype_is_complex(t)) {   /* integers: only negation is integral (lower.c keeps the rest float) */
         if (x->op == IR_NEG)
             sb_printf(s->b, "((%s)0 - ", cs_arith_type(s, t));
         cs_expr(s, nest, in_acc, store_dst, x->a);
@@ -540,19 +589,53 @@ void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access 
 
 /* ---- helper functions ----------------------------------------------------------------------- */
 
+/*
+ * A complex division NAME(a, b), Smith's as numpy's and the interpreter's: scaled by b's
+ * larger part, so |b|^2 cannot overflow; with zero, b == 0 gives 0.  The parts are read
+ * and written through a union with the array of two reals that C99 lays a complex out as
+ * (6.2.5), so no <complex.h>, I macro or GNU __real__ is needed.
+ */
+static void complex_div(const cspell *s, einc_dtype t, const char *name, const char *sfx, bool zero)
+{
+    const char *R = t == EINC_C64 ? "float" : "double", *T = cs_arith_type(s, t);
+    const char *abs = t == EINC_C64 ? "fabsf" : "fabs";
+    sb_printf(s->b, "#ifndef EINC_H_%s%s\n#define EINC_H_%s%s\n%s %s %s%s(%s a, %s b)\n{\n"
+                    "    union { %s z; %s p[2]; } x, y, o;\n    %s r, d;\n    x.z = a;\n    y.z = b;\n",
+              name + 5, sfx, name + 5, sfx, s->fn, T, name, sfx, T, T, T, R, R);
+    if (zero)
+        sb_printf(s->b, "    if (y.p[0] == 0 && y.p[1] == 0)\n        return 0;\n");
+    sb_printf(s->b, "    if (%s(y.p[0]) >= %s(y.p[1])) {\n"
+                    "        r = y.p[1] / y.p[0];\n        d = y.p[0] + y.p[1] * r;\n"
+                    "        o.p[0] = (x.p[0] + x.p[1] * r) / d;\n        o.p[1] = (x.p[1] - x.p[0] * r) / d;\n"
+                    "    } else {\n"
+                    "        r = y.p[0] / y.p[1];\n        d = y.p[0] * r + y.p[1];\n"
+                    "        o.p[0] = (x.p[0] * r + x.p[1]) / d;\n        o.p[1] = (x.p[1] * r - x.p[0]) / d;\n"
+                    "    }\n    return o.z;\n}\n#endif\n", abs, abs);
+}
+
 void cs_helpers(const cspell *s)
 {
-    static const einc_dtype types[4] = { EINC_F32, EINC_F64, EINC_I32, EINC_I64 };
     for (int h = 0; h < H_COUNT; h++)
-        for (int i = 0; i < 4; i++) {
-            einc_dtype t = types[i];
+        for (int i = 0; i < NTYPES; i++) {
+            einc_dtype t = helper_type[i];
             if (!(s->helpers & helper_bit(h, t)))
                 continue;
-            const char *T = cs_arith_type(s, t), *S = t == EINC_I32 ? s->i32 : s->i64;
+            if (dtype_is_complex(t) && (h == H_MAX || h == H_MIN)) {    /* bind.c refuses these */
+                cc_error(s->c, EINC_ERR_DTYPE, -1, -1, "%s of %s: complex numbers have no order",
+                         h == H_MAX ? "max" : "min", einc_dtype_name(t));
+                return;
+            }
+            const char *T = cs_arith_type(s, t), *S = t == EINC_I32 ? s->i32 : t == EINC_U64 ? s->u64 : s->i64;
             const char *name = helper_name[h], *sfx = type_suffix[i];
+            if (dtype_is_complex(t)) {
+                complex_div(s, t, name, sfx, h == H_DIVZ);
+                continue;
+            }
             sb_printf(s->b, "#ifndef EINC_H_%s%s\n#define EINC_H_%s%s\n%s %s %s%s(%s a, %s b)\n{\n    return ",
                       name + 5, sfx, name + 5, sfx, s->fn, T, name, sfx, T, T);
-            if (h == H_DIVZ && dtype_is_float(t)) {
+            if (h == H_DIVZ && t == EINC_U64) {
+                sb_printf(s->b, "b == 0 ? (%s)0 : a / b;\n", T);
+            } else if (h == H_DIVZ && dtype_is_float(t)) {
                 sb_printf(s->b, "b == 0 ? ");
                 cs_float_lit(s, t, 0);
                 sb_printf(s->b, " : a / b;\n");

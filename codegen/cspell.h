@@ -56,6 +56,7 @@ void cs_float_lit(const cspell *s, einc_dtype t, double v);
 
 /* The identity of comb in nest's compute type. */
 void cs_identity(const cspell *s, const lp_nest *nest, ir_comb comb);
+void cs_identity_in(const cspell *s, const lp_nest *nest, ir_comb comb, einc_dtype store);  /* a fill of store */
 
 /*
  * The start of an ACC: "T acc = start;\n", start being the identity of its combiner, or

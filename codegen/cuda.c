@@ -733,6 +733,12 @@ static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
                 cu_gemm_routine(&b);
                 break;
             }
+        for (int i = 0; i < lp->nnest; i++)
+            if (ls[i].tc) {
+                cu_mma_routine(&b);
+                cu_gemm_tc_routine(&b);
+                break;
+            }
         for (int i = 0; i < lp->nnest; i++) {
             g.nest = &lp->nest[i];
             kernel(&g, &ks[i], &ls[i], i);

@@ -35,6 +35,11 @@
  * the grid's stride, M tiles in groups of 8 sharing their N tile (neighbouring blocks
  * reuse B's columns in L2); the epilogue applies the nest's final expression (or adds dst
  * for an accumulating sum) per output and stores it as cuda.c does.
+ *
+ * With TF32 allowed (lp_prog.tf32) a float32 contraction calls cuda_gemm_tc.c's
+ * einc_tc_block instead (tensor cores, a cp.async pipeline in 108 KiB of dynamic shared
+ * memory: cu_launch.tc and .shmem); the grid, the fallback and the epilogue are the same,
+ * each thread's outputs being its accumulator fragments' elements.
  */
 #include "cuda_int.h"
 #include "cuda_launch.h"
@@ -43,7 +48,8 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { CU_GEMM_THREADS = 256, CU_GEMM_BK = 8, CU_GEMM_MAX_GRID = 1 << 20 };
+enum { CU_GEMM_THREADS = 256, CU_GEMM_BK = 8, CU_GEMM_MAX_GRID = 1 << 20,
+       CU_GEMM_TC_SHMEM = 2 * 3 * 4608 * 4 };   /* cuda_gemm_tc.c: 2 factors, 3 stages */
 
 /* What the kernel needs of a matched nest. */
 typedef struct gemm_shape {
@@ -144,9 +150,11 @@ int cu_gemm_plan(cc *c, const lp_prog *lp, int k, const int *flat, int nflat, cu
         return cc_nomem(c);
     gemm_match(lp, k, flat, nflat, &s, ax);
     int t = 16 * tile_of(lp->nest[k].compute);
+    bool tc = lp->tf32 && lp->nest[k].compute == EINC_F32;     /* 128 x 128 tiles too */
     *L = (cu_launch){ .form = CU_FORM_GEMM, .nwork = s.nb, .work = ax, .per_block = 1,
                       .max_grid = CU_GEMM_MAX_GRID, .block = CU_GEMM_THREADS, .ngm = s.nm,
-                      .gm = ax + s.nb, .ngn = s.nn, .gn = ax + s.nb + s.nm, .tile_m = t, .tile_n = t };
+                      .gm = ax + s.nb, .ngn = s.nn, .gn = ax + s.nb + s.nm, .tile_m = t, .tile_n = t,
+                      .tc = tc, .shmem = tc ? CU_GEMM_TC_SHMEM : 0 };
     return 1;
 }
 
@@ -375,13 +383,15 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
         b->failed = true;       /* out of memory; the plan matched this nest */
         return;
     }
-    bool fp32 = g->nest->compute == EINC_F32;
+    bool fp32 = g->nest->compute == EINC_F32, tc = L->tc;
     const char *T = fp32 ? "float" : "double";
     int tm = tile_of(g->nest->compute), bm = 16 * tm, na = s.nb + s.nm + s.nn + s.nk;
     const int *gb = ax, *gm = ax + s.nb, *gn = gm + s.nm, *gk = gn + s.nn;
-    (void)L;
-    sb_printf(b, "    /* aligned: fragments are read as 16-byte words */\n"
-                 "    __shared__ %s einc_sa[2][%d][%d] __align__(16), einc_sb[2][%d][%d] __align__(16);\n", T, CU_GEMM_BK, bm, CU_GEMM_BK, bm);
+    if (tc)
+        sb_printf(b, "    EINC_DYN_SHARED(float, einc_sm);     /* cuda_gemm_tc.c's three stages */\n");
+    else
+        sb_printf(b, "    /* aligned: fragments are read as 16-byte words */\n"
+                     "    __shared__ %s einc_sa[2][%d][%d] __align__(16), einc_sb[2][%d][%d] __align__(16);\n", T, CU_GEMM_BK, bm, CU_GEMM_BK, bm);
     sb_printf(b, "    einc_i64 einc_n[%d], einc_sta[%d], einc_stb[%d], einc_a0, einc_b0;\n", na, na, na);
     offsets_at(g, &s, na, -1, "einc_a0", "einc_b0");
     for (int i = 0; i < na; i++) {
@@ -409,7 +419,7 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
     sb_printf(b, ";\n    if (einc_ok && blockDim.x == %d) {\n"
                  "        const einc_i64 einc_tm = (einc_M + %d) / %d, einc_tn = (einc_N + %d) / %d;\n"
                  "        const einc_i64 einc_per = einc_tm * einc_tn;\n"
-                 "        const int einc_tx = (int)threadIdx.x %% 16, einc_ty = (int)threadIdx.x / 16;\n"
+                 "        %s\n"
                  "        einc_gemm_op<%s> einc_a, einc_b;\n"
                  "        for (einc_i64 einc_t = blockIdx.x; einc_t < einc_B * einc_per; einc_t += gridDim.x) {\n"
                  "            /* M tiles in groups of 8 over one N tile, then the next N tile */\n"
@@ -418,7 +428,11 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
                  "            const einc_i64 einc_gs = einc_tm - einc_g0 < 8 ? einc_tm - einc_g0 : 8;\n"
                  "            const einc_i64 einc_m0 = (einc_g0 + einc_pid %% (8 * einc_tn) %% einc_gs) * %d;\n"
                  "            const einc_i64 einc_n0 = einc_pid %% (8 * einc_tn) / einc_gs * %d;\n",
-              CU_GEMM_THREADS, bm - 1, bm, bm - 1, bm, T, bm, bm);
+              CU_GEMM_THREADS, bm - 1, bm, bm - 1, bm,
+              tc ? "const int einc_w = (int)threadIdx.x / 32, einc_g = (int)threadIdx.x % 32 / 4, "
+                   "einc_q = (int)threadIdx.x % 4;"
+                 : "const int einc_tx = (int)threadIdx.x % 16, einc_ty = (int)threadIdx.x / 16;",
+              T, bm, bm);
     sb_printf(b, "            einc_i64 einc_ao = 0, einc_bo = 0;\n");
     if (s.nb) {
         sb_printf(b, "            const einc_i64 einc_bi = einc_t / einc_per;\n");
@@ -429,19 +443,35 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
     }
     operand(g, "einc_a", sp->tensor[s.a->tensor], "einc_a0 + einc_ao", "einc_sam", "einc_sak", "einc_M", fp32);
     operand(g, "einc_b", sp->tensor[s.b->tensor], "einc_b0 + einc_bo", "einc_sbn", "einc_sbk", "einc_N", fp32);
-    sb_printf(b, "            %s einc_c[%d][%d];\n"
-                 "            einc_gemm_block<%s, %d, %d, %d>(einc_a, einc_b, einc_m0, einc_n0, einc_K, einc_sa, einc_sb, einc_c);\n"
-                 "#pragma unroll\n"
+    /* each thread's outputs: i (rows) by j (columns), at einc_m, einc_nj; its value */
+    const char *row, *col, *val;
+    if (tc) {
+        /* fragment (i / 2, j / 2) of the warp's 4 x 4, its element (i % 2) * 2 + j % 2
+           (cuda_emu_mma.hh's C and D table) */
+        sb_printf(b, "            float einc_c[4][4][4];\n"
+                     "            einc_tc_block(einc_a, einc_b, einc_m0, einc_n0, einc_K, einc_sm, einc_c);\n");
+        row = "einc_w / 4 * 64 + einc_i / 2 * 16 + einc_g + 8 * (einc_i % 2)";
+        col = "einc_w % 4 * 32 + einc_j / 2 * 8 + 2 * einc_q + einc_j % 2";
+        val = "einc_c[einc_i / 2][einc_j / 2][einc_i % 2 * 2 + einc_j % 2]";
+    } else {
+        sb_printf(b, "            %s einc_c[%d][%d];\n"
+                     "            einc_gemm_block<%s, %d, %d, %d>(einc_a, einc_b, einc_m0, einc_n0, einc_K, einc_sa, einc_sb, einc_c);\n",
+                  T, tm, tm, T, tm, tm, CU_GEMM_BK);
+        row = "einc_i / 4 * 64 + einc_ty * 4 + einc_i % 4";
+        col = "einc_j / 4 * 64 + einc_tx * 4 + einc_j % 4";
+        val = "einc_c[einc_i][einc_j]";
+    }
+    sb_printf(b, "#pragma unroll\n"
                  "            for (int einc_i = 0; einc_i < %d; einc_i++) {\n"
-                 "                const einc_i64 einc_m = einc_m0 + einc_i / 4 * 64 + einc_ty * 4 + einc_i %% 4;\n"
+                 "                const einc_i64 einc_m = einc_m0 + %s;\n"
                  "                if (einc_m >= einc_M)\n                    continue;\n",
-              T, tm, tm, T, tm, tm, CU_GEMM_BK, tm);
+              tc ? 8 : tm, row);
     unflatten(g, gm, s.nm, "einc_m", "einc_rm", 4);
     sb_printf(b, "#pragma unroll\n"
                  "                for (int einc_j = 0; einc_j < %d; einc_j++) {\n"
-                 "                    const einc_i64 einc_nj = einc_n0 + einc_j / 4 * 64 + einc_tx * 4 + einc_j %% 4;\n"
+                 "                    const einc_i64 einc_nj = einc_n0 + %s;\n"
                  "                    if (einc_nj >= einc_N)\n                        continue;\n",
-              tm);
+              tc ? 8 : tm, col);
     unflatten(g, gn, s.nn, "einc_nj", "einc_rn", 5);
     /* the ACC's end, as the plain form spells it, with acc the sum (plus dst's value when
        the statement accumulates into it) */
@@ -450,7 +480,7 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
     cu_indent(g, 5);
     sb_printf(b, "{\n");
     cu_indent(g, 6);
-    sb_printf(b, "%s acc = einc_c[einc_i][einc_j];\n", cs_arith_type(sp, g->nest->compute));
+    sb_printf(b, "%s acc = %s;\n", cs_arith_type(sp, g->nest->compute), val);
     if (s.acc->accumulate) {
         cu_indent(g, 6);
         sb_printf(b, "acc = ");

@@ -168,7 +168,8 @@ void cu_launch_describe(const cu_launch *L, const cspell *sp, strbuf *b)
         return;
     }
     if (L->form == CU_FORM_GEMM) {
-        sb_printf(b, "; gemm: %u threads a %dx%d tile of M = ", L->block, L->tile_m, L->tile_n);
+        sb_printf(b, "; gemm%s: %u threads a %dx%d tile of M = ", L->tc ? " on TF32 tensor cores (mma.sync m16n8k8)" : "",
+                  L->block, L->tile_m, L->tile_n);
         for (int j = 0; j < L->ngm; j++)
             sb_printf(b, "%s%s", j ? "*" : "", sp->size[L->gm[j]]);
         sb_printf(b, " by N = ");
@@ -176,6 +177,8 @@ void cu_launch_describe(const cu_launch *L, const cspell *sp, strbuf *b)
             sb_printf(b, "%s%s", j ? "*" : "", sp->size[L->gn[j]]);
         sb_printf(b, ", W*ceil(M/%d)*ceil(N/%d) blocks (at most %lld)", L->tile_m, L->tile_n,
                   (long long)L->max_grid);
+        if (L->shmem)
+            sb_printf(b, ", %u bytes of dynamic shared memory", L->shmem);
         return;
     }
     sb_printf(b, "; %u threads on min(ceil(W/%lld), %lld) blocks", L->block, (long long)L->per_block,

@@ -51,6 +51,7 @@ typedef struct cu_launch {
     int ngm, ngn;               /* gemm: the M and N groups' axes (work: the batch axes); */
     const int *gm, *gn;         /* the grid is W * ceil(M / tile_m) * ceil(N / tile_n) blocks, */
     int tile_m, tile_n;         /* at most max_grid */
+    bool tc;                    /* gemm: the TF32 tensor-core variant (cuda_gemm_tc.c) */
 } cu_launch;
 
 /* The plan of kernel k (nest k) of lp; 0, or -1 with c->err set (out of memory). */
@@ -95,6 +96,14 @@ void cu_copy_routine(strbuf *b);     /* the device code copy kernels call: once,
  */
 int cu_gemm_plan(cc *c, const lp_prog *lp, int k, const int *flat, int nflat, cu_launch *L);
 void cu_gemm_routine(strbuf *b);
+void cu_gemm_tc_routine(strbuf *b);  /* cuda_gemm_tc.c: after both of the above */
+
+/*
+ * cuda_mma.c: einc's wrappers of mma.sync (tf32, f16, bf16), ldmatrix and cp.async as
+ * inline PTX, printed once before the kernels that call them; the emulator has its own
+ * (runtime/cuda_emu_mma.hh).
+ */
+void cu_mma_routine(strbuf *b);
 
 /* cuda.c: an array element's type in the kernels ("float", "einc_i64", ...). */
 const char *cu_elem_type(einc_dtype t);

@@ -90,6 +90,14 @@ static LLVMValueRef to_compute(cgl *g, LLVMValueRef v, einc_dtype from)
         if (from == to)
             return v;
     }
+    if (cx(g))
+        return cgl_cx_from(g, v, from);
+    if (dtype_is_complex(from)) {   /* a real statement reads the real part, as interp.c */
+        v = cgl_cx_re(g, v);
+        from = from == EINC_C64 ? EINC_F32 : EINC_F64;
+        if (from == to)
+            return v;
+    }
     if (dtype_is_float(to)) {
         if (dtype_is_float(from))   /* half widens to either; float64 narrows to float32 */
             return LLVMBuildFPCast(g->b, v, ctype(g), "");
@@ -110,16 +118,41 @@ static LLVMValueRef from_compute(cgl *g, LLVMValueRef v, einc_dtype to)
     einc_dtype from = g->nest->compute;
     if (from == to)
         return v;
+    if (dtype_is_complex(from)) {
+        if (dtype_is_complex(to))
+            return cgl_cx_to(g, v, to);
+        if (to == EINC_BOOL)
+            return LLVMBuildZExt(g->b, cgl_cx_nonzero(g, v), g->i8, "");
+        v = cgl_cx_re(g, v);        /* a real type keeps the real part, as interp.c */
+        from = from == EINC_C64 ? EINC_F32 : EINC_F64;
+        if (from == to)
+            return v;
+    }
+    if (dtype_is_complex(to)) {     /* a real value stored as complex: imaginary part 0 */
+        LLVMTypeRef pt = to == EINC_C64 ? g->f32 : g->f64;
+        LLVMValueRef re = dtype_is_float(from) ? LLVMBuildFPCast(g->b, v, pt, "")
+                          : from == EINC_U64   ? LLVMBuildUIToFP(g->b, v, pt, "")
+                                               : LLVMBuildSIToFP(g->b, v, pt, "");
+        LLVMValueRef z = LLVMBuildInsertValue(g->b, LLVMGetPoison(elem_type(g, to)), re, 0, "");
+        return LLVMBuildInsertValue(g->b, z, LLVMConstReal(pt, 0), 1, "");
+    }
     if (to == EINC_BOOL) {
-        LLVMValueRef nz = dtype_is_float(from) ? LLVMBuildFCmp(g->b, LLVMRealUNE, v, LLVMConstReal(ctype(g), 0), "")
-                                               : LLVMBuildICmp(g->b, LLVMIntNE, v, LLVMConstInt(ctype(g), 0, 0), "");
+        LLVMValueRef nz = dtype_is_float(from) ? LLVMBuildFCmp(g->b, LLVMRealUNE, v, LLVMConstReal(LLVMTypeOf(v), 0), "")
+                                               : LLVMBuildICmp(g->b, LLVMIntNE, v, LLVMConstInt(LLVMTypeOf(v), 0, 0), "");
         return LLVMBuildZExt(g->b, nz, g->i8, "");
     }
+    if (!dtype_is_float(from) && (to == EINC_BF16 || dtype_is_float(to))) {
+        /* uint64 converts as the unsigned value, above 2^63 too (uitofp) */
+        LLVMTypeRef ft = to == EINC_BF16 ? g->f32 : elem_type(g, to);
+        v = from == EINC_U64 ? LLVMBuildUIToFP(g->b, v, ft, "") : LLVMBuildSIToFP(g->b, v, ft, "");
+        return to == EINC_BF16 ? bf16_narrow(g, v) : v;
+    }
     if (to == EINC_BF16)
-        return bf16_narrow(g, dtype_is_float(from) ? v : LLVMBuildSIToFP(g->b, v, g->f32, ""));
+        return bf16_narrow(g, v);
     if (dtype_is_float(to))
-        return dtype_is_float(from) ? LLVMBuildFPCast(g->b, v, elem_type(g, to), "")
-                                    : LLVMBuildSIToFP(g->b, v, elem_type(g, to), "");
+        return LLVMBuildFPCast(g->b, v, elem_type(g, to), "");
+    if (dtype_is_float(from))
+        return LLVMBuildFPToSI(g->b, v, elem_type(g, to), "");
     return LLVMBuildIntCast2(g->b, v, elem_type(g, to), 1, "");
 }
 
@@ -137,6 +170,8 @@ static LLVMValueRef not_here(cgl *g, const char *where, const char *name)
 
 LLVMValueRef cgl_identity(cgl *g, ir_comb comb)
 {
+    if (cx(g))
+        return cgl_cx_identity(g, comb);
     LLVMTypeRef t = ctype(g);
     bool i32 = g->nest->compute == EINC_I32;
     switch (comb) {
@@ -146,10 +181,12 @@ LLVMValueRef cgl_identity(cgl *g, ir_comb comb)
     case IR_COMB_PROD: return fp(g) ? LLVMConstReal(t, 1) : LLVMConstInt(t, 1, 0);
     case IR_COMB_MAX:
         return fp(g) ? LLVMConstReal(t, -__builtin_inf())
-                     : LLVMConstInt(t, i32 ? (unsigned long long)(uint32_t)INT32_MIN : (unsigned long long)INT64_MIN, 0);
+               : uns(g) ? LLVMConstInt(t, 0, 0)
+                        : LLVMConstInt(t, i32 ? (unsigned long long)(uint32_t)INT32_MIN : (unsigned long long)INT64_MIN, 0);
     case IR_COMB_MIN:
         return fp(g) ? LLVMConstReal(t, __builtin_inf())
-                     : LLVMConstInt(t, i32 ? (unsigned long long)INT32_MAX : (unsigned long long)INT64_MAX, 0);
+               : uns(g) ? LLVMConstAllOnes(t)
+                        : LLVMConstInt(t, i32 ? (unsigned long long)INT32_MAX : (unsigned long long)INT64_MAX, 0);
     case IR_COMB_COUNT:
         break;
     }
@@ -191,6 +228,8 @@ LLVMValueRef cgl_wrap(cgl *g, LLVMValueRef v)
 
 LLVMValueRef cgl_combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef v)
 {
+    if (cx(g))
+        return cgl_cx_combine(g, comb, acc, v);
     LLVMValueRef r;
     if (comb == IR_COMB_MAX || comb == IR_COMB_MIN) {
         acc = cgl_wrap(g, acc);
@@ -204,9 +243,9 @@ LLVMValueRef cgl_combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef v)
     case IR_COMB_PROD:      /* no reassoc: in order, as numpy's (see the top of the file) */
         return fp(g) ? LLVMBuildFMul(g->b, acc, v, "") : LLVMBuildMul(g->b, acc, v, "");
     case IR_COMB_MAX:
-        return call_intrinsic(g, fp(g) ? "llvm.maximum" : "llvm.smax", ctype(g), acc, v);
+        return call_intrinsic(g, fp(g) ? "llvm.maximum" : uns(g) ? "llvm.umax" : "llvm.smax", ctype(g), acc, v);
     case IR_COMB_MIN:
-        return call_intrinsic(g, fp(g) ? "llvm.minimum" : "llvm.smin", ctype(g), acc, v);
+        return call_intrinsic(g, fp(g) ? "llvm.minimum" : uns(g) ? "llvm.umin" : "llvm.smin", ctype(g), acc, v);
     case IR_COMB_ASSIGN:        /* the new value replaces the old, as interp.c's */
         return v;
     case IR_COMB_COUNT:
@@ -405,6 +444,8 @@ static LLVMValueRef sdiv0(cgl *g, LLVMValueRef a, LLVMValueRef b)
     LLVMTypeRef t = ctype(g);
     LLVMValueRef zero = LLVMConstInt(t, 0, 0), one = LLVMConstInt(t, 1, 0);
     LLVMValueRef by0 = LLVMBuildICmp(g->b, LLVMIntEQ, b, zero, "");
+    if (uns(g))     /* uint64: unsigned, and no -1 to mind */
+        return LLVMBuildSelect(g->b, by0, zero, LLVMBuildUDiv(g->b, a, LLVMBuildSelect(g->b, by0, one, b, ""), ""), "");
     LLVMValueRef bym1 = LLVMBuildICmp(g->b, LLVMIntEQ, b, LLVMConstAllOnes(t), "");
     LLVMValueRef safe = LLVMBuildSelect(g->b, LLVMBuildOr(g->b, by0, bym1, ""), one, b, "");
     LLVMValueRef q = LLVMBuildSDiv(g->b, a, safe, "");
@@ -414,6 +455,8 @@ static LLVMValueRef sdiv0(cgl *g, LLVMValueRef a, LLVMValueRef b)
 
 static LLVMValueRef unary(cgl *g, ir_op op, LLVMValueRef a)
 {
+    if (cx(g))
+        return cgl_cx_unary(g, op, a);
     if (!fp(g))     /* integers: only negation is integral (lower.c keeps the rest float) */
         return op == IR_NEG ? LLVMBuildSub(g->b, LLVMConstInt(ctype(g), 0, 0), a, "") : a;
     switch (op) {
@@ -437,6 +480,8 @@ static LLVMValueRef unary(cgl *g, ir_op op, LLVMValueRef a)
 static LLVMValueRef binary(cgl *g, const ir_expr *x)
 {
     LLVMValueRef a = cgl_expr(g, x->a), b = cgl_expr(g, x->b), r = NULL;
+    if (cx(g))
+        return cgl_cx_binary(g, x->op, a, b);
     switch (x->op) {
     case IR_MUL: r = fp(g) ? LLVMBuildFMul(g->b, a, b, "") : LLVMBuildMul(g->b, a, b, ""); break;
     case IR_ADD: r = fp(g) ? LLVMBuildFAdd(g->b, a, b, "") : LLVMBuildAdd(g->b, a, b, ""); break;
@@ -480,13 +525,23 @@ LLVMValueRef cgl_expr(cgl *g, const ir_expr *x)
             return g->acc ? LLVMBuildLoad2(g->b, ctype(g), g->acc, "") : cgl_load(g, g->store_dst);
         return cgl_load(g, &x->acc);
     case IR_CONST:
-        return fp(g) ? LLVMConstReal(ctype(g), x->c) : LLVMConstInt(ctype(g), (unsigned long long)(int64_t)x->c, 1);
+        if (cx(g))
+            return cgl_cx_const(g, x->c, 0);
+        if (fp(g))
+            return LLVMConstReal(ctype(g), x->c);
+        /* a uint64 constant may lie above int64's range */
+        return LLVMConstInt(ctype(g), uns(g) && x->c >= 9223372036854775808.0 ? (unsigned long long)x->c
+                                                                               : (unsigned long long)(int64_t)x->c, 1);
     case IR_SIZE: {
         LLVMValueRef n = cgl_mono(g, &x->m);
+        if (cx(g))
+            return cgl_cx_real(g, LLVMBuildSIToFP(g->b, n, LLVMStructGetTypeAtIndex(ctype(g), 0), ""));
         return fp(g) ? LLVMBuildSIToFP(g->b, n, ctype(g), "") : LLVMBuildIntCast2(g->b, n, ctype(g), 1, "");
     }
     case IR_AXIS: {
         LLVMValueRef n = g->iv[x->axis];
+        if (cx(g))
+            return cgl_cx_real(g, LLVMBuildSIToFP(g->b, n, LLVMStructGetTypeAtIndex(ctype(g), 0), ""));
         return fp(g) ? LLVMBuildSIToFP(g->b, n, ctype(g), "") : LLVMBuildIntCast2(g->b, n, ctype(g), 1, "");
     }
     case IR_NEG: case IR_EXP: case IR_LOG: case IR_SQRT: case IR_RSQRT: case IR_TANH: case IR_ERF: case IR_SIGMOID:

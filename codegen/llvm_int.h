@@ -4,6 +4,7 @@
  *   llvm.c            the driver: cg_llvm, each nest's function and prologue, the C-ABI wrapper
  *   llvm_expr.c       types, values of the compute type, addresses, loads and stores, the math
  *                     functions, unary and expr; the vector and memory-hint helpers
+ *   llvm_cplx.c       complex64/complex128 values: { re, im } structs, their arithmetic
  *   llvm_loop.c       counted loops, invariant hoisting, coalescing, pairwise sums, ACC, node
  *   llvm_transpose.c  transposes through registers (squares, weaves) and the module's helpers
  *   llvm_gemm.c       the register-blocked GEMM (float32/64; float16 and bfloat16 widened)
@@ -132,16 +133,20 @@ static inline LLVMTypeRef elem_type(cgl *g, einc_dtype t)
     case EINC_F32: return g->f32;
     case EINC_F64: return g->f64;
     case EINC_I32: return g->i32;
-    case EINC_I64: return g->i64;
+    case EINC_I64: case EINC_U64: return g->i64;
     case EINC_U32: return g->i32;
     case EINC_I16: case EINC_U16: case EINC_BF16: return LLVMInt16TypeInContext(g->ctx);
     case EINC_F16: return LLVMHalfTypeInContext(g->ctx);
+    case EINC_C64: return LLVMStructTypeInContext(g->ctx, (LLVMTypeRef[]){ g->f32, g->f32 }, 2, 0);
+    case EINC_C128: return LLVMStructTypeInContext(g->ctx, (LLVMTypeRef[]){ g->f64, g->f64 }, 2, 0);
     default: return g->i8;      /* bool, int8, uint8 */
     }
 }
 
 static inline LLVMTypeRef ctype(cgl *g) { return elem_type(g, g->nest->compute); }
 static inline bool fp(cgl *g) { return dtype_is_float(g->nest->compute); }
+static inline bool uns(cgl *g) { return g->nest->compute == EINC_U64; }   /* unsigned compute */
+static inline bool cx(cgl *g) { return dtype_is_complex(g->nest->compute); }  /* llvm_cplx.c's */
 
 static inline LLVMValueRef ci64(cgl *g, int64_t v) { return LLVMConstInt(g->i64, (unsigned long long)v, 1); }
 
@@ -196,6 +201,20 @@ LLVMValueRef cgl_masked_op(cgl *g, LLVMTypeRef vt, int esize, LLVMValueRef p, LL
 LLVMValueRef cgl_splat(cgl *g, LLVMValueRef x, int vl);
 LLVMValueRef cgl_lane_range(cgl *g, int vl, LLVMValueRef lo, LLVMValueRef hi);
 LLVMValueRef cgl_lanes_below(cgl *g, int vl, LLVMValueRef from, LLVMValueRef end, LLVMValueRef also);
+
+/* ---- llvm_cplx.c: a complex compute type's values (cx(g)) --------------------------------- */
+
+LLVMValueRef cgl_cx_re(cgl *g, LLVMValueRef v);
+LLVMValueRef cgl_cx_im(cgl *g, LLVMValueRef v);
+LLVMValueRef cgl_cx_const(cgl *g, double re, double im);
+LLVMValueRef cgl_cx_real(cgl *g, LLVMValueRef re);                  /* re of the part's type */
+LLVMValueRef cgl_cx_from(cgl *g, LLVMValueRef v, einc_dtype from);  /* any dtype to the compute type */
+LLVMValueRef cgl_cx_to(cgl *g, LLVMValueRef v, einc_dtype to);      /* the compute type to complex to */
+LLVMValueRef cgl_cx_nonzero(cgl *g, LLVMValueRef v);                /* i1 */
+LLVMValueRef cgl_cx_identity(cgl *g, ir_comb comb);
+LLVMValueRef cgl_cx_combine(cgl *g, ir_comb comb, LLVMValueRef acc, LLVMValueRef v);
+LLVMValueRef cgl_cx_unary(cgl *g, ir_op op, LLVMValueRef a);
+LLVMValueRef cgl_cx_binary(cgl *g, ir_op op, LLVMValueRef a, LLVMValueRef b);
 
 /* ---- llvm_loop.c --------------------------------------------------------------------------- */
 

@@ -103,6 +103,10 @@ typedef struct einc_options {
     const einc_size *sizes;
     int64_t max_memory;      /* bytes any one intermediate of a contraction path may take; 0: no limit */
     einc_dialect dialect;    /* EINC_DIALECT_AUTO unless set */
+    int allow_tf32;          /* float32 contractions on CUDA may use TF32 tensor cores (10-bit
+                                mantissa products, float32 sums), as PyTorch's allow_tf32:
+                                0: only when EINC_ALLOW_TF32=1 is in the environment at
+                                einc_compile; > 0: allowed; < 0: not (exact float32) */
 } einc_options;
 
 typedef struct einc_ctx einc_ctx;
@@ -202,6 +206,18 @@ EINC_API einc_status einc_kernel_run(einc_kernel *k, int ninputs, const einc_ten
 EINC_API einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs,
                                              const einc_tensor *inputs, int noutputs,
                                              const einc_tensor *outs, einc_error *err);
+
+/*
+ * Computes an expression on arrays already on the GPU, without host copies: k is compiled
+ * for EINC_TARGET_CUDA and is not a model; each data pointer is a CUDA device pointer
+ * (CUdeviceptr) in device 0's primary context (PyTorch's and the runtime API's), arrays
+ * C-contiguous (strides NULL or C order); the kernels go on stream (a CUstream; NULL: the
+ * default stream), and the call returns once they are done.  Under EINC_CUDA_EMU=1 device
+ * pointers are host pointers.  A kernel of another target or a model is EINC_ERR_ARG.
+ */
+EINC_API einc_status einc_kernel_run_device(einc_kernel *k, void *stream, int ninputs,
+                                            const einc_tensor *inputs, const einc_tensor *out,
+                                            einc_error *err);
 
 /*
  * The input shapes the expression implies when every size is given at compile time (as

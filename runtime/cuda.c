@@ -121,6 +121,18 @@ static _Thread_local cuda_probe *probe;
 
 void cuda_probe_next(cuda_probe *pr) { probe = pr; }
 
+/* The calling thread's next cuda_run on device pointers (cuda_device_next), and its stream. */
+static _Thread_local struct {
+    bool on;
+    cu_stream stream;
+} device_req;
+
+void cuda_device_next(bool on, void *stream)
+{
+    device_req.on = on;
+    device_req.stream = on ? (cu_stream)stream : NULL;
+}
+
 cuda_backend *cuda_new(void)
 {
     cuda_backend *b = einc_calloc(1, sizeof *b);
@@ -219,11 +231,18 @@ bool cuda_ready(cuda_backend *b, cc *c)
     return ok;
 }
 
-/* The loop IR of p, which einc_kernel_run took through the pipeline's index-IR stages. */
-static lp_prog *lower_gpu(cc *c, const ir_prog *p)
+/*
+ * The loop IR of p, which einc_kernel_run took through the pipeline's index-IR stages;
+ * TF32 tensor cores (mma.sync, cp.async) when the caller allows them and the device has
+ * them (sm_80 and later; the emulator implements them).
+ */
+static lp_prog *lower_gpu(const cuda_backend *b, cc *c, const ir_prog *p, bool tf32)
 {
     pipeline pl = pipeline_from(p, PL_GPU, NULL, NULL);
-    return pipeline_run(c, &pl, PL_SCHEDULE) == 0 ? pl.lp : NULL;
+    lp_prog *lp = pipeline_run(c, &pl, PL_SCHEDULE) == 0 ? pl.lp : NULL;
+    if (lp)
+        lp->tf32 = tf32 && (b->emu || b->major >= 8);
+    return lp;
 }
 
 /* NVRTC, opened once per backend; called with b->mu held.  0, or -1 with why in c. */
@@ -328,9 +347,10 @@ static int build_module(cuda_backend *b, cc *c, const char *src, cu_entry *e)
 
 /* Compiles p's kernels (or loads them from the disk) into a new entry of the module cache;
    called with b->mu held. */
-static cu_entry *compile(cuda_backend *b, cc *c, const char *key, const ir_prog *p, lp_prog **lpo)
+static cu_entry *compile(cuda_backend *b, cc *c, const char *key, const ir_prog *p, bool tf32,
+                         lp_prog **lpo)
 {
-    lp_prog *lp = lower_gpu(c, p);
+    lp_prog *lp = lower_gpu(b, c, p, tf32);
     if (!lp)
         return NULL;
     *lpo = lp;
@@ -417,12 +437,12 @@ typedef struct launch {
 } launch;
 
 /* Launches l, first raising the kernel's dynamic shared memory limit when it needs more. */
-static cu_result launch_one(cuda_backend *b, const launch *l, void **args)
+static cu_result launch_one(cuda_backend *b, const launch *l, void **args, cu_stream s)
 {
     cu_result r = 0;
     if (l->shmem > CU_SHMEM_DEFAULT)
         r = b->lib.func_set_attribute(l->fn, CU_FUNC_MAX_DYNAMIC_SHARED, (int)l->shmem);
-    return r ? r : b->lib.launch(l->fn, l->grid, 1, 1, l->block[0], l->block[1], 1, l->shmem, NULL, args, NULL);
+    return r ? r : b->lib.launch(l->fn, l->grid, 1, 1, l->block[0], l->block[1], 1, l->shmem, s, args, NULL);
 }
 
 static cu_result timed_runs(cuda_backend *b, cc *c, const launch *L, int nl, void **args, cuda_probe *pr)
@@ -438,13 +458,13 @@ static cu_result timed_runs(cuda_backend *b, cc *c, const launch *L, int nl, voi
         if ((r = b->lib.event_create(&ev[made], 0)) != 0)
             break;
     for (int i = 0; i < nl && !r; i++)      /* the untimed run */
-        r = launch_one(b, &L[i], args);
+        r = launch_one(b, &L[i], args, NULL);
     for (int rep = 0; rep < reps && !r; rep++) {
         cu_event *E = ev + rep * (nl + 1);
         for (int i = 0; i < nl && !r; i++) {
             r = b->lib.event_record(E[i], NULL);
             if (!r)
-                r = launch_one(b, &L[i], args);
+                r = launch_one(b, &L[i], args, NULL);
         }
         if (!r)
             r = b->lib.event_record(E[nl], NULL);
@@ -472,12 +492,19 @@ static cu_result timed_runs(cuda_backend *b, cc *c, const launch *L, int nl, voi
     return r;
 }
 
-int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf)
+int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf, bool tf32)
 {
     cuda_probe *pr = probe;
     probe = NULL;
     if (pr)
         pr->filled = false;
+    /* on device pointers: the inputs' and outputs' buffers are the caller's device memory,
+       neither copied nor freed here, and the launches go on the caller's stream */
+    bool on_device = device_req.on;
+    cu_stream stream = device_req.stream;
+    device_req.on = false;
+    if (on_device)
+        pr = NULL;
     if (!cuda_ready(b, c))
         return -1;
     pthread_mutex_lock(&b->mu);     /* one device context, one run at a time */
@@ -489,9 +516,9 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
             e = x;
     /* the kernels are compiled for these sizes: lower again for the launch shapes */
     if (e)
-        lp = lower_gpu(c, p);
+        lp = lower_gpu(b, c, p, tf32);
     else
-        e = compile(b, c, key, p, &lp);
+        e = compile(b, c, key, p, tf32, &lp);
     cu_ptr *dev = ARENA_ARRAY(c->A, cu_ptr, p->ntensor);
     void **args = ARENA_ARRAY(c->A, void *, p->ntensor);
     cu_launch *plan = lp ? ARENA_ARRAY(c->A, cu_launch, lp->nnest + 1) : NULL;
@@ -508,6 +535,11 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
     int na = 0;
     for (int t = 0; t < p->ntensor && !r; t++) {
         size_t bytes = (size_t)ir_tensor_elems(p, &p->tensor[t]) * dtype_size(p->tensor[t].dtype);
+        if (on_device && p->tensor[t].role != IR_TEMP) {
+            dev[t] = (cu_ptr)(uintptr_t)buf[t];
+            args[na++] = &dev[t];
+            continue;
+        }
         r = b->lib.mem_alloc(&dev[t], bytes ? bytes : 1);
         if (!r && p->tensor[t].role == IR_INPUT && bytes)
             r = b->lib.htod(dev[t], buf[t], bytes);
@@ -539,12 +571,12 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
             }
     }
     for (int i = 0; i < nl && !r && !(pr && pr->reps > 0); i++)
-        r = launch_one(b, &L[i], args);
+        r = launch_one(b, &L[i], args, stream);
     if (pr && pr->reps > 0 && !r)
         r = timed_runs(b, c, L, nl, args, pr);
     if (!r)
         r = b->lib.sync();
-    for (int o = p->output; !r && o < p->output + p->noutput; o++) {
+    for (int o = p->output; !r && !on_device && o < p->output + p->noutput; o++) {
         const ir_tensor *O = &p->tensor[o];
         size_t bytes = (size_t)ir_tensor_elems(p, O) * dtype_size(O->dtype);
         if (bytes)
@@ -555,7 +587,7 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
         if (p->tensor[t].role == IR_TEMP && buf[t] && cg_temp_stored(lp, t) && ir_tensor_elems(p, &p->tensor[t]) > 0)
             r = b->lib.dtoh(buf[t], dev[t], (size_t)ir_tensor_elems(p, &p->tensor[t]) * dtype_size(p->tensor[t].dtype));
     for (int t = 0; t < p->ntensor; t++)
-        if (dev[t])
+        if (dev[t] && !(on_device && p->tensor[t].role != IR_TEMP))
             b->lib.mem_free(dev[t]);
     if (r)
         cc_error(c, EINC_ERR_UNSUPPORTED, -1, -1, "CUDA: %s", cu_err(b, r));
@@ -564,4 +596,22 @@ int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *co
 out:
     pthread_mutex_unlock(&b->mu);
     return rc;
+}
+
+einc_status einc_kernel_run_device(einc_kernel *k, void *stream, int ninputs,
+                                   const einc_tensor *inputs, const einc_tensor *out,
+                                   einc_error *err)
+{
+    if (!einc_kernel_on_device(k)) {
+        if (err) {
+            *err = (einc_error){ .status = EINC_ERR_ARG, .begin = -1, .end = -1 };
+            snprintf(err->message, sizeof err->message, "einc_kernel_run_device takes a kernel "
+                     "of an expression compiled for EINC_TARGET_CUDA");
+        }
+        return EINC_ERR_ARG;
+    }
+    cuda_device_next(true, stream);
+    einc_status st = einc_kernel_run(k, ninputs, inputs, out, err);
+    cuda_device_next(false, NULL);
+    return st;
 }

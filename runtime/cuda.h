@@ -9,6 +9,7 @@
 #ifndef EINC_CUDA_H
 #define EINC_CUDA_H
 
+#include "einc.h"
 #include "ir.h"
 
 #include <stdbool.h>
@@ -25,9 +26,22 @@ bool cuda_ready(cuda_backend *b, cc *c);
 /*
  * Runs a bound program on the device: host buffers per tensor (NULL for temporaries),
  * copied in, computed with kernels compiled for exactly these sizes, copied out.  key
- * names what the code depends on besides the sizes.
+ * names what the code depends on besides the sizes, tf32 among it: whether float32
+ * contractions may use TF32 tensor cores (einc_options.allow_tf32).
  */
-int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf);
+int cuda_run(cuda_backend *b, cc *c, const char *key, const ir_prog *p, void *const *buf, bool tf32);
+
+/*
+ * The calling thread's next cuda_run (on): the program's input and output buffers are device
+ * pointers, neither copied nor freed, and its kernels go on stream; a thread-local request,
+ * as cuda_probe_next, so that einc_kernel_run_device runs the code einc_kernel_run runs.
+ * cuda_run takes the request; (false, NULL) cancels one a failed run left.
+ */
+void cuda_device_next(bool on, void *stream);
+
+/* Whether einc_kernel_run_device takes k: an expression compiled for the CUDA target, whose
+   run reads no input's elements on the host (runtime/einc.c). */
+bool einc_kernel_on_device(const einc_kernel *k);
 
 /* Modules persist in kc (the context's on-disk cache, runtime/kcache.h); NULL: none. */
 void cuda_use_kcache(cuda_backend *b, kcache *kc);

@@ -70,10 +70,11 @@ namespace einc_emu {
 enum { WARP = 32, STACK = 256 << 10, MAX_THREADS = 1024, SHARED_STATIC = 48 << 10,
        SHARED_ALL = 227 << 10 };
 enum state { T_NEW, T_READY, T_BAR, T_WARP, T_DONE };
-enum coll { C_SYNCWARP, C_SHFL, C_UP, C_DOWN, C_XOR, C_BALLOT, C_ANY, C_ALL };
-static const char *const coll_name[] = { "__syncwarp", "__shfl_sync", "__shfl_up_sync",
-                                         "__shfl_down_sync", "__shfl_xor_sync", "__ballot_sync",
-                                         "__any_sync", "__all_sync" };
+/* C_MMA, C_LDMATRIX: barriers alone here; runtime/cuda_emu_mma.hh exchanges their data */
+enum coll { C_SYNCWARP, C_MMA, C_LDMATRIX, C_SHFL, C_UP, C_DOWN, C_XOR, C_BALLOT, C_ANY, C_ALL };
+static const char *const coll_name[] = { "__syncwarp", "mma.sync", "ldmatrix", "__shfl_sync",
+                                         "__shfl_up_sync", "__shfl_down_sync", "__shfl_xor_sync",
+                                         "__ballot_sync", "__any_sync", "__all_sync" };
 
 struct thread {
     ucontext_t uc;
@@ -97,6 +98,7 @@ __attribute__((visibility("hidden"))) void (*body)(void **);
 __attribute__((visibility("hidden"))) char *stacks[MAX_THREADS];
 __attribute__((visibility("hidden"))) int nstacks;
 __attribute__((visibility("hidden"))) char *dyn_shared;
+__attribute__((visibility("hidden"))) unsigned long long block_serial;   /* blocks run so far */
 
 static int tid_of(const thread *t) { return (int)(t - threads); }
 
@@ -246,7 +248,7 @@ static bool warps(bool *released)
                     if ((t->mask >> m & 1u) && threads[base + m].val)
                         ballot |= 1u << m;
                 r = u->kind == C_BALLOT ? ballot : u->kind == C_ANY ? ballot != 0 : ballot == t->mask;
-            } else if (u->kind != C_SYNCWARP) {
+            } else if (u->kind > C_LDMATRIX) {
                 if (!(t->mask >> src & 1u)) {
                     fail("%s at einc.cu:%d in block (%u,%u,%u), warp %d: lane %d reads lane %d, "
                          "which is not in the mask 0x%08x", coll_name[u->kind], u->line, blockIdx_.x,
@@ -269,6 +271,7 @@ static bool warps(bool *released)
 static bool block(unsigned long long seed)
 {
     static int order[MAX_THREADS];
+    block_serial++;
     for (int t = 0; t < nthreads; t++)
         threads[t].st = T_NEW;
     if (__stop_einc_emu_shared != __start_einc_emu_shared)

@@ -55,6 +55,7 @@ struct einc_kernel {
     einc_target target;
     int64_t max_memory;         /* bytes per intermediate of a contraction path; 0: no limit */
     int ellipsis_rank;          /* "...=N": the rank '...' covers in emitted kernels; -1: unset */
+    bool tf32;                  /* CUDA float32 contractions may use TF32 (allow_tf32 resolved) */
     const char *key_base;       /* the cache key's part fixed at compile time (cache_key) */
     size_t key_base_len;
     /* --target=auto's record (auto_choice): the interpreter's estimated ns spent on this
@@ -66,6 +67,12 @@ struct einc_kernel {
 };
 
 const char *einc_version(void) { return EINC_VERSION; }
+
+/* For einc_kernel_run_device (runtime/cuda.c): a model's labels are read on the host. */
+bool einc_kernel_on_device(const einc_kernel *k)
+{
+    return k && k->target == EINC_TARGET_CUDA && !k->model;
+}
 
 _Thread_local einc_timings *einc_timing;
 
@@ -199,8 +206,8 @@ static einc_status check_target(einc_target t, einc_error *err)
 static int key_base(einc_kernel *k, cc *c)
 {
     strbuf b = { 0 };
-    sb_printf(&b, "%s\x1f%d\x1f%d\x1f", k->src, k->ast ? (int)k->ast->dialect : -1,
-              (int)k->opts.reduce);
+    sb_printf(&b, "%s\x1f%d\x1f%d\x1f%d\x1f", k->src, k->ast ? (int)k->ast->dialect : -1,
+              (int)k->opts.reduce, (int)k->tf32);
     for (int i = 0; i < k->opts.nsizes; i++)
         sb_printf(&b, "%s=%lld,", k->opts.sizes[i].name, (long long)k->opts.sizes[i].value);
     char *s = sb_finish(&b);
@@ -245,6 +252,10 @@ static einc_status compile(einc_ctx *ctx, const char *expr, const einc_options *
         return st;
     if (o.max_memory < 0)
         return fail(err, EINC_ERR_ARG, "max_memory must not be negative");
+    if (o.allow_tf32 == 0) {    /* resolved now: the texts' key must tell the two apart */
+        const char *env = getenv("EINC_ALLOW_TF32");
+        o.allow_tf32 = env && strcmp(env, "1") == 0 ? 1 : -1;
+    }
     char small[512];
     char *tkey = einc_timing ? NULL : text_key(model, expr, &o, small, sizeof small);
     einc_kernel *k = tkey ? texts_find(ctx->texts, tkey) : NULL;
@@ -280,6 +291,7 @@ static einc_kernel *share(einc_kernel *k)
     h->target = k->target;
     h->max_memory = k->max_memory;
     h->ellipsis_rank = k->ellipsis_rank;
+    h->tf32 = k->tf32;
     h->key_base = k->key_base;
     h->key_base_len = k->key_base_len;
     h->shared = k;
@@ -299,6 +311,7 @@ static einc_kernel *parse(einc_ctx *ctx, const char *expr, const einc_options *o
     k->ctx = ctx;
     k->target = o.target;
     k->max_memory = o.max_memory;
+    k->tf32 = o.allow_tf32 > 0;
     cc c = { .A = &k->A, .err = err };
     size_t len = strlen(expr);
     k->src = c.src = arena_strndup(&k->A, expr, len);
@@ -785,22 +798,14 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
     einc_status st = check_tensors(ninputs, inputs, true, err);
     if (st || (st = check_tensors(noutputs, outs, true, err)))
         return st;
-    /* CUDA computes the five first dtypes, the JIT the integers up to 32 bits and the 16-bit
-       floats too; the others run in the interpreter under --target=auto (README, "Dtypes"),
-       and are refused by name elsewhere. */
-    bool classic = true, jit_ok = true;
-    for (int i = 0; i < ninputs + noutputs; i++) {
-        einc_dtype dt = i < ninputs ? inputs[i].dtype : outs[i - ninputs].dtype;
-        classic = classic && dtype_is_classic(dt);
-        jit_ok = jit_ok && dtype_on_jit(dt);
-    }
-    if ((!jit_ok && k->target == EINC_TARGET_CPU) || (!classic && k->target == EINC_TARGET_CUDA))
-        return fail(err, EINC_ERR_UNSUPPORTED,
-                    k->target == EINC_TARGET_CPU
-                        ? "the CPU JIT does not compute this dtype yet (complex and uint64 run "
-                          "in the interpreter): use --target=interp or auto"
-                        : "the CUDA target does not compute this dtype yet (an array is not "
-                          "float32, float64, int32, int64 or bool): use --target=interp or auto");
+    /* CUDA computes the five first dtypes; the others run in the interpreter or the JIT under
+       --target=auto (README, "Dtypes"), and are refused by name for cuda. */
+    bool classic = true;
+    for (int i = 0; i < ninputs + noutputs; i++)
+        classic = classic && dtype_is_classic(i < ninputs ? inputs[i].dtype : outs[i - ninputs].dtype);
+    if (!classic && k->target == EINC_TARGET_CUDA)
+        return fail(err, EINC_ERR_UNSUPPORTED, "the CUDA target does not compute this dtype yet (an array is not "
+                                               "float32, float64, int32, int64 or bool): use --target=interp or auto");
     memo_slots *ms = k->shared ? &k->shared->memo : &k->memo;
     const run_memo *m = einc_timing || noutputs != 1 ? NULL : memo_find(ms, ninputs, inputs, outs);
     if (m)
@@ -817,7 +822,7 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
         goto done;
     }
     pipeline pl = kernel_pipeline(k, ninputs, inputs, sf,
-                                  cuda ? PL_GPU : use_jit(k->target) && jit_ok ? PL_CPU : PL_INTERP);
+                                  cuda ? PL_GPU : use_jit(k->target) ? PL_CPU : PL_INTERP);
     int64_t t0 = tm_now();
     if (pipeline_run(&c, &pl, PL_BIND) < 0 || check_labels(&c, pl.p, inputs, false, NULL) < 0)
         goto done;
@@ -905,7 +910,7 @@ einc_status einc_kernel_run_outputs(einc_kernel *k, int ninputs, const einc_tens
         if (einc_timing)
             einc_timing->interp++;
     } else if (cuda) {
-        if (cuda_run(k->ctx->cuda, &c, key, p, buf) == 0)
+        if (cuda_run(k->ctx->cuda, &c, key, p, buf, k->tf32) == 0)
             check_labels(&c, p, inputs, true, buf);
     } else if (cpu_run(k->ctx->cpu, &c, key, p, buf, strides) == 0) {
         if (p->nlabel)
@@ -1268,10 +1273,16 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     }
     /* float16 and bfloat16 are a float32 kernel wrapped in conversions (codegen/cdtype.c) */
     bool half = dtype_is_half(dtype) && (what == EINC_EMIT_C || what == EINC_EMIT_HEADER);
-    if (dtype != EINC_F32 && dtype != EINC_F64 && !half) {
+    /* C spells every dtype (integers in <stdint.h> types, complex as C99 _Complex); the
+       other emitters float32 and float64 */
+    bool c_kind = what == EINC_EMIT_C || what == EINC_EMIT_HEADER;
+    if (dtype != EINC_F32 && dtype != EINC_F64 && !half && !(c_kind && (unsigned)dtype < EINC_DTYPE_COUNT)) {
         fail(err, EINC_ERR_DTYPE, dtype_is_half(dtype)
                                       ? "float16 and bfloat16 kernels are emitted as C (--emit=c or "
                                         "--emit=header) today"
+                                      : (unsigned)dtype < EINC_DTYPE_COUNT
+                                      ? "this dtype is emitted as C only (--emit=c or --emit=header) today; "
+                                        "other emitters take float32 or float64"
                                       : "emitted kernels are float32 or float64, or float16 and "
                                         "bfloat16 in C");
         return NULL;
@@ -1299,12 +1310,17 @@ char *einc_kernel_emit_opts(einc_kernel *k, einc_emit_kind what, const einc_emit
     pl.opts.open_repeats = true;    /* a repeat's size not given is a parameter like any other */
     lp_prog *lp = pipeline_run(&c, &pl, PL_SCHEDULE) == 0 ? pl.lp : NULL;
     cg_opts co = { name, k->src, what == EINC_EMIT_HEADER };
+    if (lp)
+        lp->tf32 = gpu && k->tf32;
     if (lp && cg_params(&c, lp, opt->params, opt->nparams) < 0)
         lp = NULL;
     for (int t = 0; lp && t < lp->ir->ntensor; t++) {
-        /* a model declares its own dtypes: C and CUDA spell the five first, LLVM the JIT's */
+        /* a model declares its own dtypes: CUDA spells the five first, LLVM the JIT's, C all
+           but the 16-bit floats (which --dtype wraps, codegen/cdtype.c) and, in a model, the
+           integers it computes in int64 (C does not wrap them before max, min, / or ==) */
         einc_dtype dt = lp->ir->tensor[t].dtype;
-        if (llvm ? !dtype_on_jit(dt) : !dtype_is_classic(dt)) {
+        bool narrow = dtype_is_int(dt) && dt != EINC_I32 && dtype_size(dt) < 8;
+        if (llvm ? !dtype_on_jit(dt) : gpu ? !dtype_is_classic(dt) : dtype_is_half(dt) || (k->model && narrow)) {
             cc_error(&c, EINC_ERR_DTYPE, -1, -1, "'%s' is %s, which %s does not emit yet (README, "
                      "\"Dtypes\"): run it with einc run", lp->ir->tensor[t].name,
                      einc_dtype_name(dt), llvm ? "LLVM" : gpu ? "CUDA" : "C");

@@ -198,7 +198,7 @@ static char *put_hex(char *p, uint64_t v)
 
 char *text_key(bool model, const char *src, const einc_options *o, char *buf, size_t cap)
 {
-    size_t len = strlen(src), need = 6 * 16 + len + 1;
+    size_t len = strlen(src), need = 7 * 16 + len + 1;
     for (int i = 0; i < o->nsizes; i++)
         need += 2 * 16 + (o->sizes[i].name ? strlen(o->sizes[i].name) : 0);
     char *s = need <= cap ? buf : einc_malloc(need), *p = s;
@@ -209,6 +209,7 @@ char *text_key(bool model, const char *src, const einc_options *o, char *buf, si
     p = put_hex(p, (uint64_t)o->dialect);
     p = put_hex(p, (uint64_t)o->reduce);
     p = put_hex(p, (uint64_t)o->max_memory);
+    p = put_hex(p, o->allow_tf32 > 0);     /* resolved by the caller: 1 or -1 */
     p = put_hex(p, (uint64_t)o->nsizes);
     for (int i = 0; i < o->nsizes; i++) {
         size_t nl = o->sizes[i].name ? strlen(o->sizes[i].name) : 0;

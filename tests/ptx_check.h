@@ -6,12 +6,13 @@
  *
  * Each test makes its own kernel text (cg_cuda_kernels); then
  *   ptx_build_src                  compiles; 0, 1 when NVRTC cannot be loaded (skip), -1
- *                                  with NVRTC's log in msg;
+ *                                  with NVRTC's log in msg (ptx_build_arch: for another
+ *                                  architecture than sm_90);
  *   ptx_find                       one entry's report;
  *   ptx_body                       one entry's PTX (from ".entry NAME(" to the next entry);
  *   ptx_assert_lean                no spills, registers within 65536 / block threads and
  *                                  static shared memory within 48 KiB.
- * Header-only (static functions) so that each test executable includes it as it is.
+ * Header-only (static inline functions) so that each test executable includes it as it is.
  */
 #ifndef EINC_TESTS_PTX_CHECK_H
 #define EINC_TESTS_PTX_CHECK_H
@@ -36,7 +37,7 @@ typedef struct ptx_build {
     ptx_entry e[PTX_MAXENTRY];
 } ptx_build;
 
-static int ptx_number_before(const char *line, const char *what)
+static inline int ptx_number_before(const char *line, const char *what)
 {
     const char *w = strstr(line, what);
     if (!w)
@@ -49,7 +50,7 @@ static int ptx_number_before(const char *line, const char *what)
 }
 
 /* Reads ptxas' -v report: per entry, "Compiling entry function 'NAME'", then its lines. */
-static void ptx_parse_log(ptx_build *b)
+static inline void ptx_parse_log(ptx_build *b)
 {
     ptx_entry *cur = NULL;
     for (const char *l = b->log; l && *l;) {
@@ -79,14 +80,17 @@ static void ptx_parse_log(ptx_build *b)
     }
 }
 
-static int ptx_build_src(const char *src, ptx_build *b, char *msg, size_t n)
+/* As ptx_build_src, for the architecture arch ("sm_80", "sm_90"). */
+static inline int ptx_build_arch(const char *src, const char *arch, ptx_build *b, char *msg, size_t n)
 {
     memset(b, 0, sizeof *b);
     nvrtc_lib L;
     if (nvrtc_open(&L, msg, n) < 0)
         return 1;
     nvrtc_program prog = NULL;
-    const char *opts[] = { "--gpu-architecture=sm_90", "-Xptxas=-v" };
+    char gpu[64];
+    snprintf(gpu, sizeof gpu, "--gpu-architecture=%s", arch);
+    const char *opts[] = { gpu, "-Xptxas=-v" };
     int rc = -1;
     size_t sz = 0;
     nvrtc_result r = L.create(&prog, src, "einc.cu", 0, NULL, NULL);
@@ -98,7 +102,7 @@ static int ptx_build_src(const char *src, ptx_build *b, char *msg, size_t n)
         goto out;
     }
     if (L.ptx_size(prog, &sz) || !(b->ptx = calloc(1, sz + 1)) || L.ptx(prog, b->ptx)) {
-        snprintf(msg, n, "NVRTC gives no PTX for sm_90");
+        snprintf(msg, n, "NVRTC gives no PTX for %s", arch);
         goto out;
     }
     ptx_parse_log(b);
@@ -110,14 +114,19 @@ out:
     return rc;
 }
 
-static void ptx_build_free(ptx_build *b)
+static inline int ptx_build_src(const char *src, ptx_build *b, char *msg, size_t n)
+{
+    return ptx_build_arch(src, "sm_90", b, msg, n);
+}
+
+static inline void ptx_build_free(ptx_build *b)
 {
     free(b->ptx);
     free(b->log);
     memset(b, 0, sizeof *b);
 }
 
-static const ptx_entry *ptx_find(const ptx_build *b, const char *name)
+static inline const ptx_entry *ptx_find(const ptx_build *b, const char *name)
 {
     for (int i = 0; i < b->n; i++)
         if (strcmp(b->e[i].name, name) == 0)
@@ -126,7 +135,7 @@ static const ptx_entry *ptx_find(const ptx_build *b, const char *name)
 }
 
 /* The PTX of entry name, malloc'ed, or NULL when there is none. */
-static char *ptx_body(const ptx_build *b, const char *name)
+static inline char *ptx_body(const ptx_build *b, const char *name)
 {
     char head[128];
     snprintf(head, sizeof head, ".entry %s(", name);
@@ -144,7 +153,7 @@ static char *ptx_body(const ptx_build *b, const char *name)
 }
 
 /* "" when entry name is lean for blocks of `threads`, else why not (into why). */
-static const char *ptx_lean(const ptx_build *b, const char *name, int threads, char *why, size_t n)
+static inline const char *ptx_lean(const ptx_build *b, const char *name, int threads, char *why, size_t n)
 {
     const ptx_entry *e = ptx_find(b, name);
     if (!e)

@@ -8,11 +8,12 @@ numpy's dtype and values (README, "Dtypes").
   dtype is numpy.result_type's, the values exact);
 - per dtype: contractions, diagonals, transposes, sums and einops reductions against numpy;
   integers wrap in their own width (the data overflows int8 and uint8 on purpose);
-- the JIT's dtypes (up to 32-bit integers, float32/64, bool) under --target=auto and
-  --target=interp alike;
-- the refusals: max/min of complex, and --target=cpu on a dtype the JIT does not compute;
-- layer-language models whose narrow intermediates overflow before a relu, and the emitters'
-  refusal of a model's dtype they do not spell.
+- the JIT's dtypes (integers, float16/32/64, bool) under --target=auto and --target=interp
+  alike; uint64 above 2^63 (unsigned compares, conversions to float) on both;
+- the refusals: max/min of complex;
+- complex broadcasting and real operands promoted to complex, on the JIT and the interpreter;
+- layer-language models whose narrow intermediates overflow before a relu, a complex64 model
+  (+, -, *, /, a contraction), and the emitters' refusal of a model's dtype they do not spell.
 
 Prints one line per failure and `N passed, M failed`; exit 1 on a failure, 77 without numpy.
 """
@@ -100,8 +101,7 @@ for a in TYPES:
         case(f"result_type {a} {b}", ["i,i->i"], [x, y], np.einsum("i,i->i", x, y))
 
 RED = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "prod": np.prod}
-JIT = [np.dtype(t) for t in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                             "float16", "float32", "float64")]
+JIT = TYPES    # the CPU JIT computes every dtype
 
 
 def case_type(t, target):
@@ -119,16 +119,30 @@ def case_type(t, target):
                  "part or magnitude instead")
         else:
             case(f"{t} reduce {op} {target}", tg + ["a b -> b", f"--reduce={op}"], [P], fn(P, axis=0))
-    if t not in JIT:
-        case(f"{t} --target=cpu", ["--target=cpu", "ij->ji"], [A],
-             "einc: error: the CPU JIT does not compute this dtype yet (complex and uint64 run "
-             "in the interpreter): use --target=interp or auto")
+    if t.kind == "c":   # broadcasting, and a real operand promoted to complex
+        V, R = data((4,), t), data((3, 4), np.dtype("float32"))
+        for target in ("--target=cpu", "--target=interp"):
+            case(f"{t} ij,j->ij {target}", [target, "ij,j->ij"], [A, V], np.einsum("ij,j->ij", A, V))
+            case(f"{t} ij,ij->j float32 {target}", [target, "ij,ij->j"], [A, R], np.einsum("ij,ij->j", A, R))
 
 
 for t in TYPES:
     # --target=auto is the JIT for the JIT's dtypes: run the interpreter on them too
     for target in (["--target=interp"] if t in JIT else []) + [""]:
         case_type(t, target)
+
+
+# uint64 above 2^63, where a signed compare, division or conversion to float goes wrong
+U = np.array([[2**64 - 1, 3, 2**63 + 5], [2**63, 2**63 - 1, 7]], dtype=np.uint64)
+for target in ("--target=cpu", "--target=interp"):
+    for op in ("max", "min", "sum", "mean"):
+        for pat in ("a b -> b", "a b -> a"):
+            case(f"uint64 big reduce {op} {pat} {target}", [target, pat, f"--reduce={op}"], [U],
+                 RED[op](U, axis=0 if pat.endswith("b") else 1))
+    case(f"uint64 big ij->ji {target}", [target, "ij->ji"], [U], U.T)
+    case(f"uint64 big ij,ij->i {target}", [target, "ij,ij->i"], [U, U], np.einsum("ij,ij->i", U, U))
+    case(f"uint64 big float64 i,i->i {target}", [target, "i,i->i"], [U[0], np.ones(3)],
+         np.einsum("i,i->i", U[0], np.ones(3)))
 
 
 # The layer language: an intermediate that overflows its narrow type wraps before relu (a
@@ -139,17 +153,26 @@ for t, body, fn in (("int8", "relu(x * y)", lambda x, y: np.maximum(x * y, 0)),
                     ("int16", "relu(x * y)", lambda x, y: np.maximum(x * y, 0)),
                     ("uint8", "relu(x - y)", lambda x, y: np.maximum(x - y, 0)),
                     ("uint16", "relu(y - x)", lambda x, y: np.maximum(y - x, 0)),
-                    ("uint32", "relu(x - y)", lambda x, y: np.maximum(x - y, 0))):
+                    ("uint32", "relu(x - y)", lambda x, y: np.maximum(x - y, 0)),
+                    ("uint64", "relu(x - y)", lambda x, y: np.maximum(x - y, 0))):
     d = np.dtype(t)
     hi = np.iinfo(d).max
-    x = RNG.integers(0 if d.kind == "u" else -hi, hi, 64).astype(d)
-    y = RNG.integers(0 if d.kind == "u" else -hi, hi, 64).astype(d)
+    x = RNG.integers(0 if d.kind == "u" else -hi, hi, 64, dtype=d)
+    y = RNG.integers(0 if d.kind == "u" else -hi, hi, 64, dtype=d)
     for target in ("cpu", "interp"):
         MODELS.append((f"model {t} {body} {target}", [f"--target={target}"],
                        f"input x: {d.kind}{d.itemsize * 8}[N]\ninput y: {d.kind}{d.itemsize * 8}[N]\n"
                        f"return {body}\n", [x, y], fn(x, y)))
+# complex in a model: +, -, *, / (Smith's, numpy's) and a contraction, on the JIT and the
+# interpreter
+CX_MODEL = ("input x: c64[N, K]\ninput w: c64[K, M]\ninput y: c64[N, M]\n"
+            "return einsum('n k, k m -> n m', x, w) * y - y / (y + 10) + (-y) * y\n")
+xc, wc, yc = data((3, 5), np.dtype("complex64")), data((5, 4), np.dtype("complex64")), data((3, 4), np.dtype("complex64"))
+for target in ("cpu", "interp"):
+    MODELS.append((f"model complex64 {target}", [f"--target={target}"], CX_MODEL, [xc, wc, yc],
+                   (xc @ wc) * yc - yc / (yc + 10) + (-yc) * yc))
 for kind, brief, name, gen in (("c", "f16", "float16", "C"), ("cuda", "c64", "complex64", "CUDA"),
-                               ("llvm", "u64", "uint64", "LLVM")):
+                               ("c", "i8", "int8", "C")):
     MODELS.append((f"emit {kind} {brief}", [f"--emit={kind}", "N=4"], f"input x: {brief}[N]\nreturn x\n",
                    None, f"einc: MODEL: error: 'x' is {name}, which {gen} does not emit yet "
                    "(README, \"Dtypes\"): run it with einc run"))
@@ -166,7 +189,7 @@ def check_model(c):
         err = r.stderr.strip().replace(path, "MODEL")
         return "" if r.returncode == 1 and err == want else f"{name}: want error {want!r}, got {err!r}"
     files = []
-    for nm, a in zip("xy", arrays):
+    for nm, a in zip("xwy" if len(arrays) == 3 else "xy", arrays):
         files.append(f"{nm}={os.path.join(TMP, f'{n}_{nm}.npy')}")
         np.save(files[-1][2:], a)
     out = os.path.join(TMP, f"{n}_out.npy")

@@ -780,9 +780,13 @@ static void test_emit_errors(void **state)
     assert_int_equal(err.end, 3);
     assert_null(einc_kernel_emit(k, EINC_EMIT_C, "not a name", EINC_F32, NULL, &err));
     assert_string_equal(err.message, "a kernel name must be a C identifier");
-    assert_null(einc_kernel_emit(k, EINC_EMIT_C, NULL, EINC_I32, NULL, &err));
+    assert_null(einc_kernel_emit(k, EINC_EMIT_C, NULL, EINC_DTYPE_COUNT, NULL, &err));
     assert_string_equal(err.message, "emitted kernels are float32 or float64, or float16 and "
                                      "bfloat16 in C");
+    assert_null(einc_kernel_emit(k, EINC_EMIT_CUDA, NULL, EINC_I32, NULL, &err));
+    assert_int_equal(err.status, EINC_ERR_DTYPE);
+    assert_string_equal(err.message, "this dtype is emitted as C only (--emit=c or --emit=header) today; "
+                                     "other emitters take float32 or float64");
     einc_kernel_free(k);
     /* a repeat without its size compiles, emits, and refuses to run */
     assert_int_equal(einc_compile(ctx, "h w -> h w c", NULL, &k, &err), EINC_OK);

@@ -152,7 +152,7 @@ static void emu_case(void **state)
     for (int g = 0; g < 2; g++) {
         const char *who = g ? "the CUDA emulator (threads in reverse order)" : "the CUDA emulator";
         memset(got, 0xA5, (size_t)elems(p, p->output) * dtype_size(p->tensor[p->output].dtype));
-        if (cuda_run(gpu[g], &c, key, p, bufs) < 0)
+        if (cuda_run(gpu[g], &c, key, p, bufs, false) < 0)
             fail_msg("%s: %s: %s", oc->name, who, err.message);
         compare(oc, who, p, got, want);
     }

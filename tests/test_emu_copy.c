@@ -177,7 +177,7 @@ static void copy_case(void **state)
     bufs[out] = got;
     for (int g = 0; g < 2; g++) {
         memset(got, 0xA5, bytes(p, out));
-        if (cuda_run(gpu[g], &c, k->name, p, bufs) < 0)
+        if (cuda_run(gpu[g], &c, k->name, p, bufs, false) < 0)
             fail_msg("%s: the CUDA emulator (%s): %s", k->name, g ? "reverse" : "forward", err.message);
         for (size_t i = 0; i < bytes(p, out); i++)
             if (((unsigned char *)got)[i] != ((unsigned char *)want)[i])

@@ -12,6 +12,13 @@
  * exactly.  Each float case's kernel text must be the gemm form; int32 stays on the plain one.
  * The CUDA target refuses strided views, and its allocations are aligned, so misaligned
  * pointers are not reachable from here: the refusal is checked instead.
+ * Built twice (tests/meson.build): as it is, and with EMU_TF32, where every kernel is compiled
+ * with TF32 allowed: then each float32 case must be the tensor-core variant (mma.sync through
+ * a cp.async pipeline, codegen/cuda_gemm_tc.c), exact too since small integers are TF32
+ * values, and float64 and int32 the forms they have without it; K of several slices (the
+ * pipeline's three stages wrap) and not a multiple of 4 (scalar loads) are among the cases;
+ * test_tf32_rounds shows the TF32 kernel rounds its inputs and never serves a call that did
+ * not allow it (einc_options.allow_tf32 and EINC_ALLOW_TF32).
  * Without a C++ compiler every test skips and says why.
  */
 #define _GNU_SOURCE
@@ -29,6 +36,11 @@
 #include <cmocka.h>
 
 static bool have_cxx;
+#ifdef EMU_TF32
+enum { TF32 = 1 };
+#else
+enum { TF32 = -1 };
+#endif
 static einc_ctx *ctx[3];         /* the interpreter's; EINC_CUDA_EMU_ORDER forward, reverse */
 
 typedef struct gcase {
@@ -57,12 +69,13 @@ static void *make(einc_dtype t, int ndim, const int64_t *shape, uint64_t seed)
 
 static einc_status compile(einc_ctx *x, const gcase *c, einc_target tg, einc_kernel **k, einc_error *err)
 {
-    einc_options o = { .reduce = c->reduce, .target = tg };
+    einc_options o = { .reduce = c->reduce, .target = tg, .allow_tf32 = TF32 };
     return strchr(c->what, '\n') ? einc_compile_model(x, c->what, &o, k, err)
                                  : einc_compile(x, c->what, &o, k, err);
 }
 
-/* Is c's kernel the gemm form?  (The emitted .cu is the text the runtime compiles.) */
+/* Is c's kernel the gemm form?  (The emitted .cu is the text the runtime compiles.)  With
+   TF32 allowed a float32 one must be the tensor-core variant, and say so; others not. */
 static bool is_gemm(const gcase *c)
 {
     einc_error err = { 0 };
@@ -72,7 +85,11 @@ static bool is_gemm(const gcase *c)
     char *s = einc_kernel_emit(k, EINC_EMIT_CUDA, "g", c->dtype, NULL, &err);
     if (!s)
         fail_msg("%s: emit: %s", c->what, err.message);
-    bool g = strstr(s, "einc_gemm_block<") != NULL;
+    bool tc = strstr(s, "einc_tc_block(einc_a") != NULL;
+    if (tc != (TF32 > 0 && c->dtype == EINC_F32) ||
+        tc != (strstr(s, " gemm on TF32 tensor cores (mma.sync m16n8k8): 256 threads") != NULL))
+        fail_msg("%s (%s): %s the tensor-core variant", c->what, einc_dtype_name(c->dtype), tc ? "unexpectedly" : "not");
+    bool g = tc || strstr(s, "einc_gemm_block<") != NULL;
     free(s);
     einc_kernel_free(k);
     return g;
@@ -135,6 +152,8 @@ static void test_matmul(void **state)
     static const int64_t mkn[][3] = {
         { 1, 1, 1 }, { 7, 13, 31 }, { 31, 7, 13 }, { 1, 9, 129 }, { 129, 9, 1 }, { 63, 17, 65 },
         { 127, 8, 129 }, { 128, 16, 128 }, { 65, 3, 64 }, { 5, 0, 7 }, { 0, 4, 5 },
+        /* K of several 32-wide slices (a three-stage ring wraps), and not a multiple of 4 */
+        { 129, 100, 127 }, { 128, 128, 128 }, { 33, 257, 17 }, { 1, 67, 1 }, { 130, 97, 131 },
     };
     for (size_t i = 0; i < sizeof mkn / sizeof *mkn; i++) {
         gcase c = { "ik,kj->ij", EINC_REDUCE_SUM, EINC_F32, 2, { 2, 2 },
@@ -227,6 +246,44 @@ static void test_strided(void **state)
     einc_kernel_free(k);
 }
 
+/*
+ * a = 1 + 2^-12 is no TF32 value (10 mantissa bits): a TF32 product a * 1 is 1, an exact
+ * one a.  Calls with and without TF32 alternate on one context, each keeping its own kernel.
+ */
+static void test_tf32_rounds(void **state)
+{
+    SKIP_NO_CXX();
+    const float want[3] = { 1.0f + 0x1p-12f, 1.0f, 1.0f + 0x1p-12f };   /* off, on, off */
+    float a[4 * 8], b[8 * 4], out[4 * 4];
+    for (int i = 0; i < 32; i++) {
+        a[i] = i % 8 ? 0.0f : 1.0f + 0x1p-12f;      /* a[m][0] only */
+        b[i] = i / 4 ? 0.0f : 1.0f;                 /* b[0][n] only */
+    }
+    int64_t sa[2] = { 4, 8 }, sb[2] = { 8, 4 }, so[2] = { 4, 4 };
+    einc_tensor in[2] = { { EINC_F32, 2, sa, NULL, a }, { EINC_F32, 2, sb, NULL, b } };
+    einc_tensor o = { EINC_F32, 2, so, NULL, out };
+    for (int env = 0; env < 2; env++)
+        for (int i = 0; i < 3; i++) {
+            bool on = i == 1;
+            /* by the field, or by the environment with the field left 0 */
+            if (env)
+                setenv("EINC_ALLOW_TF32", on ? "1" : "0", 1);
+            einc_options opt = { .target = EINC_TARGET_CUDA, .allow_tf32 = env ? 0 : on ? 1 : -1 };
+            einc_error err = { 0 };
+            einc_kernel *k = NULL;
+            assert_int_equal(einc_compile(ctx[1], "ik,kj->ij", &opt, &k, &err), EINC_OK);
+            memset(out, 0xA5, sizeof out);
+            if (einc_kernel_run(k, 2, in, &o, &err))
+                fail_msg("run: %s", err.message);
+            for (int e = 0; e < 16; e++)
+                if (out[e] != want[i])
+                    fail_msg("TF32 %s (by %s): element %d is %a, not %a", on ? "allowed" : "not allowed",
+                             env ? "EINC_ALLOW_TF32" : "allow_tf32", e, (double)out[e], (double)want[i]);
+            einc_kernel_free(k);
+        }
+    unsetenv("EINC_ALLOW_TF32");
+}
+
 int main(void)
 {
     setenv("EINC_CUDA_EMU", "1", 1);
@@ -260,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_groups),
         cmocka_unit_test(test_epilogue),
         cmocka_unit_test(test_strided),
+        cmocka_unit_test(test_tf32_rounds),
     };
     int rc = cmocka_run_group_tests_name("emu gemm", tests, NULL, NULL);
     for (int g = 0; g < 3; g++)

@@ -4,7 +4,10 @@
  * `bhid,bhjd->bhij` at (8, 16, 1024, 64) compile for sm_90 without spills, within the
  * registers 256 threads a block may have and 48 KiB of static shared memory, and their PTX
  * has the tiles' structure: shared memory, barriers, and for float32 16-byte global loads
- * and 16-byte shared-memory fragment reads.  Skips, saying why, when NVRTC cannot be loaded.
+ * and 16-byte shared-memory fragment reads.  With TF32 allowed, `ik,kj->ij` at 4096 and
+ * `bhid,bhjd->bhij` compile for sm_80 and sm_90 without spills to the tensor-core variant:
+ * mma.sync m16n8k8 tf32, cvt.rna.tf32, cp.async with its groups, shared-memory reads and
+ * barriers (ptxas' register count is printed).  Skips, saying why, when NVRTC cannot be loaded.
  */
 #define _GNU_SOURCE
 #include "einc.h"
@@ -22,11 +25,11 @@
 #include <cmocka.h>
 
 /* The kernels of expr's .cu at the given sizes: no #include, nothing past the kernels. */
-static char *kernels_of(const char *expr, einc_dtype dt, const einc_size *sz, int nsz)
+static char *kernels_of(const char *expr, einc_dtype dt, const einc_size *sz, int nsz, int tf32)
 {
     einc_error err = { 0 };
     einc_kernel *k = NULL;
-    einc_options o = { .nsizes = nsz, .sizes = sz };
+    einc_options o = { .nsizes = nsz, .sizes = sz, .allow_tf32 = tf32 };
     einc_ctx *ctx = einc_ctx_new();
     assert_non_null(ctx);
     if (einc_compile(ctx, expr, &o, &k, &err))
@@ -62,7 +65,7 @@ static bool has_any(const char *text, const char *need)
 
 static void check(const char *expr, einc_dtype dt, const einc_size *sz, int nsz, const char *const *need)
 {
-    char *src = kernels_of(expr, dt, sz, nsz);
+    char *src = kernels_of(expr, dt, sz, nsz, -1);
     assert_non_null(strstr(src, "einc_gemm_block<"));      /* the gemm form, not the plain one */
     ptx_build b;
     char msg[8192];
@@ -126,6 +129,59 @@ static void attention_scores(void **state)
     check("bhid,bhjd->bhij", EINC_F32, sz, 5, need);
 }
 
+/* The tensor-core variant of expr for sm_80 and sm_90. */
+static void check_tc(const char *expr, const einc_size *sz, int nsz)
+{
+    char *src = kernels_of(expr, EINC_F32, sz, nsz, 1);
+    assert_non_null(strstr(src, "einc_tc_block(einc_a"));
+    assert_null(strstr(src, "einc_gemm_block<"));
+    static const char *const need[] = { "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", "cvt.rna.tf32.f32",
+                                        "cp.async.cg.shared.global", "cp.async.commit_group",
+                                        "cp.async.wait_group 1", "ld.shared.f32", "bar.sync", NULL };
+    const char *arch[] = { "sm_80", "sm_90" };
+    for (int a = 0; a < 2; a++) {
+        ptx_build b;
+        char msg[8192];
+        int rc = ptx_build_arch(src, arch[a], &b, msg, sizeof msg);
+        if (rc == 1) {
+            fprintf(stderr, "test_ptx_gemm: skipped: %s\n", msg);
+            free(src);
+            skip();
+        }
+        if (rc < 0)
+            fail_msg("%s: %s", expr, msg);
+        char why[256];
+        if (*ptx_lean(&b, "g_k0", 256, why, sizeof why))
+            fail_msg("%s (TF32, %s): %s\n%s", expr, arch[a], why, b.log);
+        const ptx_entry *e = ptx_find(&b, "g_k0");
+        assert_true(e->barriers >= 1);
+        fprintf(stderr, "test_ptx_gemm: %s with TF32 on %s: %d registers, %d bytes stack, %d spilled\n", expr,
+                arch[a], e->regs, e->stack, e->spill_stores + e->spill_loads);
+        char *body = ptx_body(&b, "g_k0");
+        assert_non_null(body);
+        for (int i = 0; need[i]; i++)
+            if (!strstr(body, need[i]))
+                fail_msg("%s (TF32, %s): no %s in the PTX of g_k0", expr, arch[a], need[i]);
+        free(body);
+        ptx_build_free(&b);
+    }
+    free(src);
+}
+
+static void sgemm_tf32(void **state)
+{
+    (void)state;
+    einc_size sz[3] = { { "i", 4096 }, { "j", 4096 }, { "k", 4096 } };
+    check_tc("ik,kj->ij", sz, 3);
+}
+
+static void attention_scores_tf32(void **state)
+{
+    (void)state;
+    einc_size sz[5] = { { "b", 8 }, { "h", 16 }, { "i", 1024 }, { "j", 1024 }, { "d", 64 } };
+    check_tc("bhid,bhjd->bhij", sz, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +189,8 @@ int main(void)
         cmocka_unit_test(sgemm_transposed),
         cmocka_unit_test(dgemm_4096),
         cmocka_unit_test(attention_scores),
+        cmocka_unit_test(sgemm_tf32),
+        cmocka_unit_test(attention_scores_tf32),
     };
     return cmocka_run_group_tests_name("ptx gemm", tests, NULL, NULL);
 }

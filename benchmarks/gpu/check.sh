@@ -50,9 +50,9 @@ done
 # the disk cache of this run only: its first runs compile, as a fresh machine's would
 export EINC_CACHE_DIR="$out/kcache"
 rm -rf "$EINC_CACHE_DIR"
-# the CUDA emulator's header as a C array, as runtime/meson.build embeds it
+# the CUDA emulator's headers as one C array, as runtime/meson.build embeds them
 { echo 'extern const char cuda_emu_header[]; const char cuda_emu_header[] = {'
-  od -An -v -td1 runtime/cuda_emu.hh | sed 's/\(-*[0-9][0-9]*\)/\1,/g'
+  cat runtime/cuda_emu.hh runtime/cuda_emu_mma.hh | od -An -v -td1 | sed 's/\(-*[0-9][0-9]*\)/\1,/g'
   echo '0 };'; } > "$out/cuda_emu_hh.c"
 src="compiler/*.c compiler/*/*.c codegen/*.c
      runtime/cpu.c runtime/cuda.c runtime/einc.c runtime/fdio.c runtime/kcache.c runtime/memo.c runtime/pool.c

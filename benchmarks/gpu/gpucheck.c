@@ -136,9 +136,9 @@ static char *model_source(const char *m)
 }
 
 static einc_status compile(einc_ctx *ctx, const char *expr, const char *model, einc_reduce reduce,
-                           einc_target target, einc_kernel **k, einc_error *err)
+                           einc_target target, einc_kernel **k, einc_error *err, int tf32)
 {
-    einc_options o = { .reduce = reduce, .target = target };
+    einc_options o = { .reduce = reduce, .target = target, .allow_tf32 = tf32 ? 1 : -1 };
     if (expr)
         return einc_compile(ctx, expr, &o, k, err);
     char *src = model_source(model);
@@ -168,6 +168,7 @@ typedef struct tcase {
     int flops_rate;             /* TFLOP/s rather than GB/s */
     const char *target;
     const char *what;           /* the target as the issue states it */
+    int tf32;                   /* compiled with TF32 allowed (einc_options.allow_tf32) */
 } tcase;
 
 static const char softmax_model[] = "input x: f32[N, D]\nreturn softmax(x, dim=-1)\n";
@@ -193,6 +194,13 @@ static const tcase tcases[] = {
       1, "torch:0.70", ">= 70% of cuBLAS fp32 (torch.matmul, TF32 off)" },
     { "attention_scores", "bhid,bhjd->bhij", NULL, 2, { 4, 4 }, { { 8, 16, 1024, 64 }, { 8, 16, 1024, 64 } },
       { { 2, 3, 7, 16 }, { 2, 3, 9, 16 } }, 1, "torch:0.70", ">= 70% of torch.matmul" },
+    /* TF32 on both sides (torch.backends.cuda.matmul.allow_tf32 = True); the inputs are
+       multiples of 1/4 below 3, TF32 values, so the answers stay exact */
+    { "matmul_tf32", "ik,kj->ij", NULL, 2, { 2, 2 }, { { 4096, 4096 }, { 4096, 4096 } },
+      { { 17, 13 }, { 13, 11 } }, 1, "torch:0.50", ">= 50% of cuBLAS TF32", 1 },
+    { "attention_scores_tf32", "bhid,bhjd->bhij", NULL, 2, { 4, 4 },
+      { { 8, 16, 1024, 64 }, { 8, 16, 1024, 64 } }, { { 2, 3, 7, 16 }, { 2, 3, 9, 16 } }, 1, "torch:0.70",
+      ">= 70% of torch.matmul with TF32", 1 },
     { "resblock", NULL, "@examples/resblock.einl", 6, { 4, 4, 1, 1, 1, 1 },
       { { 8, 64, 56, 56 }, { 64, 64, 3, 3 }, { 64 }, { 64 }, { 64 }, { 64 } },
       { { 1, 64, 5, 5 }, { 64, 64, 3, 3 }, { 64 }, { 64 }, { 64 }, { 64 } }, 1, "torch:1.0,torch_compile:1.0",
@@ -283,8 +291,8 @@ static tresult run_target(const tcase *c, int emu, cuda_probe *first)
         bytes += (double)n * 4;
     }
     printf(" f32\n");
-    if (compile(ctx, c->expr, c->model, EINC_REDUCE_SUM, EINC_TARGET_CUDA, &k, &err) ||
-        compile(ctx, c->expr, c->model, EINC_REDUCE_SUM, EINC_TARGET_INTERP, &ki, &err)) {
+    if (compile(ctx, c->expr, c->model, EINC_REDUCE_SUM, EINC_TARGET_CUDA, &k, &err, c->tf32) ||
+        compile(ctx, c->expr, c->model, EINC_REDUCE_SUM, EINC_TARGET_INTERP, &ki, &err, 0)) {
         printf("    FAIL: %s\n", err.message);
         goto done;
     }
@@ -419,8 +427,8 @@ static int check(const gcase *c)
     int ok = 0;
     einc_tensor in[MAXIN];
     float *data[MAXIN] = { 0 }, *w = NULL, *g = NULL;
-    if (compile(ctx, c->expr, c->model, c->reduce, EINC_TARGET_CUDA, &kg, &err) ||
-        compile(ctx, c->expr, c->model, c->reduce, EINC_TARGET_INTERP, &ki, &err)) {
+    if (compile(ctx, c->expr, c->model, c->reduce, EINC_TARGET_CUDA, &kg, &err, 0) ||
+        compile(ctx, c->expr, c->model, c->reduce, EINC_TARGET_INTERP, &ki, &err, 0)) {
         printf("FAIL %s: %s\n", name, err.message);
         goto done;
     }

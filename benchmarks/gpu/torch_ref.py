@@ -77,6 +77,10 @@ def main():
         "matmul": ([(4096, 4096)] * 2 if full else [(17, 13), (13, 11)], lambda a, b: a @ b),
         "attention_scores": ([(8, 16, 1024, 64)] * 2 if full else [(2, 3, 7, 16), (2, 3, 9, 16)],
                              lambda q, k: q @ k.transpose(-1, -2)),
+        # the same two with TF32 allowed (the flag is set per case below)
+        "matmul_tf32": ([(4096, 4096)] * 2 if full else [(17, 13), (13, 11)], lambda a, b: a @ b),
+        "attention_scores_tf32": ([(8, 16, 1024, 64)] * 2 if full else [(2, 3, 7, 16), (2, 3, 9, 16)],
+                                  lambda q, k: q @ k.transpose(-1, -2)),
         "resblock": ([(8, 64, 56, 56) if full else (1, 64, 5, 5), (64, 64, 3, 3), (64,), (64,), (64,), (64,)],
                      lambda x, w, m, v, g, b: x + torch.relu(
                          F.batch_norm(F.conv2d(x, w, padding=1), m, v, g, b, False, 0.0, 1e-5))),
@@ -92,6 +96,7 @@ def main():
     except Exception as e:  # noqa: BLE001 - one failed case must not lose the others
         print("torch_ref: copy: %s" % e, file=sys.stderr)
     for name, (shapes, fn) in cases.items():
+        torch.backends.cuda.matmul.allow_tf32 = name.endswith("_tf32")
         try:
             args = inputs(shapes, dev)
             with torch.no_grad():

@@ -76,12 +76,11 @@ bool dtype_is_classic(einc_dtype t)
     return t == EINC_F32 || t == EINC_F64 || t == EINC_I32 || t == EINC_I64 || t == EINC_BOOL;
 }
 
-/* ... and the CPU JIT: the classic ones, the integers it computes in int64, and the 16-bit
-   floats it computes in float32 */
+/* ... and the CPU JIT: every one (the narrow integers computed in int64, the 16-bit floats
+   in float32, complex as pairs: codegen/llvm_cplx.c) */
 bool dtype_on_jit(einc_dtype t)
 {
-    return dtype_is_classic(t) || t == EINC_I8 || t == EINC_I16 || t == EINC_U8 || t == EINC_U16 ||
-           t == EINC_U32 || dtype_is_half(t);
+    return (unsigned)t < EINC_DTYPE_COUNT;
 }
 
 static einc_dtype int_of(bool uns, size_t size)

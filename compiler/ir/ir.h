@@ -295,7 +295,7 @@ bool dtype_is_int(einc_dtype t);           /* every width and sign; not bool */
 bool dtype_is_unsigned(einc_dtype t);
 bool dtype_is_half(einc_dtype t);          /* f16, bf16 */
 bool dtype_is_classic(einc_dtype t);       /* f32 f64 i32 i64 bool: every backend's */
-bool dtype_on_jit(einc_dtype t);           /* classic, i8 i16 u8 u16 u32: the CPU JIT's */
+bool dtype_on_jit(einc_dtype t);           /* the CPU JIT's: every dtype */
 einc_dtype dtype_promote(einc_dtype a, einc_dtype b);     /* numpy.result_type */
 einc_dtype dtype_sum_type(einc_dtype t);   /* numpy's sum/prod of one array */
 const char *dtype_brief(einc_dtype t);     /* "f32", "bf16", "c64", "u8", ... */

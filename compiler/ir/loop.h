@@ -187,6 +187,9 @@ typedef struct lp_prog {
      */
     const int *param;
     int nparam;
+    /* CUDA only: float32 contractions may run on TF32 tensor cores (einc_options.allow_tf32;
+       codegen/cuda_gemm.c); set by the caller after lowering, false from the lowering */
+    bool tf32;
 } lp_prog;
 
 /*

@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from . import _einc
+from . import _einc, _torch
 from ._einc import Kernel as _Kernel
 
 __all__ = ["einsum", "rearrange", "reduce", "repeat", "Model", "Kernel", "compile", "explain",
@@ -36,10 +36,24 @@ _REDUCTIONS = {"sum": 0, "mean": 1, "max": 2, "min": 3, "prod": 4}
 _TARGETS = {"auto": 0, "cpu": 1, "cuda": 2, "interp": 3}
 _CPU = _einc.DEFAULT_TARGET     # the JIT, or the interpreter in a build without LLVM
 _CUDA = _TARGETS["cuda"]
-_EMIT_DTYPES = {"float32": 0, "float64": 1}
+_AUTO = _TARGETS["auto"]
+_EMIT_DTYPES = {"float32": 0, "float64": 1, "float16": 11, "bfloat16": 12}
 
-_DTYPES = tuple(np.dtype(t) for t in ("float32", "float64", "int32", "int64", "bool"))
+# einc_dtype's numpy dtypes (bfloat16, which numpy lacks, comes from torch: _BF16); CUDA and
+# the JIT compute the five first everywhere, the others where README's "Dtypes" says
+_CLASSIC = tuple(np.dtype(t) for t in ("float32", "float64", "int32", "int64", "bool"))
+_DTYPES = _CLASSIC + tuple(np.dtype(t) for t in (
+    "int8", "int16", "uint8", "uint16", "uint32", "uint64", "float16", "complex64", "complex128"))
 _CASTINGS = ("no", "equiv", "safe", "same_kind", "unsafe")
+
+
+class _BF16(np.ndarray):
+    """bfloat16 values as their 16 bits (an int16 view of a torch.bfloat16 tensor's memory):
+    numpy has no bfloat16, so einc is told which operands hold it (the kernels' bf16= mask)."""
+
+
+def _bf16_mask(arrays):
+    return sum(1 << i for i, a in enumerate(arrays) if type(a) is _BF16)
 
 
 # ---- arrays --------------------------------------------------------------------------------
@@ -51,10 +65,12 @@ def _as_array(x, i):
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype not in _DTYPES:
-        raise TypeError(f"operand {i} has dtype {a.dtype}: einc computes on float32, float64, "
-                        f"int32, int64 and bool arrays")
+        raise TypeError(f"operand {i} has dtype {a.dtype}: einc computes on bool, int8 to int64, "
+                        f"uint8 to uint64, float16, float32, float64, complex64 and complex128 "
+                        f"arrays (and torch's bfloat16)")
     size = a.itemsize
-    if a.ctypes.data % size or any(s % size for s in a.strides):
+    align = size // 2 if a.dtype.kind == "c" else size
+    if a.ctypes.data % align or any(s % size for s in a.strides):
         a = a.copy()
     return a
 
@@ -62,7 +78,12 @@ def _as_array(x, i):
 class _Torch:
     """How torch tensors among the operands are handled: each becomes a numpy view of its
     memory (CPU) or a host copy (CUDA, for einc's CUDA target, which copies host arrays in
-    and out itself); the result goes back as a tensor on the operands' device."""
+    and out itself); the result goes back as a tensor on the operands' device.  An
+    expression on CUDA tensors that einc's CUDA target computes (device_ok) runs on their
+    device memory instead, on the current stream, without copies (run_device)."""
+
+    # einc_dtype's codes of the dtypes the CUDA target computes
+    _DEVICE_CODES = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "bool": 4}
 
     def __init__(self, torch, device):
         self.torch = torch
@@ -92,19 +113,61 @@ class _Torch:
         if x.requires_grad and torch.is_grad_enabled():
             raise TypeError(f"operand {i} requires grad, and einc computes no gradients: call it "
                             f"under torch.no_grad() or on x.detach()")
-        if x.dtype not in (torch.float32, torch.float64, torch.int32, torch.int64, torch.bool):
-            raise TypeError(f"operand {i} has dtype {x.dtype}: einc computes on float32, float64, "
-                            f"int32, int64 and bool tensors")
+        if x.dtype not in _torch_dtypes(torch):
+            raise TypeError(f"operand {i} has dtype {x.dtype}: einc computes on bool, int8 to "
+                            f"int64, uint8 to uint64, float16, bfloat16, float32, float64, "
+                            f"complex64 and complex128 tensors")
         x = x.detach()
         if self.cuda:
             x = x.contiguous().cpu()
+        if x.dtype == torch.bfloat16:       # its bits, where they lie (numpy has no bfloat16)
+            return x.view(torch.int16).numpy().view(_BF16)
         return x.numpy()        # shares the tensor's memory, strides included
+
+    def device_ok(self, tensors):
+        """Whether run_device takes these: CUDA tensors on device 0 (einc's), of the dtypes
+        its CUDA target computes, none that requires grad."""
+        torch = self.torch
+        return (self.cuda and (self.device.index or 0) == 0 and all(
+            isinstance(x, torch.Tensor) and str(x.dtype)[6:] in self._DEVICE_CODES
+            and not (x.requires_grad and torch.is_grad_enabled()) for x in tensors))
+
+    def empty(self, shape, dtype):
+        return self.torch.empty(shape, dtype=dtype, device=self.device)
+
+    def stream(self):
+        return self.torch.cuda.current_stream(self.device).cuda_stream
+
+    def run_device(self, kernel, tensors):
+        """kernel (compiled for CUDA) on the tensors' device memory, C-contiguous (a copy on
+        the device where they are not), into a new tensor, on the current stream."""
+        xs = [x.detach().contiguous() for x in tensors]
+        names = [str(x.dtype)[6:] for x in xs]
+        # the result's dtype and shape from zero-strided stand-ins: no element is read
+        dt, shape = kernel.output(*(np.broadcast_to(np.zeros((), n), tuple(x.shape))
+                                    for n, x in zip(names, xs)))
+        out = self.empty(shape, getattr(self.torch, str(dt)))
+        kernel.run_device(self.stream(),
+                          [(self._DEVICE_CODES[n], tuple(x.shape), x.data_ptr()) for n, x in zip(names, xs)],
+                          (self._DEVICE_CODES[str(dt)], tuple(shape), out.data_ptr()))
+        return out
 
     def result(self, r):
         if isinstance(r, tuple):        # a model's several results
             return tuple(self.result(x) for x in r)
-        t = self.torch.from_numpy(np.asarray(r))
+        if type(r) is _BF16:
+            t = self.torch.from_numpy(r.view(np.int16)).view(self.torch.bfloat16)
+        else:
+            t = self.torch.from_numpy(np.asarray(r))
         return t.to(self.device) if self.cuda else t
+
+
+@functools.lru_cache(maxsize=1)
+def _torch_dtypes(torch):
+    """torch's dtypes einc computes on (torch.uint16 and wider came in torch 2.3)."""
+    names = ("float32", "float64", "int32", "int64", "bool", "int8", "int16", "uint8", "uint16",
+             "uint32", "uint64", "float16", "bfloat16", "complex64", "complex128")
+    return frozenset(getattr(torch, n) for n in names if hasattr(torch, n))
 
 
 def _prepare(ops, target=None):
@@ -116,23 +179,55 @@ def _prepare(ops, target=None):
         if tt.cuda:
             target = _CUDA
     arrays = [_as_array(x, i) for i, x in enumerate(ops)]
+    if (target is None or (tt is not None and tt.cuda)) and any(
+            type(a) is _BF16 or a.dtype not in _CLASSIC for a in arrays):
+        # target auto: the JIT where it computes the dtypes, else the interpreter (complex and
+        # uint64 today); a CUDA tensor of such a dtype, staged through the host anyway, too
+        target = _AUTO
     if target == _CUDA:         # the CUDA target takes C-ordered arrays
         arrays = [np.ascontiguousarray(a) for a in arrays]
     return arrays, tt, target
 
 
+def _refused(kernel, arrays):
+    """The error for a kernel that answered NotImplemented on arrays from _prepare: the CPU
+    JIT's refusal of a dtype, under a target='cpu' the caller chose."""
+    dts = ", ".join(sorted({"bfloat16" if type(a) is _BF16 else str(a.dtype) for a in arrays}))
+    return RuntimeError(f"the CPU JIT does not compute this dtype yet ({dts}; complex and uint64 "
+                        f"run in the interpreter): use target='interp' or 'auto'")
+
+
 def _run(kernel, arrays, out=None, order="K", casting="safe"):
-    """kernel on arrays einc takes (from _prepare), into out (numpy's rules) or a new array."""
+    """kernel on arrays einc takes (from _prepare), into out (numpy's rules) or a new array.
+    A bfloat16 result (operands from torch) comes back as _BF16, its bits."""
+    bf16 = _bf16_mask(arrays)
+    if bf16:
+        dt, shape = kernel.output(*arrays, bf16=bf16)
+        if dt == "bfloat16":
+            if out is not None:
+                raise TypeError("out= takes a numpy array, and the result is bfloat16")
+            r = np.empty(shape, np.int16, order="F" if order == "F" else "C").view(_BF16)
+            if kernel(*arrays, out=r, bf16=bf16) is NotImplemented:
+                raise _refused(kernel, arrays)
+            return r
+        if out is None and order not in ("F", "A"):
+            r = kernel(*arrays, bf16=bf16)
+            if r is NotImplemented:
+                raise _refused(kernel, arrays)
+            return r
     if out is None:
         if order == "F" or (order == "A" and arrays and all(a.flags.f_contiguous for a in arrays)
                             and not all(a.flags.c_contiguous for a in arrays)):
-            dt, shape = kernel.output(*arrays)
+            dt, shape = kernel.output(*arrays, bf16=bf16)
             out = np.empty(shape, dt, order="F")
         else:
-            return kernel(*arrays)
+            r = kernel(*arrays)
+            if r is NotImplemented:
+                raise _refused(kernel, arrays)
+            return r
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
-    dt, shape = kernel.output(*arrays)
+    dt, shape = kernel.output(*arrays, bf16=bf16)
     if out.shape != shape:
         raise ValueError(f"out has shape {out.shape}, and the result's is {shape}")
     if not out.flags.writeable:
@@ -140,9 +235,12 @@ def _run(kernel, arrays, out=None, order="K", casting="safe"):
     if not np.can_cast(dt, out.dtype, casting=casting):
         raise TypeError(f"Cannot cast einsum output from {dt!r} to {out.dtype!r} with casting "
                         f"rule {casting!r}")
-    r = kernel(*arrays, out=out) if out.dtype == dt else NotImplemented
+    r = kernel(*arrays, out=out, bf16=bf16) if out.dtype == dt else NotImplemented
     if r is NotImplemented:     # another dtype, byte order or alignment: through a temporary
-        np.copyto(out, kernel(*arrays), casting="unsafe")
+        r = kernel(*arrays, bf16=bf16)
+        if r is NotImplemented:
+            raise _refused(kernel, arrays)
+        np.copyto(out, r, casting="unsafe")
     return out
 
 
@@ -244,10 +342,20 @@ def _einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize
     if casting not in _CASTINGS:
         raise ValueError(f"casting must be one of {', '.join(map(repr, _CASTINGS))}, not {casting!r}")
     limit = _optimize_limit(optimize)
+    tt = _Torch.find(ops)
+    if (tt is not None and out is None and dtype is None and not isinstance(limit, list)
+            and order in ("K", "C") and tt.device_ok(ops)):
+        k = _einc.kernel(subscripts, _DIALECTS[dialect], 0, (), _CUDA, 0)
+        if k.ninputs == len(ops):       # (else the host path says what is wrong)
+            return tt.run_device(k, ops)
     arrays, tt, target = _prepare(ops)
     if dtype is not None:
+        if _bf16_mask(arrays):
+            raise TypeError("dtype= with bfloat16 tensors: cast them with tensor.to(dtype) first")
         arrays = [_as_array(a.astype(dtype, casting=casting, copy=False), i)
                   for i, a in enumerate(arrays)]
+        if target is None and any(a.dtype not in _CLASSIC for a in arrays):
+            target = _AUTO
     if isinstance(limit, list):
         if dialect != "numpy":
             raise ValueError("an explicit contraction path takes numpy's subscripts")
@@ -269,6 +377,43 @@ def _einsum(*operands, out=None, dtype=None, order="K", casting="safe", optimize
 
 _einc.set_fallback(_einsum)
 einsum = _einc.einsum
+
+
+def _grad_check(tensors):
+    torch = _torch._ops.torch
+    for i, x in enumerate(tensors):
+        if isinstance(x, torch.Tensor) and x.requires_grad and torch.is_grad_enabled():
+            raise TypeError(f"operand {i} requires grad, and einc computes no gradients: call it "
+                            f"under torch.no_grad() or on x.detach()")
+
+
+def _einsum_op(*operands, optimize=False, **kwargs):
+    """einc.einsum as torch.compile traces it (einc/_torch.py): the op einc::einsum."""
+    if kwargs:
+        raise TypeError(f"under torch.compile, einc.einsum takes tensors and optimize= only, not "
+                        f"{', '.join(sorted(kwargs))}=")
+    if operands and isinstance(operands[0], str):
+        expr, ops, dialect = operands[0], list(operands[1:]), _DIALECTS["numpy"]
+    elif operands and isinstance(operands[-1], str):
+        expr, ops, dialect = operands[-1], list(operands[:-1]), _DIALECTS["einops"]
+    else:
+        (expr, ops), dialect = _from_sublists(operands), _DIALECTS["numpy"]
+    _optimize_limit(optimize)       # a bad value is an error here too
+    _grad_check(ops)
+    return _torch._ops.einsum(expr, dialect, ops)
+
+
+def _pattern_traced(func, tensor, pattern, reduction, axes_lengths):
+    """rearrange, reduce or repeat as torch.compile traces it: the op einc::FUNC."""
+    if isinstance(tensor, (list, tuple)):
+        tensor = _torch._ops.torch.stack(list(tensor))
+    _grad_check([tensor])
+    sizes = _sizes(axes_lengths)
+    names, lengths = " ".join(n for n, _ in sizes), [v for _, v in sizes]
+    op = getattr(_torch._ops, func)
+    if func == "reduce":
+        return op(tensor, pattern, reduction, names, lengths)
+    return op(tensor, pattern, names, lengths)
 
 
 # ---- einops' functions ---------------------------------------------------------------------
@@ -345,12 +490,19 @@ def _pattern_op(func, tensor, pattern, reduction, axes_lengths):
         if not tensor:
             raise ValueError(f"{func}: an empty list of tensors")
         tensor = tt.torch.stack(list(tensor)) if tt else np.stack([np.asarray(t) for t in tensor])
+    tt = _Torch.find([tensor])
+    if (tt is not None and reduction in _REDUCTIONS and tt.device_ok([tensor])
+            and all(type(v) is int for v in axes_lengths.values())):
+        return tt.run_device(_pattern_kernel(func, pattern, reduction, _sizes(axes_lengths), _CUDA),
+                             [tensor])
     arrays, tt, target = _prepare([tensor])
     x = arrays[0]
     post = None
     if reduction in ("any", "all"):
         # any and all are max and min over bools; an empty reduction (where max and min have
         # no identity) counts instead: any is "some nonzero", all is "no zero"
+        if type(x) is _BF16:        # nonzero is any bit but the sign's (-0.0 is zero)
+            x = x.view(np.ndarray) & 0x7FFF != 0
         if x.size == 0:
             x = (x != 0 if reduction == "any" else x == 0).astype(np.int64)
             post = (lambda r: r > 0) if reduction == "any" else (lambda r: r == 0)
@@ -375,16 +527,22 @@ def _pattern_op(func, tensor, pattern, reduction, axes_lengths):
 
 def rearrange(tensor, pattern, **axes_lengths):
     """einops.rearrange: einc.rearrange(x, 'b c (h w) -> b h w c', h=8)."""
+    if _torch.compiling():
+        return _pattern_traced("rearrange", tensor, pattern, "sum", axes_lengths)
     return _pattern_op("rearrange", tensor, pattern, "sum", axes_lengths)
 
 
 def reduce(tensor, pattern, reduction, **axes_lengths):
     """einops.reduce with sum, mean, max, min, prod, any or all: reduce(x, 'b c h w -> b c', 'mean')."""
+    if _torch.compiling():
+        return _pattern_traced("reduce", tensor, pattern, reduction, axes_lengths)
     return _pattern_op("reduce", tensor, pattern, reduction, axes_lengths)
 
 
 def repeat(tensor, pattern, **axes_lengths):
     """einops.repeat: einc.repeat(x, 'h w -> h w c', c=3)."""
+    if _torch.compiling():
+        return _pattern_traced("repeat", tensor, pattern, "sum", axes_lengths)
     return _pattern_op("repeat", tensor, pattern, "sum", axes_lengths)
 
 
@@ -437,11 +595,13 @@ class Kernel:
 
     def output(self, *arrays):
         """(dtype, shape) of the result for these arrays."""
-        return self._kernel(self._target).output(*_prepare(arrays)[0])
+        arrays = _prepare(arrays)[0]
+        return self._kernel(self._target).output(*arrays, bf16=_bf16_mask(arrays))
 
     def explain(self, *arrays, dot=False):
         """einc's account of the expression (with arrays: their sizes bound)."""
-        return self._kernel(self._target).explain(*_prepare(arrays)[0], dot=dot)
+        arrays = _prepare(arrays)[0]
+        return self._kernel(self._target).explain(*arrays, dot=dot, bf16=_bf16_mask(arrays))
 
     def emit(self, kind="c", *, name=None, dtype="float32", cpu=None):
         """Kernel source to vendor: kind is c, header, cuda, llvm, asm, ptx or obj (bytes)."""
@@ -513,13 +673,23 @@ class Model:
         return [bound[n] for n in names]
 
     def __call__(self, *args, **kwargs):
-        r = _call(self._kernel, self._target, self._bind(args, kwargs), None)
+        inputs = self._bind(args, kwargs)
+        if _torch.compiling():      # the op einc::model (einc/_torch.py)
+            _grad_check(inputs)
+            r = _torch._ops.model(self.source, self.path or "", " ".join(n for n, _ in self._sizes),
+                                  [v for _, v in self._sizes], inputs)
+            r = tuple(r) if len(r) > 1 else r[0]
+        else:
+            r = self._eager(inputs)
         return self._results(*r) if self._results is not None else r
+
+    def _eager(self, inputs):
+        return _call(self._kernel, self._target, inputs, None)
 
     def explain(self, *args, dot=False, **kwargs):
         """einc's account of the model: its fused loop nests, for these inputs' shapes."""
         arrays = _prepare(self._bind(args, kwargs))[0] if args or kwargs else []
-        return self._kernel(self._target).explain(*arrays, dot=dot)
+        return self._kernel(self._target).explain(*arrays, dot=dot, bf16=_bf16_mask(arrays))
 
     def __repr__(self):
         return f"einc.Model({self.path or '<source>'!s}, inputs={self.inputs})"
@@ -540,3 +710,6 @@ def explain(expr, *arrays, reduction="sum", dialect="auto", dot=False, **sizes):
     """einc's account of an expression or a model (.einl path): dialect, axes, index IR,
     FLOPs, schedule; with arrays, their sizes are bound."""
     return compile(expr, reduction=reduction, dialect=dialect, **sizes).explain(*arrays, dot=dot)
+
+
+_torch.install()        # einc's torch ops, once torch.compile's dynamo is imported

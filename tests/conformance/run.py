@@ -17,9 +17,8 @@ wheels) with pytest, with shim.py loaded as a plugin, twice:
 Prints a table per suite and target, each failing call once with its repro (the expression,
 the operands' dtypes, shapes and strides in elements, einc's result or error, the
 reference's), and ends with `N passed, M failed (...)`: calls in compare mode, tests in
-suite mode.  Calls that involve a dtype einc does not have (longdouble, object...), and
-on the cpu target those with complex or uint64 arrays (which the JIT refuses by design;
-README, "Dtypes"), are counted as skipped, not failed.  Known differences are listed in EXPECTED
+suite mode.  Calls that involve a dtype einc does not have (longdouble, object...) are
+counted as skipped, not failed.  Known differences are listed in EXPECTED
 below with their reason: they count as expected failures, and one that passes is reported
 as an unexpected pass.  Exit 0 when nothing failed, 1 otherwise, 77 (meson's "skipped")
 when numpy, einops or pytest is not importable.

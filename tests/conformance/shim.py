@@ -106,14 +106,6 @@ def as_operand(x):
     return a
 
 
-def jit_lacks(call):
-    """Whether the call has an array of a dtype einc's CPU JIT refuses by design (complex,
-    uint64: --target=cpu is an error there, auto runs the interpreter; README, "Dtypes")."""
-    arrays = list(call.ops) + ([call.out] if call.out is not None else [])
-    dts = [a.dtype for a in arrays] + ([call.natural_dtype] if call.natural_dtype is not None else [])
-    return any(np.dtype(d).kind == "c" or np.dtype(d) == np.uint64 for d in dts)
-
-
 def sublist_text(sub):
     """numpy's sublist labels as subscript letters: 0-25 are 'A'-'Z', 26-51 'a'-'z', as
     numpy's C einsum maps them (so implicit output orders them the same way)."""
@@ -489,10 +481,6 @@ def checked(api, build, real, *args, **kwargs):
 
         def run_all(layout=None):
             for t in _state["targets"]:
-                if t == "cpu" and jit_lacks(call):
-                    record(dict(base, **desc, target=t, outcome="skip-dtype",
-                                why="the CPU JIT does not compute complex or uint64 (README, Dtypes)"))
-                    continue
                 key = call_key(desc, t)
                 if key in _state["skip"]:
                     einc[t] = ("crash", "einc crashed the process on this call (an earlier run)")

@@ -37,10 +37,10 @@ def test_operand_count():
 
 
 def test_dtypes_einc_lacks_are_a_type_error():
-    with pytest.raises(TypeError, match="operand 0 has dtype float16: einc computes on float32"):
-        einc.einsum("ij->i", A.astype(np.float16))
-    with pytest.raises(TypeError, match="operand 1 has dtype complex128"):
-        einc.einsum("ij,ij->i", A, A.astype(complex))
+    with pytest.raises(TypeError, match="operand 0 has dtype float128: einc computes on bool"):
+        einc.einsum("ij->i", A.astype(np.longdouble))
+    with pytest.raises(TypeError, match="operand 1 has dtype <U1"):
+        einc.einsum("i,i->i", np.ones(1), np.array(["a"]))
     with pytest.raises(TypeError, match="has dtype object"):
         einc.einsum("i->", np.array([1, "a"], dtype=object))
 
@@ -59,7 +59,7 @@ def test_bad_options():
         einc.compile("ij->i", target="tpu")
     with pytest.raises(ValueError, match="casting must be one of"):
         einc.einsum("ij->i", A, casting="sometimes")
-    with pytest.raises(TypeError, match="a kernel takes arrays and out= only"):
+    with pytest.raises(TypeError, match="a kernel takes arrays, out= and bf16= only"):
         einc._einc.kernel("ij->i")(A, where=True)
 
 
@@ -73,7 +73,7 @@ def sentinel_out(shape=(2, 2), dtype=np.float32):
     lambda out: einc.einsum("ij,jk->ik", A, A, out=out),                             # operand
     lambda out: einc.einsum("ij,jk->ik", A.astype(np.float64), A.T, out=out),        # cast
     lambda out: einc.einsum("ij,jk->ik", A, A.T, out=out[:1]),                       # out's shape
-    lambda out: einc.einsum("ij,jk->ik", A.astype(np.float16), A.T, out=out),        # dtype
+    lambda out: einc.einsum("ij,jk->ik", A.astype(np.longdouble), A.T, out=out),     # dtype
     lambda out: einc.compile("ij,jk->ik")(A, np.ones((4, 2), np.float32), out=out),
 ], ids=["shape", "syntax", "operand", "cast", "out-shape", "dtype", "kernel"])
 def test_nothing_written_into_out_on_error(call):
