@@ -16,6 +16,7 @@ typedef struct cgl_opts {
     const bool *strided;        /* per tensor: strides come from the strides table */
     int vector_bytes;           /* the host's vector register width (64 with AVX-512) */
     long l2_bytes;              /* the host's L2 cache per core; 0: unknown (1 MiB assumed) */
+    bool vnni;                  /* the host has AVX-512 VNNI (vpdpbusd: llvm_gemm_int.c) */
 } cgl_opts;
 
 /*

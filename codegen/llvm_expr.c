@@ -614,7 +614,7 @@ LLVMValueRef cgl_splat(cgl *g, LLVMValueRef x, int vl)
 /* The i1 lanes k of a vl-lane mask with lo <= k < hi (lo NULL: 0 <= k). */
 LLVMValueRef cgl_lane_range(cgl *g, int vl, LLVMValueRef lo, LLVMValueRef hi)
 {
-    LLVMValueRef lanes[16];
+    LLVMValueRef lanes[64];
     for (int k = 0; k < vl; k++)
         lanes[k] = ci64(g, k);
     LLVMValueRef kv = LLVMConstVector(lanes, (unsigned)vl);

@@ -83,7 +83,7 @@ static void gemm_kstep(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
         g->iv[n->k2] = ci64(g, 0);
     for (int r = 0; r < G->mr; r++) {
         g->iv[n->m] = gemm_row(g, m0, r, m1);
-        LLVMValueRef a = cgl_splat(g, LLVMBuildLoad2(g->b, G->et, cgl_address(g, n->a), ""), G->vl);
+        LLVMValueRef a = cgl_splat(g, cgl_load_plain(g, n->a), G->vl);    /* widened from a 16-bit a */
         for (int v = 0; v < G->nv; v++) {
             LLVMValueRef c = LLVMBuildLoad2(g->b, G->vt, acc[r * G->nv + v], "");
             LLVMValueRef args[3] = { a, bv[v], c };
@@ -169,8 +169,24 @@ static void gemm_store(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef
 }
 
 /*
+ * The VL values of a 16-bit float b at p whose lanes are in mask (0 elsewhere), in
+ * float32: float16 through fpext (F16C's vcvtph2ps), bfloat16 by a shift into the top half.
+ */
+static LLVMValueRef gemm_widen_load(cgl *g, const gemm_ctx *G, einc_dtype t, LLVMValueRef p, LLVMValueRef mask)
+{
+    LLVMTypeRef ht = LLVMVectorType(t == EINC_F16 ? LLVMHalfTypeInContext(g->ctx) : LLVMInt16TypeInContext(g->ctx), (unsigned)G->vl);
+    LLVMValueRef x = cgl_masked_op(g, ht, 2, p, mask, NULL);
+    if (t == EINC_F16)
+        return LLVMBuildFPExt(g->b, x, G->vt, "");
+    LLVMTypeRef wt = LLVMVectorType(g->i32, (unsigned)G->vl);
+    x = LLVMBuildShl(g->b, LLVMBuildZExt(g->b, x, wt, ""), cgl_splat(g, LLVMConstInt(g->i32, 16, 0), G->vl), "");
+    return LLVMBuildBitCast(g->b, x, G->vt, "");
+}
+
+/*
  * panel[k - k0][c] = b[k, n0 + c] for k in [k0, k1), c < nw, and 0 for nw <= c < NR.  A b
- * that is contiguous along n and needs no conversion or guard is copied a vector at a time
+ * that is contiguous along n and needs no guard is copied a vector at a time (a 16-bit
+ * float one widened to float32 on the way, gemm_widen_load)
  * (the panel is packed again for every MC block of rows, so a copy an element at a time
  * cost some 8% of a 2048^3 GEMM), through masked loads, which give the zeros past nw (a
  * vector with no lane left is addressed without inbounds, and touches nothing).  A whole
@@ -183,7 +199,8 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, int kc, LLVMV
     cloop Lk, Ln, Lz;
     LLVMValueRef k0from = k0;
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "packed");
-    if (!n->b->guard && g->p->tensor[n->b->tensor].dtype == g->nest->compute) {
+    einc_dtype bt = g->p->tensor[n->b->tensor].dtype;
+    if (!n->b->guard && (bt == g->nest->compute || dtype_is_half(bt))) {
         LLVMBasicBlockRef vec = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "vpack");
         LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pack");
         LLVMValueRef unit = LLVMBuildICmp(g->b, LLVMIntEQ, cgl_axis_stride(g, n->b, n->nn), ci64(g, 1), "");
@@ -199,7 +216,9 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, int kc, LLVMV
         LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildSub(g->b, c, k0, ""), ci64(g, G->nr), "");
         for (int v = 0; v < G->nv; v++) {
             LLVMValueRef at = ci64(g, v * G->vl);
-            LLVMValueRef x = cgl_masked_op(g, G->vt, G->esize, LLVMBuildGEP2(g->b, G->et, src, &at, 1, ""), mask[v], NULL);
+            LLVMValueRef x = bt != g->nest->compute
+                           ? gemm_widen_load(g, G, bt, LLVMBuildGEP2(g->b, elem_type(g, bt), src, &at, 1, ""), mask[v])
+                           : cgl_masked_op(g, G->vt, G->esize, LLVMBuildGEP2(g->b, G->et, src, &at, 1, ""), mask[v], NULL);
             at = LLVMBuildAdd(g->b, row, at, "");
             LLVMValueRef st = LLVMBuildStore(g->b, x, LLVMBuildInBoundsGEP2(g->b, G->et, G->panel, &at, 1, ""));
             LLVMSetAlignment(st, (unsigned)(G->vl * G->esize));
@@ -211,7 +230,9 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, int kc, LLVMV
         LLVMBasicBlockRef sq = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tpack");
         LLVMBasicBlockRef rest = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pack");
         LLVMValueRef kunit = LLVMBuildICmp(g->b, LLVMIntEQ, cgl_axis_stride(g, n->b, n->k), ci64(g, 1), "");
-        if (n->k2 >= 0)     /* VL values of c in one k2 row: VL | size(k), and blocks start at VL multiples */
+        if (bt != g->nest->compute)     /* the squares move float32s: a 16-bit b packs one by one */
+            kunit = LLVMConstInt(g->i1, 0, 0);
+        else if (n->k2 >= 0)     /* VL values of c in one k2 row: VL | size(k), and blocks start at VL multiples */
             kunit = kc % G->vl ? LLVMConstInt(g->i1, 0, 0)
                                : LLVMBuildAnd(g->b, kunit, LLVMBuildICmp(g->b, LLVMIntEQ, LLVMBuildSRem(g->b, g->size[n->k], ci64(g, G->vl), ""), ci64(g, 0), ""), "");
         LLVMBuildCondBr(g->b, LLVMBuildAnd(g->b, nfull, kunit, ""), sq, rest);
@@ -309,6 +330,11 @@ static void gemm_rows(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef 
  */
 void cgl_gemm(cgl *g, const lp_node *n)
 {
+    einc_dtype dt = g->p->tensor[n->dst->tensor].dtype;
+    if (dt == EINC_I8 || dt == EINC_U8) {
+        cgl_gemm_bytes(g, n);
+        return;
+    }
     gemm_ctx G;
     G.et = ctype(g);
     G.esize = g->nest->compute == EINC_F64 ? 8 : 4;

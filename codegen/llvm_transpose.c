@@ -36,9 +36,9 @@ static LLVMValueRef out_row(cgl *g, const square *q, LLVMValueRef rv, LLVMValueR
  */
 void cgl_transpose_regs(cgl *g, LLVMValueRef *v, int vl)
 {
-    LLVMValueRef w[16];
+    LLVMValueRef w[64];
     for (int b = 1; b < vl; b *= 2) {
-        LLVMValueRef lo_m[16], hi_m[16];
+        LLVMValueRef lo_m[64], hi_m[64];
         for (int k = 0; k < vl; k++) {
             lo_m[k] = LLVMConstInt(g->i32, (unsigned long long)((k & b) ? vl + k - b : k), 0);
             hi_m[k] = LLVMConstInt(g->i32, (unsigned long long)((k & b) ? vl + k : k + b), 0);
@@ -62,7 +62,7 @@ void cgl_transpose_regs(cgl *g, LLVMValueRef *v, int vl)
 void cgl_square_body(cgl *g, const square *q, int kind, LLVMValueRef fn)
 {
     (void)kind;
-    LLVMValueRef a[SQ_NARG], v[16], vp[16], vm[16];
+    LLVMValueRef a[SQ_NARG], v[64], vp[64], vm[64];
     for (int i = 0; i < SQ_NARG; i++)
         a[i] = LLVMGetParam(fn, (unsigned)i);
     LLVMTypeRef vt = q->vt, et = LLVMGetElementType(vt);
@@ -349,8 +349,8 @@ static void square_tile(cgl *g, const square *q, LLVMValueRef stream, LLVMValueR
  * Whether n is the r loop of the nest's transpose whose whole tiles the schedule sends
  * through registers (lp_sched.transpose: r, o, vl; compiler/passes/schedule.c decides it on the
  * loop IR); fills in q's accesses, axes and widths.  The shape the squares rely on (r
- * blocked, then o blocked and vector, around one copy out[.. o] = in[.. r] of 4- or 8-byte
- * elements of one dtype, vl lanes that fit a register) is checked again, so that a
+ * blocked, then o blocked and vector, around one copy out[.. o] = in[.. r] of 1-, 2-, 4-
+ * or 8-byte elements of one dtype, vl lanes that fit a register) is checked again, so that a
  * schedule that does not fit this tree gets plain loops.
  */
 static bool square_match(const cgl *g, const lp_node *n, square *q)
@@ -363,8 +363,8 @@ static bool square_match(const cgl *g, const lp_node *n, square *q)
         return false;
     *q = (square){ .in = &s->value->acc, .out = s->dst, .r = n->axis, .o = c->axis, .vl = sc->transpose.vl };
     einc_dtype t = g->p->tensor[q->in->tensor].dtype;
-    q->esize = t == EINC_F32 || t == EINC_I32 ? 4 : t == EINC_F64 || t == EINC_I64 ? 8 : 0;
-    return q->esize && g->p->tensor[q->out->tensor].dtype == t && q->vl >= 2 && q->vl <= 16 &&
+    q->esize = lp_square_esize(t);
+    return q->esize && g->p->tensor[q->out->tensor].dtype == t && q->vl >= 2 && q->vl <= 32 &&
            q->vl * q->esize <= vector_bytes(g);
 }
 
@@ -458,13 +458,13 @@ enum { NARROW_MAX = 4 };     /* the longest rows narrow_tile weaves */
  */
 static LLVMValueRef weave(cgl *g, LLVMValueRef *v, int K, int vl, int m, bool inter)
 {
-    int src[16], lane[16];
+    int src[64], lane[64];
     for (int l = 0; l < vl; l++) {
         int f = inter ? m * vl + l : l * K + m;
         src[l] = inter ? f % K : f / vl;
         lane[l] = inter ? f / K : f % vl;
     }
-    LLVMValueRef res = NULL, mask[16];
+    LLVMValueRef res = NULL, mask[64];
     bool have[NARROW_MAX] = { false };
     for (int s = 0; s < K; s++) {
         bool used = false;
@@ -614,7 +614,10 @@ bool cgl_transpose_block(cgl *g, const lp_node *n)
     if (!square_match(g, n, &q) || g->tile[q.r] % q.vl || g->tile[q.o] % q.vl)
         return false;
     int r = q.r, o = q.o;
-    q.vt = LLVMVectorType(elem_type(g, g->p->tensor[q.in->tensor].dtype), (unsigned)q.vl);
+    /* raw bits: a float16's vector of LLVM half, not a legal type without AVX-512 FP16,
+       would be shuffled through float32 conversions */
+    einc_dtype et = g->p->tensor[q.in->tensor].dtype;
+    q.vt = LLVMVectorType(dtype_is_half(et) ? LLVMInt16TypeInContext(g->ctx) : elem_type(g, et), (unsigned)q.vl);
     q.last_o = LLVMBuildSub(g->b, g->size[o], ci64(g, 1), "");
     q.r0 = g->blk[r];
     q.o0 = g->blk[o];

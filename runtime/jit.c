@@ -40,6 +40,7 @@ struct jit {
     LLVMOrcLLJITRef lljit;
     LLVMTargetMachineRef tm;    /* the host's, for compile_object */
     int vector_bytes;
+    bool vnni;                  /* AVX-512 VNNI, EINC_MAX_ISA applied (host_features) */
     char *host;                 /* host_identity(), or NULL */
     atomic_long next_id;        /* symbol prefixes k1_, k2_, ... */
     kcache *kc;                 /* the on-disk cache, or NULL */
@@ -76,6 +77,7 @@ static int libm_only(void *ctx, LLVMOrcSymbolStringPoolEntryRef sym)
 
 static LLVMTargetMachineRef host_machine(cc *c, LLVMRelocMode reloc);
 static int host_vector_bytes(void);
+static char *host_features(void);
 static char *host_identity(void);
 
 /* ORC reports a failed materialization here too (it would print it); the lookup that
@@ -131,6 +133,9 @@ jit *jit_new(cc *c, kcache *kc)
                                             quiet_errors, NULL);
     j->kc = kcache_on(kc) ? kc : NULL;
     j->vector_bytes = host_vector_bytes();
+    char *f = host_features();
+    j->vnni = f && strstr(f, "+avx512vnni");
+    LLVMDisposeMessage(f);
     j->host = j->kc ? host_identity() : NULL;
     tm_add(PH_JIT_START, t0);
     return j;
@@ -382,7 +387,7 @@ static LLVMMemoryBufferRef compile_object(jit *j, cc *c, const lp_prog *lp, cons
                                           const char *prefix)
 {
     int64_t t = tm_now();
-    cgl_opts o = { prefix, NULL, strided, j->vector_bytes, host_l2_bytes() };
+    cgl_opts o = { prefix, NULL, strided, j->vector_bytes, host_l2_bytes(), j->vnni };
     LLVMContextRef ctx = LLVMContextCreate();
     bool plain = true;
     LLVMModuleRef m = cg_llvm(c, lp, &o, ctx, &plain);
@@ -537,7 +542,7 @@ char *jit_emit(cc *c, const lp_prog *lp, const char *name, const char *cpu, einc
     /* another CPU's caches are unknown: codegen/llvm.c then assumes a 1 MiB L2 */
     bool host = is_host_cpu(cpu);
     cgl_opts o = { "einc", name, NULL, host ? host_vector_bytes() : avx512 ? 64 : 32,
-                   host ? host_l2_bytes() : 0 };
+                   host ? host_l2_bytes() : 0, false };
     LLVMContextRef ctx = LLVMContextCreate();
     bool plain = true;
     LLVMModuleRef m = cg_llvm(c, lp, &o, ctx, &plain);

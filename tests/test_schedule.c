@@ -124,6 +124,22 @@ static void test_gemm(void **s)
     k.dtype = EINC_F64;   /* a 32 x 256 panel of doubles: 64 KiB, a sixteenth of 1 MiB */
     expect(&k, "nest 0 (float64 arithmetic): schedule=gemm tile=6x4 vectors kc=256 vector=8 parallel=i", 1,
            LP_KIND_GEMM);
+    /* float16 and bfloat16 operands: the float32 GEMM into a float32 temporary, rounded
+       once by the copy into the output */
+    k.m = &avx512;
+    k.dtype = EINC_F16;
+    expect(&k, "nest 0 (float32 arithmetic): schedule=gemm tile=6x4 vectors kc=512 vector=16 parallel=i", 2,
+           LP_KIND_GEMM, LP_KIND_ELEMENTWISE);
+    k.dtype = EINC_BF16;
+    expect(&k, "nest 0 (float32 arithmetic): schedule=gemm tile=6x4 vectors kc=512 vector=16 parallel=i", 2,
+           LP_KIND_GEMM, LP_KIND_ELEMENTWISE);
+    /* int8 and uint8: 4-byte dot products summed in int32 (llvm_gemm_int.c) */
+    k.dtype = EINC_I8;
+    expect(&k, "nest 0 (int32 arithmetic): schedule=gemm tile=6x4 vectors kc=512 vector=16 parallel=i", 1,
+           LP_KIND_GEMM);
+    k.dtype = EINC_U8;
+    expect(&k, "nest 0 (int32 arithmetic): schedule=gemm tile=6x4 vectors kc=512 vector=16 parallel=i", 1,
+           LP_KIND_GEMM);
     k.m = NULL;     /* no machine: 32-byte vectors and a 1 MiB L2 */
     k.dtype = EINC_F32;
     expect(&k, "nest 0 (float32 arithmetic): schedule=gemm tile=6x2 vectors kc=512 vector=8 parallel=i", 1,
@@ -197,6 +213,21 @@ static void test_transpose(void **s)
     sched_case e = { "b c h w -> b h w c", false, "b=2 c=64 h=7 w=7", EINC_F32, LP_CPU, &avx512, NULL };
     expect(&e, "nest 0 (float32 arithmetic): schedule=transpose r=w o=c tile=32 square=16 coalesce=h*w vector=16 parallel=b",
            1, LP_KIND_TRANSPOSE);
+    /* 1- and 2-byte elements: 128-byte tiles of 32 x 32 squares with AVX-512 (bytes in
+       32-byte vectors, words in 64-byte ones), 16 x 16 words with AVX2 */
+    sched_case b = { "ij->ji", false, "i=300 j=200", EINC_U8, LP_CPU, &avx512, NULL };
+    expect(&b, "nest 0 (int64 arithmetic): schedule=transpose r=j o=i tile=128 square=32 vector=8 parallel=i", 1,
+           LP_KIND_TRANSPOSE);
+    b.dtype = EINC_F16;
+    expect(&b, "nest 0 (float32 arithmetic): schedule=transpose r=j o=i tile=64 square=32 vector=16 parallel=i", 1,
+           LP_KIND_TRANSPOSE);
+    b.m = &avx2;
+    b.dtype = EINC_I16;
+    expect(&b, "nest 0 (int64 arithmetic): schedule=transpose r=j o=i tile=64 square=16 vector=4 parallel=i", 1,
+           LP_KIND_TRANSPOSE);
+    b.dtype = EINC_BOOL;    /* a bool's load makes any nonzero byte 1: no squares of raw bytes */
+    expect(&b, "nest 0 (int64 arithmetic): schedule=transpose r=j o=i tile=128 square=0 vector=4 parallel=i", 1,
+           LP_KIND_TRANSPOSE);
     /* a permutation that keeps the unit-stride axis is not tiled, but still a transpose */
     sched_case p = { "abc->bac", false, "a=4 b=5 c=6", EINC_F32, LP_CPU, &avx512, NULL };
     expect(&p, "nest 0 (float32 arithmetic): schedule=transpose vector=16 parallel=b", 1, LP_KIND_TRANSPOSE);

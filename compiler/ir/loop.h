@@ -106,6 +106,9 @@ typedef struct lp_gemm_tile {
 
 lp_gemm_tile lp_gemm_tile_for(const lp_machine *m, einc_dtype compute);
 
+/* The element bytes a transpose's register squares move for dtype t, or 0 where they do not. */
+int lp_square_esize(einc_dtype t);
+
 /*
  * The direct convolution: a GEMM inside loops over taps, dst[m, n] += a[m, k, taps] *
  * b[k, .., s n + tap] (a stride s of at most LP_CONV_MAXSTRIDE), float32 with constant

@@ -231,9 +231,16 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
     if (L->target != LP_CPU || s->comb != IR_COMB_SUM || x->op != IR_MUL ||
         x->a->op != IR_ACCESS || x->b->op != IR_ACCESS)
         return NULL;
-    einc_dtype t = p->tensor[dst->tensor].dtype;
-    if ((t != EINC_F32 && t != EINC_F64) || p->tensor[x->a->acc.tensor].dtype != t ||
-        p->tensor[x->b->acc.tensor].dtype != t || !unit_stride(dst, n))
+    /*
+     * float16 and bfloat16 operands of a float32 destination (split_reductions' float32
+     * temporary for a 16-bit output) widen as they are loaded and packed: the sums run in
+     * float32 and round once, on the copy into the output (README, "Dtypes").
+     */
+    einc_dtype t = p->tensor[dst->tensor].dtype, ta = p->tensor[x->a->acc.tensor].dtype,
+               tb = p->tensor[x->b->acc.tensor].dtype;
+    bool byte_gemm = (t == EINC_I8 || t == EINC_U8) && ta == t && tb == t;    /* push_gemm */
+    if ((t != EINC_F32 && t != EINC_F64 && !byte_gemm) || (ta != t && !(t == EINC_F32 && dtype_is_half(ta))) ||
+        (tb != t && !(t == EINC_F32 && dtype_is_half(tb))) || !unit_stride(dst, n))
         return NULL;
     /* b walks the columns n; a must not (b is packed, so its own strides do not matter) */
     const ir_access *a = &x->a->acc, *b = &x->b->acc;
@@ -243,7 +250,7 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
         b = tmp;
     }
     /* b may be guarded (a convolution's padded input): packing reads it, zeros and all */
-    if (!ir_access_uses(b, n) || ir_access_uses(a, n) || a->guard)
+    if (!ir_access_uses(b, n) || ir_access_uses(a, n) || a->guard || (byte_gemm && b->guard))
         return NULL;
     int m = -1, k = -1;
     for (int i = 0; i < s->nfree; i++)     /* the innermost output axis a has and b lacks */
@@ -272,7 +279,7 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
      * must index a dimension of b alone too: a convolution's taps (x[.., oh + kh, ..]) stay
      * loops, which the direct convolution (codegen/llvm.c) runs.
      */
-    int k2 = -1, dk = ir_sole_dim(b, k) >= 0 && !(L->strided && L->strided[a->tensor]) ? ir_sole_dim(a, k) : -1;
+    int k2 = -1, dk = !byte_gemm && ir_sole_dim(b, k) >= 0 && !(L->strided && L->strided[a->tensor]) ? ir_sole_dim(a, k) : -1;
     for (int i = 0; i < s->nred && dk >= 0 && k2 < 0; i++) {
         int r = s->red[i], dr = r != k && ir_sole_dim(b, r) >= 0 ? ir_sole_dim(a, r) : -1;
         if (dr >= 0 && dr == dk - 1)
@@ -364,7 +371,17 @@ static int push_gemm(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access 
     lp_node *root = n ? wrap(L, order, n, gemm, batch) : gemm;
     for (lp_node *l = root; l && l->op == LP_LOOP; l = l->body[0])
         l->vector = false;      /* the GEMM vectorizes itself */
-    return push_nest(L, lp, root, dst, -1);
+    if (push_nest(L, lp, root, dst, -1) < 0)
+        return -1;
+    /*
+     * An int8 or uint8 GEMM sums in int32 (codegen/llvm_gemm_int.c): its result wraps
+     * modulo 2^8 as numpy's does, and 2^8 divides 2^32, so int32's wrapping sums give the
+     * same low byte as int64's or exact ones would.
+     */
+    einc_dtype t = L->p->tensor[dst->tensor].dtype;
+    if (t == EINC_I8 || t == EINC_U8)
+        lp->nest[lp->nnest - 1].compute = EINC_I32;
+    return 0;
 }
 
 /* An axis some input of x reads with unit stride, other than skip, or -1; *by is that input. */
@@ -432,9 +449,16 @@ static lp_node *transpose_tiles(lowerer *L, const ir_stmt *s, lp_node *body)
     inner_r->axis = r;
     inner_r->blocked = true;
     blk_r->axis = r;
-    blk_r->tile = TRANSPOSE_TILE;
+    /*
+     * 32 elements, or 128 bytes of 1- and 2-byte ones: two whole cache lines of each row,
+     * as 32 floats are.  A 32-byte run per row left each output line half written until
+     * the sweep came back to it, long evicted.
+     */
+    size_t es = dtype_size(L->p->tensor[s->out.tensor].dtype);
+    int tile = es == 1 || es == 2 ? TRANSPOSE_TILE * 4 / (int)es : TRANSPOSE_TILE;
+    blk_r->tile = tile;
     blk_o->axis = o;
-    blk_o->tile = TRANSPOSE_TILE;
+    blk_o->tile = tile;
     if (n == 0) {
         blk_o->parallel = true;
         return blk_o;

@@ -1,0 +1,184 @@
+/*
+ * test_jit_narrow.c — the CPU JIT's GEMM and transposes on 1- and 2-byte dtypes against the
+ * interpreter, bit for bit: float16 and bfloat16 GEMMs (widened while packing, summed in
+ * float32, rounded once), int8 and uint8 GEMMs (which wrap in their own width, as numpy's
+ * einsum does) and the transposes' squares of bytes and words.  meson runs it twice: as
+ * the host allows, and with EINC_MAX_ISA=avx2 (runtime/jit.c) for the AVX2 code.
+ *
+ * The float data are small integers, so every float32 sum is exact and the JIT's one
+ * rounding is the interpreter's (which rounds from double): any rounding of a partial sum
+ * (at the end of a k block, say) would show.  Sizes sit on and around the tiles' edges: 1,
+ * primes, 16/32/64 ± 1 (vector lanes, the GEMM's NR), K across a k block (KC is 256 or
+ * 512) and K = 0.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "einc.h"
+#include "ir.h"
+
+static einc_ctx *ctx;
+static uint64_t rng = 0x2545f4914f6cdd1du;
+
+static uint64_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* floats: integers in [-4, 4]; integers: any bits, so that products and sums wrap */
+static void fill(einc_dtype t, void *data, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t r = next();
+        double f = (double)(int)(r % 9) - 4;
+        switch (t) {
+        case EINC_F16: ((uint16_t *)data)[i] = f16_from_double(f); break;
+        case EINC_BF16: ((uint16_t *)data)[i] = bf16_from_double(f); break;
+        case EINC_F32: ((float *)data)[i] = (float)f; break;
+        default: memcpy((char *)data + i * (int64_t)dtype_size(t), &r, dtype_size(t)); break;
+        }
+    }
+}
+
+enum { MAXIN = 2, MAXD = 4 };
+
+typedef struct narrow_case {
+    const char *expr;
+    einc_dtype t[MAXIN];        /* the operands' dtypes (EINC_F32 = 0: a second operand's unused) */
+    int nin, ndim[MAXIN];
+    int64_t shape[MAXIN][MAXD];
+} narrow_case;
+
+#define MM(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { m, k }, { k, n } } }
+#define MT(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { m, k }, { n, k } } }
+#define TR2(t, m, n) { "ij->ji", { t }, 1, { 2 }, { { m, n } } }
+#define TR4(t, a, b, c, d) { "abcd->dcba", { t }, 1, { 4 }, { { a, b, c, d } } }
+
+static const narrow_case cases[] = {
+    /* float16 and bfloat16 GEMMs: edges, K across a k block, a transposed b, a batch, mixed */
+    MM("ik,kj->ij", EINC_F16, EINC_F16, 1, 1, 1),
+    MM("ik,kj->ij", EINC_F16, EINC_F16, 7, 13, 17),
+    MM("ik,kj->ij", EINC_F16, EINC_F16, 31, 600, 65),
+    MM("ik,kj->ij", EINC_F16, EINC_F16, 6, 0, 5),
+    MM("ik,kj->ij", EINC_BF16, EINC_BF16, 13, 257, 63),
+    MM("ik,kj->ij", EINC_BF16, EINC_BF16, 17, 513, 129),
+    MM("ik,kj->ij", EINC_BF16, EINC_BF16, 3, 0, 2),
+    MT("ik,jk->ij", EINC_F16, EINC_F16, 19, 37, 33),
+    MT("ik,jk->ij", EINC_BF16, EINC_BF16, 5, 16, 16),
+    MM("ik,kj->ij", EINC_F16, EINC_F32, 11, 70, 47),
+    MM("ik,kj->ij", EINC_F32, EINC_BF16, 11, 70, 47),
+    MM("ik,kj->ij", EINC_F16, EINC_BF16, 23, 300, 31),
+    { "bik,bkj->bij", { EINC_F16, EINC_F16 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 33 } } },
+    /* int8 and uint8 GEMMs (4-byte dot products in int32, the low byte kept): edges, K
+       across a k block and not a multiple of 4, a transposed b, a batch, a reduced batch */
+    MM("ik,kj->ij", EINC_I8, EINC_I8, 1, 1, 1),
+    MM("ik,kj->ij", EINC_I8, EINC_I8, 7, 13, 17),
+    MM("ik,kj->ij", EINC_I8, EINC_I8, 31, 601, 65),
+    MM("ik,kj->ij", EINC_I8, EINC_I8, 6, 0, 5),
+    MM("ik,kj->ij", EINC_U8, EINC_U8, 13, 257, 63),
+    MM("ik,kj->ij", EINC_U8, EINC_U8, 67, 1031, 129),
+    MM("ik,kj->ij", EINC_U8, EINC_U8, 2, 0, 70),
+    MT("ik,jk->ij", EINC_I8, EINC_I8, 19, 37, 64),
+    MT("ik,jk->ij", EINC_U8, EINC_U8, 5, 3, 16),
+    { "bik,bkj->bij", { EINC_I8, EINC_I8 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 65 } } },
+    { "bik,bkj->ij", { EINC_U8, EINC_U8 }, 2, { 3, 3 }, { { 3, 8, 9 }, { 3, 9, 66 } } },
+    /* transposes: squares of 32 x 32 (16 x 16 words with AVX2) in tiles of 128 bytes (and edges) */
+    TR2(EINC_U8, 1, 1), TR2(EINC_U8, 16, 17), TR2(EINC_U8, 129, 127), TR2(EINC_U8, 256, 300),
+    TR2(EINC_I8, 128, 128), TR2(EINC_I8, 131, 7), TR2(EINC_I8, 31, 33), TR2(EINC_U16, 33, 95),
+    TR2(EINC_I16, 64, 64), TR2(EINC_I16, 65, 63), TR2(EINC_I16, 200, 33), TR2(EINC_U16, 15, 257),
+    TR2(EINC_F16, 1, 97), TR2(EINC_F16, 130, 190), TR2(EINC_BF16, 64, 129), TR2(EINC_BF16, 3, 2),
+    TR4(EINC_U8, 17, 5, 3, 131), TR4(EINC_I16, 33, 2, 3, 65), TR4(EINC_F16, 16, 16, 16, 16),
+    TR4(EINC_BF16, 7, 1, 1, 64),
+    { "b c h w -> b h w c", { EINC_U8 }, 1, { 4 }, { { 2, 35, 9, 19 } } },
+    { "b c h w -> b h w c", { EINC_F16 }, 1, { 4 }, { { 2, 3, 9, 19 } } },
+};
+
+/* out gets a buffer of the kernel's output shape (shape[] its storage); -1 with err set */
+static int run(einc_target target, const narrow_case *nc, const einc_tensor *in, einc_tensor *out,
+               int64_t *shape, void **data, einc_error *err)
+{
+    einc_options o = { .target = target };
+    einc_kernel *k = NULL;
+    if (einc_compile(ctx, nc->expr, &o, &k, err) != EINC_OK)
+        return -1;
+    int st = einc_kernel_output(k, nc->nin, in, &out->dtype, &out->ndim, shape, err);
+    out->shape = shape;
+    if (st == EINC_OK) {
+        int64_t n = 1;
+        for (int d = 0; d < out->ndim; d++)
+            n *= out->shape[d];
+        *data = malloc((size_t)(n ? n : 1) * dtype_size(out->dtype));
+        memset(*data, 0x5a, (size_t)(n ? n : 1) * dtype_size(out->dtype));   /* no zeros to lean on */
+        out->data = *data;
+        st = einc_kernel_run(k, nc->nin, in, out, err);
+    }
+    einc_kernel_free(k);
+    return st == EINC_OK ? 0 : -1;
+}
+
+static void check(const narrow_case *nc)
+{
+    einc_tensor in[MAXIN];
+    void *buf[MAXIN] = { 0 };
+    for (int i = 0; i < nc->nin; i++) {
+        int64_t n = 1;
+        for (int d = 0; d < nc->ndim[i]; d++)
+            n *= nc->shape[i][d];
+        buf[i] = malloc((size_t)(n ? n : 1) * dtype_size(nc->t[i]));
+        fill(nc->t[i], buf[i], n);
+        in[i] = (einc_tensor){ nc->t[i], nc->ndim[i], nc->shape[i], NULL, buf[i] };
+    }
+    int64_t sj[MAXD], si[MAXD];
+    einc_tensor oj = { 0 }, oi = { 0 };
+    void *dj = NULL, *di = NULL;
+    einc_error e;
+    if (run(EINC_TARGET_INTERP, nc, in, &oi, si, &di, &e) < 0)
+        fail_msg("%s %s (interp): %s", einc_dtype_name(nc->t[0]), nc->expr, e.message);
+    if (run(EINC_TARGET_CPU, nc, in, &oj, sj, &dj, &e) < 0)
+        fail_msg("%s %s (cpu): %s", einc_dtype_name(nc->t[0]), nc->expr, e.message);
+    assert_int_equal(oj.dtype, oi.dtype);
+    assert_int_equal(oj.ndim, oi.ndim);
+    int64_t n = 1;
+    for (int d = 0; d < oi.ndim; d++) {
+        assert_int_equal(sj[d], si[d]);
+        n *= si[d];
+    }
+    size_t es = dtype_size(oi.dtype);
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp((char *)dj + i * (int64_t)es, (char *)di + i * (int64_t)es, es))
+            fail_msg("%s,%s %s [%lld %lld ...]: element %lld of %s differs", einc_dtype_name(nc->t[0]),
+                     einc_dtype_name(nc->t[nc->nin - 1]), nc->expr, (long long)nc->shape[0][0],
+                     (long long)nc->shape[0][1], (long long)i, einc_dtype_name(oi.dtype));
+    free(dj);
+    free(di);
+    for (int i = 0; i < nc->nin; i++)
+        free(buf[i]);
+}
+
+static void test_cases(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check(&cases[i]);
+}
+
+int main(void)
+{
+    ctx = einc_ctx_new();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cases),
+    };
+    int r = cmocka_run_group_tests(tests, NULL, NULL);
+    einc_ctx_free(ctx);
+    return r;
+}
