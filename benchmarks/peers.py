@@ -56,6 +56,10 @@ except ImportError:
     torch = None
 
 F32 = 0
+# numpy's dtypes as einc_dtype's values (include/einc.h); bfloat16 has no numpy dtype
+DTYPES = {np.dtype(n): i for i, n in enumerate(
+    ("float32", "float64", "int32", "int64", "bool", "int8", "int16", "uint8", "uint16", "uint32",
+     "uint64", "float16", None, "complex64", "complex128")) if n}
 
 
 class Tensor(C.Structure):
@@ -78,18 +82,18 @@ def einc_ctypes():
 
     def tensor(a):
         shape = (C.c_int64 * max(a.ndim, 1))(*a.shape)
-        t = Tensor(F32, a.ndim, shape, None, a.ctypes.data)
+        t = Tensor(DTYPES[a.dtype], a.ndim, shape, None, a.ctypes.data)
         t._keep = (a, shape)
         return t
 
-    def einc(expr, *arrays, out_shape, model=False):
+    def einc(expr, *arrays, out_shape, model=False, out_dtype=np.float32):
         """einc's kernel for expr (or, with model=True, a model's source)."""
         k = C.c_void_p()
         err = Error()
         compile = lib.einc_compile_model if model else lib.einc_compile
         if compile(ctx, expr.encode(), None, C.byref(k), C.byref(err)):
             sys.exit(f"einc: {err.message.decode()}")
-        out = np.empty(out_shape, np.float32)
+        out = np.empty(out_shape, out_dtype)
         ins = (Tensor * len(arrays))(*[tensor(a) for a in arrays])
         o = tensor(out)
 
@@ -105,7 +109,7 @@ def einc_package():
     """einc through its Python package, as a numpy user calls it: each call makes its result."""
     import einc as package
 
-    def einc(expr, *arrays, out_shape, model=False):
+    def einc(expr, *arrays, out_shape, model=False, out_dtype=None):
         if model:
             m = package.Model(expr)
             return lambda: m(*arrays)
@@ -149,9 +153,11 @@ def case(name, expr, arrays, numpy_fns, torch_fns=None, flop=None):
     if not wanted(name):
         return
     ref = numpy_fns[list(numpy_fns)[0]]()
-    run = einc(expr, *arrays, out_shape=np.shape(ref))
+    run = einc(expr, *arrays, out_shape=np.shape(ref), out_dtype=np.asarray(ref).dtype)
     got = run()
-    if not np.allclose(got, ref, rtol=1e-3, atol=1e-3 * (1 + np.abs(ref).max())):
+    exact = np.asarray(ref).dtype.kind in "iub"
+    if not (np.array_equal(got, ref) if exact else
+            np.allclose(got, ref, rtol=1e-2, atol=1e-2 * (1 + np.abs(ref).max()))):
         sys.exit(f"{name}: einc's result differs from numpy's")
     peers = dict(numpy_fns)
     if torch is not None and torch_fns:
@@ -209,6 +215,34 @@ case("b c h w -> b h w c 64 MiB", "b c h w -> b h w c", [im],
 s = arr(4096, 4096)
 case("ij-> 64 MiB", "ij->", [s], {"numpy sum": lambda: np.sum(s)},
      torch and {"torch": lambda ts=torch.from_numpy(s): ts.sum()})
+
+# ---- numpy's other dtypes (issue #21's targets): 16-bit float GEMMs against einc's own
+# float32 GEMM in the same run, int8 against numpy's einsum (which does not use BLAS for it),
+# complex64 against numpy's (BLAS cgemm), rearranges of 1- and 2-byte types against a copy
+# of the same bytes.  The peers' results are references: each einc run is checked first.
+def ints(dt, *shape):
+    return rng.integers(-100, 100, shape).astype(dt)
+
+
+if wanted("dtype"):
+    h16, g16 = [arr(512, 512).astype(np.float16) for _ in range(2)]
+    a32, b32 = arr(512, 512), arr(512, 512)
+    f32_run = einc("ik,kj->ij", a32, b32, out_shape=(512, 512), out_dtype=np.float32)
+    case("dtype f16 ik,kj->ij 512^3", "ik,kj->ij", [h16, g16],
+         {"numpy f16 matmul": lambda: h16 @ g16, "einc f32 (same shape)": f32_run}, flop=2 * 512**3)
+    i8a, i8b = ints(np.int8, 512, 512), ints(np.int8, 512, 512)
+    case("dtype int8 ij,jk->ik 512^3", "ij,jk->ik", [i8a, i8b],
+         {"numpy einsum int8": lambda: np.einsum("ij,jk->ik", i8a, i8b)}, flop=2 * 512**3)
+    ca = (arr(512, 512) + 1j * arr(512, 512)).astype(np.complex64)
+    cb = (arr(512, 512) + 1j * arr(512, 512)).astype(np.complex64)
+    case("dtype c64 ik,kj->ij 512^3", "ik,kj->ij", [ca, cb],
+         {"numpy c64 matmul (cgemm)": lambda: ca @ cb}, flop=8 * 512**3)
+    for dt in (np.uint8, np.int16, np.float16):
+        t2 = ints(dt, 2048, 2048)
+        t2c = np.empty_like(t2)
+        case(f"dtype {np.dtype(dt).name} ij->ji 2048^2", "ij->ji", [t2],
+             {"numpy transpose+copy": lambda t2=t2: np.ascontiguousarray(t2.T),
+              "numpy copy (same bytes)": lambda t2=t2, t2c=t2c: np.copyto(t2c, t2)})
 
 # ---- models: the layer language against PyTorch eager (needs torch) ----
 def model_case(name, src, arrays, ref_fn, torch_fn, flop=None):
