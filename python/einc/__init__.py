@@ -83,7 +83,11 @@ class _Torch:
     device memory instead, on the current stream, without copies (run_device)."""
 
     # einc_dtype's codes of the dtypes the CUDA target computes
-    _DEVICE_CODES = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "bool": 4}
+    # the dtypes the CUDA target computes, as einc_dtype's values (include/einc.h): every one
+    # but complex; bfloat16 too, though not here (numpy, which gives the result's dtype, has
+    # no bfloat16), so bfloat16 tensors are staged through the host
+    _DEVICE_CODES = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "bool": 4, "int8": 5,
+                     "int16": 6, "uint8": 7, "uint16": 8, "uint32": 9, "uint64": 10, "float16": 11}
 
     def __init__(self, torch, device):
         self.torch = torch

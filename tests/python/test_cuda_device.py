@@ -33,7 +33,10 @@ class Fake:
         return self.a.ctypes.data
 
 tt = einc._Torch(torch, torch.device("cuda", 0))
-tt.empty = lambda shape, dtype: Fake(np.full(shape, -7, torch.empty(0, dtype=dtype).numpy().dtype))
+def poisoned(shape, dtype):
+    dt = torch.empty(0, dtype=dtype).numpy().dtype
+    return Fake(np.full(shape, np.array(-7).astype(dt)))    # -7, wrapped for unsigned types
+tt.empty = poisoned
 streams = []
 tt.stream = lambda: streams.append(1) or 0
 rng = np.random.default_rng(0)
@@ -50,7 +53,18 @@ assert r.dtype == torch.int64 and np.array_equal(r.a, i.max(1).T)
 k = einc._einc.kernel("i,i->", 1, 0, (), einc._CUDA, 0)
 r = tt.run_device(k, [Fake(a[0]), Fake(a[1])])
 assert tuple(r.shape) == () and r.a[()] == a[0] @ a[1]
-assert len(streams) == 3
+i8 = rng.integers(-100, 100, (3, 5)).astype(np.int8)
+k2 = einc._einc.kernel("ij,ij->ij", 1, 0, (), einc._CUDA, 0)
+r = tt.run_device(k2, [Fake(i8), Fake(i8)])         # wraps in int8, as numpy's
+assert r.dtype == torch.int8 and np.array_equal(r.a, np.einsum("ij,ij->ij", i8, i8)), r.a
+k2 = einc._einc.kernel("ij,jk->ik", 1, 0, (), einc._CUDA, 0)
+r = tt.run_device(k2, [Fake(a.astype(np.float16)), Fake(b.astype(np.float16))])
+assert r.dtype == torch.float16 and np.array_equal(r.a, (a @ b).astype(np.float16))
+u = rng.integers(0, 2**63, (4, 3), dtype=np.uint64) * np.uint64(2)
+k2 = einc._pattern_kernel("reduce", "a b -> b", "max", (), einc._CUDA)
+r = tt.run_device(k2, [Fake(u)])                     # compared unsigned, above 2^63
+assert r.dtype == torch.uint64 and np.array_equal(r.a, u.max(0))
+assert len(streams) == 6
 try:
     tt.run_device(k, [Fake(a[0]), Fake(a[1, :4])])
 except ValueError as e:
@@ -75,7 +89,8 @@ def test_which_tensors_go_to_device_memory():
     x = torch.ones(2, 3)
     assert tt.device_ok([x, x.to(torch.int64), x.bool(), x.double(), x.to(torch.int32)])
     assert not tt.device_ok([x, x.to(torch.bfloat16)])          # the CUDA target lacks it
-    assert not tt.device_ok([x.to(torch.float16)])
+    assert tt.device_ok([x.to(torch.float16), x.to(torch.int8), x.to(torch.uint8)])
+    assert not tt.device_ok([x.to(torch.complex64)])                 # nor this
     assert not tt.device_ok([x.requires_grad_()])
     assert not einc._Torch(torch, torch.device("cuda", 1)).device_ok([torch.ones(2)])
     assert not einc._Torch(torch, torch.device("cpu")).device_ok([torch.ones(2)])
