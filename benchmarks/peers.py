@@ -224,25 +224,24 @@ def ints(dt, *shape):
     return rng.integers(-100, 100, shape).astype(dt)
 
 
-if wanted("dtype"):
-    h16, g16 = [arr(512, 512).astype(np.float16) for _ in range(2)]
-    a32, b32 = arr(512, 512), arr(512, 512)
-    f32_run = einc("ik,kj->ij", a32, b32, out_shape=(512, 512), out_dtype=np.float32)
-    case("dtype f16 ik,kj->ij 512^3", "ik,kj->ij", [h16, g16],
-         {"numpy f16 matmul": lambda: h16 @ g16, "einc f32 (same shape)": f32_run}, flop=2 * 512**3)
-    i8a, i8b = ints(np.int8, 512, 512), ints(np.int8, 512, 512)
-    case("dtype int8 ij,jk->ik 512^3", "ij,jk->ik", [i8a, i8b],
-         {"numpy einsum int8": lambda: np.einsum("ij,jk->ik", i8a, i8b)}, flop=2 * 512**3)
-    ca = (arr(512, 512) + 1j * arr(512, 512)).astype(np.complex64)
-    cb = (arr(512, 512) + 1j * arr(512, 512)).astype(np.complex64)
-    case("dtype c64 ik,kj->ij 512^3", "ik,kj->ij", [ca, cb],
-         {"numpy c64 matmul (cgemm)": lambda: ca @ cb}, flop=8 * 512**3)
-    for dt in (np.uint8, np.int16, np.float16):
-        t2 = ints(dt, 2048, 2048)
-        t2c = np.empty_like(t2)
-        case(f"dtype {np.dtype(dt).name} ij->ji 2048^2", "ij->ji", [t2],
-             {"numpy transpose+copy": lambda t2=t2: np.ascontiguousarray(t2.T),
-              "numpy copy (same bytes)": lambda t2=t2, t2c=t2c: np.copyto(t2c, t2)})
+h16, g16 = [arr(512, 512).astype(np.float16) for _ in range(2)]
+a32, b32 = arr(512, 512), arr(512, 512)
+f32_run = einc("ik,kj->ij", a32, b32, out_shape=(512, 512), out_dtype=np.float32) if wanted("dtype f16") else None
+case("dtype f16 ik,kj->ij 512^3", "ik,kj->ij", [h16, g16],
+     {"numpy f16 matmul": lambda: h16 @ g16, "einc f32 (same shape)": f32_run}, flop=2 * 512**3)
+i8a, i8b = ints(np.int8, 512, 512), ints(np.int8, 512, 512)
+case("dtype int8 ij,jk->ik 512^3", "ij,jk->ik", [i8a, i8b],
+     {"numpy einsum int8": lambda: np.einsum("ij,jk->ik", i8a, i8b)}, flop=2 * 512**3)
+ca = (arr(512, 512) + 1j * arr(512, 512)).astype(np.complex64)
+cb = (arr(512, 512) + 1j * arr(512, 512)).astype(np.complex64)
+case("dtype c64 ik,kj->ij 512^3", "ik,kj->ij", [ca, cb],
+     {"numpy c64 matmul (cgemm)": lambda: ca @ cb}, flop=8 * 512**3)
+for dt in (np.uint8, np.int16, np.float16):
+    t2 = ints(dt, 2048, 2048)
+    t2c = np.empty_like(t2)
+    case(f"dtype {np.dtype(dt).name} ij->ji 2048^2", "ij->ji", [t2],
+         {"numpy transpose+copy": lambda t2=t2: np.ascontiguousarray(t2.T),
+          "numpy copy (same bytes)": lambda t2=t2, t2c=t2c: np.copyto(t2c, t2)})
 
 # ---- models: the layer language against PyTorch eager (needs torch) ----
 def model_case(name, src, arrays, ref_fn, torch_fn, flop=None):

@@ -68,13 +68,14 @@ static LLVMValueRef byte_or_zero(cgl *g, const ir_access *x, LLVMValueRef in)
 /*
  * apack[t][q][r][j] = a[mc0 + MR t + r, k0 + 4 q + j]: rows past mc1 repeat row mc1 - 1
  * (their tile computes them and does not store them), k past k1 is 0.  Once per block of
- * MC rows and KC k, an element at a time: M x K loads in all, against M x N x K / 64 dot
- * products.
+ * MC rows and KC k, four bytes a load where a's k stride is 1 (else, and at k1's edge, a
+ * byte at a time): M x K / 4 loads in all, against M x N x K / 64 dot products.
  */
 static void pack_a(cgl *g, const lp_node *n, const bgemm *B, LLVMValueRef mc0, LLVMValueRef mc1,
                    LLVMValueRef k0, LLVMValueRef k1, LLVMValueRef kg)
 {
     cloop Lm, Lk;
+    LLVMValueRef unit_k = LLVMBuildICmp(g->b, LLVMIntEQ, cgl_axis_stride(g, n->a, n->k), ci64(g, 1), "");
     LLVMValueRef rows = LLVMBuildSub(g->b, mc1, mc0, "");
     rows = LLVMBuildMul(g->b, LLVMBuildSDiv(g->b, LLVMBuildAdd(g->b, rows, ci64(g, MR - 1), ""), ci64(g, MR), ""), ci64(g, MR), "");
     LLVMValueRef i = cgl_loop_begin(g, &Lm, ci64(g, 0), rows, "pam");
@@ -82,13 +83,31 @@ static void pack_a(cgl *g, const lp_node *n, const bgemm *B, LLVMValueRef mc0, L
     LLVMValueRef tile = LLVMBuildSDiv(g->b, i, ci64(g, MR), ""), r = LLVMBuildSRem(g->b, i, ci64(g, MR), "");
     LLVMValueRef base = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, tile, LLVMBuildMul(g->b, kg, ci64(g, MR * GROUP), ""), ""),
                                      LLVMBuildMul(g->b, r, ci64(g, GROUP), ""), "");
-    LLVMValueRef c = cgl_loop_begin(g, &Lk, ci64(g, 0), LLVMBuildMul(g->b, kg, ci64(g, GROUP), ""), "pak");
-    LLVMValueRef kk = LLVMBuildAdd(g->b, k0, c, "");
+    LLVMValueRef q = cgl_loop_begin(g, &Lk, ci64(g, 0), kg, "paq");
+    LLVMValueRef kk = LLVMBuildAdd(g->b, k0, LLVMBuildMul(g->b, q, ci64(g, GROUP), ""), "");
+    LLVMValueRef at = LLVMBuildAdd(g->b, base, LLVMBuildMul(g->b, q, ci64(g, MR * GROUP), ""), "");
+    /* four bytes adjacent in a (k's stride 1) and all before k1: one 4-byte load */
+    LLVMValueRef four = LLVMBuildAnd(g->b, unit_k,
+                                     LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, kk, ci64(g, GROUP), ""), k1, ""), "");
+    LLVMBasicBlockRef whole = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pa4");
+    LLVMBasicBlockRef bytes = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pa1");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pa_next");
+    LLVMBuildCondBr(g->b, four, whole, bytes);
+    LLVMPositionBuilderAtEnd(g->b, whole);
     g->iv[n->k] = kk;
-    LLVMValueRef v = byte_or_zero(g, n->a, LLVMBuildICmp(g->b, LLVMIntSLT, kk, k1, ""));
-    LLVMValueRef at = LLVMBuildAdd(g->b, base, LLVMBuildAdd(g->b, LLVMBuildMul(g->b, LLVMBuildSDiv(g->b, c, ci64(g, GROUP), ""), ci64(g, MR * GROUP), ""),
-                                                            LLVMBuildSRem(g->b, c, ci64(g, GROUP), ""), ""), "");
-    LLVMBuildStore(g->b, v, LLVMBuildInBoundsGEP2(g->b, g->i8, B->apack, &at, 1, ""));
+    LLVMValueRef w = LLVMBuildLoad2(g->b, g->i32, cgl_address(g, n->a), "");
+    LLVMSetAlignment(w, 1);
+    LLVMSetAlignment(LLVMBuildStore(g->b, w, LLVMBuildInBoundsGEP2(g->b, g->i8, B->apack, &at, 1, "")), 1);
+    LLVMBuildBr(g->b, next);
+    LLVMPositionBuilderAtEnd(g->b, bytes);
+    for (int j = 0; j < GROUP; j++) {
+        LLVMValueRef kj = LLVMBuildAdd(g->b, kk, ci64(g, j), ""), aj = LLVMBuildAdd(g->b, at, ci64(g, j), "");
+        g->iv[n->k] = kj;
+        LLVMValueRef v = byte_or_zero(g, n->a, LLVMBuildICmp(g->b, LLVMIntSLT, kj, k1, ""));
+        LLVMBuildStore(g->b, v, LLVMBuildInBoundsGEP2(g->b, g->i8, B->apack, &aj, 1, ""));
+    }
+    LLVMBuildBr(g->b, next);
+    LLVMPositionBuilderAtEnd(g->b, next);
     cgl_loop_end(g, &Lk, 1);
     cgl_loop_end(g, &Lm, 1);
 }
