@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 
+from emitted_c import emit_and_load
+
 try:
     import numpy as np
 except Exception:  # noqa: BLE001
@@ -58,23 +60,13 @@ def data(shape, t):
 
 
 def build(t, expr, reduce, name):
-    c, h, so = (os.path.join(TMP, name + x) for x in (".c", ".h", ".so"))
-    for kind, path in (("c", c), ("header", h)):
-        r = subprocess.run([EINC, f"--emit={kind}", f"--dtype={t}", f"--reduce={reduce}", "--name", name, expr,
-                            "-o", path], capture_output=True, text=True)
-        if r.returncode:
-            check(False, f"einc --emit={kind} --dtype={t} '{expr}': {r.stderr}")
-            return None
-    for cmd in (["cc", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-x", "c", h],
-                ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-fPIC", "-shared", "-o", so, c, "-lm"]):
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        check(r.returncode == 0, f"{' '.join(cmd)}: {r.stderr}")
-        if r.returncode:
-            return None
-    with open(h) as f:
-        proto = re.search(r"void %s\((.*?)\);" % name, f.read(), re.S).group(1)
+    built = emit_and_load(EINC, TMP, name, [f"--dtype={t}", f"--reduce={reduce}", expr], check)
+    if not built:
+        return None
+    lib, header = built
+    proto = re.search(r"void %s\((.*?)\);" % name, header, re.S).group(1)
     params = [p.strip().split()[-1].lstrip("*") for p in proto.split(",")]
-    return getattr(ctypes.CDLL(so), name), params
+    return getattr(lib, name), params
 
 
 # (expression, --reduce, operand shapes by axis letters, numpy's function)

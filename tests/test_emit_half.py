@@ -16,9 +16,10 @@ Exit 0, 1 on a failure, 77 without numpy or a C compiler.
 import ctypes
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
+
+from emitted_c import emit_and_load
 
 try:
     import numpy as np
@@ -63,21 +64,10 @@ def to_float(bits, t):
 
 
 def build(t, expr, name):
-    c = os.path.join(TMP, f"{name}.c")
-    h = os.path.join(TMP, f"{name}.h")
-    so = os.path.join(TMP, f"{name}.so")
-    for kind, path in (("c", c), ("header", h)):
-        r = subprocess.run([EINC, f"--emit={kind}", f"--dtype={t}", "--name", name, expr, "-o", path],
-                           capture_output=True, text=True)
-        if r.returncode:
-            raise SystemExit(f"einc --emit={kind} --dtype={t} '{expr}': {r.stderr}")
-    for cmd in (["cc", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-x", "c", h],
-                ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-fPIC", "-shared", "-o", so, c, "-lm"]):
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        check(r.returncode == 0, f"{' '.join(cmd)}: {r.stderr}")
-        if r.returncode:
-            return None
-    lib = ctypes.CDLL(so)
+    built = emit_and_load(EINC, TMP, name, [f"--dtype={t}", expr], check)
+    if not built:
+        return None
+    lib = built[0]
     return getattr(lib, name), getattr(lib, name + "_workspace")
 
 
