@@ -296,6 +296,19 @@ static bool wrap_open(const cspell *s, const lp_nest *nest)
     return true;
 }
 
+/* An integer constant of C type at, from its 64 bits (ir_const_bits), as a signed literal
+ * (no suffix inside int's range) that the cast takes to those bits: no double is converted. */
+static void cs_int_lit(const cspell *s, const char *at, uint64_t bits)
+{
+    int64_t v = (int64_t)bits;
+    if (v == INT64_MIN)
+        sb_printf(s->b, "(%s)(-9223372036854775807ll - 1)", at);
+    else if (v >= INT32_MIN && v <= INT32_MAX)
+        sb_printf(s->b, "(%s)%lld", at, (long long)v);
+    else
+        sb_printf(s->b, "(%s)%lldll", at, (long long)v);
+}
+
 void cs_float_lit(const cspell *s, einc_dtype t, double v)
 {
     bool f32 = t == EINC_F32;
@@ -586,7 +599,7 @@ void cs_expr(const cspell *s, const lp_nest *nest, bool in_acc, const ir_access 
         if (dtype_is_float(t))
             cs_float_lit(s, t, x->c);
         else
-            sb_printf(s->b, "(%s)%.17g", at, x->c);
+            cs_int_lit(s, at, ir_const_bits(x->c));
         return;
     case IR_SIZE:
         sb_printf(s->b, "(%s)(", at);

@@ -529,9 +529,7 @@ LLVMValueRef cgl_expr(cgl *g, const ir_expr *x)
             return cgl_cx_const(g, x->c, 0);
         if (fp(g))
             return LLVMConstReal(ctype(g), x->c);
-        /* a uint64 constant may lie above int64's range */
-        return LLVMConstInt(ctype(g), uns(g) && x->c >= 9223372036854775808.0 ? (unsigned long long)x->c
-                                                                               : (unsigned long long)(int64_t)x->c, 1);
+        return LLVMConstInt(ctype(g), ir_const_bits(x->c), 1);
     case IR_SIZE: {
         LLVMValueRef n = cgl_mono(g, &x->m);
         if (cx(g))

@@ -316,7 +316,7 @@ static void test_numbers(void **state)
     is_number(ret_expr(&A, "return 1e-5"), 1e-5, false);
     is_number(ret_expr(&A, "return 1E3"), 1000, false);
     is_number(ret_expr(&A, "return 2.5e+2"), 250, false);
-    is_number(ret_expr(&A, "return 9223372036854775807"), 9223372036854775807.0, true);
+    is_number(ret_expr(&A, "return 9007199254740991"), 9007199254740991.0, true);    /* 2^53 - 1 */
     const el_node *x = ret_expr(&A, "return 12.75");
     assert_int_equal(x->begin, 7);
     assert_int_equal(x->end, 12);
@@ -558,7 +558,9 @@ static void test_errors(void **state)
     parse_err(s, "'b' is declared twice: an input or param name is declared once", at(s, "b", 1), at(s, "b", 1) + 1);
 
     s = "y = 99999999999999999999 + 1";
-    parse_err(s, "integer literal too large", 4, 24);
+    parse_err(s, "integer literal too large: a number is a double, exact to 2^53 - 1 = 9007199254740991", 4, 24);
+    s = "y = 9007199254740992 + 1";     /* 2^53: a double holds it, and 2^53 + 1 as it */
+    parse_err(s, "integer literal too large: a number is a double, exact to 2^53 - 1 = 9007199254740991", 4, 20);
     parse_err("y = 1e999", "number literal too large", 4, 9);
     parse_err("y = 1e", "invalid number '1e'", 4, 6);
     parse_err("y = 3x", "invalid number '3x'", 4, 6);

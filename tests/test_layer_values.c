@@ -204,6 +204,37 @@ static void test_fold(void **state)
               "division by zero: the divisor is the integer 0", "(B - 2)", 0);
     check_err("input x: f32[B, K]\nreturn x / (1 / 0)\n", EINC_ERR_ARG,
               "division by zero: the divisor is the integer 0", "0", 0);
+    /* integers are exact to 2^53 - 1; arithmetic beyond is refused, not rounded */
+    check_err("input x: f32[B, K]\nreturn x * (3037000500 * 3037000500)\n", EINC_ERR_ARG,
+              "integer overflow: the result, 9.2233720370002493e+18, is beyond 2^53 - 1, where a number "
+              "(a double) stops being exact", "(3037000500 * 3037000500)", 0);
+    check_err("input x: f32[B, K]\nreturn x + (4503599627370495 * 2 + 2)\n", EINC_ERR_ARG,
+              "integer overflow: the result, 9007199254740992, is beyond 2^53 - 1, where a number "
+              "(a double) stops being exact", "(4503599627370495 * 2 + 2)", 0);
+}
+
+/*
+ * An integer tensor times a constant beyond its width wraps, as torch's: in int32,
+ * 2^53 - 1 is -1, so x * (2^53 - 1) + (2^53 - 1) is -x - 1, on the interpreter and the JIT.
+ */
+static void test_int_wrap(void **state)
+{
+    (void)state;
+    int32_t xv[6] = { 0, 1, 2, 3, 4, -5 };
+    int64_t xs[2] = { 2, 3 };
+    einc_tensor x = { .dtype = EINC_I32, .ndim = 2, .shape = xs, .data = xv };
+    const char *src = "input x: i32[B, K]\nreturn x * 9007199254740991 + (4503599627370495 * 2 + 1)\n";
+    for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
+        einc_dtype dt;
+        int nd;
+        int64_t sh[EINC_MAX_RANK];
+        double got[64];
+        if (!run(targets[t], src, 1, &x, &dt, &nd, sh, got, 64))
+            continue;
+        assert_int_equal(dt, EINC_I32);
+        for (int i = 0; i < 6; i++)
+            assert_true(got[i] == -(double)xv[i] - 1);
+    }
 }
 
 /* ---- torch's spellings ------------------------------------------------------------------- */
@@ -308,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_size_values),
         cmocka_unit_test(test_size_as_argument),
         cmocka_unit_test(test_fold),
+        cmocka_unit_test(test_int_wrap),
         cmocka_unit_test(test_dotted),
         cmocka_unit_test(test_explain),
     };

@@ -13,6 +13,7 @@
 #include "validate.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -867,6 +868,25 @@ static void impossible_operator(void **state)
     arena_free(&t.A);
 }
 
+/* ---- integer constants ------------------------------------------------------------------------ */
+
+/* every backend takes an integer program's constant through ir_const_bits: never out of range */
+static void const_bits(void **state)
+{
+    (void)state;
+    assert_int_equal(ir_const_bits(3), 3);
+    assert_int_equal((int64_t)ir_const_bits(-3), -3);
+    assert_int_equal(ir_const_bits(2.75), 2);
+    assert_int_equal((int64_t)ir_const_bits(-2.75), -2);
+    assert_int_equal(ir_const_bits(9007199254740992.0), 9007199254740992);
+    assert_int_equal((int64_t)ir_const_bits(-9223372036854775808.0), INT64_MIN);
+    assert_int_equal(ir_const_bits(9223372036854775808.0), INT64_MAX);
+    assert_int_equal(ir_const_bits(1e300), INT64_MAX);
+    assert_int_equal(ir_const_bits(INFINITY), INT64_MAX);
+    assert_int_equal((int64_t)ir_const_bits(-INFINITY), INT64_MIN);
+    assert_int_equal(ir_const_bits(NAN), 0);
+}
+
 /* ---- the switch ------------------------------------------------------------------------------ */
 
 static void enabled_reads_once(void **state)
@@ -906,6 +926,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(ir_padding),
         cmocka_unit_test(ir_bound),
         cmocka_unit_test(ir_operator),
+        cmocka_unit_test(const_bits),
         cmocka_unit_test(ir_too_deep),
         cmocka_unit_test(ir_float_function_on_integers),
         cmocka_unit_test(ir_temp_read_before_write),

@@ -16,6 +16,13 @@
 #include "cc.h"
 #include "ir.h"
 
+/*
+ * 2^53 - 1: a number is a double, so integers up to this are exact; an integer literal or
+ * an integer result beyond it is an error (einl_parse.c, model.c).  A result of + - * at or
+ * past 2^53 rounds to at least 2^53, so the check of the rounded value is sound.
+ */
+#define EINL_EXACT_INT 9007199254740991
+
 typedef enum el_kind {
     EL_NUMBER,      /* 3, 1e-5, 0.5: value; is_int when written without '.', 'e' */
     EL_NAME,        /* x, none: name */
@@ -38,7 +45,7 @@ struct el_node {
     el_kind kind;
     int begin, end;         /* byte span in the source, end exclusive */
     double value;           /* EL_NUMBER */
-    bool is_int;            /* EL_NUMBER: an integer literal */
+    bool is_int;            /* EL_NUMBER: an integer literal, |value| <= EINL_EXACT_INT */
     const char *name;       /* EL_NAME, EL_CALL (the callee) */
     const char *str;        /* EL_STRING: contents without the quotes */
     int str_begin;          /* EL_STRING: offset of the first character inside the quotes */

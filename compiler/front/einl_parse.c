@@ -241,8 +241,9 @@ el_node *el_number(el_state *ps, el_token t)
         return NULL;
     x->is_int = !strpbrk(s, ".eE");
     int64_t v;
-    if (x->is_int && !parse_int(s, t.end - t.begin, &v)) {
-        cc_error(ps->c, EINC_ERR_SYNTAX, t.begin, t.end, "integer literal too large");
+    if (x->is_int && (!parse_int(s, t.end - t.begin, &v) || v > EINL_EXACT_INT)) {
+        cc_error(ps->c, EINC_ERR_SYNTAX, t.begin, t.end,
+                 "integer literal too large: a number is a double, exact to 2^53 - 1 = 9007199254740991");
         return NULL;
     }
     x->value = strtod(s, NULL);

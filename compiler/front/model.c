@@ -23,6 +23,7 @@
  */
 #include "model_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -131,6 +132,9 @@ static val *arith(elab *E, char op, val *a, val *b, const el_node *x)
             return NULL;
         r->is_int = a->is_int && b->is_int && op != '/';
         r->num = op == '+' ? a->num + b->num : op == '-' ? a->num - b->num : op == '*' ? a->num * b->num : a->num / b->num;
+        if (r->is_int && !(fabs(r->num) <= EINL_EXACT_INT))
+            return arg_err(E, x->begin, x->end, "integer overflow: the result, %.17g, is beyond 2^53 - 1, "
+                           "where a number (a double) stops being exact", r->num);
         return r;
     }
     einc_dtype like = a->kind == V_TENSOR ? a->t->dtype : b->kind == V_TENSOR ? b->t->dtype : EINC_F32;

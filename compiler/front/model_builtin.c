@@ -88,7 +88,7 @@ bool get_int(elab *E, const val *v, const char *fn, const char *what, int64_t *o
                  what, v->kind == V_NUMBER ? "a fraction" : kind_name(v->kind));
         return false;
     }
-    *out = (int64_t)v->num;
+    *out = (int64_t)v->num;    /* within ±2^53: einl_parse.c and model.c's arith keep it */
     return true;
 }
 

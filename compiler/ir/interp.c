@@ -257,7 +257,7 @@ static value eval(interp *in, const ir_expr *x)
         if (in->fp)
             v.f = x->c;
         else
-            v.i = (uint64_t)(int64_t)x->c;
+            v.i = ir_const_bits(x->c);
         return v;
     case IR_SIZE: {
         int64_t n = ir_mono_eval(in->p, &x->m);

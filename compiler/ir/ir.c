@@ -231,3 +231,14 @@ int ir_outputs_last(cc *c, ir_prog *p, const int *outs, int n)
     p->noutput = n;
     return 0;
 }
+
+uint64_t ir_const_bits(double c)
+{
+    if (c != c)
+        return 0;
+    if (c >= 9223372036854775808.0)
+        return (uint64_t)INT64_MAX;
+    if (c < -9223372036854775808.0)
+        return (uint64_t)INT64_MIN;
+    return (uint64_t)(int64_t)c;
+}

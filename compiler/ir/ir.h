@@ -247,6 +247,13 @@ bool ir_temp_written_whole(const ir_prog *p, int t);
 int ir_outputs_last(cc *c, ir_prog *p, const int *outs, int n);
 const char *ir_op_name(ir_op op);
 int ir_op_arity(ir_op op);
+/*
+ * An IR_CONST of an integer program as the 64 bits every backend computes with: the value
+ * truncated toward zero within int64's range, saturated beyond it, NaN as 0, so that no
+ * backend converts a double out of its range and all agree.  The front ends keep integer
+ * constants exact (a .einl integer is within ±2^53, model.c); this is the backstop.
+ */
+uint64_t ir_const_bits(double c);
 const char *ir_comb_name(ir_comb c);
 const char *ir_kind_name(ir_kind k);
 
