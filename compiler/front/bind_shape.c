@@ -82,6 +82,23 @@ int bind_ellipsis_axes(binder *b)
 }
 
 /*
+ * The first array dimension of each top-level term of operand op into dim[]: an ellipsis
+ * covers erank[op] of them.  bind_check_ranks has bounded the terms by EINC_MAX_RANK + 1
+ * (every one but the ellipsis is a dimension), which is dim[]'s room.
+ */
+enum { MAX_TERMS = EINC_MAX_RANK + 1 };
+
+static const ast_side *term_dims(const binder *b, int op, int *dim)
+{
+    const ast_side *s = b->e->in[op];
+    for (int i = 0, d = 0; i < s->n; i++) {
+        dim[i] = d;
+        d += s->ax[i]->kind == AST_ELLIPSIS ? b->erank[op] : 1;
+    }
+    return s;
+}
+
+/*
  * Calls fn for each top-level term of operand i with the array dimension(s) it covers:
  * an ellipsis is reported once per dimension with ell = the ellipsis axis id.
  */
@@ -109,21 +126,16 @@ static int each_dim(binder *b, int op, dim_fn fn)
 /* The first occurrence of axis id in operands before op, for messages. */
 static int earlier_operand(binder *b, int id, int op, int64_t *len)
 {
+    int dim[MAX_TERMS];
     for (int i = 0; i < op; i++) {
-        const ast_side *s = b->e->in[i];
-        const einc_tensor *t = &b->inputs[i];
-        int d = 0;
+        const ast_side *s = term_dims(b, i, dim);
+        const int64_t *shape = b->inputs[i].shape;
         for (int j = 0; j < s->n; j++) {
             const ast_axis *a = s->ax[j];
-            if (a->kind == AST_ELLIPSIS) {
-                d += b->erank[i];
-                continue;
-            }
-            if (a->kind == AST_NAME && find_axis(b->p, a->name) == id && t->shape[d] != 1) {
-                *len = t->shape[d];
+            if (a->kind == AST_NAME && find_axis(b->p, a->name) == id && shape[dim[j]] != 1) {
+                *len = shape[dim[j]];
                 return i;
             }
-            d++;
         }
     }
     return -1;
@@ -179,30 +191,19 @@ static int unify_plain(binder *b, int op, const ast_axis *a, int ell, int64_t le
 /* Diagonals need equal lengths inside one operand, even where numpy would broadcast. */
 static int check_diagonals(binder *b, int op)
 {
-    const ast_side *s = b->e->in[op];
-    const einc_tensor *t = &b->inputs[op];
-    int d = 0;
+    int dim[MAX_TERMS];
+    const ast_side *s = term_dims(b, op, dim);
+    const int64_t *shape = b->inputs[op].shape;
     for (int i = 0; i < s->n; i++) {
         const ast_axis *a = s->ax[i];
-        if (a->kind == AST_ELLIPSIS) {
-            d += b->erank[op];
-            continue;
-        }
-        int d2 = d + 1;
         for (int j = i + 1; a->kind == AST_NAME && j < s->n; j++) {
             const ast_axis *a2 = s->ax[j];
-            if (a2->kind == AST_ELLIPSIS) {
-                d2 += b->erank[op];
-                continue;
-            }
-            if (a2->kind == AST_NAME && strcmp(a->name, a2->name) == 0 && t->shape[d] != t->shape[d2])
+            if (a2->kind == AST_NAME && strcmp(a->name, a2->name) == 0 && shape[dim[i]] != shape[dim[j]])
                 return cc_error(b->c, EINC_ERR_SHAPE, a2->begin, a2->end,
                                 "operand %d repeats axis '%s' (a diagonal) over dimensions of "
                                 "different lengths, %lld and %lld",
-                                op, a->name, (long long)t->shape[d], (long long)t->shape[d2]);
-            d2++;
+                                op, a->name, (long long)shape[dim[i]], (long long)shape[dim[j]]);
         }
-        d++;
     }
     return 0;
 }
@@ -267,21 +268,26 @@ static int solve_group(binder *b, int op, const ast_axis *g, int64_t len, bool *
 
 static int solve_groups(binder *b, bool *progress, bool final)
 {
+    int dim[MAX_TERMS];
     for (int op = 0; op < b->nin; op++) {
-        const ast_side *s = b->e->in[op];
-        const einc_tensor *t = &b->inputs[op];
-        int d = 0;
-        for (int i = 0; i < s->n; i++) {
-            const ast_axis *a = s->ax[i];
-            if (a->kind == AST_ELLIPSIS) {
-                d += b->erank[op];
-                continue;
-            }
-            if (a->kind == AST_GROUP && solve_group(b, op, a, t->shape[d], progress, final) < 0)
+        const ast_side *s = term_dims(b, op, dim);
+        for (int i = 0; i < s->n; i++)
+            if (s->ax[i]->kind == AST_GROUP &&
+                solve_group(b, op, s->ax[i], b->inputs[op].shape[dim[i]], progress, final) < 0)
                 return -1;
-            d++;
-        }
     }
+    return 0;
+}
+
+/* Sets the size of an axis that unify_plain saw only with length 1 (numpy broadcasting). */
+static int settle_ones(binder *b, int op, const ast_axis *a, int ell, int64_t len)
+{
+    (void)op;
+    if (ell < 0 && a->kind != AST_NAME)
+        return 0;
+    ir_axis *x = &b->p->axis[ell >= 0 ? ell : find_axis(b->p, a->name)];
+    if (x->size < 0)
+        x->size = len;
     return 0;
 }
 
@@ -291,27 +297,9 @@ int bind_infer_shapes(binder *b)
         if (check_diagonals(b, op) < 0 || each_dim(b, op, unify_plain) < 0)
             return -1;
     /* Axes seen only with length 1 (numpy broadcasting) are length 1. */
-    for (int op = 0; op < b->nin; op++) {
-        const ast_side *s = b->e->in[op];
-        int d = 0;
-        for (int i = 0; i < s->n; i++) {
-            const ast_axis *a = s->ax[i];
-            if (a->kind == AST_ELLIPSIS) {
-                for (int k = 0; k < b->erank[op]; k++, d++) {
-                    ir_axis *x = &b->p->axis[b->ell0 + b->nell - b->erank[op] + k];
-                    if (x->size < 0)
-                        x->size = b->inputs[op].shape[d];
-                }
-                continue;
-            }
-            if (a->kind == AST_NAME) {
-                ir_axis *x = &b->p->axis[find_axis(b->p, a->name)];
-                if (x->size < 0)
-                    x->size = b->inputs[op].shape[d];
-            }
-            d++;
-        }
-    }
+    for (int op = 0; op < b->nin; op++)
+        if (each_dim(b, op, settle_ones) < 0)
+            return -1;
     bool progress = true;
     while (progress) {
         progress = false;
