@@ -104,7 +104,7 @@ static void *compute(const job *j, const einc_ctx_options *o, einc_target t, siz
                 ((float *)in[i])[e] = (float)value(i, e);
         ti[i] = (einc_tensor){ j->dt, j->ndim[i], j->shape[i], NULL, in[i] };
     }
-    einc_dtype odt;
+    einc_dtype odt = EINC_F32;
     int ond = 0;
     int64_t os[EINC_MAX_RANK];
     ok = ok && einc_kernel_output(k, j->nin, ti, &odt, &ond, os, NULL) == EINC_OK;
