@@ -796,9 +796,18 @@ static char *emit(cc *c, const lp_prog *lp, const cg_opts *o, bool host)
                 break;
             }
         for (int i = 0; i < lp->nnest; i++)
-            if (ls[i].tc) {
+            if (ls[i].tc || ls[i].half) {
                 cu_mma_routine(&b);
+                break;
+            }
+        for (int i = 0; i < lp->nnest; i++)
+            if (ls[i].tc) {
                 cu_gemm_tc_routine(&b);
+                break;
+            }
+        for (int i = 0; i < lp->nnest; i++)
+            if (ls[i].half) {
+                cu_gemm_h_routine(&b);
                 break;
             }
         for (int i = 0; i < lp->nnest; i++) {

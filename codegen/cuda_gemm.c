@@ -9,7 +9,8 @@
  * reads them: both (batch), the first only (M), the second only (N); the reduced axes (K)
  * must be read by both.  An output axis neither factor reads, a reduced axis one factor
  * misses, another shape of statement, an integer or a guarded read leaves the nest to
- * cuda.c's plain form.  Only float32 and float64 are taken (float64: smaller tiles).
+ * cuda.c's plain form.  Only float32 and float64 are taken (float64: smaller tiles), and
+ * float32 sums of two float16 or two bfloat16 factors (tensor cores, below).
  *
  * Like cuda_copy.c, the kernel knows its arrays only through their affine accesses: it
  * evaluates each factor's offset at 0 and at every unit vector, which gives each axis's
@@ -39,7 +40,11 @@
  * With TF32 allowed (lp_prog.tf32) a float32 contraction calls cuda_gemm_tc.c's
  * einc_tc_block instead (tensor cores, a cp.async pipeline in 108 KiB of dynamic shared
  * memory: cu_launch.tc and .shmem); the grid, the fallback and the epilogue are the same,
- * each thread's outputs being its accumulator fragments' elements.
+ * each thread's outputs being its accumulator fragments' elements.  A contraction of two
+ * float16 (or bfloat16) factors always takes cuda_gemm_h.c's einc_hc_block (mma.sync
+ * m16n8k16, float32 sums, 48 KiB of dynamic shared memory: cu_launch.half); a device
+ * without it (before sm_80) runs the plain form, since einc_hc_block is compiled only where
+ * the instructions exist (EINC_HC).
  */
 #include "cuda_int.h"
 #include "cuda_launch.h"
@@ -49,7 +54,8 @@
 #include <string.h>
 
 enum { CU_GEMM_THREADS = 256, CU_GEMM_BK = 8, CU_GEMM_MAX_GRID = 1 << 20,
-       CU_GEMM_TC_SHMEM = 2 * 3 * 4608 * 4 };   /* cuda_gemm_tc.c: 2 factors, 3 stages */
+       CU_GEMM_TC_SHMEM = 2 * 3 * 4608 * 4,     /* cuda_gemm_tc.c: 2 factors, 3 stages */
+       CU_GEMM_H_SHMEM = 2 * 3 * 4096 * 2 };    /* cuda_gemm_h.c: the same of 16-bit elements */
 
 /* What the kernel needs of a matched nest. */
 typedef struct gemm_shape {
@@ -62,13 +68,14 @@ typedef struct gemm_shape {
 
 static int tile_of(einc_dtype t) { return t == EINC_F64 ? 4 : 8; }
 
-static bool operand_ok(const lp_prog *lp, const lp_nest *nest, const ir_expr *x)
+/* Is x a factor of the type t the kernel takes (the compute type, or a 16-bit float's)? */
+static bool operand_ok(const lp_prog *lp, const ir_expr *x, einc_dtype dt)
 {
     if (x->op != IR_ACCESS || x->acc.guard)
         return false;
     int t = x->acc.tensor;
     const ir_tensor *T = &lp->ir->tensor[t];
-    if (T->dtype != nest->compute || (lp->acc && lp->acc[t]))
+    if (T->dtype != dt || (lp->acc && lp->acc[t]))
         return false;
     return T->role != IR_TEMP || cg_temp_stored(lp, t);
 }
@@ -108,7 +115,10 @@ static bool gemm_match(const lp_prog *lp, int k, const int *flat, int nflat, gem
     if (u->op != LP_UPDATE || !s->nk || !u->value || u->value->op != IR_MUL)
         return false;
     const ir_expr *x = u->value;
-    if (!operand_ok(lp, nest, x->a) || !operand_ok(lp, nest, x->b))
+    einc_dtype dt = x->a->op == IR_ACCESS ? lp->ir->tensor[x->a->acc.tensor].dtype : nest->compute;
+    if (!dtype_is_half(dt) || nest->compute != EINC_F32)
+        dt = nest->compute;
+    if (!operand_ok(lp, x->a, dt) || !operand_ok(lp, x->b, dt))
         return false;
     s->a = &x->a->acc;
     s->b = &x->b->acc;
@@ -150,11 +160,13 @@ int cu_gemm_plan(cc *c, const lp_prog *lp, int k, const int *flat, int nflat, cu
         return cc_nomem(c);
     gemm_match(lp, k, flat, nflat, &s, ax);
     int t = 16 * tile_of(lp->nest[k].compute);
-    bool tc = lp->tf32 && lp->nest[k].compute == EINC_F32;     /* 128 x 128 tiles too */
+    /* the tensor-core variants: 128 x 128 tiles too */
+    bool half = dtype_is_half(lp->ir->tensor[s.a->tensor].dtype);
+    bool tc = !half && lp->tf32 && lp->nest[k].compute == EINC_F32;
     *L = (cu_launch){ .form = CU_FORM_GEMM, .nwork = s.nb, .work = ax, .per_block = 1,
                       .max_grid = CU_GEMM_MAX_GRID, .block = CU_GEMM_THREADS, .ngm = s.nm,
                       .gm = ax + s.nb, .ngn = s.nn, .gn = ax + s.nb + s.nm, .tile_m = t, .tile_n = t,
-                      .tc = tc, .shmem = tc ? CU_GEMM_TC_SHMEM : 0 };
+                      .tc = tc, .half = half, .shmem = tc ? CU_GEMM_TC_SHMEM : half ? CU_GEMM_H_SHMEM : 0 };
     return 1;
 }
 
@@ -355,19 +367,19 @@ static void group_size(cgu *g, const int *ax, int n)
 
 /* One factor's operand description for the tile at hand (T: its element type). */
 static void operand(cgu *g, const char *v, const char *ptr, const char *base, const char *sr, const char *sk,
-                    const char *R, bool fp32)
+                    const char *R, int vec)
 {
     sb_printf(g->sp.b,
               "            %s.p = %s + %s;\n"
               "            %s.sr = %s;\n            %s.sk = %s;\n            %s.R = %s;\n"
               "            %s.along_k = %s == 1 || (%s != 1 && (%s < 0 ? -%s : %s) < (%s < 0 ? -%s : %s));\n",
               v, ptr, base, v, sr, v, sk, v, R, v, sk, sr, sk, sk, sk, sr, sr, sr);
-    if (fp32)
+    if (vec)    /* vec elements a 16-byte word */
         sb_printf(g->sp.b,
-                  "            %s.vec = (%s.along_k ? %s == 1 && einc_K %% 4 == 0 && %s %% 4 == 0\n"
-                  "                                 : %s == 1 && %s %% 4 == 0 && %s %% 4 == 0) &&\n"
+                  "            %s.vec = (%s.along_k ? %s == 1 && einc_K %% %d == 0 && %s %% %d == 0\n"
+                  "                                 : %s == 1 && %s %% %d == 0 && %s %% %d == 0) &&\n"
                   "                     (unsigned long long)%s.p %% 16 == 0;\n",
-                  v, v, sk, sr, sr, R, sk, v);
+                  v, v, sk, vec, sr, vec, sr, R, vec, sk, vec, v);
     else
         sb_printf(g->sp.b, "            %s.vec = false;\n", v);
 }
@@ -383,12 +395,15 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
         b->failed = true;       /* out of memory; the plan matched this nest */
         return;
     }
-    bool fp32 = g->nest->compute == EINC_F32, tc = L->tc;
-    const char *T = fp32 ? "float" : "double";
+    bool fp32 = g->nest->compute == EINC_F32, tc = L->tc, half = L->half;
+    einc_dtype ft = sp->p->tensor[s.a->tensor].dtype;     /* the factors' */
+    const char *T = half ? cu_elem_type(ft) : fp32 ? "float" : "double";
     int tm = tile_of(g->nest->compute), bm = 16 * tm, na = s.nb + s.nm + s.nn + s.nk;
     const int *gb = ax, *gm = ax + s.nb, *gn = gm + s.nm, *gk = gn + s.nn;
     if (tc)
         sb_printf(b, "    EINC_DYN_SHARED(float, einc_sm);     /* cuda_gemm_tc.c's three stages */\n");
+    else if (half)
+        sb_printf(b, "    EINC_DYN_SHARED(unsigned short, einc_sm);    /* cuda_gemm_h.c's three stages */\n");
     else
         sb_printf(b, "    /* aligned: fragments are read as 16-byte words */\n"
                      "    __shared__ %s einc_sa[2][%d][%d] __align__(16), einc_sb[2][%d][%d] __align__(16);\n", T, CU_GEMM_BK, bm, CU_GEMM_BK, bm);
@@ -416,7 +431,7 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
     group_size(g, gk, s.nk);
     sb_printf(b, ", einc_B = ");
     group_size(g, gb, s.nb);
-    sb_printf(b, ";\n    if (einc_ok && blockDim.x == %d) {\n"
+    sb_printf(b, ";\n%s    if (einc_ok && blockDim.x == %d) {\n"
                  "        const einc_i64 einc_tm = (einc_M + %d) / %d, einc_tn = (einc_N + %d) / %d;\n"
                  "        const einc_i64 einc_per = einc_tm * einc_tn;\n"
                  "        %s\n"
@@ -428,8 +443,8 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
                  "            const einc_i64 einc_gs = einc_tm - einc_g0 < 8 ? einc_tm - einc_g0 : 8;\n"
                  "            const einc_i64 einc_m0 = (einc_g0 + einc_pid %% (8 * einc_tn) %% einc_gs) * %d;\n"
                  "            const einc_i64 einc_n0 = einc_pid %% (8 * einc_tn) / einc_gs * %d;\n",
-              CU_GEMM_THREADS, bm - 1, bm, bm - 1, bm,
-              tc ? "const int einc_w = (int)threadIdx.x / 32, einc_g = (int)threadIdx.x % 32 / 4, "
+              half ? "#ifdef EINC_HC\n" : "", CU_GEMM_THREADS, bm - 1, bm, bm - 1, bm,
+              tc || half ? "const int einc_w = (int)threadIdx.x / 32, einc_g = (int)threadIdx.x % 32 / 4, "
                    "einc_q = (int)threadIdx.x % 4;"
                  : "const int einc_tx = (int)threadIdx.x % 16, einc_ty = (int)threadIdx.x / 16;",
               T, bm, bm);
@@ -441,15 +456,20 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
             sb_printf(b, "            einc_ao += %s * einc_sta[%d];\n            einc_bo += %s * einc_stb[%d];\n",
                       sp->loopvar[gb[i]], i, sp->loopvar[gb[i]], i);
     }
-    operand(g, "einc_a", sp->tensor[s.a->tensor], "einc_a0 + einc_ao", "einc_sam", "einc_sak", "einc_M", fp32);
-    operand(g, "einc_b", sp->tensor[s.b->tensor], "einc_b0 + einc_bo", "einc_sbn", "einc_sbk", "einc_N", fp32);
+    int vec = half ? 8 : fp32 ? 4 : 0;
+    operand(g, "einc_a", sp->tensor[s.a->tensor], "einc_a0 + einc_ao", "einc_sam", "einc_sak", "einc_M", vec);
+    operand(g, "einc_b", sp->tensor[s.b->tensor], "einc_b0 + einc_bo", "einc_sbn", "einc_sbk", "einc_N", vec);
     /* each thread's outputs: i (rows) by j (columns), at einc_m, einc_nj; its value */
     const char *row, *col, *val;
-    if (tc) {
+    if (tc || half) {
         /* fragment (i / 2, j / 2) of the warp's 4 x 4, its element (i % 2) * 2 + j % 2
            (cuda_emu_mma.hh's C and D table) */
-        sb_printf(b, "            float einc_c[4][4][4];\n"
-                     "            einc_tc_block(einc_a, einc_b, einc_m0, einc_n0, einc_K, einc_sm, einc_c);\n");
+        sb_printf(b, "            float einc_c[4][4][4];\n");
+        if (tc)
+            sb_printf(b, "            einc_tc_block(einc_a, einc_b, einc_m0, einc_n0, einc_K, einc_sm, einc_c);\n");
+        else
+            sb_printf(b, "            einc_hc_block<%s, %s>(einc_a, einc_b, einc_m0, einc_n0, einc_K, einc_sm, einc_c);\n",
+                      T, ft == EINC_BF16 ? "true" : "false");
         row = "einc_w / 4 * 64 + einc_i / 2 * 16 + einc_g + 8 * (einc_i % 2)";
         col = "einc_w % 4 * 32 + einc_j / 2 * 8 + 2 * einc_q + einc_j % 2";
         val = "einc_c[einc_i / 2][einc_j / 2][einc_i % 2 * 2 + einc_j % 2]";
@@ -465,13 +485,13 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
                  "            for (int einc_i = 0; einc_i < %d; einc_i++) {\n"
                  "                const einc_i64 einc_m = einc_m0 + %s;\n"
                  "                if (einc_m >= einc_M)\n                    continue;\n",
-              tc ? 8 : tm, row);
+              tc || half ? 8 : tm, row);
     unflatten(g, gm, s.nm, "einc_m", "einc_rm", 4);
     sb_printf(b, "#pragma unroll\n"
                  "                for (int einc_j = 0; einc_j < %d; einc_j++) {\n"
                  "                    const einc_i64 einc_nj = einc_n0 + %s;\n"
                  "                    if (einc_nj >= einc_N)\n                        continue;\n",
-              tc ? 8 : tm, col);
+              tc || half ? 8 : tm, col);
     unflatten(g, gn, s.nn, "einc_nj", "einc_rn", 5);
     /* the ACC's end, as the plain form spells it, with acc the sum (plus dst's value when
        the statement accumulates into it) */
@@ -492,10 +512,10 @@ void cu_gemm_kernel(cgu *g, const cu_kernel *k, const cu_launch *L, int idx)
     sb_printf(b, "}\n");
     for (int i = s.at + 1; i < k->nbody; i++)  /* and those after it */
         cu_node(g, k->body[i], 5);
-    sb_printf(b, "                }\n            }\n        }\n    } else {\n"
-                 "        /* a group whose strides do not merge (or another block than the tiles'):\n"
-                 "           the plain form, an output a thread */\n"
-                 "        const einc_i64 count_ = ");
+    sb_printf(b, "                }\n            }\n        }\n    } else%s {\n"
+                 "        /* a group whose strides do not merge (or another block than the tiles',\n"
+                 "           or 16-bit floats before sm_80): the plain form, an output a thread */\n"
+                 "        const einc_i64 count_ = ", half ? "\n#endif\n   " : "");
     cu_count(g, k->flat, k->nflat, "einc_i64");
     sb_printf(b, ";\n        for (einc_i64 tid_ = (einc_i64)blockIdx.x * blockDim.x + threadIdx.x; tid_ < count_;\n"
                  "             tid_ += (einc_i64)blockDim.x * gridDim.x) {\n");

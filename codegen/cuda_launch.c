@@ -168,8 +168,10 @@ void cu_launch_describe(const cu_launch *L, const cspell *sp, strbuf *b)
         return;
     }
     if (L->form == CU_FORM_GEMM) {
-        sb_printf(b, "; gemm%s: %u threads a %dx%d tile of M = ", L->tc ? " on TF32 tensor cores (mma.sync m16n8k8)" : "",
-                  L->block, L->tile_m, L->tile_n);
+        const char *tc = L->tc     ? " on TF32 tensor cores (mma.sync m16n8k8)"
+                         : L->half ? " on 16-bit tensor cores (mma.sync m16n8k16, float32 sums)"
+                                   : "";
+        sb_printf(b, "; gemm%s: %u threads a %dx%d tile of M = ", tc, L->block, L->tile_m, L->tile_n);
         for (int j = 0; j < L->ngm; j++)
             sb_printf(b, "%s%s", j ? "*" : "", sp->size[L->gm[j]]);
         sb_printf(b, " by N = ");

@@ -52,6 +52,7 @@ typedef struct cu_launch {
     const int *gm, *gn;         /* the grid is W * ceil(M / tile_m) * ceil(N / tile_n) blocks, */
     int tile_m, tile_n;         /* at most max_grid */
     bool tc;                    /* gemm: the TF32 tensor-core variant (cuda_gemm_tc.c) */
+    bool half;                  /* gemm: the float16/bfloat16 one (cuda_gemm_h.c) */
 } cu_launch;
 
 /* The plan of kernel k (nest k) of lp; 0, or -1 with c->err set (out of memory). */
@@ -97,6 +98,7 @@ void cu_copy_routine(strbuf *b);     /* the device code copy kernels call: once,
 int cu_gemm_plan(cc *c, const lp_prog *lp, int k, const int *flat, int nflat, cu_launch *L);
 void cu_gemm_routine(strbuf *b);
 void cu_gemm_tc_routine(strbuf *b);  /* cuda_gemm_tc.c: after both of the above */
+void cu_gemm_h_routine(strbuf *b);   /* cuda_gemm_h.c: likewise */
 
 /*
  * cuda_mma.c: einc's wrappers of mma.sync (tf32, f16, bf16), ldmatrix and cp.async as

@@ -3,7 +3,8 @@
  * "Dtypes"): int8, int16, uint8, uint16, uint32, uint64, float16 and bfloat16, on the
  * emulator (EINC_CUDA_EMU=1) against the interpreter, for every kernel form: elementwise
  * (the grid-stride form), a transpose (the copy form, which moves the 2-byte bits), a
- * contraction (the plain form: the gemm form is float32/float64), sum, max, min, prod and
+ * contraction (the plain form; float16 and bfloat16 the gemm form's 16-bit tensor-core variant,
+ * codegen/cuda_gemm_h.c, which test_emu_gemm covers shape by shape), sum, max, min, prod and
  * mean to rows (the rows form), to a scalar (two stages) and to columns, at edge sizes (1,
  * 31, 32, 33, 37, 1031), and the softmax and layernorm models in float16 and bfloat16.
  * Cases alternate between the threads of a block forward and reversed.
@@ -207,6 +208,7 @@ enum { NSIZE = sizeof sizes / sizeof *sizes };
 #define PLAIN "256 threads on min(ceil(W/256), 4096) blocks"
 #define COPY "a copy (shared-memory tiles"
 #define REDUCE "reduce: a warp or a block per row"
+#define GEMM16 "gemm on 16-bit tensor cores (mma.sync m16n8k16, float32 sums)"
 
 /* Every kernel form on type t, at every edge size (all: else 1, 33 and 1031). */
 static void forms(einc_dtype t, bool all)
@@ -219,7 +221,7 @@ static void forms(einc_dtype t, bool all)
         const dcase cs[] = {
             { "ij,ij->ij", EINC_REDUCE_SUM, PLAIN, 2, { 2, 2 }, { { m, n }, { m, n } }, { 0 }, false, true, NULL },
             { "ij->ji", EINC_REDUCE_SUM, COPY, 1, { 2 }, { { n, 37 } }, { 0 }, false, true, NULL },
-            { "ik,kj->ij", EINC_REDUCE_SUM, PLAIN, 2, { 2, 2 }, { { m, n }, { n, 7 } }, { 0 }, false, true, NULL },
+            { "ik,kj->ij", EINC_REDUCE_SUM, half ? GEMM16 : PLAIN, 2, { 2, 2 }, { { m, n }, { n, 7 } }, { 0 }, false, true, NULL },
             { "i j -> i", EINC_REDUCE_SUM, REDUCE, 1, { 2 }, { { m, n } }, { 0 }, false, true, NULL },
             { "i j -> i", EINC_REDUCE_MAX, REDUCE, 1, { 2 }, { { m, n } }, { 0 }, false, true, NULL },
             { "i j -> j", EINC_REDUCE_MIN, REDUCE, 1, { 2 }, { { n, m } }, { 0 }, false, true, NULL },

@@ -19,6 +19,10 @@
  * pipeline's three stages wrap) and not a multiple of 4 (scalar loads) are among the cases;
  * test_tf32_rounds shows the TF32 kernel rounds its inputs and never serves a call that did
  * not allow it (einc_options.allow_tf32 and EINC_ALLOW_TF32).
+ * float16 and bfloat16 factors (test_half, in both builds) always take the 16-bit
+ * tensor-core variant (mma.sync m16n8k16 on ldmatrix fragments, codegen/cuda_gemm_h.c) over
+ * the same shape classes; the interpreter sums in float32 and rounds once on store, as the
+ * kernel must, so the results' bits are compared.
  * Without a C++ compiler every test skips and says why.
  */
 #define _GNU_SOURCE
@@ -53,17 +57,27 @@ typedef struct gcase {
     bool gemm;                  /* the kernel must be the gemm form */
 } gcase;
 
-/* Small integers: every product and sum of these cases is exact in float32. */
+static size_t elem_size(einc_dtype t) { return dtype_is_half(t) ? 2 : th_dtype_size(t); }
+
+/* Small integers: every product and sum of these cases is exact in float32.  (-4 .. 4 as
+   float16 and as bfloat16 bits.) */
 static void *make(einc_dtype t, int ndim, const int64_t *shape, uint64_t seed)
 {
+    static const uint16_t f16[5] = { 0x0000, 0x3c00, 0x4000, 0x4200, 0x4400 };
+    static const uint16_t bf16[5] = { 0x0000, 0x3f80, 0x4000, 0x4040, 0x4080 };
     int64_t n = 1;
     for (int i = 0; i < ndim; i++)
         n *= shape[i];
-    void *p = malloc((size_t)(n ? n : 1) * th_dtype_size(t));
+    void *p = malloc((size_t)(n ? n : 1) * elem_size(t));
     assert_non_null(p);
     uint64_t s = seed;
-    for (int64_t i = 0; i < n; i++)
-        th_put(t, p, i, floor(th_uniform(&s, -4, 5)));
+    for (int64_t i = 0; i < n; i++) {
+        int v = (int)floor(th_uniform(&s, -4, 5));
+        if (dtype_is_half(t))
+            ((uint16_t *)p)[i] = (uint16_t)((t == EINC_F16 ? f16 : bf16)[v < 0 ? -v : v] | (v < 0 ? 0x8000 : 0));
+        else
+            th_put(t, p, i, v);
+    }
     return p;
 }
 
@@ -89,7 +103,13 @@ static bool is_gemm(const gcase *c)
     if (tc != (TF32 > 0 && c->dtype == EINC_F32) ||
         tc != (strstr(s, " gemm on TF32 tensor cores (mma.sync m16n8k8): 256 threads") != NULL))
         fail_msg("%s (%s): %s the tensor-core variant", c->what, einc_dtype_name(c->dtype), tc ? "unexpectedly" : "not");
-    bool g = tc || strstr(s, "einc_gemm_block<") != NULL;
+    /* float16 and bfloat16: the 16-bit variant whenever the gemm form is taken */
+    bool hc = strstr(s, "einc_hc_block<") != NULL;
+    if (hc != (dtype_is_half(c->dtype) && c->gemm) ||
+        hc != (strstr(s, " gemm on 16-bit tensor cores (mma.sync m16n8k16, float32 sums): 256 threads") != NULL))
+        fail_msg("%s (%s): %s the 16-bit tensor-core variant", c->what, einc_dtype_name(c->dtype),
+                 hc ? "unexpectedly" : "not");
+    bool g = tc || hc || strstr(s, "einc_gemm_block<") != NULL;
     free(s);
     einc_kernel_free(k);
     return g;
@@ -120,9 +140,9 @@ static void run_case(const gcase *c)
         on = 1;
         for (int i = 0; i < ond; i++)
             on *= osh[i];
-        res[g] = malloc((size_t)(on ? on : 1) * th_dtype_size(ot));
+        res[g] = malloc((size_t)(on ? on : 1) * elem_size(ot));
         assert_non_null(res[g]);
-        memset(res[g], 0xA5, (size_t)(on ? on : 1) * th_dtype_size(ot));
+        memset(res[g], 0xA5, (size_t)(on ? on : 1) * elem_size(ot));
         einc_tensor out = { ot, ond, osh, NULL, res[g] };
         if (einc_kernel_run(k, c->ninput, in, &out, &err))
             fail_msg("%s: run (%s): %s", c->what, g ? "cuda" : "interp", err.message);
@@ -130,7 +150,9 @@ static void run_case(const gcase *c)
     }
     for (int g = 1; g < 3; g++)
         for (int64_t e = 0; e < on; e++) {
-            double a = th_get(ot, res[0], e), b = th_get(ot, res[g], e);
+            /* a 16-bit float's bits (as their integer) */
+            double a = dtype_is_half(ot) ? ((uint16_t *)res[0])[e] : th_get(ot, res[0], e);
+            double b = dtype_is_half(ot) ? ((uint16_t *)res[g])[e] : th_get(ot, res[g], e);
             if (a != b)
                 fail_msg("%s [%lld %lld %lld] (%s): element %lld: the interpreter %.9g, the emulated GPU %.9g",
                          c->what, (long long)c->shape[0][0], (long long)c->shape[0][1],
@@ -229,6 +251,54 @@ static void test_epilogue(void **state)
     run_case(&lin);
 }
 
+/*
+ * float16 and bfloat16 factors, every shape class: sizes of 1, primes, a tile +-1, K = 0, K
+ * of several slices (the ring wraps), extents multiples of 8 (cp.async) and not (scalar
+ * loads), each factor along k or not (ldmatrix and its .trans), batch axes of 1 and 3,
+ * attention's two products, merged groups and the plain fallback.
+ */
+static void test_half(void **state)
+{
+    SKIP_NO_CXX();
+    static const int64_t mkn[][3] = {
+        { 1, 1, 1 }, { 7, 13, 31 }, { 1, 9, 129 }, { 129, 9, 1 }, { 127, 8, 129 }, { 128, 32, 128 },
+        { 5, 0, 7 }, { 129, 100, 127 }, { 33, 257, 17 }, { 130, 96, 136 }, { 64, 64, 64 },
+    };
+    static const einc_dtype dts[2] = { EINC_F16, EINC_BF16 };
+    for (int d = 0; d < 2; d++) {
+        einc_dtype t = dts[d];
+        for (size_t i = 0; i < sizeof mkn / sizeof *mkn; i++) {
+            int64_t m = mkn[i][0], k = mkn[i][1], n = mkn[i][2];
+            gcase c = { "ik,kj->ij", EINC_REDUCE_SUM, t, 2, { 2, 2 }, { { m, k }, { k, n } }, true };
+            run_case(&c);
+        }
+        static const int64_t tr[][3] = { { 33, 12, 65 }, { 64, 16, 64 }, { 129, 40, 8 } };
+        for (size_t i = 0; i < sizeof tr / sizeof *tr; i++) {
+            int64_t m = tr[i][0], k = tr[i][1], n = tr[i][2];
+            gcase a = { "ki,kj->ij", EINC_REDUCE_SUM, t, 2, { 2, 2 }, { { k, m }, { k, n } }, true };
+            run_case(&a);
+            gcase b = { "ik,jk->ij", EINC_REDUCE_SUM, t, 2, { 2, 2 }, { { m, k }, { n, k } }, true };
+            run_case(&b);
+            gcase u = { "ki,jk->ji", EINC_REDUCE_SUM, t, 2, { 2, 2 }, { { k, m }, { n, k } }, true };
+            run_case(&u);
+        }
+        gcase one = { "bik,bkj->bij", EINC_REDUCE_SUM, t, 2, { 3, 3 }, { { 1, 33, 20 }, { 1, 20, 17 } }, true };
+        run_case(&one);
+        gcase three = { "bik,bkj->bij", EINC_REDUCE_SUM, t, 2, { 3, 3 }, { { 3, 65, 8 }, { 3, 8, 64 } }, true };
+        run_case(&three);
+        gcase att = { "bhid,bhjd->bhij", EINC_REDUCE_SUM, t, 2, { 4, 4 }, { { 2, 3, 17, 8 }, { 2, 3, 33, 8 } }, true };
+        run_case(&att);
+        gcase att64 = { "bhid,bhjd->bhij", EINC_REDUCE_SUM, t, 2, { 4, 4 }, { { 1, 2, 40, 64 }, { 1, 2, 24, 64 } }, true };
+        run_case(&att64);
+        gcase pv = { "bhij,bhjd->bhid", EINC_REDUCE_SUM, t, 2, { 4, 4 }, { { 1, 2, 17, 24 }, { 1, 2, 24, 16 } }, true };
+        run_case(&pv);
+        gcase m2 = { "abk,kc->abc", EINC_REDUCE_SUM, t, 2, { 3, 2 }, { { 3, 5, 7 }, { 7, 11 } }, true };
+        run_case(&m2);
+        gcase no = { "bak,kc->abc", EINC_REDUCE_SUM, t, 2, { 3, 2 }, { { 5, 3, 7 }, { 7, 11 } }, true };
+        run_case(&no);
+    }
+}
+
 /* a strided view: the CUDA target's refusal, word for word */
 static void test_strided(void **state)
 {
@@ -316,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_batched),
         cmocka_unit_test(test_groups),
         cmocka_unit_test(test_epilogue),
+        cmocka_unit_test(test_half),
         cmocka_unit_test(test_strided),
         cmocka_unit_test(test_tf32_rounds),
     };

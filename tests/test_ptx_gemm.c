@@ -7,7 +7,11 @@
  * and 16-byte shared-memory fragment reads.  With TF32 allowed, `ik,kj->ij` at 4096 and
  * `bhid,bhjd->bhij` compile for sm_80 and sm_90 without spills to the tensor-core variant:
  * mma.sync m16n8k8 tf32, cvt.rna.tf32, cp.async with its groups, shared-memory reads and
- * barriers (ptxas' register count is printed).  Skips, saying why, when NVRTC cannot be loaded.
+ * barriers (ptxas' register count is printed).  float16 and bfloat16 factors of both
+ * shapes compile for sm_80 and sm_90 without spills to the 16-bit variant: mma.sync
+ * m16n8k16 with float32 accumulators, ldmatrix and its .trans, cp.async, barriers; for
+ * sm_75 the same text compiles to the plain form (no mma.sync, no ldmatrix).  Skips, saying
+ * why, when NVRTC cannot be loaded.
  */
 #define _GNU_SOURCE
 #include "einc.h"
@@ -129,17 +133,28 @@ static void attention_scores(void **state)
     check("bhid,bhjd->bhij", EINC_F32, sz, 5, need);
 }
 
-/* The tensor-core variant of expr for sm_80 and sm_90. */
-static void check_tc(const char *expr, const einc_size *sz, int nsz)
+/* The tensor-core variant of expr (float32 with TF32, or float16 or bfloat16) for sm_80
+   and sm_90, and for sm_75 where a 16-bit one must be the plain form; also: more PTX the
+   sm_80 and sm_90 bodies must have, or NULL. */
+static void check_tc(const char *expr, einc_dtype dt, const einc_size *sz, int nsz, const char *also)
 {
-    char *src = kernels_of(expr, EINC_F32, sz, nsz, 1);
-    assert_non_null(strstr(src, "einc_tc_block(einc_a"));
+    bool half = dt != EINC_F32;
+    char *src = kernels_of(expr, dt, sz, nsz, half ? -1 : 1);
+    assert_non_null(strstr(src, half ? "einc_hc_block<" : "einc_tc_block(einc_a"));
     assert_null(strstr(src, "einc_gemm_block<"));
-    static const char *const need[] = { "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", "cvt.rna.tf32.f32",
-                                        "cp.async.cg.shared.global", "cp.async.commit_group",
-                                        "cp.async.wait_group 1", "ld.shared.f32", "bar.sync", NULL };
-    const char *arch[] = { "sm_80", "sm_90" };
-    for (int a = 0; a < 2; a++) {
+    static const char *const need_tf32[] = { "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", "cvt.rna.tf32.f32",
+                                             "cp.async.cg.shared.global", "cp.async.commit_group",
+                                             "cp.async.wait_group 1", "ld.shared.f32", "bar.sync", NULL };
+    static const char *const need_f16[] = { "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32",
+                                            "ldmatrix.sync.aligned.m8n8.x4.shared.b16",
+                                            "cp.async.cg.shared.global", "cp.async.commit_group",
+                                            "cp.async.wait_group 1", "bar.sync", NULL };
+    static const char *const need_bf16[] = { "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32",
+                                             "ldmatrix.sync.aligned.m8n8.x4.shared.b16",
+                                             "cp.async.cg.shared.global", "bar.sync", NULL };
+    const char *const *need = dt == EINC_F16 ? need_f16 : dt == EINC_BF16 ? need_bf16 : need_tf32;
+    const char *arch[] = { "sm_80", "sm_90", "sm_75" };
+    for (int a = 0; a < (half ? 3 : 2); a++) {
         ptx_build b;
         char msg[8192];
         int rc = ptx_build_arch(src, arch[a], &b, msg, sizeof msg);
@@ -151,17 +166,27 @@ static void check_tc(const char *expr, const einc_size *sz, int nsz)
         if (rc < 0)
             fail_msg("%s: %s", expr, msg);
         char why[256];
+        const char *what = half ? einc_dtype_name(dt) : "TF32";
         if (*ptx_lean(&b, "g_k0", 256, why, sizeof why))
-            fail_msg("%s (TF32, %s): %s\n%s", expr, arch[a], why, b.log);
-        const ptx_entry *e = ptx_find(&b, "g_k0");
-        assert_true(e->barriers >= 1);
-        fprintf(stderr, "test_ptx_gemm: %s with TF32 on %s: %d registers, %d bytes stack, %d spilled\n", expr,
-                arch[a], e->regs, e->stack, e->spill_stores + e->spill_loads);
+            fail_msg("%s (%s, %s): %s\n%s", expr, what, arch[a], why, b.log);
         char *body = ptx_body(&b, "g_k0");
         assert_non_null(body);
+        if (a == 2) {           /* sm_75: no m16n8k16 f32 or cp.async there */
+            if (strstr(body, "mma.sync") || strstr(body, "ldmatrix") || strstr(body, "cp.async"))
+                fail_msg("%s (%s, %s): tensor-core instructions in the PTX of g_k0", expr, what, arch[a]);
+            free(body);
+            ptx_build_free(&b);
+            continue;
+        }
+        const ptx_entry *e = ptx_find(&b, "g_k0");
+        assert_true(e->barriers >= 1);
+        fprintf(stderr, "test_ptx_gemm: %s with %s on %s: %d registers, %d bytes stack, %d spilled\n", expr,
+                what, arch[a], e->regs, e->stack, e->spill_stores + e->spill_loads);
         for (int i = 0; need[i]; i++)
             if (!strstr(body, need[i]))
-                fail_msg("%s (TF32, %s): no %s in the PTX of g_k0", expr, arch[a], need[i]);
+                fail_msg("%s (%s, %s): no %s in the PTX of g_k0", expr, what, arch[a], need[i]);
+        if (also && !strstr(body, also))
+            fail_msg("%s (%s, %s): no %s in the PTX of g_k0", expr, what, arch[a], also);
         free(body);
         ptx_build_free(&b);
     }
@@ -172,14 +197,28 @@ static void sgemm_tf32(void **state)
 {
     (void)state;
     einc_size sz[3] = { { "i", 4096 }, { "j", 4096 }, { "k", 4096 } };
-    check_tc("ik,kj->ij", sz, 3);
+    check_tc("ik,kj->ij", EINC_F32, sz, 3, NULL);
 }
 
 static void attention_scores_tf32(void **state)
 {
     (void)state;
     einc_size sz[5] = { { "b", 8 }, { "h", 16 }, { "i", 1024 }, { "j", 1024 }, { "d", 64 } };
-    check_tc("bhid,bhjd->bhij", sz, 5);
+    check_tc("bhid,bhjd->bhij", EINC_F32, sz, 5, NULL);
+}
+
+/* float16 and bfloat16: `ik,kj->ij` (B's fragments through .trans) and attention scores
+   (both along k) */
+static void hgemm(void **state)
+{
+    (void)state;
+    einc_size sz[3] = { { "i", 4096 }, { "j", 4096 }, { "k", 4096 } };
+    einc_size sa[5] = { { "b", 8 }, { "h", 16 }, { "i", 1024 }, { "j", 1024 }, { "d", 64 } };
+    const char *trans = "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16";
+    check_tc("ik,kj->ij", EINC_F16, sz, 3, trans);
+    check_tc("ik,kj->ij", EINC_BF16, sz, 3, trans);
+    check_tc("bhid,bhjd->bhij", EINC_F16, sa, 5, NULL);
+    check_tc("bhid,bhjd->bhij", EINC_BF16, sa, 5, NULL);
 }
 
 int main(void)
@@ -191,6 +230,7 @@ int main(void)
         cmocka_unit_test(attention_scores),
         cmocka_unit_test(sgemm_tf32),
         cmocka_unit_test(attention_scores_tf32),
+        cmocka_unit_test(hgemm),
     };
     return cmocka_run_group_tests_name("ptx gemm", tests, NULL, NULL);
 }

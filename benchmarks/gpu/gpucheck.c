@@ -20,6 +20,7 @@
 #include "cuda.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +101,48 @@ static float *make_input(int ndim, const int64_t *shape, size_t *n_out, unsigned
     return p;
 }
 
+/* A target case's arrays are float32, or float16 or bfloat16 bits (dt). */
+static size_t elem_size(einc_dtype dt) { return dt == EINC_F16 || dt == EINC_BF16 ? 2 : 4; }
+
+/* make_input's values (multiples of 1/4 in [0.25, 2.75], exact in both) as 16-bit floats */
+static void *make_half(einc_dtype dt, const float *p, size_t n)
+{
+    uint16_t *h = malloc((n ? n : 1) * sizeof *h);
+    for (size_t e = 0; h && e < n; e++) {
+        uint32_t u;
+        memcpy(&u, &p[e], 4);
+        h[e] = (uint16_t)(dt == EINC_BF16 ? u >> 16 : (u >> 16 & 0x8000u) | (((u >> 23 & 0xffu) - 112u) << 10) |
+                                                          (u >> 13 & 0x3ffu));
+    }
+    return h;
+}
+
+/* Element e of an array of dt as a float (float16: normal numbers, zeros and infinities). */
+static float get_float(einc_dtype dt, const void *p, int64_t e)
+{
+    if (dt == EINC_F32)
+        return ((const float *)p)[e];
+    uint32_t h = ((const uint16_t *)p)[e], u = h << 16, x = h >> 10 & 31;
+    if (dt == EINC_F16)
+        u = (h & 0x8000u) << 16 | (x == 0 ? 0 : x == 31 ? 0x7f800000u : (x + 112u) << 23 | (h & 0x3ffu) << 13);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 /* The largest |got - want| beyond the tolerance, as (element, got, want); 0 when none. */
+static int compare_as(einc_dtype dt, const void *got, const void *want, int64_t n, int64_t *at)
+{
+    for (int64_t e = 0; e < n; e++) {
+        float g = get_float(dt, got, e), w = get_float(dt, want, e);
+        if (!(fabsf(g - w) <= 1e-3f * (1 + fabsf(w)))) {
+            *at = e;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int compare(const float *got, const float *want, int64_t n, int64_t *at)
 {
     for (int64_t e = 0; e < n; e++)
@@ -169,6 +211,7 @@ typedef struct tcase {
     const char *target;
     const char *what;           /* the target as the issue states it */
     int tf32;                   /* compiled with TF32 allowed (einc_options.allow_tf32) */
+    einc_dtype dt;              /* the arrays' dtype: float32 (0), float16 or bfloat16 */
 } tcase;
 
 static const char softmax_model[] = "input x: f32[N, D]\nreturn softmax(x, dim=-1)\n";
@@ -201,6 +244,14 @@ static const tcase tcases[] = {
     { "attention_scores_tf32", "bhid,bhjd->bhij", NULL, 2, { 4, 4 },
       { { 8, 16, 1024, 64 }, { 8, 16, 1024, 64 } }, { { 2, 3, 7, 16 }, { 2, 3, 9, 16 } }, 1, "torch:0.70",
       ">= 70% of torch.matmul with TF32", 1 },
+    /* float16 and bfloat16 on both sides (tensor cores, float32 sums, one rounding on store) */
+    { "matmul_f16", "ik,kj->ij", NULL, 2, { 2, 2 }, { { 4096, 4096 }, { 4096, 4096 } },
+      { { 17, 13 }, { 13, 11 } }, 1, "torch:0.50", ">= 50% of cuBLAS f16", 0, EINC_F16 },
+    { "matmul_bf16", "ik,kj->ij", NULL, 2, { 2, 2 }, { { 4096, 4096 }, { 4096, 4096 } },
+      { { 17, 13 }, { 13, 11 } }, 1, "torch:0.50", ">= 50% of cuBLAS bf16", 0, EINC_BF16 },
+    { "attention_scores_bf16", "bhid,bhjd->bhij", NULL, 2, { 4, 4 },
+      { { 8, 16, 1024, 64 }, { 8, 16, 1024, 64 } }, { { 2, 3, 7, 16 }, { 2, 3, 9, 16 } }, 1, "torch:0.70",
+      ">= 70% of torch.matmul in bfloat16", 0, EINC_BF16 },
     { "resblock", NULL, "@examples/resblock.einl", 6, { 4, 4, 1, 1, 1, 1 },
       { { 8, 64, 56, 56 }, { 64, 64, 3, 3 }, { 64 }, { 64 }, { 64 }, { 64 } },
       { { 1, 64, 5, 5 }, { 64, 64, 3, 3 }, { 64 }, { 64 }, { 64 }, { 64 } }, 1, "torch:1.0,torch_compile:1.0",
@@ -272,8 +323,9 @@ static tresult run_target(const tcase *c, int emu, cuda_probe *first)
     einc_kernel *k = NULL, *ki = NULL;
     einc_error err = { 0 };
     einc_tensor in[MAXIN];
-    float *data[MAXIN] = { 0 }, *out = NULL, *want = NULL;
+    void *data[MAXIN] = { 0 }, *out = NULL, *want = NULL;
     double bytes = 0, work = 0;
+    size_t es = elem_size(c->dt);
     int64_t flops_n = 0;
     printf("\n== %s: %s", c->name, c->expr ? c->expr : c->model[0] == '@' ? c->model + 1 : "a model");
     for (int i = 0; i < c->nin; i++) {
@@ -287,10 +339,18 @@ static tresult run_target(const tcase *c, int emu, cuda_probe *first)
             printf("\n    FAIL: out of host memory\n");
             goto done;
         }
-        in[i] = (einc_tensor){ EINC_F32, c->ndim[i], s, NULL, data[i] };
-        bytes += (double)n * 4;
+        if (c->dt != EINC_F32) {
+            void *h = make_half(c->dt, data[i], n);
+            free(data[i]);
+            if (!(data[i] = h)) {
+                printf("\n    FAIL: out of host memory\n");
+                goto done;
+            }
+        }
+        in[i] = (einc_tensor){ c->dt, c->ndim[i], s, NULL, data[i] };
+        bytes += (double)n * (double)es;
     }
-    printf(" f32\n");
+    printf(" %s\n", c->dt == EINC_F16 ? "f16" : c->dt == EINC_BF16 ? "bf16" : "f32");
     if (compile(ctx, c->expr, c->model, EINC_REDUCE_SUM, EINC_TARGET_CUDA, &k, &err, c->tf32) ||
         compile(ctx, c->expr, c->model, EINC_REDUCE_SUM, EINC_TARGET_INTERP, &ki, &err, 0)) {
         printf("    FAIL: %s\n", err.message);
@@ -305,8 +365,8 @@ static tresult run_target(const tcase *c, int emu, cuda_probe *first)
     }
     for (int d = 0; d < nd; d++)
         on *= os[d];
-    bytes += (double)on * 4;
-    out = malloc((size_t)(on ? on : 1) * 4);
+    bytes += (double)on * (double)elem_size(dt);
+    out = malloc((size_t)(on ? on : 1) * elem_size(dt));
     einc_tensor ot = { dt, nd, os, NULL, out };
     /* the FLOP count explain gives, as einc bench reads it */
     char *ex = einc_kernel_explain(k, c->nin, in, &err);
@@ -357,25 +417,26 @@ static tresult run_target(const tcase *c, int emu, cuda_probe *first)
         int v = judge(part, atof(colon + 1), c, &r, emu);
         r.verdict = v < 0 || r.verdict < 0 ? -1 : r.verdict && v;
     }
-    work = (double)on > bytes / 4 - (double)on ? (double)on : bytes / 4 - (double)on;
+    work = (double)on > bytes / (double)es - (double)on ? (double)on : bytes / (double)es - (double)on;
     if (!emu && (work > CHECK_ELEMS || (double)flops_n > CHECK_FLOPS)) {
         printf("    answer: not checked at this size (%lld FLOPs is too much for the interpreter; "
                "the differential table checks this kind)\n", (long long)flops_n);
         r.answer = -1;
         goto done;
     }
-    want = malloc((size_t)(on ? on : 1) * 4);
+    want = malloc((size_t)(on ? on : 1) * elem_size(dt));
     einc_tensor wo = { dt, nd, os, NULL, want };
     if (!want || einc_kernel_run(ki, c->nin, in, &wo, &err)) {
         printf("    FAIL (interp): %s\n", want ? err.message : "out of host memory");
         goto done;
     }
     int64_t at = 0;
-    if (compare(out, want, on, &at))
-        printf("    FAIL: element %lld: cuda %g, interpreter %g\n", (long long)at, out[at], want[at]);
+    if (compare_as(dt, out, want, on, &at))
+        printf("    FAIL: element %lld: cuda %g, interpreter %g\n", (long long)at, get_float(dt, out, at),
+               get_float(dt, want, at));
     else
         printf("    answer: equal to the interpreter's (%lld elements)\n", (long long)on);
-    r.answer = !compare(out, want, on, &at);
+    r.answer = !compare_as(dt, out, want, on, &at);
 done:
     for (int i = 0; i < c->nin; i++)
         free(data[i]);

@@ -81,6 +81,11 @@ def main():
         "matmul_tf32": ([(4096, 4096)] * 2 if full else [(17, 13), (13, 11)], lambda a, b: a @ b),
         "attention_scores_tf32": ([(8, 16, 1024, 64)] * 2 if full else [(2, 3, 7, 16), (2, 3, 9, 16)],
                                   lambda q, k: q @ k.transpose(-1, -2)),
+        # float16 and bfloat16 (the dtype is set per case below: the name's suffix)
+        "matmul_f16": ([(4096, 4096)] * 2 if full else [(17, 13), (13, 11)], lambda a, b: a @ b),
+        "matmul_bf16": ([(4096, 4096)] * 2 if full else [(17, 13), (13, 11)], lambda a, b: a @ b),
+        "attention_scores_bf16": ([(8, 16, 1024, 64)] * 2 if full else [(2, 3, 7, 16), (2, 3, 9, 16)],
+                                  lambda q, k: q @ k.transpose(-1, -2)),
         "resblock": ([(8, 64, 56, 56) if full else (1, 64, 5, 5), (64, 64, 3, 3), (64,), (64,), (64,), (64,)],
                      lambda x, w, m, v, g, b: x + torch.relu(
                          F.batch_norm(F.conv2d(x, w, padding=1), m, v, g, b, False, 0.0, 1e-5))),
@@ -99,6 +104,10 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = name.endswith("_tf32")
         try:
             args = inputs(shapes, dev)
+            half = {"_f16": torch.float16, "_bf16": torch.bfloat16}
+            for suffix, dt in half.items():
+                if name.endswith(suffix):
+                    args = [a.to(dt) for a in args]
             with torch.no_grad():
                 lines.append("%s %.5f" % (name, timer(lambda: fn(*args), cuda)))
                 if name in compiled and cuda:
