@@ -333,19 +333,85 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, int kc, LLVMV
     LLVMPositionBuilderAtEnd(g->b, done);
 }
 
+/* lane 2j: -x[2j + 1] (from the negation), 2j + 1: x[2j]: (-bi, br) from (br, bi) */
+static LLVMValueRef swap_lanes(cgl *g, int vl)
+{
+    LLVMValueRef swap[64];
+    for (int i = 0; i < vl; i++)
+        swap[i] = LLVMConstInt(g->i32, (unsigned long long)(i % 2 ? i - 1 : vl + i + 1), 0);
+    return LLVMConstVector(swap, (unsigned)vl);
+}
+
+/* The complex panel's rows 2 (k - k0) + 1 for k in [k0, k1), from rows 2 (k - k0). */
+static void gemm_pack_cx_swap(cgl *g, const gemm_ctx *G, LLVMValueRef k0, LLVMValueRef k1)
+{
+    cloop L;
+    LLVMValueRef sw = swap_lanes(g, G->vl);
+    LLVMValueRef k = cgl_loop_begin(g, &L, k0, k1, "sk");
+    LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildSub(g->b, k, k0, ""), ci64(g, 2 * G->nr), "");
+    for (int v = 0; v < G->nv; v++) {
+        LLVMValueRef at = LLVMBuildAdd(g->b, row, ci64(g, v * G->vl), "");
+        LLVMValueRef x = LLVMBuildLoad2(g->b, G->vt, LLVMBuildInBoundsGEP2(g->b, G->et, G->panel, &at, 1, ""), "");
+        LLVMSetAlignment(x, (unsigned)(G->vl * G->esize));
+        at = LLVMBuildAdd(g->b, at, ci64(g, G->nr), "");
+        LLVMValueRef st = LLVMBuildStore(g->b, LLVMBuildShuffleVector(g->b, x, LLVMBuildFNeg(g->b, x, ""), sw, ""),
+                                         LLVMBuildInBoundsGEP2(g->b, G->et, G->panel, &at, 1, ""));
+        LLVMSetAlignment(st, (unsigned)(G->vl * G->esize));
+    }
+    cgl_loop_end(g, &L, 1);
+}
+
+/*
+ * Rows 2 (k - k0) of a complex64 panel for k from k0 on, VL / 2 at a time, from a b
+ * contiguous along k ('ik,jk->ij', attention's q k^T): each complex64 moved as one double
+ * through the transposes' squares (square_body), as gemm_pack moves a float32 b; rows 2
+ * (k - k0) + 1 then by gemm_pack_cx_swap.  Returns the first k it left for the element
+ * path.
+ */
+static LLVMValueRef gemm_pack_cx_squares(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef k0,
+                                         LLVMValueRef k1, LLVMValueRef n0)
+{
+    cloop Lk;
+    int vd = G->vl / 2;
+    LLVMValueRef kb = cgl_loop_begin(g, &Lk, k0, LLVMBuildSub(g->b, k1, ci64(g, vd - 1), ""), "tk");
+    LLVMValueRef trow = LLVMBuildMul(g->b, LLVMBuildSub(g->b, kb, k0, ""), ci64(g, 2 * G->nr), "");
+    gemm_kset(g, n, kb);
+    square q = { .vt = LLVMVectorType(g->f64, (unsigned)vd), .vl = vd, .esize = 8 };
+    LLVMValueRef a[SQ_NARG], VL = ci64(g, vd), zero = ci64(g, 0);
+    a[SQ_S_IN] = cgl_axis_stride(g, n->b, n->nn);
+    a[SQ_NLOAD] = a[SQ_L_HI] = a[SQ_NSTORE] = a[SQ_S_HI] = a[SQ_PF_ADD] = a[SQ_PF_LAST] = VL;
+    a[SQ_NBACK] = a[SQ_BACK] = a[SQ_B_LO] = a[SQ_F_LO] = a[SQ_PF_ROW] = zero;
+    a[SQ_S_OUT] = ci64(g, G->nr);       /* two rows of the panel, in doubles */
+    a[SQ_STREAM] = LLVMConstInt(g->i1, 0, 0);
+    a[SQ_AHEAD] = ci64(g, vd * G->nr);
+    for (int v = 0; v < G->nv; v++) {
+        g->iv[n->nn] = LLVMBuildAdd(g->b, n0, ci64(g, v * vd), "");
+        a[SQ_IN] = cgl_address(g, n->b);
+        LLVMValueRef at = LLVMBuildAdd(g->b, trow, ci64(g, v * G->vl), "");
+        a[SQ_OUT] = LLVMBuildInBoundsGEP2(g->b, G->et, G->panel, &at, 1, "");
+        cgl_call_helper(g, &q, 0, a, SQ_NARG, cgl_square_body);
+    }
+    cgl_loop_end(g, &Lk, vd);
+    LLVMValueRef kend = Lk.iv;
+    gemm_pack_cx_swap(g, G, k0, kend);
+    return kend;
+}
+
 /*
  * The complex panel: rows 2 (k - k0) and 2 (k - k0) + 1 for k in [k0, k1) hold (br, bi) and
  * (-bi, br) of b[k, n0 + c] at columns 2c and 2c + 1 for c < nw, and zeros up to NR.  A b
  * of the compute type, contiguous along n and unguarded, is moved a vector of parts at a
  * time (through masked loads, as gemm_pack's), the second row by one shuffle of the vector
- * and its negation; anything else an element at a time, converted by cgl_load.
+ * and its negation; a whole block of a complex64 b contiguous along k through squares
+ * (gemm_pack_cx_squares: 'ik,jk->ij' 512^3 went from 0.66 to 0.99 of OpenBLAS's cgemm);
+ * anything else an element at a time, converted by cgl_load.
  */
 static void gemm_pack_cx(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef k0, LLVMValueRef k1,
                          LLVMValueRef n0, LLVMValueRef nw)
 {
     cloop Lk, Ln, Lz;
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "packed");
-    LLVMValueRef nr = ci64(g, G->nr);
+    LLVMValueRef nr = ci64(g, G->nr), k0from = k0;
     if (!n->b->guard && g->p->tensor[n->b->tensor].dtype == g->nest->compute) {
         LLVMBasicBlockRef vec = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "vpack");
         LLVMBasicBlockRef one = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pack");
@@ -355,10 +421,7 @@ static void gemm_pack_cx(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueR
         LLVMValueRef mask[MAXACC], parts = LLVMBuildMul(g->b, nw, ci64(g, 2), "");
         for (int v = 0; v < G->nv; v++)
             mask[v] = cgl_lanes_below(g, G->vl, ci64(g, v * G->vl), parts, NULL);
-        LLVMValueRef swap[64];  /* lane 2j: -x[2j + 1] (from the negation), 2j + 1: x[2j] */
-        for (int i = 0; i < G->vl; i++)
-            swap[i] = LLVMConstInt(g->i32, (unsigned long long)(i % 2 ? i - 1 : G->vl + i + 1), 0);
-        LLVMValueRef sw = LLVMConstVector(swap, (unsigned)G->vl);
+        LLVMValueRef sw = swap_lanes(g, G->vl);
         LLVMValueRef c = cgl_loop_begin(g, &Lk, k0, k1, "pk");
         gemm_kset(g, n, c);
         g->iv[n->nn] = n0;
@@ -378,8 +441,24 @@ static void gemm_pack_cx(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueR
         cgl_loop_end(g, &Lk, 1);
         LLVMBuildBr(g->b, done);
         LLVMPositionBuilderAtEnd(g->b, one);
+        if (g->nest->compute == EINC_C64 && n->k2 < 0) {
+            LLVMBasicBlockRef sq = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tpack");
+            LLVMBasicBlockRef rest = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pack");
+            LLVMValueRef kunit = LLVMBuildICmp(g->b, LLVMIntEQ, cgl_axis_stride(g, n->b, n->k), ci64(g, 1), "");
+            LLVMValueRef nfull = LLVMBuildICmp(g->b, LLVMIntEQ, nw, ci64(g, G->nr / 2), "");
+            LLVMBuildCondBr(g->b, LLVMBuildAnd(g->b, nfull, kunit, ""), sq, rest);
+            LLVMPositionBuilderAtEnd(g->b, sq);
+            LLVMValueRef kend = gemm_pack_cx_squares(g, n, G, k0, k1, n0);
+            LLVMBasicBlockRef sq_end = LLVMGetInsertBlock(g->b);
+            LLVMBuildBr(g->b, rest);
+            LLVMPositionBuilderAtEnd(g->b, rest);
+            k0from = LLVMBuildPhi(g->b, g->i64, "");    /* the last (k1 - k0) mod VL / 2 rows */
+            LLVMValueRef vals[2] = { k0, kend };
+            LLVMBasicBlockRef bbs[2] = { one, sq_end };
+            LLVMAddIncoming(k0from, vals, bbs, 2);
+        }
     }
-    LLVMValueRef kr = cgl_loop_begin(g, &Lk, k0, k1, "pk");
+    LLVMValueRef kr = cgl_loop_begin(g, &Lk, k0from, k1, "pk");
     gemm_kset(g, n, kr);
     LLVMValueRef row = LLVMBuildMul(g->b, LLVMBuildSub(g->b, kr, k0, ""), ci64(g, 2 * G->nr), "");
     LLVMValueRef c = cgl_loop_begin(g, &Ln, ci64(g, 0), nw, "pn");

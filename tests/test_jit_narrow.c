@@ -123,6 +123,8 @@ static const narrow_case cases[] = {
     MM("ik,kj->ij", EINC_C128, EINC_C128, 3, 0, 16),
     MT("ik,jk->ij", EINC_C64, EINC_C64, 19, 37, 33),
     MT("ik,jk->ij", EINC_C128, EINC_C128, 5, 16, 16),
+    MT("ik,jk->ij", EINC_C64, EINC_C64, 4, 64, 64),
+    MT("ik,jk->ij", EINC_C64, EINC_C64, 7, 131, 97),
     KI("ki,kj->ij", EINC_C64, EINC_C64, 23, 41, 9),
     KI("ki,kj->ij", EINC_C128, EINC_C128, 2, 130, 31),
     { "bik,bkj->bij", { EINC_C64, EINC_C64 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 33 } } },
