@@ -218,8 +218,8 @@ case("ij-> 64 MiB", "ij->", [s], {"numpy sum": lambda: np.sum(s)},
 
 # ---- numpy's other dtypes (issue #21's targets): 16-bit float GEMMs against einc's own
 # float32 GEMM in the same run, int8 against numpy's einsum (which does not use BLAS for it),
-# complex64 against numpy's (BLAS cgemm), rearranges of 1- and 2-byte types against a copy
-# of the same bytes.  The peers' results are references: each einc run is checked first.
+# complex64 and complex128 against numpy's (BLAS cgemm, zgemm), rearranges of 1- and 2-byte
+# types against a copy of the same bytes.  The peers' results are references: each einc run is checked first.
 def ints(dt, *shape):
     return rng.integers(-100, 100, shape).astype(dt)
 
@@ -236,6 +236,12 @@ ca = (arr(512, 512) + 1j * arr(512, 512)).astype(np.complex64)
 cb = (arr(512, 512) + 1j * arr(512, 512)).astype(np.complex64)
 case("dtype c64 ik,kj->ij 512^3", "ik,kj->ij", [ca, cb],
      {"numpy c64 matmul (cgemm)": lambda: ca @ cb}, flop=8 * 512**3)
+ca1, cb1 = [(arr(1024, 1024) + 1j * arr(1024, 1024)).astype(np.complex64) for _ in range(2)]
+case("dtype c64 ik,kj->ij 1024^3", "ik,kj->ij", [ca1, cb1],
+     {"numpy c64 matmul (cgemm)": lambda: ca1 @ cb1}, flop=8 * 1024**3)
+za, zb = [(arr(1024, 1024) + 1j * arr(1024, 1024)).astype(np.complex128) for _ in range(2)]
+case("dtype c128 ik,kj->ij 1024^3", "ik,kj->ij", [za, zb],
+     {"numpy c128 matmul (zgemm)": lambda: za @ zb}, flop=8 * 1024**3)
 for dt in (np.uint8, np.int16, np.float16):
     t2 = ints(dt, 2048, 2048)
     t2c = np.empty_like(t2)

@@ -118,46 +118,11 @@ static lp_gemm_tile tile_of(const lp_nest *nest)
     return nest->sched.gemm.mr ? nest->sched.gemm : lp_gemm_tile_for(&LP_EMITTED_C_MACHINE, nest->compute);
 }
 
-static void gemm_body(cgc *g, const lp_node *n, int depth)
+/* The vector tile (EINC_VECTOR), up to the #else of the plain-C one. */
+static void gemm_vector_tile(cgc *g, const lp_node *n, lp_gemm_tile t, int d)
 {
-    const lp_gemm_tile t = tile_of(g->nest);
     const char *T = cs_host_type(g->nest->compute);
-    const char *M = g->sp.size[n->m], *N = g->sp.size[n->nn], *K = g->sp.size[n->k];
     const char *im = g->sp.loopvar[n->m], *in = g->sp.loopvar[n->nn], *ik = g->sp.loopvar[n->k];
-    int d = depth;
-    if (n->parallel)
-        sb_printf(g->sp.b, "#ifdef _OPENMP\n#pragma omp parallel for\n#endif\n");
-    indent(g, d);
-    sb_printf(g->sp.b, "for (int64_t mb_ = 0; mb_ < %s; mb_ += %d) {\n", M, t.mc);
-    indent(g, d + 1);
-    sb_printf(g->sp.b, "const int64_t me_ = mb_ + %d < %s ? mb_ + %d : %s;\n", t.mc, M, t.mc, M);
-    indent(g, d + 1);
-    sb_printf(g->sp.b, "%s bp_[%d * EINC_NR];\n", T, t.kc);
-    indent(g, d + 1);
-    sb_printf(g->sp.b, "for (int64_t k0_ = 0; k0_ < %s; k0_ += %d) {\n", K, t.kc);
-    indent(g, d + 2);
-    sb_printf(g->sp.b, "const int64_t k1_ = k0_ + %d < %s ? k0_ + %d : %s;\n", t.kc, K, t.kc, K);
-    indent(g, d + 2);
-    sb_printf(g->sp.b, "for (int64_t n0_ = 0; n0_ < %s; n0_ += EINC_NR) {\n", N);
-    indent(g, d + 3);
-    sb_printf(g->sp.b, "const int64_t nw_ = n0_ + EINC_NR <= %s ? EINC_NR : %s - n0_;\n", N, N);
-    /* pack */
-    indent(g, d + 3);
-    sb_printf(g->sp.b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
-    indent(g, d + 4);
-    sb_printf(g->sp.b, "for (int64_t c_ = 0; c_ < nw_; c_++) {\n");
-    indent(g, d + 5);
-    sb_printf(g->sp.b, "const int64_t %s = n0_ + c_;\n", in);
-    indent(g, d + 5);
-    sb_printf(g->sp.b, "bp_[(%s - k0_) * EINC_NR + c_] = ", ik);
-    cs_load(&g->sp, g->nest, n->b);   /* zero where a guarded b (padding) is outside */
-    sb_printf(g->sp.b, ";\n");
-    line(g, d + 4, "}");
-    indent(g, d + 3);
-    sb_printf(g->sp.b, "for (int64_t m0_ = mb_; m0_ < me_; m0_ += %d) {\n", t.mr);
-    indent(g, d + 4);
-    sb_printf(g->sp.b, "if (nw_ == EINC_NR && m0_ + %d <= me_) {\n", t.mr);
-    /* the vector tile */
     sb_printf(g->sp.b, "#if EINC_VECTOR\n");
     indent(g, d + 5);
     for (int r = 0; r < t.mr; r++)
@@ -197,6 +162,51 @@ static void gemm_body(cgc *g, const lp_node *n, int depth)
             sb_printf(g->sp.b, " }\n");
         }
     sb_printf(g->sp.b, "#else\n");
+}
+
+static void gemm_body(cgc *g, const lp_node *n, int depth)
+{
+    const lp_gemm_tile t = tile_of(g->nest);
+    const char *T = cs_host_type(g->nest->compute);
+    const char *M = g->sp.size[n->m], *N = g->sp.size[n->nn], *K = g->sp.size[n->k];
+    const char *im = g->sp.loopvar[n->m], *in = g->sp.loopvar[n->nn], *ik = g->sp.loopvar[n->k];
+    int d = depth;
+    if (n->parallel)
+        sb_printf(g->sp.b, "#ifdef _OPENMP\n#pragma omp parallel for\n#endif\n");
+    indent(g, d);
+    sb_printf(g->sp.b, "for (int64_t mb_ = 0; mb_ < %s; mb_ += %d) {\n", M, t.mc);
+    indent(g, d + 1);
+    sb_printf(g->sp.b, "const int64_t me_ = mb_ + %d < %s ? mb_ + %d : %s;\n", t.mc, M, t.mc, M);
+    indent(g, d + 1);
+    sb_printf(g->sp.b, "%s bp_[%d * EINC_NR];\n", T, t.kc);
+    indent(g, d + 1);
+    sb_printf(g->sp.b, "for (int64_t k0_ = 0; k0_ < %s; k0_ += %d) {\n", K, t.kc);
+    indent(g, d + 2);
+    sb_printf(g->sp.b, "const int64_t k1_ = k0_ + %d < %s ? k0_ + %d : %s;\n", t.kc, K, t.kc, K);
+    indent(g, d + 2);
+    sb_printf(g->sp.b, "for (int64_t n0_ = 0; n0_ < %s; n0_ += EINC_NR) {\n", N);
+    indent(g, d + 3);
+    sb_printf(g->sp.b, "const int64_t nw_ = n0_ + EINC_NR <= %s ? EINC_NR : %s - n0_;\n", N, N);
+    /* pack */
+    indent(g, d + 3);
+    sb_printf(g->sp.b, "for (int64_t %s = k0_; %s < k1_; %s++)\n", ik, ik, ik);
+    indent(g, d + 4);
+    sb_printf(g->sp.b, "for (int64_t c_ = 0; c_ < nw_; c_++) {\n");
+    indent(g, d + 5);
+    sb_printf(g->sp.b, "const int64_t %s = n0_ + c_;\n", in);
+    indent(g, d + 5);
+    sb_printf(g->sp.b, "bp_[(%s - k0_) * EINC_NR + c_] = ", ik);
+    cs_load(&g->sp, g->nest, n->b);   /* zero where a guarded b (padding) is outside */
+    sb_printf(g->sp.b, ";\n");
+    line(g, d + 4, "}");
+    indent(g, d + 3);
+    sb_printf(g->sp.b, "for (int64_t m0_ = mb_; m0_ < me_; m0_ += %d) {\n", t.mr);
+    indent(g, d + 4);
+    sb_printf(g->sp.b, "if (nw_ == EINC_NR && m0_ + %d <= me_) {\n", t.mr);
+    /* the vector tile; a complex one has no vector type (its parts' is einc_vec) */
+    bool cx = dtype_is_complex(g->nest->compute);
+    if (!cx)
+        gemm_vector_tile(g, n, t, d);
     /* the same tile in plain C */
     indent(g, d + 5);
     sb_printf(g->sp.b, "%s t_[%d][EINC_NR] = { { 0 } };\n", T, t.mr);
@@ -221,7 +231,8 @@ static void gemm_body(cgc *g, const lp_node *n, int depth)
     sb_printf(g->sp.b, "for (int c_ = 0; c_ < EINC_NR; c_++) { const int64_t %s = m0_ + r_, %s = n0_ + c_; ", im, in);
     gemm_add(g, n, "t_[r_][c_]");
     sb_printf(g->sp.b, " }\n");
-    sb_printf(g->sp.b, "#endif\n");
+    if (!cx)
+        sb_printf(g->sp.b, "#endif\n");
     line(g, d + 4, "} else {");
     /* edges, one element at a time */
     indent(g, d + 5);
@@ -284,6 +295,8 @@ static void gemm(cgc *g, const lp_node *n, int depth)
 /* The vector type and tile width the GEMM tile uses, chosen by the compiler's target. */
 static void gemm_prelude(cgc *g, einc_dtype t, int nv)
 {
+    if (dtype_is_complex(t))    /* its tile is plain C: einc_vec only sizes EINC_NR */
+        t = t == EINC_C64 ? EINC_F32 : EINC_F64;
     const char *T = cs_host_type(t);
     int es = t == EINC_F64 ? 8 : 4;
     sb_printf(g->sp.b,

@@ -2,15 +2,18 @@
  * test_jit_narrow.c — the CPU JIT's GEMM and transposes on 1- and 2-byte dtypes against the
  * interpreter, bit for bit: float16 and bfloat16 GEMMs (widened while packing, summed in
  * float32, rounded once), int8 and uint8 GEMMs (which wrap in their own width, as numpy's
- * einsum does) and the transposes' squares of bytes and words.  meson runs it twice: as
- * the host allows, and with EINC_MAX_ISA=avx2 (runtime/jit.c) for the AVX2 code.
+ * einsum does) and the transposes' squares of bytes and words; and the complex64 and
+ * complex128 GEMMs (the real formulation, codegen/llvm_gemm.c), with real operands mixed
+ * in, and with inf and nan in the data.  meson runs it twice: as the host allows, and with
+ * EINC_MAX_ISA=avx2 (runtime/jit.c) for the AVX2 code.
  *
  * The float data are small integers, so every float32 sum is exact and the JIT's one
  * rounding is the interpreter's (which rounds from double): any rounding of a partial sum
  * (at the end of a k block, say) would show.  Sizes sit on and around the tiles' edges: 1,
- * primes, 16/32/64 ± 1 (vector lanes, the GEMM's NR), K across a k block (KC is 256 or
- * 512) and K = 0.
+ * primes, 16/32/64 ± 1 (vector lanes, the GEMM's NR; a complex NR is half as many
+ * columns), K across a k block (KC is 256 or 512, a complex one half that) and K = 0.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -45,6 +48,16 @@ static void fill(einc_dtype t, void *data, int64_t n)
         case EINC_F16: ((uint16_t *)data)[i] = f16_from_double(f); break;
         case EINC_BF16: ((uint16_t *)data)[i] = bf16_from_double(f); break;
         case EINC_F32: ((float *)data)[i] = (float)f; break;
+        case EINC_F64: ((double *)data)[i] = f; break;
+        case EINC_I32: ((int32_t *)data)[i] = (int32_t)f; break;
+        case EINC_C64:
+            ((float *)data)[2 * i] = (float)f;
+            ((float *)data)[2 * i + 1] = (float)((int)(r >> 8 & 7) - 3);
+            break;
+        case EINC_C128:
+            ((double *)data)[2 * i] = f;
+            ((double *)data)[2 * i + 1] = (double)((int)(r >> 8 & 7) - 3);
+            break;
         default: memcpy((char *)data + i * (int64_t)dtype_size(t), &r, dtype_size(t)); break;
         }
     }
@@ -61,6 +74,7 @@ typedef struct narrow_case {
 
 #define MM(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { m, k }, { k, n } } }
 #define MT(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { m, k }, { n, k } } }
+#define KI(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { k, m }, { k, n } } }
 #define TR2(t, m, n) { "ij->ji", { t }, 1, { 2 }, { { m, n } } }
 #define TR4(t, a, b, c, d) { "abcd->dcba", { t }, 1, { 4 }, { { a, b, c, d } } }
 
@@ -92,6 +106,37 @@ static const narrow_case cases[] = {
     MT("ik,jk->ij", EINC_U8, EINC_U8, 5, 3, 16),
     { "bik,bkj->bij", { EINC_I8, EINC_I8 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 65 } } },
     { "bik,bkj->ij", { EINC_U8, EINC_U8 }, 2, { 3, 3 }, { { 3, 8, 9 }, { 3, 9, 66 } } },
+    /* complex GEMMs: edges (a complex64 NR is 32 columns with AVX-512, 8 with AVX2), K
+       across a k block and 0, a transposed b, a transposed a, batches (a reduced one adds
+       into the output), attention's shape, k run together with k2, real and other-width
+       operands (converted as they load: numpy's result_type) */
+    MM("ik,kj->ij", EINC_C64, EINC_C64, 1, 1, 1),
+    MM("ik,kj->ij", EINC_C64, EINC_C64, 7, 13, 17),
+    MM("ik,kj->ij", EINC_C64, EINC_C64, 6, 0, 5),
+    MM("ik,kj->ij", EINC_C64, EINC_C64, 13, 129, 31),
+    MM("ik,kj->ij", EINC_C64, EINC_C64, 5, 257, 33),
+    MM("ik,kj->ij", EINC_C64, EINC_C64, 31, 300, 65),
+    MM("ik,kj->ij", EINC_C64, EINC_C64, 12, 64, 32),
+    MM("ik,kj->ij", EINC_C128, EINC_C128, 1, 1, 1),
+    MM("ik,kj->ij", EINC_C128, EINC_C128, 7, 257, 15),
+    MM("ik,kj->ij", EINC_C128, EINC_C128, 11, 129, 17),
+    MM("ik,kj->ij", EINC_C128, EINC_C128, 3, 0, 16),
+    MT("ik,jk->ij", EINC_C64, EINC_C64, 19, 37, 33),
+    MT("ik,jk->ij", EINC_C128, EINC_C128, 5, 16, 16),
+    MT("ik,jk->ij", EINC_C64, EINC_C64, 4, 64, 64),
+    MT("ik,jk->ij", EINC_C64, EINC_C64, 7, 131, 97),
+    KI("ki,kj->ij", EINC_C64, EINC_C64, 23, 41, 9),
+    KI("ki,kj->ij", EINC_C128, EINC_C128, 2, 130, 31),
+    { "bik,bkj->bij", { EINC_C64, EINC_C64 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 33 } } },
+    { "bik,bkj->ij", { EINC_C128, EINC_C128 }, 2, { 3, 3 }, { { 3, 8, 9 }, { 3, 9, 17 } } },
+    { "bik,bkj->ij", { EINC_C64, EINC_C64 }, 2, { 3, 3 }, { { 4, 13, 140 }, { 4, 140, 40 } } },
+    { "bhid,bhjd->bhij", { EINC_C64, EINC_C64 }, 2, { 4, 4 }, { { 2, 3, 9, 16 }, { 2, 3, 33, 16 } } },
+    { "ijk,jkl->il", { EINC_C64, EINC_C64 }, 2, { 3, 3 }, { { 5, 3, 7 }, { 3, 7, 19 } } },
+    MM("ik,kj->ij", EINC_C64, EINC_F32, 11, 70, 47),
+    MM("ik,kj->ij", EINC_F32, EINC_C64, 11, 70, 47),
+    MM("ik,kj->ij", EINC_C64, EINC_F64, 9, 40, 33),
+    MM("ik,kj->ij", EINC_I32, EINC_C64, 5, 13, 9),
+    MM("ik,kj->ij", EINC_C128, EINC_C64, 7, 20, 17),
     /* transposes: squares of 32 x 32 (16 x 16 words with AVX2) in tiles of 128 bytes (and edges) */
     TR2(EINC_U8, 1, 1), TR2(EINC_U8, 16, 17), TR2(EINC_U8, 129, 127), TR2(EINC_U8, 256, 300),
     TR2(EINC_I8, 128, 128), TR2(EINC_I8, 131, 7), TR2(EINC_I8, 31, 33), TR2(EINC_U16, 33, 95),
@@ -126,7 +171,32 @@ static int run(einc_target target, const narrow_case *nc, const einc_tensor *in,
     return st == EINC_OK ? 0 : -1;
 }
 
-static void check(const narrow_case *nc)
+/* Every 97th float part of data (dtype t, n elements) becomes inf, -inf or nan in turn. */
+static void poison(einc_dtype t, void *data, int64_t n)
+{
+    static const double bad[3] = { INFINITY, -INFINITY, NAN };
+    int64_t parts = dtype_is_complex(t) ? 2 * n : n;
+    for (int64_t i = 40; i < parts; i += 97) {
+        double v = bad[i % 3];
+        if (t == EINC_F32 || t == EINC_C64)
+            ((float *)data)[i] = (float)v;
+        else if (t == EINC_F64 || t == EINC_C128)
+            ((double *)data)[i] = v;
+    }
+}
+
+/* part i of a float or complex array as a double */
+static double part_at(einc_dtype t, const void *d, int64_t i)
+{
+    return t == EINC_F32 || t == EINC_C64 ? ((const float *)d)[i] : ((const double *)d)[i];
+}
+
+/*
+ * With nonfinite, the operands carry inf and nan (poison) and the output's parts agree as
+ * values (any nan with any nan); at least one part of the interpreter's must be finite,
+ * one infinite and one nan, or the case tests less than it says.
+ */
+static void check_data(const narrow_case *nc, bool nonfinite)
 {
     einc_tensor in[MAXIN];
     void *buf[MAXIN] = { 0 };
@@ -136,6 +206,8 @@ static void check(const narrow_case *nc)
             n *= nc->shape[i][d];
         buf[i] = malloc((size_t)(n ? n : 1) * dtype_size(nc->t[i]));
         fill(nc->t[i], buf[i], n);
+        if (nonfinite)
+            poison(nc->t[i], buf[i], n);
         in[i] = (einc_tensor){ nc->t[i], nc->ndim[i], nc->shape[i], NULL, buf[i] };
     }
     int64_t sj[MAXD], si[MAXD];
@@ -154,7 +226,18 @@ static void check(const narrow_case *nc)
         n *= si[d];
     }
     size_t es = dtype_size(oi.dtype);
-    for (int64_t i = 0; i < n; i++)
+    if (nonfinite) {
+        int kinds = 0;
+        for (int64_t i = 0; i < (dtype_is_complex(oi.dtype) ? 2 * n : n); i++) {
+            double x = part_at(oi.dtype, dj, i), y = part_at(oi.dtype, di, i);
+            kinds |= isnan(y) ? 1 : isinf(y) ? 2 : 4;
+            if (!(isnan(x) && isnan(y)) && x != y)
+                fail_msg("%s,%s %s: part %lld of %s is %g, the interpreter's %g", einc_dtype_name(nc->t[0]),
+                         einc_dtype_name(nc->t[1]), nc->expr, (long long)i, einc_dtype_name(oi.dtype), x, y);
+        }
+        assert_int_equal(kinds, 7);
+    }
+    for (int64_t i = 0; i < n && !nonfinite; i++)
         if (memcmp((char *)dj + i * (int64_t)es, (char *)di + i * (int64_t)es, es))
             fail_msg("%s,%s %s [%lld %lld ...]: element %lld of %s differs", einc_dtype_name(nc->t[0]),
                      einc_dtype_name(nc->t[nc->nin - 1]), nc->expr, (long long)nc->shape[0][0],
@@ -169,7 +252,27 @@ static void test_cases(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        check(&cases[i]);
+        check_data(&cases[i], false);
+}
+
+/*
+ * inf and nan through the complex GEMM: its terms are the interpreter's products (ai (-bi)
+ * is -(ai bi)), so a sum has an inf or a nan exactly where the interpreter's has; a real
+ * operand's imaginary part is 0, and 0 · inf is nan in both, as in numpy's einsum (which
+ * casts the real operand to complex first).
+ */
+static void test_complex_nonfinite(void **state)
+{
+    (void)state;
+    static const narrow_case nf[] = {
+        MM("ik,kj->ij", EINC_C64, EINC_C64, 7, 37, 35),
+        MM("ik,kj->ij", EINC_C128, EINC_C128, 13, 20, 19),
+        MT("ik,jk->ij", EINC_C64, EINC_C64, 9, 30, 17),
+        MM("ik,kj->ij", EINC_F32, EINC_C64, 8, 41, 33),
+        MM("ik,kj->ij", EINC_C64, EINC_F64, 6, 29, 40),
+    };
+    for (size_t i = 0; i < sizeof nf / sizeof *nf; i++)
+        check_data(&nf[i], true);
 }
 
 int main(void)
@@ -177,6 +280,7 @@ int main(void)
     ctx = einc_ctx_new();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
+        cmocka_unit_test(test_complex_nonfinite),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     einc_ctx_free(ctx);

@@ -239,8 +239,15 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
     einc_dtype t = p->tensor[dst->tensor].dtype, ta = p->tensor[x->a->acc.tensor].dtype,
                tb = p->tensor[x->b->acc.tensor].dtype;
     bool byte_gemm = (t == EINC_I8 || t == EINC_U8) && ta == t && tb == t;    /* push_gemm */
-    if ((t != EINC_F32 && t != EINC_F64 && !byte_gemm) || (ta != t && !(t == EINC_F32 && dtype_is_half(ta))) ||
-        (tb != t && !(t == EINC_F32 && dtype_is_half(tb))) || !unit_stride(dst, n))
+    /*
+     * A complex GEMM converts each operand to the output's type as it loads it (a real one
+     * gets imaginary part 0, as numpy casts), then runs the real microkernel on pairs
+     * (codegen/llvm_gemm.c).
+     */
+    bool cx = dtype_is_complex(t) && !dtype_is_half(ta) && !dtype_is_half(tb);
+    if ((t != EINC_F32 && t != EINC_F64 && !byte_gemm && !cx) ||
+        (!cx && ta != t && !(t == EINC_F32 && dtype_is_half(ta))) ||
+        (!cx && tb != t && !(t == EINC_F32 && dtype_is_half(tb))) || !unit_stride(dst, n))
         return NULL;
     /* b walks the columns n; a must not (b is packed, so its own strides do not matter) */
     const ir_access *a = &x->a->acc, *b = &x->b->acc;

@@ -36,10 +36,12 @@ static int64_t l2_bytes(const lp_machine *m) { return m && m->l2_bytes > 0 ? m->
  */
 lp_gemm_tile lp_gemm_tile_for(const lp_machine *m, einc_dtype compute)
 {
-    int vb = vector_bytes(m), esize = compute == EINC_F64 ? 8 : 4;
+    int vb = vector_bytes(m), esize = compute == EINC_F64 || compute == EINC_C128 ? 8 : 4;
     lp_gemm_tile t = { .mr = 6, .nv = vb >= 64 ? 4 : 2, .vl = vb / esize };
     int64_t kc = l2_bytes(m) / 16 / ((int64_t)t.nv * t.vl * esize) / 8 * 8;
     t.kc = kc < 64 ? 64 : kc > 512 ? 512 : (int)kc;
+    if (dtype_is_complex(compute))  /* vectors of parts; each k packs two rows (codegen/llvm_gemm.c) */
+        t.kc /= 2;
     t.mc = 16 * t.mr;
     t.mc_bytes = l2_bytes(m) / 4;
     return t;
