@@ -248,6 +248,21 @@ for dt in (np.uint8, np.int16, np.float16):
     case(f"dtype {np.dtype(dt).name} ij->ji 2048^2", "ij->ji", [t2],
          {"numpy transpose+copy": lambda t2=t2: np.ascontiguousarray(t2.T),
           "numpy copy (same bytes)": lambda t2=t2, t2c=t2c: np.copyto(t2c, t2)})
+# the rearranges of issue #26's table in 1- and 2-byte types: 16 Mi elements each
+for dt in (np.uint8, np.int16, np.float16):
+    name = np.dtype(dt).name
+    if not wanted(f"dtype {name} abcd->dcba") and not wanted(f"dtype {name} b c h w"):
+        continue
+    t4 = ints(dt, 64, 64, 64, 64)
+    t4c = np.empty_like(t4)
+    case(f"dtype {name} abcd->dcba 64^4", "abcd->dcba", [t4],
+         {"numpy transpose+copy": lambda t4=t4: np.ascontiguousarray(t4.transpose(3, 2, 1, 0)),
+          "numpy copy (same bytes)": lambda t4=t4, t4c=t4c: np.copyto(t4c, t4)})
+    t4 = t4.reshape(8, 128, 128, 128)
+    t4c = t4c.reshape(8, 128, 128, 128)
+    case(f"dtype {name} b c h w -> b h w c (8,128,128,128)", "b c h w -> b h w c", [t4],
+         {"numpy transpose+copy": lambda t4=t4: np.ascontiguousarray(t4.transpose(0, 2, 3, 1)),
+          "numpy copy (same bytes)": lambda t4=t4, t4c=t4c: np.copyto(t4c, t4)})
 
 # ---- models: the layer language against PyTorch eager (needs torch) ----
 def model_case(name, src, arrays, ref_fn, torch_fn, flop=None):

@@ -293,7 +293,7 @@ static void gemm_pack(cgl *g, const lp_node *n, const gemm_ctx *G, int kc, LLVMV
          * VL rows of b (n0 + v VL + i, contiguous along k) into VL rows of the panel: a
          * transpose's square (square_body), each row's next VL values prefetched
          */
-        square q = { .vt = G->vt, .vl = G->vl, .esize = G->esize };
+        square q = { .vt = G->vt, .vl = G->vl, .esize = G->esize, .ow = G->vl };
         LLVMValueRef a[SQ_NARG], VL = ci64(g, G->vl), zero = ci64(g, 0);
         a[SQ_S_IN] = cgl_axis_stride(g, n->b, n->nn);
         a[SQ_NLOAD] = a[SQ_L_HI] = a[SQ_NSTORE] = a[SQ_S_HI] = a[SQ_PF_ADD] = a[SQ_PF_LAST] = VL;
@@ -376,7 +376,7 @@ static LLVMValueRef gemm_pack_cx_squares(cgl *g, const lp_node *n, const gemm_ct
     LLVMValueRef kb = cgl_loop_begin(g, &Lk, k0, LLVMBuildSub(g->b, k1, ci64(g, vd - 1), ""), "tk");
     LLVMValueRef trow = LLVMBuildMul(g->b, LLVMBuildSub(g->b, kb, k0, ""), ci64(g, 2 * G->nr), "");
     gemm_kset(g, n, kb);
-    square q = { .vt = LLVMVectorType(g->f64, (unsigned)vd), .vl = vd, .esize = 8 };
+    square q = { .vt = LLVMVectorType(g->f64, (unsigned)vd), .vl = vd, .esize = 8, .ow = vd };
     LLVMValueRef a[SQ_NARG], VL = ci64(g, vd), zero = ci64(g, 0);
     a[SQ_S_IN] = cgl_axis_stride(g, n->b, n->nn);
     a[SQ_NLOAD] = a[SQ_L_HI] = a[SQ_NSTORE] = a[SQ_S_HI] = a[SQ_PF_ADD] = a[SQ_PF_LAST] = VL;

@@ -72,6 +72,7 @@ typedef struct cloop {
 typedef struct square {
     const ir_access *in, *out;
     int r, o, vl, esize;
+    int ow;     /* the columns (o) a square spans: vl, or 2 vl in vectors of two rows (square_match) */
     LLVMTypeRef vt;
     LLVMValueRef r0, r1, o0, o1;    /* the tile: [r0, r1) x [o0, o1) */
     LLVMValueRef last_o;
@@ -96,7 +97,7 @@ typedef struct square {
  *   B_LO         ... their lanes from B_LO on; every row's lanes end at L_HI
  *   L_HI
  *   PF_ADD, PF_ROW, PF_LAST  the input prefetched for row i: IN + PF_ADD + BACK if a join
- *                row, + min(i + PF_ROW, PF_LAST) rows
+ *                row, + i + min(PF_ROW, PF_LAST - OW + 1) rows (OW: the square's columns)
  *   OUT, S_OUT   the corner's output element, and the stride from stored row to row (r)
  *   NSTORE       the rows stored
  *   S_HI, F_LO   a row stores lanes [0, S_HI), row 0 lanes [F_LO, S_HI)
@@ -119,7 +120,7 @@ typedef struct helper {
     LLVMValueRef fn;
 } helper;
 
-enum { HELPERS_MAX = 32 };  /* 4 vector types x (a square, 2 x 3 weaves) is 28 */
+enum { HELPERS_MAX = 32 };  /* 4 vector types x (a square, 2 x 3 weaves) and a wide square of bytes is 29 */
 
 typedef void helper_body(cgl *g, const square *q, int kind, LLVMValueRef fn);
 

@@ -31,19 +31,21 @@ static LLVMValueRef out_row(cgl *g, const square *q, LLVMValueRef rv, LLVMValueR
 }
 
 /*
- * v[0..vl) as the rows of a vl x vl matrix, transposed in registers: log2(vl) rounds of
- * two-vector shuffles, round b swapping the b x b sub-blocks off the diagonal.
+ * v[0..vl) as the rows of vl x vl matrices side by side, lanes / vl of them, each
+ * transposed in registers: log2(vl) rounds of two-vector shuffles, round b swapping the
+ * b x b sub-blocks off each diagonal.
  */
-void cgl_transpose_regs(cgl *g, LLVMValueRef *v, int vl)
+static void transpose_rows(cgl *g, LLVMValueRef *v, int vl, int lanes)
 {
     LLVMValueRef w[64];
     for (int b = 1; b < vl; b *= 2) {
         LLVMValueRef lo_m[64], hi_m[64];
-        for (int k = 0; k < vl; k++) {
-            lo_m[k] = LLVMConstInt(g->i32, (unsigned long long)((k & b) ? vl + k - b : k), 0);
-            hi_m[k] = LLVMConstInt(g->i32, (unsigned long long)((k & b) ? vl + k : k + b), 0);
+        for (int k = 0; k < lanes; k++) {
+            bool up = (k % vl) & b;
+            lo_m[k] = LLVMConstInt(g->i32, (unsigned long long)(up ? lanes + k - b : k), 0);
+            hi_m[k] = LLVMConstInt(g->i32, (unsigned long long)(up ? lanes + k : k + b), 0);
         }
-        LLVMValueRef lm = LLVMConstVector(lo_m, (unsigned)vl), hm = LLVMConstVector(hi_m, (unsigned)vl);
+        LLVMValueRef lm = LLVMConstVector(lo_m, (unsigned)lanes), hm = LLVMConstVector(hi_m, (unsigned)lanes);
         for (int i = 0; i < vl; i++) {
             if (i & b)
                 continue;
@@ -54,10 +56,89 @@ void cgl_transpose_regs(cgl *g, LLVMValueRef *v, int vl)
     }
 }
 
-/* The element off elements past p. */
+/* v[0..vl) as the rows of a vl x vl matrix, transposed in registers (transpose_rows). */
+void cgl_transpose_regs(cgl *g, LLVMValueRef *v, int vl)
+{
+    transpose_rows(g, v, vl, vl);
+}
+
+/*
+ * Rows v[0..ow) of a square (square_body), loaded: paired into vectors of ow lanes where
+ * ow is 2 vl, transposed, and stored.  all_rows (i1): the loads were whole, and then
+ * when every row's stores are too, they go out without a branch a row.
+ */
+static void square_out(cgl *g, const square *q, LLVMValueRef *a, LLVMValueRef *v, LLVMValueRef fn,
+                       LLVMValueRef all_rows)
+{
+    LLVMTypeRef et = LLVMGetElementType(q->vt);
+    int vl = q->vl, ow = q->ow, esize = q->esize;
+    if (ow > vl) {      /* rows i and i + vl, side by side */
+        LLVMValueRef cat[64];
+        for (int k = 0; k < ow; k++)
+            cat[k] = LLVMConstInt(g->i32, (unsigned long long)k, 0);
+        for (int i = 0; i < vl; i++)
+            v[i] = LLVMBuildShuffleVector(g->b, v[i], v[i + vl], LLVMConstVector(cat, (unsigned)ow), "");
+    }
+    transpose_rows(g, v, vl, ow);
+    LLVMValueRef p[32];     /* now v[j][i] = in[o = i, r = j] */
+    for (int j = 0; j < vl; j++)
+        p[j] = elem_at(g, et, a[SQ_OUT], LLVMBuildMul(g->b, ci64(g, j), a[SQ_S_OUT], ""));
+    LLVMValueRef full = LLVMBuildICmp(g->b, LLVMIntSGE, a[SQ_S_HI], ci64(g, ow), "");
+    LLVMValueRef full0 = LLVMBuildAnd(g->b, full, LLVMBuildICmp(g->b, LLVMIntSLE, a[SQ_F_LO], ci64(g, 0), ""), "");
+    LLVMBasicBlockRef rows = LLVMAppendBasicBlockInContext(g->ctx, fn, "row_by_row");
+    all_rows = LLVMBuildAnd(g->b, all_rows, LLVMBuildAnd(g->b, full0,
+        LLVMBuildICmp(g->b, LLVMIntSGE, a[SQ_NSTORE], ci64(g, vl), ""), ""), "");
+    cgl_cond_block(g, all_rows, "all_rows", rows);
+    LLVMBasicBlockRef cached = LLVMAppendBasicBlockInContext(g->ctx, fn, "all_cached");
+    cgl_cond_block(g, a[SQ_STREAM], "all_streamed", cached);
+    for (int st = 1; st >= 0; st--) {   /* streamed, then through the cache */
+        for (int j = 0; j < vl; j++) {
+            LLVMValueRef s = LLVMBuildStore(g->b, v[j], p[j]);
+            LLVMSetAlignment(s, (unsigned)(st ? ow * esize : esize));
+            if (st)
+                cgl_nontemporal(g, s);
+            else
+                cgl_prefetch(g, LLVMBuildGEP2(g->b, et, p[j], &a[SQ_AHEAD], 1, ""), true);
+        }
+        LLVMBuildRetVoid(g->b);
+        if (st)
+            LLVMPositionBuilderAtEnd(g->b, cached);
+    }
+    LLVMPositionBuilderAtEnd(g->b, rows);
+    for (int j = 0; j < vl; j++) {
+        LLVMValueRef at = ci64(g, j);
+        LLVMValueRef whole_row = j ? full : full0;
+        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, fn, "stored");
+        LLVMBasicBlockRef masked = LLVMAppendBasicBlockInContext(g->ctx, fn, "masked");
+        cgl_cond_block(g, LLVMBuildICmp(g->b, LLVMIntSLT, at, a[SQ_NSTORE], ""), "row", next);
+        cgl_cond_block(g, whole_row, "whole_row", masked);
+        LLVMBasicBlockRef cached = LLVMAppendBasicBlockInContext(g->ctx, fn, "cached");
+        cgl_cond_block(g, a[SQ_STREAM], "streamed", cached);
+        LLVMValueRef st = LLVMBuildStore(g->b, v[j], p[j]);
+        LLVMSetAlignment(st, (unsigned)(ow * esize));
+        cgl_nontemporal(g, st);
+        LLVMBuildBr(g->b, next);
+        LLVMPositionBuilderAtEnd(g->b, cached);
+        LLVMSetAlignment(LLVMBuildStore(g->b, v[j], p[j]), (unsigned)esize);
+        cgl_prefetch(g, LLVMBuildGEP2(g->b, et, p[j], &a[SQ_AHEAD], 1, ""), true);
+        LLVMBuildBr(g->b, next);
+        LLVMPositionBuilderAtEnd(g->b, masked);
+        cgl_masked_op(g, LLVMVectorType(et, (unsigned)ow), esize, p[j],
+                      cgl_lane_range(g, ow, j ? NULL : a[SQ_F_LO], a[SQ_S_HI]), v[j]);
+        LLVMBuildBr(g->b, next);
+        LLVMPositionBuilderAtEnd(g->b, next);
+    }
+    LLVMBuildRetVoid(g->b);
+}
+
 /*
  * The square of a transpose (sub_square) as a helper function: the parameters SQ_IN ...
- * SQ_AHEAD (llvm_int.h) in order.
+ * SQ_AHEAD (llvm_int.h) in order.  A square of ow = 2 vl columns loads its 2 vl rows
+ * as vectors of vl, pairs rows i and i + vl into one vector of 2 vl and transposes the
+ * two vl x vl halves side by side (transpose_rows): each of its vl output rows is then
+ * one vector of 2 vl columns.  Whole loads and masked ones share the transpose and
+ * the stores (square_out): a copy for each took 1.8x as long to compile ('abcd->dcba'
+ * uint8: 440 against 240 ms) for no clear gain.
  */
 void cgl_square_body(cgl *g, const square *q, int kind, LLVMValueRef fn)
 {
@@ -66,21 +147,28 @@ void cgl_square_body(cgl *g, const square *q, int kind, LLVMValueRef fn)
     for (int i = 0; i < SQ_NARG; i++)
         a[i] = LLVMGetParam(fn, (unsigned)i);
     LLVMTypeRef vt = q->vt, et = LLVMGetElementType(vt);
-    int vl = q->vl, esize = q->esize;
+    int vl = q->vl, ow = q->ow, esize = q->esize;
     LLVMBasicBlockRef whole = LLVMAppendBasicBlockInContext(g->ctx, fn, "whole");
     LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(g->ctx, fn, "part");
     LLVMBasicBlockRef loaded = LLVMAppendBasicBlockInContext(g->ctx, fn, "loaded");
     LLVMValueRef VL = ci64(g, vl);
-    LLVMValueRef all = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, a[SQ_NLOAD], VL, ""),
+    LLVMValueRef all = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, a[SQ_NLOAD], ci64(g, ow), ""),
         LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLE, a[SQ_NBACK], ci64(g, 0), ""),
                      LLVMBuildICmp(g->b, LLVMIntSGE, a[SQ_L_HI], VL, ""), ""), "");
-    /* not inbounds: a prefetch may look past the array */
-    LLVMValueRef pf_in = LLVMBuildGEP2(g->b, et, a[SQ_IN], &a[SQ_PF_ADD], 1, "");
+    /*
+     * Not inbounds: a prefetch may look past the array.  Row i's prefetch is row pf_row +
+     * i, pf_row = min(PF_ROW, PF_LAST - ow + 1): the rows at the end are the last ow (lines
+     * likely in cache), not one row each clamps to, so that the addresses are the loads'
+     * plus a constant (a clamp a row was a third of a whole square's instructions).
+     */
+    LLVMValueRef pf_row = smin(g, a[SQ_PF_ROW], LLVMBuildSub(g->b, a[SQ_PF_LAST], ci64(g, ow - 1), ""));
+    LLVMValueRef pf_at = LLVMBuildAdd(g->b, a[SQ_PF_ADD], LLVMBuildMul(g->b, pf_row, a[SQ_S_IN], ""), "");
+    LLVMValueRef pf_in = LLVMBuildGEP2(g->b, et, a[SQ_IN], &pf_at, 1, "");
     LLVMBuildCondBr(g->b, all, whole, part);
     for (int pass = 0; pass < 2; pass++) {  /* whole vectors, then masked ones */
         LLVMPositionBuilderAtEnd(g->b, pass ? part : whole);
         LLVMValueRef last = LLVMBuildSub(g->b, a[SQ_NLOAD], ci64(g, 1), "");
-        for (int i = 0; i < vl; i++) {        /* v[i][k] = in[o = i, r = k] */
+        for (int i = 0; i < ow; i++) {        /* v[i][k] = in[o = i, r = k] */
             LLVMValueRef at = ci64(g, i), off = LLVMBuildMul(g->b, at, a[SQ_S_IN], ""), pf = ci64(g, 0);
             if (pass) {
                 LLVMValueRef back = LLVMBuildICmp(g->b, LLVMIntSLT, at, a[SQ_NBACK], "");
@@ -95,45 +183,19 @@ void cgl_square_body(cgl *g, const square *q, int kind, LLVMValueRef fn)
                 LLVMSetAlignment(vp[i], (unsigned)esize);
             }
             /* the same row of the next o block, read once this block's r blocks are done */
-            LLVMValueRef row = smin(g, LLVMBuildAdd(g->b, at, a[SQ_PF_ROW], ""), a[SQ_PF_LAST]);
-            pf = LLVMBuildAdd(g->b, pf, LLVMBuildMul(g->b, row, a[SQ_S_IN], ""), "");
+            pf = LLVMBuildAdd(g->b, pf, LLVMBuildMul(g->b, at, a[SQ_S_IN], ""), "");
             cgl_prefetch(g, LLVMBuildGEP2(g->b, et, pf_in, &pf, 1, ""), false);
         }
         LLVMBuildBr(g->b, loaded);
     }
     LLVMPositionBuilderAtEnd(g->b, loaded);
-    for (int i = 0; i < vl; i++) {
+    for (int i = 0; i < ow; i++) {
         v[i] = LLVMBuildPhi(g->b, vt, "");
         LLVMValueRef in[2] = { vp[i], vm[i] };
         LLVMBasicBlockRef from[2] = { whole, part };
         LLVMAddIncoming(v[i], in, from, 2);
     }
-    cgl_transpose_regs(g, v, vl);
-    LLVMValueRef full = LLVMBuildICmp(g->b, LLVMIntSGE, a[SQ_S_HI], VL, "");
-    LLVMValueRef full0 = LLVMBuildAnd(g->b, full, LLVMBuildICmp(g->b, LLVMIntSLE, a[SQ_F_LO], ci64(g, 0), ""), "");
-    for (int j = 0; j < vl; j++) {        /* now v[j][i] = in[o = i, r = j] */
-        LLVMValueRef at = ci64(g, j), p = elem_at(g, et, a[SQ_OUT], LLVMBuildMul(g->b, at, a[SQ_S_OUT], ""));
-        LLVMValueRef whole_row = j ? full : full0;
-        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, fn, "stored");
-        LLVMBasicBlockRef masked = LLVMAppendBasicBlockInContext(g->ctx, fn, "masked");
-        cgl_cond_block(g, LLVMBuildICmp(g->b, LLVMIntSLT, at, a[SQ_NSTORE], ""), "row", next);
-        cgl_cond_block(g, whole_row, "whole_row", masked);
-        LLVMBasicBlockRef cached = LLVMAppendBasicBlockInContext(g->ctx, fn, "cached");
-        cgl_cond_block(g, a[SQ_STREAM], "streamed", cached);
-        LLVMValueRef st = LLVMBuildStore(g->b, v[j], p);
-        LLVMSetAlignment(st, (unsigned)(vl * esize));
-        cgl_nontemporal(g, st);
-        LLVMBuildBr(g->b, next);
-        LLVMPositionBuilderAtEnd(g->b, cached);
-        LLVMSetAlignment(LLVMBuildStore(g->b, v[j], p), (unsigned)esize);
-        cgl_prefetch(g, LLVMBuildGEP2(g->b, et, p, &a[SQ_AHEAD], 1, ""), true);
-        LLVMBuildBr(g->b, next);
-        LLVMPositionBuilderAtEnd(g->b, masked);
-        cgl_masked_op(g, vt, esize, p, cgl_lane_range(g, vl, j ? NULL : a[SQ_F_LO], a[SQ_S_HI]), v[j]);
-        LLVMBuildBr(g->b, next);
-        LLVMPositionBuilderAtEnd(g->b, next);
-    }
-    LLVMBuildRetVoid(g->b);
+    square_out(g, q, a, v, fn, all);
 }
 
 /*
@@ -174,6 +236,9 @@ void cgl_call_helper(cgl *g, const square *q, int kind, LLVMValueRef *args, int 
 
 enum { SQ_WHOLE, SQ_RAGGED, SQ_EDGE };
 
+/* The helper kind of squares of ow = 2 vl (square_body); 0 is the plain square, 1 to 6 weaves */
+enum { SQ_WIDE = 7 };
+
 /*
  * One VL x VL square of a transpose, [ri, ri + VL) x [oi, oi + VL), by square_body: VL
  * vectors are loaded along r, transposed in registers (transpose_regs), and stored along
@@ -192,14 +257,14 @@ enum { SQ_WHOLE, SQ_RAGGED, SQ_EDGE };
 static void sub_square(cgl *g, const square *q, LLVMValueRef ri, LLVMValueRef oi, int kind, LLVMValueRef stream)
 {
     int r = q->r, o = q->o;
-    LLVMValueRef a[SQ_NARG], VL = ci64(g, q->vl), zero = ci64(g, 0);
+    LLVMValueRef a[SQ_NARG], VL = ci64(g, q->vl), OW = ci64(g, q->ow), zero = ci64(g, 0);
     g->iv[r] = ri;
     g->iv[o] = oi;
     a[SQ_IN] = cgl_address(g, q->in);
     a[SQ_OUT] = cgl_address(g, q->out);
     a[SQ_S_IN] = cgl_axis_stride(g, q->in, o);
     a[SQ_S_OUT] = cgl_axis_stride(g, q->out, r);
-    a[SQ_NLOAD] = kind == SQ_EDGE ? LLVMBuildSub(g->b, q->o1, oi, "") : VL;
+    a[SQ_NLOAD] = kind == SQ_EDGE ? LLVMBuildSub(g->b, q->o1, oi, "") : OW;
     a[SQ_L_HI] = a[SQ_NSTORE] = kind == SQ_WHOLE ? VL : LLVMBuildSub(g->b, q->r1, ri, "");
     a[SQ_NBACK] = a[SQ_BACK] = a[SQ_B_LO] = a[SQ_F_LO] = zero;
     a[SQ_S_HI] = a[SQ_NLOAD];
@@ -232,11 +297,11 @@ static void sub_square(cgl *g, const square *q, LLVMValueRef ri, LLVMValueRef oi
              */
             a[SQ_PF_ADD] = LLVMBuildSelect(g->b, q->join, cgl_axis_stride(g, q->in, g->inner), zero, "");
             a[SQ_PF_ROW] = LLVMBuildSelect(g->b, q->join, zero, a[SQ_PF_ROW], "");
-            a[SQ_PF_LAST] = LLVMBuildSelect(g->b, q->join, VL, o_left, "");
+            a[SQ_PF_LAST] = LLVMBuildSelect(g->b, q->join, OW, o_left, "");
         }
     }
     a[SQ_AHEAD] = LLVMBuildMul(g->b, smin(g, ci64(g, g->tile[o]), o_left), cgl_axis_stride(g, q->out, o), "");
-    cgl_call_helper(g, q, 0, a, SQ_NARG, cgl_square_body);
+    cgl_call_helper(g, q, q->ow > q->vl ? SQ_WIDE : 0, a, SQ_NARG, cgl_square_body);
 }
 
 /* The squares of the whole tile [r0, r1) x [o0, o1) of a transpose. */
@@ -246,7 +311,7 @@ static void squares(cgl *g, const square *q, LLVMValueRef stream)
     LLVMValueRef ri = cgl_loop_begin(g, &Lr, q->r0, q->r1, "tr");
     LLVMValueRef oi = cgl_loop_begin(g, &Lo, q->o0, q->o1, "to");
     sub_square(g, q, ri, oi, SQ_WHOLE, stream);
-    cgl_loop_end(g, &Lo, q->vl);
+    cgl_loop_end(g, &Lo, q->ow);
     cgl_loop_end(g, &Lr, q->vl);
 }
 
@@ -286,7 +351,7 @@ static void tile_joins(cgl *g, const square *q, LLVMValueRef *join, LLVMValueRef
  */
 static void square_tile(cgl *g, const square *q, LLVMValueRef stream, LLVMValueRef whole)
 {
-    int vl = q->vl;
+    int vl = q->vl, ow = q->ow;
     LLVMBasicBlockRef tile = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tile");
     LLVMBasicBlockRef edge = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "part");
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "transposed");
@@ -304,12 +369,12 @@ static void square_tile(cgl *g, const square *q, LLVMValueRef stream, LLVMValueR
         if (pass) {
             ri = cgl_loop_begin(g, &Lr, q->r0, q->r1, "tr");
             so = oi = cgl_loop_begin(g, &Lo, q->o0, q->o1, "to");
-            if (q->join)    /* then [o0, o1) is one square, from o1 - vl */
-                so = LLVMBuildSelect(g->b, q->join, LLVMBuildSub(g->b, q->o1, ci64(g, vl), ""), oi, "");
-            full = LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, so, ci64(g, vl), ""), q->o1, "");
+            if (q->join)    /* then [o0, o1) is one square, from o1 - ow */
+                so = LLVMBuildSelect(g->b, q->join, LLVMBuildSub(g->b, q->o1, ci64(g, ow), ""), oi, "");
+            full = LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, so, ci64(g, ow), ""), q->o1, "");
         }
         LLVMValueRef step, a0 = out_row(g, q, ri, so, &step);
-        LLVMValueRef mis = LLVMBuildAnd(g->b, LLVMBuildOr(g->b, a0, step, ""), ci64(g, vl * q->esize - 1), "");
+        LLVMValueRef mis = LLVMBuildAnd(g->b, LLVMBuildOr(g->b, a0, step, ""), ci64(g, ow * q->esize - 1), "");
         LLVMValueRef st = LLVMBuildAnd(g->b, stream, LLVMBuildICmp(g->b, LLVMIntEQ, mis, ci64(g, 0), ""), "");
         if (!pass) {
             squares(g, q, st);
@@ -338,7 +403,7 @@ static void square_tile(cgl *g, const square *q, LLVMValueRef stream, LLVMValueR
         LLVMBuildBr(g->b, next);
         g->streamed = true;
         LLVMPositionBuilderAtEnd(g->b, next);
-        cgl_loop_end(g, &Lo, vl);
+        cgl_loop_end(g, &Lo, ow);
         cgl_loop_end(g, &Lr, vl);
         LLVMBuildBr(g->b, done);
     }
@@ -364,6 +429,12 @@ static bool square_match(const cgl *g, const lp_node *n, square *q)
     *q = (square){ .in = &s->value->acc, .out = s->dst, .r = n->axis, .o = c->axis, .vl = sc->transpose.vl };
     einc_dtype t = g->p->tensor[q->in->tensor].dtype;
     q->esize = lp_square_esize(t);
+    /*
+     * Bytes in squares of 32 rows (schedule.c) with 64-byte vectors: two rows a vector, so
+     * that each stored row is a whole line; 32-byte streamed stores left every line half
+     * written while the other 31 rows' went out.
+     */
+    q->ow = 2 * q->vl * q->esize == vector_bytes(g) ? 2 * q->vl : q->vl;
     return q->esize && g->p->tensor[q->out->tensor].dtype == t && q->vl >= 2 && q->vl <= 32 &&
            q->vl * q->esize <= vector_bytes(g);
 }
@@ -387,7 +458,7 @@ static LLVMValueRef stream_size(cgl *g, const square *q)
 static LLVMValueRef shift_ok(cgl *g, const square *q, LLVMValueRef *mis)
 {
     LLVMValueRef step, a0 = out_row(g, q, ci64(g, 0), ci64(g, 0), &step);
-    int64_t vb = (int64_t)q->vl * q->esize;
+    int64_t vb = (int64_t)q->ow * q->esize;
     *mis = LLVMBuildURem(g->b, a0, ci64(g, vb), "");
     LLVMValueRef ok = LLVMBuildAnd(g->b, stream_size(g, q),
         LLVMBuildAnd(g->b,
@@ -413,10 +484,10 @@ LLVMValueRef cgl_block_shift(cgl *g, const lp_node *n, LLVMValueRef lo)
         return NULL;
     LLVMValueRef mis, ok = shift_ok(g, &q, &mis);
     /* the first aligned column, (vb - mis) / esize, and the first from lo on */
-    LLVMValueRef first = LLVMBuildUDiv(g->b, LLVMBuildSub(g->b, ci64(g, (int64_t)q.vl * q.esize), mis, ""),
+    LLVMValueRef first = LLVMBuildUDiv(g->b, LLVMBuildSub(g->b, ci64(g, (int64_t)q.ow * q.esize), mis, ""),
                                        ci64(g, q.esize), "");
-    LLVMValueRef ahead = LLVMBuildSRem(g->b, LLVMBuildSub(g->b, first, lo, ""), ci64(g, q.vl), "");
-    ahead = LLVMBuildSRem(g->b, LLVMBuildAdd(g->b, ahead, ci64(g, q.vl), ""), ci64(g, q.vl), "");
+    LLVMValueRef ahead = LLVMBuildSRem(g->b, LLVMBuildSub(g->b, first, lo, ""), ci64(g, q.ow), "");
+    ahead = LLVMBuildSRem(g->b, LLVMBuildAdd(g->b, ahead, ci64(g, q.ow), ""), ci64(g, q.ow), "");
     first = LLVMBuildSub(g->b, LLVMBuildAdd(g->b, lo, ahead, ""), ci64(g, n->tile), "");
     return LLVMBuildSelect(g->b, ok, first, lo, "");
 }
@@ -438,7 +509,7 @@ static LLVMValueRef joins(cgl *g, const square *q, LLVMValueRef pv)
     if (pv)
         g->iv[q->p] = bound;
     LLVMValueRef *st = g->stride[q->out->tensor], o_n = g->size[q->o];
-    LLVMValueRef joined = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, o_n, ci64(g, q->vl), ""),
+    LLVMValueRef joined = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, o_n, ci64(g, q->ow), ""),
         LLVMBuildICmp(g->b, LLVMIntEQ, st[q->dp], LLVMBuildMul(g->b, o_n, st[q->d_o], ""), ""), "");
     if (pv)
         joined = LLVMBuildAnd(g->b, joined, LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, pv, ci64(g, 1), ""),
@@ -568,11 +639,11 @@ static void narrow_tile(cgl *g, const square *q, int K, bool out_narrow, LLVMVal
         join = LLVMBuildAnd(g->b, join, in_cont, "");
         skip = LLVMBuildAnd(g->b, skip, in_cont, "");
     }
+    if (join)   /* then [c0, c1) is within the whole chunks of [c1 - ow, c1) (shift_ok) */
+        c0 = LLVMBuildSelect(g->b, join, LLVMBuildSub(g->b, c1, ci64(g, q->ow), ""), c0, "");
     cloop L;
     LLVMValueRef ci = cgl_loop_begin(g, &L, c0, c1, "chunk");
     LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "woven");
-    if (join)   /* then [c0, c1) is one chunk, from c1 - vl */
-        ci = LLVMBuildSelect(g->b, join, LLVMBuildSub(g->b, c1, ci64(g, vl), ""), ci, "");
     LLVMValueRef left = LLVMBuildSub(g->b, c1, ci, "");     /* at least 1 */
     if (skip) {     /* row p + 1's first chunk writes it */
         LLVMBasicBlockRef work = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "weave");
@@ -611,7 +682,7 @@ static LLVMValueRef contiguous_pair(cgl *g, const ir_access *acc, int a, int b)
 bool cgl_transpose_block(cgl *g, const lp_node *n)
 {
     square q;
-    if (!square_match(g, n, &q) || g->tile[q.r] % q.vl || g->tile[q.o] % q.vl)
+    if (!square_match(g, n, &q) || g->tile[q.r] % q.vl || g->tile[q.o] % q.ow)
         return false;
     int r = q.r, o = q.o;
     /* raw bits: a float16's vector of LLVM half, not a legal type without AVX-512 FP16,

@@ -78,6 +78,7 @@ typedef struct narrow_case {
 #define TR2(t, m, n) { "ij->ji", { t }, 1, { 2 }, { { m, n } } }
 #define TR4(t, a, b, c, d) { "abcd->dcba", { t }, 1, { 4 }, { { a, b, c, d } } }
 
+
 static const narrow_case cases[] = {
     /* float16 and bfloat16 GEMMs: edges, K across a k block, a transposed b, a batch, mixed */
     MM("ik,kj->ij", EINC_F16, EINC_F16, 1, 1, 1),
@@ -148,8 +149,50 @@ static const narrow_case cases[] = {
     { "b c h w -> b h w c", { EINC_F16 }, 1, { 4 }, { { 2, 3, 9, 19 } } },
 };
 
+/* a case whose arrays start mis bytes past a 64-byte boundary */
+typedef struct placed_case {
+    narrow_case c;
+    int mis;
+} placed_case;
+
+#define BIG(e, t, a, b, c, d, m) { { e, { t }, 1, { 4 }, { { a, b, c, d } } }, m }
+#define BIG2(t, m, n, mis) { { "ij->ji", { t }, 1, { 2 }, { { m, n } } }, mis }
+
+static const placed_case big[] = {
+    /*
+     * Outputs of 8 MiB and more, whose whole rows stream: bytes in squares of 32 x 64 with
+     * AVX-512.  Rows a whole number of lines apart, their o blocks shifted to the output's
+     * alignment, and rows that start off a line joining the row before (p the r axis:
+     * 'b c h w -> b h w c', 'ij->ji'; p another: 'abcd->dcba', where b's rows are 80
+     * bytes); rows that cannot shift, 2 bytes off a line apart; partial tiles at the
+     * ends; 3 channels woven either way.  Elements stay aligned: the interpreter reads
+     * them as their C types.
+     */
+    BIG("b c h w -> b h w c", EINC_U8, 4, 192, 67, 175, 16),
+    BIG("abcd->dcba", EINC_U8, 80, 33, 48, 67, 48),
+    BIG2(EINC_I8, 2944, 2900, 0), BIG2(EINC_U8, 2944, 2901, 1), BIG2(EINC_U8, 2899, 2903, 16),
+    BIG("b c h w -> b h w c", EINC_F16, 2, 96, 130, 180, 2),
+    BIG("b c h w -> b h w c", EINC_I16, 1, 97, 211, 230, 34),
+    BIG("b h w c -> b c h w", EINC_U8, 1, 1504, 2000, 3, 16),
+    BIG("b c h w -> b h w c", EINC_U8, 1, 3, 1504, 2000, 32),
+};
+
+/* n bytes mis bytes past a 64-byte boundary, or (mis < 0) where malloc puts them; freed by release */
+static void *place(int mis, size_t n)
+{
+    if (mis < 0)
+        return malloc(n);
+    char *p = aligned_alloc(64, (n + 64 + 63) / 64 * 64);
+    return p ? p + mis : NULL;
+}
+
+static void release(int mis, void *p)
+{
+    free(p && mis >= 0 ? (char *)p - mis : p);
+}
+
 /* out gets a buffer of the kernel's output shape (shape[] its storage); -1 with err set */
-static int run(einc_target target, const narrow_case *nc, const einc_tensor *in, einc_tensor *out,
+static int run(einc_target target, const narrow_case *nc, int mis, const einc_tensor *in, einc_tensor *out,
                int64_t *shape, void **data, einc_error *err)
 {
     einc_options o = { .target = target };
@@ -162,7 +205,7 @@ static int run(einc_target target, const narrow_case *nc, const einc_tensor *in,
         int64_t n = 1;
         for (int d = 0; d < out->ndim; d++)
             n *= out->shape[d];
-        *data = malloc((size_t)(n ? n : 1) * dtype_size(out->dtype));
+        *data = place(mis, (size_t)(n ? n : 1) * dtype_size(out->dtype));
         memset(*data, 0x5a, (size_t)(n ? n : 1) * dtype_size(out->dtype));   /* no zeros to lean on */
         out->data = *data;
         st = einc_kernel_run(k, nc->nin, in, out, err);
@@ -196,7 +239,7 @@ static double part_at(einc_dtype t, const void *d, int64_t i)
  * values (any nan with any nan); at least one part of the interpreter's must be finite,
  * one infinite and one nan, or the case tests less than it says.
  */
-static void check_data(const narrow_case *nc, bool nonfinite)
+static void check_data(const narrow_case *nc, int mis, bool nonfinite)
 {
     einc_tensor in[MAXIN];
     void *buf[MAXIN] = { 0 };
@@ -204,7 +247,7 @@ static void check_data(const narrow_case *nc, bool nonfinite)
         int64_t n = 1;
         for (int d = 0; d < nc->ndim[i]; d++)
             n *= nc->shape[i][d];
-        buf[i] = malloc((size_t)(n ? n : 1) * dtype_size(nc->t[i]));
+        buf[i] = place(mis, (size_t)(n ? n : 1) * dtype_size(nc->t[i]));
         fill(nc->t[i], buf[i], n);
         if (nonfinite)
             poison(nc->t[i], buf[i], n);
@@ -214,9 +257,9 @@ static void check_data(const narrow_case *nc, bool nonfinite)
     einc_tensor oj = { 0 }, oi = { 0 };
     void *dj = NULL, *di = NULL;
     einc_error e;
-    if (run(EINC_TARGET_INTERP, nc, in, &oi, si, &di, &e) < 0)
+    if (run(EINC_TARGET_INTERP, nc, mis, in, &oi, si, &di, &e) < 0)
         fail_msg("%s %s (interp): %s", einc_dtype_name(nc->t[0]), nc->expr, e.message);
-    if (run(EINC_TARGET_CPU, nc, in, &oj, sj, &dj, &e) < 0)
+    if (run(EINC_TARGET_CPU, nc, mis, in, &oj, sj, &dj, &e) < 0)
         fail_msg("%s %s (cpu): %s", einc_dtype_name(nc->t[0]), nc->expr, e.message);
     assert_int_equal(oj.dtype, oi.dtype);
     assert_int_equal(oj.ndim, oi.ndim);
@@ -242,17 +285,17 @@ static void check_data(const narrow_case *nc, bool nonfinite)
             fail_msg("%s,%s %s [%lld %lld ...]: element %lld of %s differs", einc_dtype_name(nc->t[0]),
                      einc_dtype_name(nc->t[nc->nin - 1]), nc->expr, (long long)nc->shape[0][0],
                      (long long)nc->shape[0][1], (long long)i, einc_dtype_name(oi.dtype));
-    free(dj);
-    free(di);
+    release(mis, dj);
+    release(mis, di);
     for (int i = 0; i < nc->nin; i++)
-        free(buf[i]);
+        release(mis, buf[i]);
 }
 
 static void test_cases(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        check_data(&cases[i], false);
+        check_data(&cases[i], -1, false);
 }
 
 /*
@@ -272,7 +315,14 @@ static void test_complex_nonfinite(void **state)
         MM("ik,kj->ij", EINC_C64, EINC_F64, 6, 29, 40),
     };
     for (size_t i = 0; i < sizeof nf / sizeof *nf; i++)
-        check_data(&nf[i], true);
+        check_data(&nf[i], -1, true);
+}
+
+static void test_placed(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++)
+        check_data(&big[i].c, big[i].mis, false);
 }
 
 int main(void)
@@ -281,6 +331,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_complex_nonfinite),
+        cmocka_unit_test(test_placed),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     einc_ctx_free(ctx);

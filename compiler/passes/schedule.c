@@ -347,7 +347,7 @@ static void tiled(const lp_prog *lp, int vbytes, lp_sched *sc, const lp_node *ro
     einc_dtype t = lp->ir->tensor[st->value->acc.tensor].dtype;
     int esize = lp_square_esize(t);
     int vl = esize ? vbytes / esize : 0;
-    if (vl > 32)    /* bytes with AVX-512: 32 x 32 squares in 32-byte vectors */
+    if (vl > 32)    /* bytes with AVX-512: 32 x 32 squares, two side by side in a vector (square_match) */
         vl = 32;
     if (esize && lp->ir->tensor[st->dst->tensor].dtype == t && vl >= 2 && sc->transpose.tile % vl == 0)
         sc->transpose.vl = vl;
