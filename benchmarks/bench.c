@@ -4,10 +4,11 @@
  *     einc-bench [--threads N] [--reps R] [--quick] [--cpu-time] [--compile]
  *
  * Every row times einc's CPU JIT (through the public API, as an embedder uses it) and one
- * peer on the same data: OpenBLAS cblas_sgemm for contractions, glibc memcpy and a copy loop
- * (STREAM copy) for rearranges, a read loop (STREAM read) for reductions (the loops split
- * over as many threads as einc gets), naive C and the reference interpreter where they
- * finish in reasonable time.  einc and its peer alternate run by run, so a neighbour that
+ * peer on the same data: OpenBLAS cblas_sgemm for contractions (cgemm for complex64; the
+ * GEMMs of 16-bit floats and 8- and 16-bit integers against einc's own float32 GEMM, a
+ * rate ratio), glibc memcpy and a copy loop (STREAM copy) for rearranges, a read loop
+ * (STREAM read) for reductions (the loops split over as many threads as einc gets), naive
+ * C and the reference interpreter where they finish in reasonable time.  einc and its peer alternate run by run, so a neighbour that
  * loads the machine for a while slows both; each figure is the median of R runs after one
  * warm-up run of each; ratios are einc / peer (higher is better for einc).  GEMM rows also
  * give each side's share of the FMA peak, measured first.  Speed is only ever measured
@@ -354,29 +355,6 @@ static void row(const char *what, const char *unit, double einc, const char *pee
         printf("        |        |\n");
 }
 
-static void bench_matmul(einc_ctx *ctx, int n, int naive)
-{
-    char what[96];
-    float *a = randf((size_t)n * n), *b = randf((size_t)n * n), *c = buf((size_t)n * n);
-    int64_t s[2] = { n, n };
-    erun r = { compile(ctx, "ik,kj->ij", EINC_TARGET_CPU), 2,
-               { { EINC_F32, 2, s, NULL, a }, { EINC_F32, 2, s, NULL, b } }, { EINC_F32, 2, s, NULL, c } };
-    gemm_args g = { 1, n, n, n, 0, a, b, c };
-    double flop = 2.0 * n * (double)n * n;
-    double te, tb;
-    median_pair(run_einc, &r, run_sgemm, &g, reps, &te, &tb);
-    snprintf(what, sizeof what, "'ik,kj->ij' %d^3 f32", n);
-    row(what, "GFLOP/s", flop / te / 1e9, "OpenBLAS sgemm", flop / tb / 1e9);
-    if (naive) {
-        double tn = median_time(run_naive_ikj, &g, 1);
-        row(what, "GFLOP/s", flop / te / 1e9, "naive C (i-k-j)", flop / tn / 1e9);
-    }
-    einc_kernel_free(r.k);
-    free(a);
-    free(b);
-    free(c);
-}
-
 static void run_cgemm(void *arg)
 {
     gemm_args *g = arg;
@@ -385,20 +363,98 @@ static void run_cgemm(void *arg)
                 zero, g->c, g->n);
 }
 
-/* complex64 'ik,kj->ij' against cblas_cgemm (issue #21's target: 0.8x); 8 real FLOPs a term */
-static void bench_cmatmul(einc_ctx *ctx, int n)
+/* the names of --dtype= (README), as the table has always spelled float32's rows */
+static const char *dtype_short(einc_dtype t)
+{
+    switch (t) {
+    case EINC_I8: return "i8";
+    case EINC_U8: return "u8";
+    case EINC_I16: return "i16";
+    case EINC_U16: return "u16";
+    case EINC_F16: return "f16";
+    case EINC_BF16: return "bf16";
+    case EINC_C64: return "c64";
+    default: return "f32";
+    }
+}
+
+static size_t elem_bytes(einc_dtype t)
+{
+    switch (t) {
+    case EINC_I8: case EINC_U8: return 1;
+    case EINC_I16: case EINC_U16: case EINC_F16: case EINC_BF16: return 2;
+    case EINC_C64: return 8;
+    default: return 4;      /* float32 */
+    }
+}
+
+/* n elements of t: randf's floats (complex: pairs of them), as bfloat16 their top 16 bits,
+   as float16 truncated (all are below 1 in magnitude), integers any bits */
+static void *randt(einc_dtype t, size_t n)
+{
+    if (t == EINC_F32 || t == EINC_C64)
+        return randf(t == EINC_C64 ? 2 * n : n);
+    char *p = aligned_alloc(64, (n * elem_bytes(t) + 63) / 64 * 64);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t h = (uint32_t)(i * 2654435761u);
+        float f = (float)(h % 1000) / 1000.0f - 0.5f;
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        switch (t) {
+        case EINC_BF16: ((uint16_t *)p)[i] = (uint16_t)(u >> 16); break;
+        case EINC_F16: {    /* truncated; |f| < 2^-14 (a subnormal) flushes to zero */
+            int e = (int)(u >> 23 & 0xff) - 127 + 15;
+            ((uint16_t *)p)[i] = (uint16_t)((u >> 16 & 0x8000) | (e > 0 ? (uint32_t)e << 10 | (u >> 13 & 0x3ff) : 0));
+            break;
+        }
+        case EINC_I16: case EINC_U16: ((uint16_t *)p)[i] = (uint16_t)(h >> 7); break;
+        case EINC_I8: case EINC_U8: ((uint8_t *)p)[i] = (uint8_t)(h >> 7); break;
+        default: break;
+        }
+    }
+    return p;
+}
+
+/*
+ * 'ik,kj->ij' n^3 in one dtype: float32 against OpenBLAS sgemm (and naive C), complex64
+ * against cgemm (issue #21's target: 0.8x; 8 real FLOPs a term), and the 16-bit floats
+ * and 8- and 16-bit integers against einc's own float32 GEMM of the same size in the same
+ * run (issue #21: float16 and bfloat16 at 0.7x of its rate).  An integer multiply-add
+ * counts as 2 operations, in GOP/s, not set against the float peak.  numpy's einsum, the
+ * integers' peer in issue #21, is in peers.py.
+ */
+static void bench_matmul(einc_ctx *ctx, int n, einc_dtype t, int naive)
 {
     char what[96];
-    float *a = randf(2 * (size_t)n * n), *b = randf(2 * (size_t)n * n), *c = buf(2 * (size_t)n * n);
+    size_t nn = (size_t)n * n;
+    void *a = randt(t, nn), *b = randt(t, nn), *c = aligned_alloc(64, (nn * elem_bytes(t) + 63) / 64 * 64);
     int64_t s[2] = { n, n };
-    erun r = { compile(ctx, "ik,kj->ij", EINC_TARGET_CPU), 2,
-               { { EINC_C64, 2, s, NULL, a }, { EINC_C64, 2, s, NULL, b } }, { EINC_C64, 2, s, NULL, c } };
-    gemm_args g = { 1, n, n, n, 0, a, b, c };
-    double flop = 8.0 * n * (double)n * n;
-    double te, tb;
-    median_pair(run_einc, &r, run_cgemm, &g, reps, &te, &tb);
-    snprintf(what, sizeof what, "'ik,kj->ij' %d^3 c64", n);
-    row(what, "GFLOP/s", flop / te / 1e9, "OpenBLAS cgemm", flop / tb / 1e9);
+    erun r = { compile(ctx, "ik,kj->ij", EINC_TARGET_CPU), 2, { { t, 2, s, NULL, a }, { t, 2, s, NULL, b } },
+               { t, 2, s, NULL, c } };
+    int integer = t != EINC_F32 && t != EINC_C64 && t != EINC_F16 && t != EINC_BF16;
+    const char *unit = integer ? "GOP/s" : "GFLOP/s";
+    double flop = (t == EINC_C64 ? 8.0 : 2.0) * n * (double)n * n;
+    double te, tp;
+    snprintf(what, sizeof what, "'ik,kj->ij' %d^3 %s", n, dtype_short(t));
+    if (t == EINC_F32 || t == EINC_C64) {
+        gemm_args g = { 1, n, n, n, 0, a, b, c };
+        median_pair(run_einc, &r, t == EINC_C64 ? run_cgemm : run_sgemm, &g, reps, &te, &tp);
+        row(what, unit, flop / te / 1e9, t == EINC_C64 ? "OpenBLAS cgemm" : "OpenBLAS sgemm", flop / tp / 1e9);
+        if (naive && t == EINC_F32) {
+            double tn = median_time(run_naive_ikj, &g, 1);
+            row(what, unit, flop / te / 1e9, "naive C (i-k-j)", flop / tn / 1e9);
+        }
+    } else {
+        float *fa = randf(nn), *fb = randf(nn), *fc = buf(nn);
+        erun f = { compile(ctx, "ik,kj->ij", EINC_TARGET_CPU), 2,
+                   { { EINC_F32, 2, s, NULL, fa }, { EINC_F32, 2, s, NULL, fb } }, { EINC_F32, 2, s, NULL, fc } };
+        median_pair(run_einc, &r, run_einc, &f, reps, &te, &tp);
+        row(what, unit, flop / te / 1e9, "einc float32, same size", 2.0 * n * (double)n * n / tp / 1e9);
+        einc_kernel_free(f.k);
+        free(fa);
+        free(fb);
+        free(fc);
+    }
     einc_kernel_free(r.k);
     free(a);
     free(b);
@@ -928,11 +984,13 @@ int main(int argc, char **argv)
            "einc/pk", "peer/pk");
     printf("|%s|%s|%s|%s|%s|%s|%s|\n", "----------------------------------------------", "-------------------",
            "----------------------------", "-----------", "--------", "--------", "--------");
-    bench_matmul(ctx, 1024, !quick);
+    bench_matmul(ctx, 1024, EINC_F32, !quick);
     bench_emitted(ctx, 1024, threads);
     if (!quick)
-        bench_matmul(ctx, 2048, 0);
-    bench_cmatmul(ctx, 1024);
+        bench_matmul(ctx, 2048, EINC_F32, 0);
+    static const einc_dtype narrow[] = { EINC_F16, EINC_BF16, EINC_I8, EINC_I16, EINC_C64 };
+    for (size_t i = 0; i < sizeof narrow / sizeof *narrow; i++)
+        bench_matmul(ctx, 1024, narrow[i], 0);
     bench_batched(ctx);
     bench_memory(ctx);
     bench_models(ctx);

@@ -229,9 +229,13 @@ a32, b32 = arr(512, 512), arr(512, 512)
 f32_run = einc("ik,kj->ij", a32, b32, out_shape=(512, 512), out_dtype=np.float32) if wanted("dtype f16") else None
 case("dtype f16 ik,kj->ij 512^3", "ik,kj->ij", [h16, g16],
      {"numpy f16 matmul": lambda: h16 @ g16, "einc f32 (same shape)": f32_run}, flop=2 * 512**3)
-i8a, i8b = ints(np.int8, 512, 512), ints(np.int8, 512, 512)
-case("dtype int8 ij,jk->ik 512^3", "ij,jk->ik", [i8a, i8b],
-     {"numpy einsum int8": lambda: np.einsum("ij,jk->ik", i8a, i8b)}, flop=2 * 512**3)
+# the 8- and 16-bit integers' GEMMs (vpdpbusd and vpdpwssd) against numpy's einsum
+for dt in (np.int8, np.uint8, np.int16):
+    for n in (512, 1024):
+        ia, ib = ints(dt, n, n), ints(dt, n, n)
+        case(f"dtype {np.dtype(dt).name} ij,jk->ik {n}^3", "ij,jk->ik", [ia, ib],
+             {f"numpy einsum {np.dtype(dt).name}": lambda ia=ia, ib=ib: np.einsum("ij,jk->ik", ia, ib)},
+             flop=2 * n**3)
 ca = (arr(512, 512) + 1j * arr(512, 512)).astype(np.complex64)
 cb = (arr(512, 512) + 1j * arr(512, 512)).astype(np.complex64)
 case("dtype c64 ik,kj->ij 512^3", "ik,kj->ij", [ca, cb],

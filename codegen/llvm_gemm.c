@@ -530,7 +530,7 @@ static void gemm_rows(cgl *g, const lp_node *n, const gemm_ctx *G, LLVMValueRef 
 void cgl_gemm(cgl *g, const lp_node *n)
 {
     einc_dtype dt = g->p->tensor[n->dst->tensor].dtype;
-    if (dt == EINC_I8 || dt == EINC_U8) {
+    if (dt == EINC_I8 || dt == EINC_U8 || dt == EINC_I16 || dt == EINC_U16) {
         cgl_gemm_bytes(g, n);
         return;
     }

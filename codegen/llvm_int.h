@@ -8,7 +8,7 @@
  *   llvm_loop.c       counted loops, invariant hoisting, coalescing, pairwise sums, ACC, node
  *   llvm_transpose.c  transposes through registers (squares, weaves) and the module's helpers
  *   llvm_gemm.c       the register-blocked GEMM (float32/64; float16 and bfloat16 widened)
- *   llvm_gemm_int.c   the GEMM of int8 / uint8: 4-byte dot products (AVX-512 VNNI)
+ *   llvm_gemm_int.c   the GEMM of int8 / uint8 / int16 / uint16: 4-byte dot products (AVX-512 VNNI)
  *   llvm_conv.c       the direct convolution
  *
  * Functions one file defines for the others carry the cgl_ prefix; the short ones every file
@@ -236,7 +236,7 @@ void cgl_call_helper(cgl *g, const square *q, int kind, LLVMValueRef *args, int 
 /* ---- llvm_gemm.c, llvm_conv.c -------------------------------------------------------------- */
 
 void cgl_gemm(cgl *g, const lp_node *n);
-void cgl_gemm_bytes(cgl *g, const lp_node *n);     /* llvm_gemm_int.c: int8 / uint8 */
+void cgl_gemm_bytes(cgl *g, const lp_node *n);     /* llvm_gemm_int.c: int8 / uint8 / int16 / uint16 */
 int cgl_conv_find(cgl *g, const lp_node *root);
 bool cgl_conv_site(cgl *g, const lp_node *n);
 

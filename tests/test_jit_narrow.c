@@ -1,17 +1,20 @@
 /*
  * test_jit_narrow.c — the CPU JIT's GEMM and transposes on 1- and 2-byte dtypes against the
  * interpreter, bit for bit: float16 and bfloat16 GEMMs (widened while packing, summed in
- * float32, rounded once), int8 and uint8 GEMMs (which wrap in their own width, as numpy's
- * einsum does) and the transposes' squares of bytes and words; and the complex64 and
- * complex128 GEMMs (the real formulation, codegen/llvm_gemm.c), with real operands mixed
- * in, and with inf and nan in the data.  meson runs it twice: as the host allows, and with
- * EINC_MAX_ISA=avx2 (runtime/jit.c) for the AVX2 code.
+ * float32, rounded once), int8, uint8, int16 and uint16 GEMMs (which wrap in their own
+ * width, as numpy's einsum does) and the transposes' squares of bytes and words; and the
+ * complex64 and complex128 GEMMs (the real formulation, codegen/llvm_gemm.c), with real
+ * operands mixed in, and with inf and nan in the data.  meson runs it twice: as the host
+ * allows, and with EINC_MAX_ISA=avx2 (runtime/jit.c) for the AVX2 code.
  *
  * The float data are small integers, so every float32 sum is exact and the JIT's one
  * rounding is the interpreter's (which rounds from double): any rounding of a partial sum
  * (at the end of a k block, say) would show.  Sizes sit on and around the tiles' edges: 1,
  * primes, 16/32/64 ± 1 (vector lanes, the GEMM's NR; a complex NR is half as many
- * columns), K across a k block (KC is 256 or 512, a complex one half that) and K = 0.
+ * columns), K across a k block (KC is 256 or 512 for floats, a complex one half that; 256
+ * bytes or 128 words for integers, whose k loop takes 8 bytes or 4 words a trip) and K =
+ * 0.  The integer GEMMs also run on extreme values (int8's -128 squared summed past
+ * int16, int16's -32768 squared past int32's range) and on views through strides.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -38,11 +41,23 @@ static uint64_t next(void)
     return rng;
 }
 
-/* floats: integers in [-4, 4]; integers: any bits, so that products and sums wrap */
-static void fill(einc_dtype t, void *data, int64_t n)
+enum { ANY, EXTREME, LOWEST };     /* integer data: any bits, the type's extremes, all its lowest */
+
+/*
+ * floats: integers in [-4, 4]; integers: any bits, so that products and sums wrap, or
+ * bit patterns of 0x80.. (int8's -128, int16's -32768, uint8's 128), 0x7f.., 0xff.., 0 and 1.
+ */
+static void fill(einc_dtype t, void *data, int64_t n, int how)
 {
+    static const uint64_t extreme[] = { 0x8080808080808080u, 0x7f7f7f7f7f7f7f7fu, ~0ull, 0, 1 };
     for (int64_t i = 0; i < n; i++) {
         uint64_t r = next();
+        if (how == LOWEST || (how == EXTREME && r % 2))
+            r = how == LOWEST ? extreme[0] : extreme[r / 2 % 5];
+        if (how != ANY && dtype_size(t) == 2 && (r & 0xff) == 0x80)
+            r = 0x8000;     /* the words' lowest, not 0x8080 */
+        else if (how != ANY && dtype_size(t) == 2 && (r & 0xff) == 0x7f)
+            r = 0x7fff;
         double f = (double)(int)(r % 9) - 4;
         switch (t) {
         case EINC_F16: ((uint16_t *)data)[i] = f16_from_double(f); break;
@@ -70,13 +85,18 @@ typedef struct narrow_case {
     einc_dtype t[MAXIN];        /* the operands' dtypes (EINC_F32 = 0: a second operand's unused) */
     int nin, ndim[MAXIN];
     int64_t shape[MAXIN][MAXD];
+    int fill;                   /* ANY, EXTREME or LOWEST (integers) */
+    int skip;                   /* > 0: inputs are views of every skip-th element of each last dimension */
 } narrow_case;
 
-#define MM(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { m, k }, { k, n } } }
-#define MT(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { m, k }, { n, k } } }
-#define KI(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { k, m }, { k, n } } }
-#define TR2(t, m, n) { "ij->ji", { t }, 1, { 2 }, { { m, n } } }
-#define TR4(t, a, b, c, d) { "abcd->dcba", { t }, 1, { 4 }, { { a, b, c, d } } }
+#define MM(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { m, k }, { k, n } }, ANY, 0 }
+#define KM(e, t, m, k, b0, b1) { e, { t, t }, 2, { 2, 2 }, { { k, m }, { b0, b1 } }, ANY, 0 }     /* a is k x m */
+#define IMM(t, m, k, n) MM("ik,kj->ij", t, t, m, k, n)
+#define IMMX(t, m, k, n, how, skip) { "ik,kj->ij", { t, t }, 2, { 2, 2 }, { { m, k }, { k, n } }, how, skip }
+#define KI(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { k, m }, { k, n } }, ANY, 0 }
+#define MT(e, ta, tb, m, k, n) { e, { ta, tb }, 2, { 2, 2 }, { { m, k }, { n, k } }, ANY, 0 }
+#define TR2(t, m, n) { "ij->ji", { t }, 1, { 2 }, { { m, n } }, ANY, 0 }
+#define TR4(t, a, b, c, d) { "abcd->dcba", { t }, 1, { 4 }, { { a, b, c, d } }, ANY, 0 }
 
 
 static const narrow_case cases[] = {
@@ -93,7 +113,7 @@ static const narrow_case cases[] = {
     MM("ik,kj->ij", EINC_F16, EINC_F32, 11, 70, 47),
     MM("ik,kj->ij", EINC_F32, EINC_BF16, 11, 70, 47),
     MM("ik,kj->ij", EINC_F16, EINC_BF16, 23, 300, 31),
-    { "bik,bkj->bij", { EINC_F16, EINC_F16 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 33 } } },
+    { "bik,bkj->bij", { EINC_F16, EINC_F16 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 33 } }, ANY, 0 },
     /* int8 and uint8 GEMMs (4-byte dot products in int32, the low byte kept): edges, K
        across a k block and not a multiple of 4, a transposed b, a batch, a reduced batch */
     MM("ik,kj->ij", EINC_I8, EINC_I8, 1, 1, 1),
@@ -105,8 +125,31 @@ static const narrow_case cases[] = {
     MM("ik,kj->ij", EINC_U8, EINC_U8, 2, 0, 70),
     MT("ik,jk->ij", EINC_I8, EINC_I8, 19, 37, 64),
     MT("ik,jk->ij", EINC_U8, EINC_U8, 5, 3, 16),
-    { "bik,bkj->bij", { EINC_I8, EINC_I8 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 65 } } },
-    { "bik,bkj->ij", { EINC_U8, EINC_U8 }, 2, { 3, 3 }, { { 3, 8, 9 }, { 3, 9, 66 } } },
+    { "bik,bkj->bij", { EINC_I8, EINC_I8 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 65 } }, ANY, 0 },
+    { "bik,bkj->ij", { EINC_U8, EINC_U8 }, 2, { 3, 3 }, { { 3, 8, 9 }, { 3, 9, 66 } }, ANY, 0 },
+    /* the tile's edges (MR = 6, NR = 64) +- 1, K around the k loop's trip of 8 bytes (the
+       packs padded with zeros to it) and a k block, primes */
+    IMM(EINC_I8, 5, 7, 63), IMM(EINC_I8, 6, 8, 64), IMM(EINC_I8, 7, 9, 65), IMM(EINC_U8, 12, 255, 127),
+    IMM(EINC_U8, 13, 256, 128), IMM(EINC_I8, 11, 257, 129), IMM(EINC_I8, 2, 1, 1), IMM(EINC_U8, 97, 31, 3),
+    KM("ki,kj->ij", EINC_I8, 23, 19, 19, 70),      /* a's k stride is not 1: packed by bytes */
+    KM("ki,jk->ij", EINC_U8, 9, 41, 66, 41),
+    /* int16 and uint16 GEMMs (pairs of word products in int32, the low word kept): the same
+       edges, K around the trip of 4 words and the k block of 128 */
+    IMM(EINC_I16, 1, 1, 1), IMM(EINC_I16, 7, 13, 17), IMM(EINC_I16, 6, 0, 5), IMM(EINC_U16, 2, 0, 70),
+    IMM(EINC_I16, 5, 3, 63), IMM(EINC_I16, 6, 4, 64), IMM(EINC_U16, 7, 5, 65), IMM(EINC_I16, 13, 127, 31),
+    IMM(EINC_U16, 12, 128, 128), IMM(EINC_I16, 31, 129, 129), IMM(EINC_U16, 67, 601, 67), IMM(EINC_I16, 2, 1, 2),
+    MT("ik,jk->ij", EINC_I16, EINC_I16, 19, 37, 64), MT("ik,jk->ij", EINC_U16, EINC_U16, 5, 3, 16),
+    KM("ki,kj->ij", EINC_I16, 17, 11, 11, 33), KM("ki,jk->ij", EINC_U16, 9, 41, 66, 41),
+    { "bik,bkj->bij", { EINC_I16, EINC_I16 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 65 } }, ANY, 0 },
+    { "bik,bkj->ij", { EINC_U16, EINC_U16 }, 2, { 3, 3 }, { { 3, 8, 9 }, { 3, 9, 66 } }, ANY, 0 },
+    /* extremes: sums of -128 x -128 (2^14 each) and of -32768 x -32768 (2^30 each, past
+       int32 after two), max x min, -1 x -1; then views through strides */
+    IMMX(EINC_I8, 7, 1031, 65, LOWEST, 0), IMMX(EINC_I16, 7, 517, 65, LOWEST, 0),
+    IMMX(EINC_U8, 6, 300, 64, LOWEST, 0), IMMX(EINC_U16, 5, 300, 66, LOWEST, 0),
+    IMMX(EINC_I8, 19, 263, 70, EXTREME, 0), IMMX(EINC_U8, 13, 64, 64, EXTREME, 0),
+    IMMX(EINC_I16, 19, 263, 70, EXTREME, 0), IMMX(EINC_U16, 13, 64, 64, EXTREME, 0),
+    IMMX(EINC_I8, 13, 37, 65, ANY, 2), IMMX(EINC_U8, 6, 264, 64, EXTREME, 3),
+    IMMX(EINC_I16, 13, 37, 65, ANY, 2), IMMX(EINC_U16, 7, 130, 129, ANY, 3),
     /* complex GEMMs: edges (a complex64 NR is 32 columns with AVX-512, 8 with AVX2), K
        across a k block and 0, a transposed b, a transposed a, batches (a reduced one adds
        into the output), attention's shape, k run together with k2, real and other-width
@@ -128,11 +171,11 @@ static const narrow_case cases[] = {
     MT("ik,jk->ij", EINC_C64, EINC_C64, 7, 131, 97),
     KI("ki,kj->ij", EINC_C64, EINC_C64, 23, 41, 9),
     KI("ki,kj->ij", EINC_C128, EINC_C128, 2, 130, 31),
-    { "bik,bkj->bij", { EINC_C64, EINC_C64 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 33 } } },
-    { "bik,bkj->ij", { EINC_C128, EINC_C128 }, 2, { 3, 3 }, { { 3, 8, 9 }, { 3, 9, 17 } } },
-    { "bik,bkj->ij", { EINC_C64, EINC_C64 }, 2, { 3, 3 }, { { 4, 13, 140 }, { 4, 140, 40 } } },
-    { "bhid,bhjd->bhij", { EINC_C64, EINC_C64 }, 2, { 4, 4 }, { { 2, 3, 9, 16 }, { 2, 3, 33, 16 } } },
-    { "ijk,jkl->il", { EINC_C64, EINC_C64 }, 2, { 3, 3 }, { { 5, 3, 7 }, { 3, 7, 19 } } },
+    { "bik,bkj->bij", { EINC_C64, EINC_C64 }, 2, { 3, 3 }, { { 3, 7, 29 }, { 3, 29, 33 } }, ANY, 0 },
+    { "bik,bkj->ij", { EINC_C128, EINC_C128 }, 2, { 3, 3 }, { { 3, 8, 9 }, { 3, 9, 17 } }, ANY, 0 },
+    { "bik,bkj->ij", { EINC_C64, EINC_C64 }, 2, { 3, 3 }, { { 4, 13, 140 }, { 4, 140, 40 } }, ANY, 0 },
+    { "bhid,bhjd->bhij", { EINC_C64, EINC_C64 }, 2, { 4, 4 }, { { 2, 3, 9, 16 }, { 2, 3, 33, 16 } }, ANY, 0 },
+    { "ijk,jkl->il", { EINC_C64, EINC_C64 }, 2, { 3, 3 }, { { 5, 3, 7 }, { 3, 7, 19 } }, ANY, 0 },
     MM("ik,kj->ij", EINC_C64, EINC_F32, 11, 70, 47),
     MM("ik,kj->ij", EINC_F32, EINC_C64, 11, 70, 47),
     MM("ik,kj->ij", EINC_C64, EINC_F64, 9, 40, 33),
@@ -145,8 +188,8 @@ static const narrow_case cases[] = {
     TR2(EINC_F16, 1, 97), TR2(EINC_F16, 130, 190), TR2(EINC_BF16, 64, 129), TR2(EINC_BF16, 3, 2),
     TR4(EINC_U8, 17, 5, 3, 131), TR4(EINC_I16, 33, 2, 3, 65), TR4(EINC_F16, 16, 16, 16, 16),
     TR4(EINC_BF16, 7, 1, 1, 64),
-    { "b c h w -> b h w c", { EINC_U8 }, 1, { 4 }, { { 2, 35, 9, 19 } } },
-    { "b c h w -> b h w c", { EINC_F16 }, 1, { 4 }, { { 2, 3, 9, 19 } } },
+    { "b c h w -> b h w c", { EINC_U8 }, 1, { 4 }, { { 2, 35, 9, 19 } }, ANY, 0 },
+    { "b c h w -> b h w c", { EINC_F16 }, 1, { 4 }, { { 2, 3, 9, 19 } }, ANY, 0 },
 };
 
 /* a case whose arrays start mis bytes past a 64-byte boundary */
@@ -155,8 +198,8 @@ typedef struct placed_case {
     int mis;
 } placed_case;
 
-#define BIG(e, t, a, b, c, d, m) { { e, { t }, 1, { 4 }, { { a, b, c, d } } }, m }
-#define BIG2(t, m, n, mis) { { "ij->ji", { t }, 1, { 2 }, { { m, n } } }, mis }
+#define BIG(e, t, a, b, c, d, m) { { e, { t }, 1, { 4 }, { { a, b, c, d } }, ANY, 0 }, m }
+#define BIG2(t, m, n, mis) { { "ij->ji", { t }, 1, { 2 }, { { m, n } }, ANY, 0 }, mis }
 
 static const placed_case big[] = {
     /*
@@ -243,15 +286,25 @@ static void check_data(const narrow_case *nc, int mis, bool nonfinite)
 {
     einc_tensor in[MAXIN];
     void *buf[MAXIN] = { 0 };
+    int64_t stride[MAXIN][MAXD];
     for (int i = 0; i < nc->nin; i++) {
         int64_t n = 1;
         for (int d = 0; d < nc->ndim[i]; d++)
             n *= nc->shape[i][d];
-        buf[i] = place(mis, (size_t)(n ? n : 1) * dtype_size(nc->t[i]));
-        fill(nc->t[i], buf[i], n);
+        int skip = nc->skip > 0 ? nc->skip : 1;
+        buf[i] = place(mis, (size_t)(n ? n * skip : 1) * dtype_size(nc->t[i]));
+        fill(nc->t[i], buf[i], n * skip, nc->fill);
         if (nonfinite)
-            poison(nc->t[i], buf[i], n);
+            poison(nc->t[i], buf[i], n * skip);
         in[i] = (einc_tensor){ nc->t[i], nc->ndim[i], nc->shape[i], NULL, buf[i] };
+        if (nc->skip > 0) {     /* every skip-th element of each row: strides skip x C order */
+            int64_t st = skip;
+            for (int d = nc->ndim[i] - 1; d >= 0; d--) {
+                stride[i][d] = st;
+                st *= nc->shape[i][d];
+            }
+            in[i].strides = stride[i];
+        }
     }
     int64_t sj[MAXD], si[MAXD];
     einc_tensor oj = { 0 }, oi = { 0 };

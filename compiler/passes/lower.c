@@ -238,7 +238,7 @@ static lp_node *match_gemm(lowerer *L, const ir_stmt *s, int n, const ir_access 
      */
     einc_dtype t = p->tensor[dst->tensor].dtype, ta = p->tensor[x->a->acc.tensor].dtype,
                tb = p->tensor[x->b->acc.tensor].dtype;
-    bool byte_gemm = (t == EINC_I8 || t == EINC_U8) && ta == t && tb == t;    /* push_gemm */
+    bool byte_gemm = (t == EINC_I8 || t == EINC_U8 || t == EINC_I16 || t == EINC_U16) && ta == t && tb == t;    /* push_gemm */
     /*
      * A complex GEMM converts each operand to the output's type as it loads it (a real one
      * gets imaginary part 0, as numpy casts), then runs the real microkernel on pairs
@@ -381,12 +381,12 @@ static int push_gemm(lowerer *L, lp_prog *lp, const ir_stmt *s, const ir_access 
     if (push_nest(L, lp, root, dst, -1) < 0)
         return -1;
     /*
-     * An int8 or uint8 GEMM sums in int32 (codegen/llvm_gemm_int.c): its result wraps
-     * modulo 2^8 as numpy's does, and 2^8 divides 2^32, so int32's wrapping sums give the
-     * same low byte as int64's or exact ones would.
+     * An 8- or 16-bit integer GEMM sums in int32 (codegen/llvm_gemm_int.c): its result
+     * wraps modulo 2^8 or 2^16 as numpy's does, and both divide 2^32, so int32's wrapping
+     * sums give the same low bits as int64's or exact ones would.
      */
     einc_dtype t = L->p->tensor[dst->tensor].dtype;
-    if (t == EINC_I8 || t == EINC_U8)
+    if (t == EINC_I8 || t == EINC_U8 || t == EINC_I16 || t == EINC_U16)
         lp->nest[lp->nnest - 1].compute = EINC_I32;
     return 0;
 }
