@@ -64,29 +64,39 @@ static bool run(einc_target t, const char *src, int n, const einc_tensor *in, ei
     return true;
 }
 
+/*
+ * src on x ([2, 3]) must give want[6] of dtype dt on every target: a float32 within a few
+ * ulps of want rounded to float32, an integer exactly.
+ */
+static void check_on(const char *src, const einc_tensor *x, einc_dtype want_dt, const double *want)
+{
+    for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
+        einc_dtype dt;
+        int nd;
+        int64_t sh[EINC_MAX_RANK];
+        double got[64];
+        if (!run(targets[t], src, 1, x, &dt, &nd, sh, got, 64))
+            continue;
+        assert_int_equal(dt, want_dt);
+        assert_int_equal(nd, 2);
+        assert_int_equal(sh[0], 2);
+        assert_int_equal(sh[1], 3);
+        for (int i = 0; i < 6; i++) {
+            double e = dt == EINC_F32 ? (float)want[i] : want[i];
+            double tol = dt == EINC_F32 ? 4 * FLT_EPSILON * fmax(1, fabs(e)) : 0;
+            if (!(fabs(got[i] - e) <= tol) && !(isinf(e) && got[i] == e))
+                fail_msg("target %d, element %d: %.9g, expected %.9g\n%s", (int)t, i, got[i], e, src);
+        }
+    }
+}
+
 /* src on x (float32 [2, 3], values 0..5) must give want[6] (float32, rounded from double). */
 static void check_x(const char *src, const double *want)
 {
     float xv[6] = { 0, 1, 2, 3, 4, 5 };
     int64_t xs[2] = { 2, 3 };
     einc_tensor x = { .dtype = EINC_F32, .ndim = 2, .shape = xs, .data = xv };
-    for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
-        einc_dtype dt;
-        int nd;
-        int64_t sh[EINC_MAX_RANK];
-        double got[64];
-        if (!run(targets[t], src, 1, &x, &dt, &nd, sh, got, 64))
-            continue;
-        assert_int_equal(dt, EINC_F32);
-        assert_int_equal(nd, 2);
-        assert_int_equal(sh[0], 2);
-        assert_int_equal(sh[1], 3);
-        for (int i = 0; i < 6; i++) {
-            double e = (float)want[i];
-            if (!(fabs(got[i] - e) <= 4 * FLT_EPSILON * fmax(1, fabs(e))) && !(isinf(e) && got[i] == e))
-                fail_msg("target %d, element %d: %.9g, expected %.9g\n%s", (int)t, i, got[i], e, src);
-        }
-    }
+    check_on(src, &x, EINC_F32, want);
 }
 
 /* src on x as check_x must fail with exactly this status, message and span. */
@@ -223,18 +233,11 @@ static void test_int_wrap(void **state)
     int32_t xv[6] = { 0, 1, 2, 3, 4, -5 };
     int64_t xs[2] = { 2, 3 };
     einc_tensor x = { .dtype = EINC_I32, .ndim = 2, .shape = xs, .data = xv };
-    const char *src = "input x: i32[B, K]\nreturn x * 9007199254740991 + (4503599627370495 * 2 + 1)\n";
-    for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
-        einc_dtype dt;
-        int nd;
-        int64_t sh[EINC_MAX_RANK];
-        double got[64];
-        if (!run(targets[t], src, 1, &x, &dt, &nd, sh, got, 64))
-            continue;
-        assert_int_equal(dt, EINC_I32);
-        for (int i = 0; i < 6; i++)
-            assert_true(got[i] == -(double)xv[i] - 1);
-    }
+    double want[6];
+    for (int i = 0; i < 6; i++)
+        want[i] = -(double)xv[i] - 1;
+    check_on("input x: i32[B, K]\nreturn x * 9007199254740991 + (4503599627370495 * 2 + 1)\n", &x, EINC_I32,
+             want);
 }
 
 /* ---- torch's spellings ------------------------------------------------------------------- */
