@@ -87,7 +87,8 @@ typedef struct einc_tensor {
     int ndim;
     const int64_t *shape;   /* ndim entries */
     const int64_t *strides; /* ndim entries in elements, or NULL for C-contiguous */
-    void *data;
+    void *data;             /* aligned to the element's size (a complex's to its part's), as
+                               numpy's aligned arrays; Python copies an unaligned one first */
 } einc_tensor;
 
 /* Sizes given by name, as the command line's AXIS=N words. */
