@@ -226,8 +226,9 @@ def ints(dt, *shape):
 
 h16, g16 = [arr(512, 512).astype(np.float16) for _ in range(2)]
 a32, b32 = arr(512, 512), arr(512, 512)
-f32_run = einc("ik,kj->ij", a32, b32, out_shape=(512, 512), out_dtype=np.float32) if wanted("dtype f16") else None
-case("dtype f16 ik,kj->ij 512^3", "ik,kj->ij", [h16, g16],
+F16_CASE = "dtype f16 ik,kj->ij 512^3"
+f32_run = einc("ik,kj->ij", a32, b32, out_shape=(512, 512), out_dtype=np.float32) if wanted(F16_CASE) else None
+case(F16_CASE, "ik,kj->ij", [h16, g16],
      {"numpy f16 matmul": lambda: h16 @ g16, "einc f32 (same shape)": f32_run}, flop=2 * 512**3)
 # the 8- and 16-bit integers' GEMMs (vpdpbusd and vpdpwssd) against numpy's einsum
 for dt in (np.int8, np.uint8, np.int16):
